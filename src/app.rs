@@ -1,0 +1,148 @@
+//! The running gateway's shared state: the compiled configuration (swapped on reload), the
+//! directory view (swapped by the store poller), the authenticator and the resolved upstream
+//! addresses. Built once by `serve` (and by tests and benches), shared by every request.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::HeaderName;
+
+use crate::auth::{AuthSettings, Authenticator};
+use crate::config::{ConfigError, UpstreamAuth};
+use crate::crypto::{MasterKey, PasswordHasher, TenantCipher};
+use crate::directory::{DirectoryHandle, DirectoryView};
+use crate::gateway::request_id::RequestIds;
+use crate::snapshot::{Snapshot, TenantId};
+use crate::upstream::peer::{self, Resolved};
+
+/// What the request path needs per tenant beyond the config: its key and address-table key.
+pub struct TenantRuntime {
+    /// AES-256-GCM key derived for this tenant.
+    pub cipher: TenantCipher,
+    /// Key into the resolved-address table.
+    pub addr_key: String,
+    /// The tenant's upstream credential header when it is not `Authorization` (stripped from
+    /// client requests so a client can never supply it).
+    pub credential_header: Option<HeaderName>,
+}
+
+/// A configuration snapshot plus what was derived from it. Immutable; swapped whole.
+pub struct Compiled {
+    /// The validated, compiled configuration.
+    pub snapshot: Snapshot,
+    /// Per-tenant runtime data, indexed by `TenantId`.
+    pub tenants: Vec<TenantRuntime>,
+}
+
+impl Compiled {
+    /// Derives the per-tenant runtime data for `snapshot`.
+    pub fn new(snapshot: Snapshot, master: &MasterKey) -> Compiled {
+        let tenants = snapshot
+            .tenants
+            .iter()
+            .map(|t| TenantRuntime {
+                cipher: master.tenant_cipher(&t.name),
+                addr_key: peer::key(&t.upstream.host, t.upstream.port),
+                credential_header: match &t.auth {
+                    UpstreamAuth::ApiKey { header, .. } => Some(header.clone()),
+                    UpstreamAuth::Basic { .. } => None,
+                },
+            })
+            .collect();
+        Compiled { snapshot, tenants }
+    }
+
+    /// The runtime data of tenant `id`.
+    pub fn tenant_runtime(&self, id: TenantId) -> Option<&TenantRuntime> {
+        self.tenants.get(id.0 as usize)
+    }
+
+    /// The `(host, port)` of every tenant's upstream, for resolution.
+    pub fn upstream_targets(&self) -> Vec<(String, u16)> {
+        self.snapshot
+            .tenants
+            .iter()
+            .map(|t| (t.upstream.host.clone(), t.upstream.port))
+            .collect()
+    }
+}
+
+/// The gateway's shared state.
+pub struct App {
+    config_path: PathBuf,
+    master: MasterKey,
+    version: AtomicU64,
+    /// Current configuration.
+    pub compiled: ArcSwap<Compiled>,
+    /// Current access state from the store.
+    pub directory: DirectoryHandle,
+    /// Credential verification and its cache.
+    pub auth: Authenticator,
+    /// Resolved upstream addresses.
+    pub resolved: Arc<Resolved>,
+    /// Request id generator.
+    pub ids: RequestIds,
+}
+
+impl App {
+    /// Builds the state from a loaded snapshot, the master key and the initial directory view.
+    pub fn new(
+        config_path: &Path,
+        snapshot: Snapshot,
+        master: MasterKey,
+        view: DirectoryView,
+        passwords: PasswordHasher,
+        auth_settings: &AuthSettings,
+    ) -> App {
+        let version = snapshot.version;
+        let compiled = Compiled::new(snapshot, &master);
+        let resolved = Arc::new(Resolved::default());
+        let allow = compiled.snapshot.gateway.dangerous_allow_insecure_upstream;
+        for e in resolved.refresh(&compiled.upstream_targets(), allow) {
+            tracing::error!(error = %e, "upstream unusable; requests for its tenant will fail with upstream.unavailable");
+        }
+        let auth = Authenticator::new(
+            master.keyed_hasher("api-key"),
+            master.keyed_hasher("cache"),
+            passwords,
+            auth_settings,
+        );
+        App {
+            config_path: config_path.to_path_buf(),
+            master,
+            version: AtomicU64::new(version),
+            compiled: ArcSwap::from_pointee(compiled),
+            directory: crate::directory::handle(view),
+            auth,
+            resolved,
+            ids: RequestIds::new(),
+        }
+    }
+
+    /// The master key (for deriving keys in other components, never for the request path).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// The main configuration file.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// Re-reads, validates and compiles the configuration and swaps it in atomically.
+    /// On any error the current configuration keeps serving. Returns the new version.
+    pub fn reload(&self) -> Result<u64, ConfigError> {
+        let version = self.version.load(Ordering::SeqCst) + 1;
+        let snapshot = Snapshot::load(&self.config_path, version)?;
+        let compiled = Compiled::new(snapshot, &self.master);
+        let allow = compiled.snapshot.gateway.dangerous_allow_insecure_upstream;
+        for e in self.resolved.refresh(&compiled.upstream_targets(), allow) {
+            tracing::error!(error = %e, "upstream unusable after reload");
+        }
+        self.compiled.store(Arc::new(compiled));
+        self.version.store(version, Ordering::SeqCst);
+        Ok(version)
+    }
+}

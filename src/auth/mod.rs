@@ -1,0 +1,223 @@
+//! Authentication of integration clients: HTTP Basic (issued API username + password) and
+//! issued x-api-keys.
+//!
+//! Input: the raw `Authorization` / `x-api-key` header values and the current
+//! [`DirectoryView`]. Output: a [`Principal`] (which credential, which account) or a
+//! [`Deny`] with one of `auth.missing`, `auth.invalid`, `credential.revoked`,
+//! `account.suspended`.
+//!
+//! Order matters for what an attacker can learn: the secret is verified *before* the
+//! credential's state is looked at, so `credential.revoked` and `account.suspended` are only
+//! ever told to someone who holds the right secret. An unknown username costs the same argon2
+//! work as a known one (a dummy verification), so timing does not reveal which usernames exist.
+
+pub mod cache;
+pub mod presented;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::crypto::{parse_api_key, KeyedHasher, PasswordHasher};
+use crate::directory::{AccountIdx, CredentialIdx, DirectoryView};
+use crate::gateway::deny::{Deny, Reason};
+use cache::VerifiedCache;
+use presented::Presented;
+
+/// How a caller authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    /// HTTP Basic with an issued API username and password.
+    Basic,
+    /// An issued x-api-key.
+    ApiKey,
+}
+
+impl AuthKind {
+    /// Short name for the audit trail and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::Basic => "basic",
+            AuthKind::ApiKey => "api_key",
+        }
+    }
+}
+
+/// An authenticated caller, valid for the [`DirectoryView`] it was resolved against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// How the caller authenticated.
+    pub kind: AuthKind,
+    /// The credential set used.
+    pub credential: CredentialIdx,
+    /// The account it belongs to.
+    pub account: AccountIdx,
+    /// Whether the secret was confirmed from the cache (no argon2 this time).
+    pub cache_hit: bool,
+}
+
+/// Settings for the [`Authenticator`].
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// How long a verified Basic credential is trusted without re-running argon2.
+    pub cache_ttl: Duration,
+    /// Maximum cache entries.
+    pub cache_capacity: usize,
+    /// Maximum concurrent argon2 verifications (each holds ~19 MiB and a blocking thread).
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            cache_ttl: Duration::from_secs(300),
+            cache_capacity: 100_000,
+            max_concurrent_hashes: 4,
+        }
+    }
+}
+
+/// Verifies presented credentials against the directory.
+pub struct Authenticator {
+    api_key_hasher: KeyedHasher,
+    cache_hasher: KeyedHasher,
+    passwords: Arc<PasswordHasher>,
+    cache: VerifiedCache,
+    hashing: Semaphore,
+}
+
+impl Authenticator {
+    /// Builds an authenticator. `api_key_hasher` must be the key the credentials were issued
+    /// under (`MasterKey::keyed_hasher("api-key")`); `cache_hasher` any other derived key.
+    pub fn new(
+        api_key_hasher: KeyedHasher,
+        cache_hasher: KeyedHasher,
+        passwords: PasswordHasher,
+        settings: &AuthSettings,
+    ) -> Self {
+        Authenticator {
+            api_key_hasher,
+            cache_hasher,
+            passwords: Arc::new(passwords),
+            cache: VerifiedCache::new(settings.cache_capacity, settings.cache_ttl),
+            hashing: Semaphore::new(settings.max_concurrent_hashes.max(1)),
+        }
+    }
+
+    /// Authenticates what the client presented against `view`.
+    pub async fn authenticate(
+        &self,
+        presented: &Presented<'_>,
+        view: &DirectoryView,
+    ) -> Result<Principal, Deny> {
+        match presented {
+            Presented::Nothing => Err(Deny::new(Reason::AuthMissing)),
+            Presented::Bearer(_) => Err(Deny::with_detail(Reason::AuthInvalid, "bearer_unsupported")),
+            Presented::ApiKey(key) => self.api_key(key, view),
+            Presented::Basic { .. } => {
+                let (user, pass) = presented
+                    .basic_parts()
+                    .ok_or(Deny::new(Reason::AuthInvalid))?;
+                self.basic(user, pass, view).await
+            }
+        }
+    }
+
+    fn api_key(&self, key: &str, view: &DirectoryView) -> Result<Principal, Deny> {
+        let parsed = parse_api_key(key)
+            .ok_or(Deny::with_detail(Reason::AuthInvalid, "api_key_malformed"))?;
+        let found = view.credential_by_key_id(parsed.id);
+        // Compute the MAC whether or not the id exists: equal work either way.
+        let mac = self.api_key_hasher.hash(key.as_bytes());
+        let idx = found.ok_or(Deny::with_detail(Reason::AuthInvalid, "api_key_unknown"))?;
+        let cred = view
+            .credential(idx)
+            .ok_or(Deny::new(Reason::AuthInvalid))?;
+        if !crate::crypto::ct_eq(&mac, &cred.api_key_hash) {
+            return Err(Deny::with_detail(Reason::AuthInvalid, "api_key_mismatch"));
+        }
+        state(view, idx, AuthKind::ApiKey, false)
+    }
+
+    async fn basic(
+        &self,
+        user: &[u8],
+        pass: &[u8],
+        view: &DirectoryView,
+    ) -> Result<Principal, Deny> {
+        let now = Instant::now();
+        let key = self.cache_hasher.hash_parts(&[b"basic", user, pass]);
+        let username = std::str::from_utf8(user).ok();
+        let found = username.and_then(|u| view.credential_by_username(u));
+        if let (Some(idx), Some(cached)) = (found, self.cache.get(&key, now)) {
+            if view.credential(idx).is_some_and(|c| c.id == cached) {
+                return state(view, idx, AuthKind::Basic, true);
+            }
+        }
+        let phc = found
+            .and_then(|idx| view.credential(idx))
+            .map(|c| c.password_hash.clone());
+        let ok = self.verify_password(pass, phc).await?;
+        match (found, ok) {
+            (Some(idx), true) => {
+                if let Some(c) = view.credential(idx) {
+                    self.cache.insert(key, &c.id, now);
+                }
+                state(view, idx, AuthKind::Basic, false)
+            }
+            (None, _) => Err(Deny::with_detail(Reason::AuthInvalid, "basic_unknown_user")),
+            (Some(_), false) => Err(Deny::with_detail(Reason::AuthInvalid, "basic_wrong_password")),
+        }
+    }
+
+    /// Runs argon2 off the async workers, at most `max_concurrent_hashes` at once. With no
+    /// hash (unknown user) it runs the dummy verification so timing does not tell.
+    async fn verify_password(&self, pass: &[u8], phc: Option<String>) -> Result<bool, Deny> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| Deny::new(Reason::Internal))?;
+        let hasher = self.passwords.clone();
+        let pass = zeroize::Zeroizing::new(pass.to_vec());
+        tokio::task::spawn_blocking(move || match phc {
+            Some(phc) => hasher.verify(&pass, &phc),
+            None => {
+                hasher.verify_dummy(&pass);
+                false
+            }
+        })
+        .await
+        .map_err(|_| Deny::new(Reason::Internal))
+    }
+
+    /// Entries in the verified-credential cache.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// The state checks after the secret was proven: credential active, account present and active.
+fn state(
+    view: &DirectoryView,
+    idx: CredentialIdx,
+    kind: AuthKind,
+    cache_hit: bool,
+) -> Result<Principal, Deny> {
+    if !view.credential_active(idx) {
+        return Err(Deny::new(Reason::CredentialRevoked));
+    }
+    let account = view
+        .account_of(idx)
+        .ok_or(Deny::with_detail(Reason::AuthInvalid, "account_missing"))?;
+    if !view.account_active(account) {
+        return Err(Deny::new(Reason::AccountSuspended));
+    }
+    Ok(Principal {
+        kind,
+        credential: idx,
+        account,
+        cache_hit,
+    })
+}

@@ -1,0 +1,126 @@
+//! `erpgate account create|suspend|resume|list`.
+
+use clap::{Args, Subcommand};
+
+use super::ConfigArg;
+use crate::store::{Account, AccountStatus};
+
+/// Arguments of `erpgate account`.
+#[derive(Args, Debug)]
+pub struct AccountArgs {
+    #[command(subcommand)]
+    action: AccountAction,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountAction {
+    /// Create an account for an integration.
+    Create {
+        /// Account name ([a-z0-9][a-z0-9._-]{0,63}).
+        #[arg(long)]
+        name: String,
+        /// The tenant (from the configuration) this account calls.
+        #[arg(long)]
+        tenant: String,
+        /// The Oracle user the gateway presents upstream for this account (default: the tenant's).
+        #[arg(long)]
+        oracle_user: Option<String>,
+        /// The stored secret holding that Oracle user's password or key (default: the tenant's).
+        #[arg(long)]
+        upstream_secret: Option<String>,
+    },
+    /// Suspend an account: its credentials are refused on the next request.
+    Suspend {
+        /// Account name.
+        name: String,
+    },
+    /// Resume a suspended account.
+    Resume {
+        /// Account name.
+        name: String,
+    },
+    /// List accounts.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command.
+pub fn run(args: &AccountArgs) -> i32 {
+    let snapshot = match super::load_config(&args.config.config) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let store = match super::open_store(&snapshot, &args.config.config) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let result = match &args.action {
+        AccountAction::Create {
+            name,
+            tenant,
+            oracle_user,
+            upstream_secret,
+        } => {
+            if snapshot.tenant(tenant).is_none() {
+                let known: Vec<&str> = snapshot.tenants.iter().map(|t| t.name.as_str()).collect();
+                return super::fail(format_args!(
+                    "tenant \"{tenant}\" is not in the configuration (known: {})",
+                    known.join(", ")
+                ));
+            }
+            store
+                .create_account(name, tenant, oracle_user.as_deref(), upstream_secret.as_deref())
+                .map(|a| println!("account {} created for tenant {} (id {})", a.name, a.tenant, a.id))
+        }
+        AccountAction::Suspend { name } => store
+            .set_account_status(name, AccountStatus::Suspended)
+            .map(|a| println!("account {} suspended", a.name)),
+        AccountAction::Resume { name } => store
+            .set_account_status(name, AccountStatus::Active)
+            .map(|a| println!("account {} resumed", a.name)),
+        AccountAction::List { json } => store.list_accounts().map(|list| print(&list, *json)),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => super::fail(e),
+    }
+}
+
+fn status(s: AccountStatus) -> &'static str {
+    match s {
+        AccountStatus::Active => "active",
+        AccountStatus::Suspended => "suspended",
+    }
+}
+
+fn print(list: &[Account], json: bool) {
+    if json {
+        for a in list {
+            let v = serde_json::json!({
+                "id": a.id, "name": a.name, "tenant": a.tenant, "oracle_user": a.oracle_user,
+                "upstream_secret": a.upstream_secret, "status": status(a.status),
+                "created_at": a.created_at, "updated_at": a.updated_at,
+            });
+            println!("{v}");
+        }
+        return;
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|a| {
+            vec![
+                a.name.clone(),
+                a.tenant.clone(),
+                status(a.status).into(),
+                a.oracle_user.clone().unwrap_or_else(|| "(tenant default)".into()),
+                a.created_at.clone(),
+            ]
+        })
+        .collect();
+    super::print_table(&["NAME", "TENANT", "STATUS", "ORACLE USER", "CREATED"], &rows);
+}

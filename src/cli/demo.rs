@@ -1,0 +1,195 @@
+//! `erpgate demo`: the whole product on one machine in one command.
+//!
+//! Starts the simulated Oracle on a loopback port, writes a demo configuration (tenant,
+//! catalog, policy, an always-open schedule, a fresh master key) into a temporary directory,
+//! migrates a fresh database, creates an account, issues a credential, stores the upstream
+//! password sealed, prints curl lines to try, and serves until Ctrl-C.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::crypto::{MasterKey, PasswordHasher};
+use crate::sim::{self, SimConfig};
+use crate::store::Store;
+
+/// Arguments of `erpgate demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Port of the gateway's public listener on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Directory for the demo's config and database (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+const ACCOUNT: &str = "demo-integration";
+
+/// Runs the demo; returns only on failure.
+pub fn run(args: &DemoArgs) -> i32 {
+    match prepare(args) {
+        Ok((config, master)) => {
+            let snapshot = match super::load_config(&config) {
+                Ok(s) => s,
+                Err(c) => return c,
+            };
+            super::serve::serve(&config, snapshot, master, PasswordHasher::default())
+        }
+        Err(e) => super::fail(e),
+    }
+}
+
+fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey), String> {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("erpgate-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+
+    let upstream_password = crate::crypto::random_token(18).map_err(|e| e.to_string())?;
+    let sim = sim::start_blocking(SimConfig {
+        basic_users: vec![("FIN_INTEGRATION".into(), upstream_password.expose().clone())],
+        ..SimConfig::default()
+    })
+    .map_err(|e| format!("cannot start the simulated Oracle: {e}"))?;
+
+    let (master, key_b64) = MasterKey::generate().map_err(|e| e.to_string())?;
+    write_private(&dir.join("app.key"), key_b64.expose().as_bytes())?;
+    let config = dir.join("erpgate.toml");
+    write_private(&config, demo_config(args.port, &sim.base_url()).as_bytes())?;
+
+    let snapshot = super::load_config(&config).map_err(|_| "the demo configuration is invalid".to_string())?;
+    let mut store = Store::open(&snapshot.gateway.database).map_err(|e| e.to_string())?;
+    store.migrate().map_err(|e| e.to_string())?;
+    if store.get_account(ACCOUNT).map_err(|e| e.to_string())?.is_none() {
+        store
+            .create_account(ACCOUNT, "demo", None, None)
+            .map_err(|e| e.to_string())?;
+    }
+    let issued = super::credential::issue(&store, &master, &PasswordHasher::default(), ACCOUNT)?;
+    super::secret::set(
+        &store,
+        &snapshot,
+        &master,
+        "demo",
+        "fin-integration-password",
+        upstream_password.expose().as_bytes(),
+    )?;
+
+    let gw = format!("http://127.0.0.1:{}", args.port);
+    let cfg = config.display();
+    println!(
+        r#"
+erpgate demo
+============
+simulated Oracle:  {sim}  (checks the Basic credential the gateway injects)
+gateway:           {gw}
+config & database: {dir}
+
+Demo account "{ACCOUNT}", credential {id}:
+  username  {user}
+  password  {pass}
+  x-api-key {key}
+
+Try:
+  # allowed: invoices are granted to the demo account
+  curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/11.13.18.05/invoices?limit=2&onlyData=true'
+  curl -s -H 'x-api-key: {key}' '{gw}/fscmRestApi/resources/latest/suppliers/1001'
+  # denied by policy (403 policy.denied): bank accounts are not granted
+  curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/externalBankAccounts'
+  # refused: no credential (401), unknown endpoint (404), ambiguous path (400)
+  curl -s '{gw}/fscmRestApi/resources/latest/invoices'
+  curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/secretStuff'
+  curl -s --path-as-is -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/invoices/..%2f..%2fadmin'
+  # kill switch: flip it in another terminal, retry a call (503 killswitch.on), flip it back
+  erpgate killswitch on  --config {cfg}
+  erpgate killswitch off --config {cfg}
+
+The demo schedule is open at all hours (a real deployment defaults to Mon-Fri 11:00-20:00
+Asia/Karachi). Every response carries X-Request-Id. Ctrl-C stops the demo.
+"#,
+        sim = sim.base_url(),
+        dir = dir.display(),
+        id = issued.id,
+        user = issued.username,
+        pass = issued.password.expose(),
+        key = issued.api_key.expose(),
+    );
+    // The simulator must outlive this function: it serves until the process exits.
+    std::mem::forget(sim);
+    Ok((config, master))
+}
+
+fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(data)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The demo configuration, pointing at the simulated Oracle.
+pub fn demo_config(port: u16, sim_base_url: &str) -> String {
+    format!(
+        r#"# erpgate demo configuration (generated by `erpgate demo`).
+[gateway]
+listen = "127.0.0.1:{port}"
+database = "erpgate.db"
+app_key_file = "app.key"
+# The simulated Oracle is plain HTTP on loopback: allowed only because of this flag.
+dangerous_allow_insecure_upstream = true
+
+# The demo is open at all hours so it works whenever you try it.
+[schedule]
+timezone = "Asia/Karachi"
+[[schedule.window]]
+days = ["daily"]
+start = "00:00"
+end = "24:00"
+
+[tenants.demo]
+upstream = "{sim_base_url}"
+[tenants.demo.upstream_auth]
+mode = "basic"
+username = "FIN_INTEGRATION"
+secret = "fin-integration-password"
+
+[[endpoint]]
+name = "invoices.collection"
+path = "/fscmRestApi/resources/{{version}}/invoices"
+methods = ["GET", "HEAD", "POST"]
+[[endpoint]]
+name = "invoices.item"
+path = "/fscmRestApi/resources/{{version}}/invoices/{{id}}"
+methods = ["GET", "PATCH", "DELETE"]
+[[endpoint]]
+name = "suppliers.collection"
+path = "/fscmRestApi/resources/{{version}}/suppliers"
+methods = ["GET"]
+[[endpoint]]
+name = "suppliers.item"
+path = "/fscmRestApi/resources/{{version}}/suppliers/{{id}}"
+methods = ["GET"]
+[[endpoint]]
+name = "externalBankAccounts.collection"
+path = "/fscmRestApi/resources/{{version}}/externalBankAccounts"
+methods = ["GET"]
+
+[[policy]]
+name = "demo-read"
+description = "The demo integration reads invoices and suppliers; bank accounts are not granted."
+subjects = ["account:{ACCOUNT}"]
+  [[policy.rule]]
+  name = "read invoices and suppliers"
+  endpoints = ["invoices.*", "suppliers.*"]
+  methods = ["GET"]
+"#
+    )
+}

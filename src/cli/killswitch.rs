@@ -1,0 +1,66 @@
+//! `erpgate killswitch on|off|status`: the global kill switch, persisted in the store.
+//! A running gateway sees the change within one store poll interval.
+
+use clap::{Args, ValueEnum};
+
+use super::ConfigArg;
+
+/// Arguments of `erpgate killswitch`.
+#[derive(Args, Debug)]
+pub struct KillswitchArgs {
+    /// on, off or status.
+    pub action: Action,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// What to do with the kill switch.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Action {
+    /// Block all public API traffic.
+    On,
+    /// Resume public API traffic.
+    Off,
+    /// Show the current state.
+    Status,
+}
+
+/// Runs the command.
+pub fn run(args: &KillswitchArgs) -> i32 {
+    let snapshot = match super::load_config(&args.config.config) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let store = match super::open_store(&snapshot, &args.config.config) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let actor = format!("cli:{}", whoami());
+    let result = match args.action {
+        Action::Status => store.killswitch().map(|on| {
+            println!("kill switch is {}", if on { "ON: public API traffic is blocked" } else { "off" });
+        }),
+        Action::On | Action::Off => {
+            let on = matches!(args.action, Action::On);
+            store.set_killswitch(on, &actor).map(|prev| {
+                let now = if on { "ON" } else { "off" };
+                if prev == on {
+                    println!("kill switch was already {now}");
+                } else {
+                    println!("kill switch is now {now} (running gateways apply it within a second)");
+                }
+            })
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => super::fail(e),
+    }
+}
+
+/// The local user name, for recording who acted.
+pub fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,158 @@
+//! Command-line interface: one file per subcommand. Each returns a process exit code:
+//! 0 success, 1 operational failure, 2 bad configuration or usage.
+
+pub mod account;
+pub mod check;
+pub mod credential;
+pub mod demo;
+pub mod killswitch;
+pub mod migrate;
+pub mod secret;
+pub mod serve;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::crypto::MasterKey;
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+
+/// erpgate: a security gateway for Oracle ERP Cloud REST APIs.
+#[derive(Parser, Debug)]
+#[command(name = "erpgate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ConfigArg),
+    /// Validate a configuration and exit (like `nginx -t`).
+    Check(ConfigArg),
+    /// Run a self-contained demo: a simulated Oracle, a gateway in front of it, a demo credential.
+    Demo(demo::DemoArgs),
+    /// Print a fresh master key (base64 of 32 random bytes) for ERPGATE_APP_KEY.
+    Keygen,
+    /// Create or upgrade the database schema.
+    Migrate(ConfigArg),
+    /// Manage accounts.
+    Account(account::AccountArgs),
+    /// Manage issued credential sets.
+    Credential(credential::CredentialArgs),
+    /// Manage encrypted upstream secrets.
+    Secret(secret::SecretArgs),
+    /// Turn the global kill switch on or off, or show it.
+    Killswitch(killswitch::KillswitchArgs),
+}
+
+/// The `--config` option shared by every subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Main configuration file.
+    #[arg(long, short, env = "ERPGATE_CONFIG", default_value = "conf/erpgate.toml")]
+    pub config: PathBuf,
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    init_logging();
+    match cli.command {
+        Command::Serve(c) => serve::run(&c.config),
+        Command::Check(c) => check::run(&c.config),
+        Command::Demo(a) => demo::run(&a),
+        Command::Keygen => keygen(),
+        Command::Migrate(c) => migrate::run(&c.config),
+        Command::Account(a) => account::run(&a),
+        Command::Credential(a) => credential::run(&a),
+        Command::Secret(a) => secret::run(&a),
+        Command::Killswitch(a) => killswitch::run(&a),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ERPGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn keygen() -> i32 {
+    match MasterKey::generate() {
+        Ok((_, b64)) => {
+            println!("{}", b64.expose());
+            0
+        }
+        Err(e) => fail(format_args!("cannot generate a key: {e}")),
+    }
+}
+
+/// Prints `error: …` to stderr and returns exit code 1.
+pub fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    1
+}
+
+/// Loads and validates the configuration, or prints every problem and returns exit code 2.
+pub fn load_config(path: &Path) -> Result<Snapshot, i32> {
+    Snapshot::load(path, 1).map_err(|e| {
+        eprintln!("error: configuration {} is invalid:\n{e}", path.display());
+        2
+    })
+}
+
+/// Loads the master key from `ERPGATE_APP_KEY` or the configured key file.
+pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, i32> {
+    let env = std::env::var("ERPGATE_APP_KEY").ok();
+    MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref())
+        .map_err(|e| fail(format_args!("{e}")))
+}
+
+/// Opens the store and refuses to continue unless its schema is exactly current.
+pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, i32> {
+    let store = Store::open(&snapshot.gateway.database).map_err(|e| {
+        fail(format_args!(
+            "cannot open database {}: {e}",
+            snapshot.gateway.database.display()
+        ))
+    })?;
+    store.check_schema().map_err(|e| {
+        fail(format_args!(
+            "{e} (database {}, config {})",
+            snapshot.gateway.database.display(),
+            config.display()
+        ))
+    })?;
+    Ok(store)
+}
+
+/// Prints rows as an aligned table.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.len());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:<w$}", c, w = widths.get(i).copied().unwrap_or(0)))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,135 @@
+//! Configuration: files under `conf/` → parsed ([`model`]) → checked with precise errors
+//! ([`validate`]) → compiled into the immutable [`Snapshot`](crate::snapshot::Snapshot).
+//!
+//! Every error names the file, the key and what is wrong, and validation reports all the
+//! problems it finds, not only the first.
+
+pub mod model;
+pub mod upstream_url;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use crate::snapshot::UpstreamAuth;
+use model::FileModel;
+
+/// Every problem found in a configuration, one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The problems, each `file: key: what is wrong`.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    /// A single problem.
+    pub fn one(p: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![p.into()],
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A parsed file and where it came from.
+pub struct Loaded {
+    /// Display name (relative to the main file's directory where possible).
+    pub name: String,
+    /// The parsed content.
+    pub model: FileModel,
+}
+
+/// All files of one configuration.
+pub struct Files {
+    /// Directory of the main file (relative paths resolve against it).
+    pub base: PathBuf,
+    /// The main file first, then includes in order.
+    pub files: Vec<Loaded>,
+    /// SHA-256 over every file's name and bytes, hex.
+    pub hash: String,
+    /// Paths read.
+    pub sources: Vec<PathBuf>,
+}
+
+fn parse(path: &Path, name: &str) -> Result<(FileModel, Vec<u8>), ConfigError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::one(format!("{name}: cannot read: {e}")))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ConfigError::one(format!("{name}: not valid UTF-8")))?;
+    let model: FileModel = toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_string();
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        ConfigError::one(format!("{name}{at}: {msg}"))
+    })?;
+    Ok((model, bytes))
+}
+
+/// Reads the main file and its includes.
+pub fn read(main: &Path) -> Result<Files, ConfigError> {
+    let base = main
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let main_name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| main.display().to_string());
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let (model, bytes) = parse(main, &main_name)?;
+    digest.update(main_name.as_bytes());
+    digest.update(&(bytes.len() as u64).to_be_bytes());
+    digest.update(&bytes);
+    let includes = model.include.clone().unwrap_or_default();
+    let mut files = vec![Loaded {
+        name: main_name.clone(),
+        model,
+    }];
+    let mut sources = vec![main.to_path_buf()];
+    let mut problems = Vec::new();
+    for inc in includes {
+        let path = base.join(&inc);
+        match parse(&path, &inc) {
+            Ok((m, bytes)) => {
+                if m.gateway.is_some() {
+                    problems.push(format!("{inc}: [gateway] is only allowed in {main_name}"));
+                }
+                if m.include.is_some() {
+                    problems.push(format!("{inc}: include is only allowed in {main_name}"));
+                }
+                digest.update(inc.as_bytes());
+                digest.update(&(bytes.len() as u64).to_be_bytes());
+                digest.update(&bytes);
+                files.push(Loaded { name: inc, model: m });
+                sources.push(path);
+            }
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    Ok(Files {
+        base,
+        files,
+        hash: hex::encode(digest.finish().as_ref()),
+        sources,
+    })
+}

@@ -1,0 +1,151 @@
+//! The configuration file format (serde). Kept apart from the compiled model: nothing here
+//! is trusted until `validate` has checked it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One configuration file: the main file may hold every section plus `include`; included
+/// files hold everything except `[gateway]` and `include`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileModel {
+    /// Further files, relative to the main file's directory.
+    pub include: Option<Vec<String>>,
+    /// Gateway settings (main file only).
+    pub gateway: Option<GatewayFile>,
+    /// Access schedule.
+    pub schedule: Option<ScheduleFile>,
+    /// Tenants by name.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantFile>,
+    /// Endpoint catalog entries.
+    #[serde(default)]
+    pub endpoint: Vec<EndpointFile>,
+    /// Policies.
+    #[serde(default)]
+    pub policy: Vec<PolicyFile>,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayFile {
+    /// Public listener address.
+    pub listen: String,
+    /// SQLite database path.
+    pub database: String,
+    /// Master key file (ERPGATE_APP_KEY wins).
+    pub app_key_file: Option<String>,
+    /// Worker threads.
+    pub threads: Option<usize>,
+    /// Maximum request-target length in bytes.
+    pub max_uri_length: Option<usize>,
+    /// Maximum request body in bytes.
+    pub max_request_body_bytes: Option<u64>,
+    /// Upstream connect timeout.
+    pub upstream_connect_timeout_ms: Option<u64>,
+    /// Upstream read/write timeout.
+    pub upstream_read_timeout_ms: Option<u64>,
+    /// Allow plain-HTTP and private upstreams (tests and demos only).
+    pub dangerous_allow_insecure_upstream: Option<bool>,
+    /// How often the store's change counter is polled.
+    pub store_poll_interval_ms: Option<u64>,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFile {
+    /// IANA timezone.
+    pub timezone: String,
+    /// Open windows.
+    #[serde(default)]
+    pub window: Vec<WindowFile>,
+}
+
+/// `[[schedule.window]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowFile {
+    /// `mon`..`sun` or `daily`.
+    pub days: Vec<String>,
+    /// `HH:MM`.
+    pub start: String,
+    /// `HH:MM` (up to `24:00`).
+    pub end: String,
+}
+
+/// `[tenants.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    /// `https://host[:port]`.
+    pub upstream: String,
+    /// How the gateway authenticates to Oracle.
+    pub upstream_auth: UpstreamAuthFile,
+}
+
+/// `[tenants.NAME.upstream_auth]`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UpstreamAuthFile {
+    /// Basic with a stored password.
+    Basic {
+        /// Default Oracle user.
+        username: String,
+        /// Stored secret name.
+        secret: String,
+    },
+    /// An upstream API key header.
+    ApiKey {
+        /// Header name (default `x-api-key`).
+        header: Option<String>,
+        /// Stored secret name.
+        secret: String,
+    },
+}
+
+/// `[[endpoint]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointFile {
+    /// Unique name.
+    pub name: String,
+    /// Path template.
+    pub path: String,
+    /// Methods Oracle serves there.
+    pub methods: Vec<String>,
+}
+
+/// `[[policy]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// `account:NAME`, `user:NAME`, `user:PREFIX*`, `role:NAME`.
+    pub subjects: Vec<String>,
+    /// Only for this tenant.
+    pub tenant: Option<String>,
+    /// Skip the schedule.
+    #[serde(default)]
+    pub schedule_exempt: bool,
+    /// Grants.
+    #[serde(default)]
+    pub rule: Vec<RuleFile>,
+}
+
+/// `[[policy.rule]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    /// Name (default `rule-N`).
+    pub name: Option<String>,
+    /// Endpoint names or `prefix.*` globs.
+    pub endpoints: Vec<String>,
+    /// Methods granted.
+    pub methods: Vec<String>,
+}

@@ -1,0 +1,188 @@
+//! The gateway's in-memory view of the store: accounts, credential sets, encrypted upstream
+//! secrets and the kill switch, indexed for the request path.
+//!
+//! The request path never touches SQLite. It reads one [`DirectoryView`] per request from an
+//! `ArcSwap`; the [`poller`] reloads the view whenever the store's change counter moves (the
+//! CLI and the admin API bump it through triggers), so a revocation, a suspension or a kill
+//! switch flip reaches a running gateway within one poll interval.
+
+pub mod poller;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::store::{Account, AccountStatus, Credential, CredentialStatus, Directory};
+
+/// An immutable, indexed copy of the store's access state.
+#[derive(Default)]
+pub struct DirectoryView {
+    counter: i64,
+    killswitch: bool,
+    accounts: Vec<Account>,
+    credentials: Vec<Credential>,
+    account_by_id: HashMap<i64, usize>,
+    account_by_name: HashMap<String, usize>,
+    credential_by_id: HashMap<String, usize>,
+    credential_by_username: HashMap<String, usize>,
+    credential_by_key_id: HashMap<String, usize>,
+    /// tenant → secret name → sealed ciphertext.
+    secrets: HashMap<String, HashMap<String, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for DirectoryView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryView")
+            .field("counter", &self.counter)
+            .field("killswitch", &self.killswitch)
+            .field("accounts", &self.accounts.len())
+            .field("credentials", &self.credentials.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The index of a credential inside one [`DirectoryView`]; valid only for that view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredentialIdx(usize);
+
+/// The index of an account inside one [`DirectoryView`]; valid only for that view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountIdx(usize);
+
+impl DirectoryView {
+    /// Builds the indexes over a directory loaded from the store.
+    pub fn build(dir: Directory) -> DirectoryView {
+        let Directory {
+            counter,
+            accounts,
+            credentials,
+            secrets,
+            killswitch,
+        } = dir;
+        let account_by_id = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id, i))
+            .collect();
+        let account_by_name = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.clone(), i))
+            .collect();
+        let credential_by_id = credentials
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let credential_by_username = credentials
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.username.clone(), i))
+            .collect();
+        let credential_by_key_id = credentials
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.api_key_id.clone(), i))
+            .collect();
+        let mut by_tenant: HashMap<String, HashMap<String, Vec<u8>>> = HashMap::new();
+        for s in secrets {
+            by_tenant
+                .entry(s.tenant.clone())
+                .or_default()
+                .insert(s.name.clone(), s.ciphertext.clone());
+        }
+        DirectoryView {
+            counter,
+            killswitch,
+            accounts,
+            credentials,
+            account_by_id,
+            account_by_name,
+            credential_by_id,
+            credential_by_username,
+            credential_by_key_id,
+            secrets: by_tenant,
+        }
+    }
+
+    /// The store change counter this view was built at.
+    pub fn counter(&self) -> i64 {
+        self.counter
+    }
+
+    /// Whether the global kill switch is on.
+    pub fn killswitch(&self) -> bool {
+        self.killswitch
+    }
+
+    /// Looks up a credential set by its API username.
+    pub fn credential_by_username(&self, username: &str) -> Option<CredentialIdx> {
+        self.credential_by_username
+            .get(username)
+            .copied()
+            .map(CredentialIdx)
+    }
+
+    /// Looks up a credential set by the public id of its x-api-key.
+    pub fn credential_by_key_id(&self, key_id: &str) -> Option<CredentialIdx> {
+        self.credential_by_key_id
+            .get(key_id)
+            .copied()
+            .map(CredentialIdx)
+    }
+
+    /// Looks up a credential set by its public id.
+    pub fn credential_by_id(&self, id: &str) -> Option<CredentialIdx> {
+        self.credential_by_id.get(id).copied().map(CredentialIdx)
+    }
+
+    /// The credential at `idx`.
+    pub fn credential(&self, idx: CredentialIdx) -> Option<&Credential> {
+        self.credentials.get(idx.0)
+    }
+
+    /// Whether the credential at `idx` is active.
+    pub fn credential_active(&self, idx: CredentialIdx) -> bool {
+        self.credential(idx)
+            .is_some_and(|c| c.status == CredentialStatus::Active)
+    }
+
+    /// The account a credential belongs to.
+    pub fn account_of(&self, idx: CredentialIdx) -> Option<AccountIdx> {
+        let c = self.credential(idx)?;
+        self.account_by_id.get(&c.account_id).copied().map(AccountIdx)
+    }
+
+    /// Looks up an account by name.
+    pub fn account_by_name(&self, name: &str) -> Option<AccountIdx> {
+        self.account_by_name.get(name).copied().map(AccountIdx)
+    }
+
+    /// The account at `idx`.
+    pub fn account(&self, idx: AccountIdx) -> Option<&Account> {
+        self.accounts.get(idx.0)
+    }
+
+    /// Whether the account at `idx` is active.
+    pub fn account_active(&self, idx: AccountIdx) -> bool {
+        self.account(idx)
+            .is_some_and(|a| a.status == AccountStatus::Active)
+    }
+
+    /// The sealed upstream secret `name` of `tenant`, if stored.
+    pub fn secret(&self, tenant: &str, name: &str) -> Option<&[u8]> {
+        self.secrets
+            .get(tenant)
+            .and_then(|m| m.get(name))
+            .map(Vec::as_slice)
+    }
+}
+
+/// The shared, atomically swapped handle to the current view.
+pub type DirectoryHandle = Arc<ArcSwap<DirectoryView>>;
+
+/// A handle holding `view`.
+pub fn handle(view: DirectoryView) -> DirectoryHandle {
+    Arc::new(ArcSwap::from_pointee(view))
+}

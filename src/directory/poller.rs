@@ -1,0 +1,97 @@
+//! Keeps the [`DirectoryView`](super::DirectoryView) in step with the store.
+//!
+//! A dedicated thread with its own SQLite connection reads the single-row change counter every
+//! `interval` (default 250 ms). When the counter differs from the view's, it loads the whole
+//! directory in one read transaction and swaps it in. Reading one integer is a few
+//! microseconds, so polling costs nothing measurable; changes reach the relay path within one
+//! interval. If the store cannot be read the old view keeps serving and the error is logged
+//! at every failed poll (an operator must see it: revocations would not propagate).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{DirectoryHandle, DirectoryView};
+use crate::store::Store;
+
+/// A running poller; stops when dropped or on [`Poller::stop`].
+pub struct Poller {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Poller {
+    /// Starts polling the database at `path`.
+    pub fn start(
+        path: PathBuf,
+        handle: DirectoryHandle,
+        interval: Duration,
+    ) -> std::io::Result<Poller> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("erpgate-store-poller".into())
+            .spawn(move || run(path, handle, interval, flag))?;
+        Ok(Poller {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run(path: PathBuf, handle: DirectoryHandle, interval: Duration, stop: Arc<AtomicBool>) {
+    let mut store: Option<Store> = None;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(interval);
+        if store.is_none() {
+            match Store::open(&path) {
+                Ok(s) => store = Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "store poller cannot open the database; access state is not refreshing");
+                    continue;
+                }
+            }
+        }
+        let Some(s) = store.as_ref() else { continue };
+        match poll_once(s, &handle) {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "store poller failed; access state is not refreshing");
+                store = None;
+            }
+        }
+    }
+}
+
+/// Reloads the view if the store's change counter moved. Returns whether it reloaded.
+pub fn poll_once(store: &Store, handle: &DirectoryHandle) -> Result<bool, crate::store::StoreError> {
+    let counter = store.change_counter()?;
+    if counter == handle.load().counter() {
+        return Ok(false);
+    }
+    let dir = store.load_directory()?;
+    let view = DirectoryView::build(dir);
+    tracing::info!(counter = view.counter(), killswitch = view.killswitch(), "access state reloaded from store");
+    handle.store(Arc::new(view));
+    Ok(true)
+}

@@ -1,0 +1,262 @@
+//! Denials: every refusal is a value (`Deny`), produced where the decision is made and
+//! rendered here, in one place, as the JSON error body clients see.
+//!
+//! The body says what happened (a stable reason code and a short message) and which request
+//! it was (the request id, also in `X-Request-Id`); it never says anything about internals.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+
+/// Why a request was refused (or failed). Each reason has a stable code, an HTTP status and a
+/// public message. Codes are part of the API: operators and integrators key alerts on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The request target is ambiguous or malformed (see `path.rs`).
+    PathRejected,
+    /// No credential was presented.
+    AuthMissing,
+    /// A credential was presented but is not valid.
+    AuthInvalid,
+    /// The credential was valid but has been revoked.
+    CredentialRevoked,
+    /// The account behind the credential is suspended.
+    AccountSuspended,
+    /// The path matches nothing in the endpoint catalog.
+    EndpointUnknown,
+    /// The method is not one the catalog knows for that endpoint.
+    MethodNotAllowed,
+    /// No policy grants this subject this endpoint and method.
+    PolicyDenied,
+    /// Outside the access schedule.
+    ScheduleClosed,
+    /// The global kill switch is on.
+    KillSwitchOn,
+    /// The request's tenant has no usable upstream credential (an operator must fix it).
+    UpstreamCredentialMissing,
+    /// The upstream could not be reached or answered badly.
+    UpstreamUnavailable,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+    /// The request URI is too long.
+    UriTooLong,
+    /// The request body is too large.
+    BodyTooLarge,
+    /// The request is malformed in a way that is not about its path.
+    BadRequest,
+    /// Something failed inside the gateway; details are in the gateway log only.
+    Internal,
+}
+
+impl Reason {
+    /// The stable reason code, e.g. `policy.denied`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::PathRejected => "path.rejected",
+            Reason::AuthMissing => "auth.missing",
+            Reason::AuthInvalid => "auth.invalid",
+            Reason::CredentialRevoked => "credential.revoked",
+            Reason::AccountSuspended => "account.suspended",
+            Reason::EndpointUnknown => "endpoint.unknown",
+            Reason::MethodNotAllowed => "method.not_allowed",
+            Reason::PolicyDenied => "policy.denied",
+            Reason::ScheduleClosed => "schedule.closed",
+            Reason::KillSwitchOn => "killswitch.on",
+            Reason::UpstreamCredentialMissing => "upstream.credential_missing",
+            Reason::UpstreamUnavailable => "upstream.unavailable",
+            Reason::UpstreamTimeout => "upstream.timeout",
+            Reason::UriTooLong => "request.uri_too_long",
+            Reason::BodyTooLarge => "request.body_too_large",
+            Reason::BadRequest => "request.malformed",
+            Reason::Internal => "gateway.internal",
+        }
+    }
+
+    /// The HTTP status this reason is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            Reason::PathRejected | Reason::BadRequest => 400,
+            Reason::AuthMissing | Reason::AuthInvalid | Reason::CredentialRevoked => 401,
+            Reason::AccountSuspended | Reason::PolicyDenied | Reason::ScheduleClosed => 403,
+            Reason::EndpointUnknown => 404,
+            Reason::MethodNotAllowed => 405,
+            Reason::BodyTooLarge => 413,
+            Reason::UriTooLong => 414,
+            Reason::Internal => 500,
+            Reason::UpstreamUnavailable | Reason::UpstreamCredentialMissing => 502,
+            Reason::KillSwitchOn => 503,
+            Reason::UpstreamTimeout => 504,
+        }
+    }
+
+    /// A short public explanation. Never mentions internals.
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::PathRejected => "The request path is not in canonical form.",
+            Reason::AuthMissing => "Authentication is required.",
+            Reason::AuthInvalid => "The credentials are not valid.",
+            Reason::CredentialRevoked => "The credentials have been revoked.",
+            Reason::AccountSuspended => "The account is suspended.",
+            Reason::EndpointUnknown => "No such endpoint is served by this gateway.",
+            Reason::MethodNotAllowed => "The method is not allowed on this endpoint.",
+            Reason::PolicyDenied => "No policy grants this request.",
+            Reason::ScheduleClosed => "Access is closed at this time by schedule.",
+            Reason::KillSwitchOn => "Access is suspended by the gateway's kill switch.",
+            Reason::UpstreamCredentialMissing => {
+                "The gateway has no upstream credential configured for this account."
+            }
+            Reason::UpstreamUnavailable => "The upstream service is unavailable.",
+            Reason::UpstreamTimeout => "The upstream service did not answer in time.",
+            Reason::UriTooLong => "The request URI is too long.",
+            Reason::BodyTooLarge => "The request body is too large.",
+            Reason::BadRequest => "The request is malformed.",
+            Reason::Internal => "The gateway failed to process the request.",
+        }
+    }
+
+    /// Whether this reason is a deliberate block by the operator's rules (policy, schedule,
+    /// kill switch) rather than a client mistake or an outage.
+    pub fn is_deliberate_block(self) -> bool {
+        matches!(
+            self,
+            Reason::PolicyDenied | Reason::ScheduleClosed | Reason::KillSwitchOn
+        )
+    }
+
+    /// Every reason, for documentation and metrics pre-registration.
+    pub const ALL: [Reason; 17] = [
+        Reason::PathRejected,
+        Reason::AuthMissing,
+        Reason::AuthInvalid,
+        Reason::CredentialRevoked,
+        Reason::AccountSuspended,
+        Reason::EndpointUnknown,
+        Reason::MethodNotAllowed,
+        Reason::PolicyDenied,
+        Reason::ScheduleClosed,
+        Reason::KillSwitchOn,
+        Reason::UpstreamCredentialMissing,
+        Reason::UpstreamUnavailable,
+        Reason::UpstreamTimeout,
+        Reason::UriTooLong,
+        Reason::BodyTooLarge,
+        Reason::BadRequest,
+        Reason::Internal,
+    ];
+}
+
+/// A refusal: the reason, plus an optional detail that goes to the audit trail and the log
+/// but never to the client (e.g. which path rule fired).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deny {
+    /// The reason code.
+    pub reason: Reason,
+    /// Internal detail for the audit record (static, never derived from secrets).
+    pub detail: Option<&'static str>,
+}
+
+impl Deny {
+    /// A denial with no detail.
+    pub fn new(reason: Reason) -> Self {
+        Deny {
+            reason,
+            detail: None,
+        }
+    }
+
+    /// A denial with an internal detail.
+    pub fn with_detail(reason: Reason, detail: &'static str) -> Self {
+        Deny {
+            reason,
+            detail: Some(detail),
+        }
+    }
+}
+
+impl From<Reason> for Deny {
+    fn from(reason: Reason) -> Self {
+        Deny::new(reason)
+    }
+}
+
+/// Renders the JSON error body for `reason`.
+pub fn error_body(reason: Reason, request_id: &str) -> Bytes {
+    // Codes and messages are static ASCII without quotes or backslashes; the request id is
+    // generated by us (hex and '-'), so plain formatting yields valid JSON. serde_json would
+    // work too, but this stays allocation-light on the denial path.
+    debug_assert!(request_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    Bytes::from(format!(
+        "{{\"error\":{{\"code\":\"{}\",\"message\":\"{}\",\"request_id\":\"{}\"}}}}",
+        reason.code(),
+        reason.message(),
+        request_id
+    ))
+}
+
+/// Builds the response header for a denial carrying a body of `body_len` bytes.
+pub fn error_header(
+    reason: Reason,
+    request_id: &str,
+    body_len: usize,
+) -> pingora::Result<ResponseHeader> {
+    let mut resp = ResponseHeader::build(reason.status(), Some(8))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body_len.to_string())?;
+    resp.insert_header("X-Request-Id", request_id)?;
+    if reason.status() == 401 {
+        resp.insert_header(
+            http::header::WWW_AUTHENTICATE,
+            "Basic realm=\"erpgate\", charset=\"UTF-8\"",
+        )?;
+    }
+    if reason == Reason::KillSwitchOn {
+        // A deliberate block: tell well-behaved clients not to hammer us.
+        resp.insert_header(http::header::RETRY_AFTER, "60")?;
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_dotted() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            assert!(seen.insert(r.code()), "duplicate code {}", r.code());
+            assert!(r.code().contains('.'));
+            assert!((400..600).contains(&r.status()));
+        }
+    }
+
+    #[test]
+    fn body_is_valid_json_with_the_contract_fields() {
+        for r in Reason::ALL {
+            let body = error_body(r, "0123abcd-0000000000000001");
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("valid json");
+            assert_eq!(v["error"]["code"], r.code());
+            assert_eq!(v["error"]["request_id"], "0123abcd-0000000000000001");
+            assert_eq!(v["error"]["message"], r.message());
+            assert_eq!(v.as_object().map(|o| o.len()), Some(1));
+        }
+    }
+
+    #[test]
+    fn deliberate_blocks_are_distinguishable_from_outages() {
+        assert!(Reason::KillSwitchOn.is_deliberate_block());
+        assert!(Reason::ScheduleClosed.is_deliberate_block());
+        assert!(!Reason::UpstreamUnavailable.is_deliberate_block());
+        assert_ne!(Reason::KillSwitchOn.status(), 502);
+    }
+
+    #[test]
+    fn unauthorized_carries_www_authenticate() {
+        let h = error_header(Reason::AuthMissing, "x-1", 10).expect("header");
+        assert!(h.headers.get("www-authenticate").is_some());
+        let h = error_header(Reason::PolicyDenied, "x-1", 10).expect("header");
+        assert!(h.headers.get("www-authenticate").is_none());
+        assert_eq!(h.status.as_u16(), 403);
+    }
+}

@@ -1,0 +1,270 @@
+//! The Pingora service: the relay path, phase by phase. Each phase only calls the module that
+//! owns its step; read top to bottom, this file is the whole request's life.
+
+pub mod chain;
+pub mod context;
+pub mod deny;
+pub mod request_id;
+pub mod respond;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType};
+
+use crate::app::App;
+use chain::RequestInput;
+use context::{Decision, RequestCtx};
+use deny::{Deny, Reason};
+
+/// The erpgate relay service.
+pub struct Gateway {
+    app: Arc<App>,
+    tls: bool,
+}
+
+impl Gateway {
+    /// A relay over `app`. `tls` says whether the public listener is TLS (adds HSTS).
+    pub fn new(app: Arc<App>, tls: bool) -> Self {
+        Gateway { app, tls }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    /// Phase `request_filter`: assigns the request id, pins the configuration snapshot and the
+    /// directory view for the whole request, checks size limits, then runs the chain
+    /// (`chain::admit`). Produces every denial reason of the request side: `path.rejected`,
+    /// `request.uri_too_long`, `request.body_too_large`, `auth.*`, `credential.revoked`,
+    /// `account.suspended`, `endpoint.unknown`, `method.not_allowed`, `policy.denied`,
+    /// `schedule.closed`, `killswitch.on`, `upstream.credential_missing`. Returns `true`
+    /// (response sent) on denial.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+        ctx.started = Some(Instant::now());
+        ctx.request_id = self.app.ids.next_id();
+        let compiled = self.app.compiled.load_full();
+        let view = self.app.directory.load_full();
+
+        let req = session.req_header();
+        let content_length = match content_length(req) {
+            Ok(n) => n,
+            Err(d) => {
+                ctx.has_body = true;
+                respond::deny(session, ctx, d).await?;
+                return Ok(true);
+            }
+        };
+        let chunked = req.headers.contains_key(http::header::TRANSFER_ENCODING);
+        ctx.has_body = chunked || content_length.is_some_and(|n| n > 0);
+        if content_length.is_some_and(|n| n > compiled.snapshot.gateway.max_request_body_bytes) {
+            respond::deny(session, ctx, Deny::new(Reason::BodyTooLarge)).await?;
+            return Ok(true);
+        }
+
+        let authorization: Vec<&[u8]> = req
+            .headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let api_key: Vec<&[u8]> = req
+            .headers
+            .get_all("x-api-key")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let input = RequestInput {
+            method: req.method.as_str().as_bytes(),
+            target: req.raw_path(),
+            authorization: &authorization,
+            api_key: &api_key,
+            now: chrono::Utc::now(),
+        };
+        let result = chain::admit(&self.app, &compiled, &view, &input, &mut ctx.trace).await;
+        ctx.compiled = Some(compiled);
+        ctx.view = Some(view);
+        match result {
+            Ok(credential) => {
+                ctx.upstream_credential = Some(credential);
+                ctx.decision = Decision::Relayed;
+                Ok(false)
+            }
+            Err(d) => {
+                respond::deny(session, ctx, d).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Phase `request_body_filter`: enforces the body size limit on streamed (chunked) bodies.
+    /// Produces `request.body_too_large` (as a 413 error handled in `fail_to_proxy`).
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let Some(b) = body {
+            ctx.body_bytes += b.len() as u64;
+            let limit = ctx
+                .compiled
+                .as_ref()
+                .map_or(0, |c| c.snapshot.gateway.max_request_body_bytes);
+            if ctx.body_bytes > limit {
+                ctx.decision = Decision::Denied(Deny::new(Reason::BodyTooLarge));
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over limit");
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase `upstream_peer`: the tenant's Oracle host, from the resolved-address table (no DNS
+    /// on the request path), TLS with certificate and hostname verification unless the tenant
+    /// is plain HTTP (only allowed by the dangerous test/dev setting).
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+        let (Some(compiled), Some(tenant_id)) = (ctx.compiled.as_ref(), ctx.trace.tenant) else {
+            return Error::e_explain(ErrorType::InternalError, "no tenant after admission");
+        };
+        let (Some(tenant), Some(runtime)) = (
+            compiled.snapshot.tenants.get(tenant_id.0 as usize),
+            compiled.tenant_runtime(tenant_id),
+        ) else {
+            return Error::e_explain(ErrorType::InternalError, "tenant vanished from snapshot");
+        };
+        let Some(addr) = self.app.resolved.pick(&runtime.addr_key) else {
+            return Error::e_explain(ErrorType::ConnectNoRoute, "upstream has no usable address");
+        };
+        let gw = &compiled.snapshot.gateway;
+        let mut peer = HttpPeer::new(addr, tenant.upstream.tls, tenant.upstream.sni.clone());
+        peer.options.connection_timeout = Some(gw.upstream_connect_timeout);
+        peer.options.total_connection_timeout = Some(gw.upstream_connect_timeout + Duration::from_secs(2));
+        peer.options.read_timeout = Some(gw.upstream_read_timeout);
+        peer.options.write_timeout = Some(gw.upstream_read_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        peer.options.verify_cert = true;
+        peer.options.verify_hostname = true;
+        ctx.upstream_started = Some(Instant::now());
+        Ok(Box::new(peer))
+    }
+
+    /// Phase `upstream_request_filter`: strips every client credential, hop-by-hop and
+    /// forwarding header, sets `Host` to the tenant's host and injects the gateway's upstream
+    /// credential (taken out of the context, so it exists once).
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let (Some(compiled), Some(tenant_id)) = (ctx.compiled.as_ref(), ctx.trace.tenant) else {
+            return Error::e_explain(ErrorType::InternalError, "no tenant after admission");
+        };
+        let (Some(tenant), Some(runtime)) = (
+            compiled.snapshot.tenants.get(tenant_id.0 as usize),
+            compiled.tenant_runtime(tenant_id),
+        ) else {
+            return Error::e_explain(ErrorType::InternalError, "tenant vanished from snapshot");
+        };
+        let extra: Vec<&http::HeaderName> = runtime.credential_header.iter().collect();
+        crate::upstream::headers::sanitize(upstream_request, &extra);
+        crate::upstream::headers::set_host(upstream_request, &tenant.upstream.host_header)?;
+        let Some(cred) = ctx.upstream_credential.take() else {
+            return Error::e_explain(ErrorType::InternalError, "upstream credential already used");
+        };
+        upstream_request.insert_header(cred.name, cred.value)?;
+        Ok(())
+    }
+
+    /// Phase `response_filter`: backend-revealing headers out, security headers and
+    /// `X-Request-Id` in. Records the upstream status.
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        ctx.upstream_status = Some(upstream_response.status.as_u16());
+        ctx.upstream_answered = Some(Instant::now());
+        crate::redact::headers::apply(upstream_response, &ctx.request_id, self.tls)
+    }
+
+    /// Called on any fatal error: renders `upstream.unavailable`, `upstream.timeout`,
+    /// `request.body_too_large` or `request.malformed` in the standard JSON shape.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        if ctx.request_id.is_empty() {
+            ctx.request_id = self.app.ids.next_id();
+        }
+        let reason = respond::failure_reason(e, ctx);
+        let mut code = 0;
+        if let Some(reason) = reason {
+            ctx.decision = Decision::Denied(Deny::new(reason));
+            // If the response header already went out there is nothing more we can say.
+            if session.response_written().is_none() && respond::write(session, ctx, reason).await.is_ok() {
+                code = reason.status();
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Phase `logging`: one line per request (the audit record joins here). Never logs
+    /// credentials: only ids, names and codes.
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.map(|s| s.elapsed().as_micros()).unwrap_or(0);
+        let (decision, reason, detail) = match ctx.decision {
+            Decision::Pending => ("pending", "", ""),
+            Decision::Relayed => ("relayed", "", ""),
+            Decision::Denied(d) => ("denied", d.reason.code(), d.detail.unwrap_or("")),
+        };
+        let account = match (ctx.view.as_ref(), ctx.trace.principal) {
+            (Some(v), Some(p)) => v.account(p.account).map(|a| a.name.as_str()).unwrap_or(""),
+            _ => "",
+        };
+        tracing::info!(
+            request_id = %ctx.request_id,
+            method = %session.req_header().method,
+            decision,
+            reason,
+            detail,
+            account,
+            status,
+            upstream_status = ctx.upstream_status.unwrap_or(0),
+            micros = elapsed as u64,
+            error = e.map(|e| e.etype().as_str()).unwrap_or(""),
+            "request"
+        );
+    }
+}
+
+/// Parses `Content-Length`: absent → None; several different values or garbage →
+/// `request.malformed` (Pingora's parser refuses most of these already; this is defence in
+/// depth against smuggling).
+fn content_length(req: &RequestHeader) -> Result<Option<u64>, Deny> {
+    let mut found: Option<u64> = None;
+    for v in req.headers.get_all(http::header::CONTENT_LENGTH) {
+        let n: u64 = std::str::from_utf8(v.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or(Deny::with_detail(Reason::BadRequest, "content_length_invalid"))?;
+        if found.is_some_and(|f| f != n) {
+            return Err(Deny::with_detail(Reason::BadRequest, "content_length_conflict"));
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}

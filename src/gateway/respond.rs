@@ -1,0 +1,65 @@
+//! Writing gateway-generated responses (denials and failures) to the client, and mapping
+//! Pingora errors to reason codes.
+
+use pingora::{Error, ErrorSource, ErrorType};
+use pingora::proxy::Session;
+
+use crate::gateway::context::{Decision, RequestCtx};
+use crate::gateway::deny::{self, Deny, Reason};
+
+/// Sends the JSON error for `deny` and records the decision. A request that carried a body
+/// the gateway did not read loses keep-alive, so unread bytes can never be parsed as the next
+/// request on the connection.
+pub async fn deny(session: &mut Session, ctx: &mut RequestCtx, deny: Deny) -> pingora::Result<()> {
+    ctx.decision = Decision::Denied(deny);
+    if ctx.has_body {
+        session.set_keepalive(None);
+    }
+    write(session, ctx, deny.reason).await
+}
+
+/// Writes the error response for `reason`.
+pub async fn write(session: &mut Session, ctx: &RequestCtx, reason: Reason) -> pingora::Result<()> {
+    let body = deny::error_body(reason, &ctx.request_id);
+    let mut header = deny::error_header(reason, &ctx.request_id, body.len())?;
+    crate::redact::headers::apply(&mut header, &ctx.request_id, false)?;
+    session.write_response_header(Box::new(header), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+/// The reason for a proxy failure, or `None` when the client is gone (nothing to answer).
+pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
+    if let Decision::Denied(d) = ctx.decision {
+        return Some(d.reason);
+    }
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() == &ErrorSource::Upstream || matches!(e.etype(), ErrorType::ConnectTimedout) =>
+        {
+            Some(Reason::UpstreamTimeout)
+        }
+        ErrorType::HTTPStatus(413) => Some(Reason::BodyTooLarge),
+        ErrorType::HTTPStatus(414) => Some(Reason::UriTooLong),
+        ErrorType::HTTPStatus(code) if *code >= 400 && *code < 500 => Some(Reason::BadRequest),
+        _ => match e.esource() {
+            ErrorSource::Upstream => Some(Reason::UpstreamUnavailable),
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => None,
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout => None,
+                _ => Some(Reason::BadRequest),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => match e.etype() {
+                ErrorType::ConnectTimedout => Some(Reason::UpstreamTimeout),
+                ErrorType::ConnectRefused
+                | ErrorType::ConnectNoRoute
+                | ErrorType::ConnectError
+                | ErrorType::TLSHandshakeFailure
+                | ErrorType::TLSHandshakeTimedout
+                | ErrorType::InvalidCert
+                | ErrorType::HandshakeError => Some(Reason::UpstreamUnavailable),
+                _ => Some(Reason::Internal),
+            },
+        },
+    }
+}

@@ -1,0 +1,79 @@
+//! Response header rules: remove what reveals the backend, add the security headers.
+//!
+//! Applied to every response the public listener sends, relayed or generated: Oracle's
+//! diagnostic and server-identifying headers go, and `nosniff`, frame denial, no-referrer, a
+//! restrictive permissions policy and `Cache-Control: no-store` (ERP data must never sit in a
+//! shared or browser cache) are set. HSTS is added when the listener speaks TLS.
+
+use pingora::http::ResponseHeader;
+
+/// Upstream headers that identify the backend or leak its internals.
+pub const BACKEND_HEADERS: [&str; 9] = [
+    "server",
+    "x-powered-by",
+    "x-oracle-dms-ecid",
+    "x-oracle-dms-rid",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+    "via",
+    "x-envoy-upstream-service-time",
+    "x-backend-server",
+];
+
+/// The security headers set on every response.
+pub const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "permissions-policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), microphone=(), payment=(), usb=()",
+    ),
+    ("cache-control", "no-store"),
+];
+
+/// HSTS value used when the listener is TLS.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Removes backend-revealing headers and sets the security headers and `X-Request-Id`.
+pub fn apply(resp: &mut ResponseHeader, request_id: &str, tls: bool) -> pingora::Result<()> {
+    for name in BACKEND_HEADERS {
+        resp.remove_header(name);
+    }
+    for (name, value) in SECURITY_HEADERS {
+        resp.insert_header(name, value)?;
+    }
+    // Oracle answers may carry `Pragma`/`Expires` meant for caches we forbid anyway.
+    resp.remove_header("expires");
+    if tls {
+        resp.insert_header("strict-transport-security", HSTS)?;
+    }
+    resp.insert_header("x-request-id", request_id)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_backend_and_adds_security_headers() {
+        let mut r = ResponseHeader::build(200, None).expect("build");
+        r.insert_header("Server", "Oracle-HTTP-Server").expect("h");
+        r.insert_header("X-Powered-By", "Servlet/3.0").expect("h");
+        r.insert_header("X-ORACLE-DMS-ECID", "abc").expect("h");
+        r.insert_header("Cache-Control", "max-age=3600").expect("h");
+        r.insert_header("ETag", "\"1\"").expect("h");
+        apply(&mut r, "rid-1", false).expect("apply");
+        assert!(r.headers.get("server").is_none());
+        assert!(r.headers.get("x-powered-by").is_none());
+        assert!(r.headers.get("x-oracle-dms-ecid").is_none());
+        assert_eq!(r.headers.get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+        assert_eq!(r.headers.get_all("cache-control").iter().count(), 1);
+        assert_eq!(r.headers.get("x-request-id").map(|v| v.as_bytes()), Some(&b"rid-1"[..]));
+        assert!(r.headers.get("etag").is_some(), "unrelated headers stay");
+        assert!(r.headers.get("strict-transport-security").is_none());
+        apply(&mut r, "rid-1", true).expect("apply");
+        assert!(r.headers.get("strict-transport-security").is_some());
+    }
+}

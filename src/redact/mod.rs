@@ -1,0 +1,3 @@
+//! Response redaction: header rules and (soon) streaming JSON field masking.
+
+pub mod headers;

@@ -1,0 +1,123 @@
+//! The compiled, immutable configuration snapshot. Built once per (re)load by
+//! [`config::validate`](crate::config::validate); the request path only reads it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::config::ConfigError;
+use crate::policy::{Catalog, Grants, Schedule};
+
+/// Index of a tenant in its snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TenantId(pub u32);
+
+/// Validated `[gateway]` settings.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// SQLite path (resolved).
+    pub database: PathBuf,
+    /// Master key file (resolved).
+    pub app_key_file: Option<PathBuf>,
+    /// Worker threads.
+    pub threads: usize,
+    /// Maximum request-target length.
+    pub max_uri_length: usize,
+    /// Maximum request body.
+    pub max_request_body_bytes: u64,
+    /// Upstream connect timeout.
+    pub upstream_connect_timeout: Duration,
+    /// Upstream read/write timeout.
+    pub upstream_read_timeout: Duration,
+    /// Plain-HTTP and private upstreams allowed (tests and demos only).
+    pub dangerous_allow_insecure_upstream: bool,
+    /// Store poll interval.
+    pub store_poll_interval: Duration,
+}
+
+/// A tenant's upstream.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS on.
+    pub tls: bool,
+    /// `Host` header value.
+    pub host_header: String,
+    /// TLS server name.
+    pub sni: String,
+}
+
+/// How the gateway authenticates to a tenant's Oracle.
+#[derive(Debug, Clone)]
+pub enum UpstreamAuth {
+    /// Basic with a stored password.
+    Basic {
+        /// Default Oracle user.
+        username: String,
+        /// Stored secret name.
+        secret: String,
+    },
+    /// A stored API key in a header.
+    ApiKey {
+        /// Header name.
+        header: HeaderName,
+        /// Stored secret name.
+        secret: String,
+    },
+}
+
+/// A tenant.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// Name.
+    pub name: String,
+    /// Upstream.
+    pub upstream: Upstream,
+    /// Upstream authentication.
+    pub auth: UpstreamAuth,
+}
+
+/// The compiled configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Monotonic version within this process.
+    pub version: u64,
+    /// SHA-256 of the files it was compiled from.
+    pub hash: String,
+    /// Gateway settings.
+    pub gateway: GatewaySettings,
+    /// Tenants, indexed by `TenantId`.
+    pub tenants: Vec<Tenant>,
+    /// Endpoint catalog.
+    pub catalog: Catalog,
+    /// Grants.
+    pub grants: Grants,
+    /// Access schedule.
+    pub schedule: Schedule,
+    /// Files read.
+    pub sources: Vec<PathBuf>,
+}
+
+impl Snapshot {
+    /// Reads, validates and compiles the configuration rooted at `main_file`.
+    pub fn load(main_file: &Path, version: u64) -> Result<Snapshot, ConfigError> {
+        let files = crate::config::read(main_file)?;
+        crate::config::validate::compile(files, version)
+    }
+
+    /// The tenant called `name`.
+    pub fn tenant(&self, name: &str) -> Option<(TenantId, &Tenant)> {
+        self.tenants
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.name == name)
+            .map(|(i, t)| (TenantId(i as u32), t))
+    }
+}

@@ -1,0 +1,136 @@
+//! Accounts: who an issued credential speaks for.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{check_name, is_unique_violation, now, Store, StoreError};
+
+/// Whether an account may be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    /// Usable.
+    Active,
+    /// Refused on the next request.
+    Suspended,
+}
+
+impl AccountStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+        }
+    }
+}
+
+/// An account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Tenant (from the configuration).
+    pub tenant: String,
+    /// The Oracle user presented upstream (default: the tenant's).
+    pub oracle_user: Option<String>,
+    /// The stored secret for that user (default: the tenant's).
+    pub upstream_secret: Option<String>,
+    /// Status.
+    pub status: AccountStatus,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "id, name, tenant, oracle_user, upstream_secret, status, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    let status: String = r.get(5)?;
+    Ok(Account {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        tenant: r.get(2)?,
+        oracle_user: r.get(3)?,
+        upstream_secret: r.get(4)?,
+        status: if status == "active" {
+            AccountStatus::Active
+        } else {
+            AccountStatus::Suspended
+        },
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+    })
+}
+
+impl Store {
+    /// Creates an active account.
+    pub fn create_account(
+        &self,
+        name: &str,
+        tenant: &str,
+        oracle_user: Option<&str>,
+        upstream_secret: Option<&str>,
+    ) -> Result<Account, StoreError> {
+        check_name("account", name)?;
+        if let Some(s) = upstream_secret {
+            check_name("secret", s)?;
+        }
+        if let Some(u) = oracle_user {
+            if u.is_empty() || u.len() > 256 || u.chars().any(|c| c.is_control() || c == ':') {
+                return Err(StoreError::Invalid(format!(
+                    "oracle user \"{u}\" is invalid: 1-256 characters, no ':' or control characters"
+                )));
+            }
+        }
+        let t = now();
+        self.conn
+            .execute(
+                "INSERT INTO accounts (name, tenant, oracle_user, upstream_secret, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
+                params![name, tenant, oracle_user, upstream_secret, t],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict { what: "account", key: name.into() }
+                } else {
+                    e.into()
+                }
+            })?;
+        self.get_account(name)?
+            .ok_or(StoreError::NotFound { what: "account", key: name.into() })
+    }
+
+    /// Sets an account's status.
+    pub fn set_account_status(&self, name: &str, status: AccountStatus) -> Result<Account, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE accounts SET status = ?1, updated_at = ?2 WHERE name = ?3",
+            params![status.as_str(), now(), name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "account", key: name.into() });
+        }
+        self.get_account(name)?
+            .ok_or(StoreError::NotFound { what: "account", key: name.into() })
+    }
+
+    /// One account by name.
+    pub fn get_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"),
+                [name],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    /// All accounts by name.
+    pub fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM accounts ORDER BY name"))?;
+        let rows = st.query_map([], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,83 @@
+//! Versioned schema migrations: an ordered list; each applies in its own transaction and is
+//! recorded in `schema_migrations`. Later modules append entries; never edit a released one.
+
+/// One schema migration.
+pub struct Migration {
+    /// Version number (1, 2, …), strictly increasing.
+    pub version: u32,
+    /// What it does.
+    pub description: &'static str,
+    /// The SQL.
+    pub sql: &'static str,
+}
+
+/// All migrations, in order.
+pub static MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "accounts, credentials, secrets, settings, change counter",
+    sql: r#"
+CREATE TABLE change_counter (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT INTO change_counter (id, value) VALUES (1, 0);
+
+CREATE TABLE accounts (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    tenant          TEXT NOT NULL,
+    oracle_user     TEXT,
+    upstream_secret TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+
+CREATE TABLE credentials (
+    id            TEXT PRIMARY KEY,
+    account_id    INTEGER NOT NULL REFERENCES accounts(id),
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    api_key_id    TEXT NOT NULL UNIQUE,
+    api_key_hash  BLOB NOT NULL CHECK (length(api_key_hash) = 32),
+    status        TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    created_at    TEXT NOT NULL,
+    revoked_at    TEXT
+);
+CREATE INDEX credentials_account ON credentials(account_id);
+
+CREATE TABLE secrets (
+    tenant     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+
+CREATE TRIGGER accounts_ins AFTER INSERT ON accounts BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER accounts_upd AFTER UPDATE ON accounts BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER accounts_del AFTER DELETE ON accounts BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER credentials_ins AFTER INSERT ON credentials BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER credentials_upd AFTER UPDATE ON credentials BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER credentials_del AFTER DELETE ON credentials BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER secrets_ins AFTER INSERT ON secrets BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER secrets_upd AFTER UPDATE ON secrets BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER secrets_del AFTER DELETE ON secrets BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER settings_ins AFTER INSERT ON settings BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER settings_upd AFTER UPDATE ON settings BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER settings_del AFTER DELETE ON settings BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+"#,
+}];
+
+/// The newest schema version this build knows.
+pub fn latest() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}

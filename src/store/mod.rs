@@ -1,0 +1,244 @@
+//! SQLite state: accounts, issued credential sets, sealed upstream secrets, settings (the
+//! kill switch) and a change counter, with versioned migrations.
+//!
+//! This module never sees a plaintext secret: passwords arrive as argon2 hashes, API keys as
+//! HMACs, upstream secrets as AES-GCM ciphertext. The gateway reads it only through
+//! [`Store::load_directory`] (off the request path) and polls [`Store::change_counter`], which
+//! triggers bump on every change from any process.
+
+mod accounts;
+mod credentials;
+pub mod migrations;
+mod secrets;
+mod settings;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+
+pub use accounts::{Account, AccountStatus};
+pub use credentials::{Credential, CredentialStatus, NewCredential};
+pub use secrets::StoredSecret;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// No such record.
+    #[error("{what} \"{key}\" does not exist")]
+    NotFound {
+        /// Kind of record.
+        what: &'static str,
+        /// Its key.
+        key: String,
+    },
+    /// A unique key is taken.
+    #[error("{what} \"{key}\" already exists")]
+    Conflict {
+        /// Kind of record.
+        what: &'static str,
+        /// Its key.
+        key: String,
+    },
+    /// The schema is older than this build.
+    #[error("database schema is at version {current}, this erpgate needs {latest}: run `erpgate migrate --config <file>`")]
+    Unmigrated {
+        /// Version found.
+        current: u32,
+        /// Version needed.
+        latest: u32,
+    },
+    /// The schema is newer than this build.
+    #[error("database schema version {current} is newer than this erpgate ({latest}); upgrade erpgate")]
+    TooNew {
+        /// Version found.
+        current: u32,
+        /// Newest version known.
+        latest: u32,
+    },
+    /// Invalid input.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A connection to the state database.
+pub struct Store {
+    conn: Connection,
+}
+
+/// A consistent copy of the access state, loaded in one read transaction.
+#[derive(Clone, Default)]
+pub struct Directory {
+    /// The change counter at load time.
+    pub counter: i64,
+    /// All accounts.
+    pub accounts: Vec<Account>,
+    /// All credential sets.
+    pub credentials: Vec<Credential>,
+    /// All sealed secrets.
+    pub secrets: Vec<StoredSecret>,
+    /// The kill switch.
+    pub killswitch: bool,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("counter", &self.counter)
+            .field("accounts", &self.accounts.len())
+            .field("credentials", &self.credentials.len())
+            .field("secrets", &self.secrets.len())
+            .field("killswitch", &self.killswitch)
+            .finish()
+    }
+}
+
+/// Now, as RFC 3339 UTC with microseconds.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Validates a name used as a key (`[a-z0-9][a-z0-9._-]{0,63}`).
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{what} name \"{name}\" is invalid: use 1-64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+        )))
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+impl Store {
+    /// Opens (creating if missing, mode 0600) the database at `path`: WAL, 5 s busy timeout,
+    /// foreign keys on.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
+        }
+        let conn = Connection::open(path)?;
+        Self::setup(conn, true)
+    }
+
+    /// An in-memory database (tests).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::setup(Connection::open_in_memory()?, false)
+    }
+
+    fn setup(conn: Connection, wal: bool) -> Result<Store, StoreError> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        if wal {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Invalid(format!("cannot enable WAL (journal_mode {mode})")));
+            }
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        Ok(Store { conn })
+    }
+
+    /// The underlying connection, for modules that own their own tables.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The current schema version (0 for an empty database).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let exists: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Ok(0);
+        }
+        let v: Option<u32> = self
+            .conn
+            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Applies pending migrations, each in its own transaction. Returns the versions applied.
+    pub fn migrate(&mut self) -> Result<Vec<u32>, StoreError> {
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )?;
+        let current = self.schema_version()?;
+        let latest = migrations::latest();
+        if current > latest {
+            return Err(StoreError::TooNew { current, latest });
+        }
+        let mut applied = Vec::new();
+        for m in migrations::MIGRATIONS.iter().filter(|m| m.version > current) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(m.sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![m.version, m.description, now()],
+            )?;
+            tx.commit()?;
+            applied.push(m.version);
+        }
+        Ok(applied)
+    }
+
+    /// Refuses a schema that is not exactly the one this build needs.
+    pub fn check_schema(&self) -> Result<(), StoreError> {
+        let current = self.schema_version()?;
+        let latest = migrations::latest();
+        match current.cmp(&latest) {
+            std::cmp::Ordering::Less => Err(StoreError::Unmigrated { current, latest }),
+            std::cmp::Ordering::Greater => Err(StoreError::TooNew { current, latest }),
+            std::cmp::Ordering::Equal => Ok(()),
+        }
+    }
+
+    /// The change counter (bumped by triggers on every access-state change).
+    pub fn change_counter(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM change_counter WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// Loads the whole access state in one read transaction.
+    pub fn load_directory(&self) -> Result<Directory, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let dir = Directory {
+            counter: self.change_counter()?,
+            accounts: self.list_accounts()?,
+            credentials: self.list_credentials(None)?,
+            secrets: self.all_secrets()?,
+            killswitch: self.killswitch()?,
+        };
+        tx.commit()?;
+        Ok(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests;

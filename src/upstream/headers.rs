@@ -1,0 +1,127 @@
+//! The upstream request's headers: what leaves the gateway for Oracle.
+//!
+//! Every client credential and every hop-by-hop header is removed (including any header the
+//! client nominated in `Connection`), client-supplied forwarding headers are dropped, `Host`
+//! is set to the tenant's upstream host, and then the gateway's own credential is added.
+//! Runs in `upstream_request_filter`; pure over a `RequestHeader` so it is unit-tested here.
+
+use http::header::{self, HeaderName};
+use pingora::http::RequestHeader;
+
+/// Headers that carry client credentials or session state and must never reach Oracle.
+const CREDENTIAL_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "cookie2",
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus their common non-standard relatives.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "http2-settings",
+];
+
+/// Client-supplied forwarding headers: Oracle must not be told a client-chosen address.
+const FORWARDING: [&str; 6] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+];
+
+/// Removes credentials, hop-by-hop and forwarding headers, and every header named in
+/// `Connection`. `extra` lists further header names to strip (the upstream credential header
+/// of the tenant, so a client can never supply it itself).
+pub fn sanitize(req: &mut RequestHeader, extra: &[&HeaderName]) {
+    // Connection-nominated headers first, while `Connection` is still there.
+    let nominated: Vec<String> = req
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for name in nominated {
+        req.remove_header(name.as_str());
+    }
+    for name in CREDENTIAL_HEADERS
+        .iter()
+        .chain(HOP_BY_HOP.iter())
+        .chain(FORWARDING.iter())
+    {
+        req.remove_header(*name);
+    }
+    for name in extra {
+        req.remove_header(*name);
+    }
+}
+
+/// Sets `Host` to the upstream's host header value.
+pub fn set_host(req: &mut RequestHeader, host: &str) -> pingora::Result<()> {
+    req.insert_header(header::HOST, host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/x", None).expect("build");
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).expect("append");
+        }
+        r
+    }
+
+    #[test]
+    fn strips_credentials_hop_by_hop_and_nominated() {
+        let mut r = req(&[
+            ("Authorization", "Basic abc"),
+            ("X-Api-Key", "k"),
+            ("Proxy-Authorization", "p"),
+            ("Cookie", "JSESSIONID=1"),
+            ("Connection", "keep-alive, X-Secret-Hop"),
+            ("X-Secret-Hop", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Upgrade", "h2c"),
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("Forwarded", "for=6.6.6.6"),
+            ("X-Oracle-Upstream-Key", "client-supplied"),
+            ("Accept", "application/json"),
+            ("REST-Framework-Version", "4"),
+        ]);
+        let extra = HeaderName::from_static("x-oracle-upstream-key");
+        sanitize(&mut r, &[&extra]);
+        let left: Vec<String> = r.headers.keys().map(|k| k.as_str().to_owned()).collect();
+        assert_eq!(left, vec!["accept", "rest-framework-version"]);
+    }
+
+    #[test]
+    fn host_is_replaced() {
+        let mut r = req(&[("Host", "evil.example")]);
+        set_host(&mut r, "acme.fa.us2.oraclecloud.com").expect("set");
+        assert_eq!(
+            r.headers.get_all("host").iter().count(),
+            1,
+            "exactly one Host"
+        );
+        assert_eq!(
+            r.headers.get("host").map(|v| v.as_bytes()),
+            Some(&b"acme.fa.us2.oraclecloud.com"[..])
+        );
+    }
+}

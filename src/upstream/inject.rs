@@ -1,0 +1,98 @@
+//! The upstream credential: decrypted from the store, turned into one header, zeroised.
+//!
+//! Prepared in `request_filter` (so a missing or undecryptable secret is a clean
+//! `upstream.credential_missing` denial before anything is sent) and inserted in
+//! `upstream_request_filter`. The sealed secret is opened with the tenant's key and the
+//! context (tenant, secret name, upstream host) it was sealed for, so a secret copied to
+//! another tenant, name or host does not open. Plaintext buffers are zeroised when dropped;
+//! the header value is marked sensitive (never logged or HPACK-indexed by the http crate).
+
+use base64::Engine as _;
+use http::{HeaderName, HeaderValue};
+use zeroize::Zeroizing;
+
+use crate::config::UpstreamAuth;
+use crate::crypto::{SealContext, TenantCipher};
+use crate::gateway::deny::{Deny, Reason};
+use crate::snapshot::Tenant;
+use crate::store::Account;
+
+/// A ready-to-send upstream credential header.
+pub struct UpstreamCredential {
+    /// Header name (`Authorization` or the tenant's API key header).
+    pub name: HeaderName,
+    /// Header value, marked sensitive.
+    pub value: HeaderValue,
+    /// The Oracle identity it asserts (for the audit trail).
+    pub identity: String,
+}
+
+impl std::fmt::Debug for UpstreamCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamCredential")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// Builds the upstream credential for `account` on `tenant` from the sealed secrets.
+/// `sealed` looks up a sealed secret by (tenant, name).
+pub fn prepare<'v>(
+    tenant: &Tenant,
+    account: &Account,
+    cipher: &TenantCipher,
+    sealed: impl Fn(&str, &str) -> Option<&'v [u8]>,
+) -> Result<UpstreamCredential, Deny> {
+    let open = |name: &str| {
+        let ct = sealed(&tenant.name, name).ok_or(Deny::with_detail(
+            Reason::UpstreamCredentialMissing,
+            "secret_not_stored",
+        ))?;
+        let ctx = SealContext {
+            tenant: &tenant.name,
+            name,
+            upstream_host: &tenant.upstream.host,
+        };
+        cipher.open(&ctx, ct).map_err(|_| {
+            tracing::error!(tenant = %tenant.name, secret = name, "stored upstream secret does not open (tampered, or sealed for another tenant/host/key)");
+            Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
+        })
+    };
+    match &tenant.auth {
+        UpstreamAuth::Basic { username, secret } => {
+            let user = account.oracle_user.as_deref().unwrap_or(username);
+            let name = account.upstream_secret.as_deref().unwrap_or(secret);
+            let password = open(name)?;
+            let mut raw = Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.expose().len()));
+            raw.extend_from_slice(user.as_bytes());
+            raw.push(b':');
+            raw.extend_from_slice(password.expose());
+            let mut value = Zeroizing::new(String::from("Basic "));
+            base64::engine::general_purpose::STANDARD.encode_string(&*raw, &mut value);
+            let mut hv = HeaderValue::from_str(&value).map_err(|_| {
+                Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_header_safe")
+            })?;
+            hv.set_sensitive(true);
+            Ok(UpstreamCredential {
+                name: http::header::AUTHORIZATION,
+                value: hv,
+                identity: user.to_owned(),
+            })
+        }
+        UpstreamAuth::ApiKey { header, secret } => {
+            let name = account.upstream_secret.as_deref().unwrap_or(secret);
+            let key = open(name)?;
+            let mut hv = HeaderValue::from_bytes(key.expose()).map_err(|_| {
+                Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_header_safe")
+            })?;
+            hv.set_sensitive(true);
+            Ok(UpstreamCredential {
+                name: header.clone(),
+                value: hv,
+                identity: format!("api-key:{name}"),
+            })
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Test harness: a simulated Oracle and the real `erpgate` binary on loopback, configured
+//! and provisioned through the real CLI.
+#![allow(dead_code)]
+
+pub mod http;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use erpgate::sim::{self, SimConfig, SimHandle};
+
+pub use http::{basic, request, Response};
+
+/// The upstream password the sim accepts: a recognisable canary that must never leak.
+pub const UPSTREAM_USER: &str = "FIN_INTEGRATION";
+
+/// Whether the schedule is open during the test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Open at all hours.
+    Open,
+    /// Closed for the whole test (one window, three days from today).
+    Closed,
+}
+
+/// Harness options.
+pub struct Options {
+    pub schedule: Schedule,
+    pub max_body: u64,
+    pub extra_config: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            schedule: Schedule::Open,
+            max_body: 1024 * 1024,
+            extra_config: String::new(),
+        }
+    }
+}
+
+/// A credential set printed by `credential issue --json`.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub api_key: String,
+}
+
+impl Issued {
+    pub fn basic(&self) -> String {
+        basic(&self.username, &self.password)
+    }
+}
+
+/// A running gateway in front of a simulated Oracle.
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub sim: SimHandle,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+    pub upstream_password: String,
+    pub upstream_api_key: String,
+    pub app_key: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn random_hex(n: usize) -> String {
+    let bytes = erpgate::crypto::random_bytes::<16>().expect("rng");
+    hex::encode(bytes)[..n].to_string()
+}
+
+fn closed_window() -> String {
+    use chrono::Datelike;
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let today = chrono::Utc::now().weekday().num_days_from_monday() as usize;
+    days[(today + 3) % 7].to_string()
+}
+
+impl Gateway {
+    /// Starts a simulated Oracle and a gateway with the standard test configuration,
+    /// migrated and with the test accounts created (no credentials issued yet).
+    pub fn start(opts: Options) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let upstream_password = format!("canary-upw-{}", random_hex(24));
+        let upstream_api_key = format!("canary-uak-{}", random_hex(24));
+        let sim = sim::start_blocking(SimConfig {
+            basic_users: vec![(UPSTREAM_USER.into(), upstream_password.clone())],
+            api_keys: vec![upstream_api_key.clone()],
+            ..SimConfig::default()
+        })
+        .expect("sim starts");
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let config = dir.path().join("erpgate.toml");
+        let (days, start, end) = match opts.schedule {
+            Schedule::Open => ("\"daily\"".to_string(), "00:00", "24:00"),
+            Schedule::Closed => (format!("\"{}\"", closed_window()), "11:00", "12:00"),
+        };
+        let text = format!(
+            include_str!("gateway.toml.in"),
+            port = port,
+            sim = sim.base_url(),
+            days = days,
+            start = start,
+            end = end,
+            max_body = opts.max_body,
+            extra = opts.extra_config,
+        );
+        std::fs::write(&config, text).expect("write config");
+        let app_key = erpgate::crypto::MasterKey::generate()
+            .expect("key")
+            .1
+            .expose()
+            .clone();
+        let mut gw = Gateway {
+            dir,
+            sim,
+            addr,
+            config,
+            upstream_password,
+            upstream_api_key,
+            app_key,
+            child: None,
+            log: PathBuf::new(),
+        };
+        gw.log = gw.dir.path().join("gateway.log");
+        gw.ok(&["migrate"]);
+        gw.ok(&["account", "create", "--name", "ap-sync", "--tenant", "acme"]);
+        gw.ok(&["account", "create", "--name", "hr-reader", "--tenant", "acme"]);
+        gw.ok(&["account", "create", "--name", "globex-app", "--tenant", "globex"]);
+        let pw = gw.upstream_password.clone();
+        let ak = gw.upstream_api_key.clone();
+        gw.ok_stdin(&["secret", "set", "--tenant", "acme", "--name", "fin-integration-password"], &pw);
+        gw.ok_stdin(&["secret", "set", "--tenant", "globex", "--name", "globex-api-key"], &ak);
+        gw.spawn();
+        gw
+    }
+
+    /// Starts the gateway process (again).
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("ERPGATE_APP_KEY", &self.app_key)
+            .env("ERPGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn erpgate serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("erpgate serve exited with {status}:\n{}", self.log_text());
+                }
+            }
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("erpgate did not listen on {} within 30 s:\n{}", self.addr, self.log_text());
+    }
+
+    /// Runs the CLI against this gateway's configuration.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_stdin(args, "")
+    }
+
+    /// Runs the CLI with `input` on stdin.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+            .args(args)
+            .env("ERPGATE_CONFIG", &self.config)
+            .env("ERPGATE_APP_KEY", &self.app_key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn erpgate");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Runs the CLI and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_stdin(args, "")
+    }
+
+    /// Runs the CLI with stdin and asserts success; returns stdout.
+    pub fn ok_stdin(&self, args: &[&str], input: &str) -> String {
+        let out = self.cli_stdin(args, input);
+        assert!(
+            out.status.success(),
+            "erpgate {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Issues a credential set for `account` through the CLI.
+    pub fn issue(&self, account: &str) -> Issued {
+        let out = self.ok(&["credential", "issue", "--account", account, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("issue json");
+        let s = |k: &str| v[k].as_str().expect(k).to_string();
+        Issued {
+            id: s("id"),
+            username: s("username"),
+            password: s("password"),
+            api_key: s("api_key"),
+        }
+    }
+
+    /// Sends raw bytes to the gateway.
+    pub fn send(&self, raw: &[u8]) -> Response {
+        http::raw(self.addr, raw).expect("request")
+    }
+
+    /// GET `target` with extra headers.
+    pub fn get(&self, target: &str, headers: &[(&str, &str)]) -> Response {
+        self.send(&request("GET", target, headers, None))
+    }
+
+    /// GET `target` as `cred` (Basic).
+    pub fn get_as(&self, cred: &Issued, target: &str) -> Response {
+        let auth = cred.basic();
+        self.get(target, &[("Authorization", &auth)])
+    }
+
+    /// Waits until `f` holds (for changes that propagate through the store poller).
+    pub fn eventually(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what} did not happen within 5 s");
+    }
+
+    /// Everything the gateway process has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The database path.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("erpgate.db")
+    }
+
+    /// Sends SIGTERM and waits for exit; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("erpgate did not exit within 20 s of SIGTERM");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
