@@ -19,6 +19,10 @@ fn name_ok(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+fn main_name(files: &Files) -> &str {
+    files.files.first().map_or("configuration", |f| f.name.as_str())
+}
+
 fn secret_name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -234,7 +238,7 @@ fn catalog(files: &Files, p: &mut Vec<String>) -> Option<Catalog> {
         }
     }
     if endpoints.is_empty() {
-        p.push("no [[endpoint]] in the configuration: the catalog is empty and every request would be refused".into());
+        p.push(format!("{}: no [[endpoint]] in the configuration: the catalog is empty and every request would be refused", main_name(files)));
     }
     if !p.is_empty() {
         return None;
@@ -356,7 +360,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     let schedule = schedule(&files, &mut p);
     let tenants = tenants(&files, allow, &mut p);
     if files.files.iter().all(|f| f.model.tenants.is_empty()) {
-        p.push("no [tenants.*] in the configuration".into());
+        p.push(format!("{}: no [tenants.*] in the configuration", main_name(&files)));
     }
     let mut cat_problems = Vec::new();
     let cat = catalog(&files, &mut cat_problems);

@@ -1,1 +1,105 @@
+use std::path::Path;
 
+use crate::snapshot::Snapshot;
+
+const GATEWAY: &str = "[gateway]\nlisten = \"127.0.0.1:8080\"\ndatabase = \"x.db\"\n";
+const TENANT: &str = "[tenants.acme]\nupstream = \"https://acme.fa.us2.oraclecloud.com\"\n[tenants.acme.upstream_auth]\nmode = \"basic\"\nusername = \"U\"\nsecret = \"pw\"\n";
+const ENDPOINTS: &str = "[[endpoint]]\nname = \"invoices.collection\"\npath = \"/fscmRestApi/resources/{version}/invoices\"\nmethods = [\"GET\", \"POST\"]\n[[endpoint]]\nname = \"invoices.item\"\npath = \"/fscmRestApi/resources/{version}/invoices/{id}\"\nmethods = [\"GET\"]\n";
+const POLICY: &str = "[[policy]]\nname = \"p\"\nsubjects = [\"account:a\"]\n  [[policy.rule]]\n  endpoints = [\"invoices.*\"]\n  methods = [\"GET\"]\n";
+
+fn load(main: &str, extra: &[(&str, &str)]) -> Result<Snapshot, String> {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("main.toml"), main).expect("write");
+    for (name, text) in extra {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    Snapshot::load(&dir.path().join("main.toml"), 1).map_err(|e| e.to_string())
+}
+
+fn err(main: &str) -> String {
+    match load(main, &[]) {
+        Ok(_) => panic!("accepted:\n{main}"),
+        Err(e) => e,
+    }
+}
+
+fn base() -> String {
+    format!("{GATEWAY}{TENANT}{ENDPOINTS}{POLICY}")
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let s = Snapshot::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/erpgate.toml")), 1)
+        .unwrap_or_else(|e| panic!("conf/erpgate.toml: {e}"));
+    assert!(s.catalog.len() >= 20);
+    assert_eq!(s.sources.len(), 4);
+    assert!(s.schedule.describe().contains("Asia/Karachi"));
+    assert_eq!(s.hash.len(), 64);
+}
+
+#[test]
+fn a_minimal_config_compiles_with_defaults() {
+    let s = load(&base(), &[]).expect("valid");
+    assert_eq!(s.gateway.threads, 2);
+    assert!(s.schedule.describe().starts_with("mon 11:00-20:00"));
+    assert!(s.gateway.database.ends_with("x.db") && s.gateway.database.is_absolute());
+    let (_, t) = s.tenant("acme").expect("tenant");
+    assert!(t.upstream.tls && t.upstream.port == 443);
+}
+
+#[test]
+fn includes_merge_and_duplicates_name_both_files() {
+    let main = format!("include = [\"t.toml\", \"e.toml\"]\n{GATEWAY}{POLICY}");
+    let s = load(&main, &[("t.toml", TENANT), ("e.toml", ENDPOINTS)]).expect("valid");
+    assert_eq!(s.sources.len(), 3);
+    let e = load(&format!("{main}{TENANT}"), &[("t.toml", TENANT), ("e.toml", ENDPOINTS)]).expect_err("dup");
+    assert!(e.contains("tenants.acme") && e.contains("already defined in main.toml"), "{e}");
+    let e = load(&main, &[("t.toml", &format!("{GATEWAY}{TENANT}")), ("e.toml", ENDPOINTS)]).expect_err("gw");
+    assert!(e.contains("t.toml: [gateway] is only allowed in main.toml"), "{e}");
+    let e = load(&main, &[("e.toml", ENDPOINTS)]).expect_err("missing");
+    assert!(e.contains("t.toml: cannot read"), "{e}");
+}
+
+#[test]
+fn every_mistake_has_a_precise_message() {
+    let b = base();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{b}\n[gateway2]\nx = 1\n"), "unknown field `gateway2`"),
+        (b.replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:80800\""), "gateway.listen: \"127.0.0.1:80800\" is not a socket address"),
+        (b.replace("database = \"x.db\"", "database = \"x.db\"\nthreadz = 2"), "unknown field `threadz`"),
+        (b.replace("https://acme.fa.us2.oraclecloud.com", "http://acme.fa.us2.oraclecloud.com"), "tenants.acme.upstream: \"http://acme.fa.us2.oraclecloud.com\" must be https://"),
+        (b.replace("https://acme.fa.us2.oraclecloud.com", "https://10.1.2.3"), "private or reserved"),
+        (b.replace("https://acme.fa.us2.oraclecloud.com", "https://0x7f.1"), "encoded IP"),
+        (b.replace("mode = \"basic\"", "mode = \"kerberos\""), "kerberos"),
+        (format!("{b}[schedule]\ntimezone = \"Asia/Atlantis\"\n[[schedule.window]]\ndays = [\"mon\"]\nstart = \"11:00\"\nend = \"20:00\"\n"), "unknown timezone \"Asia/Atlantis\""),
+        (format!("{b}[schedule]\ntimezone = \"UTC\"\n[[schedule.window]]\ndays = [\"funday\"]\nstart = \"11:00\"\nend = \"25:00\"\n"), "\"funday\" is not mon..sun"),
+        (format!("{b}[schedule]\ntimezone = \"UTC\"\n[[schedule.window]]\ndays = [\"mon\"]\nstart = \"20:00\"\nend = \"11:00\"\n"), "is not after start"),
+        (b.replace("endpoints = [\"invoices.*\"]", "endpoints = [\"invoicez\"]"), "policy \"p\" rule 1 (rule-1): endpoint \"invoicez\" is not in the catalog"),
+        (b.replace("endpoints = [\"invoices.*\"]", "endpoints = [\"nothing.*\"]"), "glob \"nothing.*\" matches no endpoint"),
+        (format!("{GATEWAY}{TENANT}{ENDPOINTS}{}", POLICY.replace("endpoints = [\"invoices.*\"]", "endpoints = [\"invoices.item\"]").replace("methods = [\"GET\"]", "methods = [\"DELETE\"]")), "method DELETE is not served by endpoint \"invoices.item\""),
+        (b.replace("subjects = [\"account:a\"]", "subjects = [\"account:a\"]\ntenant = \"nope\""), "tenant \"nope\" is not defined"),
+        (b.replace("subjects = [\"account:a\"]", "subjects = [\"everyone\"]"), "\"everyone\" is not account:NAME"),
+        (b.replace("subjects = [\"account:a\"]", "subjects = []"), "must list at least one subject"),
+        (b.replace("methods = [\"GET\", \"POST\"]", "methods = [\"FETCH\"]"), "unknown method \"FETCH\""),
+        (b.replace("/fscmRestApi/resources/{version}/invoices/{id}", "/fscmRestApi/resources/{v}/invoices"), "overlaps endpoint"),
+        (b.replace("/fscmRestApi/resources/{version}/invoices/{id}", "/fscmRestApi//invoices"), "is not a literal"),
+        (b.replace("/fscmRestApi/resources/{version}/invoices/{id}", "/fscmRestApi/x{id}"), "is not a literal"),
+        (format!("{b}[[policy]]\nname = \"p\"\nsubjects = [\"account:b\"]\n  [[policy.rule]]\n  endpoints = [\"invoices.item\"]\n  methods = [\"GET\"]\n"), "policy \"p\": already defined"),
+        (format!("{GATEWAY}{ENDPOINTS}{POLICY}"), "no [tenants.*]"),
+        (format!("{TENANT}{ENDPOINTS}{POLICY}"), "[gateway] section is missing"),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "wanted {want:?} in:\n{e}");
+        assert!(e.contains("main.toml"), "error names the file:\n{e}");
+    }
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = base()
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"nope\"")
+        .replace("https://acme.fa.us2.oraclecloud.com", "ftp://x");
+    let e = err(&text);
+    assert!(e.contains("gateway.listen") && e.contains("tenants.acme.upstream"), "{e}");
+}
