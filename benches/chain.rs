@@ -56,29 +56,59 @@ fn fixture() -> Fixture {
     let mut store = Store::open(&snapshot.gateway.database).expect("store");
     store.migrate().expect("migrate");
     for i in 0..50 {
-        store.create_account(&format!("acct{i}"), "acme", None, None).expect("account");
+        store
+            .create_account(&format!("acct{i}"), "acme", None, None)
+            .expect("account");
     }
-    let hasher = PasswordHasher::new(PasswordParams { m_kib: 1024, t: 1, p: 1 });
+    let hasher = PasswordHasher::new(PasswordParams {
+        m_kib: 1024,
+        t: 1,
+        p: 1,
+    });
     let issued = erpgate::cli::credential::issue(&store, &master, &hasher, "acct7").expect("issue");
     let sealed = master
         .tenant_cipher("acme")
-        .seal(&SealContext { tenant: "acme", name: "pw", upstream_host: "127.0.0.1" }, b"upstream-pw")
+        .seal(
+            &SealContext {
+                tenant: "acme",
+                name: "pw",
+                upstream_host: "127.0.0.1",
+            },
+            b"upstream-pw",
+        )
         .expect("seal");
     store.put_secret("acme", "pw", &sealed).expect("secret");
     let view = DirectoryView::build(store.load_directory().expect("dir"));
-    let app = App::new(Path::new(&cfg), snapshot, master, view, hasher, &AuthSettings::default());
+    let app = App::new(
+        Path::new(&cfg),
+        snapshot,
+        master,
+        view,
+        hasher,
+        &AuthSettings::default(),
+    );
     use base64::Engine as _;
     let basic = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", issued.username, issued.password.expose()))
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            issued.username,
+            issued.password.expose()
+        ))
     );
-    Fixture { _dir: dir, app, basic, api_key: issued.api_key.expose().clone() }
+    Fixture {
+        _dir: dir,
+        app,
+        basic,
+        api_key: issued.api_key.expose().clone(),
+    }
 }
 
 fn benches(c: &mut Criterion) {
     let f = fixture();
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
     let target = b"/fscmRestApi/resources/11.13.18.05/resource7/300100?onlyData=true&limit=25";
     let compiled = f.app.compiled.load_full();
     let view = f.app.directory.load_full();
@@ -99,10 +129,16 @@ fn benches(c: &mut Criterion) {
     assert!(run(&auth, &[]).is_ok(), "basic admits");
     assert!(run(&[], &key).is_ok(), "api key admits");
 
-    c.bench_function("chain/basic_warm", |b| b.iter(|| black_box(run(&auth, &[]).is_ok())));
-    c.bench_function("chain/api_key", |b| b.iter(|| black_box(run(&[], &key).is_ok())));
+    c.bench_function("chain/basic_warm", |b| {
+        b.iter(|| black_box(run(&auth, &[]).is_ok()))
+    });
+    c.bench_function("chain/api_key", |b| {
+        b.iter(|| black_box(run(&[], &key).is_ok()))
+    });
     let none: [&[u8]; 0] = [];
-    c.bench_function("chain/deny_auth_missing", |b| b.iter(|| black_box(run(&none, &none).is_err())));
+    c.bench_function("chain/deny_auth_missing", |b| {
+        b.iter(|| black_box(run(&none, &none).is_err()))
+    });
 
     c.bench_function("step/path_canonicalize", |b| {
         b.iter(|| black_box(erpgate::path::canonicalize(black_box(target), 8192).is_ok()))
@@ -114,14 +150,20 @@ fn benches(c: &mut Criterion) {
     });
     let ep = snap.catalog.match_path(canon.segments()).expect("match");
     let (tid, _) = snap.tenant("acme").expect("tenant");
-    let subject = Subject { account: Some("acct7"), oracle_user: None, roles: &[] };
+    let subject = Subject {
+        account: Some("acct7"),
+        oracle_user: None,
+        roles: &[],
+    };
     c.bench_function("step/policy_check_50", |b| {
         b.iter(|| black_box(snap.grants.check(black_box(&subject), tid, ep, Method::Get)))
     });
     c.bench_function("step/schedule", |b| {
         b.iter(|| black_box(snap.schedule.is_open(chrono::Utc::now())))
     });
-    c.bench_function("step/killswitch", |b| b.iter(|| black_box(f.app.directory.load().killswitch())));
+    c.bench_function("step/killswitch", |b| {
+        b.iter(|| black_box(f.app.directory.load().killswitch()))
+    });
 }
 
 criterion_group! {

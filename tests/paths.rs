@@ -12,24 +12,60 @@ fn ambiguous_targets_are_rejected_and_never_relayed() {
     let cred = gw.issue("ap-sync");
     let auth = cred.basic();
     let cases: &[(&str, &str)] = &[
-        ("encoded slash", "/fscmRestApi/resources/latest/invoices/..%2f..%2fadmin"),
-        ("encoded slash upper", "/fscmRestApi/resources/latest/invoices/a%2Fb"),
-        ("encoded backslash", "/fscmRestApi/resources/latest/invoices/a%5cb"),
+        (
+            "encoded slash",
+            "/fscmRestApi/resources/latest/invoices/..%2f..%2fadmin",
+        ),
+        (
+            "encoded slash upper",
+            "/fscmRestApi/resources/latest/invoices/a%2Fb",
+        ),
+        (
+            "encoded backslash",
+            "/fscmRestApi/resources/latest/invoices/a%5cb",
+        ),
         ("backslash", "/fscmRestApi/resources/latest/invoices\\1"),
-        ("dot segment", "/fscmRestApi/resources/latest/../latest/invoices"),
+        (
+            "dot segment",
+            "/fscmRestApi/resources/latest/../latest/invoices",
+        ),
         ("single dot", "/fscmRestApi/resources/./latest/invoices"),
-        ("encoded dot", "/fscmRestApi/resources/latest/invoices/%2e%2e"),
-        ("double encoding", "/fscmRestApi/resources/latest/invoices/%252e%252e"),
-        ("encoded unreserved", "/fscmRestApi/resources/latest/invo%69ces"),
+        (
+            "encoded dot",
+            "/fscmRestApi/resources/latest/invoices/%2e%2e",
+        ),
+        (
+            "double encoding",
+            "/fscmRestApi/resources/latest/invoices/%252e%252e",
+        ),
+        (
+            "encoded unreserved",
+            "/fscmRestApi/resources/latest/invo%69ces",
+        ),
         ("empty segment", "/fscmRestApi//resources/latest/invoices"),
         ("trailing slash", "/fscmRestApi/resources/latest/invoices/"),
         ("encoded NUL", "/fscmRestApi/resources/latest/invoices/1%00"),
-        ("overlong utf-8", "/fscmRestApi/resources/latest/invoices/%c0%ae%c0%ae"),
-        ("invalid utf-8", "/fscmRestApi/resources/latest/invoices/%ff"),
-        ("matrix parameter", "/fscmRestApi/resources/latest/invoices;jsessionid=1"),
-        ("encoded semicolon", "/fscmRestApi/resources/latest/invoices%3bx=1"),
+        (
+            "overlong utf-8",
+            "/fscmRestApi/resources/latest/invoices/%c0%ae%c0%ae",
+        ),
+        (
+            "invalid utf-8",
+            "/fscmRestApi/resources/latest/invoices/%ff",
+        ),
+        (
+            "matrix parameter",
+            "/fscmRestApi/resources/latest/invoices;jsessionid=1",
+        ),
+        (
+            "encoded semicolon",
+            "/fscmRestApi/resources/latest/invoices%3bx=1",
+        ),
         ("bad escape", "/fscmRestApi/resources/latest/invoices/%zz"),
-        ("absolute form", "http://evil.example/fscmRestApi/resources/latest/invoices"),
+        (
+            "absolute form",
+            "http://evil.example/fscmRestApi/resources/latest/invoices",
+        ),
     ];
     for (what, target) in cases {
         let raw = format!(
@@ -38,7 +74,13 @@ fn ambiguous_targets_are_rejected_and_never_relayed() {
         let r = gw.send(raw.as_bytes());
         // Pingora's HTTP parser may refuse the rawest forms itself (400, possibly without our
         // JSON); everything it lets through must be ours.
-        assert_eq!(r.status, 400, "{what}: {target} -> {} {}", r.status, r.text());
+        assert_eq!(
+            r.status,
+            400,
+            "{what}: {target} -> {} {}",
+            r.status,
+            r.text()
+        );
         if !r.body.is_empty() {
             assert_eq!(r.error_code(), "path.rejected", "{what}: {target}");
         }
@@ -73,9 +115,16 @@ fn the_exact_bytes_matched_are_the_bytes_relayed() {
 fn over_long_uris_are_refused() {
     let gw = Gateway::start(Options::default());
     let cred = gw.issue("ap-sync");
-    let long = format!("/fscmRestApi/resources/latest/invoices/{}", "9".repeat(9000));
+    let long = format!(
+        "/fscmRestApi/resources/latest/invoices/{}",
+        "9".repeat(9000)
+    );
     let r = gw.get_as(&cred, &long);
-    assert!(r.status == 414 || r.status == 400 || r.status == 431, "{}", r.status);
+    assert!(
+        r.status == 414 || r.status == 400 || r.status == 431,
+        "{}",
+        r.status
+    );
     if r.status == 414 {
         assert_eq!(r.error_code(), "request.uri_too_long");
     }

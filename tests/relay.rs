@@ -81,7 +81,11 @@ fn api_key_client_and_api_key_upstream() {
         .filter(|(k, _)| k == "x-api-key")
         .map(|(_, v)| v)
         .collect();
-    assert_eq!(keys, vec![&gw.upstream_api_key], "only the gateway's upstream key");
+    assert_eq!(
+        keys,
+        vec![&gw.upstream_api_key],
+        "only the gateway's upstream key"
+    );
     assert!(seen[0].headers.iter().all(|(k, _)| k != "authorization"));
 }
 
@@ -93,7 +97,9 @@ fn every_authentication_failure_has_its_code_and_nothing_is_relayed() {
 
     let r = gw.get(&target, &[]);
     assert_eq!((r.status, r.error_code().as_str()), (401, "auth.missing"));
-    assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Basic")));
+    assert!(r
+        .header("www-authenticate")
+        .is_some_and(|v| v.starts_with("Basic")));
     assert_eq!(
         r.json()["error"]["request_id"].as_str(),
         r.header("x-request-id")
@@ -119,14 +125,21 @@ fn every_authentication_failure_has_its_code_and_nothing_is_relayed() {
     // Two credentials at once is ambiguous, even if both are valid.
     let r = gw.get(
         &target,
-        &[("Authorization", &cred.basic()), ("x-api-key", &cred.api_key)],
+        &[
+            ("Authorization", &cred.basic()),
+            ("x-api-key", &cred.api_key),
+        ],
     );
     assert_eq!((r.status, r.error_code().as_str()), (401, "auth.invalid"));
 
     let r = gw.get(&target, &[("Authorization", "Digest username=\"x\"")]);
     assert_eq!((r.status, r.error_code().as_str()), (401, "auth.invalid"));
 
-    assert_eq!(gw.sim.request_count(), 0, "no denied request reaches Oracle");
+    assert_eq!(
+        gw.sim.request_count(),
+        0,
+        "no denied request reaches Oracle"
+    );
 }
 
 #[test]
@@ -135,9 +148,15 @@ fn catalog_policy_and_method_denials() {
     let cred = gw.issue("ap-sync");
 
     let r = gw.get_as(&cred, "/fscmRestApi/resources/latest/secretStuff");
-    assert_eq!((r.status, r.error_code().as_str()), (404, "endpoint.unknown"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "endpoint.unknown")
+    );
     let r = gw.get_as(&cred, "/fscmRestApi/resources/latest/invoices/1/extra/deep");
-    assert_eq!((r.status, r.error_code().as_str()), (404, "endpoint.unknown"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "endpoint.unknown")
+    );
 
     let r = gw.get_as(&cred, "/fscmRestApi/resources/latest/externalBankAccounts");
     assert_eq!((r.status, r.error_code().as_str()), (403, "policy.denied"));
@@ -160,13 +179,20 @@ fn catalog_policy_and_method_denials() {
         &[("Authorization", &auth)],
         None,
     ));
-    assert_eq!((r.status, r.error_code().as_str()), (405, "method.not_allowed"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (405, "method.not_allowed")
+    );
 
     // Literal beats parameter: /invoices/describe is its own endpoint (granted by the glob).
     let r = gw.get_as(&cred, "/fscmRestApi/resources/latest/invoices/describe");
     assert_eq!(r.status, 200, "{}", r.text());
 
-    assert_eq!(gw.sim.request_count(), 1, "only the describe call was relayed");
+    assert_eq!(
+        gw.sim.request_count(),
+        1,
+        "only the describe call was relayed"
+    );
 }
 
 #[test]
@@ -181,7 +207,10 @@ fn post_bodies_are_relayed_and_oversized_ones_refused() {
     let r = gw.send(&support::request(
         "POST",
         INVOICES,
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         Some(body),
     ));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -191,10 +220,16 @@ fn post_bodies_are_relayed_and_oversized_ones_refused() {
     let r = gw.send(&support::request(
         "POST",
         INVOICES,
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         Some(&big),
     ));
-    assert_eq!((r.status, r.error_code().as_str()), (413, "request.body_too_large"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (413, "request.body_too_large")
+    );
     assert_eq!(gw.sim.request_count(), 1);
 }
 
@@ -207,7 +242,10 @@ fn schedule_closed_except_for_exempt_policies() {
     let ap = gw.issue("ap-sync");
     let hr = gw.issue("hr-reader");
     let r = gw.get_as(&ap, INVOICES);
-    assert_eq!((r.status, r.error_code().as_str()), (403, "schedule.closed"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "schedule.closed")
+    );
     let r = gw.get_as(&hr, "/hcmRestApi/resources/latest/workers");
     assert_eq!(r.status, 200, "schedule-exempt policy: {}", r.text());
     // Exempt from the schedule, not from authentication.
@@ -225,12 +263,27 @@ fn upstream_failures_are_told_apart_from_blocks() {
         ),
         ..Options::default()
     });
-    gw.ok(&["account", "create", "--name", "dead-app", "--tenant", "dead"]);
+    gw.ok(&[
+        "account", "create", "--name", "dead-app", "--tenant", "dead",
+    ]);
     let dead_cred = gw.issue("dead-app");
     // No secret stored yet for the dead tenant: an operator problem, said as such.
     let r = gw.get_as(&dead_cred, INVOICES);
-    assert_eq!((r.status, r.error_code().as_str()), (502, "upstream.credential_missing"));
-    gw.ok_stdin(&["secret", "set", "--tenant", "dead", "--name", "dead-password"], "pw");
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (502, "upstream.credential_missing")
+    );
+    gw.ok_stdin(
+        &[
+            "secret",
+            "set",
+            "--tenant",
+            "dead",
+            "--name",
+            "dead-password",
+        ],
+        "pw",
+    );
     gw.eventually("secret reaches the gateway", || {
         gw.get_as(&dead_cred, INVOICES).error_code() == "upstream.unavailable"
     });
@@ -240,7 +293,10 @@ fn upstream_failures_are_told_apart_from_blocks() {
 
     let cred = gw.issue("ap-sync");
     let r = gw.get_as(&cred, "/__sim/slow?ms=4000");
-    assert_eq!((r.status, r.error_code().as_str()), (504, "upstream.timeout"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (504, "upstream.timeout")
+    );
 }
 
 #[test]

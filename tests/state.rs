@@ -16,27 +16,47 @@ fn revocation_and_suspension_apply_to_the_next_request_within_a_second() {
     let spare = gw.issue("ap-sync");
     // Warm the verified-credential cache.
     assert_eq!(gw.get_as(&cred, INVOICES).status, 200);
-    assert_eq!(gw.get(INVOICES, &[("x-api-key", &cred.api_key)]).status, 200);
+    assert_eq!(
+        gw.get(INVOICES, &[("x-api-key", &cred.api_key)]).status,
+        200
+    );
 
     gw.ok(&["credential", "revoke", &cred.id]);
     let t = Instant::now();
     gw.eventually("revocation", || gw.get_as(&cred, INVOICES).status == 401);
-    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
-    assert_eq!(gw.get_as(&cred, INVOICES).error_code(), "credential.revoked");
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        gw.get_as(&cred, INVOICES).error_code(),
+        "credential.revoked"
+    );
     let r = gw.get(INVOICES, &[("x-api-key", &cred.api_key)]);
     assert_eq!(r.error_code(), "credential.revoked");
     // A revoked credential with the wrong password learns nothing about revocation.
     let wrong = support::basic(&cred.username, "wrong");
-    assert_eq!(gw.get(INVOICES, &[("Authorization", &wrong)]).error_code(), "auth.invalid");
+    assert_eq!(
+        gw.get(INVOICES, &[("Authorization", &wrong)]).error_code(),
+        "auth.invalid"
+    );
     // Other credentials of the account still work.
     assert_eq!(gw.get_as(&spare, INVOICES).status, 200);
 
     gw.ok(&["account", "suspend", "ap-sync"]);
     let t = Instant::now();
     gw.eventually("suspension", || gw.get_as(&spare, INVOICES).status == 403);
-    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
     let r = gw.get_as(&spare, INVOICES);
-    assert_eq!((r.status, r.error_code().as_str()), (403, "account.suspended"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "account.suspended")
+    );
 
     gw.ok(&["account", "resume", "ap-sync"]);
     gw.eventually("resume", || gw.get_as(&spare, INVOICES).status == 200);
@@ -54,8 +74,14 @@ fn kill_switch_blocks_public_traffic_and_survives_restart() {
 
     gw.ok(&["killswitch", "on"]);
     let t = Instant::now();
-    gw.eventually("kill switch on", || gw.get_as(&cred, INVOICES).status == 503);
-    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    gw.eventually("kill switch on", || {
+        gw.get_as(&cred, INVOICES).status == 503
+    });
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
     let r = gw.get_as(&cred, INVOICES);
     assert_eq!(r.error_code(), "killswitch.on");
     assert!(r.header("retry-after").is_some());
@@ -68,7 +94,9 @@ fn kill_switch_blocks_public_traffic_and_survives_restart() {
     assert_eq!(gw.sim.request_count(), before, "nothing relayed while on");
 
     gw.ok(&["killswitch", "off"]);
-    gw.eventually("kill switch off", || gw.get_as(&cred, INVOICES).status == 200);
+    gw.eventually("kill switch off", || {
+        gw.get_as(&cred, INVOICES).status == 200
+    });
 }
 
 #[test]
@@ -88,20 +116,43 @@ fn oracle_never_sees_client_credentials_hop_by_hop_or_forwarding_headers() {
     let seen = gw.sim.requests();
     let names: Vec<&str> = seen[0].headers.iter().map(|(k, _)| k.as_str()).collect();
     for banned in [
-        "cookie", "proxy-authorization", "x-forwarded-for", "forwarded", "x-real-ip",
-        "x-hop-secret", "keep-alive", "te",
+        "cookie",
+        "proxy-authorization",
+        "x-forwarded-for",
+        "forwarded",
+        "x-real-ip",
+        "x-hop-secret",
+        "keep-alive",
+        "te",
     ] {
-        assert!(!names.contains(&banned), "{banned} reached Oracle: {names:?}");
+        assert!(
+            !names.contains(&banned),
+            "{banned} reached Oracle: {names:?}"
+        );
     }
-    assert!(names.contains(&"rest-framework-version"), "ordinary headers pass: {names:?}");
+    assert!(
+        names.contains(&"rest-framework-version"),
+        "ordinary headers pass: {names:?}"
+    );
     let auths: Vec<&String> = seen[0]
         .headers
         .iter()
         .filter(|(k, _)| k == "authorization")
         .map(|(_, v)| v)
         .collect();
-    assert_eq!(auths, vec![&support::basic(support::UPSTREAM_USER, &gw.upstream_password)]);
-    let hosts: Vec<&String> = seen[0].headers.iter().filter(|(k, _)| k == "host").map(|(_, v)| v).collect();
+    assert_eq!(
+        auths,
+        vec![&support::basic(
+            support::UPSTREAM_USER,
+            &gw.upstream_password
+        )]
+    );
+    let hosts: Vec<&String> = seen[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "host")
+        .map(|(_, v)| v)
+        .collect();
     assert_eq!(hosts.len(), 1);
     assert_ne!(hosts[0], "attacker.example");
 }
@@ -129,7 +180,10 @@ fn secrets_never_reach_responses_logs_or_the_database_in_clear() {
     collect(gw.get_as(&cred, INVOICES));
     collect(gw.get(INVOICES, &[("x-api-key", &globex.api_key)]));
     collect(gw.get_as(&cred, "/__sim/echo/x"));
-    collect(gw.get(INVOICES, &[("Authorization", &support::basic(&cred.username, "bad"))]));
+    collect(gw.get(
+        INVOICES,
+        &[("Authorization", &support::basic(&cred.username, "bad"))],
+    ));
     collect(gw.get_as(&cred, "/fscmRestApi/resources/latest/externalBankAccounts"));
     collect(gw.get_as(&cred, "/__sim/slow?ms=3000"));
     std::thread::sleep(Duration::from_millis(300));

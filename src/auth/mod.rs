@@ -113,7 +113,9 @@ impl Authenticator {
     ) -> Result<Principal, Deny> {
         match presented {
             Presented::Nothing => Err(Deny::new(Reason::AuthMissing)),
-            Presented::Bearer(_) => Err(Deny::with_detail(Reason::AuthInvalid, "bearer_unsupported")),
+            Presented::Bearer(_) => {
+                Err(Deny::with_detail(Reason::AuthInvalid, "bearer_unsupported"))
+            }
             Presented::ApiKey(key) => self.api_key(key, view),
             Presented::Basic { .. } => {
                 let (user, pass) = presented
@@ -131,9 +133,7 @@ impl Authenticator {
         // Compute the MAC whether or not the id exists: equal work either way.
         let mac = self.api_key_hasher.hash(key.as_bytes());
         let idx = found.ok_or(Deny::with_detail(Reason::AuthInvalid, "api_key_unknown"))?;
-        let cred = view
-            .credential(idx)
-            .ok_or(Deny::new(Reason::AuthInvalid))?;
+        let cred = view.credential(idx).ok_or(Deny::new(Reason::AuthInvalid))?;
         if !crate::crypto::ct_eq(&mac, &cred.api_key_hash) {
             return Err(Deny::with_detail(Reason::AuthInvalid, "api_key_mismatch"));
         }
@@ -167,7 +167,10 @@ impl Authenticator {
                 state(view, idx, AuthKind::Basic, false)
             }
             (None, _) => Err(Deny::with_detail(Reason::AuthInvalid, "basic_unknown_user")),
-            (Some(_), false) => Err(Deny::with_detail(Reason::AuthInvalid, "basic_wrong_password")),
+            (Some(_), false) => Err(Deny::with_detail(
+                Reason::AuthInvalid,
+                "basic_wrong_password",
+            )),
         }
     }
 

@@ -132,10 +132,7 @@ mod tests {
     fn basic_splits_at_first_colon() {
         let h = basic("api-user:pa:ss");
         let p = parse(&[&h], &[]).expect("parses");
-        assert_eq!(
-            p.basic_parts(),
-            Some((&b"api-user"[..], &b"pa:ss"[..]))
-        );
+        assert_eq!(p.basic_parts(), Some((&b"api-user"[..], &b"pa:ss"[..])));
         assert!(!format!("{p:?}").contains("pa:ss"));
     }
 
@@ -155,7 +152,10 @@ mod tests {
         let h = basic("u:p");
         assert_eq!(parse(&[&h, &h], &[]).err(), Some(PresentedError::Ambiguous));
         assert_eq!(parse(&[&h], &[b"k"]).err(), Some(PresentedError::Ambiguous));
-        assert_eq!(parse(&[], &[b"a", b"b"]).err(), Some(PresentedError::Ambiguous));
+        assert_eq!(
+            parse(&[], &[b"a", b"b"]).err(),
+            Some(PresentedError::Ambiguous)
+        );
         assert_eq!(
             parse(&[b"Digest x"], &[]).err(),
             Some(PresentedError::UnsupportedScheme)
@@ -176,7 +176,10 @@ mod tests {
             parse(&[&basic("u\u{0}:p")], &[]).err(),
             Some(PresentedError::MalformedBasic)
         );
-        assert_eq!(parse(&[], &[b"k\x01"]).err(), Some(PresentedError::Malformed));
+        assert_eq!(
+            parse(&[], &[b"k\x01"]).err(),
+            Some(PresentedError::Malformed)
+        );
         let huge = vec![b'a'; MAX_CREDENTIAL_LEN + 1];
         assert_eq!(parse(&[], &[&huge]).err(), Some(PresentedError::Malformed));
     }

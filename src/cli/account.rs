@@ -74,8 +74,18 @@ pub fn run(args: &AccountArgs) -> i32 {
                 ));
             }
             store
-                .create_account(name, tenant, oracle_user.as_deref(), upstream_secret.as_deref())
-                .map(|a| println!("account {} created for tenant {} (id {})", a.name, a.tenant, a.id))
+                .create_account(
+                    name,
+                    tenant,
+                    oracle_user.as_deref(),
+                    upstream_secret.as_deref(),
+                )
+                .map(|a| {
+                    println!(
+                        "account {} created for tenant {} (id {})",
+                        a.name, a.tenant, a.id
+                    )
+                })
         }
         AccountAction::Suspend { name } => store
             .set_account_status(name, AccountStatus::Suspended)
@@ -117,10 +127,15 @@ fn print(list: &[Account], json: bool) {
                 a.name.clone(),
                 a.tenant.clone(),
                 status(a.status).into(),
-                a.oracle_user.clone().unwrap_or_else(|| "(tenant default)".into()),
+                a.oracle_user
+                    .clone()
+                    .unwrap_or_else(|| "(tenant default)".into()),
                 a.created_at.clone(),
             ]
         })
         .collect();
-    super::print_table(&["NAME", "TENANT", "STATUS", "ORACLE USER", "CREATED"], &rows);
+    super::print_table(
+        &["NAME", "TENANT", "STATUS", "ORACLE USER", "CREATED"],
+        &rows,
+    );
 }

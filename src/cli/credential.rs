@@ -89,7 +89,9 @@ pub fn issue(
     let password = crypto::random_token(24).map_err(e)?;
     let (key_id, api_key) = crypto::generate_api_key().map_err(e)?;
     let password_hash = passwords.hash(password.expose().as_bytes()).map_err(e)?;
-    let api_key_hash = master.keyed_hasher("api-key").hash(api_key.expose().as_bytes());
+    let api_key_hash = master
+        .keyed_hasher("api-key")
+        .hash(api_key.expose().as_bytes());
     store
         .insert_credential(&NewCredential {
             id: &id,
@@ -145,13 +147,15 @@ pub fn run(args: &CredentialArgs) -> i32 {
             }
             Err(e) => super::fail(e),
         },
-        CredentialAction::List { account, json } => match store.list_credentials(account.as_deref()) {
-            Ok(list) => {
-                print_list(&list, *json);
-                0
+        CredentialAction::List { account, json } => {
+            match store.list_credentials(account.as_deref()) {
+                Ok(list) => {
+                    print_list(&list, *json);
+                    0
+                }
+                Err(e) => super::fail(e),
             }
-            Err(e) => super::fail(e),
-        },
+        }
     }
 }
 
@@ -203,5 +207,8 @@ fn print_list(list: &[Credential], json: bool) {
             ]
         })
         .collect();
-    super::print_table(&["ID", "ACCOUNT", "USERNAME", "API KEY", "STATUS", "CREATED"], &rows);
+    super::print_table(
+        &["ID", "ACCOUNT", "USERNAME", "API KEY", "STATUS", "CREATED"],
+        &rows,
+    );
 }

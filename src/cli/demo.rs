@@ -30,7 +30,8 @@ const ACCOUNT: &str = "demo-integration";
 /// Runs the demo; returns only on failure.
 pub fn run(args: &DemoArgs) -> i32 {
     match prepare(args) {
-        Ok((config, master)) => {
+        // `_sim` keeps the simulated Oracle serving for as long as the gateway runs.
+        Ok((config, master, _sim)) => {
             let snapshot = match super::load_config(&config) {
                 Ok(s) => s,
                 Err(c) => return c,
@@ -41,7 +42,7 @@ pub fn run(args: &DemoArgs) -> i32 {
     }
 }
 
-fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey), String> {
+fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), String> {
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("erpgate-demo-{}", std::process::id())),
@@ -60,10 +61,15 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey), String> {
     let config = dir.join("erpgate.toml");
     write_private(&config, demo_config(args.port, &sim.base_url()).as_bytes())?;
 
-    let snapshot = super::load_config(&config).map_err(|_| "the demo configuration is invalid".to_string())?;
+    let snapshot =
+        super::load_config(&config).map_err(|_| "the demo configuration is invalid".to_string())?;
     let mut store = Store::open(&snapshot.gateway.database).map_err(|e| e.to_string())?;
     store.migrate().map_err(|e| e.to_string())?;
-    if store.get_account(ACCOUNT).map_err(|e| e.to_string())?.is_none() {
+    if store
+        .get_account(ACCOUNT)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
         store
             .create_account(ACCOUNT, "demo", None, None)
             .map_err(|e| e.to_string())?;
@@ -117,9 +123,7 @@ Asia/Karachi). Every response carries X-Request-Id. Ctrl-C stops the demo.
         pass = issued.password.expose(),
         key = issued.api_key.expose(),
     );
-    // The simulator must outlive this function: it serves until the process exits.
-    std::mem::forget(sim);
-    Ok((config, master))
+    Ok((config, master, sim))
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {

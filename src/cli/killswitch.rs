@@ -38,7 +38,14 @@ pub fn run(args: &KillswitchArgs) -> i32 {
     let actor = format!("cli:{}", whoami());
     let result = match args.action {
         Action::Status => store.killswitch().map(|on| {
-            println!("kill switch is {}", if on { "ON: public API traffic is blocked" } else { "off" });
+            println!(
+                "kill switch is {}",
+                if on {
+                    "ON: public API traffic is blocked"
+                } else {
+                    "off"
+                }
+            );
         }),
         Action::On | Action::Off => {
             let on = matches!(args.action, Action::On);
@@ -47,7 +54,9 @@ pub fn run(args: &KillswitchArgs) -> i32 {
                 if prev == on {
                     println!("kill switch was already {now}");
                 } else {
-                    println!("kill switch is now {now} (running gateways apply it within a second)");
+                    println!(
+                        "kill switch is now {now} (running gateways apply it within a second)"
+                    );
                 }
             })
         }

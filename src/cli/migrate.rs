@@ -22,7 +22,11 @@ pub fn run(config: &Path) -> i32 {
         }
         Ok(applied) => {
             let list: Vec<String> = applied.iter().map(u32::to_string).collect();
-            println!("database {}: applied migration(s) {}", db.display(), list.join(", "));
+            println!(
+                "database {}: applied migration(s) {}",
+                db.display(),
+                list.join(", ")
+            );
             0
         }
         Err(e) => super::fail(format_args!("migration failed on {}: {e}", db.display())),

@@ -54,7 +54,12 @@ pub enum Command {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConfigArg {
     /// Main configuration file.
-    #[arg(long, short, env = "ERPGATE_CONFIG", default_value = "conf/erpgate.toml")]
+    #[arg(
+        long,
+        short,
+        env = "ERPGATE_CONFIG",
+        default_value = "conf/erpgate.toml"
+    )]
     pub config: PathBuf,
 }
 

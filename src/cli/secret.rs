@@ -59,7 +59,9 @@ pub fn set(
         .tenant_cipher(tenant)
         .seal(&ctx, plaintext)
         .map_err(|e| e.to_string())?;
-    store.put_secret(tenant, name, &sealed).map_err(|e| e.to_string())
+    store
+        .put_secret(tenant, name, &sealed)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the command.
@@ -95,10 +97,8 @@ pub fn run(args: &SecretArgs) -> i32 {
         }
         SecretAction::List => match store.list_secrets() {
             Ok(list) => {
-                let rows: Vec<Vec<String>> = list
-                    .into_iter()
-                    .map(|(t, n, u)| vec![t, n, u])
-                    .collect();
+                let rows: Vec<Vec<String>> =
+                    list.into_iter().map(|(t, n, u)| vec![t, n, u]).collect();
                 super::print_table(&["TENANT", "NAME", "UPDATED"], &rows);
                 0
             }

@@ -53,7 +53,12 @@ pub fn build_app(
 }
 
 /// Runs the gateway until a shutdown signal. Returns only on a start-up failure.
-pub fn serve(config: &Path, snapshot: Snapshot, master: MasterKey, passwords: PasswordHasher) -> i32 {
+pub fn serve(
+    config: &Path,
+    snapshot: Snapshot,
+    master: MasterKey,
+    passwords: PasswordHasher,
+) -> i32 {
     let listen = snapshot.gateway.listen;
     let threads = snapshot.gateway.threads;
     let db = snapshot.gateway.database.clone();

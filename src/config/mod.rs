@@ -64,8 +64,8 @@ pub struct Files {
 }
 
 fn parse(path: &Path, name: &str) -> Result<(FileModel, Vec<u8>), ConfigError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| ConfigError::one(format!("{name}: cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ConfigError::one(format!("{name}: cannot read: {e}")))?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ConfigError::one(format!("{name}: not valid UTF-8")))?;
     let model: FileModel = toml::from_str(text).map_err(|e| {
@@ -117,7 +117,10 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
                 digest.update(inc.as_bytes());
                 digest.update(&(bytes.len() as u64).to_be_bytes());
                 digest.update(&bytes);
-                files.push(Loaded { name: inc, model: m });
+                files.push(Loaded {
+                    name: inc,
+                    model: m,
+                });
                 sources.push(path);
             }
             Err(e) => problems.extend(e.problems),

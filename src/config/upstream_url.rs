@@ -64,8 +64,12 @@ pub fn parse(url: &str, allow_insecure: bool) -> Result<ParsedUpstream, String> 
     if authority.is_empty() {
         return Err(format!("\"{url}\" has no host"));
     }
-    if authority.contains(['/', '?', '#', '@', '\\', '%']) || authority.bytes().any(|b| b <= 0x20 || b >= 0x7f) {
-        return Err(format!("\"{url}\" must be scheme://host[:port] only: no path, query, userinfo or escapes"));
+    if authority.contains(['/', '?', '#', '@', '\\', '%'])
+        || authority.bytes().any(|b| b <= 0x20 || b >= 0x7f)
+    {
+        return Err(format!(
+            "\"{url}\" must be scheme://host[:port] only: no path, query, userinfo or escapes"
+        ));
     }
     let default_port = if tls { 443 } else { 80 };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -107,7 +111,9 @@ pub fn parse(url: &str, allow_insecure: bool) -> Result<ParsedUpstream, String> 
             Some(_) => {}
             None => {
                 if host == "localhost" || host.ends_with(".localhost") {
-                    return Err(format!("\"{url}\": localhost is not allowed as an upstream"));
+                    return Err(format!(
+                        "\"{url}\": localhost is not allowed as an upstream"
+                    ));
                 }
                 if looks_numeric(&host) {
                     return Err(format!("\"{url}\": \"{host}\" looks like an encoded IP address; write a DNS name or a plain dotted address"));
@@ -142,7 +148,10 @@ mod tests {
     #[test]
     fn accepts_oracle_hosts() {
         let p = parse("https://acme.fa.us2.oraclecloud.com", false).expect("ok");
-        assert_eq!((p.host.as_str(), p.port, p.tls), ("acme.fa.us2.oraclecloud.com", 443, true));
+        assert_eq!(
+            (p.host.as_str(), p.port, p.tls),
+            ("acme.fa.us2.oraclecloud.com", 443, true)
+        );
         assert_eq!(p.host_header, "acme.fa.us2.oraclecloud.com");
         let p = parse("https://ACME.example.com:8443/", false).expect("ok");
         assert_eq!((p.host.as_str(), p.port), ("acme.example.com", 8443));
@@ -188,6 +197,9 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port, p.tls), ("127.0.0.1", 8080, false));
         assert_eq!(p.host_header, "127.0.0.1:8080");
         assert!(parse("https://localhost:8443", true).is_ok());
-        assert!(parse("https://acme.example.com/path", true).is_err(), "shape rules still apply");
+        assert!(
+            parse("https://acme.example.com/path", true).is_err(),
+            "shape rules still apply"
+        );
     }
 }

@@ -16,18 +16,26 @@ use crate::snapshot::{GatewaySettings, Snapshot, Tenant, TenantId, Upstream, Ups
 fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn main_name(files: &Files) -> &str {
-    files.files.first().map_or("configuration", |f| f.name.as_str())
+    files
+        .files
+        .first()
+        .map_or("configuration", |f| f.name.as_str())
 }
 
 fn secret_name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 fn methods(file: &str, key: &str, list: &[String], p: &mut Vec<String>) -> MethodSet {
@@ -64,26 +72,56 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
     };
     let listen: Option<SocketAddr> = g.listen.parse().ok();
     if listen.is_none() {
-        p.push(format!("{file}: gateway.listen: \"{}\" is not a socket address like 127.0.0.1:8080", g.listen));
+        p.push(format!(
+            "{file}: gateway.listen: \"{}\" is not a socket address like 127.0.0.1:8080",
+            g.listen
+        ));
     }
     let threads = g.threads.unwrap_or(2);
     if !(1..=64).contains(&threads) {
-        p.push(format!("{file}: gateway.threads: {threads} is out of range 1..=64"));
+        p.push(format!(
+            "{file}: gateway.threads: {threads} is out of range 1..=64"
+        ));
     }
     let max_uri = g.max_uri_length.unwrap_or(8192);
     if !(256..=65536).contains(&max_uri) {
-        p.push(format!("{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65536"));
+        p.push(format!(
+            "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65536"
+        ));
     }
     let ms = |v: Option<u64>, d: u64, key: &str, lo: u64, hi: u64, p: &mut Vec<String>| {
         let v = v.unwrap_or(d);
         if !(lo..=hi).contains(&v) {
-            p.push(format!("{file}: gateway.{key}: {v} is out of range {lo}..={hi}"));
+            p.push(format!(
+                "{file}: gateway.{key}: {v} is out of range {lo}..={hi}"
+            ));
         }
         Duration::from_millis(v)
     };
-    let connect = ms(g.upstream_connect_timeout_ms, 3000, "upstream_connect_timeout_ms", 100, 60_000, p);
-    let read = ms(g.upstream_read_timeout_ms, 60_000, "upstream_read_timeout_ms", 100, 600_000, p);
-    let poll = ms(g.store_poll_interval_ms, 250, "store_poll_interval_ms", 50, 1000, p);
+    let connect = ms(
+        g.upstream_connect_timeout_ms,
+        3000,
+        "upstream_connect_timeout_ms",
+        100,
+        60_000,
+        p,
+    );
+    let read = ms(
+        g.upstream_read_timeout_ms,
+        60_000,
+        "upstream_read_timeout_ms",
+        100,
+        600_000,
+        p,
+    );
+    let poll = ms(
+        g.store_poll_interval_ms,
+        250,
+        "store_poll_interval_ms",
+        50,
+        1000,
+        p,
+    );
     if g.database.trim().is_empty() {
         p.push(format!("{file}: gateway.database: must not be empty"));
     }
@@ -108,7 +146,10 @@ fn schedule(files: &Files, p: &mut Vec<String>) -> Schedule {
         .filter_map(|f| f.model.schedule.as_ref().map(|s| (f.name.as_str(), s)))
         .collect();
     if found.len() > 1 {
-        p.push(format!("[schedule] is defined in both {} and {}", found[0].0, found[1].0));
+        p.push(format!(
+            "[schedule] is defined in both {} and {}",
+            found[0].0, found[1].0
+        ));
     }
     let Some((file, s)) = found.first() else {
         return Schedule::default_karachi();
@@ -118,7 +159,9 @@ fn schedule(files: &Files, p: &mut Vec<String>) -> Schedule {
         p.push(format!("{file}: schedule.timezone: unknown timezone \"{}\" (use an IANA name like Asia/Karachi)", s.timezone));
     }
     if s.window.is_empty() {
-        p.push(format!("{file}: schedule: no [[schedule.window]]; the gateway would never open"));
+        p.push(format!(
+            "{file}: schedule: no [[schedule.window]]; the gateway would never open"
+        ));
     }
     let mut windows = Vec::new();
     for (i, w) in s.window.iter().enumerate() {
@@ -130,7 +173,9 @@ fn schedule(files: &Files, p: &mut Vec<String>) -> Schedule {
         for d in &w.days {
             match parse_days(d) {
                 Some(v) => days.extend(v),
-                None => p.push(format!("{file}: {key}.days: \"{d}\" is not mon..sun or daily")),
+                None => p.push(format!(
+                    "{file}: {key}.days: \"{d}\" is not mon..sun or daily"
+                )),
             }
         }
         let start = parse_time(&w.start);
@@ -139,11 +184,17 @@ fn schedule(files: &Files, p: &mut Vec<String>) -> Schedule {
             p.push(format!("{file}: {key}.start: \"{}\" is not HH:MM", w.start));
         }
         if end.is_none() {
-            p.push(format!("{file}: {key}.end: \"{}\" is not HH:MM (24:00 allowed)", w.end));
+            p.push(format!(
+                "{file}: {key}.end: \"{}\" is not HH:MM (24:00 allowed)",
+                w.end
+            ));
         }
         if let (Some(s), Some(e)) = (start, end) {
             if e <= s {
-                p.push(format!("{file}: {key}: end {} is not after start {} (split overnight windows in two)", w.end, w.start));
+                p.push(format!(
+                    "{file}: {key}: end {} is not after start {} (split overnight windows in two)",
+                    w.end, w.start
+                ));
             }
             windows.push((days, s, e));
         }
@@ -162,7 +213,9 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                 continue;
             }
             if !secret_name_ok(name) {
-                p.push(format!("{file}: tenants.{name}: tenant names use a-z, 0-9, '.', '_', '-'"));
+                p.push(format!(
+                    "{file}: tenants.{name}: tenant names use a-z, 0-9, '.', '_', '-'"
+                ));
             }
             let up = match super::upstream_url::parse(&t.upstream, allow_insecure) {
                 Ok(u) => Some(u),
@@ -173,15 +226,27 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
             };
             let auth = match &t.upstream_auth {
                 UpstreamAuthFile::Basic { username, secret } => {
-                    if username.is_empty() || username.contains(':') || username.chars().any(char::is_control) {
+                    if username.is_empty()
+                        || username.contains(':')
+                        || username.chars().any(char::is_control)
+                    {
                         p.push(format!("{file}: tenants.{name}.upstream_auth.username: must be non-empty without ':' or control characters"));
                     }
-                    UpstreamAuth::Basic { username: username.clone(), secret: secret.clone() }
+                    UpstreamAuth::Basic {
+                        username: username.clone(),
+                        secret: secret.clone(),
+                    }
                 }
                 UpstreamAuthFile::ApiKey { header, secret } => {
                     let h = header.as_deref().unwrap_or("x-api-key");
                     let parsed = http::HeaderName::from_bytes(h.as_bytes()).ok();
-                    let forbidden = ["host", "cookie", "connection", "content-length", "transfer-encoding"];
+                    let forbidden = [
+                        "host",
+                        "cookie",
+                        "connection",
+                        "content-length",
+                        "transfer-encoding",
+                    ];
                     let header = match parsed {
                         Some(hn) if !forbidden.contains(&hn.as_str()) => hn,
                         _ => {
@@ -189,7 +254,10 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                             http::HeaderName::from_static("x-api-key")
                         }
                     };
-                    UpstreamAuth::ApiKey { header, secret: secret.clone() }
+                    UpstreamAuth::ApiKey {
+                        header,
+                        secret: secret.clone(),
+                    }
                 }
             };
             let secret = match &auth {
@@ -201,7 +269,13 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
             if let Some(u) = up {
                 out.push(Tenant {
                     name: name.clone(),
-                    upstream: Upstream { sni: u.host.clone(), host: u.host, port: u.port, tls: u.tls, host_header: u.host_header },
+                    upstream: Upstream {
+                        sni: u.host.clone(),
+                        host: u.host,
+                        port: u.port,
+                        tls: u.tls,
+                        host_header: u.host_header,
+                    },
                     auth,
                 });
             }
@@ -216,14 +290,22 @@ fn catalog(files: &Files, p: &mut Vec<String>) -> Option<Catalog> {
     let mut endpoints = Vec::new();
     for f in &files.files {
         for (i, e) in f.model.endpoint.iter().enumerate() {
-            let EndpointFile { name, path, methods: ms } = e;
+            let EndpointFile {
+                name,
+                path,
+                methods: ms,
+            } = e;
             let key = format!("endpoint[{}] ({name})", i + 1);
             let file = f.name.as_str();
             if !name_ok(name) {
-                p.push(format!("{file}: {key}.name: use letters, digits, '.', '_', '-'"));
+                p.push(format!(
+                    "{file}: {key}.name: use letters, digits, '.', '_', '-'"
+                ));
             }
             if let Some(prev) = names.insert(name, file) {
-                p.push(format!("{file}: {key}: endpoint name \"{name}\" is already defined in {prev}"));
+                p.push(format!(
+                    "{file}: {key}: endpoint name \"{name}\" is already defined in {prev}"
+                ));
             }
             let set = methods(file, &format!("{key}.methods"), ms, p);
             match parse_template(path) {
@@ -234,7 +316,11 @@ fn catalog(files: &Files, p: &mut Vec<String>) -> Option<Catalog> {
                 }
                 Err(e) => p.push(format!("{file}: {key}.path: {e}")),
             }
-            endpoints.push(Endpoint { name: name.clone(), template: path.clone(), methods: set });
+            endpoints.push(Endpoint {
+                name: name.clone(),
+                template: path.clone(),
+                methods: set,
+            });
         }
     }
     if endpoints.is_empty() {
@@ -261,22 +347,37 @@ fn subject_ok(s: &str) -> bool {
         let body = u.strip_suffix('*').unwrap_or(u);
         return valid(body) && !body.contains('*');
     }
-    s.strip_prefix("role:").is_some_and(|r| valid(r) && !r.contains('*'))
+    s.strip_prefix("role:")
+        .is_some_and(|r| valid(r) && !r.contains('*'))
 }
 
-fn policies(files: &Files, cat: &Catalog, tenants: &[Tenant], p: &mut Vec<String>) -> Vec<CompiledPolicy> {
+fn policies(
+    files: &Files,
+    cat: &Catalog,
+    tenants: &[Tenant],
+    p: &mut Vec<String>,
+) -> Vec<CompiledPolicy> {
     let mut names: HashMap<&str, &str> = HashMap::new();
     let mut out = Vec::new();
     for f in &files.files {
         let file = f.name.as_str();
         for pol in &f.model.policy {
-            let PolicyFile { name, subjects, tenant, schedule_exempt, rule, .. } = pol;
+            let PolicyFile {
+                name,
+                subjects,
+                tenant,
+                schedule_exempt,
+                rule,
+                ..
+            } = pol;
             let key = format!("policy \"{name}\"");
             if let Some(prev) = names.insert(name, file) {
                 p.push(format!("{file}: {key}: already defined in {prev}"));
             }
             if subjects.is_empty() {
-                p.push(format!("{file}: {key}.subjects: must list at least one subject"));
+                p.push(format!(
+                    "{file}: {key}.subjects: must list at least one subject"
+                ));
             }
             for s in subjects {
                 if !subject_ok(s) {
@@ -284,14 +385,21 @@ fn policies(files: &Files, cat: &Catalog, tenants: &[Tenant], p: &mut Vec<String
                 }
             }
             let tenant_id = tenant.as_ref().and_then(|t| {
-                let found = tenants.iter().position(|x| &x.name == t).map(|i| TenantId(i as u32));
+                let found = tenants
+                    .iter()
+                    .position(|x| &x.name == t)
+                    .map(|i| TenantId(i as u32));
                 if found.is_none() {
-                    p.push(format!("{file}: {key}.tenant: tenant \"{t}\" is not defined"));
+                    p.push(format!(
+                        "{file}: {key}.tenant: tenant \"{t}\" is not defined"
+                    ));
                 }
                 found
             });
             if rule.is_empty() {
-                p.push(format!("{file}: {key}: has no [[policy.rule]]; it would grant nothing"));
+                p.push(format!(
+                    "{file}: {key}: has no [[policy.rule]]; it would grant nothing"
+                ));
             }
             let mut rules = Vec::new();
             for (ri, r) in rule.iter().enumerate() {
@@ -299,7 +407,9 @@ fn policies(files: &Files, cat: &Catalog, tenants: &[Tenant], p: &mut Vec<String
                 let rkey = format!("{key} rule {} ({rname})", ri + 1);
                 let granted = methods(file, &format!("{rkey}.methods"), &r.methods, p);
                 if r.endpoints.is_empty() {
-                    p.push(format!("{file}: {rkey}.endpoints: must list at least one endpoint"));
+                    p.push(format!(
+                        "{file}: {rkey}.endpoints: must list at least one endpoint"
+                    ));
                 }
                 let mut grants = Vec::new();
                 for e in &r.endpoints {
@@ -315,7 +425,9 @@ fn policies(files: &Files, cat: &Catalog, tenants: &[Tenant], p: &mut Vec<String
                             .filter(|(_, ep)| ep.name.starts_with(prefix))
                             .collect();
                         if matched.is_empty() {
-                            p.push(format!("{file}: {rkey}: glob \"{e}\" matches no endpoint in the catalog"));
+                            p.push(format!(
+                                "{file}: {rkey}: glob \"{e}\" matches no endpoint in the catalog"
+                            ));
                         }
                         for (i, ep) in matched {
                             let m = granted.intersect(ep.methods);
@@ -325,7 +437,9 @@ fn policies(files: &Files, cat: &Catalog, tenants: &[Tenant], p: &mut Vec<String
                         }
                     } else {
                         match cat.by_name(e) {
-                            None => p.push(format!("{file}: {rkey}: endpoint \"{e}\" is not in the catalog")),
+                            None => p.push(format!(
+                                "{file}: {rkey}: endpoint \"{e}\" is not in the catalog"
+                            )),
                             Some(id) => {
                                 let ep = cat.endpoint(id);
                                 for m in granted.iter() {
@@ -338,7 +452,10 @@ fn policies(files: &Files, cat: &Catalog, tenants: &[Tenant], p: &mut Vec<String
                         }
                     }
                 }
-                rules.push(CompiledRule { name: rname, grants });
+                rules.push(CompiledRule {
+                    name: rname,
+                    grants,
+                });
             }
             out.push(CompiledPolicy {
                 name: name.clone(),
@@ -356,11 +473,16 @@ fn policies(files: &Files, cat: &Catalog, tenants: &[Tenant], p: &mut Vec<String
 pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     let mut p = Vec::new();
     let gw = gateway(&files, &mut p);
-    let allow = gw.as_ref().is_some_and(|g| g.dangerous_allow_insecure_upstream);
+    let allow = gw
+        .as_ref()
+        .is_some_and(|g| g.dangerous_allow_insecure_upstream);
     let schedule = schedule(&files, &mut p);
     let tenants = tenants(&files, allow, &mut p);
     if files.files.iter().all(|f| f.model.tenants.is_empty()) {
-        p.push(format!("{}: no [tenants.*] in the configuration", main_name(&files)));
+        p.push(format!(
+            "{}: no [tenants.*] in the configuration",
+            main_name(&files)
+        ));
     }
     let mut cat_problems = Vec::new();
     let cat = catalog(&files, &mut cat_problems);

@@ -55,7 +55,11 @@ impl TenantCipher {
     }
 
     /// Seals `plaintext` for `context` with a fresh random nonce.
-    pub fn seal(&self, context: &SealContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn seal(
+        &self,
+        context: &SealContext<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let nonce = super::random_bytes::<NONCE_LEN>()?;
         self.seal_with_nonce(context, plaintext, &nonce)
     }
@@ -69,7 +73,13 @@ impl TenantCipher {
         let aad = context.aad();
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CryptoError::Encrypt)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -79,7 +89,11 @@ impl TenantCipher {
     }
 
     /// Opens a sealed secret; any tampering or context mismatch is an error.
-    pub fn open(&self, context: &SealContext<'_>, sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
+    pub fn open(
+        &self,
+        context: &SealContext<'_>,
+        sealed: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
         let (&version, rest) = sealed.split_first().ok_or(CryptoError::Decrypt)?;
         if version != VERSION {
             return Err(CryptoError::UnsupportedVersion);
@@ -124,7 +138,10 @@ mod tests {
     fn round_trip_and_every_bit_flip_fails() {
         let c = TenantCipher::from_raw(&[7u8; 32]);
         let sealed = c.seal(&CTX, b"oracle-password").expect("seal");
-        assert_eq!(c.open(&CTX, &sealed).expect("open").expose(), b"oracle-password");
+        assert_eq!(
+            c.open(&CTX, &sealed).expect("open").expose(),
+            b"oracle-password"
+        );
         for i in 0..sealed.len() {
             for bit in 0..8 {
                 let mut t = sealed.clone();
@@ -134,7 +151,11 @@ mod tests {
         }
         assert!(c.open(&CTX, &sealed[..sealed.len() - 1]).is_err());
         assert!(c.open(&CTX, &[]).is_err());
-        assert_ne!(c.seal(&CTX, b"x").expect("a"), c.seal(&CTX, b"x").expect("b"), "fresh nonce");
+        assert_ne!(
+            c.seal(&CTX, b"x").expect("a"),
+            c.seal(&CTX, b"x").expect("b"),
+            "fresh nonce"
+        );
     }
 
     #[test]
@@ -142,9 +163,18 @@ mod tests {
         let c = TenantCipher::from_raw(&[7u8; 32]);
         let sealed = c.seal(&CTX, b"pw").expect("seal");
         for other in [
-            SealContext { tenant: "globex", ..CTX },
-            SealContext { name: "other", ..CTX },
-            SealContext { upstream_host: "evil.example", ..CTX },
+            SealContext {
+                tenant: "globex",
+                ..CTX
+            },
+            SealContext {
+                name: "other",
+                ..CTX
+            },
+            SealContext {
+                upstream_host: "evil.example",
+                ..CTX
+            },
         ] {
             assert_eq!(c.open(&other, &sealed).err(), Some(CryptoError::Decrypt));
         }

@@ -39,7 +39,9 @@ pub enum KeyLoadError {
         err: std::io::Error,
     },
     /// The key file is readable by others.
-    #[error("key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     FileMode {
         /// The file.
         path: String,
@@ -90,7 +92,10 @@ impl MasterKey {
     }
 
     /// Loads the key: `env_value` (ERPGATE_APP_KEY) wins over `key_file`.
-    pub fn load(env_value: Option<&str>, key_file: Option<&Path>) -> Result<MasterKey, KeyLoadError> {
+    pub fn load(
+        env_value: Option<&str>,
+        key_file: Option<&Path>,
+    ) -> Result<MasterKey, KeyLoadError> {
         if let Some(v) = env_value.filter(|v| !v.trim().is_empty()) {
             return MasterKey::from_base64(v).map_err(KeyLoadError::Env);
         }
@@ -166,7 +171,10 @@ mod tests {
         let info = hex::decode("f0f1f2f3f4f5f6f7f8f9").expect("hex");
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(&ikm);
         let mut okm = [0u8; 42];
-        prk.expand(&[&info], Len(42)).expect("expand").fill(&mut okm).expect("fill");
+        prk.expand(&[&info], Len(42))
+            .expect("expand")
+            .fill(&mut okm)
+            .expect("fill");
         assert_eq!(
             hex::encode(okm),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
@@ -211,7 +219,10 @@ mod tests {
     #[test]
     fn load_prefers_env_and_checks_file_mode() {
         use std::os::unix::fs::PermissionsExt as _;
-        assert!(matches!(MasterKey::load(None, None), Err(KeyLoadError::Missing)));
+        assert!(matches!(
+            MasterKey::load(None, None),
+            Err(KeyLoadError::Missing)
+        ));
         let dir = tempfile::tempdir().expect("dir");
         let p = dir.path().join("app.key");
         let (k, b64) = MasterKey::generate().expect("gen");
@@ -220,10 +231,15 @@ mod tests {
         let e = MasterKey::load(None, Some(&p)).expect_err("mode");
         assert!(e.to_string().contains("chmod 600"), "{e}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        assert_eq!(MasterKey::load(None, Some(&p)).expect("load").key_id(), k.key_id());
+        assert_eq!(
+            MasterKey::load(None, Some(&p)).expect("load").key_id(),
+            k.key_id()
+        );
         let (k2, b2) = MasterKey::generate().expect("gen");
         assert_eq!(
-            MasterKey::load(Some(b2.expose()), Some(&p)).expect("env").key_id(),
+            MasterKey::load(Some(b2.expose()), Some(&p))
+                .expect("env")
+                .key_id(),
             k2.key_id()
         );
         let e = MasterKey::load(Some("short"), Some(&p)).expect_err("bad env");

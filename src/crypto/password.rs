@@ -91,7 +91,11 @@ mod tests {
     use super::*;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(PasswordParams { m_kib: 256, t: 1, p: 1 })
+        PasswordHasher::new(PasswordParams {
+            m_kib: 256,
+            t: 1,
+            p: 1,
+        })
     }
 
     #[test]
@@ -103,7 +107,11 @@ mod tests {
         assert!(!h.verify(b"correct horsf", &phc));
         assert!(!h.verify(b"x", "not a phc string"));
         assert!(!h.verify(b"x", ""));
-        assert_ne!(h.hash(b"same").expect("a"), h.hash(b"same").expect("b"), "salted");
+        assert_ne!(
+            h.hash(b"same").expect("a"),
+            h.hash(b"same").expect("b"),
+            "salted"
+        );
         h.verify_dummy(b"anything");
     }
 

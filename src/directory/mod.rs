@@ -151,7 +151,10 @@ impl DirectoryView {
     /// The account a credential belongs to.
     pub fn account_of(&self, idx: CredentialIdx) -> Option<AccountIdx> {
         let c = self.credential(idx)?;
-        self.account_by_id.get(&c.account_id).copied().map(AccountIdx)
+        self.account_by_id
+            .get(&c.account_id)
+            .copied()
+            .map(AccountIdx)
     }
 
     /// Looks up an account by name.

@@ -84,14 +84,21 @@ fn run(path: PathBuf, handle: DirectoryHandle, interval: Duration, stop: Arc<Ato
 }
 
 /// Reloads the view if the store's change counter moved. Returns whether it reloaded.
-pub fn poll_once(store: &Store, handle: &DirectoryHandle) -> Result<bool, crate::store::StoreError> {
+pub fn poll_once(
+    store: &Store,
+    handle: &DirectoryHandle,
+) -> Result<bool, crate::store::StoreError> {
     let counter = store.change_counter()?;
     if counter == handle.load().counter() {
         return Ok(false);
     }
     let dir = store.load_directory()?;
     let view = DirectoryView::build(dir);
-    tracing::info!(counter = view.counter(), killswitch = view.killswitch(), "access state reloaded from store");
+    tracing::info!(
+        counter = view.counter(),
+        killswitch = view.killswitch(),
+        "access state reloaded from store"
+    );
     handle.store(Arc::new(view));
     Ok(true)
 }

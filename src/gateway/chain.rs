@@ -44,8 +44,8 @@ pub async fn admit(
     let snapshot = &compiled.snapshot;
 
     // 1. Canonical path.
-    let target = path::canonicalize(input.target, snapshot.gateway.max_uri_length)
-        .map_err(path_deny)?;
+    let target =
+        path::canonicalize(input.target, snapshot.gateway.max_uri_length).map_err(path_deny)?;
 
     // 2. Who is calling.
     let presented = presented::parse(input.authorization, input.api_key).map_err(presented_deny)?;
@@ -55,9 +55,10 @@ pub async fn admit(
     let account = view
         .account(principal.account)
         .ok_or(Deny::new(Reason::AuthInvalid))?;
-    let (tenant_id, tenant) = snapshot
-        .tenant(&account.tenant)
-        .ok_or(Deny::with_detail(Reason::PolicyDenied, "tenant_not_configured"))?;
+    let (tenant_id, tenant) = snapshot.tenant(&account.tenant).ok_or(Deny::with_detail(
+        Reason::PolicyDenied,
+        "tenant_not_configured",
+    ))?;
     trace.tenant = Some(tenant_id);
 
     // 3. Which endpoint.
@@ -67,7 +68,12 @@ pub async fn admit(
         .ok_or(Deny::new(Reason::EndpointUnknown))?;
     trace.endpoint = Some(endpoint_id);
     let method = Method::from_bytes(input.method).ok_or(Deny::new(Reason::MethodNotAllowed))?;
-    if !snapshot.catalog.endpoint(endpoint_id).methods.contains(method) {
+    if !snapshot
+        .catalog
+        .endpoint(endpoint_id)
+        .methods
+        .contains(method)
+    {
         return Err(Deny::new(Reason::MethodNotAllowed));
     }
 

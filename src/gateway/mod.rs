@@ -50,7 +50,11 @@ impl ProxyHttp for Gateway {
     /// `account.suspended`, `endpoint.unknown`, `method.not_allowed`, `policy.denied`,
     /// `schedule.closed`, `killswitch.on`, `upstream.credential_missing`. Returns `true`
     /// (response sent) on denial.
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
         ctx.started = Some(Instant::now());
         ctx.request_id = self.app.ids.next_id();
         let compiled = self.app.compiled.load_full();
@@ -133,7 +137,11 @@ impl ProxyHttp for Gateway {
     /// Phase `upstream_peer`: the tenant's Oracle host, from the resolved-address table (no DNS
     /// on the request path), TLS with certificate and hostname verification unless the tenant
     /// is plain HTTP (only allowed by the dangerous test/dev setting).
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
         let (Some(compiled), Some(tenant_id)) = (ctx.compiled.as_ref(), ctx.trace.tenant) else {
             return Error::e_explain(ErrorType::InternalError, "no tenant after admission");
         };
@@ -149,7 +157,8 @@ impl ProxyHttp for Gateway {
         let gw = &compiled.snapshot.gateway;
         let mut peer = HttpPeer::new(addr, tenant.upstream.tls, tenant.upstream.sni.clone());
         peer.options.connection_timeout = Some(gw.upstream_connect_timeout);
-        peer.options.total_connection_timeout = Some(gw.upstream_connect_timeout + Duration::from_secs(2));
+        peer.options.total_connection_timeout =
+            Some(gw.upstream_connect_timeout + Duration::from_secs(2));
         peer.options.read_timeout = Some(gw.upstream_read_timeout);
         peer.options.write_timeout = Some(gw.upstream_read_timeout);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
@@ -202,7 +211,12 @@ impl ProxyHttp for Gateway {
 
     /// Called on any fatal error: renders `upstream.unavailable`, `upstream.timeout`,
     /// `request.body_too_large` or `request.malformed` in the standard JSON shape.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         if ctx.request_id.is_empty() {
             ctx.request_id = self.app.ids.next_id();
         }
@@ -211,7 +225,9 @@ impl ProxyHttp for Gateway {
         if let Some(reason) = reason {
             ctx.decision = Decision::Denied(Deny::new(reason));
             // If the response header already went out there is nothing more we can say.
-            if session.response_written().is_none() && respond::write(session, ctx, reason).await.is_ok() {
+            if session.response_written().is_none()
+                && respond::write(session, ctx, reason).await.is_ok()
+            {
                 code = reason.status();
             }
         }
@@ -260,9 +276,15 @@ fn content_length(req: &RequestHeader) -> Result<Option<u64>, Deny> {
         let n: u64 = std::str::from_utf8(v.as_bytes())
             .ok()
             .and_then(|s| s.trim().parse().ok())
-            .ok_or(Deny::with_detail(Reason::BadRequest, "content_length_invalid"))?;
+            .ok_or(Deny::with_detail(
+                Reason::BadRequest,
+                "content_length_invalid",
+            ))?;
         if found.is_some_and(|f| f != n) {
-            return Err(Deny::with_detail(Reason::BadRequest, "content_length_conflict"));
+            return Err(Deny::with_detail(
+                Reason::BadRequest,
+                "content_length_conflict",
+            ));
         }
         found = Some(n);
     }

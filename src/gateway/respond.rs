@@ -1,8 +1,8 @@
 //! Writing gateway-generated responses (denials and failures) to the client, and mapping
 //! Pingora errors to reason codes.
 
-use pingora::{Error, ErrorSource, ErrorType};
 use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::gateway::context::{Decision, RequestCtx};
 use crate::gateway::deny::{self, Deny, Reason};
@@ -23,7 +23,9 @@ pub async fn write(session: &mut Session, ctx: &RequestCtx, reason: Reason) -> p
     let body = deny::error_body(reason, &ctx.request_id);
     let mut header = deny::error_header(reason, &ctx.request_id, body.len())?;
     crate::redact::headers::apply(&mut header, &ctx.request_id, false)?;
-    session.write_response_header(Box::new(header), false).await?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
     session.write_response_body(Some(body), true).await?;
     Ok(())
 }
@@ -35,7 +37,8 @@ pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
     }
     match e.etype() {
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
-            if e.esource() == &ErrorSource::Upstream || matches!(e.etype(), ErrorType::ConnectTimedout) =>
+            if e.esource() == &ErrorSource::Upstream
+                || matches!(e.etype(), ErrorType::ConnectTimedout) =>
         {
             Some(Reason::UpstreamTimeout)
         }

@@ -122,8 +122,21 @@ fn path_byte_ok(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
-                | b',' | b'=' | b':' | b'@'
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b'='
+                | b':'
+                | b'@'
         )
 }
 
@@ -204,7 +217,10 @@ pub fn canonicalize(target: &[u8], max_len: usize) -> Result<CanonicalTarget<'_>
     if target.first() != Some(&b'/') {
         return Err(PathRejection::NotOriginForm);
     }
-    let split = target.iter().position(|&b| b == b'?').unwrap_or(target.len());
+    let split = target
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(target.len());
     let (path, query) = target.split_at(split);
     check_path(path)?;
     let query = match query.split_first() {

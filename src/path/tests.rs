@@ -44,7 +44,10 @@ fn segments_skip_only_the_leading_slash() {
 fn rejects_every_ambiguous_form() {
     use PathRejection::*;
     let cases = [
-        ("/fscmRestApi/resources/latest/invoices/..%2f..%2fadmin", EncodedSlash),
+        (
+            "/fscmRestApi/resources/latest/invoices/..%2f..%2fadmin",
+            EncodedSlash,
+        ),
         ("/a/%2Fb", EncodedSlash),
         ("/a/%252e%252e", EncodedPercent),
         ("/a/%2e%2e/b", EncodedDot),

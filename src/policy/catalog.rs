@@ -56,8 +56,21 @@ fn literal_ok(s: &str) -> bool {
             b.is_ascii_alphanumeric()
                 || matches!(
                     b,
-                    b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
-                        | b'+' | b',' | b'=' | b':' | b'@'
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b'='
+                        | b':'
+                        | b'@'
                 )
         })
 }
@@ -72,7 +85,9 @@ pub fn parse_template(t: &str) -> Result<Vec<TemplateSegment<'_>>, String> {
     }
     let segs: Vec<&str> = rest.split('/').collect();
     if segs.len() > MAX_SEGMENTS {
-        return Err(format!("template \"{t}\" has more than {MAX_SEGMENTS} segments"));
+        return Err(format!(
+            "template \"{t}\" has more than {MAX_SEGMENTS} segments"
+        ));
     }
     segs.into_iter()
         .map(|s| {
@@ -112,7 +127,12 @@ impl Catalog {
             for seg in segs {
                 let next = match seg {
                     TemplateSegment::Literal(l) => {
-                        match nodes[at].literals.iter().find(|(s, _)| s == l).map(|(_, n)| *n) {
+                        match nodes[at]
+                            .literals
+                            .iter()
+                            .find(|(s, _)| s == l)
+                            .map(|(_, n)| *n)
+                        {
                             Some(n) => n,
                             None => {
                                 nodes.push(Node::default());
@@ -135,7 +155,10 @@ impl Catalog {
                 at = next;
             }
             if nodes[at].endpoint.is_some() {
-                return Err(format!("template \"{}\" overlaps another endpoint", e.template));
+                return Err(format!(
+                    "template \"{}\" overlaps another endpoint",
+                    e.template
+                ));
             }
             nodes[at].endpoint = Some(EndpointId(i as u32));
         }
@@ -161,8 +184,15 @@ impl Catalog {
         let Some((first, rest)) = segs.split_first() else {
             return node.endpoint;
         };
-        if let Ok(i) = node.literals.binary_search_by(|(l, _)| l.as_str().cmp(first)) {
-            if let Some(found) = node.literals.get(i).and_then(|(_, next)| self.walk(*next, rest)) {
+        if let Ok(i) = node
+            .literals
+            .binary_search_by(|(l, _)| l.as_str().cmp(first))
+        {
+            if let Some(found) = node
+                .literals
+                .get(i)
+                .and_then(|(_, next)| self.walk(*next, rest))
+            {
                 return Some(found);
             }
         }
@@ -219,16 +249,35 @@ mod tests {
     fn ep(name: &str, t: &str) -> Endpoint {
         let mut methods = MethodSet::default();
         methods.insert(Method::Get);
-        Endpoint { name: name.into(), template: t.into(), methods }
+        Endpoint {
+            name: name.into(),
+            template: t.into(),
+            methods,
+        }
     }
 
     fn cat() -> Catalog {
         Catalog::build(vec![
-            ep("invoices.collection", "/fscmRestApi/resources/{version}/invoices"),
-            ep("invoices.item", "/fscmRestApi/resources/{version}/invoices/{id}"),
-            ep("invoices.describe", "/fscmRestApi/resources/{version}/invoices/describe"),
-            ep("lines", "/fscmRestApi/resources/{version}/invoices/{id}/child/invoiceLines"),
-            ep("weird", "/fscmRestApi/resources/{version}/invoices/describe/x"),
+            ep(
+                "invoices.collection",
+                "/fscmRestApi/resources/{version}/invoices",
+            ),
+            ep(
+                "invoices.item",
+                "/fscmRestApi/resources/{version}/invoices/{id}",
+            ),
+            ep(
+                "invoices.describe",
+                "/fscmRestApi/resources/{version}/invoices/describe",
+            ),
+            ep(
+                "lines",
+                "/fscmRestApi/resources/{version}/invoices/{id}/child/invoiceLines",
+            ),
+            ep(
+                "weird",
+                "/fscmRestApi/resources/{version}/invoices/describe/x",
+            ),
         ])
         .expect("build")
     }
@@ -241,24 +290,48 @@ mod tests {
     #[test]
     fn literal_beats_param_with_backtracking() {
         let c = cat();
-        assert_eq!(m(&c, "/fscmRestApi/resources/latest/invoices").as_deref(), Some("invoices.collection"));
-        assert_eq!(m(&c, "/fscmRestApi/resources/latest/invoices/300100").as_deref(), Some("invoices.item"));
-        assert_eq!(m(&c, "/fscmRestApi/resources/latest/invoices/describe").as_deref(), Some("invoices.describe"));
+        assert_eq!(
+            m(&c, "/fscmRestApi/resources/latest/invoices").as_deref(),
+            Some("invoices.collection")
+        );
+        assert_eq!(
+            m(&c, "/fscmRestApi/resources/latest/invoices/300100").as_deref(),
+            Some("invoices.item")
+        );
+        assert_eq!(
+            m(&c, "/fscmRestApi/resources/latest/invoices/describe").as_deref(),
+            Some("invoices.describe")
+        );
         // The literal branch "describe" has no child "child": backtrack to {id}.
         assert_eq!(
-            m(&c, "/fscmRestApi/resources/latest/invoices/describe/child/invoiceLines").as_deref(),
+            m(
+                &c,
+                "/fscmRestApi/resources/latest/invoices/describe/child/invoiceLines"
+            )
+            .as_deref(),
             Some("lines")
         );
         assert_eq!(m(&c, "/fscmRestApi/resources/latest/suppliers"), None);
-        assert_eq!(m(&c, "/fscmRestApi/resources/latest/invoices/1/child"), None);
-        assert_eq!(m(&c, "/fscmRestApi/resources/latest/invoices/1/child/invoiceLines/2/x"), None);
+        assert_eq!(
+            m(&c, "/fscmRestApi/resources/latest/invoices/1/child"),
+            None
+        );
+        assert_eq!(
+            m(
+                &c,
+                "/fscmRestApi/resources/latest/invoices/1/child/invoiceLines/2/x"
+            ),
+            None
+        );
         assert_eq!(m(&c, "/fscmRestApi"), None);
         assert_eq!(c.match_path(std::iter::repeat_n("a", 40)), None);
     }
 
     #[test]
     fn template_errors_are_precise() {
-        for bad in ["invoices", "/", "/a//b", "/a/{}", "/a/x{id}", "/a/%2f", "/a/;x", "/a/..", "/a/{id"] {
+        for bad in [
+            "invoices", "/", "/a//b", "/a/{}", "/a/x{id}", "/a/%2f", "/a/;x", "/a/..", "/a/{id",
+        ] {
             assert!(parse_template(bad).is_err(), "{bad}");
         }
         let segs = parse_template("/a/{id}/b").expect("ok");

@@ -122,11 +122,17 @@ impl Grants {
     pub fn build(policies: &[CompiledPolicy], endpoints: usize) -> Grants {
         let mut g = Grants::default();
         for (pi, p) in policies.iter().enumerate() {
-            g.names.push((p.name.clone(), p.rules.iter().map(|r| r.name.clone()).collect()));
+            g.names.push((
+                p.name.clone(),
+                p.rules.iter().map(|r| r.name.clone()).collect(),
+            ));
             for subject in &p.subjects {
                 let table = if let Some(a) = subject.strip_prefix("account:") {
                     g.accounts.entry(a.to_string()).or_default()
-                } else if let Some(prefix) = subject.strip_prefix("user:").and_then(|u| u.strip_suffix('*')) {
+                } else if let Some(prefix) = subject
+                    .strip_prefix("user:")
+                    .and_then(|u| u.strip_suffix('*'))
+                {
                     match g.user_prefixes.iter().position(|(p, _)| p == prefix) {
                         Some(i) => &mut g.user_prefixes[i].1,
                         None => {
@@ -165,7 +171,13 @@ impl Grants {
     }
 
     /// Checks `subject` for `method` on `endpoint` in `tenant`.
-    pub fn check(&self, subject: &Subject<'_>, tenant: TenantId, endpoint: EndpointId, method: Method) -> GrantDecision {
+    pub fn check(
+        &self,
+        subject: &Subject<'_>,
+        tenant: TenantId,
+        endpoint: EndpointId,
+        method: Method,
+    ) -> GrantDecision {
         let mut d = GrantDecision::default();
         if let Some(t) = subject.account.and_then(|a| self.accounts.get(a)) {
             t.scan(tenant, endpoint, method, &mut d);
@@ -219,7 +231,13 @@ mod tests {
         s
     }
 
-    fn policy(name: &str, subjects: &[&str], tenant: Option<u32>, exempt: bool, grants: &[(u32, &[Method])]) -> CompiledPolicy {
+    fn policy(
+        name: &str,
+        subjects: &[&str],
+        tenant: Option<u32>,
+        exempt: bool,
+        grants: &[(u32, &[Method])],
+    ) -> CompiledPolicy {
         CompiledPolicy {
             name: name.into(),
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
@@ -227,7 +245,10 @@ mod tests {
             schedule_exempt: exempt,
             rules: vec![CompiledRule {
                 name: "r".into(),
-                grants: grants.iter().map(|(e, m)| (EndpointId(*e), set(m))).collect(),
+                grants: grants
+                    .iter()
+                    .map(|(e, m)| (EndpointId(*e), set(m)))
+                    .collect(),
             }],
         }
     }
@@ -237,23 +258,58 @@ mod tests {
         let g = Grants::build(
             &[
                 policy("p0", &["account:a"], None, false, &[(0, &[Method::Get])]),
-                policy("p1", &["account:a", "account:b"], None, true, &[(0, &[Method::Get]), (1, &[Method::Post])]),
+                policy(
+                    "p1",
+                    &["account:a", "account:b"],
+                    None,
+                    true,
+                    &[(0, &[Method::Get]), (1, &[Method::Post])],
+                ),
                 policy("p2", &["account:c"], Some(1), false, &[(0, &[Method::Get])]),
             ],
             3,
         );
-        let a = Subject { account: Some("a"), oracle_user: None, roles: &[] };
+        let a = Subject {
+            account: Some("a"),
+            oracle_user: None,
+            roles: &[],
+        };
         let d = g.check(&a, TenantId(0), EndpointId(0), Method::Get);
         assert_eq!(d.first.map(|f| f.policy), Some(0));
         assert_eq!(d.exempt.map(|f| f.policy), Some(1));
         assert_eq!(g.policy_name(d.first.expect("first")), "p0");
-        assert_eq!(g.check(&a, TenantId(0), EndpointId(0), Method::Delete), GrantDecision::default());
-        assert_eq!(g.check(&a, TenantId(0), EndpointId(2), Method::Get), GrantDecision::default());
-        let nobody = Subject { account: Some("z"), oracle_user: None, roles: &[] };
-        assert!(g.check(&nobody, TenantId(0), EndpointId(0), Method::Get).first.is_none());
-        let c = Subject { account: Some("c"), oracle_user: None, roles: &[] };
-        assert!(g.check(&c, TenantId(0), EndpointId(0), Method::Get).first.is_none(), "tenant scope");
-        assert!(g.check(&c, TenantId(1), EndpointId(0), Method::Get).first.is_some());
+        assert_eq!(
+            g.check(&a, TenantId(0), EndpointId(0), Method::Delete),
+            GrantDecision::default()
+        );
+        assert_eq!(
+            g.check(&a, TenantId(0), EndpointId(2), Method::Get),
+            GrantDecision::default()
+        );
+        let nobody = Subject {
+            account: Some("z"),
+            oracle_user: None,
+            roles: &[],
+        };
+        assert!(g
+            .check(&nobody, TenantId(0), EndpointId(0), Method::Get)
+            .first
+            .is_none());
+        let c = Subject {
+            account: Some("c"),
+            oracle_user: None,
+            roles: &[],
+        };
+        assert!(
+            g.check(&c, TenantId(0), EndpointId(0), Method::Get)
+                .first
+                .is_none(),
+            "tenant scope"
+        );
+        assert!(g
+            .check(&c, TenantId(1), EndpointId(0), Method::Get)
+            .first
+            .is_some());
     }
 
     #[test]
@@ -262,19 +318,52 @@ mod tests {
             &[
                 policy("u", &["user:JANE.DOE"], None, false, &[(0, &[Method::Get])]),
                 policy("p", &["user:AP_*"], None, false, &[(1, &[Method::Get])]),
-                policy("r", &["role:AP_INVOICE_VIEWER"], None, false, &[(2, &[Method::Get])]),
+                policy(
+                    "r",
+                    &["role:AP_INVOICE_VIEWER"],
+                    None,
+                    false,
+                    &[(2, &[Method::Get])],
+                ),
             ],
             3,
         );
         let roles = vec!["AP_INVOICE_VIEWER".to_string()];
-        let s = Subject { account: None, oracle_user: Some("AP_CLERK"), roles: &roles };
-        assert!(g.check(&s, TenantId(0), EndpointId(0), Method::Get).first.is_none());
-        assert!(g.check(&s, TenantId(0), EndpointId(1), Method::Get).first.is_some());
-        assert!(g.check(&s, TenantId(0), EndpointId(2), Method::Get).first.is_some());
-        let j = Subject { account: None, oracle_user: Some("JANE.DOE"), roles: &[] };
-        assert!(g.check(&j, TenantId(0), EndpointId(0), Method::Get).first.is_some());
+        let s = Subject {
+            account: None,
+            oracle_user: Some("AP_CLERK"),
+            roles: &roles,
+        };
+        assert!(g
+            .check(&s, TenantId(0), EndpointId(0), Method::Get)
+            .first
+            .is_none());
+        assert!(g
+            .check(&s, TenantId(0), EndpointId(1), Method::Get)
+            .first
+            .is_some());
+        assert!(g
+            .check(&s, TenantId(0), EndpointId(2), Method::Get)
+            .first
+            .is_some());
+        let j = Subject {
+            account: None,
+            oracle_user: Some("JANE.DOE"),
+            roles: &[],
+        };
+        assert!(g
+            .check(&j, TenantId(0), EndpointId(0), Method::Get)
+            .first
+            .is_some());
         // An account named like a user grants nothing to that user, and vice versa.
-        let acct = Subject { account: Some("JANE.DOE"), oracle_user: None, roles: &[] };
-        assert!(g.check(&acct, TenantId(0), EndpointId(0), Method::Get).first.is_none());
+        let acct = Subject {
+            account: Some("JANE.DOE"),
+            oracle_user: None,
+            roles: &[],
+        };
+        assert!(g
+            .check(&acct, TenantId(0), EndpointId(0), Method::Get)
+            .first
+            .is_none());
     }
 }

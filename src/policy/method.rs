@@ -110,7 +110,10 @@ mod tests {
         s.insert(Method::Get);
         s.insert(Method::Patch);
         assert!(s.contains(Method::Get) && !s.contains(Method::Head));
-        assert_eq!(s.iter().collect::<Vec<_>>(), vec![Method::Get, Method::Patch]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            vec![Method::Get, Method::Patch]
+        );
         let mut t = MethodSet::default();
         t.insert(Method::Patch);
         assert_eq!(s.intersect(t), t);

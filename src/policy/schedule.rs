@@ -53,7 +53,10 @@ impl Schedule {
 
     /// Monday–Friday 11:00–20:00 Asia/Karachi.
     pub fn default_karachi() -> Schedule {
-        Schedule::new(chrono_tz::Asia::Karachi, &[((0..5).collect(), 11 * 60, 20 * 60)])
+        Schedule::new(
+            chrono_tz::Asia::Karachi,
+            &[((0..5).collect(), 11 * 60, 20 * 60)],
+        )
     }
 
     /// Open at all times (UTC, every day, 00:00–24:00).
@@ -99,7 +102,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid")
     }
 
     #[test]
@@ -118,7 +123,10 @@ mod tests {
 
     #[test]
     fn dst_is_respected() {
-        let s = Schedule::new(chrono_tz::America::New_York, &[((0..7).collect(), 9 * 60, 10 * 60)]);
+        let s = Schedule::new(
+            chrono_tz::America::New_York,
+            &[((0..7).collect(), 9 * 60, 10 * 60)],
+        );
         // 09:30 New York is 14:30 UTC in winter (EST) and 13:30 UTC in summer (EDT).
         assert!(s.is_open(utc(2026, 1, 15, 14, 30)));
         assert!(!s.is_open(utc(2026, 1, 15, 13, 30)));
@@ -137,6 +145,8 @@ mod tests {
         assert_eq!(parse_days("daily").map(|v| v.len()), Some(7));
         assert_eq!(parse_days("funday"), None);
         assert!(Schedule::always_open().is_open(utc(2026, 11, 29, 3, 0)));
-        assert!(Schedule::default_karachi().describe().contains("Asia/Karachi"));
+        assert!(Schedule::default_karachi()
+            .describe()
+            .contains("Asia/Karachi"));
     }
 }

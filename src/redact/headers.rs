@@ -68,9 +68,15 @@ mod tests {
         assert!(r.headers.get("server").is_none());
         assert!(r.headers.get("x-powered-by").is_none());
         assert!(r.headers.get("x-oracle-dms-ecid").is_none());
-        assert_eq!(r.headers.get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+        assert_eq!(
+            r.headers.get("cache-control").map(|v| v.as_bytes()),
+            Some(&b"no-store"[..])
+        );
         assert_eq!(r.headers.get_all("cache-control").iter().count(), 1);
-        assert_eq!(r.headers.get("x-request-id").map(|v| v.as_bytes()), Some(&b"rid-1"[..]));
+        assert_eq!(
+            r.headers.get("x-request-id").map(|v| v.as_bytes()),
+            Some(&b"rid-1"[..])
+        );
         assert!(r.headers.get("etag").is_some(), "unrelated headers stay");
         assert!(r.headers.get("strict-transport-security").is_none());
         apply(&mut r, "rid-1", true).expect("apply");

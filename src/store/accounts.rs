@@ -43,7 +43,8 @@ pub struct Account {
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "id, name, tenant, oracle_user, upstream_secret, status, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, tenant, oracle_user, upstream_secret, status, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     let status: String = r.get(5)?;
@@ -96,21 +97,32 @@ impl Store {
                     e.into()
                 }
             })?;
-        self.get_account(name)?
-            .ok_or(StoreError::NotFound { what: "account", key: name.into() })
+        self.get_account(name)?.ok_or(StoreError::NotFound {
+            what: "account",
+            key: name.into(),
+        })
     }
 
     /// Sets an account's status.
-    pub fn set_account_status(&self, name: &str, status: AccountStatus) -> Result<Account, StoreError> {
+    pub fn set_account_status(
+        &self,
+        name: &str,
+        status: AccountStatus,
+    ) -> Result<Account, StoreError> {
         let n = self.conn.execute(
             "UPDATE accounts SET status = ?1, updated_at = ?2 WHERE name = ?3",
             params![status.as_str(), now(), name],
         )?;
         if n == 0 {
-            return Err(StoreError::NotFound { what: "account", key: name.into() });
+            return Err(StoreError::NotFound {
+                what: "account",
+                key: name.into(),
+            });
         }
-        self.get_account(name)?
-            .ok_or(StoreError::NotFound { what: "account", key: name.into() })
+        self.get_account(name)?.ok_or(StoreError::NotFound {
+            what: "account",
+            key: name.into(),
+        })
     }
 
     /// One account by name.

@@ -98,9 +98,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
 impl Store {
     /// Inserts a credential set for an existing account.
     pub fn insert_credential(&self, c: &NewCredential<'_>) -> Result<Credential, StoreError> {
-        let account = self
-            .get_account(c.account)?
-            .ok_or(StoreError::NotFound { what: "account", key: c.account.into() })?;
+        let account = self.get_account(c.account)?.ok_or(StoreError::NotFound {
+            what: "account",
+            key: c.account.into(),
+        })?;
         self.conn
             .execute(
                 "INSERT INTO credentials (id, account_id, username, password_hash, api_key_id, api_key_hash, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7)",
@@ -120,7 +121,10 @@ impl Store {
         self.conn
             .query_row(&format!("{SELECT} WHERE c.id = ?1"), [id], from_row)
             .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound { what: "credential", key: id.into() },
+                rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound {
+                    what: "credential",
+                    key: id.into(),
+                },
                 e => e.into(),
             })
     }

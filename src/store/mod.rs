@@ -52,7 +52,9 @@ pub enum StoreError {
         latest: u32,
     },
     /// The schema is newer than this build.
-    #[error("database schema version {current} is newer than this erpgate ({latest}); upgrade erpgate")]
+    #[error(
+        "database schema version {current} is newer than this erpgate ({latest}); upgrade erpgate"
+    )]
     TooNew {
         /// Version found.
         current: u32,
@@ -109,9 +111,9 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
             .bytes()
             .next()
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -136,7 +138,9 @@ impl Store {
                 .create_new(true)
                 .mode(0o600)
                 .open(path)
-                .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    StoreError::Invalid(format!("cannot create {}: {e}", path.display()))
+                })?;
         }
         let conn = Connection::open(path)?;
         Self::setup(conn, true)
@@ -152,7 +156,9 @@ impl Store {
         if wal {
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Invalid(format!("cannot enable WAL (journal_mode {mode})")));
+                return Err(StoreError::Invalid(format!(
+                    "cannot enable WAL (journal_mode {mode})"
+                )));
             }
         }
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
@@ -177,9 +183,11 @@ impl Store {
         if exists.is_none() {
             return Ok(0);
         }
-        let v: Option<u32> = self
-            .conn
-            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?;
+        let v: Option<u32> =
+            self.conn
+                .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+                    r.get(0)
+                })?;
         Ok(v.unwrap_or(0))
     }
 
@@ -194,7 +202,10 @@ impl Store {
             return Err(StoreError::TooNew { current, latest });
         }
         let mut applied = Vec::new();
-        for m in migrations::MIGRATIONS.iter().filter(|m| m.version > current) {
+        for m in migrations::MIGRATIONS
+            .iter()
+            .filter(|m| m.version > current)
+        {
             let tx = self.conn.transaction()?;
             tx.execute_batch(m.sql)?;
             tx.execute(
@@ -222,7 +233,9 @@ impl Store {
     pub fn change_counter(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM change_counter WHERE id = 1", [], |r| r.get(0))?)
+            .query_row("SELECT value FROM change_counter WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Loads the whole access state in one read transaction.

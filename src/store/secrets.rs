@@ -29,7 +29,12 @@ impl std::fmt::Debug for StoredSecret {
 
 impl Store {
     /// Inserts or replaces a sealed secret.
-    pub fn put_secret(&self, tenant: &str, name: &str, ciphertext: &[u8]) -> Result<(), StoreError> {
+    pub fn put_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        ciphertext: &[u8],
+    ) -> Result<(), StoreError> {
         check_name("secret", name)?;
         let t = now();
         self.conn.execute(
@@ -66,16 +71,21 @@ impl Store {
             .conn
             .prepare("SELECT tenant, name, ciphertext, updated_at FROM secrets")?;
         let rows = st.query_map([], |r| {
-            Ok(StoredSecret { tenant: r.get(0)?, name: r.get(1)?, ciphertext: r.get(2)?, updated_at: r.get(3)? })
+            Ok(StoredSecret {
+                tenant: r.get(0)?,
+                name: r.get(1)?,
+                ciphertext: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Deletes a secret; returns whether it existed.
     pub fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM secrets WHERE tenant = ?1 AND name = ?2", [tenant, name])?
-            > 0)
+        Ok(self.conn.execute(
+            "DELETE FROM secrets WHERE tenant = ?1 AND name = ?2",
+            [tenant, name],
+        )? > 0)
     }
 }

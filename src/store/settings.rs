@@ -11,7 +11,11 @@ impl Store {
     pub fn killswitch(&self) -> Result<bool, StoreError> {
         let v: Option<String> = self
             .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [KILLSWITCH], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                [KILLSWITCH],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(v.as_deref() == Some("on"))
     }

@@ -65,7 +65,8 @@ pub fn prepare<'v>(
             let user = account.oracle_user.as_deref().unwrap_or(username);
             let name = account.upstream_secret.as_deref().unwrap_or(secret);
             let password = open(name)?;
-            let mut raw = Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.expose().len()));
+            let mut raw =
+                Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.expose().len()));
             raw.extend_from_slice(user.as_bytes());
             raw.push(b':');
             raw.extend_from_slice(password.expose());

@@ -63,7 +63,11 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// Resolves `host:port` (blocking) and keeps only addresses we may connect to.
-pub fn resolve(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, ResolveError> {
+pub fn resolve(
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, ResolveError> {
     let all: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| ResolveError::Lookup(format!("{host}:{port}"), e.to_string()))?
@@ -75,7 +79,10 @@ pub fn resolve(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketA
         .collect();
     if ok.is_empty() {
         let seen: Vec<String> = all.iter().map(|a| a.ip().to_string()).collect();
-        return Err(ResolveError::Refused(format!("{host}:{port}"), seen.join(", ")));
+        return Err(ResolveError::Refused(
+            format!("{host}:{port}"),
+            seen.join(", "),
+        ));
     }
     Ok(ok)
 }
@@ -162,9 +169,21 @@ mod tests {
     #[test]
     fn private_and_special_ranges_are_not_public() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "0.0.0.0", "255.255.255.255", "224.0.0.1", "::1", "fc00::1",
-            "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "198.18.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "198.18.0.1",
         ] {
             let ip: IpAddr = ip.parse().expect("ip");
             assert!(!is_public(ip), "{ip} must not be public");

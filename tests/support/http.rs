@@ -1,7 +1,7 @@
 //! A deliberately small HTTP/1.1 client over a raw `TcpStream`: tests control every byte
 //! sent (a normal client library would normalise the very paths we want to attack).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -110,7 +110,9 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
             r.read_exact(&mut crlf)?;
         }
     } else if let Some(len) = get("content-length") {
-        let n: usize = len.parse().map_err(|_| std::io::Error::other("bad content-length"))?;
+        let n: usize = len
+            .parse()
+            .map_err(|_| std::io::Error::other("bad content-length"))?;
         body.resize(n, 0);
         r.read_exact(&mut body)?;
     } else {
@@ -124,8 +126,14 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
 }
 
 /// Builds a request with `Connection: close`.
-pub fn request(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
-    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n");
+pub fn request(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut out =
+        format!("{method} {target} HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n");
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -141,12 +141,46 @@ impl Gateway {
         gw.log = gw.dir.path().join("gateway.log");
         gw.ok(&["migrate"]);
         gw.ok(&["account", "create", "--name", "ap-sync", "--tenant", "acme"]);
-        gw.ok(&["account", "create", "--name", "hr-reader", "--tenant", "acme"]);
-        gw.ok(&["account", "create", "--name", "globex-app", "--tenant", "globex"]);
+        gw.ok(&[
+            "account",
+            "create",
+            "--name",
+            "hr-reader",
+            "--tenant",
+            "acme",
+        ]);
+        gw.ok(&[
+            "account",
+            "create",
+            "--name",
+            "globex-app",
+            "--tenant",
+            "globex",
+        ]);
         let pw = gw.upstream_password.clone();
         let ak = gw.upstream_api_key.clone();
-        gw.ok_stdin(&["secret", "set", "--tenant", "acme", "--name", "fin-integration-password"], &pw);
-        gw.ok_stdin(&["secret", "set", "--tenant", "globex", "--name", "globex-api-key"], &ak);
+        gw.ok_stdin(
+            &[
+                "secret",
+                "set",
+                "--tenant",
+                "acme",
+                "--name",
+                "fin-integration-password",
+            ],
+            &pw,
+        );
+        gw.ok_stdin(
+            &[
+                "secret",
+                "set",
+                "--tenant",
+                "globex",
+                "--name",
+                "globex-api-key",
+            ],
+            &ak,
+        );
         gw.spawn();
         gw
     }
@@ -181,7 +215,11 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("erpgate did not listen on {} within 30 s:\n{}", self.addr, self.log_text());
+        panic!(
+            "erpgate did not listen on {} within 30 s:\n{}",
+            self.addr,
+            self.log_text()
+        );
     }
 
     /// Runs the CLI against this gateway's configuration.

@@ -29,8 +29,11 @@ fn base() -> String {
 
 #[test]
 fn the_shipped_example_is_valid() {
-    let s = Snapshot::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/erpgate.toml")), 1)
-        .unwrap_or_else(|e| panic!("conf/erpgate.toml: {e}"));
+    let s = Snapshot::load(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/erpgate.toml")),
+        1,
+    )
+    .unwrap_or_else(|e| panic!("conf/erpgate.toml: {e}"));
     assert!(s.catalog.len() >= 20);
     assert_eq!(s.sources.len(), 4);
     assert!(s.schedule.describe().contains("Asia/Karachi"));
@@ -52,10 +55,27 @@ fn includes_merge_and_duplicates_name_both_files() {
     let main = format!("include = [\"t.toml\", \"e.toml\"]\n{GATEWAY}{POLICY}");
     let s = load(&main, &[("t.toml", TENANT), ("e.toml", ENDPOINTS)]).expect("valid");
     assert_eq!(s.sources.len(), 3);
-    let e = load(&format!("{main}{TENANT}"), &[("t.toml", TENANT), ("e.toml", ENDPOINTS)]).expect_err("dup");
-    assert!(e.contains("tenants.acme") && e.contains("already defined in main.toml"), "{e}");
-    let e = load(&main, &[("t.toml", &format!("{GATEWAY}{TENANT}")), ("e.toml", ENDPOINTS)]).expect_err("gw");
-    assert!(e.contains("t.toml: [gateway] is only allowed in main.toml"), "{e}");
+    let e = load(
+        &format!("{main}{TENANT}"),
+        &[("t.toml", TENANT), ("e.toml", ENDPOINTS)],
+    )
+    .expect_err("dup");
+    assert!(
+        e.contains("tenants.acme") && e.contains("already defined in main.toml"),
+        "{e}"
+    );
+    let e = load(
+        &main,
+        &[
+            ("t.toml", &format!("{GATEWAY}{TENANT}")),
+            ("e.toml", ENDPOINTS),
+        ],
+    )
+    .expect_err("gw");
+    assert!(
+        e.contains("t.toml: [gateway] is only allowed in main.toml"),
+        "{e}"
+    );
     let e = load(&main, &[("e.toml", ENDPOINTS)]).expect_err("missing");
     assert!(e.contains("t.toml: cannot read"), "{e}");
 }
@@ -101,5 +121,8 @@ fn all_problems_are_reported_at_once() {
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"nope\"")
         .replace("https://acme.fa.us2.oraclecloud.com", "ftp://x");
     let e = err(&text);
-    assert!(e.contains("gateway.listen") && e.contains("tenants.acme.upstream"), "{e}");
+    assert!(
+        e.contains("gateway.listen") && e.contains("tenants.acme.upstream"),
+        "{e}"
+    );
 }
