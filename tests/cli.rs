@@ -1,0 +1,234 @@
+//! The CLI as an operator meets it: `check`, `keygen`, `migrate`, and `serve` refusing to start
+//! with a clear message when the key, the schema or the port is wrong.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn erpgate(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_erpgate"));
+    c.args(args)
+        .stdin(Stdio::null())
+        .env_remove("ERPGATE_APP_KEY")
+        .env_remove("ERPGATE_CONFIG");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run erpgate")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_config(dir: &Path, port: u16) -> String {
+    let text = format!(
+        "[gateway]\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"erpgate.db\"\n\
+         [tenants.acme]\nupstream = \"https://acme.fa.us2.oraclecloud.com\"\n[tenants.acme.upstream_auth]\nmode = \"basic\"\nusername = \"U\"\nsecret = \"pw\"\n\
+         [[endpoint]]\nname = \"invoices.collection\"\npath = \"/fscmRestApi/resources/{{version}}/invoices\"\nmethods = [\"GET\"]\n\
+         [[policy]]\nname = \"p\"\nsubjects = [\"account:a\"]\n  [[policy.rule]]\n  endpoints = [\"invoices.collection\"]\n  methods = [\"GET\"]\n"
+    );
+    let path = dir.join("erpgate.toml");
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+#[test]
+fn check_accepts_the_shipped_example_and_refuses_mistakes() {
+    let ok = erpgate(
+        &[
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/conf/erpgate.toml"),
+        ],
+        &[],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("is valid"));
+
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), 8080);
+    let text = std::fs::read_to_string(&cfg).expect("read");
+    std::fs::write(
+        &cfg,
+        text.replace("https://acme", "http://acme")
+            .replace("account:a", "acct:a"),
+    )
+    .expect("write");
+    let bad = erpgate(&["check", "--config", &cfg], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    let e = stderr(&bad);
+    assert!(
+        e.contains("erpgate.toml: tenants.acme.upstream") && e.contains("must be https://"),
+        "{e}"
+    );
+    assert!(
+        e.contains("\"acct:a\" is not account:NAME"),
+        "all problems at once: {e}"
+    );
+
+    let missing = erpgate(&["check", "--config", "/nonexistent/erpgate.toml"], &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read"));
+}
+
+#[test]
+fn keygen_prints_distinct_valid_keys() {
+    let a = erpgate(&["keygen"], &[]);
+    let b = erpgate(&["keygen"], &[]);
+    let (a, b) = (
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&b.stdout),
+    );
+    assert_ne!(a, b);
+    assert!(erpgate::crypto::MasterKey::from_base64(a.trim()).is_ok());
+}
+
+#[test]
+fn serve_refuses_without_key_without_schema_and_on_a_busy_port() {
+    let dir = tempfile::tempdir().expect("dir");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let cfg = write_config(dir.path(), port);
+
+    let no_key = erpgate(&["serve", "--config", &cfg], &[]);
+    assert_eq!(no_key.status.code(), Some(1));
+    assert!(
+        stderr(&no_key).contains("ERPGATE_APP_KEY is not set"),
+        "{}",
+        stderr(&no_key)
+    );
+    assert!(stderr(&no_key).contains("erpgate keygen"));
+
+    let bad_key = erpgate(
+        &["serve", "--config", &cfg],
+        &[("ERPGATE_APP_KEY", "c2hvcnQ=")],
+    );
+    assert!(
+        stderr(&bad_key).contains("decodes to 5 bytes, expected 32"),
+        "{}",
+        stderr(&bad_key)
+    );
+
+    let key = String::from_utf8_lossy(&erpgate(&["keygen"], &[]).stdout)
+        .trim()
+        .to_string();
+    let env = [("ERPGATE_APP_KEY", key.as_str())];
+    drop(busy);
+    let unmigrated = erpgate(&["serve", "--config", &cfg], &env);
+    assert_eq!(unmigrated.status.code(), Some(1));
+    assert!(
+        stderr(&unmigrated).contains("run `erpgate migrate"),
+        "{}",
+        stderr(&unmigrated)
+    );
+
+    let m = erpgate(&["migrate", "--config", &cfg], &env);
+    assert!(m.status.success(), "{}", stderr(&m));
+    assert!(String::from_utf8_lossy(&m.stdout).contains("applied migration(s) 1"));
+    let again = erpgate(&["migrate", "--config", &cfg], &env);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
+
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind");
+    let taken = erpgate(&["serve", "--config", &cfg], &env);
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(
+        stderr(&taken).contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        stderr(&taken)
+    );
+}
+
+#[test]
+fn accounts_credentials_and_secrets_via_the_cli() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), 8080);
+    let key = String::from_utf8_lossy(&erpgate(&["keygen"], &[]).stdout)
+        .trim()
+        .to_string();
+    let env = [
+        ("ERPGATE_APP_KEY", key.as_str()),
+        ("ERPGATE_CONFIG", cfg.as_str()),
+    ];
+    assert!(erpgate(&["migrate"], &env).status.success());
+    let c = erpgate(
+        &["account", "create", "--name", "a", "--tenant", "nope"],
+        &env,
+    );
+    assert!(
+        stderr(&c).contains("tenant \"nope\" is not in the configuration"),
+        "{}",
+        stderr(&c)
+    );
+    assert!(erpgate(
+        &["account", "create", "--name", "a", "--tenant", "acme"],
+        &env
+    )
+    .status
+    .success());
+    let dup = erpgate(
+        &["account", "create", "--name", "a", "--tenant", "acme"],
+        &env,
+    );
+    assert!(stderr(&dup).contains("account \"a\" already exists"));
+    let issued = erpgate(&["credential", "issue", "--account", "a", "--json"], &env);
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let v: serde_json::Value = serde_json::from_slice(&issued.stdout).expect("json");
+    let password = v["password"].as_str().expect("password").to_string();
+    let api_key = v["api_key"].as_str().expect("api_key").to_string();
+    assert!(api_key.starts_with("egk_") && password.len() >= 32);
+    let listed = erpgate(&["credential", "list"], &env);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains(v["id"].as_str().expect("id")));
+    assert!(
+        !text.contains(&password) && !text.contains(&api_key[20..]),
+        "list never shows secrets"
+    );
+    let none = erpgate(&["credential", "revoke", "cred_nope"], &env);
+    assert!(stderr(&none).contains("credential \"cred_nope\" does not exist"));
+    let no_key = erpgate(
+        &["credential", "issue", "--account", "a"],
+        &[("ERPGATE_CONFIG", cfg.as_str())],
+    );
+    assert_eq!(
+        no_key.status.code(),
+        Some(1),
+        "issuing needs the master key"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+        .args(["secret", "set", "--tenant", "acme", "--name", "pw"])
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"canary-upstream-secret-9f8e\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = erpgate(&["secret", "list"], &env);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("acme"));
+    let db = std::fs::read(dir.path().join("erpgate.db")).expect("db");
+    let wal = std::fs::read(dir.path().join("erpgate.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        let s = String::from_utf8_lossy(bytes);
+        assert!(
+            !s.contains("canary-upstream-secret-9f8e"),
+            "secret stored in clear"
+        );
+        assert!(
+            !s.contains(&password) && !s.contains(&api_key),
+            "issued secret stored in clear"
+        );
+    }
+}
