@@ -124,7 +124,7 @@ fn serve_refuses_without_key_without_schema_and_on_a_busy_port() {
 
     let m = erpgate(&["migrate", "--config", &cfg], &env);
     assert!(m.status.success(), "{}", stderr(&m));
-    assert!(String::from_utf8_lossy(&m.stdout).contains("applied migration(s) 1"));
+    assert!(String::from_utf8_lossy(&m.stdout).contains("applied migration(s) 1, 2"));
     let again = erpgate(&["migrate", "--config", &cfg], &env);
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
 

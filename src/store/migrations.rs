@@ -12,10 +12,11 @@ pub struct Migration {
 }
 
 /// All migrations, in order.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "accounts, credentials, secrets, settings, change counter",
-    sql: r#"
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "accounts, credentials, secrets, settings, change counter",
+        sql: r#"
 CREATE TABLE change_counter (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
     value INTEGER NOT NULL
@@ -75,7 +76,40 @@ CREATE TRIGGER settings_ins AFTER INSERT ON settings BEGIN UPDATE change_counter
 CREATE TRIGGER settings_upd AFTER UPDATE ON settings BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
 CREATE TRIGGER settings_del AFTER DELETE ON settings BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "append-only, hash-chained audit log",
+        sql: r#"
+CREATE TABLE audit_log (
+    id         INTEGER PRIMARY KEY,
+    ts         TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    decision   TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+);
+CREATE INDEX audit_ts ON audit_log(ts);
+CREATE INDEX audit_request ON audit_log(request_id);
+CREATE INDEX audit_actor ON audit_log(actor, ts);
+
+-- Deletion is possible only while retention holds this gate open, inside its transaction.
+CREATE TABLE audit_gate (id INTEGER PRIMARY KEY CHECK (id = 1), open INTEGER NOT NULL);
+INSERT INTO audit_gate (id, open) VALUES (1, 0);
+
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+WHEN (SELECT open FROM audit_gate WHERE id = 1) = 0
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only (deletion only by retention)'); END;
+"#,
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest() -> u32 {

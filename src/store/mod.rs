@@ -165,6 +165,16 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// Gives up the store for its connection (for writers that need `&mut Connection`).
+    pub fn into_connection(self) -> Connection {
+        self.conn
+    }
+
+    /// The underlying connection, mutably (for transactions in modules owning their tables).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// The underlying connection, for modules that own their own tables.
     pub fn connection(&self) -> &Connection {
         &self.conn

@@ -1,0 +1,191 @@
+//! One audit record: who did what, when, and what the gateway decided — never a secret.
+//!
+//! Records are built from plain values (the request context in `logging`, or a CLI/admin
+//! action) and serialised once, as JSON with a fixed field order; those exact bytes are what the
+//! hash chain covers and what `audit export` writes.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of event a record describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A relayed or refused API request.
+    Request,
+    /// A gateway token issuance attempt.
+    Token,
+    /// An administrative action (CLI or admin API).
+    Admin,
+    /// Retention pruned older records; this record carries the hash the chain continues from.
+    Checkpoint,
+}
+
+impl Kind {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Request => "request",
+            Kind::Token => "token",
+            Kind::Admin => "admin",
+            Kind::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+/// An audit record. Optional fields are omitted from the JSON when absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    /// UTC time, RFC 3339 with microseconds.
+    pub ts: String,
+    /// The request id the client saw (`X-Request-Id`), or an action id.
+    pub request_id: String,
+    /// Event kind.
+    pub kind: Option<Kind>,
+    /// Account, Oracle user or admin identity; `-` when unknown (unauthenticated).
+    pub actor: String,
+    /// Credential set id (never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// Token id, truncated (never the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    /// Tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Client address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// HTTP method or admin verb.
+    pub method: String,
+    /// Canonical path, or the admin object acted on.
+    pub path: String,
+    /// Query string with sensitive parameter values masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// `relayed`, `denied`, `failed`, `ok`.
+    pub decision: String,
+    /// Reason code (empty when relayed).
+    pub reason: String,
+    /// Internal detail for the reason (e.g. which path rule), never secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Matched policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Matched rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Endpoint name from the catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Configuration snapshot version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_version: Option<u64>,
+    /// Configuration snapshot hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_hash: Option<String>,
+    /// Upstream host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_host: Option<String>,
+    /// The Oracle identity asserted upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_identity: Option<String>,
+    /// Status sent to the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Status Oracle answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_status: Option<u16>,
+    /// Time spent in the gateway itself, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_us: Option<u64>,
+    /// Time waiting for Oracle, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_us: Option<u64>,
+    /// Request body bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    /// Response body bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
+    /// Free-form, secret-free details (admin actions, checkpoints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<serde_json::Value>,
+}
+
+/// Query parameters whose values are never stored.
+pub const SENSITIVE_PARAMS: [&str; 10] = [
+    "access_token",
+    "token",
+    "id_token",
+    "password",
+    "passwd",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "signature",
+];
+
+/// Masks the values of sensitive parameters (case-insensitive names, `%`-encoded names not
+/// decoded: an encoded sensitive name is masked too because any name containing `%` is).
+pub fn mask_query(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for (i, pair) in q.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _))
+                if name.contains('%')
+                    || SENSITIVE_PARAMS
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(name)) =>
+            {
+                out.push_str(name);
+                out.push_str("=****");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
+}
+
+/// Now as RFC 3339 UTC with microseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_query_values_are_masked() {
+        assert_eq!(
+            mask_query("onlyData=true&access_token=abc.def&q=Name='x'&API_KEY=k&%74oken=z"),
+            "onlyData=true&access_token=****&q=Name='x'&API_KEY=****&%74oken=****"
+        );
+        assert_eq!(mask_query("limit=5"), "limit=5");
+    }
+
+    #[test]
+    fn json_round_trips_and_omits_absent_fields() {
+        let r = AuditRecord {
+            ts: now(),
+            request_id: "r-1".into(),
+            kind: Some(Kind::Request),
+            actor: "ap-sync".into(),
+            method: "GET".into(),
+            path: "/x".into(),
+            decision: "denied".into(),
+            reason: "policy.denied".into(),
+            ..Default::default()
+        };
+        let j = serde_json::to_string(&r).expect("json");
+        assert!(!j.contains("credential_id"));
+        let back: AuditRecord = serde_json::from_str(&j).expect("parse");
+        assert_eq!(back, r);
+    }
+}

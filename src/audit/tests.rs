@@ -1,0 +1,243 @@
+use std::time::Duration;
+
+use super::chain::{self, Verdict};
+use super::*;
+use crate::crypto::MasterKey;
+
+fn db() -> (tempfile::TempDir, std::path::PathBuf, Store) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("a.db");
+    let mut s = Store::open(&path).expect("open");
+    s.migrate().expect("migrate");
+    (dir, path, s)
+}
+
+fn rec(i: usize, ts: &str) -> AuditRecord {
+    AuditRecord {
+        ts: ts.to_string(),
+        request_id: format!("req-{i}"),
+        kind: Some(Kind::Request),
+        actor: "ap-sync".into(),
+        method: "GET".into(),
+        path: "/fscmRestApi/resources/latest/invoices".into(),
+        decision: "relayed".into(),
+        status: Some(200),
+        ..Default::default()
+    }
+}
+
+fn verdict(s: &Store, m: &MasterKey) -> Verdict {
+    chain::verify_db(s.connection(), &m.audit_key()).expect("verify")
+}
+
+#[test]
+fn chain_verifies_and_finds_the_first_edited_record() {
+    let (_d, _p, mut s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let recs: Vec<_> = (0..10).map(|i| rec(i, &record::now())).collect();
+    chain::append(s.connection_mut(), &m.audit_key(), &recs[..4]).expect("append");
+    chain::append(s.connection_mut(), &m.audit_key(), &recs[4..]).expect("append");
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 10, .. }
+    ));
+
+    // Append-only: the store refuses edits and deletions.
+    let e = s
+        .connection()
+        .execute("UPDATE audit_log SET actor = 'x' WHERE id = 3", [])
+        .expect_err("update");
+    assert!(e.to_string().contains("append-only"), "{e}");
+    let e = s
+        .connection()
+        .execute("DELETE FROM audit_log WHERE id = 3", [])
+        .expect_err("delete");
+    assert!(e.to_string().contains("append-only"), "{e}");
+
+    // An attacker with file access drops the trigger and edits a record: verify names it.
+    s.connection()
+        .execute_batch("DROP TRIGGER audit_no_update")
+        .expect("drop");
+    s.connection()
+        .execute("UPDATE audit_log SET record = replace(record, '\"status\":200', '\"status\":403') WHERE id = 6", [])
+        .expect("edit");
+    match verdict(&s, &m) {
+        Verdict::Broken { id, why } => {
+            assert_eq!(id, 6);
+            assert!(why.contains("hash does not match"), "{why}");
+        }
+        v => panic!("tampering not detected: {v:?}"),
+    }
+}
+
+#[test]
+fn deletions_columns_and_foreign_keys_are_detected() {
+    let (_d, _p, mut s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let recs: Vec<_> = (0..5).map(|i| rec(i, &record::now())).collect();
+    chain::append(s.connection_mut(), &m.audit_key(), &recs).expect("append");
+    let (other, _) = MasterKey::generate().expect("key");
+    assert!(
+        matches!(verdict(&s, &other), Verdict::Broken { id: 1, .. }),
+        "wrong key"
+    );
+
+    s.connection()
+        .execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete")
+        .expect("drop");
+    s.connection()
+        .execute(
+            "UPDATE audit_log SET actor = 'someone-else' WHERE id = 2",
+            [],
+        )
+        .expect("edit column");
+    assert!(matches!(verdict(&s, &m), Verdict::Broken { id: 2, .. }));
+    s.connection()
+        .execute("UPDATE audit_log SET actor = 'ap-sync' WHERE id = 2", [])
+        .expect("restore");
+    s.connection()
+        .execute("DELETE FROM audit_log WHERE id = 4", [])
+        .expect("delete");
+    match verdict(&s, &m) {
+        Verdict::Broken { id, why } => {
+            assert_eq!(id, 4);
+            assert!(why.contains("missing"), "{why}");
+        }
+        v => panic!("deletion not detected: {v:?}"),
+    }
+    s.connection()
+        .execute("DELETE FROM audit_log WHERE id = 1", [])
+        .expect("delete head");
+    assert!(
+        matches!(verdict(&s, &m), Verdict::Broken { .. }),
+        "head removal detected"
+    );
+}
+
+#[test]
+fn retention_prunes_and_the_checkpoint_keeps_the_chain_verifiable() {
+    let (_d, _p, mut s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let old: Vec<_> = (0..5)
+        .map(|i| rec(i, "2020-01-01T00:00:00.000000Z"))
+        .collect();
+    let new: Vec<_> = (5..8).map(|i| rec(i, &record::now())).collect();
+    chain::append(s.connection_mut(), &m.audit_key(), &old).expect("old");
+    chain::append(s.connection_mut(), &m.audit_key(), &new).expect("new");
+    let n = chain::prune(
+        s.connection_mut(),
+        &m.audit_key(),
+        "2021-01-01T00:00:00Z",
+        "test",
+    )
+    .expect("prune");
+    assert_eq!(n, 5);
+    match verdict(&s, &m) {
+        Verdict::Intact { records, .. } => assert_eq!(records, 4, "3 kept + checkpoint"),
+        v => panic!("{v:?}"),
+    }
+    // Deleting outside retention is still refused.
+    assert!(s.connection().execute("DELETE FROM audit_log", []).is_err());
+    // Appending after a prune continues the chain.
+    chain::append(
+        s.connection_mut(),
+        &m.audit_key(),
+        &[rec(9, &record::now())],
+    )
+    .expect("more");
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 5, .. }
+    ));
+}
+
+#[test]
+fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
+    let (_d, path, s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 64).expect("start");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    let mut sent = 0;
+    for i in 0..1000 {
+        // Retry on a full queue like a client would retry a 503.
+        loop {
+            match sink.reserve() {
+                Ok(slot) => {
+                    slot.send(rec(i, &record::now()));
+                    sent += 1;
+                    break;
+                }
+                Err(Unavailable::QueueFull) => rt.block_on(tokio::task::yield_now()),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+    let written = writer.shutdown(Duration::from_secs(10));
+    assert_eq!(written, sent);
+    let count: i64 = s
+        .connection()
+        .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(count, 1000);
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 1000, .. }
+    ));
+
+    // Held slots fill the queue; the next reservation is refused, and counted.
+    let (sink, writer) = writer::start(path, m.audit_key(), 2).expect("start");
+    let a = sink.reserve().expect("slot a");
+    let b = sink.reserve().expect("slot b");
+    assert_eq!(sink.reserve().err(), Some(Unavailable::QueueFull));
+    assert_eq!(
+        sink.stats()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(sink.depth(), 2);
+    a.send(rec(1, &record::now()));
+    b.send(rec(2, &record::now()));
+    assert_eq!(writer.shutdown(Duration::from_secs(10)), 2);
+}
+
+#[test]
+fn a_failing_database_refuses_traffic_until_it_recovers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("a.db");
+    let (m, _) = MasterKey::generate().expect("key");
+    // No schema yet: every write fails.
+    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 8).expect("start");
+    sink.reserve()
+        .expect("first slot")
+        .send(rec(1, &record::now()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sink.stats().healthy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!sink.stats().healthy());
+    assert_eq!(sink.reserve().err(), Some(Unavailable::WriterFailing));
+    // The operator fixes it: the pending record is written and traffic resumes.
+    Store::open(&path)
+        .expect("open")
+        .migrate()
+        .expect("migrate");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !sink.stats().healthy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(sink.stats().healthy(), "recovered by itself");
+    assert!(
+        sink.stats()
+            .write_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    assert_eq!(
+        writer.shutdown(Duration::from_secs(5)),
+        1,
+        "the pending record was kept and written"
+    );
+}

@@ -1,0 +1,241 @@
+//! Writing records without slowing the relay, and without losing any.
+//!
+//! A request reserves a slot in a bounded queue *before* it is admitted (`request_filter`); the
+//! record is sent into that slot in `logging`. So a record can never be dropped for lack of
+//! space: when no slot is free, or the writer cannot write, the request is refused up front
+//! with 503 `audit.unavailable` instead of being relayed unaudited. A writer thread takes
+//! whatever is queued (up to `BATCH` records), appends it in one transaction and goes back for
+//! more: under load batches grow, at rest a record is written as soon as it arrives. On
+//! failure the batch is kept and retried with backoff while the gateway refuses traffic; it
+//! recovers by itself. Shutdown closes the queue, drains it and returns.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{self, OwnedPermit};
+use tokio::sync::Notify;
+
+use super::chain;
+use super::record::AuditRecord;
+use crate::crypto::KeyedHasher;
+
+/// Records per transaction at most.
+pub const BATCH: usize = 512;
+
+/// Counters shared between the sink, the writer and metrics.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    /// Records committed.
+    pub written: AtomicU64,
+    /// Failed write attempts.
+    pub write_errors: AtomicU64,
+    /// Requests refused because no slot was free or writing failed.
+    pub refused: AtomicU64,
+    healthy: AtomicBool,
+}
+
+impl AuditStats {
+    /// Whether the last write succeeded.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a slot could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The queue is full.
+    QueueFull,
+    /// The writer cannot write to the database.
+    WriterFailing,
+    /// Shutting down.
+    Closed,
+}
+
+/// The request path's handle to the audit queue. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<AuditRecord>,
+    stats: Arc<AuditStats>,
+    capacity: usize,
+}
+
+/// A reserved place in the queue; sending into it cannot fail for lack of space.
+pub struct Slot(OwnedPermit<AuditRecord>);
+
+impl Slot {
+    /// Queues the record.
+    pub fn send(self, record: AuditRecord) {
+        self.0.send(record);
+    }
+}
+
+impl AuditSink {
+    /// Reserves a slot for one record.
+    pub fn reserve(&self) -> Result<Slot, Unavailable> {
+        if !self.stats.healthy() {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Unavailable::WriterFailing);
+        }
+        match self.tx.clone().try_reserve_owned() {
+            Ok(p) => Ok(Slot(p)),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                Err(Unavailable::QueueFull)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Unavailable::Closed),
+        }
+    }
+
+    /// Records queued or reserved and not yet taken by the writer.
+    pub fn depth(&self) -> usize {
+        self.capacity.saturating_sub(self.tx.capacity())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<AuditStats> {
+        &self.stats
+    }
+}
+
+/// The writer thread's handle.
+pub struct AuditWriter {
+    thread: Option<JoinHandle<()>>,
+    shutdown: Arc<Notify>,
+    stats: Arc<AuditStats>,
+}
+
+impl AuditWriter {
+    /// Closes the queue, waits up to `timeout` for every queued record to be written, and
+    /// returns the number written in total by this writer.
+    pub fn shutdown(mut self, timeout: Duration) -> u64 {
+        self.shutdown.notify_one();
+        let deadline = Instant::now() + timeout;
+        if let Some(t) = self.thread.take() {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::error!(
+                    "audit writer did not drain within {timeout:?}; unwritten records are lost"
+                );
+            }
+        }
+        self.stats.written.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts the writer for the database at `path` with a queue of `capacity` records.
+pub fn start(
+    path: PathBuf,
+    key: KeyedHasher,
+    capacity: usize,
+) -> std::io::Result<(AuditSink, AuditWriter)> {
+    let capacity = capacity.max(1);
+    let (tx, rx) = mpsc::channel(capacity);
+    let stats = Arc::new(AuditStats::default());
+    stats.healthy.store(true, Ordering::Relaxed);
+    let shutdown = Arc::new(Notify::new());
+    let (s2, n2) = (stats.clone(), shutdown.clone());
+    let thread = std::thread::Builder::new()
+        .name("erpgate-audit".into())
+        .spawn(move || run(path, key, rx, s2, n2))?;
+    Ok((
+        AuditSink {
+            tx,
+            stats: stats.clone(),
+            capacity,
+        },
+        AuditWriter {
+            thread: Some(thread),
+            shutdown,
+            stats,
+        },
+    ))
+}
+
+fn run(
+    path: PathBuf,
+    key: KeyedHasher,
+    mut rx: mpsc::Receiver<AuditRecord>,
+    stats: Arc<AuditStats>,
+    shutdown: Arc<Notify>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "audit writer cannot start; the gateway will refuse traffic");
+            stats.healthy.store(false, Ordering::Relaxed);
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let mut conn: Option<rusqlite::Connection> = None;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut closing = false;
+        loop {
+            if batch.is_empty() {
+                tokio::select! {
+                    n = rx.recv_many(&mut batch, BATCH) => {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    _ = shutdown.notified(), if !closing => {
+                        closing = true;
+                        rx.close();
+                        continue;
+                    }
+                }
+            }
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match write(&path, &mut conn, &key, &batch) {
+                    Ok(()) => {
+                        stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        if !stats.healthy() {
+                            tracing::info!("audit writer recovered; traffic is accepted again");
+                        }
+                        stats.healthy.store(true, Ordering::Relaxed);
+                        batch.clear();
+                        break;
+                    }
+                    Err(e) => {
+                        stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                        if stats.healthy() {
+                            tracing::error!(error = %e, pending = batch.len(), "audit write failed; refusing traffic until it works again");
+                        }
+                        stats.healthy.store(false, Ordering::Relaxed);
+                        conn = None;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn write(
+    path: &std::path::Path,
+    conn: &mut Option<rusqlite::Connection>,
+    key: &KeyedHasher,
+    batch: &[AuditRecord],
+) -> Result<(), String> {
+    if conn.is_none() {
+        let store = crate::store::Store::open(path).map_err(|e| e.to_string())?;
+        *conn = Some(store.into_connection());
+    }
+    let c = conn.as_mut().ok_or("no connection")?;
+    chain::append(c, key, batch)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
