@@ -79,6 +79,9 @@ fn fixture() -> Fixture {
         .expect("seal");
     store.put_secret("acme", "pw", &sealed).expect("secret");
     let view = DirectoryView::build(store.load_directory().expect("dir"));
+    let (sink, _writer) =
+        erpgate::audit::writer::start(snapshot.gateway.database.clone(), master.audit_key(), 1024)
+            .expect("audit writer");
     let app = App::new(
         Path::new(&cfg),
         snapshot,
@@ -86,6 +89,7 @@ fn fixture() -> Fixture {
         view,
         hasher,
         &AuthSettings::default(),
+        sink,
     );
     use base64::Engine as _;
     let basic = format!(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::HeaderName;
 
+use crate::audit::AuditSink;
 use crate::auth::{AuthSettings, Authenticator};
 use crate::config::{ConfigError, UpstreamAuth};
 use crate::crypto::{MasterKey, PasswordHasher, TenantCipher};
@@ -84,6 +85,8 @@ pub struct App {
     pub resolved: Arc<Resolved>,
     /// Request id generator.
     pub ids: RequestIds,
+    /// The audit queue.
+    pub audit: AuditSink,
 }
 
 impl App {
@@ -95,6 +98,7 @@ impl App {
         view: DirectoryView,
         passwords: PasswordHasher,
         auth_settings: &AuthSettings,
+        audit: AuditSink,
     ) -> App {
         let version = snapshot.version;
         let compiled = Compiled::new(snapshot, &master);
@@ -118,6 +122,7 @@ impl App {
             auth,
             resolved,
             ids: RequestIds::new(),
+            audit,
         }
     }
 

@@ -37,6 +37,12 @@ pub struct GatewaySettings {
     pub dangerous_allow_insecure_upstream: bool,
     /// Store poll interval.
     pub store_poll_interval: Duration,
+    /// Audit queue capacity.
+    pub audit_queue_capacity: usize,
+    /// Audit retention in days (None: forever).
+    pub audit_retention_days: Option<u32>,
+    /// Grace period for in-flight requests at shutdown.
+    pub shutdown_grace: Duration,
 }
 
 /// A tenant's upstream.

@@ -99,8 +99,13 @@ pub struct Row {
 }
 
 /// Verifies rows in id order. A checkpoint (from retention) vouches for the first remaining
-/// row's `prev_hash` when older rows were pruned.
-pub fn verify(key: &KeyedHasher, rows: impl Iterator<Item = Result<Row, String>>) -> Verdict {
+/// row's `prev_hash` when older rows were pruned. With `partial` (an export of a time range),
+/// the first row's `prev_hash` is taken as the anchor instead.
+pub fn verify(
+    key: &KeyedHasher,
+    rows: impl Iterator<Item = Result<Row, String>>,
+    partial: bool,
+) -> Verdict {
     let mut count = 0u64;
     let mut expected_prev: Option<String> = None;
     let mut expected_id: Option<i64> = None;
@@ -179,7 +184,8 @@ pub fn verify(key: &KeyedHasher, rows: impl Iterator<Item = Result<Row, String>>
         count += 1;
     }
     if let Some((fid, fprev)) = &first {
-        if !(fprev == GENESIS && *fid == 1) && !vouched {
+        let starts_at_genesis = fprev == GENESIS && *fid == 1;
+        if !(partial || vouched || starts_at_genesis) {
             return Verdict::Broken {
                 id: *fid,
                 why: "the chain does not start at genesis and no checkpoint vouches for its start (records were removed)".into(),
@@ -213,7 +219,11 @@ pub fn verify_db(conn: &Connection, key: &KeyedHasher) -> rusqlite::Result<Verdi
             ]),
         })
     })?;
-    Ok(verify(key, rows.map(|r| r.map_err(|e| e.to_string()))))
+    Ok(verify(
+        key,
+        rows.map(|r| r.map_err(|e| e.to_string())),
+        false,
+    ))
 }
 
 /// Deletes records older than `before` (RFC 3339) and appends a checkpoint record that vouches

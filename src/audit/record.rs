@@ -103,6 +103,9 @@ pub struct AuditRecord {
     /// Time waiting for Oracle, µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_us: Option<u64>,
+    /// Total time from the request's arrival to the end of the response, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_us: Option<u64>,
     /// Request body bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_in: Option<u64>,

@@ -49,17 +49,30 @@ enum AccountAction {
     },
 }
 
-/// Runs the command.
+/// Runs the command. Mutations are recorded in the audit trail (so they need the master key).
 pub fn run(args: &AccountArgs) -> i32 {
     let snapshot = match super::load_config(&args.config.config) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let store = match super::open_store(&snapshot, &args.config.config) {
+    let mut store = match super::open_store(&snapshot, &args.config.config) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let result = match &args.action {
+    if let AccountAction::List { json } = &args.action {
+        return match store.list_accounts() {
+            Ok(list) => {
+                print(&list, *json);
+                0
+            }
+            Err(e) => super::fail(e),
+        };
+    }
+    let master = match super::load_master(&snapshot) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let done = match &args.action {
         AccountAction::Create {
             name,
             tenant,
@@ -74,29 +87,34 @@ pub fn run(args: &AccountArgs) -> i32 {
                 ));
             }
             store
-                .create_account(
-                    name,
-                    tenant,
-                    oracle_user.as_deref(),
-                    upstream_secret.as_deref(),
-                )
+                .create_account(name, tenant, oracle_user.as_deref(), upstream_secret.as_deref())
                 .map(|a| {
-                    println!(
-                        "account {} created for tenant {} (id {})",
-                        a.name, a.tenant, a.id
-                    )
+                    println!("account {} created for tenant {} (id {})", a.name, a.tenant, a.id);
+                    let note = serde_json::json!({"tenant": a.tenant, "oracle_user": a.oracle_user, "upstream_secret": a.upstream_secret});
+                    ("account.create", a.name, Some(note))
                 })
         }
         AccountAction::Suspend { name } => store
             .set_account_status(name, AccountStatus::Suspended)
-            .map(|a| println!("account {} suspended", a.name)),
+            .map(|a| {
+                println!("account {} suspended", a.name);
+                ("account.suspend", a.name, None)
+            }),
         AccountAction::Resume { name } => store
             .set_account_status(name, AccountStatus::Active)
-            .map(|a| println!("account {} resumed", a.name)),
-        AccountAction::List { json } => store.list_accounts().map(|list| print(&list, *json)),
+            .map(|a| {
+                println!("account {} resumed", a.name);
+                ("account.resume", a.name, None)
+            }),
+        AccountAction::List { .. } => return 0,
     };
-    match result {
-        Ok(()) => 0,
+    match done {
+        Ok((verb, object, note)) => {
+            match super::audit_admin(&mut store, &master, verb, &object, note) {
+                Ok(()) => 0,
+                Err(c) => c,
+            }
+        }
         Err(e) => super::fail(e),
     }
 }

@@ -111,28 +111,38 @@ pub fn issue(
     })
 }
 
-/// Runs the command.
+/// Runs the command. Issue and revoke are recorded in the audit trail.
 pub fn run(args: &CredentialArgs) -> i32 {
     let snapshot = match super::load_config(&args.config.config) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let store = match super::open_store(&snapshot, &args.config.config) {
+    let mut store = match super::open_store(&snapshot, &args.config.config) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    match &args.action {
+    if let CredentialAction::List { account, json } = &args.action {
+        return match store.list_credentials(account.as_deref()) {
+            Ok(list) => {
+                print_list(&list, *json);
+                0
+            }
+            Err(e) => super::fail(e),
+        };
+    }
+    let master = match super::load_master(&snapshot) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let done = match &args.action {
         CredentialAction::Issue { account, json } => {
-            let master = match super::load_master(&snapshot) {
-                Ok(m) => m,
-                Err(c) => return c,
-            };
             match issue(&store, &master, &PasswordHasher::default(), account) {
                 Ok(i) => {
                     print_issued(&i, *json);
-                    0
+                    let note = serde_json::json!({"account": i.account, "username": i.username});
+                    ("credential.issue", i.id.clone(), note)
                 }
-                Err(e) => super::fail(e),
+                Err(e) => return super::fail(e),
             }
         }
         CredentialAction::Revoke { id } => match store.revoke_credential(id) {
@@ -141,21 +151,22 @@ pub fn run(args: &CredentialArgs) -> i32 {
                     "credential {} of account {} revoked at {}",
                     c.id,
                     c.account,
-                    c.revoked_at.unwrap_or_default()
+                    c.revoked_at.clone().unwrap_or_default()
                 );
-                0
+                (
+                    "credential.revoke",
+                    c.id,
+                    serde_json::json!({"account": c.account}),
+                )
             }
-            Err(e) => super::fail(e),
+            Err(e) => return super::fail(e),
         },
-        CredentialAction::List { account, json } => {
-            match store.list_credentials(account.as_deref()) {
-                Ok(list) => {
-                    print_list(&list, *json);
-                    0
-                }
-                Err(e) => super::fail(e),
-            }
-        }
+        CredentialAction::List { .. } => return 0,
+    };
+    let (verb, object, note) = done;
+    match super::audit_admin(&mut store, &master, verb, &object, Some(note)) {
+        Ok(()) => 0,
+        Err(c) => c,
     }
 }
 

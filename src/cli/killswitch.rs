@@ -31,9 +31,16 @@ pub fn run(args: &KillswitchArgs) -> i32 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let store = match super::open_store(&snapshot, &args.config.config) {
+    let mut store = match super::open_store(&snapshot, &args.config.config) {
         Ok(s) => s,
         Err(c) => return c,
+    };
+    let master = match args.action {
+        Action::Status => None,
+        Action::On | Action::Off => match super::load_master(&snapshot) {
+            Ok(m) => Some(m),
+            Err(c) => return c,
+        },
     };
     let actor = format!("cli:{}", whoami());
     let result = match args.action {
@@ -61,9 +68,22 @@ pub fn run(args: &KillswitchArgs) -> i32 {
             })
         }
     };
-    match result {
-        Ok(()) => 0,
-        Err(e) => super::fail(e),
+    if let Err(e) = result {
+        return super::fail(e);
+    }
+    match (master, args.action) {
+        (Some(m), Action::On | Action::Off) => {
+            let verb = if matches!(args.action, Action::On) {
+                "killswitch.on"
+            } else {
+                "killswitch.off"
+            };
+            match super::audit_admin(&mut store, &m, verb, "killswitch", None) {
+                Ok(()) => 0,
+                Err(c) => c,
+            }
+        }
+        _ => 0,
     }
 }
 

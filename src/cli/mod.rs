@@ -2,6 +2,7 @@
 //! 0 success, 1 operational failure, 2 bad configuration or usage.
 
 pub mod account;
+pub mod audit;
 pub mod check;
 pub mod credential;
 pub mod demo;
@@ -48,6 +49,8 @@ pub enum Command {
     Secret(secret::SecretArgs),
     /// Turn the global kill switch on or off, or show it.
     Killswitch(killswitch::KillswitchArgs),
+    /// Verify, query, export or prune the audit trail.
+    Audit(audit::AuditArgs),
 }
 
 /// The `--config` option shared by every subcommand.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Credential(a) => credential::run(&a),
         Command::Secret(a) => secret::run(&a),
         Command::Killswitch(a) => killswitch::run(&a),
+        Command::Audit(a) => audit::run(&a),
     }
 }
 
@@ -136,6 +140,19 @@ pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, i32> {
         ))
     })?;
     Ok(store)
+}
+
+/// Records an administrative action in the audit trail. Needs the master key (the chain is
+/// keyed); fails loudly rather than acting unaudited.
+pub fn audit_admin(
+    store: &mut Store,
+    master: &MasterKey,
+    verb: &str,
+    object: &str,
+    note: Option<serde_json::Value>,
+) -> Result<(), i32> {
+    let actor = format!("cli:{}", killswitch::whoami());
+    crate::audit::admin_action(store, master, &actor, verb, object, note).map_err(fail)
 }
 
 /// Prints rows as an aligned table.

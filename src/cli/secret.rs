@@ -70,7 +70,7 @@ pub fn run(args: &SecretArgs) -> i32 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let store = match super::open_store(&snapshot, &args.config.config) {
+    let mut store = match super::open_store(&snapshot, &args.config.config) {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -90,7 +90,11 @@ pub fn run(args: &SecretArgs) -> i32 {
             match set(&store, &snapshot, &master, tenant, name, &buf) {
                 Ok(()) => {
                     println!("secret {name} stored for tenant {tenant} (AES-256-GCM, bound to its upstream host)");
-                    0
+                    let note = serde_json::json!({"tenant": tenant});
+                    match super::audit_admin(&mut store, &master, "secret.set", name, Some(note)) {
+                        Ok(()) => 0,
+                        Err(c) => c,
+                    }
                 }
                 Err(e) => super::fail(e),
             }

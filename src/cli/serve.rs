@@ -4,11 +4,12 @@
 //! the master key is missing or malformed, or the database schema is not exactly current.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use pingora::server::configuration::ServerConf;
-use pingora::server::Server;
+use pingora::server::{RunArgs, Server};
 
 use crate::app::App;
 use crate::auth::AuthSettings;
@@ -37,6 +38,7 @@ pub fn build_app(
     snapshot: Snapshot,
     master: MasterKey,
     passwords: PasswordHasher,
+    audit: crate::audit::AuditSink,
 ) -> Result<App, i32> {
     let store = super::open_store(&snapshot, config)?;
     let dir = store
@@ -49,29 +51,44 @@ pub fn build_app(
         DirectoryView::build(dir),
         passwords,
         &AuthSettings::default(),
+        audit,
     ))
 }
 
-/// Runs the gateway until a shutdown signal. Returns only on a start-up failure.
+/// Runs the gateway until a shutdown signal, then drains the audit queue. Returns the exit
+/// code (0 after a clean shutdown).
 pub fn serve(
     config: &Path,
     snapshot: Snapshot,
     master: MasterKey,
     passwords: PasswordHasher,
 ) -> i32 {
-    let listen = snapshot.gateway.listen;
-    let threads = snapshot.gateway.threads;
-    let db = snapshot.gateway.database.clone();
-    let poll = snapshot.gateway.store_poll_interval;
+    let gw = snapshot.gateway.clone();
     // Fail early and clearly if the port is taken (Pingora would panic later).
-    if let Err(e) = std::net::TcpListener::bind(listen) {
-        return super::fail(format_args!("cannot listen on {listen}: {e}"));
+    if let Err(e) = std::net::TcpListener::bind(gw.listen) {
+        return super::fail(format_args!("cannot listen on {}: {e}", gw.listen));
     }
-    let app = match build_app(config, snapshot, master, passwords) {
+    // Refuse before starting anything if the schema is wrong.
+    if let Err(c) = super::open_store(&snapshot, config) {
+        return c;
+    }
+    let (sink, writer) = match crate::audit::writer::start(
+        gw.database.clone(),
+        master.audit_key(),
+        gw.audit_queue_capacity,
+    ) {
+        Ok(x) => x,
+        Err(e) => return super::fail(format_args!("cannot start the audit writer: {e}")),
+    };
+    let app = match build_app(config, snapshot, master, passwords, sink) {
         Ok(a) => Arc::new(a),
         Err(c) => return c,
     };
-    let poller = match Poller::start(db, app.directory.clone(), poll) {
+    let poller = match Poller::start(
+        gw.database.clone(),
+        app.directory.clone(),
+        gw.store_poll_interval,
+    ) {
         Ok(p) => p,
         Err(e) => return super::fail(format_args!("cannot start the store poller: {e}")),
     };
@@ -86,15 +103,23 @@ pub fn serve(
                 c.snapshot.gateway.dangerous_allow_insecure_upstream,
             )
         },
-        stop,
+        stop.clone(),
     ) {
         return super::fail(format_args!("cannot start the upstream resolver: {e}"));
     }
+    if let Some(days) = gw.audit_retention_days {
+        spawn_retention(
+            gw.database.clone(),
+            app.master().audit_key(),
+            days,
+            stop.clone(),
+        );
+    }
 
     let conf = ServerConf {
-        threads,
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(10),
+        threads: gw.threads,
+        grace_period_seconds: Some(gw.shutdown_grace.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -104,23 +129,66 @@ pub fn serve(
         Gateway::new(app.clone(), false),
         "erpgate relay",
     );
-    proxy.add_tcp(&listen.to_string());
+    proxy.add_tcp(&gw.listen.to_string());
     server.add_service(proxy);
     {
         let c = app.compiled.load();
         tracing::info!(
-            %listen,
+            listen = %gw.listen,
             version = c.snapshot.version,
             hash = %c.snapshot.hash,
             tenants = c.snapshot.tenants.len(),
             endpoints = c.snapshot.catalog.len(),
             "erpgate serving"
         );
-        if c.snapshot.gateway.dangerous_allow_insecure_upstream {
+        if gw.dangerous_allow_insecure_upstream {
             tracing::warn!("gateway.dangerous_allow_insecure_upstream is ON: plain-HTTP and private upstreams are allowed. Never use this in production.");
         }
     }
-    // Keep the poller alive for the life of the process.
-    let _poller = poller;
-    server.run_forever()
+    server.run(RunArgs::default());
+
+    // Pingora has stopped accepting and in-flight requests have finished (or the grace period
+    // ran out). Every record they produced is queued: drain it before exiting.
+    stop.store(true, Ordering::Relaxed);
+    poller.stop();
+    let written = writer.shutdown(Duration::from_secs(30));
+    let refused = app.audit.stats().refused.load(Ordering::Relaxed);
+    tracing::info!(
+        audit_records_written = written,
+        audit_refusals = refused,
+        "erpgate stopped"
+    );
+    0
+}
+
+/// Prunes audit records older than `days`, hourly, leaving a checkpoint in the chain.
+fn spawn_retention(
+    db: std::path::PathBuf,
+    key: crate::crypto::KeyedHasher,
+    days: u32,
+    stop: Arc<AtomicBool>,
+) {
+    let spawned = std::thread::Builder::new().name("erpgate-retention".into()).spawn(move || {
+        let mut next = std::time::Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if std::time::Instant::now() >= next {
+                next += Duration::from_secs(3600);
+                let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                let result = crate::store::Store::open(&db).and_then(|s| {
+                    let mut conn = s.into_connection();
+                    crate::audit::chain::prune(&mut conn, &key, &cutoff, "retention").map_err(Into::into)
+                });
+                match result {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, before = %cutoff, "audit retention pruned old records"),
+                    Err(e) => tracing::error!(error = %e, "audit retention failed"),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start audit retention");
+    }
 }

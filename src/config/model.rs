@@ -51,6 +51,12 @@ pub struct GatewayFile {
     pub dangerous_allow_insecure_upstream: Option<bool>,
     /// How often the store's change counter is polled.
     pub store_poll_interval_ms: Option<u64>,
+    /// Audit queue capacity (records).
+    pub audit_queue_capacity: Option<usize>,
+    /// Audit records older than this many days are pruned (absent: kept forever).
+    pub audit_retention_days: Option<u32>,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_seconds: Option<u64>,
 }
 
 /// `[schedule]`.

@@ -122,6 +122,21 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         1000,
         p,
     );
+    let audit_queue = g.audit_queue_capacity.unwrap_or(8192);
+    if !(16..=1_000_000).contains(&audit_queue) {
+        p.push(format!(
+            "{file}: gateway.audit_queue_capacity: {audit_queue} is out of range 16..=1000000"
+        ));
+    }
+    if g.audit_retention_days == Some(0) {
+        p.push(format!("{file}: gateway.audit_retention_days: must be at least 1 (omit it to keep records forever)"));
+    }
+    let grace = g.shutdown_grace_seconds.unwrap_or(10);
+    if grace > 600 {
+        p.push(format!(
+            "{file}: gateway.shutdown_grace_seconds: {grace} is over 600"
+        ));
+    }
     if g.database.trim().is_empty() {
         p.push(format!("{file}: gateway.database: must not be empty"));
     }
@@ -136,6 +151,9 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         upstream_read_timeout: read,
         dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
         store_poll_interval: poll,
+        audit_queue_capacity: audit_queue,
+        audit_retention_days: g.audit_retention_days,
+        shutdown_grace: Duration::from_secs(grace),
     })
 }
 

@@ -67,6 +67,14 @@ pub struct RequestCtx {
     pub body_bytes: u64,
     /// Upstream response status, when one arrived.
     pub upstream_status: Option<u16>,
+    /// When the decision chain finished.
+    pub decided: Option<Instant>,
+    /// The Oracle identity asserted upstream (for the audit record).
+    pub upstream_identity: Option<String>,
+    /// The reserved audit slot; consumed in `logging`.
+    pub audit_slot: Option<crate::audit::Slot>,
+    /// The canonical path and masked query, for the audit record.
+    pub path: Option<(String, Option<String>)>,
 }
 
 impl std::fmt::Debug for RequestCtx {

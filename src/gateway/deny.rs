@@ -45,6 +45,8 @@ pub enum Reason {
     BadRequest,
     /// Something failed inside the gateway; details are in the gateway log only.
     Internal,
+    /// The audit trail cannot take the record: refused rather than relayed unaudited.
+    AuditUnavailable,
 }
 
 impl Reason {
@@ -68,6 +70,7 @@ impl Reason {
             Reason::BodyTooLarge => "request.body_too_large",
             Reason::BadRequest => "request.malformed",
             Reason::Internal => "gateway.internal",
+            Reason::AuditUnavailable => "audit.unavailable",
         }
     }
 
@@ -83,7 +86,7 @@ impl Reason {
             Reason::UriTooLong => 414,
             Reason::Internal => 500,
             Reason::UpstreamUnavailable | Reason::UpstreamCredentialMissing => 502,
-            Reason::KillSwitchOn => 503,
+            Reason::KillSwitchOn | Reason::AuditUnavailable => 503,
             Reason::UpstreamTimeout => 504,
         }
     }
@@ -110,6 +113,9 @@ impl Reason {
             Reason::BodyTooLarge => "The request body is too large.",
             Reason::BadRequest => "The request is malformed.",
             Reason::Internal => "The gateway failed to process the request.",
+            Reason::AuditUnavailable => {
+                "The gateway cannot record requests right now and is refusing them. Retry shortly."
+            }
         }
     }
 
@@ -123,7 +129,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -141,6 +147,7 @@ impl Reason {
         Reason::BodyTooLarge,
         Reason::BadRequest,
         Reason::Internal,
+        Reason::AuditUnavailable,
     ];
 }
 
@@ -210,7 +217,7 @@ pub fn error_header(
             "Basic realm=\"erpgate\", charset=\"UTF-8\"",
         )?;
     }
-    if reason == Reason::KillSwitchOn {
+    if matches!(reason, Reason::KillSwitchOn | Reason::AuditUnavailable) {
         // A deliberate block: tell well-behaved clients not to hammer us.
         resp.insert_header(http::header::RETRY_AFTER, "60")?;
     }

@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod context;
 pub mod deny;
+pub mod record;
 pub mod request_id;
 pub mod respond;
 
@@ -57,6 +58,15 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         ctx.started = Some(Instant::now());
         ctx.request_id = self.app.ids.next_id();
+        // No record slot, no relay: refuse rather than serve traffic we cannot audit.
+        match self.app.audit.reserve() {
+            Ok(slot) => ctx.audit_slot = Some(slot),
+            Err(why) => {
+                tracing::warn!(request_id = %ctx.request_id, ?why, "audit unavailable: request refused");
+                respond::deny(session, ctx, Deny::new(Reason::AuditUnavailable)).await?;
+                return Ok(true);
+            }
+        }
         let compiled = self.app.compiled.load_full();
         let view = self.app.directory.load_full();
 
@@ -96,10 +106,12 @@ impl ProxyHttp for Gateway {
             now: chrono::Utc::now(),
         };
         let result = chain::admit(&self.app, &compiled, &view, &input, &mut ctx.trace).await;
+        ctx.decided = Some(Instant::now());
         ctx.compiled = Some(compiled);
         ctx.view = Some(view);
         match result {
             Ok(credential) => {
+                ctx.upstream_identity = Some(credential.identity.clone());
                 ctx.upstream_credential = Some(credential);
                 ctx.decision = Decision::Relayed;
                 Ok(false)
@@ -237,33 +249,28 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Phase `logging`: one line per request (the audit record joins here). Never logs
-    /// credentials: only ids, names and codes.
+    /// Phase `logging`: builds the request's audit record from the context (`record.rs`) and
+    /// sends it into the slot reserved in `request_filter`, plus one log line. Never logs or
+    /// records credentials: only ids, names and codes.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let elapsed = ctx.started.map(|s| s.elapsed().as_micros()).unwrap_or(0);
-        let (decision, reason, detail) = match ctx.decision {
-            Decision::Pending => ("pending", "", ""),
-            Decision::Relayed => ("relayed", "", ""),
-            Decision::Denied(d) => ("denied", d.reason.code(), d.detail.unwrap_or("")),
-        };
-        let account = match (ctx.view.as_ref(), ctx.trace.principal) {
-            (Some(v), Some(p)) => v.account(p.account).map(|a| a.name.as_str()).unwrap_or(""),
-            _ => "",
-        };
+        let rec = record::build(session, ctx, e);
         tracing::info!(
-            request_id = %ctx.request_id,
-            method = %session.req_header().method,
-            decision,
-            reason,
-            detail,
-            account,
-            status,
-            upstream_status = ctx.upstream_status.unwrap_or(0),
-            micros = elapsed as u64,
-            error = e.map(|e| e.etype().as_str()).unwrap_or(""),
+            request_id = %rec.request_id,
+            method = %rec.method,
+            decision = %rec.decision,
+            reason = %rec.reason,
+            actor = %rec.actor,
+            status = rec.status.unwrap_or(0),
+            upstream_status = rec.upstream_status.unwrap_or(0),
+            micros = rec.total_us.unwrap_or(0),
             "request"
         );
+        match ctx.audit_slot.take() {
+            Some(slot) => slot.send(rec),
+            None => {
+                tracing::warn!(request_id = %rec.request_id, reason = %rec.reason, "request not audited (audit unavailable)")
+            }
+        }
     }
 }
 

@@ -1,0 +1,282 @@
+//! `erpgate audit verify|query|export|prune`: reading and proving the audit trail.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use rusqlite::params;
+
+use super::ConfigArg;
+use crate::audit::chain::{self, Row, Verdict};
+use crate::audit::AuditRecord;
+
+/// Arguments of `erpgate audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    action: AuditAction,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditAction {
+    /// Walk the hash chain (of the database, or of an export) and report the first broken link.
+    Verify {
+        /// An export written by `audit export` instead of the database.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Show records matching filters, newest last.
+    Query {
+        #[command(flatten)]
+        filter: Filter,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// At most this many records (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Write records as JSON lines with their chain fields, verifiable with `verify --file`.
+    Export {
+        /// From this time (RFC 3339, inclusive).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time (RFC 3339, exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Delete records older than N days, leaving a checkpoint so the chain still verifies.
+    Prune {
+        /// Keep this many days.
+        #[arg(long)]
+        days: u32,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+struct Filter {
+    /// From this time (RFC 3339, inclusive).
+    #[arg(long)]
+    since: Option<String>,
+    /// Until this time (RFC 3339, exclusive).
+    #[arg(long)]
+    until: Option<String>,
+    /// Account, Oracle user or admin identity.
+    #[arg(long)]
+    actor: Option<String>,
+    /// The request id from an error body or `X-Request-Id`.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// relayed, denied, failed, ok.
+    #[arg(long)]
+    decision: Option<String>,
+    /// A reason code, e.g. policy.denied.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Paths starting with this.
+    #[arg(long)]
+    path_prefix: Option<String>,
+}
+
+/// Runs the command.
+pub fn run(args: &AuditArgs) -> i32 {
+    let snapshot = match super::load_config(&args.config.config) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let mut store = match super::open_store(&snapshot, &args.config.config) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let needs_key = matches!(
+        args.action,
+        AuditAction::Verify { .. } | AuditAction::Prune { .. }
+    );
+    let master = if needs_key {
+        match super::load_master(&snapshot) {
+            Ok(m) => Some(m),
+            Err(c) => return c,
+        }
+    } else {
+        None
+    };
+    let key = master.as_ref().map(|m| m.audit_key());
+    let result: Result<i32, String> = match &args.action {
+        AuditAction::Verify { file } => {
+            let Some(key) = key else { return 1 };
+            let verdict = match file {
+                None => chain::verify_db(store.connection(), &key).map_err(|e| e.to_string()),
+                Some(f) => verify_file(f, &key),
+            };
+            verdict.map(|v| match v {
+                Verdict::Intact { records, last_hash } => {
+                    println!("audit chain intact: {records} record(s); last hash {last_hash}");
+                    0
+                }
+                Verdict::Broken { id, why } => {
+                    println!("audit chain BROKEN at record {id}: {why}");
+                    1
+                }
+            })
+        }
+        AuditAction::Query {
+            filter,
+            json,
+            limit,
+        } => query(&store, filter, *json, *limit).map(|()| 0),
+        AuditAction::Export { since, until, out } => {
+            export(&store, since.as_deref(), until.as_deref(), out.as_ref()).map(|n| {
+                eprintln!("exported {n} record(s)");
+                0
+            })
+        }
+        AuditAction::Prune { days } => {
+            let Some(key) = key else { return 1 };
+            let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(*days)))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            chain::prune(
+                store.connection_mut(),
+                &key,
+                &cutoff,
+                &format!("cli:{}", super::killswitch::whoami()),
+            )
+            .map(|n| {
+                println!("pruned {n} record(s) older than {cutoff}");
+                0
+            })
+            .map_err(|e| e.to_string())
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => super::fail(e),
+    }
+}
+
+fn verify_file(path: &PathBuf, key: &crate::crypto::KeyedHasher) -> Result<Verdict, String> {
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let rows = std::io::BufReader::new(f)
+        .lines()
+        .enumerate()
+        .map(|(n, line)| {
+            let line = line.map_err(|e| format!("line {}: {e}", n + 1))?;
+            serde_json::from_str::<Row>(&line)
+                .map_err(|e| format!("line {}: not an export row: {e}", n + 1))
+        });
+    Ok(chain::verify(key, rows, true))
+}
+
+fn query(store: &crate::store::Store, f: &Filter, json: bool, limit: u32) -> Result<(), String> {
+    let prefix = f
+        .path_prefix
+        .as_ref()
+        .map(|p| format!("{}%", p.replace('%', "\\%").replace('_', "\\_")));
+    let mut st = store
+        .connection()
+        .prepare(
+            "SELECT record FROM (SELECT id, record FROM audit_log
+               WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts < ?2) AND (?3 IS NULL OR actor = ?3)
+                 AND (?4 IS NULL OR request_id = ?4) AND (?5 IS NULL OR decision = ?5)
+                 AND (?6 IS NULL OR reason = ?6) AND (?7 IS NULL OR path LIKE ?7 ESCAPE '\\')
+               ORDER BY id DESC LIMIT ?8) ORDER BY id",
+        )
+        .map_err(|e| e.to_string())?;
+    let rows = st
+        .query_map(
+            params![
+                f.since,
+                f.until,
+                f.actor,
+                f.request_id,
+                f.decision,
+                f.reason,
+                prefix,
+                limit
+            ],
+            |r| r.get::<_, String>(0),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut table = Vec::new();
+    for r in rows {
+        let text = r.map_err(|e| e.to_string())?;
+        if json {
+            println!("{text}");
+            continue;
+        }
+        let rec: AuditRecord = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        table.push(vec![
+            rec.ts,
+            rec.request_id,
+            rec.actor,
+            rec.method,
+            rec.path,
+            rec.decision,
+            rec.reason,
+            rec.status.map(|s| s.to_string()).unwrap_or_default(),
+            rec.policy
+                .map(|p| format!("{p}/{}", rec.rule.unwrap_or_default()))
+                .unwrap_or_default(),
+        ]);
+    }
+    if !json {
+        super::print_table(
+            &[
+                "TIME",
+                "REQUEST ID",
+                "ACTOR",
+                "METHOD",
+                "PATH",
+                "DECISION",
+                "REASON",
+                "STATUS",
+                "POLICY/RULE",
+            ],
+            &table,
+        );
+    }
+    Ok(())
+}
+
+fn export(
+    store: &crate::store::Store,
+    since: Option<&str>,
+    until: Option<&str>,
+    out: Option<&PathBuf>,
+) -> Result<u64, String> {
+    let mut w: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut st = store
+        .connection()
+        .prepare("SELECT id, record, prev_hash, hash FROM audit_log WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts < ?2) ORDER BY id")
+        .map_err(|e| e.to_string())?;
+    let rows = st
+        .query_map(params![since, until], |r| {
+            Ok(Row {
+                id: r.get(0)?,
+                record: r.get(1)?,
+                prev_hash: r.get(2)?,
+                hash: r.get(3)?,
+                columns: None,
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for r in rows {
+        let row = r.map_err(|e| e.to_string())?;
+        let line = serde_json::to_string(&row).map_err(|e| e.to_string())?;
+        writeln!(w, "{line}").map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    w.flush().map_err(|e| e.to_string())?;
+    Ok(n)
+}
