@@ -1,46 +1,301 @@
-//! Temporary stub; replaced by the real simulator.
-#![allow(missing_docs)]
+//! A simulated Oracle ERP Cloud (Fusion) REST host, for the tests and `erpgate demo`.
+//!
+//! It imitates what matters to a gateway: `items`/`count`/`hasMore`/`limit`/`offset`/`links`
+//! collections with `q`, `fields`, `onlyData` and `totalResults`; ADF media types; ETags with
+//! `If-None-Match` (304) and `If-Match` (412); Oracle-style error bodies; Oracle's
+//! backend-revealing headers (so header redaction has something to remove); and — above all —
+//! it checks the credential the gateway injected and answers 401 like Oracle when it is wrong.
+//! It records every request it receives so tests can assert exactly what reached "Oracle".
+//!
+//! Diagnostics (no authentication, outside Oracle's prefixes): `/__sim/echo[/…]` (what was
+//! received, credential values redacted), `/__sim/big?items=N` (a large streamed
+//! collection), `/__sim/slow?ms=N`, `/__sim/status/{code}`.
+
+mod auth;
+mod collections;
+mod data;
+mod routes;
+
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What the simulator accepts and serves.
+#[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// Accepted Basic users and passwords.
     pub basic_users: Vec<(String, String)>,
+    /// Accepted API key values.
     pub api_keys: Vec<String>,
+    /// Header carrying the API key.
     pub api_key_header: String,
+    /// Number of seeded invoices.
     pub invoices: usize,
+    /// Number of seeded suppliers.
     pub suppliers: usize,
 }
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            basic_users: vec![],
-            api_keys: vec![],
+            basic_users: vec![("FIN_INTEGRATION".into(), "sim-password".into())],
+            api_keys: Vec::new(),
             api_key_header: "x-api-key".into(),
             invoices: 25,
             suppliers: 10,
         }
     }
 }
-pub struct SimHandle {
-    pub addr: SocketAddr,
-}
+
+/// One request as the simulator received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
+    /// Method.
     pub method: String,
+    /// Path and query exactly as received.
     pub target: String,
+    /// Headers, lower-case names, in order.
     pub headers: Vec<(String, String)>,
+    /// Body length.
     pub body_len: usize,
+    /// Basic user name, `api-key`, or None when the credential was missing or wrong.
     pub authenticated_as: Option<String>,
 }
+
+struct State {
+    invoices: data::Resource,
+    suppliers: data::Resource,
+    bank_accounts: data::Resource,
+    workers: data::Resource,
+    salaries: data::Resource,
+}
+
+/// State shared by the connections of one simulator.
+pub struct Shared {
+    config: SimConfig,
+    state: Mutex<State>,
+    log: Mutex<Vec<RecordedRequest>>,
+}
+
+/// A running simulator. Stops accepting when dropped.
+pub struct SimHandle {
+    /// Its address.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    _runtime: Option<Arc<tokio::runtime::Runtime>>,
+}
+
 impl SimHandle {
+    /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Every request received, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        vec![]
+        self.shared
+            .log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        if let Ok(mut l) = self.shared.log.lock() {
+            l.clear();
+        }
+    }
+
+    /// Number of requests received.
     pub fn request_count(&self) -> usize {
-        0
+        self.shared.log.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(self) {}
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
-pub fn start_blocking(_c: SimConfig) -> std::io::Result<SimHandle> {
-    Err(std::io::Error::other("stub"))
+
+fn shared(config: SimConfig) -> Arc<Shared> {
+    let state = State {
+        invoices: data::Resource {
+            name: "invoices",
+            key: "InvoiceId",
+            items: data::invoices(config.invoices),
+        },
+        suppliers: data::Resource {
+            name: "suppliers",
+            key: "SupplierId",
+            items: data::suppliers(config.suppliers),
+        },
+        bank_accounts: data::Resource {
+            name: "externalBankAccounts",
+            key: "BankAccountId",
+            items: data::bank_accounts(10),
+        },
+        workers: data::Resource {
+            name: "workers",
+            key: "PersonId",
+            items: data::workers(10),
+        },
+        salaries: data::Resource {
+            name: "salaries",
+            key: "SalaryId",
+            items: data::salaries(10),
+        },
+    };
+    Arc::new(Shared {
+        config,
+        state: Mutex::new(state),
+        log: Mutex::new(Vec::new()),
+    })
 }
+
+/// Starts a simulator on `127.0.0.1:0` in the current tokio runtime.
+pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shared = shared(config);
+    let (stop, mut stopped) = watch::channel(false);
+    let s2 = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let s3 = s2.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req| handle(s3.clone(), req));
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    Ok(SimHandle {
+        addr,
+        shared,
+        stop,
+        _runtime: None,
+    })
+}
+
+/// Starts a simulator on its own runtime (two worker threads), callable from sync code.
+pub fn start_blocking(config: SimConfig) -> std::io::Result<SimHandle> {
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("erpgate-sim")
+            .enable_all()
+            .build()?,
+    );
+    let mut handle = rt.block_on(start(config))?;
+    handle._runtime = Some(rt);
+    Ok(handle)
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<routes::Body>, std::convert::Infallible> {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.to_string());
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("oracle.invalid")
+        .to_string();
+    let path = parts.uri.path();
+    let is_oracle = path.starts_with("/fscmRestApi/") || path.starts_with("/hcmRestApi/");
+    let who = auth::authenticate(&shared.config, &parts.headers);
+    if let Ok(mut log) = shared.log.lock() {
+        log.push(RecordedRequest {
+            method: parts.method.to_string(),
+            target,
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body_len: body.len(),
+            authenticated_as: who.clone(),
+        });
+    }
+    let r = routes::Req {
+        method: &parts.method,
+        path,
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+        host,
+    };
+    let mut resp = if path.starts_with("/__sim/") {
+        routes::diagnostics(&r, &shared).await
+    } else if !is_oracle {
+        routes::error(
+            http::StatusCode::NOT_FOUND,
+            "The requested resource was not found",
+            "SIM-404",
+        )
+    } else if who.is_none() {
+        routes::unauthorized()
+    } else {
+        routes::oracle(&r, &shared)
+    };
+    let h = resp.headers_mut();
+    let ecid = format!(
+        "{:016x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    );
+    for (k, v) in [
+        ("server", "Oracle-HTTP-Server".to_string()),
+        ("x-oracle-dms-ecid", ecid),
+        ("x-oracle-dms-rid", "0".to_string()),
+        ("rest-framework-version", "4".to_string()),
+        ("x-powered-by", "Servlet/3.0 JSP/2.2".to_string()),
+        ("content-language", "en".to_string()),
+    ] {
+        if let Ok(v) = v.parse() {
+            h.insert(k, v);
+        }
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests;
