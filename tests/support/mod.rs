@@ -31,6 +31,7 @@ pub struct Options {
     pub schedule: Schedule,
     pub max_body: u64,
     pub extra_config: String,
+    pub audit_queue: usize,
 }
 
 impl Default for Options {
@@ -39,6 +40,7 @@ impl Default for Options {
             schedule: Schedule::Open,
             max_body: 1024 * 1024,
             extra_config: String::new(),
+            audit_queue: 4096,
         }
     }
 }
@@ -120,6 +122,7 @@ impl Gateway {
             end = end,
             max_body = opts.max_body,
             extra = opts.extra_config,
+            audit_queue = opts.audit_queue,
         );
         std::fs::write(&config, text).expect("write config");
         let app_key = erpgate::crypto::MasterKey::generate()
@@ -269,6 +272,8 @@ impl Gateway {
         let out = self.ok(&["credential", "issue", "--account", account, "--json"]);
         let v: serde_json::Value = serde_json::from_str(out.trim()).expect("issue json");
         let s = |k: &str| v[k].as_str().expect(k).to_string();
+        // The running gateway picks store changes up within one poll interval (100 ms here).
+        std::thread::sleep(Duration::from_millis(350));
         Issued {
             id: s("id"),
             username: s("username"),
@@ -313,6 +318,16 @@ impl Gateway {
     /// The database path.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("erpgate.db")
+    }
+
+    /// Runs `erpgate audit query --json` with `args` and parses the records.
+    pub fn audit(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = vec!["audit", "query", "--json", "--limit", "100000"];
+        all.extend_from_slice(args);
+        self.ok(&all)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit record json"))
+            .collect()
     }
 
     /// Sends SIGTERM and waits for exit; returns the exit code.
