@@ -27,7 +27,29 @@ pub fn run(config: &Path) -> i32 {
                 db.display(),
                 list.join(", ")
             );
-            0
+            // Recorded when the master key is at hand; a first migration may precede the key.
+            let env = std::env::var("ERPGATE_APP_KEY").ok();
+            let key_file = snapshot.gateway.app_key_file.as_deref();
+            match crate::crypto::MasterKey::load(env.as_deref(), key_file) {
+                Ok(master) => {
+                    let note = serde_json::json!({ "applied": applied });
+                    let object = db.display().to_string();
+                    match super::audit_admin(
+                        &mut store,
+                        &master,
+                        "store.migrate",
+                        &object,
+                        Some(note),
+                    ) {
+                        Ok(()) => 0,
+                        Err(c) => c,
+                    }
+                }
+                Err(_) => {
+                    eprintln!("note: no master key available, so this migration is not in the audit trail");
+                    0
+                }
+            }
         }
         Err(e) => super::fail(format_args!("migration failed on {}: {e}", db.display())),
     }

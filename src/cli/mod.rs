@@ -60,6 +60,7 @@ pub struct ConfigArg {
     #[arg(
         long,
         short,
+        global = true,
         env = "ERPGATE_CONFIG",
         default_value = "conf/erpgate.toml"
     )]
