@@ -84,7 +84,18 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
         upstream_password.expose().as_bytes(),
     )?;
 
+    super::audit_admin(
+        &mut store,
+        &master,
+        "demo.setup",
+        ACCOUNT,
+        Some(serde_json::json!({"credential": issued.id})),
+    )
+    .map_err(|_| "cannot write the audit trail".to_string())?;
     let gw = format!("http://127.0.0.1:{}", args.port);
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "erpgate".into());
     let cfg = config.display();
     println!(
         r#"
@@ -110,8 +121,8 @@ Try:
   curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/secretStuff'
   curl -s --path-as-is -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/invoices/..%2f..%2fadmin'
   # kill switch: flip it in another terminal, retry a call (503 killswitch.on), flip it back
-  erpgate killswitch on  --config {cfg}
-  erpgate killswitch off --config {cfg}
+  {exe} killswitch on  --config {cfg}
+  {exe} killswitch off --config {cfg}
 
 The demo schedule is open at all hours (a real deployment defaults to Mon-Fri 11:00-20:00
 Asia/Karachi). Every response carries X-Request-Id. Ctrl-C stops the demo.

@@ -1,0 +1,116 @@
+//! The README's first command: `erpgate demo` works on its own and its curl lines do what the
+//! banner says.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_serves_the_calls_it_advertises() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = support::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+        .args(["demo", "--port", &port.to_string(), "--dir"])
+        .arg(dir.path())
+        .env_remove("ERPGATE_APP_KEY")
+        .env_remove("ERPGATE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut user, mut pass, mut key, mut killswitch_on) = (None, None, None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("username ") {
+            user = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("password ") {
+            pass = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("x-api-key ") {
+            key = Some(v.trim().to_string());
+        } else if t.contains("killswitch on") {
+            killswitch_on = Some(t.to_string());
+        } else if t.starts_with("The demo schedule is open") {
+            break;
+        }
+    }
+    let (user, pass, key) = (
+        user.expect("username"),
+        pass.expect("password"),
+        key.expect("api key"),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let auth = support::basic(&user, &pass);
+    let get = |target: &str, headers: &[(&str, &str)]| {
+        support::http::raw(addr, &support::request("GET", target, headers, None)).expect("request")
+    };
+    let r = get(
+        "/fscmRestApi/resources/11.13.18.05/invoices?limit=2&onlyData=true",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(2));
+    let r = get(
+        "/fscmRestApi/resources/latest/suppliers/1001",
+        &[("x-api-key", &key)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(
+        "/fscmRestApi/resources/latest/externalBankAccounts",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.error_code(), "policy.denied");
+    assert_eq!(
+        get("/fscmRestApi/resources/latest/invoices", &[]).error_code(),
+        "auth.missing"
+    );
+    assert_eq!(
+        get(
+            "/fscmRestApi/resources/latest/secretStuff",
+            &[("Authorization", &auth)]
+        )
+        .error_code(),
+        "endpoint.unknown"
+    );
+
+    // The printed kill-switch line works as printed.
+    let line = killswitch_on.expect("kill switch line");
+    let mut words = line.split_whitespace();
+    let exe = words.next().expect("exe");
+    let out = Command::new(exe)
+        .args(words)
+        .env_remove("ERPGATE_APP_KEY")
+        .output()
+        .expect("killswitch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut code = String::new();
+    while Instant::now() < deadline {
+        let r = get(
+            "/fscmRestApi/resources/latest/invoices",
+            &[("Authorization", &auth)],
+        );
+        if r.status == 503 {
+            code = r.error_code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(code, "killswitch.on");
+    let _ = child.kill();
+    let _ = child.wait();
+}
