@@ -55,6 +55,8 @@ pub struct GatewayFile {
     pub audit_queue_capacity: Option<usize>,
     /// Audit records older than this many days are pruned (absent: kept forever).
     pub audit_retention_days: Option<u32>,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Default: none.
+    pub trusted_proxies: Option<Vec<String>>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_seconds: Option<u64>,
 }

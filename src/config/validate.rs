@@ -137,6 +137,13 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
             "{file}: gateway.shutdown_grace_seconds: {grace} is over 600"
         ));
     }
+    let mut trusted = Vec::new();
+    for c in g.trusted_proxies.iter().flatten() {
+        match crate::gateway::client_ip::Cidr::parse(c) {
+            Ok(c) => trusted.push(c),
+            Err(e) => p.push(format!("{file}: gateway.trusted_proxies: {e}")),
+        }
+    }
     if g.database.trim().is_empty() {
         p.push(format!("{file}: gateway.database: must not be empty"));
     }
@@ -154,6 +161,7 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         audit_queue_capacity: audit_queue,
         audit_retention_days: g.audit_retention_days,
         shutdown_grace: Duration::from_secs(grace),
+        trusted_proxies: trusted,
     })
 }
 

@@ -2,6 +2,7 @@
 //! owns its step; read top to bottom, this file is the whole request's life.
 
 pub mod chain;
+pub mod client_ip;
 pub mod context;
 pub mod deny;
 pub mod record;

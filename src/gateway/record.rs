@@ -59,10 +59,16 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         credential_id: credential.map(|c| c.id.clone()),
         token_id: None,
         tenant: tenant.map(|t| t.name.clone()),
-        client_ip: session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string()),
+        client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| {
+            let xff: Vec<&[u8]> = req
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect();
+            let trusted = snapshot.map_or(&[][..], |s| &s.gateway.trusted_proxies[..]);
+            super::client_ip::client_ip(a.ip(), &xff, trusted).to_string()
+        }),
         method: bounded(req.method.as_str().as_bytes()),
         path: bounded(path),
         query: query.map(|q| record::mask_query(&bounded(q))),
