@@ -26,7 +26,9 @@ fn record(i: usize) -> AuditRecord {
         rule: Some("read invoices and suppliers".into()),
         endpoint: Some("invoices.item".into()),
         snapshot_version: Some(3),
-        snapshot_hash: Some("107a5d84a2478da8d07b40ed70e1f474230cbd6657cb43e5210f0594214521a0".into()),
+        snapshot_hash: Some(
+            "107a5d84a2478da8d07b40ed70e1f474230cbd6657cb43e5210f0594214521a0".into(),
+        ),
         upstream_host: Some("acme.fa.us2.oraclecloud.com".into()),
         upstream_identity: Some("FIN_INTEGRATION".into()),
         status: Some(200),

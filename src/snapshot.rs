@@ -41,6 +41,8 @@ pub struct GatewaySettings {
     pub audit_queue_capacity: usize,
     /// Audit retention in days (None: forever).
     pub audit_retention_days: Option<u32>,
+    /// Bytes of body kept in audit previews (0 = off).
+    pub audit_preview_bytes: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<crate::gateway::client_ip::Cidr>,
     /// Grace period for in-flight requests at shutdown.

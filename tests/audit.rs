@@ -95,6 +95,10 @@ fn every_request_is_recorded_with_its_decision_path_and_nothing_is_lost_on_sigte
         relayed["query"], "limit=1&access_token=****",
         "sensitive query values masked"
     );
+    assert!(
+        relayed.get("response_preview").is_none(),
+        "previews are off by default"
+    );
     assert!(relayed["gateway_us"].as_u64().is_some() && relayed["upstream_us"].as_u64().is_some());
     let denied = &gw.audit(&["--request-id", &ids[1].2])[0];
     assert_eq!(denied["endpoint"], "externalBankAccounts.collection");
@@ -246,4 +250,34 @@ fn a_crash_under_load_loses_at_most_the_queued_records() {
         gw.ok(&["audit", "verify"]).contains("intact"),
         "a crash never breaks the chain"
     );
+}
+
+#[test]
+fn previews_when_enabled_are_capped_and_scrubbed() {
+    let gw = Gateway::start(Options {
+        preview: 64,
+        ..Options::default()
+    });
+    let cred = gw.issue("ap-sync");
+    let auth = cred.basic();
+    let body = br#"{"InvoiceNumber":"P-1","password":"canary-pw-77","Description":"x"}"#;
+    let r = gw.send(&support::request(
+        "POST",
+        INVOICES,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body),
+    ));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let rid = r.header("x-request-id").expect("rid").to_string();
+    std::thread::sleep(Duration::from_millis(200));
+    let rec = &gw.audit(&["--request-id", &rid])[0];
+    let req = rec["request_preview"].as_str().expect("request preview");
+    assert!(req.contains("\"InvoiceNumber\":\"P-1\""), "{req}");
+    assert!(!req.contains("canary-pw-77"), "credential scrubbed: {req}");
+    let resp = rec["response_preview"].as_str().expect("response preview");
+    assert!(resp.chars().count() <= 65, "capped: {resp}");
+    assert!(resp.ends_with('…'));
 }

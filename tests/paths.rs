@@ -42,6 +42,10 @@ fn ambiguous_targets_are_rejected_and_never_relayed() {
             "encoded unreserved",
             "/fscmRestApi/resources/latest/invo%69ces",
         ),
+        (
+            "encoded sub-delimiter",
+            "/fscmRestApi/resources/latest/invoices/INV%2C001",
+        ),
         ("empty segment", "/fscmRestApi//resources/latest/invoices"),
         ("trailing slash", "/fscmRestApi/resources/latest/invoices/"),
         ("encoded NUL", "/fscmRestApi/resources/latest/invoices/1%00"),
@@ -100,7 +104,7 @@ fn the_exact_bytes_matched_are_the_bytes_relayed() {
     let cred = gw.issue("ap-sync");
     let auth = cred.basic();
     // A percent-encoded reserved character inside an id, and a query with Oracle's q syntax.
-    let target = "/__sim/echo/INV%2C001?q=InvoiceNumber%3D'A-1'&onlyData=true&fields=InvoiceId,InvoiceNumber";
+    let target = "/__sim/echo/INV%20001?q=InvoiceNumber%3D'A-1'&onlyData=true&fields=InvoiceId,InvoiceNumber";
     let r = gw.send(
         format!("GET {target} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
             .as_bytes(),

@@ -3,6 +3,7 @@
 //! from the master key, written in batches off the request path, never holding a secret.
 
 pub mod chain;
+pub mod preview;
 pub mod record;
 pub mod writer;
 

@@ -112,6 +112,12 @@ pub struct AuditRecord {
     /// Response body bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_out: Option<u64>,
+    /// Start of the request body, credentials scrubbed (only when previews are on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_preview: Option<String>,
+    /// Start of the response body, credentials scrubbed (only when previews are on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_preview: Option<String>,
     /// Free-form, secret-free details (admin actions, checkpoints).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<serde_json::Value>,

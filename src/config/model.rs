@@ -55,6 +55,8 @@ pub struct GatewayFile {
     pub audit_queue_capacity: Option<usize>,
     /// Audit records older than this many days are pruned (absent: kept forever).
     pub audit_retention_days: Option<u32>,
+    /// Bytes of request/response body kept in audit previews (0 = off, the default).
+    pub audit_preview_bytes: Option<usize>,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Default: none.
     pub trusted_proxies: Option<Vec<String>>,
     /// Seconds in-flight requests get to finish after SIGTERM.

@@ -137,6 +137,12 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
             "{file}: gateway.shutdown_grace_seconds: {grace} is over 600"
         ));
     }
+    let preview = g.audit_preview_bytes.unwrap_or(0);
+    if preview > 4096 {
+        p.push(format!(
+            "{file}: gateway.audit_preview_bytes: {preview} is over 4096"
+        ));
+    }
     let mut trusted = Vec::new();
     for c in g.trusted_proxies.iter().flatten() {
         match crate::gateway::client_ip::Cidr::parse(c) {
@@ -162,6 +168,7 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         audit_retention_days: g.audit_retention_days,
         shutdown_grace: Duration::from_secs(grace),
         trusted_proxies: trusted,
+        audit_preview_bytes: preview,
     })
 }
 

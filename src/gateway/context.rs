@@ -73,8 +73,10 @@ pub struct RequestCtx {
     pub upstream_identity: Option<String>,
     /// The reserved audit slot; consumed in `logging`.
     pub audit_slot: Option<crate::audit::Slot>,
-    /// The canonical path and masked query, for the audit record.
-    pub path: Option<(String, Option<String>)>,
+    /// Request body preview for the audit record (empty unless previews are on).
+    pub request_preview: crate::audit::preview::Preview,
+    /// Response body preview for the audit record (empty unless previews are on).
+    pub response_preview: crate::audit::preview::Preview,
 }
 
 impl std::fmt::Debug for RequestCtx {

@@ -70,6 +70,9 @@ impl ProxyHttp for Gateway {
         }
         let compiled = self.app.compiled.load_full();
         let view = self.app.directory.load_full();
+        let preview = compiled.snapshot.gateway.audit_preview_bytes;
+        ctx.request_preview = crate::audit::preview::Preview::new(preview);
+        ctx.response_preview = crate::audit::preview::Preview::new(preview);
 
         let req = session.req_header();
         let content_length = match content_length(req) {
@@ -135,6 +138,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<()> {
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
+            ctx.request_preview.feed(b);
             let limit = ctx
                 .compiled
                 .as_ref()
@@ -220,6 +224,21 @@ impl ProxyHttp for Gateway {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         ctx.upstream_answered = Some(Instant::now());
         crate::redact::headers::apply(upstream_response, &ctx.request_id, self.tls)
+    }
+
+    /// Phase `response_body_filter`: feeds the audit preview (when on). The body itself passes
+    /// through untouched and is never stored.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Option<Duration>> {
+        if let Some(b) = body {
+            ctx.response_preview.feed(b);
+        }
+        Ok(None)
     }
 
     /// Called on any fatal error: renders `upstream.unavailable`, `upstream.timeout`,

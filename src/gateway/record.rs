@@ -94,6 +94,8 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         total_us: since(ctx.started),
         bytes_in: Some(ctx.body_bytes),
         bytes_out: Some(session.body_bytes_sent() as u64),
+        request_preview: ctx.request_preview.finish(),
+        response_preview: ctx.response_preview.finish(),
         note: None,
     }
 }

@@ -59,7 +59,8 @@ pub enum PathRejection {
     EncodedDot,
     /// `%25`: double encoding.
     EncodedPercent,
-    /// An escape of an unreserved character (ALPHA, DIGIT, `-`, `_`, `~`).
+    /// An escape of a character that is allowed raw (unreserved or a permitted sub-delimiter):
+    /// each byte has one accepted form.
     EncodedUnreserved,
     /// `%` not followed by two hex digits.
     BadPercentEncoding,
@@ -182,7 +183,9 @@ impl Utf8 {
     }
 }
 
-/// Checks one decoded byte from a `%XX` escape.
+/// Checks one decoded byte from a `%XX` escape. Every byte has exactly one accepted form: a
+/// byte that may appear raw must appear raw, so `invo%69ces` or `a%2Cb` can never match
+/// differently from what Oracle decodes them to.
 fn escaped_byte_ok(v: u8) -> Result<(), PathRejection> {
     match v {
         b'/' => Err(PathRejection::EncodedSlash),
@@ -191,8 +194,7 @@ fn escaped_byte_ok(v: u8) -> Result<(), PathRejection> {
         b'%' => Err(PathRejection::EncodedPercent),
         b';' => Err(PathRejection::Semicolon),
         0x00..=0x1f | 0x7f => Err(PathRejection::ControlCharacter),
-        b'-' | b'_' | b'~' => Err(PathRejection::EncodedUnreserved),
-        _ if v.is_ascii_alphanumeric() => Err(PathRejection::EncodedUnreserved),
+        _ if path_byte_ok(v) => Err(PathRejection::EncodedUnreserved),
         _ => Ok(()),
     }
 }

@@ -32,6 +32,7 @@ pub struct Options {
     pub max_body: u64,
     pub extra_config: String,
     pub audit_queue: usize,
+    pub preview: usize,
 }
 
 impl Default for Options {
@@ -41,6 +42,7 @@ impl Default for Options {
             max_body: 1024 * 1024,
             extra_config: String::new(),
             audit_queue: 4096,
+            preview: 0,
         }
     }
 }
@@ -123,6 +125,7 @@ impl Gateway {
             max_body = opts.max_body,
             extra = opts.extra_config,
             audit_queue = opts.audit_queue,
+            preview = opts.preview,
         );
         std::fs::write(&config, text).expect("write config");
         let app_key = erpgate::crypto::MasterKey::generate()
