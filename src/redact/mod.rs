@@ -1,3 +1,9 @@
-//! Response redaction: header rules and (soon) streaming JSON field masking.
+//! Response redaction: header rules (`headers`) and streaming JSON field masking (`rules`,
+//! `json`), applied in `response_filter` and `response_body_filter`.
 
 pub mod headers;
+pub mod json;
+pub mod rules;
+
+pub use json::{JsonMasker, MaskError, MaskLimits, MaskStats};
+pub use rules::{MaskAction, MaskRules, RulePathError, RuleSpec};
