@@ -1,0 +1,93 @@
+//! Masker throughput on a realistic ~1 MB Fusion collection with 3 rules, fed in 16 KiB
+//! chunks, against a plain copy of the same chunks.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use erpgate::redact::{JsonMasker, MaskAction, MaskLimits, MaskRules, RuleSpec};
+
+fn collection() -> Vec<u8> {
+    let mut items = Vec::new();
+    let mut i = 0u64;
+    let mut size = 0;
+    while size < 1_000_000 {
+        let item = serde_json::json!({
+            "SupplierId": 1001 + i,
+            "Supplier": format!("Supplier {} Industrial Holdings", 1001 + i),
+            "SupplierNumber": format!("{}", 1001 + i),
+            "TaxpayerId": format!("TX-{:09}", 100_000_000 + i * 7919),
+            "BankAccountNumber": format!("{:012}", 400_000_000_000u64 + i * 7_777_777),
+            "IBAN": format!("GB{:02}NWBK{:014}", 10 + i % 80, 60_161_331_926_819u64 + i),
+            "Status": "ACTIVE",
+            "CreationDate": "2024-03-01T10:15:00+00:00",
+            "BusinessRelationship": "SPEND_AUTHORIZED",
+            "links": [
+                {"rel": "self", "href": format!("https://acme.fa.us2.oraclecloud.com:443/fscmRestApi/resources/11.13.18.05/suppliers/{}", 1001 + i), "name": "suppliers", "kind": "item"},
+                {"rel": "child", "href": format!("https://acme.fa.us2.oraclecloud.com:443/fscmRestApi/resources/11.13.18.05/suppliers/{}/child/sites", 1001 + i), "name": "sites", "kind": "collection"}
+            ]
+        });
+        size += item.to_string().len() + 1;
+        items.push(item);
+        i += 1;
+    }
+    serde_json::to_vec(
+        &serde_json::json!({"items": items, "count": i, "hasMore": false, "limit": i, "offset": 0}),
+    )
+    .expect("json")
+}
+
+fn benches(c: &mut Criterion) {
+    let doc = collection();
+    let rules = Arc::new(
+        MaskRules::compile(
+            &[
+                RuleSpec {
+                    path: "items[].BankAccountNumber".into(),
+                    action: MaskAction::Mask,
+                },
+                RuleSpec {
+                    path: "**.IBAN".into(),
+                    action: MaskAction::Remove,
+                },
+                RuleSpec {
+                    path: "items[].TaxpayerId".into(),
+                    action: MaskAction::Last4,
+                },
+            ],
+            "****",
+        )
+        .expect("rules"),
+    );
+    let mut g = c.benchmark_group("redact_1mb");
+    g.throughput(Throughput::Bytes(doc.len() as u64));
+    g.bench_function("masker_3_rules_16k_chunks", |b| {
+        let mut out = Vec::with_capacity(doc.len());
+        b.iter(|| {
+            out.clear();
+            let mut m = JsonMasker::new(rules.clone(), MaskLimits::default());
+            for chunk in doc.chunks(16 * 1024) {
+                m.feed(chunk, &mut out).expect("feed");
+            }
+            black_box(m.finish(&mut out).expect("finish"));
+        })
+    });
+    g.bench_function("plain_copy_16k_chunks", |b| {
+        let mut out = Vec::with_capacity(doc.len());
+        b.iter(|| {
+            out.clear();
+            for chunk in doc.chunks(16 * 1024) {
+                out.extend_from_slice(black_box(chunk));
+            }
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = redact;
+    config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(3)).sample_size(30);
+    targets = benches
+}
+criterion_main!(redact);
