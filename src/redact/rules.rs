@@ -66,6 +66,8 @@ pub struct MaskRules {
     rules: Vec<Rule>,
     /// The final keys of all rules (a value can only match if its key is one of these).
     last_keys: Vec<Vec<u8>>,
+    /// Bit `n` set when some final key is `n` bytes long (n < 64), a cheap pre-filter.
+    key_lens: u64,
     /// The mask string as a JSON string literal, quotes included.
     mask_json: Vec<u8>,
     mask_text: String,
@@ -141,6 +143,10 @@ impl MaskRules {
         let mask_json = serde_json::to_vec(mask_text).unwrap_or_else(|_| b"\"****\"".to_vec());
         Ok(MaskRules {
             rules,
+            key_lens: last_keys
+                .iter()
+                .filter(|k| k.len() < 64)
+                .fold(0, |m, k| m | 1u64 << k.len()),
             last_keys,
             mask_json,
             mask_text: mask_text.to_string(),
@@ -174,6 +180,9 @@ impl MaskRules {
 
     /// Whether `key` is the final key of some rule (cheap pre-check).
     pub fn is_candidate(&self, key: &[u8]) -> bool {
+        if key.len() < 64 && self.key_lens & (1u64 << key.len()) == 0 {
+            return false;
+        }
         self.last_keys.iter().any(|k| k.as_slice() == key)
     }
 

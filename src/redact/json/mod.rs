@@ -154,6 +154,8 @@ pub struct JsonMasker {
     utf8_need: usize,
     offset: u64,
     stats: MaskStats,
+    /// Key buffers of popped frames, reused so objects cost no allocation.
+    spare_keys: Vec<Vec<u8>>,
 }
 
 impl JsonMasker {
@@ -180,6 +182,7 @@ impl JsonMasker {
             utf8_len: 0,
             utf8_need: 0,
             offset: 0,
+            spare_keys: Vec::new(),
             stats: MaskStats {
                 values_masked: 0,
                 per_rule: vec![0; n],
@@ -189,7 +192,9 @@ impl JsonMasker {
 
     /// Bytes held internally (pending member prefix and keys), for memory checks.
     pub fn buffered_bytes(&self) -> usize {
-        self.pending.capacity() + self.stack.iter().map(|f| f.key.capacity()).sum::<usize>()
+        self.pending.capacity()
+            + self.stack.iter().map(|f| f.key.capacity()).sum::<usize>()
+            + self.spare_keys.iter().map(Vec::capacity).sum::<usize>()
     }
 
     fn invalid(&self, i: usize) -> MaskError {
@@ -249,9 +254,11 @@ impl JsonMasker {
             return Err(MaskError::TooDeep);
         }
         let _ = i;
+        let mut key = self.spare_keys.pop().unwrap_or_default();
+        key.clear();
         self.stack.push(Frame {
             is_obj,
-            key: Vec::new(),
+            key,
             key_matchable: true,
             emitted: false,
             skip_comma: false,
@@ -259,6 +266,12 @@ impl JsonMasker {
             fresh: !is_obj,
         });
         Ok(())
+    }
+
+    fn pop_frame(&mut self) {
+        if let Some(f) = self.stack.pop() {
+            self.spare_keys.push(f.key);
+        }
     }
 
     /// A value just completed (any kind): move to AfterValue or Done.
@@ -402,7 +415,7 @@ impl JsonMasker {
                         && self.stack.last().is_some_and(|f| !f.is_obj && f.fresh)
                     {
                         out.push(b);
-                        self.stack.pop();
+                        self.pop_frame();
                         self.value_done();
                         return Ok(i + 1);
                     }
@@ -436,12 +449,12 @@ impl JsonMasker {
                     }
                     b'}' if top.is_obj => {
                         out.push(b);
-                        self.stack.pop();
+                        self.pop_frame();
                         self.value_done();
                     }
                     b']' if !top.is_obj => {
                         out.push(b);
-                        self.stack.pop();
+                        self.pop_frame();
                         self.value_done();
                     }
                     _ => return Err(self.invalid(i)),
@@ -469,7 +482,7 @@ impl JsonMasker {
                     b'}' if allow_close => {
                         self.flush_pending(out);
                         out.push(b);
-                        self.stack.pop();
+                        self.pop_frame();
                         self.value_done();
                     }
                     _ => return Err(self.invalid(i)),
