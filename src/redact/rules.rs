@@ -18,6 +18,25 @@ pub enum MaskAction {
 }
 
 impl MaskAction {
+    /// How much of the value the action hides; when several rules match one value the
+    /// strongest wins (`remove` > `mask` > `last4`), so adding a rule never reveals more.
+    pub fn strength(self) -> u8 {
+        match self {
+            MaskAction::Remove => 3,
+            MaskAction::Mask => 2,
+            MaskAction::Last4 => 1,
+        }
+    }
+
+    /// The action's name as written in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaskAction::Remove => "remove",
+            MaskAction::Mask => "mask",
+            MaskAction::Last4 => "last4",
+        }
+    }
+
     /// Parses `remove`, `mask` or `last4`.
     pub fn parse(s: &str) -> Option<MaskAction> {
         match s {
@@ -71,6 +90,62 @@ pub struct MaskRules {
     /// The mask string as a JSON string literal, quotes included.
     mask_json: Vec<u8>,
     mask_text: String,
+    /// Rewriting of `links[].href` origins, when configured.
+    links: Option<LinkRewrite>,
+}
+
+/// Rewrites the upstream origin at the start of Oracle's `links[].href` values to the
+/// gateway's public base URL, so clients follow links through the gateway.
+///
+/// An origin matches only as a whole: it must be followed by `/`, `?`, `#` or the end of the
+/// string (`https://erp.example.com` never matches `https://erp.example.com.evil/`). Values
+/// are compared as raw JSON bytes; an origin written with escapes is left alone.
+#[derive(Clone, Debug)]
+pub struct LinkRewrite {
+    /// Longest first, so `https://h:443` is tried before `https://h`.
+    origins: Vec<Vec<u8>>,
+    to: Vec<u8>,
+}
+
+impl LinkRewrite {
+    /// Rewrites any of `origins` (e.g. `https://acme.fa.ocs.oraclecloud.com` and the same
+    /// with `:443`) to `to` (an origin without a trailing slash, JSON-safe: validated by the
+    /// configuration).
+    pub fn new(mut origins: Vec<String>, to: &str) -> LinkRewrite {
+        origins.sort_by_key(|o| std::cmp::Reverse(o.len()));
+        origins.dedup();
+        LinkRewrite {
+            origins: origins.into_iter().map(String::into_bytes).collect(),
+            to: to.as_bytes().to_vec(),
+        }
+    }
+
+    /// Bytes of a value's start the masker must hold to decide (longest origin plus the
+    /// boundary byte).
+    pub fn window(&self) -> usize {
+        self.origins.first().map_or(0, Vec::len) + 1
+    }
+
+    /// The replacement origin.
+    pub fn to(&self) -> &[u8] {
+        &self.to
+    }
+
+    /// The length of the origin `head` starts with, if any. `head` is the value's first
+    /// bytes (all plain string bytes); `next` is the byte after them (`"` when the string
+    /// ends there), consulted only when `head` is exactly an origin.
+    pub fn matched(&self, head: &[u8], next: u8) -> Option<usize> {
+        self.origins
+            .iter()
+            .find(|o| {
+                head.starts_with(o)
+                    && match head.get(o.len()) {
+                        Some(b) => matches!(b, b'/' | b'?' | b'#'),
+                        None => next == b'"',
+                    }
+            })
+            .map(Vec::len)
+    }
 }
 
 /// A malformed rule path.
@@ -142,6 +217,7 @@ impl MaskRules {
         }
         let mask_json = serde_json::to_vec(mask_text).unwrap_or_else(|_| b"\"****\"".to_vec());
         Ok(MaskRules {
+            links: None,
             rules,
             key_lens: last_keys
                 .iter()
@@ -153,9 +229,43 @@ impl MaskRules {
         })
     }
 
-    /// Whether there are no rules.
+    /// The same rules, also rewriting `links[].href` origins.
+    pub fn with_links(mut self, links: Option<LinkRewrite>) -> MaskRules {
+        self.links = links;
+        self
+    }
+
+    /// The link rewriting, when configured.
+    pub fn links(&self) -> Option<&LinkRewrite> {
+        self.links.as_ref()
+    }
+
+    /// Whether there are no masking rules (link rewriting aside).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Whether responses must go through the masker at all (rules or link rewriting).
+    pub fn is_active(&self) -> bool {
+        !self.rules.is_empty() || self.links.is_some()
+    }
+
+    /// These rules followed by `more`'s (used when several policies grant one request; the
+    /// strongest action still wins per value). Link rewriting comes from `self`.
+    pub fn merged(&self, more: &MaskRules) -> MaskRules {
+        let mut out = self.clone();
+        for r in &more.rules {
+            if let Some(Step::Key(k)) = r.steps.last() {
+                if !out.last_keys.contains(k) {
+                    if k.len() < 64 {
+                        out.key_lens |= 1u64 << k.len();
+                    }
+                    out.last_keys.push(k.clone());
+                }
+            }
+            out.rules.push(r.clone());
+        }
+        out
     }
 
     /// Number of rules.
@@ -186,13 +296,14 @@ impl MaskRules {
         self.last_keys.iter().any(|k| k.as_slice() == key)
     }
 
-    /// The first rule matching `path` (outermost first; the last step is the member's key).
+    /// The strongest rule matching `path` (outermost first; the last step is the member's
+    /// key); among equally strong rules, the first.
     pub fn find<'p>(
         &self,
         path: impl Iterator<Item = PathStep<'p>> + Clone,
     ) -> Option<(usize, MaskAction)> {
         let len = path.clone().count();
-        self.rules.iter().enumerate().find_map(|(i, r)| {
+        let matches = self.rules.iter().enumerate().filter_map(|(i, r)| {
             let n = r.steps.len();
             if n > len || (!r.anywhere && n != len) {
                 return None;
@@ -207,6 +318,10 @@ impl MaskRules {
                     _ => false,
                 });
             ok.then_some((i, r.action))
+        });
+        matches.fold(None, |best: Option<(usize, MaskAction)>, m| match best {
+            Some(b) if b.1.strength() >= m.1.strength() => Some(b),
+            _ => Some(m),
         })
     }
 }

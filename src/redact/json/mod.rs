@@ -37,6 +37,8 @@ pub struct MaskStats {
     pub values_masked: u64,
     /// Per rule index, how many values it masked.
     pub per_rule: Vec<u64>,
+    /// `links[].href` values whose upstream origin was rewritten.
+    pub links_rewritten: u64,
 }
 
 /// Why masking failed. Never carries document content.
@@ -101,6 +103,8 @@ enum State {
     SkipScalar,
     /// Inside a string whose last four characters are kept.
     Last4,
+    /// At the start of a `links[].href` string, holding bytes until the origin is decided.
+    Rewrite,
     /// The top-level value is complete.
     Done,
 }
@@ -141,6 +145,10 @@ pub struct JsonMasker {
     esc: Esc,
     /// The action decided for the value about to start.
     action: Option<(usize, MaskAction)>,
+    /// The value about to start is a `links[].href` to rewrite.
+    rewrite_next: bool,
+    /// Rewrite: the value's first bytes, at most the link rule's window.
+    rw: Vec<u8>,
     /// Skip: bracket stack as bits (1 = array) and depth; string state.
     skip_bits: u128,
     skip_depth: u32,
@@ -172,6 +180,8 @@ impl JsonMasker {
             key_raw_overflow: false,
             esc: Esc::default(),
             action: None,
+            rewrite_next: false,
+            rw: Vec::new(),
             skip_bits: 0,
             skip_depth: 0,
             skip_in_str: false,
@@ -186,6 +196,7 @@ impl JsonMasker {
             stats: MaskStats {
                 values_masked: 0,
                 per_rule: vec![0; n],
+                links_rewritten: 0,
             },
         }
     }
@@ -193,6 +204,7 @@ impl JsonMasker {
     /// Bytes held internally (pending member prefix and keys), for memory checks.
     pub fn buffered_bytes(&self) -> usize {
         self.pending.capacity()
+            + self.rw.capacity()
             + self.stack.iter().map(|f| f.key.capacity()).sum::<usize>()
             + self.spare_keys.iter().map(Vec::capacity).sum::<usize>()
     }
@@ -293,8 +305,19 @@ impl JsonMasker {
     /// Decides what happens to the value of the member whose key was just read.
     fn decide(&mut self) {
         self.action = None;
+        self.rewrite_next = false;
         let Some(top) = self.stack.last() else { return };
-        if !top.key_matchable || !self.rules.is_candidate(&top.key) {
+        if !top.key_matchable {
+            return;
+        }
+        if top.key == b"href" && self.rules.links().is_some() {
+            let n = self.stack.len();
+            self.rewrite_next = n >= 3
+                && !self.stack[n - 2].is_obj
+                && self.stack[n - 3].is_obj
+                && self.stack[n - 3].key == b"links";
+        }
+        if !self.rules.is_candidate(&top.key) {
             return;
         }
         let path = self.stack.iter().map(|f| {
@@ -334,6 +357,13 @@ impl JsonMasker {
                 }
             }
             return self.start_skip(b, i);
+        }
+        if std::mem::take(&mut self.rewrite_next) && b == b'"' {
+            out.push(b);
+            self.rw.clear();
+            self.esc = Esc::default();
+            self.state = State::Rewrite;
+            return Ok(i + 1);
         }
         match b {
             b'{' => {
@@ -556,6 +586,7 @@ impl JsonMasker {
                 Err(self.invalid(i))
             }
             State::Last4 => self.last4_byte(chunk, i, out),
+            State::Rewrite => self.rewrite_bytes(chunk, i, out),
             State::Done => {
                 if is_ws(b) {
                     out.push(b);

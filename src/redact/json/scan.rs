@@ -339,6 +339,44 @@ impl JsonMasker {
         Ok(i)
     }
 
+    /// Bytes at the start of a `links[].href` string: held (at most the rule's window) until
+    /// the first non-plain byte or a full window decides whether an upstream origin starts
+    /// the value; then the held bytes, rewritten or not, go out and the rest of the string
+    /// is passed through as usual (the deciding byte included, by `State::Str`).
+    pub(super) fn rewrite_bytes(
+        &mut self,
+        chunk: &[u8],
+        mut i: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, MaskError> {
+        let rules = self.rules.clone();
+        let Some(links) = rules.links() else {
+            self.state = State::Str;
+            return Ok(i);
+        };
+        let window = links.window();
+        while i < chunk.len() {
+            let b = chunk[i];
+            if plain(b) && self.rw.len() < window {
+                self.rw.push(b);
+                i += 1;
+                continue;
+            }
+            match links.matched(&self.rw, b) {
+                Some(n) => {
+                    out.extend_from_slice(links.to());
+                    out.extend_from_slice(&self.rw[n..]);
+                    self.stats.links_rewritten += 1;
+                }
+                None => out.extend_from_slice(&self.rw),
+            }
+            self.rw.clear();
+            self.state = State::Str;
+            return Ok(i);
+        }
+        Ok(i)
+    }
+
     fn ring_push(&mut self, c: char) {
         self.ring[self.ring_len % 4] = c;
         self.ring_len += 1;

@@ -351,3 +351,108 @@ fn rule_steps_are_exposed_for_the_reference() {
         ]
     );
 }
+
+fn link_rules(specs: &[(&str, MaskAction)]) -> Arc<MaskRules> {
+    let base = rules(specs);
+    Arc::new(
+        (*base)
+            .clone()
+            .with_links(Some(crate::redact::rules::LinkRewrite::new(
+                vec![
+                    "https://acme.oraclecloud.com".into(),
+                    "https://acme.oraclecloud.com:443".into(),
+                ],
+                "https://gw.example.com",
+            ))),
+    )
+}
+
+/// Every split of `input` into two chunks, and byte by byte, gives `want`.
+fn assert_all_splits(r: &Arc<MaskRules>, input: &str, want: &str) -> MaskStats {
+    let bytes = input.as_bytes();
+    let mut stats = None;
+    for cut in 0..=bytes.len() {
+        let (out, s) = run_chunks(r, bytes, &[cut]).unwrap_or_else(|e| panic!("{e} at {cut}"));
+        assert_eq!(String::from_utf8_lossy(&out), want, "split at {cut}");
+        stats = Some(s);
+    }
+    let cuts: Vec<usize> = (1..bytes.len()).collect();
+    let (out, _) = run_chunks(r, bytes, &cuts).expect("bytewise");
+    assert_eq!(String::from_utf8_lossy(&out), want, "byte by byte");
+    stats.expect("at least one split")
+}
+
+#[test]
+fn links_are_rewritten_to_the_public_origin_whole_origins_only() {
+    let r = link_rules(&[]);
+    let input = r#"{"items":[{"Id":1,"links":[
+        {"rel":"self","href":"https://acme.oraclecloud.com:443/fscmRestApi/resources/11.13.18.05/suppliers/1"},
+        {"rel":"alt","href":"https://acme.oraclecloud.com/fscmRestApi/x?q=1"},
+        {"rel":"bare","href":"https://acme.oraclecloud.com"},
+        {"rel":"evil","href":"https://acme.oraclecloud.com.evil.example/x"},
+        {"rel":"port","href":"https://acme.oraclecloud.com:4430/x"},
+        {"rel":"esc","href":"https:\/\/acme.oraclecloud.com\/x"},
+        {"rel":"short","href":"/relative"},
+        {"rel":"num","href":7}]}],
+        "href":"https://acme.oraclecloud.com/not-in-links",
+        "links":[{"href":"https://acme.oraclecloud.com#top"}]}"#;
+    let want = input
+        .replace(
+            "https://acme.oraclecloud.com:443/fscmRestApi",
+            "https://gw.example.com/fscmRestApi",
+        )
+        .replace(
+            "https://acme.oraclecloud.com/fscmRestApi/x?q=1",
+            "https://gw.example.com/fscmRestApi/x?q=1",
+        )
+        .replace(
+            r#""https://acme.oraclecloud.com""#,
+            r#""https://gw.example.com""#,
+        )
+        .replace(
+            "https://acme.oraclecloud.com#top",
+            "https://gw.example.com#top",
+        );
+    assert_ne!(want, input);
+    let stats = assert_all_splits(&r, input, &want);
+    assert_eq!(stats.links_rewritten, 4);
+    assert_eq!(stats.values_masked, 0);
+    let v: Value = serde_json::from_str(&want).expect("still JSON");
+    assert_eq!(
+        v["href"], "https://acme.oraclecloud.com/not-in-links",
+        "only links[].href"
+    );
+}
+
+#[test]
+fn links_and_masks_together_and_a_masked_href_stays_masked() {
+    let r = link_rules(&[
+        ("**.href", MaskAction::Mask),
+        ("**.IBAN", MaskAction::Remove),
+    ]);
+    let input = r#"{"links":[{"href":"https://acme.oraclecloud.com/a"}],"IBAN":"GB1"}"#;
+    let stats = assert_all_splits(&r, input, r#"{"links":[{"href":"****"}]}"#);
+    assert_eq!((stats.values_masked, stats.links_rewritten), (2, 0));
+}
+
+#[test]
+fn the_strongest_matching_action_wins() {
+    let r = rules(&[
+        ("**.a", MaskAction::Last4),
+        ("x.a", MaskAction::Remove),
+        ("**.b", MaskAction::Last4),
+        ("**.b", MaskAction::Mask),
+    ]);
+    assert_eq!(
+        run(
+            &r,
+            r#"{"x":{"a":"123456","k":1},"a":"123456","b":"123456"}"#
+        ),
+        r#"{"x":{"k":1},"a":"****3456","b":"****"}"#
+    );
+    let merged = rules(&[("**.a", MaskAction::Last4)]).merged(&rules(&[("a", MaskAction::Mask)]));
+    assert_eq!(
+        run(&Arc::new(merged), r#"{"a":"123456","y":{"a":"123456"}}"#),
+        r#"{"a":"****","y":{"a":"****3456"}}"#
+    );
+}
