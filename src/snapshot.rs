@@ -47,6 +47,10 @@ pub struct GatewaySettings {
     pub trusted_proxies: Vec<crate::gateway::client_ip::Cidr>,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_grace: Duration,
+    /// The gateway's public origin, for rewriting `links[].href` (None: not rewritten).
+    pub public_base_url: Option<String>,
+    /// What masked values are replaced with.
+    pub redaction_mask: String,
 }
 
 /// A tenant's upstream.
@@ -111,6 +115,8 @@ pub struct Snapshot {
     pub grants: Grants,
     /// Access schedule.
     pub schedule: Schedule,
+    /// Response redaction rules by tenant and granting policies.
+    pub redaction: crate::redact::table::RedactionTable,
     /// Files read.
     pub sources: Vec<PathBuf>,
 }

@@ -118,9 +118,42 @@ pub struct AuditRecord {
     /// Start of the response body, credentials scrubbed (only when previews are on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_preview: Option<String>,
+    /// What response redaction did (rules and counts, never a value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<RedactionNote>,
     /// Free-form, secret-free details (admin actions, checkpoints).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<serde_json::Value>,
+}
+
+/// What response redaction did for one request: which rules fired and how often. Values are
+/// never recorded, masked or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionNote {
+    /// Whether the body went through the masker (false: no body, or link rewriting only and
+    /// the body was not JSON).
+    pub applied: bool,
+    /// Values masked or removed.
+    pub values: u64,
+    /// The rules that fired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleFired>,
+    /// `links[].href` values rewritten to the public base URL.
+    #[serde(default)]
+    pub links: u64,
+}
+
+/// One redaction rule that fired.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFired {
+    /// The rule's path as configured.
+    pub path: String,
+    /// `remove`, `mask` or `last4`.
+    pub action: String,
+    /// Values it masked.
+    pub values: u64,
 }
 
 /// Query parameters whose values are never stored.

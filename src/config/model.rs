@@ -61,6 +61,11 @@ pub struct GatewayFile {
     pub trusted_proxies: Option<Vec<String>>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_seconds: Option<u64>,
+    /// The gateway's public origin (`https://host[:port]`); Oracle's `links[].href` values
+    /// are rewritten to it. Absent: links are left as Oracle wrote them.
+    pub public_base_url: Option<String>,
+    /// The string masked values are replaced with (default `****`).
+    pub redaction_mask: Option<String>,
 }
 
 /// `[schedule]`.
@@ -94,6 +99,19 @@ pub struct TenantFile {
     pub upstream: String,
     /// How the gateway authenticates to Oracle.
     pub upstream_auth: UpstreamAuthFile,
+    /// Redaction rules applied to every response of this tenant.
+    #[serde(default)]
+    pub redact: Vec<RedactFile>,
+}
+
+/// One redaction rule: `{ path = "items[].BankAccountNumber", action = "last4" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactFile {
+    /// JSON path (`a.b`, `items[].x`, `**.x`).
+    pub path: String,
+    /// `remove`, `mask` or `last4`.
+    pub action: String,
 }
 
 /// `[tenants.NAME.upstream_auth]`.
@@ -143,6 +161,9 @@ pub struct PolicyFile {
     /// Skip the schedule.
     #[serde(default)]
     pub schedule_exempt: bool,
+    /// Redaction rules for responses this policy grants (added to the tenant's).
+    #[serde(default)]
+    pub redact: Vec<RedactFile>,
     /// Grants.
     #[serde(default)]
     pub rule: Vec<RuleFile>,

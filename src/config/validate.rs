@@ -169,6 +169,8 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         shutdown_grace: Duration::from_secs(grace),
         trusted_proxies: trusted,
         audit_preview_bytes: preview,
+        public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
+        redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
     })
 }
 
@@ -495,6 +497,7 @@ fn policies(
                 subjects: subjects.clone(),
                 tenant: tenant_id,
                 schedule_exempt: *schedule_exempt,
+                redact_slot: None,
                 rules,
             });
         }
@@ -520,12 +523,22 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     let mut cat_problems = Vec::new();
     let cat = catalog(&files, &mut cat_problems);
     p.extend(cat_problems);
-    let compiled = match &cat {
+    let mut compiled = match &cat {
         Some(c) => policies(&files, c, &tenants, &mut p),
         None => Vec::new(),
     };
-    match (gw, cat) {
-        (Some(gateway), Some(catalog)) if p.is_empty() => {
+    let redaction = gw.as_ref().map(|g| {
+        redaction::table(
+            &files,
+            &g.redaction_mask,
+            g.public_base_url.as_deref(),
+            &tenants,
+            &mut compiled,
+            &mut p,
+        )
+    });
+    match (gw, cat, redaction) {
+        (Some(gateway), Some(catalog), Some(redaction)) if p.is_empty() => {
             let grants = Grants::build(&compiled, catalog.len());
             Ok(Snapshot {
                 version,
@@ -535,6 +548,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
                 catalog,
                 grants,
                 schedule,
+                redaction,
                 sources: files.sources,
             })
         }
@@ -542,5 +556,6 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     }
 }
 
+mod redaction;
 #[cfg(test)]
 mod tests;

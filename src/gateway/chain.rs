@@ -88,6 +88,7 @@ pub async fn admit(
         .check(&subject, tenant_id, endpoint_id, method);
     let first = decision.first.ok_or(Deny::new(Reason::PolicyDenied))?;
     trace.grant = Some(first);
+    trace.redact = decision.redact;
 
     // 5. Is it open.
     if !snapshot.schedule.is_open(input.now) {

@@ -38,6 +38,8 @@ pub struct Trace {
     pub endpoint: Option<EndpointId>,
     /// The policy and rule that granted the request.
     pub grant: Option<GrantRef>,
+    /// Redaction slots of every granting policy (see `GrantDecision::redact`).
+    pub redact: u128,
 }
 
 /// Per-request state shared across Pingora phases.
@@ -77,6 +79,10 @@ pub struct RequestCtx {
     pub request_preview: crate::audit::preview::Preview,
     /// Response body preview for the audit record (empty unless previews are on).
     pub response_preview: crate::audit::preview::Preview,
+    /// The redaction rules for this request's response (None: passed through untouched).
+    pub redaction: Option<Arc<crate::redact::MaskRules>>,
+    /// The response body's masker, when the response is being redacted.
+    pub body_redaction: Option<crate::redact::body::BodyRedaction>,
 }
 
 impl std::fmt::Debug for RequestCtx {

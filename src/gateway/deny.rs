@@ -47,6 +47,9 @@ pub enum Reason {
     Internal,
     /// The audit trail cannot take the record: refused rather than relayed unaudited.
     AuditUnavailable,
+    /// Redaction rules apply and the response could not be masked (not JSON, compressed, or
+    /// invalid mid-stream): withheld rather than passed unmasked.
+    RedactionFailed,
 }
 
 impl Reason {
@@ -71,6 +74,7 @@ impl Reason {
             Reason::BadRequest => "request.malformed",
             Reason::Internal => "gateway.internal",
             Reason::AuditUnavailable => "audit.unavailable",
+            Reason::RedactionFailed => "redaction.failed",
         }
     }
 
@@ -85,7 +89,9 @@ impl Reason {
             Reason::BodyTooLarge => 413,
             Reason::UriTooLong => 414,
             Reason::Internal => 500,
-            Reason::UpstreamUnavailable | Reason::UpstreamCredentialMissing => 502,
+            Reason::UpstreamUnavailable
+            | Reason::UpstreamCredentialMissing
+            | Reason::RedactionFailed => 502,
             Reason::KillSwitchOn | Reason::AuditUnavailable => 503,
             Reason::UpstreamTimeout => 504,
         }
@@ -116,6 +122,9 @@ impl Reason {
             Reason::AuditUnavailable => {
                 "The gateway cannot record requests right now and is refusing them. Retry shortly."
             }
+            Reason::RedactionFailed => {
+                "The response could not be redacted as policy requires and was withheld."
+            }
         }
     }
 
@@ -129,7 +138,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -148,6 +157,7 @@ impl Reason {
         Reason::BadRequest,
         Reason::Internal,
         Reason::AuditUnavailable,
+        Reason::RedactionFailed,
     ];
 }
 

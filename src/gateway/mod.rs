@@ -115,6 +115,13 @@ impl ProxyHttp for Gateway {
         ctx.view = Some(view);
         match result {
             Ok(credential) => {
+                ctx.redaction = ctx.trace.tenant.and_then(|t| {
+                    ctx.compiled
+                        .as_ref()?
+                        .snapshot
+                        .redaction
+                        .for_request(t, ctx.trace.redact)
+                });
                 ctx.upstream_identity = Some(credential.identity.clone());
                 ctx.upstream_credential = Some(credential);
                 ctx.decision = Decision::Relayed;
@@ -187,7 +194,9 @@ impl ProxyHttp for Gateway {
 
     /// Phase `upstream_request_filter`: strips every client credential, hop-by-hop and
     /// forwarding header, sets `Host` to the tenant's host and injects the gateway's upstream
-    /// credential (taken out of the context, so it exists once).
+    /// credential (taken out of the context, so it exists once). When the response will be
+    /// redacted, asks for an uncompressed, whole body (`Accept-Encoding: identity`, no
+    /// `Range`).
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,
@@ -210,31 +219,66 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "upstream credential already used");
         };
         upstream_request.insert_header(cred.name, cred.value)?;
+        if ctx.redaction.is_some() {
+            crate::upstream::headers::prepare_for_redaction(upstream_request)?;
+        }
         Ok(())
     }
 
     /// Phase `response_filter`: backend-revealing headers out, security headers and
-    /// `X-Request-Id` in. Records the upstream status.
+    /// `X-Request-Id` in; records the upstream status. When redaction rules apply, decides
+    /// whether the body is masked (`redact::body::on_header`) and refuses with
+    /// `redaction.failed` (502) a body that cannot be: not JSON, or compressed.
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         ctx.upstream_answered = Some(Instant::now());
-        crate::redact::headers::apply(upstream_response, &ctx.request_id, self.tls)
+        crate::redact::headers::apply(upstream_response, &ctx.request_id, self.tls)?;
+        let Some(rules) = ctx.redaction.as_ref() else {
+            return Ok(());
+        };
+        let req = session.req_header();
+        let head = req.method == http::Method::HEAD;
+        let http10 = req.version <= http::Version::HTTP_10;
+        match crate::redact::body::on_header(upstream_response, rules, head, http10)? {
+            Ok(masker) => {
+                ctx.body_redaction = masker;
+                Ok(())
+            }
+            Err(refusal) => {
+                tracing::warn!(request_id = %ctx.request_id, why = refusal.as_str(), "response withheld: cannot redact");
+                ctx.decision =
+                    Decision::Denied(Deny::with_detail(Reason::RedactionFailed, refusal.as_str()));
+                Error::e_explain(ErrorType::InternalError, "response cannot be redacted")
+            }
+        }
     }
 
-    /// Phase `response_body_filter`: feeds the audit preview (when on). The body itself passes
-    /// through untouched and is never stored.
+    /// Phase `response_body_filter`: masks the body chunk by chunk when it is redacted (an
+    /// invalid document aborts the response: what went out was masked, the rest never goes),
+    /// then feeds the audit preview with what the client gets. Nothing is stored.
     fn response_body_filter(
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Option<Duration>> {
+        if let Some(masker) = ctx.body_redaction.as_mut() {
+            if let Err(e) = masker.on_chunk(body, end_of_stream) {
+                tracing::warn!(request_id = %ctx.request_id, error = %e, "response aborted: redaction failed mid-stream");
+                ctx.decision = Decision::Denied(Deny::with_detail(
+                    Reason::RedactionFailed,
+                    crate::redact::body::mid_stream_detail(e),
+                ));
+                *body = None;
+                return Error::e_explain(ErrorType::InternalError, "redaction failed mid-stream");
+            }
+        }
         if let Some(b) = body {
             ctx.response_preview.feed(b);
         }
@@ -255,7 +299,10 @@ impl ProxyHttp for Gateway {
         let reason = respond::failure_reason(e, ctx);
         let mut code = 0;
         if let Some(reason) = reason {
-            ctx.decision = Decision::Denied(Deny::new(reason));
+            // Keep a denial already decided (with its detail); otherwise record the failure.
+            if !matches!(ctx.decision, Decision::Denied(d) if d.reason == reason) {
+                ctx.decision = Decision::Denied(Deny::new(reason));
+            }
             // If the response header already went out there is nothing more we can say.
             if session.response_written().is_none()
                 && respond::write(session, ctx, reason).await.is_ok()

@@ -96,6 +96,32 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         bytes_out: Some(session.body_bytes_sent() as u64),
         request_preview: ctx.request_preview.finish(),
         response_preview: ctx.response_preview.finish(),
+        redaction: redaction_note(ctx),
         note: None,
     }
+}
+
+/// The redaction part of the record: present whenever rules applied to the request.
+fn redaction_note(ctx: &RequestCtx) -> Option<record::RedactionNote> {
+    let rules = ctx.redaction.as_ref()?;
+    let mut note = record::RedactionNote {
+        applied: ctx.body_redaction.is_some(),
+        ..Default::default()
+    };
+    if let Some(stats) = ctx.body_redaction.as_ref().and_then(|b| b.stats()) {
+        note.values = stats.values_masked;
+        note.links = stats.links_rewritten;
+        note.rules = rules
+            .rules()
+            .iter()
+            .zip(&stats.per_rule)
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| record::RuleFired {
+                path: r.source.clone(),
+                action: r.action.as_str().to_string(),
+                values: *n,
+            })
+            .collect();
+    }
+    Some(note)
 }

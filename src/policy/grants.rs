@@ -40,6 +40,9 @@ pub struct GrantDecision {
     pub first: Option<GrantRef>,
     /// The first matching schedule-exempt grant.
     pub exempt: Option<GrantRef>,
+    /// Redaction slots (bit `n`: slot `n`) of every matching policy that carries redaction
+    /// rules: all of them apply, so a broader policy can never lift a narrower one's masking.
+    pub redact: u128,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +50,7 @@ struct Entry {
     methods: MethodSet,
     tenant: Option<TenantId>,
     grant: GrantRef,
+    redact_slot: Option<u8>,
 }
 
 /// Grants of one subject, indexed by endpoint.
@@ -79,6 +83,9 @@ impl Table {
             if e.grant.schedule_exempt && d.exempt.is_none_or(|f| e.grant < f) {
                 d.exempt = Some(e.grant);
             }
+            if let Some(slot) = e.redact_slot {
+                d.redact |= 1u128 << slot;
+            }
         }
     }
 }
@@ -103,6 +110,8 @@ pub struct CompiledPolicy {
     pub tenant: Option<TenantId>,
     /// Skips the schedule.
     pub schedule_exempt: bool,
+    /// The policy's redaction slot (below 128), when it carries redaction rules.
+    pub redact_slot: Option<u8>,
     /// Rules.
     pub rules: Vec<CompiledRule>,
 }
@@ -161,6 +170,7 @@ impl Grants {
                                     rule: ri as u32,
                                     schedule_exempt: p.schedule_exempt,
                                 },
+                                redact_slot: p.redact_slot,
                             },
                         );
                     }
@@ -243,6 +253,7 @@ mod tests {
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
             tenant: tenant.map(TenantId),
             schedule_exempt: exempt,
+            redact_slot: None,
             rules: vec![CompiledRule {
                 name: "r".into(),
                 grants: grants
@@ -310,6 +321,32 @@ mod tests {
             .check(&c, TenantId(1), EndpointId(0), Method::Get)
             .first
             .is_some());
+    }
+
+    #[test]
+    fn every_granting_redacting_policy_is_reported() {
+        let mut p0 = policy("p0", &["account:a"], None, false, &[(0, &[Method::Get])]);
+        p0.redact_slot = Some(0);
+        let p1 = policy("p1", &["account:a"], None, false, &[(0, &[Method::Get])]);
+        let mut p2 = policy("p2", &["account:a"], None, false, &[(0, &[Method::Get])]);
+        p2.redact_slot = Some(5);
+        let mut p3 = policy("p3", &["account:a"], None, false, &[(0, &[Method::Post])]);
+        p3.redact_slot = Some(7);
+        let mut p4 = policy("p4", &["account:a"], Some(1), false, &[(0, &[Method::Get])]);
+        p4.redact_slot = Some(9);
+        let g = Grants::build(&[p0, p1, p2, p3, p4], 1);
+        let subject = Subject {
+            account: Some("a"),
+            oracle_user: None,
+            roles: &[],
+        };
+        let d = g.check(&subject, TenantId(0), EndpointId(0), Method::Get);
+        assert_eq!(d.first.map(|f| f.policy), Some(0));
+        assert_eq!(
+            d.redact,
+            (1 << 0) | (1 << 5),
+            "not p3 (other method), not p4 (other tenant)"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Response redaction: header rules (`headers`) and streaming JSON field masking (`rules`,
 //! `json`), applied in `response_filter` and `response_body_filter`.
 
+pub mod body;
 pub mod headers;
 pub mod json;
 pub mod rules;
+pub mod table;
 
 pub use json::{JsonMasker, MaskError, MaskLimits, MaskStats};
 pub use rules::{MaskAction, MaskRules, RulePathError, RuleSpec};

@@ -1,6 +1,7 @@
 //! Routing and handlers of the simulated Oracle.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -134,15 +135,39 @@ pub async fn diagnostics(req: &Req<'_>, shared: &Shared) -> Response<Body> {
         .await;
         return json_response(StatusCode::OK, "application/json", &json!({"slept": true}));
     }
-    if rest == "big" {
+    if rest == "big" || rest == "broken" {
         let n = param("items").unwrap_or(1000) as usize;
-        let mut r = respond(
-            StatusCode::OK,
-            Some(COLLECTION),
-            BigBody::new(n, req.host.clone()).boxed(),
+        let mut body = BigBody::new(n, req.host.clone());
+        body.broken = rest == "broken";
+        let mut r = respond(StatusCode::OK, Some(COLLECTION), body.boxed());
+        r.headers_mut().remove(http::header::CONTENT_LENGTH);
+        return r;
+    }
+    if rest == "gzip" {
+        // Claims gzip (the bytes are a real gzip member of `{}`): a body the gateway cannot
+        // redact without decoding.
+        let mut r = json_response(StatusCode::OK, COLLECTION, &json!({}));
+        *r.body_mut() = Full::new(Bytes::from_static(&[
+            0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3, 0xab, 0xae, 5, 0, 0x43, 0xbf, 0xa6, 0xa3, 2, 0, 0,
+            0,
+        ]))
+        .boxed();
+        r.headers_mut().insert(
+            http::header::CONTENT_ENCODING,
+            http::HeaderValue::from_static("gzip"),
         );
         r.headers_mut().remove(http::header::CONTENT_LENGTH);
         return r;
+    }
+    if rest == "html" {
+        return respond(
+            StatusCode::OK,
+            Some("text/html; charset=UTF-8"),
+            Full::new(Bytes::from_static(
+                b"<html><body>BankAccountNumber 400000000001</body></html>",
+            ))
+            .boxed(),
+        );
     }
     if let Some(code) = rest
         .strip_prefix("status/")
@@ -433,6 +458,10 @@ struct BigBody {
     total: usize,
     host: String,
     done: bool,
+    /// After the first chunk (and a pause, so it is sent on its own), emit invalid JSON
+    /// holding a value that must never be seen.
+    broken: bool,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl BigBody {
@@ -442,6 +471,8 @@ impl BigBody {
             total,
             host,
             done: false,
+            broken: false,
+            pause: None,
         }
     }
 }
@@ -452,12 +483,23 @@ impl http_body::Body for BigBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.done {
             return Poll::Ready(None);
         }
         let mut chunk = String::with_capacity(64 * 1024);
+        if self.broken && self.next > 0 {
+            let pause = self
+                .pause
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(300))));
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.done = true;
+            chunk.push_str(r#",{"InvoiceId":1 "BankAccountNumber":"LEAKED-AFTER-BREAK"}]}"#);
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))));
+        }
         if self.next == 0 {
             chunk.push_str("{\"items\":[");
         }

@@ -74,9 +74,36 @@ pub fn set_host(req: &mut RequestHeader, host: &str) -> pingora::Result<()> {
     req.insert_header(header::HOST, host)
 }
 
+/// For a response that will be redacted: asks Oracle for an uncompressed body (the gateway
+/// does not decode) and for the whole representation (a byte range of JSON cannot be
+/// parsed, so `Range` and `If-Range` go).
+pub fn prepare_for_redaction(req: &mut RequestHeader) -> pingora::Result<()> {
+    req.remove_header(&header::RANGE);
+    req.remove_header(&header::IF_RANGE);
+    req.insert_header(header::ACCEPT_ENCODING, "identity")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_asks_for_identity_and_the_whole_body() {
+        let mut r = req(&[
+            ("accept-encoding", "gzip, br"),
+            ("range", "bytes=0-99"),
+            ("if-range", "\"x\""),
+        ]);
+        prepare_for_redaction(&mut r).expect("prepare");
+        assert_eq!(
+            r.headers
+                .get_all("accept-encoding")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["identity"]
+        );
+        assert!(r.headers.get("range").is_none() && r.headers.get("if-range").is_none());
+    }
 
     fn req(headers: &[(&str, &str)]) -> RequestHeader {
         let mut r = RequestHeader::build("GET", b"/x", None).expect("build");

@@ -33,6 +33,8 @@ pub struct Options {
     pub extra_config: String,
     pub audit_queue: usize,
     pub preview: usize,
+    /// Extra keys for the `[gateway]` section.
+    pub gateway_extra: String,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             extra_config: String::new(),
             audit_queue: 4096,
             preview: 0,
+            gateway_extra: String::new(),
         }
     }
 }
@@ -126,6 +129,7 @@ impl Gateway {
             extra = opts.extra_config,
             audit_queue = opts.audit_queue,
             preview = opts.preview,
+            gateway_extra = opts.gateway_extra,
         );
         std::fs::write(&config, text).expect("write config");
         let app_key = erpgate::crypto::MasterKey::generate()
@@ -331,6 +335,11 @@ impl Gateway {
             .lines()
             .map(|l| serde_json::from_str(l).expect("audit record json"))
             .collect()
+    }
+
+    /// The gateway process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the gateway with SIGKILL (a crash) and waits for it.

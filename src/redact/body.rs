@@ -1,0 +1,318 @@
+//! Redaction of one response: the header decision (`on_header`, from `response_filter`) and
+//! the streaming body (`BodyRedaction::on_chunk`, from `response_body_filter`).
+//!
+//! Fail closed: when masking rules apply and the body is not JSON, or is compressed in an
+//! encoding the gateway does not decode, the response is refused before its header goes
+//! out. Link rewriting alone never refuses: a non-JSON body is then passed through as is.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+
+use super::json::{JsonMasker, MaskError, MaskLimits, MaskStats};
+use super::rules::MaskRules;
+
+/// Why a response cannot be redacted and is refused (the audit detail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Masking rules apply and the body is not JSON (or says no type at all).
+    NotJson,
+    /// The body is compressed; the gateway asks for identity and does not decode.
+    Encoded,
+}
+
+impl Refusal {
+    /// The detail code recorded with `redaction.failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NotJson => "content_type_not_json",
+            Refusal::Encoded => "content_encoding_unsupported",
+        }
+    }
+}
+
+/// The audit detail for a masker error after the header went out.
+pub fn mid_stream_detail(e: MaskError) -> &'static str {
+    match e {
+        MaskError::InvalidJson { .. } => "invalid_json",
+        MaskError::TooDeep => "json_too_deep",
+        MaskError::Incomplete => "json_incomplete",
+        MaskError::TrailingData => "json_trailing_data",
+    }
+}
+
+/// Whether `content_type` is JSON: `application/json` or any `application/…+json`
+/// (Oracle's `application/vnd.oracle.adf.resourcecollection+json` and friends).
+pub fn is_json(content_type: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(content_type) else {
+        return false;
+    };
+    let essence = s
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json") && sub.len() > 5)
+}
+
+/// Weakens an entity tag (`"x"` → `W/"x"`): the masked body is not byte-identical to the
+/// one the tag names, only equivalent for the caller.
+fn weaken(etag: &[u8]) -> Vec<u8> {
+    if etag.starts_with(b"W/") {
+        etag.to_vec()
+    } else {
+        [b"W/", etag].concat()
+    }
+}
+
+/// Decides, from the response header, whether the body goes through the masker, and adjusts
+/// the header when it does: `Content-Length` and digests removed (the length changes),
+/// `ETag` weakened, range support withdrawn, chunked framing for HTTP/1.1 clients.
+///
+/// `no_body` is true for HEAD requests; 1xx, 204 and 304 are detected here.
+pub fn on_header(
+    resp: &mut ResponseHeader,
+    rules: &Arc<MaskRules>,
+    no_body: bool,
+    downstream_http10: bool,
+) -> pingora::Result<Result<Option<BodyRedaction>, Refusal>> {
+    let status = resp.status.as_u16();
+    let declared_empty = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    if no_body || status < 200 || status == 204 || status == 304 || declared_empty {
+        return Ok(Ok(None));
+    }
+    let strict = !rules.is_empty();
+    let encoded = resp
+        .headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let json = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| is_json(v.as_bytes()));
+    match (encoded, json) {
+        (true, _) if strict => return Ok(Err(Refusal::Encoded)),
+        (false, false) if strict => return Ok(Err(Refusal::NotJson)),
+        (true, _) | (false, false) => return Ok(Ok(None)),
+        (false, true) => {}
+    }
+    for h in [
+        "content-length",
+        "content-md5",
+        "digest",
+        "content-digest",
+        "repr-digest",
+        "accept-ranges",
+    ] {
+        resp.remove_header(h);
+    }
+    if let Some(tag) = resp
+        .headers
+        .get(http::header::ETAG)
+        .map(|v| weaken(v.as_bytes()))
+    {
+        resp.insert_header(http::header::ETAG, tag)?;
+    }
+    if !downstream_http10 && !resp.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        resp.set_version(http::Version::HTTP_11);
+        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    }
+    Ok(Ok(Some(BodyRedaction {
+        masker: JsonMasker::new(rules.clone(), MaskLimits::default()),
+        fed: false,
+        stats: None,
+    })))
+}
+
+/// The masker of one response body.
+pub struct BodyRedaction {
+    masker: JsonMasker,
+    fed: bool,
+    stats: Option<MaskStats>,
+}
+
+impl BodyRedaction {
+    /// Masks one chunk in place; at `end`, checks the document is complete. On error the
+    /// caller must abort the response: what was sent so far is masked, the rest never goes.
+    pub fn on_chunk(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), MaskError> {
+        if let Some(chunk) = body.take() {
+            if !chunk.is_empty() {
+                self.fed = true;
+                let mut out = Vec::with_capacity(chunk.len() + 64);
+                self.masker.feed(&chunk, &mut out)?;
+                if !out.is_empty() {
+                    *body = Some(Bytes::from(out));
+                }
+            }
+        }
+        if end && self.stats.is_none() {
+            // An empty body holds nothing to mask; anything else must be one whole document.
+            let stats = if self.fed {
+                self.masker.finish(&mut Vec::new())?
+            } else {
+                MaskStats::default()
+            };
+            self.stats = Some(stats);
+        }
+        Ok(())
+    }
+
+    /// What the masker did, once the body has ended.
+    pub fn stats(&self) -> Option<&MaskStats> {
+        self.stats.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::{MaskAction, RuleSpec};
+
+    fn rules(active: bool) -> Arc<MaskRules> {
+        let specs = if active {
+            vec![RuleSpec {
+                path: "**.IBAN".into(),
+                action: MaskAction::Remove,
+            }]
+        } else {
+            vec![]
+        };
+        Arc::new(MaskRules::compile(&specs, "****").expect("rules"))
+    }
+
+    fn resp(status: u16, headers: &[(&str, &str)]) -> ResponseHeader {
+        let mut r = ResponseHeader::build(status, None).expect("build");
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    #[test]
+    fn json_media_types() {
+        for ok in [
+            "application/json",
+            "application/json; charset=UTF-8",
+            "Application/JSON",
+            "application/vnd.oracle.adf.resourcecollection+json",
+            "application/vnd.oracle.adf.resourceitem+json;charset=utf-8",
+            "application/vnd.oracle.adf.error+json",
+        ] {
+            assert!(is_json(ok.as_bytes()), "{ok}");
+        }
+        for no in [
+            "text/html",
+            "application/octet-stream",
+            "application/+json",
+            "text/json+html",
+            "application/jsonp",
+            "",
+        ] {
+            assert!(!is_json(no.as_bytes()), "{no}");
+        }
+    }
+
+    #[test]
+    fn header_decisions() {
+        let r = rules(true);
+        let ct = (
+            "content-type",
+            "application/vnd.oracle.adf.resourcecollection+json",
+        );
+        let mut h = resp(200, &[ct, ("content-length", "99"), ("etag", "\"abc\"")]);
+        let m = on_header(&mut h, &r, false, false)
+            .expect("ok")
+            .expect("masks");
+        assert!(m.is_some());
+        assert!(h.headers.get("content-length").is_none());
+        assert_eq!(
+            h.headers.get("etag").map(|v| v.as_bytes()),
+            Some(&b"W/\"abc\""[..])
+        );
+        assert_eq!(
+            h.headers.get("transfer-encoding").map(|v| v.as_bytes()),
+            Some(&b"chunked"[..])
+        );
+
+        let mut h = resp(200, &[ct, ("content-encoding", "gzip")]);
+        assert_eq!(
+            on_header(&mut h, &r, false, false).expect("ok").err(),
+            Some(Refusal::Encoded)
+        );
+        let mut h = resp(200, &[("content-type", "text/html")]);
+        assert_eq!(
+            on_header(&mut h, &r, false, false).expect("ok").err(),
+            Some(Refusal::NotJson)
+        );
+        let mut h = resp(200, &[]);
+        assert_eq!(
+            on_header(&mut h, &r, false, false).expect("ok").err(),
+            Some(Refusal::NotJson),
+            "no type: refused"
+        );
+        for (status, head) in [(204, false), (304, false), (200, true)] {
+            let mut h = resp(status, &[("content-type", "text/html"), ("etag", "\"x\"")]);
+            assert!(matches!(on_header(&mut h, &r, head, false), Ok(Ok(None))));
+            assert_eq!(
+                h.headers.get("etag").map(|v| v.as_bytes()),
+                Some(&b"\"x\""[..])
+            );
+        }
+        // Links only (no masking rules): non-JSON passes untouched.
+        let mut h = resp(
+            200,
+            &[("content-type", "application/pdf"), ("content-length", "5")],
+        );
+        assert!(matches!(
+            on_header(&mut h, &rules(false), false, false),
+            Ok(Ok(None))
+        ));
+        assert!(h.headers.get("content-length").is_some());
+        // HTTP/1.0 clients get a close-delimited body, not chunked framing.
+        let mut h = resp(200, &[ct, ("content-length", "9")]);
+        assert!(matches!(
+            on_header(&mut h, &r, false, true),
+            Ok(Ok(Some(_)))
+        ));
+        assert!(h.headers.get("transfer-encoding").is_none());
+    }
+
+    #[test]
+    fn chunks_are_masked_and_truncation_fails() {
+        let r = rules(true);
+        let mut h = resp(200, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("should mask")
+        };
+        let mut a = Some(Bytes::from_static(br#"{"IBAN":"GB12","#));
+        m.on_chunk(&mut a, false).expect("chunk");
+        let mut b = Some(Bytes::from_static(br#""k":1}"#));
+        m.on_chunk(&mut b, false).expect("chunk");
+        let mut end = None;
+        m.on_chunk(&mut end, true).expect("end");
+        let out = [a.unwrap_or_default(), b.unwrap_or_default()].concat();
+        assert_eq!(out, br#"{"k":1}"#);
+        assert_eq!(m.stats().map(|s| s.values_masked), Some(1));
+
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("should mask")
+        };
+        let mut a = Some(Bytes::from_static(br#"{"IBAN":"GB"#));
+        m.on_chunk(&mut a, false).expect("chunk");
+        assert_eq!(m.on_chunk(&mut None, true), Err(MaskError::Incomplete));
+        let mut empty = resp(200, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut empty, &r, false, false) else {
+            panic!("should mask")
+        };
+        m.on_chunk(&mut None, true).expect("an empty body is fine");
+    }
+}
