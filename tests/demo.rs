@@ -65,6 +65,13 @@ fn demo_serves_the_calls_it_advertises() {
         &[("x-api-key", &key)],
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // The demo's redaction: tax ids masked, links through the gateway.
+    let supplier = r.json();
+    let tax = supplier["TaxpayerId"].as_str().expect("TaxpayerId");
+    assert!(tax.starts_with("****") && tax.len() == 8, "{tax}");
+    assert_eq!(supplier["TaxRegistrationNumber"], "****");
+    let href = supplier["links"][0]["href"].as_str().expect("href");
+    assert!(href.starts_with(&format!("http://{addr}/")), "{href}");
     let r = get(
         "/fscmRestApi/resources/latest/externalBankAccounts",
         &[("Authorization", &auth)],

@@ -113,6 +113,8 @@ Demo account "{ACCOUNT}", credential {id}:
 Try:
   # allowed: invoices are granted to the demo account
   curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/11.13.18.05/invoices?limit=2&onlyData=true'
+  # redacted in flight: TaxpayerId keeps its last four, TaxRegistrationNumber is masked,
+  # and the links point at the gateway
   curl -s -H 'x-api-key: {key}' '{gw}/fscmRestApi/resources/latest/suppliers/1001'
   # denied by policy (403 policy.denied): bank accounts are not granted
   curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/externalBankAccounts'
@@ -160,6 +162,8 @@ database = "erpgate.db"
 app_key_file = "app.key"
 # The simulated Oracle is plain HTTP on loopback: allowed only because of this flag.
 dangerous_allow_insecure_upstream = true
+# Oracle's links[].href point here, not at the simulated Oracle.
+public_base_url = "http://127.0.0.1:{port}"
 
 # The demo is open at all hours so it works whenever you try it.
 [schedule]
@@ -175,6 +179,14 @@ upstream = "{sim_base_url}"
 mode = "basic"
 username = "FIN_INTEGRATION"
 secret = "fin-integration-password"
+
+# Response redaction for every demo response: tax ids keep their last four characters.
+[[tenants.demo.redact]]
+path = "**.TaxpayerId"
+action = "last4"
+[[tenants.demo.redact]]
+path = "**.TaxRegistrationNumber"
+action = "mask"
 
 [[endpoint]]
 name = "invoices.collection"

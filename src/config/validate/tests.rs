@@ -126,3 +126,102 @@ fn all_problems_are_reported_at_once() {
         "{e}"
     );
 }
+
+#[test]
+fn redaction_settings_are_validated_with_precise_messages() {
+    let b = base();
+    let gw_key = |k: &str| {
+        b.replace(
+            "database = \"x.db\"\n",
+            &format!("database = \"x.db\"\n{k}\n"),
+        )
+    };
+    let tenant_rule = |path: &str, action: &str| {
+        format!("{b}[[tenants.acme.redact]]\npath = \"{path}\"\naction = \"{action}\"\n")
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            tenant_rule("**.IBAN", "hide"),
+            "main.toml: tenants.acme.redact[1].action: \"hide\" is not remove, mask or last4",
+        ),
+        (
+            tenant_rule("items[0].IBAN", "mask"),
+            "main.toml: tenants.acme.redact[1].path: keys may not contain",
+        ),
+        (
+            tenant_rule("items[]", "mask"),
+            "must end with a key",
+        ),
+        (
+            b.replace(
+                "subjects = [\"account:a\"]\n",
+                "subjects = [\"account:a\"]\nredact = [{ path = \"a..b\", action = \"mask\" }]\n",
+            ),
+            "main.toml: policy \"p\".redact[1].path: has an empty key",
+        ),
+        (
+            gw_key("public_base_url = \"https://gw.example.com/api\""),
+            "main.toml: gateway.public_base_url: \"https://gw.example.com/api\" must be scheme://host[:port] only",
+        ),
+        (
+            gw_key("public_base_url = \"ftp://gw.example.com\""),
+            "main.toml: gateway.public_base_url:",
+        ),
+        (
+            gw_key("redaction_mask = \"\""),
+            "main.toml: gateway.redaction_mask: must be 1 to 64 printable characters",
+        ),
+        (
+            b.replace(
+                "subjects = [\"account:a\"]\n",
+                "subjects = [\"account:a\"]\nredact = [{ path = \"x\", action = \"mask\", extra = 1 }]\n",
+            ),
+            "unknown field `extra`",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "expected {want:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn redaction_compiles_into_the_snapshot() {
+    let text = base()
+        .replace(
+            "database = \"x.db\"\n",
+            "database = \"x.db\"\npublic_base_url = \"https://gw.example.com/\"\nredaction_mask = \"XX\"\n",
+        )
+        .replace(
+            "subjects = [\"account:a\"]\n",
+            "subjects = [\"account:a\"]\nredact = [{ path = \"items[].Salary\", action = \"remove\" }]\n",
+        )
+        + "[[tenants.acme.redact]]\npath = \"**.IBAN\"\naction = \"last4\"\n";
+    let s = load(&text, &[]).expect("valid");
+    assert_eq!(
+        s.gateway.public_base_url.as_deref(),
+        Some("https://gw.example.com")
+    );
+    assert_eq!(s.gateway.redaction_mask, "XX");
+    let (t, _) = s.tenant("acme").expect("tenant");
+    let only_tenant = s.redaction.for_request(t, 0).expect("tenant rules");
+    assert_eq!(only_tenant.rules().len(), 1);
+    assert_eq!(only_tenant.mask_text(), "XX");
+    let links = only_tenant.links().expect("links");
+    assert_eq!(links.to(), b"https://gw.example.com");
+    assert_eq!(
+        links.matched(b"https://acme.fa.us2.oraclecloud.com:443/x", b'"'),
+        Some("https://acme.fa.us2.oraclecloud.com:443".len())
+    );
+    assert_eq!(
+        links.matched(b"https://acme.fa.us2.oraclecloud.com/x", b'"'),
+        Some("https://acme.fa.us2.oraclecloud.com".len())
+    );
+    let with_policy = s.redaction.for_request(t, 1).expect("policy slot 0");
+    let sources: Vec<&str> = with_policy
+        .rules()
+        .iter()
+        .map(|r| r.source.as_str())
+        .collect();
+    assert_eq!(sources, ["**.IBAN", "items[].Salary"]);
+}

@@ -332,6 +332,28 @@ proptest! {
         prop_assert_eq!(parsed, reference(&r, &original));
     }
 
+    /// Damaged documents (one byte replaced): the verdict and the output do not depend on the
+    /// chunking, and whenever serde_json still accepts the document the masker does too.
+    #[test]
+    fn damaged_documents_behave_the_same_in_any_chunking(doc in value_strategy(), at in any::<usize>(),
+                                                        byte in any::<u8>(), cut in any::<usize>()) {
+        let r = rules(&[("**.IBAN", MaskAction::Remove), ("**.Name", MaskAction::Last4), ("items", MaskAction::Mask)]);
+        let mut text = serde_json::to_vec(&doc).expect("ser");
+        let at = at % text.len();
+        text[at] = byte;
+        let cut = cut % (text.len() + 1);
+        let whole = run_chunks(&r, &text, &[]);
+        let bytewise: Vec<usize> = (1..text.len()).collect();
+        prop_assert_eq!(&whole, &run_chunks(&r, &text, &[cut]));
+        prop_assert_eq!(&whole, &run_chunks(&r, &text, &bytewise));
+        if serde_json::from_slice::<Value>(&text).is_ok() {
+            let (out, _) = whole.map_err(|e| TestCaseError::fail(format!("valid JSON refused: {e}")))?;
+            let parsed: Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            let original: Value = serde_json::from_slice(&text).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            prop_assert_eq!(parsed, reference(&r, &original));
+        }
+    }
+
     #[test]
     fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256), cut in 0usize..256) {
         let r = rules(&[("**.a", MaskAction::Last4), ("b", MaskAction::Remove)]);
