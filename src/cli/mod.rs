@@ -10,6 +10,7 @@ pub mod killswitch;
 pub mod migrate;
 pub mod secret;
 pub mod serve;
+pub mod sim;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,8 @@ pub enum Command {
     Killswitch(killswitch::KillswitchArgs),
     /// Verify, query, export or prune the audit trail.
     Audit(audit::AuditArgs),
+    /// Run the simulated Oracle alone (load measurements, client development).
+    Sim(sim::SimArgs),
 }
 
 /// The `--config` option shared by every subcommand.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Secret(a) => secret::run(&a),
         Command::Killswitch(a) => killswitch::run(&a),
         Command::Audit(a) => audit::run(&a),
+        Command::Sim(a) => sim::run(&a),
     }
 }
 

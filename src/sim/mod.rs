@@ -40,6 +40,10 @@ pub struct SimConfig {
     pub invoices: usize,
     /// Number of seeded suppliers.
     pub suppliers: usize,
+    /// Keep every request for inspection (tests); off for load runs, where it would grow.
+    pub record_requests: bool,
+    /// Listen address (default `127.0.0.1:0`).
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for SimConfig {
@@ -50,6 +54,8 @@ impl Default for SimConfig {
             api_key_header: "x-api-key".into(),
             invoices: 25,
             suppliers: 10,
+            record_requests: true,
+            listen: None,
         }
     }
 }
@@ -167,7 +173,10 @@ fn shared(config: SimConfig) -> Arc<Shared> {
 
 /// Starts a simulator on `127.0.0.1:0` in the current tokio runtime.
 pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let bind = config
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let shared = shared(config);
     let (stop, mut stopped) = watch::channel(false);
@@ -235,7 +244,8 @@ async fn handle(
     let path = parts.uri.path();
     let is_oracle = path.starts_with("/fscmRestApi/") || path.starts_with("/hcmRestApi/");
     let who = auth::authenticate(&shared.config, &parts.headers);
-    if let Ok(mut log) = shared.log.lock() {
+    let recording = shared.config.record_requests;
+    if let Some(mut log) = recording.then(|| shared.log.lock().ok()).flatten() {
         log.push(RecordedRequest {
             method: parts.method.to_string(),
             target,

@@ -1,0 +1,208 @@
+//! A small HTTP/1.1 load generator for `benches/load/run.sh`: keep-alive connections, either
+//! closed-loop (as fast as each connection can go: peak throughput) or open-loop at a fixed
+//! rate, where each request has an intended send time and its latency is measured from that
+//! time, so a stalled server is charged for the requests it delayed (no coordinated
+//! omission, as in wrk2).
+//!
+//! `loadgen --url http://127.0.0.1:8080/path [--header 'K: V']... [--connections 32]
+//!          [--duration 10] [--warmup 2] [--rate 0] [--expect 200]`
+//! prints one JSON object: requests, errors, rps, latency percentiles in microseconds.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+#[derive(Clone, Debug)]
+struct Args {
+    host: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    connections: usize,
+    duration: Duration,
+    warmup: Duration,
+    rate: f64,
+    expect: u16,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        host: String::new(),
+        path: String::new(),
+        headers: Vec::new(),
+        connections: 32,
+        duration: Duration::from_secs(10),
+        warmup: Duration::from_secs(2),
+        rate: 0.0,
+        expect: 200,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => {
+                let url = val()?;
+                let rest = url
+                    .strip_prefix("http://")
+                    .ok_or("only http:// URLs are supported")?;
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                a.host = host.to_string();
+                a.path = if path.is_empty() { "/".into() } else { path.into() };
+            }
+            "--header" => {
+                let h = val()?;
+                let (k, v) = h.split_once(':').ok_or("headers are 'Name: value'")?;
+                a.headers.push((k.trim().into(), v.trim().into()));
+            }
+            "--connections" => a.connections = val()?.parse().map_err(|_| "bad --connections")?,
+            "--duration" => {
+                a.duration = Duration::from_secs_f64(val()?.parse().map_err(|_| "bad --duration")?)
+            }
+            "--warmup" => {
+                a.warmup = Duration::from_secs_f64(val()?.parse().map_err(|_| "bad --warmup")?)
+            }
+            "--rate" => a.rate = val()?.parse().map_err(|_| "bad --rate")?,
+            "--expect" => a.expect = val()?.parse().map_err(|_| "bad --expect")?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.host.is_empty() {
+        return Err("--url is required".into());
+    }
+    if a.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    Ok(a)
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(host: &str) -> Option<Sender> {
+    let stream = TcpStream::connect(host).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+/// One request; returns the status, or None on a transport error.
+async fn one(sender: &mut Sender, a: &Args) -> Option<u16> {
+    let mut req = hyper::Request::get(a.path.as_str()).header(hyper::header::HOST, a.host.as_str());
+    for (k, v) in &a.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req.body(Empty::new()).ok()?;
+    sender.ready().await.ok()?;
+    let resp = sender.send_request(req).await.ok()?;
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await.ok()?;
+    Some(status)
+}
+
+async fn connection(a: Args, index: usize, start: Instant) -> Tally {
+    let mut t = Tally::default();
+    let measure_from = start + a.warmup;
+    let end = measure_from + a.duration;
+    let period = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.connections as f64 / a.rate));
+    let offset = period.map_or(Duration::ZERO, |p| p.mul_f64(index as f64 / a.connections as f64));
+    let mut sender = connect(&a.host).await;
+    let mut k: u32 = 0;
+    loop {
+        let intended = match period {
+            Some(p) => {
+                let at = start + offset + p * k;
+                k += 1;
+                tokio::time::sleep_until(at.into()).await;
+                at
+            }
+            None => Instant::now(),
+        };
+        if intended >= end {
+            break;
+        }
+        let status = match sender.as_mut() {
+            Some(s) => one(s, &a).await,
+            None => None,
+        };
+        let done = Instant::now();
+        if intended >= measure_from {
+            match status {
+                Some(s) if s == a.expect => t.ok += 1,
+                _ => t.errors += 1,
+            }
+            let us = done.saturating_duration_since(intended).as_micros();
+            t.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+        }
+        if status.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            sender = connect(&a.host).await;
+        }
+    }
+    t
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let a = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("loadgen: runtime: {e}");
+            std::process::exit(1)
+        });
+    let total = rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..a.connections)
+            .map(|i| tokio::spawn(connection(a.clone(), i, start)))
+            .collect();
+        let mut all = Tally::default();
+        for t in tasks {
+            if let Ok(t) = t.await {
+                all.ok += t.ok;
+                all.errors += t.errors;
+                all.latencies_us.extend(t.latencies_us);
+            }
+        }
+        all
+    });
+    let mut lat = total.latencies_us;
+    lat.sort_unstable();
+    let n = total.ok + total.errors;
+    println!(
+        "{{\"requests\":{n},\"ok\":{},\"errors\":{},\"rps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"connections\":{},\"rate\":{}}}",
+        total.ok,
+        total.errors,
+        n as f64 / a.duration.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+        lat.last().copied().unwrap_or(0),
+        a.connections,
+        a.rate
+    );
+}

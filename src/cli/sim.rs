@@ -1,0 +1,64 @@
+//! `erpgate sim`: the simulated Oracle on its own, for load measurements and for trying
+//! clients against a local "Oracle". It checks the credential it is given like Oracle would.
+
+use std::net::SocketAddr;
+
+use crate::sim::{self, SimConfig};
+
+/// `erpgate sim` arguments.
+#[derive(clap::Args, Debug)]
+pub struct SimArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    /// The Basic user the simulator accepts; its password is read from ERPGATE_SIM_PASSWORD
+    /// (never from the command line, where `ps` would show it).
+    #[arg(long, default_value = "FIN_INTEGRATION")]
+    pub user: String,
+    /// Seeded invoices.
+    #[arg(long, default_value_t = 25)]
+    pub invoices: usize,
+}
+
+/// Runs the simulator until SIGINT or SIGTERM.
+pub fn run(args: &SimArgs) -> i32 {
+    let Ok(password) = std::env::var("ERPGATE_SIM_PASSWORD") else {
+        return super::fail("set ERPGATE_SIM_PASSWORD to the password the simulator accepts");
+    };
+    let api_keys = std::env::var("ERPGATE_SIM_API_KEY").ok().into_iter().collect();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("erpgate-sim")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return super::fail(format_args!("cannot start a runtime: {e}")),
+    };
+    rt.block_on(async {
+        let config = SimConfig {
+            basic_users: vec![(args.user.clone(), password)],
+            api_keys,
+            invoices: args.invoices,
+            record_requests: false,
+            listen: Some(args.listen),
+            ..SimConfig::default()
+        };
+        let handle = match sim::start(config).await {
+            Ok(h) => h,
+            Err(e) => return super::fail(format_args!("cannot listen on {}: {e}", args.listen)),
+        };
+        eprintln!("simulated Oracle on {}", handle.base_url());
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => return super::fail(format_args!("cannot watch SIGTERM: {e}")),
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        drop(handle);
+        0
+    })
+}
