@@ -45,6 +45,7 @@ fn record(i: usize) -> AuditRecord {
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("dir");
     let mut store = Store::open(&dir.path().join("audit.db")).expect("store");
+    erpgate::audit::writer::tune(store.connection_mut()).expect("tune");
     store.migrate().expect("migrate");
     let (master, _) = MasterKey::generate().expect("key");
     let key = master.audit_key();

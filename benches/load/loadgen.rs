@@ -49,7 +49,11 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("only http:// URLs are supported")?;
                 let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
                 a.host = host.to_string();
-                a.path = if path.is_empty() { "/".into() } else { path.into() };
+                a.path = if path.is_empty() {
+                    "/".into()
+                } else {
+                    path.into()
+                };
             }
             "--header" => {
                 let h = val()?;
@@ -115,7 +119,9 @@ async fn connection(a: Args, index: usize, start: Instant) -> Tally {
     let measure_from = start + a.warmup;
     let end = measure_from + a.duration;
     let period = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.connections as f64 / a.rate));
-    let offset = period.map_or(Duration::ZERO, |p| p.mul_f64(index as f64 / a.connections as f64));
+    let offset = period.map_or(Duration::ZERO, |p| {
+        p.mul_f64(index as f64 / a.connections as f64)
+    });
     let mut sender = connect(&a.host).await;
     let mut k: u32 = 0;
     loop {

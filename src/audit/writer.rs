@@ -25,6 +25,12 @@ use crate::crypto::KeyedHasher;
 /// Records per transaction at most.
 pub const BATCH: usize = 512;
 
+/// After the first record of a batch arrives, the writer waits this long for more before
+/// writing. Under load this turns one wake-up and one commit per request into one per few
+/// dozen (the relay's send then never has to wake a thread); at rest a record waits at most
+/// this long. Shutdown does not linger.
+pub const LINGER: Duration = Duration::from_millis(2);
+
 /// Counters shared between the sink, the writer and metrics.
 #[derive(Debug, Default)]
 pub struct AuditStats {
@@ -188,6 +194,15 @@ fn run(
                         if n == 0 {
                             break;
                         }
+                        if !closing && batch.len() < BATCH {
+                            tokio::time::sleep(LINGER).await;
+                            while batch.len() < BATCH {
+                                match rx.try_recv() {
+                                    Ok(r) => batch.push(r),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
                     }
                     _ = shutdown.notified(), if !closing => {
                         closing = true;
@@ -224,6 +239,16 @@ fn run(
     });
 }
 
+/// Settings for the writer's own connection: the audit indexes stay in a larger page cache,
+/// reads go through a memory map instead of copies, and the WAL is checkpointed less often
+/// (pages rewritten many times between checkpoints are copied once). Durability is unchanged
+/// (WAL, `synchronous = NORMAL`, as for every connection).
+pub fn tune(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 8000;",
+    )
+}
+
 fn write(
     path: &std::path::Path,
     conn: &mut Option<rusqlite::Connection>,
@@ -232,7 +257,9 @@ fn write(
 ) -> Result<(), String> {
     if conn.is_none() {
         let store = crate::store::Store::open(path).map_err(|e| e.to_string())?;
-        *conn = Some(store.into_connection());
+        let c = store.into_connection();
+        tune(&c).map_err(|e| e.to_string())?;
+        *conn = Some(c);
     }
     let c = conn.as_mut().ok_or("no connection")?;
     chain::append(c, key, batch)

@@ -25,7 +25,10 @@ pub fn run(args: &SimArgs) -> i32 {
     let Ok(password) = std::env::var("ERPGATE_SIM_PASSWORD") else {
         return super::fail("set ERPGATE_SIM_PASSWORD to the password the simulator accepts");
     };
-    let api_keys = std::env::var("ERPGATE_SIM_API_KEY").ok().into_iter().collect();
+    let api_keys = std::env::var("ERPGATE_SIM_API_KEY")
+        .ok()
+        .into_iter()
+        .collect();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("erpgate-sim")

@@ -321,17 +321,28 @@ impl ProxyHttp for Gateway {
     /// records credentials: only ids, names and codes.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let rec = record::build(session, ctx, e);
-        tracing::info!(
-            request_id = %rec.request_id,
-            method = %rec.method,
-            decision = %rec.decision,
-            reason = %rec.reason,
-            actor = %rec.actor,
-            status = rec.status.unwrap_or(0),
-            upstream_status = rec.upstream_status.unwrap_or(0),
-            micros = rec.total_us.unwrap_or(0),
-            "request"
-        );
+        // The audit trail is the access log. The log line is for operators: refusals and
+        // failures at info, relays at debug (at info they cost a quarter of the throughput).
+        macro_rules! request_line {
+            ($level:ident) => {
+                tracing::$level!(
+                    request_id = %rec.request_id,
+                    method = %rec.method,
+                    decision = %rec.decision,
+                    reason = %rec.reason,
+                    actor = %rec.actor,
+                    status = rec.status.unwrap_or(0),
+                    upstream_status = rec.upstream_status.unwrap_or(0),
+                    micros = rec.total_us.unwrap_or(0),
+                    "request"
+                )
+            };
+        }
+        if matches!(ctx.decision, Decision::Relayed) {
+            request_line!(debug);
+        } else {
+            request_line!(info);
+        }
         match ctx.audit_slot.take() {
             Some(slot) => slot.send(rec),
             None => {

@@ -206,7 +206,9 @@ impl Gateway {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("ERPGATE_APP_KEY", &self.app_key)
-            .env("ERPGATE_LOG", "info")
+            // Debug for erpgate itself, so tests that search the log for secrets see every
+            // line the gateway can write (relayed requests are logged at debug).
+            .env("ERPGATE_LOG", "info,erpgate=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone"))
             .stderr(log)
