@@ -20,12 +20,17 @@ use erpgate::store::Store;
 const ENDPOINTS: usize = 50;
 
 fn config() -> String {
+    config_with(ENDPOINTS)
+}
+
+/// A configuration with `resources` × 2 endpoints (collection and item each).
+fn config_with(resources: usize) -> String {
     let mut s = String::from(
         "[gateway]\nlisten = \"127.0.0.1:1\"\ndatabase = \"bench.db\"\ndangerous_allow_insecure_upstream = true\n\
          [schedule]\ntimezone = \"Asia/Karachi\"\n[[schedule.window]]\ndays = [\"daily\"]\nstart = \"00:00\"\nend = \"24:00\"\n\
          [tenants.acme]\nupstream = \"http://127.0.0.1:9\"\n[tenants.acme.upstream_auth]\nmode = \"basic\"\nusername = \"FIN_INTEGRATION\"\nsecret = \"pw\"\n",
     );
-    for i in 0..ENDPOINTS {
+    for i in 0..resources {
         s.push_str(&format!(
             "[[endpoint]]\nname = \"r{i}.collection\"\npath = \"/fscmRestApi/resources/{{version}}/resource{i}\"\nmethods = [\"GET\", \"POST\"]\n\
              [[endpoint]]\nname = \"r{i}.item\"\npath = \"/fscmRestApi/resources/{{version}}/resource{i}/{{id}}\"\nmethods = [\"GET\", \"PATCH\"]\n"
@@ -34,7 +39,7 @@ fn config() -> String {
     for i in 0..50 {
         s.push_str(&format!(
             "[[policy]]\nname = \"p{i}\"\nsubjects = [\"account:acct{i}\"]\n  [[policy.rule]]\n  endpoints = [\"r{i}.*\", \"r{}.item\"]\n  methods = [\"GET\"]\n",
-            (i + 1) % ENDPOINTS
+            (i + 1) % resources
         ));
     }
     s
@@ -168,11 +173,78 @@ fn benches(c: &mut Criterion) {
     c.bench_function("step/killswitch", |b| {
         b.iter(|| black_box(f.app.directory.load().killswitch()))
     });
+
+    // The catalog at 500 endpoints (250 resources): the trie keeps it flat.
+    let dir = tempfile::tempdir().expect("dir");
+    let big_cfg = dir.path().join("big.toml");
+    std::fs::write(&big_cfg, config_with(250)).expect("config");
+    let big = Snapshot::load(&big_cfg, 1).expect("snapshot");
+    assert_eq!(big.catalog.len(), 500);
+    let deep = erpgate::path::canonicalize(
+        b"/fscmRestApi/resources/11.13.18.05/resource237/300100",
+        8192,
+    )
+    .expect("canonical");
+    assert!(big.catalog.match_path(deep.segments()).is_some());
+    c.bench_function("step/catalog_match_500", |b| {
+        b.iter(|| black_box(big.catalog.match_path(black_box(deep).segments())))
+    });
+
+    // Our upstream credential: open the sealed secret (AES-256-GCM) and build the header.
+    let acct = view
+        .account_by_name("acct7")
+        .and_then(|i| view.account(i))
+        .expect("account");
+    let (tid, tenant) = snap.tenant("acme").expect("tenant");
+    let runtime = compiled.tenant_runtime(tid).expect("runtime");
+    c.bench_function("step/inject_upstream_credential", |b| {
+        b.iter(|| {
+            black_box(
+                erpgate::upstream::inject::prepare(tenant, acct, &runtime.cipher, |t, n| {
+                    view.secret(t, n)
+                })
+                .is_ok(),
+            )
+        })
+    });
+    // Header hygiene on a typical client request.
+    let mut req = pingora::http::RequestHeader::build("GET", target, None).expect("req");
+    for (k, v) in [
+        ("host", "gw.example.com"),
+        ("authorization", "Basic eDp5"),
+        ("accept", "application/json"),
+        ("user-agent", "integration/1.0"),
+        ("x-forwarded-for", "10.0.0.1"),
+        ("connection", "keep-alive"),
+    ] {
+        req.append_header(k, v).expect("header");
+    }
+    c.bench_function("step/sanitize_headers", |b| {
+        b.iter(|| {
+            let mut r = req.clone();
+            erpgate::upstream::headers::sanitize(&mut r, &[]);
+            black_box(r.headers.len())
+        })
+    });
+}
+
+/// The cold path of Basic authentication: one argon2id verification with the production
+/// parameters (19 MiB, t=2). Runs once per credential per cache lifetime, off the async
+/// workers, at most four at a time.
+fn cold(c: &mut Criterion) {
+    let hasher = PasswordHasher::default();
+    let phc = hasher.hash(b"correct horse battery staple").expect("hash");
+    let mut g = c.benchmark_group("auth");
+    g.sample_size(10);
+    g.bench_function("basic_cold_argon2id_default", |b| {
+        b.iter(|| black_box(hasher.verify(b"correct horse battery staple", &phc)))
+    });
+    g.finish();
 }
 
 criterion_group! {
     name = chain;
     config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = benches
+    targets = benches, cold
 }
 criterion_main!(chain);
