@@ -14,6 +14,7 @@
 pub mod cache;
 pub mod presented;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,12 @@ pub struct Authenticator {
     passwords: Arc<PasswordHasher>,
     cache: VerifiedCache,
     hashing: Semaphore,
+    /// One verification per presented credential at a time: concurrent requests with the
+    /// same credential (a client opening many connections at once) wait for the first and
+    /// then hit the cache, instead of each running argon2.
+    inflight: std::sync::Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    /// argon2 verifications run (cache misses), for metrics and tests.
+    verifications: std::sync::atomic::AtomicU64,
 }
 
 impl Authenticator {
@@ -102,6 +109,8 @@ impl Authenticator {
             passwords: Arc::new(passwords),
             cache: VerifiedCache::new(settings.cache_capacity, settings.cache_ttl),
             hashing: Semaphore::new(settings.max_concurrent_hashes.max(1)),
+            inflight: std::sync::Mutex::new(HashMap::new()),
+            verifications: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -150,10 +159,49 @@ impl Authenticator {
         let key = self.cache_hasher.hash_parts(&[b"basic", user, pass]);
         let username = std::str::from_utf8(user).ok();
         let found = username.and_then(|u| view.credential_by_username(u));
-        if let (Some(idx), Some(cached)) = (found, self.cache.get(&key, now)) {
-            if view.credential(idx).is_some_and(|c| c.id == cached) {
-                return state(view, idx, AuthKind::Basic, true);
+        let cached = |now| {
+            let idx = found?;
+            let id = self.cache.get(&key, now)?;
+            view.credential(idx)
+                .is_some_and(|c| c.id == id)
+                .then_some(idx)
+        };
+        if let Some(idx) = cached(now) {
+            return state(view, idx, AuthKind::Basic, true);
+        }
+        // Single flight: the first request with this credential verifies; the others wait
+        // for it and then find the cache filled.
+        let gate = self.inflight.lock().ok().map(|mut m| {
+            m.entry(key)
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+                .clone()
+        });
+        let _turn = match &gate {
+            Some(g) => Some(g.lock().await),
+            None => None,
+        };
+        let result = self.verify_basic(key, found, pass, view, &cached).await;
+        drop(_turn);
+        if let (Some(g), Ok(mut m)) = (gate, self.inflight.lock()) {
+            // Last one out removes the gate (the map holds one reference, `g` another).
+            if Arc::strong_count(&g) <= 2 {
+                m.remove(&key);
             }
+        }
+        result
+    }
+
+    async fn verify_basic(
+        &self,
+        key: [u8; 32],
+        found: Option<CredentialIdx>,
+        pass: &[u8],
+        view: &DirectoryView,
+        cached: &impl Fn(Instant) -> Option<CredentialIdx>,
+    ) -> Result<Principal, Deny> {
+        let now = Instant::now();
+        if let Some(idx) = cached(now) {
+            return state(view, idx, AuthKind::Basic, true);
         }
         let phc = found
             .and_then(|idx| view.credential(idx))
@@ -182,6 +230,8 @@ impl Authenticator {
             .acquire()
             .await
             .map_err(|_| Deny::new(Reason::Internal))?;
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let hasher = self.passwords.clone();
         let pass = zeroize::Zeroizing::new(pass.to_vec());
         tokio::task::spawn_blocking(move || match phc {
@@ -198,6 +248,12 @@ impl Authenticator {
     /// Entries in the verified-credential cache.
     pub fn cache_len(&self) -> usize {
         self.cache.len()
+    }
+
+    /// argon2 verifications run so far (each one a cache miss).
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -224,3 +280,6 @@ fn state(
         cache_hit,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,9 @@
 //! argon2id password hashing for issued API passwords.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::CryptoError;
 
@@ -29,11 +29,27 @@ impl Default for PasswordParams {
     }
 }
 
+/// The largest work area a stored hash may ask for (256 MiB): a corrupted row cannot make
+/// the gateway allocate without bound.
+const MAX_M_KIB: u32 = 256 * 1024;
+
 /// Hashes and verifies passwords with argon2id.
-#[derive(Debug)]
 pub struct PasswordHasher {
     params: PasswordParams,
     dummy: OnceLock<Option<String>>,
+    /// argon2 work areas (19 MiB each with the default parameters), reused: one per
+    /// verification running at the same time, so peak memory is bounded by the
+    /// authenticator's concurrency and freed areas are not left scattered across allocator
+    /// arenas. Wiped after each use.
+    memory: Mutex<Vec<Vec<Block>>>,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for PasswordHasher {
@@ -48,6 +64,7 @@ impl PasswordHasher {
         PasswordHasher {
             params,
             dummy: OnceLock::new(),
+            memory: Mutex::new(Vec::new()),
         }
     }
 
@@ -67,12 +84,50 @@ impl PasswordHasher {
             .map_err(|_| CryptoError::PasswordHash)
     }
 
-    /// Whether `password` matches `phc`; false for malformed hashes. Never panics.
+    /// Whether `password` matches `phc` (argon2id); false for malformed hashes. Never panics.
+    /// The hash's own parameters are used, in a reused work area; the comparison is
+    /// constant-time.
     pub fn verify(&self, password: &[u8], phc: &str) -> bool {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };
-        Argon2::default().verify_password(password, &parsed).is_ok()
+        if parsed.algorithm != argon2::ARGON2ID_IDENT {
+            return false;
+        }
+        let (Ok(params), Some(salt), Some(expected)) =
+            (Params::try_from(&parsed), parsed.salt, parsed.hash)
+        else {
+            return false;
+        };
+        if params.m_cost() > MAX_M_KIB {
+            return false;
+        }
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let version = parsed
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or(Version::V0x13);
+        let expected = expected.as_bytes();
+        let mut out = zeroize::Zeroizing::new(vec![0u8; expected.len()]);
+        let needed = params.block_count();
+        let mut blocks = self
+            .memory
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .filter(|b| b.len() >= needed)
+            .unwrap_or_else(|| vec![Block::default(); needed]);
+        let computed = Argon2::new(Algorithm::Argon2id, version, params)
+            .hash_password_into_with_memory(password, salt, &mut out, &mut blocks[..])
+            .is_ok();
+        blocks.fill(Block::default());
+        if let Ok(mut pool) = self.memory.lock() {
+            pool.push(blocks);
+        }
+        computed && super::ct_eq(&out, expected)
     }
 
     /// Spends the same effort as a real verification, for unknown usernames.
@@ -113,6 +168,27 @@ mod tests {
             "salted"
         );
         h.verify_dummy(b"anything");
+    }
+
+    #[test]
+    fn only_sane_argon2id_hashes_verify_and_work_areas_are_reused() {
+        let h = fast();
+        let phc = h.hash(b"pw").expect("hash");
+        for _ in 0..3 {
+            assert!(h.verify(b"pw", &phc));
+        }
+        assert_eq!(
+            h.memory.lock().map(|p| p.len()).unwrap_or(0),
+            1,
+            "one area, reused"
+        );
+        let argon2i = phc.replacen("$argon2id$", "$argon2i$", 1);
+        assert!(!h.verify(b"pw", &argon2i));
+        let huge = phc.replacen("m=256", "m=4194304", 1);
+        assert_ne!(huge, phc);
+        assert!(!h.verify(b"pw", &huge), "absurd memory cost refused");
+        let truncated = &phc[..phc.len() - 4];
+        assert!(!h.verify(b"pw", truncated));
     }
 
     #[test]
