@@ -100,18 +100,36 @@ async fn connect(host: &str) -> Option<Sender> {
     Some(sender)
 }
 
-/// One request; returns the status, or None on a transport error.
-async fn one(sender: &mut Sender, a: &Args) -> Option<u16> {
+/// What became of one request.
+enum Outcome {
+    /// A response with this status.
+    Status(u16),
+    /// The server had closed the keep-alive connection before we sent (e.g. nginx after
+    /// `keepalive_requests`): not an error, send again on a new connection.
+    Closed,
+    /// A transport failure after sending: an error.
+    Failed,
+}
+
+async fn one(sender: &mut Sender, a: &Args) -> Outcome {
     let mut req = hyper::Request::get(a.path.as_str()).header(hyper::header::HOST, a.host.as_str());
     for (k, v) in &a.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let req = req.body(Empty::new()).ok()?;
-    sender.ready().await.ok()?;
-    let resp = sender.send_request(req).await.ok()?;
+    let Ok(req) = req.body(Empty::new()) else {
+        return Outcome::Failed;
+    };
+    if sender.ready().await.is_err() {
+        return Outcome::Closed;
+    }
+    let Ok(resp) = sender.send_request(req).await else {
+        return Outcome::Failed;
+    };
     let status = resp.status().as_u16();
-    resp.into_body().collect().await.ok()?;
-    Some(status)
+    match resp.into_body().collect().await {
+        Ok(_) => Outcome::Status(status),
+        Err(_) => Outcome::Failed,
+    }
 }
 
 async fn connection(a: Args, index: usize, start: Instant) -> Tally {
@@ -137,9 +155,20 @@ async fn connection(a: Args, index: usize, start: Instant) -> Tally {
         if intended >= end {
             break;
         }
-        let status = match sender.as_mut() {
+        let mut outcome = match sender.as_mut() {
             Some(s) => one(s, &a).await,
-            None => None,
+            None => Outcome::Failed,
+        };
+        if matches!(outcome, Outcome::Closed) {
+            sender = connect(&a.host).await;
+            outcome = match sender.as_mut() {
+                Some(s) => one(s, &a).await,
+                None => Outcome::Failed,
+            };
+        }
+        let status = match outcome {
+            Outcome::Status(s) => Some(s),
+            Outcome::Closed | Outcome::Failed => None,
         };
         let done = Instant::now();
         if intended >= measure_from {
