@@ -136,11 +136,23 @@ impl App {
         &self.config_path
     }
 
-    /// Re-reads, validates and compiles the configuration and swaps it in atomically.
-    /// On any error the current configuration keeps serving. Returns the new version.
+    /// Re-reads, validates and compiles the configuration and swaps it in atomically
+    /// (requests in flight finish on the snapshot they started with). On any error, including
+    /// a change to a setting that needs a restart, the current configuration keeps serving.
+    /// Returns the new version.
     pub fn reload(&self) -> Result<u64, ConfigError> {
         let version = self.version.load(Ordering::SeqCst) + 1;
         let snapshot = Snapshot::load(&self.config_path, version)?;
+        let changed =
+            restart_only_changes(&self.compiled.load().snapshot.gateway, &snapshot.gateway);
+        if !changed.is_empty() {
+            return Err(ConfigError {
+                problems: changed
+                    .iter()
+                    .map(|k| format!("gateway.{k}: changed, and only takes effect on restart; reload refused (restart, or put it back)"))
+                    .collect(),
+            });
+        }
         let compiled = Compiled::new(snapshot, &self.master);
         let allow = compiled.snapshot.gateway.dangerous_allow_insecure_upstream;
         for e in self.resolved.refresh(&compiled.upstream_targets(), allow) {
@@ -150,4 +162,39 @@ impl App {
         self.version.store(version, Ordering::SeqCst);
         Ok(version)
     }
+}
+
+/// The `[gateway]` settings a running process cannot change (listener, threads, files, the
+/// audit queue and the background loops started at boot) that differ between `old` and `new`.
+pub fn restart_only_changes(
+    old: &crate::snapshot::GatewaySettings,
+    new: &crate::snapshot::GatewaySettings,
+) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    let mut check = |same: bool, key: &'static str| {
+        if !same {
+            v.push(key);
+        }
+    };
+    check(old.listen == new.listen, "listen");
+    check(old.threads == new.threads, "threads");
+    check(old.database == new.database, "database");
+    check(old.app_key_file == new.app_key_file, "app_key_file");
+    check(
+        old.audit_queue_capacity == new.audit_queue_capacity,
+        "audit_queue_capacity",
+    );
+    check(
+        old.audit_retention_days == new.audit_retention_days,
+        "audit_retention_days",
+    );
+    check(
+        old.store_poll_interval == new.store_poll_interval,
+        "store_poll_interval_ms",
+    );
+    check(
+        old.shutdown_grace == new.shutdown_grace,
+        "shutdown_grace_seconds",
+    );
+    v
 }

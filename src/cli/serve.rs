@@ -107,6 +107,9 @@ pub fn serve(
     ) {
         return super::fail(format_args!("cannot start the upstream resolver: {e}"));
     }
+    if let Err(e) = spawn_reloader(app.clone(), stop.clone()) {
+        return super::fail(format_args!("cannot watch SIGHUP: {e}"));
+    }
     if let Some(days) = gw.audit_retention_days {
         spawn_retention(
             gw.database.clone(),
@@ -159,6 +162,84 @@ pub fn serve(
         "erpgate stopped"
     );
     0
+}
+
+/// Reloads the configuration on SIGHUP, logs and audits the outcome. The handler is installed
+/// before this returns, so a SIGHUP can never hit the default action (termination).
+fn spawn_reloader(app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("erpgate-reload".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut hup = match signal(SignalKind::hangup()) {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::select! {
+                        got = hup.recv() => {
+                            if got.is_none() {
+                                break;
+                            }
+                            reload(&app, "signal:SIGHUP");
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            });
+        })?;
+    ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the reload thread stopped"))?
+}
+
+/// One reload: swap or refuse, then a log line and an audit record either way.
+pub fn reload(app: &App, actor: &str) {
+    let result = app.reload();
+    let note = match &result {
+        Ok(version) => {
+            let c = app.compiled.load();
+            tracing::info!(version, hash = %c.snapshot.hash, by = actor, "configuration reloaded");
+            serde_json::json!({"result": "ok", "version": version, "hash": c.snapshot.hash})
+        }
+        Err(e) => {
+            tracing::error!(by = actor, problems = %e, "configuration reload refused; the previous configuration keeps serving");
+            serde_json::json!({"result": "refused", "problems": e.problems})
+        }
+    };
+    let rec = crate::audit::AuditRecord {
+        ts: crate::audit::record::now(),
+        request_id: crate::crypto::random_id("adm-", 8).unwrap_or_else(|_| "adm-reload".into()),
+        kind: Some(crate::audit::Kind::Admin),
+        actor: actor.to_string(),
+        method: "config.reload".into(),
+        path: app.config_path().display().to_string(),
+        decision: if result.is_ok() { "ok" } else { "refused" }.into(),
+        note: Some(note),
+        ..Default::default()
+    };
+    match app.audit.reserve() {
+        Ok(slot) => slot.send(rec),
+        Err(why) => tracing::warn!(?why, "reload not audited: audit unavailable"),
+    }
 }
 
 /// Prunes audit records older than `days`, hourly, leaving a checkpoint in the chain.
