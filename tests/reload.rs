@@ -13,6 +13,9 @@ use support::{Gateway, Options};
 
 const INVOICES: &str = "/fscmRestApi/resources/11.13.18.05/invoices?limit=1";
 
+/// (status, error code) of each response, or the transport error.
+type Outcomes = Arc<Mutex<Vec<Result<(u16, String), String>>>>;
+
 fn hup(gw: &Gateway) {
     let pid = gw.pid().expect("running").to_string();
     let ok = std::process::Command::new("kill")
@@ -67,7 +70,7 @@ fn reloads_under_load_never_fail_a_request_and_refuse_broken_configs() {
     assert_ne!(restart_only, granting);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let outcomes: Arc<Mutex<Vec<Result<(u16, String), String>>>> = Arc::default();
+    let outcomes: Outcomes = Arc::default();
     let clients: Vec<_> = (0..4)
         .map(|_| {
             let (stop, outcomes, addr, auth) =
