@@ -87,10 +87,13 @@ pub struct App {
     pub ids: RequestIds,
     /// The audit queue.
     pub audit: AuditSink,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
     /// Builds the state from a loaded snapshot, the master key and the initial directory view.
+    /// Fails only if the metrics cannot be registered.
     pub fn new(
         config_path: &Path,
         snapshot: Snapshot,
@@ -99,7 +102,9 @@ impl App {
         passwords: PasswordHasher,
         auth_settings: &AuthSettings,
         audit: AuditSink,
-    ) -> App {
+    ) -> Result<App, String> {
+        let metrics =
+            crate::metrics::Metrics::new().map_err(|e| format!("cannot register metrics: {e}"))?;
         let version = snapshot.version;
         let compiled = Compiled::new(snapshot, &master);
         let resolved = Arc::new(Resolved::default());
@@ -113,7 +118,7 @@ impl App {
             passwords,
             auth_settings,
         );
-        App {
+        Ok(App {
             config_path: config_path.to_path_buf(),
             master,
             version: AtomicU64::new(version),
@@ -123,7 +128,8 @@ impl App {
             resolved,
             ids: RequestIds::new(),
             audit,
-        }
+            metrics,
+        })
     }
 
     /// The master key (for deriving keys in other components, never for the request path).
@@ -196,5 +202,6 @@ pub fn restart_only_changes(
         old.shutdown_grace == new.shutdown_grace,
         "shutdown_grace_seconds",
     );
+    check(old.metrics_listen == new.metrics_listen, "metrics_listen");
     v
 }

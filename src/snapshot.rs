@@ -51,6 +51,8 @@ pub struct GatewaySettings {
     pub public_base_url: Option<String>,
     /// What masked values are replaced with.
     pub redaction_mask: String,
+    /// Where `/metrics` is served (None: not served).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A tenant's upstream.

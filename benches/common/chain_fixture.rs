@@ -91,7 +91,8 @@ pub fn fixture() -> Fixture {
         hasher,
         &AuthSettings::default(),
         sink,
-    );
+    )
+    .expect("app");
     use base64::Engine as _;
     let basic = format!(
         "Basic {}",

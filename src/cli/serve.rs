@@ -52,7 +52,8 @@ pub fn build_app(
         passwords,
         &AuthSettings::default(),
         audit,
-    ))
+    )
+    .map_err(super::fail)?)
 }
 
 /// Runs the gateway until a shutdown signal, then drains the audit queue. Returns the exit
@@ -109,6 +110,12 @@ pub fn serve(
     }
     if let Err(e) = spawn_reloader(app.clone(), stop.clone()) {
         return super::fail(format_args!("cannot watch SIGHUP: {e}"));
+    }
+    if let Some(addr) = gw.metrics_listen {
+        if let Err(e) = crate::metrics::spawn_listener(addr, app.clone(), stop.clone()) {
+            return super::fail(format_args!("cannot serve metrics on {addr}: {e}"));
+        }
+        tracing::info!(%addr, "metrics at /metrics");
     }
     if let Some(days) = gw.audit_retention_days {
         spawn_retention(
@@ -214,6 +221,7 @@ fn spawn_reloader(app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
 /// One reload: swap or refuse, then a log line and an audit record either way.
 pub fn reload(app: &App, actor: &str) {
     let result = app.reload();
+    app.metrics.reload(result.is_ok());
     let note = match &result {
         Ok(version) => {
             let c = app.compiled.load();

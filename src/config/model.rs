@@ -66,6 +66,8 @@ pub struct GatewayFile {
     pub public_base_url: Option<String>,
     /// The string masked values are replaced with (default `****`).
     pub redaction_mask: Option<String>,
+    /// Address for Prometheus `/metrics` (absent: no metrics listener).
+    pub metrics_listen: Option<String>,
 }
 
 /// `[schedule]`.

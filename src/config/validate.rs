@@ -150,6 +150,19 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
             Err(e) => p.push(format!("{file}: gateway.trusted_proxies: {e}")),
         }
     }
+    let metrics_listen = g.metrics_listen.as_deref().and_then(|m| {
+        let parsed: Option<SocketAddr> = m.parse().ok();
+        match parsed {
+            None => p.push(format!(
+                "{file}: gateway.metrics_listen: \"{m}\" is not a socket address like 127.0.0.1:9464"
+            )),
+            Some(a) if Some(a) == listen => p.push(format!(
+                "{file}: gateway.metrics_listen: must differ from gateway.listen"
+            )),
+            Some(_) => {}
+        }
+        parsed
+    });
     if g.database.trim().is_empty() {
         p.push(format!("{file}: gateway.database: must not be empty"));
     }
@@ -171,6 +184,7 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         audit_preview_bytes: preview,
         public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
         redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
+        metrics_listen,
     })
 }
 

@@ -343,6 +343,7 @@ impl ProxyHttp for Gateway {
         } else {
             request_line!(info);
         }
+        self.app.metrics.record(&record::sample(ctx, &rec));
         match ctx.audit_slot.take() {
             Some(slot) => slot.send(rec),
             None => {

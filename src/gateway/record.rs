@@ -101,6 +101,23 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
     }
 }
 
+/// What the request contributes to the metrics.
+pub fn sample(ctx: &RequestCtx, rec: &AuditRecord) -> crate::metrics::RequestSample {
+    let stats = ctx.body_redaction.as_ref().and_then(|b| b.stats());
+    crate::metrics::RequestSample {
+        reason: match ctx.decision {
+            Decision::Denied(d) => Some(d.reason),
+            _ => None,
+        },
+        failed: matches!(ctx.decision, Decision::Pending),
+        gateway_us: rec.gateway_us,
+        upstream_us: rec.upstream_us,
+        auth_cache_hit: ctx.trace.principal.is_some_and(|p| p.cache_hit),
+        redacted_values: stats.map_or(0, |s| s.values_masked),
+        links_rewritten: stats.map_or(0, |s| s.links_rewritten),
+    }
+}
+
 /// The redaction part of the record: present whenever rules applied to the request.
 fn redaction_note(ctx: &RequestCtx) -> Option<record::RedactionNote> {
     let rules = ctx.redaction.as_ref()?;

@@ -1,0 +1,187 @@
+//! Prometheus metrics: per-request counters and histograms recorded in `logging`, and
+//! state read at scrape time (audit queue, snapshot version, kill switch, caches).
+//!
+//! The hot path never builds a label set: every (decision, reason) counter is resolved once,
+//! at start, into a table indexed by reason; recording is an atomic add and two histogram
+//! observations. Served on `gateway.metrics_listen` (see `serve.rs`), never on the relay
+//! listener, and unaffected by the kill switch.
+
+mod serve;
+
+pub use serve::spawn as spawn_listener;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+
+use crate::app::App;
+use crate::gateway::deny::Reason;
+
+/// Latency buckets in seconds: 50 µs to 30 s.
+const BUCKETS: [f64; 16] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    5.0, 30.0,
+];
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    relayed: IntCounter,
+    failed: IntCounter,
+    denied: Vec<IntCounter>,
+    gateway_seconds: Histogram,
+    upstream_seconds: Histogram,
+    auth_cache_hits: IntCounter,
+    redacted_values: IntCounter,
+    links_rewritten: IntCounter,
+    reloads_ok: IntCounter,
+    reloads_refused: IntCounter,
+}
+
+/// What one request contributes (plain values, so `logging` hands them over cheaply).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestSample {
+    /// `None`: relayed; `Some(reason)`: denied or failed with that reason.
+    pub reason: Option<Reason>,
+    /// Whether the request ended without a decision (a malformed request line, a client gone).
+    pub failed: bool,
+    /// Time spent deciding, in microseconds.
+    pub gateway_us: Option<u64>,
+    /// Time waiting for Oracle's response header, in microseconds.
+    pub upstream_us: Option<u64>,
+    /// The credential was confirmed from the cache.
+    pub auth_cache_hit: bool,
+    /// Values masked by redaction.
+    pub redacted_values: u64,
+    /// Links rewritten by redaction.
+    pub links_rewritten: u64,
+}
+
+fn reason_index(r: Reason) -> usize {
+    Reason::ALL.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+impl Metrics {
+    /// Registers every metric. Fails only on a programming error (duplicate names).
+    pub fn new() -> prometheus::Result<Metrics> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "erpgate_requests_total",
+                "Requests by decision (relayed, denied, failed) and reason code.",
+            ),
+            &["decision", "reason"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        let relayed = requests.get_metric_with_label_values(&["relayed", ""])?;
+        let failed = requests.get_metric_with_label_values(&["failed", ""])?;
+        let denied = Reason::ALL
+            .iter()
+            .map(|r| requests.get_metric_with_label_values(&["denied", r.code()]))
+            .collect::<prometheus::Result<Vec<_>>>()?;
+        let histogram = |name: &str, help: &str| -> prometheus::Result<Histogram> {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()))?;
+            registry.register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let reloads = IntCounterVec::new(
+            Opts::new("erpgate_reloads_total", "Configuration reloads by result."),
+            &["result"],
+        )?;
+        registry.register(Box::new(reloads.clone()))?;
+        Ok(Metrics {
+            relayed,
+            failed,
+            denied,
+            gateway_seconds: histogram(
+                "erpgate_gateway_overhead_seconds",
+                "Time from request arrival to the gateway's decision.",
+            )?,
+            upstream_seconds: histogram(
+                "erpgate_upstream_seconds",
+                "Time from sending upstream to Oracle's response header.",
+            )?,
+            auth_cache_hits: counter(
+                "erpgate_auth_cache_hits_total",
+                "Basic credentials confirmed from the verified-credential cache.",
+            )?,
+            redacted_values: counter(
+                "erpgate_redacted_values_total",
+                "Response values masked or removed by redaction rules.",
+            )?,
+            links_rewritten: counter(
+                "erpgate_links_rewritten_total",
+                "Oracle links[].href values rewritten to the public base URL.",
+            )?,
+            reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
+            reloads_refused: reloads.get_metric_with_label_values(&["refused"])?,
+            registry,
+        })
+    }
+
+    /// Records one finished request.
+    pub fn record(&self, s: &RequestSample) {
+        match (s.reason, s.failed) {
+            (Some(r), _) => {
+                if let Some(c) = self.denied.get(reason_index(r)) {
+                    c.inc();
+                }
+            }
+            (None, true) => self.failed.inc(),
+            (None, false) => self.relayed.inc(),
+        }
+        if let Some(us) = s.gateway_us {
+            self.gateway_seconds.observe(us as f64 / 1e6);
+        }
+        if let Some(us) = s.upstream_us {
+            self.upstream_seconds.observe(us as f64 / 1e6);
+        }
+        if s.auth_cache_hit {
+            self.auth_cache_hits.inc();
+        }
+        if s.redacted_values > 0 {
+            self.redacted_values.inc_by(s.redacted_values);
+        }
+        if s.links_rewritten > 0 {
+            self.links_rewritten.inc_by(s.links_rewritten);
+        }
+    }
+
+    /// Records a reload's outcome.
+    pub fn reload(&self, ok: bool) {
+        if ok {
+            self.reloads_ok.inc();
+        } else {
+            self.reloads_refused.inc();
+        }
+    }
+
+    /// The exposition text: the registry plus the state read now from `app`.
+    pub fn render(&self, app: &App) -> String {
+        let mut buf = Vec::new();
+        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        let mut out = String::from_utf8(buf).unwrap_or_default();
+        let stats = app.audit.stats();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let compiled = app.compiled.load();
+        let rows: [(&str, &str, &str, u64); 8] = [
+            ("erpgate_audit_queue_depth", "gauge", "Audit records queued or reserved, not yet written.", app.audit.depth() as u64),
+            ("erpgate_audit_records_written_total", "counter", "Audit records committed.", load(&stats.written)),
+            ("erpgate_audit_write_errors_total", "counter", "Failed audit write attempts.", load(&stats.write_errors)),
+            ("erpgate_audit_refused_total", "counter", "Requests refused because the audit trail could not take their record.", load(&stats.refused)),
+            ("erpgate_auth_cache_misses_total", "counter", "argon2 verifications run (verified-credential cache misses).", app.auth.verifications()),
+            ("erpgate_auth_cache_entries", "gauge", "Entries in the verified-credential cache.", app.auth.cache_len() as u64),
+            ("erpgate_snapshot_version", "gauge", "Version of the configuration snapshot serving (1 at start, +1 per successful reload).", compiled.snapshot.version),
+            ("erpgate_killswitch", "gauge", "1 while the kill switch is on.", u64::from(app.directory.load().killswitch())),
+        ];
+        for (name, kind, help, value) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+        out
+    }
+}
