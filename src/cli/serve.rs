@@ -44,7 +44,7 @@ pub fn build_app(
     let dir = store
         .load_directory()
         .map_err(|e| super::fail(format_args!("cannot read the database: {e}")))?;
-    Ok(App::new(
+    App::new(
         config,
         snapshot,
         master,
@@ -53,7 +53,7 @@ pub fn build_app(
         &AuthSettings::default(),
         audit,
     )
-    .map_err(super::fail)?)
+    .map_err(super::fail)
 }
 
 /// Runs the gateway until a shutdown signal, then drains the audit queue. Returns the exit
