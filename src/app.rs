@@ -89,6 +89,8 @@ pub struct App {
     pub audit: AuditSink,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// Rate-limit buckets.
+    pub limiter: crate::policy::ratelimit::Limiter,
 }
 
 impl App {
@@ -129,6 +131,7 @@ impl App {
             ids: RequestIds::new(),
             audit,
             metrics,
+            limiter: crate::policy::ratelimit::Limiter::default(),
         })
     }
 

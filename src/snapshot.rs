@@ -119,6 +119,8 @@ pub struct Snapshot {
     pub schedule: Schedule,
     /// Response redaction rules by tenant and granting policies.
     pub redaction: crate::redact::table::RedactionTable,
+    /// Rate limits by slot (see `GrantDecision::limited`).
+    pub rate_limits: Vec<crate::policy::ratelimit::RateLimit>,
     /// Files read.
     pub sources: Vec<PathBuf>,
 }

@@ -106,6 +106,18 @@ pub struct TenantFile {
     pub redact: Vec<RedactFile>,
 }
 
+/// `rate_limit = { per = "credential", requests_per_second = 5, burst = 10 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    /// Whose bucket: `credential` (each credential set) or `account` (all of an account's).
+    pub per: String,
+    /// Sustained rate.
+    pub requests_per_second: f64,
+    /// Bucket size (default: one second's worth, at least 1).
+    pub burst: Option<u32>,
+}
+
 /// One redaction rule: `{ path = "items[].BankAccountNumber", action = "last4" }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +178,8 @@ pub struct PolicyFile {
     /// Redaction rules for responses this policy grants (added to the tenant's).
     #[serde(default)]
     pub redact: Vec<RedactFile>,
+    /// A token-bucket limit on what this policy grants.
+    pub rate_limit: Option<RateLimitFile>,
     /// Grants.
     #[serde(default)]
     pub rule: Vec<RuleFile>,

@@ -512,6 +512,7 @@ fn policies(
                 tenant: tenant_id,
                 schedule_exempt: *schedule_exempt,
                 redact_slot: None,
+                rate_slot: None,
                 rules,
             });
         }
@@ -541,6 +542,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
         Some(c) => policies(&files, c, &tenants, &mut p),
         None => Vec::new(),
     };
+    let rate_limits = ratelimit::assign(&files, &mut compiled, &mut p);
     let redaction = gw.as_ref().map(|g| {
         redaction::table(
             &files,
@@ -563,6 +565,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
                 grants,
                 schedule,
                 redaction,
+                rate_limits,
                 sources: files.sources,
             })
         }
@@ -570,6 +573,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     }
 }
 
+mod ratelimit;
 mod redaction;
 #[cfg(test)]
 mod tests;

@@ -103,7 +103,26 @@ pub async fn admit(
         return Err(Deny::new(Reason::KillSwitchOn));
     }
 
-    // 7. Our upstream credential.
+    // 7. Rate limits of every granting policy that sets one.
+    if decision.limited != 0 {
+        let credential_id = view
+            .credential(principal.credential)
+            .map_or("", |c| c.id.as_str());
+        if let Err(secs) = app.limiter.check(
+            snapshot.version,
+            &snapshot.rate_limits,
+            decision.limited,
+            credential_id,
+            &account.name,
+            std::time::Instant::now(),
+        ) {
+            let mut d = Deny::new(Reason::RateLimited);
+            d.retry_after = Some(secs);
+            return Err(d);
+        }
+    }
+
+    // 8. Our upstream credential.
     let runtime = compiled
         .tenant_runtime(tenant_id)
         .ok_or(Deny::new(Reason::Internal))?;

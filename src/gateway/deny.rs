@@ -50,6 +50,8 @@ pub enum Reason {
     /// Redaction rules apply and the response could not be masked (not JSON, compressed, or
     /// invalid mid-stream): withheld rather than passed unmasked.
     RedactionFailed,
+    /// A policy's rate limit is exhausted for this credential or account.
+    RateLimited,
 }
 
 impl Reason {
@@ -75,6 +77,7 @@ impl Reason {
             Reason::Internal => "gateway.internal",
             Reason::AuditUnavailable => "audit.unavailable",
             Reason::RedactionFailed => "redaction.failed",
+            Reason::RateLimited => "ratelimit.exceeded",
         }
     }
 
@@ -87,6 +90,7 @@ impl Reason {
             Reason::EndpointUnknown => 404,
             Reason::MethodNotAllowed => 405,
             Reason::BodyTooLarge => 413,
+            Reason::RateLimited => 429,
             Reason::UriTooLong => 414,
             Reason::Internal => 500,
             Reason::UpstreamUnavailable
@@ -125,6 +129,7 @@ impl Reason {
             Reason::RedactionFailed => {
                 "The response could not be redacted as policy requires and was withheld."
             }
+            Reason::RateLimited => "Too many requests; retry after the time in Retry-After.",
         }
     }
 
@@ -138,7 +143,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 20] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -158,6 +163,7 @@ impl Reason {
         Reason::Internal,
         Reason::AuditUnavailable,
         Reason::RedactionFailed,
+        Reason::RateLimited,
     ];
 }
 
@@ -169,6 +175,8 @@ pub struct Deny {
     pub reason: Reason,
     /// Internal detail for the audit record (static, never derived from secrets).
     pub detail: Option<&'static str>,
+    /// Seconds for `Retry-After` (rate limits); other reasons use their fixed value.
+    pub retry_after: Option<u32>,
 }
 
 impl Deny {
@@ -177,6 +185,7 @@ impl Deny {
         Deny {
             reason,
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -185,6 +194,7 @@ impl Deny {
         Deny {
             reason,
             detail: Some(detail),
+            retry_after: None,
         }
     }
 }
@@ -211,11 +221,13 @@ pub fn error_body(reason: Reason, request_id: &str) -> Bytes {
     ))
 }
 
-/// Builds the response header for a denial carrying a body of `body_len` bytes.
+/// Builds the response header for a denial carrying a body of `body_len` bytes;
+/// `retry_after` (seconds) is sent for rate limits.
 pub fn error_header(
     reason: Reason,
     request_id: &str,
     body_len: usize,
+    retry_after: Option<u32>,
 ) -> pingora::Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(reason.status(), Some(8))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
@@ -230,6 +242,9 @@ pub fn error_header(
     if matches!(reason, Reason::KillSwitchOn | Reason::AuditUnavailable) {
         // A deliberate block: tell well-behaved clients not to hammer us.
         resp.insert_header(http::header::RETRY_AFTER, "60")?;
+    }
+    if let Some(secs) = retry_after {
+        resp.insert_header(http::header::RETRY_AFTER, secs.to_string())?;
     }
     Ok(resp)
 }
@@ -270,9 +285,9 @@ mod tests {
 
     #[test]
     fn unauthorized_carries_www_authenticate() {
-        let h = error_header(Reason::AuthMissing, "x-1", 10).expect("header");
+        let h = error_header(Reason::AuthMissing, "x-1", 10, None).expect("header");
         assert!(h.headers.get("www-authenticate").is_some());
-        let h = error_header(Reason::PolicyDenied, "x-1", 10).expect("header");
+        let h = error_header(Reason::PolicyDenied, "x-1", 10, None).expect("header");
         assert!(h.headers.get("www-authenticate").is_none());
         assert_eq!(h.status.as_u16(), 403);
     }

@@ -300,12 +300,14 @@ impl ProxyHttp for Gateway {
         let mut code = 0;
         if let Some(reason) = reason {
             // Keep a denial already decided (with its detail); otherwise record the failure.
-            if !matches!(ctx.decision, Decision::Denied(d) if d.reason == reason) {
-                ctx.decision = Decision::Denied(Deny::new(reason));
-            }
+            let deny = match ctx.decision {
+                Decision::Denied(d) if d.reason == reason => d,
+                _ => Deny::new(reason),
+            };
+            ctx.decision = Decision::Denied(deny);
             // If the response header already went out there is nothing more we can say.
             if session.response_written().is_none()
-                && respond::write(session, ctx, reason).await.is_ok()
+                && respond::write(session, ctx, deny).await.is_ok()
             {
                 code = reason.status();
             }

@@ -15,13 +15,14 @@ pub async fn deny(session: &mut Session, ctx: &mut RequestCtx, deny: Deny) -> pi
     if ctx.has_body {
         session.set_keepalive(None);
     }
-    write(session, ctx, deny.reason).await
+    write(session, ctx, deny).await
 }
 
-/// Writes the error response for `reason`.
-pub async fn write(session: &mut Session, ctx: &RequestCtx, reason: Reason) -> pingora::Result<()> {
-    let body = deny::error_body(reason, &ctx.request_id);
-    let mut header = deny::error_header(reason, &ctx.request_id, body.len())?;
+/// Writes the error response for `deny`.
+pub async fn write(session: &mut Session, ctx: &RequestCtx, deny: Deny) -> pingora::Result<()> {
+    let body = deny::error_body(deny.reason, &ctx.request_id);
+    let mut header =
+        deny::error_header(deny.reason, &ctx.request_id, body.len(), deny.retry_after)?;
     crate::redact::headers::apply(&mut header, &ctx.request_id, false)?;
     session
         .write_response_header(Box::new(header), false)

@@ -43,6 +43,9 @@ pub struct GrantDecision {
     /// Redaction slots (bit `n`: slot `n`) of every matching policy that carries redaction
     /// rules: all of them apply, so a broader policy can never lift a narrower one's masking.
     pub redact: u128,
+    /// Rate-limit slots (bit `n`: slot `n`) of every matching policy that sets a limit: every
+    /// one of them applies.
+    pub limited: u128,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +54,7 @@ struct Entry {
     tenant: Option<TenantId>,
     grant: GrantRef,
     redact_slot: Option<u8>,
+    rate_slot: Option<u8>,
 }
 
 /// Grants of one subject, indexed by endpoint.
@@ -86,6 +90,9 @@ impl Table {
             if let Some(slot) = e.redact_slot {
                 d.redact |= 1u128 << slot;
             }
+            if let Some(slot) = e.rate_slot {
+                d.limited |= 1u128 << slot;
+            }
         }
     }
 }
@@ -112,6 +119,8 @@ pub struct CompiledPolicy {
     pub schedule_exempt: bool,
     /// The policy's redaction slot (below 128), when it carries redaction rules.
     pub redact_slot: Option<u8>,
+    /// The policy's rate-limit slot (below 128), when it sets a limit.
+    pub rate_slot: Option<u8>,
     /// Rules.
     pub rules: Vec<CompiledRule>,
 }
@@ -171,6 +180,7 @@ impl Grants {
                                     schedule_exempt: p.schedule_exempt,
                                 },
                                 redact_slot: p.redact_slot,
+                                rate_slot: p.rate_slot,
                             },
                         );
                     }
@@ -254,6 +264,7 @@ mod tests {
             tenant: tenant.map(TenantId),
             schedule_exempt: exempt,
             redact_slot: None,
+            rate_slot: None,
             rules: vec![CompiledRule {
                 name: "r".into(),
                 grants: grants

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod grants;
 pub mod method;
+pub mod ratelimit;
 pub mod schedule;
 
 pub use catalog::{Catalog, Endpoint, EndpointId};

@@ -225,3 +225,45 @@ fn redaction_compiles_into_the_snapshot() {
         .collect();
     assert_eq!(sources, ["**.IBAN", "items[].Salary"]);
 }
+
+#[test]
+fn rate_limits_are_validated_and_slotted() {
+    let b = base();
+    let with = |rl: &str| {
+        b.replace(
+            "subjects = [\"account:a\"]\n",
+            &format!("subjects = [\"account:a\"]\nrate_limit = {rl}\n"),
+        )
+    };
+    for (rl, want) in [
+        (
+            "{ per = \"tenant\", requests_per_second = 1 }",
+            "main.toml: policy \"p\".rate_limit.per: \"tenant\" is not credential or account",
+        ),
+        (
+            "{ per = \"account\", requests_per_second = 0 }",
+            "rate_limit.requests_per_second: 0 must be above 0",
+        ),
+        (
+            "{ per = \"account\", requests_per_second = 5, burst = 0 }",
+            "rate_limit.burst: must be at least 1",
+        ),
+        (
+            "{ per = \"account\" }",
+            "missing field `requests_per_second`",
+        ),
+    ] {
+        let e = err(&with(rl));
+        assert!(e.contains(want), "expected {want:?} in:\n{e}");
+    }
+    let s = load(
+        &with("{ per = \"credential\", requests_per_second = 2.5 }"),
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(s.rate_limits.len(), 1);
+    assert_eq!(
+        s.rate_limits[0].burst, 3.0,
+        "default burst: one second's worth"
+    );
+}
