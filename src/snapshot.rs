@@ -29,6 +29,10 @@ pub struct GatewaySettings {
     pub max_uri_length: usize,
     /// Maximum request body.
     pub max_request_body_bytes: u64,
+    /// Maximum number of request header fields.
+    pub max_header_count: usize,
+    /// Maximum total size of the request header fields (names, values, separators).
+    pub max_header_bytes: usize,
     /// Upstream connect timeout.
     pub upstream_connect_timeout: Duration,
     /// Upstream read/write timeout.

@@ -231,6 +231,34 @@ fn post_bodies_are_relayed_and_oversized_ones_refused() {
         (413, "request.body_too_large")
     );
     assert_eq!(gw.sim.request_count(), 1);
+
+    // Header limits (defaults: 100 fields, 32 KiB): 431, never relayed.
+    let many: Vec<(String, String)> = (0..101).map(|i| (format!("x-h{i}"), "v".into())).collect();
+    let mut headers: Vec<(&str, &str)> =
+        many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    headers.push(("Authorization", &auth));
+    let r = gw.send(&support::request("GET", INVOICES, &headers, None));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (431, "request.headers_too_large")
+    );
+    let huge = "y".repeat(33 * 1024);
+    let r = gw.send(&support::request(
+        "GET",
+        INVOICES,
+        &[("Authorization", &auth), ("x-big", &huge)],
+        None,
+    ));
+    assert_eq!(r.status, 431, "{}", r.text());
+    let fine = "y".repeat(16 * 1024);
+    let r = gw.send(&support::request(
+        "GET",
+        INVOICES,
+        &[("Authorization", &auth), ("x-big", &fine)],
+        None,
+    ));
+    assert_eq!(r.status, 200, "under the limit");
+    assert_eq!(gw.sim.request_count(), 2);
 }
 
 #[test]

@@ -43,6 +43,10 @@ pub struct GatewayFile {
     pub max_uri_length: Option<usize>,
     /// Maximum request body in bytes.
     pub max_request_body_bytes: Option<u64>,
+    /// Maximum number of request header fields.
+    pub max_header_count: Option<usize>,
+    /// Maximum total size of the request header fields in bytes.
+    pub max_header_bytes: Option<usize>,
     /// Upstream connect timeout.
     pub upstream_connect_timeout_ms: Option<u64>,
     /// Upstream read/write timeout.

@@ -89,6 +89,18 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
             "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65536"
         ));
     }
+    let max_header_count = g.max_header_count.unwrap_or(100);
+    if !(8..=256).contains(&max_header_count) {
+        p.push(format!(
+            "{file}: gateway.max_header_count: {max_header_count} is out of range 8..=256"
+        ));
+    }
+    let max_header_bytes = g.max_header_bytes.unwrap_or(32 * 1024);
+    if !(1024..=1_048_575).contains(&max_header_bytes) {
+        p.push(format!(
+            "{file}: gateway.max_header_bytes: {max_header_bytes} is out of range 1024..=1048575"
+        ));
+    }
     let ms = |v: Option<u64>, d: u64, key: &str, lo: u64, hi: u64, p: &mut Vec<String>| {
         let v = v.unwrap_or(d);
         if !(lo..=hi).contains(&v) {
@@ -173,6 +185,8 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         threads,
         max_uri_length: max_uri,
         max_request_body_bytes: g.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
+        max_header_count,
+        max_header_bytes,
         upstream_connect_timeout: connect,
         upstream_read_timeout: read,
         dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),

@@ -52,6 +52,8 @@ pub enum Reason {
     RedactionFailed,
     /// A policy's rate limit is exhausted for this credential or account.
     RateLimited,
+    /// Too many request header fields, or too many bytes of them.
+    HeadersTooLarge,
 }
 
 impl Reason {
@@ -78,6 +80,7 @@ impl Reason {
             Reason::AuditUnavailable => "audit.unavailable",
             Reason::RedactionFailed => "redaction.failed",
             Reason::RateLimited => "ratelimit.exceeded",
+            Reason::HeadersTooLarge => "request.headers_too_large",
         }
     }
 
@@ -91,6 +94,7 @@ impl Reason {
             Reason::MethodNotAllowed => 405,
             Reason::BodyTooLarge => 413,
             Reason::RateLimited => 429,
+            Reason::HeadersTooLarge => 431,
             Reason::UriTooLong => 414,
             Reason::Internal => 500,
             Reason::UpstreamUnavailable
@@ -130,6 +134,7 @@ impl Reason {
                 "The response could not be redacted as policy requires and was withheld."
             }
             Reason::RateLimited => "Too many requests; retry after the time in Retry-After.",
+            Reason::HeadersTooLarge => "The request header fields are too large or too many.",
         }
     }
 
@@ -143,7 +148,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 21] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -164,6 +169,7 @@ impl Reason {
         Reason::AuditUnavailable,
         Reason::RedactionFailed,
         Reason::RateLimited,
+        Reason::HeadersTooLarge,
     ];
 }
 
