@@ -102,6 +102,8 @@ pub struct Tenant {
     pub upstream: Upstream,
     /// Upstream authentication.
     pub auth: UpstreamAuth,
+    /// Browser origins allowed (canonical `scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
 }
 
 /// The compiled configuration.

@@ -108,6 +108,9 @@ pub struct TenantFile {
     /// Redaction rules applied to every response of this tenant.
     #[serde(default)]
     pub redact: Vec<RedactFile>,
+    /// Browser origins allowed to call this tenant's endpoints (CORS); exact origins only.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// `rate_limit = { per = "credential", requests_per_second = 5, burst = 10 }`.

@@ -329,6 +329,21 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
             if !secret_name_ok(secret) {
                 p.push(format!("{file}: tenants.{name}.upstream_auth.secret: \"{secret}\" is not a secret name ([a-z0-9][a-z0-9._-]{{0,63}})"));
             }
+            let mut cors_origins = Vec::new();
+            for o in &t.cors_origins {
+                if o.contains('*') || o == "null" {
+                    p.push(format!("{file}: tenants.{name}.cors_origins: \"{o}\": wildcards and \"null\" are not allowed; list exact origins"));
+                    continue;
+                }
+                match super::upstream_url::parse(o, true) {
+                    Ok(u) => cors_origins.push(format!(
+                        "{}://{}",
+                        if u.tls { "https" } else { "http" },
+                        u.host_header
+                    )),
+                    Err(e) => p.push(format!("{file}: tenants.{name}.cors_origins: {e}")),
+                }
+            }
             if let Some(u) = up {
                 out.push(Tenant {
                     name: name.clone(),
@@ -340,6 +355,7 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                         host_header: u.host_header,
                     },
                     auth,
+                    cors_origins,
                 });
             }
         }

@@ -23,6 +23,8 @@ pub enum Decision {
     Pending,
     /// Admitted and relayed (or being relayed).
     Relayed,
+    /// A CORS preflight answered by the gateway.
+    Preflight,
     /// Refused or failed, with the reason.
     Denied(Deny),
 }
@@ -83,6 +85,8 @@ pub struct RequestCtx {
     pub redaction: Option<Arc<crate::redact::MaskRules>>,
     /// The response body's masker, when the response is being redacted.
     pub body_redaction: Option<crate::redact::body::BodyRedaction>,
+    /// The request's `Origin` when it is allowed (CORS headers go on the response).
+    pub cors_origin: Option<String>,
 }
 
 impl std::fmt::Debug for RequestCtx {

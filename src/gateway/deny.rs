@@ -54,6 +54,8 @@ pub enum Reason {
     RateLimited,
     /// Too many request header fields, or too many bytes of them.
     HeadersTooLarge,
+    /// A browser request from an origin the tenant does not allow.
+    CorsOriginDenied,
 }
 
 impl Reason {
@@ -81,6 +83,7 @@ impl Reason {
             Reason::RedactionFailed => "redaction.failed",
             Reason::RateLimited => "ratelimit.exceeded",
             Reason::HeadersTooLarge => "request.headers_too_large",
+            Reason::CorsOriginDenied => "cors.origin_denied",
         }
     }
 
@@ -89,7 +92,10 @@ impl Reason {
         match self {
             Reason::PathRejected | Reason::BadRequest => 400,
             Reason::AuthMissing | Reason::AuthInvalid | Reason::CredentialRevoked => 401,
-            Reason::AccountSuspended | Reason::PolicyDenied | Reason::ScheduleClosed => 403,
+            Reason::AccountSuspended
+            | Reason::PolicyDenied
+            | Reason::ScheduleClosed
+            | Reason::CorsOriginDenied => 403,
             Reason::EndpointUnknown => 404,
             Reason::MethodNotAllowed => 405,
             Reason::BodyTooLarge => 413,
@@ -135,6 +141,7 @@ impl Reason {
             }
             Reason::RateLimited => "Too many requests; retry after the time in Retry-After.",
             Reason::HeadersTooLarge => "The request header fields are too large or too many.",
+            Reason::CorsOriginDenied => "This origin may not call this gateway.",
         }
     }
 
@@ -148,7 +155,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 22] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -170,6 +177,7 @@ impl Reason {
         Reason::RedactionFailed,
         Reason::RateLimited,
         Reason::HeadersTooLarge,
+        Reason::CorsOriginDenied,
     ];
 }
 

@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod client_ip;
 pub mod context;
+pub mod cors;
 pub mod deny;
 pub mod record;
 pub mod request_id;
@@ -75,6 +76,31 @@ impl ProxyHttp for Gateway {
         ctx.response_preview = crate::audit::preview::Preview::new(preview);
 
         let req = session.req_header();
+        ctx.cors_origin = req
+            .headers
+            .get(http::header::ORIGIN)
+            .and_then(|o| cors::allowed_anywhere(&compiled.snapshot, o.as_bytes()));
+        if cors::is_preflight(req) {
+            let Some(origin) = ctx.cors_origin.clone() else {
+                ctx.has_body = true;
+                respond::deny(session, ctx, Deny::new(Reason::CorsOriginDenied)).await?;
+                return Ok(true);
+            };
+            ctx.decision = Decision::Preflight;
+            ctx.decided = Some(Instant::now());
+            ctx.compiled = Some(compiled);
+            let header = cors::preflight(&origin, &ctx.request_id)?;
+            let framed = req.headers.contains_key(http::header::CONTENT_LENGTH)
+                || req.headers.contains_key(http::header::TRANSFER_ENCODING);
+            if framed {
+                // A preflight has no body; one that declares one never keeps the connection.
+                session.set_keepalive(None);
+            }
+            session
+                .write_response_header(Box::new(header), true)
+                .await?;
+            return Ok(true);
+        }
         let content_length = match content_length(req) {
             Ok(n) => n,
             Err(d) => {
@@ -127,6 +153,25 @@ impl ProxyHttp for Gateway {
         ctx.view = Some(view);
         match result {
             Ok(credential) => {
+                // A browser request must come from an origin the caller's tenant allows.
+                let browser = session
+                    .req_header()
+                    .headers
+                    .contains_key(http::header::ORIGIN);
+                let tenant = ctx
+                    .trace
+                    .tenant
+                    .and_then(|t| ctx.compiled.as_ref()?.snapshot.tenants.get(t.0 as usize));
+                let origin_ok = match (&ctx.cors_origin, tenant) {
+                    (Some(o), Some(t)) => cors::allowed_for(t, o),
+                    _ => !browser,
+                };
+                if !origin_ok {
+                    ctx.cors_origin = None;
+                    drop(credential);
+                    respond::deny(session, ctx, Deny::new(Reason::CorsOriginDenied)).await?;
+                    return Ok(true);
+                }
                 ctx.redaction = ctx.trace.tenant.and_then(|t| {
                     ctx.compiled
                         .as_ref()?
@@ -250,6 +295,9 @@ impl ProxyHttp for Gateway {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         ctx.upstream_answered = Some(Instant::now());
         crate::redact::headers::apply(upstream_response, &ctx.request_id, self.tls)?;
+        if let Some(origin) = &ctx.cors_origin {
+            cors::apply(upstream_response, origin)?;
+        }
         let Some(rules) = ctx.redaction.as_ref() else {
             return Ok(());
         };

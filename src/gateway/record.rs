@@ -27,6 +27,7 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
     let (decision, reason, detail) = match ctx.decision {
         Decision::Pending => ("failed", "", error.map(|e| e.etype().as_str().to_string())),
         Decision::Relayed => ("relayed", "", None),
+        Decision::Preflight => ("preflight", "", None),
         Decision::Denied(d) => ("denied", d.reason.code(), d.detail.map(str::to_string)),
     };
     let view = ctx.view.as_deref();
@@ -110,6 +111,7 @@ pub fn sample(ctx: &RequestCtx, rec: &AuditRecord) -> crate::metrics::RequestSam
             _ => None,
         },
         failed: matches!(ctx.decision, Decision::Pending),
+        preflight: matches!(ctx.decision, Decision::Preflight),
         gateway_us: rec.gateway_us,
         upstream_us: rec.upstream_us,
         auth_cache_hit: ctx.trace.principal.is_some_and(|p| p.cache_hit),

@@ -24,6 +24,9 @@ pub async fn write(session: &mut Session, ctx: &RequestCtx, deny: Deny) -> pingo
     let mut header =
         deny::error_header(deny.reason, &ctx.request_id, body.len(), deny.retry_after)?;
     crate::redact::headers::apply(&mut header, &ctx.request_id, false)?;
+    if let Some(origin) = &ctx.cors_origin {
+        super::cors::apply(&mut header, origin)?;
+    }
     session
         .write_response_header(Box::new(header), false)
         .await?;

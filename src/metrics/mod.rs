@@ -26,6 +26,7 @@ pub struct Metrics {
     registry: Registry,
     relayed: IntCounter,
     failed: IntCounter,
+    preflight: IntCounter,
     denied: Vec<IntCounter>,
     gateway_seconds: Histogram,
     upstream_seconds: Histogram,
@@ -43,6 +44,8 @@ pub struct RequestSample {
     pub reason: Option<Reason>,
     /// Whether the request ended without a decision (a malformed request line, a client gone).
     pub failed: bool,
+    /// A CORS preflight the gateway answered.
+    pub preflight: bool,
     /// Time spent deciding, in microseconds.
     pub gateway_us: Option<u64>,
     /// Time waiting for Oracle's response header, in microseconds.
@@ -66,13 +69,14 @@ impl Metrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 "erpgate_requests_total",
-                "Requests by decision (relayed, denied, failed) and reason code.",
+                "Requests by decision (relayed, denied, failed, preflight) and reason code.",
             ),
             &["decision", "reason"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         let relayed = requests.get_metric_with_label_values(&["relayed", ""])?;
         let failed = requests.get_metric_with_label_values(&["failed", ""])?;
+        let preflight = requests.get_metric_with_label_values(&["preflight", ""])?;
         let denied = Reason::ALL
             .iter()
             .map(|r| requests.get_metric_with_label_values(&["denied", r.code()]))
@@ -95,6 +99,7 @@ impl Metrics {
         Ok(Metrics {
             relayed,
             failed,
+            preflight,
             denied,
             gateway_seconds: histogram(
                 "erpgate_gateway_overhead_seconds",
@@ -125,6 +130,7 @@ impl Metrics {
     /// Records one finished request.
     pub fn record(&self, s: &RequestSample) {
         match (s.reason, s.failed) {
+            _ if s.preflight => self.preflight.inc(),
             (Some(r), _) => {
                 if let Some(c) = self.denied.get(reason_index(r)) {
                     c.inc();

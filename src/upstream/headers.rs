@@ -67,6 +67,8 @@ pub fn sanitize(req: &mut RequestHeader, extra: &[&HeaderName]) {
     for name in extra {
         req.remove_header(*name);
     }
+    // The gateway is the CORS authority; Oracle never sees the browser's origin.
+    req.remove_header(&header::ORIGIN);
 }
 
 /// Sets `Host` to the upstream's host header value.

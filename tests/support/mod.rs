@@ -35,6 +35,8 @@ pub struct Options {
     pub preview: usize,
     /// Extra keys for the `[gateway]` section.
     pub gateway_extra: String,
+    /// Extra keys for the `[tenants.acme]` section.
+    pub acme_extra: String,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             audit_queue: 4096,
             preview: 0,
             gateway_extra: String::new(),
+            acme_extra: String::new(),
         }
     }
 }
@@ -130,6 +133,7 @@ impl Gateway {
             audit_queue = opts.audit_queue,
             preview = opts.preview,
             gateway_extra = opts.gateway_extra,
+            acme_extra = opts.acme_extra,
         );
         std::fs::write(&config, text).expect("write config");
         let app_key = erpgate::crypto::MasterKey::generate()
