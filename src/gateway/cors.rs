@@ -32,7 +32,7 @@ pub fn allowed_anywhere(snapshot: &Snapshot, origin: &[u8]) -> Option<String> {
     snapshot
         .tenants
         .iter()
-        .any(|t| t.cors_origins.iter().any(|a| *a == o))
+        .any(|t| t.cors_origins.contains(&o))
         .then_some(o)
 }
 
