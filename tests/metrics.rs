@@ -49,7 +49,18 @@ fn counters_follow_requests_and_state_is_live() {
         "endpoint.unknown"
     );
 
-    let m = scrape(&maddr);
+    // Metrics are recorded in the logging phase, after the response went out: wait for all
+    // five before reading them.
+    let mut m = String::new();
+    gw.eventually("the five requests are counted", || {
+        m = scrape(&maddr);
+        value(&m, "erpgate_gateway_overhead_seconds_count") == Some(5.0)
+            && value(
+                &m,
+                r#"erpgate_requests_total{decision="relayed",reason=""}"#,
+            )
+            .is_some()
+    });
     let v = |s: &str| value(&m, s);
     assert_eq!(
         v(r#"erpgate_requests_total{decision="relayed",reason=""}"#),
@@ -92,14 +103,12 @@ fn counters_follow_requests_and_state_is_live() {
         value(&scrape(&maddr), "erpgate_killswitch") == Some(1.0)
     });
     assert_eq!(gw.get_as(&ap, INVOICES).error_code(), "killswitch.on");
-    let m = scrape(&maddr);
-    assert_eq!(
+    gw.eventually("the kill-switch refusal is counted", || {
         value(
-            &m,
-            r#"erpgate_requests_total{decision="denied",reason="killswitch.on"}"#
-        ),
-        Some(1.0)
-    );
+            &scrape(&maddr),
+            r#"erpgate_requests_total{decision="denied",reason="killswitch.on"}"#,
+        ) == Some(1.0)
+    });
 
     // Reloads are counted and bump the snapshot version.
     let pid = gw.pid().expect("pid").to_string();
