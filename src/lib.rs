@@ -18,6 +18,7 @@ pub mod config;
 pub mod crypto;
 pub mod directory;
 pub mod gateway;
+pub mod jwt;
 pub mod metrics;
 pub mod path;
 pub mod policy;
