@@ -458,7 +458,7 @@ async fn assertions_are_signed_once_and_refreshed_before_expiry() {
         values.push(t.await.expect("task"));
     }
     assert_eq!(cache.signings(), 1, "16 concurrent requests, one signing");
-    assert!(values.iter().all(|v| v == &values[0]));
+    assert!(values.iter().all(|v| *v == values[0]));
     assert!(values[0].is_sensitive());
     // Still fresh at 4/5 of the lifetime minus a second; refreshed after.
     let again = cache.get(&spec, NOW + 1439, load).await.expect("hit");
