@@ -35,6 +35,8 @@ pub struct Compiled {
     pub snapshot: Snapshot,
     /// Per-tenant runtime data, indexed by `TenantId`.
     pub tenants: Vec<TenantRuntime>,
+    /// (tenant index, trust) of every tenant accepting Oracle user tokens.
+    pub inbound: Vec<(usize, crate::jwt::inbound::InboundTrust)>,
 }
 
 impl Compiled {
@@ -48,11 +50,21 @@ impl Compiled {
                 addr_key: peer::key(&t.upstream.host, t.upstream.port),
                 credential_header: match &t.auth {
                     UpstreamAuth::ApiKey { header, .. } => Some(header.clone()),
-                    UpstreamAuth::Basic { .. } => None,
+                    UpstreamAuth::Basic { .. } | UpstreamAuth::Jwt { .. } => None,
                 },
             })
             .collect();
-        Compiled { snapshot, tenants }
+        let inbound = snapshot
+            .tenants
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.inbound.clone().map(|trust| (i, trust)))
+            .collect();
+        Compiled {
+            snapshot,
+            tenants,
+            inbound,
+        }
     }
 
     /// The runtime data of tenant `id`.
@@ -69,6 +81,9 @@ impl Compiled {
             .collect()
     }
 }
+
+/// Most signed upstream assertions kept (one per tenant and Oracle user).
+const ASSERTION_CACHE_CAPACITY: usize = 10_000;
 
 /// The gateway's shared state.
 pub struct App {
@@ -91,6 +106,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Rate-limit buckets.
     pub limiter: crate::policy::ratelimit::Limiter,
+    /// Signed upstream assertions (tenants in `jwt` mode).
+    pub assertions: crate::jwt::assertion::AssertionCache,
 }
 
 impl App {
@@ -117,6 +134,7 @@ impl App {
         let auth = Authenticator::new(
             master.keyed_hasher("api-key"),
             master.keyed_hasher("cache"),
+            master.keyed_hasher("inbound-jwt"),
             passwords,
             auth_settings,
         );
@@ -132,6 +150,7 @@ impl App {
             audit,
             metrics,
             limiter: crate::policy::ratelimit::Limiter::default(),
+            assertions: crate::jwt::assertion::AssertionCache::new(ASSERTION_CACHE_CAPACITY),
         })
     }
 

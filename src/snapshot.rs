@@ -84,6 +84,17 @@ pub enum UpstreamAuth {
         /// Stored secret name.
         secret: String,
     },
+    /// A JWT assertion signed with the tenant key (`Authorization: Bearer`).
+    Jwt {
+        /// Trusted-issuer name (`iss`).
+        issuer: String,
+        /// Default Oracle user for accounts without one.
+        username: Option<String>,
+        /// `aud`, when configured.
+        audience: Option<String>,
+        /// Lifetime in seconds.
+        lifetime: i64,
+    },
     /// A stored API key in a header.
     ApiKey {
         /// Header name.
@@ -104,6 +115,8 @@ pub struct Tenant {
     pub auth: UpstreamAuth,
     /// Browser origins allowed (canonical `scheme://host[:port]`).
     pub cors_origins: Vec<String>,
+    /// Oracle user tokens this tenant trusts, when configured.
+    pub inbound: Option<crate::jwt::inbound::InboundTrust>,
 }
 
 /// The compiled configuration.

@@ -23,6 +23,8 @@ use tokio::sync::Semaphore;
 use crate::crypto::{parse_api_key, KeyedHasher, PasswordHasher};
 use crate::directory::{AccountIdx, CredentialIdx, DirectoryView};
 use crate::gateway::deny::{Deny, Reason};
+use crate::jwt::inbound::{InboundCache, InboundTrust, OracleIdentity};
+use crate::jwt::JwtError;
 use cache::VerifiedCache;
 use presented::Presented;
 
@@ -33,6 +35,8 @@ pub enum AuthKind {
     Basic,
     /// An issued x-api-key.
     ApiKey,
+    /// A JWT Oracle Fusion issued to a user, verified against the tenant's trusted certificates.
+    OracleJwt,
 }
 
 impl AuthKind {
@@ -41,21 +45,60 @@ impl AuthKind {
         match self {
             AuthKind::Basic => "basic",
             AuthKind::ApiKey => "api_key",
+            AuthKind::OracleJwt => "oracle_jwt",
         }
     }
 }
 
+/// Who the caller is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// An integration account, through one of its credential sets.
+    Account {
+        /// The credential set used.
+        credential: CredentialIdx,
+        /// The account it belongs to.
+        account: AccountIdx,
+    },
+    /// An Oracle user, by a verified Oracle token.
+    OracleUser(Arc<OracleIdentity>),
+}
+
 /// An authenticated caller, valid for the [`DirectoryView`] it was resolved against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// How the caller authenticated.
     pub kind: AuthKind,
-    /// The credential set used.
-    pub credential: CredentialIdx,
-    /// The account it belongs to.
-    pub account: AccountIdx,
-    /// Whether the secret was confirmed from the cache (no argon2 this time).
+    /// Who it is.
+    pub caller: Caller,
+    /// Whether the proof was confirmed from a cache (no argon2 / RSA this time).
     pub cache_hit: bool,
+}
+
+impl Principal {
+    /// The credential set, for account callers.
+    pub fn credential(&self) -> Option<CredentialIdx> {
+        match &self.caller {
+            Caller::Account { credential, .. } => Some(*credential),
+            Caller::OracleUser(_) => None,
+        }
+    }
+
+    /// The account, for account callers.
+    pub fn account(&self) -> Option<AccountIdx> {
+        match &self.caller {
+            Caller::Account { account, .. } => Some(*account),
+            Caller::OracleUser(_) => None,
+        }
+    }
+
+    /// The verified Oracle user, for token callers.
+    pub fn oracle_user(&self) -> Option<&OracleIdentity> {
+        match &self.caller {
+            Caller::OracleUser(id) => Some(id),
+            Caller::Account { .. } => None,
+        }
+    }
 }
 
 /// Settings for the [`Authenticator`].
@@ -92,14 +135,20 @@ pub struct Authenticator {
     inflight: std::sync::Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// argon2 verifications run (cache misses), for metrics and tests.
     verifications: std::sync::atomic::AtomicU64,
+    /// Verified Oracle user tokens.
+    inbound: InboundCache,
+    /// Oracle token signature verifications run (cache misses).
+    jwt_verifications: std::sync::atomic::AtomicU64,
 }
 
 impl Authenticator {
     /// Builds an authenticator. `api_key_hasher` must be the key the credentials were issued
-    /// under (`MasterKey::keyed_hasher("api-key")`); `cache_hasher` any other derived key.
+    /// under (`MasterKey::keyed_hasher("api-key")`); `cache_hasher` and `inbound_hasher` any
+    /// other derived keys (they key the verified-credential and verified-token caches).
     pub fn new(
         api_key_hasher: KeyedHasher,
         cache_hasher: KeyedHasher,
+        inbound_hasher: KeyedHasher,
         passwords: PasswordHasher,
         settings: &AuthSettings,
     ) -> Self {
@@ -111,7 +160,61 @@ impl Authenticator {
             hashing: Semaphore::new(settings.max_concurrent_hashes.max(1)),
             inflight: std::sync::Mutex::new(HashMap::new()),
             verifications: std::sync::atomic::AtomicU64::new(0),
+            inbound: InboundCache::new(inbound_hasher, settings.cache_capacity),
+            jwt_verifications: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Authenticates an Oracle user token (`Authorization: Bearer <JWT>`) against the
+    /// tenants that trust Oracle tokens (`trust`, from configuration snapshot `version`).
+    /// `now` is Unix seconds.
+    pub fn oracle_token(
+        &self,
+        token: &str,
+        trust: &[(usize, InboundTrust)],
+        version: u64,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        if trust.is_empty() {
+            return Err(Deny::with_detail(
+                Reason::AuthInvalid,
+                "bearer_not_accepted",
+            ));
+        }
+        let key = self.inbound.key(token.as_bytes());
+        let max_skew = trust.iter().map(|(_, t)| t.skew).max().unwrap_or(0);
+        if let Some(id) = self.inbound.get(&key, version, now, max_skew) {
+            return Ok(Principal {
+                kind: AuthKind::OracleJwt,
+                caller: Caller::OracleUser(id),
+                cache_hit: true,
+            });
+        }
+        self.jwt_verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = crate::jwt::inbound::verify(token.as_bytes(), trust, now).map_err(|e| {
+            Deny::with_detail(
+                if e == JwtError::Expired {
+                    Reason::AuthExpired
+                } else {
+                    Reason::AuthInvalid
+                },
+                e.as_str(),
+            )
+        })?;
+        let id = Arc::new(id);
+        self.inbound.insert(key, version, now, id.clone());
+        Ok(Principal {
+            kind: AuthKind::OracleJwt,
+            caller: Caller::OracleUser(id),
+            cache_hit: false,
+        })
+    }
+
+    /// Oracle token signature verifications run so far (cache misses).
+    pub fn jwt_verifications(&self) -> u64 {
+        self.jwt_verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Authenticates what the client presented against `view`.
@@ -275,8 +378,10 @@ fn state(
     }
     Ok(Principal {
         kind,
-        credential: idx,
-        account,
+        caller: Caller::Account {
+            credential: idx,
+            account,
+        },
         cache_hit,
     })
 }

@@ -25,6 +25,7 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
     let auth = Arc::new(Authenticator::new(
         master.keyed_hasher("api-key"),
         master.keyed_hasher("cache"),
+        master.keyed_hasher("inbound-jwt"),
         PasswordHasher::new(params),
         &AuthSettings::default(),
     ));

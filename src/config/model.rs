@@ -111,6 +111,27 @@ pub struct TenantFile {
     /// Browser origins allowed to call this tenant's endpoints (CORS); exact origins only.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Oracle user tokens this tenant accepts (`Authorization: Bearer <Oracle JWT>`).
+    pub inbound_jwt: Option<InboundJwtFile>,
+}
+
+/// `[tenants.NAME.inbound_jwt]`: which Oracle-issued user tokens are trusted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundJwtFile {
+    /// Accepted `iss` values (exact).
+    pub issuers: Vec<String>,
+    /// PEM certificate files (relative to the main file), each may hold several; a token's
+    /// `kid` may name a file's stem.
+    pub certificates: Vec<String>,
+    /// Required `aud`, when set.
+    pub audience: Option<String>,
+    /// Allowed clock skew in seconds (default 60).
+    pub clock_skew_seconds: Option<u64>,
+    /// Longest token accepted in bytes (default 8192).
+    pub max_token_bytes: Option<usize>,
+    /// The claim holding role names, when tokens carry them.
+    pub roles_claim: Option<String>,
 }
 
 /// `rate_limit = { per = "credential", requests_per_second = 5, burst = 10 }`.
@@ -145,6 +166,18 @@ pub enum UpstreamAuthFile {
         username: String,
         /// Stored secret name.
         secret: String,
+    },
+    /// A JWT assertion signed with the tenant key, naming the Oracle user.
+    Jwt {
+        /// The trusted-issuer name registered in Oracle's Security Console.
+        issuer: String,
+        /// The user asserted for accounts without `--oracle-user` (absent: such accounts are
+        /// refused with `upstream.credential_missing`).
+        username: Option<String>,
+        /// `aud` claim, when Oracle is configured to require one.
+        audience: Option<String>,
+        /// Assertion lifetime in seconds (default 1800).
+        lifetime_seconds: Option<u64>,
     },
     /// An upstream API key header.
     ApiKey {

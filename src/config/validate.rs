@@ -300,6 +300,20 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                         secret: secret.clone(),
                     }
                 }
+                UpstreamAuthFile::Jwt {
+                    issuer,
+                    username,
+                    audience,
+                    lifetime_seconds,
+                } => identity::upstream_jwt(
+                    file,
+                    name,
+                    issuer,
+                    username.as_deref(),
+                    audience.as_deref(),
+                    *lifetime_seconds,
+                    p,
+                ),
                 UpstreamAuthFile::ApiKey { header, secret } => {
                     let h = header.as_deref().unwrap_or("x-api-key");
                     let parsed = http::HeaderName::from_bytes(h.as_bytes()).ok();
@@ -324,9 +338,12 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                 }
             };
             let secret = match &auth {
-                UpstreamAuth::Basic { secret, .. } | UpstreamAuth::ApiKey { secret, .. } => secret,
+                UpstreamAuth::Basic { secret, .. } | UpstreamAuth::ApiKey { secret, .. } => {
+                    Some(secret)
+                }
+                UpstreamAuth::Jwt { .. } => None,
             };
-            if !secret_name_ok(secret) {
+            if let Some(secret) = secret.filter(|s| !secret_name_ok(s)) {
                 p.push(format!("{file}: tenants.{name}.upstream_auth.secret: \"{secret}\" is not a secret name ([a-z0-9][a-z0-9._-]{{0,63}})"));
             }
             let mut cors_origins = Vec::new();
@@ -344,6 +361,12 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                     Err(e) => p.push(format!("{file}: tenants.{name}.cors_origins: {e}")),
                 }
             }
+            let inbound = t.inbound_jwt.as_ref().and_then(|i| {
+                if !matches!(auth, UpstreamAuth::Jwt { .. }) {
+                    p.push(format!("{file}: tenants.{name}.inbound_jwt: needs upstream_auth mode = \"jwt\" (an Oracle user must reach Oracle as that user, never as the integration user)"));
+                }
+                identity::inbound(&files.base, file, name, i, p)
+            });
             if let Some(u) = up {
                 out.push(Tenant {
                     name: name.clone(),
@@ -356,10 +379,12 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                     },
                     auth,
                     cors_origins,
+                    inbound,
                 });
             }
         }
     }
+    identity::issuers_unique(&out, p);
     out
 }
 
@@ -603,6 +628,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     }
 }
 
+mod identity;
 mod ratelimit;
 mod redaction;
 #[cfg(test)]

@@ -29,6 +29,16 @@ pub struct DirectoryView {
     credential_by_key_id: HashMap<String, usize>,
     /// tenant → secret name → sealed ciphertext.
     secrets: HashMap<String, HashMap<String, Vec<u8>>>,
+    /// tenant → signing key (sealed) and its parsed certificate.
+    tenant_keys: HashMap<String, TenantKey>,
+}
+
+/// A tenant's signing key as the view holds it: sealed key, parsed certificate.
+pub struct TenantKey {
+    /// The sealed private key.
+    pub sealed: Vec<u8>,
+    /// The certificate (its `x5t` goes into every assertion header).
+    pub cert: crate::jwt::Certificate,
 }
 
 impl std::fmt::Debug for DirectoryView {
@@ -58,8 +68,25 @@ impl DirectoryView {
             accounts,
             credentials,
             secrets,
+            tenant_keys,
             killswitch,
         } = dir;
+        let tenant_keys = tenant_keys
+            .into_iter()
+            .filter_map(|k| match crate::jwt::Certificate::from_der(&k.cert_der) {
+                Ok(cert) => Some((
+                    k.tenant,
+                    TenantKey {
+                        sealed: k.key_ciphertext,
+                        cert,
+                    },
+                )),
+                Err(e) => {
+                    tracing::error!(tenant = %k.tenant, error = %e, "stored tenant certificate does not parse; the tenant cannot sign assertions");
+                    None
+                }
+            })
+            .collect();
         let account_by_id = accounts
             .iter()
             .enumerate()
@@ -103,6 +130,7 @@ impl DirectoryView {
             credential_by_username,
             credential_by_key_id,
             secrets: by_tenant,
+            tenant_keys,
         }
     }
 
@@ -171,6 +199,11 @@ impl DirectoryView {
     pub fn account_active(&self, idx: AccountIdx) -> bool {
         self.account(idx)
             .is_some_and(|a| a.status == AccountStatus::Active)
+    }
+
+    /// The signing key of `tenant`, if one is stored.
+    pub fn tenant_key(&self, tenant: &str) -> Option<&TenantKey> {
+        self.tenant_keys.get(tenant)
     }
 
     /// The sealed upstream secret `name` of `tenant`, if stored.

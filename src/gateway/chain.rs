@@ -10,12 +10,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::app::{App, Compiled};
-use crate::auth::presented::{self, PresentedError};
+use crate::auth::presented::{self, Presented, PresentedError};
+use crate::auth::Caller;
+use crate::config::UpstreamAuth;
 use crate::directory::DirectoryView;
 use crate::gateway::context::Trace;
 use crate::gateway::deny::{Deny, Reason};
 use crate::path::{self, PathRejection};
 use crate::policy::{Method, Subject};
+use crate::snapshot::TenantId;
 use crate::upstream::inject::{self, UpstreamCredential};
 
 /// The parts of a request the chain looks at.
@@ -47,15 +50,39 @@ pub async fn admit(
     let target =
         path::canonicalize(input.target, snapshot.gateway.max_uri_length).map_err(path_deny)?;
 
-    // 2. Who is calling.
+    // 2. Who is calling: an integration account (Basic, x-api-key) or an Oracle user (a
+    // token Oracle issued, verified against the tenant's trusted certificates).
     let presented = presented::parse(input.authorization, input.api_key).map_err(presented_deny)?;
-    let principal = app.auth.authenticate(&presented, view).await?;
+    let principal = match &presented {
+        Presented::Bearer(token) => app.auth.oracle_token(
+            token,
+            &compiled.inbound,
+            snapshot.version,
+            input.now.timestamp(),
+        )?,
+        _ => app.auth.authenticate(&presented, view).await?,
+    };
     drop(presented);
-    trace.principal = Some(principal);
-    let account = view
-        .account(principal.account)
-        .ok_or(Deny::new(Reason::AuthInvalid))?;
-    let (tenant_id, tenant) = snapshot.tenant(&account.tenant).ok_or(Deny::with_detail(
+    trace.principal = Some(principal.clone());
+    let (account, oracle_user) = match &principal.caller {
+        Caller::Account { account, .. } => (
+            Some(
+                view.account(*account)
+                    .ok_or(Deny::new(Reason::AuthInvalid))?,
+            ),
+            None,
+        ),
+        Caller::OracleUser(id) => (None, Some(&**id)),
+    };
+    let (tenant_id, tenant) = match (account, oracle_user) {
+        (Some(a), _) => snapshot.tenant(&a.tenant),
+        (None, Some(id)) => snapshot
+            .tenants
+            .get(id.tenant)
+            .map(|t| (TenantId(id.tenant as u32), t)),
+        (None, None) => None,
+    }
+    .ok_or(Deny::with_detail(
         Reason::PolicyDenied,
         "tenant_not_configured",
     ))?;
@@ -79,9 +106,9 @@ pub async fn admit(
 
     // 4. May they.
     let subject = Subject {
-        account: Some(&account.name),
-        oracle_user: None,
-        roles: &[],
+        account: account.map(|a| a.name.as_str()),
+        oracle_user: oracle_user.map(|u| u.user.as_str()),
+        roles: oracle_user.map_or(&[][..], |u| &u.roles[..]),
     };
     let decision = snapshot
         .grants
@@ -105,15 +132,20 @@ pub async fn admit(
 
     // 7. Rate limits of every granting policy that sets one.
     if decision.limited != 0 {
-        let credential_id = view
-            .credential(principal.credential)
-            .map_or("", |c| c.id.as_str());
+        // An Oracle user has no credential set or account: the user is both buckets' key.
+        let user_key = oracle_user.map(|u| format!("user:{}", u.user));
+        let credential_id = match (principal.credential(), &user_key) {
+            (Some(c), _) => view.credential(c).map_or("", |c| c.id.as_str()),
+            (None, Some(k)) => k.as_str(),
+            (None, None) => "",
+        };
+        let account_key = account.map_or(user_key.as_deref().unwrap_or(""), |a| a.name.as_str());
         if let Err(secs) = app.limiter.check(
             snapshot.version,
             &snapshot.rate_limits,
             decision.limited,
             credential_id,
-            &account.name,
+            account_key,
             std::time::Instant::now(),
         ) {
             let mut d = Deny::new(Reason::RateLimited);
@@ -126,7 +158,37 @@ pub async fn admit(
     let runtime = compiled
         .tenant_runtime(tenant_id)
         .ok_or(Deny::new(Reason::Internal))?;
-    inject::prepare(tenant, account, &runtime.cipher, |t, n| view.secret(t, n))
+    match (&tenant.auth, account) {
+        (UpstreamAuth::Jwt { username, .. }, _) => {
+            // The user Oracle will see: the verified Oracle user, or the account's Oracle
+            // user, or the tenant's default. Never anyone else.
+            let user =
+                match (oracle_user, account) {
+                    (Some(u), _) => u.user.as_str(),
+                    (None, Some(a)) => a.oracle_user.as_deref().or(username.as_deref()).ok_or(
+                        Deny::with_detail(Reason::UpstreamCredentialMissing, "no_oracle_user"),
+                    )?,
+                    (None, None) => return Err(Deny::new(Reason::Internal)),
+                };
+            inject::assertion(
+                &app.assertions,
+                tenant,
+                &runtime.cipher,
+                view.tenant_key(&tenant.name),
+                user,
+                input.now.timestamp(),
+            )
+            .await
+        }
+        (_, Some(account)) => {
+            inject::prepare(tenant, account, &runtime.cipher, |t, n| view.secret(t, n))
+        }
+        // Configuration validation ties Oracle user tokens to `jwt` mode.
+        (_, None) => Err(Deny::with_detail(
+            Reason::UpstreamCredentialMissing,
+            "oracle_user_needs_jwt_mode",
+        )),
+    }
 }
 
 fn path_deny(r: PathRejection) -> Deny {

@@ -30,7 +30,7 @@ pub enum Decision {
 }
 
 /// Which steps of the chain a request got through, for the audit record and for metrics.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Trace {
     /// The authenticated caller, when authentication succeeded.
     pub principal: Option<Principal>,

@@ -17,6 +17,10 @@ pub enum Reason {
     AuthMissing,
     /// A credential was presented but is not valid.
     AuthInvalid,
+    /// A token was presented that has expired.
+    AuthExpired,
+    /// Too many failed attempts from this credential or address: locked out for a while.
+    AuthLocked,
     /// The credential was valid but has been revoked.
     CredentialRevoked,
     /// The account behind the credential is suspended.
@@ -65,6 +69,8 @@ impl Reason {
             Reason::PathRejected => "path.rejected",
             Reason::AuthMissing => "auth.missing",
             Reason::AuthInvalid => "auth.invalid",
+            Reason::AuthExpired => "auth.expired",
+            Reason::AuthLocked => "auth.locked",
             Reason::CredentialRevoked => "credential.revoked",
             Reason::AccountSuspended => "account.suspended",
             Reason::EndpointUnknown => "endpoint.unknown",
@@ -91,7 +97,10 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::PathRejected | Reason::BadRequest => 400,
-            Reason::AuthMissing | Reason::AuthInvalid | Reason::CredentialRevoked => 401,
+            Reason::AuthMissing
+            | Reason::AuthInvalid
+            | Reason::AuthExpired
+            | Reason::CredentialRevoked => 401,
             Reason::AccountSuspended
             | Reason::PolicyDenied
             | Reason::ScheduleClosed
@@ -99,7 +108,7 @@ impl Reason {
             Reason::EndpointUnknown => 404,
             Reason::MethodNotAllowed => 405,
             Reason::BodyTooLarge => 413,
-            Reason::RateLimited => 429,
+            Reason::RateLimited | Reason::AuthLocked => 429,
             Reason::HeadersTooLarge => 431,
             Reason::UriTooLong => 414,
             Reason::Internal => 500,
@@ -117,6 +126,10 @@ impl Reason {
             Reason::PathRejected => "The request path is not in canonical form.",
             Reason::AuthMissing => "Authentication is required.",
             Reason::AuthInvalid => "The credentials are not valid.",
+            Reason::AuthExpired => "The token has expired.",
+            Reason::AuthLocked => {
+                "Too many failed attempts; locked out for the time in Retry-After."
+            }
             Reason::CredentialRevoked => "The credentials have been revoked.",
             Reason::AccountSuspended => "The account is suspended.",
             Reason::EndpointUnknown => "No such endpoint is served by this gateway.",
@@ -155,10 +168,12 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 24] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
+        Reason::AuthExpired,
+        Reason::AuthLocked,
         Reason::CredentialRevoked,
         Reason::AccountSuspended,
         Reason::EndpointUnknown,

@@ -32,9 +32,10 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
     };
     let view = ctx.view.as_deref();
     let compiled = ctx.compiled.as_deref();
-    let principal = ctx.trace.principal;
-    let account = principal.and_then(|p| view.and_then(|v| v.account(p.account)));
-    let credential = principal.and_then(|p| view.and_then(|v| v.credential(p.credential)));
+    let principal = ctx.trace.principal.as_ref();
+    let account = principal.and_then(|p| view.and_then(|v| v.account(p.account()?)));
+    let credential = principal.and_then(|p| view.and_then(|v| v.credential(p.credential()?)));
+    let oracle_user = principal.and_then(|p| p.oracle_user());
     let snapshot = compiled.map(|c| &c.snapshot);
     let tenant = ctx
         .trace
@@ -56,7 +57,11 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         ts: record::now(),
         request_id: ctx.request_id.clone(),
         kind: Some(Kind::Request),
-        actor: account.map_or_else(|| "-".to_string(), |a| a.name.clone()),
+        actor: match (account, oracle_user) {
+            (Some(a), _) => a.name.clone(),
+            (None, Some(u)) => format!("user:{}", u.user),
+            (None, None) => "-".to_string(),
+        },
         credential_id: credential.map(|c| c.id.clone()),
         token_id: None,
         tenant: tenant.map(|t| t.name.clone()),
@@ -114,7 +119,7 @@ pub fn sample(ctx: &RequestCtx, rec: &AuditRecord) -> crate::metrics::RequestSam
         preflight: matches!(ctx.decision, Decision::Preflight),
         gateway_us: rec.gateway_us,
         upstream_us: rec.upstream_us,
-        auth_cache_hit: ctx.trace.principal.is_some_and(|p| p.cache_hit),
+        auth_cache_hit: ctx.trace.principal.as_ref().is_some_and(|p| p.cache_hit),
         redacted_values: stats.map_or(0, |s| s.values_masked),
         links_rewritten: stats.map_or(0, |s| s.links_rewritten),
     }

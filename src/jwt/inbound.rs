@@ -59,7 +59,7 @@ const MAX_ROLES: usize = 256;
 /// verify the signature before any claim is believed.
 pub fn verify(
     token: &[u8],
-    tenants: &[(usize, &InboundTrust)],
+    tenants: &[(usize, InboundTrust)],
     now: i64,
 ) -> Result<OracleIdentity, JwtError> {
     let max = tenants

@@ -70,7 +70,7 @@ fn rs256_header(k: &SigningKey) -> serde_json::Value {
 
 fn check(token: &str) -> Result<OracleIdentity, JwtError> {
     let t = trust();
-    verify(token.as_bytes(), &[(3, &t)], NOW)
+    verify(token.as_bytes(), &[(3, t)], NOW)
 }
 
 #[test]
@@ -275,12 +275,12 @@ fn claims_are_checked_after_the_signature() {
     t.audience = Some("erpgate".into());
     let token = craft(&h, &claims(), Some(k));
     assert_eq!(
-        verify(token.as_bytes(), &[(0, &t)], NOW),
+        verify(token.as_bytes(), &[(0, t.clone())], NOW),
         Err(JwtError::Audience)
     );
     let mut c = claims();
     c["aud"] = json!(["other", "erpgate"]);
-    assert!(verify(craft(&h, &c, Some(k)).as_bytes(), &[(0, &t)], NOW).is_ok());
+    assert!(verify(craft(&h, &c, Some(k)).as_bytes(), &[(0, t.clone())], NOW).is_ok());
 }
 
 #[test]
@@ -396,7 +396,7 @@ fn garbage_and_oversized_tokens_are_refused() {
     assert_eq!(
         verify(
             craft(&huge_header, &claims(), Some(k)).as_bytes(),
-            &[(0, &t)],
+            &[(0, t.clone())],
             NOW
         ),
         Err(JwtError::TooLarge)
@@ -481,7 +481,7 @@ async fn assertions_are_signed_once_and_refreshed_before_expiry() {
         issuers: vec!["erpgate".into()],
         ..trust()
     };
-    let id = verify(token.as_bytes(), &[(0, &t)], NOW + 1440).expect("verifies");
+    let id = verify(token.as_bytes(), &[(0, t.clone())], NOW + 1440).expect("verifies");
     assert_eq!(id.user, "AP.CLERK");
     assert_eq!(id.exp, NOW + 1440 + 1800);
 }

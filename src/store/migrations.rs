@@ -109,6 +109,38 @@ WHEN (SELECT open FROM audit_gate WHERE id = 1) = 0
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only (deletion only by retention)'); END;
 "#,
     },
+    Migration {
+        version: 3,
+        description: "tenant signing keys (sealed) and gateway tokens (keyed hashes)",
+        sql: r#"
+CREATE TABLE tenant_keys (
+    tenant         TEXT PRIMARY KEY,
+    key_ciphertext BLOB NOT NULL,
+    cert_der       BLOB NOT NULL,
+    x5t            TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+CREATE TRIGGER tenant_keys_ins AFTER INSERT ON tenant_keys BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER tenant_keys_upd AFTER UPDATE ON tenant_keys BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER tenant_keys_del AFTER DELETE ON tenant_keys BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+
+-- Issuance does not bump the change counter (the issuing gateway knows its own tokens);
+-- revocation does, so every gateway sees it on its next poll.
+CREATE TABLE gateway_tokens (
+    id            TEXT PRIMARY KEY,
+    token_hash    BLOB NOT NULL CHECK (length(token_hash) = 32),
+    credential_id TEXT NOT NULL REFERENCES credentials(id),
+    issued_at     TEXT NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    revoked_at    TEXT
+);
+CREATE INDEX gateway_tokens_expiry ON gateway_tokens(expires_at);
+CREATE TRIGGER gateway_tokens_upd AFTER UPDATE ON gateway_tokens BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER gateway_tokens_del AFTER DELETE ON gateway_tokens BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

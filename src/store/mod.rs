@@ -11,6 +11,7 @@ mod credentials;
 pub mod migrations;
 mod secrets;
 mod settings;
+mod tenant_keys;
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension};
 pub use accounts::{Account, AccountStatus};
 pub use credentials::{Credential, CredentialStatus, NewCredential};
 pub use secrets::StoredSecret;
+pub use tenant_keys::StoredTenantKey;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,8 @@ pub struct Directory {
     pub credentials: Vec<Credential>,
     /// All sealed secrets.
     pub secrets: Vec<StoredSecret>,
+    /// Tenant signing keys (sealed) and certificates.
+    pub tenant_keys: Vec<StoredTenantKey>,
     /// The kill switch.
     pub killswitch: bool,
 }
@@ -256,6 +260,7 @@ impl Store {
             accounts: self.list_accounts()?,
             credentials: self.list_credentials(None)?,
             secrets: self.all_secrets()?,
+            tenant_keys: self.all_tenant_keys()?,
             killswitch: self.killswitch()?,
         };
         tx.commit()?;

@@ -13,7 +13,10 @@ use zeroize::Zeroizing;
 
 use crate::config::UpstreamAuth;
 use crate::crypto::{SealContext, TenantCipher};
+use crate::directory::TenantKey;
 use crate::gateway::deny::{Deny, Reason};
+use crate::jwt::assertion::{AssertionCache, AssertionSpec};
+use crate::jwt::SigningKey;
 use crate::snapshot::Tenant;
 use crate::store::Account;
 
@@ -61,6 +64,7 @@ pub fn prepare<'v>(
         })
     };
     match &tenant.auth {
+        UpstreamAuth::Jwt { .. } => Err(Deny::with_detail(Reason::Internal, "jwt_mode_is_async")),
         UpstreamAuth::Basic { username, secret } => {
             let user = account.oracle_user.as_deref().unwrap_or(username);
             let name = account.upstream_secret.as_deref().unwrap_or(secret);
@@ -96,4 +100,84 @@ pub fn prepare<'v>(
             })
         }
     }
+}
+
+/// The name the tenant signing key is sealed under (with the tenant and its upstream host).
+pub const TENANT_KEY_SEAL_NAME: &str = "tenant-signing-key";
+
+/// Seals a tenant's private key (DER) for storage.
+pub fn seal_tenant_key(
+    cipher: &TenantCipher,
+    tenant: &Tenant,
+    der: &[u8],
+) -> Result<Vec<u8>, String> {
+    let ctx = SealContext {
+        tenant: &tenant.name,
+        name: TENANT_KEY_SEAL_NAME,
+        upstream_host: &tenant.upstream.host,
+    };
+    cipher.seal(&ctx, der).map_err(|e| e.to_string())
+}
+
+/// Opens a stored tenant key into a ring signing key (the plaintext DER is zeroised).
+pub fn open_tenant_key(
+    cipher: &TenantCipher,
+    tenant: &Tenant,
+    key: &TenantKey,
+) -> Result<SigningKey, String> {
+    let ctx = SealContext {
+        tenant: &tenant.name,
+        name: TENANT_KEY_SEAL_NAME,
+        upstream_host: &tenant.upstream.host,
+    };
+    let der = cipher.open(&ctx, &key.sealed).map_err(|_| {
+        "the stored tenant key does not open (tampered, or sealed for another tenant/host/key)"
+            .to_string()
+    })?;
+    SigningKey::from_der(der.expose(), key.cert.clone())
+}
+
+/// The upstream credential for tenants in `jwt` mode: a tenant-signed assertion for `user`,
+/// from the cache (one signing per user per lifetime, never per request).
+pub async fn assertion(
+    cache: &AssertionCache,
+    tenant: &Tenant,
+    cipher: &TenantCipher,
+    key: Option<&TenantKey>,
+    user: &str,
+    now: i64,
+) -> Result<UpstreamCredential, Deny> {
+    let UpstreamAuth::Jwt {
+        issuer,
+        audience,
+        lifetime,
+        ..
+    } = &tenant.auth
+    else {
+        return Err(Deny::with_detail(Reason::Internal, "not_jwt_mode"));
+    };
+    let key = key.ok_or(Deny::with_detail(
+        Reason::UpstreamCredentialMissing,
+        "tenant_key_not_stored",
+    ))?;
+    let spec = AssertionSpec {
+        tenant: &tenant.name,
+        x5t: key.cert.x5t(),
+        issuer,
+        audience: audience.as_deref(),
+        user,
+        lifetime: *lifetime,
+    };
+    let value = cache
+        .get(&spec, now, || open_tenant_key(cipher, tenant, key))
+        .await
+        .map_err(|e| {
+            tracing::error!(tenant = %tenant.name, error = %e, "cannot sign the upstream assertion");
+            Deny::with_detail(Reason::UpstreamCredentialMissing, "tenant_key_unusable")
+        })?;
+    Ok(UpstreamCredential {
+        name: http::header::AUTHORIZATION,
+        value,
+        identity: user.to_owned(),
+    })
 }

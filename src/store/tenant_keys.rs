@@ -1,0 +1,79 @@
+//! Tenant signing keys: the private key sealed (AES-256-GCM under the tenant's derived key),
+//! the certificate in clear.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{now, Store, StoreError};
+
+/// A stored tenant key. `Debug` shows the certificate thumbprint only.
+#[derive(Clone)]
+pub struct StoredTenantKey {
+    /// Tenant.
+    pub tenant: String,
+    /// Sealed private key (PKCS#8 or PKCS#1 DER inside).
+    pub key_ciphertext: Vec<u8>,
+    /// Certificate DER.
+    pub cert_der: Vec<u8>,
+    /// The certificate's `x5t`.
+    pub x5t: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl std::fmt::Debug for StoredTenantKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTenantKey")
+            .field("tenant", &self.tenant)
+            .field("x5t", &self.x5t)
+            .finish_non_exhaustive()
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTenantKey> {
+    Ok(StoredTenantKey {
+        tenant: r.get(0)?,
+        key_ciphertext: r.get(1)?,
+        cert_der: r.get(2)?,
+        x5t: r.get(3)?,
+        updated_at: r.get(4)?,
+    })
+}
+
+impl Store {
+    /// Inserts or replaces the tenant's key (rotation replaces).
+    pub fn put_tenant_key(
+        &self,
+        tenant: &str,
+        key_ciphertext: &[u8],
+        cert_der: &[u8],
+        x5t: &str,
+    ) -> Result<(), StoreError> {
+        let t = now();
+        self.conn.execute(
+            "INSERT INTO tenant_keys (tenant, key_ciphertext, cert_der, x5t, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (tenant) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, cert_der = excluded.cert_der, x5t = excluded.x5t, updated_at = excluded.updated_at",
+            params![tenant, key_ciphertext, cert_der, x5t, t],
+        )?;
+        Ok(())
+    }
+
+    /// The tenant's key, if any.
+    pub fn get_tenant_key(&self, tenant: &str) -> Result<Option<StoredTenantKey>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at FROM tenant_keys WHERE tenant = ?1",
+                [tenant],
+                row,
+            )
+            .optional()?)
+    }
+
+    pub(super) fn all_tenant_keys(&self) -> Result<Vec<StoredTenantKey>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at FROM tenant_keys ORDER BY tenant",
+        )?;
+        let rows = st.query_map([], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
