@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod secret;
 pub mod serve;
 pub mod sim;
+pub mod tenant;
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Run the simulated Oracle alone (load measurements, client development).
     Sim(sim::SimArgs),
+    /// Manage a tenant's signing key and certificate (outbound JWT assertions).
+    Tenant(tenant::TenantArgs),
 }
 
 /// The `--config` option shared by every subcommand.
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Killswitch(a) => killswitch::run(&a),
         Command::Audit(a) => audit::run(&a),
         Command::Sim(a) => sim::run(&a),
+        Command::Tenant(a) => tenant::run(&a),
     }
 }
 

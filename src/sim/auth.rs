@@ -1,4 +1,6 @@
-//! How the simulated Oracle checks the credential the gateway injected.
+//! How the simulated Oracle checks the credential the gateway injected: Basic, an API key,
+//! or a JWT assertion (Oracle's "trusted issuer" flow: RS256 signed by a registered
+//! certificate named by `x5t`, `iss` a trusted issuer, not expired; the user is `prn`).
 
 use base64::Engine as _;
 use http::HeaderMap;
@@ -27,6 +29,9 @@ pub fn authenticate(config: &SimConfig, headers: &HeaderMap) -> Option<String> {
                 .any(|(u, p)| u == user && p == pass)
                 .then(|| user.to_string());
         }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return assertion(config, rest.trim());
+        }
         return None;
     }
     if auths.len() > 1 {
@@ -43,4 +48,33 @@ pub fn authenticate(config: &SimConfig, headers: &HeaderMap) -> Option<String> {
         }
     }
     None
+}
+
+/// Verifies a JWT assertion like Oracle does; the asserted user, or `None` (401).
+fn assertion(config: &SimConfig, token: &str) -> Option<String> {
+    let certs = config.jwt_certs.read().ok()?.clone();
+    // Oracle locates the certificate by its thumbprint: no x5t, no trust.
+    let compact = crate::jwt::split(token.as_bytes(), 16 * 1024).ok()?;
+    let x5t = compact.header.get("x5t")?.as_str()?;
+    if !certs.iter().any(|c| c.x5t() == x5t) {
+        return None;
+    }
+    let trust = crate::jwt::inbound::InboundTrust {
+        issuers: config.jwt_issuers.clone(),
+        certs: certs
+            .iter()
+            .map(|c| crate::jwt::inbound::TrustedCert {
+                alias: String::new(),
+                cert: c.clone(),
+            })
+            .collect(),
+        audience: None,
+        skew: 0,
+        max_token_bytes: 16 * 1024,
+        roles_claim: None,
+    };
+    let now = chrono::Utc::now().timestamp();
+    crate::jwt::inbound::verify(token.as_bytes(), &[(0, trust)], now)
+        .ok()
+        .map(|id| id.user)
 }

@@ -44,7 +44,17 @@ pub struct SimConfig {
     pub record_requests: bool,
     /// Listen address (default `127.0.0.1:0`).
     pub listen: Option<SocketAddr>,
+    /// Trusted issuers for JWT assertions (`Authorization: Bearer`), as registered in
+    /// Oracle's Security Console.
+    pub jwt_issuers: Vec<String>,
+    /// Certificates whose assertions are accepted (the tenant certificates). Shared, so a
+    /// test can register a certificate generated after the simulator started, as an
+    /// operator registers one in Oracle's Security Console.
+    pub jwt_certs: JwtTrust,
 }
+
+/// The simulator's registered assertion certificates.
+pub type JwtTrust = std::sync::Arc<std::sync::RwLock<Vec<crate::jwt::Certificate>>>;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -56,6 +66,8 @@ impl Default for SimConfig {
             suppliers: 10,
             record_requests: true,
             listen: None,
+            jwt_issuers: Vec::new(),
+            jwt_certs: JwtTrust::default(),
         }
     }
 }

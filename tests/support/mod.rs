@@ -37,6 +37,8 @@ pub struct Options {
     pub gateway_extra: String,
     /// Extra keys for the `[tenants.acme]` section.
     pub acme_extra: String,
+    /// Trusted issuers of the simulator's JWT assertion check.
+    pub sim_jwt_issuers: Vec<String>,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             preview: 0,
             gateway_extra: String::new(),
             acme_extra: String::new(),
+            sim_jwt_issuers: Vec::new(),
         }
     }
 }
@@ -77,6 +80,8 @@ pub struct Gateway {
     pub upstream_password: String,
     pub upstream_api_key: String,
     pub app_key: String,
+    /// The certificates the simulated Oracle accepts assertions from.
+    pub sim_trust: sim::JwtTrust,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -108,9 +113,12 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let upstream_password = format!("canary-upw-{}", random_hex(24));
         let upstream_api_key = format!("canary-uak-{}", random_hex(24));
+        let sim_trust = sim::JwtTrust::default();
         let sim = sim::start_blocking(SimConfig {
             basic_users: vec![(UPSTREAM_USER.into(), upstream_password.clone())],
             api_keys: vec![upstream_api_key.clone()],
+            jwt_issuers: opts.sim_jwt_issuers.clone(),
+            jwt_certs: sim_trust.clone(),
             ..SimConfig::default()
         })
         .expect("sim starts");
@@ -129,7 +137,7 @@ impl Gateway {
             start = start,
             end = end,
             max_body = opts.max_body,
-            extra = opts.extra_config,
+            extra = opts.extra_config.replace("{sim}", &sim.base_url()),
             audit_queue = opts.audit_queue,
             preview = opts.preview,
             gateway_extra = opts.gateway_extra,
@@ -149,6 +157,7 @@ impl Gateway {
             upstream_password,
             upstream_api_key,
             app_key,
+            sim_trust,
             child: None,
             log: PathBuf::new(),
         };
