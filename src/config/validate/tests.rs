@@ -267,3 +267,88 @@ fn rate_limits_are_validated_and_slotted() {
         "default burst: one second's worth"
     );
 }
+
+const JWT_TENANT: &str = "[tenants.initech]\nupstream = \"https://initech.fa.us2.oraclecloud.com\"\n[tenants.initech.upstream_auth]\nmode = \"jwt\"\nissuer = \"erpgate\"\n";
+
+#[test]
+fn jwt_mode_and_inbound_trust_compile() {
+    let (_, cert) = crate::jwt::cert::generate("fusion", 1).expect("cert");
+    let inbound = "[tenants.initech.inbound_jwt]\nissuers = [\"https://initech.fa.oraclecloud.com\"]\ncertificates = [\"fusion.pem\"]\nclock_skew_seconds = 30\nroles_claim = \"roles\"\n";
+    let main = format!("{}{JWT_TENANT}{inbound}", base());
+    let s = load(&main, &[("fusion.pem", &cert.to_pem())]).expect("valid");
+    let (_, t) = s.tenant("initech").expect("tenant");
+    match &t.auth {
+        crate::snapshot::UpstreamAuth::Jwt {
+            issuer, lifetime, ..
+        } => assert_eq!((issuer.as_str(), *lifetime), ("erpgate", 1800)),
+        other => panic!("{other:?}"),
+    }
+    let trust = t.inbound.as_ref().expect("inbound");
+    assert_eq!(trust.skew, 30);
+    assert_eq!(trust.certs[0].alias, "fusion");
+    assert_eq!(trust.certs[0].cert.x5t(), cert.x5t());
+}
+
+#[test]
+fn identity_settings_are_checked() {
+    let (_, cert) = crate::jwt::cert::generate("fusion", 1).expect("cert");
+    let pem = cert.to_pem();
+    // Inbound users need jwt mode: never relayed as the integration user.
+    let basic_inbound = format!(
+        "{}[tenants.acme.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n",
+        base()
+    );
+    let e = load(&basic_inbound, &[("c.pem", &pem)]).expect_err("refused");
+    assert!(
+        e.contains("tenants.acme.inbound_jwt: needs upstream_auth mode = \"jwt\""),
+        "{e}"
+    );
+    // Missing and non-certificate files, empty lists, bad sizes.
+    let inbound = |body: &str| {
+        format!(
+            "{}{JWT_TENANT}[tenants.initech.inbound_jwt]\n{body}",
+            base()
+        )
+    };
+    let e = err(&inbound(
+        "issuers = [\"i\"]\ncertificates = [\"missing.pem\"]\n",
+    ));
+    assert!(
+        e.contains("tenants.initech.inbound_jwt.certificates: cannot read"),
+        "{e}"
+    );
+    let e = load(
+        &inbound("issuers = [\"i\"]\ncertificates = [\"k.pem\"]\n"),
+        &[(
+            "k.pem",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )],
+    )
+    .expect_err("refused");
+    assert!(e.contains("where a CERTIFICATE was expected"), "{e}");
+    let e = err(&inbound(
+        "issuers = []\ncertificates = []\nmax_token_bytes = 100\nclock_skew_seconds = 9999\n",
+    ));
+    for key in [
+        "issuers: list at least one",
+        "certificates: list at least one",
+        "max_token_bytes: 100",
+        "clock_skew_seconds: 9999",
+    ] {
+        assert!(e.contains(key), "{key}: {e}");
+    }
+    // Outbound settings.
+    let e = err(&format!(
+        "{}[tenants.initech]\nupstream = \"https://i.example.com\"\n[tenants.initech.upstream_auth]\nmode = \"jwt\"\nissuer = \"\"\nlifetime_seconds = 5\n",
+        base()
+    ));
+    assert!(e.contains("upstream_auth.issuer: must be"), "{e}");
+    assert!(e.contains("lifetime_seconds: 5 is outside"), "{e}");
+    // One issuer selects one tenant.
+    let two = format!(
+        "{}{JWT_TENANT}[tenants.initech.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n[tenants.other]\nupstream = \"https://o.example.com\"\n[tenants.other.upstream_auth]\nmode = \"jwt\"\nissuer = \"x\"\n[tenants.other.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n",
+        base()
+    );
+    let e = load(&two, &[("c.pem", &pem)]).expect_err("refused");
+    assert!(e.contains("\"i\" is already trusted by tenant"), "{e}");
+}
