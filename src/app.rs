@@ -108,6 +108,8 @@ pub struct App {
     pub limiter: crate::policy::ratelimit::Limiter,
     /// Signed upstream assertions (tenants in `jwt` mode).
     pub assertions: crate::jwt::assertion::AssertionCache,
+    /// The store connection gateway tokens are written through (opened on first use).
+    token_store: Arc<std::sync::Mutex<Option<crate::store::Store>>>,
 }
 
 impl App {
@@ -135,9 +137,12 @@ impl App {
             master.keyed_hasher("api-key"),
             master.keyed_hasher("cache"),
             master.keyed_hasher("inbound-jwt"),
+            master.keyed_hasher("gateway-token"),
             passwords,
             auth_settings,
         );
+        auth.lockout
+            .configure(compiled.snapshot.gateway.token_lockout);
         Ok(App {
             config_path: config_path.to_path_buf(),
             master,
@@ -151,7 +156,33 @@ impl App {
             metrics,
             limiter: crate::policy::ratelimit::Limiter::default(),
             assertions: crate::jwt::assertion::AssertionCache::new(ASSERTION_CACHE_CAPACITY),
+            token_store: Arc::default(),
         })
+    }
+
+    /// Writes an issued gateway token's row (keyed hash, never the token) to the store, off
+    /// the async workers.
+    pub async fn store_token(&self, token: &crate::store::StoredToken) -> Result<(), String> {
+        let db = self.compiled.load().snapshot.gateway.database.clone();
+        let slot = self.token_store.clone();
+        let token = token.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = slot
+                .lock()
+                .map_err(|_| "token store lock poisoned".to_string())?;
+            if guard.is_none() {
+                *guard = Some(crate::store::Store::open(&db).map_err(|e| e.to_string())?);
+            }
+            let store = guard.as_ref().ok_or("no store")?;
+            let result = store.insert_token(&token).map_err(|e| e.to_string());
+            if result.is_err() {
+                // Reopen next time: the connection may be what failed.
+                *guard = None;
+            }
+            result
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// The master key (for deriving keys in other components, never for the request path).
@@ -186,6 +217,9 @@ impl App {
         for e in self.resolved.refresh(&compiled.upstream_targets(), allow) {
             tracing::error!(error = %e, "upstream unusable after reload");
         }
+        self.auth
+            .lockout
+            .configure(compiled.snapshot.gateway.token_lockout);
         self.compiled.store(Arc::new(compiled));
         self.version.store(version, Ordering::SeqCst);
         Ok(version)

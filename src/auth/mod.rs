@@ -12,7 +12,9 @@
 //! work as a known one (a dummy verification), so timing does not reveal which usernames exist.
 
 pub mod cache;
+pub mod lockout;
 pub mod presented;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +39,8 @@ pub enum AuthKind {
     ApiKey,
     /// A JWT Oracle Fusion issued to a user, verified against the tenant's trusted certificates.
     OracleJwt,
+    /// A gateway token from `POST /gateway/token`.
+    GatewayToken,
 }
 
 impl AuthKind {
@@ -46,6 +50,7 @@ impl AuthKind {
             AuthKind::Basic => "basic",
             AuthKind::ApiKey => "api_key",
             AuthKind::OracleJwt => "oracle_jwt",
+            AuthKind::GatewayToken => "gateway_token",
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct Principal {
     pub caller: Caller,
     /// Whether the proof was confirmed from a cache (no argon2 / RSA this time).
     pub cache_hit: bool,
+    /// The gateway token's public id, when one was used.
+    pub token: Option<String>,
 }
 
 impl Principal {
@@ -110,6 +117,8 @@ pub struct AuthSettings {
     pub cache_capacity: usize,
     /// Maximum concurrent argon2 verifications (each holds ~19 MiB and a blocking thread).
     pub max_concurrent_hashes: usize,
+    /// Token endpoint lockout.
+    pub lockout: lockout::LockoutSettings,
 }
 
 impl Default for AuthSettings {
@@ -118,6 +127,7 @@ impl Default for AuthSettings {
             cache_ttl: Duration::from_secs(300),
             cache_capacity: 100_000,
             max_concurrent_hashes: 4,
+            lockout: lockout::LockoutSettings::default(),
         }
     }
 }
@@ -137,6 +147,12 @@ pub struct Authenticator {
     verifications: std::sync::atomic::AtomicU64,
     /// Verified Oracle user tokens.
     inbound: InboundCache,
+    /// Keys the gateway tokens' stored hashes.
+    token_hasher: KeyedHasher,
+    /// Gateway tokens this process issued (until the directory view holds them).
+    pub issued: tokens::IssuedTokens,
+    /// Failed-attempt counters of the token endpoint.
+    pub lockout: lockout::Lockout,
     /// Oracle token signature verifications run (cache misses).
     jwt_verifications: std::sync::atomic::AtomicU64,
 }
@@ -149,6 +165,7 @@ impl Authenticator {
         api_key_hasher: KeyedHasher,
         cache_hasher: KeyedHasher,
         inbound_hasher: KeyedHasher,
+        token_hasher: KeyedHasher,
         passwords: PasswordHasher,
         settings: &AuthSettings,
     ) -> Self {
@@ -161,6 +178,9 @@ impl Authenticator {
             inflight: std::sync::Mutex::new(HashMap::new()),
             verifications: std::sync::atomic::AtomicU64::new(0),
             inbound: InboundCache::new(inbound_hasher, settings.cache_capacity),
+            token_hasher,
+            issued: tokens::IssuedTokens::default(),
+            lockout: lockout::Lockout::new(settings.lockout, settings.cache_capacity),
             jwt_verifications: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -188,6 +208,7 @@ impl Authenticator {
                 kind: AuthKind::OracleJwt,
                 caller: Caller::OracleUser(id),
                 cache_hit: true,
+                token: None,
             });
         }
         self.jwt_verifications
@@ -208,7 +229,53 @@ impl Authenticator {
             kind: AuthKind::OracleJwt,
             caller: Caller::OracleUser(id),
             cache_hit: false,
+            token: None,
         })
+    }
+
+    /// Authenticates a gateway token (`Authorization: Bearer egt_…`) against `view` (and the
+    /// tokens this process issued since `view` was built). The token's credential set and
+    /// account must still be active.
+    pub fn gateway_token(
+        &self,
+        token: &str,
+        view: &DirectoryView,
+        now: i64,
+    ) -> Result<Principal, Deny> {
+        use tokens::TokenRefusal;
+        let id = tokens::parse_id(token)
+            .ok_or(Deny::with_detail(Reason::AuthInvalid, "token_malformed"))?;
+        let issued;
+        let stored = match view.token(id) {
+            Some(t) => t,
+            None => {
+                issued = self.issued.get(id);
+                issued
+                    .as_ref()
+                    .ok_or(Deny::with_detail(Reason::AuthInvalid, "token_unknown"))?
+            }
+        };
+        tokens::check(&self.token_hasher, token, stored, now).map_err(|r| match r {
+            TokenRefusal::Malformed | TokenRefusal::Unknown => {
+                Deny::with_detail(Reason::AuthInvalid, "token_unknown")
+            }
+            TokenRefusal::Revoked => Deny::with_detail(Reason::CredentialRevoked, "token_revoked"),
+            TokenRefusal::Expired => Deny::with_detail(Reason::AuthExpired, "token_expired"),
+        })?;
+        let idx = view
+            .credential_by_id(&stored.credential_id)
+            .ok_or(Deny::with_detail(
+                Reason::AuthInvalid,
+                "token_credential_unknown",
+            ))?;
+        let mut p = state(view, idx, AuthKind::GatewayToken, true)?;
+        p.token = Some(stored.id.clone());
+        Ok(p)
+    }
+
+    /// The keyed hasher of gateway tokens (for minting).
+    pub fn token_hasher(&self) -> &KeyedHasher {
+        &self.token_hasher
     }
 
     /// Oracle token signature verifications run so far (cache misses).
@@ -383,6 +450,7 @@ fn state(
             account,
         },
         cache_hit,
+        token: None,
     })
 }
 

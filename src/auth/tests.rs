@@ -26,6 +26,7 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
         master.keyed_hasher("api-key"),
         master.keyed_hasher("cache"),
         master.keyed_hasher("inbound-jwt"),
+        master.keyed_hasher("gateway-token"),
         PasswordHasher::new(params),
         &AuthSettings::default(),
     ));

@@ -12,6 +12,7 @@ pub mod secret;
 pub mod serve;
 pub mod sim;
 pub mod tenant;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,8 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// Manage a tenant's signing key and certificate (outbound JWT assertions).
     Tenant(tenant::TenantArgs),
+    /// List or revoke gateway tokens.
+    Token(token::TokenArgs),
 }
 
 /// The `--config` option shared by every subcommand.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Audit(a) => audit::run(&a),
         Command::Sim(a) => sim::run(&a),
         Command::Tenant(a) => tenant::run(&a),
+        Command::Token(a) => token::run(&a),
     }
 }
 

@@ -72,6 +72,12 @@ pub struct GatewayFile {
     pub redaction_mask: Option<String>,
     /// Address for Prometheus `/metrics` (absent: no metrics listener).
     pub metrics_listen: Option<String>,
+    /// Lifetime of gateway tokens from `POST /gateway/token`, seconds (default 900).
+    pub token_ttl_seconds: Option<u64>,
+    /// Failed token requests (per credential or address) before a lockout (default 5).
+    pub token_max_failures: Option<u32>,
+    /// How long a lockout lasts, seconds (default 300).
+    pub token_lockout_seconds: Option<u64>,
 }
 
 /// `[schedule]`.

@@ -175,6 +175,24 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         }
         parsed
     });
+    let token_ttl = g.token_ttl_seconds.unwrap_or(900);
+    if !(60..=86_400).contains(&token_ttl) {
+        p.push(format!(
+            "{file}: gateway.token_ttl_seconds: {token_ttl} is outside 60..=86400"
+        ));
+    }
+    let max_failures = g.token_max_failures.unwrap_or(5);
+    if !(1..=100).contains(&max_failures) {
+        p.push(format!(
+            "{file}: gateway.token_max_failures: {max_failures} is outside 1..=100"
+        ));
+    }
+    let lockout = g.token_lockout_seconds.unwrap_or(300);
+    if !(1..=86_400).contains(&lockout) {
+        p.push(format!(
+            "{file}: gateway.token_lockout_seconds: {lockout} is outside 1..=86400"
+        ));
+    }
     if g.database.trim().is_empty() {
         p.push(format!("{file}: gateway.database: must not be empty"));
     }
@@ -199,6 +217,12 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
         redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
         metrics_listen,
+        token_ttl_seconds: token_ttl as i64,
+        token_lockout: crate::auth::lockout::LockoutSettings {
+            max_failures,
+            lock_for: Duration::from_secs(lockout),
+            window: Duration::from_secs(lockout.max(900)),
+        },
     })
 }
 

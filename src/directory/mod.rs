@@ -31,6 +31,8 @@ pub struct DirectoryView {
     secrets: HashMap<String, HashMap<String, Vec<u8>>>,
     /// tenant → signing key (sealed) and its parsed certificate.
     tenant_keys: HashMap<String, TenantKey>,
+    /// Gateway tokens by id.
+    tokens: HashMap<String, crate::store::StoredToken>,
 }
 
 /// A tenant's signing key as the view holds it: sealed key, parsed certificate.
@@ -69,8 +71,10 @@ impl DirectoryView {
             credentials,
             secrets,
             tenant_keys,
+            tokens,
             killswitch,
         } = dir;
+        let tokens = tokens.into_iter().map(|t| (t.id.clone(), t)).collect();
         let tenant_keys = tenant_keys
             .into_iter()
             .filter_map(|k| match crate::jwt::Certificate::from_der(&k.cert_der) {
@@ -131,6 +135,7 @@ impl DirectoryView {
             credential_by_key_id,
             secrets: by_tenant,
             tenant_keys,
+            tokens,
         }
     }
 
@@ -199,6 +204,11 @@ impl DirectoryView {
     pub fn account_active(&self, idx: AccountIdx) -> bool {
         self.account(idx)
             .is_some_and(|a| a.status == AccountStatus::Active)
+    }
+
+    /// The gateway token with public id `id`, if the store held it when this view was built.
+    pub fn token(&self, id: &str) -> Option<&crate::store::StoredToken> {
+        self.tokens.get(id)
     }
 
     /// The signing key of `tenant`, if one is stored.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::{App, Compiled};
 use crate::auth::presented::{self, Presented, PresentedError};
+use crate::auth::tokens::TOKEN_PREFIX;
 use crate::auth::Caller;
 use crate::config::UpstreamAuth;
 use crate::directory::DirectoryView;
@@ -54,6 +55,9 @@ pub async fn admit(
     // token Oracle issued, verified against the tenant's trusted certificates).
     let presented = presented::parse(input.authorization, input.api_key).map_err(presented_deny)?;
     let principal = match &presented {
+        Presented::Bearer(token) if token.starts_with(TOKEN_PREFIX) => {
+            app.auth.gateway_token(token, view, input.now.timestamp())?
+        }
         Presented::Bearer(token) => app.auth.oracle_token(
             token,
             &compiled.inbound,

@@ -25,6 +25,8 @@ pub enum Decision {
     Relayed,
     /// A CORS preflight answered by the gateway.
     Preflight,
+    /// A gateway token issued by `POST /gateway/token`.
+    TokenIssued,
     /// Refused or failed, with the reason.
     Denied(Deny),
 }
@@ -87,6 +89,10 @@ pub struct RequestCtx {
     pub body_redaction: Option<crate::redact::body::BodyRedaction>,
     /// The request's `Origin` when it is allowed (CORS headers go on the response).
     pub cors_origin: Option<String>,
+    /// Whether this is a `POST /gateway/token` request (recorded as kind `token`).
+    pub token_endpoint: bool,
+    /// The public id of the token issued, when one was.
+    pub issued_token: Option<String>,
 }
 
 impl std::fmt::Debug for RequestCtx {

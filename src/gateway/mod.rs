@@ -9,6 +9,7 @@ pub mod deny;
 pub mod record;
 pub mod request_id;
 pub mod respond;
+pub mod token_endpoint;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,6 +126,13 @@ impl ProxyHttp for Gateway {
         ctx.has_body = chunked || content_length.is_some_and(|n| n > 0);
         if content_length.is_some_and(|n| n > compiled.snapshot.gateway.max_request_body_bytes) {
             respond::deny(session, ctx, Deny::new(Reason::BodyTooLarge)).await?;
+            return Ok(true);
+        }
+
+        if token_endpoint::is_token_request(req.raw_path()) {
+            token_endpoint::handle(&self.app, session, ctx, &compiled, &view).await?;
+            ctx.compiled = Some(compiled);
+            ctx.view = Some(view);
             return Ok(true);
         }
 

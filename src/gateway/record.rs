@@ -28,6 +28,7 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         Decision::Pending => ("failed", "", error.map(|e| e.etype().as_str().to_string())),
         Decision::Relayed => ("relayed", "", None),
         Decision::Preflight => ("preflight", "", None),
+        Decision::TokenIssued => ("ok", "", None),
         Decision::Denied(d) => ("denied", d.reason.code(), d.detail.map(str::to_string)),
     };
     let view = ctx.view.as_deref();
@@ -56,14 +57,25 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
     AuditRecord {
         ts: record::now(),
         request_id: ctx.request_id.clone(),
-        kind: Some(Kind::Request),
+        kind: Some(if ctx.token_endpoint {
+            Kind::Token
+        } else {
+            Kind::Request
+        }),
         actor: match (account, oracle_user) {
             (Some(a), _) => a.name.clone(),
             (None, Some(u)) => format!("user:{}", u.user),
             (None, None) => "-".to_string(),
         },
         credential_id: credential.map(|c| c.id.clone()),
-        token_id: None,
+        token_id: principal
+            .and_then(|p| p.token.as_deref())
+            .map(crate::auth::tokens::audit_id)
+            .or_else(|| {
+                ctx.issued_token
+                    .as_deref()
+                    .map(crate::auth::tokens::audit_id)
+            }),
         tenant: tenant.map(|t| t.name.clone()),
         client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| {
             let xff: Vec<&[u8]> = req

@@ -12,6 +12,7 @@ pub mod migrations;
 mod secrets;
 mod settings;
 mod tenant_keys;
+mod tokens;
 
 use std::path::Path;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use accounts::{Account, AccountStatus};
 pub use credentials::{Credential, CredentialStatus, NewCredential};
 pub use secrets::StoredSecret;
 pub use tenant_keys::StoredTenantKey;
+pub use tokens::StoredToken;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,8 @@ pub struct Directory {
     pub secrets: Vec<StoredSecret>,
     /// Tenant signing keys (sealed) and certificates.
     pub tenant_keys: Vec<StoredTenantKey>,
+    /// Gateway tokens not yet expired (revoked ones included).
+    pub tokens: Vec<StoredToken>,
     /// The kill switch.
     pub killswitch: bool,
 }
@@ -261,6 +265,7 @@ impl Store {
             credentials: self.list_credentials(None)?,
             secrets: self.all_secrets()?,
             tenant_keys: self.all_tenant_keys()?,
+            tokens: self.live_tokens(chrono::Utc::now().timestamp())?,
             killswitch: self.killswitch()?,
         };
         tx.commit()?;
