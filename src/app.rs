@@ -50,7 +50,9 @@ impl Compiled {
                 addr_key: peer::key(&t.upstream.host, t.upstream.port),
                 credential_header: match &t.auth {
                     UpstreamAuth::ApiKey { header, .. } => Some(header.clone()),
-                    UpstreamAuth::Basic { .. } | UpstreamAuth::Jwt { .. } => None,
+                    UpstreamAuth::Basic { .. }
+                    | UpstreamAuth::Jwt { .. }
+                    | UpstreamAuth::Token { .. } => None,
                 },
             })
             .collect();
@@ -108,6 +110,8 @@ pub struct App {
     pub limiter: crate::policy::ratelimit::Limiter,
     /// Signed upstream assertions (tenants in `jwt` mode).
     pub assertions: crate::jwt::assertion::AssertionCache,
+    /// Upstream bearer tokens (tenants in `token` mode).
+    pub upstream_tokens: crate::upstream::token_mode::UpstreamTokens,
     /// The store connection gateway tokens are written through (opened on first use).
     token_store: Arc<std::sync::Mutex<Option<crate::store::Store>>>,
 }
@@ -157,6 +161,7 @@ impl App {
             limiter: crate::policy::ratelimit::Limiter::default(),
             assertions: crate::jwt::assertion::AssertionCache::new(ASSERTION_CACHE_CAPACITY),
             token_store: Arc::default(),
+            upstream_tokens: Default::default(),
         })
     }
 

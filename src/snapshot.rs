@@ -99,6 +99,15 @@ pub enum UpstreamAuth {
         /// Lifetime in seconds.
         lifetime: i64,
     },
+    /// A bearer token fetched from Oracle's token endpoint with a stored password.
+    Token {
+        /// Default Oracle user.
+        username: String,
+        /// Stored secret name.
+        secret: String,
+        /// Token endpoint path.
+        token_path: String,
+    },
     /// A stored API key in a header.
     ApiKey {
         /// Header name.

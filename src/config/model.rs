@@ -185,6 +185,15 @@ pub enum UpstreamAuthFile {
         /// Assertion lifetime in seconds (default 1800).
         lifetime_seconds: Option<u64>,
     },
+    /// A bearer token from Oracle's token endpoint, obtained with a stored password.
+    Token {
+        /// The Oracle user the token is for.
+        username: String,
+        /// Stored secret name (that user's password).
+        secret: String,
+        /// Token endpoint path on the tenant's upstream (default `/fscmRestApi/tokenrelay`).
+        token_path: Option<String>,
+    },
     /// An upstream API key header.
     ApiKey {
         /// Header name (default `x-api-key`).

@@ -324,6 +324,30 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                         secret: secret.clone(),
                     }
                 }
+                UpstreamAuthFile::Token {
+                    username,
+                    secret,
+                    token_path,
+                } => {
+                    if username.is_empty()
+                        || username.contains(':')
+                        || username.chars().any(char::is_control)
+                    {
+                        p.push(format!("{file}: tenants.{name}.upstream_auth.username: must be non-empty without ':' or control characters"));
+                    }
+                    let path = token_path.as_deref().unwrap_or("/fscmRestApi/tokenrelay");
+                    if !path.starts_with('/')
+                        || path.len() > 512
+                        || path.bytes().any(|b| !(0x21..0x7f).contains(&b))
+                    {
+                        p.push(format!("{file}: tenants.{name}.upstream_auth.token_path: \"{path}\" must be an absolute path of visible ASCII"));
+                    }
+                    UpstreamAuth::Token {
+                        username: username.clone(),
+                        secret: secret.clone(),
+                        token_path: path.to_string(),
+                    }
+                }
                 UpstreamAuthFile::Jwt {
                     issuer,
                     username,
@@ -362,9 +386,9 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                 }
             };
             let secret = match &auth {
-                UpstreamAuth::Basic { secret, .. } | UpstreamAuth::ApiKey { secret, .. } => {
-                    Some(secret)
-                }
+                UpstreamAuth::Basic { secret, .. }
+                | UpstreamAuth::ApiKey { secret, .. }
+                | UpstreamAuth::Token { secret, .. } => Some(secret),
                 UpstreamAuth::Jwt { .. } => None,
             };
             if let Some(secret) = secret.filter(|s| !secret_name_ok(s)) {

@@ -184,6 +184,12 @@ pub async fn admit(
             )
             .await
         }
+        (UpstreamAuth::Token { .. }, Some(account)) => {
+            inject::upstream_token(app, tenant, runtime, account, &snapshot.gateway, |t, n| {
+                view.secret(t, n)
+            })
+            .await
+        }
         (_, Some(account)) => {
             inject::prepare(tenant, account, &runtime.cipher, |t, n| view.secret(t, n))
         }

@@ -93,6 +93,10 @@ pub struct RequestCtx {
     pub token_endpoint: bool,
     /// The public id of the token issued, when one was.
     pub issued_token: Option<String>,
+    /// Upstream `token` mode: the cached token this request carries.
+    pub upstream_token: Option<crate::upstream::inject::TokenUse>,
+    /// Whether the request was already retried with a refreshed upstream token.
+    pub token_refreshed: bool,
 }
 
 impl std::fmt::Debug for RequestCtx {

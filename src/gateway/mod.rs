@@ -10,6 +10,7 @@ pub mod record;
 pub mod request_id;
 pub mod respond;
 pub mod token_endpoint;
+pub mod token_refresh;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,6 +189,7 @@ impl ProxyHttp for Gateway {
                         .for_request(t, ctx.trace.redact)
                 });
                 ctx.upstream_identity = Some(credential.identity.clone());
+                ctx.upstream_token = credential.token_use.clone();
                 ctx.upstream_credential = Some(credential);
                 ctx.decision = Decision::Relayed;
                 Ok(false)
@@ -302,6 +304,8 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         ctx.upstream_answered = Some(Instant::now());
+        let status = upstream_response.status.as_u16();
+        token_refresh::on_upstream_status(&self.app, session, ctx, status).await?;
         crate::redact::headers::apply(upstream_response, &ctx.request_id, self.tls)?;
         if let Some(origin) = &ctx.cors_origin {
             cors::apply(upstream_response, origin)?;

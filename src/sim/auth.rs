@@ -30,7 +30,11 @@ pub fn authenticate(config: &SimConfig, headers: &HeaderMap) -> Option<String> {
                 .then(|| user.to_string());
         }
         if scheme.eq_ignore_ascii_case("bearer") {
-            return assertion(config, rest.trim());
+            let token = rest.trim();
+            return config
+                .relay_tokens
+                .check(token)
+                .or_else(|| assertion(config, token));
         }
         return None;
     }

@@ -15,9 +15,11 @@ mod auth;
 mod collections;
 mod data;
 mod routes;
+pub mod tokenrelay;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -51,6 +53,10 @@ pub struct SimConfig {
     /// test can register a certificate generated after the simulator started, as an
     /// operator registers one in Oracle's Security Console.
     pub jwt_certs: JwtTrust,
+    /// Tokens issued by `/fscmRestApi/tokenrelay` (shared, so tests can count and revoke).
+    pub relay_tokens: tokenrelay::RelayTokens,
+    /// Lifetime of relay tokens.
+    pub relay_token_ttl: Duration,
 }
 
 /// The simulator's registered assertion certificates.
@@ -68,6 +74,8 @@ impl Default for SimConfig {
             listen: None,
             jwt_issuers: Vec::new(),
             jwt_certs: JwtTrust::default(),
+            relay_tokens: tokenrelay::RelayTokens::default(),
+            relay_token_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -283,7 +291,25 @@ async fn handle(
         body,
         host,
     };
-    let mut resp = if path.starts_with("/__sim/") {
+    let basic_only = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    let mut resp = if path == "/fscmRestApi/tokenrelay" {
+        match (&who, basic_only) {
+            (Some(user), true) => {
+                let ttl = shared.config.relay_token_ttl;
+                let token = shared.config.relay_tokens.issue(user, ttl);
+                routes::json_response(
+                    http::StatusCode::OK,
+                    "application/json",
+                    &serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs()}),
+                )
+            }
+            _ => routes::unauthorized(),
+        }
+    } else if path.starts_with("/__sim/") {
         routes::diagnostics(&r, &shared).await
     } else if !is_oracle {
         routes::error(

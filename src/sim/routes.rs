@@ -39,7 +39,7 @@ fn respond(status: StatusCode, ctype: Option<&str>, body: Body) -> Response<Body
     r
 }
 
-fn json_response(status: StatusCode, ctype: &str, v: &Value) -> Response<Body> {
+pub fn json_response(status: StatusCode, ctype: &str, v: &Value) -> Response<Body> {
     respond(status, Some(ctype), full(v.to_string()))
 }
 
@@ -126,6 +126,14 @@ pub async fn diagnostics(req: &Req<'_>, shared: &Shared) -> Response<Body> {
             StatusCode::OK,
             "application/json",
             &json!({"method": req.method.as_str(), "target": target, "headers": headers, "body_len": req.body.len()}),
+        );
+    }
+    if rest == "tokens/revoke" {
+        shared.config.relay_tokens.revoke_all();
+        return json_response(
+            StatusCode::OK,
+            "application/json",
+            &json!({"revoked": true}),
         );
     }
     if rest == "slow" {

@@ -28,6 +28,8 @@ pub struct UpstreamCredential {
     pub value: HeaderValue,
     /// The Oracle identity it asserts (for the audit trail).
     pub identity: String,
+    /// For `token` mode: which cached upstream token this is.
+    pub token_use: Option<TokenUse>,
 }
 
 impl std::fmt::Debug for UpstreamCredential {
@@ -64,26 +66,19 @@ pub fn prepare<'v>(
         })
     };
     match &tenant.auth {
-        UpstreamAuth::Jwt { .. } => Err(Deny::with_detail(Reason::Internal, "jwt_mode_is_async")),
+        UpstreamAuth::Jwt { .. } | UpstreamAuth::Token { .. } => {
+            Err(Deny::with_detail(Reason::Internal, "mode_is_async"))
+        }
         UpstreamAuth::Basic { username, secret } => {
             let user = account.oracle_user.as_deref().unwrap_or(username);
             let name = account.upstream_secret.as_deref().unwrap_or(secret);
             let password = open(name)?;
-            let mut raw =
-                Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.expose().len()));
-            raw.extend_from_slice(user.as_bytes());
-            raw.push(b':');
-            raw.extend_from_slice(password.expose());
-            let mut value = Zeroizing::new(String::from("Basic "));
-            base64::engine::general_purpose::STANDARD.encode_string(&*raw, &mut value);
-            let mut hv = HeaderValue::from_str(&value).map_err(|_| {
-                Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_header_safe")
-            })?;
-            hv.set_sensitive(true);
+            let hv = basic_value(user, password.expose())?;
             Ok(UpstreamCredential {
                 name: http::header::AUTHORIZATION,
                 value: hv,
                 identity: user.to_owned(),
+                token_use: None,
             })
         }
         UpstreamAuth::ApiKey { header, secret } => {
@@ -97,6 +92,7 @@ pub fn prepare<'v>(
                 name: header.clone(),
                 value: hv,
                 identity: format!("api-key:{name}"),
+                token_use: None,
             })
         }
     }
@@ -179,5 +175,104 @@ pub async fn assertion(
         name: http::header::AUTHORIZATION,
         value,
         identity: user.to_owned(),
+        token_use: None,
+    })
+}
+
+/// `Basic base64(user:password)`, marked sensitive; the intermediate buffers are zeroised.
+fn basic_value(user: &str, password: &[u8]) -> Result<HeaderValue, Deny> {
+    let mut raw = Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.len()));
+    raw.extend_from_slice(user.as_bytes());
+    raw.push(b':');
+    raw.extend_from_slice(password);
+    let mut value = Zeroizing::new(String::from("Basic "));
+    base64::engine::general_purpose::STANDARD.encode_string(&*raw, &mut value);
+    let mut hv = HeaderValue::from_str(&value).map_err(|_| {
+        Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_header_safe")
+    })?;
+    hv.set_sensitive(true);
+    Ok(hv)
+}
+
+/// Which cached upstream token a request carries (to invalidate it if Oracle refuses it).
+#[derive(Clone, Debug)]
+pub struct TokenUse {
+    /// Cache key (tenant, user, secret name).
+    pub key: String,
+    /// The token's generation.
+    pub generation: u64,
+}
+
+/// The upstream credential for tenants in `token` mode: a bearer token from Oracle's token
+/// endpoint, fetched with the stored password (once per lifetime, single flight).
+pub async fn upstream_token<'v>(
+    app: &crate::app::App,
+    tenant: &Tenant,
+    runtime: &crate::app::TenantRuntime,
+    account: &Account,
+    gateway: &crate::snapshot::GatewaySettings,
+    sealed: impl Fn(&str, &str) -> Option<&'v [u8]>,
+) -> Result<UpstreamCredential, Deny> {
+    let UpstreamAuth::Token {
+        username,
+        secret,
+        token_path,
+    } = &tenant.auth
+    else {
+        return Err(Deny::with_detail(Reason::Internal, "not_token_mode"));
+    };
+    let user = account.oracle_user.as_deref().unwrap_or(username);
+    let name = account.upstream_secret.as_deref().unwrap_or(secret);
+    let key = format!("{}\0{user}\0{name}", tenant.name);
+    let spec = || {
+        let ct = sealed(&tenant.name, name).ok_or("secret_not_stored")?;
+        let ctx = SealContext {
+            tenant: &tenant.name,
+            name,
+            upstream_host: &tenant.upstream.host,
+        };
+        let password = runtime
+            .cipher
+            .open(&ctx, ct)
+            .map_err(|_| "secret_unopenable")?;
+        let basic = basic_value(user, password.expose()).map_err(|_| "secret_not_header_safe")?;
+        let addr = app
+            .resolved
+            .pick(&runtime.addr_key)
+            .ok_or("upstream has no usable address")?;
+        Ok(crate::upstream::token_mode::FetchSpec {
+            addr,
+            tls: tenant.upstream.tls,
+            sni: &tenant.upstream.sni,
+            host_header: &tenant.upstream.host_header,
+            path: token_path,
+            basic,
+            timeout: gateway.upstream_connect_timeout + gateway.upstream_read_timeout,
+        })
+    };
+    let held = app
+        .upstream_tokens
+        .get(&key, || spec().map_err(|e: &str| e.to_string()))
+        .await
+        .map_err(|e| {
+            tracing::error!(tenant = %tenant.name, error = %e, "cannot obtain an upstream token");
+            match e.as_str() {
+                "secret_not_stored" => {
+                    Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_stored")
+                }
+                "secret_unopenable" => {
+                    Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
+                }
+                _ => Deny::with_detail(Reason::UpstreamUnavailable, "token_endpoint_failed"),
+            }
+        })?;
+    Ok(UpstreamCredential {
+        name: http::header::AUTHORIZATION,
+        value: held.header,
+        identity: user.to_owned(),
+        token_use: Some(TokenUse {
+            key,
+            generation: held.generation,
+        }),
     })
 }

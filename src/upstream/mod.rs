@@ -4,3 +4,4 @@
 pub mod headers;
 pub mod inject;
 pub mod peer;
+pub mod token_mode;

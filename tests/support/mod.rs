@@ -82,6 +82,8 @@ pub struct Gateway {
     pub app_key: String,
     /// The certificates the simulated Oracle accepts assertions from.
     pub sim_trust: sim::JwtTrust,
+    /// The tokens the simulated Oracle's token relay issued.
+    pub sim_relay: sim::tokenrelay::RelayTokens,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -114,11 +116,13 @@ impl Gateway {
         let upstream_password = format!("canary-upw-{}", random_hex(24));
         let upstream_api_key = format!("canary-uak-{}", random_hex(24));
         let sim_trust = sim::JwtTrust::default();
+        let sim_relay = sim::tokenrelay::RelayTokens::default();
         let sim = sim::start_blocking(SimConfig {
             basic_users: vec![(UPSTREAM_USER.into(), upstream_password.clone())],
             api_keys: vec![upstream_api_key.clone()],
             jwt_issuers: opts.sim_jwt_issuers.clone(),
             jwt_certs: sim_trust.clone(),
+            relay_tokens: sim_relay.clone(),
             ..SimConfig::default()
         })
         .expect("sim starts");
@@ -158,6 +162,7 @@ impl Gateway {
             upstream_api_key,
             app_key,
             sim_trust,
+            sim_relay,
             child: None,
             log: PathBuf::new(),
         };

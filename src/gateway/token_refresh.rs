@@ -1,0 +1,77 @@
+//! Upstream `token` mode, when Oracle refuses the token (401): the cached token is dropped
+//! (only that one: a newer token another request fetched meanwhile is kept), and a request
+//! without a body that may be repeated is retried once with a freshly fetched token. Anything
+//! else gets Oracle's 401, and the next request fetches a fresh token.
+
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType};
+
+use crate::app::App;
+use crate::gateway::context::RequestCtx;
+use crate::upstream::inject;
+
+/// Looks at the upstream status; returns a retryable error when the request should be sent
+/// again with the fresh token now in `ctx`.
+pub async fn on_upstream_status(
+    app: &App,
+    session: &Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+) -> pingora::Result<()> {
+    if status != 401 {
+        return Ok(());
+    }
+    let Some(used) = ctx.upstream_token.take() else {
+        return Ok(());
+    };
+    app.upstream_tokens.invalidate(&used.key, used.generation);
+    tracing::info!(request_id = %ctx.request_id, "upstream refused the gateway's token; dropped it");
+    let repeatable = session.req_header().method.is_idempotent() && !ctx.has_body;
+    if ctx.token_refreshed || !repeatable {
+        return Ok(());
+    }
+    ctx.token_refreshed = true;
+    let (Some(compiled), Some(view), Some(tenant_id)) =
+        (ctx.compiled.clone(), ctx.view.clone(), ctx.trace.tenant)
+    else {
+        return Ok(());
+    };
+    let account = ctx
+        .trace
+        .principal
+        .as_ref()
+        .and_then(|p| p.account())
+        .and_then(|a| view.account(a));
+    let (Some(tenant), Some(runtime), Some(account)) = (
+        compiled.snapshot.tenants.get(tenant_id.0 as usize),
+        compiled.tenant_runtime(tenant_id),
+        account,
+    ) else {
+        return Ok(());
+    };
+    let fresh = inject::upstream_token(
+        app,
+        tenant,
+        runtime,
+        account,
+        &compiled.snapshot.gateway,
+        |t, n| view.secret(t, n),
+    )
+    .await;
+    match fresh {
+        Ok(credential) => {
+            ctx.upstream_token = credential.token_use.clone();
+            ctx.upstream_credential = Some(credential);
+            let mut e = Error::explain(
+                ErrorType::Custom("upstream token refused"),
+                "retrying once with a fresh upstream token",
+            );
+            e.set_retry(true);
+            Err(e)
+        }
+        Err(d) => {
+            tracing::warn!(request_id = %ctx.request_id, reason = d.reason.code(), "no fresh upstream token; passing Oracle's 401 on");
+            Ok(())
+        }
+    }
+}
