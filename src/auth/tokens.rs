@@ -35,7 +35,7 @@ pub fn mint(
     token.push_str(TOKEN_PREFIX);
     token.push_str(&id);
     token.push('_');
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&*secret, &mut token);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&secret[..], &mut token);
     let token_hash = hasher.hash(token.as_bytes());
     Ok(Minted {
         token: SecretString::new(token),

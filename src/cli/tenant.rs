@@ -24,6 +24,8 @@ pub struct TenantArgs {
     config: ConfigArg,
 }
 
+// The command names (`gen-key`, `import-key`, `show-key`) are the interface.
+#[allow(clippy::enum_variant_names)]
 #[derive(Subcommand, Debug)]
 enum TenantAction {
     /// Generate an RSA-2048 key and a self-signed certificate for the tenant, store them, and
