@@ -46,6 +46,7 @@ pub struct Fixture {
     pub app: App,
     pub basic: String,
     pub api_key: String,
+    pub credential_id: String,
 }
 
 pub fn fixture() -> Fixture {
@@ -107,5 +108,6 @@ pub fn fixture() -> Fixture {
         app,
         basic,
         api_key: issued.api_key.expose().clone(),
+        credential_id: issued.id.clone(),
     }
 }
