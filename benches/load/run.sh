@@ -7,9 +7,10 @@
 #   direct        the simulator itself (the floor)
 #   bare          a bare Pingora passthrough (benches/load/bare_pingora.rs), same crate versions
 #   nginx         nginx as a plain reverse proxy, when installed
-#   erpgate-*     erpgate with every filter on: Basic and x-api-key (cached), audit, policy,
-#                 schedule, kill switch, injection; with and without response redaction;
-#                 and its denial paths (401, 403, 404)
+#   erpgate-*     erpgate with every filter on: Basic, x-api-key, gateway bearer token and
+#                 an inbound Oracle user JWT (relayed with a tenant-signed assertion), all
+#                 cached; audit, policy, schedule, kill switch, injection; with and without
+#                 response redaction; and its denial paths (401, 403, 404)
 # For each: peak requests/s (closed loop), the proxy's CPU microseconds per request (from
 # /proc), then latency percentiles open-loop at half of bare Pingora's peak (corrected for
 # coordinated omission: see loadgen.rs). Medians of --runs runs. Proxies are pinned to CPU 1,
@@ -34,7 +35,7 @@ done
 
 cd "$ROOT"
 echo "building (release)..." >&2
-cargo build --release --quiet --bin erpgate --example bare_pingora --example loadgen
+cargo build --release --quiet --bin erpgate --example bare_pingora --example loadgen --example mint_jwt
 BIN="$ROOT/target/release/erpgate"
 BARE="$ROOT/target/release/examples/bare_pingora"
 LOADGEN="$ROOT/target/release/examples/loadgen"
@@ -71,11 +72,16 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # --- the simulated Oracle -------------------------------------------------------------------
+# Key material for the JWT variants: a Fusion certificate the gateway trusts, a tenant key pair
+# the simulator trusts, and an Oracle user token.
+FUSION_ISS="https://load.fa.oraclecloud.com"
+USER_JWT="$("$ROOT/target/release/examples/mint_jwt" "$WORK" LOAD.USER "$FUSION_ISS")"
 SIM_PW="load-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 SIM_KEY="loadkey-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 SIM_PORT=$(free_port)
 ERPGATE_SIM_PASSWORD="$SIM_PW" ERPGATE_SIM_API_KEY="$SIM_KEY" \
-  "${PIN_LOAD[@]}" "$BIN" sim --listen "127.0.0.1:$SIM_PORT" 2>"$WORK/sim.log" &
+  "${PIN_LOAD[@]}" "$BIN" sim --listen "127.0.0.1:$SIM_PORT" \
+  --jwt-issuer erpgate-load --jwt-cert "$WORK/tenant-cert.pem" 2>"$WORK/sim.log" &
 SIM_PID=$!; PIDS+=("$SIM_PID")
 wait_port "$SIM_PORT"
 UPSTREAM_AUTH="Authorization: Basic $(printf 'FIN_INTEGRATION:%s' "$SIM_PW" | base64 -w0)"
@@ -151,6 +157,14 @@ upstream = "http://127.0.0.1:$SIM_PORT"
 mode = "basic"
 username = "FIN_INTEGRATION"
 secret = "sim-password"
+[tenants.jwt]
+upstream = "http://127.0.0.1:$SIM_PORT"
+[tenants.jwt.upstream_auth]
+mode = "jwt"
+issuer = "erpgate-load"
+[tenants.jwt.inbound_jwt]
+issuers = ["$FUSION_ISS"]
+certificates = ["$WORK/fusion.pem"]
 [[tenants.masked.redact]]
 path = "items[].TaxpayerId"
 action = "last4"
@@ -174,7 +188,7 @@ path = "/fscmRestApi/resources/{version}/externalBankAccounts"
 methods = ["GET"]
 [[policy]]
 name = "load"
-subjects = ["account:load-plain", "account:load-masked"]
+subjects = ["account:load-plain", "account:load-masked", "user:LOAD.USER"]
   [[policy.rule]]
   endpoints = ["invoices.item", "suppliers.collection"]
   methods = ["GET"]
@@ -188,6 +202,7 @@ gw account create --name load-plain --tenant plain >/dev/null
 gw account create --name load-masked --tenant masked >/dev/null
 printf '%s' "$SIM_PW" | gw secret set --tenant plain --name sim-password >/dev/null
 printf '%s' "$SIM_PW" | gw secret set --tenant masked --name sim-password >/dev/null
+gw tenant import-key --tenant jwt --key "$WORK/tenant-key.pem" --cert "$WORK/tenant-cert.pem" >/dev/null
 json_str() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
 PLAIN_JSON="$(gw credential issue --account load-plain --json)"
 MASKED_JSON="$(gw credential issue --account load-masked --json)"
@@ -201,8 +216,12 @@ wait_port "$GW_PORT"
 
 ITEM="/fscmRestApi/resources/11.13.18.05/invoices/300100"
 COLL="/fscmRestApi/resources/11.13.18.05/suppliers?limit=10"
-# Warm the credential caches (argon2 runs once per credential).
-for h in "$PLAIN_BASIC" "$MASKED_BASIC" "$PLAIN_KEY"; do
+GATEWAY_TOKEN="$(curl -s -X POST -H "$PLAIN_BASIC" "http://127.0.0.1:$GW_PORT/gateway/token" | json_str access_token)"
+[ -n "$GATEWAY_TOKEN" ] || { echo "no gateway token" >&2; exit 1; }
+PLAIN_BEARER="Authorization: Bearer $GATEWAY_TOKEN"
+USER_BEARER="Authorization: Bearer $USER_JWT"
+# Warm the credential caches (argon2 runs once per credential; RSA once per token and user).
+for h in "$PLAIN_BASIC" "$MASKED_BASIC" "$PLAIN_KEY" "$PLAIN_BEARER" "$USER_BEARER"; do
   curl -s -o /dev/null -H "$h" "http://127.0.0.1:$GW_PORT$ITEM" || true
 done
 
@@ -215,6 +234,8 @@ TARGETS=(
 TARGETS+=(
   "erpgate-basic|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC"
   "erpgate-apikey|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_KEY"
+  "erpgate-bearer|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BEARER"
+  "erpgate-oracle-jwt|$GW_PID|$GW_PORT|$ITEM|200|$USER_BEARER"
   "bare-collection|$BARE_PID|$BARE_PORT|$COLL|200|$UPSTREAM_AUTH"
   "erpgate-collection|$GW_PID|$GW_PORT|$COLL|200|$PLAIN_BASIC"
   "erpgate-collection-redacted|$GW_PID|$GW_PORT|$COLL|200|$MASKED_BASIC"

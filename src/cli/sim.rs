@@ -18,6 +18,12 @@ pub struct SimArgs {
     /// Seeded invoices.
     #[arg(long, default_value_t = 25)]
     pub invoices: usize,
+    /// A trusted issuer for JWT assertions (as registered in Oracle's Security Console).
+    #[arg(long)]
+    pub jwt_issuer: Vec<String>,
+    /// A PEM certificate whose JWT assertions are accepted (a tenant's `tenant show-key`).
+    #[arg(long)]
+    pub jwt_cert: Vec<std::path::PathBuf>,
 }
 
 /// Runs the simulator until SIGINT or SIGTERM.
@@ -29,6 +35,19 @@ pub fn run(args: &SimArgs) -> i32 {
         .ok()
         .into_iter()
         .collect();
+    let mut certs = Vec::new();
+    for path in &args.jwt_cert {
+        match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| crate::jwt::Certificate::from_pem_all(&b))
+        {
+            Ok(list) => certs.extend(list),
+            Err(e) => return super::fail(format_args!("{}: {e}", path.display())),
+        }
+    }
+    if certs.is_empty() != args.jwt_issuer.is_empty() {
+        return super::fail("--jwt-issuer and --jwt-cert go together");
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("erpgate-sim")
@@ -45,6 +64,8 @@ pub fn run(args: &SimArgs) -> i32 {
             invoices: args.invoices,
             record_requests: false,
             listen: Some(args.listen),
+            jwt_issuers: args.jwt_issuer.clone(),
+            jwt_certs: std::sync::Arc::new(std::sync::RwLock::new(certs)),
             ..SimConfig::default()
         };
         let handle = match sim::start(config).await {

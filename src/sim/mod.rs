@@ -53,6 +53,8 @@ pub struct SimConfig {
     /// test can register a certificate generated after the simulator started, as an
     /// operator registers one in Oracle's Security Console.
     pub jwt_certs: JwtTrust,
+    /// Assertions verified so far (token → user, exp), per simulator.
+    pub jwt_verified: Arc<Mutex<std::collections::HashMap<String, (String, i64)>>>,
     /// Tokens issued by `/fscmRestApi/tokenrelay` (shared, so tests can count and revoke).
     pub relay_tokens: tokenrelay::RelayTokens,
     /// Lifetime of relay tokens.
@@ -75,6 +77,7 @@ impl Default for SimConfig {
             jwt_issuers: Vec::new(),
             jwt_certs: JwtTrust::default(),
             relay_tokens: tokenrelay::RelayTokens::default(),
+            jwt_verified: Arc::default(),
             relay_token_ttl: Duration::from_secs(3600),
         }
     }
