@@ -132,6 +132,7 @@ subjects = ["role:SUPPLIER_VIEWER"]
     let gw = Gateway::start(Options {
         extra_config: extra,
         sim_jwt_issuers: vec![ISSUER.into()],
+        gateway_extra: format!("metrics_listen = \"127.0.0.1:{}\"", support::free_port()),
         ..Options::default()
     });
     gw.ok(&[
@@ -170,6 +171,22 @@ subjects = ["role:SUPPLIER_VIEWER"]
     std::thread::sleep(Duration::from_millis(350));
     std::mem::forget(dir); // the trusted certificate file must outlive the gateway
     gw
+}
+
+/// The gateway's metrics exposition (its `metrics_listen` is in the config).
+fn metrics_of(gw: &Gateway) -> String {
+    let text = std::fs::read_to_string(&gw.config).expect("config");
+    let addr = text
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics_listen = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("metrics_listen");
+    let r = support::http::raw(
+        addr.parse().expect("addr"),
+        &support::request("GET", "/metrics", &[], None),
+    )
+    .expect("scrape");
+    r.text()
 }
 
 fn bearer(t: &str) -> String {
@@ -231,6 +248,15 @@ fn accounts_in_jwt_mode_reach_oracle_as_their_oracle_user_with_a_cached_assertio
         assert_eq!(gw.get_as(&cred, &format!("{V}/invoices")).status, 200);
         assert_eq!(last_upstream_assertion(&gw).0, token);
     }
+    let metrics = metrics_of(&gw);
+    assert!(
+        metrics.contains("erpgate_jwt_assertions_signed_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("erpgate_jwt_assertion_cache_hits_total 5\n"),
+        "{metrics}"
+    );
 
     // The audit record names the asserted user and never holds the assertion.
     gw.eventually("a record naming the asserted user", || {

@@ -130,3 +130,39 @@ fn counters_follow_requests_and_state_is_live() {
         .expect("405");
     assert_eq!(post.status, 405);
 }
+
+#[test]
+fn token_flows_are_counted() {
+    let port = support::free_port();
+    let maddr = format!("127.0.0.1:{port}");
+    let gw = Gateway::start(Options {
+        gateway_extra: format!("metrics_listen = \"{maddr}\""),
+        ..Options::default()
+    });
+    let ap = gw.issue("ap-sync");
+    for _ in 0..2 {
+        let r = gw.send(&support::request(
+            "POST",
+            "/gateway/token",
+            &[("Authorization", &ap.basic())],
+            Some(b""),
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let mut m = String::new();
+    gw.eventually("two issued tokens are counted", || {
+        m = scrape(&maddr);
+        value(
+            &m,
+            r#"erpgate_requests_total{decision="token_issued",reason=""}"#,
+        ) == Some(2.0)
+    });
+    // No tenant here uses jwt or token mode, and no Oracle token arrived.
+    for series in [
+        "erpgate_jwt_inbound_verifications_total",
+        "erpgate_jwt_assertions_signed_total",
+        "erpgate_upstream_token_fetches_total",
+    ] {
+        assert_eq!(value(&m, series), Some(0.0), "{series}");
+    }
+}

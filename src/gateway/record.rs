@@ -129,6 +129,7 @@ pub fn sample(ctx: &RequestCtx, rec: &AuditRecord) -> crate::metrics::RequestSam
         },
         failed: matches!(ctx.decision, Decision::Pending),
         preflight: matches!(ctx.decision, Decision::Preflight),
+        token_issued: matches!(ctx.decision, Decision::TokenIssued),
         gateway_us: rec.gateway_us,
         upstream_us: rec.upstream_us,
         auth_cache_hit: ctx.trace.principal.as_ref().is_some_and(|p| p.cache_hit),

@@ -27,6 +27,7 @@ pub struct Metrics {
     relayed: IntCounter,
     failed: IntCounter,
     preflight: IntCounter,
+    token_issued: IntCounter,
     denied: Vec<IntCounter>,
     gateway_seconds: Histogram,
     upstream_seconds: Histogram,
@@ -46,6 +47,8 @@ pub struct RequestSample {
     pub failed: bool,
     /// A CORS preflight the gateway answered.
     pub preflight: bool,
+    /// A gateway token issued by `POST /gateway/token`.
+    pub token_issued: bool,
     /// Time spent deciding, in microseconds.
     pub gateway_us: Option<u64>,
     /// Time waiting for Oracle's response header, in microseconds.
@@ -69,7 +72,7 @@ impl Metrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 "erpgate_requests_total",
-                "Requests by decision (relayed, denied, failed, preflight) and reason code.",
+                "Requests by decision (relayed, denied, failed, preflight, token_issued) and reason code.",
             ),
             &["decision", "reason"],
         )?;
@@ -77,6 +80,7 @@ impl Metrics {
         let relayed = requests.get_metric_with_label_values(&["relayed", ""])?;
         let failed = requests.get_metric_with_label_values(&["failed", ""])?;
         let preflight = requests.get_metric_with_label_values(&["preflight", ""])?;
+        let token_issued = requests.get_metric_with_label_values(&["token_issued", ""])?;
         let denied = Reason::ALL
             .iter()
             .map(|r| requests.get_metric_with_label_values(&["denied", r.code()]))
@@ -100,6 +104,7 @@ impl Metrics {
             relayed,
             failed,
             preflight,
+            token_issued,
             denied,
             gateway_seconds: histogram(
                 "erpgate_gateway_overhead_seconds",
@@ -111,7 +116,7 @@ impl Metrics {
             )?,
             auth_cache_hits: counter(
                 "erpgate_auth_cache_hits_total",
-                "Basic credentials confirmed from the verified-credential cache.",
+                "Callers confirmed from a cache without argon2 or RSA (Basic, Oracle user tokens, gateway tokens).",
             )?,
             redacted_values: counter(
                 "erpgate_redacted_values_total",
@@ -131,6 +136,7 @@ impl Metrics {
     pub fn record(&self, s: &RequestSample) {
         match (s.reason, s.failed) {
             _ if s.preflight => self.preflight.inc(),
+            _ if s.token_issued => self.token_issued.inc(),
             (Some(r), _) => {
                 if let Some(c) = self.denied.get(reason_index(r)) {
                     c.inc();
@@ -173,13 +179,17 @@ impl Metrics {
         let stats = app.audit.stats();
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         let compiled = app.compiled.load();
-        let rows: [(&str, &str, &str, u64); 8] = [
+        let rows: [(&str, &str, &str, u64); 12] = [
             ("erpgate_audit_queue_depth", "gauge", "Audit records queued or reserved, not yet written.", app.audit.depth() as u64),
             ("erpgate_audit_records_written_total", "counter", "Audit records committed.", load(&stats.written)),
             ("erpgate_audit_write_errors_total", "counter", "Failed audit write attempts.", load(&stats.write_errors)),
             ("erpgate_audit_refused_total", "counter", "Requests refused because the audit trail could not take their record.", load(&stats.refused)),
             ("erpgate_auth_cache_misses_total", "counter", "argon2 verifications run (verified-credential cache misses).", app.auth.verifications()),
             ("erpgate_auth_cache_entries", "gauge", "Entries in the verified-credential cache.", app.auth.cache_len() as u64),
+            ("erpgate_jwt_inbound_verifications_total", "counter", "Oracle user token signatures verified (verified-token cache misses).", app.auth.jwt_verifications()),
+            ("erpgate_jwt_assertions_signed_total", "counter", "Upstream JWT assertions signed (assertion cache misses).", app.assertions.signings()),
+            ("erpgate_jwt_assertion_cache_hits_total", "counter", "Upstream JWT assertions served from the cache.", app.assertions.hits()),
+            ("erpgate_upstream_token_fetches_total", "counter", "Calls to a tenant's token endpoint (upstream auth mode token).", app.upstream_tokens.fetches()),
             ("erpgate_snapshot_version", "gauge", "Version of the configuration snapshot serving (1 at start, +1 per successful reload).", compiled.snapshot.version),
             ("erpgate_killswitch", "gauge", "1 while the kill switch is on.", u64::from(app.directory.load().killswitch())),
         ];
