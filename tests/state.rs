@@ -187,6 +187,29 @@ fn secrets_never_reach_responses_logs_or_the_database_in_clear() {
     ));
     collect(gw.get_as(&cred, "/fscmRestApi/resources/latest/externalBankAccounts"));
     collect(gw.get_as(&cred, "/__sim/slow?ms=3000"));
+    // Gateway tokens: issued, used, refused, revoked. The token is in the issuing response
+    // only (that body is not collected); everywhere else it must be absent.
+    let issued = gw.send(&support::request(
+        "POST",
+        "/gateway/token",
+        &[("Authorization", &cred.basic())],
+        Some(b""),
+    ));
+    assert_eq!(issued.status, 200);
+    let token = issued.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    collect(gw.get(INVOICES, &[("Authorization", &bearer)]));
+    collect(gw.send(&support::request(
+        "POST",
+        "/gateway/token",
+        &[("Authorization", &support::basic(&cred.username, "bad"))],
+        Some(b""),
+    )));
+    gw.ok(&["token", "revoke", &token]);
+    collect(gw.get(INVOICES, &[("Authorization", &bearer)]));
     std::thread::sleep(Duration::from_millis(300));
 
     let log = gw.log_text();
@@ -205,6 +228,8 @@ fn secrets_never_reach_responses_logs_or_the_database_in_clear() {
         ("client api key", cred.api_key.clone()),
         ("globex api key", globex.api_key.clone()),
         ("master key", gw.app_key.clone()),
+        ("gateway token", token.clone()),
+        ("gateway token secret part", token[21..].to_string()),
     ];
     for (what, secret) in &secrets {
         for form in forms(secret) {
