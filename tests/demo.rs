@@ -90,6 +90,28 @@ fn demo_serves_the_calls_it_advertises() {
         "endpoint.unknown"
     );
 
+    // The advertised token endpoint issues a token the relay accepts.
+    let r = support::http::raw(
+        addr,
+        &support::request(
+            "POST",
+            "/gateway/token",
+            &[("Authorization", &auth)],
+            Some(b""),
+        ),
+    )
+    .expect("token");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let r = get(
+        "/fscmRestApi/resources/11.13.18.05/invoices?limit=1",
+        &[("Authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
     // The printed kill-switch line works as printed.
     let line = killswitch_on.expect("kill switch line");
     let mut words = line.split_whitespace();

@@ -122,6 +122,8 @@ Try:
   curl -s '{gw}/fscmRestApi/resources/latest/invoices'
   curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/secretStuff'
   curl -s --path-as-is -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/invoices/..%2f..%2fadmin'
+  # a short-lived bearer token for the same credential (then use it as Authorization: Bearer)
+  curl -s -X POST -u '{user}:{pass}' '{gw}/gateway/token'
   # kill switch: flip it in another terminal, retry a call (503 killswitch.on), flip it back
   {exe} killswitch on  --config {cfg}
   {exe} killswitch off --config {cfg}

@@ -352,3 +352,25 @@ fn identity_settings_are_checked() {
     let e = load(&two, &[("c.pem", &pem)]).expect_err("refused");
     assert!(e.contains("\"i\" is already trusted by tenant"), "{e}");
 }
+
+#[test]
+fn token_mode_is_checked() {
+    let tenant = |extra: &str| {
+        format!(
+            "{}[tenants.umbrella]\nupstream = \"https://u.example.com\"\n[tenants.umbrella.upstream_auth]\nmode = \"token\"\nusername = \"FIN\"\nsecret = \"pw\"\n{extra}",
+            base()
+        )
+    };
+    let s = load(&tenant(""), &[]).expect("valid");
+    match &s.tenant("umbrella").expect("tenant").1.auth {
+        crate::snapshot::UpstreamAuth::Token { token_path, .. } => {
+            assert_eq!(token_path, "/fscmRestApi/tokenrelay")
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = err(&tenant("token_path = \"relay here\"\n"));
+    assert!(
+        e.contains("upstream_auth.token_path: \"relay here\" must be an absolute path"),
+        "{e}"
+    );
+}
