@@ -57,6 +57,8 @@ pub struct GatewaySettings {
     pub redaction_mask: String,
     /// Where `/metrics` is served (None: not served).
     pub metrics_listen: Option<SocketAddr>,
+    /// Admin API listener.
+    pub admin_listen: Option<SocketAddr>,
     /// Gateway token lifetime (seconds).
     pub token_ttl_seconds: i64,
     /// Token endpoint lockout.

@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod preview;
+pub mod query;
 pub mod record;
 pub mod writer;
 

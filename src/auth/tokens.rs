@@ -21,6 +21,19 @@ pub struct Minted {
     pub stored: StoredToken,
 }
 
+/// A fresh bearer secret `<prefix><16 hex id>_<43 base64url>` (256 random bits) and its id.
+pub fn new_secret(prefix: &str) -> Result<(String, SecretString), String> {
+    use base64::Engine as _;
+    let id = hex::encode(random_bytes::<8>().map_err(|e| e.to_string())?);
+    let secret = zeroize::Zeroizing::new(random_bytes::<32>().map_err(|e| e.to_string())?);
+    let mut token = String::with_capacity(prefix.len() + ID_LEN + 1 + 43);
+    token.push_str(prefix);
+    token.push_str(&id);
+    token.push('_');
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&secret[..], &mut token);
+    Ok((id, SecretString::new(token)))
+}
+
 /// Mints a token for `credential_id` valid for `ttl` seconds from `now`.
 pub fn mint(
     hasher: &KeyedHasher,
@@ -28,17 +41,10 @@ pub fn mint(
     ttl: i64,
     now: i64,
 ) -> Result<Minted, String> {
-    use base64::Engine as _;
-    let id = hex::encode(random_bytes::<8>().map_err(|e| e.to_string())?);
-    let secret = zeroize::Zeroizing::new(random_bytes::<32>().map_err(|e| e.to_string())?);
-    let mut token = String::with_capacity(4 + ID_LEN + 1 + 43);
-    token.push_str(TOKEN_PREFIX);
-    token.push_str(&id);
-    token.push('_');
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&secret[..], &mut token);
-    let token_hash = hasher.hash(token.as_bytes());
+    let (id, token) = new_secret(TOKEN_PREFIX)?;
+    let token_hash = hasher.hash(token.expose().as_bytes());
     Ok(Minted {
-        token: SecretString::new(token),
+        token,
         stored: StoredToken {
             id,
             token_hash,
@@ -52,7 +58,12 @@ pub fn mint(
 
 /// The public id of a presented gateway token, if it has the token's shape.
 pub fn parse_id(token: &str) -> Option<&str> {
-    let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    parse_prefixed(TOKEN_PREFIX, token)
+}
+
+/// The id of a `<prefix><16 hex>_<43 base64url>` secret, if `token` has that shape.
+pub fn parse_prefixed<'t>(prefix: &str, token: &'t str) -> Option<&'t str> {
+    let rest = token.strip_prefix(prefix)?;
     let (id, secret) = (rest.get(..ID_LEN)?, rest.get(ID_LEN..)?);
     let secret = secret.strip_prefix('_')?;
     let id_ok = id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));

@@ -173,38 +173,18 @@ fn verify_file(path: &PathBuf, key: &crate::crypto::KeyedHasher) -> Result<Verdi
 }
 
 fn query(store: &crate::store::Store, f: &Filter, json: bool, limit: u32) -> Result<(), String> {
-    let prefix = f
-        .path_prefix
-        .as_ref()
-        .map(|p| format!("{}%", p.replace('%', "\\%").replace('_', "\\_")));
-    let mut st = store
-        .connection()
-        .prepare(
-            "SELECT record FROM (SELECT id, record FROM audit_log
-               WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts < ?2) AND (?3 IS NULL OR actor = ?3)
-                 AND (?4 IS NULL OR request_id = ?4) AND (?5 IS NULL OR decision = ?5)
-                 AND (?6 IS NULL OR reason = ?6) AND (?7 IS NULL OR path LIKE ?7 ESCAPE '\\')
-               ORDER BY id DESC LIMIT ?8) ORDER BY id",
-        )
-        .map_err(|e| e.to_string())?;
-    let rows = st
-        .query_map(
-            params![
-                f.since,
-                f.until,
-                f.actor,
-                f.request_id,
-                f.decision,
-                f.reason,
-                prefix,
-                limit
-            ],
-            |r| r.get::<_, String>(0),
-        )
-        .map_err(|e| e.to_string())?;
+    let filter = crate::audit::query::Filter {
+        since: f.since.clone(),
+        until: f.until.clone(),
+        actor: f.actor.clone(),
+        request_id: f.request_id.clone(),
+        decision: f.decision.clone(),
+        reason: f.reason.clone(),
+        path_prefix: f.path_prefix.clone(),
+    };
+    let rows = crate::audit::query::select(store.connection(), &filter, limit)?;
     let mut table = Vec::new();
-    for r in rows {
-        let text = r.map_err(|e| e.to_string())?;
+    for text in rows {
         if json {
             println!("{text}");
             continue;

@@ -2,6 +2,7 @@
 //! 0 success, 1 operational failure, 2 bad configuration or usage.
 
 pub mod account;
+pub mod admin_token;
 pub mod audit;
 pub mod check;
 pub mod credential;
@@ -60,6 +61,8 @@ pub enum Command {
     Tenant(tenant::TenantArgs),
     /// List or revoke gateway tokens.
     Token(token::TokenArgs),
+    /// Manage admin API tokens.
+    AdminToken(admin_token::AdminTokenArgs),
 }
 
 /// The `--config` option shared by every subcommand.
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sim(a) => sim::run(&a),
         Command::Tenant(a) => tenant::run(&a),
         Command::Token(a) => token::run(&a),
+        Command::AdminToken(a) => admin_token::run(&a),
     }
 }
 

@@ -111,6 +111,12 @@ pub fn serve(
     if let Err(e) = spawn_reloader(app.clone(), stop.clone()) {
         return super::fail(format_args!("cannot watch SIGHUP: {e}"));
     }
+    if let Some(addr) = gw.admin_listen {
+        if let Err(e) = crate::admin::spawn(addr, app.clone(), stop.clone()) {
+            return super::fail(format_args!("cannot serve the admin API on {addr}: {e}"));
+        }
+        tracing::info!(%addr, "admin API listening");
+    }
     if let Some(addr) = gw.metrics_listen {
         if let Err(e) = crate::metrics::spawn_listener(addr, app.clone(), stop.clone()) {
             return super::fail(format_args!("cannot serve metrics on {addr}: {e}"));
@@ -206,7 +212,7 @@ fn spawn_reloader(app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
                             if got.is_none() {
                                 break;
                             }
-                            reload(&app, "signal:SIGHUP");
+                            let _ = reload(&app, "signal:SIGHUP");
                         }
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     }
@@ -218,8 +224,9 @@ fn spawn_reloader(app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::other("the reload thread stopped"))?
 }
 
-/// One reload: swap or refuse, then a log line and an audit record either way.
-pub fn reload(app: &App, actor: &str) {
+/// One reload: swap or refuse, then a log line and an audit record either way. Returns the
+/// new snapshot version, or the problems that refused it.
+pub fn reload(app: &App, actor: &str) -> Result<u64, crate::config::ConfigError> {
     let result = app.reload();
     app.metrics.reload(result.is_ok());
     let note = match &result {
@@ -248,6 +255,7 @@ pub fn reload(app: &App, actor: &str) {
         Ok(slot) => slot.send(rec),
         Err(why) => tracing::warn!(?why, "reload not audited: audit unavailable"),
     }
+    result
 }
 
 /// Prunes audit records older than `days`, hourly, leaving a checkpoint in the chain.

@@ -72,6 +72,8 @@ pub struct GatewayFile {
     pub redaction_mask: Option<String>,
     /// Address for Prometheus `/metrics` (absent: no metrics listener).
     pub metrics_listen: Option<String>,
+    /// Address of the admin API (absent: no admin API).
+    pub admin_listen: Option<String>,
     /// Lifetime of gateway tokens from `POST /gateway/token`, seconds (default 900).
     pub token_ttl_seconds: Option<u64>,
     /// Failed token requests (per credential or address) before a lockout (default 5).

@@ -175,6 +175,22 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         }
         parsed
     });
+    let admin_listen = g.admin_listen.as_deref().and_then(|a| {
+        let parsed: Option<SocketAddr> = a.parse().ok();
+        match parsed {
+            None => p.push(format!(
+                "{file}: gateway.admin_listen: \"{a}\" is not a socket address like 127.0.0.1:9443"
+            )),
+            Some(x) if Some(x) == listen || Some(x) == metrics_listen => p.push(format!(
+                "{file}: gateway.admin_listen: must differ from gateway.listen and gateway.metrics_listen"
+            )),
+            Some(x) if !x.ip().is_loopback() => tracing::warn!(
+                "gateway.admin_listen {x} is not loopback: expose it only on a management network"
+            ),
+            Some(_) => {}
+        }
+        parsed
+    });
     let token_ttl = g.token_ttl_seconds.unwrap_or(900);
     if !(60..=86_400).contains(&token_ttl) {
         p.push(format!(
@@ -217,6 +233,7 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
         redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
         metrics_listen,
+        admin_listen,
         token_ttl_seconds: token_ttl as i64,
         token_lockout: crate::auth::lockout::LockoutSettings {
             max_failures,

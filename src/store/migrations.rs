@@ -141,6 +141,22 @@ CREATE TRIGGER gateway_tokens_upd AFTER UPDATE ON gateway_tokens BEGIN UPDATE ch
 CREATE TRIGGER gateway_tokens_del AFTER DELETE ON gateway_tokens BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
 "#,
     },
+    Migration {
+        version: 4,
+        description: "admin API tokens (keyed hashes) with roles",
+        sql: r#"
+CREATE TABLE admin_tokens (
+    id         TEXT PRIMARY KEY,
+    token_hash BLOB NOT NULL CHECK (length(token_hash) = 32),
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'auditor')),
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    revoked_at TEXT
+);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -7,6 +7,7 @@
 //! triggers bump on every change from any process.
 
 mod accounts;
+mod admin_tokens;
 mod credentials;
 pub mod migrations;
 mod secrets;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 
 pub use accounts::{Account, AccountStatus};
+pub use admin_tokens::AdminToken;
 pub use credentials::{Credential, CredentialStatus, NewCredential};
 pub use secrets::StoredSecret;
 pub use tenant_keys::StoredTenantKey;

@@ -1,0 +1,262 @@
+//! The admin API: JSON over HTTP on its own listener (`gateway.admin_listen`, keep it on
+//! loopback or a management network), authenticated with admin tokens, apart from the relay:
+//! the kill switch never blocks it. Every mutation is audited with the admin identity and
+//! reaches the relay path at once (the directory view is rebuilt after it, not at the next
+//! store poll).
+//!
+//! Errors share one shape: `{"error":{"code":"admin.bad_request","message":"…","field":"name"}}`.
+
+pub mod auth;
+mod handlers;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::store::Store;
+
+/// The largest request body the admin API reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What every admin request can reach.
+pub struct AdminState {
+    /// The gateway.
+    pub app: Arc<App>,
+    /// The admin API's own store connection.
+    pub store: Mutex<Store>,
+    /// Keys admin token hashes.
+    pub hasher: crate::crypto::KeyedHasher,
+    /// Hashes passwords of credential sets issued here.
+    pub passwords: crate::crypto::PasswordHasher,
+    /// When the gateway started.
+    pub started: Instant,
+}
+
+/// A finished response.
+pub struct Reply {
+    status: u16,
+    body: Value,
+    allow: Option<&'static str>,
+}
+
+impl Reply {
+    /// 200 with `body`.
+    pub fn ok(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body,
+            allow: None,
+        }
+    }
+
+    /// `status` with `body`.
+    pub fn with(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            body,
+            allow: None,
+        }
+    }
+
+    /// An error in the standard shape; `field` names the offending input when there is one.
+    pub fn error(status: u16, code: &str, message: &str, field: Option<&str>) -> Reply {
+        let mut e = json!({"code": code, "message": message});
+        if let Some(f) = field {
+            e["field"] = json!(f);
+        }
+        Reply::with(status, json!({ "error": e }))
+    }
+
+    /// 400 naming `field`.
+    pub fn bad(field: &str, message: &str) -> Reply {
+        Reply::error(400, "admin.bad_request", message, Some(field))
+    }
+
+    /// 405 with `Allow`.
+    pub fn method_not_allowed(allow: &'static str) -> Reply {
+        let mut r = Reply::error(
+            405,
+            "admin.method_not_allowed",
+            "This method is not allowed here.",
+            None,
+        );
+        r.allow = Some(allow);
+        r
+    }
+
+    fn into_response(self) -> hyper::Response<Full<Bytes>> {
+        let mut r = hyper::Response::new(Full::new(Bytes::from(self.body.to_string())));
+        *r.status_mut() = hyper::StatusCode::from_u16(self.status).unwrap_or(hyper::StatusCode::OK);
+        let h = r.headers_mut();
+        for (k, v) in [
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            h.insert(k, hyper::header::HeaderValue::from_static(v));
+        }
+        if let Some(allow) = self.allow {
+            h.insert("allow", hyper::header::HeaderValue::from_static(allow));
+        }
+        r
+    }
+}
+
+/// One admin request as the handlers see it.
+pub struct AdminRequest {
+    /// Method.
+    pub method: hyper::Method,
+    /// Path.
+    pub path: String,
+    /// Query pairs (percent-decoded).
+    pub query: Vec<(String, String)>,
+    /// `Authorization`, when present.
+    pub authorization: Option<String>,
+    /// Body (at most `MAX_BODY` bytes).
+    pub body: Bytes,
+}
+
+async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<AdminRequest, Reply> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(Reply::error(
+            413,
+            "admin.body_too_large",
+            "The request body is too large.",
+            None,
+        ));
+    }
+    let body = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            Reply::error(
+                413,
+                "admin.body_too_large",
+                "The request body is too large.",
+                None,
+            )
+        })?
+        .to_bytes();
+    let query = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    Ok(AdminRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query,
+        authorization: parts
+            .headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+    })
+}
+
+/// Percent-decoding for query values (`+` is a space); invalid escapes are kept literally.
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Binds `addr` now (a taken port fails `serve` at start) and serves until `stop`.
+pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(), String> {
+    let db = app.compiled.load().snapshot.gateway.database.clone();
+    let store = Store::open(&db).map_err(|e| e.to_string())?;
+    let state = Arc::new(AdminState {
+        hasher: app.master().keyed_hasher("admin-token"),
+        app,
+        store: Mutex::new(store),
+        passwords: crate::crypto::PasswordHasher::default(),
+        started: Instant::now(),
+    });
+    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| e.to_string())?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    std::thread::Builder::new()
+        .name("erpgate-admin".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                tracing::error!("admin listener cannot start a runtime");
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                    tracing::error!("admin listener cannot use its socket");
+                    return;
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let accepted =
+                        tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
+                    let Ok(Ok((stream, _))) = accepted else {
+                        continue;
+                    };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            let state = state.clone();
+                            async move {
+                                let reply = match read(req).await {
+                                    Ok(r) => handlers::route(&state, &r).await,
+                                    Err(reply) => reply,
+                                };
+                                Ok::<_, std::convert::Infallible>(reply.into_response())
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(Duration::from_secs(10))
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

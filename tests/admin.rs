@@ -1,0 +1,424 @@
+//! The admin API through the real binary: admin tokens and roles, every endpoint, changes
+//! reaching the relay at once, every mutation audited with the admin identity, the kill switch
+//! leaving the admin API up, and bad input answered with a 4xx naming the field.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{request, Gateway, Options, Response};
+
+const V: &str = "/fscmRestApi/resources/11.13.18.05";
+
+struct Admin {
+    gw: Gateway,
+    addr: std::net::SocketAddr,
+    owner: String,
+}
+
+impl Admin {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a));
+        }
+        let text = body.map(|b| b.to_string());
+        if text.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        support::http::raw(
+            self.addr,
+            &request(method, path, &headers, text.as_deref().map(str::as_bytes)),
+        )
+        .expect("admin answers")
+    }
+}
+
+fn start() -> Admin {
+    let port = support::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut gw = Gateway::start(Options {
+        gateway_extra: format!("admin_listen = \"{addr}\""),
+        ..Options::default()
+    });
+    // The first owner token comes from the CLI (it holds the master key).
+    let out = gw.ok(&[
+        "admin-token",
+        "create",
+        "--role",
+        "owner",
+        "--name",
+        "root",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    let owner = v["token"].as_str().expect("token").to_string();
+    assert!(owner.starts_with("eat_"));
+    // The admin listener binds at start: restart so the gateway serves it with this config.
+    assert_eq!(gw.stop(), Some(0));
+    gw.spawn();
+    gw.eventually("the admin listener", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    Admin { gw, addr, owner }
+}
+
+fn token_of(r: &Response) -> String {
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["token"].as_str().expect("token").to_string()
+}
+
+#[test]
+fn roles_gate_every_endpoint_and_a_lower_role_never_grants_a_higher_one() {
+    let a = start();
+    assert_eq!(a.call("GET", "/health", None, None).status, 200);
+    assert_eq!(a.call("GET", "/ready", None, None).json()["ready"], true);
+    let r = a.call("GET", "/status", None, None);
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (401, Some("admin.unauthorized"))
+    );
+    let r = a.call("GET", "/status", Some(&a.owner), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["snapshot_version"], 1);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    let admin = token_of(&a.call(
+        "POST",
+        "/admin-tokens",
+        Some(&a.owner),
+        Some(&json!({"role": "admin", "name": "ops"})),
+    ));
+    let auditor = token_of(&a.call(
+        "POST",
+        "/admin-tokens",
+        Some(&a.owner),
+        Some(&json!({"role": "auditor", "name": "sec"})),
+    ));
+    // Admins cannot manage admin tokens at all, let alone mint an owner.
+    for (method, body) in [
+        ("GET", None),
+        ("POST", Some(json!({"role": "owner", "name": "x"}))),
+    ] {
+        let r = a.call(method, "/admin-tokens", Some(&admin), body.as_ref());
+        assert_eq!(r.status, 403, "{}", r.text());
+    }
+    // Auditors read, never write.
+    assert_eq!(a.call("GET", "/accounts", Some(&auditor), None).status, 200);
+    assert_eq!(
+        a.call("GET", "/audit?limit=5", Some(&auditor), None).status,
+        200
+    );
+    let r = a.call(
+        "POST",
+        "/accounts",
+        Some(&auditor),
+        Some(&json!({"name": "x", "tenant": "acme"})),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (403, Some("admin.forbidden"))
+    );
+    assert_eq!(
+        a.call(
+            "PUT",
+            "/killswitch",
+            Some(&auditor),
+            Some(&json!({"on": true}))
+        )
+        .status,
+        403
+    );
+    // A revoked token stops working on its next call.
+    let list = a.call("GET", "/admin-tokens", Some(&a.owner), None).json();
+    let sec_id = list["admin_tokens"]
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["name"] == "sec"))
+        .and_then(|t| t["id"].as_str())
+        .expect("sec id")
+        .to_string();
+    assert!(
+        !list.to_string().contains(&auditor),
+        "tokens are never listed"
+    );
+    assert_eq!(
+        a.call(
+            "POST",
+            &format!("/admin-tokens/{sec_id}/revoke"),
+            Some(&a.owner),
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(a.call("GET", "/accounts", Some(&auditor), None).status, 401);
+}
+
+#[test]
+fn changes_reach_the_relay_at_once_and_are_audited_with_the_admin_identity() {
+    let a = start();
+    let admin = token_of(&a.call(
+        "POST",
+        "/admin-tokens",
+        Some(&a.owner),
+        Some(&json!({"role": "admin", "name": "ops"})),
+    ));
+    // Create an account and issue a credential set: usable on the very next request.
+    let r = a.call(
+        "POST",
+        "/accounts",
+        Some(&admin),
+        Some(&json!({"name": "api-made", "tenant": "acme"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = a.call(
+        "POST",
+        "/credentials",
+        Some(&admin),
+        Some(&json!({"account": "ap-sync"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let c = r.json();
+    let basic = support::basic(
+        c["username"].as_str().expect("u"),
+        c["password"].as_str().expect("p"),
+    );
+    let get = |auth: &str| {
+        a.gw.get(&format!("{V}/invoices"), &[("Authorization", auth)])
+    };
+    assert_eq!(get(&basic).status, 200, "no wait for the store poll");
+    // Suspend / resume the account.
+    assert_eq!(
+        a.call("POST", "/accounts/ap-sync/suspend", Some(&admin), None)
+            .status,
+        200
+    );
+    assert_eq!(get(&basic).error_code(), "account.suspended");
+    assert_eq!(
+        a.call("POST", "/accounts/ap-sync/resume", Some(&admin), None)
+            .status,
+        200
+    );
+    assert_eq!(get(&basic).status, 200);
+    // The kill switch blocks the relay, not the admin API.
+    let r = a.call(
+        "PUT",
+        "/killswitch",
+        Some(&admin),
+        Some(&json!({"on": true})),
+    );
+    assert_eq!(r.json()["on"], true);
+    assert_eq!(get(&basic).error_code(), "killswitch.on");
+    assert_eq!(
+        a.call("GET", "/status", Some(&admin), None).json()["killswitch"],
+        true
+    );
+    assert_eq!(a.call("GET", "/health", None, None).status, 200);
+    assert_eq!(
+        a.call(
+            "PUT",
+            "/killswitch",
+            Some(&admin),
+            Some(&json!({"on": false}))
+        )
+        .status,
+        200
+    );
+    assert_eq!(get(&basic).status, 200);
+    // Gateway tokens of the set, then the set itself, revoked.
+    let t = a.gw.send(&request(
+        "POST",
+        "/gateway/token",
+        &[("Authorization", &basic)],
+        Some(b""),
+    ));
+    let gt = t.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let bearer = format!("Bearer {gt}");
+    assert_eq!(get(&bearer).status, 200);
+    let r = a.call(
+        "POST",
+        &format!("/tokens/egt_{}/revoke", &gt[4..20]),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&bearer).error_code(), "credential.revoked");
+    let id = c["id"].as_str().expect("id");
+    assert_eq!(
+        a.call(
+            "POST",
+            &format!("/credentials/{id}/revoke"),
+            Some(&admin),
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(get(&basic).error_code(), "credential.revoked");
+    // Every mutation is in the trail under the admin's identity, and the chain holds.
+    let mut verbs = Vec::new();
+    a.gw.eventually("the admin records", || {
+        let recs = a
+            .call("GET", "/audit?decision=ok&limit=1000", Some(&admin), None)
+            .json();
+        verbs = recs["records"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter(|r| {
+                        r["actor"]
+                            .as_str()
+                            .is_some_and(|x| x.starts_with("admin:ops(eat_"))
+                    })
+                    .filter_map(|r| r["method"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        verbs.len() >= 8
+    });
+    for v in [
+        "account.create",
+        "credential.issue",
+        "account.suspend",
+        "account.resume",
+        "killswitch.on",
+        "killswitch.off",
+        "token.revoke",
+        "credential.revoke",
+    ] {
+        assert!(verbs.iter().any(|x| x == v), "{v} missing from {verbs:?}");
+    }
+    let secret = c["password"].as_str().expect("p");
+    let recs = a
+        .call("GET", "/audit?limit=10000", Some(&admin), None)
+        .text();
+    assert!(
+        !recs.contains(secret),
+        "the issued password is in no record"
+    );
+    let v = a.call("GET", "/audit/verify", Some(&admin), None).json();
+    assert_eq!(v["intact"], true, "{v}");
+}
+
+#[test]
+fn reload_swaps_or_refuses_with_the_problems() {
+    let a = start();
+    let r = a.call("POST", "/reload", Some(&a.owner), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["snapshot_version"], 2);
+    // Issued while the configuration is still valid: the CLI reads it too.
+    let cred = a.gw.issue("ap-sync");
+    let good = std::fs::read_to_string(&a.gw.config).expect("config");
+    std::fs::write(
+        &a.gw.config,
+        format!("{good}\n[[policy]]\nname = \"broken\"\nsubjects = []\n"),
+    )
+    .expect("write");
+    let r = a.call("POST", "/reload", Some(&a.owner), None);
+    assert_eq!(r.status, 400);
+    let v = r.json();
+    assert_eq!(v["error"]["code"], "admin.config_invalid");
+    assert!(
+        v["error"]["problems"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{v}"
+    );
+    assert_eq!(
+        a.call("GET", "/status", Some(&a.owner), None).json()["snapshot_version"],
+        2
+    );
+    assert_eq!(
+        a.gw.get_as(&cred, &format!("{V}/invoices")).status,
+        200,
+        "the old configuration serves"
+    );
+}
+
+#[test]
+fn bad_input_gets_a_4xx_naming_the_field() {
+    let a = start();
+    let t = Some(a.owner.as_str());
+    let field = |r: &Response| {
+        (
+            r.status,
+            r.json()["error"]["field"].as_str().map(str::to_string),
+        )
+    };
+    let r = a.call("POST", "/accounts", t, Some(&json!({"tenant": "acme"})));
+    assert_eq!(field(&r), (400, Some("name".into())));
+    let r = a.call(
+        "POST",
+        "/accounts",
+        t,
+        Some(&json!({"name": "x1", "tenant": "nope"})),
+    );
+    assert_eq!(field(&r), (400, Some("tenant".into())));
+    let r = a.call(
+        "POST",
+        "/accounts",
+        t,
+        Some(&json!({"name": "x1", "tenant": "acme", "role": "god"})),
+    );
+    assert_eq!(field(&r), (400, Some("role".into())));
+    let r = a.call(
+        "POST",
+        "/accounts",
+        t,
+        Some(&json!({"name": "Bad Name!", "tenant": "acme"})),
+    );
+    assert_eq!(field(&r), (400, Some("name".into())));
+    let r = a.call(
+        "POST",
+        "/accounts",
+        t,
+        Some(&json!({"name": "ap-sync", "tenant": "acme"})),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = a.call("PUT", "/killswitch", t, Some(&json!({"on": "yes"})));
+    assert_eq!(field(&r), (400, Some("on".into())));
+    let r = a.call(
+        "POST",
+        "/credentials",
+        t,
+        Some(&json!({"account": "nobody"})),
+    );
+    assert_eq!(r.status, 404);
+    let r = a.call(
+        "POST",
+        "/admin-tokens",
+        t,
+        Some(&json!({"role": "superuser", "name": "x"})),
+    );
+    assert_eq!(field(&r), (400, Some("role".into())));
+    // Not JSON, unknown routes, wrong methods, oversized bodies.
+    let auth = format!("Bearer {}", a.owner);
+    let r = support::http::raw(
+        a.addr,
+        &request(
+            "POST",
+            "/accounts",
+            &[("Authorization", &auth)],
+            Some(b"name=x"),
+        ),
+    )
+    .expect("answer");
+    assert_eq!(field(&r), (400, Some("body".into())));
+    assert_eq!(a.call("GET", "/nothing", t, None).status, 404);
+    let r = a.call("DELETE", "/accounts", t, None);
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    let big = json!({"name": "x".repeat(70 * 1024), "tenant": "acme"});
+    assert_eq!(a.call("POST", "/accounts", t, Some(&big)).status, 413);
+    let r = a.call("POST", "/tokens/not-an-id/revoke", t, None);
+    assert_eq!(field(&r), (400, Some("id".into())));
+}
