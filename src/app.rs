@@ -147,6 +147,9 @@ impl App {
         );
         auth.lockout
             .configure(compiled.snapshot.gateway.token_lockout);
+        let upstream_tokens = crate::upstream::token_mode::UpstreamTokens::new(
+            compiled.snapshot.gateway.upstream_ca_file.as_deref(),
+        );
         Ok(App {
             config_path: config_path.to_path_buf(),
             master,
@@ -161,7 +164,7 @@ impl App {
             limiter: crate::policy::ratelimit::Limiter::default(),
             assertions: crate::jwt::assertion::AssertionCache::new(ASSERTION_CACHE_CAPACITY),
             token_store: Arc::default(),
-            upstream_tokens: Default::default(),
+            upstream_tokens,
         })
     }
 
@@ -265,5 +268,11 @@ pub fn restart_only_changes(
         "shutdown_grace_seconds",
     );
     check(old.metrics_listen == new.metrics_listen, "metrics_listen");
+    // Certificate files, min_version and HSTS reload; turning TLS on or off does not.
+    check(old.tls.is_some() == new.tls.is_some(), "tls");
+    check(
+        old.upstream_ca_file == new.upstream_ca_file,
+        "upstream_ca_file",
+    );
     v
 }

@@ -27,4 +27,5 @@ pub mod redact;
 pub mod sim;
 pub mod snapshot;
 pub mod store;
+pub mod tls;
 pub mod upstream;

@@ -59,6 +59,10 @@ pub struct GatewaySettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Admin API listener.
     pub admin_listen: Option<SocketAddr>,
+    /// TLS on the public listener (None: plain HTTP).
+    pub tls: Option<crate::tls::DownstreamTls>,
+    /// CA bundle for upstream certificates (None: the system roots).
+    pub upstream_ca_file: Option<PathBuf>,
     /// Gateway token lifetime (seconds).
     pub token_ttl_seconds: i64,
     /// Token endpoint lockout.

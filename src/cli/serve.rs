@@ -134,6 +134,10 @@ pub fn serve(
 
     let conf = ServerConf {
         threads: gw.threads,
+        ca_file: gw
+            .upstream_ca_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         grace_period_seconds: Some(gw.shutdown_grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
@@ -142,10 +146,26 @@ pub fn serve(
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(app.clone(), false),
+        Gateway::new(app.clone()),
         "erpgate relay",
     );
-    proxy.add_tcp(&gw.listen.to_string());
+    match &gw.tls {
+        None => proxy.add_tcp(&gw.listen.to_string()),
+        Some(tls) => {
+            let settings = match crate::tls::listener_settings(app.clone()) {
+                Ok(s) => s,
+                Err(e) => return super::fail(format_args!("cannot set up TLS: {e}")),
+            };
+            proxy.add_tls_with_settings(&gw.listen.to_string(), None, settings);
+            tracing::info!(
+                cert = %tls.cert_file.display(),
+                not_after = %tls.not_after,
+                tls13_only = tls.tls13_only,
+                hsts = tls.hsts.is_some(),
+                "TLS on the public listener"
+            );
+        }
+    }
     server.add_service(proxy);
     {
         let c = app.compiled.load();

@@ -74,12 +74,32 @@ pub struct GatewayFile {
     pub metrics_listen: Option<String>,
     /// Address of the admin API (absent: no admin API).
     pub admin_listen: Option<String>,
+    /// TLS on the public listener (absent: plain HTTP).
+    pub tls: Option<TlsFile>,
+    /// CA bundle (PEM) upstream certificates are verified with (absent: the system roots).
+    pub upstream_ca_file: Option<String>,
     /// Lifetime of gateway tokens from `POST /gateway/token`, seconds (default 900).
     pub token_ttl_seconds: Option<u64>,
     /// Failed token requests (per credential or address) before a lockout (default 5).
     pub token_max_failures: Option<u32>,
     /// How long a lockout lasts, seconds (default 300).
     pub token_lockout_seconds: Option<u64>,
+}
+
+/// `[gateway.tls]`: TLS on the public listener.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// Certificate chain (PEM, leaf first).
+    pub cert_file: String,
+    /// Private key (PEM).
+    pub key_file: String,
+    /// `"1.3"` (default) or `"1.2"`.
+    pub min_version: Option<String>,
+    /// Send `Strict-Transport-Security` (default true).
+    pub hsts: Option<bool>,
+    /// HSTS `max-age` (default one year).
+    pub hsts_max_age_seconds: Option<u64>,
 }
 
 /// `[schedule]`.

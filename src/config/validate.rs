@@ -234,6 +234,8 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
         metrics_listen,
         admin_listen,
+        tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
+        upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
         token_ttl_seconds: token_ttl as i64,
         token_lockout: crate::auth::lockout::LockoutSettings {
             max_failures,
@@ -698,3 +700,4 @@ mod ratelimit;
 mod redaction;
 #[cfg(test)]
 mod tests;
+mod tls;

@@ -97,6 +97,8 @@ pub struct RequestCtx {
     pub upstream_token: Option<crate::upstream::inject::TokenUse>,
     /// Whether the request was already retried with a refreshed upstream token.
     pub token_refreshed: bool,
+    /// `Strict-Transport-Security` for every response, when the listener speaks TLS.
+    pub hsts: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for RequestCtx {

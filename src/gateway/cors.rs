@@ -51,14 +51,18 @@ pub fn is_preflight(req: &RequestHeader) -> bool {
 }
 
 /// The 204 answer to a preflight from `origin`.
-pub fn preflight(origin: &str, request_id: &str) -> pingora::Result<ResponseHeader> {
+pub fn preflight(
+    origin: &str,
+    request_id: &str,
+    hsts: Option<&str>,
+) -> pingora::Result<ResponseHeader> {
     let mut h = ResponseHeader::build(204, Some(8))?;
     h.insert_header(http::header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS)?;
     h.insert_header(http::header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS)?;
     h.insert_header(http::header::ACCESS_CONTROL_MAX_AGE, MAX_AGE)?;
     h.insert_header(http::header::CONTENT_LENGTH, "0")?;
     apply(&mut h, origin)?;
-    crate::redact::headers::apply(&mut h, request_id, false)?;
+    crate::redact::headers::apply(&mut h, request_id, hsts)?;
     Ok(h)
 }
 

@@ -39,6 +39,9 @@ pub enum Reason {
     UpstreamCredentialMissing,
     /// The upstream could not be reached or answered badly.
     UpstreamUnavailable,
+    /// The upstream's TLS handshake failed: its certificate did not verify against the
+    /// system roots or `gateway.upstream_ca_file`, or it named another host.
+    UpstreamTls,
     /// The upstream did not answer in time.
     UpstreamTimeout,
     /// The request URI is too long.
@@ -60,6 +63,8 @@ pub enum Reason {
     HeadersTooLarge,
     /// A browser request from an origin the tenant does not allow.
     CorsOriginDenied,
+    /// The connection negotiated TLS 1.2 where `gateway.tls.min_version` is 1.3.
+    TlsVersion,
 }
 
 impl Reason {
@@ -80,6 +85,8 @@ impl Reason {
             Reason::KillSwitchOn => "killswitch.on",
             Reason::UpstreamCredentialMissing => "upstream.credential_missing",
             Reason::UpstreamUnavailable => "upstream.unavailable",
+            Reason::UpstreamTls => "upstream.tls",
+            Reason::TlsVersion => "tls.version",
             Reason::UpstreamTimeout => "upstream.timeout",
             Reason::UriTooLong => "request.uri_too_long",
             Reason::BodyTooLarge => "request.body_too_large",
@@ -111,8 +118,10 @@ impl Reason {
             Reason::RateLimited | Reason::AuthLocked => 429,
             Reason::HeadersTooLarge => 431,
             Reason::UriTooLong => 414,
+            Reason::TlsVersion => 426,
             Reason::Internal => 500,
             Reason::UpstreamUnavailable
+            | Reason::UpstreamTls
             | Reason::UpstreamCredentialMissing
             | Reason::RedactionFailed => 502,
             Reason::KillSwitchOn | Reason::AuditUnavailable => 503,
@@ -141,6 +150,8 @@ impl Reason {
                 "The gateway has no upstream credential configured for this account."
             }
             Reason::UpstreamUnavailable => "The upstream service is unavailable.",
+            Reason::UpstreamTls => "The upstream service could not be reached securely.",
+            Reason::TlsVersion => "This gateway accepts TLS 1.3 connections only.",
             Reason::UpstreamTimeout => "The upstream service did not answer in time.",
             Reason::UriTooLong => "The request URI is too long.",
             Reason::BodyTooLarge => "The request body is too large.",
@@ -168,7 +179,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 26] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -183,6 +194,8 @@ impl Reason {
         Reason::KillSwitchOn,
         Reason::UpstreamCredentialMissing,
         Reason::UpstreamUnavailable,
+        Reason::UpstreamTls,
+        Reason::TlsVersion,
         Reason::UpstreamTimeout,
         Reason::UriTooLong,
         Reason::BodyTooLarge,
@@ -271,6 +284,10 @@ pub fn error_header(
     if matches!(reason, Reason::KillSwitchOn | Reason::AuditUnavailable) {
         // A deliberate block: tell well-behaved clients not to hammer us.
         resp.insert_header(http::header::RETRY_AFTER, "60")?;
+    }
+    if reason == Reason::TlsVersion {
+        // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+        resp.insert_header(http::header::UPGRADE, "TLS/1.3")?;
     }
     if let Some(secs) = retry_after {
         resp.insert_header(http::header::RETRY_AFTER, secs.to_string())?;

@@ -30,13 +30,12 @@ use deny::{Deny, Reason};
 /// The erpgate relay service.
 pub struct Gateway {
     app: Arc<App>,
-    tls: bool,
 }
 
 impl Gateway {
-    /// A relay over `app`. `tls` says whether the public listener is TLS (adds HSTS).
-    pub fn new(app: Arc<App>, tls: bool) -> Self {
-        Gateway { app, tls }
+    /// A relay over `app`.
+    pub fn new(app: Arc<App>) -> Self {
+        Gateway { app }
     }
 }
 
@@ -62,6 +61,13 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         ctx.started = Some(Instant::now());
         ctx.request_id = self.app.ids.next_id();
+        let compiled = self.app.compiled.load_full();
+        ctx.hsts = compiled
+            .snapshot
+            .gateway
+            .tls
+            .as_ref()
+            .and_then(|t| t.hsts.clone());
         // No record slot, no relay: refuse rather than serve traffic we cannot audit.
         match self.app.audit.reserve() {
             Ok(slot) => ctx.audit_slot = Some(slot),
@@ -71,7 +77,19 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
-        let compiled = self.app.compiled.load_full();
+        if compiled
+            .snapshot
+            .gateway
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.tls13_only && !crate::tls::negotiated_tls13(session))
+        {
+            // Pingora's listener always offers TLS 1.2; a client that negotiated it is
+            // refused before anything it sent is looked at, and the connection is closed.
+            ctx.has_body = true;
+            respond::deny(session, ctx, Deny::new(Reason::TlsVersion)).await?;
+            return Ok(true);
+        }
         let view = self.app.directory.load_full();
         let preview = compiled.snapshot.gateway.audit_preview_bytes;
         ctx.request_preview = crate::audit::preview::Preview::new(preview);
@@ -91,7 +109,7 @@ impl ProxyHttp for Gateway {
             ctx.decision = Decision::Preflight;
             ctx.decided = Some(Instant::now());
             ctx.compiled = Some(compiled);
-            let header = cors::preflight(&origin, &ctx.request_id)?;
+            let header = cors::preflight(&origin, &ctx.request_id, ctx.hsts.as_deref())?;
             let framed = req.headers.contains_key(http::header::CONTENT_LENGTH)
                 || req.headers.contains_key(http::header::TRANSFER_ENCODING);
             if framed {
@@ -306,7 +324,7 @@ impl ProxyHttp for Gateway {
         ctx.upstream_answered = Some(Instant::now());
         let status = upstream_response.status.as_u16();
         token_refresh::on_upstream_status(&self.app, session, ctx, status).await?;
-        crate::redact::headers::apply(upstream_response, &ctx.request_id, self.tls)?;
+        crate::redact::headers::apply(upstream_response, &ctx.request_id, ctx.hsts.as_deref())?;
         if let Some(origin) = &ctx.cors_origin {
             cors::apply(upstream_response, origin)?;
         }

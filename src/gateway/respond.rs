@@ -23,7 +23,7 @@ pub async fn write(session: &mut Session, ctx: &RequestCtx, deny: Deny) -> pingo
     let body = deny::error_body(deny.reason, &ctx.request_id);
     let mut header =
         deny::error_header(deny.reason, &ctx.request_id, body.len(), deny.retry_after)?;
-    crate::redact::headers::apply(&mut header, &ctx.request_id, false)?;
+    crate::redact::headers::apply(&mut header, &ctx.request_id, ctx.hsts.as_deref())?;
     if let Some(origin) = &ctx.cors_origin {
         super::cors::apply(&mut header, origin)?;
     }
@@ -40,6 +40,11 @@ pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
         return Some(d.reason);
     }
     match e.etype() {
+        ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError
+            if e.esource() != &ErrorSource::Downstream =>
+        {
+            Some(Reason::UpstreamTls)
+        }
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
             if e.esource() == &ErrorSource::Upstream
                 || matches!(e.etype(), ErrorType::ConnectTimedout) =>
@@ -61,10 +66,7 @@ pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
                 ErrorType::ConnectRefused
                 | ErrorType::ConnectNoRoute
                 | ErrorType::ConnectError
-                | ErrorType::TLSHandshakeFailure
-                | ErrorType::TLSHandshakeTimedout
-                | ErrorType::InvalidCert
-                | ErrorType::HandshakeError => Some(Reason::UpstreamUnavailable),
+                | ErrorType::TLSHandshakeTimedout => Some(Reason::UpstreamUnavailable),
                 _ => Some(Reason::Internal),
             },
         },

@@ -57,7 +57,7 @@ pub async fn handle(
             header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
             header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
             header.insert_header("X-Request-Id", ctx.request_id.as_str())?;
-            crate::redact::headers::apply(&mut header, &ctx.request_id, false)?;
+            crate::redact::headers::apply(&mut header, &ctx.request_id, ctx.hsts.as_deref())?;
             header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
             header.insert_header(http::header::PRAGMA, "no-cache")?;
             if ctx.has_body {

@@ -32,11 +32,13 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("cache-control", "no-store"),
 ];
 
-/// HSTS value used when the listener is TLS.
-pub const HSTS: &str = "max-age=31536000; includeSubDomains";
-
-/// Removes backend-revealing headers and sets the security headers and `X-Request-Id`.
-pub fn apply(resp: &mut ResponseHeader, request_id: &str, tls: bool) -> pingora::Result<()> {
+/// Removes backend-revealing headers and sets the security headers and `X-Request-Id`;
+/// `hsts` is the `Strict-Transport-Security` value when the listener speaks TLS.
+pub fn apply(
+    resp: &mut ResponseHeader,
+    request_id: &str,
+    hsts: Option<&str>,
+) -> pingora::Result<()> {
     for name in BACKEND_HEADERS {
         resp.remove_header(name);
     }
@@ -45,8 +47,8 @@ pub fn apply(resp: &mut ResponseHeader, request_id: &str, tls: bool) -> pingora:
     }
     // Oracle answers may carry `Pragma`/`Expires` meant for caches we forbid anyway.
     resp.remove_header("expires");
-    if tls {
-        resp.insert_header("strict-transport-security", HSTS)?;
+    if let Some(value) = hsts {
+        resp.insert_header("strict-transport-security", value)?;
     }
     resp.insert_header("x-request-id", request_id)?;
     Ok(())
@@ -64,7 +66,7 @@ mod tests {
         r.insert_header("X-ORACLE-DMS-ECID", "abc").expect("h");
         r.insert_header("Cache-Control", "max-age=3600").expect("h");
         r.insert_header("ETag", "\"1\"").expect("h");
-        apply(&mut r, "rid-1", false).expect("apply");
+        apply(&mut r, "rid-1", None).expect("apply");
         assert!(r.headers.get("server").is_none());
         assert!(r.headers.get("x-powered-by").is_none());
         assert!(r.headers.get("x-oracle-dms-ecid").is_none());
@@ -79,7 +81,12 @@ mod tests {
         );
         assert!(r.headers.get("etag").is_some(), "unrelated headers stay");
         assert!(r.headers.get("strict-transport-security").is_none());
-        apply(&mut r, "rid-1", true).expect("apply");
-        assert!(r.headers.get("strict-transport-security").is_some());
+        apply(&mut r, "rid-1", Some("max-age=300; includeSubDomains")).expect("apply");
+        assert_eq!(
+            r.headers
+                .get("strict-transport-security")
+                .map(|v| v.as_bytes()),
+            Some(&b"max-age=300; includeSubDomains"[..])
+        );
     }
 }

@@ -59,6 +59,8 @@ pub struct SimConfig {
     pub relay_tokens: tokenrelay::RelayTokens,
     /// Lifetime of relay tokens.
     pub relay_token_ttl: Duration,
+    /// Serve HTTPS with this configuration (Oracle's endpoints are HTTPS only).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// The simulator's registered assertion certificates.
@@ -79,6 +81,7 @@ impl Default for SimConfig {
             relay_tokens: tokenrelay::RelayTokens::default(),
             jwt_verified: Arc::default(),
             relay_token_ttl: Duration::from_secs(3600),
+            tls: None,
         }
     }
 }
@@ -123,9 +126,14 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` when serving TLS (certificates
+    /// name hosts, and `localhost` is the name a test certificate carries).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.shared.config.tls.is_some() {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// Every request received, in arrival order.
@@ -201,6 +209,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
+    let acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let shared = shared(config);
     let (stop, mut stopped) = watch::channel(false);
     let s2 = shared.clone();
@@ -210,11 +219,21 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let s3 = s2.clone();
+                    let acceptor = acceptor.clone();
                     tokio::spawn(async move {
                         let svc = service_fn(move |req| handle(s3.clone(), req));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                        let http = hyper::server::conn::http1::Builder::new();
+                        match acceptor {
+                            None => {
+                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                            Some(a) => {
+                                // A failed handshake (an untrusting client) just closes.
+                                if let Ok(tls) = a.accept(stream).await {
+                                    let _ = http.serve_connection(TokioIo::new(tls), svc).await;
+                                }
+                            }
+                        }
                     });
                 }
                 _ = stopped.changed() => break,

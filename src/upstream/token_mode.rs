@@ -56,8 +56,21 @@ pub struct UpstreamTokens {
 
 impl Default for UpstreamTokens {
     fn default() -> Self {
+        UpstreamTokens::new(None)
+    }
+}
+
+impl UpstreamTokens {
+    /// An empty cache whose token endpoint connections verify certificates against
+    /// `ca_file` (the relay's `gateway.upstream_ca_file`), or the system roots.
+    pub fn new(ca_file: Option<&std::path::Path>) -> Self {
+        let options = ca_file.map(|f| {
+            let mut o = pingora::connectors::ConnectorOptions::new(16);
+            o.ca_file = Some(f.to_string_lossy().into_owned());
+            o
+        });
         UpstreamTokens {
-            connector: Connector::new(None),
+            connector: Connector::new(options),
             map: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),

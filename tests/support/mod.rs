@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod pki;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -39,6 +40,8 @@ pub struct Options {
     pub acme_extra: String,
     /// Trusted issuers of the simulator's JWT assertion check.
     pub sim_jwt_issuers: Vec<String>,
+    /// Serve the simulated Oracle over HTTPS with this configuration.
+    pub sim_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
             gateway_extra: String::new(),
             acme_extra: String::new(),
             sim_jwt_issuers: Vec::new(),
+            sim_tls: None,
         }
     }
 }
@@ -123,6 +127,7 @@ impl Gateway {
             jwt_issuers: opts.sim_jwt_issuers.clone(),
             jwt_certs: sim_trust.clone(),
             relay_tokens: sim_relay.clone(),
+            tls: opts.sim_tls.clone(),
             ..SimConfig::default()
         })
         .expect("sim starts");
