@@ -59,6 +59,10 @@ pub struct GatewaySettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Admin API listener.
     pub admin_listen: Option<SocketAddr>,
+    /// Longest stall of one client read or write.
+    pub client_timeout: Duration,
+    /// Keep-alive idle time between a client's requests (seconds, ≥ 1).
+    pub client_idle_timeout_seconds: u64,
     /// TLS on the public listener (None: plain HTTP).
     pub tls: Option<crate::tls::DownstreamTls>,
     /// CA bundle for upstream certificates (None: the system roots).

@@ -74,6 +74,10 @@ pub struct GatewayFile {
     pub metrics_listen: Option<String>,
     /// Address of the admin API (absent: no admin API).
     pub admin_listen: Option<String>,
+    /// How long one read or write of a client's connection may stall, milliseconds.
+    pub client_timeout_ms: Option<u64>,
+    /// How long an idle keep-alive connection is kept for its next request, seconds.
+    pub client_idle_timeout_seconds: Option<u64>,
     /// TLS on the public listener (absent: plain HTTP).
     pub tls: Option<TlsFile>,
     /// CA bundle (PEM) upstream certificates are verified with (absent: the system roots).

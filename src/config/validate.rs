@@ -126,6 +126,20 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         600_000,
         p,
     );
+    let client_timeout = ms(
+        g.client_timeout_ms,
+        10_000,
+        "client_timeout_ms",
+        100,
+        300_000,
+        p,
+    );
+    let client_idle = g.client_idle_timeout_seconds.unwrap_or(60);
+    if !(1..=3600).contains(&client_idle) {
+        p.push(format!(
+            "{file}: gateway.client_idle_timeout_seconds: {client_idle} is out of range 1..=3600"
+        ));
+    }
     let poll = ms(
         g.store_poll_interval_ms,
         250,
@@ -234,6 +248,8 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
         metrics_listen,
         admin_listen,
+        client_timeout,
+        client_idle_timeout_seconds: client_idle,
         tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
         upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
         token_ttl_seconds: token_ttl as i64,

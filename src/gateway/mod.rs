@@ -62,6 +62,15 @@ impl ProxyHttp for Gateway {
         ctx.started = Some(Instant::now());
         ctx.request_id = self.app.ids.next_id();
         let compiled = self.app.compiled.load_full();
+        let gw = &compiled.snapshot.gateway;
+        // Slow clients: every read and write of this connection may stall at most
+        // `client_timeout`; between requests it may idle `client_idle_timeout_seconds`
+        // (Pingora's default keeps an idle HTTP/1.1 connection forever).
+        session.set_read_timeout(Some(gw.client_timeout));
+        session.set_write_timeout(Some(gw.client_timeout));
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(gw.client_idle_timeout_seconds));
+        }
         ctx.hsts = compiled
             .snapshot
             .gateway

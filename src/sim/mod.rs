@@ -267,11 +267,17 @@ async fn handle(
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<routes::Body>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
-    let body: Bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    // A body cut short (the client went away mid-request) is never acted on, like Oracle.
+    let body: Bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(routes::error(
+                http::StatusCode::BAD_REQUEST,
+                "The request body was incomplete.",
+                "OJ-INCOMPLETE",
+            ))
+        }
+    };
     let target = parts
         .uri
         .path_and_query()
