@@ -316,6 +316,10 @@ fn reload_swaps_or_refuses_with_the_problems() {
     let r = a.call("POST", "/reload", Some(&a.owner), None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["snapshot_version"], 2);
+    // The same endpoint under the `/admin/` prefix.
+    let r = a.call("POST", "/admin/reload", Some(&a.owner), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["snapshot_version"], 3);
     // Issued while the configuration is still valid: the CLI reads it too.
     let cred = a.gw.issue("ap-sync");
     let good = std::fs::read_to_string(&a.gw.config).expect("config");
@@ -336,7 +340,7 @@ fn reload_swaps_or_refuses_with_the_problems() {
     );
     assert_eq!(
         a.call("GET", "/status", Some(&a.owner), None).json()["snapshot_version"],
-        2
+        3
     );
     assert_eq!(
         a.gw.get_as(&cred, &format!("{V}/invoices")).status,

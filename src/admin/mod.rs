@@ -7,6 +7,7 @@
 //! Errors share one shape: `{"error":{"code":"admin.bad_request","message":"…","field":"name"}}`.
 
 pub mod auth;
+mod common;
 mod handlers;
 
 use std::net::SocketAddr;
