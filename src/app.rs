@@ -274,5 +274,10 @@ pub fn restart_only_changes(
         old.upstream_ca_file == new.upstream_ca_file,
         "upstream_ca_file",
     );
+    check(old.upgrade_socket == new.upgrade_socket, "upgrade_socket");
+    check(
+        old.upgrade_wait_seconds == new.upgrade_wait_seconds,
+        "upgrade_wait_seconds",
+    );
     v
 }

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod directory;
 pub mod gateway;
 pub mod jwt;
+pub mod listen;
 pub mod metrics;
 pub mod path;
 pub mod policy;

@@ -63,6 +63,10 @@ pub struct GatewaySettings {
     pub client_timeout: Duration,
     /// Keep-alive idle time between a client's requests (seconds, ≥ 1).
     pub client_idle_timeout_seconds: u64,
+    /// Unix socket for the graceful-upgrade hand-over.
+    pub upgrade_socket: PathBuf,
+    /// How long `serve --upgrade` waits for the old process (seconds).
+    pub upgrade_wait_seconds: u64,
     /// TLS on the public listener (None: plain HTTP).
     pub tls: Option<crate::tls::DownstreamTls>,
     /// CA bundle for upstream certificates (None: the system roots).

@@ -212,10 +212,7 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
         passwords: crate::crypto::PasswordHasher::default(),
         started: Instant::now(),
     });
-    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| e.to_string())?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| e.to_string())?;
+    let std_listener = crate::listen::bind_shared(addr).map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name("erpgate-admin".into())
         .spawn(move || {

@@ -36,7 +36,7 @@ pub fn run(args: &DemoArgs) -> i32 {
                 Ok(s) => s,
                 Err(c) => return c,
             };
-            super::serve::serve(&config, snapshot, master, PasswordHasher::default())
+            super::serve::serve(&config, snapshot, master, PasswordHasher::default(), false)
         }
         Err(e) => super::fail(e),
     }

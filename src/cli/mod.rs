@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the gateway.
-    Serve(ConfigArg),
+    Serve(ServeArgs),
     /// Validate a configuration and exit (like `nginx -t`).
     Check(ConfigArg),
     /// Run a self-contained demo: a simulated Oracle, a gateway in front of it, a demo credential.
@@ -65,6 +65,17 @@ pub enum Command {
     AdminToken(admin_token::AdminTokenArgs),
 }
 
+/// `erpgate serve` options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Take the listening sockets over from a running erpgate (graceful upgrade): start this,
+    /// then send SIGQUIT to the old process within `gateway.upgrade_wait_seconds`.
+    #[arg(long)]
+    pub upgrade: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
 /// The `--config` option shared by every subcommand.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConfigArg {
@@ -83,7 +94,7 @@ pub struct ConfigArg {
 pub fn run(cli: Cli) -> i32 {
     init_logging();
     match cli.command {
-        Command::Serve(c) => serve::run(&c.config),
+        Command::Serve(s) => serve::run(&s.config.config, s.upgrade),
         Command::Check(c) => check::run(&c.config),
         Command::Demo(a) => demo::run(&a),
         Command::Keygen => keygen(),

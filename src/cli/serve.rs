@@ -20,7 +20,7 @@ use crate::gateway::Gateway;
 use crate::snapshot::Snapshot;
 
 /// Runs `erpgate serve`.
-pub fn run(config: &Path) -> i32 {
+pub fn run(config: &Path, upgrade: bool) -> i32 {
     let snapshot = match super::load_config(config) {
         Ok(s) => s,
         Err(c) => return c,
@@ -29,7 +29,7 @@ pub fn run(config: &Path) -> i32 {
         Ok(m) => m,
         Err(c) => return c,
     };
-    serve(config, snapshot, master, PasswordHasher::default())
+    serve(config, snapshot, master, PasswordHasher::default(), upgrade)
 }
 
 /// Builds the shared state from an already validated snapshot (used by `serve` and `demo`).
@@ -56,18 +56,23 @@ pub fn build_app(
     .map_err(super::fail)
 }
 
-/// Runs the gateway until a shutdown signal, then drains the audit queue. Returns the exit
-/// code (0 after a clean shutdown).
+/// Runs the gateway until a shutdown signal (SIGTERM, or SIGQUIT for a graceful upgrade),
+/// then drains the audit queue. With `upgrade`, the public listener is taken over from the
+/// running process instead of bound. Returns the exit code (0 after a clean shutdown).
 pub fn serve(
     config: &Path,
     snapshot: Snapshot,
     master: MasterKey,
     passwords: PasswordHasher,
+    upgrade: bool,
 ) -> i32 {
     let gw = snapshot.gateway.clone();
-    // Fail early and clearly if the port is taken (Pingora would panic later).
-    if let Err(e) = std::net::TcpListener::bind(gw.listen) {
-        return super::fail(format_args!("cannot listen on {}: {e}", gw.listen));
+    // Fail early and clearly if the port is taken (Pingora would panic later). An upgrade
+    // receives the port from the old process instead.
+    if !upgrade {
+        if let Err(e) = std::net::TcpListener::bind(gw.listen) {
+            return super::fail(format_args!("cannot listen on {}: {e}", gw.listen));
+        }
     }
     // Refuse before starting anything if the schema is wrong.
     if let Err(c) = super::open_store(&snapshot, config) {
@@ -139,10 +144,20 @@ pub fn serve(
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned()),
         grace_period_seconds: Some(gw.shutdown_grace.as_secs()),
+        upgrade_sock: gw.upgrade_socket.to_string_lossy().into_owned(),
+        upgrade_sock_connect_accept_max_retries: Some(gw.upgrade_wait_seconds as usize),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = pingora::server::configuration::Opt {
+        upgrade,
+        ..Default::default()
+    };
+    if upgrade {
+        tracing::info!(socket = %gw.upgrade_socket.display(), wait_seconds = gw.upgrade_wait_seconds,
+            "waiting for the running erpgate's sockets: send it SIGQUIT");
+    }
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,

@@ -78,6 +78,11 @@ pub struct GatewayFile {
     pub client_timeout_ms: Option<u64>,
     /// How long an idle keep-alive connection is kept for its next request, seconds.
     pub client_idle_timeout_seconds: Option<u64>,
+    /// Unix socket the listening sockets are handed over on in a graceful upgrade
+    /// (default: `erpgate-upgrade.sock` next to the database).
+    pub upgrade_socket: Option<String>,
+    /// How long `serve --upgrade` waits for the old process's sockets, seconds (default 30).
+    pub upgrade_wait_seconds: Option<u64>,
     /// TLS on the public listener (absent: plain HTTP).
     pub tls: Option<TlsFile>,
     /// CA bundle (PEM) upstream certificates are verified with (absent: the system roots).

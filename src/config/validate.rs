@@ -140,6 +140,26 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
             "{file}: gateway.client_idle_timeout_seconds: {client_idle} is out of range 1..=3600"
         ));
     }
+    let database = resolve(&files.base, &g.database);
+    let upgrade_socket = match g.upgrade_socket.as_deref() {
+        Some(s) => resolve(&files.base, s),
+        None => database.parent().map_or_else(
+            || PathBuf::from("erpgate-upgrade.sock"),
+            |d| d.join("erpgate-upgrade.sock"),
+        ),
+    };
+    if upgrade_socket.as_os_str().len() > 100 {
+        p.push(format!(
+            "{file}: gateway.upgrade_socket: \"{}\" is longer than a Unix socket path may be (100 bytes); set a shorter one",
+            upgrade_socket.display()
+        ));
+    }
+    let upgrade_wait = g.upgrade_wait_seconds.unwrap_or(30);
+    if !(1..=600).contains(&upgrade_wait) {
+        p.push(format!(
+            "{file}: gateway.upgrade_wait_seconds: {upgrade_wait} is out of range 1..=600"
+        ));
+    }
     let poll = ms(
         g.store_poll_interval_ms,
         250,
@@ -228,7 +248,7 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
     }
     Some(GatewaySettings {
         listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        database: resolve(&files.base, &g.database),
+        database,
         app_key_file: g.app_key_file.as_deref().map(|f| resolve(&files.base, f)),
         threads,
         max_uri_length: max_uri,
@@ -250,6 +270,8 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         admin_listen,
         client_timeout,
         client_idle_timeout_seconds: client_idle,
+        upgrade_socket,
+        upgrade_wait_seconds: upgrade_wait,
         tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
         upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
         token_ttl_seconds: token_ttl as i64,

@@ -28,8 +28,7 @@ fn respond(status: u16, ctype: &str, body: String) -> hyper::Response<Full<Bytes
 
 /// Binds `addr` now (so a taken port fails `serve` at start) and serves until `stop`.
 pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
-    let std_listener = std::net::TcpListener::bind(addr)?;
-    std_listener.set_nonblocking(true)?;
+    let std_listener = crate::listen::bind_shared(addr)?;
     std::thread::Builder::new()
         .name("erpgate-metrics".into())
         .spawn(move || {

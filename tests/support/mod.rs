@@ -377,10 +377,16 @@ impl Gateway {
 
     /// Sends SIGTERM and waits for exit; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
+        self.signal_and_wait("-TERM", Duration::from_secs(20))
+    }
+
+    /// Sends `signal` (e.g. `-QUIT`) to the gateway process and waits for it to exit; its
+    /// exit code. Panics if it is still running after `within`.
+    pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
         let pid = child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let _ = Command::new("kill").args([signal, &pid]).status();
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.code();
@@ -388,7 +394,7 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
-        panic!("erpgate did not exit within 20 s of SIGTERM");
+        panic!("erpgate did not exit within {within:?} of {signal}");
     }
 }
 
