@@ -67,6 +67,8 @@ pub struct GatewaySettings {
     pub upgrade_socket: PathBuf,
     /// How long `serve --upgrade` waits for the old process (seconds).
     pub upgrade_wait_seconds: u64,
+    /// Upstream response headers removed besides the built-in backend list.
+    pub strip_response_headers: Vec<http::HeaderName>,
     /// TLS on the public listener (None: plain HTTP).
     pub tls: Option<crate::tls::DownstreamTls>,
     /// CA bundle for upstream certificates (None: the system roots).

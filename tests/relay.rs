@@ -338,3 +338,43 @@ fn oracle_errors_pass_through_unchanged() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(gw.sim.request_count(), 2);
 }
+
+#[test]
+fn configured_response_headers_are_stripped_and_framing_ones_cannot_be() {
+    let gw = Gateway::start(Options {
+        gateway_extra:
+            "strip_response_headers = [\"Content-Language\", \"rest-framework-version\"]".into(),
+        ..Options::default()
+    });
+    let cred = gw.issue("ap-sync");
+    let r = gw.get_as(&cred, "/fscmRestApi/resources/11.13.18.05/invoices?limit=1");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-language").is_none());
+    assert!(r.header("rest-framework-version").is_none());
+    assert!(
+        r.header("server").is_none(),
+        "the built-in list still applies"
+    );
+    assert!(r.header("content-type").is_some());
+    // Without the setting Oracle's protocol headers pass.
+    let plain = Gateway::start(Options::default());
+    let cred = plain.issue("ap-sync");
+    let r = plain.get_as(&cred, "/fscmRestApi/resources/11.13.18.05/invoices?limit=1");
+    assert_eq!(r.header("content-language"), Some("en"));
+    assert_eq!(r.header("rest-framework-version"), Some("4"));
+    // Headers the gateway needs, or that are not header names, are configuration errors.
+    let text = std::fs::read_to_string(&gw.config).expect("config");
+    for (bad, says) in [
+        ("\"Content-Length\"", "cannot be removed"),
+        ("\"bad header\"", "is not a header name"),
+    ] {
+        std::fs::write(&gw.config, text.replace("\"Content-Language\"", bad)).expect("write");
+        let out = gw.cli(&["check"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("gateway.strip_response_headers") && err.contains(says),
+            "{err}"
+        );
+    }
+}

@@ -83,6 +83,8 @@ pub struct GatewayFile {
     pub upgrade_socket: Option<String>,
     /// How long `serve --upgrade` waits for the old process's sockets, seconds (default 30).
     pub upgrade_wait_seconds: Option<u64>,
+    /// Upstream response headers removed in addition to the built-in backend list.
+    pub strip_response_headers: Option<Vec<String>>,
     /// TLS on the public listener (absent: plain HTTP).
     pub tls: Option<TlsFile>,
     /// CA bundle (PEM) upstream certificates are verified with (absent: the system roots).

@@ -272,6 +272,11 @@ fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
         client_idle_timeout_seconds: client_idle,
         upgrade_socket,
         upgrade_wait_seconds: upgrade_wait,
+        strip_response_headers: redaction::strip_headers(
+            file,
+            g.strip_response_headers.as_deref(),
+            p,
+        ),
         tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
         upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
         token_ttl_seconds: token_ttl as i64,

@@ -334,6 +334,11 @@ impl ProxyHttp for Gateway {
         let status = upstream_response.status.as_u16();
         token_refresh::on_upstream_status(&self.app, session, ctx, status).await?;
         crate::redact::headers::apply(upstream_response, &ctx.request_id, ctx.hsts.as_deref())?;
+        if let Some(c) = ctx.compiled.as_ref() {
+            for name in &c.snapshot.gateway.strip_response_headers {
+                upstream_response.remove_header(name);
+            }
+        }
         if let Some(origin) = &ctx.cors_origin {
             cors::apply(upstream_response, origin)?;
         }

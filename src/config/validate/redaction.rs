@@ -22,6 +22,38 @@ pub(super) fn mask_text(file: &str, v: Option<&str>, p: &mut Vec<String>) -> Str
     text.to_string()
 }
 
+/// Headers the gateway itself relies on, which `gateway.strip_response_headers` may not name.
+const FRAMING_HEADERS: [&str; 6] = [
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "x-request-id",
+    "content-encoding",
+];
+
+/// `gateway.strip_response_headers`: valid header names, none the gateway needs; kept
+/// lowercase.
+pub(super) fn strip_headers(
+    file: &str,
+    v: Option<&[String]>,
+    p: &mut Vec<String>,
+) -> Vec<http::HeaderName> {
+    let mut out = Vec::new();
+    for name in v.unwrap_or_default() {
+        match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) if FRAMING_HEADERS.contains(&h.as_str()) => p.push(format!(
+                "{file}: gateway.strip_response_headers: \"{name}\" frames or identifies the response and cannot be removed"
+            )),
+            Ok(h) => out.push(h),
+            Err(_) => p.push(format!(
+                "{file}: gateway.strip_response_headers: \"{name}\" is not a header name"
+            )),
+        }
+    }
+    out
+}
+
 /// `gateway.public_base_url`: an origin (`http(s)://host[:port]`), kept without a trailing
 /// slash. Plain http is allowed (a gateway behind a TLS-terminating load balancer may be
 /// reached that way internally), anything with a path, query or userinfo is not.
