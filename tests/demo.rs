@@ -11,8 +11,16 @@ use std::time::{Duration, Instant};
 fn demo_serves_the_calls_it_advertises() {
     let dir = tempfile::tempdir().expect("dir");
     let port = support::free_port();
+    let admin_port = support::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
-        .args(["demo", "--port", &port.to_string(), "--dir"])
+        .args([
+            "demo",
+            "--port",
+            &port.to_string(),
+            "--admin-port",
+            &admin_port.to_string(),
+            "--dir",
+        ])
         .arg(dir.path())
         .env_remove("ERPGATE_APP_KEY")
         .env_remove("ERPGATE_CONFIG")
@@ -24,6 +32,7 @@ fn demo_serves_the_calls_it_advertises() {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let (mut user, mut pass, mut key, mut killswitch_on) = (None, None, None, None);
+    let mut admin_token = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
@@ -34,6 +43,8 @@ fn demo_serves_the_calls_it_advertises() {
             pass = Some(v.trim().to_string());
         } else if let Some(v) = t.strip_prefix("x-api-key ") {
             key = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("admin-token ") {
+            admin_token = Some(v.trim().to_string());
         } else if t.contains("killswitch on") {
             killswitch_on = Some(t.to_string());
         } else if t.starts_with("The demo schedule is open") {
@@ -89,6 +100,18 @@ fn demo_serves_the_calls_it_advertises() {
         .error_code(),
         "endpoint.unknown"
     );
+
+    // The advertised admin API answers with the printed owner token, and only with it.
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
+    let bearer = format!("Bearer {}", admin_token.expect("admin token line"));
+    let status = |auth: &[(&str, &str)]| {
+        support::http::raw(admin, &support::request("GET", "/status", auth, None))
+            .expect("admin status")
+    };
+    let r = status(&[("Authorization", &bearer)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["killswitch"], false);
+    assert_eq!(status(&[]).status, 401);
 
     // The advertised token endpoint issues a token the relay accepts.
     let r = support::http::raw(
