@@ -7,6 +7,7 @@ pub mod audit;
 pub mod check;
 pub mod credential;
 pub mod demo;
+pub mod key;
 pub mod killswitch;
 pub mod migrate;
 pub mod secret;
@@ -53,6 +54,8 @@ pub enum Command {
     Secret(secret::SecretArgs),
     /// Turn the global kill switch on or off, or show it.
     Killswitch(killswitch::KillswitchArgs),
+    /// Master key: rotate it (re-encrypts everything sealed), show its id.
+    Key(key::KeyArgs),
     /// Verify, query, export or prune the audit trail.
     Audit(audit::AuditArgs),
     /// Run the simulated Oracle alone (load measurements, client development).
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Credential(a) => credential::run(&a),
         Command::Secret(a) => secret::run(&a),
         Command::Killswitch(a) => killswitch::run(&a),
+        Command::Key(a) => key::run(&a),
         Command::Audit(a) => audit::run(&a),
         Command::Sim(a) => sim::run(&a),
         Command::Tenant(a) => tenant::run(&a),
@@ -149,8 +153,37 @@ pub fn load_config(path: &Path) -> Result<Snapshot, i32> {
 /// Loads the master key from `ERPGATE_APP_KEY` or the configured key file.
 pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, i32> {
     let env = std::env::var("ERPGATE_APP_KEY").ok();
-    MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref())
-        .map_err(|e| fail(format_args!("{e}")))
+    let master = MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref())
+        .map_err(|e| fail(format_args!("{e}")))?;
+    adopt_hash_root(master, &snapshot.gateway.database)
+}
+
+/// Attaches the hash root a past rotation stored in the database (if any). Refuses a key the
+/// database was rotated away from, naming both key ids.
+pub fn adopt_hash_root(master: MasterKey, database: &Path) -> Result<MasterKey, i32> {
+    if !database.exists() {
+        return Ok(master);
+    }
+    let store = Store::open(database).map_err(|e| {
+        fail(format_args!(
+            "cannot open database {}: {e}",
+            database.display()
+        ))
+    })?;
+    let row = store
+        .key_material(crate::crypto::HASH_ROOT)
+        .map_err(|e| fail(format_args!("cannot read the key material: {e}")))?;
+    match row {
+        None => Ok(master),
+        Some((key_id, wrapped)) => {
+            let given = master.key_id();
+            master.with_wrapped_hash_root(&wrapped).map_err(|_| {
+                fail(format_args!(
+                    "the master key {given} is not this database's current key {key_id}: it was rotated (`erpgate key rotate`); use the key it was rotated to"
+                ))
+            })
+        }
+    }
 }
 
 /// Opens the store and refuses to continue unless its schema is exactly current.

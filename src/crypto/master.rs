@@ -1,4 +1,10 @@
 //! The master key and everything derived from it (HKDF-SHA256, one label per use).
+//!
+//! Two roots: the master key itself (the operator's `ERPGATE_APP_KEY`) derives the per-tenant
+//! AES-GCM keys that seal secrets; the *hash root* derives the HMAC keys of stored credential
+//! hashes and the audit chain. Until the first rotation the hash root is the master key; a
+//! rotation stores it wrapped (AES-256-GCM) under the new master key, so every stored hash and
+//! the chain stay valid while everything sealed is re-encrypted (`erpgate key rotate`).
 
 use std::path::Path;
 
@@ -13,7 +19,12 @@ const SALT: &[u8] = b"erpgate/v1";
 /// The 32-byte master key. Zeroised on drop; `Debug` is redacted.
 pub struct MasterKey {
     bytes: Zeroizing<[u8; 32]>,
+    /// The hash root once rotated away from the master key (None: the master key itself).
+    hash_root: Option<Zeroizing<[u8; 32]>>,
 }
+
+/// The store row name the wrapped hash root is kept under.
+pub const HASH_ROOT: &str = "hash_root";
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,14 +92,23 @@ impl MasterKey {
         }
         let mut bytes = Zeroizing::new([0u8; 32]);
         bytes.copy_from_slice(&decoded);
-        Ok(MasterKey { bytes })
+        Ok(MasterKey {
+            bytes,
+            hash_root: None,
+        })
     }
 
     /// A fresh random key and its base64 form.
     pub fn generate() -> Result<(MasterKey, SecretString), CryptoError> {
         let raw = Zeroizing::new(super::random_bytes::<32>()?);
         let b64 = SecretString::new(base64::engine::general_purpose::STANDARD.encode(*raw));
-        Ok((MasterKey { bytes: raw }, b64))
+        Ok((
+            MasterKey {
+                bytes: raw,
+                hash_root: None,
+            },
+            b64,
+        ))
     }
 
     /// Loads the key: `env_value` (ERPGATE_APP_KEY) wins over `key_file`.
@@ -123,17 +143,57 @@ impl MasterKey {
     }
 
     fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(&self.bytes[..]);
-        let mut out = Zeroizing::new([0u8; 32]);
-        let info = [label];
-        // expand/fill only fail for lengths above 255 * 32; 32 is always valid.
-        if let Ok(okm) = prk.expand(&info, Len(32)) {
-            let _ = okm.fill(&mut out[..]);
-        }
-        out
+        derive_from(&self.bytes, label)
     }
 
-    /// The AES-256-GCM key of `tenant`.
+    /// Derivations of the hash root (stored hashes, the audit chain).
+    fn derive_hashing(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        derive_from(self.hash_root.as_ref().unwrap_or(&self.bytes), label)
+    }
+
+    fn wrap_cipher(&self) -> TenantCipher {
+        TenantCipher::from_raw(&self.derive(b"hash-root-wrap"))
+    }
+
+    /// Adopts the hash root stored wrapped under this key. Fails when this is not the key
+    /// the database was last rotated to.
+    pub fn with_wrapped_hash_root(mut self, wrapped: &[u8]) -> Result<MasterKey, CryptoError> {
+        let plain = self.wrap_cipher().open(&WRAP_CONTEXT, wrapped)?;
+        let raw: [u8; 32] = plain
+            .expose()
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Decrypt)?;
+        self.hash_root = Some(Zeroizing::new(raw));
+        Ok(self)
+    }
+
+    /// This key's hash root, wrapped under `next` (for a rotation to `next`).
+    pub fn wrap_hash_root_for(&self, next: &MasterKey) -> Result<Vec<u8>, CryptoError> {
+        let root = self.hash_root.as_ref().unwrap_or(&self.bytes);
+        next.wrap_cipher().seal(&WRAP_CONTEXT, &root[..])
+    }
+}
+
+const WRAP_CONTEXT: super::SealContext<'static> = super::SealContext {
+    tenant: "",
+    name: HASH_ROOT,
+    upstream_host: "",
+};
+
+fn derive_from(key: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(&key[..]);
+    let mut out = Zeroizing::new([0u8; 32]);
+    let info = [label];
+    // expand/fill only fail for lengths above 255 * 32; 32 is always valid.
+    if let Ok(okm) = prk.expand(&info, Len(32)) {
+        let _ = okm.fill(&mut out[..]);
+    }
+    out
+}
+
+impl MasterKey {
+    /// The AES-256-GCM key of `tenant` (from the master key: re-sealed on rotation).
     pub fn tenant_cipher(&self, tenant: &str) -> TenantCipher {
         let mut label = b"tenant-aead:".to_vec();
         label.extend_from_slice(tenant.as_bytes());
@@ -144,12 +204,12 @@ impl MasterKey {
     pub fn keyed_hasher(&self, purpose: &str) -> KeyedHasher {
         let mut label = b"keyed-hash:".to_vec();
         label.extend_from_slice(purpose.as_bytes());
-        KeyedHasher::from_raw(&self.derive(&label)[..])
+        KeyedHasher::from_raw(&self.derive_hashing(&label)[..])
     }
 
-    /// The audit chain key.
+    /// The audit chain key (from the hash root: unchanged by rotation).
     pub fn audit_key(&self) -> KeyedHasher {
-        KeyedHasher::from_raw(&self.derive(b"audit-chain")[..])
+        KeyedHasher::from_raw(&self.derive_hashing(b"audit-chain")[..])
     }
 
     /// A public 8-hex-digit fingerprint of this key.

@@ -23,7 +23,7 @@ mod secret;
 pub use aead::{SealContext, TenantCipher};
 pub use api_key::{generate_api_key, parse_api_key, ParsedApiKey, API_KEY_PREFIX};
 pub use keyed_hash::KeyedHasher;
-pub use master::{KeyLoadError, MasterKey};
+pub use master::{KeyLoadError, MasterKey, HASH_ROOT};
 pub use password::{PasswordHasher, PasswordParams};
 pub use random::{ct_eq, random_bytes, random_id, random_token};
 pub use secret::{Secret, SecretBytes, SecretString};

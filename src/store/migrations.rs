@@ -157,6 +157,18 @@ CREATE TABLE admin_tokens (
 );
 "#,
     },
+    Migration {
+        version: 5,
+        description: "key material: the hash root wrapped under the current master key",
+        sql: r#"
+CREATE TABLE key_material (
+    name       TEXT PRIMARY KEY,
+    key_id     TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

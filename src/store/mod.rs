@@ -9,6 +9,7 @@
 mod accounts;
 mod admin_tokens;
 mod credentials;
+pub mod key_material;
 pub mod migrations;
 mod secrets;
 mod settings;
