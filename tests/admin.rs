@@ -426,3 +426,102 @@ fn bad_input_gets_a_4xx_naming_the_field() {
     let r = a.call("POST", "/tokens/not-an-id/revoke", t, None);
     assert_eq!(field(&r), (400, Some("id".into())));
 }
+
+/// Raw, base64 and URL-encoded forms of a secret.
+fn forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    vec![
+        secret.to_string(),
+        b64.encode(secret),
+        secret.replace('-', "%2D").replace('_', "%5F"),
+    ]
+}
+
+#[test]
+fn admin_tokens_and_issued_secrets_never_reach_the_log_or_the_database() {
+    let a = start();
+    let second = token_of(&a.call(
+        "POST",
+        "/admin-tokens",
+        Some(&a.owner),
+        Some(&json!({"role": "admin", "name": "canary"})),
+    ));
+    let r = a.call(
+        "POST",
+        "/credentials",
+        Some(&second),
+        Some(&json!({"account": "ap-sync"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let c = r.json();
+    let (user, pass, key) = (
+        c["username"].as_str().expect("u").to_string(),
+        c["password"].as_str().expect("p").to_string(),
+        c["api_key"].as_str().expect("k").to_string(),
+    );
+    assert_eq!(
+        a.gw.get(
+            &format!("{V}/invoices"),
+            &[("Authorization", &support::basic(&user, &pass))]
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        a.gw.get(&format!("{V}/invoices"), &[("x-api-key", &key)])
+            .status,
+        200
+    );
+    for on in [true, false] {
+        let r = a.call(
+            "PUT",
+            "/killswitch",
+            Some(&second),
+            Some(&json!({ "on": on })),
+        );
+        assert_eq!(r.status, 200);
+    }
+    let wrong = format!("{}x", &second[..second.len() - 1]);
+    assert_eq!(a.call("GET", "/status", Some(&wrong), None).status, 401);
+    let id = &second[..20];
+    assert_eq!(
+        a.call(
+            "POST",
+            &format!("/admin-tokens/{id}/revoke"),
+            Some(&a.owner),
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(a.call("GET", "/status", Some(&second), None).status, 401);
+    let trail = a
+        .call("GET", "/audit?limit=10000", Some(&a.owner), None)
+        .text();
+    assert!(trail.contains("admin:canary("), "the canary admin acted");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let log = a.gw.log_text();
+    let mut db = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(b) = std::fs::read(format!("{}{suffix}", a.gw.db_path().display())) {
+            db.extend_from_slice(&b);
+        }
+    }
+    let db = String::from_utf8_lossy(&db).into_owned();
+    for (what, secret) in [
+        ("owner token", a.owner.as_str()),
+        ("owner token secret", &a.owner[21..]),
+        ("admin token", second.as_str()),
+        ("admin token secret", &second[21..]),
+        ("issued password", pass.as_str()),
+        ("issued api key", key.as_str()),
+    ] {
+        for form in forms(secret) {
+            assert!(!log.contains(&form), "{what} in the gateway log");
+            assert!(!db.contains(&form), "{what} in the database files");
+            assert!(!trail.contains(&form), "{what} in the audit trail");
+        }
+    }
+}
