@@ -21,3 +21,61 @@ pub fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
+
+/// A side listener's answer.
+pub type Reply = hyper::Response<http_body_util::Full<bytes::Bytes>>;
+
+/// Serves HTTP/1.1 on `listener` from a thread of its own (named `name`, one-threaded
+/// runtime) until `stop` is set: every request goes to `handle`; request headers must arrive
+/// within 10 s.
+pub fn serve_http<F, Fut>(
+    name: &str,
+    listener: std::net::TcpListener,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: F,
+) -> std::io::Result<()>
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Reply> + Send + 'static,
+{
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let label = name.to_string();
+    std::thread::Builder::new()
+        .name(format!("erpgate-{name}"))
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                tracing::error!(listener = %label, "cannot start a runtime");
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    tracing::error!(listener = %label, "cannot use its socket");
+                    return;
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let accepted =
+                        tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
+                    let Ok(Ok((stream, _))) = accepted else {
+                        continue;
+                    };
+                    let handle = handle.clone();
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            let handle = handle.clone();
+                            async move { Ok::<_, std::convert::Infallible>(handle(req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(Duration::from_secs(10))
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            });
+        })?;
+    Ok(())
+}

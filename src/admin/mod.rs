@@ -11,14 +11,12 @@ mod common;
 mod handlers;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 use crate::app::App;
@@ -212,49 +210,17 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
         passwords: crate::crypto::PasswordHasher::default(),
         started: Instant::now(),
     });
-    let std_listener = crate::listen::bind_shared(addr).map_err(|e| e.to_string())?;
-    std::thread::Builder::new()
-        .name("erpgate-admin".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                tracing::error!("admin listener cannot start a runtime");
-                return;
+    let listener = crate::listen::bind_shared(addr).map_err(|e| e.to_string())?;
+    crate::listen::serve_http("admin", listener, stop, move |req| {
+        let state = state.clone();
+        async move {
+            let reply = match read(req).await {
+                Ok(r) => handlers::route(&state, &r).await,
+                Err(reply) => reply,
             };
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
-                    tracing::error!("admin listener cannot use its socket");
-                    return;
-                };
-                while !stop.load(Ordering::Relaxed) {
-                    let accepted =
-                        tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
-                    let Ok(Ok((stream, _))) = accepted else {
-                        continue;
-                    };
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                            let state = state.clone();
-                            async move {
-                                let reply = match read(req).await {
-                                    Ok(r) => handlers::route(&state, &r).await,
-                                    Err(reply) => reply,
-                                };
-                                Ok::<_, std::convert::Infallible>(reply.into_response())
-                            }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(10))
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-            });
-        })
-        .map_err(|e| e.to_string())?;
+            reply.into_response()
+        }
+    })
+    .map_err(|e| e.to_string())?;
     Ok(())
 }

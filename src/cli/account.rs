@@ -51,12 +51,8 @@ enum AccountAction {
 
 /// Runs the command. Mutations are recorded in the audit trail (so they need the master key).
 pub fn run(args: &AccountArgs) -> i32 {
-    let snapshot = match super::load_config(&args.config.config) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let mut store = match super::open_store(&snapshot, &args.config.config) {
-        Ok(s) => s,
+    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
+        Ok(x) => x,
         Err(c) => return c,
     };
     if let AccountAction::List { json } = &args.action {

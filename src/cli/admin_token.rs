@@ -40,12 +40,8 @@ enum AdminTokenAction {
 
 /// Runs the command.
 pub fn run(args: &AdminTokenArgs) -> i32 {
-    let snapshot = match super::load_config(&args.config.config) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let mut store = match super::open_store(&snapshot, &args.config.config) {
-        Ok(s) => s,
+    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
+        Ok(x) => x,
         Err(c) => return c,
     };
     if let AdminTokenAction::List = &args.action {

@@ -113,12 +113,8 @@ pub fn issue(
 
 /// Runs the command. Issue and revoke are recorded in the audit trail.
 pub fn run(args: &CredentialArgs) -> i32 {
-    let snapshot = match super::load_config(&args.config.config) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let mut store = match super::open_store(&snapshot, &args.config.config) {
-        Ok(s) => s,
+    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
+        Ok(x) => x,
         Err(c) => return c,
     };
     if let CredentialAction::List { account, json } = &args.action {

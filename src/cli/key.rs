@@ -37,12 +37,8 @@ enum KeyAction {
 
 /// Runs the command.
 pub fn run(args: &KeyArgs) -> i32 {
-    let snapshot = match super::load_config(&args.config.config) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let mut store = match super::open_store(&snapshot, &args.config.config) {
-        Ok(s) => s,
+    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
+        Ok(x) => x,
         Err(c) => return c,
     };
     let old = match super::load_master(&snapshot) {

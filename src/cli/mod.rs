@@ -186,6 +186,13 @@ pub fn adopt_hash_root(master: MasterKey, database: &Path) -> Result<MasterKey, 
     }
 }
 
+/// Loads the configuration and opens its store (schema checked): what most commands start with.
+pub fn config_and_store(config: &Path) -> Result<(Snapshot, Store), i32> {
+    let snapshot = load_config(config)?;
+    let store = open_store(&snapshot, config)?;
+    Ok((snapshot, store))
+}
+
 /// Opens the store and refuses to continue unless its schema is exactly current.
 pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, i32> {
     let store = Store::open(&snapshot.gateway.database).map_err(|e| {

@@ -41,12 +41,8 @@ fn id_of(arg: &str) -> Option<String> {
 
 /// Runs the command.
 pub fn run(args: &TokenArgs) -> i32 {
-    let snapshot = match super::load_config(&args.config.config) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let mut store = match super::open_store(&snapshot, &args.config.config) {
-        Ok(s) => s,
+    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
+        Ok(x) => x,
         Err(c) => return c,
     };
     match &args.action {
