@@ -170,3 +170,80 @@ fn a_rotation_that_cannot_open_everything_changes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is the current key"));
 }
+
+#[test]
+fn with_the_previous_key_alongside_a_running_gateway_rotates_without_a_failed_request() {
+    let mut gw = Gateway::start(Options::default());
+    let cred = gw.issue("ap-sync");
+    let globex = gw.issue("globex-app");
+    let old_key = gw.app_key.clone();
+    let (new_file, new_key) = key_file(&gw, "new.key");
+    // Step 1: run on the new key with the old one as previous, before anything is re-sealed.
+    assert_eq!(gw.stop(), Some(0));
+    gw.app_key = new_key.clone();
+    gw.serve_env = vec![("ERPGATE_APP_KEY_PREVIOUS".into(), old_key.clone())];
+    gw.spawn();
+    assert_eq!(gw.get_as(&cred, &format!("{V}/invoices")).status, 200);
+    assert_eq!(gw.get_as(&globex, &format!("{V}/invoices")).status, 200);
+
+    // Step 2: rotate (with the old key, as the database still expects) under load.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let load = {
+        let (stop, statuses) = (stop.clone(), statuses.clone());
+        let raw = request(
+            "GET",
+            &format!("{V}/invoices?limit=1"),
+            &[("Authorization", &globex.basic())],
+            None,
+        );
+        let addr = gw.addr;
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = support::http::raw(addr, &raw)
+                    .map(|r| r.status)
+                    .unwrap_or(0);
+                statuses.lock().expect("lock").push(s);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erpgate"))
+        .args(["key", "rotate", "--new-key-file"])
+        .arg(&new_file)
+        .env("ERPGATE_CONFIG", &gw.config)
+        .env("ERPGATE_APP_KEY", &old_key)
+        .env_remove("ERPGATE_APP_KEY_PREVIOUS")
+        .output()
+        .expect("rotate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The store poll (100 ms in tests) brings the re-sealed secrets to the running gateway.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().expect("load");
+    let statuses = statuses.lock().expect("lock").clone();
+    assert!(statuses.len() > 20, "load ran ({})", statuses.len());
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every request succeeded across the rotation: {statuses:?}"
+    );
+    // Step 3: the previous key is no longer needed.
+    assert_eq!(gw.stop(), Some(0));
+    gw.serve_env.clear();
+    gw.spawn();
+    assert_eq!(gw.get_as(&cred, &format!("{V}/invoices")).status, 200);
+    assert_eq!(gw.get_as(&globex, &format!("{V}/invoices")).status, 200);
+    let verify = gw.ok(&["audit", "verify"]);
+    assert!(verify.starts_with("audit chain intact"), "{verify}");
+    // The previous key equal to the current one is refused.
+    let same = gw.cli_env(
+        &["audit", "verify"],
+        &[("ERPGATE_APP_KEY_PREVIOUS", &new_key)],
+    );
+    assert_eq!(same.status.code(), Some(1));
+}

@@ -155,34 +155,75 @@ pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, i32> {
     let env = std::env::var("ERPGATE_APP_KEY").ok();
     let master = MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref())
         .map_err(|e| fail(format_args!("{e}")))?;
-    adopt_hash_root(master, &snapshot.gateway.database)
+    let previous = match std::env::var("ERPGATE_APP_KEY_PREVIOUS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        None => None,
+        Some(v) => Some(MasterKey::from_base64(&v).map_err(|e| {
+            fail(format_args!(
+                "ERPGATE_APP_KEY_PREVIOUS is invalid: {e} (expected the base64 key being rotated away from)"
+            ))
+        })?),
+    };
+    adopt_hash_root(master, previous, &snapshot.gateway.database)
 }
 
-/// Attaches the hash root a past rotation stored in the database (if any). Refuses a key the
-/// database was rotated away from, naming both key ids.
-pub fn adopt_hash_root(master: MasterKey, database: &Path) -> Result<MasterKey, i32> {
-    if !database.exists() {
-        return Ok(master);
+/// Attaches the hash root a past rotation stored in the database (if any), and the previous
+/// key of a rotation in progress. Refuses a key the database was rotated away from, naming
+/// both key ids.
+pub fn adopt_hash_root(
+    master: MasterKey,
+    previous: Option<MasterKey>,
+    database: &Path,
+) -> Result<MasterKey, i32> {
+    if let Some(p) = &previous {
+        if p.key_id() == master.key_id() {
+            return Err(fail(format_args!(
+                "ERPGATE_APP_KEY_PREVIOUS is the same key as ERPGATE_APP_KEY"
+            )));
+        }
     }
-    let store = Store::open(database).map_err(|e| {
+    let row = if database.exists() {
+        let store = Store::open(database).map_err(|e| {
+            fail(format_args!(
+                "cannot open database {}: {e}",
+                database.display()
+            ))
+        })?;
+        store
+            .key_material(crate::crypto::HASH_ROOT)
+            .map_err(|e| fail(format_args!("cannot read the key material: {e}")))?
+    } else {
+        None
+    };
+    let unwrap_failed = |key_id: &str| {
         fail(format_args!(
-            "cannot open database {}: {e}",
-            database.display()
+            "the stored hash root does not open with key {key_id}: the key material is damaged"
         ))
-    })?;
-    let row = store
-        .key_material(crate::crypto::HASH_ROOT)
-        .map_err(|e| fail(format_args!("cannot read the key material: {e}")))?;
-    match row {
-        None => Ok(master),
-        Some((key_id, wrapped)) => {
-            let given = master.key_id();
-            master.with_wrapped_hash_root(&wrapped).map_err(|_| {
-                fail(format_args!(
-                    "the master key {given} is not this database's current key {key_id}: it was rotated (`erpgate key rotate`); use the key it was rotated to"
-                ))
+    };
+    let given = master.key_id();
+    match (row, previous) {
+        (Some((kid, wrapped)), previous) if kid == given => {
+            let master = master
+                .with_wrapped_hash_root(&wrapped)
+                .map_err(|_| unwrap_failed(&given))?;
+            Ok(match previous {
+                Some(p) => master.with_previous(&p),
+                None => master,
             })
         }
+        (Some((kid, wrapped)), Some(p)) if kid == p.key_id() => {
+            let p = p
+                .with_wrapped_hash_root(&wrapped)
+                .map_err(|_| unwrap_failed(&kid))?;
+            Ok(master.with_previous(&p))
+        }
+        (Some((kid, _)), _) => Err(fail(format_args!(
+            "the master key {given} is not this database's current key {kid}: it was rotated (`erpgate key rotate`); use the key it was rotated to"
+        ))),
+        (None, Some(p)) => Ok(master.with_previous(&p)),
+        (None, None) => Ok(master),
     }
 }
 

@@ -36,9 +36,11 @@ impl SealContext<'_> {
     }
 }
 
-/// A tenant's AES-256-GCM key. `Debug` is redacted.
+/// A tenant's AES-256-GCM key (and, during a master-key rotation, the previous key's, used
+/// only to open). `Debug` is redacted.
 pub struct TenantCipher {
     cipher: Aes256Gcm,
+    previous: Option<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for TenantCipher {
@@ -51,6 +53,15 @@ impl TenantCipher {
     pub(crate) fn from_raw(key: &[u8; 32]) -> Self {
         TenantCipher {
             cipher: Aes256Gcm::new(key.into()),
+            previous: None,
+        }
+    }
+
+    /// Seals with `key`; opens with `key`, else with `previous` (rotation in progress).
+    pub(crate) fn with_previous(key: &[u8; 32], previous: &[u8; 32]) -> Self {
+        TenantCipher {
+            cipher: Aes256Gcm::new(key.into()),
+            previous: Some(Aes256Gcm::new(previous.into())),
         }
     }
 
@@ -103,10 +114,14 @@ impl TenantCipher {
         }
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         let aad = context.aad();
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+        let open = |c: &Aes256Gcm| {
+            c.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+                .ok()
+        };
+        open(&self.cipher)
+            .or_else(|| self.previous.as_ref().and_then(open))
             .map(SecretBytes::new)
-            .map_err(|_| CryptoError::Decrypt)
+            .ok_or(CryptoError::Decrypt)
     }
 }
 
@@ -181,5 +196,23 @@ mod tests {
         let d = TenantCipher::from_raw(&[8u8; 32]);
         assert!(d.open(&CTX, &sealed).is_err());
         assert_eq!(format!("{c:?}"), "TenantCipher(redacted)");
+    }
+
+    #[test]
+    fn the_previous_key_only_opens() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let sealed_a = TenantCipher::from_raw(&a).seal(&CTX, b"pw").expect("seal");
+        let rotating = TenantCipher::with_previous(&b, &a);
+        assert_eq!(
+            rotating.open(&CTX, &sealed_a).expect("open").expose(),
+            b"pw"
+        );
+        assert!(TenantCipher::from_raw(&b).open(&CTX, &sealed_a).is_err());
+        let sealed_b = rotating.seal(&CTX, b"pw").expect("seal");
+        assert!(
+            TenantCipher::from_raw(&a).open(&CTX, &sealed_b).is_err(),
+            "sealing uses the new key only"
+        );
+        assert!(TenantCipher::from_raw(&b).open(&CTX, &sealed_b).is_ok());
     }
 }

@@ -21,6 +21,9 @@ pub struct MasterKey {
     bytes: Zeroizing<[u8; 32]>,
     /// The hash root once rotated away from the master key (None: the master key itself).
     hash_root: Option<Zeroizing<[u8; 32]>>,
+    /// The key being rotated away from (`ERPGATE_APP_KEY_PREVIOUS`): opens what is still
+    /// sealed under it; never seals.
+    previous: Option<Zeroizing<[u8; 32]>>,
 }
 
 /// The store row name the wrapped hash root is kept under.
@@ -95,6 +98,7 @@ impl MasterKey {
         Ok(MasterKey {
             bytes,
             hash_root: None,
+            previous: None,
         })
     }
 
@@ -106,6 +110,7 @@ impl MasterKey {
             MasterKey {
                 bytes: raw,
                 hash_root: None,
+                previous: None,
             },
             b64,
         ))
@@ -168,6 +173,22 @@ impl MasterKey {
         Ok(self)
     }
 
+    /// Runs with `previous` as the key being rotated away from: sealed values open under
+    /// either key, and the hash root is `previous`'s (which the caller has adopted into
+    /// `previous` from the store, if a past rotation stored one).
+    pub fn with_previous(mut self, previous: &MasterKey) -> MasterKey {
+        self.previous = Some(previous.bytes.clone());
+        if self.hash_root.is_none() {
+            self.hash_root = Some(
+                previous
+                    .hash_root
+                    .clone()
+                    .unwrap_or_else(|| previous.bytes.clone()),
+            );
+        }
+        self
+    }
+
     /// This key's hash root, wrapped under `next` (for a rotation to `next`).
     pub fn wrap_hash_root_for(&self, next: &MasterKey) -> Result<Vec<u8>, CryptoError> {
         let root = self.hash_root.as_ref().unwrap_or(&self.bytes);
@@ -197,7 +218,10 @@ impl MasterKey {
     pub fn tenant_cipher(&self, tenant: &str) -> TenantCipher {
         let mut label = b"tenant-aead:".to_vec();
         label.extend_from_slice(tenant.as_bytes());
-        TenantCipher::from_raw(&self.derive(&label))
+        match &self.previous {
+            None => TenantCipher::from_raw(&self.derive(&label)),
+            Some(p) => TenantCipher::with_previous(&self.derive(&label), &derive_from(p, &label)),
+        }
     }
 
     /// An HMAC key for `purpose` (`api-key`, `token`, `cache`, `admin-token`).

@@ -88,6 +88,8 @@ pub struct Gateway {
     pub sim_trust: sim::JwtTrust,
     /// The tokens the simulated Oracle's token relay issued.
     pub sim_relay: sim::tokenrelay::RelayTokens,
+    /// Extra environment for the gateway process (`spawn`).
+    pub serve_env: Vec<(String, String)>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -168,6 +170,7 @@ impl Gateway {
             app_key,
             sim_trust,
             sim_relay,
+            serve_env: Vec::new(),
             child: None,
             log: PathBuf::new(),
         };
@@ -229,6 +232,7 @@ impl Gateway {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("ERPGATE_APP_KEY", &self.app_key)
+            .envs(self.serve_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             // Debug for erpgate itself, so tests that search the log for secrets see every
             // line the gateway can write (relayed requests are logged at debug).
             .env("ERPGATE_LOG", "info,erpgate=debug")
@@ -280,6 +284,18 @@ impl Gateway {
             .write_all(input.as_bytes())
             .expect("write stdin");
         child.wait_with_output().expect("wait")
+    }
+
+    /// Runs the CLI with extra environment.
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_erpgate"))
+            .args(args)
+            .env("ERPGATE_CONFIG", &self.config)
+            .env("ERPGATE_APP_KEY", &self.app_key)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run erpgate")
     }
 
     /// Runs the CLI and asserts success; returns stdout.
