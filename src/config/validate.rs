@@ -1,9 +1,7 @@
 //! Validation and compilation: file model → [`Snapshot`], collecting every problem.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::model::{EndpointFile, PolicyFile, UpstreamAuthFile};
 use super::{ConfigError, Files};
@@ -11,7 +9,7 @@ use crate::policy::catalog::{parse_template, shape};
 use crate::policy::grants::{CompiledPolicy, CompiledRule};
 use crate::policy::schedule::{parse_days, parse_time};
 use crate::policy::{Catalog, Endpoint, Grants, Method, MethodSet, Schedule};
-use crate::snapshot::{GatewaySettings, Snapshot, Tenant, TenantId, Upstream, UpstreamAuth};
+use crate::snapshot::{Snapshot, Tenant, TenantId, Upstream, UpstreamAuth};
 
 fn name_ok(s: &str) -> bool {
     !s.is_empty()
@@ -61,231 +59,6 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     } else {
         base.join(path)
     }
-}
-
-fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
-    let main = files.files.first()?;
-    let file = &main.name;
-    let Some(g) = main.model.gateway.as_ref() else {
-        p.push(format!("{file}: [gateway] section is missing"));
-        return None;
-    };
-    let listen: Option<SocketAddr> = g.listen.parse().ok();
-    if listen.is_none() {
-        p.push(format!(
-            "{file}: gateway.listen: \"{}\" is not a socket address like 127.0.0.1:8080",
-            g.listen
-        ));
-    }
-    let threads = g.threads.unwrap_or(2);
-    if !(1..=64).contains(&threads) {
-        p.push(format!(
-            "{file}: gateway.threads: {threads} is out of range 1..=64"
-        ));
-    }
-    let max_uri = g.max_uri_length.unwrap_or(8192);
-    if !(256..=65536).contains(&max_uri) {
-        p.push(format!(
-            "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65536"
-        ));
-    }
-    let max_header_count = g.max_header_count.unwrap_or(100);
-    if !(8..=256).contains(&max_header_count) {
-        p.push(format!(
-            "{file}: gateway.max_header_count: {max_header_count} is out of range 8..=256"
-        ));
-    }
-    let max_header_bytes = g.max_header_bytes.unwrap_or(32 * 1024);
-    if !(1024..=1_048_575).contains(&max_header_bytes) {
-        p.push(format!(
-            "{file}: gateway.max_header_bytes: {max_header_bytes} is out of range 1024..=1048575"
-        ));
-    }
-    let ms = |v: Option<u64>, d: u64, key: &str, lo: u64, hi: u64, p: &mut Vec<String>| {
-        let v = v.unwrap_or(d);
-        if !(lo..=hi).contains(&v) {
-            p.push(format!(
-                "{file}: gateway.{key}: {v} is out of range {lo}..={hi}"
-            ));
-        }
-        Duration::from_millis(v)
-    };
-    let connect = ms(
-        g.upstream_connect_timeout_ms,
-        3000,
-        "upstream_connect_timeout_ms",
-        100,
-        60_000,
-        p,
-    );
-    let read = ms(
-        g.upstream_read_timeout_ms,
-        60_000,
-        "upstream_read_timeout_ms",
-        100,
-        600_000,
-        p,
-    );
-    let client_timeout = ms(
-        g.client_timeout_ms,
-        10_000,
-        "client_timeout_ms",
-        100,
-        300_000,
-        p,
-    );
-    let client_idle = g.client_idle_timeout_seconds.unwrap_or(60);
-    if !(1..=3600).contains(&client_idle) {
-        p.push(format!(
-            "{file}: gateway.client_idle_timeout_seconds: {client_idle} is out of range 1..=3600"
-        ));
-    }
-    let database = resolve(&files.base, &g.database);
-    let upgrade_socket = match g.upgrade_socket.as_deref() {
-        Some(s) => resolve(&files.base, s),
-        None => database.parent().map_or_else(
-            || PathBuf::from("erpgate-upgrade.sock"),
-            |d| d.join("erpgate-upgrade.sock"),
-        ),
-    };
-    if upgrade_socket.as_os_str().len() > 100 {
-        p.push(format!(
-            "{file}: gateway.upgrade_socket: \"{}\" is longer than a Unix socket path may be (100 bytes); set a shorter one",
-            upgrade_socket.display()
-        ));
-    }
-    let upgrade_wait = g.upgrade_wait_seconds.unwrap_or(30);
-    if !(1..=600).contains(&upgrade_wait) {
-        p.push(format!(
-            "{file}: gateway.upgrade_wait_seconds: {upgrade_wait} is out of range 1..=600"
-        ));
-    }
-    let poll = ms(
-        g.store_poll_interval_ms,
-        250,
-        "store_poll_interval_ms",
-        50,
-        1000,
-        p,
-    );
-    let audit_queue = g.audit_queue_capacity.unwrap_or(8192);
-    if !(16..=1_000_000).contains(&audit_queue) {
-        p.push(format!(
-            "{file}: gateway.audit_queue_capacity: {audit_queue} is out of range 16..=1000000"
-        ));
-    }
-    if g.audit_retention_days == Some(0) {
-        p.push(format!("{file}: gateway.audit_retention_days: must be at least 1 (omit it to keep records forever)"));
-    }
-    let grace = g.shutdown_grace_seconds.unwrap_or(10);
-    if grace > 600 {
-        p.push(format!(
-            "{file}: gateway.shutdown_grace_seconds: {grace} is over 600"
-        ));
-    }
-    let preview = g.audit_preview_bytes.unwrap_or(0);
-    if preview > 4096 {
-        p.push(format!(
-            "{file}: gateway.audit_preview_bytes: {preview} is over 4096"
-        ));
-    }
-    let mut trusted = Vec::new();
-    for c in g.trusted_proxies.iter().flatten() {
-        match crate::gateway::client_ip::Cidr::parse(c) {
-            Ok(c) => trusted.push(c),
-            Err(e) => p.push(format!("{file}: gateway.trusted_proxies: {e}")),
-        }
-    }
-    let metrics_listen = g.metrics_listen.as_deref().and_then(|m| {
-        let parsed: Option<SocketAddr> = m.parse().ok();
-        match parsed {
-            None => p.push(format!(
-                "{file}: gateway.metrics_listen: \"{m}\" is not a socket address like 127.0.0.1:9464"
-            )),
-            Some(a) if Some(a) == listen => p.push(format!(
-                "{file}: gateway.metrics_listen: must differ from gateway.listen"
-            )),
-            Some(_) => {}
-        }
-        parsed
-    });
-    let admin_listen = g.admin_listen.as_deref().and_then(|a| {
-        let parsed: Option<SocketAddr> = a.parse().ok();
-        match parsed {
-            None => p.push(format!(
-                "{file}: gateway.admin_listen: \"{a}\" is not a socket address like 127.0.0.1:9443"
-            )),
-            Some(x) if Some(x) == listen || Some(x) == metrics_listen => p.push(format!(
-                "{file}: gateway.admin_listen: must differ from gateway.listen and gateway.metrics_listen"
-            )),
-            Some(x) if !x.ip().is_loopback() => tracing::warn!(
-                "gateway.admin_listen {x} is not loopback: expose it only on a management network"
-            ),
-            Some(_) => {}
-        }
-        parsed
-    });
-    let token_ttl = g.token_ttl_seconds.unwrap_or(900);
-    if !(60..=86_400).contains(&token_ttl) {
-        p.push(format!(
-            "{file}: gateway.token_ttl_seconds: {token_ttl} is outside 60..=86400"
-        ));
-    }
-    let max_failures = g.token_max_failures.unwrap_or(5);
-    if !(1..=100).contains(&max_failures) {
-        p.push(format!(
-            "{file}: gateway.token_max_failures: {max_failures} is outside 1..=100"
-        ));
-    }
-    let lockout = g.token_lockout_seconds.unwrap_or(300);
-    if !(1..=86_400).contains(&lockout) {
-        p.push(format!(
-            "{file}: gateway.token_lockout_seconds: {lockout} is outside 1..=86400"
-        ));
-    }
-    if g.database.trim().is_empty() {
-        p.push(format!("{file}: gateway.database: must not be empty"));
-    }
-    Some(GatewaySettings {
-        listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        database,
-        app_key_file: g.app_key_file.as_deref().map(|f| resolve(&files.base, f)),
-        threads,
-        max_uri_length: max_uri,
-        max_request_body_bytes: g.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
-        max_header_count,
-        max_header_bytes,
-        upstream_connect_timeout: connect,
-        upstream_read_timeout: read,
-        dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
-        store_poll_interval: poll,
-        audit_queue_capacity: audit_queue,
-        audit_retention_days: g.audit_retention_days,
-        shutdown_grace: Duration::from_secs(grace),
-        trusted_proxies: trusted,
-        audit_preview_bytes: preview,
-        public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
-        redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
-        metrics_listen,
-        admin_listen,
-        client_timeout,
-        client_idle_timeout_seconds: client_idle,
-        upgrade_socket,
-        upgrade_wait_seconds: upgrade_wait,
-        strip_response_headers: redaction::strip_headers(
-            file,
-            g.strip_response_headers.as_deref(),
-            p,
-        ),
-        tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
-        upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
-        token_ttl_seconds: token_ttl as i64,
-        token_lockout: crate::auth::lockout::LockoutSettings {
-            max_failures,
-            lock_for: Duration::from_secs(lockout),
-            window: Duration::from_secs(lockout.max(900)),
-        },
-    })
 }
 
 fn schedule(files: &Files, p: &mut Vec<String>) -> Schedule {
@@ -688,7 +461,7 @@ fn policies(
 /// Validates every file and compiles the snapshot, or returns every problem found.
 pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     let mut p = Vec::new();
-    let gw = gateway(&files, &mut p);
+    let gw = gateway::gateway(&files, &mut p);
     let allow = gw
         .as_ref()
         .is_some_and(|g| g.dangerous_allow_insecure_upstream);
@@ -738,6 +511,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     }
 }
 
+mod gateway;
 mod identity;
 mod ratelimit;
 mod redaction;
