@@ -34,7 +34,7 @@ pub struct DownstreamTls {
     pub hsts: Option<Arc<str>>,
     /// The loaded certificate and key.
     pub key: ServerKey,
-    /// The leaf certificate's `notAfter`, as RFC 3339 (for the log and `check`).
+    /// The leaf certificate's `notAfter`, as X.509 prints it (for the log).
     pub not_after: String,
 }
 

@@ -286,6 +286,7 @@ fn changes_reach_the_relay_at_once_and_are_audited_with_the_admin_identity() {
             .unwrap_or_default();
         verbs.len() >= 8
     });
+    assert_eq!(verbs.len(), 8, "one record per change, no more: {verbs:?}");
     for v in [
         "account.create",
         "credential.issue",

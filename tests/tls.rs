@@ -176,12 +176,17 @@ fn the_public_listener_speaks_tls13_only_with_hsts_and_swaps_certificates_on_rel
     let seen = https(&gw, tls12, &get).expect("TLS 1.2 now allowed");
     assert_eq!(seen.version, Some(rustls::ProtocolVersion::TLSv1_2));
     assert_eq!(seen.response.status, 200);
-    // The private keys never reach the log.
+    // The private keys never reach the log. Every 32-character window of the PEM body is
+    // searched (its first ~48 characters are the same ASN.1 prefix for every P-256 key; the
+    // private scalar comes after).
     let log = gw.log_text();
     for key in [&first.key_file, &second.key_file] {
         let pem = std::fs::read_to_string(key).expect("key");
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        assert!(!log.contains(&body[..40]), "a key is in the log");
+        assert!(body.len() > 100, "a PEM key body");
+        for at in (0..body.len() - 32).step_by(8) {
+            assert!(!log.contains(&body[at..at + 32]), "a key is in the log");
+        }
     }
 }
 
@@ -194,8 +199,6 @@ fn bad_tls_settings_are_refused_with_what_is_wrong() {
     let other = ca.leaf("other", &["localhost"], 30);
     let gw = Gateway::start(Options::default());
     let base = std::fs::read_to_string(&gw.config).expect("config");
-    let marker = "audit_preview_bytes";
-    assert!(base.contains(marker));
     let check = |section: String| {
         // The TLS table goes right after the [gateway] keys.
         let at = base.find("\n[schedule]").expect("schedule");

@@ -59,8 +59,8 @@ pub async fn route(st: &AdminState, req: &AdminRequest) -> Reply {
             };
             let found = req
                 .authorization
-                .as_deref()
-                .and_then(|a| super::auth::verify(&store, &st.hasher, a));
+                .as_ref()
+                .and_then(|a| super::auth::verify(&store, &st.hasher, a.expose()));
             drop(store);
             match found {
                 None => {
@@ -119,7 +119,7 @@ pub async fn route(st: &AdminState, req: &AdminRequest) -> Reply {
                 Ok(Reply::ok(json!({ "credentials": list })))
             })
         }
-        ("POST", ["credentials"], Some(w)) => issue_credential(st, w, &body).await,
+        ("POST", ["credentials"], Some(w)) => issue_credential(st, w, &body),
         ("POST", ["credentials", id, "revoke"], Some(w)) => revoke_credential(st, w, id),
         ("GET", ["tokens"], _) => with_store(st, |s| {
             let list: Vec<Value> = s
@@ -150,7 +150,7 @@ pub async fn route(st: &AdminState, req: &AdminRequest) -> Reply {
 
 fn ready(st: &AdminState) -> Reply {
     let depth = st.app.audit.depth();
-    let audit_ok = st.app.audit.reserve().is_ok();
+    let audit_ok = st.app.audit.accepting();
     if audit_ok {
         Reply::ok(json!({"ready": true, "audit_queue_depth": depth}))
     } else {
@@ -279,7 +279,8 @@ fn account_status(st: &AdminState, who: &AdminIdentity, name: &str, action: &str
     })
 }
 
-async fn issue_credential(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
+/// Runs argon2 once (on the admin listener's own thread, never a relay worker).
+fn issue_credential(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
     let account = match field(body, "account", true) {
         Ok(a) => a.unwrap_or_default().to_string(),
         Err(r) => return r,

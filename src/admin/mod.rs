@@ -95,15 +95,14 @@ impl Reply {
         let mut r = hyper::Response::new(Full::new(Bytes::from(self.body.to_string())));
         *r.status_mut() = hyper::StatusCode::from_u16(self.status).unwrap_or(hyper::StatusCode::OK);
         let h = r.headers_mut();
-        for (k, v) in [
-            ("content-type", "application/json"),
-            ("cache-control", "no-store"),
-            ("x-content-type-options", "nosniff"),
-            ("x-frame-options", "DENY"),
-            ("referrer-policy", "no-referrer"),
-        ] {
-            h.insert(k, hyper::header::HeaderValue::from_static(v));
+        // The relay's security headers (no-store, nosniff, frame denial, …) apply here too.
+        for (k, v) in &crate::redact::headers::SECURITY_HEADERS {
+            h.insert(k.clone(), v.clone());
         }
+        h.insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
         if let Some(allow) = self.allow {
             h.insert("allow", hyper::header::HeaderValue::from_static(allow));
         }
@@ -119,8 +118,8 @@ pub struct AdminRequest {
     pub path: String,
     /// Query pairs (percent-decoded).
     pub query: Vec<(String, String)>,
-    /// `Authorization`, when present.
-    pub authorization: Option<String>,
+    /// `Authorization`, when present (redacted in `Debug`, zeroised on drop).
+    pub authorization: Option<crate::crypto::SecretString>,
     /// Body (at most `MAX_BODY` bytes).
     pub body: Bytes,
 }
@@ -152,17 +151,7 @@ async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<AdminRequest
             )
         })?
         .to_bytes();
-    let query = parts
-        .uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect();
+    let query = crate::path::query_pairs(parts.uri.query().unwrap_or(""));
     Ok(AdminRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
@@ -171,32 +160,9 @@ async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<AdminRequest
             .headers
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+            .map(|v| crate::crypto::SecretString::new(v.to_string())),
         body,
     })
-}
-
-/// Percent-decoding for query values (`+` is a space); invalid escapes are kept literally.
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Binds `addr` now (a taken port fails `serve` at start) and serves until `stop`.

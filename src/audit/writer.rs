@@ -96,6 +96,12 @@ impl AuditSink {
         }
     }
 
+    /// Whether a record could be reserved now (for readiness probes: reserves nothing and,
+    /// unlike a refused [`AuditSink::reserve`], counts nothing).
+    pub fn accepting(&self) -> bool {
+        self.stats.healthy() && self.tx.capacity() > 0
+    }
+
     /// Records queued or reserved and not yet taken by the writer.
     pub fn depth(&self) -> usize {
         self.capacity.saturating_sub(self.tx.capacity())

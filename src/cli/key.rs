@@ -31,7 +31,8 @@ enum KeyAction {
         #[arg(long)]
         new_key_file: PathBuf,
     },
-    /// Print the fingerprint of the current master key and of the key the database expects.
+    /// Print the fingerprint of the master key in use (refused, like every command, when the
+    /// database was rotated away from it).
     Id,
 }
 

@@ -164,12 +164,13 @@ impl MasterKey {
     /// the database was last rotated to.
     pub fn with_wrapped_hash_root(mut self, wrapped: &[u8]) -> Result<MasterKey, CryptoError> {
         let plain = self.wrap_cipher().open(&WRAP_CONTEXT, wrapped)?;
-        let raw: [u8; 32] = plain
-            .expose()
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::Decrypt)?;
-        self.hash_root = Some(Zeroizing::new(raw));
+        if plain.expose().len() != 32 {
+            return Err(CryptoError::Decrypt);
+        }
+        // Copied straight into its zeroising home: no plain stack copy is left behind.
+        let mut root = Zeroizing::new([0u8; 32]);
+        root.copy_from_slice(plain.expose());
+        self.hash_root = Some(root);
         Ok(self)
     }
 

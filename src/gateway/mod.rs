@@ -71,12 +71,10 @@ impl ProxyHttp for Gateway {
         if session.get_keepalive().is_some() {
             session.set_keepalive(Some(gw.client_idle_timeout_seconds));
         }
-        ctx.hsts = compiled
-            .snapshot
-            .gateway
-            .tls
-            .as_ref()
-            .and_then(|t| t.hsts.clone());
+        let tls = gw.tls.as_ref();
+        ctx.hsts = tls.and_then(|t| t.hsts.clone());
+        let tls_version_refused =
+            tls.is_some_and(|t| t.tls13_only && !crate::tls::negotiated_tls13(session));
         // No record slot, no relay: refuse rather than serve traffic we cannot audit.
         match self.app.audit.reserve() {
             Ok(slot) => ctx.audit_slot = Some(slot),
@@ -86,13 +84,7 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
-        if compiled
-            .snapshot
-            .gateway
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.tls13_only && !crate::tls::negotiated_tls13(session))
-        {
+        if tls_version_refused {
             // Pingora's listener always offers TLS 1.2; a client that negotiated it is
             // refused before anything it sent is looked at, and the connection is closed.
             ctx.has_body = true;

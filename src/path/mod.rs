@@ -210,6 +210,25 @@ fn raw_byte_rejection(b: u8) -> PathRejection {
     }
 }
 
+/// The `key=value` pairs of a query string, each side percent-decoded (`+` is a space;
+/// invalid escapes stay literal, invalid UTF-8 becomes U+FFFD). For the admin API and the
+/// simulator; the relay never decodes queries (it passes them through byte for byte).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 /// Validates the request target `target` (at most `max_len` bytes) and returns its canonical
 /// view, or the first rule it breaks.
 pub fn canonicalize(target: &[u8], max_len: usize) -> Result<CanonicalTarget<'_>, PathRejection> {

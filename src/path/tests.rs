@@ -168,3 +168,19 @@ proptest! {
         prop_assert_eq!(c.segments().collect::<Vec<_>>(), segs.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn query_pairs_decode_both_sides_and_keep_bad_escapes() {
+    assert_eq!(
+        query_pairs("since=2026-12-03T00%3A00%3A00Z&actor=cli%3Aops+team&flag&bad=%zz%4&&k%5F=v"),
+        vec![
+            ("since".to_string(), "2026-12-03T00:00:00Z".to_string()),
+            ("actor".to_string(), "cli:ops team".to_string()),
+            ("flag".to_string(), String::new()),
+            ("bad".to_string(), "%zz%4".to_string()),
+            ("k_".to_string(), "v".to_string()),
+        ]
+    );
+    assert!(query_pairs("").is_empty());
+    assert_eq!(query_pairs("x=%FF")[0].1, "\u{fffd}");
+}

@@ -19,33 +19,6 @@ pub struct Query {
     pub total_results: bool,
 }
 
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (c, hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Parses the query string. Errors are Oracle-style messages for a 400.
 pub fn parse(query: Option<&str>) -> Result<Query, String> {
     let mut q = Query {
@@ -56,10 +29,8 @@ pub fn parse(query: Option<&str>) -> Result<Query, String> {
         only_data: false,
         total_results: false,
     };
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = decode(v);
-        match k {
+    for (k, v) in crate::path::query_pairs(query.unwrap_or("")) {
+        match k.as_str() {
             "limit" => {
                 q.limit = v
                     .parse::<usize>()
