@@ -255,6 +255,7 @@ pub fn restart_only_changes(
         old.audit_queue_capacity == new.audit_queue_capacity,
         "audit_queue_capacity",
     );
+    check(old.audit_linger == new.audit_linger, "audit_linger_ms");
     check(
         old.audit_retention_days == new.audit_retention_days,
         "audit_retention_days",

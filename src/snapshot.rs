@@ -43,6 +43,8 @@ pub struct GatewaySettings {
     pub store_poll_interval: Duration,
     /// Audit queue capacity.
     pub audit_queue_capacity: usize,
+    /// How long the audit writer waits for more records before writing a batch.
+    pub audit_linger: Duration,
     /// Audit retention in days (None: forever).
     pub audit_retention_days: Option<u32>,
     /// Bytes of body kept in audit previews (0 = off).

@@ -97,6 +97,7 @@ fn bad_timeouts_are_configuration_errors() {
             "client_idle_timeout_seconds = 0",
             "gateway.client_idle_timeout_seconds",
         ),
+        ("audit_linger_ms = 101", "gateway.audit_linger_ms"),
     ] {
         std::fs::write(
             &gw.config,

@@ -81,9 +81,13 @@ pub fn fixture() -> Fixture {
         .expect("seal");
     store.put_secret("acme", "pw", &sealed).expect("secret");
     let view = DirectoryView::build(store.load_directory().expect("dir"));
-    let (sink, _writer) =
-        erpgate::audit::writer::start(snapshot.gateway.database.clone(), master.audit_key(), 1024)
-            .expect("audit writer");
+    let (sink, _writer) = erpgate::audit::writer::start(
+        snapshot.gateway.database.clone(),
+        master.audit_key(),
+        1024,
+        snapshot.gateway.audit_linger,
+    )
+    .expect("audit writer");
     let app = App::new(
         Path::new(&cfg),
         snapshot,

@@ -352,6 +352,11 @@ fn audit_query(st: &AdminState, req: &AdminRequest) -> Reply {
         reason: query(req, "reason"),
         path_prefix: query(req, "path_prefix"),
     };
+    for (field, value) in [("since", &f.since), ("until", &f.until)] {
+        if let Some(Err(e)) = value.as_deref().map(crate::audit::query::normalize_time) {
+            return Reply::bad(field, &e);
+        }
+    }
     let Ok(store) = st.store.lock() else {
         return internal("store lock poisoned");
     };

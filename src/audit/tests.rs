@@ -155,7 +155,13 @@ fn retention_prunes_and_the_checkpoint_keeps_the_chain_verifiable() {
 fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     let (_d, path, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
-    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 64).expect("start");
+    let (sink, writer) = writer::start(
+        path.clone(),
+        m.audit_key(),
+        64,
+        std::time::Duration::from_millis(2),
+    )
+    .expect("start");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("rt");
@@ -187,7 +193,8 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     ));
 
     // Held slots fill the queue; the next reservation is refused, and counted.
-    let (sink, writer) = writer::start(path, m.audit_key(), 2).expect("start");
+    let (sink, writer) =
+        writer::start(path, m.audit_key(), 2, std::time::Duration::from_millis(2)).expect("start");
     let a = sink.reserve().expect("slot a");
     let b = sink.reserve().expect("slot b");
     assert_eq!(sink.reserve().err(), Some(Unavailable::QueueFull));
@@ -204,12 +211,53 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
 }
 
 #[test]
+fn the_writer_lingers_and_writes_a_burst_in_one_transaction() {
+    let (_d, path, s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let linger = Duration::from_millis(300);
+    let (sink, writer) = writer::start(path, m.audit_key(), 64, linger).expect("start");
+    let stats = sink.stats().clone();
+    let sent_at = std::time::Instant::now();
+    for i in 0..5 {
+        sink.reserve().expect("slot").send(rec(i, &record::now()));
+    }
+    // `written` grows by a whole batch at a time: the first change must be all five.
+    let written = loop {
+        let n = stats.written.load(std::sync::atomic::Ordering::Relaxed);
+        if n > 0 {
+            break n;
+        }
+        assert!(
+            sent_at.elapsed() < Duration::from_secs(10),
+            "nothing written"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(written, 5, "the burst went out in one batch");
+    assert!(
+        sent_at.elapsed() >= linger,
+        "the first record waited for the others"
+    );
+    assert_eq!(writer.shutdown(Duration::from_secs(10)), 5);
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 5, .. }
+    ));
+}
+
+#[test]
 fn a_failing_database_refuses_traffic_until_it_recovers() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("a.db");
     let (m, _) = MasterKey::generate().expect("key");
     // No schema yet: every write fails.
-    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 8).expect("start");
+    let (sink, writer) = writer::start(
+        path.clone(),
+        m.audit_key(),
+        8,
+        std::time::Duration::from_millis(2),
+    )
+    .expect("start");
     sink.reserve()
         .expect("first slot")
         .send(rec(1, &record::now()));

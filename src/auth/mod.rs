@@ -339,6 +339,20 @@ impl Authenticator {
         if let Some(idx) = cached(now) {
             return state(view, idx, AuthKind::Basic, true);
         }
+        // Boxed: the slow path's state (argon2 hand-off, single-flight gate) would otherwise
+        // make every request's future kilobytes larger, copied on every request.
+        Box::pin(self.basic_uncached(key, found, pass, view, &cached)).await
+    }
+
+    /// The cache missed: verify once per credential (single flight) and fill the cache.
+    async fn basic_uncached(
+        &self,
+        key: [u8; 32],
+        found: Option<CredentialIdx>,
+        pass: &[u8],
+        view: &DirectoryView,
+        cached: &impl Fn(Instant) -> Option<CredentialIdx>,
+    ) -> Result<Principal, Deny> {
         // Single flight: the first request with this credential verifies; the others wait
         // for it and then find the cache filled.
         let gate = self.inflight.lock().ok().map(|mut m| {
@@ -350,7 +364,7 @@ impl Authenticator {
             Some(g) => Some(g.lock().await),
             None => None,
         };
-        let result = self.verify_basic(key, found, pass, view, &cached).await;
+        let result = self.verify_basic(key, found, pass, view, cached).await;
         drop(_turn);
         if let (Some(g), Ok(mut m)) = (gate, self.inflight.lock()) {
             // Last one out removes the gate (the map holds one reference, `g` another).

@@ -4,7 +4,6 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use rusqlite::params;
 
 use super::ConfigArg;
 use crate::audit::chain::{self, Row, Verdict};
@@ -231,12 +230,19 @@ fn export(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut st = store
-        .connection()
-        .prepare("SELECT id, record, prev_hash, hash FROM audit_log WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts < ?2) ORDER BY id")
-        .map_err(|e| e.to_string())?;
+    let since = since.map(crate::audit::query::normalize_time).transpose()?;
+    let until = until.map(crate::audit::query::normalize_time).transpose()?;
+    // Only the bounds given, so a time range uses the `ts` index instead of a full scan.
+    let sql = match (&since, &until) {
+        (Some(_), Some(_)) => "SELECT id, record, prev_hash, hash FROM audit_log WHERE ts >= ?1 AND ts < ?2 ORDER BY id",
+        (Some(_), None) => "SELECT id, record, prev_hash, hash FROM audit_log WHERE ts >= ?1 ORDER BY id",
+        (None, Some(_)) => "SELECT id, record, prev_hash, hash FROM audit_log WHERE ts < ?1 ORDER BY id",
+        (None, None) => "SELECT id, record, prev_hash, hash FROM audit_log ORDER BY id",
+    };
+    let bounds: Vec<&String> = since.iter().chain(until.iter()).collect();
+    let mut st = store.connection().prepare(sql).map_err(|e| e.to_string())?;
     let rows = st
-        .query_map(params![since, until], |r| {
+        .query_map(rusqlite::params_from_iter(bounds), |r| {
             Ok(Row {
                 id: r.get(0)?,
                 record: r.get(1)?,

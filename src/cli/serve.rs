@@ -82,6 +82,7 @@ pub fn serve(
         gw.database.clone(),
         master.audit_key(),
         gw.audit_queue_capacity,
+        gw.audit_linger,
     ) {
         Ok(x) => x,
         Err(e) => return super::fail(format_args!("cannot start the audit writer: {e}")),

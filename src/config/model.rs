@@ -57,6 +57,8 @@ pub struct GatewayFile {
     pub store_poll_interval_ms: Option<u64>,
     /// Audit queue capacity (records).
     pub audit_queue_capacity: Option<usize>,
+    /// How long the audit writer waits after a batch's first record for more, in ms.
+    pub audit_linger_ms: Option<u64>,
     /// Audit records older than this many days are pruned (absent: kept forever).
     pub audit_retention_days: Option<u32>,
     /// Bytes of request/response body kept in audit previews (0 = off, the default).

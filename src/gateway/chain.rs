@@ -174,20 +174,27 @@ pub async fn admit(
                     )?,
                     (None, None) => return Err(Deny::new(Reason::Internal)),
                 };
-            inject::assertion(
+            // Boxed, like the token fetch below: their states are kilobytes, and every
+            // request's future (copied into place per request) would carry them otherwise.
+            Box::pin(inject::assertion(
                 &app.assertions,
                 tenant,
                 &runtime.cipher,
                 view.tenant_key(&tenant.name),
                 user,
                 input.now.timestamp(),
-            )
+            ))
             .await
         }
         (UpstreamAuth::Token { .. }, Some(account)) => {
-            inject::upstream_token(app, tenant, runtime, account, &snapshot.gateway, |t, n| {
-                view.secret(t, n)
-            })
+            Box::pin(inject::upstream_token(
+                app,
+                tenant,
+                runtime,
+                account,
+                &snapshot.gateway,
+                |t, n| view.secret(t, n),
+            ))
             .await
         }
         (_, Some(account)) => {

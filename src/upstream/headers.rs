@@ -44,31 +44,38 @@ const FORWARDING: [&str; 6] = [
 /// `Connection`. `extra` lists further header names to strip (the upstream credential header
 /// of the tenant, so a client can never supply it itself).
 pub fn sanitize(req: &mut RequestHeader, extra: &[&HeaderName]) {
-    // Connection-nominated headers first, while `Connection` is still there.
-    let nominated: Vec<String> = req
+    // One pass over the handful of headers the client sent, rather than a lookup (and a
+    // name parse) for each of the two dozen names listed above.
+    let mut doomed: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            CREDENTIAL_HEADERS
+                .iter()
+                .chain(HOP_BY_HOP.iter())
+                .chain(FORWARDING.iter())
+                .any(|s| *s == n)
+                || *name == header::ORIGIN
+                || extra.contains(name)
+        })
+        .cloned()
+        .collect();
+    // Headers the client nominated as hop-by-hop in `Connection` (RFC 9110 §7.6.1).
+    for token in req
         .headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
-    for name in nominated {
-        req.remove_header(name.as_str());
-    }
-    for name in CREDENTIAL_HEADERS
-        .iter()
-        .chain(HOP_BY_HOP.iter())
-        .chain(FORWARDING.iter())
     {
-        req.remove_header(*name);
+        if let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) {
+            doomed.push(name);
+        }
     }
-    for name in extra {
-        req.remove_header(*name);
+    for name in &doomed {
+        req.remove_header(name);
     }
-    // The gateway is the CORS authority; Oracle never sees the browser's origin.
-    req.remove_header(&header::ORIGIN);
 }
 
 /// Sets `Host` to the upstream's host header value.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::super::Files;
 use super::{redaction, resolve, tls};
+use crate::audit::writer::DEFAULT_LINGER_MS as DEFAULT_AUDIT_LINGER_MS;
 use crate::snapshot::GatewaySettings;
 
 pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
@@ -119,6 +120,12 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
             "{file}: gateway.audit_queue_capacity: {audit_queue} is out of range 16..=1000000"
         ));
     }
+    let audit_linger = g.audit_linger_ms.unwrap_or(DEFAULT_AUDIT_LINGER_MS);
+    if audit_linger > 100 {
+        p.push(format!(
+            "{file}: gateway.audit_linger_ms: {audit_linger} is out of range 0..=100"
+        ));
+    }
     if g.audit_retention_days == Some(0) {
         p.push(format!("{file}: gateway.audit_retention_days: must be at least 1 (omit it to keep records forever)"));
     }
@@ -205,6 +212,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
         store_poll_interval: poll,
         audit_queue_capacity: audit_queue,
+        audit_linger: Duration::from_millis(audit_linger),
         audit_retention_days: g.audit_retention_days,
         shutdown_grace: Duration::from_secs(grace),
         trusted_proxies: trusted,

@@ -1,0 +1,201 @@
+# Shared by run.sh and instructions.sh (sourced, not run): builds the binaries and starts the
+# simulated Oracle, bare Pingora, nginx (when installed and NO_NGINX is unset) and erpgate with
+# every filter on, then warms erpgate's credential caches. Expects ROOT; PROXY_WRAP (an array,
+# e.g. a valgrind command line) prefixes the bare Pingora and erpgate processes, WAIT_TRIES
+# (tenths of a second) bounds how long each may take to listen, AUDIT_LINGER_MS sets
+# gateway.audit_linger_ms (default 10, the gateway's default). Leaves SIM_PID, BARE_PID,
+# NGINX_PID/NGINX_PORT, GW_PID and the ports, headers and paths the measurements use; every
+# process is stopped and the work directory removed on exit.
+cd "$ROOT"
+echo "building (release)..." >&2
+cargo build --release --quiet --bin erpgate --example bare_pingora --example loadgen --example mint_jwt
+BIN="$ROOT/target/release/erpgate"
+BARE="$ROOT/target/release/examples/bare_pingora"
+LOADGEN="$ROOT/target/release/examples/loadgen"
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PIN_PROXY=()
+PIN_LOAD=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  PIN_PROXY=(taskset -c 1)
+  PIN_LOAD=(taskset -c 0)
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
+wait_port() {
+  for _ in $(seq "${WAIT_TRIES:-100}"); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  exit 1
+}
+field() { sed -n "s/.*\"$1\":\\([0-9.]*\\).*/\\1/p"; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# --- the simulated Oracle -------------------------------------------------------------------
+# Key material for the JWT variants: a Fusion certificate the gateway trusts, a tenant key pair
+# the simulator trusts, and an Oracle user token.
+FUSION_ISS="https://load.fa.oraclecloud.com"
+USER_JWT="$("$ROOT/target/release/examples/mint_jwt" "$WORK" LOAD.USER "$FUSION_ISS")"
+SIM_PW="load-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SIM_KEY="loadkey-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SIM_PORT=$(free_port)
+ERPGATE_SIM_PASSWORD="$SIM_PW" ERPGATE_SIM_API_KEY="$SIM_KEY" \
+  "${PIN_LOAD[@]}" "$BIN" sim --listen "127.0.0.1:$SIM_PORT" \
+  --jwt-issuer erpgate-load --jwt-cert "$WORK/tenant-cert.pem" 2>"$WORK/sim.log" &
+SIM_PID=$!; PIDS+=("$SIM_PID")
+wait_port "$SIM_PORT"
+UPSTREAM_AUTH="Authorization: Basic $(printf 'FIN_INTEGRATION:%s' "$SIM_PW" | base64 -w0)"
+
+# --- bare Pingora ---------------------------------------------------------------------------
+BARE_PORT=$(free_port)
+"${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$SIM_PORT" 2 2>"$WORK/bare.log" &
+BARE_PID=$!; PIDS+=("$BARE_PID")
+wait_port "$BARE_PORT"
+
+# --- nginx (optional) -----------------------------------------------------------------------
+NGINX_PORT=""
+if [ -z "${NO_NGINX:-}" ] && command -v nginx >/dev/null; then
+  NGINX_PORT=$(free_port)
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream sim { server 127.0.0.1:$SIM_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://sim;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host 127.0.0.1:$SIM_PORT;
+    }
+  }
+}
+EOF
+  "${PIN_PROXY[@]}" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx.log" &
+  NGINX_PID=$!; PIDS+=("$NGINX_PID")
+  wait_port "$NGINX_PORT"
+  # The master forks one worker; measure the worker.
+  sleep 0.3
+  NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1 || true)
+  NGINX_PID=${NGINX_WORKER:-$NGINX_PID}
+fi
+
+# --- erpgate --------------------------------------------------------------------------------
+GW_PORT=$(free_port)
+cat >"$WORK/erpgate.toml" <<EOF
+[gateway]
+listen = "127.0.0.1:$GW_PORT"
+database = "erpgate.db"
+threads = 2
+audit_linger_ms = ${AUDIT_LINGER_MS:-10}
+dangerous_allow_insecure_upstream = true
+[schedule]
+timezone = "Asia/Karachi"
+[[schedule.window]]
+days = ["daily"]
+start = "00:00"
+end = "24:00"
+[tenants.plain]
+upstream = "http://127.0.0.1:$SIM_PORT"
+[tenants.plain.upstream_auth]
+mode = "basic"
+username = "FIN_INTEGRATION"
+secret = "sim-password"
+[tenants.masked]
+upstream = "http://127.0.0.1:$SIM_PORT"
+[tenants.masked.upstream_auth]
+mode = "basic"
+username = "FIN_INTEGRATION"
+secret = "sim-password"
+[tenants.jwt]
+upstream = "http://127.0.0.1:$SIM_PORT"
+[tenants.jwt.upstream_auth]
+mode = "jwt"
+issuer = "erpgate-load"
+[tenants.jwt.inbound_jwt]
+issuers = ["$FUSION_ISS"]
+certificates = ["$WORK/fusion.pem"]
+[[tenants.masked.redact]]
+path = "items[].TaxpayerId"
+action = "last4"
+[[tenants.masked.redact]]
+path = "**.TaxRegistrationNumber"
+action = "mask"
+[[tenants.masked.redact]]
+path = "**.BankAccountNumber"
+action = "remove"
+[[endpoint]]
+name = "invoices.item"
+path = "/fscmRestApi/resources/{version}/invoices/{id}"
+methods = ["GET"]
+[[endpoint]]
+name = "suppliers.collection"
+path = "/fscmRestApi/resources/{version}/suppliers"
+methods = ["GET"]
+[[endpoint]]
+name = "externalBankAccounts.collection"
+path = "/fscmRestApi/resources/{version}/externalBankAccounts"
+methods = ["GET"]
+[[policy]]
+name = "load"
+subjects = ["account:load-plain", "account:load-masked", "user:LOAD.USER"]
+  [[policy.rule]]
+  endpoints = ["invoices.item", "suppliers.collection"]
+  methods = ["GET"]
+EOF
+export ERPGATE_APP_KEY
+ERPGATE_APP_KEY="$("$BIN" keygen)"
+export ERPGATE_CONFIG="$WORK/erpgate.toml"
+gw() { "$BIN" "$@"; }
+gw migrate >/dev/null
+gw account create --name load-plain --tenant plain >/dev/null
+gw account create --name load-masked --tenant masked >/dev/null
+printf '%s' "$SIM_PW" | gw secret set --tenant plain --name sim-password >/dev/null
+printf '%s' "$SIM_PW" | gw secret set --tenant masked --name sim-password >/dev/null
+gw tenant import-key --tenant jwt --key "$WORK/tenant-key.pem" --cert "$WORK/tenant-cert.pem" >/dev/null
+json_str() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
+PLAIN_JSON="$(gw credential issue --account load-plain --json)"
+MASKED_JSON="$(gw credential issue --account load-masked --json)"
+PLAIN_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$PLAIN_JSON")" "$(json_str password <<<"$PLAIN_JSON")" | base64 -w0)"
+PLAIN_KEY="x-api-key: $(json_str api_key <<<"$PLAIN_JSON")"
+MASKED_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$MASKED_JSON")" "$(json_str password <<<"$MASKED_JSON")" | base64 -w0)"
+# Default log level (info: one line per request), as operators run it.
+"${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BIN" serve 2>"$WORK/erpgate.log" &
+GW_PID=$!; PIDS+=("$GW_PID")
+wait_port "$GW_PORT"
+
+ITEM="/fscmRestApi/resources/11.13.18.05/invoices/300100"
+COLL="/fscmRestApi/resources/11.13.18.05/suppliers?limit=10"
+GATEWAY_TOKEN="$(curl -s -X POST -H "$PLAIN_BASIC" "http://127.0.0.1:$GW_PORT/gateway/token" | json_str access_token)"
+[ -n "$GATEWAY_TOKEN" ] || { echo "no gateway token" >&2; exit 1; }
+PLAIN_BEARER="Authorization: Bearer $GATEWAY_TOKEN"
+USER_BEARER="Authorization: Bearer $USER_JWT"
+# Warm the credential caches (argon2 runs once per credential; RSA once per token and user).
+for h in "$PLAIN_BASIC" "$MASKED_BASIC" "$PLAIN_KEY" "$PLAIN_BEARER" "$USER_BEARER"; do
+  curl -s -o /dev/null -H "$h" "http://127.0.0.1:$GW_PORT$ITEM" || true
+done
+
