@@ -33,7 +33,7 @@ WAIT_TRIES=1200
 # Under callgrind erpgate answers ~200 requests/s, so its audit batches would hold a record or
 # two, where a loaded gateway writes dozens per batch. The longest linger makes the batches
 # (and so the writer's cost per record) closer to a loaded gateway's.
-AUDIT_LINGER_MS=100
+AUDIT_LINGER_MS="${AUDIT_LINGER_MS-100}"
 NO_NGINX=1
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"

@@ -3,13 +3,14 @@
 # every filter on, then warms erpgate's credential caches. Expects ROOT; PROXY_WRAP (an array,
 # e.g. a valgrind command line) prefixes the bare Pingora and erpgate processes, WAIT_TRIES
 # (tenths of a second) bounds how long each may take to listen, AUDIT_LINGER_MS sets
-# gateway.audit_linger_ms (default 10, the gateway's default). Leaves SIM_PID, BARE_PID,
+# gateway.audit_linger_ms (unset: the gateway's default), ERPGATE_BIN runs another erpgate
+# binary (an older build, for a before/after comparison). Leaves SIM_PID, BARE_PID,
 # NGINX_PID/NGINX_PORT, GW_PID and the ports, headers and paths the measurements use; every
 # process is stopped and the work directory removed on exit.
 cd "$ROOT"
 echo "building (release)..." >&2
 cargo build --release --quiet --bin erpgate --example bare_pingora --example loadgen --example mint_jwt
-BIN="$ROOT/target/release/erpgate"
+BIN="${ERPGATE_BIN:-$ROOT/target/release/erpgate}"
 BARE="$ROOT/target/release/examples/bare_pingora"
 LOADGEN="$ROOT/target/release/examples/loadgen"
 
@@ -111,8 +112,8 @@ cat >"$WORK/erpgate.toml" <<EOF
 listen = "127.0.0.1:$GW_PORT"
 database = "erpgate.db"
 threads = 2
-audit_linger_ms = ${AUDIT_LINGER_MS:-10}
 dangerous_allow_insecure_upstream = true
+${AUDIT_LINGER_MS:+audit_linger_ms = $AUDIT_LINGER_MS}
 [schedule]
 timezone = "Asia/Karachi"
 [[schedule.window]]
