@@ -122,7 +122,10 @@ for t in "${TARGETS[@]}"; do
   EASY99[$name]=$(printf '%s\n' "${p99s[@]}" | median)
 done
 
-echo "1000 concurrent keep-alive clients against erpgate..." >&2
+echo "1000 concurrent keep-alive clients against bare Pingora and erpgate..." >&2
+# Both proxies get the same 1,000 clients, so their peak RSS compares like with like.
+r=$(load "$BARE_PORT" "$ITEM" 200 "$UPSTREAM_AUTH" 0 1000 "$DURATION")
+BARE_C1000_ERR=$(field errors <<<"$r")
 r=$(load "$GW_PORT" "$ITEM" 200 "$PLAIN_BASIC" 0 1000 "$DURATION")
 C1000_ERR=$(field errors <<<"$r"); C1000_RPS=$(field rps <<<"$r")
 GW_RSS=$(peak_rss_kib "$GW_PID")
@@ -145,7 +148,7 @@ echo "added latency over bare at $EASY_RATE req/s (half of erpgate's peak): p50 
 [ -n "$NGINX_PORT" ] && echo "erpgate-basic / nginx:     throughput $(ratio "${PEAK[erpgate-basic]}" "${PEAK[nginx]}"), CPU per request $(ratio "${CPU[erpgate-basic]}" "${CPU[nginx]}")"
 echo "redaction on / off (10-supplier collection): throughput $(ratio "${PEAK[erpgate-collection-redacted]}" "${PEAK[erpgate-collection]}"), CPU per request $(ratio "${CPU[erpgate-collection-redacted]}" "${CPU[erpgate-collection]}")"
 echo "denials vs relay (CPU per request): 401 $(ratio "${CPU[erpgate-deny-401]}" "${CPU[erpgate-basic]}"), 403 $(ratio "${CPU[erpgate-deny-403]}" "${CPU[erpgate-basic]}"), 404 $(ratio "${CPU[erpgate-deny-404]}" "${CPU[erpgate-basic]}")"
-echo "1000 keep-alive clients: $C1000_RPS req/s, $C1000_ERR errors; peak RSS erpgate $((GW_RSS / 1024)) MiB, bare Pingora $((BARE_RSS / 1024)) MiB"
+echo "1000 keep-alive clients: erpgate $C1000_RPS req/s, $C1000_ERR errors (bare Pingora $BARE_C1000_ERR errors); peak RSS erpgate $((GW_RSS / 1024)) MiB, bare Pingora $((BARE_RSS / 1024)) MiB"
 printf '{"summary":true,"c1000_rps":%s,"c1000_errors":%s,"erpgate_peak_rss_kib":%s,"bare_peak_rss_kib":%s,"open_loop_rate":%s,"easy_rate":%s,"easy_bare_p50_us":%s,"easy_bare_p99_us":%s,"easy_erpgate_p50_us":%s,"easy_erpgate_p99_us":%s}\n' \
   "$C1000_RPS" "$C1000_ERR" "$GW_RSS" "$BARE_RSS" "$RATE" "$EASY_RATE" "${EASY50[bare]}" "${EASY99[bare]}" "${EASY50[erpgate-basic]}" "${EASY99[erpgate-basic]}" >>"$OUT"
 echo "results: $OUT"

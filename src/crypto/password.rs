@@ -33,14 +33,18 @@ impl Default for PasswordParams {
 /// the gateway allocate without bound.
 const MAX_M_KIB: u32 = 256 * 1024;
 
+/// Work areas kept between verifications (see `PasswordHasher::memory`).
+const POOLED_AREAS: usize = 1;
+
 /// Hashes and verifies passwords with argon2id.
 pub struct PasswordHasher {
     params: PasswordParams,
     dummy: OnceLock<Option<String>>,
-    /// argon2 work areas (19 MiB each with the default parameters), reused: one per
-    /// verification running at the same time, so peak memory is bounded by the
-    /// authenticator's concurrency and freed areas are not left scattered across allocator
-    /// arenas. Wiped after each use.
+    /// argon2 work areas (19 MiB each with the default parameters), wiped after each use.
+    /// One is kept for the next verification, so the usual one-at-a-time cache misses
+    /// allocate nothing; the extra areas of verifications that ran at the same time
+    /// (at most the authenticator's `max_concurrent_hashes`) are freed rather than kept for
+    /// the life of the process.
     memory: Mutex<Vec<Vec<Block>>>,
 }
 
@@ -123,11 +127,18 @@ impl PasswordHasher {
         let computed = Argon2::new(Algorithm::Argon2id, version, params)
             .hash_password_into_with_memory(password, salt, &mut out, &mut blocks[..])
             .is_ok();
+        self.return_area(blocks);
+        computed && super::ct_eq(&out, expected)
+    }
+
+    /// Wipes a work area and keeps it for the next verification, unless one is kept already.
+    fn return_area(&self, mut blocks: Vec<Block>) {
         blocks.fill(Block::default());
         if let Ok(mut pool) = self.memory.lock() {
-            pool.push(blocks);
+            if pool.len() < POOLED_AREAS {
+                pool.push(blocks);
+            }
         }
-        computed && super::ct_eq(&out, expected)
     }
 
     /// Spends the same effort as a real verification, for unknown usernames.
@@ -181,6 +192,21 @@ mod tests {
             h.memory.lock().map(|p| p.len()).unwrap_or(0),
             1,
             "one area, reused"
+        );
+        // Two verifications at once: one holds the kept area while the other allocates its
+        // own. When both are done, one area is kept and the other freed.
+        let held = h
+            .memory
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .expect("area");
+        assert!(h.verify(b"pw", &phc));
+        h.return_area(held);
+        assert_eq!(
+            h.memory.lock().map(|p| p.len()).unwrap_or(0),
+            1,
+            "the extra area is freed"
         );
         let argon2i = phc.replacen("$argon2id$", "$argon2i$", 1);
         assert!(!h.verify(b"pw", &argon2i));
