@@ -4,8 +4,10 @@
 //! `upstream.credential_missing` denial before anything is sent) and inserted in
 //! `upstream_request_filter`. The sealed secret is opened with the tenant's key and the
 //! context (tenant, secret name, upstream host) it was sealed for, so a secret copied to
-//! another tenant, name or host does not open. Plaintext buffers are zeroised when dropped;
-//! the header value is marked sensitive (never logged or HPACK-indexed by the http crate).
+//! another tenant, name or host does not open. Our plaintext buffers (the opened secret, the
+//! `user:password` before encoding) are zeroised when dropped; the header value itself is an
+//! immutable `http::HeaderValue` that cannot be wiped, so it lives only for the request and is
+//! marked sensitive (never logged or HPACK-indexed by the http crate).
 
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
