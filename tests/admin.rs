@@ -115,6 +115,10 @@ fn roles_gate_every_endpoint_and_a_lower_role_never_grants_a_higher_one() {
         a.call("GET", "/audit?limit=5", Some(&auditor), None).status,
         200
     );
+    // A time bound that is not a time is the caller's mistake, named, not a server error.
+    let r = a.call("GET", "/audit?since=yesterday", Some(&auditor), None);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("since"), "{}", r.text());
     let r = a.call(
         "POST",
         "/accounts",

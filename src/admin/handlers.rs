@@ -352,11 +352,6 @@ fn audit_query(st: &AdminState, req: &AdminRequest) -> Reply {
         reason: query(req, "reason"),
         path_prefix: query(req, "path_prefix"),
     };
-    for (field, value) in [("since", &f.since), ("until", &f.until)] {
-        if let Some(Err(e)) = value.as_deref().map(crate::audit::query::normalize_time) {
-            return Reply::bad(field, &e);
-        }
-    }
     let Ok(store) = st.store.lock() else {
         return internal("store lock poisoned");
     };
@@ -368,7 +363,10 @@ fn audit_query(st: &AdminState, req: &AdminRequest) -> Reply {
                 .collect();
             Reply::ok(json!({ "records": records }))
         }
-        Err(e) => internal(&e),
+        Err(crate::audit::query::QueryError::Bound { field, message }) => {
+            Reply::bad(field, &message)
+        }
+        Err(crate::audit::query::QueryError::Store(e)) => internal(&e),
     }
 }
 

@@ -23,42 +23,55 @@ pub struct Filter {
     pub path_prefix: Option<String>,
 }
 
-/// The stored JSON of each matching record.
-pub fn select(conn: &Connection, f: &Filter, limit: u32) -> Result<Vec<String>, String> {
-    let (sql, values) = select_sql(f, limit)?;
-    let mut st = conn.prepare(&sql).map_err(|e| e.to_string())?;
-    let rows = st
-        .query_map(params_from_iter(values), |r| r.get::<_, String>(0))
-        .map_err(|e| e.to_string())?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())
+/// Why a query could not run.
+#[derive(Debug)]
+pub enum QueryError {
+    /// A time bound is not an RFC 3339 time (the caller's input: a 400, not a 500).
+    Bound {
+        /// `since` or `until`.
+        field: &'static str,
+        /// What is wrong, with an example.
+        message: String,
+    },
+    /// The store failed.
+    Store(String),
 }
 
-/// The statement for `f`: only the conditions given, so SQLite can use the index on
-/// `request_id` and on `ts` (a `?1 IS NULL OR ...` form for every optional filter would make
-/// every query a scan of the whole trail).
-fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), String> {
-    let mut conds: Vec<&str> = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    let mut add = |cond: &'static str, v: Option<String>| {
-        if let Some(v) = v {
-            conds.push(cond);
-            values.push(Value::Text(v));
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Bound { field, message } => write!(f, "--{field}: {message}"),
+            QueryError::Store(e) => f.write_str(e),
         }
-    };
-    add(
-        "ts >= ?",
-        f.since.as_deref().map(normalize_time).transpose()?,
-    );
-    add(
-        "ts < ?",
-        f.until.as_deref().map(normalize_time).transpose()?,
-    );
-    add("actor = ?", f.actor.clone());
-    add("request_id = ?", f.request_id.clone());
-    add("decision = ?", f.decision.clone());
-    add("reason = ?", f.reason.clone());
-    add(
+    }
+}
+
+impl From<QueryError> for String {
+    fn from(e: QueryError) -> String {
+        e.to_string()
+    }
+}
+
+/// The stored JSON of each matching record.
+pub fn select(conn: &Connection, f: &Filter, limit: u32) -> Result<Vec<String>, QueryError> {
+    let (sql, values) = select_sql(f, limit)?;
+    let store = |e: rusqlite::Error| QueryError::Store(e.to_string());
+    let mut st = conn.prepare(&sql).map_err(store)?;
+    let rows = st
+        .query_map(params_from_iter(values), |r| r.get::<_, String>(0))
+        .map_err(store)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(store)
+}
+
+/// The statement `select` runs for `f`, and its values.
+fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError> {
+    let mut w = Where::default();
+    w.time(f.since.as_deref(), f.until.as_deref())?;
+    w.add("actor = ?", f.actor.clone());
+    w.add("request_id = ?", f.request_id.clone());
+    w.add("decision = ?", f.decision.clone());
+    w.add("reason = ?", f.reason.clone());
+    w.add(
         "path LIKE ? ESCAPE '\\'",
         f.path_prefix.as_ref().map(|p| {
             format!(
@@ -69,18 +82,52 @@ fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), String> {
             )
         }),
     );
-    let filter = if conds.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conds.join(" AND "))
-    };
-    values.push(Value::Integer(i64::from(limit)));
-    Ok((
-        format!(
-            "SELECT record FROM (SELECT id, record FROM audit_log {filter} ORDER BY id DESC LIMIT ?) ORDER BY id"
-        ),
-        values,
-    ))
+    let sql = format!(
+        "SELECT record FROM (SELECT id, record FROM audit_log{} ORDER BY id DESC LIMIT {limit}) ORDER BY id",
+        w.clause()
+    );
+    Ok((sql, w.values))
+}
+
+/// A `WHERE` clause of only the conditions given, so SQLite can use the indexes on
+/// `request_id` and `ts` (a `?1 IS NULL OR ...` form for every optional filter makes every
+/// query a scan of the whole trail). Shared by `select` and `audit export`.
+#[derive(Default)]
+pub struct Where {
+    conds: Vec<&'static str>,
+    /// The bound values, in the order of the conditions.
+    pub values: Vec<Value>,
+}
+
+impl Where {
+    /// Adds `cond` (one `?`) when `v` is given.
+    pub fn add(&mut self, cond: &'static str, v: Option<String>) {
+        if let Some(v) = v {
+            self.conds.push(cond);
+            self.values.push(Value::Text(v));
+        }
+    }
+
+    /// Adds the time bounds given, normalised to the stored form.
+    pub fn time(&mut self, since: Option<&str>, until: Option<&str>) -> Result<(), QueryError> {
+        for (field, cond, bound) in [("since", "ts >= ?", since), ("until", "ts < ?", until)] {
+            let bound = bound
+                .map(normalize_time)
+                .transpose()
+                .map_err(|message| QueryError::Bound { field, message })?;
+            self.add(cond, bound);
+        }
+        Ok(())
+    }
+
+    /// ` WHERE a AND b`, or nothing.
+    pub fn clause(&self) -> String {
+        if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conds.join(" AND "))
+        }
+    }
 }
 
 /// A time bound as stored timestamps are written (UTC, microseconds, `Z`), so the text
@@ -99,6 +146,7 @@ pub fn normalize_time(s: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    /// The query plan of `select` for `f`.
     fn plan(conn: &Connection, f: &Filter) -> String {
         let (sql, values) = select_sql(f, 10).expect("sql");
         let mut st = conn
@@ -194,9 +242,10 @@ mod tests {
             since: Some("yesterday".into()),
             ..Default::default()
         };
-        assert!(select(conn, &bad, 10)
-            .expect_err("refused")
-            .contains("RFC 3339"));
+        assert!(matches!(
+            select(conn, &bad, 10),
+            Err(QueryError::Bound { field: "since", ref message }) if message.contains("RFC 3339")
+        ));
         assert_eq!(
             select(conn, &Filter::default(), 1).expect("limit"),
             select(

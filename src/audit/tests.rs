@@ -151,17 +151,14 @@ fn retention_prunes_and_the_checkpoint_keeps_the_chain_verifiable() {
     ));
 }
 
+/// The writer linger the tests run with.
+const LINGER: Duration = Duration::from_millis(2);
+
 #[test]
 fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     let (_d, path, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
-    let (sink, writer) = writer::start(
-        path.clone(),
-        m.audit_key(),
-        64,
-        std::time::Duration::from_millis(2),
-    )
-    .expect("start");
+    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 64, LINGER).expect("start");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("rt");
@@ -193,8 +190,7 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     ));
 
     // Held slots fill the queue; the next reservation is refused, and counted.
-    let (sink, writer) =
-        writer::start(path, m.audit_key(), 2, std::time::Duration::from_millis(2)).expect("start");
+    let (sink, writer) = writer::start(path, m.audit_key(), 2, LINGER).expect("start");
     let a = sink.reserve().expect("slot a");
     let b = sink.reserve().expect("slot b");
     assert_eq!(sink.reserve().err(), Some(Unavailable::QueueFull));
@@ -251,13 +247,7 @@ fn a_failing_database_refuses_traffic_until_it_recovers() {
     let path = dir.path().join("a.db");
     let (m, _) = MasterKey::generate().expect("key");
     // No schema yet: every write fails.
-    let (sink, writer) = writer::start(
-        path.clone(),
-        m.audit_key(),
-        8,
-        std::time::Duration::from_millis(2),
-    )
-    .expect("start");
+    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 8, LINGER).expect("start");
     sink.reserve()
         .expect("first slot")
         .send(rec(1, &record::now()));

@@ -230,19 +230,18 @@ fn export(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let since = since.map(crate::audit::query::normalize_time).transpose()?;
-    let until = until.map(crate::audit::query::normalize_time).transpose()?;
-    // Only the bounds given, so a time range uses the `ts` index instead of a full scan.
-    let sql = match (&since, &until) {
-        (Some(_), Some(_)) => "SELECT id, record, prev_hash, hash FROM audit_log WHERE ts >= ?1 AND ts < ?2 ORDER BY id",
-        (Some(_), None) => "SELECT id, record, prev_hash, hash FROM audit_log WHERE ts >= ?1 ORDER BY id",
-        (None, Some(_)) => "SELECT id, record, prev_hash, hash FROM audit_log WHERE ts < ?1 ORDER BY id",
-        (None, None) => "SELECT id, record, prev_hash, hash FROM audit_log ORDER BY id",
-    };
-    let bounds: Vec<&String> = since.iter().chain(until.iter()).collect();
-    let mut st = store.connection().prepare(sql).map_err(|e| e.to_string())?;
+    let mut range = crate::audit::query::Where::default();
+    range.time(since, until)?;
+    let sql = format!(
+        "SELECT id, record, prev_hash, hash FROM audit_log{} ORDER BY id",
+        range.clause()
+    );
+    let mut st = store
+        .connection()
+        .prepare(&sql)
+        .map_err(|e| e.to_string())?;
     let rows = st
-        .query_map(rusqlite::params_from_iter(bounds), |r| {
+        .query_map(rusqlite::params_from_iter(range.values), |r| {
             Ok(Row {
                 id: r.get(0)?,
                 record: r.get(1)?,
