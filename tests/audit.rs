@@ -272,8 +272,7 @@ fn previews_when_enabled_are_capped_and_scrubbed() {
     ));
     assert_eq!(r.status, 201, "{}", r.text());
     let rid = r.header("x-request-id").expect("rid").to_string();
-    std::thread::sleep(Duration::from_millis(200));
-    let rec = &gw.audit(&["--request-id", &rid])[0];
+    let rec = &gw.audit_record(&rid);
     let req = rec["request_preview"].as_str().expect("request preview");
     assert!(req.contains("\"InvoiceNumber\":\"P-1\""), "{req}");
     assert!(!req.contains("canary-pw-77"), "credential scrubbed: {req}");

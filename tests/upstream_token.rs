@@ -70,9 +70,11 @@ fn last_upstream_authorization(gw: &Gateway) -> String {
 fn a_token_is_fetched_once_and_reused() {
     let gw = start();
     let cred = gw.issue("umbrella-app");
+    let mut rid = String::new();
     for _ in 0..5 {
         let r = gw.get_as(&cred, &format!("{V}/invoices"));
         assert_eq!(r.status, 200, "{}\n{}", r.text(), gw.log_text());
+        rid = r.header("x-request-id").expect("request id").to_string();
     }
     assert_eq!(gw.sim_relay.issued(), 1, "one token for five requests");
     let auth = last_upstream_authorization(&gw);
@@ -95,7 +97,7 @@ fn a_token_is_fetched_once_and_reused() {
     assert_eq!(relay.authenticated_as.as_deref(), Some(UPSTREAM_USER));
     // The upstream token is never stored or logged.
     let token = auth.trim_start_matches("Bearer ");
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    gw.audit_record(&rid);
     for bytes in [
         std::fs::read(gw.db_path()).unwrap_or_default(),
         std::fs::read(gw.db_path().with_extension("db-wal")).unwrap_or_default(),

@@ -378,6 +378,23 @@ impl Gateway {
             .collect()
     }
 
+    /// The audit record of request `rid`, waiting (up to 10 s) for the writer to commit it:
+    /// records are batched after a linger, and a loaded machine can take longer than any
+    /// fixed sleep. Once it is there, every record of an earlier request is too (one writer,
+    /// in order).
+    pub fn audit_record(&self, rid: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(r) = self.audit(&["--request-id", rid]).into_iter().next() {
+                return r;
+            }
+            if Instant::now() >= deadline {
+                panic!("no audit record for request {rid} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The gateway process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
