@@ -37,6 +37,8 @@ pub enum QueryError {
     Store(String),
 }
 
+/// Phrased for the CLI (`--since: …`); the admin API answers `Bound` itself, naming the
+/// query parameter.
 impl std::fmt::Display for QueryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -33,19 +33,16 @@ impl Default for PasswordParams {
 /// the gateway allocate without bound.
 const MAX_M_KIB: u32 = 256 * 1024;
 
-/// Work areas kept between verifications (see `PasswordHasher::memory`).
-const POOLED_AREAS: usize = 1;
-
 /// Hashes and verifies passwords with argon2id.
 pub struct PasswordHasher {
     params: PasswordParams,
     dummy: OnceLock<Option<String>>,
-    /// argon2 work areas (19 MiB each with the default parameters), wiped after each use.
-    /// One is kept for the next verification, so the usual one-at-a-time cache misses
-    /// allocate nothing; the extra areas of verifications that ran at the same time
-    /// (at most the authenticator's `max_concurrent_hashes`) are freed rather than kept for
-    /// the life of the process.
-    memory: Mutex<Vec<Vec<Block>>>,
+    /// The argon2 work area (19 MiB with the default parameters) kept for the next
+    /// verification, wiped after each use: the usual one-at-a-time cache misses allocate
+    /// nothing, and the extra areas of verifications that ran at the same time (at most the
+    /// authenticator's `max_concurrent_hashes`) are freed rather than kept for the life of
+    /// the process.
+    memory: Mutex<Option<Vec<Block>>>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -68,7 +65,7 @@ impl PasswordHasher {
         PasswordHasher {
             params,
             dummy: OnceLock::new(),
-            memory: Mutex::new(Vec::new()),
+            memory: Mutex::new(None),
         }
     }
 
@@ -121,7 +118,7 @@ impl PasswordHasher {
             .memory
             .lock()
             .ok()
-            .and_then(|mut pool| pool.pop())
+            .and_then(|mut kept| kept.take())
             .filter(|b| b.len() >= needed)
             .unwrap_or_else(|| vec![Block::default(); needed]);
         let computed = Argon2::new(Algorithm::Argon2id, version, params)
@@ -134,10 +131,8 @@ impl PasswordHasher {
     /// Wipes a work area and keeps it for the next verification, unless one is kept already.
     fn return_area(&self, mut blocks: Vec<Block>) {
         blocks.fill(Block::default());
-        if let Ok(mut pool) = self.memory.lock() {
-            if pool.len() < POOLED_AREAS {
-                pool.push(blocks);
-            }
+        if let Ok(mut kept) = self.memory.lock() {
+            kept.get_or_insert(blocks);
         }
     }
 
@@ -188,25 +183,30 @@ mod tests {
         for _ in 0..3 {
             assert!(h.verify(b"pw", &phc));
         }
-        assert_eq!(
-            h.memory.lock().map(|p| p.len()).unwrap_or(0),
-            1,
-            "one area, reused"
-        );
+        assert!(h.memory.lock().is_ok_and(|k| k.is_some()), "one area, kept");
         // Two verifications at once: one holds the kept area while the other allocates its
         // own. When both are done, one area is kept and the other freed.
         let held = h
             .memory
             .lock()
             .ok()
-            .and_then(|mut p| p.pop())
+            .and_then(|mut k| k.take())
             .expect("area");
         assert!(h.verify(b"pw", &phc));
+        let kept = h
+            .memory
+            .lock()
+            .ok()
+            .and_then(|k| k.as_ref().map(|b| b.as_ptr()));
+        assert!(kept.is_some(), "the second verification's area is kept");
         h.return_area(held);
         assert_eq!(
-            h.memory.lock().map(|p| p.len()).unwrap_or(0),
-            1,
-            "the extra area is freed"
+            h.memory
+                .lock()
+                .ok()
+                .and_then(|k| k.as_ref().map(|b| b.as_ptr())),
+            kept,
+            "the extra area is freed, the kept one stays"
         );
         let argon2i = phc.replacen("$argon2id$", "$argon2i$", 1);
         assert!(!h.verify(b"pw", &argon2i));

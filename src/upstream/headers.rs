@@ -56,6 +56,7 @@ pub fn sanitize(req: &mut RequestHeader, extra: &[&HeaderName]) {
                 .chain(HOP_BY_HOP.iter())
                 .chain(FORWARDING.iter())
                 .any(|s| *s == n)
+                // The gateway is the CORS authority; Oracle never sees the browser's origin.
                 || *name == header::ORIGIN
                 || extra.contains(name)
         })
