@@ -160,10 +160,12 @@ pub fn serve(
     }
     let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(app.clone()),
-        "erpgate relay",
+    // The listener's application is the front (strict head check, erpgate's refusals), which
+    // hands every head that passed to Pingora's proxy running the relay.
+    let relay = pingora::proxy::http_proxy(&server.configuration, Gateway::new(app.clone()));
+    let mut proxy = pingora::services::listening::Service::new(
+        "erpgate relay".to_string(),
+        crate::gateway::front::Front::new(relay, app.clone()),
     );
     match &gw.tls {
         None => proxy.add_tcp(&gw.listen.to_string()),

@@ -65,6 +65,9 @@ pub enum Reason {
     CorsOriginDenied,
     /// The connection negotiated TLS 1.2 where `gateway.tls.min_version` is 1.3.
     TlsVersion,
+    /// The request head (or a chunked body read before relaying) did not arrive within
+    /// `client_timeout` once it had started.
+    RequestTimeout,
 }
 
 impl Reason {
@@ -97,6 +100,7 @@ impl Reason {
             Reason::RateLimited => "ratelimit.exceeded",
             Reason::HeadersTooLarge => "request.headers_too_large",
             Reason::CorsOriginDenied => "cors.origin_denied",
+            Reason::RequestTimeout => "request.timeout",
         }
     }
 
@@ -119,6 +123,7 @@ impl Reason {
             Reason::HeadersTooLarge => 431,
             Reason::UriTooLong => 414,
             Reason::TlsVersion => 426,
+            Reason::RequestTimeout => 408,
             Reason::Internal => 500,
             Reason::UpstreamUnavailable
             | Reason::UpstreamTls
@@ -166,6 +171,7 @@ impl Reason {
             Reason::RateLimited => "Too many requests; retry after the time in Retry-After.",
             Reason::HeadersTooLarge => "The request header fields are too large or too many.",
             Reason::CorsOriginDenied => "This origin may not call this gateway.",
+            Reason::RequestTimeout => "The request did not arrive in time.",
         }
     }
 
@@ -179,7 +185,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 27] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -206,6 +212,7 @@ impl Reason {
         Reason::RateLimited,
         Reason::HeadersTooLarge,
         Reason::CorsOriginDenied,
+        Reason::RequestTimeout,
     ];
 }
 

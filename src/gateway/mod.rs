@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod context;
 pub mod cors;
 pub mod deny;
+pub mod front;
 pub mod record;
 pub mod request_id;
 pub mod respond;

@@ -11,7 +11,8 @@ use crate::gateway::context::{Decision, RequestCtx};
 /// The longest path or query kept in a record (hostile input is bounded, not trusted).
 const MAX_FIELD: usize = 1024;
 
-fn bounded(bytes: &[u8]) -> String {
+/// `bytes` as text, cut at `MAX_FIELD` bytes (lossy: hostile input is recorded, not trusted).
+pub(crate) fn bounded(bytes: &[u8]) -> String {
     let cut = &bytes[..bytes.len().min(MAX_FIELD)];
     String::from_utf8_lossy(cut).into_owned()
 }

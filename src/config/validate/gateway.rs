@@ -30,9 +30,10 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         ));
     }
     let max_uri = g.max_uri_length.unwrap_or(8192);
-    if !(256..=65536).contains(&max_uri) {
+    // 65534: the longest target the HTTP library under Pingora can hold (`http::Uri`).
+    if !(256..=crate::gateway::front::head::MAX_TARGET).contains(&max_uri) {
         p.push(format!(
-            "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65536"
+            "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65534 (65534 is the longest request target the HTTP stack can carry)"
         ));
     }
     let max_header_count = g.max_header_count.unwrap_or(100);

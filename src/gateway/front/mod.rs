@@ -1,0 +1,229 @@
+//! The connection front: erpgate reads every HTTP/1.1 request head itself before Pingora does.
+//!
+//! Pingora answers some requests on its own, before any filter runs: a head its parser
+//! refuses gets a bare `400` with no request id, no security headers and no audit record
+//! (`pingora-proxy` `lib.rs` `handle_new_request`, `respond_error(400)`), a `CONNECT` a bare
+//! `405`, and a head it can repair (an illegal byte escaped, a fragment dropped, one of two
+//! framing headers removed) is relayed in its repaired form. None of that has a hook in
+//! `ProxyHttp`, so the front sits one level lower, as the listener's `ServerApp`:
+//!
+//! 1. read the head from the connection (first byte within the idle timeout; once it has
+//!    started, the whole head within `client_timeout`), bounded by the configured limits;
+//! 2. check it strictly (`head.rs`: a superset of Pingora's refusals);
+//! 3. refused → erpgate's JSON refusal with a reason code, request id, security headers and an
+//!    audit record carrying the connection's address (`refuse.rs`), then close;
+//! 4. passed → hand the connection to Pingora's proxy with the bytes already read as its
+//!    pipelined prefix: Pingora parses the same head from memory (no second read) and the
+//!    relay path runs as before. Between requests on a kept-alive connection, back to 1.
+//!
+//! What this costs a request: one extra `httparse` pass over the head, no extra syscall.
+
+pub mod head;
+mod refuse;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::{Stream, ALPN};
+use pingora::proxy::HttpProxy;
+use pingora::server::ShutdownWatch;
+use tokio::io::AsyncReadExt;
+
+use super::deny::Reason;
+use super::Gateway;
+use crate::app::App;
+use head::{Limits, Line, Refusal, Verdict};
+
+/// The listener's application: the front, then Pingora's proxy with the erpgate relay.
+pub struct Front {
+    proxy: Arc<HttpProxy<Gateway>>,
+    app: Arc<App>,
+}
+
+impl Front {
+    /// The front over `proxy` (built with `pingora::proxy::http_proxy`).
+    pub fn new(proxy: HttpProxy<Gateway>, app: Arc<App>) -> Self {
+        Front {
+            proxy: Arc::new(proxy),
+            app,
+        }
+    }
+
+    /// Limits and timeouts from the snapshot in force: (limits, idle wait, head deadline).
+    fn settings(&self) -> (Limits, Duration, Duration) {
+        let c = self.app.compiled.load();
+        let g = &c.snapshot.gateway;
+        (
+            Limits {
+                max_uri: g.max_uri_length,
+                max_header_count: g.max_header_count,
+                max_header_bytes: g.max_header_bytes,
+                max_body: g.max_request_body_bytes,
+            },
+            Duration::from_secs(g.client_idle_timeout_seconds),
+            g.client_timeout,
+        )
+    }
+}
+
+#[async_trait]
+impl ServerApp for Front {
+    async fn process_new(
+        self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            // The listener offers HTTP/1.1 only; a connection that still got h2 is closed
+            // rather than served around the front.
+            return None;
+        }
+        loop {
+            let (limits, idle, deadline) = self.settings();
+            let mut buf = BytesMut::with_capacity(4096);
+            match read_head(&mut stream, &mut buf, &limits, idle, deadline, shutdown).await {
+                Head::Ready => {}
+                Head::Closed => return None,
+                Head::Refused(refusal, line, started) => {
+                    refuse::answer(&self.app, stream, refusal, line, started).await;
+                    return None;
+                }
+            }
+            let mut session = ServerSession::new_http1(stream);
+            if *shutdown.borrow() {
+                session.set_keepalive(None);
+            } else {
+                session.set_keepalive(Some(idle.as_secs()));
+            }
+            session.set_pipelined_prefix(buf);
+            // Pipelining stays off (Pingora's default): bytes past a request's body close the
+            // connection after it, so the settings carried to the next request (keep-alive
+            // time, user context) are ours to set again and nothing is left in them.
+            let (next, _settings) = self
+                .proxy
+                .process_new_http(session, shutdown)
+                .await?
+                .consume();
+            stream = next;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.http_cleanup().await;
+    }
+}
+
+/// The outcome of reading one head.
+enum Head {
+    /// `buf` holds a head that passed (and possibly the start of its body).
+    Ready,
+    /// The connection ended or went idle before a head began: nothing to answer.
+    Closed,
+    /// The head was refused; answer it. `Instant`: when its first byte arrived.
+    Refused(Refusal, Line, Instant),
+}
+
+/// Reads one head into `buf` and checks it. The first byte may take `idle` (or a shutdown
+/// ends the wait); from then on the whole head must arrive within `deadline`. The check runs
+/// when the bytes hold a blank line (or would exceed the limits), not after every read, so a
+/// head dribbled byte by byte costs one parse.
+async fn read_head(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    limits: &Limits,
+    idle: Duration,
+    deadline: Duration,
+    shutdown: &ShutdownWatch,
+) -> Head {
+    let mut shutdown = shutdown.clone();
+    let mut started: Option<Instant> = None;
+    let max = limits.max_head_bytes();
+    loop {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096);
+        }
+        let scanned = buf.len().saturating_sub(3);
+        let read = match started {
+            None => {
+                let stop = async {
+                    // A dropped sender never signals: wait on the timeout alone then.
+                    if shutdown.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    r = tokio::time::timeout(idle, stream.read_buf(buf)) => r,
+                    _ = stop => return Head::Closed,
+                }
+            }
+            Some(t) => {
+                let left = deadline.saturating_sub(t.elapsed());
+                tokio::time::timeout(left, stream.read_buf(buf)).await
+            }
+        };
+        let at = *started.get_or_insert_with(Instant::now);
+        match read {
+            Err(_) if buf.is_empty() => return Head::Closed,
+            Err(_) => return refused(buf, limits, Reason::RequestTimeout, "head_timeout", at),
+            Ok(Err(_)) | Ok(Ok(0)) if buf.is_empty() => return Head::Closed,
+            Ok(Err(_)) => return Head::Closed,
+            Ok(Ok(0)) => return refused(buf, limits, Reason::BadRequest, "head_truncated", at),
+            Ok(Ok(_)) => {}
+        }
+        let ended = has_blank_line(&buf[scanned..]);
+        if !ended && buf.len() <= max && has_line_end_or_short(buf, limits) {
+            continue;
+        }
+        match head::check(buf, limits) {
+            Verdict::Pass { .. } => return Head::Ready,
+            Verdict::Refused(r, line) => return Head::Refused(r, line, at),
+            Verdict::Partial if buf.len() > max => {
+                return refused(buf, limits, Reason::HeadersTooLarge, "head_too_large", at)
+            }
+            Verdict::Partial => {}
+        }
+    }
+}
+
+/// Whether the request line is still short enough to wait for (a request line longer than the
+/// target limit is refused as soon as it is seen).
+fn has_line_end_or_short(buf: &[u8], limits: &Limits) -> bool {
+    buf.contains(&b'\n') || buf.len() <= limits.max_uri + 32
+}
+
+/// `\n\n` or `\n\r\n`: the end of a head (httparse accepts bare LF line ends, as Pingora does).
+fn has_blank_line(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"\n\n" || (w == b"\n\r" && bytes.get(i + 2) == Some(&b'\n')))
+}
+
+/// A refusal for a head that did not complete: if what arrived already broke a rule, that
+/// rule; otherwise `reason`. With as much of the request line as was read.
+fn refused(buf: &[u8], limits: &Limits, reason: Reason, detail: &'static str, at: Instant) -> Head {
+    match head::check(buf, limits) {
+        Verdict::Refused(r, line) => Head::Refused(r, line, at),
+        Verdict::Partial | Verdict::Pass { .. } => {
+            Head::Refused(Refusal { reason, detail }, head::line(buf), at)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_line_detection() {
+        assert!(has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(has_blank_line(b"GET / HTTP/1.1\nHost: a\n\n"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(!has_blank_line(b"\r\n\r"));
+    }
+}
