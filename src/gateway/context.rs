@@ -51,6 +51,9 @@ pub struct Trace {
 pub struct RequestCtx {
     /// The request id, also sent as `X-Request-Id`.
     pub request_id: String,
+    /// A chunked body read whole before relaying (`body.rs`): its length, sent upstream as
+    /// `Content-Length`.
+    pub buffered_body: Option<u64>,
     /// When `request_filter` started.
     pub started: Option<Instant>,
     /// When the request was handed to the upstream.

@@ -68,6 +68,9 @@ pub enum Reason {
     /// The request head (or a chunked body read before relaying) did not arrive within
     /// `client_timeout` once it had started.
     RequestTimeout,
+    /// A chunked request body larger than the gateway reads whole before relaying: the client
+    /// must declare a `Content-Length`.
+    LengthRequired,
 }
 
 impl Reason {
@@ -101,6 +104,7 @@ impl Reason {
             Reason::HeadersTooLarge => "request.headers_too_large",
             Reason::CorsOriginDenied => "cors.origin_denied",
             Reason::RequestTimeout => "request.timeout",
+            Reason::LengthRequired => "request.length_required",
         }
     }
 
@@ -124,6 +128,7 @@ impl Reason {
             Reason::UriTooLong => 414,
             Reason::TlsVersion => 426,
             Reason::RequestTimeout => 408,
+            Reason::LengthRequired => 411,
             Reason::Internal => 500,
             Reason::UpstreamUnavailable
             | Reason::UpstreamTls
@@ -172,6 +177,9 @@ impl Reason {
             Reason::HeadersTooLarge => "The request header fields are too large or too many.",
             Reason::CorsOriginDenied => "This origin may not call this gateway.",
             Reason::RequestTimeout => "The request did not arrive in time.",
+            Reason::LengthRequired => {
+                "A request body of this size must declare its length (Content-Length)."
+            }
         }
     }
 
@@ -185,7 +193,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -213,6 +221,7 @@ impl Reason {
         Reason::HeadersTooLarge,
         Reason::CorsOriginDenied,
         Reason::RequestTimeout,
+        Reason::LengthRequired,
     ];
 }
 

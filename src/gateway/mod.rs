@@ -1,6 +1,7 @@
 //! The Pingora service: the relay path, phase by phase. Each phase only calls the module that
 //! owns its step; read top to bottom, this file is the whole request's life.
 
+pub mod body;
 pub mod chain;
 pub mod client_ip;
 pub mod context;
@@ -177,6 +178,7 @@ impl ProxyHttp for Gateway {
             now: chrono::Utc::now(),
         };
         let result = chain::admit(&self.app, &compiled, &view, &input, &mut ctx.trace).await;
+        let max_body = compiled.snapshot.gateway.max_request_body_bytes;
         ctx.decided = Some(Instant::now());
         ctx.compiled = Some(compiled);
         ctx.view = Some(view);
@@ -200,6 +202,17 @@ impl ProxyHttp for Gateway {
                     drop(credential);
                     respond::deny(session, ctx, Deny::new(Reason::CorsOriginDenied)).await?;
                     return Ok(true);
+                }
+                // A body of unknown length is read whole before the upstream sees anything.
+                if chunked {
+                    match body::read_chunked(session, max_body).await {
+                        Ok(n) => ctx.buffered_body = Some(n),
+                        Err(d) => {
+                            drop(credential);
+                            respond::deny(session, ctx, d).await?;
+                            return Ok(true);
+                        }
+                    }
                 }
                 ctx.redaction = ctx.trace.tenant.and_then(|t| {
                     ctx.compiled
@@ -306,6 +319,11 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "upstream credential already used");
         };
         upstream_request.insert_header(cred.name, cred.value)?;
+        if let Some(len) = ctx.buffered_body {
+            // Read whole already: re-framed with its length, and nothing left to continue.
+            upstream_request.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+            upstream_request.remove_header(&http::header::EXPECT);
+        }
         if ctx.redaction.is_some() {
             crate::upstream::headers::prepare_for_redaction(upstream_request)?;
         }

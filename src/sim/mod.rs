@@ -114,6 +114,9 @@ pub struct Shared {
     config: SimConfig,
     state: Mutex<State>,
     log: Mutex<Vec<RecordedRequest>>,
+    /// Request heads received, counted before the body is read (a request whose body never
+    /// completes is not in `log`, but its head, with the credential in it, did arrive).
+    heads: std::sync::atomic::AtomicUsize,
 }
 
 /// A running simulator. Stops accepting when dropped.
@@ -150,6 +153,11 @@ impl SimHandle {
         if let Ok(mut l) = self.shared.log.lock() {
             l.clear();
         }
+    }
+
+    /// Number of request heads received, including those whose body never completed.
+    pub fn heads_seen(&self) -> usize {
+        self.shared.heads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Number of requests received.
@@ -199,6 +207,7 @@ fn shared(config: SimConfig) -> Arc<Shared> {
         config,
         state: Mutex::new(state),
         log: Mutex::new(Vec::new()),
+        heads: std::sync::atomic::AtomicUsize::new(0),
     })
 }
 
@@ -267,6 +276,9 @@ async fn handle(
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<routes::Body>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
+    shared
+        .heads
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     // A body cut short (the client went away mid-request) is never acted on, like Oracle.
     let body: Bytes = match body.collect().await {
         Ok(b) => b.to_bytes(),
