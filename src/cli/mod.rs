@@ -115,15 +115,25 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Logging to stderr at the level `ERPGATE_LOG` sets (an `EnvFilter` directive such as
+/// `info` or `info,erpgate=debug`; default `info`). Other crates are pinned at `warn` whatever
+/// it says: at debug and trace Pingora, hyper and rustls log request and response bytes —
+/// the client's and the injected `Authorization`, unmasked Oracle bodies — and no level of
+/// erpgate's log may hold a secret. erpgate's own lines carry ids, names and codes only.
 fn init_logging() {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("ERPGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let ours_or_warn = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target().starts_with("erpgate") || *meta.level() <= tracing::Level::WARN
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .try_init();
+        .with_filter(filter)
+        .with_filter(ours_or_warn);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 fn keygen() -> i32 {

@@ -433,6 +433,44 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    /// Pingora's own error lines name the request with this: method, path without the query
+    /// (a query can carry `access_token=…`) and the request id, never a header.
+    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let raw = req.raw_path();
+        let path = raw.split(|&b| b == b'?').next().unwrap_or(raw);
+        format!(
+            "{} {} (request {})",
+            req.method,
+            record::bounded(path),
+            ctx.request_id
+        )
+    }
+
+    /// Pingora's "Fail to proxy" line would print the error with its context, which can hold
+    /// bytes of the request or of Oracle's answer; `logging` writes erpgate's own line for
+    /// every failure instead (error type and source, reason code, request id).
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
+        true
+    }
+
+    /// Pingora's warning for a retried upstream failure prints the error with its context
+    /// (which can hold Oracle's response bytes): erpgate logs a line without them instead.
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        ctx: &RequestCtx,
+        error: &Error,
+        _context: pingora::proxy::ProxyWarnLogContext,
+    ) -> bool {
+        tracing::warn!(
+            request_id = %ctx.request_id,
+            error = %format_args!("{}/{}", error.esource().as_str(), error.etype().as_str()),
+            "upstream attempt failed"
+        );
+        true
+    }
+
     /// Phase `logging`: builds the request's audit record from the context (`record.rs`) and
     /// sends it into the slot reserved in `request_filter`, plus one log line. Never logs or
     /// records credentials: only ids, names and codes.
@@ -440,10 +478,12 @@ impl ProxyHttp for Gateway {
         let rec = record::build(session, ctx, e);
         // The audit trail is the access log. The log line is for operators: refusals and
         // failures at info, relays at debug (at info they cost a quarter of the throughput).
+        let error = e.map(|e| format!("{}/{}", e.esource().as_str(), e.etype().as_str()));
         macro_rules! request_line {
             ($level:ident) => {
                 tracing::$level!(
                     request_id = %rec.request_id,
+                    error = error.as_deref().unwrap_or(""),
                     method = %rec.method,
                     decision = %rec.decision,
                     reason = %rec.reason,

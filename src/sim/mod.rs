@@ -155,6 +155,29 @@ impl SimHandle {
         }
     }
 
+    /// The values of `field` in the items of resource `name` (e.g. `externalBankAccounts`,
+    /// `BankAccountNumber`), as Oracle holds them: what a test must never see unmasked.
+    pub fn unmasked_values(&self, name: &str, field: &str) -> Vec<String> {
+        let Ok(state) = self.shared.state.lock() else {
+            return Vec::new();
+        };
+        [
+            &state.invoices,
+            &state.suppliers,
+            &state.bank_accounts,
+            &state.workers,
+            &state.salaries,
+        ]
+        .into_iter()
+        .filter(|r| r.name == name)
+        .flat_map(|r| r.items.iter())
+        .filter_map(|item| match item.get(field)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            v => Some(v.to_string()),
+        })
+        .collect()
+    }
+
     /// Number of request heads received, including those whose body never completed.
     pub fn heads_seen(&self) -> usize {
         self.shared.heads.load(std::sync::atomic::Ordering::SeqCst)

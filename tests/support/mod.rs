@@ -232,10 +232,11 @@ impl Gateway {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("ERPGATE_APP_KEY", &self.app_key)
-            .envs(self.serve_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             // Debug for erpgate itself, so tests that search the log for secrets see every
-            // line the gateway can write (relayed requests are logged at debug).
+            // line the gateway can write (relayed requests are logged at debug); `serve_env`
+            // may set another level.
             .env("ERPGATE_LOG", "info,erpgate=debug")
+            .envs(self.serve_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone"))
             .stderr(log)
