@@ -153,4 +153,10 @@ fn a_new_process_takes_over_without_dropping_a_request_or_a_record() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+    // A normal hand-over is not an error: the new process logged none while it waited.
+    let new_log = std::fs::read_to_string(gw.dir.path().join("new.log")).expect("new log");
+    assert!(
+        !new_log.lines().any(|l| l.contains(" ERROR ")),
+        "the new process logged an error during a normal upgrade:\n{new_log}"
+    );
 }

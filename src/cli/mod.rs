@@ -125,7 +125,17 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ERPGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ours_or_warn = tracing_subscriber::filter::filter_fn(|meta| {
-        meta.target().starts_with("erpgate") || *meta.level() <= tracing::Level::WARN
+        let target = meta.target();
+        if target.starts_with("erpgate") {
+            return true;
+        }
+        // While `serve --upgrade` waits for the old process's sockets, Pingora logs "No
+        // incoming socket transfer" at error once a second: expected, not an error. A transfer
+        // that fails is still logged ("Bootstrap failed", another module) and erpgate exits.
+        if target.starts_with("pingora_core::server::transfer_fd") {
+            return false;
+        }
+        *meta.level() <= tracing::Level::WARN
     });
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pingora::server::configuration::ServerConf;
@@ -16,6 +16,7 @@ use crate::auth::AuthSettings;
 use crate::crypto::{MasterKey, PasswordHasher};
 use crate::directory::poller::Poller;
 use crate::directory::DirectoryView;
+use crate::gateway::front::InFlight;
 use crate::gateway::Gateway;
 use crate::snapshot::Snapshot;
 
@@ -163,9 +164,10 @@ pub fn serve(
     // The listener's application is the front (strict head check, erpgate's refusals), which
     // hands every head that passed to Pingora's proxy running the relay.
     let relay = pingora::proxy::http_proxy(&server.configuration, Gateway::new(app.clone()));
+    let in_flight = InFlight::default();
     let mut proxy = pingora::services::listening::Service::new(
         "erpgate relay".to_string(),
-        crate::gateway::front::Front::new(relay, app.clone()),
+        crate::gateway::front::Front::new(relay, app.clone(), in_flight.clone()),
     );
     match &gw.tls {
         None => proxy.add_tcp(&gw.listen.to_string()),
@@ -199,20 +201,92 @@ pub fn serve(
             tracing::warn!("gateway.dangerous_allow_insecure_upstream is ON: plain-HTTP and private upstreams are allowed. Never use this in production.");
         }
     }
+    let finish = Arc::new(Mutex::new(Some(Finish {
+        app: app.clone(),
+        stop,
+        poller,
+        writer,
+    })));
+    if let Err(e) = spawn_early_exit(
+        server.watch_execution_phase(),
+        in_flight,
+        gw.shutdown_grace,
+        finish.clone(),
+    ) {
+        // Not fatal: Pingora's own shutdown still ends the process, after the whole grace.
+        tracing::warn!(error = %e, "cannot watch for an early end of the shutdown grace");
+    }
     server.run(RunArgs::default());
 
-    // Pingora has stopped accepting and in-flight requests have finished (or the grace period
-    // ran out). Every record they produced is queued: drain it before exiting.
-    stop.store(true, Ordering::Relaxed);
-    poller.stop();
-    let written = writer.shutdown(Duration::from_secs(30));
-    let refused = app.audit.stats().refused.load(Ordering::Relaxed);
-    tracing::info!(
-        audit_records_written = written,
-        audit_refusals = refused,
-        "erpgate stopped"
-    );
-    0
+    // The grace period ran out with requests still in flight (an early end exits in the watcher
+    // and never returns here; while it is finishing, this lock waits for it).
+    let taken = finish.lock().ok().and_then(|mut f| f.take());
+    taken.map_or(0, Finish::run)
+}
+
+/// What is left to do once Pingora has stopped accepting and nothing is in flight: drain the
+/// audit queue (every record of every answered request is queued by then) and stop the threads.
+struct Finish {
+    app: Arc<App>,
+    stop: Arc<AtomicBool>,
+    poller: Poller,
+    writer: crate::audit::writer::AuditWriter,
+}
+
+impl Finish {
+    fn run(self) -> i32 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.poller.stop();
+        let written = self.writer.shutdown(Duration::from_secs(30));
+        let refused = self.app.audit.stats().refused.load(Ordering::Relaxed);
+        tracing::info!(
+            audit_records_written = written,
+            audit_refusals = refused,
+            "erpgate stopped"
+        );
+        0
+    }
+}
+
+/// Pingora sleeps out the whole `shutdown_grace_seconds` after a SIGTERM or a graceful upgrade,
+/// even with nothing in flight (`pingora-core` `server/mod.rs`, `run`: `thread::sleep` of the
+/// grace period, no hook). This watcher ends the process as soon as the grace period has begun
+/// and no request has been in flight for three checks in a row (60 ms), after the same
+/// finishing steps; when the grace runs out first, it leaves the end to Pingora.
+fn spawn_early_exit(
+    mut phases: tokio::sync::broadcast::Receiver<pingora::server::ExecutionPhase>,
+    in_flight: InFlight,
+    grace: Duration,
+    finish: Arc<Mutex<Option<Finish>>>,
+) -> std::io::Result<()> {
+    use pingora::server::ExecutionPhase;
+    use tokio::sync::broadcast::error::RecvError;
+    std::thread::Builder::new()
+        .name("erpgate-drain".into())
+        .spawn(move || {
+            loop {
+                match phases.blocking_recv() {
+                    Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+            let deadline = std::time::Instant::now() + grace;
+            let mut quiet = 0;
+            while quiet < 3 {
+                if std::time::Instant::now() >= deadline {
+                    return;
+                }
+                quiet = if in_flight.count() == 0 { quiet + 1 } else { 0 };
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            tracing::info!("nothing in flight: ending the shutdown grace early");
+            let Ok(mut slot) = finish.lock() else { return };
+            if let Some(f) = slot.take() {
+                std::process::exit(f.run());
+            }
+        })?;
+    Ok(())
 }
 
 /// Reloads the configuration on SIGHUP, logs and audits the outcome. The handler is installed

@@ -42,6 +42,8 @@ pub struct Options {
     pub sim_jwt_issuers: Vec<String>,
     /// Serve the simulated Oracle over HTTPS with this configuration.
     pub sim_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `gateway.shutdown_grace_seconds`.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             acme_extra: String::new(),
             sim_jwt_issuers: Vec::new(),
             sim_tls: None,
+            shutdown_grace_seconds: 1,
         }
     }
 }
@@ -153,6 +156,7 @@ impl Gateway {
             preview = opts.preview,
             gateway_extra = opts.gateway_extra,
             acme_extra = opts.acme_extra,
+            grace = opts.shutdown_grace_seconds,
         );
         std::fs::write(&config, text).expect("write config");
         let app_key = erpgate::crypto::MasterKey::generate()

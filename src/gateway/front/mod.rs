@@ -21,6 +21,7 @@
 pub mod head;
 mod refuse;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,14 +43,43 @@ use head::{Limits, Line, Refusal, Verdict};
 pub struct Front {
     proxy: Arc<HttpProxy<Gateway>>,
     app: Arc<App>,
+    in_flight: InFlight,
+}
+
+/// How many requests are being handled (from a complete head to the end of its response), so
+/// a graceful shutdown can end as soon as none is left instead of waiting out its grace period.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Requests in progress now.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InFlightGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self.0.clone())
+    }
+}
+
+/// One request in progress; leaving it (even by a panic or a dropped future) counts it out.
+struct InFlightGuard(Arc<AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Front {
-    /// The front over `proxy` (built with `pingora::proxy::http_proxy`).
-    pub fn new(proxy: HttpProxy<Gateway>, app: Arc<App>) -> Self {
+    /// The front over `proxy` (built with `pingora::proxy::http_proxy`), counting requests in
+    /// `in_flight`.
+    pub fn new(proxy: HttpProxy<Gateway>, app: Arc<App>, in_flight: InFlight) -> Self {
         Front {
             proxy: Arc::new(proxy),
             app,
+            in_flight,
         }
     }
 
@@ -82,17 +112,25 @@ impl ServerApp for Front {
             // rather than served around the front.
             return None;
         }
+        let mut first = true;
         loop {
+            // A kept-alive connection is not reused once the server is shutting down.
+            if !first && *shutdown.borrow() {
+                return None;
+            }
+            first = false;
             let (limits, idle, deadline) = self.settings();
             let mut buf = BytesMut::with_capacity(4096);
             match read_head(&mut stream, &mut buf, &limits, idle, deadline, shutdown).await {
                 Head::Ready => {}
                 Head::Closed => return None,
                 Head::Refused(refusal, line, started) => {
+                    let _counted = self.in_flight.enter();
                     refuse::answer(&self.app, stream, refusal, line, started).await;
                     return None;
                 }
             }
+            let counted = self.in_flight.enter();
             let mut session = ServerSession::new_http1(stream);
             if *shutdown.borrow() {
                 session.set_keepalive(None);
@@ -103,11 +141,9 @@ impl ServerApp for Front {
             // Pipelining stays off (Pingora's default): bytes past a request's body close the
             // connection after it, so the settings carried to the next request (keep-alive
             // time, user context) are ours to set again and nothing is left in them.
-            let (next, _settings) = self
-                .proxy
-                .process_new_http(session, shutdown)
-                .await?
-                .consume();
+            let reused = self.proxy.process_new_http(session, shutdown).await;
+            drop(counted);
+            let (next, _settings) = reused?.consume();
             stream = next;
         }
     }
