@@ -43,12 +43,18 @@ fn a_stalled_request_body_is_cut_off_after_client_timeout() {
     );
     s.write_all(head.as_bytes()).expect("write");
     let sent = Instant::now();
-    // The body never completes: the gateway must give up on its own.
+    // The body never completes: the gateway must give up on its own, and say so.
+    let mut r = std::io::BufReader::new(s.try_clone().expect("clone"));
+    let answer = support::http::read_response(&mut r).expect("an answer");
+    assert_eq!(answer.status, 408, "{}", answer.text());
+    assert_eq!(answer.error_code(), "request.timeout");
+    let rid = answer.header("x-request-id").expect("rid").to_string();
     let took = closed_after(&mut s, sent);
     assert!(
         took < Duration::from_secs(5),
         "closed after {took:?}, expected about 0.5 s"
     );
+    assert_eq!(gw.audit_record(&rid)["reason"], "request.timeout");
     assert!(
         gw.sim.requests().iter().all(|r| r.method != "POST"),
         "no partial POST reached the upstream as a complete request"

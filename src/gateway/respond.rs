@@ -58,7 +58,9 @@ pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
             ErrorSource::Upstream => Some(Reason::UpstreamUnavailable),
             ErrorSource::Downstream => match e.etype() {
                 ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => None,
-                ErrorType::ReadTimedout | ErrorType::WriteTimedout => None,
+                // A client that stopped sending its body mid-way still hears why.
+                ErrorType::ReadTimedout => Some(Reason::RequestTimeout),
+                ErrorType::WriteTimedout => None,
                 _ => Some(Reason::BadRequest),
             },
             ErrorSource::Internal | ErrorSource::Unset => match e.etype() {
