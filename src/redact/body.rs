@@ -71,8 +71,16 @@ fn weaken(etag: &[u8]) -> Vec<u8> {
 }
 
 /// Decides, from the response header, whether the body goes through the masker, and adjusts
-/// the header when it does: `Content-Length` and digests removed (the length changes),
-/// `ETag` weakened, range support withdrawn, chunked framing for HTTP/1.1 clients.
+/// the header when it does: `Content-Length` and digests removed (the length changes), range
+/// support withdrawn, chunked framing for HTTP/1.1 clients. A HEAD response gets exactly the
+/// header its GET would (the same checks and framing; Pingora sends no body), so the unmasked
+/// body's length never leaves.
+///
+/// With masking rules (not only link rewriting) `ETag` is dropped on every response, 304 and
+/// HEAD included: Oracle computed it over the unmasked body, so it would let a caller test
+/// guesses of the hidden values (and `no-store` forbids caching anyway). With link rewriting
+/// alone it is weakened (`W/"…"`). Error bodies (status ≥ 400) under masking rules also have
+/// their free text masked ([`JsonMasker::mask_error_text`]).
 ///
 /// `no_body` is true for HEAD requests; 1xx, 204 and 304 are detected here.
 pub fn on_header(
@@ -82,14 +90,20 @@ pub fn on_header(
     downstream_http10: bool,
 ) -> pingora::Result<Result<Option<BodyRedaction>, Refusal>> {
     let status = resp.status.as_u16();
+    let strict = !rules.is_empty();
+    if strict {
+        resp.remove_header(&http::header::ETAG);
+    }
+    if status < 200 || status == 204 || status == 304 {
+        return Ok(Ok(None));
+    }
     let declared_empty = resp
         .headers
         .get(http::header::CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() == b"0");
-    if no_body || status < 200 || status == 204 || status == 304 || declared_empty {
+    if declared_empty && !no_body {
         return Ok(Ok(None));
     }
-    let strict = !rules.is_empty();
     let encoded = resp
         .headers
         .get_all(http::header::CONTENT_ENCODING)
@@ -126,11 +140,32 @@ pub fn on_header(
         resp.set_version(http::Version::HTTP_11);
         resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
     }
+    if no_body {
+        return Ok(Ok(None));
+    }
+    let mut masker = JsonMasker::new(rules.clone(), MaskLimits::default());
+    if strict && status >= 400 {
+        masker = masker.mask_error_text();
+    }
     Ok(Ok(Some(BodyRedaction {
-        masker: JsonMasker::new(rules.clone(), MaskLimits::default()),
+        masker,
         fed: false,
         stats: None,
     })))
+}
+
+/// Masks the captured start of a request body for its audit preview with the request's
+/// rules (the same key matching, after JSON unescaping, as responses). `truncated`: the
+/// capture was cut short, so an unfinished document is expected. `None` when the bytes are
+/// not JSON: the preview is then withheld rather than stored unmasked.
+pub fn mask_preview(rules: &Arc<MaskRules>, bytes: &[u8], truncated: bool) -> Option<Vec<u8>> {
+    let mut masker = JsonMasker::new(rules.clone(), MaskLimits::default());
+    let mut out = Vec::with_capacity(bytes.len());
+    masker.feed(bytes, &mut out).ok()?;
+    if !truncated {
+        masker.finish(&mut out).ok()?;
+    }
+    Some(out)
 }
 
 /// The masker of one response body.
@@ -234,9 +269,9 @@ mod tests {
             .expect("masks");
         assert!(m.is_some());
         assert!(h.headers.get("content-length").is_none());
-        assert_eq!(
-            h.headers.get("etag").map(|v| v.as_bytes()),
-            Some(&b"W/\"abc\""[..])
+        assert!(
+            h.headers.get("etag").is_none(),
+            "the unmasked body's tag is an oracle for the hidden values"
         );
         assert_eq!(
             h.headers.get("transfer-encoding").map(|v| v.as_bytes()),
@@ -259,14 +294,36 @@ mod tests {
             Some(Refusal::NotJson),
             "no type: refused"
         );
-        for (status, head) in [(204, false), (304, false), (200, true)] {
+        for status in [204, 304] {
             let mut h = resp(status, &[("content-type", "text/html"), ("etag", "\"x\"")]);
-            assert!(matches!(on_header(&mut h, &r, head, false), Ok(Ok(None))));
-            assert_eq!(
-                h.headers.get("etag").map(|v| v.as_bytes()),
-                Some(&b"\"x\""[..])
-            );
+            assert!(matches!(on_header(&mut h, &r, false, false), Ok(Ok(None))));
+            assert!(h.headers.get("etag").is_none(), "{status}: no tag of the unmasked body");
         }
+        // HEAD: the header its GET would get, and no body to mask.
+        let mut h = resp(200, &[ct, ("content-length", "4242"), ("etag", "\"x\"")]);
+        assert!(matches!(on_header(&mut h, &r, true, false), Ok(Ok(None))));
+        assert!(h.headers.get("content-length").is_none());
+        assert!(h.headers.get("etag").is_none());
+        assert_eq!(
+            h.headers.get("transfer-encoding").map(|v| v.as_bytes()),
+            Some(&b"chunked"[..])
+        );
+        let mut h = resp(200, &[("content-type", "text/html"), ("content-length", "9")]);
+        assert_eq!(
+            on_header(&mut h, &r, true, false).expect("ok").err(),
+            Some(Refusal::NotJson),
+            "a HEAD is refused where its GET would be"
+        );
+        // Link rewriting alone: the tag is weakened, not dropped (nothing is hidden).
+        let mut h = resp(200, &[ct, ("etag", "\"abc\"")]);
+        assert!(matches!(
+            on_header(&mut h, &rules(false), false, false),
+            Ok(Ok(Some(_)))
+        ));
+        assert_eq!(
+            h.headers.get("etag").map(|v| v.as_bytes()),
+            Some(&b"W/\"abc\""[..])
+        );
         // Links only (no masking rules): non-JSON passes untouched.
         let mut h = resp(
             200,

@@ -39,7 +39,13 @@ pub struct MaskStats {
     pub per_rule: Vec<u64>,
     /// `links[].href` values whose upstream origin was rewritten.
     pub links_rewritten: u64,
+    /// Free-text strings of an error body masked (see [`JsonMasker::mask_error_text`]); also
+    /// counted in `values_masked`.
+    pub error_text_masked: u64,
 }
+
+/// In an error body, the members whose strings are codes, not free text, and are kept.
+const ERROR_CODE_KEYS: [&[u8]; 4] = [b"status", b"o:errorCode", b"type", b"errorCode"];
 
 /// Why masking failed. Never carries document content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -164,6 +170,8 @@ pub struct JsonMasker {
     stats: MaskStats,
     /// Key buffers of popped frames, reused so objects cost no allocation.
     spare_keys: Vec<Vec<u8>>,
+    /// Mask every string that is not under an [`ERROR_CODE_KEYS`] member (error bodies).
+    error_text: bool,
 }
 
 impl JsonMasker {
@@ -193,11 +201,32 @@ impl JsonMasker {
             utf8_need: 0,
             offset: 0,
             spare_keys: Vec::new(),
+            error_text: false,
             stats: MaskStats {
                 values_masked: 0,
                 per_rule: vec![0; n],
                 links_rewritten: 0,
+                error_text_masked: 0,
             },
+        }
+    }
+
+    /// Also masks the free text of an error body: every string value, wherever it is, except
+    /// those of members named like codes (`status`, `o:errorCode`, `type`, `errorCode`). Oracle
+    /// writes what failed into `title`, `detail` and `o:errorDetails[].detail` in words, and
+    /// those words may quote a value the rules mask (`"Supplier bank account GB29… failed
+    /// validation"`); a rule cannot find a value inside a sentence, so the sentence goes.
+    pub fn mask_error_text(mut self) -> Self {
+        self.error_text = true;
+        self
+    }
+
+    /// Whether the string starting now is error free text to mask: the nearest enclosing
+    /// member is not a code member.
+    fn error_free_text(&self) -> bool {
+        match self.stack.iter().rev().find(|f| f.is_obj) {
+            Some(f) => !(f.key_matchable && ERROR_CODE_KEYS.contains(&f.key.as_slice())),
+            None => true,
         }
     }
 
@@ -356,6 +385,13 @@ impl JsonMasker {
                     out.extend_from_slice(self.rules.mask_json())
                 }
             }
+            return self.start_skip(b, i);
+        }
+        if self.error_text && b == b'"' && self.error_free_text() {
+            self.rewrite_next = false;
+            self.stats.values_masked += 1;
+            self.stats.error_text_masked += 1;
+            out.extend_from_slice(self.rules.mask_json());
             return self.start_skip(b, i);
         }
         if std::mem::take(&mut self.rewrite_next) && b == b'"' {
