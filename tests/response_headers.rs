@@ -43,7 +43,11 @@ fn create_invoice(gw: &Gateway, auth: &str) -> support::Response {
 
 #[test]
 fn oracle_sessions_challenges_and_diagnostics_stay_behind_the_gateway() {
-    let gw = Gateway::start(Options::default());
+    let gw = Gateway::start(Options {
+        // Granted to ap-sync by the `sim.*` diagnostics rule.
+        extra_config: "[[endpoint]]\nname = \"sim.status\"\npath = \"/__sim/status/{code}\"\nmethods = [\"GET\"]\n".into(),
+        ..Options::default()
+    });
     let cred = gw.issue("ap-sync");
     let sim = gw.sim.base_url();
 

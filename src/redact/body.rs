@@ -372,4 +372,65 @@ mod tests {
         };
         m.on_chunk(&mut None, true).expect("an empty body is fine");
     }
+
+    fn run(m: &mut BodyRedaction, body: &[u8]) -> String {
+        let mut out = Vec::new();
+        // Byte by byte: the decision must not depend on how the body is split.
+        for b in body {
+            let mut chunk = Some(Bytes::copy_from_slice(&[*b]));
+            m.on_chunk(&mut chunk, false).expect("chunk");
+            out.extend_from_slice(&chunk.unwrap_or_default());
+        }
+        m.on_chunk(&mut None, true).expect("end");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn error_free_text_is_masked_codes_are_kept() {
+        let r = rules(true);
+        let error = br#"{"title":"Bad Request","status":"400","detail":"IBAN GB29NWBK601613 is wrong","o:errorDetails":[{"detail":"Supplier bank account GB29NWBK601613 failed validation.","o:errorCode":"27021","o:errorPath":["GB29NWBK601613"]}],"n":5}"#;
+        let mut h = resp(400, &[("content-type", "application/vnd.oracle.adf.error+json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("masks")
+        };
+        let out = run(&mut m, error);
+        assert!(!out.contains("GB29"), "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+        assert_eq!(v["title"], "****");
+        assert_eq!(v["detail"], "****");
+        assert_eq!(v["status"], "400");
+        assert_eq!(v["o:errorDetails"][0]["detail"], "****");
+        assert_eq!(v["o:errorDetails"][0]["o:errorCode"], "27021");
+        assert_eq!(v["o:errorDetails"][0]["o:errorPath"][0], "****");
+        assert_eq!(v["n"], 5, "numbers are not free text");
+        let stats = m.stats().expect("stats");
+        assert_eq!(stats.error_text_masked, 4);
+        // A success body keeps its text; link rewriting alone never masks error text.
+        let mut ok = resp(200, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut ok, &r, false, false) else {
+            panic!("masks")
+        };
+        assert_eq!(run(&mut m, br#"{"detail":"fine"}"#), r#"{"detail":"fine"}"#);
+        let mut h = resp(400, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &rules(false), false, false) else {
+            panic!("runs")
+        };
+        assert_eq!(run(&mut m, br#"{"detail":"x"}"#), r#"{"detail":"x"}"#);
+    }
+
+    #[test]
+    fn request_previews_are_masked_or_withheld() {
+        let r = rules(true);
+        let body = br#"{"IBAN":"GB29NWBK","Note":"n"}"#;
+        let out = mask_preview(&r, body, false).expect("json");
+        assert_eq!(out, br#"{"Note":"n"}"#);
+        // Keys are matched after unescaping, as in responses.
+        let out = mask_preview(&r, br#"{"I\u0042AN":"GB29NWBK","Note":"n"}"#, false).expect("json");
+        assert!(!String::from_utf8_lossy(&out).contains("GB29"));
+        // A capture cut short is still masked as far as it goes.
+        let out = mask_preview(&r, br#"{"Note":"n","IBAN":"GB29NW"#, true).expect("prefix");
+        assert!(!String::from_utf8_lossy(&out).contains("GB29"));
+        assert_eq!(mask_preview(&r, b"IBAN=GB29NWBK&x=1", false), None);
+        assert_eq!(mask_preview(&r, br#"{"IBAN":"GB29"#, false), None, "incomplete");
+    }
 }

@@ -347,7 +347,7 @@ fn identity_settings_are_checked() {
     assert!(e.contains("lifetime_seconds: 5 is outside"), "{e}");
     // One issuer selects one tenant.
     let two = format!(
-        "{}{JWT_TENANT}[tenants.initech.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n[tenants.other]\nupstream = \"https://o.example.com\"\n[tenants.other.upstream_auth]\nmode = \"jwt\"\nissuer = \"x\"\n[tenants.other.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n",
+        "{}{JWT_TENANT}[tenants.initech.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\naudience = \"a\"\n[tenants.other]\nupstream = \"https://o.example.com\"\n[tenants.other.upstream_auth]\nmode = \"jwt\"\nissuer = \"x\"\n[tenants.other.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\naudience = \"a\"\n",
         base()
     );
     let e = load(&two, &[("c.pem", &pem)]).expect_err("refused");
