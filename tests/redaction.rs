@@ -426,7 +426,10 @@ fn masked_responses_carry_no_length_or_tag_of_the_unmasked_body() {
     let oracle = direct_raw(&gw, "HEAD", &item, "");
     assert_eq!(oracle.status, 200);
     assert!(oracle.header("content-length").is_some_and(|n| n != "0"));
-    let tag = oracle.header("etag").expect("oracle tags items").to_string();
+    let tag = oracle
+        .header("etag")
+        .expect("oracle tags items")
+        .to_string();
     assert!(tag.starts_with('"'), "strong: {tag}");
 
     // Through the gateway (the tenant masks TaxpayerId): HEAD gets its GET's header.
@@ -436,7 +439,11 @@ fn masked_responses_carry_no_length_or_tag_of_the_unmasked_body() {
     )
     .expect("head");
     assert_eq!(head.status, 200);
-    assert!(head.header("content-length").is_none(), "{:?}", head.headers);
+    assert!(
+        head.header("content-length").is_none(),
+        "{:?}",
+        head.headers
+    );
     assert!(head.header("etag").is_none(), "{:?}", head.headers);
     let get = gw.get_as(&ap, &item);
     assert_eq!(get.status, 200, "{}", get.text());
@@ -499,20 +506,24 @@ redact = [ { path = "**.IBAN", action = "mask" } ]
 
     // Oracle refuses the update and quotes the stored IBAN in words; the request carries it
     // too, and a password under an escaped key.
-    let body = format!(
-        r#"{{"IBAN":"{iban}","pass\u0077ord":"hunter2-canary","Note":"keep me"}}"#
-    );
+    let body = format!(r#"{{"IBAN":"{iban}","pass\u0077ord":"hunter2-canary","Note":"keep me"}}"#);
     let r = gw.send(&request(
         "PATCH",
         &target,
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         Some(body.as_bytes()),
     ));
     assert_eq!(r.status, 400, "Oracle's status passes: {}", r.text());
     assert!(!r.text().contains(&iban), "{}", r.text());
     let err = r.json();
     assert_eq!(err["o:errorDetails"][0]["detail"], "[REDACTED]");
-    assert_eq!(err["o:errorDetails"][0]["o:errorCode"], "SIM-BANK-VALIDATION");
+    assert_eq!(
+        err["o:errorDetails"][0]["o:errorCode"],
+        "SIM-BANK-VALIDATION"
+    );
     assert_eq!(err["status"], "400");
     assert_eq!(err["title"], "[REDACTED]");
     let rid = r.header("x-request-id").expect("rid").to_string();

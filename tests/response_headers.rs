@@ -24,8 +24,14 @@ const NEVER: [&str; 6] = [
 fn assert_clean(r: &support::Response, what: &str) {
     for (k, v) in &r.headers {
         let k = k.to_ascii_lowercase();
-        assert!(!NEVER.contains(&k.as_str()), "{what}: {k}: {v} reached the caller");
-        assert!(!v.contains("JSESSIONID") && !v.contains("OAMAuthn"), "{what}: {k}: {v}");
+        assert!(
+            !NEVER.contains(&k.as_str()),
+            "{what}: {k}: {v} reached the caller"
+        );
+        assert!(
+            !v.contains("JSESSIONID") && !v.contains("OAMAuthn"),
+            "{what}: {k}: {v}"
+        );
     }
 }
 
@@ -34,7 +40,10 @@ fn create_invoice(gw: &Gateway, auth: &str) -> support::Response {
     let r = gw.send(&request(
         "POST",
         INVOICES,
-        &[("Authorization", auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", auth),
+            ("Content-Type", "application/json"),
+        ],
         Some(br#"{"InvoiceNumber":"INV-HDR-1","InvoiceAmount":10}"#),
     ));
     assert_eq!(r.status, 201, "{}", r.text());

@@ -262,7 +262,9 @@ fn create_account(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
                 &name,
                 json!({"tenant": tenant, (*field): value}),
                 field,
-                &format!("Binding an account to an Oracle identity (`{field}`) needs the owner role."),
+                &format!(
+                    "Binding an account to an Oracle identity (`{field}`) needs the owner role."
+                ),
             );
         }
     }

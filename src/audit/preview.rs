@@ -10,14 +10,14 @@
 //! unescaping and percent-decoding, ignoring case and anything but letters and digits, so
 //! `"pass\u0077ord"`, `pass%77ord=` and `"Pass-Word"` are all a password.
 
-/// Words that make a field name sensitive (matched case-insensitively inside the name).
-const SENSITIVE: [&str; 8] = [
+/// Words that make a field name sensitive, folded (lowercase letters and digits only), matched
+/// inside the folded name.
+const SENSITIVE: [&str; 7] = [
     "password",
     "passwd",
     "secret",
     "token",
     "apikey",
-    "api_key",
     "authorization",
     "credential",
 ];
@@ -31,9 +31,7 @@ fn sensitive_name(name: &str) -> bool {
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    SENSITIVE
-        .iter()
-        .any(|w| folded.contains(&w.replace('_', "")))
+    SENSITIVE.iter().any(|w| folded.contains(w))
 }
 
 /// Captures up to `cap` bytes of a body as it streams by.
@@ -293,7 +291,10 @@ mod tests {
         let (decoded, end) = read_string(&r#""a\ud83d\ude00b""#.chars().collect::<Vec<_>>(), 0);
         assert_eq!(decoded, "a\u{1F600}b");
         assert!(end > 0);
-        assert_eq!(scrub(r#"{"InvoiceNumber":"INV-1"}"#), r#"{"InvoiceNumber":"INV-1"}"#);
+        assert_eq!(
+            scrub(r#"{"InvoiceNumber":"INV-1"}"#),
+            r#"{"InvoiceNumber":"INV-1"}"#
+        );
     }
 
     #[test]
@@ -302,9 +303,16 @@ mod tests {
         p.feed(br#"{"IBAN":"GB29NWBK","password":"pw1"}"#);
         let seen = p.finish_with(|b, cut| {
             assert!(!cut);
-            Some(String::from_utf8_lossy(b).replace("GB29NWBK", "****").into_bytes())
+            Some(
+                String::from_utf8_lossy(b)
+                    .replace("GB29NWBK", "****")
+                    .into_bytes(),
+            )
         });
-        assert_eq!(seen.as_deref(), Some(r#"{"IBAN":"****","password":"****"}"#));
+        assert_eq!(
+            seen.as_deref(),
+            Some(r#"{"IBAN":"****","password":"****"}"#)
+        );
         assert_eq!(p.finish_with(|_, _| None).as_deref(), Some(WITHHELD));
     }
 

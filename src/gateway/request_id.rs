@@ -122,16 +122,21 @@ mod tests {
         assert_eq!(unique.len(), all.len(), "no id repeats");
         // A counter (the old format) makes consecutive ids differ in a few low bits and share
         // a prefix; random ids differ in about half of their 128 bits.
-        let bits = |id: &str| -> u128 {
-            u128::from_str_radix(&id.replace('-', ""), 16).expect("hex")
-        };
+        let bits =
+            |id: &str| -> u128 { u128::from_str_radix(&id.replace('-', ""), 16).expect("hex") };
         let mut close = 0;
         for w in all.windows(2) {
             let d = (bits(&w[0]) ^ bits(&w[1])).count_ones();
             if d < 32 {
                 close += 1;
             }
-            assert_ne!(&w[0][..8], &w[1][..8], "no shared prefix: {} {}", w[0], w[1]);
+            assert_ne!(
+                &w[0][..8],
+                &w[1][..8],
+                "no shared prefix: {} {}",
+                w[0],
+                w[1]
+            );
         }
         assert_eq!(close, 0, "consecutive ids look related");
     }

@@ -297,7 +297,10 @@ mod tests {
         for status in [204, 304] {
             let mut h = resp(status, &[("content-type", "text/html"), ("etag", "\"x\"")]);
             assert!(matches!(on_header(&mut h, &r, false, false), Ok(Ok(None))));
-            assert!(h.headers.get("etag").is_none(), "{status}: no tag of the unmasked body");
+            assert!(
+                h.headers.get("etag").is_none(),
+                "{status}: no tag of the unmasked body"
+            );
         }
         // HEAD: the header its GET would get, and no body to mask.
         let mut h = resp(200, &[ct, ("content-length", "4242"), ("etag", "\"x\"")]);
@@ -308,7 +311,10 @@ mod tests {
             h.headers.get("transfer-encoding").map(|v| v.as_bytes()),
             Some(&b"chunked"[..])
         );
-        let mut h = resp(200, &[("content-type", "text/html"), ("content-length", "9")]);
+        let mut h = resp(
+            200,
+            &[("content-type", "text/html"), ("content-length", "9")],
+        );
         assert_eq!(
             on_header(&mut h, &r, true, false).expect("ok").err(),
             Some(Refusal::NotJson),
@@ -389,7 +395,10 @@ mod tests {
     fn error_free_text_is_masked_codes_are_kept() {
         let r = rules(true);
         let error = br#"{"title":"Bad Request","status":"400","detail":"IBAN GB29NWBK601613 is wrong","o:errorDetails":[{"detail":"Supplier bank account GB29NWBK601613 failed validation.","o:errorCode":"27021","o:errorPath":["GB29NWBK601613"]}],"n":5}"#;
-        let mut h = resp(400, &[("content-type", "application/vnd.oracle.adf.error+json")]);
+        let mut h = resp(
+            400,
+            &[("content-type", "application/vnd.oracle.adf.error+json")],
+        );
         let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
             panic!("masks")
         };
@@ -431,6 +440,10 @@ mod tests {
         let out = mask_preview(&r, br#"{"Note":"n","IBAN":"GB29NW"#, true).expect("prefix");
         assert!(!String::from_utf8_lossy(&out).contains("GB29"));
         assert_eq!(mask_preview(&r, b"IBAN=GB29NWBK&x=1", false), None);
-        assert_eq!(mask_preview(&r, br#"{"IBAN":"GB29"#, false), None, "incomplete");
+        assert_eq!(
+            mask_preview(&r, br#"{"IBAN":"GB29"#, false),
+            None,
+            "incomplete"
+        );
     }
 }

@@ -117,8 +117,7 @@ pub fn never_passed(name: &str) -> Option<&'static str> {
         || n == "strict-transport-security"
     {
         Some("is set by the gateway itself")
-    } else if n.starts_with("x-oracle-dms-") || BACKEND_HEADERS.iter().any(|h| h.as_str() == n)
-    {
+    } else if n.starts_with("x-oracle-dms-") || BACKEND_HEADERS.iter().any(|h| h.as_str() == n) {
         Some("identifies Oracle's servers")
     } else {
         None
@@ -163,7 +162,9 @@ impl LocationRewrite {
         if value.starts_with(b"/") {
             return Some(value.to_vec());
         }
-        let scheme_end = value.iter().position(|b| matches!(b, b':' | b'/' | b'?' | b'#'));
+        let scheme_end = value
+            .iter()
+            .position(|b| matches!(b, b':' | b'/' | b'?' | b'#'));
         let absolute = scheme_end.is_some_and(|i| {
             value[i] == b':'
                 && i > 0
@@ -340,12 +341,19 @@ mod tests {
         ] {
             assert!(!names.contains(&gone), "{gone} passed: {names:?}");
         }
-        for kept in ["content-type", "content-length", "etag", "rest-framework-version"] {
+        for kept in [
+            "content-type",
+            "content-length",
+            "etag",
+            "rest-framework-version",
+        ] {
             assert!(names.contains(&kept), "{kept} dropped: {names:?}");
         }
         assert_eq!(
             r.headers.get("location").map(|v| v.as_bytes()),
-            Some(&b"https://erp-gw.example.com/fscmRestApi/resources/11.13.18.05/invoices/300126"[..])
+            Some(
+                &b"https://erp-gw.example.com/fscmRestApi/resources/11.13.18.05/invoices/300126"[..]
+            )
         );
         // An operator extension passes exactly the header it names.
         let mut r = oracle_response();
@@ -385,10 +393,18 @@ mod tests {
                 Some("https://gw.example.com?x"),
                 Some("/?x"),
             ),
-            ("/fscmRestApi/x/1", Some("/fscmRestApi/x/1"), Some("/fscmRestApi/x/1")),
+            (
+                "/fscmRestApi/x/1",
+                Some("/fscmRestApi/x/1"),
+                Some("/fscmRestApi/x/1"),
+            ),
             ("300126", Some("300126"), Some("300126")),
             // Another origin, or one that only starts like the tenant's: dropped.
-            ("https://acme.fa.ocs.oraclecloud.com.evil.example/x", None, None),
+            (
+                "https://acme.fa.ocs.oraclecloud.com.evil.example/x",
+                None,
+                None,
+            ),
             ("https://login.oracle.com/oam/server/auth", None, None),
             ("https://user@acme.fa.ocs.oraclecloud.com/x", None, None),
             ("//evil.example/x", None, None),
@@ -401,7 +417,11 @@ mod tests {
                     .map(|v| String::from_utf8(v).expect("ascii"))
             };
             assert_eq!(got(&public).as_deref(), want_public, "{input} (public)");
-            assert_eq!(got(&relative).as_deref(), want_relative, "{input} (relative)");
+            assert_eq!(
+                got(&relative).as_deref(),
+                want_relative,
+                "{input} (relative)"
+            );
         }
     }
 

@@ -423,7 +423,10 @@ fn item(
                 );
             }
             let v = collections::item_view(&resource.items[pos], key, query, coll_base, name);
-            with_etag(head_aware(req, json_response(StatusCode::OK, ITEM, &v), &v), &etag)
+            with_etag(
+                head_aware(req, json_response(StatusCode::OK, ITEM, &v), &v),
+                &etag,
+            )
         }
         Method::PATCH if name == "externalBankAccounts" => {
             // Oracle's validation message quotes the stored account in words.

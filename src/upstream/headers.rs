@@ -142,7 +142,10 @@ mod tests {
         }
         prepare_for_masking(&mut w);
         assert!(w.headers.get("if-none-match").is_none());
-        assert!(w.headers.get("if-match").is_some(), "a conditional write stays conditional");
+        assert!(
+            w.headers.get("if-match").is_some(),
+            "a conditional write stays conditional"
+        );
     }
 
     fn req(headers: &[(&str, &str)]) -> RequestHeader {

@@ -378,13 +378,28 @@ fn inbound_tokens_need_an_audience_or_an_explicit_opt_out() {
         &[("c.pem", &pem)],
     )
     .expect_err("refused");
-    assert!(e.contains("inbound_jwt.audience_check: false contradicts"), "{e}");
+    assert!(
+        e.contains("inbound_jwt.audience_check: false contradicts"),
+        "{e}"
+    );
     // The explicit opt-out compiles, with no audience to check.
     let s = load(&inbound("audience_check = false\n"), &[("c.pem", &pem)]).expect("valid");
-    let trust = s.tenant("initech").expect("tenant").1.inbound.as_ref().expect("trust");
+    let trust = s
+        .tenant("initech")
+        .expect("tenant")
+        .1
+        .inbound
+        .as_ref()
+        .expect("trust");
     assert_eq!(trust.audience, None);
     let s = load(&inbound("audience = \"erpgate\"\n"), &[("c.pem", &pem)]).expect("valid");
-    let trust = s.tenant("initech").expect("tenant").1.inbound.as_ref().expect("trust");
+    let trust = s
+        .tenant("initech")
+        .expect("tenant")
+        .1
+        .inbound
+        .as_ref()
+        .expect("trust");
     assert_eq!(trust.audience.as_deref(), Some("erpgate"));
 }
 
