@@ -44,9 +44,6 @@ pub struct MaskStats {
     pub error_text_masked: u64,
 }
 
-/// In an error body, the members whose strings are codes, not free text, and are kept.
-const ERROR_CODE_KEYS: [&[u8]; 4] = [b"status", b"o:errorCode", b"type", b"errorCode"];
-
 /// Why masking failed. Never carries document content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MaskError {
@@ -170,7 +167,7 @@ pub struct JsonMasker {
     stats: MaskStats,
     /// Key buffers of popped frames, reused so objects cost no allocation.
     spare_keys: Vec<Vec<u8>>,
-    /// Mask every string that is not under an [`ERROR_CODE_KEYS`] member (error bodies).
+    /// Mask every string of an error body that is not a code (`error_text.rs`).
     error_text: bool,
 }
 
@@ -208,25 +205,6 @@ impl JsonMasker {
                 links_rewritten: 0,
                 error_text_masked: 0,
             },
-        }
-    }
-
-    /// Also masks the free text of an error body: every string value, wherever it is, except
-    /// those of members named like codes (`status`, `o:errorCode`, `type`, `errorCode`). Oracle
-    /// writes what failed into `title`, `detail` and `o:errorDetails[].detail` in words, and
-    /// those words may quote a value the rules mask (`"Supplier bank account GB29… failed
-    /// validation"`); a rule cannot find a value inside a sentence, so the sentence goes.
-    pub fn mask_error_text(mut self) -> Self {
-        self.error_text = true;
-        self
-    }
-
-    /// Whether the string starting now is error free text to mask: the nearest enclosing
-    /// member is not a code member.
-    fn error_free_text(&self) -> bool {
-        match self.stack.iter().rev().find(|f| f.is_obj) {
-            Some(f) => !(f.key_matchable && ERROR_CODE_KEYS.contains(&f.key.as_slice())),
-            None => true,
         }
     }
 
@@ -639,6 +617,7 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+mod error_text;
 mod scan;
 
 #[cfg(test)]
