@@ -52,6 +52,8 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(run(&none, &none).is_err()))
     });
 
+    let ids = erpgate::gateway::request_id::RequestIds::new();
+    c.bench_function("step/request_id", |b| b.iter(|| black_box(ids.next_id())));
     c.bench_function("step/path_canonicalize", |b| {
         b.iter(|| black_box(erpgate::path::canonicalize(black_box(target), 8192).is_ok()))
     });

@@ -69,8 +69,11 @@ pub struct GatewaySettings {
     pub upgrade_socket: PathBuf,
     /// How long `serve --upgrade` waits for the old process (seconds).
     pub upgrade_wait_seconds: u64,
-    /// Upstream response headers removed besides the built-in backend list.
+    /// Upstream response headers removed although the allowlist passes them.
     pub strip_response_headers: Vec<http::HeaderName>,
+    /// Upstream response headers passed besides the built-in allowlist
+    /// (`redact::headers::ALLOWED_RESPONSE_HEADERS`).
+    pub allow_response_headers: Vec<http::HeaderName>,
     /// TLS on the public listener (None: plain HTTP).
     pub tls: Option<crate::tls::DownstreamTls>,
     /// CA bundle for upstream certificates (None: the system roots).

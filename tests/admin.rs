@@ -530,3 +530,66 @@ fn admin_tokens_and_issued_secrets_never_reach_the_log_or_the_database() {
         }
     }
 }
+
+#[test]
+fn only_an_owner_binds_an_account_to_an_oracle_identity() {
+    let a = start();
+    let admin = token_of(&a.call(
+        "POST",
+        "/admin-tokens",
+        Some(&a.owner),
+        Some(&json!({"role": "admin", "name": "ops"})),
+    ));
+    // In jwt mode the gateway signs assertions as the account's oracle_user; the secret an
+    // account uses decides the same in basic and api_key modes. An admin may do neither.
+    for (name, field) in [("bound-1", "oracle_user"), ("bound-2", "upstream_secret")] {
+        let r = a.call(
+            "POST",
+            "/accounts",
+            Some(&admin),
+            Some(&json!({"name": name, "tenant": "acme", field: "FIN_CONTROLLER"})),
+        );
+        assert_eq!(r.status, 403, "{field}: {}", r.text());
+        let e = &r.json()["error"];
+        assert_eq!(e["code"], "admin.forbidden", "{e}");
+        assert_eq!(e["field"], field, "{e}");
+    }
+    let list = a.call("GET", "/accounts", Some(&admin), None).text();
+    assert!(!list.contains("bound-"), "nothing was created: {list}");
+    // Each refusal is in the trail, with who asked and what.
+    let mut refused = Vec::new();
+    a.gw.eventually("the refusals are audited", || {
+        refused = a
+            .call(
+                "GET",
+                "/audit?reason=admin.forbidden&limit=100",
+                Some(&a.owner),
+                None,
+            )
+            .json()["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        refused.len() >= 2
+    });
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for r in &refused {
+        assert_eq!(r["decision"], "denied");
+        assert_eq!(r["method"], "account.create");
+        assert!(r["actor"]
+            .as_str()
+            .is_some_and(|x| x.starts_with("admin:ops(eat_")));
+        assert!(r["path"].as_str().is_some_and(|p| p.starts_with("bound-")));
+    }
+    // The owner decides.
+    let r = a.call(
+        "POST",
+        "/accounts",
+        Some(&a.owner),
+        Some(&json!({"name": "bound-3", "tenant": "acme", "oracle_user": "FIN_CONTROLLER"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["oracle_user"], "FIN_CONTROLLER");
+    let v = a.call("GET", "/audit/verify", Some(&a.owner), None).json();
+    assert_eq!(v["intact"], true, "{v}");
+}

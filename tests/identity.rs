@@ -18,6 +18,8 @@ use support::{Gateway, Options};
 const V: &str = "/fscmRestApi/resources/11.13.18.05";
 const ISSUER: &str = "erpgate-test";
 const FUSION: &str = "https://initech.fa.oraclecloud.com";
+/// The audience Fusion puts in tokens for the gateway's secure destination.
+const AUD: &str = "https://erpgate.initech.example";
 
 /// Keys made once per test binary: the Fusion key that signs inbound user tokens, the
 /// tenant key the gateway signs assertions with, and an unrelated attacker key.
@@ -66,7 +68,7 @@ fn now() -> i64 {
 /// An Oracle user token as Fusion would issue it.
 fn user_token(user: &str, roles: &[&str]) -> String {
     let claims = json!({"iss": FUSION, "prn": user, "sub": user, "iat": now() - 5,
-                        "exp": now() + 600, "roles": roles});
+                        "exp": now() + 600, "roles": roles, "aud": AUD});
     craft(
         &json!({"alg": "RS256", "typ": "JWT", "x5t": keys().fusion.certificate().x5t()}),
         &claims,
@@ -104,6 +106,7 @@ lifetime_seconds = 120
 [tenants.initech.inbound_jwt]
 issuers = ["{FUSION}"]
 certificates = ["{pem}"]
+audience = "{AUD}"
 roles_claim = "roles"
 
 [[policy]]
@@ -389,7 +392,7 @@ fn jwt_attacks_are_refused_with_401_and_the_gateway_keeps_serving() {
     let url = format!("{V}/invoices");
     let f = &keys().fusion;
     let good_claims =
-        json!({"iss": FUSION, "prn": "JANE.DOE", "iat": now() - 5, "exp": now() + 600});
+        json!({"iss": FUSION, "prn": "JANE.DOE", "iat": now() - 5, "exp": now() + 600, "aud": AUD});
     let rs = json!({"alg": "RS256", "x5t": f.certificate().x5t()});
     let with = |k: &str, v: Value| {
         let mut c = good_claims.clone();
@@ -442,6 +445,20 @@ fn jwt_attacks_are_refused_with_401_and_the_gateway_keeps_serving() {
             "wrong issuer",
             craft(&rs, &with("iss", json!("https://evil.example")), Some(f)),
             "jwt_issuer",
+        ),
+        (
+            "issued by Fusion for another destination",
+            craft(
+                &rs,
+                &with("aud", json!("https://other-app.initech.example")),
+                Some(f),
+            ),
+            "jwt_audience",
+        ),
+        (
+            "no audience at all",
+            craft(&rs, &with("aud", json!([])), Some(f)),
+            "jwt_audience",
         ),
         (
             "not yet valid",
@@ -629,4 +646,33 @@ fn tenant_gen_key_prints_the_registration_and_rotation_needs_force() {
 
 fn whoami() -> String {
     erpgate::cli::killswitch::whoami()
+}
+
+#[test]
+fn inbound_tokens_without_an_audience_are_refused_by_check_unless_opted_out() {
+    let gw = start();
+    let text = std::fs::read_to_string(&gw.config).expect("config");
+    let line = format!("audience = \"{AUD}\"\n");
+    assert!(text.contains(&line));
+    let check = |body: &str| {
+        let path = gw.dir.path().join("variant.toml");
+        std::fs::write(&path, body).expect("write");
+        gw.cli(&["check", "--config", path.to_str().expect("path")])
+    };
+    // Without an audience, a token Fusion issued for any other destination would pass.
+    let out = check(&text.replace(&line, ""));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tenants.initech.inbound_jwt.audience: required"),
+        "{stderr}"
+    );
+    // The explicit opt-out is accepted, with a warning naming the setting.
+    let out = check(&text.replace(&line, "audience_check = false\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("tenants.initech.inbound_jwt.audience_check = false"),
+        "{stderr}"
+    );
 }

@@ -34,8 +34,7 @@ fn main() -> Result<(), String> {
     let fusion = SigningKey::from_der(&fk, fc.clone())?;
     let now = chrono::Utc::now().timestamp();
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": fc.x5t()});
-    let claims =
-        serde_json::json!({"iss": issuer, "prn": user, "sub": user, "iat": now, "exp": now + 7200});
+    let claims = serde_json::json!({"iss": issuer, "prn": user, "sub": user, "iat": now, "exp": now + 7200, "aud": "erpgate-load"});
     let mut token = format!(
         "{}.{}",
         b64::encode(header.to_string().as_bytes()),

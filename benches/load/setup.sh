@@ -140,6 +140,7 @@ issuer = "erpgate-load"
 [tenants.jwt.inbound_jwt]
 issuers = ["$FUSION_ISS"]
 certificates = ["$WORK/fusion.pem"]
+audience = "erpgate-load"
 [[tenants.masked.redact]]
 path = "items[].TaxpayerId"
 action = "last4"

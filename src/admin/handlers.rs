@@ -246,6 +246,28 @@ fn create_account(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
             &format!("tenant \"{tenant}\" is not in the configuration"),
         );
     }
+    // Which Oracle identity an account acts as (`oracle_user`, or the stored secret that
+    // authenticates it, `upstream_secret`) is an owner's decision: in `jwt` mode the gateway
+    // signs assertions as whoever `oracle_user` names.
+    let binding = [
+        ("oracle_user", oracle_user.as_deref()),
+        ("upstream_secret", upstream_secret.as_deref()),
+    ];
+    if let Some((field, value)) = binding.iter().find(|(_, v)| v.is_some()) {
+        if who.role < Role::Owner {
+            return refuse_audited(
+                st,
+                who,
+                "account.create",
+                &name,
+                json!({"tenant": tenant, (*field): value}),
+                field,
+                &format!(
+                    "Binding an account to an Oracle identity (`{field}`) needs the owner role."
+                ),
+            );
+        }
+    }
     mutate(st, who, "account.create", |s| {
         let a = s
             .create_account(
@@ -265,6 +287,41 @@ fn create_account(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
             Reply::with(201, account_json(&a)),
         ))
     })
+}
+
+/// Refuses with 403 `admin.forbidden` naming `field`, and records the attempt: decision
+/// `denied`, reason `admin.forbidden`, what was asked in the note. Without an audit slot the
+/// answer is 503 instead (nothing was changed either way).
+fn refuse_audited(
+    st: &AdminState,
+    who: &AdminIdentity,
+    verb: &str,
+    object: &str,
+    asked: Value,
+    field: &str,
+    message: &str,
+) -> Reply {
+    let Ok(slot) = st.app.audit.reserve() else {
+        return Reply::error(
+            503,
+            "audit.unavailable",
+            "The audit trail cannot record this request right now; nothing was changed.",
+            None,
+        );
+    };
+    slot.send(crate::audit::AuditRecord {
+        ts: crate::audit::record::now(),
+        request_id: crate::crypto::random_id("adm-", 8).unwrap_or_else(|_| "adm-api".into()),
+        kind: Some(crate::audit::Kind::Admin),
+        actor: who.actor(),
+        method: verb.to_string(),
+        path: object.chars().take(256).collect(),
+        decision: "denied".into(),
+        reason: "admin.forbidden".into(),
+        note: Some(asked),
+        ..Default::default()
+    });
+    Reply::error(403, "admin.forbidden", message, Some(field))
 }
 
 fn account_status(st: &AdminState, who: &AdminIdentity, name: &str, action: &str) -> Reply {

@@ -1,22 +1,37 @@
 //! Short body previews for the audit trail: off by default (ERP data is not stored), capped in
 //! size when on, and scrubbed of credentials: the string value after any JSON key or form field
 //! whose name looks like a credential is replaced, as are bearer/basic values and issued keys.
+//!
+//! What a preview may hold: at most `gateway.audit_preview_bytes` of the body, never a value a
+//! redaction rule of the request masks, never a credential-looking field's value. The response
+//! preview is what the client received (already masked, error free text included). The request
+//! preview is masked by the caller with the request's rules ([`Preview::finish_with`]) and
+//! withheld whole when they apply and the body is not JSON. Names are compared after JSON
+//! unescaping and percent-decoding, ignoring case and anything but letters and digits, so
+//! `"pass\u0077ord"`, `pass%77ord=` and `"Pass-Word"` are all a password.
 
-/// Words that make a field name sensitive (matched case-insensitively inside the name).
-const SENSITIVE: [&str; 8] = [
+/// Words that make a field name sensitive, folded (lowercase letters and digits only), matched
+/// inside the folded name.
+const SENSITIVE: [&str; 7] = [
     "password",
     "passwd",
     "secret",
     "token",
     "apikey",
-    "api_key",
     "authorization",
     "credential",
 ];
 
+/// What a preview says instead of a body it may not show.
+pub const WITHHELD: &str = "[withheld: redaction rules apply and the body is not JSON]";
+
 fn sensitive_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase().replace('-', "_");
-    SENSITIVE.iter().any(|w| lower.contains(w))
+    let folded: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SENSITIVE.iter().any(|w| folded.contains(w))
 }
 
 /// Captures up to `cap` bytes of a body as it streams by.
@@ -52,10 +67,19 @@ impl Preview {
 
     /// The scrubbed preview, if previews are on and anything was seen.
     pub fn finish(&self) -> Option<String> {
+        self.finish_with(|b, _| Some(b.to_vec()))
+    }
+
+    /// The preview after `mask` rewrote the captured bytes (given them and whether the capture
+    /// was cut short), then scrubbed; [`WITHHELD`] when `mask` returns `None`.
+    pub fn finish_with(&self, mask: impl FnOnce(&[u8], bool) -> Option<Vec<u8>>) -> Option<String> {
         if self.cap == 0 || self.buf.is_empty() {
             return None;
         }
-        let mut s = scrub(&String::from_utf8_lossy(&self.buf));
+        let Some(masked) = mask(&self.buf, self.truncated) else {
+            return Some(WITHHELD.to_string());
+        };
+        let mut s = scrub(&String::from_utf8_lossy(&masked));
         if self.truncated {
             s.push('…');
         }
@@ -105,13 +129,14 @@ pub fn scrub(text: &str) -> String {
         if c.is_ascii_alphanumeric() || c == '_' {
             let start = i;
             while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-' | '.'))
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-' | '.' | '%'))
             {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
             out.push_str(&word);
-            if chars.get(i) == Some(&'=') && sensitive_name(&word) {
+            let decoded = percent_encoding::percent_decode_str(&word).decode_utf8_lossy();
+            if chars.get(i) == Some(&'=') && sensitive_name(&decoded) {
                 out.push_str("=****");
                 i += 1;
                 while i < chars.len() && !matches!(chars[i], '&' | '"' | ',' | '}' | ' ') {
@@ -171,19 +196,49 @@ fn scrub_words(text: &str) -> String {
     out
 }
 
-/// Reads a JSON string starting at `start` (a quote); returns its raw content and the index
-/// after the closing quote (or the end, for a truncated string).
+/// Reads a JSON string starting at `start` (a quote); returns its content with escapes
+/// decoded (`\u0077` is `w`; a lone or invalid surrogate becomes U+FFFD) and the index after
+/// the closing quote (or the end, for a truncated string).
 fn read_string(chars: &[char], start: usize) -> (String, usize) {
+    let hex4 = |at: usize| -> Option<u32> {
+        let digits: String = chars.get(at..at + 4)?.iter().collect();
+        u32::from_str_radix(&digits, 16).ok()
+    };
     let mut s = String::new();
     let mut i = start + 1;
     while i < chars.len() {
         match chars[i] {
-            '\\' => {
-                if let Some(n) = chars.get(i + 1) {
-                    s.push(*n);
+            '\\' => match chars.get(i + 1) {
+                Some('u') => match hex4(i + 2) {
+                    Some(hi @ 0xD800..=0xDBFF)
+                        if chars.get(i + 6) == Some(&'\\') && chars.get(i + 7) == Some(&'u') =>
+                    {
+                        let lo = hex4(i + 8).filter(|lo| (0xDC00..=0xDFFF).contains(lo));
+                        let c = lo.and_then(|lo| {
+                            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                        });
+                        s.push(c.unwrap_or('\u{FFFD}'));
+                        i += if lo.is_some() { 12 } else { 6 };
+                    }
+                    Some(cp) => {
+                        s.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                        i += 6;
+                    }
+                    None => i += 2,
+                },
+                Some(n) => {
+                    s.push(match n {
+                        'n' => '\n',
+                        't' => '\t',
+                        'r' => '\r',
+                        'b' => '\u{8}',
+                        'f' => '\u{c}',
+                        other => *other,
+                    });
+                    i += 2;
                 }
-                i += 2;
-            }
+                None => i += 1,
+            },
             '"' => return (s, i + 1),
             c => {
                 s.push(c);
@@ -215,6 +270,50 @@ mod tests {
         assert!(!scrub("key egk_0123456789abcdef_AAAA").contains("AAAA"));
         // Truncated input never panics and still masks.
         assert!(!scrub(r#"{"token":"abcdef"#).contains("abcdef"));
+    }
+
+    #[test]
+    fn names_are_matched_after_unescaping_and_folding() {
+        for body in [
+            r#"{"pass\u0077ord":"hunter2"}"#,
+            r#"{"PASS\u0057ORD" : "hunter2"}"#,
+            r#"{"client\u005Fsecret":"hunter2"}"#,
+            r#"{"Pass-Word":"hunter2"}"#,
+            r#"{"api\u002dkey":"hunter2"}"#,
+            r#"{"\u0074\u006f\u006b\u0065\u006e":"hunter2"}"#,
+            r#"{"x":{"pass\"word":"hunter2"}}"#,
+            "pass%77ord=hunter2&user=bob",
+            "client%5Fsecret=hunter2",
+        ] {
+            let s = scrub(body);
+            assert!(!s.contains("hunter2"), "{body} -> {s}");
+        }
+        let (decoded, end) = read_string(&r#""a\ud83d\ude00b""#.chars().collect::<Vec<_>>(), 0);
+        assert_eq!(decoded, "a\u{1F600}b");
+        assert!(end > 0);
+        assert_eq!(
+            scrub(r#"{"InvoiceNumber":"INV-1"}"#),
+            r#"{"InvoiceNumber":"INV-1"}"#
+        );
+    }
+
+    #[test]
+    fn a_mask_withholds_or_rewrites_before_scrubbing() {
+        let mut p = Preview::new(64);
+        p.feed(br#"{"IBAN":"GB29NWBK","password":"pw1"}"#);
+        let seen = p.finish_with(|b, cut| {
+            assert!(!cut);
+            Some(
+                String::from_utf8_lossy(b)
+                    .replace("GB29NWBK", "****")
+                    .into_bytes(),
+            )
+        });
+        assert_eq!(
+            seen.as_deref(),
+            Some(r#"{"IBAN":"****","password":"****"}"#)
+        );
+        assert_eq!(p.finish_with(|_, _| None).as_deref(), Some(WITHHELD));
     }
 
     #[test]

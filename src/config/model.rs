@@ -85,8 +85,10 @@ pub struct GatewayFile {
     pub upgrade_socket: Option<String>,
     /// How long `serve --upgrade` waits for the old process's sockets, seconds (default 30).
     pub upgrade_wait_seconds: Option<u64>,
-    /// Upstream response headers removed in addition to the built-in backend list.
+    /// Upstream response headers removed although the allowlist passes them.
     pub strip_response_headers: Option<Vec<String>>,
+    /// Upstream response headers passed besides the built-in allowlist.
+    pub allow_response_headers: Option<Vec<String>>,
     /// TLS on the public listener (absent: plain HTTP).
     pub tls: Option<TlsFile>,
     /// CA bundle (PEM) upstream certificates are verified with (absent: the system roots).
@@ -165,8 +167,11 @@ pub struct InboundJwtFile {
     /// PEM certificate files (relative to the main file), each may hold several; a token's
     /// `kid` may name a file's stem.
     pub certificates: Vec<String>,
-    /// Required `aud`, when set.
+    /// Required `aud`: Fusion issues user tokens to many destinations, so one is required
+    /// unless `audience_check = false` says otherwise.
     pub audience: Option<String>,
+    /// `false` accepts tokens issued for any destination (no `aud` check; `check` warns).
+    pub audience_check: Option<bool>,
     /// Allowed clock skew in seconds (default 60).
     pub clock_skew_seconds: Option<u64>,
     /// Longest token accepted in bytes (default 8192).

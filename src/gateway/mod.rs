@@ -324,15 +324,19 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
             upstream_request.remove_header(&http::header::EXPECT);
         }
-        if ctx.redaction.is_some() {
+        if let Some(rules) = ctx.redaction.as_ref() {
             crate::upstream::headers::prepare_for_redaction(upstream_request)?;
+            if !rules.is_empty() {
+                crate::upstream::headers::prepare_for_masking(upstream_request);
+            }
         }
         Ok(())
     }
 
-    /// Phase `response_filter`: backend-revealing headers out, security headers and
-    /// `X-Request-Id` in; records the upstream status. When redaction rules apply, decides
-    /// whether the body is masked (`redact::body::on_header`) and refuses with
+    /// Phase `response_filter`: only allowlisted upstream headers pass, `Location` and
+    /// `Content-Location` rewritten (`redact::headers::filter_upstream`), then the security
+    /// headers and `X-Request-Id`; records the upstream status. When redaction rules apply,
+    /// decides whether the body is masked (`redact::body::on_header`) and refuses with
     /// `redaction.failed` (502) a body that cannot be: not JSON, or compressed.
     async fn response_filter(
         &self,
@@ -344,12 +348,17 @@ impl ProxyHttp for Gateway {
         ctx.upstream_answered = Some(Instant::now());
         let status = upstream_response.status.as_u16();
         token_refresh::on_upstream_status(&self.app, session, ctx, status).await?;
-        crate::redact::headers::apply(upstream_response, &ctx.request_id, ctx.hsts.as_deref())?;
-        if let Some(c) = ctx.compiled.as_ref() {
-            for name in &c.snapshot.gateway.strip_response_headers {
-                upstream_response.remove_header(name);
-            }
+        let snapshot = ctx.compiled.as_ref().map(|c| &c.snapshot);
+        let location = snapshot
+            .zip(ctx.trace.tenant)
+            .and_then(|(s, t)| s.redaction.location(t));
+        let gw = snapshot.map(|s| &s.gateway);
+        let allowed = gw.map_or(&[][..], |g| &g.allow_response_headers[..]);
+        crate::redact::headers::filter_upstream(upstream_response, allowed, location)?;
+        for name in gw.map_or(&[][..], |g| &g.strip_response_headers[..]) {
+            upstream_response.remove_header(name);
         }
+        crate::redact::headers::apply(upstream_response, &ctx.request_id, ctx.hsts.as_deref())?;
         if let Some(origin) = &ctx.cors_origin {
             cors::apply(upstream_response, origin)?;
         }

@@ -113,7 +113,13 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         total_us: since(ctx.started),
         bytes_in: Some(ctx.body_bytes),
         bytes_out: Some(session.body_bytes_sent() as u64),
-        request_preview: ctx.request_preview.finish(),
+        // The request body gets the request's masking rules too (withheld if not JSON).
+        request_preview: match ctx.redaction.as_ref().filter(|r| !r.is_empty()) {
+            Some(rules) => ctx.request_preview.finish_with(|bytes, truncated| {
+                crate::redact::body::mask_preview(rules, bytes, truncated)
+            }),
+            None => ctx.request_preview.finish(),
+        },
         response_preview: ctx.response_preview.finish(),
         redaction: redaction_note(ctx),
         note: None,
@@ -160,6 +166,14 @@ fn redaction_note(ctx: &RequestCtx) -> Option<record::RedactionNote> {
                 values: *n,
             })
             .collect();
+        if stats.error_text_masked > 0 {
+            // Not a configured rule: the free text of an error body (`redact::body::on_header`).
+            note.rules.push(record::RuleFired {
+                path: "(error text)".into(),
+                action: "mask".into(),
+                values: stats.error_text_masked,
+            });
+        }
     }
     Some(note)
 }

@@ -71,8 +71,16 @@ fn weaken(etag: &[u8]) -> Vec<u8> {
 }
 
 /// Decides, from the response header, whether the body goes through the masker, and adjusts
-/// the header when it does: `Content-Length` and digests removed (the length changes),
-/// `ETag` weakened, range support withdrawn, chunked framing for HTTP/1.1 clients.
+/// the header when it does: `Content-Length` and digests removed (the length changes), range
+/// support withdrawn, chunked framing for HTTP/1.1 clients. A HEAD response gets exactly the
+/// header its GET would (the same checks and framing; Pingora sends no body), so the unmasked
+/// body's length never leaves.
+///
+/// With masking rules (not only link rewriting) `ETag` is dropped on every response, 304 and
+/// HEAD included: Oracle computed it over the unmasked body, so it would let a caller test
+/// guesses of the hidden values (and `no-store` forbids caching anyway). With link rewriting
+/// alone it is weakened (`W/"…"`). Error bodies (status ≥ 400) under masking rules also have
+/// their free text masked ([`JsonMasker::mask_error_text`]).
 ///
 /// `no_body` is true for HEAD requests; 1xx, 204 and 304 are detected here.
 pub fn on_header(
@@ -82,14 +90,20 @@ pub fn on_header(
     downstream_http10: bool,
 ) -> pingora::Result<Result<Option<BodyRedaction>, Refusal>> {
     let status = resp.status.as_u16();
+    let strict = !rules.is_empty();
+    if strict {
+        resp.remove_header(&http::header::ETAG);
+    }
+    if status < 200 || status == 204 || status == 304 {
+        return Ok(Ok(None));
+    }
     let declared_empty = resp
         .headers
         .get(http::header::CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() == b"0");
-    if no_body || status < 200 || status == 204 || status == 304 || declared_empty {
+    if declared_empty && !no_body {
         return Ok(Ok(None));
     }
-    let strict = !rules.is_empty();
     let encoded = resp
         .headers
         .get_all(http::header::CONTENT_ENCODING)
@@ -126,11 +140,32 @@ pub fn on_header(
         resp.set_version(http::Version::HTTP_11);
         resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
     }
+    if no_body {
+        return Ok(Ok(None));
+    }
+    let mut masker = JsonMasker::new(rules.clone(), MaskLimits::default());
+    if strict && status >= 400 {
+        masker = masker.mask_error_text();
+    }
     Ok(Ok(Some(BodyRedaction {
-        masker: JsonMasker::new(rules.clone(), MaskLimits::default()),
+        masker,
         fed: false,
         stats: None,
     })))
+}
+
+/// Masks the captured start of a request body for its audit preview with the request's
+/// rules (the same key matching, after JSON unescaping, as responses). `truncated`: the
+/// capture was cut short, so an unfinished document is expected. `None` when the bytes are
+/// not JSON: the preview is then withheld rather than stored unmasked.
+pub fn mask_preview(rules: &Arc<MaskRules>, bytes: &[u8], truncated: bool) -> Option<Vec<u8>> {
+    let mut masker = JsonMasker::new(rules.clone(), MaskLimits::default());
+    let mut out = Vec::with_capacity(bytes.len());
+    masker.feed(bytes, &mut out).ok()?;
+    if !truncated {
+        masker.finish(&mut out).ok()?;
+    }
+    Some(out)
 }
 
 /// The masker of one response body.
@@ -234,9 +269,9 @@ mod tests {
             .expect("masks");
         assert!(m.is_some());
         assert!(h.headers.get("content-length").is_none());
-        assert_eq!(
-            h.headers.get("etag").map(|v| v.as_bytes()),
-            Some(&b"W/\"abc\""[..])
+        assert!(
+            h.headers.get("etag").is_none(),
+            "the unmasked body's tag is an oracle for the hidden values"
         );
         assert_eq!(
             h.headers.get("transfer-encoding").map(|v| v.as_bytes()),
@@ -259,14 +294,42 @@ mod tests {
             Some(Refusal::NotJson),
             "no type: refused"
         );
-        for (status, head) in [(204, false), (304, false), (200, true)] {
+        for status in [204, 304] {
             let mut h = resp(status, &[("content-type", "text/html"), ("etag", "\"x\"")]);
-            assert!(matches!(on_header(&mut h, &r, head, false), Ok(Ok(None))));
-            assert_eq!(
-                h.headers.get("etag").map(|v| v.as_bytes()),
-                Some(&b"\"x\""[..])
+            assert!(matches!(on_header(&mut h, &r, false, false), Ok(Ok(None))));
+            assert!(
+                h.headers.get("etag").is_none(),
+                "{status}: no tag of the unmasked body"
             );
         }
+        // HEAD: the header its GET would get, and no body to mask.
+        let mut h = resp(200, &[ct, ("content-length", "4242"), ("etag", "\"x\"")]);
+        assert!(matches!(on_header(&mut h, &r, true, false), Ok(Ok(None))));
+        assert!(h.headers.get("content-length").is_none());
+        assert!(h.headers.get("etag").is_none());
+        assert_eq!(
+            h.headers.get("transfer-encoding").map(|v| v.as_bytes()),
+            Some(&b"chunked"[..])
+        );
+        let mut h = resp(
+            200,
+            &[("content-type", "text/html"), ("content-length", "9")],
+        );
+        assert_eq!(
+            on_header(&mut h, &r, true, false).expect("ok").err(),
+            Some(Refusal::NotJson),
+            "a HEAD is refused where its GET would be"
+        );
+        // Link rewriting alone: the tag is weakened, not dropped (nothing is hidden).
+        let mut h = resp(200, &[ct, ("etag", "\"abc\"")]);
+        assert!(matches!(
+            on_header(&mut h, &rules(false), false, false),
+            Ok(Ok(Some(_)))
+        ));
+        assert_eq!(
+            h.headers.get("etag").map(|v| v.as_bytes()),
+            Some(&b"W/\"abc\""[..])
+        );
         // Links only (no masking rules): non-JSON passes untouched.
         let mut h = resp(
             200,
@@ -314,5 +377,73 @@ mod tests {
             panic!("should mask")
         };
         m.on_chunk(&mut None, true).expect("an empty body is fine");
+    }
+
+    fn run(m: &mut BodyRedaction, body: &[u8]) -> String {
+        let mut out = Vec::new();
+        // Byte by byte: the decision must not depend on how the body is split.
+        for b in body {
+            let mut chunk = Some(Bytes::copy_from_slice(&[*b]));
+            m.on_chunk(&mut chunk, false).expect("chunk");
+            out.extend_from_slice(&chunk.unwrap_or_default());
+        }
+        m.on_chunk(&mut None, true).expect("end");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn error_free_text_is_masked_codes_are_kept() {
+        let r = rules(true);
+        let error = br#"{"title":"Bad Request","status":"400","detail":"IBAN GB29NWBK601613 is wrong","o:errorDetails":[{"detail":"Supplier bank account GB29NWBK601613 failed validation.","o:errorCode":"27021","o:errorPath":["GB29NWBK601613"]}],"n":5}"#;
+        let mut h = resp(
+            400,
+            &[("content-type", "application/vnd.oracle.adf.error+json")],
+        );
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("masks")
+        };
+        let out = run(&mut m, error);
+        assert!(!out.contains("GB29"), "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+        assert_eq!(v["title"], "****");
+        assert_eq!(v["detail"], "****");
+        assert_eq!(v["status"], "400");
+        assert_eq!(v["o:errorDetails"][0]["detail"], "****");
+        assert_eq!(v["o:errorDetails"][0]["o:errorCode"], "27021");
+        assert_eq!(v["o:errorDetails"][0]["o:errorPath"][0], "****");
+        assert_eq!(v["n"], 5, "numbers are not free text");
+        let stats = m.stats().expect("stats");
+        assert_eq!(stats.error_text_masked, 4);
+        // A success body keeps its text; link rewriting alone never masks error text.
+        let mut ok = resp(200, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut ok, &r, false, false) else {
+            panic!("masks")
+        };
+        assert_eq!(run(&mut m, br#"{"detail":"fine"}"#), r#"{"detail":"fine"}"#);
+        let mut h = resp(400, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &rules(false), false, false) else {
+            panic!("runs")
+        };
+        assert_eq!(run(&mut m, br#"{"detail":"x"}"#), r#"{"detail":"x"}"#);
+    }
+
+    #[test]
+    fn request_previews_are_masked_or_withheld() {
+        let r = rules(true);
+        let body = br#"{"IBAN":"GB29NWBK","Note":"n"}"#;
+        let out = mask_preview(&r, body, false).expect("json");
+        assert_eq!(out, br#"{"Note":"n"}"#);
+        // Keys are matched after unescaping, as in responses.
+        let out = mask_preview(&r, br#"{"I\u0042AN":"GB29NWBK","Note":"n"}"#, false).expect("json");
+        assert!(!String::from_utf8_lossy(&out).contains("GB29"));
+        // A capture cut short is still masked as far as it goes.
+        let out = mask_preview(&r, br#"{"Note":"n","IBAN":"GB29NW"#, true).expect("prefix");
+        assert!(!String::from_utf8_lossy(&out).contains("GB29"));
+        assert_eq!(mask_preview(&r, b"IBAN=GB29NWBK&x=1", false), None);
+        assert_eq!(
+            mask_preview(&r, br#"{"IBAN":"GB29"#, false),
+            None,
+            "incomplete"
+        );
     }
 }

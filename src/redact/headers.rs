@@ -1,9 +1,14 @@
-//! Response header rules: remove what reveals the backend, add the security headers.
+//! Response header rules: an allowlist for what Oracle answers, `Location` rewriting, and the
+//! security headers on everything the public listener sends.
 //!
-//! Applied to every response the public listener sends, relayed or generated: Oracle's
-//! diagnostic and server-identifying headers go, and `nosniff`, frame denial, no-referrer, a
-//! restrictive permissions policy and `Cache-Control: no-store` (ERP data must never sit in a
-//! shared or browser cache) are set. HSTS is added when the listener speaks TLS.
+//! Upstream headers reach the caller only when [`ALLOWED_RESPONSE_HEADERS`] (or the operator's
+//! `gateway.allow_response_headers`) names them ([`filter_upstream`]): Oracle's session
+//! cookies (`Set-Cookie: JSESSIONID`, OAM SSO cookies), its `WWW-Authenticate` challenge naming
+//! the integration user, `X-ORACLE-DMS-*` diagnostics and anything Oracle adds tomorrow stay
+//! behind the gateway. `Location` and `Content-Location` are rewritten like `links[].href`
+//! ([`LocationRewrite`]). Then, on every response, relayed or generated ([`apply`]): `nosniff`,
+//! frame denial, no-referrer, a restrictive permissions policy and `Cache-Control: no-store`
+//! (ERP data must never sit in a shared or browser cache); HSTS when the listener speaks TLS.
 
 use http::header::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
@@ -47,6 +52,181 @@ pub static SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
         HeaderValue::from_static("no-store"),
     ),
 ];
+
+/// Upstream response headers passed to the caller; everything else is dropped. Framing
+/// (`Content-Length`, `Transfer-Encoding`; Pingora writes `Connection` and `Date` itself), the
+/// representation (`Content-Type`, `-Encoding`, `-Language`, `-Disposition`, `-Range`,
+/// digests), validators (`ETag`, `Last-Modified`; `ETag` is dropped again when values are
+/// masked), `Vary`, `Accept-Ranges`, `Allow` (405), `Retry-After` (429/503), `Location` and
+/// `Content-Location` (rewritten), and `REST-Framework-Version`, which Oracle's REST clients
+/// read. `Cache-Control` is replaced by the gateway's own. Not passed: `Link` (it names Oracle's
+/// host; Oracle's links travel in the body), cookies, authentication challenges, CORS (the
+/// gateway's own), hop-by-hop and diagnostic headers.
+pub static ALLOWED_RESPONSE_HEADERS: [HeaderName; 20] = [
+    HeaderName::from_static("content-type"),
+    HeaderName::from_static("content-length"),
+    HeaderName::from_static("transfer-encoding"),
+    HeaderName::from_static("content-encoding"),
+    HeaderName::from_static("content-language"),
+    HeaderName::from_static("content-disposition"),
+    HeaderName::from_static("content-range"),
+    HeaderName::from_static("content-md5"),
+    HeaderName::from_static("digest"),
+    HeaderName::from_static("content-digest"),
+    HeaderName::from_static("repr-digest"),
+    HeaderName::from_static("etag"),
+    HeaderName::from_static("last-modified"),
+    HeaderName::from_static("vary"),
+    HeaderName::from_static("accept-ranges"),
+    HeaderName::from_static("allow"),
+    HeaderName::from_static("retry-after"),
+    HeaderName::from_static("location"),
+    HeaderName::from_static("content-location"),
+    HeaderName::from_static("rest-framework-version"),
+];
+
+/// Why a header may never be passed from upstream, whatever the configuration says (the
+/// reason is the configuration error's wording); `None` when an operator may allow it.
+pub fn never_passed(name: &str) -> Option<&'static str> {
+    const SESSION: [&str; 6] = [
+        "set-cookie",
+        "set-cookie2",
+        "www-authenticate",
+        "proxy-authenticate",
+        "authentication-info",
+        "proxy-authentication-info",
+    ];
+    const HOP: [&str; 6] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    ];
+    let n = name.to_ascii_lowercase();
+    if SESSION.contains(&n.as_str()) {
+        Some("carries Oracle's session or authentication and is never passed to callers")
+    } else if HOP.contains(&n.as_str()) {
+        Some("is hop-by-hop; the gateway frames its own connections")
+    } else if n == "x-request-id"
+        || n == "expires"
+        || n == "pragma"
+        || n.starts_with("access-control-")
+        || SECURITY_HEADERS.iter().any(|(h, _)| h.as_str() == n)
+        || n == "strict-transport-security"
+    {
+        Some("is set by the gateway itself")
+    } else if n.starts_with("x-oracle-dms-") || BACKEND_HEADERS.iter().any(|h| h.as_str() == n) {
+        Some("identifies Oracle's servers")
+    } else {
+        None
+    }
+}
+
+/// Rewrites `Location`/`Content-Location` values that name the tenant's upstream origin: to
+/// `gateway.public_base_url` when set, else to a path-absolute reference (`/fscmRestApi/…`),
+/// which the client resolves against the gateway URL it called. The request's `Host` is never
+/// used: it is the caller's to choose. A value naming any other origin (an Oracle SSO page,
+/// a network-path `//host/…`) is dropped; relative references are kept.
+#[derive(Clone, Debug, Default)]
+pub struct LocationRewrite {
+    /// Lowercase origins Oracle may write for the tenant, longest first.
+    origins: Vec<String>,
+    /// The public origin, without a trailing slash; `None`: path-absolute references.
+    to: Option<String>,
+}
+
+impl LocationRewrite {
+    /// Rewrites `origins` (e.g. `https://acme.fa.ocs.oraclecloud.com` and the same with
+    /// `:443`) to `to`.
+    pub fn new(origins: Vec<String>, to: Option<String>) -> LocationRewrite {
+        let mut origins: Vec<String> = origins.iter().map(|o| o.to_ascii_lowercase()).collect();
+        origins.sort_by_key(|o| std::cmp::Reverse(o.len()));
+        origins.dedup();
+        LocationRewrite { origins, to }
+    }
+
+    /// The value to send for an upstream `Location`/`Content-Location`, or `None` to drop it.
+    pub fn rewrite(&self, value: &[u8]) -> Option<Vec<u8>> {
+        if value.is_empty()
+            || value
+                .iter()
+                .any(|b| *b == b'\\' || b.is_ascii_control() || *b == b' ' || !b.is_ascii())
+        {
+            return None;
+        }
+        if value.starts_with(b"//") {
+            return None;
+        }
+        if value.starts_with(b"/") {
+            return Some(value.to_vec());
+        }
+        let scheme_end = value
+            .iter()
+            .position(|b| matches!(b, b':' | b'/' | b'?' | b'#'));
+        let absolute = scheme_end.is_some_and(|i| {
+            value[i] == b':'
+                && i > 0
+                && value[0].is_ascii_alphabetic()
+                && value[..i]
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        });
+        if !absolute {
+            return Some(value.to_vec()); // a relative path: resolved under the gateway's URL
+        }
+        let origin = self.origins.iter().find(|o| {
+            value.len() >= o.len()
+                && value[..o.len()].eq_ignore_ascii_case(o.as_bytes())
+                && matches!(value.get(o.len()), None | Some(b'/' | b'?' | b'#'))
+        })?;
+        let rest = &value[origin.len()..];
+        let mut out = Vec::with_capacity(value.len() + 32);
+        match &self.to {
+            Some(base) => out.extend_from_slice(base.as_bytes()),
+            None if !rest.starts_with(b"/") => out.push(b'/'),
+            None => {}
+        }
+        out.extend_from_slice(rest);
+        Some(out)
+    }
+}
+
+/// Drops every upstream header that neither [`ALLOWED_RESPONSE_HEADERS`] nor `extra` (the
+/// checked `gateway.allow_response_headers`) names, then rewrites `Location` and
+/// `Content-Location` with `location` (without one, only path-absolute and relative references
+/// are kept). Several values of one of them are ambiguous and dropped.
+pub fn filter_upstream(
+    resp: &mut ResponseHeader,
+    extra: &[HeaderName],
+    location: Option<&LocationRewrite>,
+) -> pingora::Result<()> {
+    let unwanted: Vec<HeaderName> = resp
+        .headers
+        .keys()
+        .filter(|n| !ALLOWED_RESPONSE_HEADERS.contains(n) && !extra.contains(n))
+        .cloned()
+        .collect();
+    for name in &unwanted {
+        resp.remove_header(name);
+    }
+    let fallback = LocationRewrite::default();
+    let rewrite = location.unwrap_or(&fallback);
+    for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
+        let mut values = resp.headers.get_all(&name).iter();
+        let new = match (values.next(), values.next()) {
+            (Some(v), None) => rewrite.rewrite(v.as_bytes()),
+            (None, _) => continue,
+            (Some(_), Some(_)) => None,
+        };
+        resp.remove_header(&name);
+        if let Some(v) = new {
+            resp.insert_header(name, v)?;
+        }
+    }
+    Ok(())
+}
 
 static EXPIRES: HeaderName = HeaderName::from_static("expires");
 static HSTS: HeaderName = HeaderName::from_static("strict-transport-security");
@@ -108,5 +288,158 @@ mod tests {
                 .map(|v| v.as_bytes()),
             Some(&b"max-age=300; includeSubDomains"[..])
         );
+    }
+
+    fn oracle_response() -> ResponseHeader {
+        let mut r = ResponseHeader::build(201, None).expect("build");
+        for (k, v) in [
+            ("Content-Type", "application/vnd.oracle.adf.resourceitem+json"),
+            ("Content-Length", "120"),
+            ("ETag", "\"ACED0005\""),
+            ("Set-Cookie", "JSESSIONID=abc123; Path=/; HttpOnly"),
+            ("Set-Cookie", "OAMAuthnCookie_acme=xyz; Secure"),
+            ("WWW-Authenticate", "Basic realm=\"FIN_INTEGRATION\""),
+            ("X-ORACLE-DMS-CONTEXT", "RaJkMr0"),
+            ("X-ORACLE-DMS-ECID", "005f"),
+            ("Link", "<https://acme.fa.ocs.oraclecloud.com/x>; rel=next"),
+            ("Access-Control-Allow-Origin", "*"),
+            ("Keep-Alive", "timeout=5"),
+            ("REST-Framework-Version", "4"),
+            ("X-Something-New", "tomorrow"),
+            (
+                "Location",
+                "https://acme.fa.ocs.oraclecloud.com/fscmRestApi/resources/11.13.18.05/invoices/300126",
+            ),
+        ] {
+            r.append_header(k.to_string(), v).expect("header");
+        }
+        r
+    }
+
+    fn origins() -> Vec<String> {
+        vec![
+            "https://acme.fa.ocs.oraclecloud.com".into(),
+            "https://acme.fa.ocs.oraclecloud.com:443".into(),
+        ]
+    }
+
+    #[test]
+    fn only_allowed_upstream_headers_pass() {
+        let mut r = oracle_response();
+        let public = LocationRewrite::new(origins(), Some("https://erp-gw.example.com".into()));
+        filter_upstream(&mut r, &[], Some(&public)).expect("filter");
+        let names: Vec<&str> = r.headers.keys().map(|n| n.as_str()).collect();
+        for gone in [
+            "set-cookie",
+            "www-authenticate",
+            "x-oracle-dms-context",
+            "x-oracle-dms-ecid",
+            "link",
+            "access-control-allow-origin",
+            "keep-alive",
+            "x-something-new",
+        ] {
+            assert!(!names.contains(&gone), "{gone} passed: {names:?}");
+        }
+        for kept in [
+            "content-type",
+            "content-length",
+            "etag",
+            "rest-framework-version",
+        ] {
+            assert!(names.contains(&kept), "{kept} dropped: {names:?}");
+        }
+        assert_eq!(
+            r.headers.get("location").map(|v| v.as_bytes()),
+            Some(
+                &b"https://erp-gw.example.com/fscmRestApi/resources/11.13.18.05/invoices/300126"[..]
+            )
+        );
+        // An operator extension passes exactly the header it names.
+        let mut r = oracle_response();
+        let extra = [HeaderName::from_static("x-something-new")];
+        filter_upstream(&mut r, &extra, None).expect("filter");
+        assert_eq!(
+            r.headers.get("x-something-new").map(|v| v.as_bytes()),
+            Some(&b"tomorrow"[..])
+        );
+        assert!(r.headers.get("set-cookie").is_none());
+        // Without a rewrite for the tenant, an absolute Location is not passed.
+        assert!(r.headers.get("location").is_none());
+    }
+
+    #[test]
+    fn locations_are_rewritten_or_dropped() {
+        let public = LocationRewrite::new(origins(), Some("https://gw.example.com".into()));
+        let relative = LocationRewrite::new(origins(), None);
+        let cases: [(&str, Option<&str>, Option<&str>); 12] = [
+            (
+                "https://acme.fa.ocs.oraclecloud.com/fscmRestApi/x/1",
+                Some("https://gw.example.com/fscmRestApi/x/1"),
+                Some("/fscmRestApi/x/1"),
+            ),
+            (
+                "HTTPS://ACME.fa.ocs.oraclecloud.com:443/a?b=1",
+                Some("https://gw.example.com/a?b=1"),
+                Some("/a?b=1"),
+            ),
+            (
+                "https://acme.fa.ocs.oraclecloud.com",
+                Some("https://gw.example.com"),
+                Some("/"),
+            ),
+            (
+                "https://acme.fa.ocs.oraclecloud.com?x",
+                Some("https://gw.example.com?x"),
+                Some("/?x"),
+            ),
+            (
+                "/fscmRestApi/x/1",
+                Some("/fscmRestApi/x/1"),
+                Some("/fscmRestApi/x/1"),
+            ),
+            ("300126", Some("300126"), Some("300126")),
+            // Another origin, or one that only starts like the tenant's: dropped.
+            (
+                "https://acme.fa.ocs.oraclecloud.com.evil.example/x",
+                None,
+                None,
+            ),
+            ("https://login.oracle.com/oam/server/auth", None, None),
+            ("https://user@acme.fa.ocs.oraclecloud.com/x", None, None),
+            ("//evil.example/x", None, None),
+            ("/\\evil.example/x", None, None),
+            ("javascript:alert(1)", None, None),
+        ];
+        for (input, want_public, want_relative) in cases {
+            let got = |r: &LocationRewrite| {
+                r.rewrite(input.as_bytes())
+                    .map(|v| String::from_utf8(v).expect("ascii"))
+            };
+            assert_eq!(got(&public).as_deref(), want_public, "{input} (public)");
+            assert_eq!(
+                got(&relative).as_deref(),
+                want_relative,
+                "{input} (relative)"
+            );
+        }
+    }
+
+    #[test]
+    fn session_gateway_hop_and_backend_headers_can_never_be_allowed() {
+        for name in [
+            "Set-Cookie",
+            "WWW-Authenticate",
+            "Connection",
+            "X-Request-Id",
+            "Cache-Control",
+            "Access-Control-Allow-Origin",
+            "X-ORACLE-DMS-CONTEXT",
+            "Server",
+        ] {
+            assert!(never_passed(name).is_some(), "{name}");
+        }
+        assert_eq!(never_passed("X-Oracle-Trace"), None);
+        assert_eq!(never_passed("Link"), None);
     }
 }

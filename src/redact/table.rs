@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::headers::LocationRewrite;
 use super::rules::MaskRules;
 use crate::snapshot::TenantId;
 
@@ -20,6 +21,8 @@ pub struct RedactionTable {
     tenant: Vec<Arc<MaskRules>>,
     /// Per policy slot, per tenant: the tenant's rules merged with the policy's.
     by_slot: Vec<Vec<Arc<MaskRules>>>,
+    /// Per tenant: how its `Location`/`Content-Location` headers are rewritten.
+    locations: Vec<LocationRewrite>,
 }
 
 impl RedactionTable {
@@ -33,7 +36,19 @@ impl RedactionTable {
         RedactionTable {
             tenant: tenant.into_iter().map(Arc::new).collect(),
             by_slot,
+            locations: Vec::new(),
         }
+    }
+
+    /// The same table with each tenant's `Location` rewriting (indexed by `TenantId`).
+    pub fn with_locations(mut self, locations: Vec<LocationRewrite>) -> RedactionTable {
+        self.locations = locations;
+        self
+    }
+
+    /// How `tenant`'s `Location`/`Content-Location` headers are rewritten.
+    pub fn location(&self, tenant: TenantId) -> Option<&LocationRewrite> {
+        self.locations.get(tenant.0 as usize)
     }
 
     /// The rules for a request of `tenant` granted by the policies in `slots` (see

@@ -9,7 +9,9 @@
 //!
 //! Diagnostics (no authentication, outside Oracle's prefixes): `/__sim/echo[/…]` (what was
 //! received, credential values redacted), `/__sim/big?items=N` (a large streamed
-//! collection), `/__sim/slow?ms=N`, `/__sim/status/{code}`.
+//! collection), `/__sim/slow?ms=N`, `/__sim/status/{code}` (a 401 carries Oracle's Basic
+//! challenge naming the integration user). Every answer sets Fusion's session cookies
+//! (`JSESSIONID`, an OAM SSO cookie) and `X-ORACLE-DMS-CONTEXT`, like real Fusion.
 
 mod auth;
 mod collections;
@@ -395,14 +397,27 @@ async fn handle(
     );
     for (k, v) in [
         ("server", "Oracle-HTTP-Server".to_string()),
-        ("x-oracle-dms-ecid", ecid),
+        ("x-oracle-dms-ecid", ecid.clone()),
+        // A header no allowlist names (for `gateway.allow_response_headers` tests).
+        ("x-sim-trace", format!("t-{ecid}")),
         ("x-oracle-dms-rid", "0".to_string()),
         ("rest-framework-version", "4".to_string()),
         ("x-powered-by", "Servlet/3.0 JSP/2.2".to_string()),
         ("content-language", "en".to_string()),
+        // Fusion's diagnostic context, and the session it opens for the integration user: a
+        // caller holding these cookies could talk to Oracle as that user, around the gateway.
+        ("x-oracle-dms-context", format!("RaJkMr{ecid}")),
     ] {
         if let Ok(v) = v.parse() {
             h.insert(k, v);
+        }
+    }
+    for cookie in [
+        format!("JSESSIONID={ecid}!-1472032; path=/; HttpOnly; Secure"),
+        format!("OAMAuthnCookie_sim=sso-{ecid}; path=/; Secure; HttpOnly"),
+    ] {
+        if let Ok(v) = cookie.parse() {
+            h.append(http::header::SET_COOKIE, v);
         }
     }
     Ok(resp)

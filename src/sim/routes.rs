@@ -182,7 +182,19 @@ pub async fn diagnostics(req: &Req<'_>, shared: &Shared) -> Response<Body> {
         .and_then(|c| c.parse::<u16>().ok())
     {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return error(status, "Simulated status", "SIM-STATUS");
+        let mut r = error(status, "Simulated status", "SIM-STATUS");
+        if status == StatusCode::UNAUTHORIZED {
+            // Oracle's challenge names the user whose credential it refused.
+            let user = shared
+                .config
+                .basic_users
+                .first()
+                .map_or("FIN_INTEGRATION", |(u, _)| u.as_str());
+            if let Ok(v) = format!("Basic realm=\"{user}\"").parse() {
+                r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+            }
+        }
+        return r;
     }
     error(
         StatusCode::NOT_FOUND,
@@ -246,13 +258,7 @@ pub fn oracle(req: &Req<'_>, shared: &Shared) -> Response<Body> {
         [_] => match *req.method {
             Method::GET | Method::HEAD => {
                 match collections::page(&resource.items, key, &query, &coll_base, name) {
-                    Ok(v) => {
-                        let mut r = json_response(StatusCode::OK, COLLECTION, &v);
-                        if *req.method == Method::HEAD {
-                            *r.body_mut() = full(Bytes::new());
-                        }
-                        r
-                    }
+                    Ok(v) => head_aware(req, json_response(StatusCode::OK, COLLECTION, &v), &v),
                     Err(e) => error(StatusCode::BAD_REQUEST, &e, "SIM-BAD-QUERY"),
                 }
             }
@@ -358,6 +364,18 @@ pub fn oracle(req: &Req<'_>, shared: &Shared) -> Response<Body> {
     }
 }
 
+/// A HEAD answer like Oracle's: the GET's headers, `Content-Length` included, no body.
+fn head_aware(req: &Req<'_>, mut r: Response<Body>, v: &Value) -> Response<Body> {
+    if *req.method == Method::HEAD {
+        let len = v.to_string().len();
+        *r.body_mut() = full(Bytes::new());
+        if let Ok(v) = len.to_string().parse() {
+            r.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+        }
+    }
+    r
+}
+
 fn find<'v>(items: &'v [Value], key: &str, id: &str) -> Option<&'v Value> {
     items.iter().find(|i| {
         i.get(key)
@@ -397,7 +415,7 @@ fn item(
         r
     };
     match *req.method {
-        Method::GET => {
+        Method::GET | Method::HEAD => {
             if header(http::header::IF_NONE_MATCH).as_deref() == Some(etag.as_str()) {
                 return with_etag(
                     respond(StatusCode::NOT_MODIFIED, None, full(Bytes::new())),
@@ -405,7 +423,23 @@ fn item(
                 );
             }
             let v = collections::item_view(&resource.items[pos], key, query, coll_base, name);
-            with_etag(json_response(StatusCode::OK, ITEM, &v), &etag)
+            with_etag(
+                head_aware(req, json_response(StatusCode::OK, ITEM, &v), &v),
+                &etag,
+            )
+        }
+        Method::PATCH if name == "externalBankAccounts" => {
+            // Oracle's validation message quotes the stored account in words.
+            let iban = resource.items[pos]
+                .get("IBAN")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("Supplier bank account {iban} failed validation."),
+                "SIM-BANK-VALIDATION",
+            )
         }
         Method::PATCH if name == "invoices" => {
             let ctype = header(http::header::CONTENT_TYPE).unwrap_or_default();
@@ -452,10 +486,10 @@ fn item(
             resource.items.remove(pos);
             respond(StatusCode::NO_CONTENT, None, full(Bytes::new()))
         }
-        _ => method_not_allowed(if name == "invoices" {
-            "GET, PATCH, DELETE"
-        } else {
-            "GET"
+        _ => method_not_allowed(match name {
+            "invoices" => "GET, HEAD, PATCH, DELETE",
+            "externalBankAccounts" => "GET, HEAD, PATCH",
+            _ => "GET, HEAD",
         }),
     }
 }

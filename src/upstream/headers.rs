@@ -93,6 +93,21 @@ pub fn prepare_for_redaction(req: &mut RequestHeader) -> pingora::Result<()> {
     req.insert_header(header::ACCEPT_ENCODING, "identity")
 }
 
+/// When values will be masked: no validator the caller chose reaches Oracle on a safe
+/// method (`If-None-Match` on any; `If-Match`, `If-Unmodified-Since`… on GET/HEAD). Oracle's
+/// tags are computed over the unmasked body, so a 304 or 412 would confirm a guessed tag, and a
+/// guessed tag a guessed hidden value. `If-Match` on writes stays (dropping it would turn a
+/// conditional update into an unconditional one); the gateway sends callers no tag for masked
+/// responses, so they hold none to send.
+pub fn prepare_for_masking(req: &mut RequestHeader) {
+    req.remove_header(&header::IF_NONE_MATCH);
+    req.remove_header(&header::IF_MODIFIED_SINCE);
+    if matches!(req.method, http::Method::GET | http::Method::HEAD) {
+        req.remove_header(&header::IF_MATCH);
+        req.remove_header(&header::IF_UNMODIFIED_SINCE);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +128,24 @@ mod tests {
             ["identity"]
         );
         assert!(r.headers.get("range").is_none() && r.headers.get("if-range").is_none());
+    }
+
+    #[test]
+    fn masking_drops_validators_a_guess_could_be_tested_with() {
+        let conditional = [("if-none-match", "\"g\""), ("if-match", "\"g\"")];
+        let mut r = req(&conditional);
+        prepare_for_masking(&mut r);
+        assert!(r.headers.get("if-none-match").is_none() && r.headers.get("if-match").is_none());
+        let mut w = RequestHeader::build("PATCH", b"/x", None).expect("build");
+        for (k, v) in conditional {
+            w.append_header(k, v).expect("append");
+        }
+        prepare_for_masking(&mut w);
+        assert!(w.headers.get("if-none-match").is_none());
+        assert!(
+            w.headers.get("if-match").is_some(),
+            "a conditional write stays conditional"
+        );
     }
 
     fn req(headers: &[(&str, &str)]) -> RequestHeader {

@@ -56,8 +56,21 @@ pub fn raw(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Response> {
     read_response(&mut r)
 }
 
+/// Sends a HEAD request's `raw` bytes on a fresh connection and reads the response header
+/// (a HEAD response has no body, whatever its `Content-Length` says).
+pub fn raw_head(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(15)))?;
+    s.write_all(raw)?;
+    read_head_or_response(&mut BufReader::new(s), true)
+}
+
 /// Reads one response from `r`.
 pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
+    read_head_or_response(r, false)
+}
+
+fn read_head_or_response<R: BufRead>(r: &mut R, head_only: bool) -> std::io::Result<Response> {
     let mut line = String::new();
     r.read_line(&mut line)?;
     if line.is_empty() {
@@ -90,7 +103,7 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
             .map(|(_, v)| v.clone())
     };
     let mut body = Vec::new();
-    if status == 204 || status == 304 || (100..200).contains(&status) {
+    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
         // no body
     } else if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {

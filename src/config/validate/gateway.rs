@@ -196,6 +196,8 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
             "{file}: gateway.token_lockout_seconds: {lockout} is outside 1..=86400"
         ));
     }
+    let allow_response_headers =
+        redaction::allow_headers(file, g.allow_response_headers.as_deref(), p);
     if g.database.trim().is_empty() {
         p.push(format!("{file}: gateway.database: must not be empty"));
     }
@@ -229,8 +231,10 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         strip_response_headers: redaction::strip_headers(
             file,
             g.strip_response_headers.as_deref(),
+            &allow_response_headers,
             p,
         ),
+        allow_response_headers,
         tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
         upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
         token_ttl_seconds: token_ttl as i64,

@@ -122,6 +122,19 @@ pub fn inbound(
     if let Some(a) = i.audience.as_deref().filter(|a| !text_ok(a)) {
         p.push(format!("{key}.audience: \"{a}\" must be 1-256 characters"));
     }
+    match (i.audience.as_deref(), i.audience_check) {
+        (None, None | Some(true)) => p.push(format!(
+            "{key}.audience: required: Fusion issues user tokens for many destinations, and without an audience a token issued for any of them is accepted; set the aud your secure destination's tokens carry (or audience_check = false to accept any, not recommended)"
+        )),
+        (Some(_), Some(false)) => p.push(format!(
+            "{key}.audience_check: false contradicts audience = \"…\"; remove one of them"
+        )),
+        (None, Some(false)) => tracing::warn!(
+            tenant,
+            "tenants.{tenant}.inbound_jwt.audience_check = false: Oracle user tokens issued for any destination are accepted; set audience instead"
+        ),
+        (Some(_), _) => {}
+    }
     if let Some(r) = i.roles_claim.as_deref().filter(|r| !text_ok(r)) {
         p.push(format!(
             "{key}.roles_claim: \"{r}\" must be 1-256 characters"

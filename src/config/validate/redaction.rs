@@ -5,6 +5,7 @@
 use super::super::model::RedactFile;
 use super::super::Files;
 use crate::policy::grants::CompiledPolicy;
+use crate::redact::headers::{never_passed, LocationRewrite, ALLOWED_RESPONSE_HEADERS};
 use crate::redact::rules::LinkRewrite;
 use crate::redact::table::{RedactionTable, MAX_REDACTING_POLICIES};
 use crate::redact::{MaskAction, MaskRules, RuleSpec};
@@ -32,11 +33,13 @@ const FRAMING_HEADERS: [&str; 6] = [
     "content-encoding",
 ];
 
-/// `gateway.strip_response_headers`: valid header names, none the gateway needs; kept
-/// lowercase.
+/// `gateway.strip_response_headers`: valid header names, none the gateway needs or sets
+/// itself, none also in `allowed` (`gateway.allow_response_headers`); kept lowercase. Upstream
+/// headers outside the allowlist are dropped anyway: naming one here only earns a warning.
 pub(super) fn strip_headers(
     file: &str,
     v: Option<&[String]>,
+    allowed: &[http::HeaderName],
     p: &mut Vec<String>,
 ) -> Vec<http::HeaderName> {
     let mut out = Vec::new();
@@ -45,10 +48,44 @@ pub(super) fn strip_headers(
             Ok(h) if FRAMING_HEADERS.contains(&h.as_str()) => p.push(format!(
                 "{file}: gateway.strip_response_headers: \"{name}\" frames or identifies the response and cannot be removed"
             )),
-            Ok(h) => out.push(h),
+            Ok(h) if allowed.contains(&h) => p.push(format!(
+                "{file}: gateway.strip_response_headers: \"{name}\" is also in gateway.allow_response_headers; remove it from one of them"
+            )),
+            Ok(h) => {
+                if !ALLOWED_RESPONSE_HEADERS.contains(&h) {
+                    tracing::warn!("{file}: gateway.strip_response_headers: \"{name}\" is not in the response header allowlist and never reaches callers anyway");
+                }
+                out.push(h)
+            }
             Err(_) => p.push(format!(
                 "{file}: gateway.strip_response_headers: \"{name}\" is not a header name"
             )),
+        }
+    }
+    out
+}
+
+/// `gateway.allow_response_headers`: upstream response headers passed to callers besides
+/// the built-in allowlist. Valid header names that carry no session or authentication, are
+/// not hop-by-hop, not set by the gateway and not Oracle's server diagnostics.
+pub(super) fn allow_headers(
+    file: &str,
+    v: Option<&[String]>,
+    p: &mut Vec<String>,
+) -> Vec<http::HeaderName> {
+    let mut out = Vec::new();
+    for name in v.unwrap_or_default() {
+        match http::HeaderName::from_bytes(name.as_bytes()) {
+            Err(_) => p.push(format!(
+                "{file}: gateway.allow_response_headers: \"{name}\" is not a header name"
+            )),
+            Ok(h) => match never_passed(h.as_str()) {
+                Some(why) => p.push(format!(
+                    "{file}: gateway.allow_response_headers: \"{name}\" {why}"
+                )),
+                None if ALLOWED_RESPONSE_HEADERS.contains(&h) || out.contains(&h) => {}
+                None => out.push(h),
+            },
         }
     }
     out
@@ -121,6 +158,7 @@ pub(super) fn table(
         MaskRules::compile(specs, mask).unwrap_or_else(|_| MaskRules::default())
     };
     let mut tenant_rules = Vec::new();
+    let mut locations = Vec::new();
     for t in tenants {
         let found = files
             .files
@@ -132,6 +170,10 @@ pub(super) fn table(
         };
         let links = public_base.map(|to| LinkRewrite::new(origins(t), to));
         tenant_rules.push(compile(&list).with_links(links));
+        locations.push(LocationRewrite::new(
+            origins(t),
+            public_base.map(str::to_string),
+        ));
     }
     let mut slots = Vec::new();
     let mut compiled = policies.iter_mut();
@@ -153,5 +195,5 @@ pub(super) fn table(
             slots.push(compile(&list));
         }
     }
-    RedactionTable::new(tenant_rules, &slots)
+    RedactionTable::new(tenant_rules, &slots).with_locations(locations)
 }

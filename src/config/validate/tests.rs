@@ -273,7 +273,7 @@ const JWT_TENANT: &str = "[tenants.initech]\nupstream = \"https://initech.fa.us2
 #[test]
 fn jwt_mode_and_inbound_trust_compile() {
     let (_, cert) = crate::jwt::cert::generate("fusion", 1).expect("cert");
-    let inbound = "[tenants.initech.inbound_jwt]\nissuers = [\"https://initech.fa.oraclecloud.com\"]\ncertificates = [\"fusion.pem\"]\nclock_skew_seconds = 30\nroles_claim = \"roles\"\n";
+    let inbound = "[tenants.initech.inbound_jwt]\nissuers = [\"https://initech.fa.oraclecloud.com\"]\ncertificates = [\"fusion.pem\"]\naudience = \"erpgate\"\nclock_skew_seconds = 30\nroles_claim = \"roles\"\n";
     let main = format!("{}{JWT_TENANT}{inbound}", base());
     let s = load(&main, &[("fusion.pem", &cert.to_pem())]).expect("valid");
     let (_, t) = s.tenant("initech").expect("tenant");
@@ -285,6 +285,7 @@ fn jwt_mode_and_inbound_trust_compile() {
     }
     let trust = t.inbound.as_ref().expect("inbound");
     assert_eq!(trust.skew, 30);
+    assert_eq!(trust.audience.as_deref(), Some("erpgate"));
     assert_eq!(trust.certs[0].alias, "fusion");
     assert_eq!(trust.certs[0].cert.x5t(), cert.x5t());
 }
@@ -346,11 +347,60 @@ fn identity_settings_are_checked() {
     assert!(e.contains("lifetime_seconds: 5 is outside"), "{e}");
     // One issuer selects one tenant.
     let two = format!(
-        "{}{JWT_TENANT}[tenants.initech.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n[tenants.other]\nupstream = \"https://o.example.com\"\n[tenants.other.upstream_auth]\nmode = \"jwt\"\nissuer = \"x\"\n[tenants.other.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n",
+        "{}{JWT_TENANT}[tenants.initech.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\naudience = \"a\"\n[tenants.other]\nupstream = \"https://o.example.com\"\n[tenants.other.upstream_auth]\nmode = \"jwt\"\nissuer = \"x\"\n[tenants.other.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\naudience = \"a\"\n",
         base()
     );
     let e = load(&two, &[("c.pem", &pem)]).expect_err("refused");
     assert!(e.contains("\"i\" is already trusted by tenant"), "{e}");
+}
+
+#[test]
+fn inbound_tokens_need_an_audience_or_an_explicit_opt_out() {
+    let (_, cert) = crate::jwt::cert::generate("fusion", 1).expect("cert");
+    let pem = cert.to_pem();
+    let inbound = |extra: &str| {
+        format!(
+            "{}{JWT_TENANT}[tenants.initech.inbound_jwt]\nissuers = [\"i\"]\ncertificates = [\"c.pem\"]\n{extra}",
+            base()
+        )
+    };
+    // No audience: any token Fusion issued for any destination would do. Refused, named.
+    let e = load(&inbound(""), &[("c.pem", &pem)]).expect_err("refused");
+    assert!(
+        e.contains("tenants.initech.inbound_jwt.audience: required"),
+        "{e}"
+    );
+    let e = load(&inbound("audience_check = true\n"), &[("c.pem", &pem)]).expect_err("refused");
+    assert!(e.contains("inbound_jwt.audience: required"), "{e}");
+    // Both an audience and the opt-out: a contradiction, not a silent choice.
+    let e = load(
+        &inbound("audience = \"erpgate\"\naudience_check = false\n"),
+        &[("c.pem", &pem)],
+    )
+    .expect_err("refused");
+    assert!(
+        e.contains("inbound_jwt.audience_check: false contradicts"),
+        "{e}"
+    );
+    // The explicit opt-out compiles, with no audience to check.
+    let s = load(&inbound("audience_check = false\n"), &[("c.pem", &pem)]).expect("valid");
+    let trust = s
+        .tenant("initech")
+        .expect("tenant")
+        .1
+        .inbound
+        .as_ref()
+        .expect("trust");
+    assert_eq!(trust.audience, None);
+    let s = load(&inbound("audience = \"erpgate\"\n"), &[("c.pem", &pem)]).expect("valid");
+    let trust = s
+        .tenant("initech")
+        .expect("tenant")
+        .1
+        .inbound
+        .as_ref()
+        .expect("trust");
+    assert_eq!(trust.audience.as_deref(), Some("erpgate"));
 }
 
 #[test]

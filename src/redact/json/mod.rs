@@ -39,6 +39,9 @@ pub struct MaskStats {
     pub per_rule: Vec<u64>,
     /// `links[].href` values whose upstream origin was rewritten.
     pub links_rewritten: u64,
+    /// Free-text strings of an error body masked (see [`JsonMasker::mask_error_text`]); also
+    /// counted in `values_masked`.
+    pub error_text_masked: u64,
 }
 
 /// Why masking failed. Never carries document content.
@@ -164,6 +167,8 @@ pub struct JsonMasker {
     stats: MaskStats,
     /// Key buffers of popped frames, reused so objects cost no allocation.
     spare_keys: Vec<Vec<u8>>,
+    /// Mask every string of an error body that is not a code (`error_text.rs`).
+    error_text: bool,
 }
 
 impl JsonMasker {
@@ -193,10 +198,12 @@ impl JsonMasker {
             utf8_need: 0,
             offset: 0,
             spare_keys: Vec::new(),
+            error_text: false,
             stats: MaskStats {
                 values_masked: 0,
                 per_rule: vec![0; n],
                 links_rewritten: 0,
+                error_text_masked: 0,
             },
         }
     }
@@ -356,6 +363,13 @@ impl JsonMasker {
                     out.extend_from_slice(self.rules.mask_json())
                 }
             }
+            return self.start_skip(b, i);
+        }
+        if self.error_text && b == b'"' && self.error_free_text() {
+            self.rewrite_next = false;
+            self.stats.values_masked += 1;
+            self.stats.error_text_masked += 1;
+            out.extend_from_slice(self.rules.mask_json());
             return self.start_skip(b, i);
         }
         if std::mem::take(&mut self.rewrite_next) && b == b'"' {
@@ -603,6 +617,7 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+mod error_text;
 mod scan;
 
 #[cfg(test)]
