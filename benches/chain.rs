@@ -54,6 +54,26 @@ fn benches(c: &mut Criterion) {
 
     let ids = erpgate::gateway::request_id::RequestIds::new();
     c.bench_function("step/request_id", |b| b.iter(|| black_box(ids.next_id())));
+    // The front's strict head check on a typical integration request (10 fields).
+    let head = b"GET /fscmRestApi/resources/11.13.18.05/invoices/300100555?onlyData=true HTTP/1.1\r\n\
+Host: erpgate.example.com\r\nAuthorization: Basic YXAtc3luYy4xYTJiM2M6c2VjcmV0LXNlY3JldC1zZWNyZXQ=\r\n\
+Accept: application/json\r\nUser-Agent: Apache-HttpClient/4.5.14 (Java/17)\r\n\
+Accept-Encoding: gzip,deflate\r\nConnection: keep-alive\r\nX-Correlation-Id: 7f1c2d3e-aaaa-bbbb-cccc-0123456789ab\r\n\
+REST-Framework-Version: 4\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n";
+    let limits = erpgate::gateway::front::head::Limits {
+        max_uri: 8192,
+        max_header_count: 100,
+        max_header_bytes: 32 * 1024,
+        max_body: 10 * 1024 * 1024,
+    };
+    c.bench_function("step/front_head", |b| {
+        b.iter(|| {
+            black_box(erpgate::gateway::front::head::check(
+                black_box(head),
+                &limits,
+            ))
+        })
+    });
     c.bench_function("step/path_canonicalize", |b| {
         b.iter(|| black_box(erpgate::path::canonicalize(black_box(target), 8192).is_ok()))
     });

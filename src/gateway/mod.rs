@@ -132,24 +132,9 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         };
-        let gw = &compiled.snapshot.gateway;
-        let header_bytes: usize = req
-            .headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        if req.headers.len() > gw.max_header_count || header_bytes > gw.max_header_bytes {
-            // Refused before its framing was looked at: never reuse the connection.
-            ctx.has_body = true;
-            respond::deny(session, ctx, Deny::new(Reason::HeadersTooLarge)).await?;
-            return Ok(true);
-        }
+        // Header limits and a declared body over the limit were refused by the front.
         let chunked = req.headers.contains_key(http::header::TRANSFER_ENCODING);
         ctx.has_body = chunked || content_length.is_some_and(|n| n > 0);
-        if content_length.is_some_and(|n| n > compiled.snapshot.gateway.max_request_body_bytes) {
-            respond::deny(session, ctx, Deny::new(Reason::BodyTooLarge)).await?;
-            return Ok(true);
-        }
 
         if token_endpoint::is_token_request(req.raw_path()) {
             token_endpoint::handle(&self.app, session, ctx, &compiled, &view).await?;

@@ -9,6 +9,8 @@
 //! Pingora parses as it is, and every head that does not is refused by erpgate, in erpgate's
 //! shape. Pure: bytes in, a verdict out.
 
+use std::mem::MaybeUninit;
+
 use crate::gateway::deny::Reason;
 
 /// Pingora's limit on header fields (`MAX_HEADERS` in `pingora-core`); `max_header_count` is
@@ -117,10 +119,11 @@ pub fn check(buf: &[u8], limits: &Limits) -> Verdict {
             Line::default(),
         );
     }
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS + 1];
+    // Uninitialised slots: httparse writes only those it fills (no 8 KiB clearing per head).
+    let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS + 1];
     let cap = (limits.max_header_count + 1).min(fields.len());
-    let mut req = httparse::Request::new(&mut fields[..cap]);
-    let parsed = req.parse(buf);
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = req.parse_with_uninit_headers(buf, &mut fields[..cap]);
     let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
@@ -173,8 +176,15 @@ fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<(), Refusal
     if target.len() > limits.max_uri {
         return refuse(Reason::UriTooLong, "target_too_long");
     }
-    if let Err(why) = crate::path::canonicalize(target.as_bytes(), limits.max_uri) {
-        return refuse(Reason::PathRejected, why.as_str());
+    // Only what Pingora would refuse or alter is the front's concern: it keeps a target that
+    // is not origin-form as the request's authority, and drops a `#fragment` from what the
+    // relay sees. Every other rule on the target is the chain's (`src/path/`), on the same
+    // bytes, so it is not run twice.
+    if !target.starts_with('/') {
+        return refuse(Reason::PathRejected, "not_origin_form");
+    }
+    if target.contains('#') {
+        return refuse(Reason::PathRejected, "fragment");
     }
     let mut bytes = 0usize;
     let mut host = 0;
