@@ -36,6 +36,7 @@ pub struct DirectoryView {
 }
 
 /// A tenant's signing key as the view holds it: sealed key, parsed certificate.
+#[derive(Clone)]
 pub struct TenantKey {
     /// The sealed private key.
     pub sealed: Vec<u8>,
@@ -137,6 +138,49 @@ impl DirectoryView {
             tenant_keys,
             tokens,
         }
+    }
+
+    /// For every sealed value (upstream secret, tenant signing key) that changed since `old`
+    /// to a ciphertext `opens` rejects while `old`'s still opens, keeps `old`'s. Returns the
+    /// `(tenant, name)` of each value kept.
+    ///
+    /// This is what lets a process that runs on the key a rotation moves away from — the
+    /// old process of a graceful upgrade, still accepting for seconds after SIGQUIT while
+    /// `erpgate key rotate` runs — keep serving: it cannot open what was re-sealed under the
+    /// new key, so it keeps the same secret as sealed under the key it holds. Values that
+    /// were deleted are not kept, nor values it could not open before either.
+    pub fn keep_openable(
+        &mut self,
+        old: &DirectoryView,
+        opens: &dyn Fn(&str, &str, &[u8]) -> bool,
+    ) -> Vec<(String, String)> {
+        let mut kept = Vec::new();
+        for (tenant, names) in &mut self.secrets {
+            for (name, ct) in names.iter_mut() {
+                let Some(prev) = old.secret(tenant, name) else {
+                    continue;
+                };
+                if prev != ct.as_slice() && !opens(tenant, name, ct) && opens(tenant, name, prev) {
+                    *ct = prev.to_vec();
+                    kept.push((tenant.clone(), name.clone()));
+                }
+            }
+        }
+        let seal_name = crate::upstream::inject::TENANT_KEY_SEAL_NAME;
+        for (tenant, key) in &mut self.tenant_keys {
+            let Some(prev) = old.tenant_key(tenant) else {
+                continue;
+            };
+            if prev.sealed != key.sealed
+                && !opens(tenant, seal_name, &key.sealed)
+                && opens(tenant, seal_name, &prev.sealed)
+            {
+                // The whole entry: the sealed key and the certificate that belongs to it.
+                *key = prev.clone();
+                kept.push((tenant.clone(), seal_name.to_string()));
+            }
+        }
+        kept
     }
 
     /// The store change counter this view was built at.
