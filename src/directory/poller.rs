@@ -17,7 +17,10 @@ use super::{DirectoryHandle, DirectoryView};
 use crate::store::Store;
 
 /// Whether a sealed value `(tenant, name, ciphertext)` opens under the keys this process holds.
-pub type Opener = Arc<dyn Fn(&str, &str, &[u8]) -> bool + Send + Sync>;
+pub type Opens = dyn Fn(&str, &str, &[u8]) -> bool + Send + Sync;
+
+/// A shared [`Opens`].
+pub type Opener = Arc<Opens>;
 
 /// A running poller; stops when dropped or on [`Poller::stop`].
 pub struct Poller {
@@ -99,7 +102,7 @@ fn run(
 pub fn poll_once(
     store: &Store,
     handle: &DirectoryHandle,
-    opens: Option<&(dyn Fn(&str, &str, &[u8]) -> bool + Send + Sync)>,
+    opens: Option<&Opens>,
 ) -> Result<bool, crate::store::StoreError> {
     let counter = store.change_counter()?;
     let old = handle.load_full();
