@@ -8,7 +8,6 @@
 
 use std::path::Path;
 
-use crate::crypto::KeyLoadError;
 use crate::store::Store;
 
 /// Applies pending migrations. Exit 0, 1 or 2.
@@ -22,15 +21,9 @@ pub fn run(config: &Path) -> i32 {
         Ok(s) => s,
         Err(e) => return super::fail(format_args!("cannot open database {}: {e}", db.display())),
     };
-    let env = std::env::var("ERPGATE_APP_KEY").ok();
-    let key_file = snapshot.gateway.app_key_file.as_deref();
-    let has_key = match crate::crypto::MasterKey::load(env.as_deref(), key_file) {
-        Ok(_) => true,
-        Err(KeyLoadError::Missing) => false,
-        Err(KeyLoadError::FileRead { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-            false
-        }
-        Err(e) => return super::fail(e),
+    let has_key = match super::key_available(&snapshot) {
+        Ok(k) => k,
+        Err(c) => return c,
     };
     // A wrong key is refused before the schema is touched.
     if has_key {

@@ -175,10 +175,32 @@ pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, i32> {
 }
 
 /// Loads the configuration and opens its store (schema checked): what most commands start with.
+/// When a master key is at hand (`ERPGATE_APP_KEY` or an existing `gateway.app_key_file`) it
+/// is checked against the database here, so even a command that needs no key (a listing, a
+/// query) refuses a wrong one rather than run beside it unnoticed.
 pub fn config_and_store(config: &Path) -> Result<(Snapshot, Store), i32> {
     let snapshot = load_config(config)?;
     let store = open_store(&snapshot, config)?;
+    if key_available(&snapshot)? {
+        load_master(&snapshot)?;
+    }
     Ok((snapshot, store))
+}
+
+/// Whether a master key is configured and present: `ERPGATE_APP_KEY` set, or the configured
+/// `gateway.app_key_file` exists. A malformed or unreadable key is an error (exit 1).
+pub fn key_available(snapshot: &Snapshot) -> Result<bool, i32> {
+    let env = std::env::var("ERPGATE_APP_KEY").ok();
+    match MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref()) {
+        Ok(_) => Ok(true),
+        Err(crate::crypto::KeyLoadError::Missing) => Ok(false),
+        Err(crate::crypto::KeyLoadError::FileRead { err, .. })
+            if err.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(fail(e)),
+    }
 }
 
 /// Opens the store and refuses to continue unless its schema is exactly current.
