@@ -276,3 +276,61 @@ pub type DirectoryHandle = Arc<ArcSwap<DirectoryView>>;
 pub fn handle(view: DirectoryView) -> DirectoryHandle {
     Arc::new(ArcSwap::from_pointee(view))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredSecret;
+
+    fn view(counter: i64, secrets: &[(&str, &str, &[u8])]) -> DirectoryView {
+        DirectoryView::build(Directory {
+            counter,
+            secrets: secrets
+                .iter()
+                .map(|(t, n, c)| StoredSecret {
+                    tenant: (*t).into(),
+                    name: (*n).into(),
+                    ciphertext: c.to_vec(),
+                    updated_at: String::new(),
+                })
+                .collect(),
+            ..Directory::default()
+        })
+    }
+
+    #[test]
+    fn only_values_changed_to_unopenable_ones_are_kept_from_the_old_view() {
+        // "Opens" stands for: sealed under a key this process holds.
+        let opens = |_: &str, _: &str, c: &[u8]| c.starts_with(b"mine");
+        let old = view(
+            1,
+            &[
+                ("acme", "pw", b"mine-1"),
+                ("acme", "changed", b"mine-2"),
+                ("acme", "gone", b"mine-3"),
+                ("acme", "never", b"theirs-0"),
+            ],
+        );
+        let mut new = view(
+            2,
+            &[
+                ("acme", "pw", b"theirs-1"),     // re-sealed under another key: keep ours
+                ("acme", "changed", b"mine-2b"), // changed under our key: take it
+                ("acme", "never", b"theirs-0b"), // we never opened it: nothing to keep
+                ("globex", "new", b"theirs-new"), // new, unopenable: nothing to keep
+            ],
+        );
+        let kept = new.keep_openable(&old, &opens);
+        assert_eq!(kept, vec![("acme".to_string(), "pw".to_string())]);
+        assert_eq!(new.secret("acme", "pw"), Some(&b"mine-1"[..]));
+        assert_eq!(new.secret("acme", "changed"), Some(&b"mine-2b"[..]));
+        assert_eq!(new.secret("acme", "never"), Some(&b"theirs-0b"[..]));
+        assert_eq!(
+            new.secret("acme", "gone"),
+            None,
+            "a deleted secret stays deleted"
+        );
+        assert_eq!(new.secret("globex", "new"), Some(&b"theirs-new"[..]));
+        assert_eq!(new.counter(), 2);
+    }
+}
