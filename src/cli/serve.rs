@@ -74,14 +74,14 @@ pub fn serve(
             return super::fail(format_args!("cannot listen on {}: {e}", gw.listen));
         }
         // The side listeners too (checked again right before they are bound, below).
-        for (addr, what) in [
+        let side = [
             (gw.admin_listen, "the admin API"),
             (gw.metrics_listen, "metrics"),
-        ] {
-            if let Some(Err(e)) = addr.map(crate::listen::ensure_free) {
+        ];
+        for (addr, what) in side.into_iter().filter_map(|(a, w)| a.map(|a| (a, w))) {
+            if let Err(e) = crate::listen::ensure_free(addr) {
                 return super::fail(format_args!(
-                    "cannot serve {what} on {}: {e} (another process listens there; only `serve --upgrade` takes a running erpgate's ports over)",
-                    addr.map_or_else(String::new, |a| a.to_string())
+                    "cannot serve {what} on {addr}: {e} (another process listens there; only `serve --upgrade` takes a running erpgate's ports over)"
                 ));
             }
         }
