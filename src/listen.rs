@@ -2,13 +2,29 @@
 //!
 //! They are bound with `SO_REUSEPORT` so that during a graceful upgrade the new process can
 //! bind them while the old one still drains (Linux only lets sockets of the same user share a
-//! port this way). The public relay listener is Pingora's and is handed over as a file
-//! descriptor instead; it is never shared, so a second `serve` without `--upgrade` still
-//! fails at start with "address in use".
+//! port this way). Only that hand-over may share them: a plain `serve` first proves the port
+//! free with [`ensure_free`] (a bind *without* `SO_REUSEPORT`, which any listener on the port
+//! refuses), so a second erpgate fails at start with "address in use" instead of silently
+//! taking half of another gateway's admin or metrics connections. The public relay listener
+//! is Pingora's and is handed over as a file descriptor instead; it is never shared.
 
 use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+/// Fails with "address in use" when anything listens on `addr` — another erpgate's
+/// `SO_REUSEPORT` side listener included — by binding and listening on it without
+/// `SO_REUSEPORT` (and dropping the socket again). A plain `serve` calls it right before
+/// [`bind_shared`]; only `serve --upgrade` skips it, to share the old process's port.
+pub fn ensure_free(addr: SocketAddr) -> std::io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // SO_REUSEADDR like the real socket, so a port in TIME_WAIT is not mistaken for taken;
+    // it never lets a bind succeed over a listening socket.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1)?;
+    Ok(())
+}
 
 /// A non-blocking listening socket on `addr`, shareable with the next process of an upgrade.
 pub fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {

@@ -47,6 +47,8 @@ pub struct GatewaySettings {
     pub audit_linger: Duration,
     /// Audit retention in days (None: forever).
     pub audit_retention_days: Option<u32>,
+    /// The floor under every prune of the audit trail, in days.
+    pub audit_min_retention_days: u32,
     /// Bytes of body kept in audit previews (0 = off).
     pub audit_preview_bytes: usize,
     /// Proxies whose `X-Forwarded-For` is believed.

@@ -280,3 +280,68 @@ fn previews_when_enabled_are_capped_and_scrubbed() {
     assert!(resp.chars().count() <= 65, "capped: {resp}");
     assert!(resp.ends_with('…'));
 }
+
+#[test]
+fn an_edit_to_any_column_beside_the_hashed_record_is_named_by_verify() {
+    let mut gw = Gateway::start(Options::default());
+    let cred = gw.issue("ap-sync");
+    for _ in 0..3 {
+        assert_eq!(gw.get_as(&cred, INVOICES).status, 200);
+    }
+    gw.get_as(&cred, "/fscmRestApi/resources/latest/externalBankAccounts");
+    assert_eq!(gw.stop(), Some(0));
+    assert!(gw.ok(&["audit", "verify"]).contains("intact"));
+    let conn = rusqlite::Connection::open(gw.db_path()).expect("open");
+    conn.execute_batch("DROP TRIGGER audit_no_update")
+        .expect("drop trigger");
+    // Every column of the table except the chain's own (id, record, prev_hash, hash): taken
+    // from the schema, so a column added later is covered (or this test fails).
+    let columns: Vec<String> = {
+        let mut st = conn
+            .prepare("SELECT name FROM pragma_table_info('audit_log')")
+            .expect("pragma");
+        st.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let columns: Vec<&String> = columns
+        .iter()
+        .filter(|c| !["id", "record", "prev_hash", "hash"].contains(&c.as_str()))
+        .collect();
+    assert!(columns.len() >= 7, "{columns:?}");
+    let id: i64 = conn
+        .query_row(
+            "SELECT id FROM audit_log WHERE kind = 'request' ORDER BY id LIMIT 1 OFFSET 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("id");
+    for col in columns {
+        let original: String = conn
+            .query_row(
+                &format!("SELECT {col} FROM audit_log WHERE id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .expect("original");
+        conn.execute(
+            &format!("UPDATE audit_log SET {col} = ?1 WHERE id = ?2"),
+            rusqlite::params![format!("{original}-edited"), id],
+        )
+        .expect("edit");
+        let out = gw.cli(&["audit", "verify"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{col}: {text}");
+        assert!(
+            text.contains(&format!("BROKEN at record {id}")) && text.contains(col.as_str()),
+            "an edit to {col} is named: {text}"
+        );
+        conn.execute(
+            &format!("UPDATE audit_log SET {col} = ?1 WHERE id = ?2"),
+            rusqlite::params![original, id],
+        )
+        .expect("restore");
+        assert!(gw.ok(&["audit", "verify"]).contains("intact"), "{col}");
+    }
+}

@@ -171,44 +171,79 @@ fn a_rotation_that_cannot_open_everything_changes_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is the current key"));
 }
 
+/// Kills a process when the test ends, whatever happens.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
-fn with_the_previous_key_alongside_a_running_gateway_rotates_without_a_failed_request() {
+fn the_documented_rotation_steps_under_load_fail_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
     let mut gw = Gateway::start(Options::default());
     let cred = gw.issue("ap-sync");
     let globex = gw.issue("globex-app");
     let old_key = gw.app_key.clone();
     let (new_file, new_key) = key_file(&gw, "new.key");
-    // Step 1: run on the new key with the old one as previous, before anything is re-sealed.
-    assert_eq!(gw.stop(), Some(0));
-    gw.app_key = new_key.clone();
-    gw.serve_env = vec![("ERPGATE_APP_KEY_PREVIOUS".into(), old_key.clone())];
-    gw.spawn();
-    assert_eq!(gw.get_as(&cred, &format!("{V}/invoices")).status, 200);
-    assert_eq!(gw.get_as(&globex, &format!("{V}/invoices")).status, 200);
 
-    // Step 2: rotate (with the old key, as the database still expects) under load.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let load = {
-        let (stop, statuses) = (stop.clone(), statuses.clone());
-        let raw = request(
-            "GET",
-            &format!("{V}/invoices?limit=1"),
-            &[("Authorization", &globex.basic())],
-            None,
-        );
-        let addr = gw.addr;
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let s = support::http::raw(addr, &raw)
-                    .map(|r| r.status)
-                    .unwrap_or(0);
-                statuses.lock().expect("lock").push(s);
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
+    // Load through the whole procedure: both tenants (a sealed password and a sealed API
+    // key), a new connection per request, so both processes take connections while both run.
+    let stop = Arc::new(AtomicBool::new(false));
+    let statuses = Arc::new(Mutex::new(Vec::<(u16, String)>::new()));
+    let load: Vec<_> = [cred.basic(), globex.basic()]
+        .into_iter()
+        .map(|auth| {
+            let (stop, statuses) = (stop.clone(), statuses.clone());
+            let raw = request(
+                "GET",
+                &format!("{V}/invoices?limit=1"),
+                &[("Authorization", &auth)],
+                None,
+            );
+            let addr = gw.addr;
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = support::http::raw(addr, &raw)
+                        .map(|r| (r.status, r.text()))
+                        .unwrap_or_else(|e| (0, e.to_string()));
+                    statuses.lock().expect("lock").push(r);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
         })
-    };
-    std::thread::sleep(std::time::Duration::from_millis(200));
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Step 1, as the README has it: the new process on the new key with the old one as
+    // previous, `serve --upgrade`, then SIGQUIT to the old one.
+    let log = std::fs::File::create(gw.dir.path().join("new.log")).expect("log");
+    let new = std::process::Command::new(env!("CARGO_BIN_EXE_erpgate"))
+        .args(["serve", "--upgrade", "--config"])
+        .arg(&gw.config)
+        .env("ERPGATE_APP_KEY", &new_key)
+        .env("ERPGATE_APP_KEY_PREVIOUS", &old_key)
+        .env("ERPGATE_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("clone"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn the new process");
+    let mut new = Reaper(new);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        new.0.try_wait().expect("wait").is_none(),
+        "the new process waits"
+    );
+    gw.signal("-QUIT");
+    // Step 2, at once: the old process still accepts for seconds after SIGQUIT (as in real
+    // life), so it sees the re-sealed rows at its next store poll while it serves.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_erpgate"))
         .args(["key", "rotate", "--new-key-file"])
         .arg(&new_file)
@@ -217,24 +252,50 @@ fn with_the_previous_key_alongside_a_running_gateway_rotates_without_a_failed_re
         .env_remove("ERPGATE_APP_KEY_PREVIOUS")
         .output()
         .expect("rotate");
+    let rotated = Instant::now();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The store poll (100 ms in tests) brings the re-sealed secrets to the running gateway.
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    load.join().expect("load");
-    let statuses = statuses.lock().expect("lock").clone();
-    assert!(statuses.len() > 20, "load ran ({})", statuses.len());
+    let served_at_rotation = statuses.lock().expect("lock").len();
+    assert_eq!(gw.wait_exit("-QUIT", Duration::from_secs(30)), Some(0));
+    let old_left = Instant::now();
     assert!(
-        statuses.iter().all(|s| *s == 200),
-        "every request succeeded across the rotation: {statuses:?}"
+        old_left > rotated + Duration::from_secs(1),
+        "the old process kept running well after the rotation ({:?})",
+        old_left - rotated
     );
+    // The new process alone for a while, then stop the load.
+    std::thread::sleep(Duration::from_millis(800));
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.join().expect("load");
+    }
+    let statuses = statuses.lock().expect("lock").clone();
+    assert!(
+        statuses.len() > served_at_rotation + 100,
+        "load ran after the rotation ({served_at_rotation} → {})",
+        statuses.len()
+    );
+    let failed: Vec<_> = statuses.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed across the rotation: {:?}",
+        failed.len(),
+        statuses.len(),
+        failed.iter().take(5).collect::<Vec<_>>()
+    );
+    assert!(gw
+        .log_text()
+        .contains("keeps serving the value it opened before"));
+
     // Step 3: the previous key is no longer needed.
-    assert_eq!(gw.stop(), Some(0));
-    gw.serve_env.clear();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &new.0.id().to_string()])
+        .status();
+    let _ = new.0.wait();
+    gw.app_key = new_key.clone();
     gw.spawn();
     assert_eq!(gw.get_as(&cred, &format!("{V}/invoices")).status, 200);
     assert_eq!(gw.get_as(&globex, &format!("{V}/invoices")).status, 200);

@@ -160,3 +160,78 @@ fn a_new_process_takes_over_without_dropping_a_request_or_a_record() {
         "the new process logged an error during a normal upgrade:\n{new_log}"
     );
 }
+
+/// Runs `erpgate serve` (plain, not `--upgrade`) for `gw`'s configuration; its exit code and
+/// output, or `None` if it is still serving after `within` (then it is killed).
+fn plain_serve(gw: &Gateway, within: Duration) -> Option<(Option<i32>, String)> {
+    let log = gw.dir.path().join("second.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+        .args(["serve", "--config"])
+        .arg(&gw.config)
+        .env("ERPGATE_APP_KEY", &gw.app_key)
+        .env("ERPGATE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("clone"))
+        .stderr(file)
+        .spawn()
+        .expect("spawn the second process");
+    let mut child = Reaper(child);
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            return Some((
+                status.code(),
+                std::fs::read_to_string(&log).unwrap_or_default(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn a_plain_serve_refuses_an_admin_or_metrics_port_another_erpgate_holds() {
+    let admin_port = free_port();
+    let metrics_port = free_port();
+    let first = Gateway::start(Options {
+        gateway_extra: format!(
+            "admin_listen = \"127.0.0.1:{admin_port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\""
+        ),
+        ..Options::default()
+    });
+    // A second gateway with its own public port and database, sharing one side port.
+    for (extra, what) in [
+        (
+            format!("admin_listen = \"127.0.0.1:{admin_port}\""),
+            "cannot serve the admin API",
+        ),
+        (
+            format!("metrics_listen = \"127.0.0.1:{metrics_port}\""),
+            "cannot serve metrics",
+        ),
+    ] {
+        let second = Gateway::prepare(Options {
+            gateway_extra: extra,
+            ..Options::default()
+        });
+        let outcome = plain_serve(&second, Duration::from_secs(15));
+        let Some((code, log)) = outcome else {
+            panic!("a second erpgate started and shares a side port of the first ({what})");
+        };
+        assert_eq!(code, Some(1), "{log}");
+        assert!(log.contains(what) && log.contains("in use"), "{log}");
+        // Its public port was never taken.
+        assert!(std::net::TcpListener::bind(second.addr).is_ok());
+    }
+    // Every admin call still reaches the first gateway alone.
+    for _ in 0..10 {
+        let r = support::http::raw(
+            format!("127.0.0.1:{admin_port}").parse().expect("addr"),
+            &request("GET", "/health", &[], None),
+        )
+        .expect("admin health");
+        assert_eq!(r.status, 200);
+    }
+    assert!(first.pid().is_some());
+}

@@ -82,6 +82,18 @@ pub enum Verdict {
     },
 }
 
+/// Every `audit_log` column stored beside the hashed record (each a copy of a record field,
+/// and every one a query may filter on), in the order verification compares them.
+pub const COLUMNS: [&str; 7] = [
+    "ts",
+    "request_id",
+    "kind",
+    "actor",
+    "decision",
+    "reason",
+    "path",
+];
+
 /// One stored row, as verification sees it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Row {
@@ -93,9 +105,10 @@ pub struct Row {
     pub prev_hash: String,
     /// This record's MAC.
     pub hash: String,
-    /// Indexed copies of record fields (checked against the JSON).
+    /// The columns stored beside the hashed record (and filtered on by queries), in
+    /// [`COLUMNS`] order: each is checked against the JSON.
     #[serde(skip)]
-    pub columns: Option<[String; 6]>,
+    pub columns: Option<[String; 7]>,
 }
 
 /// Verifies rows in id order. A checkpoint (from retention) vouches for the first remaining
@@ -162,11 +175,15 @@ pub fn verify(
                 parsed.actor.clone(),
                 parsed.decision.clone(),
                 parsed.reason.clone(),
+                parsed.path.clone(),
             ];
-            if *cols != want {
+            if let Some(i) = (0..COLUMNS.len()).find(|&i| cols[i] != want[i]) {
                 return Verdict::Broken {
                     id: row.id,
-                    why: "indexed columns differ from the hashed record".into(),
+                    why: format!(
+                        "column {} differs from the hashed record (edited beside the chain)",
+                        COLUMNS[i]
+                    ),
                 };
             }
         }
@@ -201,7 +218,7 @@ pub fn verify(
 /// Reads every row of the database in id order and verifies it.
 pub fn verify_db(conn: &Connection, key: &KeyedHasher) -> rusqlite::Result<Verdict> {
     let mut st = conn.prepare(
-        "SELECT id, record, prev_hash, hash, ts, request_id, kind, actor, decision, reason FROM audit_log ORDER BY id",
+        "SELECT id, record, prev_hash, hash, ts, request_id, kind, actor, decision, reason, path FROM audit_log ORDER BY id",
     )?;
     let rows = st.query_map([], |r| {
         Ok(Row {
@@ -216,6 +233,7 @@ pub fn verify_db(conn: &Connection, key: &KeyedHasher) -> rusqlite::Result<Verdi
                 r.get(7)?,
                 r.get(8)?,
                 r.get(9)?,
+                r.get(10)?,
             ]),
         })
     })?;

@@ -50,10 +50,15 @@ enum AuditAction {
         out: Option<PathBuf>,
     },
     /// Delete records older than N days, leaving a checkpoint so the chain still verifies.
+    /// Refused below `gateway.audit_min_retention_days`; without `--yes` it only says how
+    /// many records it would delete.
     Prune {
-        /// Keep this many days.
+        /// Keep this many days (at least `gateway.audit_min_retention_days`).
         #[arg(long)]
         days: u32,
+        /// Really delete (evidence is destroyed; the checkpoint records how much).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -130,10 +135,29 @@ pub fn run(args: &AuditArgs) -> i32 {
                 0
             })
         }
-        AuditAction::Prune { days } => {
+        AuditAction::Prune { days, yes } => {
             let Some(key) = key else { return 1 };
+            let floor = snapshot.gateway.audit_min_retention_days;
+            if *days < floor {
+                return super::fail(format_args!(
+                    "--days {days} is below gateway.audit_min_retention_days ({floor}): nothing pruned"
+                ));
+            }
             let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(*days)))
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            if !*yes {
+                let n: Result<i64, _> = store.connection().query_row(
+                    "SELECT COUNT(*) FROM audit_log WHERE ts < ?1",
+                    [&cutoff],
+                    |r| r.get(0),
+                );
+                return match n {
+                    Ok(n) => super::fail(format_args!(
+                        "this would delete {n} audit record(s) older than {cutoff}; nothing pruned: add --yes to delete them"
+                    )),
+                    Err(e) => super::fail(e),
+                };
+            }
             chain::prune(
                 store.connection_mut(),
                 &key,

@@ -59,8 +59,15 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
     })
     .map_err(|e| format!("cannot start the simulated Oracle: {e}"))?;
 
-    let (master, key_b64) = MasterKey::generate().map_err(|e| e.to_string())?;
-    write_private(&dir.join("app.key"), key_b64.expose().as_bytes())?;
+    // A directory from an earlier run keeps its key: its database is bound to it.
+    let key_path = dir.join("app.key");
+    let master = if key_path.exists() {
+        MasterKey::load(None, Some(&key_path)).map_err(|e| e.to_string())?
+    } else {
+        let (master, key_b64) = MasterKey::generate().map_err(|e| e.to_string())?;
+        write_private(&key_path, key_b64.expose().as_bytes())?;
+        master
+    };
     let config = dir.join("erpgate.toml");
     write_private(
         &config,
@@ -71,6 +78,7 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
         super::load_config(&config).map_err(|_| "the demo configuration is invalid".to_string())?;
     let mut store = Store::open(&snapshot.gateway.database).map_err(|e| e.to_string())?;
     store.migrate().map_err(|e| e.to_string())?;
+    let master = super::keycheck::adopt(master, None, &snapshot)?;
     if store
         .get_account(ACCOUNT)
         .map_err(|e| e.to_string())?

@@ -83,9 +83,8 @@ pub fn run(args: &KillswitchArgs) -> i32 {
     }
 }
 
-/// The local user name, for recording who acted.
+/// The operator, for recording who acted: the login name of the process's real uid (never
+/// `$USER`); see [`super::operator`].
 pub fn whoami() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    super::operator::whoami()
 }

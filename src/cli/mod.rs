@@ -8,8 +8,10 @@ pub mod check;
 pub mod credential;
 pub mod demo;
 pub mod key;
+pub mod keycheck;
 pub mod killswitch;
 pub mod migrate;
+pub mod operator;
 pub mod secret;
 pub mod serve;
 pub mod sim;
@@ -170,7 +172,10 @@ pub fn load_config(path: &Path) -> Result<Snapshot, i32> {
     })
 }
 
-/// Loads the master key from `ERPGATE_APP_KEY` or the configured key file.
+/// Loads the master key from `ERPGATE_APP_KEY` or the configured key file (with
+/// `ERPGATE_APP_KEY_PREVIOUS` during a rotation) and checks it against the database: a key
+/// that is not the database's is refused before anything is written, and a database not yet
+/// bound to a key is bound to this one once it has proved itself ([`keycheck`]).
 pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, i32> {
     let env = std::env::var("ERPGATE_APP_KEY").ok();
     let master = MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref())
@@ -186,72 +191,36 @@ pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, i32> {
             ))
         })?),
     };
-    adopt_hash_root(master, previous, &snapshot.gateway.database)
-}
-
-/// Attaches the hash root a past rotation stored in the database (if any), and the previous
-/// key of a rotation in progress. Refuses a key the database was rotated away from, naming
-/// both key ids.
-pub fn adopt_hash_root(
-    master: MasterKey,
-    previous: Option<MasterKey>,
-    database: &Path,
-) -> Result<MasterKey, i32> {
-    if let Some(p) = &previous {
-        if p.key_id() == master.key_id() {
-            return Err(fail(format_args!(
-                "ERPGATE_APP_KEY_PREVIOUS is the same key as ERPGATE_APP_KEY"
-            )));
-        }
-    }
-    let row = if database.exists() {
-        let store = Store::open(database).map_err(|e| {
-            fail(format_args!(
-                "cannot open database {}: {e}",
-                database.display()
-            ))
-        })?;
-        store
-            .key_material(crate::crypto::HASH_ROOT)
-            .map_err(|e| fail(format_args!("cannot read the key material: {e}")))?
-    } else {
-        None
-    };
-    let unwrap_failed = |key_id: &str| {
-        fail(format_args!(
-            "the stored hash root does not open with key {key_id}: the key material is damaged"
-        ))
-    };
-    let given = master.key_id();
-    match (row, previous) {
-        (Some((kid, wrapped)), previous) if kid == given => {
-            let master = master
-                .with_wrapped_hash_root(&wrapped)
-                .map_err(|_| unwrap_failed(&given))?;
-            Ok(match previous {
-                Some(p) => master.with_previous(&p),
-                None => master,
-            })
-        }
-        (Some((kid, wrapped)), Some(p)) if kid == p.key_id() => {
-            let p = p
-                .with_wrapped_hash_root(&wrapped)
-                .map_err(|_| unwrap_failed(&kid))?;
-            Ok(master.with_previous(&p))
-        }
-        (Some((kid, _)), _) => Err(fail(format_args!(
-            "the master key {given} is not this database's current key {kid}: it was rotated (`erpgate key rotate`); use the key it was rotated to"
-        ))),
-        (None, Some(p)) => Ok(master.with_previous(&p)),
-        (None, None) => Ok(master),
-    }
+    keycheck::adopt(master, previous, snapshot).map_err(fail)
 }
 
 /// Loads the configuration and opens its store (schema checked): what most commands start with.
+/// When a master key is at hand (`ERPGATE_APP_KEY` or an existing `gateway.app_key_file`) it
+/// is checked against the database here, so even a command that needs no key (a listing, a
+/// query) refuses a wrong one rather than run beside it unnoticed.
 pub fn config_and_store(config: &Path) -> Result<(Snapshot, Store), i32> {
     let snapshot = load_config(config)?;
     let store = open_store(&snapshot, config)?;
+    if key_available(&snapshot)? {
+        load_master(&snapshot)?;
+    }
     Ok((snapshot, store))
+}
+
+/// Whether a master key is configured and present: `ERPGATE_APP_KEY` set, or the configured
+/// `gateway.app_key_file` exists. A malformed or unreadable key is an error (exit 1).
+pub fn key_available(snapshot: &Snapshot) -> Result<bool, i32> {
+    let env = std::env::var("ERPGATE_APP_KEY").ok();
+    match MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref()) {
+        Ok(_) => Ok(true),
+        Err(crate::crypto::KeyLoadError::Missing) => Ok(false),
+        Err(crate::crypto::KeyLoadError::FileRead { err, .. })
+            if err.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(fail(e)),
+    }
 }
 
 /// Opens the store and refuses to continue unless its schema is exactly current.
@@ -273,7 +242,8 @@ pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, i32> {
 }
 
 /// Records an administrative action in the audit trail. Needs the master key (the chain is
-/// keyed); fails loudly rather than acting unaudited.
+/// keyed); fails loudly rather than acting unaudited. The actor is the real uid's login name;
+/// `$SUDO_USER`, if set, goes into the note as `sudo_user_hint` (unverified).
 pub fn audit_admin(
     store: &mut Store,
     master: &MasterKey,
@@ -281,7 +251,8 @@ pub fn audit_admin(
     object: &str,
     note: Option<serde_json::Value>,
 ) -> Result<(), i32> {
-    let actor = format!("cli:{}", killswitch::whoami());
+    let actor = format!("cli:{}", operator::whoami());
+    let note = operator::with_hint(note);
     crate::audit::admin_action(store, master, &actor, verb, object, note).map_err(fail)
 }
 

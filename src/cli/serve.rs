@@ -74,6 +74,18 @@ pub fn serve(
         if let Err(e) = std::net::TcpListener::bind(gw.listen) {
             return super::fail(format_args!("cannot listen on {}: {e}", gw.listen));
         }
+        // The side listeners too (checked again right before they are bound, below).
+        let side = [
+            (gw.admin_listen, "the admin API"),
+            (gw.metrics_listen, "metrics"),
+        ];
+        for (addr, what) in side.into_iter().filter_map(|(a, w)| a.map(|a| (a, w))) {
+            if let Err(e) = crate::listen::ensure_free(addr) {
+                return super::fail(format_args!(
+                    "cannot serve {what} on {addr}: {e} (another process listens there; only `serve --upgrade` takes a running erpgate's ports over)"
+                ));
+            }
+        }
     }
     // Refuse before starting anything if the schema is wrong.
     if let Err(c) = super::open_store(&snapshot, config) {
@@ -96,6 +108,7 @@ pub fn serve(
         gw.database.clone(),
         app.directory.clone(),
         gw.store_poll_interval,
+        Some(opener(app.clone())),
     ) {
         Ok(p) => p,
         Err(e) => return super::fail(format_args!("cannot start the store poller: {e}")),
@@ -118,13 +131,31 @@ pub fn serve(
     if let Err(e) = spawn_reloader(app.clone(), stop.clone()) {
         return super::fail(format_args!("cannot watch SIGHUP: {e}"));
     }
+    // A side listener is shared only with the process an upgrade takes over from: a plain
+    // serve proves its ports free first, so a second erpgate cannot silently share them.
+    let side_port_taken = |addr: std::net::SocketAddr, what: &str| {
+        if upgrade {
+            return None;
+        }
+        crate::listen::ensure_free(addr).err().map(|e| {
+            super::fail(format_args!(
+                "cannot serve {what} on {addr}: {e} (another process listens there; only `serve --upgrade` takes a running erpgate's ports over)"
+            ))
+        })
+    };
     if let Some(addr) = gw.admin_listen {
+        if let Some(c) = side_port_taken(addr, "the admin API") {
+            return c;
+        }
         if let Err(e) = crate::admin::spawn(addr, app.clone(), stop.clone()) {
             return super::fail(format_args!("cannot serve the admin API on {addr}: {e}"));
         }
         tracing::info!(%addr, "admin API listening");
     }
     if let Some(addr) = gw.metrics_listen {
+        if let Some(c) = side_port_taken(addr, "metrics") {
+            return c;
+        }
         if let Err(e) = crate::metrics::spawn_listener(addr, app.clone(), stop.clone()) {
             return super::fail(format_args!("cannot serve metrics on {addr}: {e}"));
         }
@@ -287,6 +318,28 @@ fn spawn_early_exit(
             }
         })?;
     Ok(())
+}
+
+/// Whether a sealed value opens under this process's keys, with the tenant's current
+/// configuration (its upstream host is part of the seal). For the store poller: a value
+/// re-sealed under a key this process does not hold is not swapped in (see
+/// [`crate::directory::DirectoryView::keep_openable`]).
+fn opener(app: Arc<App>) -> crate::directory::poller::Opener {
+    Arc::new(move |tenant: &str, name: &str, sealed: &[u8]| {
+        let c = app.compiled.load();
+        let Some((id, t)) = c.snapshot.tenant(tenant) else {
+            return false;
+        };
+        let Some(rt) = c.tenant_runtime(id) else {
+            return false;
+        };
+        let ctx = crate::crypto::SealContext {
+            tenant,
+            name,
+            upstream_host: &t.upstream.host,
+        };
+        rt.cipher.open(&ctx, sealed).is_ok()
+    })
 }
 
 /// Reloads the configuration on SIGHUP, logs and audits the outcome. The handler is installed

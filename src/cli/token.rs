@@ -25,8 +25,13 @@ enum TokenAction {
         /// The token id or the token.
         id: String,
     },
-    /// Delete rows of tokens that expired more than a day ago.
-    Prune,
+    /// Delete rows of tokens that expired more than a day ago (audited). Without `--yes` it
+    /// only says how many rows it would delete.
+    Prune {
+        /// Really delete.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// The token id in `arg`: a bare 16-hex id, `egt_<id>`, or a whole token.
@@ -104,12 +109,37 @@ pub fn run(args: &TokenArgs) -> i32 {
                 Err(e) => super::fail(e),
             }
         }
-        TokenAction::Prune => match store.prune_tokens(chrono::Utc::now().timestamp() - 86_400) {
-            Ok(n) => {
-                println!("{n} expired token rows deleted");
-                0
+        TokenAction::Prune { yes } => {
+            let before = chrono::Utc::now().timestamp() - 86_400;
+            if !*yes {
+                return match store.count_prunable_tokens(before) {
+                    Ok(n) => super::fail(format_args!(
+                        "this would delete {n} expired token row(s); nothing deleted: add --yes to delete them"
+                    )),
+                    Err(e) => super::fail(e),
+                };
             }
-            Err(e) => super::fail(e),
-        },
+            let master = match super::load_master(&snapshot) {
+                Ok(m) => m,
+                Err(c) => return c,
+            };
+            match store.prune_tokens(before) {
+                Ok(n) => {
+                    println!("{n} expired token rows deleted");
+                    let note = serde_json::json!({ "deleted": n, "expired_before": before });
+                    match super::audit_admin(
+                        &mut store,
+                        &master,
+                        "token.prune",
+                        "gateway_tokens",
+                        Some(note),
+                    ) {
+                        Ok(()) => 0,
+                        Err(c) => c,
+                    }
+                }
+                Err(e) => super::fail(e),
+            }
+        }
     }
 }

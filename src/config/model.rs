@@ -61,6 +61,9 @@ pub struct GatewayFile {
     pub audit_linger_ms: Option<u64>,
     /// Audit records older than this many days are pruned (absent: kept forever).
     pub audit_retention_days: Option<u32>,
+    /// No prune (automatic or `erpgate audit prune`) may cut records younger than this many
+    /// days (default 30).
+    pub audit_min_retention_days: Option<u32>,
     /// Bytes of request/response body kept in audit previews (0 = off, the default).
     pub audit_preview_bytes: Option<usize>,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Default: none.

@@ -36,6 +36,7 @@ pub struct DirectoryView {
 }
 
 /// A tenant's signing key as the view holds it: sealed key, parsed certificate.
+#[derive(Clone)]
 pub struct TenantKey {
     /// The sealed private key.
     pub sealed: Vec<u8>,
@@ -139,6 +140,49 @@ impl DirectoryView {
         }
     }
 
+    /// For every sealed value (upstream secret, tenant signing key) that changed since `old`
+    /// to a ciphertext `opens` rejects while `old`'s still opens, keeps `old`'s. Returns the
+    /// `(tenant, name)` of each value kept.
+    ///
+    /// This is what lets a process that runs on the key a rotation moves away from — the
+    /// old process of a graceful upgrade, still accepting for seconds after SIGQUIT while
+    /// `erpgate key rotate` runs — keep serving: it cannot open what was re-sealed under the
+    /// new key, so it keeps the same secret as sealed under the key it holds. Values that
+    /// were deleted are not kept, nor values it could not open before either.
+    pub fn keep_openable(
+        &mut self,
+        old: &DirectoryView,
+        opens: &dyn Fn(&str, &str, &[u8]) -> bool,
+    ) -> Vec<(String, String)> {
+        let mut kept = Vec::new();
+        for (tenant, names) in &mut self.secrets {
+            for (name, ct) in names.iter_mut() {
+                let Some(prev) = old.secret(tenant, name) else {
+                    continue;
+                };
+                if prev != ct.as_slice() && !opens(tenant, name, ct) && opens(tenant, name, prev) {
+                    *ct = prev.to_vec();
+                    kept.push((tenant.clone(), name.clone()));
+                }
+            }
+        }
+        let seal_name = crate::upstream::inject::TENANT_KEY_SEAL_NAME;
+        for (tenant, key) in &mut self.tenant_keys {
+            let Some(prev) = old.tenant_key(tenant) else {
+                continue;
+            };
+            if prev.sealed != key.sealed
+                && !opens(tenant, seal_name, &key.sealed)
+                && opens(tenant, seal_name, &prev.sealed)
+            {
+                // The whole entry: the sealed key and the certificate that belongs to it.
+                *key = prev.clone();
+                kept.push((tenant.clone(), seal_name.to_string()));
+            }
+        }
+        kept
+    }
+
     /// The store change counter this view was built at.
     pub fn counter(&self) -> i64 {
         self.counter
@@ -231,4 +275,62 @@ pub type DirectoryHandle = Arc<ArcSwap<DirectoryView>>;
 /// A handle holding `view`.
 pub fn handle(view: DirectoryView) -> DirectoryHandle {
     Arc::new(ArcSwap::from_pointee(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredSecret;
+
+    fn view(counter: i64, secrets: &[(&str, &str, &[u8])]) -> DirectoryView {
+        DirectoryView::build(Directory {
+            counter,
+            secrets: secrets
+                .iter()
+                .map(|(t, n, c)| StoredSecret {
+                    tenant: (*t).into(),
+                    name: (*n).into(),
+                    ciphertext: c.to_vec(),
+                    updated_at: String::new(),
+                })
+                .collect(),
+            ..Directory::default()
+        })
+    }
+
+    #[test]
+    fn only_values_changed_to_unopenable_ones_are_kept_from_the_old_view() {
+        // "Opens" stands for: sealed under a key this process holds.
+        let opens = |_: &str, _: &str, c: &[u8]| c.starts_with(b"mine");
+        let old = view(
+            1,
+            &[
+                ("acme", "pw", b"mine-1"),
+                ("acme", "changed", b"mine-2"),
+                ("acme", "gone", b"mine-3"),
+                ("acme", "never", b"theirs-0"),
+            ],
+        );
+        let mut new = view(
+            2,
+            &[
+                ("acme", "pw", b"theirs-1"),     // re-sealed under another key: keep ours
+                ("acme", "changed", b"mine-2b"), // changed under our key: take it
+                ("acme", "never", b"theirs-0b"), // we never opened it: nothing to keep
+                ("globex", "new", b"theirs-new"), // new, unopenable: nothing to keep
+            ],
+        );
+        let kept = new.keep_openable(&old, &opens);
+        assert_eq!(kept, vec![("acme".to_string(), "pw".to_string())]);
+        assert_eq!(new.secret("acme", "pw"), Some(&b"mine-1"[..]));
+        assert_eq!(new.secret("acme", "changed"), Some(&b"mine-2b"[..]));
+        assert_eq!(new.secret("acme", "never"), Some(&b"theirs-0b"[..]));
+        assert_eq!(
+            new.secret("acme", "gone"),
+            None,
+            "a deleted secret stays deleted"
+        );
+        assert_eq!(new.secret("globex", "new"), Some(&b"theirs-new"[..]));
+        assert_eq!(new.counter(), 2);
+    }
 }

@@ -16,6 +16,12 @@ use std::time::Duration;
 use super::{DirectoryHandle, DirectoryView};
 use crate::store::Store;
 
+/// Whether a sealed value `(tenant, name, ciphertext)` opens under the keys this process holds.
+pub type Opens = dyn Fn(&str, &str, &[u8]) -> bool + Send + Sync;
+
+/// A shared [`Opens`].
+pub type Opener = Arc<Opens>;
+
 /// A running poller; stops when dropped or on [`Poller::stop`].
 pub struct Poller {
     stop: Arc<AtomicBool>,
@@ -23,17 +29,20 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// Starts polling the database at `path`.
+    /// Starts polling the database at `path`. With `opens`, a sealed value that a poll brings
+    /// under a key this process does not hold is replaced by the one it held before
+    /// ([`DirectoryView::keep_openable`]).
     pub fn start(
         path: PathBuf,
         handle: DirectoryHandle,
         interval: Duration,
+        opens: Option<Opener>,
     ) -> std::io::Result<Poller> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("erpgate-store-poller".into())
-            .spawn(move || run(path, handle, interval, flag))?;
+            .spawn(move || run(path, handle, interval, opens, flag))?;
         Ok(Poller {
             stop,
             thread: Some(thread),
@@ -59,7 +68,13 @@ impl Drop for Poller {
     }
 }
 
-fn run(path: PathBuf, handle: DirectoryHandle, interval: Duration, stop: Arc<AtomicBool>) {
+fn run(
+    path: PathBuf,
+    handle: DirectoryHandle,
+    interval: Duration,
+    opens: Option<Opener>,
+    stop: Arc<AtomicBool>,
+) {
     let mut store: Option<Store> = None;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(interval);
@@ -73,7 +88,7 @@ fn run(path: PathBuf, handle: DirectoryHandle, interval: Duration, stop: Arc<Ato
             }
         }
         let Some(s) = store.as_ref() else { continue };
-        match poll_once(s, &handle) {
+        match poll_once(s, &handle, opens.as_deref()) {
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(error = %e, "store poller failed; access state is not refreshing");
@@ -87,13 +102,20 @@ fn run(path: PathBuf, handle: DirectoryHandle, interval: Duration, stop: Arc<Ato
 pub fn poll_once(
     store: &Store,
     handle: &DirectoryHandle,
+    opens: Option<&Opens>,
 ) -> Result<bool, crate::store::StoreError> {
     let counter = store.change_counter()?;
-    if counter == handle.load().counter() {
+    let old = handle.load_full();
+    if counter == old.counter() {
         return Ok(false);
     }
     let dir = store.load_directory()?;
-    let view = DirectoryView::build(dir);
+    let mut view = DirectoryView::build(dir);
+    if let Some(opens) = opens {
+        for (tenant, name) in view.keep_openable(&old, &|t, n, c| opens(t, n, c)) {
+            tracing::warn!(%tenant, secret = %name, "a sealed value changed to one this process's key does not open (the database was rotated to a key it does not hold?): it keeps serving the value it opened before; run it with the database's current key");
+        }
+    }
     tracing::info!(
         counter = view.counter(),
         killswitch = view.killswitch(),

@@ -1,5 +1,7 @@
-//! Key material kept in the store (the wrapped hash root) and the one-transaction re-seal of
-//! everything sealed under the master key, for `erpgate key rotate`.
+//! Key material kept in the store (the wrapped hash root, which also binds the database to
+//! its master key), what a key is checked against before it is bound to a database that
+//! predates the binding, and the one-transaction re-seal of everything sealed under the
+//! master key, for `erpgate key rotate`.
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
@@ -17,16 +19,26 @@ pub struct Resealed {
 /// Re-seals one sealed value: (tenant, name, ciphertext) → new ciphertext.
 pub type Reseal<'a> = dyn FnMut(&str, &str, &[u8]) -> Result<Vec<u8>, String> + 'a;
 
+/// The oldest audit record as stored: (id, record JSON, prev_hash, hash).
+pub type AuditRow = (i64, String, String, String);
+
+/// A sealed value as stored: (tenant, name it is sealed under, ciphertext).
+pub type SealedValue = (String, String, Vec<u8>);
+
 impl Store {
+    /// Whether table `name` exists (older schemas lack some).
+    pub fn has_table(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The wrapped key material `name` and the id of the key wrapping it; `None` when there is
     /// none (or the schema predates it).
     pub fn key_material(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let has_table: bool = self.conn.query_row(
-            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'key_material'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_table {
+        if !self.has_table("key_material")? {
             return Ok(None);
         }
         Ok(self
@@ -37,6 +49,72 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
+    }
+
+    /// Stores key material `name` unless some is already stored (another process may bind
+    /// first: the caller re-reads and checks what is there). Returns whether this call stored
+    /// it; `false` also when the schema predates the table.
+    pub fn bind_key_material(
+        &self,
+        name: &str,
+        key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
+        if !self.has_table("key_material")? {
+            return Ok(false);
+        }
+        let n = self.conn.execute(
+            "INSERT INTO key_material (name, key_id, wrapped, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, key_id, wrapped, now()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The oldest audit record still stored, if any (and if the schema has the trail).
+    pub fn oldest_audit_row(&self) -> Result<Option<AuditRow>, StoreError> {
+        if !self.has_table("audit_log")? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, record, prev_hash, hash FROM audit_log ORDER BY id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?)
+    }
+
+    /// Every value sealed under the master key: upstream secrets and tenant signing keys
+    /// (under [`crate::upstream::inject::TENANT_KEY_SEAL_NAME`]), whichever tables exist.
+    pub fn sealed_values(&self) -> Result<Vec<SealedValue>, StoreError> {
+        let mut out = Vec::new();
+        if self.has_table("secrets")? {
+            let mut st = self
+                .conn
+                .prepare("SELECT tenant, name, ciphertext FROM secrets ORDER BY tenant, name")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            for r in rows {
+                out.push(r?);
+            }
+        }
+        if self.has_table("tenant_keys")? {
+            let mut st = self
+                .conn
+                .prepare("SELECT tenant, key_ciphertext FROM tenant_keys ORDER BY tenant")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    crate::upstream::inject::TENANT_KEY_SEAL_NAME.to_string(),
+                    r.get(1)?,
+                ))
+            })?;
+            for r in rows {
+                out.push(r?);
+            }
+        }
+        Ok(out)
     }
 
     /// In one transaction: re-seals every upstream secret and tenant signing key with

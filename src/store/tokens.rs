@@ -101,6 +101,15 @@ impl Store {
             .execute("DELETE FROM gateway_tokens WHERE expires_at < ?1", [before])?)
     }
 
+    /// How many tokens expired before `before` (what [`Store::prune_tokens`] would delete).
+    pub fn count_prunable_tokens(&self, before: i64) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM gateway_tokens WHERE expires_at < ?1",
+            [before],
+            |r| r.get(0),
+        )?)
+    }
+
     /// (id, credential id, issued, expires, status) of every token, newest first.
     pub fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
         let mut st = self.conn.prepare(&format!(

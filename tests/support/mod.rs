@@ -121,6 +121,13 @@ impl Gateway {
     /// Starts a simulated Oracle and a gateway with the standard test configuration,
     /// migrated and with the test accounts created (no credentials issued yet).
     pub fn start(opts: Options) -> Gateway {
+        let mut gw = Gateway::prepare(opts);
+        gw.spawn();
+        gw
+    }
+
+    /// Like [`Gateway::start`] but without starting `erpgate serve`.
+    pub fn prepare(opts: Options) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let upstream_password = format!("canary-upw-{}", random_hex(24));
         let upstream_api_key = format!("canary-uak-{}", random_hex(24));
@@ -221,7 +228,6 @@ impl Gateway {
             ],
             &ak,
         );
-        gw.spawn();
         gw
     }
 
@@ -421,9 +427,23 @@ impl Gateway {
     /// Sends `signal` (e.g. `-QUIT`) to the gateway process and waits for it to exit; its
     /// exit code. Panics if it is still running after `within`.
     pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> Option<i32> {
+        self.signal(signal);
+        self.wait_exit(signal, within)
+    }
+
+    /// Sends `signal` (e.g. `-QUIT`) to the gateway process without waiting.
+    pub fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Waits for the gateway process to exit (after `signal`, named in the panic); its exit
+    /// code. Panics if it is still running after `within`.
+    pub fn wait_exit(&mut self, signal: &str, within: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
-        let pid = child.id().to_string();
-        let _ = Command::new("kill").args([signal, &pid]).status();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::super::Files;
 use super::{redaction, resolve, tls};
 use crate::audit::writer::DEFAULT_LINGER_MS as DEFAULT_AUDIT_LINGER_MS;
+
+/// The default floor under every prune of the audit trail, in days.
+pub const DEFAULT_AUDIT_MIN_RETENTION_DAYS: u32 = 30;
 use crate::snapshot::GatewaySettings;
 
 pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
@@ -130,6 +133,21 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     if g.audit_retention_days == Some(0) {
         p.push(format!("{file}: gateway.audit_retention_days: must be at least 1 (omit it to keep records forever)"));
     }
+    let min_retention = g
+        .audit_min_retention_days
+        .unwrap_or(DEFAULT_AUDIT_MIN_RETENTION_DAYS);
+    if !(1..=36_500).contains(&min_retention) {
+        p.push(format!(
+            "{file}: gateway.audit_min_retention_days: {min_retention} is out of range 1..=36500"
+        ));
+    } else if let Some(days) = g
+        .audit_retention_days
+        .filter(|d| *d > 0 && *d < min_retention)
+    {
+        p.push(format!(
+            "{file}: gateway.audit_retention_days: {days} is below gateway.audit_min_retention_days ({min_retention}); keep records longer, or lower the minimum deliberately"
+        ));
+    }
     let grace = g.shutdown_grace_seconds.unwrap_or(10);
     if grace > 600 {
         p.push(format!(
@@ -217,6 +235,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         audit_queue_capacity: audit_queue,
         audit_linger: Duration::from_millis(audit_linger),
         audit_retention_days: g.audit_retention_days,
+        audit_min_retention_days: min_retention,
         shutdown_grace: Duration::from_secs(grace),
         trusted_proxies: trusted,
         audit_preview_bytes: preview,

@@ -424,3 +424,35 @@ fn token_mode_is_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn audit_retention_cannot_go_below_the_configured_minimum() {
+    let main = base().replacen("[gateway]\n", "[gateway]\naudit_retention_days = 7\n", 1);
+    let e = err(&main);
+    assert!(
+        e.contains(
+            "gateway.audit_retention_days: 7 is below gateway.audit_min_retention_days (30)"
+        ),
+        "{e}"
+    );
+    let main = base().replacen(
+        "[gateway]\n",
+        "[gateway]\naudit_retention_days = 7\naudit_min_retention_days = 7\n",
+        1,
+    );
+    let s = load(&main, &[]).expect("a deliberately lowered minimum is accepted");
+    assert_eq!(s.gateway.audit_min_retention_days, 7);
+    assert_eq!(
+        load(&base(), &[])
+            .expect("default")
+            .gateway
+            .audit_min_retention_days,
+        30
+    );
+    let main = base().replacen(
+        "[gateway]\n",
+        "[gateway]\naudit_min_retention_days = 0\n",
+        1,
+    );
+    assert!(err(&main).contains("gateway.audit_min_retention_days: 0 is out of range 1..=36500"));
+}
