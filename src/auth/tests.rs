@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::presented::Presented;
 use super::*;
 use crate::crypto::{MasterKey, PasswordParams};
 use crate::store::Store;
@@ -45,7 +46,7 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
                         decoded: zeroize::Zeroizing::new(decoded.into_bytes()),
                         colon,
                     };
-                    auth.authenticate(&p, &view).await.is_ok()
+                    auth.authenticate(&p, &view, None).await.is_ok()
                 })
             })
             .collect();

@@ -65,6 +65,9 @@ pub enum Reason {
     CorsOriginDenied,
     /// The connection negotiated TLS 1.2 where `gateway.tls.min_version` is 1.3.
     TlsVersion,
+    /// Too many credential verifications at once (the argon2 queue is full, or this
+    /// credential or address has as many in flight as failures left): retry shortly.
+    AuthBusy,
 }
 
 impl Reason {
@@ -97,6 +100,7 @@ impl Reason {
             Reason::RateLimited => "ratelimit.exceeded",
             Reason::HeadersTooLarge => "request.headers_too_large",
             Reason::CorsOriginDenied => "cors.origin_denied",
+            Reason::AuthBusy => "auth.busy",
         }
     }
 
@@ -124,7 +128,7 @@ impl Reason {
             | Reason::UpstreamTls
             | Reason::UpstreamCredentialMissing
             | Reason::RedactionFailed => 502,
-            Reason::KillSwitchOn | Reason::AuditUnavailable => 503,
+            Reason::KillSwitchOn | Reason::AuditUnavailable | Reason::AuthBusy => 503,
             Reason::UpstreamTimeout => 504,
         }
     }
@@ -166,6 +170,9 @@ impl Reason {
             Reason::RateLimited => "Too many requests; retry after the time in Retry-After.",
             Reason::HeadersTooLarge => "The request header fields are too large or too many.",
             Reason::CorsOriginDenied => "This origin may not call this gateway.",
+            Reason::AuthBusy => {
+                "Too many credential checks are in progress; retry after the time in Retry-After."
+            }
         }
     }
 
@@ -179,7 +186,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 27] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -206,6 +213,7 @@ impl Reason {
         Reason::RateLimited,
         Reason::HeadersTooLarge,
         Reason::CorsOriginDenied,
+        Reason::AuthBusy,
     ];
 }
 
