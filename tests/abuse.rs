@@ -67,14 +67,15 @@ fn post_token_from(addr: SocketAddr, client: &str, auth: &str) -> Option<support
 }
 
 /// Connections hammering the relay with wrong secrets, from four attacker addresses.
-const FLOOD_CONNECTIONS: usize = 64;
+const FLOOD_CONNECTIONS: usize = 160;
 /// Legitimate first logins measured under the flood.
 const RUNS: usize = 5;
-/// The bound on the median first login under the flood. One argon2 run (19 MiB, t=2) takes
-/// ~40–80 ms on the 2-core test machine; the rest is the flood's CPU load. Today's measured
-/// medians are in the report printed by the test; before this bound existed the same flood
-/// held first logins for seconds.
-const FIRST_LOGIN_BOUND: Duration = Duration::from_millis(600);
+/// The bounds on a first login under the flood: the median of `RUNS` and the worst. One
+/// argon2 run (19 MiB, t=2) takes ~25–50 ms on the 2-core test machine; the rest is the
+/// flood's CPU load. Measured medians 81–90 ms (worst 105 ms) with this change; without it,
+/// 180–210 ms medians with single logins held up to 4.7 s, 214–401 argon2 runs per flood.
+const MEDIAN_BOUND: Duration = Duration::from_millis(250);
+const WORST_BOUND: Duration = Duration::from_millis(1000);
 
 #[test]
 fn a_flood_of_wrong_secrets_does_not_hold_up_a_legitimate_first_login() {
@@ -136,8 +137,13 @@ fn a_flood_of_wrong_secrets_does_not_hold_up_a_legitimate_first_login() {
          all {took:?}; flood answers {answers:?}; argon2 runs {runs}"
     );
     assert!(
-        median <= FIRST_LOGIN_BOUND,
-        "median first login {median:?} over {FIRST_LOGIN_BOUND:?}: {took:?}"
+        median <= MEDIAN_BOUND,
+        "median first login {median:?} over {MEDIAN_BOUND:?}: {took:?}"
+    );
+    assert!(
+        took[RUNS - 1] <= WORST_BOUND,
+        "a first login took {:?}: {took:?}",
+        took[RUNS - 1]
     );
     assert!(
         answers.get("429 auth.locked").copied().unwrap_or(0) > 0,
@@ -212,8 +218,8 @@ fn a_burst_of_guesses_gets_no_more_evaluations_than_failures_left() {
                 if i == 29 {
                     std::thread::sleep(Duration::from_millis(30));
                 }
-                let r = post_token_from(addr, &format!("198.51.100.{}", i + 1), &auth)
-                    .expect("answer");
+                let r =
+                    post_token_from(addr, &format!("198.51.100.{}", i + 1), &auth).expect("answer");
                 let code = if r.status >= 400 {
                     r.error_code()
                 } else {
@@ -238,9 +244,10 @@ fn a_burst_of_guesses_gets_no_more_evaluations_than_failures_left() {
         "the right guess, arriving after the budget was spent, gets no token"
     );
     assert!(
-        answers
-            .iter()
-            .all(|(s, c)| matches!((*s, c.as_str()), (401, "auth.invalid") | (429, "auth.locked") | (503, "auth.busy"))),
+        answers.iter().all(|(s, c)| matches!(
+            (*s, c.as_str()),
+            (401, "auth.invalid") | (429, "auth.locked") | (503, "auth.busy")
+        )),
         "{answers:?}"
     );
     // Once the burst is over the credential is locked, right password or not.
@@ -264,7 +271,11 @@ fn a_full_argon2_queue_answers_busy_at_once_and_is_audited() {
                 go.wait();
                 let t0 = Instant::now();
                 let r = get_from(addr, &client, &auth).expect("answer");
-                (r.status, r.header("retry-after").map(str::to_string), t0.elapsed())
+                (
+                    r.status,
+                    r.header("retry-after").map(str::to_string),
+                    t0.elapsed(),
+                )
             })
         })
         .collect();
@@ -274,7 +285,10 @@ fn a_full_argon2_queue_answers_busy_at_once_and_is_audited() {
     let t0 = Instant::now();
     let legit = get_from(gw.addr, "192.0.2.50", &cred.basic()).expect("answer");
     let legit_took = t0.elapsed();
-    let answers: Vec<_> = bogus.into_iter().map(|b| b.join().expect("bogus")).collect();
+    let answers: Vec<_> = bogus
+        .into_iter()
+        .map(|b| b.join().expect("bogus"))
+        .collect();
     let busy: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 503).collect();
     let slowest = answers.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
     eprintln!(
@@ -313,7 +327,11 @@ fn a_full_argon2_queue_answers_busy_at_once_and_is_audited() {
         let recs = gw.audit(&["--reason", "auth.busy"]);
         let from_the_burst = recs
             .iter()
-            .filter(|r| r["client_ip"].as_str().is_some_and(|ip| ip.starts_with("10.")))
+            .filter(|r| {
+                r["client_ip"]
+                    .as_str()
+                    .is_some_and(|ip| ip.starts_with("10."))
+            })
             .count();
         from_the_burst == busy.len()
     });

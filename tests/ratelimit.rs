@@ -142,7 +142,12 @@ fn a_reload_keeps_unchanged_limits_and_lockouts_and_applies_changed_ones() {
     reload_with(&gw, &raised);
     for i in 0..4 {
         let r = gw.get_as(&a, INVOICES);
-        assert_eq!(r.status, 200, "request {i} under the raised burst: {}", r.text());
+        assert_eq!(
+            r.status,
+            200,
+            "request {i} under the raised burst: {}",
+            r.text()
+        );
     }
     assert_eq!(gw.get_as(&a, INVOICES).error_code(), "ratelimit.exceeded");
 }

@@ -180,11 +180,7 @@ impl Authenticator {
         } else {
             "api_key_unknown"
         };
-        Err(self.failed_now(
-            &keys,
-            now,
-            Deny::with_detail(Reason::AuthInvalid, detail),
-        ))
+        Err(self.failed_now(&keys, now, Deny::with_detail(Reason::AuthInvalid, detail)))
     }
 
     async fn basic(
@@ -288,7 +284,9 @@ impl Authenticator {
         let plain = |d| (d, Duration::ZERO);
         let now = Instant::now();
         if let Some(idx) = cached(now) {
-            self.lockout.check(keys, now).map_err(|s| plain(locked(s)))?;
+            self.lockout
+                .check(keys, now)
+                .map_err(|s| plain(locked(s)))?;
             return state(view, idx, AuthKind::Basic, true).map_err(plain);
         }
         if self.failed.get(&failed_key, now).is_some() {

@@ -146,7 +146,10 @@ fn a_repeated_wrong_secret_costs_no_argon2() {
     );
     // The right secret is not affected by the failure cache.
     let right = basic(&user, f.issued[0].password.expose());
-    assert!(f.rt.block_on(f.auth.authenticate(&right, &f.view, ip(9))).is_ok());
+    assert!(f
+        .rt
+        .block_on(f.auth.authenticate(&right, &f.view, ip(9)))
+        .is_ok());
 }
 
 #[test]
@@ -160,9 +163,18 @@ fn failed_basic_and_api_key_proofs_lock_the_credential_and_the_address() {
     };
     // Three wrong secrets for `a`, from three addresses: `a` is locked everywhere, even with
     // its right password and its right x-api-key; `b` is not.
-    assert_eq!(reason(&basic(&a.username, "w1"), ip(1)), Some(Reason::AuthInvalid));
-    assert_eq!(reason(&basic(&a.username, "w2"), ip(2)), Some(Reason::AuthInvalid));
-    assert_eq!(reason(&basic(&a.username, "w3"), ip(3)), Some(Reason::AuthLocked));
+    assert_eq!(
+        reason(&basic(&a.username, "w1"), ip(1)),
+        Some(Reason::AuthInvalid)
+    );
+    assert_eq!(
+        reason(&basic(&a.username, "w2"), ip(2)),
+        Some(Reason::AuthInvalid)
+    );
+    assert_eq!(
+        reason(&basic(&a.username, "w3"), ip(3)),
+        Some(Reason::AuthLocked)
+    );
     let a_right = basic(&a.username, a.password.expose());
     assert_eq!(reason(&a_right, ip(4)), Some(Reason::AuthLocked));
     let a_key = a.api_key.expose().to_string();
@@ -170,14 +182,18 @@ fn failed_basic_and_api_key_proofs_lock_the_credential_and_the_address() {
         reason(&Presented::ApiKey(&a_key), ip(4)),
         Some(Reason::AuthLocked)
     );
-    assert_eq!(reason(&basic(&b.username, b.password.expose()), ip(4)), None);
+    assert_eq!(
+        reason(&basic(&b.username, b.password.expose()), ip(4)),
+        None
+    );
     // Three unknown x-api-keys from one address lock that address for every credential.
     let unknown: Vec<String> = (0..3)
         .map(|i| format!("egk_{i:016x}_{}", "A".repeat(43)))
         .collect();
-    for (k, expected) in unknown
-        .iter()
-        .zip([Reason::AuthInvalid, Reason::AuthInvalid, Reason::AuthLocked])
+    for (k, expected) in
+        unknown
+            .iter()
+            .zip([Reason::AuthInvalid, Reason::AuthInvalid, Reason::AuthLocked])
     {
         assert_eq!(reason(&Presented::ApiKey(k), ip(7)), Some(expected), "{k}");
     }
@@ -202,7 +218,10 @@ fn a_full_argon2_queue_answers_busy_at_once() {
                 let (auth, view) = (f.auth.clone(), f.view.clone());
                 tokio::spawn(async move {
                     let p = basic(&format!("nobody.{i:06}"), "guess");
-                    auth.authenticate(&p, &view, ip(i)).await.err().map(|d| d.reason)
+                    auth.authenticate(&p, &view, ip(i))
+                        .await
+                        .err()
+                        .map(|d| d.reason)
                 })
             })
             .collect();
@@ -216,7 +235,10 @@ fn a_full_argon2_queue_answers_busy_at_once() {
         .iter()
         .filter(|r| **r == Some(Reason::AuthBusy))
         .count();
-    assert!(busy >= 30, "at most 1 running + 2 queued (+ races): {reasons:?}");
+    assert!(
+        busy >= 30,
+        "at most 1 running + 2 queued (+ races): {reasons:?}"
+    );
     assert!(
         f.auth.verifications() <= 10,
         "{} argon2 runs",

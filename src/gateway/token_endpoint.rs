@@ -19,8 +19,8 @@ use crate::app::{App, Compiled};
 use crate::auth::presented::{self, Presented};
 use crate::auth::tokens;
 use crate::directory::DirectoryView;
-use crate::gateway::context::{Decision, RequestCtx};
 use crate::gateway::client_ip;
+use crate::gateway::context::{Decision, RequestCtx};
 use crate::gateway::deny::{Deny, Reason};
 use crate::gateway::respond;
 

@@ -37,7 +37,11 @@ fn failures_slow_down_then_lock_then_expire() {
     let later = t0 + Duration::from_secs(61);
     assert!(l.none_locked(later));
     assert!(l.check(&keys, later).is_ok());
-    assert_eq!(l.failed(&keys, later), Err(60), "one more failure locks again");
+    assert_eq!(
+        l.failed(&keys, later),
+        Err(60),
+        "one more failure locks again"
+    );
     // A success clears the credential's counter only.
     let t2 = later + Duration::from_secs(61);
     assert_eq!(l.begin(&keys, t2), Ok(()));
