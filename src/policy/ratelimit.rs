@@ -217,26 +217,35 @@ mod tests {
         other.policy = "other".into();
         let t0 = Instant::now();
         for _ in 0..2 {
-            assert!(l.check(1, &[a.clone()], 1, "c", "acct", t0).is_ok());
+            assert!(l
+                .check(1, std::slice::from_ref(&a), 1, "c", "acct", t0)
+                .is_ok());
         }
-        assert!(l.check(1, &[a.clone()], 1, "c", "acct", t0).is_err());
+        assert!(l
+            .check(1, std::slice::from_ref(&a), 1, "c", "acct", t0)
+            .is_err());
         // Version 2 adds a policy before it (the limit moves to slot 1): still empty.
         let v2 = [other.clone(), a.clone()];
         assert!(l.check(2, &v2, 0b10, "c", "acct", t0).is_err());
         // Requests finishing on version 1 after version 2 was seen reset nothing, and
         // version 2 after them still sees the empty bucket (no flip-flop).
-        assert!(l.check(1, &[a.clone()], 1, "c", "acct", t0).is_err());
+        assert!(l
+            .check(1, std::slice::from_ref(&a), 1, "c", "acct", t0)
+            .is_err());
         assert!(l.check(2, &v2, 0b10, "c", "acct", t0).is_err());
         // Version 3 raises the burst: a changed limit takes effect, from a full bucket.
         let mut raised = a.clone();
         raised.burst = 5.0;
         for i in 0..5 {
             assert!(
-                l.check(3, &[raised.clone()], 1, "c", "acct", t0).is_ok(),
+                l.check(3, std::slice::from_ref(&raised), 1, "c", "acct", t0)
+                    .is_ok(),
                 "request {i} under the raised burst"
             );
         }
-        assert!(l.check(3, &[raised.clone()], 1, "c", "acct", t0).is_err());
+        assert!(l
+            .check(3, std::slice::from_ref(&raised), 1, "c", "acct", t0)
+            .is_err());
         // The old limit's buckets were dropped when version 3 was first seen.
         assert_eq!(l.len(), 1);
     }
