@@ -32,6 +32,7 @@ fn benches(c: &mut Criterion) {
             target,
             authorization,
             api_key,
+            client_ip: None,
             now: chrono::Utc::now(),
         };
         let mut trace = Trace::default();

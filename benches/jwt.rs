@@ -134,6 +134,7 @@ fn benches(c: &mut Criterion) {
             target,
             authorization: &auth_h,
             api_key: &[],
+            client_ip: None,
             now: chrono::Utc::now(),
         };
         let mut trace = Trace::default();

@@ -1,6 +1,6 @@
 //! Rate limits from policies: a credential's bucket empties into 429 `ratelimit.exceeded`
 //! with `Retry-After`, other credentials keep their own bucket, tokens come back with time,
-//! and refusals are audited.
+//! refusals are audited, and a reload keeps every bucket (and lockout) it did not change.
 
 mod support;
 
@@ -61,4 +61,93 @@ rate_limit = { per = "credential", requests_per_second = 0.5, burst = 3 }
             .count()
             == 2
     });
+}
+
+const METERED: &str = r#"
+[[policy]]
+name = "metered"
+subjects = ["account:metered"]
+rate_limit = { per = "credential", requests_per_second = 0.01, burst = 2 }
+  [[policy.rule]]
+  endpoints = ["invoices.collection"]
+  methods = ["GET"]
+"#;
+
+fn count(gw: &Gateway, what: &str) -> usize {
+    gw.log_text().matches(what).count()
+}
+
+/// Writes `text` as the configuration, sends SIGHUP and waits until it was applied.
+fn reload_with(gw: &Gateway, text: &str) {
+    let before = count(gw, "configuration reloaded");
+    std::fs::write(&gw.config, text).expect("write config");
+    let pid = gw.pid().expect("running").to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -HUP failed");
+    gw.eventually("the reload is applied", || {
+        count(gw, "configuration reloaded") > before
+    });
+}
+
+#[test]
+fn a_reload_keeps_unchanged_limits_and_lockouts_and_applies_changed_ones() {
+    let gw = Gateway::start(Options {
+        extra_config: METERED.into(),
+        gateway_extra: "trusted_proxies = [\"127.0.0.1\"]\ntoken_max_failures = 2".into(),
+        ..Options::default()
+    });
+    gw.ok(&["account", "create", "--name", "metered", "--tenant", "acme"]);
+    let a = gw.issue("metered");
+    let ap = gw.issue("ap-sync");
+    for i in 0..2 {
+        assert_eq!(gw.get_as(&a, INVOICES).status, 200, "request {i}");
+    }
+    assert_eq!(gw.get_as(&a, INVOICES).error_code(), "ratelimit.exceeded");
+    // Lock one client address out with two wrong secrets.
+    let from = |client: &str, auth: &str| {
+        gw.get(
+            INVOICES,
+            &[("Authorization", auth), ("X-Forwarded-For", client)],
+        )
+    };
+    let wrong = support::basic(&ap.username, "not-the-password");
+    assert_eq!(from("198.51.100.7", &wrong).status, 401);
+    assert_eq!(from("198.51.100.7", &wrong).error_code(), "auth.locked");
+
+    // A reload that changes something else: the bucket stays empty, the lock stays.
+    let original = std::fs::read_to_string(&gw.config).expect("config");
+    let unrelated = format!(
+        "{original}\n[[endpoint]]\nname = \"unrelated.added\"\npath = \"/unrelated/added\"\nmethods = [\"GET\"]\n"
+    );
+    reload_with(&gw, &unrelated);
+    let r = gw.get_as(&a, INVOICES);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (429, "ratelimit.exceeded"),
+        "an unchanged limit keeps its bucket across a reload"
+    );
+    let hr = gw.issue("hr-reader");
+    assert_eq!(
+        from("198.51.100.7", &hr.basic()).error_code(),
+        "auth.locked",
+        "lockouts survive a reload"
+    );
+
+    // A reload that changes the limit: it takes effect (a full bucket of the new size).
+    let raised = unrelated.replace("burst = 2 }", "burst = 4 }");
+    assert_ne!(raised, unrelated);
+    reload_with(&gw, &raised);
+    for i in 0..4 {
+        let r = gw.get_as(&a, INVOICES);
+        assert_eq!(
+            r.status,
+            200,
+            "request {i} under the raised burst: {}",
+            r.text()
+        );
+    }
+    assert_eq!(gw.get_as(&a, INVOICES).error_code(), "ratelimit.exceeded");
 }

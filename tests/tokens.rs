@@ -226,12 +226,16 @@ fn failed_attempts_are_slowed_then_locked_out() {
         post_token(&gw, &[("Authorization", &other.basic())]).status,
         429
     );
-    // The relay itself is not locked: the lockout guards the token endpoint.
-    assert_eq!(gw.get_as(&cred, &format!("{V}/invoices")).status, 200);
-    // Every attempt is a `token` record, refused ones with their reason.
+    // The relay shares the lockout: the same credential and address are refused there too,
+    // right password or not.
+    let r = gw.get_as(&cred, &format!("{V}/invoices"));
+    assert_eq!((r.status, r.error_code().as_str()), (429, "auth.locked"));
+    // Every attempt is a `token` record, refused ones with their reason (the relay's refusal
+    // a `request` record).
     gw.eventually("token attempt records", || {
         let recs = gw.audit(&["--reason", "auth.locked"]);
-        recs.len() >= 3 && recs.iter().all(|r| r["kind"] == "token")
+        recs.iter().filter(|r| r["kind"] == "token").count() >= 3
+            && recs.iter().filter(|r| r["kind"] == "request").count() == 1
     });
     let invalid = gw.audit(&["--reason", "auth.invalid"]);
     assert!(invalid.iter().filter(|r| r["kind"] == "token").count() >= 2);

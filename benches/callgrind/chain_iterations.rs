@@ -29,6 +29,7 @@ fn main() {
             target,
             authorization: &auth,
             api_key: &[],
+            client_ip: None,
             now: chrono::Utc::now(),
         };
         let mut trace = Trace::default();

@@ -6,6 +6,10 @@
 //! for this credential id at some point in the last TTL"; it says nothing about state: every
 //! hit is followed by a check of the credential's and account's *current* status in the
 //! directory view, so a revocation or suspension is never outlived by a cache entry.
+//!
+//! The same structure remembers recent *failures* ([`FailedCache`]): a keyed hash of (the
+//! credential's id, the presented secret) that was wrong, so a wrong secret presented again
+//! within the TTL costs no argon2. It holds no secret either.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,46 +17,52 @@ use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
-/// A bounded, sharded TTL map from presented-credential hash to credential id.
-pub struct VerifiedCache {
-    shards: Vec<Mutex<HashMap<[u8; 32], Entry>>>,
+/// A bounded, sharded TTL map from a keyed hash of what was presented to a value.
+pub struct TtlCache<V> {
+    shards: Vec<Mutex<HashMap<[u8; 32], Entry<V>>>>,
     ttl: Duration,
     per_shard_capacity: usize,
 }
 
-struct Entry {
-    credential_id: String,
+/// Presented-credential hash → the credential id it was verified for.
+pub type VerifiedCache = TtlCache<String>;
+
+/// Keyed hash of (credential id, wrong secret) → nothing: the secret failed recently.
+pub type FailedCache = TtlCache<()>;
+
+struct Entry<V> {
+    value: V,
     verified_at: Instant,
 }
 
-impl VerifiedCache {
+impl<V: Clone> TtlCache<V> {
     /// A cache holding up to `capacity` entries for `ttl` each.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
-        VerifiedCache {
+        TtlCache {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             ttl,
             per_shard_capacity: capacity.div_ceil(SHARDS).max(1),
         }
     }
 
-    fn shard(&self, key: &[u8; 32]) -> &Mutex<HashMap<[u8; 32], Entry>> {
+    fn shard(&self, key: &[u8; 32]) -> &Mutex<HashMap<[u8; 32], Entry<V>>> {
         // The key is a uniformly distributed MAC; its first byte picks the shard.
         &self.shards[usize::from(key[0]) % SHARDS]
     }
 
-    /// The credential id verified for `key`, if verified within the TTL.
-    pub fn get(&self, key: &[u8; 32], now: Instant) -> Option<String> {
+    /// The value stored for `key`, if stored within the TTL.
+    pub fn get(&self, key: &[u8; 32], now: Instant) -> Option<V> {
         let map = self.shard(key).lock().ok()?;
         let e = map.get(key)?;
         if now.duration_since(e.verified_at) < self.ttl {
-            Some(e.credential_id.clone())
+            Some(e.value.clone())
         } else {
             None
         }
     }
 
-    /// Records a successful verification.
-    pub fn insert(&self, key: [u8; 32], credential_id: &str, now: Instant) {
+    /// Records a verification's result.
+    pub fn insert(&self, key: [u8; 32], value: V, now: Instant) {
         let Ok(mut map) = self.shard(&key).lock() else {
             return;
         };
@@ -68,7 +78,7 @@ impl VerifiedCache {
         map.insert(
             key,
             Entry {
-                credential_id: credential_id.to_owned(),
+                value,
                 verified_at: now,
             },
         );
@@ -96,7 +106,7 @@ mod tests {
     fn expires_after_ttl() {
         let c = VerifiedCache::new(10, Duration::from_secs(5));
         let t0 = Instant::now();
-        c.insert([1; 32], "cred_a", t0);
+        c.insert([1; 32], "cred_a".to_string(), t0);
         assert_eq!(c.get(&[1; 32], t0).as_deref(), Some("cred_a"));
         assert_eq!(c.get(&[1; 32], t0 + Duration::from_secs(6)), None);
         assert_eq!(c.get(&[2; 32], t0), None);
@@ -109,7 +119,7 @@ mod tests {
         for i in 0..10_000u32 {
             let mut k = [0u8; 32];
             k[..4].copy_from_slice(&i.to_le_bytes());
-            c.insert(k, "cred", t0);
+            c.insert(k, String::new(), t0);
         }
         assert!(c.len() <= 32 + SHARDS, "len {}", c.len());
     }

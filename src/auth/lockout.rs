@@ -1,14 +1,30 @@
-//! Slowing down and then locking out repeated failed attempts at `POST /gateway/token`, per
-//! credential identifier and per client address, so the endpoint cannot be used to guess
-//! passwords: each failure within the window delays the answer longer (250 ms, 500 ms, 1 s,
-//! 2 s …); the `max_failures`-th locks the key for `lock_for` (429 `auth.locked`).
+//! Slowing down and then locking out repeated failed proofs of an issued credential (HTTP
+//! Basic, x-api-key — on the relay and at `POST /gateway/token` alike), per credential and per
+//! client address, so neither can be used to guess secrets or to burn argon2 time: each
+//! failure within the window delays the answer longer (250 ms, 500 ms, 1 s, 2 s …); the
+//! `max_failures`-th locks the key for `lock_for` (429 `auth.locked`).
+//!
+//! Unproven attempts are *reserved* before their verification runs ([`Lockout::begin`]): a
+//! key never has more verifications outstanding than the failures it may still make, so a
+//! burst of concurrent guesses cannot all be evaluated before the first failures lock it.
+//! The lock is checked again when a verification succeeds ([`Lockout::finish`]), so a right
+//! guess that finishes after the lock engaged is refused too.
+//!
+//! Keys are a credential ([`LockKey::Credential`], a keyed 64-bit hash of its stable id, or of
+//! the username / key id presented when no such credential exists) and a client address
+//! ([`LockKey::Address`], IPv6 by its /64: one host usually holds the whole prefix). No key
+//! holds a secret.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Lockout settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockoutSettings {
     /// Failures within `window` that lock a key.
     pub max_failures: u32,
@@ -28,18 +44,55 @@ impl Default for LockoutSettings {
     }
 }
 
+/// What a failure counter is kept for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LockKey {
+    /// A credential (see [`Lockout::credential_key`]).
+    Credential(u64),
+    /// A client address (see [`Lockout::address_key`]).
+    Address(IpAddr),
+}
+
 #[derive(Clone, Copy)]
 struct Entry {
     failures: u32,
+    /// Verifications begun and not finished.
+    pending: u32,
     since: Instant,
     locked_until: Option<Instant>,
 }
 
-/// Failure counters by key (`cred:…`, `ip:…`), bounded.
+/// Why an attempt may not be verified now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A key is locked for this many more seconds.
+    Locked(u32),
+    /// A key has as many verifications outstanding as failures left (or the table is full):
+    /// retry shortly.
+    Busy,
+}
+
+/// How a begun verification ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The secret was right.
+    Succeeded,
+    /// The secret was wrong.
+    Failed,
+    /// Not evaluated (refused before verification, or an internal error).
+    Abandoned,
+}
+
+/// Failure counters by key, bounded.
 pub struct Lockout {
     settings: Mutex<LockoutSettings>,
-    map: Mutex<HashMap<String, Entry>>,
+    map: Mutex<HashMap<LockKey, Entry>>,
     capacity: usize,
+    hasher: RandomState,
+    base: Instant,
+    /// The latest `locked_until` ever set, in nanoseconds since `base`: while the clock is past
+    /// it nothing is locked, and a verified-cache hit checks no table (one atomic load).
+    locked_any_until: AtomicU64,
 }
 
 /// The longest delay applied to a failed attempt before lockout.
@@ -52,10 +105,13 @@ impl Lockout {
             settings: Mutex::new(settings),
             map: Mutex::new(HashMap::new()),
             capacity: capacity.max(16),
+            hasher: RandomState::new(),
+            base: Instant::now(),
+            locked_any_until: AtomicU64::new(0),
         }
     }
 
-    /// Applies new settings (on reload); counters are kept.
+    /// Applies new settings (on reload); counters and locks are kept.
     pub fn configure(&self, settings: LockoutSettings) {
         if let Ok(mut s) = self.settings.lock() {
             *s = settings;
@@ -66,117 +122,222 @@ impl Lockout {
         self.settings.lock().map(|s| *s).unwrap_or_default()
     }
 
+    /// The key of a credential: `kind` says what `id` is (`b"cred"` for a stable credential
+    /// id, `b"user"` / `b"key"` for an identifier that names no credential).
+    pub fn credential_key(&self, kind: &[u8], id: &[u8]) -> LockKey {
+        LockKey::Credential(self.hasher.hash_one((kind, id)))
+    }
+
+    /// The key of a client address: IPv4 (and IPv4-mapped IPv6) by address, IPv6 by /64.
+    pub fn address_key(ip: Option<IpAddr>) -> LockKey {
+        LockKey::Address(match ip {
+            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+                }
+            },
+            Some(v4) => v4,
+            None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        })
+    }
+
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether no key can be locked at `now` (lock-free).
+    pub fn none_locked(&self, now: Instant) -> bool {
+        self.nanos(now) >= self.locked_any_until.load(Ordering::Acquire)
+    }
+
+    fn lock_entry(&self, e: &mut Entry, until: Instant) {
+        e.locked_until = Some(until);
+        self.locked_any_until
+            .fetch_max(self.nanos(until), Ordering::AcqRel);
+    }
+
     /// `Err(seconds)` when any of `keys` is locked at `now`.
-    pub fn check(&self, keys: &[&str], now: Instant) -> Result<(), u32> {
-        let Ok(map) = self.map.lock() else {
+    pub fn check(&self, keys: &[LockKey], now: Instant) -> Result<(), u32> {
+        if self.none_locked(now) {
             return Ok(());
+        }
+        let Ok(map) = self.map.lock() else {
+            return Err(1);
         };
-        let worst = keys
-            .iter()
-            .filter_map(|k| map.get(*k)?.locked_until)
-            .filter(|until| *until > now)
-            .max();
-        match worst {
-            Some(until) => Err(until.duration_since(now).as_secs().max(1) as u32),
-            None => Ok(()),
+        locked(&map, keys, now)
+    }
+
+    /// Reserves a verification for each of `keys`, unless one is locked or already has as
+    /// many verifications outstanding as failures left. Every `Ok` must be followed by one
+    /// [`Lockout::finish`] with the same keys.
+    pub fn begin(&self, keys: &[LockKey], now: Instant) -> Result<(), Refusal> {
+        let s = self.settings();
+        let Ok(mut map) = self.map.lock() else {
+            return Err(Refusal::Busy);
+        };
+        locked(&map, keys, now).map_err(Refusal::Locked)?;
+        if !self.make_room(&mut map, keys, now, s) {
+            return Err(Refusal::Busy);
+        }
+        for k in keys {
+            if let Some(e) = map.get_mut(k) {
+                expire_window(e, now, s);
+                if e.failures.saturating_add(e.pending) >= s.max_failures {
+                    return Err(Refusal::Busy);
+                }
+            }
+        }
+        for k in keys {
+            map.entry(*k).or_insert_with(|| fresh(now)).pending += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends a verification begun with [`Lockout::begin`]. A failure counts against every key
+    /// and returns how long to delay the answer, or `Err(seconds)` when it locked a key. A
+    /// success returns `Err(seconds)` if a key got locked meanwhile (refuse it: the lock
+    /// came first), else clears the credential's counter (never an address's).
+    pub fn finish(
+        &self,
+        keys: &[LockKey],
+        outcome: Outcome,
+        now: Instant,
+    ) -> Result<Duration, u32> {
+        let s = self.settings();
+        let Ok(mut map) = self.map.lock() else {
+            return Err(1);
+        };
+        for k in keys {
+            if let Some(e) = map.get_mut(k) {
+                e.pending = e.pending.saturating_sub(1);
+            }
+        }
+        match outcome {
+            Outcome::Abandoned => Ok(Duration::ZERO),
+            Outcome::Failed => self.count_failure(&mut map, keys, now, s),
+            Outcome::Succeeded => {
+                locked(&map, keys, now)?;
+                for k in keys.iter().filter(|k| matches!(k, LockKey::Credential(_))) {
+                    let idle = map.get_mut(k).map(|e| {
+                        e.failures = 0;
+                        e.pending == 0 && e.locked_until.is_none()
+                    });
+                    if idle == Some(true) {
+                        map.remove(k);
+                    }
+                }
+                Ok(Duration::ZERO)
+            }
         }
     }
 
-    /// Counts a failure for each of `keys`; returns how long to delay the answer (zero when
-    /// this failure locked a key: the lockout answers instead).
-    pub fn failed(&self, keys: &[&str], now: Instant) -> Duration {
+    /// Counts a failure that needed no reserved verification (an x-api-key mismatch, a
+    /// repeated wrong secret from the failure cache): the delay, or `Err(seconds)` when it
+    /// locked a key.
+    pub fn failed(&self, keys: &[LockKey], now: Instant) -> Result<Duration, u32> {
         let s = self.settings();
         let Ok(mut map) = self.map.lock() else {
-            return MAX_DELAY;
+            return Ok(MAX_DELAY);
         };
-        if map.len() + keys.len() > self.capacity {
-            map.retain(|_, e| {
-                now.duration_since(e.since) < s.window || e.locked_until.is_some_and(|u| u > now)
-            });
-            if map.len() + keys.len() > self.capacity {
-                // Still full of live counters: stay safe by delaying everyone, unbounded growth
-                // is not an option.
-                tracing::warn!("lockout table full; new keys are not tracked");
-                return MAX_DELAY;
-            }
+        self.count_failure(&mut map, keys, now, s)
+    }
+
+    fn count_failure(
+        &self,
+        map: &mut HashMap<LockKey, Entry>,
+        keys: &[LockKey],
+        now: Instant,
+        s: LockoutSettings,
+    ) -> Result<Duration, u32> {
+        if !self.make_room(map, keys, now, s) {
+            // Still full of live counters: delay everyone; unbounded growth is not an option.
+            tracing::warn!("lockout table full; new keys are not tracked");
+            return Ok(MAX_DELAY);
         }
         let mut most = 0;
         for k in keys {
-            let e = map.entry((*k).to_string()).or_insert(Entry {
-                failures: 0,
-                since: now,
-                locked_until: None,
-            });
-            if now.duration_since(e.since) >= s.window && e.locked_until.is_none_or(|u| u <= now) {
-                *e = Entry {
-                    failures: 0,
-                    since: now,
-                    locked_until: None,
-                };
-            }
-            e.failures += 1;
-            if e.failures >= s.max_failures {
-                e.locked_until = Some(now + s.lock_for);
+            let e = map.entry(*k).or_insert_with(|| fresh(now));
+            expire_window(e, now, s);
+            e.failures = e.failures.saturating_add(1);
+            if e.failures >= s.max_failures && e.locked_until.is_none_or(|u| u <= now) {
+                self.lock_entry(e, now + s.lock_for);
             }
             most = most.max(e.failures);
         }
         if most >= s.max_failures {
-            return Duration::ZERO;
+            return Err(s.lock_for.as_secs().clamp(1, u64::from(u32::MAX)) as u32);
         }
         let exp = most.saturating_sub(1).min(8);
-        (Duration::from_millis(250) * 2u32.pow(exp)).min(MAX_DELAY)
+        Ok((Duration::from_millis(250) * 2u32.pow(exp)).min(MAX_DELAY))
     }
 
-    /// Clears the counter of `key` after a success.
-    pub fn succeeded(&self, key: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(key);
+    /// Makes room for `keys`' entries; false when the table is full of live counters.
+    fn make_room(
+        &self,
+        map: &mut HashMap<LockKey, Entry>,
+        keys: &[LockKey],
+        now: Instant,
+        s: LockoutSettings,
+    ) -> bool {
+        let missing = keys.iter().filter(|k| !map.contains_key(*k)).count();
+        if map.len() + missing <= self.capacity {
+            return true;
         }
+        map.retain(|_, e| {
+            e.pending > 0
+                || now.duration_since(e.since) < s.window
+                || e.locked_until.is_some_and(|u| u > now)
+        });
+        map.len() + missing <= self.capacity
+    }
+
+    /// Keys tracked (for tests).
+    pub fn len(&self) -> usize {
+        self.map.lock().map_or(0, |m| m.len())
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn fresh(now: Instant) -> Entry {
+    Entry {
+        failures: 0,
+        pending: 0,
+        since: now,
+        locked_until: None,
+    }
+}
+
+/// Forgets failures older than the window (a lock runs its course first); a lock that ran
+/// its course leaves one failure of budget: the next failure locks again.
+fn expire_window(e: &mut Entry, now: Instant, s: LockoutSettings) {
+    if e.locked_until.is_some_and(|u| u <= now) {
+        e.locked_until = None;
+        e.failures = e.failures.min(s.max_failures.saturating_sub(1));
+    }
+    if now.duration_since(e.since) >= s.window && e.locked_until.is_none_or(|u| u <= now) {
+        e.failures = 0;
+        e.since = now;
+        e.locked_until = None;
+    }
+}
+
+fn locked(map: &HashMap<LockKey, Entry>, keys: &[LockKey], now: Instant) -> Result<(), u32> {
+    let worst = keys
+        .iter()
+        .filter_map(|k| map.get(k)?.locked_until)
+        .filter(|until| *until > now)
+        .max();
+    match worst {
+        Some(until) => Err(until.duration_since(now).as_secs().max(1) as u32),
+        None => Ok(()),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_slow_down_then_lock_then_expire() {
-        let l = Lockout::new(
-            LockoutSettings {
-                max_failures: 4,
-                lock_for: Duration::from_secs(60),
-                window: Duration::from_secs(600),
-            },
-            100,
-        );
-        let t0 = Instant::now();
-        let keys = ["cred:bob", "ip:10.0.0.1"];
-        assert_eq!(l.failed(&keys, t0), Duration::from_millis(250));
-        assert_eq!(l.failed(&keys, t0), Duration::from_millis(500));
-        assert_eq!(l.failed(&keys, t0), Duration::from_millis(1000));
-        assert!(l.check(&keys, t0).is_ok());
-        assert_eq!(l.failed(&keys, t0), Duration::ZERO);
-        assert_eq!(l.check(&keys, t0), Err(60));
-        // Another credential from the same address is locked too; another address is not.
-        assert!(l.check(&["cred:alice", "ip:10.0.0.1"], t0).is_err());
-        assert!(l.check(&["cred:alice", "ip:10.0.0.2"], t0).is_ok());
-        // The lock ends.
-        assert!(l.check(&keys, t0 + Duration::from_secs(61)).is_ok());
-        // A success clears the credential's counter only.
-        l.succeeded("cred:bob");
-        assert!(l.check(&["cred:bob"], t0).is_ok());
-        assert!(l.check(&["ip:10.0.0.1"], t0).is_err());
-    }
-
-    #[test]
-    fn the_table_is_bounded() {
-        let l = Lockout::new(LockoutSettings::default(), 16);
-        let t0 = Instant::now();
-        for i in 0..100 {
-            let k = format!("ip:{i}");
-            let d = l.failed(&[&k], t0);
-            assert!(d > Duration::ZERO);
-        }
-        assert!(l.map.lock().expect("lock").len() <= 16);
-    }
-}
+mod tests;

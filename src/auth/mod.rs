@@ -3,8 +3,9 @@
 //!
 //! Input: the raw `Authorization` / `x-api-key` header values and the current
 //! [`DirectoryView`]. Output: a [`Principal`] (which credential, which account) or a
-//! [`Deny`] with one of `auth.missing`, `auth.invalid`, `credential.revoked`,
-//! `account.suspended`.
+//! [`Deny`] with one of `auth.missing`, `auth.invalid`, `auth.locked`, `auth.busy`,
+//! `credential.revoked`, `account.suspended`. How failed proofs are slowed, locked out and
+//! kept from burning argon2 time: `proof.rs`.
 //!
 //! Order matters for what an attacker can learn: the secret is verified *before* the
 //! credential's state is looked at, so `credential.revoked` and `account.suspended` are only
@@ -12,23 +13,22 @@
 //! work as a known one (a dummy verification), so timing does not reveal which usernames exist.
 
 pub mod cache;
+pub mod hashing;
 pub mod lockout;
 pub mod presented;
+mod proof;
 pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
-use crate::crypto::{parse_api_key, KeyedHasher, PasswordHasher};
+use crate::crypto::{KeyedHasher, PasswordHasher};
 use crate::directory::{AccountIdx, CredentialIdx, DirectoryView};
 use crate::gateway::deny::{Deny, Reason};
 use crate::jwt::inbound::{InboundCache, InboundTrust, OracleIdentity};
 use crate::jwt::JwtError;
-use cache::VerifiedCache;
-use presented::Presented;
+use cache::{FailedCache, VerifiedCache};
 
 /// How a caller authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,7 +117,11 @@ pub struct AuthSettings {
     pub cache_capacity: usize,
     /// Maximum concurrent argon2 verifications (each holds ~19 MiB and a blocking thread).
     pub max_concurrent_hashes: usize,
-    /// Token endpoint lockout.
+    /// Maximum argon2 verifications waiting for a turn; beyond it, 503 `auth.busy` at once.
+    pub max_queued_hashes: usize,
+    /// How long a wrong (credential, secret) pair is remembered so it costs no argon2 again.
+    pub failure_ttl: Duration,
+    /// Lockout of failed Basic / x-api-key proofs (relay and token endpoint).
     pub lockout: lockout::LockoutSettings,
 }
 
@@ -127,6 +131,8 @@ impl Default for AuthSettings {
             cache_ttl: Duration::from_secs(300),
             cache_capacity: 100_000,
             max_concurrent_hashes: 4,
+            max_queued_hashes: 8,
+            failure_ttl: Duration::from_secs(900),
             lockout: lockout::LockoutSettings::default(),
         }
     }
@@ -138,7 +144,9 @@ pub struct Authenticator {
     cache_hasher: KeyedHasher,
     passwords: Arc<PasswordHasher>,
     cache: VerifiedCache,
-    hashing: Semaphore,
+    /// Recently failed (credential, secret) pairs, as keyed hashes.
+    failed: FailedCache,
+    hashing: hashing::HashQueue,
     /// One verification per presented credential at a time: concurrent requests with the
     /// same credential (a client opening many connections at once) wait for the first and
     /// then hit the cache, instead of each running argon2.
@@ -151,7 +159,7 @@ pub struct Authenticator {
     token_hasher: KeyedHasher,
     /// Gateway tokens this process issued (until the directory view holds them).
     pub issued: tokens::IssuedTokens,
-    /// Failed-attempt counters of the token endpoint.
+    /// Failed-attempt counters of Basic / x-api-key proofs (relay and token endpoint).
     pub lockout: lockout::Lockout,
     /// Oracle token signature verifications run (cache misses).
     jwt_verifications: std::sync::atomic::AtomicU64,
@@ -174,7 +182,11 @@ impl Authenticator {
             cache_hasher,
             passwords: Arc::new(passwords),
             cache: VerifiedCache::new(settings.cache_capacity, settings.cache_ttl),
-            hashing: Semaphore::new(settings.max_concurrent_hashes.max(1)),
+            failed: FailedCache::new(settings.cache_capacity, settings.failure_ttl),
+            hashing: hashing::HashQueue::new(
+                settings.max_concurrent_hashes,
+                settings.max_queued_hashes,
+            ),
             inflight: std::sync::Mutex::new(HashMap::new()),
             verifications: std::sync::atomic::AtomicU64::new(0),
             inbound: InboundCache::new(inbound_hasher, settings.cache_capacity),
@@ -282,151 +294,6 @@ impl Authenticator {
     pub fn jwt_verifications(&self) -> u64 {
         self.jwt_verifications
             .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Authenticates what the client presented against `view`.
-    pub async fn authenticate(
-        &self,
-        presented: &Presented<'_>,
-        view: &DirectoryView,
-    ) -> Result<Principal, Deny> {
-        match presented {
-            Presented::Nothing => Err(Deny::new(Reason::AuthMissing)),
-            Presented::Bearer(_) => {
-                Err(Deny::with_detail(Reason::AuthInvalid, "bearer_unsupported"))
-            }
-            Presented::ApiKey(key) => self.api_key(key, view),
-            Presented::Basic { .. } => {
-                let (user, pass) = presented
-                    .basic_parts()
-                    .ok_or(Deny::new(Reason::AuthInvalid))?;
-                self.basic(user, pass, view).await
-            }
-        }
-    }
-
-    fn api_key(&self, key: &str, view: &DirectoryView) -> Result<Principal, Deny> {
-        let parsed = parse_api_key(key)
-            .ok_or(Deny::with_detail(Reason::AuthInvalid, "api_key_malformed"))?;
-        let found = view.credential_by_key_id(parsed.id);
-        // Compute the MAC whether or not the id exists: equal work either way.
-        let mac = self.api_key_hasher.hash(key.as_bytes());
-        let idx = found.ok_or(Deny::with_detail(Reason::AuthInvalid, "api_key_unknown"))?;
-        let cred = view.credential(idx).ok_or(Deny::new(Reason::AuthInvalid))?;
-        if !crate::crypto::ct_eq(&mac, &cred.api_key_hash) {
-            return Err(Deny::with_detail(Reason::AuthInvalid, "api_key_mismatch"));
-        }
-        state(view, idx, AuthKind::ApiKey, false)
-    }
-
-    async fn basic(
-        &self,
-        user: &[u8],
-        pass: &[u8],
-        view: &DirectoryView,
-    ) -> Result<Principal, Deny> {
-        let now = Instant::now();
-        let key = self.cache_hasher.hash_parts(&[b"basic", user, pass]);
-        let username = std::str::from_utf8(user).ok();
-        let found = username.and_then(|u| view.credential_by_username(u));
-        let cached = |now| {
-            let idx = found?;
-            let id = self.cache.get(&key, now)?;
-            view.credential(idx)
-                .is_some_and(|c| c.id == id)
-                .then_some(idx)
-        };
-        if let Some(idx) = cached(now) {
-            return state(view, idx, AuthKind::Basic, true);
-        }
-        // Boxed: the slow path's state (argon2 hand-off, single-flight gate) would otherwise
-        // make every request's future kilobytes larger, copied on every request.
-        Box::pin(self.basic_uncached(key, found, pass, view, &cached)).await
-    }
-
-    /// The cache missed: verify once per credential (single flight) and fill the cache.
-    async fn basic_uncached(
-        &self,
-        key: [u8; 32],
-        found: Option<CredentialIdx>,
-        pass: &[u8],
-        view: &DirectoryView,
-        cached: &impl Fn(Instant) -> Option<CredentialIdx>,
-    ) -> Result<Principal, Deny> {
-        // Single flight: the first request with this credential verifies; the others wait
-        // for it and then find the cache filled.
-        let gate = self.inflight.lock().ok().map(|mut m| {
-            m.entry(key)
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
-                .clone()
-        });
-        let _turn = match &gate {
-            Some(g) => Some(g.lock().await),
-            None => None,
-        };
-        let result = self.verify_basic(key, found, pass, view, cached).await;
-        drop(_turn);
-        if let (Some(g), Ok(mut m)) = (gate, self.inflight.lock()) {
-            // Last one out removes the gate (the map holds one reference, `g` another).
-            if Arc::strong_count(&g) <= 2 {
-                m.remove(&key);
-            }
-        }
-        result
-    }
-
-    async fn verify_basic(
-        &self,
-        key: [u8; 32],
-        found: Option<CredentialIdx>,
-        pass: &[u8],
-        view: &DirectoryView,
-        cached: &impl Fn(Instant) -> Option<CredentialIdx>,
-    ) -> Result<Principal, Deny> {
-        let now = Instant::now();
-        if let Some(idx) = cached(now) {
-            return state(view, idx, AuthKind::Basic, true);
-        }
-        let phc = found
-            .and_then(|idx| view.credential(idx))
-            .map(|c| c.password_hash.clone());
-        let ok = self.verify_password(pass, phc).await?;
-        match (found, ok) {
-            (Some(idx), true) => {
-                if let Some(c) = view.credential(idx) {
-                    self.cache.insert(key, &c.id, now);
-                }
-                state(view, idx, AuthKind::Basic, false)
-            }
-            (None, _) => Err(Deny::with_detail(Reason::AuthInvalid, "basic_unknown_user")),
-            (Some(_), false) => Err(Deny::with_detail(
-                Reason::AuthInvalid,
-                "basic_wrong_password",
-            )),
-        }
-    }
-
-    /// Runs argon2 off the async workers, at most `max_concurrent_hashes` at once. With no
-    /// hash (unknown user) it runs the dummy verification so timing does not tell.
-    async fn verify_password(&self, pass: &[u8], phc: Option<String>) -> Result<bool, Deny> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| Deny::new(Reason::Internal))?;
-        self.verifications
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let hasher = self.passwords.clone();
-        let pass = zeroize::Zeroizing::new(pass.to_vec());
-        tokio::task::spawn_blocking(move || match phc {
-            Some(phc) => hasher.verify(&pass, &phc),
-            None => {
-                hasher.verify_dummy(&pass);
-                false
-            }
-        })
-        .await
-        .map_err(|_| Deny::new(Reason::Internal))
     }
 
     /// Entries in the verified-credential cache.

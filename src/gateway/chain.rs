@@ -32,6 +32,9 @@ pub struct RequestInput<'a> {
     pub authorization: &'a [&'a [u8]],
     /// Every `x-api-key` header value.
     pub api_key: &'a [&'a [u8]],
+    /// The client's address (`gateway.trusted_proxies` applied): the per-address key of the
+    /// lockout of failed credential proofs.
+    pub client_ip: Option<std::net::IpAddr>,
     /// The time the decision is made for.
     pub now: DateTime<Utc>,
 }
@@ -64,7 +67,11 @@ pub async fn admit(
             snapshot.version,
             input.now.timestamp(),
         )?,
-        _ => app.auth.authenticate(&presented, view).await?,
+        _ => {
+            app.auth
+                .authenticate(&presented, view, input.client_ip)
+                .await?
+        }
     };
     drop(presented);
     trace.principal = Some(principal.clone());

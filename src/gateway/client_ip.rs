@@ -89,6 +89,43 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&[u8]], trusted: &[Cidr]) -> IpA
         .unwrap_or(peer)
 }
 
+/// [`client_ip`] over a request's `X-Forwarded-For` headers, without collecting them (the
+/// request path calls this for every request that has to prove a credential).
+pub fn of_request(peer: IpAddr, headers: &http::HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let values = headers.get_all("x-forwarded-for");
+    let hops = || {
+        values
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .map(|part| {
+                std::str::from_utf8(part)
+                    .ok()
+                    .and_then(|p| p.trim().parse::<IpAddr>().ok())
+            })
+    };
+    // Fail closed like `client_ip`: any malformed hop and the proxy's own address it is.
+    if hops().any(|h| h.is_none()) {
+        return peer;
+    }
+    let mut last_untrusted = None;
+    for ip in hops().flatten() {
+        if !is_trusted(ip) {
+            last_untrusted = Some(ip);
+        }
+    }
+    last_untrusted.unwrap_or(peer)
+}
+
+/// The client address of `session`'s request (`None` for a peer that is not an IP socket).
+pub fn of_session(session: &pingora::proxy::Session, trusted: &[Cidr]) -> Option<IpAddr> {
+    let peer = session.client_addr()?.as_inet()?.ip();
+    Some(of_request(peer, &session.req_header().headers, trusted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +178,33 @@ mod tests {
             client_ip(ip("10.0.0.5"), &[b"10.1.1.1"], &trusted),
             ip("10.0.0.5")
         );
+    }
+
+    #[test]
+    fn of_request_agrees_with_client_ip() {
+        let trusted = [Cidr::parse("10.0.0.0/8").expect("cidr")];
+        let cases: [(&str, &[&[u8]]); 7] = [
+            ("203.0.113.9", &[b"1.2.3.4"]),
+            ("10.0.0.5", &[b"6.6.6.6, 198.51.100.20, 10.0.0.9"]),
+            ("10.0.0.5", &[b"6.6.6.6", b"198.51.100.21,10.0.0.9"]),
+            ("10.0.0.5", &[b"not-an-ip"]),
+            ("10.0.0.5", &[b"1.1.1.1, nope, 10.0.0.9"]),
+            ("10.0.0.5", &[]),
+            ("10.0.0.5", &[b"10.1.1.1"]),
+        ];
+        for (peer, xff) in cases {
+            let mut h = http::HeaderMap::new();
+            for v in xff {
+                h.append(
+                    "x-forwarded-for",
+                    http::HeaderValue::from_bytes(v).expect("value"),
+                );
+            }
+            assert_eq!(
+                of_request(ip(peer), &h, &trusted),
+                client_ip(ip(peer), xff, &trusted),
+                "{peer} {xff:?}"
+            );
+        }
     }
 }

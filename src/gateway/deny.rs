@@ -71,6 +71,9 @@ pub enum Reason {
     /// A chunked request body larger than the gateway reads whole before relaying: the client
     /// must declare a `Content-Length`.
     LengthRequired,
+    /// Too many credential verifications at once (the argon2 queue is full, or this
+    /// credential or address has as many in flight as failures left): retry shortly.
+    AuthBusy,
 }
 
 impl Reason {
@@ -105,6 +108,7 @@ impl Reason {
             Reason::CorsOriginDenied => "cors.origin_denied",
             Reason::RequestTimeout => "request.timeout",
             Reason::LengthRequired => "request.length_required",
+            Reason::AuthBusy => "auth.busy",
         }
     }
 
@@ -134,7 +138,7 @@ impl Reason {
             | Reason::UpstreamTls
             | Reason::UpstreamCredentialMissing
             | Reason::RedactionFailed => 502,
-            Reason::KillSwitchOn | Reason::AuditUnavailable => 503,
+            Reason::KillSwitchOn | Reason::AuditUnavailable | Reason::AuthBusy => 503,
             Reason::UpstreamTimeout => 504,
         }
     }
@@ -180,6 +184,9 @@ impl Reason {
             Reason::LengthRequired => {
                 "A request body of this size must declare its length (Content-Length)."
             }
+            Reason::AuthBusy => {
+                "Too many credential checks are in progress; retry after the time in Retry-After."
+            }
         }
     }
 
@@ -193,7 +200,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 29] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -222,6 +229,7 @@ impl Reason {
         Reason::CorsOriginDenied,
         Reason::RequestTimeout,
         Reason::LengthRequired,
+        Reason::AuthBusy,
     ];
 }
 

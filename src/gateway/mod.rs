@@ -160,6 +160,7 @@ impl ProxyHttp for Gateway {
             target: req.raw_path(),
             authorization: &authorization,
             api_key: &api_key,
+            client_ip: client_ip::of_session(session, &compiled.snapshot.gateway.trusted_proxies),
             now: chrono::Utc::now(),
         };
         let result = chain::admit(&self.app, &compiled, &view, &input, &mut ctx.trace).await;

@@ -1,10 +1,12 @@
 //! `POST /gateway/token`: a caller proves an issued credential set (Basic or x-api-key) and
 //! receives a short-lived bearer token bound to that set.
 //!
-//! Guessing is made expensive: every failed proof from one credential identifier or client
-//! address delays the answer longer, and the `token_max_failures`-th locks both out for
-//! `token_lockout_seconds` (429 `auth.locked`). Every attempt, issued or refused, becomes a
-//! `token` audit record carrying the token's truncated id, never the token.
+//! Guessing is made expensive exactly as on the relay (`auth::proof`, one shared set of
+//! counters): every failed proof from one credential or client address delays the answer
+//! longer, the `token_max_failures`-th locks both out for `token_lockout_seconds` (429
+//! `auth.locked`), and the lock is checked again after verification, before a token is
+//! minted. Every attempt, issued or refused, becomes a `token` audit record carrying the
+//! token's truncated id, never the token.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +19,7 @@ use crate::app::{App, Compiled};
 use crate::auth::presented::{self, Presented};
 use crate::auth::tokens;
 use crate::directory::DirectoryView;
+use crate::gateway::client_ip;
 use crate::gateway::context::{Decision, RequestCtx};
 use crate::gateway::deny::{Deny, Reason};
 use crate::gateway::respond;
@@ -104,51 +107,15 @@ async fn issue(
         .collect();
     let presented = presented::parse(&authorization, &api_key)
         .map_err(|_| Deny::with_detail(Reason::AuthInvalid, "credential_malformed"))?;
-    let who = match &presented {
-        Presented::Nothing => return Err(Deny::new(Reason::AuthMissing)),
-        Presented::Bearer(_) => {
-            return Err(Deny::with_detail(Reason::AuthInvalid, "token_from_bearer"))
-        }
-        Presented::Basic { .. } => presented
-            .basic_parts()
-            .map(|(u, _)| format!("cred:user:{}", String::from_utf8_lossy(u)))
-            .unwrap_or_default(),
-        Presented::ApiKey(k) => format!(
-            "cred:key:{}",
-            crate::crypto::parse_api_key(k).map_or("malformed", |p| p.id)
-        ),
-    };
-    let ip = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| format!("ip:{}", a.ip()))
-        .unwrap_or_else(|| "ip:unknown".into());
-    let keys = [who.as_str(), ip.as_str()];
-    let now = Instant::now();
-    if let Err(secs) = app.auth.lockout.check(&keys, now) {
-        let mut d = Deny::with_detail(Reason::AuthLocked, "token_locked_out");
-        d.retry_after = Some(secs);
-        return Err(d);
+    if let Presented::Bearer(_) = presented {
+        return Err(Deny::with_detail(Reason::AuthInvalid, "token_from_bearer"));
     }
-    let principal = match app.auth.authenticate(&presented, view).await {
-        Ok(p) => p,
-        Err(d) => {
-            drop(presented);
-            if d.reason == Reason::AuthInvalid {
-                let delay = app.auth.lockout.failed(&keys, now);
-                if let Err(secs) = app.auth.lockout.check(&keys, Instant::now()) {
-                    tracing::warn!(request_id = %ctx.request_id, "token endpoint: lockout after repeated failures");
-                    let mut locked = Deny::with_detail(Reason::AuthLocked, "token_locked_out");
-                    locked.retry_after = Some(secs);
-                    return Err(locked);
-                }
-                tokio::time::sleep(delay).await;
-            }
-            return Err(d);
-        }
-    };
+    // The lockout's per-address key is the client as the rest of the gateway sees it
+    // (`gateway.trusted_proxies`), never a load balancer's address shared by everyone.
+    let client = client_ip::of_session(session, &compiled.snapshot.gateway.trusted_proxies);
+    let principal = app.auth.authenticate(&presented, view, client).await;
     drop(presented);
-    app.auth.lockout.succeeded(&who);
+    let principal = principal?;
     ctx.trace.principal = Some(principal.clone());
     let credential = principal
         .credential()

@@ -230,9 +230,15 @@ impl InboundCache {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        if inner.version != version {
-            inner.map.clear();
-            inner.version = version;
+        // Only a newer snapshot starts the cache over: a request still finishing on an older
+        // one neither clears what the newer one verified nor fills the cache for itself.
+        match version.cmp(&inner.version) {
+            std::cmp::Ordering::Greater => {
+                inner.map.clear();
+                inner.version = version;
+            }
+            std::cmp::Ordering::Less => return,
+            std::cmp::Ordering::Equal => {}
         }
         if inner.map.len() >= self.capacity {
             inner.map.retain(|_, v| v.exp >= now);
@@ -252,5 +258,40 @@ impl InboundCache {
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn requests_on_an_older_snapshot_do_not_clear_the_cache() {
+        let c = InboundCache::new(KeyedHasher::from_raw(&[3u8; 32]), 10);
+        let id = |user: &str| {
+            Arc::new(OracleIdentity {
+                tenant: 0,
+                user: user.into(),
+                roles: Vec::new(),
+                exp: 2_000,
+            })
+        };
+        let (k1, k2) = (c.key(b"t1"), c.key(b"t2"));
+        c.insert(k1, 2, 1_000, id("a"));
+        // A request that started before the reload finishes on version 1.
+        c.insert(k2, 1, 1_000, id("b"));
+        assert!(
+            c.get(&k1, 2, 1_000, 0).is_some(),
+            "version 2's entry survives"
+        );
+        assert!(c.get(&k2, 2, 1_000, 0).is_none());
+        assert!(
+            c.get(&k1, 1, 1_000, 0).is_none(),
+            "never served to an older snapshot"
+        );
+        // A newer snapshot starts over (trust may have been withdrawn).
+        c.insert(k2, 3, 1_000, id("b"));
+        assert!(c.get(&k1, 3, 1_000, 0).is_none());
+        assert_eq!(c.len(), 1);
     }
 }
