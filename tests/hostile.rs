@@ -109,6 +109,8 @@ fn corpus(auth: &str) -> Vec<Case> {
         ("leading CRLFs", format!("¶¶{}", get("GET {I} HTTP/1.1", "")), Whole, Relayed(200)),
         ("bare CR ends the line", "GET {I} HTTP/1.1\rHost: gw¶Authorization: {A}¶¶".into(), Whole, Refused(400, "request.malformed")),
         ("bare LF line ends", "GET {I} HTTP/1.1\nHost: gw\nAuthorization: {A}\n\n".into(), Whole, Relayed(200)),
+        ("TRACE", get("TRACE {I} HTTP/1.1", ""), Whole, Refused(405, "method.not_allowed")),
+        ("lowercase connect", get("connect {I} HTTP/1.1", ""), Whole, Refused(405, "method.not_allowed")),
         ("CR inside a field", get("GET {I} HTTP/1.1", "X-A: a\rb¶"), Whole, Refused(400, "request.malformed")),
         // Targets.
         ("encoded NUL", get("GET {I}%00 HTTP/1.1", ""), Whole, Refused(400, "path.rejected")),
@@ -155,6 +157,10 @@ fn corpus(auth: &str) -> Vec<Case> {
         ("CL then TE", post("Content-Length: 3¶Transfer-Encoding: chunked¶", &hello), Whole, Refused(400, "request.malformed")),
         ("TE on HTTP/1.0", format!("POST {{E}} HTTP/1.0¶Host: gw¶Authorization: {{A}}¶Transfer-Encoding: chunked¶¶{hello}"), Whole, Refused(400, "request.malformed")),
         ("underscore header name", get("GET {I} HTTP/1.1", "Content_Length: 5¶"), Whole, Relayed(200)),
+        ("empty header name", get("GET {I} HTTP/1.1", ": {C}¶"), Whole, Refused(400, "request.malformed")),
+        ("obs-text in a value", get("GET {I} HTTP/1.1", "X-A: caf\u{e9}¶"), Whole, Relayed(200)),
+        ("a chosen request id", get("GET {I} HTTP/1.1", "X-Request-Id: {C}¶"), Whole, Relayed(200)),
+        ("two Authorization fields", get("GET {I} HTTP/1.1", "Authorization: Basic {C}¶"), Whole, Refused(401, "auth.invalid")),
         ("non-token header name", get("GET {I} HTTP/1.1", "X(A): {C}¶"), Whole, Refused(400, "request.malformed")),
         ("space before colon", get("GET {I} HTTP/1.1", "X-A : {C}¶"), Whole, Refused(400, "request.malformed")),
         ("field without colon", get("GET {I} HTTP/1.1", "X-A {C}¶"), Whole, Refused(400, "request.malformed")),
@@ -250,9 +256,11 @@ fn check_common(r: &Response) -> Result<String, String> {
     if r.header("x-content-type-options") != Some("nosniff") {
         return Err(format!("no security headers: {:?}", r.headers));
     }
-    r.header("x-request-id")
-        .map(str::to_string)
-        .ok_or_else(|| format!("no request id: {:?}", r.headers))
+    match r.header("x-request-id") {
+        Some(rid) if rid.contains(CANARY) => Err("the client chose the request id".into()),
+        Some(rid) => Ok(rid.to_string()),
+        None => Err(format!("no request id: {:?}", r.headers)),
+    }
 }
 
 /// Checks one case; `Err` describes how the promise was broken.
