@@ -237,7 +237,7 @@ async fn read_head(
             Verdict::Pass { len, body } => {
                 let past = |body_len: usize| buf.len() > len.saturating_add(body_len);
                 let more = match body {
-                    Some(b) => usize::try_from(b).map_or(false, past),
+                    Some(b) => usize::try_from(b).is_ok_and(past),
                     None => buf.get(len..).and_then(head::chunked_len).is_some_and(past),
                 };
                 return Head::Ready { more };
