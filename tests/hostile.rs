@@ -140,6 +140,8 @@ fn corpus(auth: &str) -> Vec<Case> {
         ("Host with port", "GET {I} HTTP/1.1¶Host: gw:8443¶Authorization: {A}¶¶".into(), Whole, Relayed(200)),
         ("Host with userinfo", "GET {I} HTTP/1.1¶Host: {C}@gw¶Authorization: {A}¶¶".into(), Whole, Refused(400, "request.malformed")),
         ("Host with a space", "GET {I} HTTP/1.1¶Host: gw evil¶Authorization: {A}¶¶".into(), Whole, Refused(400, "request.malformed")),
+        ("IDN Host in UTF-8", "GET {I} HTTP/1.1¶Host: b\u{fc}cher.example¶Authorization: {A}¶¶".into(), Whole, Refused(400, "request.malformed")),
+        ("IDN Host in punycode", "GET {I} HTTP/1.1¶Host: xn--bcher-kva.example¶Authorization: {A}¶¶".into(), Whole, Relayed(200)),
         ("Host with a path", "GET {I} HTTP/1.1¶Host: gw/x¶Authorization: {A}¶¶".into(), Whole, Refused(400, "request.malformed")),
         ("Content-Length 5, 5", post("Content-Length: 5, 5¶", "hello"), Whole, Refused(400, "request.malformed")),
         ("Content-Length twice, two cases", post("Content-Length: 5¶content-length: 5¶", "hello"), Whole, Refused(400, "request.malformed")),
