@@ -1,16 +1,17 @@
-//! Request bodies of unknown length are read whole, and their framing checked, before Oracle
-//! sees anything of the request.
+//! Request bodies are read whole, and their framing checked, before Oracle sees anything of
+//! the request, whenever they fit Pingora's replay buffer.
 //!
-//! A body with a valid `Content-Length` is streamed: its framing is known from the head (the
-//! front refused every ambiguous one) and its size was checked before admission, so nothing
-//! the client is told was refused has reached Oracle, and a client that stops early leaves
-//! Oracle an incomplete body, never a complete refused one. A chunked body has neither
-//! guarantee until its last chunk: an invalid chunk-size line or an oversize body is only
-//! found on the way. So after admission, and before the upstream is connected, a chunked body
-//! is read to its end into Pingora's replay buffer (at most [`BUFFER_LIMIT`]); Pingora then
-//! sends that buffer upstream, re-framed with a `Content-Length`. A chunked body larger than
-//! the buffer is refused with 411 `request.length_required`: such a client must say the
-//! length up front.
+//! A client that stops sending mid-body, or whose chunk framing turns out invalid, or whose
+//! chunked body outgrows the limit, is refused: if the body were streamed, Oracle would
+//! already hold the request head, with the injected credential, of a request the client was
+//! told was refused. So after admission, and before the upstream is connected, a chunked body
+//! or a body whose `Content-Length` is at most [`BUFFER_LIMIT`] is read to its end into
+//! Pingora's replay buffer; Pingora then sends that buffer upstream, framed with its
+//! `Content-Length`. A chunked body larger than the buffer is refused with 411
+//! `request.length_required` (such a client must say the length up front); a larger body with
+//! a valid `Content-Length` is streamed: its framing is known from the head (the front refused
+//! every ambiguous one) and its size was checked before admission, so a client that stops
+//! early leaves Oracle an incomplete body, never a complete refused one.
 
 use pingora::proxy::Session;
 use pingora::ErrorType;
@@ -21,11 +22,17 @@ use super::deny::{Deny, Reason};
 /// `pingora-core`), beyond which the buffer is dropped as truncated.
 pub const BUFFER_LIMIT: u64 = 64 * 1024;
 
-/// Reads the chunked body of `session` to its end (answering `Expect: 100-continue` first)
+/// Whether the body is read whole before connecting upstream: chunked, or a non-empty
+/// `Content-Length` within [`BUFFER_LIMIT`].
+pub fn read_first(chunked: bool, content_length: Option<u64>) -> bool {
+    chunked || content_length.is_some_and(|n| n > 0 && n <= BUFFER_LIMIT)
+}
+
+/// Reads the body of `session` to its end (answering `Expect: 100-continue` first)
 /// and returns its length; `max_body` is `gateway.max_request_body_bytes`. Produces
 /// `request.body_too_large`, `request.length_required`, `request.timeout` (a stall longer than
 /// `client_timeout`) and `request.malformed` (invalid chunk framing, or a body cut short).
-pub async fn read_chunked(session: &mut Session, max_body: u64) -> Result<u64, Deny> {
+pub async fn read_whole(session: &mut Session, max_body: u64) -> Result<u64, Deny> {
     let expects_continue = session
         .req_header()
         .headers
@@ -62,5 +69,20 @@ pub async fn read_chunked(session: &mut Session, max_body: u64) -> Result<u64, D
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_that_fit_the_buffer_are_read_before_connecting() {
+        assert!(read_first(true, None));
+        assert!(read_first(false, Some(1)));
+        assert!(read_first(false, Some(BUFFER_LIMIT)));
+        assert!(!read_first(false, Some(BUFFER_LIMIT + 1)));
+        assert!(!read_first(false, Some(0)));
+        assert!(!read_first(false, None));
     }
 }

@@ -49,6 +49,19 @@ impl ProxyHttp for Gateway {
         RequestCtx::default()
     }
 
+    /// The front saw bytes of a next request behind this one (`front::PipelinedBytes`):
+    /// pipelining is off, so this answer closes the connection and says `Connection: close`.
+    fn on_connection_reuse(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+        prev: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        if prev.downcast_ref::<front::PipelinedBytes>().is_some() {
+            session.set_keepalive(None);
+        }
+    }
+
     /// Phase `request_filter`: assigns the request id, pins the configuration snapshot and the
     /// directory view for the whole request, checks size limits, then runs the chain
     /// (`chain::admit`). Produces every denial reason of the request side: `path.rejected`,
@@ -189,9 +202,10 @@ impl ProxyHttp for Gateway {
                     respond::deny(session, ctx, Deny::new(Reason::CorsOriginDenied)).await?;
                     return Ok(true);
                 }
-                // A body of unknown length is read whole before the upstream sees anything.
-                if chunked {
-                    match body::read_chunked(session, max_body).await {
+                // A body of unknown length, or one that fits the replay buffer, is read whole
+                // before the upstream sees anything.
+                if body::read_first(chunked, content_length) {
+                    match body::read_whole(session, max_body).await {
                         Ok(n) => ctx.buffered_body = Some(n),
                         Err(d) => {
                             drop(credential);

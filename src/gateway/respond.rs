@@ -57,7 +57,11 @@ pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
         _ => match e.esource() {
             ErrorSource::Upstream => Some(Reason::UpstreamUnavailable),
             ErrorSource::Downstream => match e.etype() {
-                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => None,
+                ErrorType::ReadError | ErrorType::WriteError => None,
+                // The client closed its sending half before the body it announced was whole.
+                // It may still be reading (a half-close): it hears why. If it is gone, the
+                // write fails and nothing is sent.
+                ErrorType::ConnectionClosed => Some(Reason::BadRequest),
                 // A client that stopped sending its body mid-way still hears why.
                 ErrorType::ReadTimedout => Some(Reason::RequestTimeout),
                 ErrorType::WriteTimedout => None,
@@ -72,5 +76,35 @@ pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
                 _ => Some(Reason::Internal),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn downstream(etype: ErrorType) -> Box<Error> {
+        Error::new_down(etype)
+    }
+
+    #[test]
+    fn a_body_cut_short_is_answered_and_a_vanished_client_is_not() {
+        let ctx = RequestCtx::default();
+        assert_eq!(
+            failure_reason(&downstream(ErrorType::ConnectionClosed), &ctx),
+            Some(Reason::BadRequest)
+        );
+        assert_eq!(
+            failure_reason(&downstream(ErrorType::ReadTimedout), &ctx),
+            Some(Reason::RequestTimeout)
+        );
+        assert_eq!(
+            failure_reason(&downstream(ErrorType::ReadError), &ctx),
+            None
+        );
+        assert_eq!(
+            failure_reason(&downstream(ErrorType::WriteError), &ctx),
+            None
+        );
     }
 }

@@ -99,6 +99,9 @@ pub enum Verdict {
     Pass {
         /// Bytes of the head (request line and fields, with the blank line).
         len: usize,
+        /// The body's length when the head declares it (`Content-Length`, or none: 0);
+        /// `None` for a chunked body.
+        body: Option<u64>,
     },
     /// More bytes are needed.
     Partial,
@@ -145,7 +148,7 @@ pub fn check(buf: &[u8], limits: &Limits) -> Verdict {
         }
     };
     match rules(&req, limits) {
-        Ok(()) => Verdict::Pass { len },
+        Ok(body) => Verdict::Pass { len, body },
         Err(r) => Verdict::Refused(r, line_of(&req)),
     }
 }
@@ -165,8 +168,9 @@ fn parse_error(e: httparse::Error, method_read: bool) -> Refusal {
     Refusal { reason, detail }
 }
 
-/// The rules on a complete, parsed head.
-fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<(), Refusal> {
+/// The rules on a complete, parsed head; passed: the body length it declares (`None`:
+/// chunked).
+fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<Option<u64>, Refusal> {
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return refuse(Reason::BadRequest, "request_line_invalid");
     };
@@ -175,6 +179,12 @@ fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<(), Refusal
     }
     if target.len() > limits.max_uri {
         return refuse(Reason::UriTooLong, "target_too_long");
+    }
+    // The bound `check` puts on a request line whose end has not arrived, applied to a whole
+    // one too, so the verdict does not depend on how the bytes were split into reads (a
+    // 9,000-byte method was 414 when dribbled but passed to the relay in one write).
+    if method.len() + target.len() + " HTTP/1.1\r\n".len() + 1 > limits.max_uri + 32 {
+        return refuse(Reason::UriTooLong, "request_line_too_long");
     }
     // Only what Pingora would refuse or alter is the front's concern: it keeps a target that
     // is not origin-form as the request's authority, and drops a `#fragment` from what the
@@ -187,19 +197,19 @@ fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<(), Refusal
         return refuse(Reason::PathRejected, "fragment");
     }
     let mut bytes = 0usize;
-    let mut host = 0;
+    let mut host: Option<&[u8]> = None;
     let mut content_length: Option<&[u8]> = None;
     let mut transfer_encoding: Option<&[u8]> = None;
     for f in req.headers.iter() {
         bytes += f.name.len() + f.value.len() + 4;
         if f.name.eq_ignore_ascii_case("host") {
-            host += 1;
-            if host > 1 {
+            if host.is_some() {
                 return refuse(Reason::BadRequest, "host_duplicate");
             }
             if f.value.contains(&b'@') {
                 return refuse(Reason::BadRequest, "host_userinfo");
             }
+            host = Some(f.value);
         } else if f.name.eq_ignore_ascii_case("content-length") {
             if content_length.is_some() {
                 return refuse(Reason::BadRequest, "content_length_duplicate");
@@ -215,12 +225,38 @@ fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<(), Refusal
     if req.headers.len() > limits.max_header_count || bytes > limits.max_header_bytes {
         return refuse(Reason::HeadersTooLarge, "header_limits");
     }
+    let body = framing(transfer_encoding, content_length, version, limits)?;
+    // RFC 9112 §3.2: an HTTP/1.1 request without `Host`, or with one that is not a valid
+    // authority, is answered 400. Pingora relays both (and `Host` is replaced upstream), but
+    // a head two parsers could disagree on is refused here rather than repaired.
+    match host {
+        Some(h) if !valid_host(h) => refuse(Reason::BadRequest, "host_invalid"),
+        None if version == 1 => refuse(Reason::BadRequest, "host_missing"),
+        _ => Ok(body),
+    }
+}
+
+/// A `Host` value: a non-empty authority (`host[:port]`) and nothing else.
+fn valid_host(value: &[u8]) -> bool {
+    !value.is_empty()
+        && !value.contains(&b'@')
+        && http::uri::Authority::try_from(value).is_ok_and(|a| a.as_str().len() == value.len())
+}
+
+/// At most one framing header, `chunked` only on HTTP/1.1, a `Content-Length` of digits
+/// within the body limit.
+fn framing(
+    transfer_encoding: Option<&[u8]>,
+    content_length: Option<&[u8]>,
+    version: u8,
+    limits: &Limits,
+) -> Result<Option<u64>, Refusal> {
     match (transfer_encoding, content_length) {
         (Some(_), Some(_)) => refuse(Reason::BadRequest, "content_length_with_transfer_encoding"),
         (Some(_), None) if version == 0 => refuse(Reason::BadRequest, "transfer_encoding_http10"),
         (Some(te), None) => {
             if trim(te).eq_ignore_ascii_case(b"chunked") {
-                Ok(())
+                Ok(None)
             } else {
                 refuse(Reason::BadRequest, "transfer_encoding_unsupported")
             }
@@ -228,9 +264,9 @@ fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<(), Refusal
         (None, Some(cl)) => match parse_length(cl) {
             None => refuse(Reason::BadRequest, "content_length_invalid"),
             Some(n) if n > limits.max_body => refuse(Reason::BodyTooLarge, "content_length"),
-            Some(_) => Ok(()),
+            Some(n) => Ok(Some(n)),
         },
-        (None, None) => Ok(()),
+        (None, None) => Ok(Some(0)),
     }
 }
 
@@ -241,6 +277,35 @@ fn parse_length(v: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// The length of the chunked body at the start of `bytes` (chunks, last chunk, trailer
+/// section and its blank line), when all of it is there; `None` when it is not (or is not
+/// valid framing: the relay's own reader judges that).
+pub fn chunked_len(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0usize;
+    loop {
+        let (line, size) = match httparse::parse_chunk_size(bytes.get(at..)?) {
+            Ok(httparse::Status::Complete(found)) => found,
+            _ => return None,
+        };
+        at = at.checked_add(line)?;
+        if size == 0 {
+            break;
+        }
+        at = at
+            .checked_add(usize::try_from(size).ok()?)?
+            .checked_add(2)?;
+        if bytes.get(at - 2..at)? != b"\r\n" {
+            return None;
+        }
+    }
+    let rest = bytes.get(at..)?;
+    if rest.starts_with(b"\r\n") {
+        return Some(at + 2);
+    }
+    let end = rest.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some(at + end + 4)
 }
 
 fn trim(v: &[u8]) -> &[u8] {

@@ -121,17 +121,29 @@ impl ServerApp for Front {
             first = false;
             let (limits, idle, deadline) = self.settings();
             let mut buf = BytesMut::with_capacity(4096);
-            match read_head(&mut stream, &mut buf, &limits, idle, deadline, shutdown).await {
-                Head::Ready => {}
-                Head::Closed => return None,
-                Head::Refused(refusal, line, started) => {
-                    let _counted = self.in_flight.enter();
-                    refuse::answer(&self.app, stream, refusal, line, started).await;
-                    return None;
-                }
-            }
+            let more =
+                match read_head(&mut stream, &mut buf, &limits, idle, deadline, shutdown).await {
+                    Head::Ready { more } => more,
+                    Head::Closed => return None,
+                    Head::Refused(refusal, line, started) => {
+                        let _counted = self.in_flight.enter();
+                        refuse::answer(&self.app, stream, refusal, line, started).await;
+                        return None;
+                    }
+                };
             let counted = self.in_flight.enter();
             let mut session = ServerSession::new_http1(stream);
+            // A client that half-closes after sending its whole request still gets the answer
+            // (Pingora's default drops the request without a word when it sees the FIN).
+            session.set_abort_on_close(false);
+            // Bytes of a next request already here: pipelining is off, so the connection
+            // closes after this answer, and the answer must say so (`Connection: close`)
+            // rather than leave the client to find its next request silently dropped. Pingora
+            // resets keep-alive from the request's own header when it parses it, so the
+            // proxy sets it after that (`Gateway::on_connection_reuse`).
+            if more {
+                session.set_connection_user_context(Some(Box::new(PipelinedBytes)));
+            }
             if *shutdown.borrow() {
                 session.set_keepalive(None);
             } else {
@@ -153,10 +165,16 @@ impl ServerApp for Front {
     }
 }
 
+/// Marks a request whose head arrived with bytes of a next request behind it: its answer
+/// closes the connection and says so.
+#[derive(Debug)]
+pub struct PipelinedBytes;
+
 /// The outcome of reading one head.
 enum Head {
-    /// `buf` holds a head that passed (and possibly the start of its body).
-    Ready,
+    /// `buf` holds a head that passed (and possibly the start of its body). `more`: `buf`
+    /// also holds bytes past the body the head declared (a pipelined next request).
+    Ready { more: bool },
     /// The connection ended or went idle before a head began: nothing to answer.
     Closed,
     /// The head was refused; answer it. `Instant`: when its first byte arrived.
@@ -216,7 +234,14 @@ async fn read_head(
             continue;
         }
         match head::check(buf, limits) {
-            Verdict::Pass { .. } => return Head::Ready,
+            Verdict::Pass { len, body } => {
+                let past = |body_len: usize| buf.len() > len.saturating_add(body_len);
+                let more = match body {
+                    Some(b) => usize::try_from(b).is_ok_and(past),
+                    None => buf.get(len..).and_then(head::chunked_len).is_some_and(past),
+                };
+                return Head::Ready { more };
+            }
             Verdict::Refused(r, line) => return Head::Refused(r, line, at),
             Verdict::Partial if buf.len() > max => {
                 return refused(buf, limits, Reason::HeadersTooLarge, "head_too_large", at)

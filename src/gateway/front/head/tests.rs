@@ -21,11 +21,17 @@ fn refused(raw: &str) -> (Reason, &'static str) {
 #[test]
 fn a_plain_head_passes_with_its_length() {
     let raw = "GET /fscmRestApi/resources/latest/invoices?limit=5 HTTP/1.1\r\nHost: gw\r\n\r\nBODY";
-    assert_eq!(verdict(raw), Verdict::Pass { len: raw.len() - 4 });
+    assert_eq!(
+        verdict(raw),
+        Verdict::Pass {
+            len: raw.len() - 4,
+            body: Some(0)
+        }
+    );
     let chunked = "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: Chunked\r\n\r\n";
-    assert!(matches!(verdict(chunked), Verdict::Pass { .. }));
+    assert!(matches!(verdict(chunked), Verdict::Pass { body: None, .. }));
     let cl = "POST /a HTTP/1.0\r\nContent-Length: 12\r\n\r\n";
-    assert!(matches!(verdict(cl), Verdict::Pass { .. }));
+    assert!(matches!(verdict(cl), Verdict::Pass { body: Some(12), .. }));
 }
 
 #[test]
@@ -182,4 +188,54 @@ fn the_request_line_is_kept_for_the_record_but_no_field() {
     }
     let partial = line(b"POST /x?y=1 HTT");
     assert_eq!(partial.method.as_deref(), Some("POST"));
+}
+
+#[test]
+fn http_1_1_needs_one_valid_host() {
+    let cases = [
+        ("GET /a HTTP/1.1\r\n\r\n", "host_missing"),
+        ("GET /a HTTP/1.1\r\nHost:\r\n\r\n", "host_invalid"),
+        ("GET /a HTTP/1.1\r\nHost: gw evil\r\n\r\n", "host_invalid"),
+        ("GET /a HTTP/1.1\r\nHost: gw/x\r\n\r\n", "host_invalid"),
+        ("GET /a HTTP/1.1\r\nHost: gw?x\r\n\r\n", "host_invalid"),
+        ("GET /a HTTP/1.0\r\nHost: gw\\x\r\n\r\n", "host_invalid"),
+    ];
+    for (raw, detail) in cases {
+        assert_eq!(refused(raw), (Reason::BadRequest, detail), "{raw:?}");
+    }
+    for ok in [
+        "GET /a HTTP/1.1\r\nHost: gw\r\n\r\n",
+        "GET /a HTTP/1.1\r\nHost: gw.example:8443\r\n\r\n",
+        "GET /a HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n",
+        "GET /a HTTP/1.0\r\n\r\n",
+    ] {
+        assert!(matches!(verdict(ok), Verdict::Pass { .. }), "{ok:?}");
+    }
+}
+
+#[test]
+fn a_long_request_line_is_414_however_it_was_split() {
+    let raw = format!("{} /a HTTP/1.1\r\nHost: gw\r\n\r\n", "M".repeat(9000));
+    assert_eq!(
+        refused(&raw),
+        (Reason::UriTooLong, "request_line_too_long"),
+        "whole"
+    );
+    assert_eq!(
+        refused(&raw[..8500]),
+        (Reason::UriTooLong, "request_line_too_long"),
+        "partial"
+    );
+}
+
+#[test]
+fn a_whole_chunked_body_is_measured_and_a_partial_one_is_not() {
+    assert_eq!(chunked_len(b"5\r\nhello\r\n0\r\n\r\nGET"), Some(15));
+    assert_eq!(chunked_len(b"5;x=y\r\nhello\r\n0\r\n\r\n"), Some(19));
+    assert_eq!(chunked_len(b"0\r\nX-T: a\r\n\r\nGET"), Some(13));
+    assert_eq!(chunked_len(b"5\r\nhello\r\n0\r\n"), None);
+    assert_eq!(chunked_len(b"5\r\nhel"), None);
+    assert_eq!(chunked_len(b"3\r\nhello\r\n0\r\n\r\n"), None);
+    assert_eq!(chunked_len(b"ffffffffffffffff\r\nhello"), None);
+    assert_eq!(chunked_len(b"zz\r\n"), None);
 }
