@@ -3,4 +3,4 @@
 # gateway binary in front of the simulated Oracle on loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo test --release --all-targets "$@"
+exec cargo test --release --all-targets --no-fail-fast "$@"

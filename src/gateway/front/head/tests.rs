@@ -135,7 +135,7 @@ fn targets_that_are_not_canonical_origin_form_are_refused() {
     // Non-canonical origin-form targets are the chain's to refuse (`src/path/`), on the very
     // bytes Pingora hands it: the front does not run the same rules twice.
     assert!(matches!(
-        verdict("GET /a/../b HTTP/1.1\r\n\r\n"),
+        verdict("GET /a/../b HTTP/1.1\r\nHost: gw\r\n\r\n"),
         Verdict::Pass { .. }
     ));
     // Bytes the request-line grammar does not allow: httparse refuses them in the target.
