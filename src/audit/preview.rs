@@ -25,6 +25,9 @@ const SENSITIVE: [&str; 7] = [
 /// What a preview says instead of a body it may not show.
 pub const WITHHELD: &str = "[withheld: redaction rules apply and the body is not JSON]";
 
+/// What a request preview says instead of a body the scrubber cannot read.
+pub const UNREADABLE: &str = "[withheld: the body is neither JSON nor a form]";
+
 fn sensitive_name(name: &str) -> bool {
     let folded: String = name
         .chars()
@@ -68,6 +71,18 @@ impl Preview {
     /// The scrubbed preview, if previews are on and anything was seen.
     pub fn finish(&self) -> Option<String> {
         self.finish_with(|b, _| Some(b.to_vec()))
+    }
+
+    /// The scrubbed preview of a request body, withheld ([`UNREADABLE`]) unless it is JSON or a
+    /// form the scrubber reads.
+    pub fn finish_request(&self) -> Option<String> {
+        if self.cap == 0 || self.buf.is_empty() {
+            return None;
+        }
+        if !readable(&self.buf) {
+            return Some(UNREADABLE.to_string());
+        }
+        self.finish()
     }
 
     /// The preview after `mask` rewrote the captured bytes (given them and whether the capture
@@ -115,12 +130,8 @@ pub fn scrub(text: &str) -> String {
                     out.push_str("\"****\"");
                     i = vend;
                 } else {
-                    let mut v = k;
-                    while v < chars.len() && !matches!(chars[v], ',' | '}' | ']') {
-                        v += 1;
-                    }
                     out.push_str("\"****\"");
-                    i = v;
+                    i = skip_value(&chars, k);
                 }
             }
             continue;
@@ -160,6 +171,54 @@ pub fn scrub(text: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// The index after the JSON value (not a string) starting at `start`: a whole object or array
+/// (`{"old":"a","new":"b"}`, `["x","y"]`), strings inside it read as strings, or a bare word
+/// up to the next `,`, `}` or `]`. A value cut short by truncation runs to the end.
+fn skip_value(chars: &[char], start: usize) -> usize {
+    if !matches!(chars.get(start), Some('{' | '[')) {
+        let mut v = start;
+        while v < chars.len() && !matches!(chars[v], ',' | '}' | ']') {
+            v += 1;
+        }
+        return v;
+    }
+    let mut depth = 0usize;
+    let mut v = start;
+    while v < chars.len() {
+        match chars[v] {
+            '"' => {
+                v = read_string(chars, v).1;
+                continue;
+            }
+            '{' | '[' => depth += 1,
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return v + 1;
+                }
+            }
+            _ => {}
+        }
+        v += 1;
+    }
+    v
+}
+
+/// Whether the scrubber can read `bytes`: JSON (an object or array) or a form-encoded body.
+/// Anything else (multipart, XML, SOAP with `<wsse:Password>`) has credential shapes it
+/// does not know, so its preview is withheld.
+pub fn readable(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii_start();
+    matches!(trimmed.first(), Some(b'{' | b'['))
+        || trimmed.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'%' | b'=' | b'&' | b'+' | b'-' | b'_' | b'.' | b'*' | b'~'
+                )
+        })
 }
 
 /// Masks credential-shaped words inside free text: the value after `Bearer`/`Basic`, and
@@ -295,6 +354,44 @@ mod tests {
             scrub(r#"{"InvoiceNumber":"INV-1"}"#),
             r#"{"InvoiceNumber":"INV-1"}"#
         );
+    }
+
+    #[test]
+    fn a_credential_held_in_an_object_or_array_is_masked_whole() {
+        for body in [
+            r#"{"password":{"old":"a","new":"hunter2"},"keep":"INV-1"}"#,
+            r#"{"credentials":["x","hunter2"],"keep":"INV-1"}"#,
+            r#"{"secret":[{"a":"}]"},"hunter2"],"keep":"INV-1"}"#,
+        ] {
+            let s = scrub(body);
+            assert!(!s.contains("hunter2"), "{s}");
+            assert!(s.contains("INV-1"), "the rest is kept: {s}");
+        }
+        // Cut short inside the value: nothing of it is kept.
+        let s = scrub(r#"{"token":{"a":"hunter2"#);
+        assert!(!s.contains("hunter2"), "{s}");
+    }
+
+    #[test]
+    fn request_bodies_the_scrubber_cannot_read_are_withheld() {
+        let multipart =
+            "--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2\r\n--b--";
+        let soap = "<wsse:Password>hunter2</wsse:Password>";
+        for body in [multipart, soap] {
+            let mut p = Preview::new(256);
+            p.feed(body.as_bytes());
+            assert_eq!(p.finish_request().as_deref(), Some(UNREADABLE), "{body}");
+        }
+        let mut form = Preview::new(256);
+        form.feed(b"user=ap&password=hunter2");
+        assert_eq!(
+            form.finish_request().as_deref(),
+            Some("user=ap&password=****")
+        );
+        let mut json = Preview::new(256);
+        json.feed(br#" {"password":"hunter2"}"#);
+        let s = json.finish_request().unwrap_or_default();
+        assert!(s.contains("****") && !s.contains("hunter2"), "{s}");
     }
 
     #[test]

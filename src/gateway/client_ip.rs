@@ -67,57 +67,45 @@ impl Cidr {
 
 /// The client address given the socket peer, the `X-Forwarded-For` values and the trusted proxies.
 pub fn client_ip(peer: IpAddr, forwarded_for: &[&[u8]], trusted: &[Cidr]) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
-    if !is_trusted(peer) {
-        return peer;
-    }
-    let mut hops = Vec::new();
-    for v in forwarded_for {
-        let Ok(text) = std::str::from_utf8(v) else {
-            return peer;
-        };
-        for part in text.split(',') {
-            match part.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(ip),
-                Err(_) => return peer,
-            }
-        }
-    }
-    hops.into_iter()
-        .rev()
-        .find(|ip| !is_trusted(*ip))
-        .unwrap_or(peer)
+    let hops = forwarded_for.iter().flat_map(|v| v.split(|&b| b == b','));
+    rightmost_untrusted(peer, hops, trusted)
 }
 
 /// [`client_ip`] over a request's `X-Forwarded-For` headers, without collecting them (the
 /// request path calls this for every request that has to prove a credential).
 pub fn of_request(peer: IpAddr, headers: &http::HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','));
+    rightmost_untrusted(peer, hops, trusted)
+}
+
+/// Walks the hops from the right (the ones our trusted proxies appended) and takes the first
+/// that is not a trusted proxy: the client as the nearest trusted proxy saw it. Whatever lies
+/// left of it is the client's own claim and is never read, so a malformed entry there cannot
+/// make the client look like the proxy. A malformed hop reached before any untrusted one (a
+/// proxy we trust wrote garbage): the socket peer, never a guess.
+fn rightmost_untrusted<'a>(
+    peer: IpAddr,
+    hops: impl DoubleEndedIterator<Item = &'a [u8]>,
+    trusted: &[Cidr],
+) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let values = headers.get_all("x-forwarded-for");
-    let hops = || {
-        values
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .map(|part| {
-                std::str::from_utf8(part)
-                    .ok()
-                    .and_then(|p| p.trim().parse::<IpAddr>().ok())
-            })
-    };
-    // Fail closed like `client_ip`: any malformed hop and the proxy's own address it is.
-    if hops().any(|h| h.is_none()) {
-        return peer;
-    }
-    let mut last_untrusted = None;
-    for ip in hops().flatten() {
-        if !is_trusted(ip) {
-            last_untrusted = Some(ip);
+    for hop in hops.rev() {
+        let parsed = std::str::from_utf8(hop)
+            .ok()
+            .and_then(|p| p.trim().parse::<IpAddr>().ok());
+        match parsed {
+            None => return peer,
+            Some(ip) if !is_trusted(ip) => return ip,
+            Some(_) => {}
         }
     }
-    last_untrusted.unwrap_or(peer)
+    peer
 }
 
 /// The client address of `session`'s request (`None` for a peer that is not an IP socket).
@@ -174,6 +162,16 @@ mod tests {
             ip("10.0.0.5")
         );
         assert_eq!(client_ip(ip("10.0.0.5"), &[], &trusted), ip("10.0.0.5"));
+        // A client's own malformed claim left of the hop our proxy appended is never read:
+        // the client stays itself, not the proxy.
+        assert_eq!(
+            client_ip(ip("10.0.0.5"), &[b"x, 198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.5"), &[b"x", b"198.51.100.8, 10.0.0.9"], &trusted),
+            ip("198.51.100.8")
+        );
         assert_eq!(
             client_ip(ip("10.0.0.5"), &[b"10.1.1.1"], &trusted),
             ip("10.0.0.5")
@@ -183,7 +181,7 @@ mod tests {
     #[test]
     fn of_request_agrees_with_client_ip() {
         let trusted = [Cidr::parse("10.0.0.0/8").expect("cidr")];
-        let cases: [(&str, &[&[u8]]); 7] = [
+        let cases: [(&str, &[&[u8]]); 9] = [
             ("203.0.113.9", &[b"1.2.3.4"]),
             ("10.0.0.5", &[b"6.6.6.6, 198.51.100.20, 10.0.0.9"]),
             ("10.0.0.5", &[b"6.6.6.6", b"198.51.100.21,10.0.0.9"]),
@@ -191,6 +189,8 @@ mod tests {
             ("10.0.0.5", &[b"1.1.1.1, nope, 10.0.0.9"]),
             ("10.0.0.5", &[]),
             ("10.0.0.5", &[b"10.1.1.1"]),
+            ("10.0.0.5", &[b"x, 198.51.100.7"]),
+            ("10.0.0.5", &[b"x", b"198.51.100.8, 10.0.0.9"]),
         ];
         for (peer, xff) in cases {
             let mut h = http::HeaderMap::new();

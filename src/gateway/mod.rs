@@ -429,8 +429,12 @@ impl ProxyHttp for Gateway {
                 _ => Deny::new(reason),
             };
             ctx.decision = Decision::Denied(deny);
-            // If the response header already went out there is nothing more we can say.
-            if session.response_written().is_none()
+            // If the response header already went out there is nothing more we can say; an
+            // informational one (`100 Continue` for a body read before connecting) is not an
+            // answer yet.
+            if session
+                .response_written()
+                .is_none_or(|r| r.status.is_informational())
                 && respond::write(session, ctx, deny).await.is_ok()
             {
                 code = reason.status();

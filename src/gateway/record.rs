@@ -118,7 +118,7 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
             Some(rules) => ctx.request_preview.finish_with(|bytes, truncated| {
                 crate::redact::body::mask_preview(rules, bytes, truncated)
             }),
-            None => ctx.request_preview.finish(),
+            None => ctx.request_preview.finish_request(),
         },
         response_preview: ctx.response_preview.finish(),
         redaction: redaction_note(ctx),

@@ -1,6 +1,8 @@
 //! Writing gateway-generated responses (denials and failures) to the client, and mapping
 //! Pingora errors to reason codes.
 
+use std::time::Duration;
+
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType};
 
@@ -15,7 +17,40 @@ pub async fn deny(session: &mut Session, ctx: &mut RequestCtx, deny: Deny) -> pi
     if ctx.has_body {
         session.set_keepalive(None);
     }
-    write(session, ctx, deny).await
+    write(session, ctx, deny).await?;
+    if ctx.has_body {
+        drain(session).await;
+    }
+    Ok(())
+}
+
+/// The most of a refused request's body read and discarded after its answer.
+const DRAIN_BYTES: usize = 1024 * 1024;
+
+/// The longest wait for the rest of a refused request's body.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
+
+/// Reads and discards what is left of a refused request's body (at most [`DRAIN_BYTES`] within
+/// [`DRAIN_TIME`]) before the connection closes: closing a socket with unread bytes resets it,
+/// and a client still sending its upload would often lose the answer to the reset. A client
+/// that asked `Expect: 100-continue` was never told to send, so nothing is waited for.
+async fn drain(session: &mut Session) {
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_BYTES;
+    while left > 0 && !session.is_body_done() {
+        match tokio::time::timeout_at(deadline, session.read_request_body()).await {
+            Ok(Ok(Some(bytes))) => left = left.saturating_sub(bytes.len()),
+            _ => break,
+        }
+    }
 }
 
 /// Writes the error response for `deny`.

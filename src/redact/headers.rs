@@ -182,6 +182,11 @@ impl LocationRewrite {
                 && matches!(value.get(o.len()), None | Some(b'/' | b'?' | b'#'))
         })?;
         let rest = &value[origin.len()..];
+        // Without a public origin the result is a path on the gateway: a remainder that would
+        // read as a network-path reference (`//other.example/x`) names another host instead.
+        if self.to.is_none() && rest.starts_with(b"//") {
+            return None;
+        }
         let mut out = Vec::with_capacity(value.len() + 32);
         match &self.to {
             Some(base) => out.extend_from_slice(base.as_bytes()),
@@ -372,7 +377,7 @@ mod tests {
     fn locations_are_rewritten_or_dropped() {
         let public = LocationRewrite::new(origins(), Some("https://gw.example.com".into()));
         let relative = LocationRewrite::new(origins(), None);
-        let cases: [(&str, Option<&str>, Option<&str>); 12] = [
+        let cases: [(&str, Option<&str>, Option<&str>); 13] = [
             (
                 "https://acme.fa.ocs.oraclecloud.com/fscmRestApi/x/1",
                 Some("https://gw.example.com/fscmRestApi/x/1"),
@@ -408,6 +413,13 @@ mod tests {
             ("https://login.oracle.com/oam/server/auth", None, None),
             ("https://user@acme.fa.ocs.oraclecloud.com/x", None, None),
             ("//evil.example/x", None, None),
+            // The tenant's origin followed by a network-path reference: as a path on the
+            // gateway it would name another host.
+            (
+                "https://acme.fa.ocs.oraclecloud.com//evil.example/x",
+                Some("https://gw.example.com//evil.example/x"),
+                None,
+            ),
             ("/\\evil.example/x", None, None),
             ("javascript:alert(1)", None, None),
         ];

@@ -21,6 +21,9 @@ pub const MAX_HEADERS: usize = 256;
 /// longer ones itself, so `max_uri_length` is validated to at most this.
 pub const MAX_TARGET: usize = 65_534;
 
+/// The longest field name the `http` crate takes (Pingora refuses a longer one itself).
+const MAX_FIELD_NAME: usize = 65_535;
+
 /// The most head bytes handed to Pingora, which refuses a head past 1 MiB on its own
 /// (`MAX_HEADER_SIZE`); kept one read buffer below it.
 const MAX_HEAD: usize = 1_048_575 - 16 * 1024;
@@ -196,12 +199,22 @@ fn rules(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<Option<u64>
     if target.contains('#') {
         return refuse(Reason::PathRejected, "fragment");
     }
+    // Pingora turns the target into an `http::Uri` before any filter runs and answers a bare
+    // 400 itself when that fails (`pingora-http` `parse_request_target`): bytes the `http`
+    // crate does not take in a path or query (`<`, `>`, `` ` ``, `"` unencoded, non-ASCII)
+    // are refused here, by the same parser, so the refusal is erpgate's.
+    if !target.is_ascii() || http::uri::PathAndQuery::try_from(target).is_err() {
+        return refuse(Reason::PathRejected, "target_unencoded");
+    }
     let mut bytes = 0usize;
     let mut host: Option<&[u8]> = None;
     let mut content_length: Option<&[u8]> = None;
     let mut transfer_encoding: Option<&[u8]> = None;
     for f in req.headers.iter() {
         bytes += f.name.len() + f.value.len() + 4;
+        if f.name.len() > MAX_FIELD_NAME {
+            return refuse(Reason::HeadersTooLarge, "field_name_too_long");
+        }
         if f.name.eq_ignore_ascii_case("host") {
             if host.is_some() {
                 return refuse(Reason::BadRequest, "host_duplicate");

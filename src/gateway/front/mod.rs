@@ -121,17 +121,20 @@ impl ServerApp for Front {
             first = false;
             let (limits, idle, deadline) = self.settings();
             let mut buf = BytesMut::with_capacity(4096);
-            let more =
-                match read_head(&mut stream, &mut buf, &limits, idle, deadline, shutdown).await {
-                    Head::Ready { more } => more,
-                    Head::Closed => return None,
-                    Head::Refused(refusal, line, started) => {
-                        let _counted = self.in_flight.enter();
-                        refuse::answer(&self.app, stream, refusal, line, started).await;
-                        return None;
-                    }
-                };
-            let counted = self.in_flight.enter();
+            let reading = Reading {
+                limits: &limits,
+                idle,
+                deadline,
+                in_flight: &self.in_flight,
+            };
+            let (more, counted) = match read_head(&mut stream, &mut buf, &reading, shutdown).await {
+                Head::Ready { more, counted } => (more, counted),
+                Head::Closed => return None,
+                Head::Refused(refusal, line, started, _counted) => {
+                    refuse::answer(&self.app, stream, refusal, line, started).await;
+                    return None;
+                }
+            };
             let mut session = ServerSession::new_http1(stream);
             // A client that half-closes after sending its whole request still gets the answer
             // (Pingora's default drops the request without a word when it sees the FIN).
@@ -170,16 +173,34 @@ impl ServerApp for Front {
 #[derive(Debug)]
 pub struct PipelinedBytes;
 
-/// The outcome of reading one head.
+/// The outcome of reading one head. A request counts as in flight from its first byte (a
+/// graceful shutdown waits for a head still arriving), which `counted` holds.
 enum Head {
     /// `buf` holds a head that passed (and possibly the start of its body). `more`: `buf`
     /// also holds bytes past the body the head declared (a pipelined next request).
-    Ready { more: bool },
+    Ready { more: bool, counted: InFlightGuard },
     /// The connection ended or went idle before a head began: nothing to answer.
     Closed,
     /// The head was refused; answer it. `Instant`: when its first byte arrived.
-    Refused(Refusal, Line, Instant),
+    Refused(Refusal, Line, Instant, InFlightGuard),
 }
+
+/// How one head is read: its limits, the wait for its first byte, the deadline for the rest,
+/// and the count it joins once it has begun.
+struct Reading<'a> {
+    limits: &'a Limits,
+    idle: Duration,
+    deadline: Duration,
+    in_flight: &'a InFlight,
+}
+
+/// The most bytes ever handed to Pingora as a prefix: it refuses a longer one on its own
+/// (`MAX_HEADER_SIZE` in `pingora-core`'s HTTP/1 server), so no read goes past it.
+const PINGORA_MAX_PREFIX: usize = 1_048_575;
+
+/// Empty lines tolerated before a request line (RFC 9112 §2.2 asks a server to ignore at
+/// least one); more are refused, so a stream of them costs no repeated parsing.
+const MAX_LEADING_NEWLINE_BYTES: usize = 4;
 
 /// Reads one head into `buf` and checks it. The first byte may take `idle` (or a shutdown
 /// ends the wait); from then on the whole head must arrive within `deadline`. The check runs
@@ -188,20 +209,21 @@ enum Head {
 async fn read_head(
     stream: &mut Stream,
     buf: &mut BytesMut,
-    limits: &Limits,
-    idle: Duration,
-    deadline: Duration,
+    how: &Reading<'_>,
     shutdown: &ShutdownWatch,
 ) -> Head {
     let mut shutdown = shutdown.clone();
-    let mut started: Option<Instant> = None;
+    let mut started: Option<(Instant, InFlightGuard)> = None;
+    let limits = how.limits;
     let max = limits.max_head_bytes();
     loop {
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(4096);
         }
         let scanned = buf.len().saturating_sub(3);
-        let read = match started {
+        let room = PINGORA_MAX_PREFIX.saturating_sub(buf.len()) as u64;
+        let mut bounded = (&mut *stream).take(room);
+        let read = match &started {
             None => {
                 let stop = async {
                     // A dropped sender never signals: wait on the timeout alone then.
@@ -211,26 +233,53 @@ async fn read_head(
                 };
                 tokio::select! {
                     biased;
-                    r = tokio::time::timeout(idle, stream.read_buf(buf)) => r,
+                    r = tokio::time::timeout(how.idle, bounded.read_buf(buf)) => r,
                     _ = stop => return Head::Closed,
                 }
             }
-            Some(t) => {
-                let left = deadline.saturating_sub(t.elapsed());
-                tokio::time::timeout(left, stream.read_buf(buf)).await
+            Some((t, _)) => {
+                let left = how.deadline.saturating_sub(t.elapsed());
+                tokio::time::timeout(left, bounded.read_buf(buf)).await
             }
         };
-        let at = *started.get_or_insert_with(Instant::now);
+        if started.is_none() && !buf.is_empty() {
+            started = Some((Instant::now(), how.in_flight.enter()));
+        }
+        let Some((at, counted)) = started.take() else {
+            return Head::Closed;
+        };
         match read {
-            Err(_) if buf.is_empty() => return Head::Closed,
-            Err(_) => return refused(buf, limits, Reason::RequestTimeout, "head_timeout", at),
-            Ok(Err(_)) | Ok(Ok(0)) if buf.is_empty() => return Head::Closed,
+            Err(_) => {
+                return refused(
+                    buf,
+                    limits,
+                    Reason::RequestTimeout,
+                    "head_timeout",
+                    (at, counted),
+                )
+            }
             Ok(Err(_)) => return Head::Closed,
-            Ok(Ok(0)) => return refused(buf, limits, Reason::BadRequest, "head_truncated", at),
+            Ok(Ok(0)) => {
+                return refused(
+                    buf,
+                    limits,
+                    Reason::BadRequest,
+                    "head_truncated",
+                    (at, counted),
+                )
+            }
             Ok(Ok(_)) => {}
+        }
+        if leading_newlines(buf) > MAX_LEADING_NEWLINE_BYTES {
+            let refusal = Refusal {
+                reason: Reason::BadRequest,
+                detail: "leading_empty_lines",
+            };
+            return Head::Refused(refusal, head::line(b""), at, counted);
         }
         let ended = has_blank_line(&buf[scanned..]);
         if !ended && buf.len() <= max && has_line_end_or_short(buf, limits) {
+            started = Some((at, counted));
             continue;
         }
         match head::check(buf, limits) {
@@ -240,15 +289,28 @@ async fn read_head(
                     Some(b) => usize::try_from(b).is_ok_and(past),
                     None => buf.get(len..).and_then(head::chunked_len).is_some_and(past),
                 };
-                return Head::Ready { more };
+                return Head::Ready { more, counted };
             }
-            Verdict::Refused(r, line) => return Head::Refused(r, line, at),
+            Verdict::Refused(r, line) => return Head::Refused(r, line, at, counted),
             Verdict::Partial if buf.len() > max => {
-                return refused(buf, limits, Reason::HeadersTooLarge, "head_too_large", at)
+                return refused(
+                    buf,
+                    limits,
+                    Reason::HeadersTooLarge,
+                    "head_too_large",
+                    (at, counted),
+                )
             }
-            Verdict::Partial => {}
+            Verdict::Partial => started = Some((at, counted)),
         }
     }
+}
+
+/// CR and LF bytes before the request line.
+fn leading_newlines(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count()
 }
 
 /// Whether the request line is still short enough to wait for (a request line longer than the
@@ -267,11 +329,17 @@ fn has_blank_line(bytes: &[u8]) -> bool {
 
 /// A refusal for a head that did not complete: if what arrived already broke a rule, that
 /// rule; otherwise `reason`. With as much of the request line as was read.
-fn refused(buf: &[u8], limits: &Limits, reason: Reason, detail: &'static str, at: Instant) -> Head {
+fn refused(
+    buf: &[u8],
+    limits: &Limits,
+    reason: Reason,
+    detail: &'static str,
+    (at, counted): (Instant, InFlightGuard),
+) -> Head {
     match head::check(buf, limits) {
-        Verdict::Refused(r, line) => Head::Refused(r, line, at),
+        Verdict::Refused(r, line) => Head::Refused(r, line, at, counted),
         Verdict::Partial | Verdict::Pass { .. } => {
-            Head::Refused(Refusal { reason, detail }, head::line(buf), at)
+            Head::Refused(Refusal { reason, detail }, head::line(buf), at, counted)
         }
     }
 }
@@ -286,5 +354,12 @@ mod tests {
         assert!(has_blank_line(b"GET / HTTP/1.1\nHost: a\n\n"));
         assert!(!has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n"));
         assert!(!has_blank_line(b"\r\n\r"));
+    }
+
+    #[test]
+    fn leading_newlines_are_counted_up_to_the_request_line() {
+        assert_eq!(leading_newlines(b"\r\n\r\nGET / HTTP/1.1\r\n"), 4);
+        assert_eq!(leading_newlines(b"GET / HTTP/1.1\r\n\r\n"), 0);
+        assert_eq!(leading_newlines(b"\n\n\n\n\n"), 5);
     }
 }
