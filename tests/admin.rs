@@ -590,6 +590,39 @@ fn only_an_owner_binds_an_account_to_an_oracle_identity() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["oracle_user"], "FIN_CONTROLLER");
+    // A credential acts as its account: an admin cannot issue one for a bound account (that
+    // would hand out the Oracle identity the owner bound), the owner can.
+    let r = a.call(
+        "POST",
+        "/credentials",
+        Some(&admin),
+        Some(&json!({"account": "bound-3"})),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "account");
+    assert!(
+        !r.text().contains("password"),
+        "nothing issued: {}",
+        r.text()
+    );
+    a.gw.eventually("the refused issue is audited", || {
+        a.call(
+            "GET",
+            "/audit?reason=admin.forbidden&limit=100",
+            Some(&a.owner),
+            None,
+        )
+        .json()["records"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["method"] == "credential.issue"))
+    });
+    let r = a.call(
+        "POST",
+        "/credentials",
+        Some(&a.owner),
+        Some(&json!({"account": "bound-3"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
     let v = a.call("GET", "/audit/verify", Some(&a.owner), None).json();
     assert_eq!(v["intact"], true, "{v}");
 }

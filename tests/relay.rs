@@ -388,3 +388,33 @@ fn configured_response_headers_are_stripped_and_framing_ones_cannot_be() {
         );
     }
 }
+
+/// Pingora retries a request whose pooled upstream connection turned out to be closed (Oracle's
+/// load balancer times out idle connections): the retry runs the credential phase again and
+/// must carry the gateway's credential too (it was taken by the first try: 500 `internal`).
+#[test]
+fn a_retry_on_a_fresh_connection_carries_the_credential() {
+    let gw = Gateway::start(Options::default());
+    let cred = gw.issue("ap-sync");
+    let get = || gw.get_as(&cred, &format!("{INVOICES}?limit=1"));
+    let r = get();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = gw.sim.requests().len();
+    // The pooled connection is now dropped by the "balancer" when the next request arrives.
+    gw.sim.drop_reused_connections(true);
+    let r = get();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let heads = gw.sim.heads_seen();
+    let seen = gw.sim.requests();
+    assert_eq!(
+        seen.len(),
+        before + 1,
+        "answered once, on a fresh connection"
+    );
+    assert!(
+        heads > seen.len(),
+        "the dropped try did reach the sim: {heads}"
+    );
+    let last = seen.last().expect("a request");
+    assert_eq!(last.authenticated_as.as_deref(), Some(UPSTREAM_USER));
+}

@@ -342,6 +342,27 @@ fn issue_credential(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply
         Ok(a) => a.unwrap_or_default().to_string(),
         Err(r) => return r,
     };
+    // A credential acts as its account: for an account bound to an Oracle identity that is
+    // the owner's decision, as the binding itself was.
+    if who.role < Role::Owner {
+        let bound = st
+            .store
+            .lock()
+            .ok()
+            .and_then(|s| s.get_account(&account).ok().flatten())
+            .is_some_and(|a| a.oracle_user.is_some() || a.upstream_secret.is_some());
+        if bound {
+            return refuse_audited(
+                st,
+                who,
+                "credential.issue",
+                &account,
+                json!({"account": account}),
+                "account",
+                "Issuing a credential for an account bound to an Oracle identity needs the owner role.",
+            );
+        }
+    }
     mutate(st, who, "credential.issue", |s| {
         let issued = crate::cli::credential::issue(s, st.app.master(), &st.passwords, &account)
             .map_err(|e| {

@@ -67,8 +67,8 @@ struct Entry {
 pub enum Refusal {
     /// A key is locked for this many more seconds.
     Locked(u32),
-    /// A key has as many verifications outstanding as failures left (or the table is full):
-    /// retry shortly.
+    /// A key has as many verifications outstanding as failures left (or the table is full of
+    /// locks and verifications in progress): retry shortly.
     Busy,
 }
 
@@ -214,23 +214,29 @@ impl Lockout {
                 e.pending = e.pending.saturating_sub(1);
             }
         }
-        match outcome {
+        let result = match outcome {
             Outcome::Abandoned => Ok(Duration::ZERO),
             Outcome::Failed => self.count_failure(&mut map, keys, now, s),
-            Outcome::Succeeded => {
-                locked(&map, keys, now)?;
+            Outcome::Succeeded => locked(&map, keys, now).map(|()| {
                 for k in keys.iter().filter(|k| matches!(k, LockKey::Credential(_))) {
-                    let idle = map.get_mut(k).map(|e| {
+                    if let Some(e) = map.get_mut(k) {
                         e.failures = 0;
-                        e.pending == 0 && e.locked_until.is_none()
-                    });
-                    if idle == Some(true) {
-                        map.remove(k);
                     }
                 }
-                Ok(Duration::ZERO)
+                Duration::ZERO
+            }),
+        };
+        // A counter left with nothing to count (an attempt abandoned or proven with no
+        // failure behind it) takes no room in the table.
+        for k in keys {
+            if map
+                .get(k)
+                .is_some_and(|e| e.failures == 0 && e.pending == 0 && e.locked_until.is_none())
+            {
+                map.remove(k);
             }
         }
+        result
     }
 
     /// Counts a failure that needed no reserved verification (an x-api-key mismatch, a
@@ -290,6 +296,27 @@ impl Lockout {
                 || now.duration_since(e.since) < s.window
                 || e.locked_until.is_some_and(|u| u > now)
         });
+        if map.len() + missing <= self.capacity {
+            return true;
+        }
+        // Still full of live counters (a flood of new identifiers or addresses): the ones with
+        // the fewest failures give way, never a lock and never one mid-verification, a tenth
+        // of the table at once so a flood pays for one sweep per tenth. Only a table full of
+        // locks and pending verifications refuses.
+        let mut candidates: Vec<(u32, LockKey)> = map
+            .iter()
+            .filter(|(k, e)| {
+                e.pending == 0 && e.locked_until.is_none_or(|u| u <= now) && !keys.contains(k)
+            })
+            .map(|(k, e)| (e.failures, *k))
+            .collect();
+        let want = (map.len() + missing - self.capacity + self.capacity / 10).min(candidates.len());
+        if want < candidates.len() {
+            candidates.select_nth_unstable_by_key(want, |c| c.0);
+        }
+        for (_, k) in candidates.iter().take(want) {
+            map.remove(k);
+        }
         map.len() + missing <= self.capacity
     }
 

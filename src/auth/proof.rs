@@ -164,9 +164,14 @@ impl Authenticator {
         });
         let keys = || self.lock_keys(view, found, b"key", parsed.id.as_bytes(), client);
         if let Some(idx) = matched {
+            // A proven issued key (256 random bits, checked by MAC) passes its credential's
+            // lock: the lock is there to stop guessing, a key cannot be guessed, and refusing
+            // it would let anyone who knows a key id keep the integration locked out. An
+            // address that is locked for its own failures stays locked.
             if !self.lockout.none_locked(now) {
+                let [_, address] = keys();
                 self.lockout
-                    .check(&keys(), now)
+                    .check(&[address], now)
                     .map_err(|s| (locked(s), Duration::ZERO))?;
             }
             return state(view, idx, AuthKind::ApiKey, false).map_err(|d| (d, Duration::ZERO));

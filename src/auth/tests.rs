@@ -162,7 +162,9 @@ fn failed_basic_and_api_key_proofs_lock_the_credential_and_the_address() {
             .map(|d| d.reason)
     };
     // Three wrong secrets for `a`, from three addresses: `a` is locked everywhere, even with
-    // its right password and its right x-api-key; `b` is not.
+    // its right password; its right x-api-key (which cannot be guessed) still proves it, so
+    // knowing a username or key id is not enough to lock an integration out; `b` is not
+    // locked.
     assert_eq!(
         reason(&basic(&a.username, "w1"), ip(1)),
         Some(Reason::AuthInvalid)
@@ -178,8 +180,12 @@ fn failed_basic_and_api_key_proofs_lock_the_credential_and_the_address() {
     let a_right = basic(&a.username, a.password.expose());
     assert_eq!(reason(&a_right, ip(4)), Some(Reason::AuthLocked));
     let a_key = a.api_key.expose().to_string();
+    assert_eq!(reason(&Presented::ApiKey(&a_key), ip(4)), None);
+    // A wrong x-api-key for `a` is refused by the lock before it is even compared.
+    let other_last = if a_key.ends_with('x') { 'y' } else { 'x' };
+    let a_wrong_key = format!("{}{other_last}", &a_key[..a_key.len() - 1]);
     assert_eq!(
-        reason(&Presented::ApiKey(&a_key), ip(4)),
+        reason(&Presented::ApiKey(&a_wrong_key), ip(5)),
         Some(Reason::AuthLocked)
     );
     assert_eq!(

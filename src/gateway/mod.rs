@@ -315,10 +315,12 @@ impl ProxyHttp for Gateway {
         let extra: Vec<&http::HeaderName> = runtime.credential_header.iter().collect();
         crate::upstream::headers::sanitize(upstream_request, &extra);
         crate::upstream::headers::set_host(upstream_request, &tenant.upstream.host_header)?;
-        let Some(cred) = ctx.upstream_credential.take() else {
-            return Error::e_explain(ErrorType::InternalError, "upstream credential already used");
+        // Cloned, not taken: Pingora runs this phase again when it retries on a fresh
+        // connection (a pooled one Oracle had closed), and the retry needs the credential too.
+        let Some(cred) = ctx.upstream_credential.as_ref() else {
+            return Error::e_explain(ErrorType::InternalError, "no upstream credential");
         };
-        upstream_request.insert_header(cred.name, cred.value)?;
+        upstream_request.insert_header(cred.name.clone(), cred.value.clone())?;
         if let Some(len) = ctx.buffered_body {
             // Read whole already: re-framed with its length, and nothing left to continue.
             upstream_request.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;

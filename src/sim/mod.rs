@@ -119,6 +119,9 @@ pub struct Shared {
     /// Request heads received, counted before the body is read (a request whose body never
     /// completes is not in `log`, but its head, with the credential in it, did arrive).
     heads: std::sync::atomic::AtomicUsize,
+    /// Drop every request that is not the first on its connection, unanswered: a load
+    /// balancer closing a kept-alive connection just as the next request arrives.
+    drop_reused: std::sync::atomic::AtomicBool,
 }
 
 /// A running simulator. Stops accepting when dropped.
@@ -180,6 +183,15 @@ impl SimHandle {
         .collect()
     }
 
+    /// While on, every request that is not the first on its connection is dropped without an
+    /// answer (the connection closes), as a load balancer in front of Oracle does to a
+    /// kept-alive connection it timed out just as the next request arrived.
+    pub fn drop_reused_connections(&self, on: bool) {
+        self.shared
+            .drop_reused
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Number of request heads received, including those whose body never completed.
     pub fn heads_seen(&self) -> usize {
         self.shared.heads.load(std::sync::atomic::Ordering::SeqCst)
@@ -233,6 +245,7 @@ fn shared(config: SimConfig) -> Arc<Shared> {
         state: Mutex::new(state),
         log: Mutex::new(Vec::new()),
         heads: std::sync::atomic::AtomicUsize::new(0),
+        drop_reused: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
@@ -255,7 +268,18 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
                     let s3 = s2.clone();
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(s3.clone(), req));
+                        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                        let svc = service_fn(move |req| {
+                            let shared = s3.clone();
+                            let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            async move {
+                                if n > 0 && shared.drop_reused.load(std::sync::atomic::Ordering::SeqCst) {
+                                    shared.heads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    return Err(std::io::Error::other("connection timed out by the balancer"));
+                                }
+                                handle(shared, req).await.map_err(|never| match never {})
+                            }
+                        });
                         let http = hyper::server::conn::http1::Builder::new();
                         match acceptor {
                             None => {

@@ -121,7 +121,51 @@ fn the_table_is_bounded() {
         assert!(l.failed(&[k], t0).is_ok_and(|d| d > Duration::ZERO));
     }
     assert!(l.len() <= 16);
-    // A full table refuses new verifications rather than growing.
+    // A table full of counters makes room for a new key: the fewest failures give way, and
+    // a counter with more failures is kept.
+    let repeat = Lockout::address_key(ip("10.8.8.8"));
+    for _ in 0..3 {
+        assert!(l.failed(&[repeat], t0).is_ok());
+    }
+    for i in 100..200u8 {
+        let k = Lockout::address_key(Some(IpAddr::from([10, 0, 0, i])));
+        assert!(l.failed(&[k], t0).is_ok());
+    }
     let k = Lockout::address_key(ip("10.9.9.9"));
-    assert_eq!(l.begin(&[k], t0), Err(Refusal::Busy));
+    assert_eq!(l.begin(&[k], t0), Ok(()));
+    assert_eq!(l.finish(&[k], Outcome::Abandoned, t0), Ok(Duration::ZERO));
+    assert!(l.len() <= 16);
+    // The counter with three failures survived the flood: two more lock it.
+    assert!(l.failed(&[repeat], t0).is_ok());
+    assert!(l.failed(&[repeat], t0).is_err(), "five failures lock");
+    // A table full of locks refuses new verifications rather than growing or forgetting them.
+    let full = Lockout::new(settings(1), 16);
+    for i in 0..16u8 {
+        let k = Lockout::address_key(Some(IpAddr::from([10, 1, 0, i])));
+        assert!(full.failed(&[k], t0).is_err(), "one failure locks");
+    }
+    assert_eq!(full.begin(&[k], t0), Err(Refusal::Busy));
+    assert_eq!(full.len(), 16);
+}
+
+#[test]
+fn abandoned_and_clean_attempts_leave_no_counter() {
+    let l = Lockout::new(LockoutSettings::default(), 64);
+    let t0 = Instant::now();
+    let keys = [
+        l.credential_key(b"user", b"nobody"),
+        Lockout::address_key(ip("192.0.2.1")),
+    ];
+    assert_eq!(l.begin(&keys, t0), Ok(()));
+    assert_eq!(l.finish(&keys, Outcome::Abandoned, t0), Ok(Duration::ZERO));
+    assert!(l.is_empty(), "an abandoned attempt leaves nothing");
+    assert_eq!(l.begin(&keys, t0), Ok(()));
+    assert_eq!(l.finish(&keys, Outcome::Succeeded, t0), Ok(Duration::ZERO));
+    assert!(l.is_empty(), "a clean success leaves nothing");
+    // A failure is kept on both keys; a later success clears the credential's, not the
+    // address's.
+    assert!(l.failed(&keys, t0).is_ok());
+    assert_eq!(l.begin(&keys, t0), Ok(()));
+    assert_eq!(l.finish(&keys, Outcome::Succeeded, t0), Ok(Duration::ZERO));
+    assert_eq!(l.len(), 1, "the address keeps its failure");
 }
