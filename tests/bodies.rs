@@ -148,3 +148,78 @@ fn a_chunked_body_over_the_read_whole_buffer_must_declare_its_length() {
         &[("80 KiB chunked", raw, 411, "request.length_required")],
     );
 }
+
+/// `100 Continue` went out before the body was read: when relaying then fails (Oracle is
+/// down), the client still gets the final answer, not a close after the interim one.
+#[test]
+fn after_100_continue_a_failure_is_still_answered() {
+    let mut gw = Gateway::start(Options::default());
+    let auth = gw.issue("ap-sync").basic();
+    // Oracle goes away: its listener and connections close.
+    let gone = std::mem::replace(
+        &mut gw.sim,
+        erpgate::sim::start_blocking(erpgate::sim::SimConfig::default()).expect("spare sim"),
+    );
+    gone.shutdown();
+    let mut s = TcpStream::connect(gw.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let body = br#"{"InvoiceNumber":"C"}"#;
+    let head = format!(
+        "POST {INVOICES} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let interim = http::read_response(&mut r).expect("interim");
+    assert_eq!(interim.status, 100);
+    s.write_all(body).expect("body");
+    let fin = http::read_response(&mut r).expect("a final answer, not a close");
+    assert_eq!(
+        (fin.status, fin.error_code().as_str()),
+        (502, "upstream.unavailable"),
+        "{}",
+        fin.text()
+    );
+    let rid = fin.header("x-request-id").expect("request id");
+    let rec = gw.audit_record(rid);
+    assert_eq!(rec["status"], 502, "{rec}");
+}
+
+/// A refusal before the body was read (wrong password on a large upload) is answered, and
+/// nothing of the upload reaches Oracle. (The gateway also drains up to 1 MiB of the rest
+/// before closing, so a slow network cannot reset the answer away; on loopback the answer
+/// is delivered before any reset either way, so this test guards the answer, not the drain.)
+#[test]
+fn a_refused_upload_is_answered_not_reset() {
+    let gw = Gateway::start(Options::default());
+    let cred = gw.issue("ap-sync");
+    let wrong = http::basic(&cred.username, "not-the-password");
+    let len = 600 * 1024;
+    let mut s = TcpStream::connect(gw.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST {INVOICES} HTTP/1.1\r\nHost: gw\r\nAuthorization: {wrong}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    // The whole upload, in pieces, as a client streaming a file would send it.
+    let piece = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < len {
+        let n = piece.len().min(len - sent);
+        if s.write_all(&piece[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let mut r = BufReader::new(s);
+    let fin = http::read_response(&mut r).expect("the answer, not a reset");
+    assert_eq!(
+        (fin.status, fin.error_code().as_str()),
+        (401, "auth.invalid"),
+        "{}",
+        fin.text()
+    );
+    assert!(gw.sim.requests().is_empty());
+}

@@ -65,6 +65,11 @@ fn heads_pingora_would_refuse_are_refused_by_erpgate_and_audited() {
         ("two hosts", format!("GET {inv} HTTP/1.1\r\nHost: a\r\nHost: b\r\nAuthorization: {auth}\r\n\r\n"), 400, "request.malformed"),
         ("CONNECT", "CONNECT oracle.example:443 HTTP/1.1\r\nHost: oracle.example:443\r\n\r\n".into(), 405, "method.not_allowed"),
         ("target of 65,535 bytes", format!("GET /{} HTTP/1.1\r\nHost: gw\r\n\r\n", "a".repeat(65_534)), 414, "request.uri_too_long"),
+        ("unencoded > in the query", format!("GET {inv}?q=InvoiceAmount>1000 HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n"), 400, "path.rejected"),
+        ("unencoded quote in the query", format!("GET {inv}?q=Supplier=\"Lee\" HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n"), 400, "path.rejected"),
+        ("backtick in the path", format!("GET {inv}/a`b HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n"), 400, "path.rejected"),
+        ("non-ASCII target", format!("GET {inv}/caf\u{e9} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n"), 400, "path.rejected"),
+        ("a run of empty lines", format!("{}GET {inv} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n", "\r\n".repeat(40)), 400, "request.malformed"),
         ("300 header fields", format!("GET {inv} HTTP/1.1\r\n{}\r\n", "X-A: b\r\n".repeat(300)), 431, "request.headers_too_large"),
     ];
     for (case, raw, status, code) in &cases {
