@@ -69,7 +69,12 @@ pub async fn admit(
         )?,
         _ => {
             app.auth
-                .authenticate(&presented, view, input.client_ip)
+                .authenticate(
+                    &presented,
+                    view,
+                    input.client_ip,
+                    snapshot.gateway.token_lockout,
+                )
                 .await?
         }
     };

@@ -113,7 +113,11 @@ async fn issue(
     // The lockout's per-address key is the client as the rest of the gateway sees it
     // (`gateway.trusted_proxies`), never a load balancer's address shared by everyone.
     let client = client_ip::of_session(session, &compiled.snapshot.gateway.trusted_proxies);
-    let principal = app.auth.authenticate(&presented, view, client).await;
+    let lockout = compiled.snapshot.gateway.token_lockout;
+    let principal = app
+        .auth
+        .authenticate(&presented, view, client, lockout)
+        .await;
     drop(presented);
     let principal = principal?;
     ctx.trace.principal = Some(principal.clone());
