@@ -14,7 +14,7 @@ use crate::config::{ConfigError, UpstreamAuth};
 use crate::crypto::{MasterKey, PasswordHasher, TenantCipher};
 use crate::directory::{DirectoryHandle, DirectoryView};
 use crate::gateway::request_id::RequestIds;
-use crate::snapshot::{Snapshot, TenantId};
+use crate::snapshot::{Snapshot, Tenant, TenantId};
 use crate::upstream::peer::{self, Resolved};
 
 /// What the request path needs per tenant beyond the config: its key and address-table key.
@@ -68,9 +68,15 @@ impl Compiled {
         }
     }
 
+    /// Tenant `id`'s configuration and runtime data: the one lookup by [`TenantId`].
+    pub fn tenant(&self, id: TenantId) -> Option<(&Tenant, &TenantRuntime)> {
+        let i = id.0 as usize;
+        Some((self.snapshot.tenants.get(i)?, self.tenants.get(i)?))
+    }
+
     /// The runtime data of tenant `id`.
     pub fn tenant_runtime(&self, id: TenantId) -> Option<&TenantRuntime> {
-        self.tenants.get(id.0 as usize)
+        self.tenant(id).map(|(_, rt)| rt)
     }
 
     /// The `(host, port)` of every tenant's upstream, for resolution.
