@@ -207,9 +207,11 @@ fn failed_basic_and_api_key_proofs_lock_the_credential_and_the_address() {
 
 #[test]
 fn a_full_argon2_queue_answers_busy_at_once() {
-    let mut s = AuthSettings::default();
-    s.max_concurrent_hashes = 1;
-    s.max_queued_hashes = 2;
+    let s = AuthSettings {
+        max_concurrent_hashes: 1,
+        max_queued_hashes: 2,
+        ..AuthSettings::default()
+    };
     let f = fixture(1, &s);
     let started = std::time::Instant::now();
     let reasons: Vec<Option<Reason>> = f.rt.block_on(async {
