@@ -97,6 +97,87 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         ));
     }
     let mut k = Keys { file, p };
+    let limits = limits(&mut k, g);
+    let database = resolve(&files.base, &g.database);
+    let upgrade_socket = upgrade_socket(files, g, &database, file, k.p);
+    let upgrade_wait = k.range("upgrade_wait_seconds", g.upgrade_wait_seconds, (30, 1, 600));
+    let audit = audit(&mut k, g);
+    let grace = k.at_most("shutdown_grace_seconds", g.shutdown_grace_seconds, 10, 600);
+    let preview = k.at_most("audit_preview_bytes", g.audit_preview_bytes, 0, 4096);
+    let trusted = trusted_proxies(g, k.file, k.p);
+    let (metrics_listen, admin_listen) = side_listeners(g, listen, k.file, k.p);
+    let token_ttl = k.outside("token_ttl_seconds", g.token_ttl_seconds, (900, 60, 86_400));
+    let max_failures = k.outside("token_max_failures", g.token_max_failures, (5, 1, 100));
+    let lockout = k.outside(
+        "token_lockout_seconds",
+        g.token_lockout_seconds,
+        (300, 1, 86_400),
+    );
+    let allow_response_headers =
+        redaction::allow_headers(file, g.allow_response_headers.as_deref(), p);
+    if g.database.trim().is_empty() {
+        p.push(format!("{file}: gateway.database: must not be empty"));
+    }
+    Some(GatewaySettings {
+        listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        database,
+        app_key_file: g.app_key_file.as_deref().map(|f| resolve(&files.base, f)),
+        threads: limits.threads,
+        max_uri_length: limits.max_uri,
+        max_request_body_bytes: g.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
+        max_header_count: limits.max_header_count,
+        max_header_bytes: limits.max_header_bytes,
+        upstream_connect_timeout: limits.connect,
+        upstream_read_timeout: limits.read,
+        dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
+        store_poll_interval: audit.poll,
+        audit_queue_capacity: audit.queue,
+        audit_linger: audit.linger,
+        audit_retention_days: g.audit_retention_days,
+        audit_min_retention_days: audit.min_retention,
+        shutdown_grace: Duration::from_secs(grace),
+        trusted_proxies: trusted,
+        audit_preview_bytes: preview,
+        public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
+        redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
+        metrics_listen,
+        admin_listen,
+        client_timeout: limits.client_timeout,
+        client_idle_timeout_seconds: limits.client_idle,
+        upgrade_socket,
+        upgrade_wait_seconds: upgrade_wait,
+        strip_response_headers: redaction::strip_headers(
+            file,
+            g.strip_response_headers.as_deref(),
+            &allow_response_headers,
+            p,
+        ),
+        allow_response_headers,
+        tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
+        upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
+        token_ttl_seconds: token_ttl as i64,
+        token_lockout: crate::auth::lockout::LockoutSettings {
+            max_failures,
+            lock_for: Duration::from_secs(lockout),
+            window: Duration::from_secs(lockout.max(900)),
+        },
+    })
+}
+
+/// Threads, request-size limits and timeouts.
+struct Limits {
+    threads: usize,
+    max_uri: usize,
+    max_header_count: usize,
+    max_header_bytes: usize,
+    connect: Duration,
+    read: Duration,
+    client_timeout: Duration,
+    client_idle: u64,
+}
+
+fn limits(k: &mut Keys<'_>, g: &GatewayFile) -> Limits {
+    let file = k.file;
     let threads = k.range("threads", g.threads, (2, 1, 64));
     let max_uri = g.max_uri_length.unwrap_or(8192);
     // 65534: the longest target the HTTP library under Pingora can hold (`http::Uri`).
@@ -131,70 +212,16 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         g.client_idle_timeout_seconds,
         (60, 1, 3600),
     );
-    let database = resolve(&files.base, &g.database);
-    let upgrade_socket = upgrade_socket(files, g, &database, file, k.p);
-    let upgrade_wait = k.range("upgrade_wait_seconds", g.upgrade_wait_seconds, (30, 1, 600));
-    let audit = audit(&mut k, g);
-    let grace = k.at_most("shutdown_grace_seconds", g.shutdown_grace_seconds, 10, 600);
-    let preview = k.at_most("audit_preview_bytes", g.audit_preview_bytes, 0, 4096);
-    let trusted = trusted_proxies(g, k.file, k.p);
-    let (metrics_listen, admin_listen) = side_listeners(g, listen, k.file, k.p);
-    let token_ttl = k.outside("token_ttl_seconds", g.token_ttl_seconds, (900, 60, 86_400));
-    let max_failures = k.outside("token_max_failures", g.token_max_failures, (5, 1, 100));
-    let lockout = k.outside(
-        "token_lockout_seconds",
-        g.token_lockout_seconds,
-        (300, 1, 86_400),
-    );
-    let allow_response_headers =
-        redaction::allow_headers(file, g.allow_response_headers.as_deref(), p);
-    if g.database.trim().is_empty() {
-        p.push(format!("{file}: gateway.database: must not be empty"));
-    }
-    Some(GatewaySettings {
-        listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        database,
-        app_key_file: g.app_key_file.as_deref().map(|f| resolve(&files.base, f)),
+    Limits {
         threads,
-        max_uri_length: max_uri,
-        max_request_body_bytes: g.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
+        max_uri,
         max_header_count,
         max_header_bytes,
-        upstream_connect_timeout: connect,
-        upstream_read_timeout: read,
-        dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
-        store_poll_interval: audit.poll,
-        audit_queue_capacity: audit.queue,
-        audit_linger: audit.linger,
-        audit_retention_days: g.audit_retention_days,
-        audit_min_retention_days: audit.min_retention,
-        shutdown_grace: Duration::from_secs(grace),
-        trusted_proxies: trusted,
-        audit_preview_bytes: preview,
-        public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
-        redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
-        metrics_listen,
-        admin_listen,
+        connect,
+        read,
         client_timeout,
-        client_idle_timeout_seconds: client_idle,
-        upgrade_socket,
-        upgrade_wait_seconds: upgrade_wait,
-        strip_response_headers: redaction::strip_headers(
-            file,
-            g.strip_response_headers.as_deref(),
-            &allow_response_headers,
-            p,
-        ),
-        allow_response_headers,
-        tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
-        upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
-        token_ttl_seconds: token_ttl as i64,
-        token_lockout: crate::auth::lockout::LockoutSettings {
-            max_failures,
-            lock_for: Duration::from_secs(lockout),
-            window: Duration::from_secs(lockout.max(900)),
-        },
-    })
+        client_idle,
+    }
 }
 
 /// `gateway.upgrade_socket`: resolved, by default next to the database; a problem when it is
