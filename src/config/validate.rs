@@ -311,47 +311,7 @@ fn policies(
                         "{file}: {rkey}.endpoints: must list at least one endpoint"
                     ));
                 }
-                let mut grants = Vec::new();
-                for e in &r.endpoints {
-                    if let Some(prefix) = e.strip_suffix('*') {
-                        if !prefix.ends_with('.') {
-                            p.push(format!("{file}: {rkey}: glob \"{e}\" must end in \".*\""));
-                            continue;
-                        }
-                        let matched: Vec<_> = cat
-                            .endpoints()
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, ep)| ep.name.starts_with(prefix))
-                            .collect();
-                        if matched.is_empty() {
-                            p.push(format!(
-                                "{file}: {rkey}: glob \"{e}\" matches no endpoint in the catalog"
-                            ));
-                        }
-                        for (i, ep) in matched {
-                            let m = granted.intersect(ep.methods);
-                            if !m.is_empty() {
-                                grants.push((crate::policy::EndpointId(i as u32), m));
-                            }
-                        }
-                    } else {
-                        match cat.by_name(e) {
-                            None => p.push(format!(
-                                "{file}: {rkey}: endpoint \"{e}\" is not in the catalog"
-                            )),
-                            Some(id) => {
-                                let ep = cat.endpoint(id);
-                                for m in granted.iter() {
-                                    if !ep.methods.contains(m) {
-                                        p.push(format!("{file}: {rkey}: method {} is not served by endpoint \"{e}\" (catalog allows {:?})", m.as_str(), ep.methods.iter().map(Method::as_str).collect::<Vec<_>>()));
-                                    }
-                                }
-                                grants.push((id, granted.intersect(ep.methods)));
-                            }
-                        }
-                    }
-                }
+                let grants = rule_grants(file, &rkey, cat, &r.endpoints, granted, p);
                 rules.push(CompiledRule {
                     name: rname,
                     grants,
@@ -369,6 +329,60 @@ fn policies(
         }
     }
     out
+}
+
+/// What one policy rule grants: each endpoint it names (or each a `prefix.*` glob matches)
+/// with the rule's methods the endpoint serves.
+fn rule_grants(
+    file: &str,
+    rkey: &str,
+    cat: &Catalog,
+    endpoints: &[String],
+    granted: MethodSet,
+    p: &mut Vec<String>,
+) -> Vec<(crate::policy::EndpointId, MethodSet)> {
+    let mut grants = Vec::new();
+    for e in endpoints {
+        if let Some(prefix) = e.strip_suffix('*') {
+            if !prefix.ends_with('.') {
+                p.push(format!("{file}: {rkey}: glob \"{e}\" must end in \".*\""));
+                continue;
+            }
+            let matched: Vec<_> = cat
+                .endpoints()
+                .iter()
+                .enumerate()
+                .filter(|(_, ep)| ep.name.starts_with(prefix))
+                .collect();
+            if matched.is_empty() {
+                p.push(format!(
+                    "{file}: {rkey}: glob \"{e}\" matches no endpoint in the catalog"
+                ));
+            }
+            for (i, ep) in matched {
+                let m = granted.intersect(ep.methods);
+                if !m.is_empty() {
+                    grants.push((crate::policy::EndpointId(i as u32), m));
+                }
+            }
+        } else {
+            match cat.by_name(e) {
+                None => p.push(format!(
+                    "{file}: {rkey}: endpoint \"{e}\" is not in the catalog"
+                )),
+                Some(id) => {
+                    let ep = cat.endpoint(id);
+                    for m in granted.iter() {
+                        if !ep.methods.contains(m) {
+                            p.push(format!("{file}: {rkey}: method {} is not served by endpoint \"{e}\" (catalog allows {:?})", m.as_str(), ep.methods.iter().map(Method::as_str).collect::<Vec<_>>()));
+                        }
+                    }
+                    grants.push((id, granted.intersect(ep.methods)));
+                }
+            }
+        }
+    }
+    grants
 }
 
 /// Validates every file and compiles the snapshot, or returns every problem found.
