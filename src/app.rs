@@ -3,8 +3,7 @@
 //! addresses. Built once by `serve` (and by tests and benches), shared by every request.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use http::HeaderName;
@@ -15,7 +14,7 @@ use crate::config::{ConfigError, UpstreamAuth};
 use crate::crypto::{MasterKey, PasswordHasher, TenantCipher};
 use crate::directory::{DirectoryHandle, DirectoryView};
 use crate::gateway::request_id::RequestIds;
-use crate::snapshot::{Snapshot, TenantId};
+use crate::snapshot::{Snapshot, Tenant, TenantId};
 use crate::upstream::peer::{self, Resolved};
 
 /// What the request path needs per tenant beyond the config: its key and address-table key.
@@ -69,9 +68,15 @@ impl Compiled {
         }
     }
 
+    /// Tenant `id`'s configuration and runtime data: the one lookup by [`TenantId`].
+    pub fn tenant(&self, id: TenantId) -> Option<(&Tenant, &TenantRuntime)> {
+        let i = id.0 as usize;
+        Some((self.snapshot.tenants.get(i)?, self.tenants.get(i)?))
+    }
+
     /// The runtime data of tenant `id`.
     pub fn tenant_runtime(&self, id: TenantId) -> Option<&TenantRuntime> {
-        self.tenants.get(id.0 as usize)
+        self.tenant(id).map(|(_, rt)| rt)
     }
 
     /// The `(host, port)` of every tenant's upstream, for resolution.
@@ -91,8 +96,10 @@ const ASSERTION_CACHE_CAPACITY: usize = 10_000;
 pub struct App {
     config_path: PathBuf,
     master: MasterKey,
-    version: AtomicU64,
-    /// Current configuration.
+    /// Held by a reload from reading the current version to publishing the next snapshot.
+    reloading: Mutex<()>,
+    /// Current configuration: everything a reload changes (the version, rate limits, lockout
+    /// settings, …) is in it, so one swap changes all of it at once.
     pub compiled: ArcSwap<Compiled>,
     /// Current access state from the store.
     pub directory: DirectoryHandle,
@@ -130,7 +137,6 @@ impl App {
     ) -> Result<App, String> {
         let metrics =
             crate::metrics::Metrics::new().map_err(|e| format!("cannot register metrics: {e}"))?;
-        let version = snapshot.version;
         let compiled = Compiled::new(snapshot, &master);
         let resolved = Arc::new(Resolved::default());
         let allow = compiled.snapshot.gateway.dangerous_allow_insecure_upstream;
@@ -145,15 +151,13 @@ impl App {
             passwords,
             auth_settings,
         );
-        auth.lockout
-            .configure(compiled.snapshot.gateway.token_lockout);
         let upstream_tokens = crate::upstream::token_mode::UpstreamTokens::new(
             compiled.snapshot.gateway.upstream_ca_file.as_deref(),
         );
         Ok(App {
             config_path: config_path.to_path_buf(),
             master,
-            version: AtomicU64::new(version),
+            reloading: Mutex::new(()),
             compiled: ArcSwap::from_pointee(compiled),
             directory: crate::directory::handle(view),
             auth,
@@ -207,11 +211,23 @@ impl App {
     /// (requests in flight finish on the snapshot they started with). On any error, including
     /// a change to a setting that needs a restart, the current configuration keeps serving.
     /// Returns the new version.
+    ///
+    /// Reloads are serialised (a SIGHUP and an admin `POST /reload` at the same moment run one
+    /// after the other): each reads the serving version, compiles and publishes under one
+    /// lock, so every published snapshot has its own version, one more than the one it
+    /// replaced. Nothing outside the swapped [`Compiled`] changes: counters kept across
+    /// reloads (rate-limit buckets, lockouts) read their settings from the snapshot their
+    /// request runs under.
     pub fn reload(&self) -> Result<u64, ConfigError> {
-        let version = self.version.load(Ordering::SeqCst) + 1;
+        // The lock guards no data, only the sequence: a panicked reload left nothing half-done.
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let serving = self.compiled.load_full();
+        let version = serving.snapshot.version + 1;
         let snapshot = Snapshot::load(&self.config_path, version)?;
-        let changed =
-            restart_only_changes(&self.compiled.load().snapshot.gateway, &snapshot.gateway);
+        let changed = restart_only_changes(&serving.snapshot.gateway, &snapshot.gateway);
         if !changed.is_empty() {
             return Err(ConfigError {
                 problems: changed
@@ -225,11 +241,7 @@ impl App {
         for e in self.resolved.refresh(&compiled.upstream_targets(), allow) {
             tracing::error!(error = %e, "upstream unusable after reload");
         }
-        self.auth
-            .lockout
-            .configure(compiled.snapshot.gateway.token_lockout);
         self.compiled.store(Arc::new(compiled));
-        self.version.store(version, Ordering::SeqCst);
         Ok(version)
     }
 }
@@ -282,3 +294,6 @@ pub fn restart_only_changes(
     );
     v
 }
+
+#[cfg(test)]
+mod tests;

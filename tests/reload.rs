@@ -1,7 +1,8 @@
 //! SIGHUP reload under load: the snapshot is swapped atomically, a broken configuration (or
 //! a restart-only change) is refused while the old one keeps serving, no request fails or is
 //! reset, every decision matches one of the two configurations, a removed grant denies on the
-//! very next request, and every reload is audited.
+//! very next request, and every reload is audited. A SIGHUP and admin `POST /reload`s at the
+//! same moment, under load, publish one version each: never two snapshots with one version.
 
 mod support;
 
@@ -151,4 +152,164 @@ fn reloads_under_load_never_fail_a_request_and_refuse_broken_configs() {
     });
     let v = gw.ok(&["audit", "verify"]);
     assert!(v.starts_with("audit chain intact"), "{v}");
+}
+
+/// A configuration that takes a while to compile (many endpoints), so that two reloads
+/// started together overlap.
+fn bulky_endpoints(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[endpoint]]\nname = \"bulk{i}.collection\"\npath = \"/fscmRestApi/resources/{{version}}/bulk{i}\"\nmethods = [\"GET\", \"POST\"]\n"
+            )
+        })
+        .collect()
+}
+
+fn admin_post_reload(admin: std::net::SocketAddr, token: &str) -> support::Response {
+    let auth = format!("Bearer {token}");
+    support::http::raw(
+        admin,
+        &support::request("POST", "/reload", &[("Authorization", &auth)], None),
+    )
+    .expect("the admin API answers")
+}
+
+#[test]
+fn concurrent_sighup_and_admin_reloads_never_publish_one_version_twice() {
+    const ROUNDS: usize = 20;
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", support::free_port())
+        .parse()
+        .expect("addr");
+    let mut gw = Gateway::start(Options {
+        gateway_extra: format!("admin_listen = \"{admin}\""),
+        extra_config: bulky_endpoints(400),
+        ..Options::default()
+    });
+    let out = gw.ok(&[
+        "admin-token",
+        "create",
+        "--role",
+        "owner",
+        "--name",
+        "root",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    let owner = v["token"].as_str().expect("token").to_string();
+    // The admin listener binds at start: restart so it serves with this configuration.
+    assert_eq!(gw.stop(), Some(0));
+    gw.spawn();
+    gw.eventually("the admin listener", || {
+        std::net::TcpStream::connect(admin).is_ok()
+    });
+    let cred = gw.issue("ap-sync");
+
+    // Load: relayed requests all along; none may fail (every snapshot grants them).
+    let stop = Arc::new(AtomicBool::new(false));
+    let outcomes: Outcomes = Arc::default();
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, outcomes, addr, auth) =
+                (stop.clone(), outcomes.clone(), gw.addr, cred.basic());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let raw = support::request("GET", INVOICES, &[("Authorization", &auth)], None);
+                    let o = support::http::raw(addr, &raw)
+                        .map(|r| {
+                            let code = if r.status == 200 {
+                                String::new()
+                            } else {
+                                r.error_code()
+                            };
+                            (r.status, code)
+                        })
+                        .map_err(|e| e.to_string());
+                    if let Ok(mut v) = outcomes.lock() {
+                        v.push(o);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Each round: a SIGHUP and admin reloads at the same moment.
+    let sighup_done = |gw: &Gateway| {
+        gw.log_text()
+            .lines()
+            .filter(|l| l.contains("SIGHUP") && l.contains("configuration reload"))
+            .count()
+    };
+    let mut admin_versions = Vec::new();
+    for round in 0..ROUNDS {
+        let go = Arc::new(std::sync::Barrier::new(2));
+        let poster = {
+            let (go, owner) = (go.clone(), owner.clone());
+            std::thread::spawn(move || {
+                go.wait();
+                (0..3)
+                    .map(|_| admin_post_reload(admin, &owner))
+                    .collect::<Vec<_>>()
+            })
+        };
+        go.wait();
+        hup(&gw);
+        for r in poster.join().expect("poster") {
+            assert_eq!(r.status, 200, "round {round}: {}", r.text());
+            admin_versions.push(r.json()["snapshot_version"].as_u64().expect("version"));
+        }
+        gw.eventually("the SIGHUP is answered", || sighup_done(&gw) > round);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().expect("client");
+    }
+
+    // Every reload succeeded, and each published its own version: together they are exactly
+    // 2, 3, … up to the version serving now.
+    let status = {
+        let auth = format!("Bearer {owner}");
+        let r = support::http::raw(
+            admin,
+            &support::request("GET", "/status", &[("Authorization", &auth)], None),
+        )
+        .expect("status");
+        r.json()
+    };
+    let serving = status["snapshot_version"].as_u64().expect("version");
+    let mut sighup_versions = Vec::new();
+    gw.eventually("the SIGHUP reloads are audited", || {
+        let recs = gw.audit(&["--actor", "signal:SIGHUP"]);
+        sighup_versions = recs
+            .iter()
+            .filter(|r| r["decision"] == "ok")
+            .filter_map(|r| r["note"]["version"].as_u64())
+            .collect();
+        recs.len() == ROUNDS
+    });
+    assert_eq!(sighup_versions.len(), ROUNDS, "every SIGHUP reloaded");
+    let mut all: Vec<u64> = admin_versions
+        .iter()
+        .chain(&sighup_versions)
+        .copied()
+        .collect();
+    all.sort_unstable();
+    let expected: Vec<u64> = (2..=1 + all.len() as u64).collect();
+    assert_eq!(
+        all, expected,
+        "one version per reload (admin: {admin_versions:?}, SIGHUP: {sighup_versions:?})"
+    );
+    assert_eq!(
+        serving,
+        1 + all.len() as u64,
+        "the newest snapshot is serving"
+    );
+
+    let outcomes = outcomes.lock().expect("outcomes").clone();
+    assert!(outcomes.len() > 20, "load ran: {}", outcomes.len());
+    let bad: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !matches!(o, Ok((200, _))))
+        .collect();
+    assert!(bad.is_empty(), "requests failed under reloads: {bad:?}");
 }

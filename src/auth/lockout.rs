@@ -14,6 +14,10 @@
 //! the username / key id presented when no such credential exists) and a client address
 //! ([`LockKey::Address`], IPv6 by its /64: one host usually holds the whole prefix). No key
 //! holds a secret.
+//!
+//! The table holds counters, not settings: every call takes the [`LockoutSettings`] of the
+//! configuration snapshot its request runs under, so a reload changes them in the same swap as
+//! everything else and keeps every counter and lock.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -85,7 +89,6 @@ pub enum Outcome {
 
 /// Failure counters by key, bounded.
 pub struct Lockout {
-    settings: Mutex<LockoutSettings>,
     map: Mutex<HashMap<LockKey, Entry>>,
     capacity: usize,
     hasher: RandomState,
@@ -100,26 +103,14 @@ const MAX_DELAY: Duration = Duration::from_secs(2);
 
 impl Lockout {
     /// Counters for at most `capacity` keys.
-    pub fn new(settings: LockoutSettings, capacity: usize) -> Lockout {
+    pub fn new(capacity: usize) -> Lockout {
         Lockout {
-            settings: Mutex::new(settings),
             map: Mutex::new(HashMap::new()),
             capacity: capacity.max(16),
             hasher: RandomState::new(),
             base: Instant::now(),
             locked_any_until: AtomicU64::new(0),
         }
-    }
-
-    /// Applies new settings (on reload); counters and locks are kept.
-    pub fn configure(&self, settings: LockoutSettings) {
-        if let Ok(mut s) = self.settings.lock() {
-            *s = settings;
-        }
-    }
-
-    fn settings(&self) -> LockoutSettings {
-        self.settings.lock().map(|s| *s).unwrap_or_default()
     }
 
     /// The key of a credential: `kind` says what `id` is (`b"cred"` for a stable credential
@@ -172,8 +163,7 @@ impl Lockout {
     /// Reserves a verification for each of `keys`, unless one is locked or already has as
     /// many verifications outstanding as failures left. Every `Ok` must be followed by one
     /// [`Lockout::finish`] with the same keys.
-    pub fn begin(&self, keys: &[LockKey], now: Instant) -> Result<(), Refusal> {
-        let s = self.settings();
+    pub fn begin(&self, keys: &[LockKey], now: Instant, s: LockoutSettings) -> Result<(), Refusal> {
         let Ok(mut map) = self.map.lock() else {
             return Err(Refusal::Busy);
         };
@@ -204,8 +194,8 @@ impl Lockout {
         keys: &[LockKey],
         outcome: Outcome,
         now: Instant,
+        s: LockoutSettings,
     ) -> Result<Duration, u32> {
-        let s = self.settings();
         let Ok(mut map) = self.map.lock() else {
             return Err(1);
         };
@@ -242,8 +232,12 @@ impl Lockout {
     /// Counts a failure that needed no reserved verification (an x-api-key mismatch, a
     /// repeated wrong secret from the failure cache): the delay, or `Err(seconds)` when it
     /// locked a key.
-    pub fn failed(&self, keys: &[LockKey], now: Instant) -> Result<Duration, u32> {
-        let s = self.settings();
+    pub fn failed(
+        &self,
+        keys: &[LockKey],
+        now: Instant,
+        s: LockoutSettings,
+    ) -> Result<Duration, u32> {
         let Ok(mut map) = self.map.lock() else {
             return Ok(MAX_DELAY);
         };

@@ -120,9 +120,9 @@ pub struct AuthSettings {
     /// Maximum argon2 verifications waiting for a turn; beyond it, 503 `auth.busy` at once.
     pub max_queued_hashes: usize,
     /// How long a wrong (credential, secret) pair is remembered so it costs no argon2 again.
+    /// (The lockout's settings are configuration: `gateway.token_*`, passed per request from
+    /// the snapshot it runs under.)
     pub failure_ttl: Duration,
-    /// Lockout of failed Basic / x-api-key proofs (relay and token endpoint).
-    pub lockout: lockout::LockoutSettings,
 }
 
 impl Default for AuthSettings {
@@ -133,7 +133,6 @@ impl Default for AuthSettings {
             max_concurrent_hashes: 4,
             max_queued_hashes: 8,
             failure_ttl: Duration::from_secs(900),
-            lockout: lockout::LockoutSettings::default(),
         }
     }
 }
@@ -192,7 +191,7 @@ impl Authenticator {
             inbound: InboundCache::new(inbound_hasher, settings.cache_capacity),
             token_hasher,
             issued: tokens::IssuedTokens::default(),
-            lockout: lockout::Lockout::new(settings.lockout, settings.cache_capacity),
+            lockout: lockout::Lockout::new(settings.cache_capacity),
             jwt_verifications: std::sync::atomic::AtomicU64::new(0),
         }
     }

@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::lockout::{LockKey, Lockout, Outcome, Refusal};
+use super::lockout::{LockKey, Lockout, LockoutSettings, Outcome, Refusal};
 use super::presented::Presented;
 use super::{state, AuthKind, Authenticator, Principal};
 use crate::crypto::parse_api_key;
@@ -28,26 +28,38 @@ use crate::gateway::deny::{Deny, Reason};
 /// A refusal, and how long to hold it back (failed proofs are answered late).
 type Refused = (Deny, Duration);
 
+/// The lockout keys of one proof and the settings (of the request's configuration snapshot)
+/// they are judged by.
+#[derive(Clone, Copy)]
+struct Lock {
+    keys: [LockKey; 2],
+    settings: LockoutSettings,
+}
+
 /// A reserved verification; gives the reservation back unless finished.
 struct Attempt<'a> {
     lockout: &'a Lockout,
-    keys: [LockKey; 2],
+    lock: Lock,
     done: bool,
 }
 
 impl Attempt<'_> {
     fn finish(mut self, outcome: Outcome, now: Instant) -> Result<Duration, u32> {
         self.done = true;
-        self.lockout.finish(&self.keys, outcome, now)
+        self.lockout
+            .finish(&self.lock.keys, outcome, now, self.lock.settings)
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self
-                .lockout
-                .finish(&self.keys, Outcome::Abandoned, Instant::now());
+            let _ = self.lockout.finish(
+                &self.lock.keys,
+                Outcome::Abandoned,
+                Instant::now(),
+                self.lock.settings,
+            );
         }
     }
 }
@@ -85,24 +97,25 @@ fn wrong_basic(found: Option<CredentialIdx>) -> Deny {
 impl Authenticator {
     /// Authenticates what the client presented against `view`; `client` is the client's
     /// address as the gateway determines it (`gateway.trusted_proxies`), the per-address key
-    /// of the lockout.
+    /// of the lockout; `lockout` the settings of the request's configuration snapshot.
     pub async fn authenticate(
         &self,
         presented: &Presented<'_>,
         view: &DirectoryView,
         client: Option<IpAddr>,
+        lockout: LockoutSettings,
     ) -> Result<Principal, Deny> {
         let refused = match presented {
             Presented::Nothing => return Err(Deny::new(Reason::AuthMissing)),
             Presented::Bearer(_) => {
                 return Err(Deny::with_detail(Reason::AuthInvalid, "bearer_unsupported"))
             }
-            Presented::ApiKey(key) => self.api_key(key, view, client),
+            Presented::ApiKey(key) => self.api_key(key, view, client, lockout),
             Presented::Basic { .. } => {
                 let (user, pass) = presented
                     .basic_parts()
                     .ok_or(Deny::new(Reason::AuthInvalid))?;
-                self.basic(user, pass, view, client).await
+                self.basic(user, pass, view, client, lockout).await
             }
         };
         match refused {
@@ -134,8 +147,8 @@ impl Authenticator {
     }
 
     /// Counts a failure that ran no reserved verification.
-    fn failed_now(&self, keys: &[LockKey; 2], now: Instant, deny: Deny) -> Refused {
-        match self.lockout.failed(keys, now) {
+    fn failed_now(&self, lock: &Lock, now: Instant, deny: Deny) -> Refused {
+        match self.lockout.failed(&lock.keys, now, lock.settings) {
             Ok(delay) => (deny, delay),
             Err(secs) => (locked(secs), Duration::ZERO),
         }
@@ -146,6 +159,7 @@ impl Authenticator {
         key: &str,
         view: &DirectoryView,
         client: Option<IpAddr>,
+        settings: LockoutSettings,
     ) -> Result<Principal, Refused> {
         let malformed = || {
             (
@@ -176,16 +190,19 @@ impl Authenticator {
             }
             return state(view, idx, AuthKind::ApiKey, false).map_err(|d| (d, Duration::ZERO));
         }
-        let keys = keys();
+        let lock = Lock {
+            keys: keys(),
+            settings,
+        };
         self.lockout
-            .check(&keys, now)
+            .check(&lock.keys, now)
             .map_err(|s| (locked(s), Duration::ZERO))?;
         let detail = if found.is_some() {
             "api_key_mismatch"
         } else {
             "api_key_unknown"
         };
-        Err(self.failed_now(&keys, now, Deny::with_detail(Reason::AuthInvalid, detail)))
+        Err(self.failed_now(&lock, now, Deny::with_detail(Reason::AuthInvalid, detail)))
     }
 
     async fn basic(
@@ -194,6 +211,7 @@ impl Authenticator {
         pass: &[u8],
         view: &DirectoryView,
         client: Option<IpAddr>,
+        settings: LockoutSettings,
     ) -> Result<Principal, Refused> {
         let now = Instant::now();
         let key = self.cache_hasher.hash_parts(&[b"basic", user, pass]);
@@ -215,10 +233,13 @@ impl Authenticator {
             }
             return state(view, idx, AuthKind::Basic, true).map_err(|d| (d, Duration::ZERO));
         }
-        let keys = self.lock_keys(view, found, b"user", user, client);
+        let lock = Lock {
+            keys: self.lock_keys(view, found, b"user", user, client),
+            settings,
+        };
         // Boxed: the slow path's state (argon2 hand-off, single-flight gate) would otherwise
         // make every request's future kilobytes larger, copied on every request.
-        Box::pin(self.basic_uncached(key, keys, found, user, pass, view, &cached)).await
+        Box::pin(self.basic_uncached(key, lock, found, user, pass, view, &cached)).await
     }
 
     /// The cache missed: refuse a locked key, answer a known-wrong secret from the failure
@@ -227,7 +248,7 @@ impl Authenticator {
     async fn basic_uncached(
         &self,
         key: [u8; 32],
-        keys: [LockKey; 2],
+        lock: Lock,
         found: Option<CredentialIdx>,
         user: &[u8],
         pass: &[u8],
@@ -236,7 +257,7 @@ impl Authenticator {
     ) -> Result<Principal, Refused> {
         let now = Instant::now();
         self.lockout
-            .check(&keys, now)
+            .check(&lock.keys, now)
             .map_err(|s| (locked(s), Duration::ZERO))?;
         // Keyed by the credential's stable id when it exists (by the username otherwise), so
         // an entry never outlives the question it answered.
@@ -249,7 +270,7 @@ impl Authenticator {
                 .hash_parts(&[b"failed", b"user", user, pass]),
         };
         if self.failed.get(&failed_key, now).is_some() {
-            return Err(self.failed_now(&keys, now, wrong_basic(found)));
+            return Err(self.failed_now(&lock, now, wrong_basic(found)));
         }
         // Single flight: the first request with this secret verifies; the others wait for it
         // and then find a cache filled.
@@ -263,7 +284,7 @@ impl Authenticator {
             None => None,
         };
         let result = self
-            .verify_basic(key, failed_key, &keys, found, pass, view, cached)
+            .verify_basic(key, failed_key, &lock, found, pass, view, cached)
             .await;
         drop(turn);
         if let (Some(g), Ok(mut m)) = (gate, self.inflight.lock()) {
@@ -280,7 +301,7 @@ impl Authenticator {
         &self,
         key: [u8; 32],
         failed_key: [u8; 32],
-        keys: &[LockKey; 2],
+        lock: &Lock,
         found: Option<CredentialIdx>,
         pass: &[u8],
         view: &DirectoryView,
@@ -290,19 +311,19 @@ impl Authenticator {
         let now = Instant::now();
         if let Some(idx) = cached(now) {
             self.lockout
-                .check(keys, now)
+                .check(&lock.keys, now)
                 .map_err(|s| plain(locked(s)))?;
             return state(view, idx, AuthKind::Basic, true).map_err(plain);
         }
         if self.failed.get(&failed_key, now).is_some() {
-            return Err(self.failed_now(keys, now, wrong_basic(found)));
+            return Err(self.failed_now(lock, now, wrong_basic(found)));
         }
         self.lockout
-            .begin(keys, now)
+            .begin(&lock.keys, now, lock.settings)
             .map_err(|r| plain(refusal(r)))?;
         let attempt = Attempt {
             lockout: &self.lockout,
-            keys: *keys,
+            lock: *lock,
             done: false,
         };
         let turn = self
@@ -312,7 +333,7 @@ impl Authenticator {
             .map_err(|_| plain(busy("verification_queue_full")))?;
         // The lock may have engaged while this waited for its turn.
         self.lockout
-            .check(keys, Instant::now())
+            .check(&lock.keys, Instant::now())
             .map_err(|s| plain(locked(s)))?;
         let phc = found
             .and_then(|idx| view.credential(idx))

@@ -72,14 +72,11 @@ fn ip(i: u32) -> Option<IpAddr> {
 }
 
 /// Short lockout delays would make these tests slow: most use a high failure budget.
-fn settings(max_failures: u32) -> AuthSettings {
-    AuthSettings {
-        lockout: lockout::LockoutSettings {
-            max_failures,
-            lock_for: Duration::from_secs(60),
-            window: Duration::from_secs(600),
-        },
-        ..AuthSettings::default()
+fn locks_after(max_failures: u32) -> lockout::LockoutSettings {
+    lockout::LockoutSettings {
+        max_failures,
+        lock_for: Duration::from_secs(60),
+        window: Duration::from_secs(600),
     }
 }
 
@@ -98,7 +95,9 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
                         decoded: zeroize::Zeroizing::new(decoded.into_bytes()),
                         colon,
                     };
-                    auth.authenticate(&p, &view, None).await.is_ok()
+                    auth.authenticate(&p, &view, None, lockout::LockoutSettings::default())
+                        .await
+                        .is_ok()
                 })
             })
             .collect();
@@ -123,18 +122,19 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
 
 #[test]
 fn a_repeated_wrong_secret_costs_no_argon2() {
-    let f = fixture(1, &settings(100));
+    let f = fixture(1, &AuthSettings::default());
+    let s = locks_after(100);
     let user = f.issued[0].username.clone();
     f.rt.block_on(async {
         for i in 0..5 {
             let r = f
                 .auth
-                .authenticate(&basic(&user, "wrong-secret"), &f.view, ip(i))
+                .authenticate(&basic(&user, "wrong-secret"), &f.view, ip(i), s)
                 .await;
             assert_eq!(r.err().map(|d| d.reason), Some(Reason::AuthInvalid));
             let r = f
                 .auth
-                .authenticate(&basic("nobody.000000", "wrong-secret"), &f.view, ip(i))
+                .authenticate(&basic("nobody.000000", "wrong-secret"), &f.view, ip(i), s)
                 .await;
             assert_eq!(r.err().map(|d| d.reason), Some(Reason::AuthInvalid));
         }
@@ -148,16 +148,16 @@ fn a_repeated_wrong_secret_costs_no_argon2() {
     let right = basic(&user, f.issued[0].password.expose());
     assert!(f
         .rt
-        .block_on(f.auth.authenticate(&right, &f.view, ip(9)))
+        .block_on(f.auth.authenticate(&right, &f.view, ip(9), s))
         .is_ok());
 }
 
 #[test]
 fn failed_basic_and_api_key_proofs_lock_the_credential_and_the_address() {
-    let f = fixture(2, &settings(3));
+    let f = fixture(2, &AuthSettings::default());
     let (a, b) = (&f.issued[0], &f.issued[1]);
     let reason = |p: &Presented<'_>, client| {
-        f.rt.block_on(f.auth.authenticate(p, &f.view, client))
+        f.rt.block_on(f.auth.authenticate(p, &f.view, client, locks_after(3)))
             .err()
             .map(|d| d.reason)
     };
@@ -213,9 +213,11 @@ fn failed_basic_and_api_key_proofs_lock_the_credential_and_the_address() {
 
 #[test]
 fn a_full_argon2_queue_answers_busy_at_once() {
-    let mut s = settings(100);
-    s.max_concurrent_hashes = 1;
-    s.max_queued_hashes = 2;
+    let s = AuthSettings {
+        max_concurrent_hashes: 1,
+        max_queued_hashes: 2,
+        ..AuthSettings::default()
+    };
     let f = fixture(1, &s);
     let started = std::time::Instant::now();
     let reasons: Vec<Option<Reason>> = f.rt.block_on(async {
@@ -224,7 +226,7 @@ fn a_full_argon2_queue_answers_busy_at_once() {
                 let (auth, view) = (f.auth.clone(), f.view.clone());
                 tokio::spawn(async move {
                     let p = basic(&format!("nobody.{i:06}"), "guess");
-                    auth.authenticate(&p, &view, ip(i))
+                    auth.authenticate(&p, &view, ip(i), locks_after(100))
                         .await
                         .err()
                         .map(|d| d.reason)

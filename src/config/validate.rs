@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::model::{EndpointFile, PolicyFile, UpstreamAuthFile};
+use super::model::{EndpointFile, PolicyFile};
 use super::{ConfigError, Files};
 use crate::policy::catalog::{parse_template, shape};
 use crate::policy::grants::{CompiledPolicy, CompiledRule};
@@ -146,80 +146,7 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                     None
                 }
             };
-            let auth = match &t.upstream_auth {
-                UpstreamAuthFile::Basic { username, secret } => {
-                    if username.is_empty()
-                        || username.contains(':')
-                        || username.chars().any(char::is_control)
-                    {
-                        p.push(format!("{file}: tenants.{name}.upstream_auth.username: must be non-empty without ':' or control characters"));
-                    }
-                    UpstreamAuth::Basic {
-                        username: username.clone(),
-                        secret: secret.clone(),
-                    }
-                }
-                UpstreamAuthFile::Token {
-                    username,
-                    secret,
-                    token_path,
-                } => {
-                    if username.is_empty()
-                        || username.contains(':')
-                        || username.chars().any(char::is_control)
-                    {
-                        p.push(format!("{file}: tenants.{name}.upstream_auth.username: must be non-empty without ':' or control characters"));
-                    }
-                    let path = token_path.as_deref().unwrap_or("/fscmRestApi/tokenrelay");
-                    if !path.starts_with('/')
-                        || path.len() > 512
-                        || path.bytes().any(|b| !(0x21..0x7f).contains(&b))
-                    {
-                        p.push(format!("{file}: tenants.{name}.upstream_auth.token_path: \"{path}\" must be an absolute path of visible ASCII"));
-                    }
-                    UpstreamAuth::Token {
-                        username: username.clone(),
-                        secret: secret.clone(),
-                        token_path: path.to_string(),
-                    }
-                }
-                UpstreamAuthFile::Jwt {
-                    issuer,
-                    username,
-                    audience,
-                    lifetime_seconds,
-                } => identity::upstream_jwt(
-                    file,
-                    name,
-                    issuer,
-                    username.as_deref(),
-                    audience.as_deref(),
-                    *lifetime_seconds,
-                    p,
-                ),
-                UpstreamAuthFile::ApiKey { header, secret } => {
-                    let h = header.as_deref().unwrap_or("x-api-key");
-                    let parsed = http::HeaderName::from_bytes(h.as_bytes()).ok();
-                    let forbidden = [
-                        "host",
-                        "cookie",
-                        "connection",
-                        "content-length",
-                        "transfer-encoding",
-                    ];
-                    let header = match parsed {
-                        Some(hn) if !forbidden.contains(&hn.as_str()) => hn,
-                        _ => {
-                            p.push(format!("{file}: tenants.{name}.upstream_auth.header: \"{h}\" is not a usable header name"));
-                            http::HeaderName::from_static("x-api-key")
-                        }
-                    };
-                    UpstreamAuth::ApiKey {
-                        header,
-                        secret: secret.clone(),
-                    }
-                }
-            };
+            let auth = tenant::upstream_auth(file, name, &t.upstream_auth, p);
             let secret = match &auth {
                 UpstreamAuth::Basic { secret, .. }
                 | UpstreamAuth::ApiKey { secret, .. }
@@ -229,21 +156,7 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
             if let Some(secret) = secret.filter(|s| !secret_name_ok(s)) {
                 p.push(format!("{file}: tenants.{name}.upstream_auth.secret: \"{secret}\" is not a secret name ([a-z0-9][a-z0-9._-]{{0,63}})"));
             }
-            let mut cors_origins = Vec::new();
-            for o in &t.cors_origins {
-                if o.contains('*') || o == "null" {
-                    p.push(format!("{file}: tenants.{name}.cors_origins: \"{o}\": wildcards and \"null\" are not allowed; list exact origins"));
-                    continue;
-                }
-                match super::upstream_url::parse(o, true) {
-                    Ok(u) => cors_origins.push(format!(
-                        "{}://{}",
-                        if u.tls { "https" } else { "http" },
-                        u.host_header
-                    )),
-                    Err(e) => p.push(format!("{file}: tenants.{name}.cors_origins: {e}")),
-                }
-            }
+            let cors_origins = tenant::cors_origins(file, name, &t.cors_origins, p);
             let inbound = t.inbound_jwt.as_ref().and_then(|i| {
                 if !matches!(auth, UpstreamAuth::Jwt { .. }) {
                     p.push(format!("{file}: tenants.{name}.inbound_jwt: needs upstream_auth mode = \"jwt\" (an Oracle user must reach Oracle as that user, never as the integration user)"));
@@ -398,47 +311,7 @@ fn policies(
                         "{file}: {rkey}.endpoints: must list at least one endpoint"
                     ));
                 }
-                let mut grants = Vec::new();
-                for e in &r.endpoints {
-                    if let Some(prefix) = e.strip_suffix('*') {
-                        if !prefix.ends_with('.') {
-                            p.push(format!("{file}: {rkey}: glob \"{e}\" must end in \".*\""));
-                            continue;
-                        }
-                        let matched: Vec<_> = cat
-                            .endpoints()
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, ep)| ep.name.starts_with(prefix))
-                            .collect();
-                        if matched.is_empty() {
-                            p.push(format!(
-                                "{file}: {rkey}: glob \"{e}\" matches no endpoint in the catalog"
-                            ));
-                        }
-                        for (i, ep) in matched {
-                            let m = granted.intersect(ep.methods);
-                            if !m.is_empty() {
-                                grants.push((crate::policy::EndpointId(i as u32), m));
-                            }
-                        }
-                    } else {
-                        match cat.by_name(e) {
-                            None => p.push(format!(
-                                "{file}: {rkey}: endpoint \"{e}\" is not in the catalog"
-                            )),
-                            Some(id) => {
-                                let ep = cat.endpoint(id);
-                                for m in granted.iter() {
-                                    if !ep.methods.contains(m) {
-                                        p.push(format!("{file}: {rkey}: method {} is not served by endpoint \"{e}\" (catalog allows {:?})", m.as_str(), ep.methods.iter().map(Method::as_str).collect::<Vec<_>>()));
-                                    }
-                                }
-                                grants.push((id, granted.intersect(ep.methods)));
-                            }
-                        }
-                    }
-                }
+                let grants = rule_grants(file, &rkey, cat, &r.endpoints, granted, p);
                 rules.push(CompiledRule {
                     name: rname,
                     grants,
@@ -456,6 +329,60 @@ fn policies(
         }
     }
     out
+}
+
+/// What one policy rule grants: each endpoint it names (or each a `prefix.*` glob matches)
+/// with the rule's methods the endpoint serves.
+fn rule_grants(
+    file: &str,
+    rkey: &str,
+    cat: &Catalog,
+    endpoints: &[String],
+    granted: MethodSet,
+    p: &mut Vec<String>,
+) -> Vec<(crate::policy::EndpointId, MethodSet)> {
+    let mut grants = Vec::new();
+    for e in endpoints {
+        if let Some(prefix) = e.strip_suffix('*') {
+            if !prefix.ends_with('.') {
+                p.push(format!("{file}: {rkey}: glob \"{e}\" must end in \".*\""));
+                continue;
+            }
+            let matched: Vec<_> = cat
+                .endpoints()
+                .iter()
+                .enumerate()
+                .filter(|(_, ep)| ep.name.starts_with(prefix))
+                .collect();
+            if matched.is_empty() {
+                p.push(format!(
+                    "{file}: {rkey}: glob \"{e}\" matches no endpoint in the catalog"
+                ));
+            }
+            for (i, ep) in matched {
+                let m = granted.intersect(ep.methods);
+                if !m.is_empty() {
+                    grants.push((crate::policy::EndpointId(i as u32), m));
+                }
+            }
+        } else {
+            match cat.by_name(e) {
+                None => p.push(format!(
+                    "{file}: {rkey}: endpoint \"{e}\" is not in the catalog"
+                )),
+                Some(id) => {
+                    let ep = cat.endpoint(id);
+                    for m in granted.iter() {
+                        if !ep.methods.contains(m) {
+                            p.push(format!("{file}: {rkey}: method {} is not served by endpoint \"{e}\" (catalog allows {:?})", m.as_str(), ep.methods.iter().map(Method::as_str).collect::<Vec<_>>()));
+                        }
+                    }
+                    grants.push((id, granted.intersect(ep.methods)));
+                }
+            }
+        }
+    }
+    grants
 }
 
 /// Validates every file and compiles the snapshot, or returns every problem found.
@@ -515,6 +442,7 @@ mod gateway;
 mod identity;
 mod ratelimit;
 mod redaction;
+mod tenant;
 #[cfg(test)]
 mod tests;
 mod tls;

@@ -2,24 +2,27 @@
 //! *canonical path → who is calling → which endpoint → may they → is it open → is the
 //! kill switch off → prepare our upstream credential*.
 //!
-//! Plain values in, a decision out: no Pingora `Session` here, so the chain is unit-tested
-//! and benchmarked without a socket. The order is the product's: a deliberate block
+//! Plain values in, a decision out: no Pingora `Session` here (the shared state — the
+//! authenticator, the rate limiter, the upstream caches — comes in as `&App`), so the chain is
+//! unit-tested and benchmarked without a socket. The order is the product's: a deliberate block
 //! (policy, schedule, kill switch) is only reported to an authenticated caller of a known
 //! endpoint, and unauthenticated traffic never learns what the catalog contains.
 
 use chrono::{DateTime, Utc};
 
-use crate::app::{App, Compiled};
+use crate::app::{App, Compiled, TenantRuntime};
 use crate::auth::presented::{self, Presented, PresentedError};
 use crate::auth::tokens::TOKEN_PREFIX;
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::config::UpstreamAuth;
 use crate::directory::DirectoryView;
-use crate::gateway::context::Trace;
+use crate::gateway::context::{Admission, Trace};
 use crate::gateway::deny::{Deny, Reason};
-use crate::path::{self, PathRejection};
-use crate::policy::{Method, Subject};
-use crate::snapshot::TenantId;
+use crate::jwt::inbound::OracleIdentity;
+use crate::path::{self, CanonicalTarget, PathRejection};
+use crate::policy::{GrantDecision, Method, Subject};
+use crate::snapshot::{Snapshot, Tenant, TenantId};
+use crate::store::Account;
 use crate::upstream::inject::{self, UpstreamCredential};
 
 /// The parts of a request the chain looks at.
@@ -39,15 +42,16 @@ pub struct RequestInput<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Runs the chain. On success returns the credential to inject upstream; `trace` records how
-/// far the request got either way.
+/// Runs the chain. On success returns what the later phases need to relay the request (the
+/// [`Admission`]: tenant, upstream credential, redaction rules); `trace` records how far the
+/// request got either way.
 pub async fn admit(
     app: &App,
     compiled: &Compiled,
     view: &DirectoryView,
     input: &RequestInput<'_>,
     trace: &mut Trace,
-) -> Result<UpstreamCredential, Deny> {
+) -> Result<Admission, Deny> {
     let snapshot = &compiled.snapshot;
 
     // 1. Canonical path.
@@ -55,7 +59,72 @@ pub async fn admit(
         path::canonicalize(input.target, snapshot.gateway.max_uri_length).map_err(path_deny)?;
 
     // 2. Who is calling: an integration account (Basic, x-api-key) or an Oracle user (a
-    // token Oracle issued, verified against the tenant's trusted certificates).
+    // token Oracle issued, verified against the tenant's trusted certificates), and their
+    // tenant.
+    let principal = authenticate(app, compiled, view, input).await?;
+    trace.principal = Some(principal.clone());
+    let who = Who::of(&principal, view)?;
+    let tenant_id = match (who.account, who.oracle_user) {
+        (Some(a), _) => snapshot.tenant(&a.tenant).map(|(id, _)| id),
+        (None, Some(u)) => u32::try_from(u.tenant).ok().map(TenantId),
+        (None, None) => None,
+    };
+    let (tenant_id, tenant, runtime) = tenant_id
+        .and_then(|id| compiled.tenant(id).map(|(t, rt)| (id, t, rt)))
+        .ok_or(Deny::with_detail(
+            Reason::PolicyDenied,
+            "tenant_not_configured",
+        ))?;
+    trace.tenant = Some(tenant_id);
+
+    // 3.–6. Which endpoint, may they, is it open, is the kill switch off.
+    let decision = authorize(snapshot, view, &who, tenant_id, &target, input, trace)?;
+
+    // 7. Rate limits of every granting policy that sets one.
+    if decision.limited != 0 {
+        rate_limit(app, snapshot, view, &principal, &who, decision.limited)?;
+    }
+
+    // 8. Our upstream credential.
+    let credential = upstream_credential(app, snapshot, view, tenant, runtime, &who, input).await?;
+    let redaction = snapshot.redaction.for_request(tenant_id, trace.redact);
+    Ok(Admission::new(tenant_id, credential, redaction))
+}
+
+/// Who is calling, as the steps after authentication see it.
+struct Who<'a> {
+    /// The integration account (Basic, x-api-key, gateway token).
+    account: Option<&'a Account>,
+    /// The verified Oracle user (an Oracle token).
+    oracle_user: Option<&'a OracleIdentity>,
+}
+
+impl<'a> Who<'a> {
+    fn of(principal: &'a Principal, view: &'a DirectoryView) -> Result<Who<'a>, Deny> {
+        Ok(match &principal.caller {
+            Caller::Account { account, .. } => Who {
+                account: Some(
+                    view.account(*account)
+                        .ok_or(Deny::new(Reason::AuthInvalid))?,
+                ),
+                oracle_user: None,
+            },
+            Caller::OracleUser(id) => Who {
+                account: None,
+                oracle_user: Some(&**id),
+            },
+        })
+    }
+}
+
+/// Step 2: the presented credential, verified.
+async fn authenticate(
+    app: &App,
+    compiled: &Compiled,
+    view: &DirectoryView,
+    input: &RequestInput<'_>,
+) -> Result<Principal, Deny> {
+    let snapshot = &compiled.snapshot;
     let presented = presented::parse(input.authorization, input.api_key).map_err(presented_deny)?;
     let principal = match &presented {
         Presented::Bearer(token) if token.starts_with(TOKEN_PREFIX) => {
@@ -69,36 +138,30 @@ pub async fn admit(
         )?,
         _ => {
             app.auth
-                .authenticate(&presented, view, input.client_ip)
+                .authenticate(
+                    &presented,
+                    view,
+                    input.client_ip,
+                    snapshot.gateway.token_lockout,
+                )
                 .await?
         }
     };
     drop(presented);
-    trace.principal = Some(principal.clone());
-    let (account, oracle_user) = match &principal.caller {
-        Caller::Account { account, .. } => (
-            Some(
-                view.account(*account)
-                    .ok_or(Deny::new(Reason::AuthInvalid))?,
-            ),
-            None,
-        ),
-        Caller::OracleUser(id) => (None, Some(&**id)),
-    };
-    let (tenant_id, tenant) = match (account, oracle_user) {
-        (Some(a), _) => snapshot.tenant(&a.tenant),
-        (None, Some(id)) => snapshot
-            .tenants
-            .get(id.tenant)
-            .map(|t| (TenantId(id.tenant as u32), t)),
-        (None, None) => None,
-    }
-    .ok_or(Deny::with_detail(
-        Reason::PolicyDenied,
-        "tenant_not_configured",
-    ))?;
-    trace.tenant = Some(tenant_id);
+    Ok(principal)
+}
 
+/// Steps 3–6: the endpoint and method, the grants, the schedule and the kill switch. Returns
+/// the grant decision (its rate-limit slots are step 7's).
+fn authorize(
+    snapshot: &Snapshot,
+    view: &DirectoryView,
+    who: &Who<'_>,
+    tenant_id: TenantId,
+    target: &CanonicalTarget<'_>,
+    input: &RequestInput<'_>,
+    trace: &mut Trace,
+) -> Result<GrantDecision, Deny> {
     // 3. Which endpoint.
     let endpoint_id = snapshot
         .catalog
@@ -117,9 +180,9 @@ pub async fn admit(
 
     // 4. May they.
     let subject = Subject {
-        account: account.map(|a| a.name.as_str()),
-        oracle_user: oracle_user.map(|u| u.user.as_str()),
-        roles: oracle_user.map_or(&[][..], |u| &u.roles[..]),
+        account: who.account.map(|a| a.name.as_str()),
+        oracle_user: who.oracle_user.map(|u| u.user.as_str()),
+        roles: who.oracle_user.map_or(&[][..], |u| &u.roles[..]),
     };
     let decision = snapshot
         .grants
@@ -140,41 +203,61 @@ pub async fn admit(
     if view.killswitch() {
         return Err(Deny::new(Reason::KillSwitchOn));
     }
+    Ok(decision)
+}
 
-    // 7. Rate limits of every granting policy that sets one.
-    if decision.limited != 0 {
-        // An Oracle user has no credential set or account: the user is both buckets' key.
-        let user_key = oracle_user.map(|u| format!("user:{}", u.user));
-        let credential_id = match (principal.credential(), &user_key) {
-            (Some(c), _) => view.credential(c).map_or("", |c| c.id.as_str()),
-            (None, Some(k)) => k.as_str(),
-            (None, None) => "",
-        };
-        let account_key = account.map_or(user_key.as_deref().unwrap_or(""), |a| a.name.as_str());
-        if let Err(secs) = app.limiter.check(
+/// Step 7: takes a token from the bucket of every granting policy in `slots` that sets a
+/// rate limit.
+fn rate_limit(
+    app: &App,
+    snapshot: &Snapshot,
+    view: &DirectoryView,
+    principal: &Principal,
+    who: &Who<'_>,
+    slots: u128,
+) -> Result<(), Deny> {
+    // An Oracle user has no credential set or account: the user is both buckets' key.
+    let user_key = who.oracle_user.map(|u| format!("user:{}", u.user));
+    let credential_id = match (principal.credential(), &user_key) {
+        (Some(c), _) => view.credential(c).map_or("", |c| c.id.as_str()),
+        (None, Some(k)) => k.as_str(),
+        (None, None) => "",
+    };
+    let account_key = who
+        .account
+        .map_or(user_key.as_deref().unwrap_or(""), |a| a.name.as_str());
+    app.limiter
+        .check(
             snapshot.version,
             &snapshot.rate_limits,
-            decision.limited,
+            slots,
             credential_id,
             account_key,
             std::time::Instant::now(),
-        ) {
+        )
+        .map_err(|secs| {
             let mut d = Deny::new(Reason::RateLimited);
             d.retry_after = Some(secs);
-            return Err(d);
-        }
-    }
+            d
+        })
+}
 
-    // 8. Our upstream credential.
-    let runtime = compiled
-        .tenant_runtime(tenant_id)
-        .ok_or(Deny::new(Reason::Internal))?;
-    match (&tenant.auth, account) {
+/// Step 8: the credential the gateway presents upstream for this caller.
+async fn upstream_credential(
+    app: &App,
+    snapshot: &Snapshot,
+    view: &DirectoryView,
+    tenant: &Tenant,
+    runtime: &TenantRuntime,
+    who: &Who<'_>,
+    input: &RequestInput<'_>,
+) -> Result<UpstreamCredential, Deny> {
+    match (&tenant.auth, who.account) {
         (UpstreamAuth::Jwt { username, .. }, _) => {
             // The user Oracle will see: the verified Oracle user, or the account's Oracle
             // user, or the tenant's default. Never anyone else.
             let user =
-                match (oracle_user, account) {
+                match (who.oracle_user, who.account) {
                     (Some(u), _) => u.user.as_str(),
                     (None, Some(a)) => a.oracle_user.as_deref().or(username.as_deref()).ok_or(
                         Deny::with_detail(Reason::UpstreamCredentialMissing, "no_oracle_user"),

@@ -1,8 +1,9 @@
 //! What the phases hand each other: one `RequestCtx` per request.
 //!
-//! `request_filter` fills it (the snapshot and directory view the request will use from start
-//! to end, who the caller is, what matched, the decision); later phases read it; `logging`
-//! turns it into the request's record. Nothing else carries state between phases.
+//! `new_ctx` pins the snapshot and directory view the request uses from start to end;
+//! `request_filter` fills in who the caller is, what matched, the decision and — for a relayed
+//! request — the [`Admission`]; later phases read it; `logging` turns it into the request's
+//! record. Nothing else carries state between phases.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,8 +13,9 @@ use crate::auth::Principal;
 use crate::directory::DirectoryView;
 use crate::gateway::deny::Deny;
 use crate::policy::{EndpointId, GrantRef};
+use crate::redact::MaskRules;
 use crate::snapshot::TenantId;
-use crate::upstream::inject::UpstreamCredential;
+use crate::upstream::inject::{TokenUse, UpstreamCredential};
 
 /// The outcome so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,8 +48,40 @@ pub struct Trace {
     pub redact: u128,
 }
 
+/// What admission established for a relayed request (from [`super::chain::admit`]): the
+/// phases after `request_filter` read it and look nothing up again.
+pub struct Admission {
+    /// The caller's tenant (its configuration and runtime data: `Compiled::tenant`).
+    pub tenant: TenantId,
+    /// The credential to inject; taken (and dropped, zeroising our copies) when injected. A
+    /// refreshed upstream token (`token_refresh.rs`) puts the retry's credential here.
+    pub credential: Option<UpstreamCredential>,
+    /// The Oracle identity asserted upstream (for the audit record).
+    pub identity: String,
+    /// Upstream `token` mode: the cached token this request carries.
+    pub upstream_token: Option<TokenUse>,
+    /// The redaction rules for this request's response (None: passed through untouched).
+    pub redaction: Option<Arc<MaskRules>>,
+}
+
+impl Admission {
+    /// The admission of a request for `tenant`, relayed with `credential`.
+    pub fn new(
+        tenant: TenantId,
+        credential: UpstreamCredential,
+        redaction: Option<Arc<MaskRules>>,
+    ) -> Admission {
+        Admission {
+            tenant,
+            identity: credential.identity.clone(),
+            upstream_token: credential.token_use.clone(),
+            credential: Some(credential),
+            redaction,
+        }
+    }
+}
+
 /// Per-request state shared across Pingora phases.
-#[derive(Default)]
 pub struct RequestCtx {
     /// The request id, also sent as `X-Request-Id`.
     pub request_id: String,
@@ -60,34 +94,34 @@ pub struct RequestCtx {
     pub upstream_started: Option<Instant>,
     /// When the upstream response header arrived.
     pub upstream_answered: Option<Instant>,
-    /// The configuration this request runs under, from start to end.
-    pub compiled: Option<Arc<Compiled>>,
-    /// The access state this request runs under.
-    pub view: Option<Arc<DirectoryView>>,
-    /// What the chain established.
+    /// The configuration this request runs under, from start to end (pinned by `new_ctx`).
+    pub compiled: Arc<Compiled>,
+    /// The access state this request runs under (pinned by `new_ctx`).
+    pub view: Arc<DirectoryView>,
+    /// What the chain established (for the audit record and metrics).
     pub trace: Trace,
     /// The decision.
     pub decision: Decision,
-    /// The credential to inject; taken (and dropped, zeroising our copies) when injected.
-    pub upstream_credential: Option<UpstreamCredential>,
-    /// Whether the request carries a body (decides keep-alive after a denial).
+    /// What admission established; set exactly when the request is relayed.
+    pub admission: Option<Admission>,
+    /// Whether the request carries a body (decides keep-alive after a denial, and whether a
+    /// refused upstream token may be retried).
     pub has_body: bool,
+    /// Close the connection after this answer, whatever the request carried (a refusal
+    /// before the request's framing was trusted).
+    pub close_connection: bool,
     /// Request body bytes seen so far.
     pub body_bytes: u64,
     /// Upstream response status, when one arrived.
     pub upstream_status: Option<u16>,
     /// When the decision chain finished.
     pub decided: Option<Instant>,
-    /// The Oracle identity asserted upstream (for the audit record).
-    pub upstream_identity: Option<String>,
     /// The reserved audit slot; consumed in `logging`.
     pub audit_slot: Option<crate::audit::Slot>,
     /// Request body preview for the audit record (empty unless previews are on).
     pub request_preview: crate::audit::preview::Preview,
     /// Response body preview for the audit record (empty unless previews are on).
     pub response_preview: crate::audit::preview::Preview,
-    /// The redaction rules for this request's response (None: passed through untouched).
-    pub redaction: Option<Arc<crate::redact::MaskRules>>,
     /// The response body's masker, when the response is being redacted.
     pub body_redaction: Option<crate::redact::body::BodyRedaction>,
     /// The request's `Origin` when it is allowed (CORS headers go on the response).
@@ -96,12 +130,47 @@ pub struct RequestCtx {
     pub token_endpoint: bool,
     /// The public id of the token issued, when one was.
     pub issued_token: Option<String>,
-    /// Upstream `token` mode: the cached token this request carries.
-    pub upstream_token: Option<crate::upstream::inject::TokenUse>,
     /// Whether the request was already retried with a refreshed upstream token.
     pub token_refreshed: bool,
     /// `Strict-Transport-Security` for every response, when the listener speaks TLS.
     pub hsts: Option<std::sync::Arc<str>>,
+}
+
+impl RequestCtx {
+    /// The context of a request that runs under `compiled` and `view` from start to end.
+    pub fn new(compiled: Arc<Compiled>, view: Arc<DirectoryView>) -> RequestCtx {
+        RequestCtx {
+            request_id: String::new(),
+            buffered_body: None,
+            started: None,
+            upstream_started: None,
+            upstream_answered: None,
+            compiled,
+            view,
+            trace: Trace::default(),
+            decision: Decision::Pending,
+            admission: None,
+            has_body: false,
+            close_connection: false,
+            body_bytes: 0,
+            upstream_status: None,
+            decided: None,
+            audit_slot: None,
+            request_preview: Default::default(),
+            response_preview: Default::default(),
+            body_redaction: None,
+            cors_origin: None,
+            token_endpoint: false,
+            issued_token: None,
+            token_refreshed: false,
+            hsts: None,
+        }
+    }
+
+    /// The redaction rules of the response, when it is relayed and rules apply.
+    pub fn redaction(&self) -> Option<&Arc<MaskRules>> {
+        self.admission.as_ref()?.redaction.as_ref()
+    }
 }
 
 impl std::fmt::Debug for RequestCtx {

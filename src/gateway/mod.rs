@@ -1,6 +1,7 @@
 //! The Pingora service: the relay path, phase by phase. Each phase only calls the module that
 //! owns its step; read top to bottom, this file is the whole request's life.
 
+pub mod admission;
 pub mod body;
 pub mod chain;
 pub mod client_ip;
@@ -24,8 +25,9 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 
-use crate::app::App;
-use chain::RequestInput;
+use crate::app::{App, TenantRuntime};
+use crate::snapshot::Tenant;
+use admission::Guarded;
 use context::{Decision, RequestCtx};
 use deny::{Deny, Reason};
 
@@ -45,8 +47,14 @@ impl Gateway {
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
+    /// A request's context, pinning the configuration snapshot and the directory view it runs
+    /// under from its first phase to its audit record (a reload or a store change meanwhile
+    /// applies to the next request).
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::default()
+        RequestCtx::new(
+            self.app.compiled.load_full(),
+            self.app.directory.load_full(),
+        )
     }
 
     /// The front saw bytes of a next request behind this one (`front::PipelinedBytes`):
@@ -62,12 +70,15 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Phase `request_filter`: assigns the request id, pins the configuration snapshot and the
-    /// directory view for the whole request, checks size limits, then runs the chain
-    /// (`chain::admit`). Produces every denial reason of the request side: `path.rejected`,
-    /// `request.uri_too_long`, `request.body_too_large`, `auth.*`, `credential.revoked`,
-    /// `account.suspended`, `endpoint.unknown`, `method.not_allowed`, `policy.denied`,
-    /// `schedule.closed`, `killswitch.on`, `upstream.credential_missing`. Returns `true`
+    /// Phase `request_filter`: assigns the request id, then the pre-admission guards
+    /// ([`admission::guards`]: connection timeouts, an audit slot, TLS version, CORS
+    /// preflight, request framing), then `POST /gateway/token` or admission
+    /// ([`admission::admit`]: the chain, the tenant's CORS origins, a body read whole).
+    /// Produces every denial reason of the request side: `audit.unavailable`, `tls.version`,
+    /// `cors.origin_denied`, `request.malformed`, `path.rejected`, `request.uri_too_long`,
+    /// `request.body_too_large`, `auth.*`, `credential.revoked`, `account.suspended`,
+    /// `endpoint.unknown`, `method.not_allowed`, `policy.denied`, `schedule.closed`,
+    /// `killswitch.on`, `ratelimit.exceeded`, `upstream.credential_missing`. Returns `true`
     /// (response sent) on denial.
     async fn request_filter(
         &self,
@@ -76,159 +87,25 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         ctx.started = Some(Instant::now());
         ctx.request_id = self.app.ids.next_id();
-        let compiled = self.app.compiled.load_full();
-        let gw = &compiled.snapshot.gateway;
-        // Slow clients: every read and write of this connection may stall at most
-        // `client_timeout`; between requests it may idle `client_idle_timeout_seconds`
-        // (Pingora's default keeps an idle HTTP/1.1 connection forever).
-        session.set_read_timeout(Some(gw.client_timeout));
-        session.set_write_timeout(Some(gw.client_timeout));
-        if session.get_keepalive().is_some() {
-            session.set_keepalive(Some(gw.client_idle_timeout_seconds));
-        }
-        let tls = gw.tls.as_ref();
-        ctx.hsts = tls.and_then(|t| t.hsts.clone());
-        let tls_version_refused =
-            tls.is_some_and(|t| t.tls13_only && !crate::tls::negotiated_tls13(session));
-        // No record slot, no relay: refuse rather than serve traffic we cannot audit.
-        match self.app.audit.reserve() {
-            Ok(slot) => ctx.audit_slot = Some(slot),
-            Err(why) => {
-                tracing::warn!(request_id = %ctx.request_id, ?why, "audit unavailable: request refused");
-                respond::deny(session, ctx, Deny::new(Reason::AuditUnavailable)).await?;
+        let framing = match admission::guards(&self.app, session, ctx) {
+            Guarded::Pass(framing) => framing,
+            Guarded::Refuse(deny) => {
+                respond::deny(session, ctx, deny).await?;
                 return Ok(true);
             }
-        }
-        if tls_version_refused {
-            // Pingora's listener always offers TLS 1.2; a client that negotiated it is
-            // refused before anything it sent is looked at, and the connection is closed.
-            ctx.has_body = true;
-            respond::deny(session, ctx, Deny::new(Reason::TlsVersion)).await?;
-            return Ok(true);
-        }
-        let view = self.app.directory.load_full();
-        let preview = compiled.snapshot.gateway.audit_preview_bytes;
-        ctx.request_preview = crate::audit::preview::Preview::new(preview);
-        ctx.response_preview = crate::audit::preview::Preview::new(preview);
-
-        let req = session.req_header();
-        ctx.cors_origin = req
-            .headers
-            .get(http::header::ORIGIN)
-            .and_then(|o| cors::allowed_anywhere(&compiled.snapshot, o.as_bytes()));
-        if cors::is_preflight(req) {
-            let Some(origin) = ctx.cors_origin.clone() else {
-                ctx.has_body = true;
-                respond::deny(session, ctx, Deny::new(Reason::CorsOriginDenied)).await?;
-                return Ok(true);
-            };
-            ctx.decision = Decision::Preflight;
-            ctx.decided = Some(Instant::now());
-            ctx.compiled = Some(compiled);
-            let header = cors::preflight(&origin, &ctx.request_id, ctx.hsts.as_deref())?;
-            let framed = req.headers.contains_key(http::header::CONTENT_LENGTH)
-                || req.headers.contains_key(http::header::TRANSFER_ENCODING);
-            if framed {
-                // A preflight has no body; one that declares one never keeps the connection.
-                session.set_keepalive(None);
-            }
-            session
-                .write_response_header(Box::new(header), true)
-                .await?;
-            return Ok(true);
-        }
-        let content_length = match content_length(req) {
-            Ok(n) => n,
-            Err(d) => {
-                ctx.has_body = true;
-                respond::deny(session, ctx, d).await?;
+            Guarded::Preflight(origin) => {
+                admission::answer_preflight(session, ctx, &origin).await?;
                 return Ok(true);
             }
         };
-        // Header limits and a declared body over the limit were refused by the front.
-        let chunked = req.headers.contains_key(http::header::TRANSFER_ENCODING);
-        ctx.has_body = chunked || content_length.is_some_and(|n| n > 0);
-
-        if token_endpoint::is_token_request(req.raw_path()) {
-            token_endpoint::handle(&self.app, session, ctx, &compiled, &view).await?;
-            ctx.compiled = Some(compiled);
-            ctx.view = Some(view);
+        if token_endpoint::is_token_request(session.req_header().raw_path()) {
+            token_endpoint::handle(&self.app, session, ctx).await?;
             return Ok(true);
         }
-
-        let authorization: Vec<&[u8]> = req
-            .headers
-            .get_all(http::header::AUTHORIZATION)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect();
-        let api_key: Vec<&[u8]> = req
-            .headers
-            .get_all("x-api-key")
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect();
-        let input = RequestInput {
-            method: req.method.as_str().as_bytes(),
-            target: req.raw_path(),
-            authorization: &authorization,
-            api_key: &api_key,
-            client_ip: client_ip::of_session(session, &compiled.snapshot.gateway.trusted_proxies),
-            now: chrono::Utc::now(),
-        };
-        let result = chain::admit(&self.app, &compiled, &view, &input, &mut ctx.trace).await;
-        let max_body = compiled.snapshot.gateway.max_request_body_bytes;
-        ctx.decided = Some(Instant::now());
-        ctx.compiled = Some(compiled);
-        ctx.view = Some(view);
-        match result {
-            Ok(credential) => {
-                // A browser request must come from an origin the caller's tenant allows.
-                let browser = session
-                    .req_header()
-                    .headers
-                    .contains_key(http::header::ORIGIN);
-                let tenant = ctx
-                    .trace
-                    .tenant
-                    .and_then(|t| ctx.compiled.as_ref()?.snapshot.tenants.get(t.0 as usize));
-                let origin_ok = match (&ctx.cors_origin, tenant) {
-                    (Some(o), Some(t)) => cors::allowed_for(t, o),
-                    _ => !browser,
-                };
-                if !origin_ok {
-                    ctx.cors_origin = None;
-                    drop(credential);
-                    respond::deny(session, ctx, Deny::new(Reason::CorsOriginDenied)).await?;
-                    return Ok(true);
-                }
-                // A body of unknown length, or one that fits the replay buffer, is read whole
-                // before the upstream sees anything.
-                if body::read_first(chunked, content_length) {
-                    match body::read_whole(session, max_body).await {
-                        Ok(n) => ctx.buffered_body = Some(n),
-                        Err(d) => {
-                            drop(credential);
-                            respond::deny(session, ctx, d).await?;
-                            return Ok(true);
-                        }
-                    }
-                }
-                ctx.redaction = ctx.trace.tenant.and_then(|t| {
-                    ctx.compiled
-                        .as_ref()?
-                        .snapshot
-                        .redaction
-                        .for_request(t, ctx.trace.redact)
-                });
-                ctx.upstream_identity = Some(credential.identity.clone());
-                ctx.upstream_token = credential.token_use.clone();
-                ctx.upstream_credential = Some(credential);
-                ctx.decision = Decision::Relayed;
-                Ok(false)
-            }
-            Err(d) => {
-                respond::deny(session, ctx, d).await?;
+        match admission::admit(&self.app, session, ctx, framing).await {
+            Ok(()) => Ok(false),
+            Err(deny) => {
+                respond::deny(session, ctx, deny).await?;
                 Ok(true)
             }
         }
@@ -246,11 +123,7 @@ impl ProxyHttp for Gateway {
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
             ctx.request_preview.feed(b);
-            let limit = ctx
-                .compiled
-                .as_ref()
-                .map_or(0, |c| c.snapshot.gateway.max_request_body_bytes);
-            if ctx.body_bytes > limit {
+            if ctx.body_bytes > ctx.compiled.snapshot.gateway.max_request_body_bytes {
                 ctx.decision = Decision::Denied(Deny::new(Reason::BodyTooLarge));
                 return Error::e_explain(ErrorType::HTTPStatus(413), "request body over limit");
             }
@@ -266,19 +139,11 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let (Some(compiled), Some(tenant_id)) = (ctx.compiled.as_ref(), ctx.trace.tenant) else {
-            return Error::e_explain(ErrorType::InternalError, "no tenant after admission");
-        };
-        let (Some(tenant), Some(runtime)) = (
-            compiled.snapshot.tenants.get(tenant_id.0 as usize),
-            compiled.tenant_runtime(tenant_id),
-        ) else {
-            return Error::e_explain(ErrorType::InternalError, "tenant vanished from snapshot");
-        };
+        let (tenant, runtime) = admitted_tenant(ctx)?;
         let Some(addr) = self.app.resolved.pick(&runtime.addr_key) else {
             return Error::e_explain(ErrorType::ConnectNoRoute, "upstream has no usable address");
         };
-        let gw = &compiled.snapshot.gateway;
+        let gw = &ctx.compiled.snapshot.gateway;
         let mut peer = HttpPeer::new(addr, tenant.upstream.tls, tenant.upstream.sni.clone());
         peer.options.connection_timeout = Some(gw.upstream_connect_timeout);
         peer.options.total_connection_timeout =
@@ -303,21 +168,13 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        let (Some(compiled), Some(tenant_id)) = (ctx.compiled.as_ref(), ctx.trace.tenant) else {
-            return Error::e_explain(ErrorType::InternalError, "no tenant after admission");
-        };
-        let (Some(tenant), Some(runtime)) = (
-            compiled.snapshot.tenants.get(tenant_id.0 as usize),
-            compiled.tenant_runtime(tenant_id),
-        ) else {
-            return Error::e_explain(ErrorType::InternalError, "tenant vanished from snapshot");
-        };
+        let (tenant, runtime) = admitted_tenant(ctx)?;
         let extra: Vec<&http::HeaderName> = runtime.credential_header.iter().collect();
         crate::upstream::headers::sanitize(upstream_request, &extra);
         crate::upstream::headers::set_host(upstream_request, &tenant.upstream.host_header)?;
         // Cloned, not taken: Pingora runs this phase again when it retries on a fresh
         // connection (a pooled one Oracle had closed), and the retry needs the credential too.
-        let Some(cred) = ctx.upstream_credential.as_ref() else {
+        let Some(cred) = ctx.admission.as_ref().and_then(|a| a.credential.as_ref()) else {
             return Error::e_explain(ErrorType::InternalError, "no upstream credential");
         };
         upstream_request.insert_header(cred.name.clone(), cred.value.clone())?;
@@ -326,7 +183,7 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
             upstream_request.remove_header(&http::header::EXPECT);
         }
-        if let Some(rules) = ctx.redaction.as_ref() {
+        if let Some(rules) = ctx.redaction() {
             crate::upstream::headers::prepare_for_redaction(upstream_request)?;
             if !rules.is_empty() {
                 crate::upstream::headers::prepare_for_masking(upstream_request);
@@ -350,21 +207,25 @@ impl ProxyHttp for Gateway {
         ctx.upstream_answered = Some(Instant::now());
         let status = upstream_response.status.as_u16();
         token_refresh::on_upstream_status(&self.app, session, ctx, status).await?;
-        let snapshot = ctx.compiled.as_ref().map(|c| &c.snapshot);
-        let location = snapshot
-            .zip(ctx.trace.tenant)
-            .and_then(|(s, t)| s.redaction.location(t));
-        let gw = snapshot.map(|s| &s.gateway);
-        let allowed = gw.map_or(&[][..], |g| &g.allow_response_headers[..]);
-        crate::redact::headers::filter_upstream(upstream_response, allowed, location)?;
-        for name in gw.map_or(&[][..], |g| &g.strip_response_headers[..]) {
+        let snapshot = &ctx.compiled.snapshot;
+        let location = ctx
+            .admission
+            .as_ref()
+            .and_then(|a| snapshot.redaction.location(a.tenant));
+        let gw = &snapshot.gateway;
+        crate::redact::headers::filter_upstream(
+            upstream_response,
+            &gw.allow_response_headers,
+            location,
+        )?;
+        for name in &gw.strip_response_headers {
             upstream_response.remove_header(name);
         }
         crate::redact::headers::apply(upstream_response, &ctx.request_id, ctx.hsts.as_deref())?;
         if let Some(origin) = &ctx.cors_origin {
             cors::apply(upstream_response, origin)?;
         }
-        let Some(rules) = ctx.redaction.as_ref() else {
+        let Some(rules) = ctx.redaction() else {
             return Ok(());
         };
         let req = session.req_header();
@@ -422,7 +283,7 @@ impl ProxyHttp for Gateway {
         if ctx.request_id.is_empty() {
             ctx.request_id = self.app.ids.next_id();
         }
-        let reason = respond::failure_reason(e, ctx);
+        let reason = respond::failure_reason(e, ctx.decision);
         let mut code = 0;
         if let Some(reason) = reason {
             // Keep a denial already decided (with its detail); otherwise record the failure.
@@ -525,26 +386,14 @@ impl ProxyHttp for Gateway {
     }
 }
 
-/// Parses `Content-Length`: absent → None; several different values or garbage →
-/// `request.malformed` (Pingora's parser refuses most of these already; this is defence in
-/// depth against smuggling).
-fn content_length(req: &RequestHeader) -> Result<Option<u64>, Deny> {
-    let mut found: Option<u64> = None;
-    for v in req.headers.get_all(http::header::CONTENT_LENGTH) {
-        let n: u64 = std::str::from_utf8(v.as_bytes())
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or(Deny::with_detail(
-                Reason::BadRequest,
-                "content_length_invalid",
-            ))?;
-        if found.is_some_and(|f| f != n) {
-            return Err(Deny::with_detail(
-                Reason::BadRequest,
-                "content_length_conflict",
-            ));
-        }
-        found = Some(n);
+/// The admitted request's tenant: its configuration and runtime data (for the phases after
+/// admission; a request without an admission never reaches them).
+fn admitted_tenant(ctx: &RequestCtx) -> pingora::Result<(&Tenant, &TenantRuntime)> {
+    let Some(admission) = ctx.admission.as_ref() else {
+        return Error::e_explain(ErrorType::InternalError, "no admission before relaying");
+    };
+    match ctx.compiled.tenant(admission.tenant) {
+        Some(t) => Ok(t),
+        None => Error::e_explain(ErrorType::InternalError, "tenant vanished from snapshot"),
     }
-    Ok(found)
 }

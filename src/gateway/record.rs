@@ -32,17 +32,17 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         Decision::TokenIssued => ("ok", "", None),
         Decision::Denied(d) => ("denied", d.reason.code(), d.detail.map(str::to_string)),
     };
-    let view = ctx.view.as_deref();
-    let compiled = ctx.compiled.as_deref();
+    let view = &ctx.view;
     let principal = ctx.trace.principal.as_ref();
-    let account = principal.and_then(|p| view.and_then(|v| v.account(p.account()?)));
-    let credential = principal.and_then(|p| view.and_then(|v| v.credential(p.credential()?)));
+    let account = principal.and_then(|p| view.account(p.account()?));
+    let credential = principal.and_then(|p| view.credential(p.credential()?));
     let oracle_user = principal.and_then(|p| p.oracle_user());
-    let snapshot = compiled.map(|c| &c.snapshot);
+    let snapshot = &ctx.compiled.snapshot;
     let tenant = ctx
         .trace
         .tenant
-        .and_then(|t| snapshot.and_then(|s| s.tenants.get(t.0 as usize)));
+        .and_then(|t| ctx.compiled.tenant(t))
+        .map(|(t, _)| t);
     let grant = ctx.trace.grant;
     let now = Instant::now();
     let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_micros() as u64);
@@ -85,7 +85,7 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
                 .iter()
                 .map(|v| v.as_bytes())
                 .collect();
-            let trusted = snapshot.map_or(&[][..], |s| &s.gateway.trusted_proxies[..]);
+            let trusted = &snapshot.gateway.trusted_proxies;
             super::client_ip::client_ip(a.ip(), &xff, trusted).to_string()
         }),
         method: bounded(req.method.as_str().as_bytes()),
@@ -94,18 +94,18 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         decision: decision.to_string(),
         reason: reason.to_string(),
         detail,
-        policy: grant.and_then(|g| snapshot.map(|s| s.grants.policy_name(g).to_string())),
-        rule: grant.and_then(|g| snapshot.map(|s| s.grants.rule_name(g).to_string())),
+        policy: grant.map(|g| snapshot.grants.policy_name(g).to_string()),
+        rule: grant.map(|g| snapshot.grants.rule_name(g).to_string()),
         endpoint: ctx
             .trace
             .endpoint
-            .and_then(|e| snapshot.map(|s| s.catalog.endpoint(e).name.clone())),
-        snapshot_version: snapshot.map(|s| s.version),
-        snapshot_hash: snapshot.map(|s| s.hash.clone()),
+            .map(|e| snapshot.catalog.endpoint(e).name.clone()),
+        snapshot_version: Some(snapshot.version),
+        snapshot_hash: Some(snapshot.hash.clone()),
         upstream_host: tenant
             .filter(|_| ctx.upstream_started.is_some())
             .map(|t| t.upstream.host_header.clone()),
-        upstream_identity: ctx.upstream_identity.clone(),
+        upstream_identity: ctx.admission.as_ref().map(|a| a.identity.clone()),
         status: session.response_written().map(|r| r.status.as_u16()),
         upstream_status: ctx.upstream_status,
         gateway_us,
@@ -114,7 +114,7 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         bytes_in: Some(ctx.body_bytes),
         bytes_out: Some(session.body_bytes_sent() as u64),
         // The request body gets the request's masking rules too (withheld if not JSON).
-        request_preview: match ctx.redaction.as_ref().filter(|r| !r.is_empty()) {
+        request_preview: match ctx.redaction().filter(|r| !r.is_empty()) {
             Some(rules) => ctx.request_preview.finish_with(|bytes, truncated| {
                 crate::redact::body::mask_preview(rules, bytes, truncated)
             }),
@@ -147,7 +147,7 @@ pub fn sample(ctx: &RequestCtx, rec: &AuditRecord) -> crate::metrics::RequestSam
 
 /// The redaction part of the record: present whenever rules applied to the request.
 fn redaction_note(ctx: &RequestCtx) -> Option<record::RedactionNote> {
-    let rules = ctx.redaction.as_ref()?;
+    let rules = ctx.redaction()?;
     let mut note = record::RedactionNote {
         applied: ctx.body_redaction.is_some(),
         ..Default::default()

@@ -11,10 +11,10 @@ use crate::gateway::deny::{self, Deny, Reason};
 
 /// Sends the JSON error for `deny` and records the decision. A request that carried a body
 /// the gateway did not read loses keep-alive, so unread bytes can never be parsed as the next
-/// request on the connection.
+/// request on the connection; so does one refused with `ctx.close_connection` set.
 pub async fn deny(session: &mut Session, ctx: &mut RequestCtx, deny: Deny) -> pingora::Result<()> {
     ctx.decision = Decision::Denied(deny);
-    if ctx.has_body {
+    if ctx.has_body || ctx.close_connection {
         session.set_keepalive(None);
     }
     write(session, ctx, deny).await?;
@@ -69,9 +69,10 @@ pub async fn write(session: &mut Session, ctx: &RequestCtx, deny: Deny) -> pingo
     Ok(())
 }
 
-/// The reason for a proxy failure, or `None` when the client is gone (nothing to answer).
-pub fn failure_reason(e: &Error, ctx: &RequestCtx) -> Option<Reason> {
-    if let Decision::Denied(d) = ctx.decision {
+/// The reason for a proxy failure (given the request's `decision` so far), or `None` when the
+/// client is gone (nothing to answer).
+pub fn failure_reason(e: &Error, decision: Decision) -> Option<Reason> {
+    if let Decision::Denied(d) = decision {
         return Some(d.reason);
     }
     match e.etype() {
@@ -124,21 +125,21 @@ mod tests {
 
     #[test]
     fn a_body_cut_short_is_answered_and_a_vanished_client_is_not() {
-        let ctx = RequestCtx::default();
+        let pending = Decision::Pending;
         assert_eq!(
-            failure_reason(&downstream(ErrorType::ConnectionClosed), &ctx),
+            failure_reason(&downstream(ErrorType::ConnectionClosed), pending),
             Some(Reason::BadRequest)
         );
         assert_eq!(
-            failure_reason(&downstream(ErrorType::ReadTimedout), &ctx),
+            failure_reason(&downstream(ErrorType::ReadTimedout), pending),
             Some(Reason::RequestTimeout)
         );
         assert_eq!(
-            failure_reason(&downstream(ErrorType::ReadError), &ctx),
+            failure_reason(&downstream(ErrorType::ReadError), pending),
             None
         );
         assert_eq!(
-            failure_reason(&downstream(ErrorType::WriteError), &ctx),
+            failure_reason(&downstream(ErrorType::WriteError), pending),
             None
         );
     }

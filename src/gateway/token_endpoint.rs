@@ -8,7 +8,6 @@
 //! minted. Every attempt, issued or refused, becomes a `token` audit record carrying the
 //! token's truncated id, never the token.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -34,15 +33,10 @@ pub fn is_token_request(raw_path: &[u8]) -> bool {
 }
 
 /// Answers a token request. Always sends a response.
-pub async fn handle(
-    app: &App,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    compiled: &Arc<Compiled>,
-    view: &Arc<DirectoryView>,
-) -> pingora::Result<()> {
+pub async fn handle(app: &App, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
     ctx.token_endpoint = true;
-    let result = issue(app, session, ctx, compiled, view).await;
+    let (compiled, view) = (ctx.compiled.clone(), ctx.view.clone());
+    let result = issue(app, session, ctx, &compiled, &view).await;
     ctx.decided = Some(Instant::now());
     match result {
         Ok((token, ttl)) => {
@@ -113,7 +107,11 @@ async fn issue(
     // The lockout's per-address key is the client as the rest of the gateway sees it
     // (`gateway.trusted_proxies`), never a load balancer's address shared by everyone.
     let client = client_ip::of_session(session, &compiled.snapshot.gateway.trusted_proxies);
-    let principal = app.auth.authenticate(&presented, view, client).await;
+    let lockout = compiled.snapshot.gateway.token_lockout;
+    let principal = app
+        .auth
+        .authenticate(&presented, view, client, lockout)
+        .await;
     drop(presented);
     let principal = principal?;
     ctx.trace.principal = Some(principal.clone());

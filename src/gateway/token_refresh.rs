@@ -21,7 +21,7 @@ pub async fn on_upstream_status(
     if status != 401 {
         return Ok(());
     }
-    let Some(used) = ctx.upstream_token.take() else {
+    let Some(used) = ctx.admission.as_mut().and_then(|a| a.upstream_token.take()) else {
         return Ok(());
     };
     app.upstream_tokens.invalidate(&used.key, used.generation);
@@ -31,22 +31,17 @@ pub async fn on_upstream_status(
         return Ok(());
     }
     ctx.token_refreshed = true;
-    let (Some(compiled), Some(view), Some(tenant_id)) =
-        (ctx.compiled.clone(), ctx.view.clone(), ctx.trace.tenant)
-    else {
-        return Ok(());
-    };
+    let (compiled, view) = (&ctx.compiled, &ctx.view);
     let account = ctx
         .trace
         .principal
         .as_ref()
         .and_then(|p| p.account())
         .and_then(|a| view.account(a));
-    let (Some(tenant), Some(runtime), Some(account)) = (
-        compiled.snapshot.tenants.get(tenant_id.0 as usize),
-        compiled.tenant_runtime(tenant_id),
-        account,
-    ) else {
+    let (Some(admission), Some(account)) = (ctx.admission.as_mut(), account) else {
+        return Ok(());
+    };
+    let Some((tenant, runtime)) = compiled.tenant(admission.tenant) else {
         return Ok(());
     };
     let fresh = inject::upstream_token(
@@ -60,8 +55,8 @@ pub async fn on_upstream_status(
     .await;
     match fresh {
         Ok(credential) => {
-            ctx.upstream_token = credential.token_use.clone();
-            ctx.upstream_credential = Some(credential);
+            admission.upstream_token = credential.token_use.clone();
+            admission.credential = Some(credential);
             let mut e = Error::explain(
                 ErrorType::Custom("upstream token refused"),
                 "retrying once with a fresh upstream token",

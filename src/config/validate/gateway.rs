@@ -1,16 +1,86 @@
 //! Validating the `[gateway]` section (main file only) into [`GatewaySettings`].
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::super::model::GatewayFile;
 use super::super::Files;
 use super::{redaction, resolve, tls};
 use crate::audit::writer::DEFAULT_LINGER_MS as DEFAULT_AUDIT_LINGER_MS;
+use crate::snapshot::GatewaySettings;
 
 /// The default floor under every prune of the audit trail, in days.
 pub const DEFAULT_AUDIT_MIN_RETENTION_DAYS: u32 = 30;
-use crate::snapshot::GatewaySettings;
+
+/// The `[gateway]` keys of `file` being read, and the problems found so far.
+struct Keys<'a> {
+    file: &'a str,
+    p: &'a mut Vec<String>,
+}
+
+impl Keys<'_> {
+    /// `value`, or `default` when absent; a problem "`{v} is {wording} {lo}..={hi}`" when it
+    /// is not within `lo..=hi`.
+    fn bounded<T: PartialOrd + Display + Copy>(
+        &mut self,
+        key: &str,
+        value: Option<T>,
+        (default, lo, hi): (T, T, T),
+        wording: &str,
+    ) -> T {
+        let v = value.unwrap_or(default);
+        if !(lo..=hi).contains(&v) {
+            self.p.push(format!(
+                "{}: gateway.{key}: {v} is {wording} {lo}..={hi}",
+                self.file
+            ));
+        }
+        v
+    }
+
+    /// [`Keys::bounded`], worded "out of range".
+    fn range<T: PartialOrd + Display + Copy>(
+        &mut self,
+        key: &str,
+        value: Option<T>,
+        limits: (T, T, T),
+    ) -> T {
+        self.bounded(key, value, limits, "out of range")
+    }
+
+    /// [`Keys::bounded`], worded "outside".
+    fn outside<T: PartialOrd + Display + Copy>(
+        &mut self,
+        key: &str,
+        value: Option<T>,
+        limits: (T, T, T),
+    ) -> T {
+        self.bounded(key, value, limits, "outside")
+    }
+
+    /// A duration in milliseconds, [`Keys::range`]-checked.
+    fn ms(&mut self, key: &str, value: Option<u64>, limits: (u64, u64, u64)) -> Duration {
+        Duration::from_millis(self.range(key, value, limits))
+    }
+
+    /// `value`, or `default` when absent; a problem "`{v} is over {max}`" above `max`.
+    fn at_most<T: PartialOrd + Display + Copy>(
+        &mut self,
+        key: &str,
+        value: Option<T>,
+        default: T,
+        max: T,
+    ) -> T {
+        let v = value.unwrap_or(default);
+        if v > max {
+            self.p
+                .push(format!("{}: gateway.{key}: {v} is over {max}", self.file));
+        }
+        v
+    }
+}
 
 pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySettings> {
     let main = files.files.first()?;
@@ -26,71 +96,143 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
             g.listen
         ));
     }
-    let threads = g.threads.unwrap_or(2);
-    if !(1..=64).contains(&threads) {
-        p.push(format!(
-            "{file}: gateway.threads: {threads} is out of range 1..=64"
-        ));
+    let mut k = Keys { file, p };
+    let limits = limits(&mut k, g);
+    let database = resolve(&files.base, &g.database);
+    let upgrade_socket = upgrade_socket(files, g, &database, file, k.p);
+    let upgrade_wait = k.range("upgrade_wait_seconds", g.upgrade_wait_seconds, (30, 1, 600));
+    let audit = audit(&mut k, g);
+    let grace = k.at_most("shutdown_grace_seconds", g.shutdown_grace_seconds, 10, 600);
+    let preview = k.at_most("audit_preview_bytes", g.audit_preview_bytes, 0, 4096);
+    let trusted = trusted_proxies(g, k.file, k.p);
+    let (metrics_listen, admin_listen) = side_listeners(g, listen, k.file, k.p);
+    let token_ttl = k.outside("token_ttl_seconds", g.token_ttl_seconds, (900, 60, 86_400));
+    let max_failures = k.outside("token_max_failures", g.token_max_failures, (5, 1, 100));
+    let lockout = k.outside(
+        "token_lockout_seconds",
+        g.token_lockout_seconds,
+        (300, 1, 86_400),
+    );
+    let allow_response_headers =
+        redaction::allow_headers(file, g.allow_response_headers.as_deref(), p);
+    if g.database.trim().is_empty() {
+        p.push(format!("{file}: gateway.database: must not be empty"));
     }
+    Some(GatewaySettings {
+        listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        database,
+        app_key_file: g.app_key_file.as_deref().map(|f| resolve(&files.base, f)),
+        threads: limits.threads,
+        max_uri_length: limits.max_uri,
+        max_request_body_bytes: g.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
+        max_header_count: limits.max_header_count,
+        max_header_bytes: limits.max_header_bytes,
+        upstream_connect_timeout: limits.connect,
+        upstream_read_timeout: limits.read,
+        dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
+        store_poll_interval: audit.poll,
+        audit_queue_capacity: audit.queue,
+        audit_linger: audit.linger,
+        audit_retention_days: g.audit_retention_days,
+        audit_min_retention_days: audit.min_retention,
+        shutdown_grace: Duration::from_secs(grace),
+        trusted_proxies: trusted,
+        audit_preview_bytes: preview,
+        public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
+        redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
+        metrics_listen,
+        admin_listen,
+        client_timeout: limits.client_timeout,
+        client_idle_timeout_seconds: limits.client_idle,
+        upgrade_socket,
+        upgrade_wait_seconds: upgrade_wait,
+        strip_response_headers: redaction::strip_headers(
+            file,
+            g.strip_response_headers.as_deref(),
+            &allow_response_headers,
+            p,
+        ),
+        allow_response_headers,
+        tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
+        upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
+        token_ttl_seconds: token_ttl as i64,
+        token_lockout: crate::auth::lockout::LockoutSettings {
+            max_failures,
+            lock_for: Duration::from_secs(lockout),
+            window: Duration::from_secs(lockout.max(900)),
+        },
+    })
+}
+
+/// Threads, request-size limits and timeouts.
+struct Limits {
+    threads: usize,
+    max_uri: usize,
+    max_header_count: usize,
+    max_header_bytes: usize,
+    connect: Duration,
+    read: Duration,
+    client_timeout: Duration,
+    client_idle: u64,
+}
+
+fn limits(k: &mut Keys<'_>, g: &GatewayFile) -> Limits {
+    let file = k.file;
+    let threads = k.range("threads", g.threads, (2, 1, 64));
     let max_uri = g.max_uri_length.unwrap_or(8192);
     // 65534: the longest target the HTTP library under Pingora can hold (`http::Uri`).
     if !(256..=crate::gateway::front::head::MAX_TARGET).contains(&max_uri) {
-        p.push(format!(
+        k.p.push(format!(
             "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65534 (65534 is the longest request target the HTTP stack can carry)"
         ));
     }
-    let max_header_count = g.max_header_count.unwrap_or(100);
-    if !(8..=256).contains(&max_header_count) {
-        p.push(format!(
-            "{file}: gateway.max_header_count: {max_header_count} is out of range 8..=256"
-        ));
-    }
-    let max_header_bytes = g.max_header_bytes.unwrap_or(32 * 1024);
-    if !(1024..=1_048_575).contains(&max_header_bytes) {
-        p.push(format!(
-            "{file}: gateway.max_header_bytes: {max_header_bytes} is out of range 1024..=1048575"
-        ));
-    }
-    let ms = |v: Option<u64>, d: u64, key: &str, lo: u64, hi: u64, p: &mut Vec<String>| {
-        let v = v.unwrap_or(d);
-        if !(lo..=hi).contains(&v) {
-            p.push(format!(
-                "{file}: gateway.{key}: {v} is out of range {lo}..={hi}"
-            ));
-        }
-        Duration::from_millis(v)
-    };
-    let connect = ms(
-        g.upstream_connect_timeout_ms,
-        3000,
+    let max_header_count = k.range("max_header_count", g.max_header_count, (100, 8, 256));
+    let max_header_bytes = k.range(
+        "max_header_bytes",
+        g.max_header_bytes,
+        (32 * 1024, 1024, 1_048_575),
+    );
+    let connect = k.ms(
         "upstream_connect_timeout_ms",
-        100,
-        60_000,
-        p,
+        g.upstream_connect_timeout_ms,
+        (3000, 100, 60_000),
     );
-    let read = ms(
-        g.upstream_read_timeout_ms,
-        60_000,
+    let read = k.ms(
         "upstream_read_timeout_ms",
-        100,
-        600_000,
-        p,
+        g.upstream_read_timeout_ms,
+        (60_000, 100, 600_000),
     );
-    let client_timeout = ms(
-        g.client_timeout_ms,
-        10_000,
+    let client_timeout = k.ms(
         "client_timeout_ms",
-        100,
-        300_000,
-        p,
+        g.client_timeout_ms,
+        (10_000, 100, 300_000),
     );
-    let client_idle = g.client_idle_timeout_seconds.unwrap_or(60);
-    if !(1..=3600).contains(&client_idle) {
-        p.push(format!(
-            "{file}: gateway.client_idle_timeout_seconds: {client_idle} is out of range 1..=3600"
-        ));
+    let client_idle = k.range(
+        "client_idle_timeout_seconds",
+        g.client_idle_timeout_seconds,
+        (60, 1, 3600),
+    );
+    Limits {
+        threads,
+        max_uri,
+        max_header_count,
+        max_header_bytes,
+        connect,
+        read,
+        client_timeout,
+        client_idle,
     }
-    let database = resolve(&files.base, &g.database);
+}
+
+/// `gateway.upgrade_socket`: resolved, by default next to the database; a problem when it is
+/// too long for a Unix socket path.
+fn upgrade_socket(
+    files: &Files,
+    g: &GatewayFile,
+    database: &std::path::Path,
+    file: &str,
+    p: &mut Vec<String>,
+) -> PathBuf {
     let upgrade_socket = match g.upgrade_socket.as_deref() {
         Some(s) => resolve(&files.base, s),
         None => database.parent().map_or_else(
@@ -104,62 +246,66 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
             upgrade_socket.display()
         ));
     }
-    let upgrade_wait = g.upgrade_wait_seconds.unwrap_or(30);
-    if !(1..=600).contains(&upgrade_wait) {
-        p.push(format!(
-            "{file}: gateway.upgrade_wait_seconds: {upgrade_wait} is out of range 1..=600"
-        ));
-    }
-    let poll = ms(
-        g.store_poll_interval_ms,
-        250,
+    upgrade_socket
+}
+
+/// The store poll and audit settings.
+struct Audit {
+    poll: Duration,
+    queue: usize,
+    linger: Duration,
+    min_retention: u32,
+}
+
+fn audit(k: &mut Keys<'_>, g: &GatewayFile) -> Audit {
+    let file = k.file;
+    let poll = k.ms(
         "store_poll_interval_ms",
-        50,
-        1000,
-        p,
+        g.store_poll_interval_ms,
+        (250, 50, 1000),
     );
-    let audit_queue = g.audit_queue_capacity.unwrap_or(8192);
-    if !(16..=1_000_000).contains(&audit_queue) {
-        p.push(format!(
-            "{file}: gateway.audit_queue_capacity: {audit_queue} is out of range 16..=1000000"
-        ));
-    }
-    let audit_linger = g.audit_linger_ms.unwrap_or(DEFAULT_AUDIT_LINGER_MS);
-    if audit_linger > 100 {
-        p.push(format!(
-            "{file}: gateway.audit_linger_ms: {audit_linger} is out of range 0..=100"
-        ));
-    }
+    let queue = k.range(
+        "audit_queue_capacity",
+        g.audit_queue_capacity,
+        (8192, 16, 1_000_000),
+    );
+    let linger = k.range(
+        "audit_linger_ms",
+        g.audit_linger_ms,
+        (DEFAULT_AUDIT_LINGER_MS, 0, 100),
+    );
     if g.audit_retention_days == Some(0) {
-        p.push(format!("{file}: gateway.audit_retention_days: must be at least 1 (omit it to keep records forever)"));
+        k.p.push(format!("{file}: gateway.audit_retention_days: must be at least 1 (omit it to keep records forever)"));
     }
     let min_retention = g
         .audit_min_retention_days
         .unwrap_or(DEFAULT_AUDIT_MIN_RETENTION_DAYS);
     if !(1..=36_500).contains(&min_retention) {
-        p.push(format!(
+        k.p.push(format!(
             "{file}: gateway.audit_min_retention_days: {min_retention} is out of range 1..=36500"
         ));
     } else if let Some(days) = g
         .audit_retention_days
         .filter(|d| *d > 0 && *d < min_retention)
     {
-        p.push(format!(
+        k.p.push(format!(
             "{file}: gateway.audit_retention_days: {days} is below gateway.audit_min_retention_days ({min_retention}); keep records longer, or lower the minimum deliberately"
         ));
     }
-    let grace = g.shutdown_grace_seconds.unwrap_or(10);
-    if grace > 600 {
-        p.push(format!(
-            "{file}: gateway.shutdown_grace_seconds: {grace} is over 600"
-        ));
+    Audit {
+        poll,
+        queue,
+        linger: Duration::from_millis(linger),
+        min_retention,
     }
-    let preview = g.audit_preview_bytes.unwrap_or(0);
-    if preview > 4096 {
-        p.push(format!(
-            "{file}: gateway.audit_preview_bytes: {preview} is over 4096"
-        ));
-    }
+}
+
+/// `gateway.trusted_proxies`, parsed.
+fn trusted_proxies(
+    g: &GatewayFile,
+    file: &str,
+    p: &mut Vec<String>,
+) -> Vec<crate::gateway::client_ip::Cidr> {
     let mut trusted = Vec::new();
     for c in g.trusted_proxies.iter().flatten() {
         match crate::gateway::client_ip::Cidr::parse(c) {
@@ -167,6 +313,17 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
             Err(e) => p.push(format!("{file}: gateway.trusted_proxies: {e}")),
         }
     }
+    trusted
+}
+
+/// `gateway.metrics_listen` and `gateway.admin_listen`: addresses, each distinct from the
+/// listeners before it.
+fn side_listeners(
+    g: &GatewayFile,
+    listen: Option<SocketAddr>,
+    file: &str,
+    p: &mut Vec<String>,
+) -> (Option<SocketAddr>, Option<SocketAddr>) {
     let metrics_listen = g.metrics_listen.as_deref().and_then(|m| {
         let parsed: Option<SocketAddr> = m.parse().ok();
         match parsed {
@@ -196,71 +353,5 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         }
         parsed
     });
-    let token_ttl = g.token_ttl_seconds.unwrap_or(900);
-    if !(60..=86_400).contains(&token_ttl) {
-        p.push(format!(
-            "{file}: gateway.token_ttl_seconds: {token_ttl} is outside 60..=86400"
-        ));
-    }
-    let max_failures = g.token_max_failures.unwrap_or(5);
-    if !(1..=100).contains(&max_failures) {
-        p.push(format!(
-            "{file}: gateway.token_max_failures: {max_failures} is outside 1..=100"
-        ));
-    }
-    let lockout = g.token_lockout_seconds.unwrap_or(300);
-    if !(1..=86_400).contains(&lockout) {
-        p.push(format!(
-            "{file}: gateway.token_lockout_seconds: {lockout} is outside 1..=86400"
-        ));
-    }
-    let allow_response_headers =
-        redaction::allow_headers(file, g.allow_response_headers.as_deref(), p);
-    if g.database.trim().is_empty() {
-        p.push(format!("{file}: gateway.database: must not be empty"));
-    }
-    Some(GatewaySettings {
-        listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        database,
-        app_key_file: g.app_key_file.as_deref().map(|f| resolve(&files.base, f)),
-        threads,
-        max_uri_length: max_uri,
-        max_request_body_bytes: g.max_request_body_bytes.unwrap_or(10 * 1024 * 1024),
-        max_header_count,
-        max_header_bytes,
-        upstream_connect_timeout: connect,
-        upstream_read_timeout: read,
-        dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
-        store_poll_interval: poll,
-        audit_queue_capacity: audit_queue,
-        audit_linger: Duration::from_millis(audit_linger),
-        audit_retention_days: g.audit_retention_days,
-        audit_min_retention_days: min_retention,
-        shutdown_grace: Duration::from_secs(grace),
-        trusted_proxies: trusted,
-        audit_preview_bytes: preview,
-        public_base_url: redaction::public_base(file, g.public_base_url.as_deref(), p),
-        redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
-        metrics_listen,
-        admin_listen,
-        client_timeout,
-        client_idle_timeout_seconds: client_idle,
-        upgrade_socket,
-        upgrade_wait_seconds: upgrade_wait,
-        strip_response_headers: redaction::strip_headers(
-            file,
-            g.strip_response_headers.as_deref(),
-            &allow_response_headers,
-            p,
-        ),
-        allow_response_headers,
-        tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
-        upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
-        token_ttl_seconds: token_ttl as i64,
-        token_lockout: crate::auth::lockout::LockoutSettings {
-            max_failures,
-            lock_for: Duration::from_secs(lockout),
-            window: Duration::from_secs(lockout.max(900)),
-        },
-    })
+    (metrics_listen, admin_listen)
 }

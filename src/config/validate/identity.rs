@@ -83,28 +83,7 @@ pub fn inbound(
     if i.certificates.is_empty() {
         p.push(format!("{key}.certificates: list at least one PEM file"));
     }
-    let mut certs = Vec::new();
-    for c in &i.certificates {
-        let path = super::resolve(base, c);
-        let alias = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        match std::fs::read(&path) {
-            Ok(bytes) => match Certificate::from_pem_all(&bytes) {
-                Ok(list) => certs.extend(list.into_iter().map(|cert| TrustedCert {
-                    alias: alias.clone(),
-                    cert,
-                })),
-                Err(e) => p.push(format!("{key}.certificates: {}: {e}", path.display())),
-            },
-            Err(e) => p.push(format!(
-                "{key}.certificates: cannot read {}: {e}",
-                path.display()
-            )),
-        }
-    }
+    let certs = trusted_certs(base, &key, &i.certificates, p);
     let now = chrono::Utc::now().timestamp();
     for c in certs.iter().filter(|c| c.cert.not_after() < now) {
         tracing::warn!(tenant, subject = c.cert.subject(), "a trusted inbound certificate has expired; tokens it signed are still checked by signature and exp only");
@@ -148,6 +127,39 @@ pub fn inbound(
         max_token_bytes: max,
         roles_claim: i.roles_claim.clone(),
     })
+}
+
+/// The certificates of the PEM files `files` (relative to `base`), each named by its file's
+/// stem; a problem for each file that cannot be read or parsed.
+fn trusted_certs(
+    base: &Path,
+    key: &str,
+    files: &[String],
+    p: &mut Vec<String>,
+) -> Vec<TrustedCert> {
+    let mut certs = Vec::new();
+    for c in files {
+        let path = super::resolve(base, c);
+        let alias = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        match std::fs::read(&path) {
+            Ok(bytes) => match Certificate::from_pem_all(&bytes) {
+                Ok(list) => certs.extend(list.into_iter().map(|cert| TrustedCert {
+                    alias: alias.clone(),
+                    cert,
+                })),
+                Err(e) => p.push(format!("{key}.certificates: {}: {e}", path.display())),
+            },
+            Err(e) => p.push(format!(
+                "{key}.certificates: cannot read {}: {e}",
+                path.display()
+            )),
+        }
+    }
+    certs
 }
 
 /// An issuer may be trusted by one tenant only: the issuer is what picks the tenant.
