@@ -6,9 +6,11 @@
 //!
 //! Errors share one shape: `{"error":{"code":"admin.bad_request","message":"…","field":"name"}}`.
 
-pub mod auth;
+/// Admin tokens and roles: they live in the service layer (the CLI creates them too).
+pub use crate::service::admin_token as auth;
 mod common;
 mod handlers;
+mod routes;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -43,7 +45,7 @@ pub struct AdminState {
 pub struct Reply {
     status: u16,
     body: Value,
-    allow: Option<&'static str>,
+    allow: Option<String>,
 }
 
 impl Reply {
@@ -79,8 +81,8 @@ impl Reply {
         Reply::error(400, "admin.bad_request", message, Some(field))
     }
 
-    /// 405 with `Allow`.
-    pub fn method_not_allowed(allow: &'static str) -> Reply {
+    /// 405 with `Allow` (the methods the path answers, as `GET, POST`).
+    pub fn method_not_allowed(allow: String) -> Reply {
         let mut r = Reply::error(
             405,
             "admin.method_not_allowed",
@@ -103,8 +105,11 @@ impl Reply {
             hyper::header::CONTENT_TYPE,
             hyper::header::HeaderValue::from_static("application/json"),
         );
-        if let Some(allow) = self.allow {
-            h.insert("allow", hyper::header::HeaderValue::from_static(allow));
+        if let Some(allow) = self
+            .allow
+            .and_then(|a| hyper::header::HeaderValue::try_from(a).ok())
+        {
+            h.insert("allow", allow);
         }
         r
     }
@@ -181,7 +186,7 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
         let state = state.clone();
         async move {
             let reply = match read(req).await {
-                Ok(r) => handlers::route(&state, &r).await,
+                Ok(r) => routes::route(&state, &r),
                 Err(reply) => reply,
             };
             reply.into_response()

@@ -31,18 +31,11 @@ pub struct DemoArgs {
 const ACCOUNT: &str = "demo-integration";
 
 /// Runs the demo; returns only on failure.
-pub fn run(args: &DemoArgs) -> i32 {
-    match prepare(args) {
-        // `_sim` keeps the simulated Oracle serving for as long as the gateway runs.
-        Ok((config, master, _sim)) => {
-            let snapshot = match super::load_config(&config) {
-                Ok(s) => s,
-                Err(c) => return c,
-            };
-            super::serve::serve(&config, snapshot, master, PasswordHasher::default(), false)
-        }
-        Err(e) => super::fail(e),
-    }
+pub fn run(args: &DemoArgs) -> super::CliResult {
+    // `_sim` keeps the simulated Oracle serving for as long as the gateway runs.
+    let (config, master, _sim) = prepare(args)?;
+    let snapshot = super::load_config(&config)?;
+    super::serve::serve(&config, snapshot, master, PasswordHasher::default(), false)
 }
 
 fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), String> {
@@ -74,8 +67,7 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
         demo_config(args.port, args.admin_port, &sim.base_url()).as_bytes(),
     )?;
 
-    let snapshot =
-        super::load_config(&config).map_err(|_| "the demo configuration is invalid".to_string())?;
+    let snapshot = super::load_config(&config).map_err(|e| e.to_string())?;
     let mut store = Store::open(&snapshot.gateway.database).map_err(|e| e.to_string())?;
     store.migrate().map_err(|e| e.to_string())?;
     let master = super::keycheck::adopt(master, None, &snapshot)?;
@@ -88,23 +80,27 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
             .create_account(ACCOUNT, "demo", None, None)
             .map_err(|e| e.to_string())?;
     }
-    let issued = super::credential::issue(&store, &master, &PasswordHasher::default(), ACCOUNT)?;
-    super::secret::set(
+    let issued =
+        crate::service::credential::mint(&store, &master, &PasswordHasher::default(), ACCOUNT)
+            .map_err(|e| e.to_string())?;
+    crate::service::secret::seal_and_store(
         &store,
         &snapshot,
         &master,
         "demo",
         "fin-integration-password",
         upstream_password.expose().as_bytes(),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
 
-    let (admin_id, admin_token) = crate::admin::auth::create(
+    let (admin_id, admin_token) = crate::service::admin_token::create(
         &store,
         &master.keyed_hasher("admin-token"),
-        crate::admin::auth::Role::Owner,
+        crate::service::admin_token::Role::Owner,
         "demo-operator",
         "cli:demo",
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     super::audit_admin(
         &mut store,
         &master,
