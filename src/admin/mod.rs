@@ -170,10 +170,21 @@ async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<AdminRequest
     })
 }
 
+/// Why the admin API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// Its own store connection.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Binding or serving the listener.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Binds `addr` now (a taken port fails `serve` at start) and serves until `stop`.
-pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(), String> {
+pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(), SpawnError> {
     let db = app.compiled.load().snapshot.gateway.database.clone();
-    let store = Store::open(&db).map_err(|e| e.to_string())?;
+    let store = Store::open(&db)?;
     let state = Arc::new(AdminState {
         hasher: app.master().keyed_hasher("admin-token"),
         app,
@@ -181,7 +192,7 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
         passwords: crate::crypto::PasswordHasher::default(),
         started: Instant::now(),
     });
-    let listener = crate::listen::bind_shared(addr).map_err(|e| e.to_string())?;
+    let listener = crate::listen::bind_shared(addr)?;
     crate::listen::serve_http("admin", listener, stop, move |req| {
         let state = state.clone();
         async move {
@@ -191,7 +202,6 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
             };
             reply.into_response()
         }
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     Ok(())
 }
