@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod path;
 pub mod policy;
 pub mod redact;
+pub mod service;
 pub mod sim;
 pub mod snapshot;
 pub mod store;

@@ -1,12 +1,11 @@
-//! What every admin endpoint shares: JSON input helpers, store error mapping, and the one
-//! path every mutation takes (audit slot first, change, directory rebuild, audit record).
-
-use std::sync::Arc;
+//! What every admin endpoint shares: JSON input helpers, error mapping, and the one way a
+//! mutation runs: as a [`crate::service`] operation, audited with the admin identity.
 
 use serde_json::Value;
 
 use super::auth::AdminIdentity;
 use super::{AdminRequest, AdminState, Reply};
+use crate::service::{Actor, Operator, ServiceError};
 use crate::store::{Store, StoreError};
 
 pub(super) fn internal(why: &str) -> Reply {
@@ -82,52 +81,37 @@ pub(super) fn with_store(
     f(&store).unwrap_or_else(store_error)
 }
 
-/// A mutation: reserve its audit record first (no record, no change: 503), run it, rebuild
-/// the relay's directory view at once, then send the record with the admin identity.
-pub(super) fn mutate(
+/// Runs service operations as `who` on the admin API's store, inside the running gateway
+/// (audit slot reserved before the change, directory view rebuilt after it); a refusal is
+/// rendered by `to_reply` (usually [`service_error`]).
+pub(super) fn operate(
     st: &AdminState,
     who: &AdminIdentity,
-    verb: &str,
-    f: impl FnOnce(&Store) -> Result<(String, Option<Value>, Reply), Reply>,
+    to_reply: impl FnOnce(ServiceError) -> Reply,
+    f: impl FnOnce(&mut Operator<'_>) -> Result<Reply, ServiceError>,
 ) -> Reply {
-    let slot = match st.app.audit.reserve() {
-        Ok(s) => s,
-        Err(_) => {
-            return Reply::error(
-                503,
-                "audit.unavailable",
-                "The audit trail cannot record this change right now; nothing was changed.",
-                None,
-            )
-        }
-    };
-    let Ok(store) = st.store.lock() else {
+    let Ok(mut store) = st.store.lock() else {
         return internal("store lock poisoned");
     };
-    let (object, note, reply) = match f(&store) {
-        Ok(done) => done,
-        Err(reply) => return reply,
-    };
-    match store.load_directory() {
-        Ok(dir) => st
-            .app
-            .directory
-            .store(Arc::new(crate::directory::DirectoryView::build(dir))),
-        Err(e) => {
-            tracing::error!(error = %e, "admin change made; the relay picks it up at the next store poll")
+    let mut op = Operator::live(&mut store, &st.app, Actor::named(who.actor()));
+    f(&mut op).unwrap_or_else(to_reply)
+}
+
+/// The standard answer to a refused operation.
+pub(super) fn service_error(e: ServiceError) -> Reply {
+    match e {
+        ServiceError::AuditUnavailable => Reply::error(
+            503,
+            "audit.unavailable",
+            "The audit trail cannot record this change right now; nothing was changed.",
+            None,
+        ),
+        ServiceError::Store(e) => store_error(e),
+        ServiceError::NoSuchAccount(_) => {
+            Reply::error(404, "admin.not_found", &e.to_string(), Some("account"))
         }
+        ServiceError::UnknownTenant { .. } => Reply::bad("tenant", &e.to_string()),
+        ServiceError::Invalid(m) => Reply::error(400, "admin.bad_request", &m, None),
+        ServiceError::AuditWrite(m) | ServiceError::Internal(m) => internal(&m),
     }
-    drop(store);
-    slot.send(crate::audit::AuditRecord {
-        ts: crate::audit::record::now(),
-        request_id: crate::crypto::random_id("adm-", 8).unwrap_or_else(|_| "adm-api".into()),
-        kind: Some(crate::audit::Kind::Admin),
-        actor: who.actor(),
-        method: verb.to_string(),
-        path: object,
-        decision: "ok".into(),
-        note,
-        ..Default::default()
-    });
-    reply
 }

@@ -1,154 +1,23 @@
-//! The admin API's endpoints, one function each, behind one routing table.
+//! The admin API's endpoints, one function each; [`super::routes`] declares which path,
+//! method and role reaches which. Every change is a [`crate::service`] operation, audited
+//! with the admin identity; the handlers parse the input and render the answer.
 
 use serde_json::{json, Value};
 
 use super::auth::{AdminIdentity, Role};
-use super::common::{field, internal, mutate, parse_body, query, store_error, with_store};
-use super::{AdminRequest, AdminState, Reply};
+use super::common::{field, internal, operate, query, service_error, with_store};
+use super::routes::Call;
+use super::{AdminState, Reply};
+use crate::service::{self, ServiceError};
 use crate::store::{AccountStatus, CredentialStatus, StoreError};
 
-/// Dispatches a request: the route, then the method, then the caller's role.
-pub async fn route(st: &AdminState, req: &AdminRequest) -> Reply {
-    let mut segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-    // Every endpoint also answers under `/admin/` (`POST /admin/reload`), for operators who
-    // route the admin listener behind a path prefix.
-    if segs.len() > 1 && segs[0] == "admin" {
-        segs.remove(0);
-    }
-    use hyper::Method as M;
-    let m = &req.method;
-    // (allowed methods, required role per method, handler)
-    let (allow, need): (&'static str, Option<Role>) = match segs.as_slice() {
-        ["health"] | ["ready"] => ("GET", None),
-        ["status"] | ["audit"] | ["audit", "verify"] => ("GET", Some(Role::Auditor)),
-        ["reload"] => ("POST", Some(Role::Admin)),
-        ["killswitch"] => (
-            "GET, PUT",
-            Some(if m == M::PUT {
-                Role::Admin
-            } else {
-                Role::Auditor
-            }),
-        ),
-        ["accounts"] | ["credentials"] => (
-            "GET, POST",
-            Some(if m == M::POST {
-                Role::Admin
-            } else {
-                Role::Auditor
-            }),
-        ),
-        ["tokens"] => ("GET", Some(Role::Auditor)),
-        ["accounts", _, "suspend" | "resume"]
-        | ["credentials", _, "revoke"]
-        | ["tokens", _, "revoke"] => ("POST", Some(Role::Admin)),
-        ["admin-tokens"] => ("GET, POST", Some(Role::Owner)),
-        ["admin-tokens", _, "revoke"] => ("POST", Some(Role::Owner)),
-        _ => {
-            return Reply::error(404, "admin.not_found", "No such admin endpoint.", None);
-        }
-    };
-    if !allow.split(", ").any(|a| a == m.as_str()) {
-        return Reply::method_not_allowed(allow);
-    }
-    let who = match need {
-        None => None,
-        Some(role) => {
-            let Ok(store) = st.store.lock() else {
-                return internal("store lock poisoned");
-            };
-            let found = req
-                .authorization
-                .as_ref()
-                .and_then(|a| super::auth::verify(&store, &st.hasher, a.expose()));
-            drop(store);
-            match found {
-                None => {
-                    return Reply::error(
-                        401,
-                        "admin.unauthorized",
-                        "A valid admin token is required (Authorization: Bearer eat_…).",
-                        None,
-                    )
-                }
-                Some(w) if w.role < role => {
-                    return Reply::error(
-                        403,
-                        "admin.forbidden",
-                        &format!("This needs the {} role.", role.as_str()),
-                        None,
-                    )
-                }
-                Some(w) => Some(w),
-            }
-        }
-    };
-    let body = match parse_body(req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let who = who.as_ref();
-    match (m.as_str(), segs.as_slice(), who) {
-        ("GET", ["health"], _) => Reply::ok(json!({"status": "ok"})),
-        ("GET", ["ready"], _) => ready(st),
-        ("GET", ["status"], _) => status(st),
-        ("POST", ["reload"], Some(w)) => reload(st, w),
-        ("GET", ["killswitch"], _) => {
-            with_store(st, |s| Ok(Reply::ok(json!({"on": s.killswitch()?}))))
-        }
-        ("PUT", ["killswitch"], Some(w)) => killswitch(st, w, &body),
-        ("GET", ["accounts"], _) => with_store(st, |s| {
-            let list: Vec<Value> = s.list_accounts()?.iter().map(account_json).collect();
-            Ok(Reply::ok(json!({ "accounts": list })))
-        }),
-        ("POST", ["accounts"], Some(w)) => create_account(st, w, &body),
-        ("POST", ["accounts", name, action], Some(w)) => account_status(st, w, name, action),
-        ("GET", ["credentials"], _) => {
-            let account = query(req, "account");
-            with_store(st, |s| {
-                let list: Vec<Value> = s
-                    .list_credentials(account.as_deref())?
-                    .iter()
-                    .map(|c| {
-                        json!({"id": c.id, "account": c.account, "username": c.username,
-                               "api_key_id": c.api_key_id,
-                               "status": if c.status == CredentialStatus::Active { "active" } else { "revoked" },
-                               "created_at": c.created_at, "revoked_at": c.revoked_at})
-                    })
-                    .collect();
-                Ok(Reply::ok(json!({ "credentials": list })))
-            })
-        }
-        ("POST", ["credentials"], Some(w)) => issue_credential(st, w, &body),
-        ("POST", ["credentials", id, "revoke"], Some(w)) => revoke_credential(st, w, id),
-        ("GET", ["tokens"], _) => with_store(st, |s| {
-            let list: Vec<Value> = s
-                .list_tokens()?
-                .iter()
-                .map(|t| json!({"id": format!("egt_{}", t.id), "credential_id": t.credential_id,
-                                "issued_at": t.issued_at, "expires_at": t.expires_at, "active": t.active}))
-                .collect();
-            Ok(Reply::ok(json!({ "tokens": list })))
-        }),
-        ("POST", ["tokens", id, "revoke"], Some(w)) => revoke_token(st, w, id),
-        ("GET", ["audit"], _) => audit_query(st, req),
-        ("GET", ["audit", "verify"], _) => audit_verify(st),
-        ("GET", ["admin-tokens"], _) => with_store(st, |s| {
-            let list: Vec<Value> = s
-                .list_admin_tokens()?
-                .iter()
-                .map(|t| json!({"id": format!("eat_{}", t.id), "role": t.role, "name": t.name,
-                                "created_at": t.created_at, "created_by": t.created_by, "active": t.active}))
-                .collect();
-            Ok(Reply::ok(json!({ "admin_tokens": list })))
-        }),
-        ("POST", ["admin-tokens"], Some(w)) => create_admin_token(st, w, &body),
-        ("POST", ["admin-tokens", id, "revoke"], Some(w)) => revoke_admin_token(st, w, id),
-        _ => Reply::error(404, "admin.not_found", "No such admin endpoint.", None),
-    }
+/// `GET /health`: the listener answers.
+pub(super) fn health(_: &AdminState) -> Reply {
+    Reply::ok(json!({"status": "ok"}))
 }
 
-fn ready(st: &AdminState) -> Reply {
+/// `GET /ready`: whether the audit trail takes records (503 when not).
+pub(super) fn ready(st: &AdminState) -> Reply {
     let depth = st.app.audit.depth();
     let audit_ok = st.app.audit.accepting();
     if audit_ok {
@@ -161,7 +30,8 @@ fn ready(st: &AdminState) -> Reply {
     }
 }
 
-fn status(st: &AdminState) -> Reply {
+/// `GET /status`: versions, kill switch, uptime, audit queue depth.
+pub(super) fn status(st: &AdminState, _: &Call<'_>) -> Reply {
     let c = st.app.compiled.load();
     let view = st.app.directory.load();
     Reply::ok(json!({
@@ -174,9 +44,10 @@ fn status(st: &AdminState) -> Reply {
     }))
 }
 
-fn reload(st: &AdminState, who: &AdminIdentity) -> Reply {
+/// `POST /reload`: swap the configuration or answer 400 with the problems.
+pub(super) fn reload(st: &AdminState, call: &Call<'_>) -> Reply {
     // Logged, counted and audited by `reload` whichever way it goes.
-    match crate::cli::serve::reload(&st.app, &who.actor()) {
+    match service::reload::reload(&st.app, &call.who.actor()) {
         Ok(version) => {
             let c = st.app.compiled.load();
             Reply::ok(json!({"snapshot_version": version, "snapshot_hash": c.snapshot.hash}))
@@ -190,28 +61,21 @@ fn reload(st: &AdminState, who: &AdminIdentity) -> Reply {
     }
 }
 
-fn killswitch(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
-    let on = match body.get("on") {
+/// `GET /killswitch`.
+pub(super) fn killswitch_get(st: &AdminState, _: &Call<'_>) -> Reply {
+    with_store(st, |s| Ok(Reply::ok(json!({"on": s.killswitch()?}))))
+}
+
+/// `PUT /killswitch` with `{"on": bool}`.
+pub(super) fn killswitch_put(st: &AdminState, call: &Call<'_>) -> Reply {
+    let on = match call.body.get("on") {
         Some(Value::Bool(b)) => *b,
         _ => return Reply::bad("on", "`on` must be true or false."),
     };
-    mutate(
-        st,
-        who,
-        if on {
-            "killswitch.on"
-        } else {
-            "killswitch.off"
-        },
-        |s| {
-            let prev = s.set_killswitch(on, &who.actor()).map_err(store_error)?;
-            Ok((
-                "killswitch".into(),
-                Some(json!({"previous": prev})),
-                Reply::ok(json!({"on": on, "previous": prev})),
-            ))
-        },
-    )
+    operate(st, call.who, service_error, |op| {
+        let prev = service::killswitch::set(op, on, |_| {})?;
+        Ok(Reply::ok(json!({"on": on, "previous": prev})))
+    })
 }
 
 fn account_json(a: &crate::store::Account) -> Value {
@@ -221,7 +85,18 @@ fn account_json(a: &crate::store::Account) -> Value {
            "created_at": a.created_at, "updated_at": a.updated_at})
 }
 
-fn create_account(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
+/// `GET /accounts`.
+pub(super) fn list_accounts(st: &AdminState, _: &Call<'_>) -> Reply {
+    with_store(st, |s| {
+        let list: Vec<Value> = s.list_accounts()?.iter().map(account_json).collect();
+        Ok(Reply::ok(json!({ "accounts": list })))
+    })
+}
+
+/// `POST /accounts`: name and tenant; binding `oracle_user` or `upstream_secret` needs the
+/// owner role (a refused attempt is audited).
+pub(super) fn create_account(st: &AdminState, call: &Call<'_>) -> Reply {
+    let body = &call.body;
     let fields = (|| {
         Ok::<_, Reply>((
             field(body, "name", true)?.unwrap_or_default().to_string(),
@@ -240,11 +115,10 @@ fn create_account(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
     }) {
         return Reply::bad(unknown, &format!("unknown field `{unknown}`"));
     }
-    if st.app.compiled.load().snapshot.tenant(&tenant).is_none() {
-        return Reply::bad(
-            "tenant",
-            &format!("tenant \"{tenant}\" is not in the configuration"),
-        );
+    let compiled = st.app.compiled.load();
+    let snapshot = &compiled.snapshot;
+    if let Err(e) = service::account::known_tenant(snapshot, &tenant) {
+        return Reply::bad("tenant", &e.to_string());
     }
     // Which Oracle identity an account acts as (`oracle_user`, or the stored secret that
     // authenticates it, `upstream_secret`) is an owner's decision: in `jwt` mode the gateway
@@ -254,10 +128,10 @@ fn create_account(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
         ("upstream_secret", upstream_secret.as_deref()),
     ];
     if let Some((field, value)) = binding.iter().find(|(_, v)| v.is_some()) {
-        if who.role < Role::Owner {
+        if call.who.role < Role::Owner {
             return refuse_audited(
                 st,
-                who,
+                call.who,
                 "account.create",
                 &name,
                 json!({"tenant": tenant, (*field): value}),
@@ -268,24 +142,19 @@ fn create_account(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
             );
         }
     }
-    mutate(st, who, "account.create", |s| {
-        let a = s
-            .create_account(
-                &name,
-                &tenant,
-                oracle_user.as_deref(),
-                upstream_secret.as_deref(),
-            )
-            .map_err(|e| match e {
-                StoreError::Invalid(m) => Reply::bad("name", &m),
-                other => store_error(other),
-            })?;
-        let note = json!({"tenant": a.tenant, "oracle_user": a.oracle_user, "upstream_secret": a.upstream_secret});
-        Ok((
-            a.name.clone(),
-            Some(note),
-            Reply::with(201, account_json(&a)),
-        ))
+    let new = service::account::NewAccount {
+        name: &name,
+        tenant: &tenant,
+        oracle_user: oracle_user.as_deref(),
+        upstream_secret: upstream_secret.as_deref(),
+    };
+    let to_reply = |e: ServiceError| match e {
+        ServiceError::Store(StoreError::Invalid(m)) => Reply::bad("name", &m),
+        other => service_error(other),
+    };
+    operate(st, call.who, to_reply, |op| {
+        let a = service::account::create(op, snapshot, &new, |_| {})?;
+        Ok(Reply::with(201, account_json(&a)))
     })
 }
 
@@ -324,27 +193,52 @@ fn refuse_audited(
     Reply::error(403, "admin.forbidden", message, Some(field))
 }
 
-fn account_status(st: &AdminState, who: &AdminIdentity, name: &str, action: &str) -> Reply {
-    let (status, verb) = if action == "suspend" {
-        (AccountStatus::Suspended, "account.suspend")
-    } else {
-        (AccountStatus::Active, "account.resume")
-    };
-    mutate(st, who, verb, |s| {
-        let a = s.set_account_status(name, status).map_err(store_error)?;
-        Ok((a.name.clone(), None, Reply::ok(account_json(&a))))
+fn set_account_active(st: &AdminState, call: &Call<'_>, active: bool) -> Reply {
+    let name = call.param(0);
+    operate(st, call.who, service_error, |op| {
+        let a = service::account::set_active(op, name, active, |_| {})?;
+        Ok(Reply::ok(account_json(&a)))
     })
 }
 
-/// Runs argon2 once (on the admin listener's own thread, never a relay worker).
-fn issue_credential(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
-    let account = match field(body, "account", true) {
+/// `POST /accounts/{name}/suspend`.
+pub(super) fn suspend_account(st: &AdminState, call: &Call<'_>) -> Reply {
+    set_account_active(st, call, false)
+}
+
+/// `POST /accounts/{name}/resume`.
+pub(super) fn resume_account(st: &AdminState, call: &Call<'_>) -> Reply {
+    set_account_active(st, call, true)
+}
+
+/// `GET /credentials[?account=]`: never a secret.
+pub(super) fn list_credentials(st: &AdminState, call: &Call<'_>) -> Reply {
+    let account = query(call.req, "account");
+    with_store(st, |s| {
+        let list: Vec<Value> = s
+            .list_credentials(account.as_deref())?
+            .iter()
+            .map(|c| {
+                json!({"id": c.id, "account": c.account, "username": c.username,
+                       "api_key_id": c.api_key_id,
+                       "status": if c.status == CredentialStatus::Active { "active" } else { "revoked" },
+                       "created_at": c.created_at, "revoked_at": c.revoked_at})
+            })
+            .collect();
+        Ok(Reply::ok(json!({ "credentials": list })))
+    })
+}
+
+/// `POST /credentials` with `{"account"}`: the secrets are in this answer only. Runs argon2
+/// once (on the admin listener's own thread, never a relay worker).
+pub(super) fn issue_credential(st: &AdminState, call: &Call<'_>) -> Reply {
+    let account = match field(&call.body, "account", true) {
         Ok(a) => a.unwrap_or_default().to_string(),
         Err(r) => return r,
     };
     // A credential acts as its account: for an account bound to an Oracle identity that is
     // the owner's decision, as the binding itself was.
-    if who.role < Role::Owner {
+    if call.who.role < Role::Owner {
         let bound = st
             .store
             .lock()
@@ -354,7 +248,7 @@ fn issue_credential(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply
         if bound {
             return refuse_audited(
                 st,
-                who,
+                call.who,
                 "credential.issue",
                 &account,
                 json!({"account": account}),
@@ -363,59 +257,65 @@ fn issue_credential(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply
             );
         }
     }
-    mutate(st, who, "credential.issue", |s| {
-        let issued = crate::cli::credential::issue(s, st.app.master(), &st.passwords, &account)
-            .map_err(|e| {
-                if e.contains("does not exist") {
-                    Reply::error(404, "admin.not_found", &e, Some("account"))
-                } else {
-                    internal(&e)
-                }
-            })?;
-        let reply = Reply::with(
+    let to_reply = |e: ServiceError| match e {
+        ServiceError::NoSuchAccount(_) => {
+            Reply::error(404, "admin.not_found", &e.to_string(), Some("account"))
+        }
+        ServiceError::AuditUnavailable => service_error(e),
+        other => internal(&other.to_string()),
+    };
+    operate(st, call.who, to_reply, |op| {
+        let issued = service::credential::issue(op, &st.passwords, &account, |_| {})?;
+        Ok(Reply::with(
             201,
             json!({"id": issued.id, "account": issued.account, "username": issued.username,
                    "password": issued.password.expose(), "api_key": issued.api_key.expose(),
                    "note": "shown once: store these now"}),
-        );
-        Ok((
-            issued.id.clone(),
-            Some(json!({"account": issued.account})),
-            reply,
         ))
     })
 }
 
-fn revoke_credential(st: &AdminState, who: &AdminIdentity, id: &str) -> Reply {
-    mutate(st, who, "credential.revoke", |s| {
-        let c = s.revoke_credential(id).map_err(store_error)?;
-        Ok((
-            c.id.clone(),
-            Some(json!({"account": c.account})),
-            Reply::ok(json!({"id": c.id, "status": "revoked"})),
-        ))
+/// `POST /credentials/{id}/revoke`.
+pub(super) fn revoke_credential(st: &AdminState, call: &Call<'_>) -> Reply {
+    let id = call.param(0);
+    operate(st, call.who, service_error, |op| {
+        let c = service::credential::revoke(op, id, |_| {})?;
+        Ok(Reply::ok(json!({"id": c.id, "status": "revoked"})))
     })
 }
 
-fn revoke_token(st: &AdminState, who: &AdminIdentity, id: &str) -> Reply {
-    let bare = id.strip_prefix("egt_").unwrap_or(id);
-    if bare.len() != 16 || !bare.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+/// `GET /tokens`: gateway token ids, never the tokens.
+pub(super) fn list_tokens(st: &AdminState, _: &Call<'_>) -> Reply {
+    with_store(st, |s| {
+        let list: Vec<Value> = s
+            .list_tokens()?
+            .iter()
+            .map(|t| json!({"id": format!("egt_{}", t.id), "credential_id": t.credential_id,
+                            "issued_at": t.issued_at, "expires_at": t.expires_at, "active": t.active}))
+            .collect();
+        Ok(Reply::ok(json!({ "tokens": list })))
+    })
+}
+
+/// `POST /tokens/{egt_id}/revoke`.
+pub(super) fn revoke_token(st: &AdminState, call: &Call<'_>) -> Reply {
+    let Some(bare) = service::token::bare_id(call.param(0)) else {
         return Reply::bad(
             "id",
             "not a gateway token id (egt_ followed by 16 hex digits)",
         );
-    }
-    mutate(st, who, "token.revoke", |s| {
-        let changed = s.revoke_token(bare).map_err(store_error)?;
-        Ok((
-            crate::auth::tokens::audit_id(bare),
-            None,
-            Reply::ok(json!({"id": format!("egt_{bare}"), "revoked": true, "was_active": changed})),
+    };
+    operate(st, call.who, service_error, |op| {
+        let changed = service::token::revoke(op, bare, |_| {})?;
+        Ok(Reply::ok(
+            json!({"id": format!("egt_{bare}"), "revoked": true, "was_active": changed}),
         ))
     })
 }
 
-fn audit_query(st: &AdminState, req: &AdminRequest) -> Reply {
+/// `GET /audit?…`: records matching the filter, newest rules as in `erpgate audit query`.
+pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
+    let req = call.req;
     let limit = match query(req, "limit").map(|l| l.parse::<u32>()) {
         None => 100,
         Some(Ok(n)) if (1..=10_000).contains(&n) => n,
@@ -448,7 +348,8 @@ fn audit_query(st: &AdminState, req: &AdminRequest) -> Reply {
     }
 }
 
-fn audit_verify(st: &AdminState) -> Reply {
+/// `GET /audit/verify`: whether the hash chain is intact.
+pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
     let Ok(store) = st.store.lock() else {
         return internal("store lock poisoned");
     };
@@ -463,15 +364,29 @@ fn audit_verify(st: &AdminState) -> Reply {
     }
 }
 
-fn create_admin_token(st: &AdminState, who: &AdminIdentity, body: &Value) -> Reply {
-    let role = match field(body, "role", true) {
+/// `GET /admin-tokens`: ids, roles, names; never a token.
+pub(super) fn list_admin_tokens(st: &AdminState, _: &Call<'_>) -> Reply {
+    with_store(st, |s| {
+        let list: Vec<Value> = s
+            .list_admin_tokens()?
+            .iter()
+            .map(|t| json!({"id": format!("eat_{}", t.id), "role": t.role, "name": t.name,
+                            "created_at": t.created_at, "created_by": t.created_by, "active": t.active}))
+            .collect();
+        Ok(Reply::ok(json!({ "admin_tokens": list })))
+    })
+}
+
+/// `POST /admin-tokens` with `{"role","name"}`: never a role above the caller's own.
+pub(super) fn create_admin_token(st: &AdminState, call: &Call<'_>) -> Reply {
+    let role = match field(&call.body, "role", true) {
         Ok(r) => r.and_then(Role::parse),
         Err(r) => return r,
     };
     let Some(role) = role else {
         return Reply::bad("role", "`role` must be owner, admin or auditor.");
     };
-    if role > who.role {
+    if role > call.who.role {
         return Reply::error(
             403,
             "admin.forbidden",
@@ -479,33 +394,32 @@ fn create_admin_token(st: &AdminState, who: &AdminIdentity, body: &Value) -> Rep
             Some("role"),
         );
     }
-    let name = match field(body, "name", true) {
+    let name = match field(&call.body, "name", true) {
         Ok(n) => n.unwrap_or_default().to_string(),
         Err(r) => return r,
     };
-    mutate(st, who, "admin_token.create", |s| {
-        let (id, token) = super::auth::create(s, &st.hasher, role, &name, &who.actor())
-            .map_err(|e| Reply::bad("name", &e))?;
-        Ok((
-            format!("eat_{}", id.get(..8).unwrap_or(&id)),
-            Some(json!({"role": role.as_str(), "name": name})),
-            Reply::with(
-                201,
-                json!({"id": format!("eat_{id}"), "role": role.as_str(), "name": name,
-                       "token": token.expose(), "note": "shown once: store it now"}),
-            ),
+    let to_reply = |e: ServiceError| match e {
+        ServiceError::AuditUnavailable => service_error(e),
+        other => Reply::bad("name", &other.to_string()),
+    };
+    operate(st, call.who, to_reply, |op| {
+        let (id, token) = service::admin_token::issue(op, &st.hasher, role, &name, |_| {})?;
+        Ok(Reply::with(
+            201,
+            json!({"id": format!("eat_{id}"), "role": role.as_str(), "name": name,
+                   "token": token.expose(), "note": "shown once: store it now"}),
         ))
     })
 }
 
-fn revoke_admin_token(st: &AdminState, who: &AdminIdentity, id: &str) -> Reply {
-    let bare = id.strip_prefix("eat_").unwrap_or(id).to_string();
-    mutate(st, who, "admin_token.revoke", |s| {
-        let changed = s.revoke_admin_token(&bare).map_err(store_error)?;
-        Ok((
-            format!("eat_{}", bare.get(..8).unwrap_or(&bare)),
-            None,
-            Reply::ok(json!({"id": format!("eat_{bare}"), "revoked": true, "was_active": changed})),
+/// `POST /admin-tokens/{eat_id}/revoke`.
+pub(super) fn revoke_admin_token(st: &AdminState, call: &Call<'_>) -> Reply {
+    let id = call.param(0);
+    let bare = id.strip_prefix("eat_").unwrap_or(id);
+    operate(st, call.who, service_error, |op| {
+        let changed = service::admin_token::revoke(op, bare, |_| {})?;
+        Ok(Reply::ok(
+            json!({"id": format!("eat_{bare}"), "revoked": true, "was_active": changed}),
         ))
     })
 }

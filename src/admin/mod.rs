@@ -6,9 +6,11 @@
 //!
 //! Errors share one shape: `{"error":{"code":"admin.bad_request","message":"…","field":"name"}}`.
 
-pub mod auth;
+/// Admin tokens and roles: they live in the service layer (the CLI creates them too).
+pub use crate::service::admin_token as auth;
 mod common;
 mod handlers;
+mod routes;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -43,7 +45,7 @@ pub struct AdminState {
 pub struct Reply {
     status: u16,
     body: Value,
-    allow: Option<&'static str>,
+    allow: Option<String>,
 }
 
 impl Reply {
@@ -79,8 +81,8 @@ impl Reply {
         Reply::error(400, "admin.bad_request", message, Some(field))
     }
 
-    /// 405 with `Allow`.
-    pub fn method_not_allowed(allow: &'static str) -> Reply {
+    /// 405 with `Allow` (the methods the path answers, as `GET, POST`).
+    pub fn method_not_allowed(allow: String) -> Reply {
         let mut r = Reply::error(
             405,
             "admin.method_not_allowed",
@@ -103,8 +105,11 @@ impl Reply {
             hyper::header::CONTENT_TYPE,
             hyper::header::HeaderValue::from_static("application/json"),
         );
-        if let Some(allow) = self.allow {
-            h.insert("allow", hyper::header::HeaderValue::from_static(allow));
+        if let Some(allow) = self
+            .allow
+            .and_then(|a| hyper::header::HeaderValue::try_from(a).ok())
+        {
+            h.insert("allow", allow);
         }
         r
     }
@@ -165,10 +170,21 @@ async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<AdminRequest
     })
 }
 
+/// Why the admin API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// Its own store connection.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Binding or serving the listener.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Binds `addr` now (a taken port fails `serve` at start) and serves until `stop`.
-pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(), String> {
+pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(), SpawnError> {
     let db = app.compiled.load().snapshot.gateway.database.clone();
-    let store = Store::open(&db).map_err(|e| e.to_string())?;
+    let store = Store::open(&db)?;
     let state = Arc::new(AdminState {
         hasher: app.master().keyed_hasher("admin-token"),
         app,
@@ -176,17 +192,16 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
         passwords: crate::crypto::PasswordHasher::default(),
         started: Instant::now(),
     });
-    let listener = crate::listen::bind_shared(addr).map_err(|e| e.to_string())?;
+    let listener = crate::listen::bind_shared(addr)?;
     crate::listen::serve_http("admin", listener, stop, move |req| {
         let state = state.clone();
         async move {
             let reply = match read(req).await {
-                Ok(r) => handlers::route(&state, &r).await,
+                Ok(r) => routes::route(&state, &r),
                 Err(reply) => reply,
             };
             reply.into_response()
         }
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     Ok(())
 }

@@ -4,15 +4,54 @@ use std::time::Duration;
 
 use super::presented::Presented;
 use super::*;
-use crate::cli::credential::Issued;
-use crate::crypto::{MasterKey, PasswordParams};
-use crate::store::Store;
+use crate::crypto::{MasterKey, PasswordParams, SecretString};
+use crate::store::{NewCredential, Store};
 
 const PARAMS: PasswordParams = PasswordParams {
     m_kib: 4096,
     t: 2,
     p: 1,
 };
+
+/// A credential set as a client presents it. Stored the way the service layer issues one
+/// (argon2id password, x-api-key keyed-hashed under `api-key`); built here because `auth`
+/// sits below the service layer.
+struct Issued {
+    username: String,
+    password: SecretString,
+    api_key: SecretString,
+}
+
+fn issue(store: &Store, master: &MasterKey, account: &str) -> Issued {
+    let id = crate::crypto::random_id("cred_", 8).expect("id");
+    let username = format!(
+        "{account}.{}",
+        crate::crypto::random_id("", 3).expect("suffix")
+    );
+    let password = crate::crypto::random_token(24).expect("password");
+    let (key_id, api_key) = crate::crypto::generate_api_key().expect("api key");
+    let password_hash = PasswordHasher::new(PARAMS)
+        .hash(password.expose().as_bytes())
+        .expect("hash");
+    let api_key_hash = master
+        .keyed_hasher("api-key")
+        .hash(api_key.expose().as_bytes());
+    store
+        .insert_credential(&NewCredential {
+            id: &id,
+            account,
+            username: &username,
+            password_hash: &password_hash,
+            api_key_id: &key_id,
+            api_key_hash: &api_key_hash,
+        })
+        .expect("insert");
+    Issued {
+        username,
+        password,
+        api_key,
+    }
+}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -31,10 +70,7 @@ fn fixture(credentials: usize, settings: &AuthSettings) -> Fixture {
         .expect("account");
     let (master, _) = MasterKey::generate().expect("key");
     let issued = (0..credentials)
-        .map(|_| {
-            crate::cli::credential::issue(&store, &master, &PasswordHasher::new(PARAMS), "acct")
-                .expect("issue")
-        })
+        .map(|_| issue(&store, &master, "acct"))
         .collect();
     let view = Arc::new(DirectoryView::build(store.load_directory().expect("dir")));
     let auth = Arc::new(Authenticator::new(

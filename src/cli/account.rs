@@ -2,7 +2,8 @@
 
 use clap::{Args, Subcommand};
 
-use super::ConfigArg;
+use super::{CliResult, ConfigArg};
+use crate::service::{account, ServiceError};
 use crate::store::{Account, AccountStatus};
 
 /// Arguments of `erpgate account`.
@@ -50,69 +51,54 @@ enum AccountAction {
 }
 
 /// Runs the command. Mutations are recorded in the audit trail (so they need the master key).
-pub fn run(args: &AccountArgs) -> i32 {
-    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+pub fn run(args: &AccountArgs) -> CliResult {
+    let (snapshot, mut store) = super::config_and_store(&args.config.config)?;
     if let AccountAction::List { json } = &args.action {
-        return match store.list_accounts() {
-            Ok(list) => {
-                print(&list, *json);
-                0
-            }
-            Err(e) => super::fail(e),
-        };
+        print(&store.list_accounts()?, *json);
+        return Ok(());
     }
-    let master = match super::load_master(&snapshot) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let done = match &args.action {
+    let master = super::load_master(&snapshot)?;
+    let mut op = super::operator(&mut store, &master);
+    match &args.action {
         AccountAction::Create {
             name,
             tenant,
             oracle_user,
             upstream_secret,
         } => {
-            if snapshot.tenant(tenant).is_none() {
-                let known: Vec<&str> = snapshot.tenants.iter().map(|t| t.name.as_str()).collect();
-                return super::fail(format_args!(
-                    "tenant \"{tenant}\" is not in the configuration (known: {})",
+            let new = account::NewAccount {
+                name,
+                tenant,
+                oracle_user: oracle_user.as_deref(),
+                upstream_secret: upstream_secret.as_deref(),
+            };
+            account::create(&mut op, &snapshot, &new, |a| {
+                println!(
+                    "account {} created for tenant {} (id {})",
+                    a.name, a.tenant, a.id
+                );
+            })
+            .map_err(|e| match e {
+                ServiceError::UnknownTenant { name, known } => super::failed(format_args!(
+                    "tenant \"{name}\" is not in the configuration (known: {})",
                     known.join(", ")
-                ));
-            }
-            store
-                .create_account(name, tenant, oracle_user.as_deref(), upstream_secret.as_deref())
-                .map(|a| {
-                    println!("account {} created for tenant {} (id {})", a.name, a.tenant, a.id);
-                    let note = serde_json::json!({"tenant": a.tenant, "oracle_user": a.oracle_user, "upstream_secret": a.upstream_secret});
-                    ("account.create", a.name, Some(note))
-                })
+                )),
+                other => other.into(),
+            })?;
         }
-        AccountAction::Suspend { name } => store
-            .set_account_status(name, AccountStatus::Suspended)
-            .map(|a| {
+        AccountAction::Suspend { name } => {
+            account::set_active(&mut op, name, false, |a| {
                 println!("account {} suspended", a.name);
-                ("account.suspend", a.name, None)
-            }),
-        AccountAction::Resume { name } => store
-            .set_account_status(name, AccountStatus::Active)
-            .map(|a| {
-                println!("account {} resumed", a.name);
-                ("account.resume", a.name, None)
-            }),
-        AccountAction::List { .. } => return 0,
-    };
-    match done {
-        Ok((verb, object, note)) => {
-            match super::audit_admin(&mut store, &master, verb, &object, note) {
-                Ok(()) => 0,
-                Err(c) => c,
-            }
+            })?;
         }
-        Err(e) => super::fail(e),
+        AccountAction::Resume { name } => {
+            account::set_active(&mut op, name, true, |a| {
+                println!("account {} resumed", a.name);
+            })?;
+        }
+        AccountAction::List { .. } => {}
     }
+    Ok(())
 }
 
 fn status(s: AccountStatus) -> &'static str {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::ConfigArg;
+use super::{CliError, CliResult, ConfigArg};
 use crate::audit::chain::{self, Row, Verdict};
 use crate::audit::AuditRecord;
 
@@ -88,93 +88,77 @@ struct Filter {
 }
 
 /// Runs the command.
-pub fn run(args: &AuditArgs) -> i32 {
-    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let needs_key = matches!(
-        args.action,
-        AuditAction::Verify { .. } | AuditAction::Prune { .. }
-    );
-    let master = if needs_key {
-        match super::load_master(&snapshot) {
-            Ok(m) => Some(m),
-            Err(c) => return c,
-        }
-    } else {
-        None
-    };
-    let key = master.as_ref().map(|m| m.audit_key());
-    let result: Result<i32, String> = match &args.action {
+pub fn run(args: &AuditArgs) -> CliResult {
+    let (snapshot, mut store) = super::config_and_store(&args.config.config)?;
+    match &args.action {
         AuditAction::Verify { file } => {
-            let Some(key) = key else { return 1 };
+            let key = super::load_master(&snapshot)?.audit_key();
             let verdict = match file {
-                None => chain::verify_db(store.connection(), &key).map_err(|e| e.to_string()),
-                Some(f) => verify_file(f, &key),
+                None => chain::verify_db(store.connection(), &key).map_err(|e| e.to_string())?,
+                Some(f) => verify_file(f, &key)?,
             };
-            verdict.map(|v| match v {
+            match verdict {
                 Verdict::Intact { records, last_hash } => {
                     println!("audit chain intact: {records} record(s); last hash {last_hash}");
-                    0
+                    Ok(())
                 }
                 Verdict::Broken { id, why } => {
                     println!("audit chain BROKEN at record {id}: {why}");
-                    1
+                    Err(CliError::Reported)
                 }
-            })
+            }
         }
         AuditAction::Query {
             filter,
             json,
             limit,
-        } => query(&store, filter, *json, *limit).map(|()| 0),
+        } => Ok(query(&store, filter, *json, *limit)?),
         AuditAction::Export { since, until, out } => {
-            export(&store, since.as_deref(), until.as_deref(), out.as_ref()).map(|n| {
-                eprintln!("exported {n} record(s)");
-                0
-            })
+            let n = export(&store, since.as_deref(), until.as_deref(), out.as_ref())?;
+            eprintln!("exported {n} record(s)");
+            Ok(())
         }
         AuditAction::Prune { days, yes } => {
-            let Some(key) = key else { return 1 };
-            let floor = snapshot.gateway.audit_min_retention_days;
-            if *days < floor {
-                return super::fail(format_args!(
-                    "--days {days} is below gateway.audit_min_retention_days ({floor}): nothing pruned"
-                ));
-            }
-            let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(*days)))
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            if !*yes {
-                let n: Result<i64, _> = store.connection().query_row(
-                    "SELECT COUNT(*) FROM audit_log WHERE ts < ?1",
-                    [&cutoff],
-                    |r| r.get(0),
-                );
-                return match n {
-                    Ok(n) => super::fail(format_args!(
-                        "this would delete {n} audit record(s) older than {cutoff}; nothing pruned: add --yes to delete them"
-                    )),
-                    Err(e) => super::fail(e),
-                };
-            }
-            chain::prune(
-                store.connection_mut(),
-                &key,
-                &cutoff,
-                &format!("cli:{}", super::killswitch::whoami()),
-            )
-            .map(|n| {
-                println!("pruned {n} record(s) older than {cutoff}");
-                0
-            })
-            .map_err(|e| e.to_string())
+            let key = super::load_master(&snapshot)?.audit_key();
+            prune(&snapshot, &mut store, &key, *days, *yes)
         }
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => super::fail(e),
     }
+}
+
+/// Prunes records older than `days` (never below `gateway.audit_min_retention_days`), leaving
+/// a checkpoint; without `yes` it only says how many it would delete.
+fn prune(
+    snapshot: &crate::snapshot::Snapshot,
+    store: &mut crate::store::Store,
+    key: &crate::crypto::KeyedHasher,
+    days: u32,
+    yes: bool,
+) -> CliResult {
+    let floor = snapshot.gateway.audit_min_retention_days;
+    if days < floor {
+        return Err(super::failed(format_args!(
+            "--days {days} is below gateway.audit_min_retention_days ({floor}): nothing pruned"
+        )));
+    }
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    if !yes {
+        let n: i64 = store
+            .connection()
+            .query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE ts < ?1",
+                [&cutoff],
+                |r| r.get(0),
+            )
+            .map_err(super::failed)?;
+        return Err(super::failed(format_args!(
+            "this would delete {n} audit record(s) older than {cutoff}; nothing pruned: add --yes to delete them"
+        )));
+    }
+    let n = chain::prune(store.connection_mut(), key, &cutoff, &super::actor().name)
+        .map_err(super::failed)?;
+    println!("pruned {n} record(s) older than {cutoff}");
+    Ok(())
 }
 
 fn verify_file(path: &PathBuf, key: &crate::crypto::KeyedHasher) -> Result<Verdict, String> {

@@ -3,20 +3,16 @@
 use std::path::Path;
 
 /// Validates the configuration; prints a summary or every error. Exit 0 or 2.
-pub fn run(config: &Path) -> i32 {
-    match super::load_config(config) {
-        Ok(s) => {
-            println!(
-                "configuration {} is valid: {} tenant(s), {} endpoint(s), {} policy(ies), schedule {}; hash {}",
-                config.display(),
-                s.tenants.len(),
-                s.catalog.len(),
-                s.grants.policy_count(),
-                s.schedule.describe(),
-                s.hash
-            );
-            0
-        }
-        Err(code) => code,
-    }
+pub fn run(config: &Path) -> super::CliResult {
+    let s = super::load_config(config)?;
+    println!(
+        "configuration {} is valid: {} tenant(s), {} endpoint(s), {} policy(ies), schedule {}; hash {}",
+        config.display(),
+        s.tenants.len(),
+        s.catalog.len(),
+        s.grants.policy_count(),
+        s.schedule.describe(),
+        s.hash
+    );
+    Ok(())
 }

@@ -7,9 +7,10 @@
 
 use clap::{Args, Subcommand};
 
-use super::ConfigArg;
-use crate::crypto::{self, MasterKey, PasswordHasher, SecretString};
-use crate::store::{Credential, CredentialStatus, NewCredential, Store};
+use super::{CliResult, ConfigArg};
+use crate::crypto::PasswordHasher;
+use crate::service::credential;
+use crate::store::{Credential, CredentialStatus};
 
 /// Arguments of `erpgate credential`.
 #[derive(Args, Debug)]
@@ -47,123 +48,38 @@ enum CredentialAction {
     },
 }
 
-/// A freshly issued credential set: the only time its secrets exist outside the caller.
-pub struct Issued {
-    /// Public id.
-    pub id: String,
-    /// Account name.
-    pub account: String,
-    /// API username.
-    pub username: String,
-    /// API password.
-    pub password: SecretString,
-    /// x-api-key.
-    pub api_key: SecretString,
-}
-
-impl std::fmt::Debug for Issued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("id", &self.id)
-            .field("account", &self.account)
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Issues a credential set for `account` and stores only its hashes.
-pub fn issue(
-    store: &Store,
-    master: &MasterKey,
-    passwords: &PasswordHasher,
-    account: &str,
-) -> Result<Issued, String> {
-    let acct = store
-        .get_account(account)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("account \"{account}\" does not exist"))?;
-    let e = |e: crypto::CryptoError| e.to_string();
-    let id = crypto::random_id("cred_", 8).map_err(e)?;
-    let suffix = crypto::random_id("", 3).map_err(e)?;
-    let username = format!("{}.{}", acct.name, suffix);
-    let password = crypto::random_token(24).map_err(e)?;
-    let (key_id, api_key) = crypto::generate_api_key().map_err(e)?;
-    let password_hash = passwords.hash(password.expose().as_bytes()).map_err(e)?;
-    let api_key_hash = master
-        .keyed_hasher("api-key")
-        .hash(api_key.expose().as_bytes());
-    store
-        .insert_credential(&NewCredential {
-            id: &id,
-            account: &acct.name,
-            username: &username,
-            password_hash: &password_hash,
-            api_key_id: &key_id,
-            api_key_hash: &api_key_hash,
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(Issued {
-        id,
-        account: acct.name,
-        username,
-        password,
-        api_key,
-    })
-}
+/// The credential set type and the unaudited issue step, where tests and benchmarks have
+/// always found them (they live in [`crate::service::credential`]).
+pub use crate::service::credential::{mint as issue, Issued};
 
 /// Runs the command. Issue and revoke are recorded in the audit trail.
-pub fn run(args: &CredentialArgs) -> i32 {
-    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+pub fn run(args: &CredentialArgs) -> CliResult {
+    let (snapshot, mut store) = super::config_and_store(&args.config.config)?;
     if let CredentialAction::List { account, json } = &args.action {
-        return match store.list_credentials(account.as_deref()) {
-            Ok(list) => {
-                print_list(&list, *json);
-                0
-            }
-            Err(e) => super::fail(e),
-        };
+        print_list(&store.list_credentials(account.as_deref())?, *json);
+        return Ok(());
     }
-    let master = match super::load_master(&snapshot) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let done = match &args.action {
+    let master = super::load_master(&snapshot)?;
+    let mut op = super::operator(&mut store, &master);
+    match &args.action {
         CredentialAction::Issue { account, json } => {
-            match issue(&store, &master, &PasswordHasher::default(), account) {
-                Ok(i) => {
-                    print_issued(&i, *json);
-                    let note = serde_json::json!({"account": i.account, "username": i.username});
-                    ("credential.issue", i.id.clone(), note)
-                }
-                Err(e) => return super::fail(e),
-            }
+            credential::issue(&mut op, &PasswordHasher::default(), account, |i| {
+                print_issued(i, *json);
+            })?;
         }
-        CredentialAction::Revoke { id } => match store.revoke_credential(id) {
-            Ok(c) => {
+        CredentialAction::Revoke { id } => {
+            credential::revoke(&mut op, id, |c| {
                 println!(
                     "credential {} of account {} revoked at {}",
                     c.id,
                     c.account,
                     c.revoked_at.clone().unwrap_or_default()
                 );
-                (
-                    "credential.revoke",
-                    c.id,
-                    serde_json::json!({"account": c.account}),
-                )
-            }
-            Err(e) => return super::fail(e),
-        },
-        CredentialAction::List { .. } => return 0,
-    };
-    let (verb, object, note) = done;
-    match super::audit_admin(&mut store, &master, verb, &object, Some(note)) {
-        Ok(()) => 0,
-        Err(c) => c,
+            })?;
+        }
+        CredentialAction::List { .. } => {}
     }
+    Ok(())
 }
 
 fn print_issued(i: &Issued, json: bool) {

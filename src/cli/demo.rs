@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::crypto::{MasterKey, PasswordHasher};
+use super::CliError;
+use crate::crypto::{MasterKey, PasswordHasher, SecretString};
+use crate::service::credential::{self, Issued};
+use crate::service::{admin_token, secret};
 use crate::sim::{self, SimConfig};
 use crate::store::Store;
 
@@ -31,28 +34,21 @@ pub struct DemoArgs {
 const ACCOUNT: &str = "demo-integration";
 
 /// Runs the demo; returns only on failure.
-pub fn run(args: &DemoArgs) -> i32 {
-    match prepare(args) {
-        // `_sim` keeps the simulated Oracle serving for as long as the gateway runs.
-        Ok((config, master, _sim)) => {
-            let snapshot = match super::load_config(&config) {
-                Ok(s) => s,
-                Err(c) => return c,
-            };
-            super::serve::serve(&config, snapshot, master, PasswordHasher::default(), false)
-        }
-        Err(e) => super::fail(e),
-    }
+pub fn run(args: &DemoArgs) -> super::CliResult {
+    // `_sim` keeps the simulated Oracle serving for as long as the gateway runs.
+    let (config, master, _sim) = prepare(args)?;
+    let snapshot = super::load_config(&config)?;
+    super::serve::serve(&config, snapshot, master, PasswordHasher::default(), false)
 }
 
-fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), String> {
+fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), CliError> {
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("erpgate-demo-{}", std::process::id())),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
 
-    let upstream_password = crate::crypto::random_token(18).map_err(|e| e.to_string())?;
+    let upstream_password = crate::crypto::random_token(18).map_err(super::failed)?;
     let sim = sim::start_blocking(SimConfig {
         basic_users: vec![("FIN_INTEGRATION".into(), upstream_password.expose().clone())],
         ..SimConfig::default()
@@ -62,9 +58,9 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
     // A directory from an earlier run keeps its key: its database is bound to it.
     let key_path = dir.join("app.key");
     let master = if key_path.exists() {
-        MasterKey::load(None, Some(&key_path)).map_err(|e| e.to_string())?
+        MasterKey::load(None, Some(&key_path)).map_err(super::failed)?
     } else {
-        let (master, key_b64) = MasterKey::generate().map_err(|e| e.to_string())?;
+        let (master, key_b64) = MasterKey::generate().map_err(super::failed)?;
         write_private(&key_path, key_b64.expose().as_bytes())?;
         master
     };
@@ -74,47 +70,65 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
         demo_config(args.port, args.admin_port, &sim.base_url()).as_bytes(),
     )?;
 
-    let snapshot =
-        super::load_config(&config).map_err(|_| "the demo configuration is invalid".to_string())?;
-    let mut store = Store::open(&snapshot.gateway.database).map_err(|e| e.to_string())?;
-    store.migrate().map_err(|e| e.to_string())?;
+    // Invalid would be a bug of ours, not the operator's configuration: exit 1, not 2.
+    let snapshot = super::load_config(&config).map_err(super::failed)?;
+    let mut store = Store::open(&snapshot.gateway.database)?;
+    store.migrate()?;
     let master = super::keycheck::adopt(master, None, &snapshot)?;
-    if store
-        .get_account(ACCOUNT)
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        store
-            .create_account(ACCOUNT, "demo", None, None)
-            .map_err(|e| e.to_string())?;
+    let (issued, admin_token) = seed(&mut store, &snapshot, &master, &upstream_password)?;
+    welcome(args, &dir, &config, &sim.base_url(), &issued, &admin_token);
+    Ok((config, master, sim))
+}
+
+/// The demo's account, credential set, upstream secret and owner admin token, recorded as
+/// one `demo.setup` action.
+fn seed(
+    store: &mut Store,
+    snapshot: &crate::snapshot::Snapshot,
+    master: &MasterKey,
+    upstream_password: &SecretString,
+) -> Result<(Issued, SecretString), CliError> {
+    if store.get_account(ACCOUNT)?.is_none() {
+        store.create_account(ACCOUNT, "demo", None, None)?;
     }
-    let issued = super::credential::issue(&store, &master, &PasswordHasher::default(), ACCOUNT)?;
-    super::secret::set(
-        &store,
-        &snapshot,
-        &master,
+    let issued = credential::mint(store, master, &PasswordHasher::default(), ACCOUNT)?;
+    secret::seal_and_store(
+        store,
+        snapshot,
+        master,
         "demo",
         "fin-integration-password",
         upstream_password.expose().as_bytes(),
     )?;
-
-    let (admin_id, admin_token) = crate::admin::auth::create(
-        &store,
+    let (admin_id, admin_token) = admin_token::create(
+        store,
         &master.keyed_hasher("admin-token"),
-        crate::admin::auth::Role::Owner,
+        admin_token::Role::Owner,
         "demo-operator",
         "cli:demo",
     )?;
     super::audit_admin(
-        &mut store,
-        &master,
+        store,
+        master,
         "demo.setup",
         ACCOUNT,
         Some(
             serde_json::json!({"credential": issued.id, "admin_token": format!("eat_{admin_id}")}),
         ),
     )
-    .map_err(|_| "cannot write the audit trail".to_string())?;
+    .map_err(|_| super::failed("cannot write the audit trail"))?;
+    Ok((issued, admin_token))
+}
+
+/// What the demo runs and how to try it (the secrets are shown here once).
+fn welcome(
+    args: &DemoArgs,
+    dir: &Path,
+    config: &Path,
+    sim_url: &str,
+    issued: &Issued,
+    admin_token: &SecretString,
+) {
     let admin = format!("http://127.0.0.1:{}", args.admin_port);
     let gw = format!("http://127.0.0.1:{}", args.port);
     let exe = std::env::current_exe()
@@ -161,7 +175,7 @@ Admin API on {admin} (an owner token, shown once):
 The demo schedule is open at all hours (a real deployment defaults to Mon-Fri 11:00-20:00
 Asia/Karachi). Every response carries X-Request-Id. Ctrl-C stops the demo.
 "#,
-        sim = sim.base_url(),
+        sim = sim_url,
         dir = dir.display(),
         id = issued.id,
         user = issued.username,
@@ -169,7 +183,6 @@ Asia/Karachi). Every response carries X-Request-Id. Ctrl-C stops the demo.
         key = issued.api_key.expose(),
         admin_token = admin_token.expose(),
     );
-    Ok((config, master, sim))
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {

@@ -6,12 +6,14 @@
 //! the database is either wholly on the old key or wholly on the new one. Credentials, tokens
 //! and the audit chain stay valid. Bracketed by two audit records.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::ConfigArg;
+use super::{CliResult, ConfigArg};
 use crate::crypto::{MasterKey, SealContext, HASH_ROOT};
+use crate::snapshot::Snapshot;
+use crate::store::Store;
 
 /// Arguments of `erpgate key`.
 #[derive(Args, Debug)]
@@ -37,46 +39,37 @@ enum KeyAction {
 }
 
 /// Runs the command.
-pub fn run(args: &KeyArgs) -> i32 {
-    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let old = match super::load_master(&snapshot) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let new_key_file = match &args.action {
+pub fn run(args: &KeyArgs) -> CliResult {
+    let (snapshot, mut store) = super::config_and_store(&args.config.config)?;
+    let old = super::load_master(&snapshot)?;
+    match &args.action {
         KeyAction::Id => {
             println!("master key {}: current for this database", old.key_id());
-            return 0;
+            Ok(())
         }
-        KeyAction::Rotate { new_key_file } => new_key_file,
-    };
-    let new = match MasterKey::load(None, Some(new_key_file)) {
-        Ok(k) => k,
-        Err(e) => return super::fail(format_args!("new key: {e}")),
-    };
+        KeyAction::Rotate { new_key_file } => rotate(&snapshot, &mut store, &old, new_key_file),
+    }
+}
+
+fn rotate(
+    snapshot: &Snapshot,
+    store: &mut Store,
+    old: &MasterKey,
+    new_key_file: &Path,
+) -> CliResult {
+    let new = MasterKey::load(None, Some(new_key_file))
+        .map_err(|e| super::failed(format_args!("new key: {e}")))?;
     let (from, to) = (old.key_id(), new.key_id());
     if from == to {
-        return super::fail(format_args!(
+        return Err(super::failed(format_args!(
             "the new key is the current key ({from}); generate one with `erpgate keygen`"
-        ));
+        )));
     }
-    let wrapped = match old.wrap_hash_root_for(&new) {
-        Ok(w) => w,
-        Err(e) => return super::fail(format_args!("cannot wrap the hash root: {e}")),
-    };
+    let wrapped = old
+        .wrap_hash_root_for(&new)
+        .map_err(|e| super::failed(format_args!("cannot wrap the hash root: {e}")))?;
     let note = serde_json::json!({"from": from, "to": to});
-    if let Err(c) = super::audit_admin(
-        &mut store,
-        &old,
-        "key.rotate.begin",
-        "master-key",
-        Some(note),
-    ) {
-        return c;
-    }
+    super::audit_admin(store, old, "key.rotate.begin", "master-key", Some(note))?;
     let mut reseal = |tenant: &str, name: &str, sealed: &[u8]| -> Result<Vec<u8>, String> {
         let (_, t) = snapshot.tenant(tenant).ok_or_else(|| {
             format!("{tenant}/{name}: tenant \"{tenant}\" is not in the configuration, so its seal cannot be checked")
@@ -97,28 +90,25 @@ pub fn run(args: &KeyArgs) -> i32 {
         Ok(d) => d,
         Err(e) => {
             let _ = super::audit_admin(
-                &mut store,
-                &old,
+                store,
+                old,
                 "key.rotate.failed",
                 "master-key",
                 Some(serde_json::json!({"from": from, "to": to, "error": e.to_string()})),
             );
-            return super::fail(format_args!("rotation refused, nothing changed: {e}"));
+            return Err(super::failed(format_args!(
+                "rotation refused, nothing changed: {e}"
+            )));
         }
     };
     // From here on the database is on the new key: record the outcome with it.
-    let new = match new.with_wrapped_hash_root(&wrapped) {
-        Ok(k) => k,
-        Err(e) => {
-            return super::fail(format_args!(
-                "rotated, but cannot re-read the hash root: {e}"
-            ))
-        }
-    };
+    let new = new.with_wrapped_hash_root(&wrapped).map_err(|e| {
+        super::failed(format_args!(
+            "rotated, but cannot re-read the hash root: {e}"
+        ))
+    })?;
     let note = serde_json::json!({"from": from, "to": to, "secrets": done.secrets, "tenant_keys": done.tenant_keys});
-    if let Err(c) = super::audit_admin(&mut store, &new, "key.rotate", "master-key", Some(note)) {
-        return c;
-    }
+    super::audit_admin(store, &new, "key.rotate", "master-key", Some(note))?;
     println!(
         "rotated from key {from} to {to}: {} upstream secret(s) and {} tenant key(s) re-sealed; \
          credentials, tokens and the audit chain are unchanged.\n\
@@ -126,5 +116,5 @@ pub fn run(args: &KeyArgs) -> i32 {
          `erpgate serve --upgrade` hands over without dropping requests — and retire the old key.",
         done.secrets, done.tenant_keys
     );
-    0
+    Ok(())
 }

@@ -3,7 +3,8 @@
 
 use clap::{Args, ValueEnum};
 
-use super::ConfigArg;
+use super::{CliResult, ConfigArg};
+use crate::service::killswitch;
 
 /// Arguments of `erpgate killswitch`.
 #[derive(Args, Debug)]
@@ -26,21 +27,11 @@ pub enum Action {
 }
 
 /// Runs the command.
-pub fn run(args: &KillswitchArgs) -> i32 {
-    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let master = match args.action {
-        Action::Status => None,
-        Action::On | Action::Off => match super::load_master(&snapshot) {
-            Ok(m) => Some(m),
-            Err(c) => return c,
-        },
-    };
-    let actor = format!("cli:{}", whoami());
-    let result = match args.action {
-        Action::Status => store.killswitch().map(|on| {
+pub fn run(args: &KillswitchArgs) -> CliResult {
+    let (snapshot, mut store) = super::config_and_store(&args.config.config)?;
+    let on = match args.action {
+        Action::Status => {
+            let on = store.killswitch()?;
             println!(
                 "kill switch is {}",
                 if on {
@@ -49,38 +40,22 @@ pub fn run(args: &KillswitchArgs) -> i32 {
                     "off"
                 }
             );
-        }),
-        Action::On | Action::Off => {
-            let on = matches!(args.action, Action::On);
-            store.set_killswitch(on, &actor).map(|prev| {
-                let now = if on { "ON" } else { "off" };
-                if prev == on {
-                    println!("kill switch was already {now}");
-                } else {
-                    println!(
-                        "kill switch is now {now} (running gateways apply it within a second)"
-                    );
-                }
-            })
+            return Ok(());
         }
+        Action::On => true,
+        Action::Off => false,
     };
-    if let Err(e) = result {
-        return super::fail(e);
-    }
-    match (master, args.action) {
-        (Some(m), Action::On | Action::Off) => {
-            let verb = if matches!(args.action, Action::On) {
-                "killswitch.on"
-            } else {
-                "killswitch.off"
-            };
-            match super::audit_admin(&mut store, &m, verb, "killswitch", None) {
-                Ok(()) => 0,
-                Err(c) => c,
-            }
+    let master = super::load_master(&snapshot)?;
+    let mut op = super::operator(&mut store, &master);
+    killswitch::set(&mut op, on, |&prev| {
+        let now = if on { "ON" } else { "off" };
+        if prev == on {
+            println!("kill switch was already {now}");
+        } else {
+            println!("kill switch is now {now} (running gateways apply it within a second)");
         }
-        _ => 0,
-    }
+    })?;
+    Ok(())
 }
 
 /// The operator, for recording who acted: the login name of the process's real uid (never

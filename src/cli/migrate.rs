@@ -11,30 +11,19 @@ use std::path::Path;
 use crate::store::Store;
 
 /// Applies pending migrations. Exit 0, 1 or 2.
-pub fn run(config: &Path) -> i32 {
-    let snapshot = match super::load_config(config) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
+pub fn run(config: &Path) -> super::CliResult {
+    let snapshot = super::load_config(config)?;
     let db = &snapshot.gateway.database;
-    let mut store = match Store::open(db) {
-        Ok(s) => s,
-        Err(e) => return super::fail(format_args!("cannot open database {}: {e}", db.display())),
-    };
-    let has_key = match super::key_available(&snapshot) {
-        Ok(k) => k,
-        Err(c) => return c,
-    };
+    let mut store = Store::open(db)
+        .map_err(|e| super::failed(format_args!("cannot open database {}: {e}", db.display())))?;
+    let has_key = super::key_available(&snapshot)?;
     // A wrong key is refused before the schema is touched.
     if has_key {
-        if let Err(c) = super::load_master(&snapshot) {
-            return c;
-        }
+        super::load_master(&snapshot)?;
     }
-    let applied = match store.migrate() {
-        Ok(a) => a,
-        Err(e) => return super::fail(format_args!("migration failed on {}: {e}", db.display())),
-    };
+    let applied = store
+        .migrate()
+        .map_err(|e| super::failed(format_args!("migration failed on {}: {e}", db.display())))?;
     if applied.is_empty() {
         println!("database {} is up to date", db.display());
     } else {
@@ -49,20 +38,14 @@ pub fn run(config: &Path) -> i32 {
         if !applied.is_empty() {
             eprintln!("note: no master key available, so this migration is not in the audit trail; the first command run with the key binds it to this database");
         }
-        return 0;
+        return Ok(());
     }
     // Now that the schema has the key material table: bind (or re-check) the key.
-    let master = match super::load_master(&snapshot) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
+    let master = super::load_master(&snapshot)?;
     if applied.is_empty() {
-        return 0;
+        return Ok(());
     }
     let note = serde_json::json!({ "applied": applied });
     let object = db.display().to_string();
-    match super::audit_admin(&mut store, &master, "store.migrate", &object, Some(note)) {
-        Ok(()) => 0,
-        Err(c) => c,
-    }
+    super::audit_admin(&mut store, &master, "store.migrate", &object, Some(note))
 }

@@ -1,5 +1,7 @@
-//! Command-line interface: one file per subcommand. Each returns a process exit code:
-//! 0 success, 1 operational failure, 2 bad configuration or usage.
+//! Command-line interface: one file per subcommand. Each returns `Result<(), CliError>`;
+//! [`run`] alone turns that into the process exit code (0 success, 1 operational failure,
+//! 2 bad configuration) and prints the error. Changes go through [`crate::service`], audited
+//! as the operator ([`operator`]).
 
 pub mod account;
 pub mod admin_token;
@@ -23,8 +25,67 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use crate::crypto::MasterKey;
+use crate::service::{Actor, Operator, ServiceError};
 use crate::snapshot::Snapshot;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Why a command failed. [`run`] prints it (`error: …` on stderr) and maps it to the exit
+/// code, in this one place.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The configuration is invalid (exit 2); the text lists every problem.
+    #[error("{0}")]
+    Config(String),
+    /// An operational failure (exit 1).
+    #[error("{0}")]
+    Failed(String),
+    /// The command has already told the operator what went wrong (exit 1, nothing more
+    /// printed): a broken audit chain, for one.
+    #[error("failed")]
+    Reported,
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Config(_) => 2,
+            CliError::Failed(_) | CliError::Reported => 1,
+        }
+    }
+}
+
+/// An operational failure with this message.
+pub fn failed(msg: impl std::fmt::Display) -> CliError {
+    CliError::Failed(msg.to_string())
+}
+
+impl From<String> for CliError {
+    fn from(msg: String) -> Self {
+        CliError::Failed(msg)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(msg: &str) -> Self {
+        CliError::Failed(msg.to_string())
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        failed(e)
+    }
+}
+
+impl From<ServiceError> for CliError {
+    fn from(e: ServiceError) -> Self {
+        failed(e)
+    }
+}
+
+/// What a command returns.
+pub type CliResult = Result<(), CliError>;
 
 /// erpgate: a security gateway for Oracle ERP Cloud REST APIs.
 #[derive(Parser, Debug)]
@@ -95,10 +156,21 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
-/// Runs a parsed command line and returns the exit code.
+/// Runs a parsed command line and returns the exit code: the one place a failure becomes one.
 pub fn run(cli: Cli) -> i32 {
     init_logging();
-    match cli.command {
+    match dispatch(cli.command) {
+        Ok(()) => 0,
+        Err(CliError::Reported) => 1,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(command: Command) -> CliResult {
+    match command {
         Command::Serve(s) => serve::run(&s.config.config, s.upgrade),
         Command::Check(c) => check::run(&c.config),
         Command::Demo(a) => demo::run(&a),
@@ -148,57 +220,47 @@ fn init_logging() {
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
-fn keygen() -> i32 {
-    match MasterKey::generate() {
-        Ok((_, b64)) => {
-            println!("{}", b64.expose());
-            0
-        }
-        Err(e) => fail(format_args!("cannot generate a key: {e}")),
-    }
+fn keygen() -> CliResult {
+    let (_, b64) =
+        MasterKey::generate().map_err(|e| failed(format_args!("cannot generate a key: {e}")))?;
+    println!("{}", b64.expose());
+    Ok(())
 }
 
-/// Prints `error: …` to stderr and returns exit code 1.
-pub fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {msg}");
-    1
-}
-
-/// Loads and validates the configuration, or prints every problem and returns exit code 2.
-pub fn load_config(path: &Path) -> Result<Snapshot, i32> {
-    Snapshot::load(path, 1).map_err(|e| {
-        eprintln!("error: configuration {} is invalid:\n{e}", path.display());
-        2
-    })
+/// Loads and validates the configuration; an invalid one is [`CliError::Config`] listing
+/// every problem.
+pub fn load_config(path: &Path) -> Result<Snapshot, CliError> {
+    Snapshot::load(path, 1)
+        .map_err(|e| CliError::Config(format!("configuration {} is invalid:\n{e}", path.display())))
 }
 
 /// Loads the master key from `ERPGATE_APP_KEY` or the configured key file (with
 /// `ERPGATE_APP_KEY_PREVIOUS` during a rotation) and checks it against the database: a key
 /// that is not the database's is refused before anything is written, and a database not yet
 /// bound to a key is bound to this one once it has proved itself ([`keycheck`]).
-pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, i32> {
+pub fn load_master(snapshot: &Snapshot) -> Result<MasterKey, CliError> {
     let env = std::env::var("ERPGATE_APP_KEY").ok();
     let master = MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref())
-        .map_err(|e| fail(format_args!("{e}")))?;
+        .map_err(failed)?;
     let previous = match std::env::var("ERPGATE_APP_KEY_PREVIOUS")
         .ok()
         .filter(|v| !v.trim().is_empty())
     {
         None => None,
         Some(v) => Some(MasterKey::from_base64(&v).map_err(|e| {
-            fail(format_args!(
+            failed(format_args!(
                 "ERPGATE_APP_KEY_PREVIOUS is invalid: {e} (expected the base64 key being rotated away from)"
             ))
         })?),
     };
-    keycheck::adopt(master, previous, snapshot).map_err(fail)
+    Ok(keycheck::adopt(master, previous, snapshot)?)
 }
 
 /// Loads the configuration and opens its store (schema checked): what most commands start with.
 /// When a master key is at hand (`ERPGATE_APP_KEY` or an existing `gateway.app_key_file`) it
 /// is checked against the database here, so even a command that needs no key (a listing, a
 /// query) refuses a wrong one rather than run beside it unnoticed.
-pub fn config_and_store(config: &Path) -> Result<(Snapshot, Store), i32> {
+pub fn config_and_store(config: &Path) -> Result<(Snapshot, Store), CliError> {
     let snapshot = load_config(config)?;
     let store = open_store(&snapshot, config)?;
     if key_available(&snapshot)? {
@@ -209,7 +271,7 @@ pub fn config_and_store(config: &Path) -> Result<(Snapshot, Store), i32> {
 
 /// Whether a master key is configured and present: `ERPGATE_APP_KEY` set, or the configured
 /// `gateway.app_key_file` exists. A malformed or unreadable key is an error (exit 1).
-pub fn key_available(snapshot: &Snapshot) -> Result<bool, i32> {
+pub fn key_available(snapshot: &Snapshot) -> Result<bool, CliError> {
     let env = std::env::var("ERPGATE_APP_KEY").ok();
     match MasterKey::load(env.as_deref(), snapshot.gateway.app_key_file.as_deref()) {
         Ok(_) => Ok(true),
@@ -219,20 +281,20 @@ pub fn key_available(snapshot: &Snapshot) -> Result<bool, i32> {
         {
             Ok(false)
         }
-        Err(e) => Err(fail(e)),
+        Err(e) => Err(failed(e)),
     }
 }
 
 /// Opens the store and refuses to continue unless its schema is exactly current.
-pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, i32> {
+pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, CliError> {
     let store = Store::open(&snapshot.gateway.database).map_err(|e| {
-        fail(format_args!(
+        failed(format_args!(
             "cannot open database {}: {e}",
             snapshot.gateway.database.display()
         ))
     })?;
     store.check_schema().map_err(|e| {
-        fail(format_args!(
+        failed(format_args!(
             "{e} (database {}, config {})",
             snapshot.gateway.database.display(),
             config.display()
@@ -241,19 +303,34 @@ pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, i32> {
     Ok(store)
 }
 
-/// Records an administrative action in the audit trail. Needs the master key (the chain is
-/// keyed); fails loudly rather than acting unaudited. The actor is the real uid's login name;
-/// `$SUDO_USER`, if set, goes into the note as `sudo_user_hint` (unverified).
+/// The operator running this command, as the audit trail names them: `cli:` and the real
+/// uid's login name; `$SUDO_USER`, if set, goes into each record's note as `sudo_user_hint`
+/// (unverified).
+pub fn actor() -> Actor {
+    Actor {
+        name: format!("cli:{}", operator::whoami()),
+        hint: operator::sudo_hint(),
+    }
+}
+
+/// A service operator for this command: changes are recorded synchronously under `master`
+/// (the chain is keyed), failing loudly rather than acting unaudited.
+pub fn operator<'a>(store: &'a mut Store, master: &'a MasterKey) -> Operator<'a> {
+    Operator::offline(store, master, actor())
+}
+
+/// Records an administrative action that is not a service operation (a migration, a key
+/// rotation, the demo's setup) the way [`operator`] records one.
 pub fn audit_admin(
     store: &mut Store,
     master: &MasterKey,
     verb: &str,
     object: &str,
     note: Option<serde_json::Value>,
-) -> Result<(), i32> {
-    let actor = format!("cli:{}", operator::whoami());
-    let note = operator::with_hint(note);
-    crate::audit::admin_action(store, master, &actor, verb, object, note).map_err(fail)
+) -> CliResult {
+    let who = actor();
+    let note = who.annotate(note);
+    crate::audit::admin_action(store, master, &who.name, verb, object, note).map_err(failed)
 }
 
 /// Prints rows as an aligned table.

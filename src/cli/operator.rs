@@ -64,22 +64,6 @@ pub fn sudo_hint() -> Option<String> {
     (!clean.is_empty()).then_some(clean)
 }
 
-/// `note` with the `$SUDO_USER` hint added as `sudo_user_hint` (an object note gains the
-/// field; no note becomes one). Other notes are left alone.
-pub fn with_hint(note: Option<serde_json::Value>) -> Option<serde_json::Value> {
-    let Some(hint) = sudo_hint() else {
-        return note;
-    };
-    match note {
-        None => Some(serde_json::json!({ "sudo_user_hint": hint })),
-        Some(serde_json::Value::Object(mut m)) => {
-            m.insert("sudo_user_hint".into(), serde_json::Value::String(hint));
-            Some(serde_json::Value::Object(m))
-        }
-        Some(other) => Some(other),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

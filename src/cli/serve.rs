@@ -20,16 +20,12 @@ use crate::gateway::front::InFlight;
 use crate::gateway::Gateway;
 use crate::snapshot::Snapshot;
 
+use super::{CliError, CliResult};
+
 /// Runs `erpgate serve`.
-pub fn run(config: &Path, upgrade: bool) -> i32 {
-    let snapshot = match super::load_config(config) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let master = match super::load_master(&snapshot) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
+pub fn run(config: &Path, upgrade: bool) -> CliResult {
+    let snapshot = super::load_config(config)?;
+    let master = super::load_master(&snapshot)?;
     serve(config, snapshot, master, PasswordHasher::default(), upgrade)
 }
 
@@ -40,12 +36,12 @@ pub fn build_app(
     master: MasterKey,
     passwords: PasswordHasher,
     audit: crate::audit::AuditSink,
-) -> Result<App, i32> {
+) -> Result<App, CliError> {
     let store = super::open_store(&snapshot, config)?;
     let dir = store
         .load_directory()
-        .map_err(|e| super::fail(format_args!("cannot read the database: {e}")))?;
-    App::new(
+        .map_err(|e| super::failed(format_args!("cannot read the database: {e}")))?;
+    Ok(App::new(
         config,
         snapshot,
         master,
@@ -53,69 +49,103 @@ pub fn build_app(
         passwords,
         &AuthSettings::default(),
         audit,
-    )
-    .map_err(super::fail)
+    )?)
 }
 
 /// Runs the gateway until a shutdown signal (SIGTERM, or SIGQUIT for a graceful upgrade),
 /// then drains the audit queue. With `upgrade`, the public listener is taken over from the
-/// running process instead of bound. Returns the exit code (0 after a clean shutdown).
+/// running process instead of bound.
 pub fn serve(
     config: &Path,
     snapshot: Snapshot,
     master: MasterKey,
     passwords: PasswordHasher,
     upgrade: bool,
-) -> i32 {
+) -> CliResult {
     let gw = snapshot.gateway.clone();
-    // Fail early and clearly if the port is taken (Pingora would panic later). An upgrade
-    // receives the port from the old process instead.
+    // Fail early and clearly if a port is taken (Pingora would panic later). An upgrade
+    // receives the ports from the old process instead.
     if !upgrade {
-        if let Err(e) = std::net::TcpListener::bind(gw.listen) {
-            return super::fail(format_args!("cannot listen on {}: {e}", gw.listen));
-        }
-        // The side listeners too (checked again right before they are bound, below).
-        let side = [
-            (gw.admin_listen, "the admin API"),
-            (gw.metrics_listen, "metrics"),
-        ];
-        for (addr, what) in side.into_iter().filter_map(|(a, w)| a.map(|a| (a, w))) {
-            if let Err(e) = crate::listen::ensure_free(addr) {
-                return super::fail(format_args!(
-                    "cannot serve {what} on {addr}: {e} (another process listens there; only `serve --upgrade` takes a running erpgate's ports over)"
-                ));
-            }
-        }
+        std::net::TcpListener::bind(gw.listen)
+            .map_err(|e| super::failed(format_args!("cannot listen on {}: {e}", gw.listen)))?;
+        // The side listeners too (checked again right before they are bound).
+        side_ports_free(&gw, false)?;
     }
     // Refuse before starting anything if the schema is wrong.
-    if let Err(c) = super::open_store(&snapshot, config) {
-        return c;
-    }
-    let (sink, writer) = match crate::audit::writer::start(
+    super::open_store(&snapshot, config)?;
+    let (sink, writer) = crate::audit::writer::start(
         gw.database.clone(),
         master.audit_key(),
         gw.audit_queue_capacity,
         gw.audit_linger,
-    ) {
-        Ok(x) => x,
-        Err(e) => return super::fail(format_args!("cannot start the audit writer: {e}")),
-    };
-    let app = match build_app(config, snapshot, master, passwords, sink) {
-        Ok(a) => Arc::new(a),
-        Err(c) => return c,
-    };
-    let poller = match Poller::start(
+    )
+    .map_err(|e| super::failed(format_args!("cannot start the audit writer: {e}")))?;
+    let app = Arc::new(build_app(config, snapshot, master, passwords, sink)?);
+    let poller = Poller::start(
         gw.database.clone(),
         app.directory.clone(),
         gw.store_poll_interval,
         Some(opener(app.clone())),
-    ) {
-        Ok(p) => p,
-        Err(e) => return super::fail(format_args!("cannot start the store poller: {e}")),
-    };
+    )
+    .map_err(|e| super::failed(format_args!("cannot start the store poller: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
+    start_background(&app, &gw, &stop, upgrade)?;
+    let (server, in_flight) = pingora_server(&app, &gw, upgrade)?;
+    let finish = Arc::new(Mutex::new(Some(Finish {
+        app: app.clone(),
+        stop,
+        poller,
+        writer,
+    })));
+    if let Err(e) = spawn_early_exit(
+        server.watch_execution_phase(),
+        in_flight,
+        gw.shutdown_grace,
+        finish.clone(),
+    ) {
+        // Not fatal: Pingora's own shutdown still ends the process, after the whole grace.
+        tracing::warn!(error = %e, "cannot watch for an early end of the shutdown grace");
+    }
+    server.run(RunArgs::default());
+
+    // The grace period ran out with requests still in flight (an early end exits in the watcher
+    // and never returns here; while it is finishing, this lock waits for it).
+    if let Some(f) = finish.lock().ok().and_then(|mut f| f.take()) {
+        f.run();
+    }
+    Ok(())
+}
+
+/// Refuses when the admin or metrics port is taken: a side listener is shared only with the
+/// process an upgrade takes over from (`upgrade`), so a second erpgate cannot silently share it.
+fn side_ports_free(gw: &crate::snapshot::GatewaySettings, upgrade: bool) -> CliResult {
+    if upgrade {
+        return Ok(());
+    }
+    let side = [
+        (gw.admin_listen, "the admin API"),
+        (gw.metrics_listen, "metrics"),
+    ];
+    for (addr, what) in side.into_iter().filter_map(|(a, w)| a.map(|a| (a, w))) {
+        crate::listen::ensure_free(addr).map_err(|e| {
+            super::failed(format_args!(
+                "cannot serve {what} on {addr}: {e} (another process listens there; only `serve --upgrade` takes a running erpgate's ports over)"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Starts what runs beside the relay until `stop`: the upstream resolver, the SIGHUP reloader,
+/// the admin API and metrics listeners, audit retention.
+fn start_background(
+    app: &Arc<App>,
+    gw: &crate::snapshot::GatewaySettings,
+    stop: &Arc<AtomicBool>,
+    upgrade: bool,
+) -> CliResult {
     let refresher_app = app.clone();
-    if let Err(e) = crate::upstream::peer::spawn_refresher(
+    crate::upstream::peer::spawn_refresher(
         app.resolved.clone(),
         move || {
             let c = refresher_app.compiled.load();
@@ -125,40 +155,21 @@ pub fn serve(
             )
         },
         stop.clone(),
-    ) {
-        return super::fail(format_args!("cannot start the upstream resolver: {e}"));
-    }
-    if let Err(e) = spawn_reloader(app.clone(), stop.clone()) {
-        return super::fail(format_args!("cannot watch SIGHUP: {e}"));
-    }
-    // A side listener is shared only with the process an upgrade takes over from: a plain
-    // serve proves its ports free first, so a second erpgate cannot silently share them.
-    let side_port_taken = |addr: std::net::SocketAddr, what: &str| {
-        if upgrade {
-            return None;
-        }
-        crate::listen::ensure_free(addr).err().map(|e| {
-            super::fail(format_args!(
-                "cannot serve {what} on {addr}: {e} (another process listens there; only `serve --upgrade` takes a running erpgate's ports over)"
-            ))
-        })
-    };
+    )
+    .map_err(|e| super::failed(format_args!("cannot start the upstream resolver: {e}")))?;
+    spawn_reloader(app.clone(), stop.clone())
+        .map_err(|e| super::failed(format_args!("cannot watch SIGHUP: {e}")))?;
+    // Checked again right before binding: the port may have been taken since start-up.
+    side_ports_free(gw, upgrade)?;
     if let Some(addr) = gw.admin_listen {
-        if let Some(c) = side_port_taken(addr, "the admin API") {
-            return c;
-        }
-        if let Err(e) = crate::admin::spawn(addr, app.clone(), stop.clone()) {
-            return super::fail(format_args!("cannot serve the admin API on {addr}: {e}"));
-        }
+        crate::admin::spawn(addr, app.clone(), stop.clone()).map_err(|e| {
+            super::failed(format_args!("cannot serve the admin API on {addr}: {e}"))
+        })?;
         tracing::info!(%addr, "admin API listening");
     }
     if let Some(addr) = gw.metrics_listen {
-        if let Some(c) = side_port_taken(addr, "metrics") {
-            return c;
-        }
-        if let Err(e) = crate::metrics::spawn_listener(addr, app.clone(), stop.clone()) {
-            return super::fail(format_args!("cannot serve metrics on {addr}: {e}"));
-        }
+        crate::metrics::spawn_listener(addr, app.clone(), stop.clone())
+            .map_err(|e| super::failed(format_args!("cannot serve metrics on {addr}: {e}")))?;
         tracing::info!(%addr, "metrics at /metrics");
     }
     if let Some(days) = gw.audit_retention_days {
@@ -169,7 +180,16 @@ pub fn serve(
             stop.clone(),
         );
     }
+    Ok(())
+}
 
+/// The Pingora server with the public listener: the front (strict head check, erpgate's
+/// refusals) handing every head that passed to Pingora's proxy running the relay.
+fn pingora_server(
+    app: &Arc<App>,
+    gw: &crate::snapshot::GatewaySettings,
+    upgrade: bool,
+) -> Result<(Server, InFlight), CliError> {
     let conf = ServerConf {
         threads: gw.threads,
         ca_file: gw
@@ -192,8 +212,6 @@ pub fn serve(
     }
     let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
-    // The listener's application is the front (strict head check, erpgate's refusals), which
-    // hands every head that passed to Pingora's proxy running the relay.
     let relay = pingora::proxy::http_proxy(&server.configuration, Gateway::new(app.clone()));
     let in_flight = InFlight::default();
     let mut proxy = pingora::services::listening::Service::new(
@@ -203,10 +221,8 @@ pub fn serve(
     match &gw.tls {
         None => proxy.add_tcp(&gw.listen.to_string()),
         Some(tls) => {
-            let settings = match crate::tls::listener_settings(app.clone()) {
-                Ok(s) => s,
-                Err(e) => return super::fail(format_args!("cannot set up TLS: {e}")),
-            };
+            let settings = crate::tls::listener_settings(app.clone())
+                .map_err(|e| super::failed(format_args!("cannot set up TLS: {e}")))?;
             proxy.add_tls_with_settings(&gw.listen.to_string(), None, settings);
             tracing::info!(
                 cert = %tls.cert_file.display(),
@@ -218,41 +234,19 @@ pub fn serve(
         }
     }
     server.add_service(proxy);
-    {
-        let c = app.compiled.load();
-        tracing::info!(
-            listen = %gw.listen,
-            version = c.snapshot.version,
-            hash = %c.snapshot.hash,
-            tenants = c.snapshot.tenants.len(),
-            endpoints = c.snapshot.catalog.len(),
-            "erpgate serving"
-        );
-        if gw.dangerous_allow_insecure_upstream {
-            tracing::warn!("gateway.dangerous_allow_insecure_upstream is ON: plain-HTTP and private upstreams are allowed. Never use this in production.");
-        }
+    let c = app.compiled.load();
+    tracing::info!(
+        listen = %gw.listen,
+        version = c.snapshot.version,
+        hash = %c.snapshot.hash,
+        tenants = c.snapshot.tenants.len(),
+        endpoints = c.snapshot.catalog.len(),
+        "erpgate serving"
+    );
+    if gw.dangerous_allow_insecure_upstream {
+        tracing::warn!("gateway.dangerous_allow_insecure_upstream is ON: plain-HTTP and private upstreams are allowed. Never use this in production.");
     }
-    let finish = Arc::new(Mutex::new(Some(Finish {
-        app: app.clone(),
-        stop,
-        poller,
-        writer,
-    })));
-    if let Err(e) = spawn_early_exit(
-        server.watch_execution_phase(),
-        in_flight,
-        gw.shutdown_grace,
-        finish.clone(),
-    ) {
-        // Not fatal: Pingora's own shutdown still ends the process, after the whole grace.
-        tracing::warn!(error = %e, "cannot watch for an early end of the shutdown grace");
-    }
-    server.run(RunArgs::default());
-
-    // The grace period ran out with requests still in flight (an early end exits in the watcher
-    // and never returns here; while it is finishing, this lock waits for it).
-    let taken = finish.lock().ok().and_then(|mut f| f.take());
-    taken.map_or(0, Finish::run)
+    Ok((server, in_flight))
 }
 
 /// What is left to do once Pingora has stopped accepting and nothing is in flight: drain the
@@ -265,7 +259,7 @@ struct Finish {
 }
 
 impl Finish {
-    fn run(self) -> i32 {
+    fn run(self) {
         self.stop.store(true, Ordering::Relaxed);
         self.poller.stop();
         let written = self.writer.shutdown(Duration::from_secs(30));
@@ -275,7 +269,6 @@ impl Finish {
             audit_refusals = refused,
             "erpgate stopped"
         );
-        0
     }
 }
 
@@ -314,7 +307,8 @@ fn spawn_early_exit(
             tracing::info!("nothing in flight: ending the shutdown grace early");
             let Ok(mut slot) = finish.lock() else { return };
             if let Some(f) = slot.take() {
-                std::process::exit(f.run());
+                f.run();
+                std::process::exit(0);
             }
         })?;
     Ok(())
@@ -377,7 +371,7 @@ fn spawn_reloader(app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
                             if got.is_none() {
                                 break;
                             }
-                            let _ = reload(&app, "signal:SIGHUP");
+                            let _ = crate::service::reload::reload(&app, "signal:SIGHUP");
                         }
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     }
@@ -387,40 +381,6 @@ fn spawn_reloader(app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
     ready_rx
         .recv()
         .map_err(|_| std::io::Error::other("the reload thread stopped"))?
-}
-
-/// One reload: swap or refuse, then a log line and an audit record either way. Returns the
-/// new snapshot version, or the problems that refused it.
-pub fn reload(app: &App, actor: &str) -> Result<u64, crate::config::ConfigError> {
-    let result = app.reload();
-    app.metrics.reload(result.is_ok());
-    let note = match &result {
-        Ok(version) => {
-            let c = app.compiled.load();
-            tracing::info!(version, hash = %c.snapshot.hash, by = actor, "configuration reloaded");
-            serde_json::json!({"result": "ok", "version": version, "hash": c.snapshot.hash})
-        }
-        Err(e) => {
-            tracing::error!(by = actor, problems = %e, "configuration reload refused; the previous configuration keeps serving");
-            serde_json::json!({"result": "refused", "problems": e.problems})
-        }
-    };
-    let rec = crate::audit::AuditRecord {
-        ts: crate::audit::record::now(),
-        request_id: crate::crypto::random_id("adm-", 8).unwrap_or_else(|_| "adm-reload".into()),
-        kind: Some(crate::audit::Kind::Admin),
-        actor: actor.to_string(),
-        method: "config.reload".into(),
-        path: app.config_path().display().to_string(),
-        decision: if result.is_ok() { "ok" } else { "refused" }.into(),
-        note: Some(note),
-        ..Default::default()
-    };
-    match app.audit.reserve() {
-        Ok(slot) => slot.send(rec),
-        Err(why) => tracing::warn!(?why, "reload not audited: audit unavailable"),
-    }
-    result
 }
 
 /// Prunes audit records older than `days`, hourly, leaving a checkpoint in the chain.

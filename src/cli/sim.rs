@@ -27,9 +27,9 @@ pub struct SimArgs {
 }
 
 /// Runs the simulator until SIGINT or SIGTERM.
-pub fn run(args: &SimArgs) -> i32 {
+pub fn run(args: &SimArgs) -> super::CliResult {
     let Ok(password) = std::env::var("ERPGATE_SIM_PASSWORD") else {
-        return super::fail("set ERPGATE_SIM_PASSWORD to the password the simulator accepts");
+        return Err("set ERPGATE_SIM_PASSWORD to the password the simulator accepts".into());
     };
     let api_keys = std::env::var("ERPGATE_SIM_API_KEY")
         .ok()
@@ -37,26 +37,21 @@ pub fn run(args: &SimArgs) -> i32 {
         .collect();
     let mut certs = Vec::new();
     for path in &args.jwt_cert {
-        match std::fs::read(path)
+        let list = std::fs::read(path)
             .map_err(|e| e.to_string())
             .and_then(|b| crate::jwt::Certificate::from_pem_all(&b))
-        {
-            Ok(list) => certs.extend(list),
-            Err(e) => return super::fail(format_args!("{}: {e}", path.display())),
-        }
+            .map_err(|e| super::failed(format_args!("{}: {e}", path.display())))?;
+        certs.extend(list);
     }
     if certs.is_empty() != args.jwt_issuer.is_empty() {
-        return super::fail("--jwt-issuer and --jwt-cert go together");
+        return Err("--jwt-issuer and --jwt-cert go together".into());
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("erpgate-sim")
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return super::fail(format_args!("cannot start a runtime: {e}")),
-    };
+        .map_err(|e| super::failed(format_args!("cannot start a runtime: {e}")))?;
     rt.block_on(async {
         let config = SimConfig {
             basic_users: vec![(args.user.clone(), password)],
@@ -68,21 +63,17 @@ pub fn run(args: &SimArgs) -> i32 {
             jwt_certs: std::sync::Arc::new(std::sync::RwLock::new(certs)),
             ..SimConfig::default()
         };
-        let handle = match sim::start(config).await {
-            Ok(h) => h,
-            Err(e) => return super::fail(format_args!("cannot listen on {}: {e}", args.listen)),
-        };
+        let handle = sim::start(config)
+            .await
+            .map_err(|e| super::failed(format_args!("cannot listen on {}: {e}", args.listen)))?;
         eprintln!("simulated Oracle on {}", handle.base_url());
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => return super::fail(format_args!("cannot watch SIGTERM: {e}")),
-            };
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| super::failed(format_args!("cannot watch SIGTERM: {e}")))?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
         drop(handle);
-        0
+        Ok(())
     })
 }

@@ -3,17 +3,17 @@
 //! key, bound to tenant and upstream host); the certificate in clear, for Oracle's Security
 //! Console.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
-use super::ConfigArg;
+use super::{CliError, CliResult, ConfigArg};
 use crate::config::UpstreamAuth;
-use crate::jwt::cert::{self, Certificate, SigningKey};
+use crate::jwt::cert::{self, Certificate};
+use crate::service::tenant::{self, KeyOrigin};
+use crate::service::Operator;
 use crate::snapshot::{Snapshot, Tenant};
-use crate::store::Store;
-use crate::upstream::inject::seal_tenant_key;
 
 /// Arguments of `erpgate tenant`.
 #[derive(Args, Debug)]
@@ -91,69 +91,32 @@ fn print_registration(t: &Tenant, c: &Certificate) {
     }
 }
 
-/// Seals and stores `key_der` with `cert` for `tenant`, after checking they belong together.
-pub fn store_key(
-    store: &Store,
-    snapshot: &Snapshot,
-    master: &crate::crypto::MasterKey,
-    tenant: &str,
-    key_der: &[u8],
-    cert: &Certificate,
-    force: bool,
-) -> Result<(), String> {
-    let (_, t) = snapshot
-        .tenant(tenant)
-        .ok_or_else(|| format!("tenant \"{tenant}\" is not in the configuration"))?;
-    SigningKey::from_der(key_der, cert.clone())?;
-    if !force
-        && store
-            .get_tenant_key(tenant)
-            .map_err(|e| e.to_string())?
-            .is_some()
-    {
-        return Err(format!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)"));
-    }
-    let sealed = seal_tenant_key(&master.tenant_cipher(tenant), t, key_der)?;
-    store
-        .put_tenant_key(tenant, &sealed, cert.der(), cert.x5t())
-        .map_err(|e| e.to_string())
-}
-
 /// Runs the command.
-pub fn run(args: &TenantArgs) -> i32 {
-    let (snapshot, mut store) = match super::config_and_store(&args.config.config) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+pub fn run(args: &TenantArgs) -> CliResult {
+    let (snapshot, mut store) = super::config_and_store(&args.config.config)?;
     let tenant_of = |name: &str| {
         snapshot
             .tenant(name)
             .map(|(_, t)| t.clone())
             .ok_or_else(|| {
-                super::fail(format_args!(
+                super::failed(format_args!(
                     "tenant \"{name}\" is not in the configuration"
                 ))
             })
     };
     match &args.action {
         TenantAction::ShowKey { tenant } => {
-            let t = match tenant_of(tenant) {
-                Ok(t) => t,
-                Err(c) => return c,
-            };
-            match store.get_tenant_key(tenant) {
-                Ok(Some(k)) => match Certificate::from_der(&k.cert_der) {
-                    Ok(c) => {
-                        print_registration(&t, &c);
-                        0
-                    }
-                    Err(e) => super::fail(format_args!("stored certificate does not parse: {e}")),
-                },
-                Ok(None) => super::fail(format_args!(
+            let t = tenant_of(tenant)?;
+            let Some(k) = store.get_tenant_key(tenant)? else {
+                return Err(super::failed(format_args!(
                     "tenant {tenant} has no key; run `erpgate tenant gen-key --tenant {tenant}` or `import-key`"
-                )),
-                Err(e) => super::fail(e),
-            }
+                )));
+            };
+            let c = Certificate::from_der(&k.cert_der).map_err(|e| {
+                super::failed(format_args!("stored certificate does not parse: {e}"))
+            })?;
+            print_registration(&t, &c);
+            Ok(())
         }
         TenantAction::GenKey {
             tenant,
@@ -161,34 +124,25 @@ pub fn run(args: &TenantArgs) -> i32 {
             days,
             force,
         } => {
-            let t = match tenant_of(tenant) {
-                Ok(t) => t,
-                Err(c) => return c,
-            };
-            let master = match super::load_master(&snapshot) {
-                Ok(m) => m,
-                Err(c) => return c,
-            };
+            let t = tenant_of(tenant)?;
+            let master = super::load_master(&snapshot)?;
             if !(1..=3650).contains(days) {
-                return super::fail("--days must be 1..=3650");
+                return Err("--days must be 1..=3650".into());
             }
             let cn = common_name
                 .clone()
                 .or_else(|| issuer(&t).map(str::to_string))
                 .unwrap_or_else(|| format!("erpgate-{tenant}"));
-            let (key, cert) = match cert::generate(&cn, *days) {
-                Ok(k) => k,
-                Err(e) => return super::fail(e),
-            };
-            finish(
-                &mut store,
+            let (key, cert) = cert::generate(&cn, *days)?;
+            let mut op = super::operator(&mut store, &master);
+            install(
+                &mut op,
                 &snapshot,
-                &master,
                 &t,
                 &key,
                 &cert,
                 *force,
-                "tenant.gen_key",
+                KeyOrigin::Generated,
             )
         }
         TenantAction::ImportKey {
@@ -197,68 +151,54 @@ pub fn run(args: &TenantArgs) -> i32 {
             cert,
             force,
         } => {
-            let t = match tenant_of(tenant) {
-                Ok(t) => t,
-                Err(c) => return c,
-            };
-            let master = match super::load_master(&snapshot) {
-                Ok(m) => m,
-                Err(c) => return c,
-            };
-            let key_pem = match std::fs::read(key) {
-                Ok(b) => Zeroizing::new(b),
-                Err(e) => return super::fail(format_args!("cannot read {}: {e}", key.display())),
-            };
-            let key_der = match cert::private_key_der_from_pem(&key_pem) {
-                Ok(d) => d,
-                Err(e) => return super::fail(format_args!("{}: {e}", key.display())),
-            };
-            let cert_pem = match std::fs::read(cert) {
-                Ok(b) => b,
-                Err(e) => return super::fail(format_args!("cannot read {}: {e}", cert.display())),
-            };
-            let c = match Certificate::from_pem_all(&cert_pem) {
-                Ok(mut list) if list.len() == 1 => list.remove(0),
-                Ok(_) => {
-                    return super::fail(format_args!(
-                        "{}: holds several certificates; give the tenant's own only",
-                        cert.display()
-                    ))
-                }
-                Err(e) => return super::fail(format_args!("{}: {e}", cert.display())),
-            };
-            finish(
-                &mut store,
+            let t = tenant_of(tenant)?;
+            let master = super::load_master(&snapshot)?;
+            let (key_der, c) = read_pair(key, cert)?;
+            let mut op = super::operator(&mut store, &master);
+            install(
+                &mut op,
                 &snapshot,
-                &master,
                 &t,
                 &key_der,
                 &c,
                 *force,
-                "tenant.import_key",
+                KeyOrigin::Imported,
             )
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    store: &mut Store,
+/// The private key (PEM, any of the usual forms) and the one certificate to import.
+fn read_pair(key: &Path, cert: &Path) -> Result<(Zeroizing<Vec<u8>>, Certificate), CliError> {
+    let key_pem = std::fs::read(key)
+        .map(Zeroizing::new)
+        .map_err(|e| super::failed(format_args!("cannot read {}: {e}", key.display())))?;
+    let key_der = cert::private_key_der_from_pem(&key_pem)
+        .map_err(|e| super::failed(format_args!("{}: {e}", key.display())))?;
+    let cert_pem = std::fs::read(cert)
+        .map_err(|e| super::failed(format_args!("cannot read {}: {e}", cert.display())))?;
+    match Certificate::from_pem_all(&cert_pem) {
+        Ok(mut list) if list.len() == 1 => Ok((key_der, list.remove(0))),
+        Ok(_) => Err(super::failed(format_args!(
+            "{}: holds several certificates; give the tenant's own only",
+            cert.display()
+        ))),
+        Err(e) => Err(super::failed(format_args!("{}: {e}", cert.display()))),
+    }
+}
+
+/// Stores the pair (audited) and prints what to register in Oracle.
+fn install(
+    op: &mut Operator<'_>,
     snapshot: &Snapshot,
-    master: &crate::crypto::MasterKey,
     t: &Tenant,
     key_der: &[u8],
     cert: &Certificate,
     force: bool,
-    verb: &str,
-) -> i32 {
-    if let Err(e) = store_key(store, snapshot, master, &t.name, key_der, cert, force) {
-        return super::fail(e);
-    }
-    print_registration(t, cert);
-    let note = serde_json::json!({"x5t": cert.x5t(), "subject": cert.subject(), "replaced": force});
-    match super::audit_admin(store, master, verb, &t.name, Some(note)) {
-        Ok(()) => 0,
-        Err(c) => c,
-    }
+    origin: KeyOrigin,
+) -> CliResult {
+    tenant::install_key(op, snapshot, &t.name, key_der, cert, force, origin, |()| {
+        print_registration(t, cert);
+    })?;
+    Ok(())
 }

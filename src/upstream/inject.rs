@@ -205,6 +205,32 @@ pub struct TokenUse {
     pub generation: u64,
 }
 
+/// Why `token` mode could not produce an upstream token: what `Deny` detail it becomes is
+/// decided by variant (the texts are for the log only).
+#[derive(Debug, thiserror::Error)]
+enum TokenFailure {
+    /// The stored secret the token is fetched with does not exist.
+    #[error("secret_not_stored")]
+    SecretNotStored,
+    /// It does not open (tampered, or sealed for another tenant, host or key).
+    #[error("secret_unopenable")]
+    SecretUnopenable,
+    /// It cannot be sent in a header.
+    #[error("secret_not_header_safe")]
+    SecretNotHeaderSafe,
+    /// The upstream host resolved to no usable address.
+    #[error("upstream has no usable address")]
+    NoAddress,
+    /// The token endpoint failed (the text says how).
+    #[error("{0}")]
+    Endpoint(String),
+}
+
+impl From<String> for TokenFailure {
+    fn from(why: String) -> Self {
+        TokenFailure::Endpoint(why)
+    }
+}
 /// The upstream credential for tenants in `token` mode: a bearer token from Oracle's token
 /// endpoint, fetched with the stored password (once per lifetime, single flight).
 pub async fn upstream_token<'v>(
@@ -227,7 +253,7 @@ pub async fn upstream_token<'v>(
     let name = account.upstream_secret.as_deref().unwrap_or(secret);
     let key = format!("{}\0{user}\0{name}", tenant.name);
     let spec = || {
-        let ct = sealed(&tenant.name, name).ok_or("secret_not_stored")?;
+        let ct = sealed(&tenant.name, name).ok_or(TokenFailure::SecretNotStored)?;
         let ctx = SealContext {
             tenant: &tenant.name,
             name,
@@ -236,12 +262,13 @@ pub async fn upstream_token<'v>(
         let password = runtime
             .cipher
             .open(&ctx, ct)
-            .map_err(|_| "secret_unopenable")?;
-        let basic = basic_value(user, password.expose()).map_err(|_| "secret_not_header_safe")?;
+            .map_err(|_| TokenFailure::SecretUnopenable)?;
+        let basic =
+            basic_value(user, password.expose()).map_err(|_| TokenFailure::SecretNotHeaderSafe)?;
         let addr = app
             .resolved
             .pick(&runtime.addr_key)
-            .ok_or("upstream has no usable address")?;
+            .ok_or(TokenFailure::NoAddress)?;
         Ok(crate::upstream::token_mode::FetchSpec {
             addr,
             tls: tenant.upstream.tls,
@@ -252,22 +279,22 @@ pub async fn upstream_token<'v>(
             timeout: gateway.upstream_connect_timeout + gateway.upstream_read_timeout,
         })
     };
-    let held = app
-        .upstream_tokens
-        .get(&key, || spec().map_err(|e: &str| e.to_string()))
-        .await
-        .map_err(|e| {
-            tracing::error!(tenant = %tenant.name, error = %e, "cannot obtain an upstream token");
-            match e.as_str() {
-                "secret_not_stored" => {
-                    Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_stored")
-                }
-                "secret_unopenable" => {
-                    Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
-                }
-                _ => Deny::with_detail(Reason::UpstreamUnavailable, "token_endpoint_failed"),
+    let held = app.upstream_tokens.get(&key, spec).await.map_err(|e| {
+        tracing::error!(tenant = %tenant.name, error = %e, "cannot obtain an upstream token");
+        match e {
+            TokenFailure::SecretNotStored => {
+                Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_stored")
             }
-        })?;
+            TokenFailure::SecretUnopenable => {
+                Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
+            }
+            TokenFailure::SecretNotHeaderSafe
+            | TokenFailure::NoAddress
+            | TokenFailure::Endpoint(_) => {
+                Deny::with_detail(Reason::UpstreamUnavailable, "token_endpoint_failed")
+            }
+        }
+    })?;
     Ok(UpstreamCredential {
         name: http::header::AUTHORIZATION,
         value: held.header,

@@ -96,12 +96,14 @@ impl UpstreamTokens {
         })
     }
 
-    /// The token for `key`, fetched with `spec()` when there is none or it is due.
-    pub async fn get<'s>(
+    /// The token for `key`, fetched with `spec()` when there is none or it is due. The
+    /// caller's error type `E` carries both why `spec()` refused and (from its text) why the
+    /// token endpoint failed, so the caller tells them apart by variant, not by message.
+    pub async fn get<'s, E: From<String>>(
         &self,
         key: &str,
-        spec: impl FnOnce() -> Result<FetchSpec<'s>, String>,
-    ) -> Result<Held, String> {
+        spec: impl FnOnce() -> Result<FetchSpec<'s>, E>,
+    ) -> Result<Held, E> {
         if let Some(h) = self.fresh(key, Instant::now()) {
             return Ok(h);
         }
@@ -117,7 +119,7 @@ impl UpstreamTokens {
         let result = match self.fresh(key, Instant::now()) {
             Some(h) => Ok(h),
             None => match spec() {
-                Ok(spec) => self.fetch_into(key, spec).await,
+                Ok(spec) => self.fetch_into(key, spec).await.map_err(E::from),
                 Err(e) => Err(e),
             },
         };

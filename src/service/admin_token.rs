@@ -4,9 +4,13 @@
 //!
 //! Roles are ordered: `auditor` reads; `admin` also manages accounts, credentials, gateway
 //! tokens, the kill switch and reloads; only `owner` manages admin tokens, and nobody can
-//! create a token of a role above their own.
+//! create a token of a role above their own (the admin API checks that before it calls
+//! [`issue`]; the CLI, the bootstrap, may create any).
 
-use crate::crypto::{ct_eq, KeyedHasher};
+use serde_json::json;
+
+use super::{Change, Operator, ServiceError};
+use crate::crypto::{ct_eq, KeyedHasher, SecretString};
 use crate::store::Store;
 
 /// Every admin token starts with this.
@@ -66,23 +70,75 @@ impl AdminIdentity {
     }
 }
 
-/// Creates and stores an admin token; returns (id, token). The token is the only copy.
+/// Creates and stores an admin token, *without* an audit record (the building block of
+/// [`issue`]; the demo's setup records itself); returns (id, token). The token is the only copy.
 pub fn create(
     store: &Store,
     hasher: &KeyedHasher,
     role: Role,
     name: &str,
     created_by: &str,
-) -> Result<(String, crate::crypto::SecretString), String> {
+) -> Result<(String, SecretString), ServiceError> {
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err("name must be 1-64 characters without control characters".into());
+        return Err(ServiceError::Invalid(
+            "name must be 1-64 characters without control characters".into(),
+        ));
     }
-    let (id, token) = crate::auth::tokens::new_secret(ADMIN_TOKEN_PREFIX)?;
+    let (id, token) =
+        crate::auth::tokens::new_secret(ADMIN_TOKEN_PREFIX).map_err(ServiceError::Internal)?;
     let hash = hasher.hash(token.expose().as_bytes());
-    store
-        .insert_admin_token(&id, &hash, role.as_str(), name, created_by)
-        .map_err(|e| e.to_string())?;
+    store.insert_admin_token(&id, &hash, role.as_str(), name, created_by)?;
     Ok((id, token))
+}
+
+/// `eat_` and the first 8 hex digits of a token id: what the audit trail names.
+pub fn short_id(id: &str) -> String {
+    format!("eat_{}", id.get(..8).unwrap_or(id))
+}
+
+/// Creates an admin token of `role` for `name`, created by the operator (audited
+/// `admin_token.create`: the short id, role and name; never the token). Returns (id, token).
+pub fn issue(
+    op: &mut Operator<'_>,
+    hasher: &KeyedHasher,
+    role: Role,
+    name: &str,
+    shown: impl FnOnce(&(String, SecretString)),
+) -> Result<(String, SecretString), ServiceError> {
+    let actor = op.actor.name.clone();
+    op.perform(
+        "admin_token.create",
+        |s| {
+            let (id, token) = create(s, hasher, role, name, &actor)?;
+            Ok(Change {
+                object: short_id(&id),
+                note: Some(json!({"role": role.as_str(), "name": name})),
+                value: (id, token),
+            })
+        },
+        shown,
+    )
+}
+
+/// Revokes the admin token with bare id `id` (audited `admin_token.revoke`). Returns whether
+/// it was active until now.
+pub fn revoke(
+    op: &mut Operator<'_>,
+    id: &str,
+    shown: impl FnOnce(&bool),
+) -> Result<bool, ServiceError> {
+    op.perform(
+        "admin_token.revoke",
+        |s| {
+            let changed = s.revoke_admin_token(id)?;
+            Ok(Change {
+                object: short_id(id),
+                note: None,
+                value: changed,
+            })
+        },
+        shown,
+    )
 }
 
 /// Verifies an `Authorization` header value (`Bearer eat_…`) against the store.

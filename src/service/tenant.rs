@@ -1,0 +1,83 @@
+//! A tenant's signing key and certificate for outbound JWT assertions: the private key is
+//! stored sealed (AES-256-GCM under the tenant's derived key, bound to tenant and upstream
+//! host), the certificate in clear.
+
+use serde_json::json;
+
+use super::{Change, Operator, ServiceError};
+use crate::crypto::MasterKey;
+use crate::jwt::cert::{Certificate, SigningKey};
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+use crate::upstream::inject::seal_tenant_key;
+
+/// How the key came to be: the audit verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// Generated here (`tenant.gen_key`).
+    Generated,
+    /// Imported from files (`tenant.import_key`).
+    Imported,
+}
+
+/// Checks that `key_der` signs for `cert` and stores it sealed for `tenant`, *without* an
+/// audit record (the building block of [`install_key`]). Refuses to replace a key unless
+/// `force`.
+pub fn store_key(
+    store: &Store,
+    snapshot: &Snapshot,
+    master: &MasterKey,
+    tenant: &str,
+    key_der: &[u8],
+    cert: &Certificate,
+    force: bool,
+) -> Result<(), ServiceError> {
+    let (_, t) = snapshot
+        .tenant(tenant)
+        .ok_or_else(|| ServiceError::UnknownTenant {
+            name: tenant.to_string(),
+            known: snapshot.tenants.iter().map(|t| t.name.clone()).collect(),
+        })?;
+    SigningKey::from_der(key_der, cert.clone()).map_err(ServiceError::Invalid)?;
+    if !force && store.get_tenant_key(tenant)?.is_some() {
+        return Err(ServiceError::Invalid(format!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
+    }
+    let sealed = seal_tenant_key(&master.tenant_cipher(tenant), t, key_der)
+        .map_err(ServiceError::Internal)?;
+    store.put_tenant_key(tenant, &sealed, cert.der(), cert.x5t())?;
+    Ok(())
+}
+
+/// Installs a tenant's signing key and certificate (audited `tenant.gen_key` or
+/// `tenant.import_key`: the certificate's x5t and subject, whether a key was replaced).
+#[allow(clippy::too_many_arguments)]
+pub fn install_key(
+    op: &mut Operator<'_>,
+    snapshot: &Snapshot,
+    tenant: &str,
+    key_der: &[u8],
+    cert: &Certificate,
+    force: bool,
+    origin: KeyOrigin,
+    shown: impl FnOnce(&()),
+) -> Result<(), ServiceError> {
+    let verb = match origin {
+        KeyOrigin::Generated => "tenant.gen_key",
+        KeyOrigin::Imported => "tenant.import_key",
+    };
+    let master = op.trail.master();
+    op.perform(
+        verb,
+        |s| {
+            store_key(s, snapshot, master, tenant, key_der, cert, force)?;
+            Ok(Change {
+                object: tenant.to_string(),
+                note: Some(
+                    json!({"x5t": cert.x5t(), "subject": cert.subject(), "replaced": force}),
+                ),
+                value: (),
+            })
+        },
+        shown,
+    )
+}
