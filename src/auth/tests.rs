@@ -38,10 +38,10 @@ fn fixture(credentials: usize, settings: &AuthSettings) -> Fixture {
         .collect();
     let view = Arc::new(DirectoryView::build(store.load_directory().expect("dir")));
     let auth = Arc::new(Authenticator::new(
-        master.keyed_hasher("api-key"),
-        master.keyed_hasher("cache"),
-        master.keyed_hasher("inbound-jwt"),
-        master.keyed_hasher("gateway-token"),
+        master.keyed_hasher(crate::crypto::HashPurpose::ApiKey),
+        master.keyed_hasher(crate::crypto::HashPurpose::CredentialCache),
+        master.keyed_hasher(crate::crypto::HashPurpose::InboundJwt),
+        master.keyed_hasher(crate::crypto::HashPurpose::GatewayToken),
         PasswordHasher::new(PARAMS),
         settings,
     ));
@@ -116,7 +116,7 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
     );
     assert_eq!(auth.cache_len(), 1);
     assert!(
-        auth.inflight.lock().map(|m| m.is_empty()).unwrap_or(false),
+        auth.inflight.is_idle(),
         "gates are cleaned up"
     );
 }

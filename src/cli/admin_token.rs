@@ -66,7 +66,7 @@ fn create(store: &mut Store, master: &MasterKey, role: &str, name: &str, json: b
         return super::fail("--role must be owner, admin or auditor");
     };
     let actor = format!("cli:{}", super::killswitch::whoami());
-    let hasher = master.keyed_hasher("admin-token");
+    let hasher = master.keyed_hasher(crate::crypto::HashPurpose::AdminToken);
     let (id, token) = match auth::create(store, &hasher, r, name, &actor) {
         Ok(x) => x,
         Err(e) => return super::fail(e),

@@ -90,7 +90,7 @@ pub fn issue(
     let (key_id, api_key) = crypto::generate_api_key().map_err(e)?;
     let password_hash = passwords.hash(password.expose().as_bytes()).map_err(e)?;
     let api_key_hash = master
-        .keyed_hasher("api-key")
+        .keyed_hasher(crate::crypto::HashPurpose::ApiKey)
         .hash(api_key.expose().as_bytes());
     store
         .insert_credential(&NewCredential {

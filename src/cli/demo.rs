@@ -100,7 +100,7 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), Stri
 
     let (admin_id, admin_token) = crate::admin::auth::create(
         &store,
-        &master.keyed_hasher("admin-token"),
+        &master.keyed_hasher(crate::crypto::HashPurpose::AdminToken),
         crate::admin::auth::Role::Owner,
         "demo-operator",
         "cli:demo",

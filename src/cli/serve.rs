@@ -45,6 +45,9 @@ pub fn build_app(
     let dir = store
         .load_directory()
         .map_err(|e| super::fail(format_args!("cannot read the database: {e}")))?;
+    let token_client = Arc::new(crate::gateway::token_client::TokenClient::new(
+        snapshot.gateway.upstream_ca_file.as_deref(),
+    ));
     App::new(
         config,
         snapshot,
@@ -54,6 +57,7 @@ pub fn build_app(
         &AuthSettings::default(),
         audit,
     )
+    .map(|app| app.with_token_endpoint(token_client))
     .map_err(super::fail)
 }
 
@@ -156,7 +160,9 @@ pub fn serve(
         if let Some(c) = side_port_taken(addr, "metrics") {
             return c;
         }
-        if let Err(e) = crate::metrics::spawn_listener(addr, app.clone(), stop.clone()) {
+        let scraped = app.clone();
+        let render = move || scraped.render_metrics();
+        if let Err(e) = crate::metrics::spawn_listener(addr, render, stop.clone()) {
             return super::fail(format_args!("cannot serve metrics on {addr}: {e}"));
         }
         tracing::info!(%addr, "metrics at /metrics");
@@ -203,7 +209,7 @@ pub fn serve(
     match &gw.tls {
         None => proxy.add_tcp(&gw.listen.to_string()),
         Some(tls) => {
-            let settings = match crate::tls::listener_settings(app.clone()) {
+            let settings = match crate::gateway::tls::listener_settings(app.clone()) {
                 Ok(s) => s,
                 Err(e) => return super::fail(format_args!("cannot set up TLS: {e}")),
             };

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use super::ConfigArg;
-use crate::config::UpstreamAuth;
+use crate::snapshot::UpstreamAuth;
 use crate::jwt::cert::{self, Certificate, SigningKey};
 use crate::snapshot::{Snapshot, Tenant};
 use crate::store::Store;

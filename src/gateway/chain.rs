@@ -13,7 +13,7 @@ use crate::app::{App, Compiled};
 use crate::auth::presented::{self, Presented, PresentedError};
 use crate::auth::tokens::TOKEN_PREFIX;
 use crate::auth::Caller;
-use crate::config::UpstreamAuth;
+use crate::snapshot::UpstreamAuth;
 use crate::directory::DirectoryView;
 use crate::gateway::context::Trace;
 use crate::gateway::deny::{Deny, Reason};
@@ -195,11 +195,9 @@ pub async fn admit(
         }
         (UpstreamAuth::Token { .. }, Some(account)) => {
             Box::pin(inject::upstream_token(
-                app,
+                super::token_refresh::token_source(app, runtime, &snapshot.gateway),
                 tenant,
-                runtime,
                 account,
-                &snapshot.gateway,
                 |t, n| view.secret(t, n),
             ))
             .await

@@ -9,10 +9,13 @@ pub mod cors;
 pub mod deny;
 pub mod front;
 pub mod record;
-pub mod request_id;
 pub mod respond;
+pub mod response_head;
 pub mod token_endpoint;
+pub mod token_client;
+pub mod tls;
 pub mod token_refresh;
+pub mod upstream_headers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,7 +92,7 @@ impl ProxyHttp for Gateway {
         let tls = gw.tls.as_ref();
         ctx.hsts = tls.and_then(|t| t.hsts.clone());
         let tls_version_refused =
-            tls.is_some_and(|t| t.tls13_only && !crate::tls::negotiated_tls13(session));
+            tls.is_some_and(|t| t.tls13_only && !self::tls::negotiated_tls13(session));
         // No record slot, no relay: refuse rather than serve traffic we cannot audit.
         match self.app.audit.reserve() {
             Ok(slot) => ctx.audit_slot = Some(slot),
@@ -313,8 +316,8 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "tenant vanished from snapshot");
         };
         let extra: Vec<&http::HeaderName> = runtime.credential_header.iter().collect();
-        crate::upstream::headers::sanitize(upstream_request, &extra);
-        crate::upstream::headers::set_host(upstream_request, &tenant.upstream.host_header)?;
+        upstream_headers::sanitize(upstream_request, &extra);
+        upstream_headers::set_host(upstream_request, &tenant.upstream.host_header)?;
         let Some(cred) = ctx.upstream_credential.take() else {
             return Error::e_explain(ErrorType::InternalError, "upstream credential already used");
         };
@@ -325,9 +328,9 @@ impl ProxyHttp for Gateway {
             upstream_request.remove_header(&http::header::EXPECT);
         }
         if let Some(rules) = ctx.redaction.as_ref() {
-            crate::upstream::headers::prepare_for_redaction(upstream_request)?;
+            upstream_headers::prepare_for_redaction(upstream_request)?;
             if !rules.is_empty() {
-                crate::upstream::headers::prepare_for_masking(upstream_request);
+                upstream_headers::prepare_for_masking(upstream_request);
             }
         }
         Ok(())

@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// Every value sealed under the master key: upstream secrets and tenant signing keys
-    /// (under [`crate::upstream::inject::TENANT_KEY_SEAL_NAME`]), whichever tables exist.
+    /// (under [`crate::crypto::TENANT_KEY_SEAL_NAME`]), whichever tables exist.
     pub fn sealed_values(&self) -> Result<Vec<SealedValue>, StoreError> {
         let mut out = Vec::new();
         if self.has_table("secrets")? {
@@ -106,7 +106,7 @@ impl Store {
             let rows = st.query_map([], |r| {
                 Ok((
                     r.get(0)?,
-                    crate::upstream::inject::TENANT_KEY_SEAL_NAME.to_string(),
+                    crate::crypto::TENANT_KEY_SEAL_NAME.to_string(),
                     r.get(1)?,
                 ))
             })?;
@@ -155,7 +155,7 @@ impl Store {
             for (tenant, sealed) in rows {
                 let next = reseal(
                     &tenant,
-                    crate::upstream::inject::TENANT_KEY_SEAL_NAME,
+                    crate::crypto::TENANT_KEY_SEAL_NAME,
                     &sealed,
                 )
                 .map_err(StoreError::Invalid)?;

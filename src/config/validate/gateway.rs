@@ -34,7 +34,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     }
     let max_uri = g.max_uri_length.unwrap_or(8192);
     // 65534: the longest target the HTTP library under Pingora can hold (`http::Uri`).
-    if !(256..=crate::gateway::front::head::MAX_TARGET).contains(&max_uri) {
+    if !(256..=crate::path::MAX_TARGET).contains(&max_uri) {
         p.push(format!(
             "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65534 (65534 is the longest request target the HTTP stack can carry)"
         ));
@@ -162,7 +162,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     }
     let mut trusted = Vec::new();
     for c in g.trusted_proxies.iter().flatten() {
-        match crate::gateway::client_ip::Cidr::parse(c) {
+        match crate::net::Cidr::parse(c) {
             Ok(c) => trusted.push(c),
             Err(e) => p.push(format!("{file}: gateway.trusted_proxies: {e}")),
         }
