@@ -3,8 +3,8 @@
 //! Loading and checking only: the listener settings and the certificate resolver that serve
 //! these (and enforce TLS 1.3-only) are Pingora's side, in `gateway::tls`.
 
-use std::path::{Path, PathBuf};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
@@ -118,4 +118,3 @@ fn check_validity(path: &Path, der: &[u8]) -> Result<String, String> {
     }
     Ok(not_after)
 }
-

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "L0 leaves",
-        &[
-            "refusal", "ids", "net", "sync", "crypto", "path", "listen",
-        ],
+        &["refusal", "ids", "net", "sync", "crypto", "path", "listen"],
     ),
     (
         "L1 domain",
@@ -51,9 +49,7 @@ const PENDING: &[(&str, &str)] = &[
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
-    LAYERS
-        .iter()
-        .position(|(_, mods)| mods.contains(&module))
+    LAYERS.iter().position(|(_, mods)| mods.contains(&module))
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -181,7 +177,11 @@ fn scan() -> Graph {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    assert!(files.len() > 50, "found the sources ({} files)", files.len());
+    assert!(
+        files.len() > 50,
+        "found the sources ({} files)",
+        files.len()
+    );
     let mut g = Graph {
         edges: BTreeMap::new(),
         tops: BTreeSet::new(),
@@ -312,7 +312,10 @@ fn no_cycles_between_top_level_modules() {
 fn pending_exceptions_still_exist() {
     let g = scan();
     for (file, to) in PENDING {
-        let found = g.edges.iter().any(|((_, t), files)| t == to && files.contains(*file));
+        let found = g
+            .edges
+            .iter()
+            .any(|((_, t), files)| t == to && files.contains(*file));
         assert!(
             found,
             "{file} no longer names `{to}`: remove it from PENDING in tests/layers.rs"

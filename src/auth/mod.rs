@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use crate::crypto::{KeyedHasher, PasswordHasher};
 use crate::directory::{AccountIdx, CredentialIdx, DirectoryView};
-use crate::refusal::{Deny, Reason};
 use crate::jwt::inbound::{InboundCache, InboundTrust, OracleIdentity};
 use crate::jwt::JwtError;
+use crate::refusal::{Deny, Reason};
 use cache::{FailedCache, VerifiedCache};
 
 /// How a caller authenticated.

@@ -115,10 +115,7 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
         "one argon2 run for 32 concurrent requests"
     );
     assert_eq!(auth.cache_len(), 1);
-    assert!(
-        auth.inflight.is_idle(),
-        "gates are cleaned up"
-    );
+    assert!(auth.inflight.is_idle(), "gates are cleaned up");
 }
 
 #[test]

@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use super::ConfigArg;
-use crate::snapshot::UpstreamAuth;
 use crate::jwt::cert::{self, Certificate, SigningKey};
+use crate::snapshot::UpstreamAuth;
 use crate::snapshot::{Snapshot, Tenant};
 use crate::store::Store;
 use crate::upstream::inject::seal_tenant_key;

@@ -54,7 +54,13 @@ mod tests {
         let labels: Vec<&str> = HashPurpose::ALL.iter().map(|p| p.label()).collect();
         assert_eq!(
             labels,
-            ["api-key", "cache", "inbound-jwt", "gateway-token", "admin-token"]
+            [
+                "api-key",
+                "cache",
+                "inbound-jwt",
+                "gateway-token",
+                "admin-token"
+            ]
         );
         assert_eq!(TENANT_KEY_SEAL_NAME, "tenant-signing-key");
     }

@@ -280,7 +280,10 @@ mod tests {
             k.keyed_hasher(HashPurpose::ApiKey).hash(b"x"),
             k.keyed_hasher(HashPurpose::GatewayToken).hash(b"x")
         );
-        assert_ne!(k.audit_key().hash(b"x"), k.keyed_hasher(HashPurpose::CredentialCache).hash(b"x"));
+        assert_ne!(
+            k.audit_key().hash(b"x"),
+            k.keyed_hasher(HashPurpose::CredentialCache).hash(b"x")
+        );
         let (other, _) = MasterKey::generate().expect("gen");
         assert_ne!(k.key_id(), other.key_id());
         assert_eq!(format!("{k:?}"), "MasterKey(redacted)");

@@ -13,13 +13,13 @@ use crate::app::{App, Compiled};
 use crate::auth::presented::{self, Presented, PresentedError};
 use crate::auth::tokens::TOKEN_PREFIX;
 use crate::auth::Caller;
-use crate::snapshot::UpstreamAuth;
 use crate::directory::DirectoryView;
 use crate::gateway::context::Trace;
 use crate::gateway::deny::{Deny, Reason};
 use crate::path::{self, PathRejection};
 use crate::policy::{Method, Subject};
 use crate::snapshot::TenantId;
+use crate::snapshot::UpstreamAuth;
 use crate::upstream::inject::{self, UpstreamCredential};
 
 /// The parts of a request the chain looks at.

@@ -11,9 +11,9 @@ pub mod front;
 pub mod record;
 pub mod respond;
 pub mod response_head;
-pub mod token_endpoint;
-pub mod token_client;
 pub mod tls;
+pub mod token_client;
+pub mod token_endpoint;
 pub mod token_refresh;
 pub mod upstream_headers;
 

@@ -45,7 +45,8 @@ mod tests {
     fn pingora_heads_take_the_same_edits() {
         let mut r = ResponseHeader::build(200, None).expect("build");
         r.insert_header("Server", "Oracle-HTTP-Server").expect("h");
-        r.insert_header("Content-Type", "application/json").expect("h");
+        r.insert_header("Content-Type", "application/json")
+            .expect("h");
         r.insert_header("Content-Length", "10").expect("h");
         r.insert_header("Set-Cookie", "JSESSIONID=1").expect("h");
         crate::redact::headers::filter_upstream(&mut r, &[], None).expect("filter");
@@ -85,7 +86,14 @@ mod tests {
         let mut wire = Vec::new();
         r.header_to_h1_wire(&mut wire);
         let wire = String::from_utf8(wire).expect("ascii");
-        assert!(!wire.to_ascii_lowercase().contains("content-length"), "{wire}");
-        assert!(wire.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{wire}");
+        assert!(
+            !wire.to_ascii_lowercase().contains("content-length"),
+            "{wire}"
+        );
+        assert!(
+            wire.to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "{wire}"
+        );
     }
 }

@@ -7,8 +7,8 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
 
 use crate::app::{App, TenantRuntime};
-use crate::snapshot::GatewaySettings;
 use crate::gateway::context::RequestCtx;
+use crate::snapshot::GatewaySettings;
 use crate::upstream::inject;
 
 /// Looks at the upstream status; returns a retryable error when the request should be sent

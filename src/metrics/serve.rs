@@ -8,7 +8,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 
-
 fn respond(status: u16, ctype: &str, body: String) -> hyper::Response<Full<Bytes>> {
     let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
@@ -35,11 +34,9 @@ pub fn spawn(
         let render = render.clone();
         async move {
             match (req.method(), req.uri().path()) {
-                (&hyper::Method::GET, "/metrics") => respond(
-                    200,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    render(),
-                ),
+                (&hyper::Method::GET, "/metrics") => {
+                    respond(200, "text/plain; version=0.0.4; charset=utf-8", render())
+                }
                 (_, "/metrics") => respond(405, "text/plain", "method not allowed\n".into()),
                 _ => respond(404, "text/plain", "not found\n".into()),
             }

@@ -153,12 +153,8 @@ impl Store {
                 "UPDATE tenant_keys SET key_ciphertext = ?2, updated_at = ?3 WHERE tenant = ?1",
             )?;
             for (tenant, sealed) in rows {
-                let next = reseal(
-                    &tenant,
-                    crate::crypto::TENANT_KEY_SEAL_NAME,
-                    &sealed,
-                )
-                .map_err(StoreError::Invalid)?;
+                let next = reseal(&tenant, crate::crypto::TENANT_KEY_SEAL_NAME, &sealed)
+                    .map_err(StoreError::Invalid)?;
                 write.execute(params![tenant, next, t])?;
                 done.tenant_keys += 1;
             }

@@ -282,19 +282,19 @@ pub async fn upstream_token<'t, 'v>(
         })
         .await;
     let held = got.map_err(|e| {
-            tracing::error!(tenant = %tenant.tenant, error = %e, "cannot obtain an upstream token");
-            match refused {
-                Some(FetchRefused::SecretNotStored) => {
-                    Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_stored")
-                }
-                Some(FetchRefused::SecretUnopenable) => {
-                    Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
-                }
-                Some(FetchRefused::NotHeaderSafe | FetchRefused::NoAddress) | None => {
-                    Deny::with_detail(Reason::UpstreamUnavailable, "token_endpoint_failed")
-                }
+        tracing::error!(tenant = %tenant.tenant, error = %e, "cannot obtain an upstream token");
+        match refused {
+            Some(FetchRefused::SecretNotStored) => {
+                Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_stored")
             }
-        })?;
+            Some(FetchRefused::SecretUnopenable) => {
+                Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
+            }
+            Some(FetchRefused::NotHeaderSafe | FetchRefused::NoAddress) | None => {
+                Deny::with_detail(Reason::UpstreamUnavailable, "token_endpoint_failed")
+            }
+        }
+    })?;
     Ok(UpstreamCredential {
         name: http::header::AUTHORIZATION,
         value: held.header,
