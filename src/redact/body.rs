@@ -236,7 +236,7 @@ mod tests {
     fn resp(status: u16, headers: &[(&str, &str)]) -> TestHead {
         let mut r = TestHead::new(status);
         for (k, v) in headers {
-            r.append_header(k.to_string(), *v).expect("header");
+            r.append_header(k.to_string(), v).expect("header");
         }
         r
     }
