@@ -53,7 +53,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(run(&none, &none).is_err()))
     });
 
-    let ids = erpgate::gateway::request_id::RequestIds::new();
+    let ids = erpgate::ids::RequestIds::new();
     c.bench_function("step/request_id", |b| b.iter(|| black_box(ids.next_id())));
     // The front's strict head check on a typical integration request (10 fields).
     let head = b"GET /fscmRestApi/resources/11.13.18.05/invoices/300100555?onlyData=true HTTP/1.1\r\n\
@@ -148,7 +148,7 @@ REST-Framework-Version: 4\r\nContent-Type: application/json\r\nContent-Length: 0
     c.bench_function("step/sanitize_headers", |b| {
         b.iter(|| {
             let mut r = req.clone();
-            erpgate::upstream::headers::sanitize(&mut r, &[]);
+            erpgate::gateway::upstream_headers::sanitize(&mut r, &[]);
             black_box(r.headers.len())
         })
     });

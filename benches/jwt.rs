@@ -55,10 +55,10 @@ fn benches(c: &mut Criterion) {
     });
     let (master, _) = MasterKey::generate().expect("master");
     let auth = Authenticator::new(
-        master.keyed_hasher("api-key"),
-        master.keyed_hasher("cache"),
-        master.keyed_hasher("inbound-jwt"),
-        master.keyed_hasher("gateway-token"),
+        master.keyed_hasher(erpgate::crypto::HashPurpose::ApiKey),
+        master.keyed_hasher(erpgate::crypto::HashPurpose::CredentialCache),
+        master.keyed_hasher(erpgate::crypto::HashPurpose::InboundJwt),
+        master.keyed_hasher(erpgate::crypto::HashPurpose::GatewayToken),
         PasswordHasher::default(),
         &AuthSettings::default(),
     );

@@ -3,6 +3,7 @@
 //! addresses. Built once by `serve` (and by tests and benches), shared by every request.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -10,11 +11,11 @@ use http::HeaderName;
 
 use crate::audit::AuditSink;
 use crate::auth::{AuthSettings, Authenticator};
-use crate::config::{ConfigError, UpstreamAuth};
+use crate::config::ConfigError;
 use crate::crypto::{MasterKey, PasswordHasher, TenantCipher};
 use crate::directory::{DirectoryHandle, DirectoryView};
-use crate::gateway::request_id::RequestIds;
-use crate::snapshot::{Snapshot, Tenant, TenantId};
+use crate::ids::RequestIds;
+use crate::snapshot::{Snapshot, Tenant, TenantId, UpstreamAuth};
 use crate::upstream::peer::{self, Resolved};
 
 /// What the request path needs per tenant beyond the config: its key and address-table key.
@@ -144,15 +145,12 @@ impl App {
             tracing::error!(error = %e, "upstream unusable; requests for its tenant will fail with upstream.unavailable");
         }
         let auth = Authenticator::new(
-            master.keyed_hasher("api-key"),
-            master.keyed_hasher("cache"),
-            master.keyed_hasher("inbound-jwt"),
-            master.keyed_hasher("gateway-token"),
+            master.keyed_hasher(crate::crypto::HashPurpose::ApiKey),
+            master.keyed_hasher(crate::crypto::HashPurpose::CredentialCache),
+            master.keyed_hasher(crate::crypto::HashPurpose::InboundJwt),
+            master.keyed_hasher(crate::crypto::HashPurpose::GatewayToken),
             passwords,
             auth_settings,
-        );
-        let upstream_tokens = crate::upstream::token_mode::UpstreamTokens::new(
-            compiled.snapshot.gateway.upstream_ca_file.as_deref(),
         );
         Ok(App {
             config_path: config_path.to_path_buf(),
@@ -168,8 +166,18 @@ impl App {
             limiter: crate::policy::ratelimit::Limiter::default(),
             assertions: crate::jwt::assertion::AssertionCache::new(ASSERTION_CACHE_CAPACITY),
             token_store: Arc::default(),
-            upstream_tokens,
+            upstream_tokens: crate::upstream::token_mode::UpstreamTokens::default(),
         })
+    }
+
+    /// Plugs in the client that calls tenants' token endpoints (upstream auth mode `token`);
+    /// without one, token fetches fail closed (`upstream.unavailable`).
+    pub fn with_token_endpoint(
+        mut self,
+        endpoint: Arc<dyn crate::upstream::token_mode::TokenEndpoint>,
+    ) -> App {
+        self.upstream_tokens = crate::upstream::token_mode::UpstreamTokens::new(endpoint);
+        self
     }
 
     /// Writes an issued gateway token's row (keyed hash, never the token) to the store, off
@@ -195,6 +203,31 @@ impl App {
         })
         .await
         .map_err(|e| e.to_string())?
+    }
+
+    /// The state `/metrics` shows besides the registry's counters, read now.
+    pub fn metrics_state(&self) -> crate::metrics::State {
+        let stats = self.audit.stats();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        crate::metrics::State {
+            audit_queue_depth: self.audit.depth() as u64,
+            audit_written: load(&stats.written),
+            audit_write_errors: load(&stats.write_errors),
+            audit_refused: load(&stats.refused),
+            auth_verifications: self.auth.verifications(),
+            auth_cache_entries: self.auth.cache_len() as u64,
+            jwt_verifications: self.auth.jwt_verifications(),
+            assertions_signed: self.assertions.signings(),
+            assertion_cache_hits: self.assertions.hits(),
+            upstream_token_fetches: self.upstream_tokens.fetches(),
+            snapshot_version: self.compiled.load().snapshot.version,
+            killswitch: self.directory.load().killswitch(),
+        }
+    }
+
+    /// The `/metrics` exposition text.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.metrics_state())
     }
 
     /// The master key (for deriving keys in other components, never for the request path).

@@ -1,18 +1,17 @@
-//! The compiled, immutable configuration snapshot. Built once per (re)load by
-//! [`config::validate`](crate::config::validate); the request path only reads it.
+//! The compiled, immutable configuration snapshot: data only, with no knowledge of the file
+//! format. Built once per (re)load by `config` (`Snapshot::load` lives there, with the
+//! validation that compiles it); the request path only reads it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use http::HeaderName;
-
-use crate::config::ConfigError;
 use crate::policy::{Catalog, Grants, Schedule};
 
-/// Index of a tenant in its snapshot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TenantId(pub u32);
+pub use crate::ids::TenantId;
+/// A tenant's upstream and how the gateway authenticates to it (defined with the code that
+/// uses them, in [`crate::upstream::target`]).
+pub use crate::upstream::target::{Upstream, UpstreamAuth};
 
 /// Validated `[gateway]` settings.
 #[derive(Debug, Clone)]
@@ -52,7 +51,7 @@ pub struct GatewaySettings {
     /// Bytes of body kept in audit previews (0 = off).
     pub audit_preview_bytes: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<crate::gateway::client_ip::Cidr>,
+    pub trusted_proxies: Vec<crate::net::Cidr>,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_grace: Duration,
     /// The gateway's public origin, for rewriting `links[].href` (None: not rewritten).
@@ -84,60 +83,6 @@ pub struct GatewaySettings {
     pub token_ttl_seconds: i64,
     /// Token endpoint lockout.
     pub token_lockout: crate::auth::lockout::LockoutSettings,
-}
-
-/// A tenant's upstream.
-#[derive(Debug, Clone)]
-pub struct Upstream {
-    /// Host.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// TLS on.
-    pub tls: bool,
-    /// `Host` header value.
-    pub host_header: String,
-    /// TLS server name.
-    pub sni: String,
-}
-
-/// How the gateway authenticates to a tenant's Oracle.
-#[derive(Debug, Clone)]
-pub enum UpstreamAuth {
-    /// Basic with a stored password.
-    Basic {
-        /// Default Oracle user.
-        username: String,
-        /// Stored secret name.
-        secret: String,
-    },
-    /// A JWT assertion signed with the tenant key (`Authorization: Bearer`).
-    Jwt {
-        /// Trusted-issuer name (`iss`).
-        issuer: String,
-        /// Default Oracle user for accounts without one.
-        username: Option<String>,
-        /// `aud`, when configured.
-        audience: Option<String>,
-        /// Lifetime in seconds.
-        lifetime: i64,
-    },
-    /// A bearer token fetched from Oracle's token endpoint with a stored password.
-    Token {
-        /// Default Oracle user.
-        username: String,
-        /// Stored secret name.
-        secret: String,
-        /// Token endpoint path.
-        token_path: String,
-    },
-    /// A stored API key in a header.
-    ApiKey {
-        /// Header name.
-        header: HeaderName,
-        /// Stored secret name.
-        secret: String,
-    },
 }
 
 /// A tenant.
@@ -181,12 +126,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads, validates and compiles the configuration rooted at `main_file`.
-    pub fn load(main_file: &Path, version: u64) -> Result<Snapshot, ConfigError> {
-        let files = crate::config::read(main_file)?;
-        crate::config::validate::compile(files, version)
-    }
-
     /// The tenant called `name`.
     pub fn tenant(&self, name: &str) -> Option<(TenantId, &Tenant)> {
         self.tenants
@@ -194,5 +133,22 @@ impl Snapshot {
             .enumerate()
             .find(|(_, t)| t.name == name)
             .map(|(i, t)| (TenantId(i as u32), t))
+    }
+}
+
+impl Tenant {
+    /// The upstream side of this tenant, for credential injection.
+    pub fn target(&self) -> crate::upstream::target::Target<'_> {
+        crate::upstream::target::Target {
+            tenant: &self.name,
+            upstream: &self.upstream,
+            auth: &self.auth,
+        }
+    }
+}
+
+impl<'a> From<&'a Tenant> for crate::upstream::target::Target<'a> {
+    fn from(t: &'a Tenant) -> Self {
+        t.target()
     }
 }

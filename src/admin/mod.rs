@@ -186,7 +186,9 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
     let db = app.compiled.load().snapshot.gateway.database.clone();
     let store = Store::open(&db)?;
     let state = Arc::new(AdminState {
-        hasher: app.master().keyed_hasher("admin-token"),
+        hasher: app
+            .master()
+            .keyed_hasher(crate::crypto::HashPurpose::AdminToken),
         app,
         store: Mutex::new(store),
         passwords: crate::crypto::PasswordHasher::default(),

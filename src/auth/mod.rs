@@ -19,15 +19,14 @@ pub mod presented;
 mod proof;
 pub mod tokens;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crypto::{KeyedHasher, PasswordHasher};
 use crate::directory::{AccountIdx, CredentialIdx, DirectoryView};
-use crate::gateway::deny::{Deny, Reason};
 use crate::jwt::inbound::{InboundCache, InboundTrust, OracleIdentity};
 use crate::jwt::JwtError;
+use crate::refusal::{Deny, Reason};
 use cache::{FailedCache, VerifiedCache};
 
 /// How a caller authenticated.
@@ -149,7 +148,7 @@ pub struct Authenticator {
     /// One verification per presented credential at a time: concurrent requests with the
     /// same credential (a client opening many connections at once) wait for the first and
     /// then hit the cache, instead of each running argon2.
-    inflight: std::sync::Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    inflight: crate::sync::SingleFlight<[u8; 32]>,
     /// argon2 verifications run (cache misses), for metrics and tests.
     verifications: std::sync::atomic::AtomicU64,
     /// Verified Oracle user tokens.
@@ -166,7 +165,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// Builds an authenticator. `api_key_hasher` must be the key the credentials were issued
-    /// under (`MasterKey::keyed_hasher("api-key")`); `cache_hasher` and `inbound_hasher` any
+    /// under (`MasterKey::keyed_hasher(HashPurpose::ApiKey)`); `cache_hasher` and `inbound_hasher` any
     /// other derived keys (they key the verified-credential and verified-token caches).
     pub fn new(
         api_key_hasher: KeyedHasher,
@@ -186,7 +185,7 @@ impl Authenticator {
                 settings.max_concurrent_hashes,
                 settings.max_queued_hashes,
             ),
-            inflight: std::sync::Mutex::new(HashMap::new()),
+            inflight: crate::sync::SingleFlight::new(),
             verifications: std::sync::atomic::AtomicU64::new(0),
             inbound: InboundCache::new(inbound_hasher, settings.cache_capacity),
             token_hasher,

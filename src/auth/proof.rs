@@ -23,7 +23,7 @@ use super::presented::Presented;
 use super::{state, AuthKind, Authenticator, Principal};
 use crate::crypto::parse_api_key;
 use crate::directory::{CredentialIdx, DirectoryView};
-use crate::gateway::deny::{Deny, Reason};
+use crate::refusal::{Deny, Reason};
 
 /// A refusal, and how long to hold it back (failed proofs are answered late).
 type Refused = (Deny, Duration);
@@ -274,26 +274,12 @@ impl Authenticator {
         }
         // Single flight: the first request with this secret verifies; the others wait for it
         // and then find a cache filled.
-        let gate = self.inflight.lock().ok().map(|mut m| {
-            m.entry(key)
-                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Mutex::new(())))
-                .clone()
-        });
-        let turn = match &gate {
-            Some(g) => Some(g.lock().await),
-            None => None,
-        };
-        let result = self
-            .verify_basic(key, failed_key, &lock, found, pass, view, cached)
-            .await;
-        drop(turn);
-        if let (Some(g), Ok(mut m)) = (gate, self.inflight.lock()) {
-            // Last one out removes the gate (the map holds one reference, `g` another).
-            if std::sync::Arc::strong_count(&g) <= 2 {
-                m.remove(&key);
-            }
-        }
-        result
+        self.inflight
+            .run(
+                &key,
+                self.verify_basic(key, failed_key, &lock, found, pass, view, cached),
+            )
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]

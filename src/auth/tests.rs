@@ -34,7 +34,7 @@ fn issue(store: &Store, master: &MasterKey, account: &str) -> Issued {
         .hash(password.expose().as_bytes())
         .expect("hash");
     let api_key_hash = master
-        .keyed_hasher("api-key")
+        .keyed_hasher(crate::crypto::HashPurpose::ApiKey)
         .hash(api_key.expose().as_bytes());
     store
         .insert_credential(&NewCredential {
@@ -74,10 +74,10 @@ fn fixture(credentials: usize, settings: &AuthSettings) -> Fixture {
         .collect();
     let view = Arc::new(DirectoryView::build(store.load_directory().expect("dir")));
     let auth = Arc::new(Authenticator::new(
-        master.keyed_hasher("api-key"),
-        master.keyed_hasher("cache"),
-        master.keyed_hasher("inbound-jwt"),
-        master.keyed_hasher("gateway-token"),
+        master.keyed_hasher(crate::crypto::HashPurpose::ApiKey),
+        master.keyed_hasher(crate::crypto::HashPurpose::CredentialCache),
+        master.keyed_hasher(crate::crypto::HashPurpose::InboundJwt),
+        master.keyed_hasher(crate::crypto::HashPurpose::GatewayToken),
         PasswordHasher::new(PARAMS),
         settings,
     ));
@@ -150,10 +150,7 @@ fn concurrent_requests_with_one_credential_run_argon2_once() {
         "one argon2 run for 32 concurrent requests"
     );
     assert_eq!(auth.cache_len(), 1);
-    assert!(
-        auth.inflight.lock().map(|m| m.is_empty()).unwrap_or(false),
-        "gates are cleaned up"
-    );
+    assert!(auth.inflight.is_idle(), "gates are cleaned up");
 }
 
 #[test]

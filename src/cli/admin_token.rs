@@ -89,7 +89,7 @@ fn create(
     let Some(r) = Role::parse(role) else {
         return Err("--role must be owner, admin or auditor".into());
     };
-    let hasher = master.keyed_hasher("admin-token");
+    let hasher = master.keyed_hasher(crate::crypto::HashPurpose::AdminToken);
     auth::issue(op, &hasher, r, name, |(id, token)| {
         if json {
             println!(

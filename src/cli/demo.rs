@@ -102,7 +102,7 @@ fn seed(
     )?;
     let (admin_id, admin_token) = admin_token::create(
         store,
-        &master.keyed_hasher("admin-token"),
+        &master.keyed_hasher(crate::crypto::HashPurpose::AdminToken),
         admin_token::Role::Owner,
         "demo-operator",
         "cli:demo",

@@ -41,7 +41,10 @@ pub fn build_app(
     let dir = store
         .load_directory()
         .map_err(|e| super::failed(format_args!("cannot read the database: {e}")))?;
-    Ok(App::new(
+    let token_client = Arc::new(crate::gateway::token_client::TokenClient::new(
+        snapshot.gateway.upstream_ca_file.as_deref(),
+    ));
+    let app = App::new(
         config,
         snapshot,
         master,
@@ -49,7 +52,8 @@ pub fn build_app(
         passwords,
         &AuthSettings::default(),
         audit,
-    )?)
+    )?;
+    Ok(app.with_token_endpoint(token_client))
 }
 
 /// Runs the gateway until a shutdown signal (SIGTERM, or SIGQUIT for a graceful upgrade),
@@ -168,7 +172,9 @@ fn start_background(
         tracing::info!(%addr, "admin API listening");
     }
     if let Some(addr) = gw.metrics_listen {
-        crate::metrics::spawn_listener(addr, app.clone(), stop.clone())
+        let scraped = app.clone();
+        let render = move || scraped.render_metrics();
+        crate::metrics::spawn_listener(addr, render, stop.clone())
             .map_err(|e| super::failed(format_args!("cannot serve metrics on {addr}: {e}")))?;
         tracing::info!(%addr, "metrics at /metrics");
     }
@@ -221,7 +227,7 @@ fn pingora_server(
     match &gw.tls {
         None => proxy.add_tcp(&gw.listen.to_string()),
         Some(tls) => {
-            let settings = crate::tls::listener_settings(app.clone())
+            let settings = crate::gateway::tls::listener_settings(app.clone())
                 .map_err(|e| super::failed(format_args!("cannot set up TLS: {e}")))?;
             proxy.add_tls_with_settings(&gw.listen.to_string(), None, settings);
             tracing::info!(

@@ -9,10 +9,10 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use super::{CliError, CliResult, ConfigArg};
-use crate::config::UpstreamAuth;
 use crate::jwt::cert::{self, Certificate};
 use crate::service::tenant::{self, KeyOrigin};
 use crate::service::Operator;
+use crate::snapshot::UpstreamAuth;
 use crate::snapshot::{Snapshot, Tenant};
 
 /// Arguments of `erpgate tenant`.

@@ -10,7 +10,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use crate::snapshot::UpstreamAuth;
+use crate::snapshot::Snapshot;
 use model::FileModel;
 
 /// Every problem found in a configuration, one per line.
@@ -80,6 +80,14 @@ fn parse(path: &Path, name: &str) -> Result<(FileModel, Vec<u8>), ConfigError> {
         ConfigError::one(format!("{name}{at}: {msg}"))
     })?;
     Ok((model, bytes))
+}
+
+impl Snapshot {
+    /// Reads, validates and compiles the configuration rooted at `main_file`.
+    pub fn load(main_file: &Path, version: u64) -> Result<Snapshot, ConfigError> {
+        let files = read(main_file)?;
+        validate::compile(files, version)
+    }
 }
 
 /// Reads the main file and its includes.

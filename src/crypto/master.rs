@@ -225,10 +225,10 @@ impl MasterKey {
         }
     }
 
-    /// An HMAC key for `purpose` (`api-key`, `token`, `cache`, `admin-token`).
-    pub fn keyed_hasher(&self, purpose: &str) -> KeyedHasher {
+    /// The HMAC key for `purpose`.
+    pub fn keyed_hasher(&self, purpose: super::HashPurpose) -> KeyedHasher {
         let mut label = b"keyed-hash:".to_vec();
-        label.extend_from_slice(purpose.as_bytes());
+        label.extend_from_slice(purpose.label().as_bytes());
         KeyedHasher::from_raw(&self.derive_hashing(&label)[..])
     }
 
@@ -247,6 +247,7 @@ impl MasterKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::HashPurpose;
 
     #[test]
     fn rfc5869_case_1_through_ring() {
@@ -272,14 +273,17 @@ mod tests {
         let k2 = MasterKey::from_base64(b64.expose()).expect("parse");
         assert_eq!(k.key_id(), k2.key_id());
         assert_eq!(
-            k.keyed_hasher("api-key").hash(b"x"),
-            k2.keyed_hasher("api-key").hash(b"x")
+            k.keyed_hasher(HashPurpose::ApiKey).hash(b"x"),
+            k2.keyed_hasher(HashPurpose::ApiKey).hash(b"x")
         );
         assert_ne!(
-            k.keyed_hasher("api-key").hash(b"x"),
-            k.keyed_hasher("token").hash(b"x")
+            k.keyed_hasher(HashPurpose::ApiKey).hash(b"x"),
+            k.keyed_hasher(HashPurpose::GatewayToken).hash(b"x")
         );
-        assert_ne!(k.audit_key().hash(b"x"), k.keyed_hasher("cache").hash(b"x"));
+        assert_ne!(
+            k.audit_key().hash(b"x"),
+            k.keyed_hasher(HashPurpose::CredentialCache).hash(b"x")
+        );
         let (other, _) = MasterKey::generate().expect("gen");
         assert_ne!(k.key_id(), other.key_id());
         assert_eq!(format!("{k:?}"), "MasterKey(redacted)");

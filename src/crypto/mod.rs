@@ -3,9 +3,9 @@
 //! Key hierarchy: one master key (`ERPGATE_APP_KEY` or a key file, 32 random bytes) → HKDF-SHA256
 //! (salt `erpgate/v1`) with a label per use:
 //! - `tenant-aead:<tenant>` → the tenant's AES-256-GCM key for upstream secrets ([`TenantCipher`]);
-//! - `keyed-hash:<purpose>` → HMAC-SHA256 keys ([`KeyedHasher`]) for issued x-api-keys
-//!   (`api-key`), gateway tokens (`token`), the verified-credential cache (`cache`) and
-//!   admin tokens (`admin-token`);
+//! - `keyed-hash:<purpose>` → HMAC-SHA256 keys ([`KeyedHasher`]), one per [`HashPurpose`]:
+//!   issued x-api-keys (`api-key`), gateway tokens (`gateway-token`), the verified-credential
+//!   and verified-token caches (`cache`, `inbound-jwt`) and admin tokens (`admin-token`);
 //! - `audit-chain` → the key of the audit trail's hash chain;
 //! - `key-id` → a public fingerprint ([`MasterKey::key_id`]) to detect a wrong key early.
 //!
@@ -15,6 +15,7 @@
 mod aead;
 mod api_key;
 mod keyed_hash;
+mod labels;
 mod master;
 mod password;
 mod random;
@@ -23,6 +24,7 @@ mod secret;
 pub use aead::{SealContext, TenantCipher};
 pub use api_key::{generate_api_key, parse_api_key, ParsedApiKey, API_KEY_PREFIX};
 pub use keyed_hash::KeyedHasher;
+pub use labels::{HashPurpose, TENANT_KEY_SEAL_NAME};
 pub use master::{KeyLoadError, MasterKey, HASH_ROOT};
 pub use password::{PasswordHasher, PasswordParams};
 pub use random::{ct_eq, random_bytes, random_id, random_token};

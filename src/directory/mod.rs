@@ -166,7 +166,7 @@ impl DirectoryView {
                 }
             }
         }
-        let seal_name = crate::upstream::inject::TENANT_KEY_SEAL_NAME;
+        let seal_name = crate::crypto::TENANT_KEY_SEAL_NAME;
         for (tenant, key) in &mut self.tenant_keys {
             let Some(prev) = old.tenant_key(tenant) else {
                 continue;

@@ -47,7 +47,7 @@ pub fn guards(app: &App, session: &mut Session, ctx: &mut RequestCtx) -> Guarded
     let tls = gw.tls.as_ref();
     ctx.hsts = tls.and_then(|t| t.hsts.clone());
     let tls_version_refused =
-        tls.is_some_and(|t| t.tls13_only && !crate::tls::negotiated_tls13(session));
+        tls.is_some_and(|t| t.tls13_only && !super::tls::negotiated_tls13(session));
     // No record slot, no relay: refuse rather than serve traffic we cannot audit.
     match app.audit.reserve() {
         Ok(slot) => ctx.audit_slot = Some(slot),

@@ -14,14 +14,13 @@ use crate::app::{App, Compiled, TenantRuntime};
 use crate::auth::presented::{self, Presented, PresentedError};
 use crate::auth::tokens::TOKEN_PREFIX;
 use crate::auth::{Caller, Principal};
-use crate::config::UpstreamAuth;
 use crate::directory::DirectoryView;
 use crate::gateway::context::{Admission, Trace};
 use crate::gateway::deny::{Deny, Reason};
 use crate::jwt::inbound::OracleIdentity;
 use crate::path::{self, CanonicalTarget, PathRejection};
 use crate::policy::{GrantDecision, Method, Subject};
-use crate::snapshot::{Snapshot, Tenant, TenantId};
+use crate::snapshot::{Snapshot, Tenant, TenantId, UpstreamAuth};
 use crate::store::Account;
 use crate::upstream::inject::{self, UpstreamCredential};
 
@@ -278,11 +277,9 @@ async fn upstream_credential(
         }
         (UpstreamAuth::Token { .. }, Some(account)) => {
             Box::pin(inject::upstream_token(
-                app,
+                super::token_refresh::token_source(app, runtime, &snapshot.gateway),
                 tenant,
-                runtime,
                 account,
-                &snapshot.gateway,
                 |t, n| view.secret(t, n),
             ))
             .await

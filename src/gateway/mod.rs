@@ -10,10 +10,13 @@ pub mod cors;
 pub mod deny;
 pub mod front;
 pub mod record;
-pub mod request_id;
 pub mod respond;
+pub mod response_head;
+pub mod tls;
+pub mod token_client;
 pub mod token_endpoint;
 pub mod token_refresh;
+pub mod upstream_headers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -170,8 +173,8 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<()> {
         let (tenant, runtime) = admitted_tenant(ctx)?;
         let extra: Vec<&http::HeaderName> = runtime.credential_header.iter().collect();
-        crate::upstream::headers::sanitize(upstream_request, &extra);
-        crate::upstream::headers::set_host(upstream_request, &tenant.upstream.host_header)?;
+        upstream_headers::sanitize(upstream_request, &extra);
+        upstream_headers::set_host(upstream_request, &tenant.upstream.host_header)?;
         // Cloned, not taken: Pingora runs this phase again when it retries on a fresh
         // connection (a pooled one Oracle had closed), and the retry needs the credential too.
         let Some(cred) = ctx.admission.as_ref().and_then(|a| a.credential.as_ref()) else {
@@ -184,9 +187,9 @@ impl ProxyHttp for Gateway {
             upstream_request.remove_header(&http::header::EXPECT);
         }
         if let Some(rules) = ctx.redaction() {
-            crate::upstream::headers::prepare_for_redaction(upstream_request)?;
+            upstream_headers::prepare_for_redaction(upstream_request)?;
             if !rules.is_empty() {
-                crate::upstream::headers::prepare_for_masking(upstream_request);
+                upstream_headers::prepare_for_masking(upstream_request);
             }
         }
         Ok(())

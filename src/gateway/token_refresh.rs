@@ -6,8 +6,9 @@
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
 
-use crate::app::App;
+use crate::app::{App, TenantRuntime};
 use crate::gateway::context::RequestCtx;
+use crate::snapshot::GatewaySettings;
 use crate::upstream::inject;
 
 /// Looks at the upstream status; returns a retryable error when the request should be sent
@@ -45,11 +46,9 @@ pub async fn on_upstream_status(
         return Ok(());
     };
     let fresh = inject::upstream_token(
-        app,
+        token_source(app, runtime, &compiled.snapshot.gateway),
         tenant,
-        runtime,
         account,
-        &compiled.snapshot.gateway,
         |t, n| view.secret(t, n),
     )
     .await;
@@ -68,5 +67,20 @@ pub async fn on_upstream_status(
             tracing::warn!(request_id = %ctx.request_id, reason = d.reason.code(), "no fresh upstream token; passing Oracle's 401 on");
             Ok(())
         }
+    }
+}
+
+/// Where `tenant`'s upstream token comes from: the app's cache and resolver, the tenant's
+/// key, and a budget of the connect plus read timeout.
+pub fn token_source<'a>(
+    app: &'a App,
+    runtime: &'a TenantRuntime,
+    gateway: &GatewaySettings,
+) -> inject::TokenSource<'a, impl FnOnce() -> Option<std::net::SocketAddr> + 'a> {
+    inject::TokenSource {
+        tokens: &app.upstream_tokens,
+        cipher: &runtime.cipher,
+        pick_addr: move || app.resolved.pick(&runtime.addr_key),
+        timeout: gateway.upstream_connect_timeout + gateway.upstream_read_timeout,
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use http::HeaderValue;
 
@@ -38,7 +38,7 @@ struct Entry {
 pub struct AssertionCache {
     capacity: usize,
     map: Mutex<HashMap<String, Entry>>,
-    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    inflight: crate::sync::SingleFlight<String>,
     signings: AtomicU64,
     hits: AtomicU64,
 }
@@ -49,7 +49,7 @@ impl AssertionCache {
         AssertionCache {
             capacity: capacity.max(1),
             map: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
+            inflight: crate::sync::SingleFlight::new(),
             signings: AtomicU64::new(0),
             hits: AtomicU64::new(0),
         }
@@ -94,29 +94,17 @@ impl AssertionCache {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(h);
         }
-        let gate = self.inflight.lock().ok().map(|mut m| {
-            m.entry(key.clone())
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
-                .clone()
-        });
-        let turn = match &gate {
-            Some(g) => Some(g.lock().await),
-            None => None,
-        };
-        let result = match self.fresh(&key, now) {
-            Some(h) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(h)
-            }
-            None => self.sign_into(key.clone(), spec, now, load_key),
-        };
-        drop(turn);
-        if let (Some(g), Ok(mut m)) = (gate, self.inflight.lock()) {
-            if Arc::strong_count(&g) <= 2 {
-                m.remove(&key);
-            }
-        }
-        result
+        self.inflight
+            .run(&key, async {
+                match self.fresh(&key, now) {
+                    Some(h) => {
+                        self.hits.fetch_add(1, Ordering::Relaxed);
+                        Ok(h)
+                    }
+                    None => self.sign_into(key.clone(), spec, now, load_key),
+                }
+            })
+            .await
     }
 
     fn sign_into(

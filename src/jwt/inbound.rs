@@ -110,16 +110,40 @@ pub fn verify(
     }
 
     // Signed by a trusted key: now the claims are believed, and checked.
-    let exp = numeric(&claims, "exp")?.ok_or(JwtError::MissingClaim)?;
+    let exp = check_validity(&claims, trust, now)?;
+    let user = ["prn", "sub"]
+        .iter()
+        .find_map(|k| claims.get(*k).and_then(Value::as_str))
+        .ok_or(JwtError::MissingClaim)?;
+    if !name_ok(user) {
+        return Err(JwtError::Malformed);
+    }
+    let roles = roles(&claims, trust)?;
+    Ok(OracleIdentity {
+        tenant: *tenant,
+        user: user.to_string(),
+        roles,
+        exp,
+    })
+}
+
+/// The time and audience claims of a verified token, checked with the trust's skew; its
+/// `exp` when they pass.
+fn check_validity(
+    claims: &Map<String, Value>,
+    trust: &InboundTrust,
+    now: i64,
+) -> Result<i64, JwtError> {
+    let exp = numeric(claims, "exp")?.ok_or(JwtError::MissingClaim)?;
     if now > exp.saturating_add(trust.skew) {
         return Err(JwtError::Expired);
     }
-    if let Some(nbf) = numeric(&claims, "nbf")? {
+    if let Some(nbf) = numeric(claims, "nbf")? {
         if nbf > now.saturating_add(trust.skew) {
             return Err(JwtError::NotYetValid);
         }
     }
-    if let Some(iat) = numeric(&claims, "iat")? {
+    if let Some(iat) = numeric(claims, "iat")? {
         if iat > now.saturating_add(trust.skew) {
             return Err(JwtError::IssuedInFuture);
         }
@@ -134,29 +158,23 @@ pub fn verify(
             return Err(JwtError::Audience);
         }
     }
-    let user = ["prn", "sub"]
-        .iter()
-        .find_map(|k| claims.get(*k).and_then(Value::as_str))
-        .ok_or(JwtError::MissingClaim)?;
-    if !name_ok(user) {
-        return Err(JwtError::Malformed);
-    }
-    let roles = match trust.roles_claim.as_deref().and_then(|c| claims.get(c)) {
-        None => Vec::new(),
-        Some(Value::String(r)) if name_ok(r) => vec![r.clone()],
-        Some(Value::Array(list)) if list.len() <= MAX_ROLES => list
-            .iter()
-            .map(|r| r.as_str().filter(|r| name_ok(r)).map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(JwtError::Malformed)?,
-        Some(_) => return Err(JwtError::Malformed),
-    };
-    Ok(OracleIdentity {
-        tenant: *tenant,
-        user: user.to_string(),
-        roles,
-        exp,
-    })
+    Ok(exp)
+}
+
+/// The roles the trust's `roles_claim` names (none without one): a name or a list of names.
+fn roles(claims: &Map<String, Value>, trust: &InboundTrust) -> Result<Vec<String>, JwtError> {
+    Ok(
+        match trust.roles_claim.as_deref().and_then(|c| claims.get(c)) {
+            None => Vec::new(),
+            Some(Value::String(r)) if name_ok(r) => vec![r.clone()],
+            Some(Value::Array(list)) if list.len() <= MAX_ROLES => list
+                .iter()
+                .map(|r| r.as_str().filter(|r| name_ok(r)).map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(JwtError::Malformed)?,
+            Some(_) => return Err(JwtError::Malformed),
+        },
+    )
 }
 
 fn name_ok(s: &str) -> bool {

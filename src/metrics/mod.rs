@@ -12,8 +12,7 @@ pub use serve::spawn as spawn_listener;
 
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::app::App;
-use crate::gateway::deny::Reason;
+use crate::refusal::Reason;
 
 /// Latency buckets in seconds: 50 µs to 30 s.
 const BUCKETS: [f64; 16] = [
@@ -171,27 +170,25 @@ impl Metrics {
         }
     }
 
-    /// The exposition text: the registry plus the state read now from `app`.
-    pub fn render(&self, app: &App) -> String {
+    /// The exposition text: the registry plus the state read now (`state`, gathered by the
+    /// caller from the running gateway).
+    pub fn render(&self, state: &State) -> String {
         let mut buf = Vec::new();
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         let mut out = String::from_utf8(buf).unwrap_or_default();
-        let stats = app.audit.stats();
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        let compiled = app.compiled.load();
         let rows: [(&str, &str, &str, u64); 12] = [
-            ("erpgate_audit_queue_depth", "gauge", "Audit records queued or reserved, not yet written.", app.audit.depth() as u64),
-            ("erpgate_audit_records_written_total", "counter", "Audit records committed.", load(&stats.written)),
-            ("erpgate_audit_write_errors_total", "counter", "Failed audit write attempts.", load(&stats.write_errors)),
-            ("erpgate_audit_refused_total", "counter", "Requests refused because the audit trail could not take their record.", load(&stats.refused)),
-            ("erpgate_auth_cache_misses_total", "counter", "argon2 verifications run (verified-credential cache misses).", app.auth.verifications()),
-            ("erpgate_auth_cache_entries", "gauge", "Entries in the verified-credential cache.", app.auth.cache_len() as u64),
-            ("erpgate_jwt_inbound_verifications_total", "counter", "Oracle user token signatures verified (verified-token cache misses).", app.auth.jwt_verifications()),
-            ("erpgate_jwt_assertions_signed_total", "counter", "Upstream JWT assertions signed (assertion cache misses).", app.assertions.signings()),
-            ("erpgate_jwt_assertion_cache_hits_total", "counter", "Upstream JWT assertions served from the cache.", app.assertions.hits()),
-            ("erpgate_upstream_token_fetches_total", "counter", "Calls to a tenant's token endpoint (upstream auth mode token).", app.upstream_tokens.fetches()),
-            ("erpgate_snapshot_version", "gauge", "Version of the configuration snapshot serving (1 at start, +1 per successful reload).", compiled.snapshot.version),
-            ("erpgate_killswitch", "gauge", "1 while the kill switch is on.", u64::from(app.directory.load().killswitch())),
+            ("erpgate_audit_queue_depth", "gauge", "Audit records queued or reserved, not yet written.", state.audit_queue_depth),
+            ("erpgate_audit_records_written_total", "counter", "Audit records committed.", state.audit_written),
+            ("erpgate_audit_write_errors_total", "counter", "Failed audit write attempts.", state.audit_write_errors),
+            ("erpgate_audit_refused_total", "counter", "Requests refused because the audit trail could not take their record.", state.audit_refused),
+            ("erpgate_auth_cache_misses_total", "counter", "argon2 verifications run (verified-credential cache misses).", state.auth_verifications),
+            ("erpgate_auth_cache_entries", "gauge", "Entries in the verified-credential cache.", state.auth_cache_entries),
+            ("erpgate_jwt_inbound_verifications_total", "counter", "Oracle user token signatures verified (verified-token cache misses).", state.jwt_verifications),
+            ("erpgate_jwt_assertions_signed_total", "counter", "Upstream JWT assertions signed (assertion cache misses).", state.assertions_signed),
+            ("erpgate_jwt_assertion_cache_hits_total", "counter", "Upstream JWT assertions served from the cache.", state.assertion_cache_hits),
+            ("erpgate_upstream_token_fetches_total", "counter", "Calls to a tenant's token endpoint (upstream auth mode token).", state.upstream_token_fetches),
+            ("erpgate_snapshot_version", "gauge", "Version of the configuration snapshot serving (1 at start, +1 per successful reload).", state.snapshot_version),
+            ("erpgate_killswitch", "gauge", "1 while the kill switch is on.", u64::from(state.killswitch)),
         ];
         for (name, kind, help, value) in rows {
             out.push_str(&format!(
@@ -200,4 +197,34 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The gateway's state at scrape time, rendered after the registry's counters (plain values,
+/// read by `App::metrics_state`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct State {
+    /// Audit records queued or reserved, not yet written.
+    pub audit_queue_depth: u64,
+    /// Audit records committed.
+    pub audit_written: u64,
+    /// Failed audit write attempts.
+    pub audit_write_errors: u64,
+    /// Requests refused because the audit trail could not take their record.
+    pub audit_refused: u64,
+    /// argon2 verifications run.
+    pub auth_verifications: u64,
+    /// Entries in the verified-credential cache.
+    pub auth_cache_entries: u64,
+    /// Oracle user token signatures verified.
+    pub jwt_verifications: u64,
+    /// Upstream JWT assertions signed.
+    pub assertions_signed: u64,
+    /// Upstream JWT assertions served from the cache.
+    pub assertion_cache_hits: u64,
+    /// Calls to a tenant's token endpoint.
+    pub upstream_token_fetches: u64,
+    /// Version of the configuration snapshot serving.
+    pub snapshot_version: u64,
+    /// Whether the kill switch is on.
+    pub killswitch: bool,
 }

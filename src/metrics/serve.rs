@@ -8,8 +8,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 
-use crate::app::App;
-
 fn respond(status: u16, ctype: &str, body: String) -> hyper::Response<Full<Bytes>> {
     let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
@@ -23,18 +21,22 @@ fn respond(status: u16, ctype: &str, body: String) -> hyper::Response<Full<Bytes
     r
 }
 
-/// Binds `addr` now (so a taken port fails `serve` at start) and serves until `stop`.
-pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+/// Binds `addr` now (so a taken port fails `serve` at start) and serves `render()`'s text
+/// until `stop`.
+pub fn spawn(
+    addr: SocketAddr,
+    render: impl Fn() -> String + Send + Sync + 'static,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
     let listener = crate::listen::bind_shared(addr)?;
+    let render = Arc::new(render);
     crate::listen::serve_http("metrics", listener, stop, move |req| {
-        let app = app.clone();
+        let render = render.clone();
         async move {
             match (req.method(), req.uri().path()) {
-                (&hyper::Method::GET, "/metrics") => respond(
-                    200,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    app.metrics.render(&app),
-                ),
+                (&hyper::Method::GET, "/metrics") => {
+                    respond(200, "text/plain; version=0.0.4; charset=utf-8", render())
+                }
                 (_, "/metrics") => respond(405, "text/plain", "method not allowed\n".into()),
                 _ => respond(404, "text/plain", "not found\n".into()),
             }

@@ -118,8 +118,14 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Raw bytes allowed in a path besides `/` and `%`: RFC 3986 `pchar` minus `;`.
-fn path_byte_ok(b: u8) -> bool {
+/// The longest request target the `http` crate's `Uri` holds (`u16::MAX - 1`); longer ones
+/// are refused before they reach us, so `max_uri_length` is validated to at most this.
+pub const MAX_TARGET: usize = 65_534;
+
+/// Raw bytes allowed in a path besides `/` and `%`: RFC 3986 `pchar` minus `;`. The one
+/// table: endpoint catalog literals (`policy::catalog`) are checked with it too, so a
+/// template can only name paths the canonicaliser lets through.
+pub fn path_byte_ok(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -49,30 +49,7 @@ pub enum TemplateSegment<'a> {
 }
 
 fn literal_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b'='
-                        | b':'
-                        | b'@'
-                )
-        })
+    !s.is_empty() && s != "." && s != ".." && s.bytes().all(crate::path::path_byte_ok)
 }
 
 /// Parses a template into segments, or says what is wrong with it.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::catalog::EndpointId;
 use super::method::{Method, MethodSet};
-use crate::snapshot::TenantId;
+use crate::ids::TenantId;
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy)]

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
+use http::header::{HeaderName, HeaderValue};
 
+use super::head::ResponseHead;
 use super::json::{JsonMasker, MaskError, MaskLimits, MaskStats};
 use super::rules::MaskRules;
 
@@ -60,6 +61,17 @@ pub fn is_json(content_type: &[u8]) -> bool {
             .is_some_and(|sub| sub.ends_with("+json") && sub.len() > 5)
 }
 
+/// Fields that describe the unmasked body (its length, digests, byte ranges): dropped when the
+/// body is masked.
+static UNMASKED_BODY_HEADERS: [HeaderName; 6] = [
+    HeaderName::from_static("content-length"),
+    HeaderName::from_static("content-md5"),
+    HeaderName::from_static("digest"),
+    HeaderName::from_static("content-digest"),
+    HeaderName::from_static("repr-digest"),
+    HeaderName::from_static("accept-ranges"),
+];
+
 /// Weakens an entity tag (`"x"` → `W/"x"`): the masked body is not byte-identical to the
 /// one the tag names, only equivalent for the caller.
 fn weaken(etag: &[u8]) -> Vec<u8> {
@@ -83,34 +95,34 @@ fn weaken(etag: &[u8]) -> Vec<u8> {
 /// their free text masked ([`JsonMasker::mask_error_text`]).
 ///
 /// `no_body` is true for HEAD requests; 1xx, 204 and 304 are detected here.
-pub fn on_header(
-    resp: &mut ResponseHeader,
+pub fn on_header<H: ResponseHead>(
+    resp: &mut H,
     rules: &Arc<MaskRules>,
     no_body: bool,
     downstream_http10: bool,
-) -> pingora::Result<Result<Option<BodyRedaction>, Refusal>> {
-    let status = resp.status.as_u16();
+) -> Result<Result<Option<BodyRedaction>, Refusal>, H::Error> {
+    let status = resp.status();
     let strict = !rules.is_empty();
     if strict {
-        resp.remove_header(&http::header::ETAG);
+        resp.remove(&http::header::ETAG);
     }
     if status < 200 || status == 204 || status == 304 {
         return Ok(Ok(None));
     }
     let declared_empty = resp
-        .headers
+        .headers()
         .get(http::header::CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() == b"0");
     if declared_empty && !no_body {
         return Ok(Ok(None));
     }
     let encoded = resp
-        .headers
+        .headers()
         .get_all(http::header::CONTENT_ENCODING)
         .iter()
         .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
     let json = resp
-        .headers
+        .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| is_json(v.as_bytes()));
     match (encoded, json) {
@@ -119,26 +131,22 @@ pub fn on_header(
         (true, _) | (false, false) => return Ok(Ok(None)),
         (false, true) => {}
     }
-    for h in [
-        "content-length",
-        "content-md5",
-        "digest",
-        "content-digest",
-        "repr-digest",
-        "accept-ranges",
-    ] {
-        resp.remove_header(h);
+    for h in &UNMASKED_BODY_HEADERS {
+        resp.remove(h);
     }
     if let Some(tag) = resp
-        .headers
+        .headers()
         .get(http::header::ETAG)
         .map(|v| weaken(v.as_bytes()))
     {
-        resp.insert_header(http::header::ETAG, tag)?;
+        resp.insert_bytes(http::header::ETAG, &tag)?;
     }
-    if !downstream_http10 && !resp.headers.contains_key(http::header::TRANSFER_ENCODING) {
-        resp.set_version(http::Version::HTTP_11);
-        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    if !downstream_http10 && !resp.headers().contains_key(http::header::TRANSFER_ENCODING) {
+        resp.set_http11();
+        resp.insert(
+            http::header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        )?;
     }
     if no_body {
         return Ok(Ok(None));
@@ -210,6 +218,7 @@ impl BodyRedaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::head::TestHead;
     use crate::redact::{MaskAction, RuleSpec};
 
     fn rules(active: bool) -> Arc<MaskRules> {
@@ -224,10 +233,10 @@ mod tests {
         Arc::new(MaskRules::compile(&specs, "****").expect("rules"))
     }
 
-    fn resp(status: u16, headers: &[(&str, &str)]) -> ResponseHeader {
-        let mut r = ResponseHeader::build(status, None).expect("build");
+    fn resp(status: u16, headers: &[(&str, &str)]) -> TestHead {
+        let mut r = TestHead::new(status);
         for (k, v) in headers {
-            r.append_header(k.to_string(), *v).expect("header");
+            r.append_header(k.to_string(), v).expect("header");
         }
         r
     }

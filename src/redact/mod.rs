@@ -2,10 +2,12 @@
 //! `json`), applied in `response_filter` and `response_body_filter`.
 
 pub mod body;
+pub mod head;
 pub mod headers;
 pub mod json;
 pub mod rules;
 pub mod table;
 
+pub use head::ResponseHead;
 pub use json::{JsonMasker, MaskError, MaskLimits, MaskStats};
 pub use rules::{MaskAction, MaskRules, RulePathError, RuleSpec};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::headers::LocationRewrite;
 use super::rules::MaskRules;
-use crate::snapshot::TenantId;
+use crate::ids::TenantId;
 
 /// The most policies that may carry redaction rules (one bit each in a grant decision).
 pub const MAX_REDACTING_POLICIES: usize = 128;

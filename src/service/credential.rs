@@ -52,7 +52,7 @@ pub fn mint(
     let (key_id, api_key) = crypto::generate_api_key()?;
     let password_hash = passwords.hash(password.expose().as_bytes())?;
     let api_key_hash = master
-        .keyed_hasher("api-key")
+        .keyed_hasher(crate::crypto::HashPurpose::ApiKey)
         .hash(api_key.expose().as_bytes());
     store.insert_credential(&NewCredential {
         id: &id,

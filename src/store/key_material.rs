@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// Every value sealed under the master key: upstream secrets and tenant signing keys
-    /// (under [`crate::upstream::inject::TENANT_KEY_SEAL_NAME`]), whichever tables exist.
+    /// (under [`crate::crypto::TENANT_KEY_SEAL_NAME`]), whichever tables exist.
     pub fn sealed_values(&self) -> Result<Vec<SealedValue>, StoreError> {
         let mut out = Vec::new();
         if self.has_table("secrets")? {
@@ -106,7 +106,7 @@ impl Store {
             let rows = st.query_map([], |r| {
                 Ok((
                     r.get(0)?,
-                    crate::upstream::inject::TENANT_KEY_SEAL_NAME.to_string(),
+                    crate::crypto::TENANT_KEY_SEAL_NAME.to_string(),
                     r.get(1)?,
                 ))
             })?;
@@ -153,12 +153,8 @@ impl Store {
                 "UPDATE tenant_keys SET key_ciphertext = ?2, updated_at = ?3 WHERE tenant = ?1",
             )?;
             for (tenant, sealed) in rows {
-                let next = reseal(
-                    &tenant,
-                    crate::upstream::inject::TENANT_KEY_SEAL_NAME,
-                    &sealed,
-                )
-                .map_err(StoreError::Invalid)?;
+                let next = reseal(&tenant, crate::crypto::TENANT_KEY_SEAL_NAME, &sealed)
+                    .map_err(StoreError::Invalid)?;
                 write.execute(params![tenant, next, t])?;
                 done.tenant_keys += 1;
             }

@@ -13,14 +13,18 @@ use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 use zeroize::Zeroizing;
 
-use crate::config::UpstreamAuth;
-use crate::crypto::{SealContext, TenantCipher};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::crypto::{SealContext, TenantCipher, TENANT_KEY_SEAL_NAME};
 use crate::directory::TenantKey;
-use crate::gateway::deny::{Deny, Reason};
 use crate::jwt::assertion::{AssertionCache, AssertionSpec};
 use crate::jwt::SigningKey;
-use crate::snapshot::Tenant;
+use crate::refusal::{Deny, Reason};
 use crate::store::Account;
+
+use super::target::{Target, UpstreamAuth};
+use super::token_mode::{FetchSpec, UpstreamTokens};
 
 /// A ready-to-send upstream credential header.
 pub struct UpstreamCredential {
@@ -46,28 +50,29 @@ impl std::fmt::Debug for UpstreamCredential {
 
 /// Builds the upstream credential for `account` on `tenant` from the sealed secrets.
 /// `sealed` looks up a sealed secret by (tenant, name).
-pub fn prepare<'v>(
-    tenant: &Tenant,
+pub fn prepare<'t, 'v>(
+    tenant: impl Into<Target<'t>>,
     account: &Account,
     cipher: &TenantCipher,
     sealed: impl Fn(&str, &str) -> Option<&'v [u8]>,
 ) -> Result<UpstreamCredential, Deny> {
+    let tenant = tenant.into();
     let open = |name: &str| {
-        let ct = sealed(&tenant.name, name).ok_or(Deny::with_detail(
+        let ct = sealed(tenant.tenant, name).ok_or(Deny::with_detail(
             Reason::UpstreamCredentialMissing,
             "secret_not_stored",
         ))?;
         let ctx = SealContext {
-            tenant: &tenant.name,
+            tenant: tenant.tenant,
             name,
             upstream_host: &tenant.upstream.host,
         };
         cipher.open(&ctx, ct).map_err(|_| {
-            tracing::error!(tenant = %tenant.name, secret = name, "stored upstream secret does not open (tampered, or sealed for another tenant/host/key)");
+            tracing::error!(tenant = %tenant.tenant, secret = name, "stored upstream secret does not open (tampered, or sealed for another tenant/host/key)");
             Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
         })
     };
-    match &tenant.auth {
+    match tenant.auth {
         UpstreamAuth::Jwt { .. } | UpstreamAuth::Token { .. } => {
             Err(Deny::with_detail(Reason::Internal, "mode_is_async"))
         }
@@ -100,17 +105,15 @@ pub fn prepare<'v>(
     }
 }
 
-/// The name the tenant signing key is sealed under (with the tenant and its upstream host).
-pub const TENANT_KEY_SEAL_NAME: &str = "tenant-signing-key";
-
 /// Seals a tenant's private key (DER) for storage.
-pub fn seal_tenant_key(
+pub fn seal_tenant_key<'t>(
     cipher: &TenantCipher,
-    tenant: &Tenant,
+    tenant: impl Into<Target<'t>>,
     der: &[u8],
 ) -> Result<Vec<u8>, String> {
+    let tenant = tenant.into();
     let ctx = SealContext {
-        tenant: &tenant.name,
+        tenant: tenant.tenant,
         name: TENANT_KEY_SEAL_NAME,
         upstream_host: &tenant.upstream.host,
     };
@@ -120,11 +123,11 @@ pub fn seal_tenant_key(
 /// Opens a stored tenant key into a ring signing key (the plaintext DER is zeroised).
 pub fn open_tenant_key(
     cipher: &TenantCipher,
-    tenant: &Tenant,
+    tenant: Target<'_>,
     key: &TenantKey,
 ) -> Result<SigningKey, String> {
     let ctx = SealContext {
-        tenant: &tenant.name,
+        tenant: tenant.tenant,
         name: TENANT_KEY_SEAL_NAME,
         upstream_host: &tenant.upstream.host,
     };
@@ -137,20 +140,21 @@ pub fn open_tenant_key(
 
 /// The upstream credential for tenants in `jwt` mode: a tenant-signed assertion for `user`,
 /// from the cache (one signing per user per lifetime, never per request).
-pub async fn assertion(
+pub async fn assertion<'t>(
     cache: &AssertionCache,
-    tenant: &Tenant,
+    tenant: impl Into<Target<'t>>,
     cipher: &TenantCipher,
     key: Option<&TenantKey>,
     user: &str,
     now: i64,
 ) -> Result<UpstreamCredential, Deny> {
+    let tenant = tenant.into();
     let UpstreamAuth::Jwt {
         issuer,
         audience,
         lifetime,
         ..
-    } = &tenant.auth
+    } = tenant.auth
     else {
         return Err(Deny::with_detail(Reason::Internal, "not_jwt_mode"));
     };
@@ -159,7 +163,7 @@ pub async fn assertion(
         "tenant_key_not_stored",
     ))?;
     let spec = AssertionSpec {
-        tenant: &tenant.name,
+        tenant: tenant.tenant,
         x5t: key.cert.x5t(),
         issuer,
         audience: audience.as_deref(),
@@ -170,7 +174,7 @@ pub async fn assertion(
         .get(&spec, now, || open_tenant_key(cipher, tenant, key))
         .await
         .map_err(|e| {
-            tracing::error!(tenant = %tenant.name, error = %e, "cannot sign the upstream assertion");
+            tracing::error!(tenant = %tenant.tenant, error = %e, "cannot sign the upstream assertion");
             Deny::with_detail(Reason::UpstreamCredentialMissing, "tenant_key_unusable")
         })?;
     Ok(UpstreamCredential {
@@ -205,92 +209,88 @@ pub struct TokenUse {
     pub generation: u64,
 }
 
-/// Why `token` mode could not produce an upstream token: what `Deny` detail it becomes is
-/// decided by variant (the texts are for the log only).
-#[derive(Debug, thiserror::Error)]
-enum TokenFailure {
-    /// The stored secret the token is fetched with does not exist.
-    #[error("secret_not_stored")]
-    SecretNotStored,
-    /// It does not open (tampered, or sealed for another tenant, host or key).
-    #[error("secret_unopenable")]
-    SecretUnopenable,
-    /// It cannot be sent in a header.
-    #[error("secret_not_header_safe")]
-    SecretNotHeaderSafe,
-    /// The upstream host resolved to no usable address.
-    #[error("upstream has no usable address")]
-    NoAddress,
-    /// The token endpoint failed (the text says how).
-    #[error("{0}")]
-    Endpoint(String),
+/// Where a `token` mode tenant's token comes from: the cache (with its endpoint client), the
+/// tenant's key for opening the stored password, its upstream address (picked only when a
+/// fetch is due) and the fetch budget (connect plus read timeout).
+pub struct TokenSource<'a, P: FnOnce() -> Option<SocketAddr>> {
+    /// The upstream token cache.
+    pub tokens: &'a UpstreamTokens,
+    /// The tenant's AES key.
+    pub cipher: &'a TenantCipher,
+    /// Picks the upstream address.
+    pub pick_addr: P,
+    /// Connect plus answer budget.
+    pub timeout: Duration,
 }
 
-impl From<String> for TokenFailure {
-    fn from(why: String) -> Self {
-        TokenFailure::Endpoint(why)
-    }
-}
 /// The upstream credential for tenants in `token` mode: a bearer token from Oracle's token
 /// endpoint, fetched with the stored password (once per lifetime, single flight).
-pub async fn upstream_token<'v>(
-    app: &crate::app::App,
-    tenant: &Tenant,
-    runtime: &crate::app::TenantRuntime,
+pub async fn upstream_token<'t, 'v>(
+    source: TokenSource<'_, impl FnOnce() -> Option<SocketAddr>>,
+    tenant: impl Into<Target<'t>>,
     account: &Account,
-    gateway: &crate::snapshot::GatewaySettings,
     sealed: impl Fn(&str, &str) -> Option<&'v [u8]>,
 ) -> Result<UpstreamCredential, Deny> {
+    let tenant = tenant.into();
     let UpstreamAuth::Token {
         username,
         secret,
         token_path,
-    } = &tenant.auth
+    } = tenant.auth
     else {
         return Err(Deny::with_detail(Reason::Internal, "not_token_mode"));
     };
     let user = account.oracle_user.as_deref().unwrap_or(username);
     let name = account.upstream_secret.as_deref().unwrap_or(secret);
-    let key = format!("{}\0{user}\0{name}", tenant.name);
+    let key = format!("{}\0{user}\0{name}", tenant.tenant);
+    let TokenSource {
+        tokens,
+        cipher,
+        pick_addr,
+        timeout,
+    } = source;
     let spec = || {
-        let ct = sealed(&tenant.name, name).ok_or(TokenFailure::SecretNotStored)?;
+        let ct = sealed(tenant.tenant, name).ok_or(FetchRefused::SecretNotStored)?;
         let ctx = SealContext {
-            tenant: &tenant.name,
+            tenant: tenant.tenant,
             name,
             upstream_host: &tenant.upstream.host,
         };
-        let password = runtime
-            .cipher
+        let password = cipher
             .open(&ctx, ct)
-            .map_err(|_| TokenFailure::SecretUnopenable)?;
+            .map_err(|_| FetchRefused::SecretUnopenable)?;
         let basic =
-            basic_value(user, password.expose()).map_err(|_| TokenFailure::SecretNotHeaderSafe)?;
-        let addr = app
-            .resolved
-            .pick(&runtime.addr_key)
-            .ok_or(TokenFailure::NoAddress)?;
-        Ok(crate::upstream::token_mode::FetchSpec {
+            basic_value(user, password.expose()).map_err(|_| FetchRefused::NotHeaderSafe)?;
+        let addr = pick_addr().ok_or(FetchRefused::NoAddress)?;
+        Ok(FetchSpec {
             addr,
             tls: tenant.upstream.tls,
             sni: &tenant.upstream.sni,
             host_header: &tenant.upstream.host_header,
             path: token_path,
             basic,
-            timeout: gateway.upstream_connect_timeout + gateway.upstream_read_timeout,
+            timeout,
         })
     };
-    let held = app.upstream_tokens.get(&key, spec).await.map_err(|e| {
-        tracing::error!(tenant = %tenant.name, error = %e, "cannot obtain an upstream token");
-        match e {
-            TokenFailure::SecretNotStored => {
+    let mut refused = None;
+    let got = tokens
+        .get(&key, || {
+            spec().map_err(|e: FetchRefused| {
+                refused = Some(e);
+                e.as_str().to_string()
+            })
+        })
+        .await;
+    let held = got.map_err(|e| {
+        tracing::error!(tenant = %tenant.tenant, error = %e, "cannot obtain an upstream token");
+        match refused {
+            Some(FetchRefused::SecretNotStored) => {
                 Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_not_stored")
             }
-            TokenFailure::SecretUnopenable => {
+            Some(FetchRefused::SecretUnopenable) => {
                 Deny::with_detail(Reason::UpstreamCredentialMissing, "secret_unopenable")
             }
-            TokenFailure::SecretNotHeaderSafe
-            | TokenFailure::NoAddress
-            | TokenFailure::Endpoint(_) => {
+            Some(FetchRefused::NotHeaderSafe | FetchRefused::NoAddress) | None => {
                 Deny::with_detail(Reason::UpstreamUnavailable, "token_endpoint_failed")
             }
         }
@@ -304,4 +304,28 @@ pub async fn upstream_token<'v>(
             generation: held.generation,
         }),
     })
+}
+
+/// Why a token fetch was not even attempted (typed, where the text used to be matched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FetchRefused {
+    /// No sealed secret under the name.
+    SecretNotStored,
+    /// The sealed secret does not open for this tenant, name and host.
+    SecretUnopenable,
+    /// The opened secret cannot be sent in a header.
+    NotHeaderSafe,
+    /// The upstream has no usable address.
+    NoAddress,
+}
+
+impl FetchRefused {
+    fn as_str(self) -> &'static str {
+        match self {
+            FetchRefused::SecretNotStored => "secret_not_stored",
+            FetchRefused::SecretUnopenable => "secret_unopenable",
+            FetchRefused::NotHeaderSafe => "secret_not_header_safe",
+            FetchRefused::NoAddress => "upstream has no usable address",
+        }
+    }
 }

@@ -3,20 +3,24 @@
 //! memory only (a sensitive header value, never logged or stored), reuses it until a fifth of
 //! its lifetime is left, and refreshes it at most once per token when Oracle answers 401.
 //! One fetch per (tenant, user) is in flight at a time: concurrent requests wait for it.
+//!
+//! The HTTP call itself is made by a [`TokenEndpoint`] the caller plugs in (the gateway's
+//! Pingora connector, `gateway::token_client`): this module holds the cache, the single
+//! flight and the answer's parsing, and knows no HTTP client.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
-use pingora::connectors::http::Connector;
-use pingora::http::RequestHeader;
-use pingora::prelude::HttpPeer;
+use zeroize::Zeroizing;
 
 /// The most bytes of a token endpoint answer we read.
-const MAX_ANSWER: usize = 64 * 1024;
+pub const MAX_ANSWER: usize = 64 * 1024;
 /// Shortest and longest lifetime we believe from the endpoint.
 const MIN_TTL: u64 = 30;
 const MAX_TTL: u64 = 86_400;
@@ -39,6 +43,30 @@ pub struct FetchSpec<'a> {
     pub timeout: Duration,
 }
 
+/// What a token endpoint answered: the status and the body (sensitive: it holds the token).
+pub type Answer = (u16, Zeroizing<Vec<u8>>);
+
+/// The future of one token endpoint call.
+pub type AnswerFuture<'a> = Pin<Box<dyn Future<Output = Result<Answer, String>> + Send + 'a>>;
+
+/// The HTTP client that calls a token endpoint: `GET spec.path` on `spec.addr` with
+/// `Host: spec.host_header`, `Authorization: spec.basic` and `Accept: application/json`,
+/// verifying the certificate and host name when `spec.tls`. A body longer than
+/// [`MAX_ANSWER`] is an error. Errors never carry the credential or the token.
+pub trait TokenEndpoint: Send + Sync {
+    /// Makes one call.
+    fn call<'a>(&'a self, spec: &'a FetchSpec<'_>) -> AnswerFuture<'a>;
+}
+
+/// The endpoint of a cache nobody plugged a client into: every fetch fails (closed).
+struct Unconfigured;
+
+impl TokenEndpoint for Unconfigured {
+    fn call<'a>(&'a self, _spec: &'a FetchSpec<'_>) -> AnswerFuture<'a> {
+        Box::pin(async { Err("no token endpoint client is configured".to_string()) })
+    }
+}
+
 struct Entry {
     header: HeaderValue,
     refresh_at: Instant,
@@ -47,32 +75,27 @@ struct Entry {
 
 /// Upstream tokens by (tenant, user, secret).
 pub struct UpstreamTokens {
-    connector: Connector,
+    endpoint: Arc<dyn TokenEndpoint>,
     map: Mutex<HashMap<String, Entry>>,
-    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    inflight: crate::sync::SingleFlight<String>,
     generation: AtomicU64,
     fetches: AtomicU64,
 }
 
 impl Default for UpstreamTokens {
+    /// A cache without a client: fetches fail until one is plugged in with [`UpstreamTokens::new`].
     fn default() -> Self {
-        UpstreamTokens::new(None)
+        UpstreamTokens::new(Arc::new(Unconfigured))
     }
 }
 
 impl UpstreamTokens {
-    /// An empty cache whose token endpoint connections verify certificates against
-    /// `ca_file` (the relay's `gateway.upstream_ca_file`), or the system roots.
-    pub fn new(ca_file: Option<&std::path::Path>) -> Self {
-        let options = ca_file.map(|f| {
-            let mut o = pingora::connectors::ConnectorOptions::new(16);
-            o.ca_file = Some(f.to_string_lossy().into_owned());
-            o
-        });
+    /// An empty cache that calls token endpoints through `endpoint`.
+    pub fn new(endpoint: Arc<dyn TokenEndpoint>) -> Self {
         UpstreamTokens {
-            connector: Connector::new(options),
+            endpoint,
             map: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
+            inflight: crate::sync::SingleFlight::new(),
             generation: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
         }
@@ -107,29 +130,17 @@ impl UpstreamTokens {
         if let Some(h) = self.fresh(key, Instant::now()) {
             return Ok(h);
         }
-        let gate = self.inflight.lock().ok().map(|mut m| {
-            m.entry(key.to_string())
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
-                .clone()
-        });
-        let turn = match &gate {
-            Some(g) => Some(g.lock().await),
-            None => None,
-        };
-        let result = match self.fresh(key, Instant::now()) {
-            Some(h) => Ok(h),
-            None => match spec() {
-                Ok(spec) => self.fetch_into(key, spec).await.map_err(E::from),
-                Err(e) => Err(e),
-            },
-        };
-        drop(turn);
-        if let (Some(g), Ok(mut m)) = (gate, self.inflight.lock()) {
-            if Arc::strong_count(&g) <= 2 {
-                m.remove(key);
-            }
-        }
-        result
+        self.inflight
+            .run(&key.to_string(), async {
+                match self.fresh(key, Instant::now()) {
+                    Some(h) => Ok(h),
+                    None => match spec() {
+                        Ok(spec) => self.fetch_into(key, spec).await.map_err(E::from),
+                        Err(e) => Err(e),
+                    },
+                }
+            })
+            .await
     }
 
     /// Forgets the token `generation` of `key` (Oracle refused it). A newer token fetched
@@ -153,7 +164,7 @@ impl UpstreamTokens {
         let (token, ttl) = tokio::time::timeout(spec.timeout, self.fetch(&spec))
             .await
             .map_err(|_| "token endpoint timed out".to_string())??;
-        let mut value = zeroize::Zeroizing::new(String::with_capacity(token.len() + 7));
+        let mut value = Zeroizing::new(String::with_capacity(token.len() + 7));
         value.push_str("Bearer ");
         value.push_str(&token);
         drop(token);
@@ -172,43 +183,10 @@ impl UpstreamTokens {
         Ok(Held { header, generation })
     }
 
-    async fn fetch(
-        &self,
-        spec: &FetchSpec<'_>,
-    ) -> Result<(zeroize::Zeroizing<String>, u64), String> {
-        let mut peer = HttpPeer::new(spec.addr, spec.tls, spec.sni.to_string());
-        peer.options.verify_cert = true;
-        peer.options.verify_hostname = true;
-        peer.options.connection_timeout = Some(spec.timeout);
-        peer.options.read_timeout = Some(spec.timeout);
-        let (mut session, _) = self.connector.get_http_session(&peer).await.map_err(|e| {
-            format!(
-                "cannot connect to the token endpoint: {}",
-                e.etype().as_str()
-            )
-        })?;
-        let mut req = RequestHeader::build("GET", spec.path.as_bytes(), Some(4))
-            .map_err(|e| e.to_string())?;
-        req.insert_header(http::header::HOST, spec.host_header)
-            .map_err(|e| e.to_string())?;
-        req.insert_header(http::header::AUTHORIZATION, spec.basic.clone())
-            .map_err(|e| e.to_string())?;
-        req.insert_header(http::header::ACCEPT, "application/json")
-            .map_err(|e| e.to_string())?;
-        let io = |e: Box<pingora::Error>| format!("token endpoint: {}", e.etype().as_str());
-        session
-            .write_request_header(Box::new(req))
-            .await
-            .map_err(io)?;
-        session.finish_request_body().await.map_err(io)?;
-        session.read_response_header().await.map_err(io)?;
-        let status = session.response_header().map_or(0, |h| h.status.as_u16());
-        let mut body = zeroize::Zeroizing::new(Vec::new());
-        while let Some(chunk) = session.read_response_body().await.map_err(io)? {
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err("token endpoint answer too large".into());
-            }
-            body.extend_from_slice(&chunk);
+    async fn fetch(&self, spec: &FetchSpec<'_>) -> Result<(Zeroizing<String>, u64), String> {
+        let (status, body) = self.endpoint.call(spec).await?;
+        if body.len() > MAX_ANSWER {
+            return Err("token endpoint answer too large".into());
         }
         if status != 200 {
             return Err(format!("token endpoint answered {status}"));
@@ -218,7 +196,7 @@ impl UpstreamTokens {
 }
 
 /// `{"access_token": "...", "expires_in": N}` → (token, lifetime clamped to 30 s..1 day).
-pub fn parse_answer(body: &[u8]) -> Result<(zeroize::Zeroizing<String>, u64), String> {
+pub fn parse_answer(body: &[u8]) -> Result<(Zeroizing<String>, u64), String> {
     #[derive(serde::Deserialize)]
     struct Answer {
         access_token: String,
@@ -227,7 +205,7 @@ pub fn parse_answer(body: &[u8]) -> Result<(zeroize::Zeroizing<String>, u64), St
     let a: Answer = serde_json::from_slice(body).map_err(|_| {
         "token endpoint answer is not {\"access_token\", \"expires_in\"} JSON".to_string()
     })?;
-    let token = zeroize::Zeroizing::new(a.access_token);
+    let token = Zeroizing::new(a.access_token);
     if token.is_empty() || token.len() > 16 * 1024 {
         return Err("token endpoint returned an empty or oversized token".into());
     }

@@ -181,7 +181,7 @@ fn limits(k: &mut Keys<'_>, g: &GatewayFile) -> Limits {
     let threads = k.range("threads", g.threads, (2, 1, 64));
     let max_uri = g.max_uri_length.unwrap_or(8192);
     // 65534: the longest target the HTTP library under Pingora can hold (`http::Uri`).
-    if !(256..=crate::gateway::front::head::MAX_TARGET).contains(&max_uri) {
+    if !(256..=crate::path::MAX_TARGET).contains(&max_uri) {
         k.p.push(format!(
             "{file}: gateway.max_uri_length: {max_uri} is out of range 256..=65534 (65534 is the longest request target the HTTP stack can carry)"
         ));
@@ -301,14 +301,10 @@ fn audit(k: &mut Keys<'_>, g: &GatewayFile) -> Audit {
 }
 
 /// `gateway.trusted_proxies`, parsed.
-fn trusted_proxies(
-    g: &GatewayFile,
-    file: &str,
-    p: &mut Vec<String>,
-) -> Vec<crate::gateway::client_ip::Cidr> {
+fn trusted_proxies(g: &GatewayFile, file: &str, p: &mut Vec<String>) -> Vec<crate::net::Cidr> {
     let mut trusted = Vec::new();
     for c in g.trusted_proxies.iter().flatten() {
-        match crate::gateway::client_ip::Cidr::parse(c) {
+        match crate::net::Cidr::parse(c) {
             Ok(c) => trusted.push(c),
             Err(e) => p.push(format!("{file}: gateway.trusted_proxies: {e}")),
         }

@@ -17,9 +17,9 @@ use crate::gateway::deny::Reason;
 /// validated to at most this.
 pub const MAX_HEADERS: usize = 256;
 
-/// The longest request target the `http` crate's `Uri` holds (`u16::MAX - 1`); Pingora refuses
-/// longer ones itself, so `max_uri_length` is validated to at most this.
-pub const MAX_TARGET: usize = 65_534;
+/// The longest request target (defined with the path rules; Pingora refuses longer ones
+/// itself).
+pub use crate::path::MAX_TARGET;
 
 /// The longest field name the `http` crate takes (Pingora refuses a longer one itself).
 const MAX_FIELD_NAME: usize = 65_535;

@@ -46,38 +46,17 @@ pub async fn answer(app: &App, mut stream: Stream, refusal: Refusal, line: Line,
             None
         }
     };
-    let rec = AuditRecord {
-        ts: record::now(),
+    let client_ip = stream
+        .get_socket_digest()
+        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+    let refused = Refused {
         request_id,
-        kind: Some(Kind::Request),
-        actor: "-".to_string(),
-        client_ip: stream
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()))
-            .map(|ip| ip.to_string()),
-        method: line.method.as_deref().map_or_else(
-            || "-".to_string(),
-            |m| crate::gateway::record::bounded(m.as_bytes()),
-        ),
-        path: line.path.as_deref().map_or_else(
-            || "-".to_string(),
-            |p| crate::gateway::record::bounded(p.as_bytes()),
-        ),
-        query: line
-            .query
-            .as_deref()
-            .map(|q| record::mask_query(&crate::gateway::record::bounded(q.as_bytes()))),
-        decision: "denied".to_string(),
-        reason: reason.code().to_string(),
-        detail: Some(refusal.detail.to_string()),
-        snapshot_version: Some(compiled.snapshot.version),
-        snapshot_hash: Some(compiled.snapshot.hash.clone()),
+        reason,
+        detail: refusal.detail,
         status,
-        total_us: Some(started.elapsed().as_micros() as u64),
-        bytes_in: Some(0),
-        bytes_out: Some(0),
-        ..AuditRecord::default()
+        started,
     };
+    let rec = refusal_record(&compiled.snapshot, refused, client_ip, &line);
     tracing::info!(
         request_id = %rec.request_id,
         method = %rec.method,
@@ -98,6 +77,54 @@ pub async fn answer(app: &App, mut stream: Stream, refusal: Refusal, line: Line,
         }
     }
     linger(&mut stream).await;
+}
+
+/// What became of one refusal, for its audit record.
+struct Refused {
+    request_id: String,
+    reason: Reason,
+    detail: &'static str,
+    status: Option<u16>,
+    started: Instant,
+}
+
+/// The audit record of a request refused before parsing: what of its line was readable,
+/// bounded and with the query masked.
+fn refusal_record(
+    snapshot: &crate::snapshot::Snapshot,
+    r: Refused,
+    client_ip: Option<std::net::IpAddr>,
+    line: &Line,
+) -> AuditRecord {
+    AuditRecord {
+        ts: record::now(),
+        request_id: r.request_id,
+        kind: Some(Kind::Request),
+        actor: "-".to_string(),
+        client_ip: client_ip.map(|ip| ip.to_string()),
+        method: line.method.as_deref().map_or_else(
+            || "-".to_string(),
+            |m| crate::gateway::record::bounded(m.as_bytes()),
+        ),
+        path: line.path.as_deref().map_or_else(
+            || "-".to_string(),
+            |p| crate::gateway::record::bounded(p.as_bytes()),
+        ),
+        query: line
+            .query
+            .as_deref()
+            .map(|q| record::mask_query(&crate::gateway::record::bounded(q.as_bytes()))),
+        decision: "denied".to_string(),
+        reason: r.reason.code().to_string(),
+        detail: Some(r.detail.to_string()),
+        snapshot_version: Some(snapshot.version),
+        snapshot_hash: Some(snapshot.hash.clone()),
+        status: r.status,
+        total_us: Some(r.started.elapsed().as_micros() as u64),
+        bytes_in: Some(0),
+        bytes_out: Some(0),
+        ..AuditRecord::default()
+    }
 }
 
 /// The whole response, head and body, as bytes.

@@ -3,7 +3,8 @@
 //! Every client credential and every hop-by-hop header is removed (including any header the
 //! client nominated in `Connection`), client-supplied forwarding headers are dropped, `Host`
 //! is set to the tenant's upstream host, and then the gateway's own credential is added.
-//! Runs in `upstream_request_filter`; pure over a `RequestHeader` so it is unit-tested here.
+//! Runs in `upstream_request_filter`; pure over Pingora's `RequestHeader`, so it is
+//! unit-tested here.
 
 use http::header::{self, HeaderName};
 use pingora::http::RequestHeader;

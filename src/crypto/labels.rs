@@ -1,0 +1,67 @@
+//! Every key-derivation label and seal name, written once. A typo in one of these strings
+//! would not fail to compile: it would derive another key and silently break every stored
+//! hash or sealed value. So callers name a [`HashPurpose`], never a string.
+
+/// What an HMAC key derived from the master key is for (`MasterKey::keyed_hasher`). The
+/// label of each purpose is part of the stored data: changing one invalidates every hash
+/// stored under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashPurpose {
+    /// Issued `x-api-key` secrets (stored keyed hashes, label `api-key`).
+    ApiKey,
+    /// The verified-credential cache (label `cache`).
+    CredentialCache,
+    /// The verified Oracle user token cache (label `inbound-jwt`).
+    InboundJwt,
+    /// Gateway tokens issued by `POST /gateway/token` (label `gateway-token`).
+    GatewayToken,
+    /// Admin API tokens (label `admin-token`).
+    AdminToken,
+}
+
+impl HashPurpose {
+    /// The HKDF label suffix (after `keyed-hash:`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            HashPurpose::ApiKey => "api-key",
+            HashPurpose::CredentialCache => "cache",
+            HashPurpose::InboundJwt => "inbound-jwt",
+            HashPurpose::GatewayToken => "gateway-token",
+            HashPurpose::AdminToken => "admin-token",
+        }
+    }
+
+    /// Every purpose.
+    pub const ALL: [HashPurpose; 5] = [
+        HashPurpose::ApiKey,
+        HashPurpose::CredentialCache,
+        HashPurpose::InboundJwt,
+        HashPurpose::GatewayToken,
+        HashPurpose::AdminToken,
+    ];
+}
+
+/// The name a tenant's signing key is sealed under (with the tenant and its upstream host).
+pub const TENANT_KEY_SEAL_NAME: &str = "tenant-signing-key";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_the_stored_ones_and_distinct() {
+        // These strings are in every database: a change here must be a migration.
+        let labels: Vec<&str> = HashPurpose::ALL.iter().map(|p| p.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "api-key",
+                "cache",
+                "inbound-jwt",
+                "gateway-token",
+                "admin-token"
+            ]
+        );
+        assert_eq!(TENANT_KEY_SEAL_NAME, "tenant-signing-key");
+    }
+}
