@@ -88,9 +88,9 @@ pub struct GatewaySettings {
 /// A tenant.
 #[derive(Debug, Clone)]
 pub struct Tenant {
-    /// Name.
+    /// The tenant's name as configured (`[tenants.NAME]`).
     pub name: String,
-    /// Upstream.
+    /// Where its Oracle is and how it is reached.
     pub upstream: Upstream,
     /// Upstream authentication.
     pub auth: UpstreamAuth,
@@ -113,7 +113,7 @@ pub struct Snapshot {
     pub tenants: Vec<Tenant>,
     /// Endpoint catalog.
     pub catalog: Catalog,
-    /// Grants.
+    /// The compiled grants of every policy.
     pub grants: Grants,
     /// Access schedule.
     pub schedule: Schedule,

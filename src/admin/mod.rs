@@ -117,9 +117,9 @@ impl Reply {
 
 /// One admin request as the handlers see it.
 pub struct AdminRequest {
-    /// Method.
+    /// The request method.
     pub method: hyper::Method,
-    /// Path.
+    /// The request path, without the query.
     pub path: String,
     /// Query pairs (percent-decoded).
     pub query: Vec<(String, String)>,

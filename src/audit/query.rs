@@ -11,11 +11,11 @@ pub struct Filter {
     pub since: Option<String>,
     /// Until this time (RFC 3339, exclusive).
     pub until: Option<String>,
-    /// Actor.
+    /// Only records by this actor.
     pub actor: Option<String>,
     /// Request id.
     pub request_id: Option<String>,
-    /// Decision.
+    /// Only records with this decision (`allowed`, `denied`, `ok`, …).
     pub decision: Option<String>,
     /// Reason code.
     pub reason: Option<String>,

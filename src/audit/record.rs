@@ -50,7 +50,7 @@ pub struct AuditRecord {
     /// Token id, truncated (never the token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
-    /// Tenant.
+    /// The tenant the request was for, once known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// Client address.

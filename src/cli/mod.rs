@@ -96,7 +96,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Subcommands.
+/// The `erpgate` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the gateway.

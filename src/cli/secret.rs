@@ -22,7 +22,7 @@ pub struct SecretArgs {
 enum SecretAction {
     /// Store a secret read from standard input (one line; the trailing newline is dropped).
     Set {
-        /// Tenant.
+        /// The tenant, as named in the configuration.
         #[arg(long)]
         tenant: String,
         /// Secret name ([a-z0-9][a-z0-9._-]{0,63}), as referenced by the tenant's upstream_auth.

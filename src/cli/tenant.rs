@@ -31,7 +31,7 @@ enum TenantAction {
     /// Generate an RSA-2048 key and a self-signed certificate for the tenant, store them, and
     /// print the certificate and the issuer name to register in Oracle.
     GenKey {
-        /// Tenant.
+        /// The tenant, as named in the configuration.
         #[arg(long)]
         tenant: String,
         /// Certificate common name (default: the tenant's issuer name, else `erpgate-TENANT`).
@@ -46,7 +46,7 @@ enum TenantAction {
     },
     /// Import an existing key pair (PEM; the key unencrypted, PKCS#8 or PKCS#1 RSA).
     ImportKey {
-        /// Tenant.
+        /// The tenant, as named in the configuration.
         #[arg(long)]
         tenant: String,
         /// Private key PEM file.
@@ -61,7 +61,7 @@ enum TenantAction {
     },
     /// Print the tenant's certificate, thumbprint and issuer name.
     ShowKey {
-        /// Tenant.
+        /// The tenant, as named in the configuration.
         #[arg(long)]
         tenant: String,
     },

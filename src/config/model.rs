@@ -22,7 +22,7 @@ pub struct FileModel {
     /// Endpoint catalog entries.
     #[serde(default)]
     pub endpoint: Vec<EndpointFile>,
-    /// Policies.
+    /// `[[policy]]` sections: which accounts may call which endpoints.
     #[serde(default)]
     pub policy: Vec<PolicyFile>,
 }
@@ -278,7 +278,7 @@ pub struct PolicyFile {
     pub redact: Vec<RedactFile>,
     /// A token-bucket limit on what this policy grants.
     pub rate_limit: Option<RateLimitFile>,
-    /// Grants.
+    /// The grants of this policy (`[[policy.grant]]`).
     #[serde(default)]
     pub rule: Vec<RuleFile>,
 }

@@ -12,9 +12,9 @@ use super::CryptoError;
 pub struct PasswordParams {
     /// Memory in KiB.
     pub m_kib: u32,
-    /// Iterations.
+    /// argon2 iterations (time cost).
     pub t: u32,
-    /// Parallelism.
+    /// argon2 lanes (parallelism).
     pub p: u32,
 }
 

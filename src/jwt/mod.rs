@@ -26,7 +26,7 @@ pub use cert::{Certificate, SigningKey};
 pub mod b64 {
     use base64::Engine as _;
 
-    /// Encodes.
+    /// Encodes `bytes` as unpadded base64url (the JWT segment alphabet).
     pub fn encode(bytes: &[u8]) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }

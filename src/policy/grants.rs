@@ -121,7 +121,7 @@ pub struct CompiledPolicy {
     pub redact_slot: Option<u8>,
     /// The policy's rate-limit slot (below 128), when it sets a limit.
     pub rate_slot: Option<u8>,
-    /// Rules.
+    /// The compiled rules, in the order they are checked.
     pub rules: Vec<CompiledRule>,
 }
 

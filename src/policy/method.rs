@@ -81,7 +81,7 @@ impl MethodSet {
         self.0 |= m.bit();
     }
 
-    /// Intersection.
+    /// The methods in both `self` and `other`.
     pub fn intersect(self, other: MethodSet) -> MethodSet {
         MethodSet(self.0 & other.0)
     }

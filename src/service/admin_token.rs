@@ -53,7 +53,7 @@ impl Role {
 pub struct AdminIdentity {
     /// Token id.
     pub id: String,
-    /// Role.
+    /// What the token may do (owner, admin, auditor).
     pub role: Role,
     /// Who the token is for.
     pub name: String,

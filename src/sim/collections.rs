@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 pub struct Query {
     /// Page size (default 25, max 500).
     pub limit: usize,
-    /// Offset.
+    /// Index of the first item returned (`offset`).
     pub offset: usize,
     /// `q=Field=value` filter.
     pub filter: Option<(String, String)>,

@@ -93,7 +93,7 @@ pub fn workers(n: usize) -> Vec<Value> {
         .collect()
 }
 
-/// Salaries.
+/// `n` seeded salary records (a resource whose amounts tests mask).
 pub fn salaries(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| json!({"SalaryId": 7001 + i as i64, "PersonId": 90001 + i as i64, "SalaryAmount": 50_000 + i * 1_250, "CurrencyCode": "USD"}))

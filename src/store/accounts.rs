@@ -7,7 +7,7 @@ use super::{check_name, is_unique_violation, now, Store, StoreError};
 /// Whether an account may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountStatus {
-    /// Usable.
+    /// Usable: its credentials authenticate.
     Active,
     /// Refused on the next request.
     Suspended,
@@ -35,7 +35,7 @@ pub struct Account {
     pub oracle_user: Option<String>,
     /// The stored secret for that user (default: the tenant's).
     pub upstream_secret: Option<String>,
-    /// Status.
+    /// Active or suspended.
     pub status: AccountStatus,
     /// Creation time.
     pub created_at: String,

@@ -7,7 +7,7 @@ use super::{is_unique_violation, now, Store, StoreError};
 /// Whether a credential set may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialStatus {
-    /// Usable.
+    /// Usable for authentication.
     Active,
     /// Refused on the next request.
     Revoked,
@@ -46,7 +46,7 @@ pub struct Credential {
     pub api_key_id: String,
     /// HMAC of the x-api-key.
     pub api_key_hash: [u8; 32],
-    /// Status.
+    /// Active or revoked.
     pub status: CredentialStatus,
     /// Issue time.
     pub created_at: String,

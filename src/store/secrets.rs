@@ -7,9 +7,9 @@ use super::{check_name, now, Store, StoreError};
 /// A sealed secret. `Debug` shows its length only.
 #[derive(Clone)]
 pub struct StoredSecret {
-    /// Tenant.
+    /// The tenant the secret belongs to.
     pub tenant: String,
-    /// Name.
+    /// The secret's name within the tenant.
     pub name: String,
     /// Sealed bytes.
     pub ciphertext: Vec<u8>,

@@ -8,7 +8,7 @@ use super::{now, Store, StoreError};
 /// A stored tenant key. `Debug` shows the certificate thumbprint only.
 #[derive(Clone)]
 pub struct StoredTenantKey {
-    /// Tenant.
+    /// The tenant the key belongs to.
     pub tenant: String,
     /// Sealed private key (PKCS#8 or PKCS#1 DER inside).
     pub key_ciphertext: Vec<u8>,

@@ -7,9 +7,9 @@ use http::HeaderName;
 /// A tenant's upstream.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// Host.
+    /// The upstream host name (also the TLS server name).
     pub host: String,
-    /// Port.
+    /// The upstream port.
     pub port: u16,
     /// TLS on.
     pub tls: bool,

@@ -15,7 +15,8 @@ use erpgate::sim::{self, SimConfig, SimHandle};
 
 pub use http::{basic, request, Response};
 
-/// The upstream password the sim accepts: a recognisable canary that must never leak.
+/// The Oracle integration user the sim accepts Basic credentials for (its password is a random
+/// canary per test run, `Gateway::upstream_password`, that must never leak).
 pub const UPSTREAM_USER: &str = "FIN_INTEGRATION";
 
 /// Whether the schedule is open during the test.
