@@ -214,96 +214,128 @@ async fn read_head(
 ) -> Head {
     let mut shutdown = shutdown.clone();
     let mut started: Option<(Instant, InFlightGuard)> = None;
-    let limits = how.limits;
-    let max = limits.max_head_bytes();
     loop {
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(4096);
-        }
         let scanned = buf.len().saturating_sub(3);
-        let room = PINGORA_MAX_PREFIX.saturating_sub(buf.len()) as u64;
-        let mut bounded = (&mut *stream).take(room);
-        let read = match &started {
-            None => {
-                let stop = async {
-                    // A dropped sender never signals: wait on the timeout alone then.
-                    if shutdown.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                };
-                tokio::select! {
-                    biased;
-                    r = tokio::time::timeout(how.idle, bounded.read_buf(buf)) => r,
-                    _ = stop => return Head::Closed,
-                }
-            }
-            Some((t, _)) => {
-                let left = how.deadline.saturating_sub(t.elapsed());
-                tokio::time::timeout(left, bounded.read_buf(buf)).await
-            }
+        let Some(read) = read_more(
+            stream,
+            buf,
+            how,
+            started.as_ref().map(|s| s.0),
+            &mut shutdown,
+        )
+        .await
+        else {
+            return Head::Closed;
         };
         if started.is_none() && !buf.is_empty() {
             started = Some((Instant::now(), how.in_flight.enter()));
         }
-        let Some((at, counted)) = started.take() else {
+        let Some(begun) = started.take() else {
             return Head::Closed;
         };
         match read {
             Err(_) => {
                 return refused(
                     buf,
-                    limits,
+                    how.limits,
                     Reason::RequestTimeout,
                     "head_timeout",
-                    (at, counted),
+                    begun,
                 )
             }
             Ok(Err(_)) => return Head::Closed,
             Ok(Ok(0)) => {
-                return refused(
-                    buf,
-                    limits,
-                    Reason::BadRequest,
-                    "head_truncated",
-                    (at, counted),
-                )
+                return refused(buf, how.limits, Reason::BadRequest, "head_truncated", begun)
             }
             Ok(Ok(_)) => {}
         }
-        if leading_newlines(buf) > MAX_LEADING_NEWLINE_BYTES {
-            let refusal = Refusal {
-                reason: Reason::BadRequest,
-                detail: "leading_empty_lines",
-            };
-            return Head::Refused(refusal, head::line(b""), at, counted);
-        }
-        let ended = has_blank_line(&buf[scanned..]);
-        if !ended && buf.len() <= max && has_line_end_or_short(buf, limits) {
-            started = Some((at, counted));
-            continue;
-        }
-        match head::check(buf, limits) {
-            Verdict::Pass { len, body } => {
-                let past = |body_len: usize| buf.len() > len.saturating_add(body_len);
-                let more = match body {
-                    Some(b) => usize::try_from(b).is_ok_and(past),
-                    None => buf.get(len..).and_then(head::chunked_len).is_some_and(past),
-                };
-                return Head::Ready { more, counted };
-            }
-            Verdict::Refused(r, line) => return Head::Refused(r, line, at, counted),
-            Verdict::Partial if buf.len() > max => {
-                return refused(
-                    buf,
-                    limits,
-                    Reason::HeadersTooLarge,
-                    "head_too_large",
-                    (at, counted),
-                )
-            }
-            Verdict::Partial => started = Some((at, counted)),
+        match judge(buf, scanned, how.limits, begun) {
+            Judged::Done(head) => return head,
+            Judged::More(begun) => started = Some(begun),
         }
     }
+}
+
+/// One read of at most what Pingora takes as a prefix: before the head's first byte within
+/// the idle wait (`None` when a shutdown ends the wait), after it within what is left of the
+/// deadline.
+async fn read_more(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    how: &Reading<'_>,
+    started: Option<Instant>,
+    shutdown: &mut ShutdownWatch,
+) -> Option<Result<std::io::Result<usize>, tokio::time::error::Elapsed>> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(4096);
+    }
+    let room = PINGORA_MAX_PREFIX.saturating_sub(buf.len()) as u64;
+    let mut bounded = (&mut *stream).take(room);
+    match started {
+        None => {
+            let stop = async {
+                // A dropped sender never signals: wait on the timeout alone then.
+                if shutdown.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                biased;
+                r = tokio::time::timeout(how.idle, bounded.read_buf(buf)) => Some(r),
+                _ = stop => None,
+            }
+        }
+        Some(t) => {
+            let left = how.deadline.saturating_sub(t.elapsed());
+            Some(tokio::time::timeout(left, bounded.read_buf(buf)).await)
+        }
+    }
+}
+
+/// What the bytes so far make of a head.
+enum Judged {
+    /// Answered: passed, or refused.
+    Done(Head),
+    /// Not whole yet: read more (the head's start and its in-flight count carried on).
+    More((Instant, InFlightGuard)),
+}
+
+/// Judges `buf` after a read (`scanned`: where the new bytes begin, less three, for the
+/// blank-line search): too many leading empty lines, a head still short of its end, or the
+/// head check's verdict.
+fn judge(buf: &[u8], scanned: usize, limits: &Limits, begun: (Instant, InFlightGuard)) -> Judged {
+    let max = limits.max_head_bytes();
+    let (at, counted) = begun;
+    if leading_newlines(buf) > MAX_LEADING_NEWLINE_BYTES {
+        let refusal = Refusal {
+            reason: Reason::BadRequest,
+            detail: "leading_empty_lines",
+        };
+        return Judged::Done(Head::Refused(refusal, head::line(b""), at, counted));
+    }
+    let ended = has_blank_line(&buf[scanned..]);
+    if !ended && buf.len() <= max && has_line_end_or_short(buf, limits) {
+        return Judged::More((at, counted));
+    }
+    Judged::Done(match head::check(buf, limits) {
+        Verdict::Pass { len, body } => {
+            let past = |body_len: usize| buf.len() > len.saturating_add(body_len);
+            let more = match body {
+                Some(b) => usize::try_from(b).is_ok_and(past),
+                None => buf.get(len..).and_then(head::chunked_len).is_some_and(past),
+            };
+            Head::Ready { more, counted }
+        }
+        Verdict::Refused(r, line) => Head::Refused(r, line, at, counted),
+        Verdict::Partial if buf.len() > max => refused(
+            buf,
+            limits,
+            Reason::HeadersTooLarge,
+            "head_too_large",
+            (at, counted),
+        ),
+        Verdict::Partial => return Judged::More((at, counted)),
+    })
 }
 
 /// CR and LF bytes before the request line.
