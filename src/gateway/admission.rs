@@ -126,18 +126,7 @@ pub async fn admit(
     framing: Framing,
 ) -> Result<(), Deny> {
     let req = session.req_header();
-    let authorization: Vec<&[u8]> = req
-        .headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    let api_key: Vec<&[u8]> = req
-        .headers
-        .get_all("x-api-key")
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
+    let (authorization, api_key) = credential_fields(&req.headers);
     let input = RequestInput {
         method: req.method.as_str().as_bytes(),
         target: req.raw_path(),
@@ -195,4 +184,17 @@ fn content_length(req: &RequestHeader) -> Result<Option<u64>, Deny> {
         found = Some(n);
     }
     Ok(found)
+}
+
+/// Every `Authorization` and `x-api-key` field value of a request, in order: what the relay
+/// and the token endpoint both hand to `auth::presented::parse` (which refuses more than one).
+pub(super) fn credential_fields(headers: &http::HeaderMap) -> (Vec<&[u8]>, Vec<&[u8]>) {
+    let all = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect::<Vec<_>>()
+    };
+    (all(http::header::AUTHORIZATION.as_str()), all("x-api-key"))
 }

@@ -87,18 +87,7 @@ async fn issue(
     if view.killswitch() {
         return Err(Deny::new(Reason::KillSwitchOn));
     }
-    let authorization: Vec<&[u8]> = req
-        .headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    let api_key: Vec<&[u8]> = req
-        .headers
-        .get_all("x-api-key")
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
+    let (authorization, api_key) = super::admission::credential_fields(&req.headers);
     let presented = presented::parse(&authorization, &api_key)
         .map_err(|_| Deny::with_detail(Reason::AuthInvalid, "credential_malformed"))?;
     if let Presented::Bearer(_) = presented {
