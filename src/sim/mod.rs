@@ -16,6 +16,7 @@
 mod auth;
 mod collections;
 mod data;
+mod diagnostics;
 mod routes;
 pub mod tokenrelay;
 
@@ -320,6 +321,7 @@ pub fn start_blocking(config: SimConfig) -> std::io::Result<SimHandle> {
     Ok(handle)
 }
 
+/// Answers one request: records it, routes it, and adds Fusion's headers and cookies.
 async fn handle(
     shared: Arc<Shared>,
     req: hyper::Request<Incoming>,
@@ -339,67 +341,80 @@ async fn handle(
             ))
         }
     };
+    let who = auth::authenticate(&shared.config, &parts.headers);
+    if shared.config.record_requests {
+        record(&shared, &parts, body.len(), who.as_deref());
+    }
+    let r = routes::Req {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+        host: host_of(&parts.headers),
+    };
+    let mut resp = route(&shared, &r, who.as_deref()).await;
+    add_fusion_headers(resp.headers_mut());
+    Ok(resp)
+}
+
+/// Appends the request to the log.
+fn record(shared: &Shared, parts: &http::request::Parts, body_len: usize, who: Option<&str>) {
+    let Ok(mut log) = shared.log.lock() else {
+        return;
+    };
     let target = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| parts.uri.to_string());
-    let host = parts
-        .headers
+    log.push(RecordedRequest {
+        method: parts.method.to_string(),
+        target,
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body_len,
+        authenticated_as: who.map(str::to_string),
+    });
+}
+
+/// The `Host` header, or `oracle.invalid`.
+fn host_of(headers: &http::HeaderMap) -> String {
+    headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("oracle.invalid")
-        .to_string();
-    let path = parts.uri.path();
-    let is_oracle = path.starts_with("/fscmRestApi/") || path.starts_with("/hcmRestApi/");
-    let who = auth::authenticate(&shared.config, &parts.headers);
-    let recording = shared.config.record_requests;
-    if let Some(mut log) = recording.then(|| shared.log.lock().ok()).flatten() {
-        log.push(RecordedRequest {
-            method: parts.method.to_string(),
-            target,
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body_len: body.len(),
-            authenticated_as: who.clone(),
-        });
-    }
-    let r = routes::Req {
-        method: &parts.method,
-        path,
-        query: parts.uri.query(),
-        headers: &parts.headers,
-        body,
-        host,
-    };
-    let basic_only = parts
-        .headers
+        .to_string()
+}
+
+/// Whether the request carries a Basic `Authorization`.
+fn is_basic(headers: &http::HeaderMap) -> bool {
+    headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
-    let mut resp = if path == "/fscmRestApi/tokenrelay" {
-        match (&who, basic_only) {
-            (Some(user), true) => {
-                let ttl = shared.config.relay_token_ttl;
-                let token = shared.config.relay_tokens.issue(user, ttl);
-                routes::json_response(
-                    http::StatusCode::OK,
-                    "application/json",
-                    &serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs()}),
-                )
-            }
-            _ => routes::unauthorized(),
-        }
+        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
+}
+
+/// The answer to a request whose credential authenticated `who` (None: missing or wrong).
+async fn route(
+    shared: &Shared,
+    r: &routes::Req<'_>,
+    who: Option<&str>,
+) -> hyper::Response<routes::Body> {
+    let path = r.path;
+    let is_oracle = path.starts_with("/fscmRestApi/") || path.starts_with("/hcmRestApi/");
+    if path == "/fscmRestApi/tokenrelay" {
+        token_relay(shared, who, is_basic(r.headers))
     } else if path.starts_with("/__sim/") {
-        routes::diagnostics(&r, &shared).await
+        diagnostics::diagnostics(r, shared).await
     } else if !is_oracle {
         routes::error(
             http::StatusCode::NOT_FOUND,
@@ -409,9 +424,32 @@ async fn handle(
     } else if who.is_none() {
         routes::unauthorized()
     } else {
-        routes::oracle(&r, &shared)
-    };
-    let h = resp.headers_mut();
+        routes::oracle(r, shared)
+    }
+}
+
+/// `/fscmRestApi/tokenrelay`: a relay token for a Basic-authenticated user, else 401.
+fn token_relay(
+    shared: &Shared,
+    who: Option<&str>,
+    basic_only: bool,
+) -> hyper::Response<routes::Body> {
+    match (who, basic_only) {
+        (Some(user), true) => {
+            let ttl = shared.config.relay_token_ttl;
+            let token = shared.config.relay_tokens.issue(user, ttl);
+            routes::json_response(
+                http::StatusCode::OK,
+                "application/json",
+                &serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs()}),
+            )
+        }
+        _ => routes::unauthorized(),
+    }
+}
+
+/// Oracle's backend-revealing headers and Fusion's session cookies, as on every answer.
+fn add_fusion_headers(h: &mut http::HeaderMap) {
     let ecid = format!(
         "{:016x}",
         std::time::SystemTime::now()
@@ -444,7 +482,6 @@ async fn handle(
             h.append(http::header::SET_COOKIE, v);
         }
     }
-    Ok(resp)
 }
 
 #[cfg(test)]
