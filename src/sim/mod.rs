@@ -92,7 +92,7 @@ impl Default for SimConfig {
 /// One request as the simulator received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
-    /// Method.
+    /// The request method as received.
     pub method: String,
     /// Path and query exactly as received.
     pub target: String,
