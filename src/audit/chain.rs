@@ -119,100 +119,141 @@ pub fn verify(
     rows: impl Iterator<Item = Result<Row, String>>,
     partial: bool,
 ) -> Verdict {
-    let mut count = 0u64;
-    let mut expected_prev: Option<String> = None;
-    let mut expected_id: Option<i64> = None;
-    let mut first: Option<(i64, String)> = None;
-    let mut vouched = false;
+    let mut walk = Walk::default();
     for row in rows {
         let row = match row {
             Ok(r) => r,
             Err(why) => {
                 return Verdict::Broken {
-                    id: expected_id.unwrap_or(0),
+                    id: walk.expected_id.unwrap_or(0),
                     why,
                 }
             }
         };
-        if let Some(want) = expected_id {
-            if row.id != want {
-                return Verdict::Broken {
-                    id: want,
-                    why: format!("record {want} is missing (next id is {})", row.id),
-                };
-            }
+        if let Err(broken) = walk.step(key, row) {
+            return broken;
         }
-        match &expected_prev {
-            Some(p) if *p != row.prev_hash => {
-                return Verdict::Broken {
-                    id: row.id,
-                    why: "prev_hash does not match the previous record's hash".into(),
-                };
-            }
-            None => first = Some((row.id, row.prev_hash.clone())),
-            _ => {}
-        }
+    }
+    walk.finish(partial)
+}
+
+/// The state of a verification between rows.
+#[derive(Default)]
+struct Walk {
+    /// Rows checked so far.
+    count: u64,
+    /// The hash the next row's `prev_hash` must equal.
+    expected_prev: Option<String>,
+    /// The id the next row must have.
+    expected_id: Option<i64>,
+    /// The first row's id and `prev_hash`.
+    first: Option<(i64, String)>,
+    /// Whether a checkpoint vouched for the first row's `prev_hash`.
+    vouched: bool,
+}
+
+impl Walk {
+    /// Checks one row against the chain so far and advances past it.
+    fn step(&mut self, key: &KeyedHasher, row: Row) -> Result<(), Verdict> {
+        self.check_sequence(&row)?;
         if link(key, row.id, &row.prev_hash, &row.record) != row.hash {
-            return Verdict::Broken {
+            return Err(Verdict::Broken {
                 id: row.id,
                 why: "hash does not match the record (edited, or written with another key)".into(),
-            };
+            });
         }
-        let parsed: AuditRecord = match serde_json::from_str(&row.record) {
-            Ok(r) => r,
-            Err(e) => {
-                return Verdict::Broken {
-                    id: row.id,
-                    why: format!("record is not valid JSON: {e}"),
-                }
-            }
-        };
+        let parsed: AuditRecord =
+            serde_json::from_str(&row.record).map_err(|e| Verdict::Broken {
+                id: row.id,
+                why: format!("record is not valid JSON: {e}"),
+            })?;
         if let Some(cols) = &row.columns {
-            let want = [
-                parsed.ts.clone(),
-                parsed.request_id.clone(),
-                parsed.kind.map_or("", Kind::as_str).to_string(),
-                parsed.actor.clone(),
-                parsed.decision.clone(),
-                parsed.reason.clone(),
-                parsed.path.clone(),
-            ];
-            if let Some(i) = (0..COLUMNS.len()).find(|&i| cols[i] != want[i]) {
-                return Verdict::Broken {
+            check_columns(row.id, cols, &parsed)?;
+        }
+        if parsed.kind == Some(Kind::Checkpoint) {
+            self.note_checkpoint(&parsed);
+        }
+        self.expected_prev = Some(row.hash.clone());
+        self.expected_id = Some(row.id + 1);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Checks that `row` follows the previous one (no id missing, `prev_hash` linked), and
+    /// remembers the first row.
+    fn check_sequence(&mut self, row: &Row) -> Result<(), Verdict> {
+        if let Some(want) = self.expected_id {
+            if row.id != want {
+                return Err(Verdict::Broken {
+                    id: want,
+                    why: format!("record {want} is missing (next id is {})", row.id),
+                });
+            }
+        }
+        match &self.expected_prev {
+            Some(p) if *p != row.prev_hash => {
+                return Err(Verdict::Broken {
                     id: row.id,
-                    why: format!(
-                        "column {} differs from the hashed record (edited beside the chain)",
-                        COLUMNS[i]
-                    ),
+                    why: "prev_hash does not match the previous record's hash".into(),
+                });
+            }
+            None => self.first = Some((row.id, row.prev_hash.clone())),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether checkpoint `parsed` vouches for the first row's id and `prev_hash`.
+    fn note_checkpoint(&mut self, parsed: &AuditRecord) {
+        if let (Some((fid, fprev)), Some(note)) = (&self.first, &parsed.note) {
+            let next = note.get("first_remaining_id").and_then(|v| v.as_i64());
+            let prev = note.get("continues_from").and_then(|v| v.as_str());
+            if next == Some(*fid) && prev == Some(fprev.as_str()) {
+                self.vouched = true;
+            }
+        }
+    }
+
+    /// The verdict once every row held: the chain must start at genesis, be vouched for by a
+    /// checkpoint, or be a `partial` export.
+    fn finish(self, partial: bool) -> Verdict {
+        if let Some((fid, fprev)) = &self.first {
+            let starts_at_genesis = fprev == GENESIS && *fid == 1;
+            if !(partial || self.vouched || starts_at_genesis) {
+                return Verdict::Broken {
+                    id: *fid,
+                    why: "the chain does not start at genesis and no checkpoint vouches for its start (records were removed)".into(),
                 };
             }
         }
-        if parsed.kind == Some(Kind::Checkpoint) {
-            if let (Some((fid, fprev)), Some(note)) = (&first, &parsed.note) {
-                let next = note.get("first_remaining_id").and_then(|v| v.as_i64());
-                let prev = note.get("continues_from").and_then(|v| v.as_str());
-                if next == Some(*fid) && prev == Some(fprev.as_str()) {
-                    vouched = true;
-                }
-            }
-        }
-        expected_prev = Some(row.hash.clone());
-        expected_id = Some(row.id + 1);
-        count += 1;
-    }
-    if let Some((fid, fprev)) = &first {
-        let starts_at_genesis = fprev == GENESIS && *fid == 1;
-        if !(partial || vouched || starts_at_genesis) {
-            return Verdict::Broken {
-                id: *fid,
-                why: "the chain does not start at genesis and no checkpoint vouches for its start (records were removed)".into(),
-            };
+        Verdict::Intact {
+            records: self.count,
+            last_hash: self.expected_prev.unwrap_or_else(|| GENESIS.to_string()),
         }
     }
-    Verdict::Intact {
-        records: count,
-        last_hash: expected_prev.unwrap_or_else(|| GENESIS.to_string()),
+}
+
+/// Checks the columns stored beside record `id` against its hashed JSON.
+fn check_columns(id: i64, cols: &[String; 7], parsed: &AuditRecord) -> Result<(), Verdict> {
+    let want = [
+        parsed.ts.clone(),
+        parsed.request_id.clone(),
+        parsed.kind.map_or("", Kind::as_str).to_string(),
+        parsed.actor.clone(),
+        parsed.decision.clone(),
+        parsed.reason.clone(),
+        parsed.path.clone(),
+    ];
+    if let Some(i) = (0..COLUMNS.len()).find(|&i| cols[i] != want[i]) {
+        return Err(Verdict::Broken {
+            id,
+            why: format!(
+                "column {} differs from the hashed record (edited beside the chain)",
+                COLUMNS[i]
+            ),
+        });
     }
+    Ok(())
 }
 
 /// Reads every row of the database in id order and verifies it.

@@ -50,16 +50,48 @@ fn looks_numeric(host: &str) -> bool {
 
 /// Parses and vets `url`. Errors are complete sentences for the config error list.
 pub fn parse(url: &str, allow_insecure: bool) -> Result<ParsedUpstream, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
+    let (tls, rest) = split_scheme(url, allow_insecure)?;
+    let authority = checked_authority(url, rest)?;
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = split_host_port(url, authority, default_port)?;
+    let host = host.to_ascii_lowercase();
+    let ip: Option<IpAddr> = host
+        .parse::<Ipv4Addr>()
+        .ok()
+        .map(IpAddr::V4)
+        .or_else(|| host.parse::<Ipv6Addr>().ok().map(IpAddr::V6));
+    if !allow_insecure {
+        refuse_internal(url, &host, ip)?;
+    }
+    if ip.is_none() && !is_dns_name(&host) {
+        return Err(format!("\"{url}\": \"{host}\" is not a valid host name"));
+    }
+    let host_header = host_header(&host, ip, port, default_port);
+    Ok(ParsedUpstream {
+        host,
+        port,
+        tls,
+        host_header,
+    })
+}
+
+/// The scheme of `url` (whether it is TLS) and what follows `scheme://`.
+fn split_scheme(url: &str, allow_insecure: bool) -> Result<(bool, &str), String> {
+    if let Some(r) = url.strip_prefix("https://") {
+        Ok((true, r))
     } else if let Some(r) = url.strip_prefix("http://") {
         if !allow_insecure {
             return Err(format!("\"{url}\" must be https:// (plain http only with gateway.dangerous_allow_insecure_upstream, for tests)"));
         }
-        (false, r)
+        Ok((false, r))
     } else {
-        return Err(format!("\"{url}\" must start with https://"));
-    };
+        Err(format!("\"{url}\" must start with https://"))
+    }
+}
+
+/// The authority (`host[:port]`) of `rest`, refused if empty or if it carries a path, query,
+/// userinfo, escape or control character.
+fn checked_authority<'a>(url: &str, rest: &'a str) -> Result<&'a str, String> {
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.is_empty() {
         return Err(format!("\"{url}\" has no host"));
@@ -71,8 +103,12 @@ pub fn parse(url: &str, allow_insecure: bool) -> Result<ParsedUpstream, String> 
             "\"{url}\" must be scheme://host[:port] only: no path, query, userinfo or escapes"
         ));
     }
-    let default_port = if tls { 443 } else { 80 };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+    Ok(authority)
+}
+
+/// The host (IPv6 literal without brackets) and port of `authority`.
+fn split_host_port(url: &str, authority: &str, default_port: u16) -> Result<(String, u16), String> {
+    if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
             .ok_or_else(|| format!("\"{url}\": unterminated IPv6 literal"))?;
@@ -84,61 +120,53 @@ pub fn parse(url: &str, allow_insecure: bool) -> Result<ParsedUpstream, String> 
                 .filter(|p| *p != 0)
                 .ok_or_else(|| format!("\"{url}\": invalid port"))?,
         };
-        (h.to_string(), port)
+        Ok((h.to_string(), port))
     } else {
         match authority.rsplit_once(':') {
-            Some((h, p)) => (
+            Some((h, p)) => Ok((
                 h.to_string(),
                 p.parse::<u16>()
                     .ok()
                     .filter(|p| *p != 0)
                     .ok_or_else(|| format!("\"{url}\": invalid port \"{p}\""))?,
-            ),
-            None => (authority.to_string(), default_port),
-        }
-    };
-    let host = host.to_ascii_lowercase();
-    let ip: Option<IpAddr> = host
-        .parse::<Ipv4Addr>()
-        .ok()
-        .map(IpAddr::V4)
-        .or_else(|| host.parse::<Ipv6Addr>().ok().map(IpAddr::V6));
-    if !allow_insecure {
-        match ip {
-            Some(ip) if !is_public(ip) => {
-                return Err(format!("\"{url}\": {ip} is a loopback, private or reserved address (allowed only with gateway.dangerous_allow_insecure_upstream)"));
-            }
-            Some(_) => {}
-            None => {
-                if host == "localhost" || host.ends_with(".localhost") {
-                    return Err(format!(
-                        "\"{url}\": localhost is not allowed as an upstream"
-                    ));
-                }
-                if looks_numeric(&host) {
-                    return Err(format!("\"{url}\": \"{host}\" looks like an encoded IP address; write a DNS name or a plain dotted address"));
-                }
-            }
+            )),
+            None => Ok((authority.to_string(), default_port)),
         }
     }
-    if ip.is_none() && !is_dns_name(&host) {
-        return Err(format!("\"{url}\": \"{host}\" is not a valid host name"));
+}
+
+/// Refuses a non-public IP literal, `localhost` and names some parser would read as an IP.
+fn refuse_internal(url: &str, host: &str, ip: Option<IpAddr>) -> Result<(), String> {
+    match ip {
+        Some(ip) if !is_public(ip) => {
+            Err(format!("\"{url}\": {ip} is a loopback, private or reserved address (allowed only with gateway.dangerous_allow_insecure_upstream)"))
+        }
+        Some(_) => Ok(()),
+        None => {
+            if host == "localhost" || host.ends_with(".localhost") {
+                return Err(format!(
+                    "\"{url}\": localhost is not allowed as an upstream"
+                ));
+            }
+            if looks_numeric(host) {
+                return Err(format!("\"{url}\": \"{host}\" looks like an encoded IP address; write a DNS name or a plain dotted address"));
+            }
+            Ok(())
+        }
     }
+}
+
+/// The `Host` header value: IPv6 in brackets, the port only when not the default.
+fn host_header(host: &str, ip: Option<IpAddr>, port: u16, default_port: u16) -> String {
     let bracketed = match ip {
         Some(IpAddr::V6(_)) => format!("[{host}]"),
-        _ => host.clone(),
+        _ => host.to_string(),
     };
-    let host_header = if port == default_port {
+    if port == default_port {
         bracketed
     } else {
         format!("{bracketed}:{port}")
-    };
-    Ok(ParsedUpstream {
-        host,
-        port,
-        tls,
-        host_header,
-    })
+    }
 }
 
 #[cfg(test)]

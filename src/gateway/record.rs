@@ -20,23 +20,11 @@ pub(crate) fn bounded(bytes: &[u8]) -> String {
 /// The record for the request in `session` / `ctx`.
 pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>) -> AuditRecord {
     let req = session.req_header();
-    let raw = req.raw_path();
-    let (path, query) = match raw.iter().position(|&b| b == b'?') {
-        Some(i) => (&raw[..i], Some(&raw[i + 1..])),
-        None => (raw, None),
-    };
-    let (decision, reason, detail) = match ctx.decision {
-        Decision::Pending => ("failed", "", error.map(|e| e.etype().as_str().to_string())),
-        Decision::Relayed => ("relayed", "", None),
-        Decision::Preflight => ("preflight", "", None),
-        Decision::TokenIssued => ("ok", "", None),
-        Decision::Denied(d) => ("denied", d.reason.code(), d.detail.map(str::to_string)),
-    };
+    let (path, query) = split_query(req.raw_path());
+    let (decision, reason, detail) = outcome(ctx, error);
     let view = &ctx.view;
     let principal = ctx.trace.principal.as_ref();
-    let account = principal.and_then(|p| view.account(p.account()?));
     let credential = principal.and_then(|p| view.credential(p.credential()?));
-    let oracle_user = principal.and_then(|p| p.oracle_user());
     let snapshot = &ctx.compiled.snapshot;
     let tenant = ctx
         .trace
@@ -44,17 +32,7 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         .and_then(|t| ctx.compiled.tenant(t))
         .map(|(t, _)| t);
     let grant = ctx.trace.grant;
-    let now = Instant::now();
-    let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_micros() as u64);
-    let upstream_us = match (ctx.upstream_started, ctx.upstream_answered) {
-        (Some(a), Some(b)) => Some(b.saturating_duration_since(a).as_micros() as u64),
-        (Some(a), None) => Some(now.saturating_duration_since(a).as_micros() as u64),
-        _ => None,
-    };
-    let gateway_us = match (ctx.started, ctx.decided) {
-        (Some(a), Some(b)) => Some(b.saturating_duration_since(a).as_micros() as u64),
-        _ => None,
-    };
+    let times = Timings::of(ctx, Instant::now());
     AuditRecord {
         ts: record::now(),
         request_id: ctx.request_id.clone(),
@@ -63,31 +41,11 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         } else {
             Kind::Request
         }),
-        actor: match (account, oracle_user) {
-            (Some(a), _) => a.name.clone(),
-            (None, Some(u)) => format!("user:{}", u.user),
-            (None, None) => "-".to_string(),
-        },
+        actor: actor(ctx),
         credential_id: credential.map(|c| c.id.clone()),
-        token_id: principal
-            .and_then(|p| p.token.as_deref())
-            .map(crate::auth::tokens::audit_id)
-            .or_else(|| {
-                ctx.issued_token
-                    .as_deref()
-                    .map(crate::auth::tokens::audit_id)
-            }),
+        token_id: token_id(ctx),
         tenant: tenant.map(|t| t.name.clone()),
-        client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| {
-            let xff: Vec<&[u8]> = req
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .map(|v| v.as_bytes())
-                .collect();
-            let trusted = &snapshot.gateway.trusted_proxies;
-            super::client_ip::client_ip(a.ip(), &xff, trusted).to_string()
-        }),
+        client_ip: client_ip(session, ctx),
         method: bounded(req.method.as_str().as_bytes()),
         path: bounded(path),
         query: query.map(|q| record::mask_query(&bounded(q))),
@@ -108,21 +66,120 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         upstream_identity: ctx.admission.as_ref().map(|a| a.identity.clone()),
         status: session.response_written().map(|r| r.status.as_u16()),
         upstream_status: ctx.upstream_status,
-        gateway_us,
-        upstream_us,
-        total_us: since(ctx.started),
+        gateway_us: times.gateway_us,
+        upstream_us: times.upstream_us,
+        total_us: times.total_us,
         bytes_in: Some(ctx.body_bytes),
         bytes_out: Some(session.body_bytes_sent() as u64),
-        // The request body gets the request's masking rules too (withheld if not JSON).
-        request_preview: match ctx.redaction().filter(|r| !r.is_empty()) {
-            Some(rules) => ctx.request_preview.finish_with(|bytes, truncated| {
-                crate::redact::body::mask_preview(rules, bytes, truncated)
-            }),
-            None => ctx.request_preview.finish_request(),
-        },
+        request_preview: request_preview(ctx),
         response_preview: ctx.response_preview.finish(),
         redaction: redaction_note(ctx),
         note: None,
+    }
+}
+
+/// The path and the query (without its `?`) of a raw request target.
+fn split_query(raw: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match raw.iter().position(|&b| b == b'?') {
+        Some(i) => (&raw[..i], Some(&raw[i + 1..])),
+        None => (raw, None),
+    }
+}
+
+/// The decision, reason code and detail recorded for the request.
+fn outcome(
+    ctx: &RequestCtx,
+    error: Option<&pingora::Error>,
+) -> (&'static str, &'static str, Option<String>) {
+    match ctx.decision {
+        Decision::Pending => ("failed", "", error.map(|e| e.etype().as_str().to_string())),
+        Decision::Relayed => ("relayed", "", None),
+        Decision::Preflight => ("preflight", "", None),
+        Decision::TokenIssued => ("ok", "", None),
+        Decision::Denied(d) => ("denied", d.reason.code(), d.detail.map(str::to_string)),
+    }
+}
+
+/// Who made the request: the account's name, else the Oracle user, else `-`.
+fn actor(ctx: &RequestCtx) -> String {
+    let principal = ctx.trace.principal.as_ref();
+    let account = principal.and_then(|p| ctx.view.account(p.account()?));
+    let oracle_user = principal.and_then(|p| p.oracle_user());
+    match (account, oracle_user) {
+        (Some(a), _) => a.name.clone(),
+        (None, Some(u)) => format!("user:{}", u.user),
+        (None, None) => "-".to_string(),
+    }
+}
+
+/// The audit id of the token presented, else of the token issued.
+fn token_id(ctx: &RequestCtx) -> Option<String> {
+    ctx.trace
+        .principal
+        .as_ref()
+        .and_then(|p| p.token.as_deref())
+        .map(crate::auth::tokens::audit_id)
+        .or_else(|| {
+            ctx.issued_token
+                .as_deref()
+                .map(crate::auth::tokens::audit_id)
+        })
+}
+
+/// The client's address, through `X-Forwarded-For` only from trusted proxies.
+fn client_ip(session: &Session, ctx: &RequestCtx) -> Option<String> {
+    let req = session.req_header();
+    session.client_addr().and_then(|a| a.as_inet()).map(|a| {
+        let xff: Vec<&[u8]> = req
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let trusted = &ctx.compiled.snapshot.gateway.trusted_proxies;
+        super::client_ip::client_ip(a.ip(), &xff, trusted).to_string()
+    })
+}
+
+/// The request body preview. It gets the request's masking rules too (withheld if not JSON).
+fn request_preview(ctx: &RequestCtx) -> Option<String> {
+    match ctx.redaction().filter(|r| !r.is_empty()) {
+        Some(rules) => ctx.request_preview.finish_with(|bytes, truncated| {
+            crate::redact::body::mask_preview(rules, bytes, truncated)
+        }),
+        None => ctx.request_preview.finish_request(),
+    }
+}
+
+/// The request's durations in microseconds, measured up to one `now`.
+struct Timings {
+    /// From the start of the request to the gateway's decision.
+    gateway_us: Option<u64>,
+    /// From sending upstream to the upstream's answer (or to `now` if none came).
+    upstream_us: Option<u64>,
+    /// From the start of the request to `now`.
+    total_us: Option<u64>,
+}
+
+impl Timings {
+    /// The durations of `ctx`, as of `now`.
+    fn of(ctx: &RequestCtx, now: Instant) -> Self {
+        let since =
+            |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t).as_micros() as u64);
+        let upstream_us = match (ctx.upstream_started, ctx.upstream_answered) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a).as_micros() as u64),
+            (Some(a), None) => Some(now.saturating_duration_since(a).as_micros() as u64),
+            _ => None,
+        };
+        let gateway_us = match (ctx.started, ctx.decided) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a).as_micros() as u64),
+            _ => None,
+        };
+        Timings {
+            gateway_us,
+            upstream_us,
+            total_us: since(ctx.started),
+        }
     }
 }
 
