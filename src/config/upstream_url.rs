@@ -15,7 +15,7 @@ use crate::upstream::peer::is_public;
 pub struct ParsedUpstream {
     /// Host (lowercase DNS name or IP literal without brackets).
     pub host: String,
-    /// Port.
+    /// The port (the scheme's default when the URL names none).
     pub port: u16,
     /// Whether to speak TLS.
     pub tls: bool,
