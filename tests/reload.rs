@@ -72,30 +72,7 @@ fn reloads_under_load_never_fail_a_request_and_refuse_broken_configs() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes: Outcomes = Arc::default();
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (stop, outcomes, addr, auth) =
-                (stop.clone(), outcomes.clone(), gw.addr, cred.basic());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let raw = support::request("GET", INVOICES, &[("Authorization", &auth)], None);
-                    let o = support::http::raw(addr, &raw)
-                        .map(|r| {
-                            let code = if r.status == 200 {
-                                String::new()
-                            } else {
-                                r.error_code()
-                            };
-                            (r.status, code)
-                        })
-                        .map_err(|e| e.to_string());
-                    if let Ok(mut v) = outcomes.lock() {
-                        v.push(o);
-                    }
-                }
-            })
-        })
-        .collect();
+    let clients = spawn_load(4, gw.addr, &cred.basic(), &stop, &outcomes);
 
     for round in 0..6 {
         reload_with(&gw, &revoking, true);
@@ -208,30 +185,7 @@ fn concurrent_sighup_and_admin_reloads_never_publish_one_version_twice() {
     // Load: relayed requests all along; none may fail (every snapshot grants them).
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes: Outcomes = Arc::default();
-    let clients: Vec<_> = (0..2)
-        .map(|_| {
-            let (stop, outcomes, addr, auth) =
-                (stop.clone(), outcomes.clone(), gw.addr, cred.basic());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let raw = support::request("GET", INVOICES, &[("Authorization", &auth)], None);
-                    let o = support::http::raw(addr, &raw)
-                        .map(|r| {
-                            let code = if r.status == 200 {
-                                String::new()
-                            } else {
-                                r.error_code()
-                            };
-                            (r.status, code)
-                        })
-                        .map_err(|e| e.to_string());
-                    if let Ok(mut v) = outcomes.lock() {
-                        v.push(o);
-                    }
-                }
-            })
-        })
-        .collect();
+    let clients = spawn_load(2, gw.addr, &cred.basic(), &stop, &outcomes);
 
     // Each round: a SIGHUP and admin reloads at the same moment.
     let sighup_done = |gw: &Gateway| {
@@ -312,4 +266,38 @@ fn concurrent_sighup_and_admin_reloads_never_publish_one_version_twice() {
         .filter(|o| !matches!(o, Ok((200, _))))
         .collect();
     assert!(bad.is_empty(), "requests failed under reloads: {bad:?}");
+}
+
+/// `n` clients relaying `GET` invoices with `auth` until `stop`, each answer's (status, code)
+/// (or the I/O error) pushed to `outcomes`.
+fn spawn_load(
+    n: usize,
+    addr: std::net::SocketAddr,
+    auth: &str,
+    stop: &Arc<AtomicBool>,
+    outcomes: &Outcomes,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let (stop, outcomes, auth) = (stop.clone(), outcomes.clone(), auth.to_string());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let raw = support::request("GET", INVOICES, &[("Authorization", &auth)], None);
+                    let o = support::http::raw(addr, &raw)
+                        .map(|r| {
+                            let code = if r.status == 200 {
+                                String::new()
+                            } else {
+                                r.error_code()
+                            };
+                            (r.status, code)
+                        })
+                        .map_err(|e| e.to_string());
+                    if let Ok(mut v) = outcomes.lock() {
+                        v.push(o);
+                    }
+                }
+            })
+        })
+        .collect()
 }
