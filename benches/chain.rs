@@ -26,12 +26,14 @@ fn benches(c: &mut Criterion) {
     let view = f.app.directory.load_full();
     let auth = [f.basic.as_bytes()];
     let key = [f.api_key.as_bytes()];
+    let headers = http::HeaderMap::new();
     let run = |authorization: &[&[u8]], api_key: &[&[u8]]| {
         let input = RequestInput {
             method: b"GET",
             target,
             authorization,
             api_key,
+            headers: &headers,
             client_ip: None,
             now: chrono::Utc::now(),
         };
@@ -148,7 +150,12 @@ REST-Framework-Version: 4\r\nContent-Type: application/json\r\nContent-Length: 0
     c.bench_function("step/sanitize_headers", |b| {
         b.iter(|| {
             let mut r = req.clone();
-            erpgate::gateway::upstream_headers::sanitize(&mut r, &[]);
+            let allowed = erpgate::gateway::upstream_headers::Allowed {
+                gateway: &[],
+                endpoint: &[],
+                governed: 0,
+            };
+            erpgate::gateway::upstream_headers::sanitize(&mut r, &allowed, &[]);
             black_box(r.headers.len())
         })
     });

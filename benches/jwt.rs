@@ -128,12 +128,14 @@ fn benches(c: &mut Criterion) {
     let bearer = format!("Bearer {gt}");
     let auth_h = [bearer.as_bytes()];
     let target = b"/fscmRestApi/resources/11.13.18.05/resource7/300100?onlyData=true&limit=25";
+    let headers = http::HeaderMap::new();
     let run = || {
         let input = RequestInput {
             method: b"GET",
             target,
             authorization: &auth_h,
             api_key: &[],
+            headers: &headers,
             client_ip: None,
             now: chrono::Utc::now(),
         };

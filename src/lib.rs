@@ -24,6 +24,7 @@ pub mod jwt;
 pub mod listen;
 pub mod metrics;
 pub mod net;
+pub mod oracle;
 pub mod path;
 pub mod policy;
 pub mod redact;

@@ -70,6 +70,21 @@ pub enum Reason {
     /// Too many credential verifications at once (the argon2 queue is full, or this
     /// credential or address has as many in flight as failures left): retry shortly.
     AuthBusy,
+    /// A method-override header (`X-HTTP-Method-Override` and its relatives): refused
+    /// whatever the caller is granted, since a front end may honour it.
+    MethodOverride,
+    /// A header that changes what Oracle does (`Upsert-Mode`, `Effective-Of`,
+    /// `Metadata-Context`) that no policy rule grants for this endpoint and method.
+    HeaderDenied,
+    /// The query filters, sorts, projects or finds by an attribute masked for this caller.
+    QueryMaskedField,
+    /// A query parameter this endpoint does not allow (`expand=all`, an undeclared finder where
+    /// values are masked, a parameter Oracle's framework does not name where the tenant
+    /// refuses those).
+    QueryParameterDenied,
+    /// The query string cannot be read unambiguously (an invalid escape, bytes that are not
+    /// UTF-8, a quote left open).
+    QueryMalformed,
 }
 
 impl Reason {
@@ -105,19 +120,30 @@ impl Reason {
             Reason::RequestTimeout => "request.timeout",
             Reason::LengthRequired => "request.length_required",
             Reason::AuthBusy => "auth.busy",
+            Reason::MethodOverride => "request.method_override",
+            Reason::HeaderDenied => "policy.header_denied",
+            Reason::QueryMaskedField => "query.masked_field",
+            Reason::QueryParameterDenied => "query.parameter_denied",
+            Reason::QueryMalformed => "query.malformed",
         }
     }
 
     /// The HTTP status this reason is answered with.
     pub fn status(self) -> u16 {
         match self {
-            Reason::PathRejected | Reason::BadRequest => 400,
+            Reason::PathRejected
+            | Reason::BadRequest
+            | Reason::MethodOverride
+            | Reason::QueryMalformed => 400,
             Reason::AuthMissing
             | Reason::AuthInvalid
             | Reason::AuthExpired
             | Reason::CredentialRevoked => 401,
             Reason::AccountSuspended
             | Reason::PolicyDenied
+            | Reason::HeaderDenied
+            | Reason::QueryMaskedField
+            | Reason::QueryParameterDenied
             | Reason::ScheduleClosed
             | Reason::CorsOriginDenied => 403,
             Reason::EndpointUnknown => 404,
@@ -183,6 +209,17 @@ impl Reason {
             Reason::AuthBusy => {
                 "Too many credential checks are in progress; retry after the time in Retry-After."
             }
+            Reason::MethodOverride => {
+                "Method-override headers are not accepted; send the method itself."
+            }
+            Reason::HeaderDenied => {
+                "A request header that changes what Oracle does is not granted for this request."
+            }
+            Reason::QueryMaskedField => {
+                "The query filters, sorts, selects or finds by a field that is masked for this caller."
+            }
+            Reason::QueryParameterDenied => "A query parameter is not allowed for this endpoint.",
+            Reason::QueryMalformed => "The query string cannot be read unambiguously.",
         }
     }
 
@@ -196,7 +233,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 34] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -226,6 +263,11 @@ impl Reason {
         Reason::RequestTimeout,
         Reason::LengthRequired,
         Reason::AuthBusy,
+        Reason::MethodOverride,
+        Reason::HeaderDenied,
+        Reason::QueryMaskedField,
+        Reason::QueryParameterDenied,
+        Reason::QueryMalformed,
     ];
 }
 

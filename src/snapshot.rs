@@ -75,6 +75,9 @@ pub struct GatewaySettings {
     /// Upstream response headers passed besides the built-in allowlist
     /// (`redact::headers::ALLOWED_RESPONSE_HEADERS`).
     pub allow_response_headers: Vec<http::HeaderName>,
+    /// Request headers that reach Oracle besides the built-in allowlist
+    /// (`oracle::headers::DEFAULT_ALLOWED`).
+    pub allow_request_headers: Vec<http::HeaderName>,
     /// TLS on the public listener (None: plain HTTP).
     pub tls: Option<crate::tls::DownstreamTls>,
     /// CA bundle for upstream certificates (None: the system roots).
@@ -98,6 +101,8 @@ pub struct Tenant {
     pub cors_origins: Vec<String>,
     /// Oracle user tokens this tenant trusts, when configured.
     pub inbound: Option<crate::jwt::inbound::InboundTrust>,
+    /// What becomes of query parameters Oracle's framework does not name.
+    pub unknown_query_parameters: crate::oracle::query::UnknownParams,
 }
 
 /// The compiled configuration.
@@ -123,6 +128,8 @@ pub struct Snapshot {
     pub rate_limits: Vec<crate::policy::ratelimit::RateLimit>,
     /// Files read.
     pub sources: Vec<PathBuf>,
+    /// What `check` warns about (valid, but probably not what was meant).
+    pub warnings: Vec<String>,
 }
 
 impl Snapshot {

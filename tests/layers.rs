@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "metrics",
             "tls",
             "sim",
+            "oracle",
         ],
     ),
     ("L2 compiled configuration", &["snapshot"]),

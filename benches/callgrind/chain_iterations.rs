@@ -23,12 +23,14 @@ fn main() {
     let view = f.app.directory.load_full();
     let auth = [f.basic.as_bytes()];
     let target = b"/fscmRestApi/resources/11.13.18.05/resource7/300100?onlyData=true&limit=25";
+    let headers = http::HeaderMap::new();
     let run = || {
         let input = RequestInput {
             method: b"GET",
             target,
             authorization: &auth,
             api_key: &[],
+            headers: &headers,
             client_ip: None,
             now: chrono::Utc::now(),
         };

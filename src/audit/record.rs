@@ -194,6 +194,31 @@ pub fn mask_query(q: &str) -> String {
     out
 }
 
+/// Masks the values of Oracle's filter parameters (`q`, `finder`, any spelling, encoded
+/// names included), for a request refused for filtering by a masked attribute: its values
+/// are guesses at the hidden value and are not kept.
+pub fn mask_filter_values(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for (i, pair) in q.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _))
+                if name.contains(['%', '+'])
+                    || ["q", "finder"]
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(name.trim())) =>
+            {
+                out.push_str(name);
+                out.push_str("=****");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
+}
+
 /// Now as RFC 3339 UTC with microseconds.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -210,6 +235,10 @@ mod tests {
             "onlyData=true&access_token=****&q=Name='x'&API_KEY=****&%74oken=****"
         );
         assert_eq!(mask_query("limit=5"), "limit=5");
+        assert_eq!(
+            mask_filter_values("q=TaxRegistrationNumber='GB2'&limit=5&FINDER=F;v=1&%71=x&q+=y"),
+            "q=****&limit=5&FINDER=****&%71=****&q+=****"
+        );
     }
 
     #[test]

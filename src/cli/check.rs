@@ -14,5 +14,8 @@ pub fn run(config: &Path) -> super::CliResult {
         s.schedule.describe(),
         s.hash
     );
+    for w in &s.warnings {
+        println!("warning: {w}");
+    }
     Ok(())
 }

@@ -249,6 +249,9 @@ fn pingora_server(
         endpoints = c.snapshot.catalog.len(),
         "erpgate serving"
     );
+    for w in &c.snapshot.warnings {
+        tracing::warn!(warning = %w, "configuration");
+    }
     if gw.dangerous_allow_insecure_upstream {
         tracing::warn!("gateway.dangerous_allow_insecure_upstream is ON: plain-HTTP and private upstreams are allowed. Never use this in production.");
     }

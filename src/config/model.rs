@@ -92,6 +92,9 @@ pub struct GatewayFile {
     pub strip_response_headers: Option<Vec<String>>,
     /// Upstream response headers passed besides the built-in allowlist.
     pub allow_response_headers: Option<Vec<String>>,
+    /// Request headers that reach Oracle besides the built-in allowlist
+    /// (`oracle::headers::DEFAULT_ALLOWED`), for every endpoint.
+    pub allow_request_headers: Option<Vec<String>>,
     /// TLS on the public listener (absent: plain HTTP).
     pub tls: Option<TlsFile>,
     /// CA bundle (PEM) upstream certificates are verified with (absent: the system roots).
@@ -159,6 +162,9 @@ pub struct TenantFile {
     pub cors_origins: Vec<String>,
     /// Oracle user tokens this tenant accepts (`Authorization: Bearer <Oracle JWT>`).
     pub inbound_jwt: Option<InboundJwtFile>,
+    /// Query parameters Oracle's framework does not name: `"allow"` or `"refuse"` (absent:
+    /// refused where the caller's responses are masked, allowed elsewhere).
+    pub unknown_query_parameters: Option<String>,
 }
 
 /// `[tenants.NAME.inbound_jwt]`: which Oracle-issued user tokens are trusted.
@@ -256,6 +262,19 @@ pub struct EndpointFile {
     pub path: String,
     /// Methods Oracle serves there.
     pub methods: Vec<String>,
+    /// Request headers that reach Oracle for this endpoint besides the allowlist.
+    #[serde(default)]
+    pub request_headers: Vec<String>,
+    /// Oracle finders of this resource and the attributes each filters on
+    /// (`finders = { SupplierByTaxRegistration = ["TaxRegistrationNumber"] }`): where values
+    /// are masked, only declared finders run, and only when none of their attributes is
+    /// masked.
+    #[serde(default)]
+    pub finders: BTreeMap<String, Vec<String>>,
+    /// The endpoint is a batch root: each part of a request's body is admitted like a direct
+    /// request before anything reaches Oracle.
+    #[serde(default)]
+    pub batch: bool,
 }
 
 /// `[[policy]]`.
@@ -293,4 +312,8 @@ pub struct RuleFile {
     pub endpoints: Vec<String>,
     /// Methods granted.
     pub methods: Vec<String>,
+    /// Governed request headers granted with them (`Upsert-Mode`, `Effective-Of`,
+    /// `Metadata-Context`).
+    #[serde(default)]
+    pub headers: Vec<String>,
 }

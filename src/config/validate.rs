@@ -176,6 +176,12 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                     auth,
                     cors_origins,
                     inbound,
+                    unknown_query_parameters: oracle::unknown_params(
+                        file,
+                        name,
+                        t.unknown_query_parameters.as_deref(),
+                        p,
+                    ),
                 });
             }
         }
@@ -194,6 +200,9 @@ fn catalog(files: &Files, p: &mut Vec<String>) -> Option<Catalog> {
                 name,
                 path,
                 methods: ms,
+                request_headers,
+                finders,
+                batch,
             } = e;
             let key = format!("endpoint[{}] ({name})", i + 1);
             let file = f.name.as_str();
@@ -216,10 +225,17 @@ fn catalog(files: &Files, p: &mut Vec<String>) -> Option<Catalog> {
                 }
                 Err(e) => p.push(format!("{file}: {key}.path: {e}")),
             }
+            oracle::batch(file, &key, path, *batch, ms, p);
             endpoints.push(Endpoint {
-                name: name.clone(),
-                template: path.clone(),
-                methods: set,
+                request_headers: oracle::request_headers(
+                    file,
+                    &format!("{key}.request_headers"),
+                    request_headers,
+                    p,
+                ),
+                finders: oracle::finders(file, &key, finders, p),
+                batch: *batch,
+                ..Endpoint::new(name, path, set)
             });
         }
     }
@@ -312,9 +328,11 @@ fn policies(
                     ));
                 }
                 let grants = rule_grants(file, &rkey, cat, &r.endpoints, granted, p);
+                let headers = oracle::rule_headers(file, &rkey, &r.headers, p);
                 rules.push(CompiledRule {
                     name: rname,
                     grants,
+                    headers,
                 });
             }
             out.push(CompiledPolicy {
@@ -421,7 +439,9 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     match (gw, cat, redaction) {
         (Some(gateway), Some(catalog), Some(redaction)) if p.is_empty() => {
             let grants = Grants::build(&compiled, catalog.len());
+            let warnings = oracle::child_warnings(&catalog, &compiled);
             Ok(Snapshot {
+                warnings,
                 version,
                 hash: files.hash,
                 gateway,
@@ -440,6 +460,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
 
 mod gateway;
 mod identity;
+pub mod oracle;
 mod ratelimit;
 mod redaction;
 mod tenant;

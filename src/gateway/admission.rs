@@ -132,12 +132,14 @@ pub async fn admit(
         target: req.raw_path(),
         authorization: &authorization,
         api_key: &api_key,
+        headers: &req.headers,
         client_ip: client_ip::of_session(session, &ctx.compiled.snapshot.gateway.trusted_proxies),
         now: chrono::Utc::now(),
     };
+    let input_now = input.now;
     let result = chain::admit(app, &ctx.compiled, &ctx.view, &input, &mut ctx.trace).await;
     ctx.decided = Some(std::time::Instant::now());
-    let admission = result?;
+    let mut admission = result?;
     // A browser request must come from an origin the caller's tenant allows.
     let browser = session
         .req_header()
@@ -151,14 +153,55 @@ pub async fn admit(
         ctx.cors_origin = None;
         return Err(Deny::new(Reason::CorsOriginDenied));
     }
+    if admission.batch {
+        batch_readable(session.req_header(), framing)?;
+    }
     // A body of unknown length, or one that fits the replay buffer, is read whole before the
-    // upstream sees anything.
-    if body::read_first(framing.chunked, framing.content_length) {
+    // upstream sees anything; so is a batch, whose parts are admitted from it.
+    if admission.batch || body::read_first(framing.chunked, framing.content_length) {
         let max_body = ctx.compiled.snapshot.gateway.max_request_body_bytes;
         ctx.buffered_body = Some(body::read_whole(session, max_body).await?);
     }
+    if admission.batch {
+        let bytes = session
+            .as_downstream()
+            .get_retry_buffer()
+            .unwrap_or_default();
+        let raw = session.req_header().raw_path();
+        let root = raw.split(|&b| b == b'?').next().unwrap_or(raw);
+        let root = std::str::from_utf8(root).map_err(|_| Deny::new(Reason::PathRejected))?;
+        admission.redaction = super::batch::admit_parts(
+            app,
+            &ctx.compiled,
+            &ctx.view,
+            &mut ctx.trace,
+            root,
+            &bytes,
+            input_now,
+        )?;
+    }
     ctx.admission = Some(admission);
     ctx.decision = Decision::Relayed;
+    Ok(())
+}
+
+/// A batch is judged by its body, so the gateway must be able to read all of it as Oracle
+/// will: within the replay buffer, and not compressed.
+fn batch_readable(req: &RequestHeader, framing: Framing) -> Result<(), Deny> {
+    if framing
+        .content_length
+        .is_some_and(|n| n > body::BUFFER_LIMIT)
+    {
+        return Err(Deny::with_detail(Reason::BodyTooLarge, "batch_over_buffer"));
+    }
+    let encoded = req
+        .headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return Err(Deny::with_detail(Reason::BadRequest, "batch_encoded"));
+    }
     Ok(())
 }
 

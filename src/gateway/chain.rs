@@ -17,6 +17,7 @@ use crate::auth::{Caller, Principal};
 use crate::directory::DirectoryView;
 use crate::gateway::context::{Admission, Trace};
 use crate::gateway::deny::{Deny, Reason};
+use crate::gateway::governed;
 use crate::jwt::inbound::OracleIdentity;
 use crate::path::{self, CanonicalTarget, PathRejection};
 use crate::policy::{GrantDecision, Method, Subject};
@@ -34,6 +35,8 @@ pub struct RequestInput<'a> {
     pub authorization: &'a [&'a [u8]],
     /// Every `x-api-key` header value.
     pub api_key: &'a [&'a [u8]],
+    /// Every header (the governed and method-override families are looked for here).
+    pub headers: &'a http::HeaderMap,
     /// The client's address (`gateway.trusted_proxies` applied): the per-address key of the
     /// lockout of failed credential proofs.
     pub client_ip: Option<std::net::IpAddr>,
@@ -53,9 +56,10 @@ pub async fn admit(
 ) -> Result<Admission, Deny> {
     let snapshot = &compiled.snapshot;
 
-    // 1. Canonical path.
+    // 1. Canonical path, and no method override.
     let target =
         path::canonicalize(input.target, snapshot.gateway.max_uri_length).map_err(path_deny)?;
+    governed::method_override(input.headers, trace)?;
 
     // 2. Who is calling: an integration account (Basic, x-api-key) or an Oracle user (a
     // token Oracle issued, verified against the tenant's trusted certificates), and their
@@ -76,8 +80,37 @@ pub async fn admit(
         ))?;
     trace.tenant = Some(tenant_id);
 
-    // 3.–6. Which endpoint, may they, is it open, is the kill switch off.
+    // 3.–6. Which endpoint, may they (its headers too), is it open, is the kill switch off.
     let decision = authorize(snapshot, view, &who, tenant_id, &target, input, trace)?;
+    let governed_headers = governed::governed_headers(input.headers, decision.headers, trace)?;
+    let endpoint = trace
+        .endpoint
+        .map(|e| snapshot.catalog.endpoint(e))
+        .ok_or(Deny::new(Reason::Internal))?;
+    let batch = endpoint.batch;
+    if !batch && is_batch_body(input.headers) {
+        trace.refused = Some("batch media type".into());
+        return Err(Deny::with_detail(
+            Reason::PolicyDenied,
+            "not_a_batch_endpoint",
+        ));
+    }
+
+    // 6b. What Oracle does with the query: children granted, no masked attribute used.
+    let segments: Vec<&str> = target.segments().collect();
+    let subject = who.subject();
+    let scope = governed::QueryScope {
+        snapshot,
+        subject: &subject,
+        tenant_id,
+        tenant,
+        endpoint: trace.endpoint.ok_or(Deny::new(Reason::Internal))?,
+        segments: &segments,
+        slots: decision.redact,
+    };
+    let own = snapshot.redaction.for_request(tenant_id, decision.redact);
+    let queried = governed::query(&scope, target.query(), own, trace)?;
+    trace.redact = queried.slots;
 
     // 7. Rate limits of every granting policy that sets one.
     if decision.limited != 0 {
@@ -86,20 +119,39 @@ pub async fn admit(
 
     // 8. Our upstream credential.
     let credential = upstream_credential(app, snapshot, view, tenant, runtime, &who, input).await?;
-    let redaction = snapshot.redaction.for_request(tenant_id, trace.redact);
-    Ok(Admission::new(tenant_id, credential, redaction))
+    let mut admission = Admission::new(tenant_id, credential, queried.redaction);
+    admission.governed_headers = governed_headers;
+    admission.batch = batch;
+    Ok(admission)
+}
+
+/// Whether the request says its body is an Oracle batch.
+fn is_batch_body(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONTENT_TYPE)
+        .iter()
+        .any(|v| crate::oracle::batch::is_batch_media_type(v.as_bytes()))
 }
 
 /// Who is calling, as the steps after authentication see it.
-struct Who<'a> {
+pub(super) struct Who<'a> {
     /// The integration account (Basic, x-api-key, gateway token).
-    account: Option<&'a Account>,
+    pub(super) account: Option<&'a Account>,
     /// The verified Oracle user (an Oracle token).
-    oracle_user: Option<&'a OracleIdentity>,
+    pub(super) oracle_user: Option<&'a OracleIdentity>,
 }
 
 impl<'a> Who<'a> {
-    fn of(principal: &'a Principal, view: &'a DirectoryView) -> Result<Who<'a>, Deny> {
+    /// The grants' view of the caller.
+    pub(super) fn subject(&self) -> Subject<'a> {
+        Subject {
+            account: self.account.map(|a| a.name.as_str()),
+            oracle_user: self.oracle_user.map(|u| u.user.as_str()),
+            roles: self.oracle_user.map_or(&[][..], |u| &u.roles[..]),
+        }
+    }
+
+    pub(super) fn of(principal: &'a Principal, view: &'a DirectoryView) -> Result<Who<'a>, Deny> {
         Ok(match &principal.caller {
             Caller::Account { account, .. } => Who {
                 account: Some(
@@ -178,11 +230,7 @@ fn authorize(
     }
 
     // 4. May they.
-    let subject = Subject {
-        account: who.account.map(|a| a.name.as_str()),
-        oracle_user: who.oracle_user.map(|u| u.user.as_str()),
-        roles: who.oracle_user.map_or(&[][..], |u| &u.roles[..]),
-    };
+    let subject = who.subject();
     let decision = snapshot
         .grants
         .check(&subject, tenant_id, endpoint_id, method);
@@ -207,7 +255,7 @@ fn authorize(
 
 /// Step 7: takes a token from the bucket of every granting policy in `slots` that sets a
 /// rate limit.
-fn rate_limit(
+pub(super) fn rate_limit(
     app: &App,
     snapshot: &Snapshot,
     view: &DirectoryView,

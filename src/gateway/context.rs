@@ -46,6 +46,13 @@ pub struct Trace {
     pub grant: Option<GrantRef>,
     /// Redaction slots of every granting policy (see `GrantDecision::redact`).
     pub redact: u128,
+    /// What in the request caused a refusal, when a name says more than the reason's detail:
+    /// the child, header, query parameter or batch part (`expand=nationalIdentifiers`,
+    /// `header Upsert-Mode`). Names only, never a value.
+    pub refused: Option<String>,
+    /// The query's filter values are kept out of the audit record (the refusal was for a
+    /// masked attribute: the values are guesses at it).
+    pub hide_query_values: bool,
 }
 
 /// What admission established for a relayed request (from [`super::chain::admit`]): the
@@ -62,6 +69,10 @@ pub struct Admission {
     pub upstream_token: Option<TokenUse>,
     /// The redaction rules for this request's response (None: passed through untouched).
     pub redaction: Option<Arc<MaskRules>>,
+    /// The governed request headers granted (and present): they reach Oracle.
+    pub governed_headers: u8,
+    /// The endpoint is a batch root: the body's parts are admitted before relaying.
+    pub batch: bool,
 }
 
 impl Admission {
@@ -77,6 +88,8 @@ impl Admission {
             upstream_token: credential.token_use.clone(),
             credential: Some(credential),
             redaction,
+            governed_headers: 0,
+            batch: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! owns its step; read top to bottom, this file is the whole request's life.
 
 pub mod admission;
+pub mod batch;
 pub mod body;
 pub mod chain;
 pub mod client_ip;
@@ -9,6 +10,7 @@ pub mod context;
 pub mod cors;
 pub mod deny;
 pub mod front;
+pub mod governed;
 pub mod record;
 pub mod respond;
 pub mod response_head;
@@ -160,8 +162,9 @@ impl ProxyHttp for Gateway {
         Ok(Box::new(peer))
     }
 
-    /// Phase `upstream_request_filter`: strips every client credential, hop-by-hop and
-    /// forwarding header, sets `Host` to the tenant's host and injects the gateway's upstream
+    /// Phase `upstream_request_filter`: only allowlisted request headers reach Oracle
+    /// (`upstream_headers::sanitize`: no client credential, hop-by-hop, forwarding or
+    /// unlisted header; governed headers only as granted), sets `Host` to the tenant's host and injects the gateway's upstream
     /// credential (taken out of the context, so it exists once). When the response will be
     /// redacted, asks for an uncompressed, whole body (`Accept-Encoding: identity`, no
     /// `Range`).
@@ -173,7 +176,16 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<()> {
         let (tenant, runtime) = admitted_tenant(ctx)?;
         let extra: Vec<&http::HeaderName> = runtime.credential_header.iter().collect();
-        upstream_headers::sanitize(upstream_request, &extra);
+        let snapshot = &ctx.compiled.snapshot;
+        let allowed = upstream_headers::Allowed {
+            gateway: &snapshot.gateway.allow_request_headers,
+            endpoint: ctx
+                .trace
+                .endpoint
+                .map_or(&[][..], |e| &snapshot.catalog.endpoint(e).request_headers),
+            governed: ctx.admission.as_ref().map_or(0, |a| a.governed_headers),
+        };
+        upstream_headers::sanitize(upstream_request, &allowed, &extra);
         upstream_headers::set_host(upstream_request, &tenant.upstream.host_header)?;
         // Cloned, not taken: Pingora runs this phase again when it retries on a fresh
         // connection (a pooled one Oracle had closed), and the retry needs the credential too.

@@ -48,7 +48,14 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         client_ip: client_ip(session, ctx),
         method: bounded(req.method.as_str().as_bytes()),
         path: bounded(path),
-        query: query.map(|q| record::mask_query(&bounded(q))),
+        query: query.map(|q| {
+            let q = record::mask_query(&bounded(q));
+            if ctx.trace.hide_query_values {
+                record::mask_filter_values(&q)
+            } else {
+                q
+            }
+        }),
         decision: decision.to_string(),
         reason: reason.to_string(),
         detail,
@@ -96,7 +103,14 @@ fn outcome(
         Decision::Relayed => ("relayed", "", None),
         Decision::Preflight => ("preflight", "", None),
         Decision::TokenIssued => ("ok", "", None),
-        Decision::Denied(d) => ("denied", d.reason.code(), d.detail.map(str::to_string)),
+        Decision::Denied(d) => {
+            let detail = match (d.detail, &ctx.trace.refused) {
+                (Some(d), Some(what)) => Some(format!("{d}: {}", bounded(what.as_bytes()))),
+                (None, Some(what)) => Some(bounded(what.as_bytes())),
+                (d, None) => d.map(str::to_string),
+            };
+            ("denied", d.reason.code(), detail)
+        }
     }
 }
 

@@ -1,66 +1,48 @@
 //! The upstream request's headers: what leaves the gateway for Oracle.
 //!
-//! Every client credential and every hop-by-hop header is removed (including any header the
-//! client nominated in `Connection`), client-supplied forwarding headers are dropped, `Host`
-//! is set to the tenant's upstream host, and then the gateway's own credential is added.
-//! Runs in `upstream_request_filter`; pure over Pingora's `RequestHeader`, so it is
-//! unit-tested here.
+//! An allowlist: only the headers `oracle::headers::DEFAULT_ALLOWED` names (content
+//! negotiation, body framing, conditional requests, `REST-Framework-Version`), those
+//! `gateway.allow_request_headers` and the endpoint's `request_headers` add, and the governed
+//! headers the request was granted reach Oracle. Everything else a client sent is dropped —
+//! its credentials, hop-by-hop headers, forwarding and URL-rewrite headers, cookies — and so
+//! is any header the client nominated in `Connection`. Then `Host` is set to the tenant's
+//! upstream host and the gateway's own credential is added. Runs in
+//! `upstream_request_filter`; pure over Pingora's `RequestHeader`, so it is unit-tested here.
 
 use http::header::{self, HeaderName};
 use pingora::http::RequestHeader;
 
-/// Headers that carry client credentials or session state and must never reach Oracle.
-const CREDENTIAL_HEADERS: [&str; 5] = [
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "cookie",
-    "cookie2",
-];
+use crate::oracle::headers::{allowed_by_default, Governed};
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) plus their common non-standard relatives.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "http2-settings",
-];
+/// What may reach Oracle besides the built-in allowlist.
+pub struct Allowed<'a> {
+    /// `gateway.allow_request_headers`.
+    pub gateway: &'a [HeaderName],
+    /// The endpoint's `request_headers`.
+    pub endpoint: &'a [HeaderName],
+    /// Governed headers granted to this request (`Governed` bits).
+    pub governed: u8,
+}
 
-/// Client-supplied forwarding headers: Oracle must not be told a client-chosen address.
-const FORWARDING: [&str; 6] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-real-ip",
-];
+impl Allowed<'_> {
+    fn allows(&self, name: &HeaderName) -> bool {
+        let n = name.as_str();
+        allowed_by_default(n)
+            || self.gateway.contains(name)
+            || self.endpoint.contains(name)
+            || Governed::of(n).is_some_and(|g| self.governed & g.bit() != 0)
+    }
+}
 
-/// Removes credentials, hop-by-hop and forwarding headers, and every header named in
-/// `Connection`. `extra` lists further header names to strip (the upstream credential header
-/// of the tenant, so a client can never supply it itself).
-pub fn sanitize(req: &mut RequestHeader, extra: &[&HeaderName]) {
-    // One pass over the handful of headers the client sent, rather than a lookup (and a
-    // name parse) for each of the two dozen names listed above.
+/// Keeps only what `allowed` allows, minus every header named in `Connection` and the names
+/// in `extra` (the upstream credential header of the tenant, so a client can never supply
+/// it itself).
+pub fn sanitize(req: &mut RequestHeader, allowed: &Allowed<'_>, extra: &[&HeaderName]) {
+    // One pass over the handful of headers the client sent.
     let mut doomed: Vec<HeaderName> = req
         .headers
         .keys()
-        .filter(|name| {
-            let n = name.as_str();
-            CREDENTIAL_HEADERS
-                .iter()
-                .chain(HOP_BY_HOP.iter())
-                .chain(FORWARDING.iter())
-                .any(|s| *s == n)
-                // The gateway is the CORS authority; Oracle never sees the browser's origin.
-                || *name == header::ORIGIN
-                || extra.contains(name)
-        })
+        .filter(|name| !allowed.allows(name) || extra.contains(name))
         .cloned()
         .collect();
     // Headers the client nominated as hop-by-hop in `Connection` (RFC 9110 §7.6.1).
@@ -176,10 +158,62 @@ mod tests {
             ("REST-Framework-Version", "4"),
         ]);
         let extra = HeaderName::from_static("x-oracle-upstream-key");
-        sanitize(&mut r, &[&extra]);
+        sanitize(&mut r, &NONE, &[&extra]);
+        assert_eq!(left(&r), vec!["accept", "rest-framework-version"]);
+    }
+
+    const NONE: Allowed<'static> = Allowed {
+        gateway: &[],
+        endpoint: &[],
+        governed: 0,
+    };
+
+    fn left(r: &RequestHeader) -> Vec<String> {
         let mut left: Vec<String> = r.headers.keys().map(|k| k.as_str().to_owned()).collect();
         left.sort();
-        assert_eq!(left, vec!["accept", "rest-framework-version"]);
+        left
+    }
+
+    #[test]
+    fn only_the_allowlist_reaches_oracle() {
+        let sent = [
+            ("X-Original-URL", "/admin"),
+            ("X-Rewrite-URL", "/admin"),
+            ("True-Client-IP", "1.2.3.4"),
+            ("X-Client-IP", "1.2.3.4"),
+            ("Upsert-Mode", "true"),
+            ("Effective-Of", "RangeStartDate=2020-01-01"),
+            ("Metadata-Context", "sandbox=x"),
+            ("X-Correlation-Id", "c-1"),
+            ("X-Partner", "p"),
+            ("If-Match", "\"t\""),
+            ("Content-Type", "application/json"),
+        ];
+        let mut r = req(&sent);
+        sanitize(&mut r, &NONE, &[]);
+        assert_eq!(left(&r), vec!["content-type", "if-match"]);
+        let gateway = [HeaderName::from_static("x-correlation-id")];
+        let endpoint = [HeaderName::from_static("x-partner")];
+        let mut r = req(&sent);
+        sanitize(
+            &mut r,
+            &Allowed {
+                gateway: &gateway,
+                endpoint: &endpoint,
+                governed: Governed::UpsertMode.bit(),
+            },
+            &[],
+        );
+        assert_eq!(
+            left(&r),
+            vec![
+                "content-type",
+                "if-match",
+                "upsert-mode",
+                "x-correlation-id",
+                "x-partner"
+            ]
+        );
     }
 
     #[test]

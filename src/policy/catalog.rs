@@ -8,7 +8,7 @@
 use super::method::MethodSet;
 
 /// Index of an endpoint in its catalog.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EndpointId(pub u32);
 
 /// A catalog entry.
@@ -20,7 +20,48 @@ pub struct Endpoint {
     pub template: String,
     /// Methods Oracle serves there.
     pub methods: MethodSet,
+    /// Request headers that reach Oracle here besides the gateway-wide allowlist.
+    pub request_headers: Vec<http::HeaderName>,
+    /// Declared finders: name and the attributes it filters on.
+    pub finders: Vec<(String, Vec<String>)>,
+    /// A batch root (each part of a request's body is admitted on its own).
+    pub batch: bool,
 }
+
+impl Endpoint {
+    /// An endpoint serving `methods` at `template`, with no extra headers or finders.
+    pub fn new(name: &str, template: &str, methods: MethodSet) -> Endpoint {
+        Endpoint {
+            name: name.to_string(),
+            template: template.to_string(),
+            methods,
+            request_headers: Vec::new(),
+            finders: Vec::new(),
+            batch: false,
+        }
+    }
+
+    /// Whether the template names one item (its last segment is a parameter) rather than a
+    /// collection.
+    pub fn is_item(&self) -> bool {
+        self.template
+            .rsplit('/')
+            .next()
+            .is_some_and(|s| s.starts_with('{'))
+    }
+
+    /// The attributes the declared finder `name` filters on (None: not declared).
+    pub fn finder(&self, name: &str) -> Option<&[String]> {
+        self.finders
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.as_slice())
+    }
+}
+
+/// Stands for any item id when a child's template is looked up: it matches only a parameter
+/// segment (no literal may contain a brace).
+const ANY_ID: &str = "{}";
 
 #[derive(Default, Debug)]
 struct Node {
@@ -179,6 +220,25 @@ impl Catalog {
         }
     }
 
+    /// The endpoint of the child resource at accessor path `path` under the resource the
+    /// request path `segments` names (`is_item`: whether that resource is one item). For an
+    /// item `…/workers/{id}` the child `nationalIdentifiers` is `…/workers/{id}/child/
+    /// nationalIdentifiers`; for a collection `…/workers` it is the same under any id. Each
+    /// further step of the path goes one level down the same way.
+    pub fn child(&self, segments: &[&str], is_item: bool, path: &[String]) -> Option<EndpointId> {
+        let mut segs: Vec<&str> = segments.to_vec();
+        let mut item = is_item;
+        for step in path {
+            if !item {
+                segs.push(ANY_ID);
+            }
+            segs.push("child");
+            segs.push(step);
+            item = false;
+        }
+        self.match_path(segs.into_iter())
+    }
+
     /// The endpoint with id `id`. Ids come from this catalog, so the index is valid; an id
     /// from another catalog yields the first endpoint rather than a panic.
     pub fn endpoint(&self, id: EndpointId) -> &Endpoint {
@@ -216,6 +276,9 @@ static EMPTY: Endpoint = Endpoint {
     name: String::new(),
     template: String::new(),
     methods: MethodSet::EMPTY,
+    request_headers: Vec::new(),
+    finders: Vec::new(),
+    batch: false,
 };
 
 #[cfg(test)]
@@ -226,11 +289,7 @@ mod tests {
     fn ep(name: &str, t: &str) -> Endpoint {
         let mut methods = MethodSet::default();
         methods.insert(Method::Get);
-        Endpoint {
-            name: name.into(),
-            template: t.into(),
-            methods,
-        }
+        Endpoint::new(name, t, methods)
     }
 
     fn cat() -> Catalog {
@@ -302,6 +361,35 @@ mod tests {
         );
         assert_eq!(m(&c, "/fscmRestApi"), None);
         assert_eq!(c.match_path(std::iter::repeat_n("a", 40)), None);
+    }
+
+    #[test]
+    fn children_of_items_and_collections() {
+        let c = cat();
+        let name = |id: Option<EndpointId>| id.map(|i| c.endpoint(i).name.clone());
+        let lines = ["invoiceLines".to_string()];
+        let item = ["fscmRestApi", "resources", "v1", "invoices", "300100"];
+        assert!(c
+            .endpoint(c.by_name("invoices.item").expect("id"))
+            .is_item());
+        assert_eq!(name(c.child(&item, true, &lines)).as_deref(), Some("lines"));
+        let coll = ["fscmRestApi", "resources", "v1", "invoices"];
+        assert!(!c
+            .endpoint(c.by_name("invoices.collection").expect("id"))
+            .is_item());
+        assert_eq!(
+            name(c.child(&coll, false, &lines)).as_deref(),
+            Some("lines")
+        );
+        // Unknown children, nested children the catalog lacks, and hostile names.
+        for path in [
+            vec!["sites".to_string()],
+            vec!["invoiceLines".to_string(), "distributions".to_string()],
+            vec!["invoiceLines/child/x".to_string()],
+            vec!["{}".to_string()],
+        ] {
+            assert_eq!(c.child(&item, true, &path), None, "{path:?}");
+        }
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct GrantDecision {
     /// Rate-limit slots (bit `n`: slot `n`) of every matching policy that sets a limit: every
     /// one of them applies.
     pub limited: u128,
+    /// Governed request headers (`oracle::headers::Governed` bits) granted by any matching
+    /// rule.
+    pub headers: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +58,7 @@ struct Entry {
     grant: GrantRef,
     redact_slot: Option<u8>,
     rate_slot: Option<u8>,
+    headers: u8,
 }
 
 /// Grants of one subject, indexed by endpoint.
@@ -93,6 +97,7 @@ impl Table {
             if let Some(slot) = e.rate_slot {
                 d.limited |= 1u128 << slot;
             }
+            d.headers |= e.headers;
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct CompiledRule {
     pub name: String,
     /// (endpoint, methods) pairs granted.
     pub grants: Vec<(EndpointId, MethodSet)>,
+    /// Governed request headers granted with them (`oracle::headers::Governed` bits).
+    pub headers: u8,
 }
 
 /// One compiled policy (input to [`Grants::build`]).
@@ -181,6 +188,7 @@ impl Grants {
                                 },
                                 redact_slot: p.redact_slot,
                                 rate_slot: p.rate_slot,
+                                headers: rule.headers,
                             },
                         );
                     }
@@ -267,6 +275,7 @@ mod tests {
             rate_slot: None,
             rules: vec![CompiledRule {
                 name: "r".into(),
+                headers: 0,
                 grants: grants
                     .iter()
                     .map(|(e, m)| (EndpointId(*e), set(m)))

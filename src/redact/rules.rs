@@ -268,6 +268,29 @@ impl MaskRules {
         out
     }
 
+    /// The same rules, each applied at any depth by its final key (`items[].X` becomes
+    /// `**.X`, keeping its action and source): for a response that carries other resources'
+    /// data in another shape (children inlined by `expand`, the parts of a batch), where a
+    /// path written for the resource's own shape would miss. Stronger, never weaker.
+    pub fn anywhere(&self) -> MaskRules {
+        let mut out = self.clone();
+        for r in &mut out.rules {
+            if let Some(last) = r.steps.last().cloned() {
+                r.anywhere = true;
+                r.steps = vec![last];
+            }
+        }
+        out
+    }
+
+    /// Whether some rule masks an attribute called `name` (the final key, compared without
+    /// ASCII case: a spelling Oracle might accept for the same attribute counts).
+    pub fn masks_name(&self, name: &str) -> bool {
+        self.last_keys
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(name.as_bytes()))
+    }
+
     /// Number of rules.
     pub fn len(&self) -> usize {
         self.rules.len()

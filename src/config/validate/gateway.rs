@@ -115,6 +115,12 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     );
     let allow_response_headers =
         redaction::allow_headers(file, g.allow_response_headers.as_deref(), p);
+    let allow_request_headers = super::oracle::request_headers(
+        file,
+        "gateway.allow_request_headers",
+        g.allow_request_headers.as_deref().unwrap_or_default(),
+        p,
+    );
     if g.database.trim().is_empty() {
         p.push(format!("{file}: gateway.database: must not be empty"));
     }
@@ -153,6 +159,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
             p,
         ),
         allow_response_headers,
+        allow_request_headers,
         tls: tls::downstream(file, &files.base, g.tls.as_ref(), p),
         upstream_ca_file: tls::upstream_ca(file, &files.base, g.upstream_ca_file.as_deref(), p),
         token_ttl_seconds: token_ttl as i64,

@@ -1,0 +1,116 @@
+use super::*;
+
+fn attrs(u: &QueryUse) -> Vec<String> {
+    u.attributes
+        .iter()
+        .map(|a| {
+            let mut p = a.children.clone();
+            p.push(a.name.clone());
+            format!("{}:{}", a.param.name(), p.join("."))
+        })
+        .collect()
+}
+
+fn children(u: &QueryUse) -> Vec<String> {
+    u.children
+        .iter()
+        .map(|c| format!("{}:{}", c.param.name(), c.dotted()))
+        .collect()
+}
+
+#[test]
+fn plain_paging_names_nothing() {
+    let u = analyse("limit=25&offset=50&totalResults=true&onlyData=true").expect("reads");
+    assert_eq!(u, QueryUse::default());
+}
+
+#[test]
+fn every_parameter_is_read() {
+    let u = analyse(
+        "q=Status%3D'A'+and+nationalIdentifiers.NationalIdentifierType='SSN'\
+         &orderBy=InvoiceDate:desc,Supplier\
+         &fields=PersonId,DisplayName;nationalIdentifiers:NationalIdentifierNumber;emails\
+         &expand=invoiceLines.invoiceDistributions\
+         &finder=SupplierByTaxRegistration;TaxRegNum=GB2,Other=1",
+    )
+    .expect("reads");
+    assert_eq!(
+        attrs(&u),
+        [
+            "q:Status",
+            "q:nationalIdentifiers.NationalIdentifierType",
+            "orderBy:InvoiceDate",
+            "orderBy:Supplier",
+            "fields:PersonId",
+            "fields:DisplayName",
+            "fields:nationalIdentifiers.NationalIdentifierNumber",
+            "finder:TaxRegNum",
+            "finder:Other",
+        ]
+    );
+    assert_eq!(
+        children(&u),
+        [
+            "fields:nationalIdentifiers",
+            "fields:emails",
+            "expand:invoiceLines",
+            "expand:invoiceLines.invoiceDistributions",
+        ]
+    );
+    assert_eq!(u.finders[0].name, "SupplierByTaxRegistration");
+    assert!(u.inlines_children() && !u.expand_all);
+}
+
+#[test]
+fn names_and_encodings_a_hostile_client_tries() {
+    // Parameter names without case, percent-encoded, with '+' spaces.
+    let u = analyse("EXPAND=nationalIdentifiers&%65xpand=sites&Q=TaxRegistrationNumber+%3D+'x'")
+        .expect("reads");
+    assert_eq!(children(&u), ["expand:nationalIdentifiers", "expand:sites"]);
+    assert_eq!(attrs(&u), ["q:TaxRegistrationNumber"]);
+    // Repeated parameters are all read.
+    let u = analyse("fields=A&fields=B&q=C=1&q=D=2").expect("reads");
+    assert_eq!(attrs(&u), ["fields:A", "fields:B", "q:C", "q:D"]);
+    // expand=all in any case.
+    assert!(analyse("expand=ALL").expect("reads").expand_all);
+    // Unknown parameters are listed, decoded.
+    assert_eq!(
+        analyse("foo=1&%62ar=2&limit=3").expect("reads").unknown,
+        ["foo", "bar"]
+    );
+}
+
+#[test]
+fn unreadable_queries_are_errors() {
+    assert_eq!(analyse("q=%zz"), Err(QueryError::BadEscape));
+    assert_eq!(analyse("q=%4"), Err(QueryError::BadEscape));
+    assert_eq!(analyse("q=%ff%fe"), Err(QueryError::NotUtf8));
+    assert_eq!(analyse("q=Status='A"), Err(QueryError::Malformed(Param::Q)));
+    assert_eq!(
+        analyse("orderBy=A:sideways"),
+        Err(QueryError::Malformed(Param::OrderBy))
+    );
+    assert_eq!(
+        analyse("expand=a..b"),
+        Err(QueryError::Malformed(Param::Expand))
+    );
+    assert_eq!(
+        analyse("fields=;:A"),
+        Err(QueryError::Malformed(Param::Fields))
+    );
+    assert_eq!(
+        analyse("finder=;x=1"),
+        Err(QueryError::Malformed(Param::Finder))
+    );
+    let many: Vec<String> = (0..=MAX_CHILDREN).map(|i| format!("c{i}")).collect();
+    assert_eq!(
+        analyse(&format!("expand={}", many.join(","))),
+        Err(QueryError::TooManyChildren)
+    );
+}
+
+#[test]
+fn decode_borrows_when_it_can() {
+    assert!(matches!(decode("plain"), Ok(Cow::Borrowed("plain"))));
+    assert_eq!(decode("a+b%2Cc").expect("ok"), "a b,c");
+}
