@@ -21,6 +21,8 @@ const PUBLIC: &str = "https://erp-gw.example.com";
 fn redaction_config() -> Options {
     Options {
         gateway_extra: format!("public_base_url = \"{PUBLIC}\"\nredaction_mask = \"[REDACTED]\""),
+        // The simulator's diagnostic routes take `items=N`, not an Oracle framework parameter.
+        acme_extra: "unknown_query_parameters = \"allow\"".into(),
         extra_config: r#"
 [[tenants.acme.redact]]
 path = "**.TaxpayerId"

@@ -248,13 +248,23 @@ pub fn analyse(query: &str) -> Result<QueryUse, QueryError> {
     Ok(out)
 }
 
-/// Splits a dotted path; every part must be non-empty.
-fn path(s: &str, param: Param) -> Result<Vec<String>, QueryError> {
-    let parts: Vec<String> = s.split('.').map(|p| p.trim().to_string()).collect();
-    if parts.iter().any(String::is_empty) {
-        return Err(QueryError::Malformed(param));
+/// Whether `s` can be an attribute or accessor name: ASCII letters, digits, `_`, `$`, `#`.
+/// Anything else (quotes, parentheses, other scripts) is refused where a name is expected
+/// rather than guessed at.
+fn ident(s: &str, param: Param) -> Result<String, QueryError> {
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'#'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(QueryError::Malformed(param))
     }
-    Ok(parts)
+}
+
+/// Splits a dotted path; every part must be a name.
+fn path(s: &str, param: Param) -> Result<Vec<String>, QueryError> {
+    s.split('.').map(|p| ident(p.trim(), param)).collect()
 }
 
 fn add_child(out: &mut QueryUse, param: Param, path: Vec<String>) -> Result<(), QueryError> {
@@ -347,7 +357,7 @@ fn fields(value: &str, out: &mut QueryUse) -> Result<(), QueryError> {
             out.attributes.push(AttrRef {
                 param: Param::Fields,
                 children: children.clone(),
-                name: a.to_string(),
+                name: ident(a, Param::Fields)?,
             });
         }
     }
@@ -367,32 +377,23 @@ fn expand(value: &str, out: &mut QueryUse) -> Result<(), QueryError> {
 
 fn finder(value: &str, out: &mut QueryUse) -> Result<(), QueryError> {
     let (name, vars) = value.split_once(';').unwrap_or((value, ""));
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(QueryError::Malformed(Param::Finder));
-    }
+    let name = ident(name.trim(), Param::Finder)?;
     let mut variables = Vec::new();
     // A value may itself hold a comma; a fragment without '=' then continues the previous
     // value. Every fragment that looks like `Var=` is a variable (a value that merely looks
     // like one is checked too: conservative).
     for frag in vars.split(',') {
         if let Some((var, _)) = frag.split_once('=') {
-            let var = var.trim();
-            if var.is_empty() {
-                return Err(QueryError::Malformed(Param::Finder));
-            }
-            variables.push(var.to_string());
+            let var = ident(var.trim(), Param::Finder)?;
+            variables.push(var.clone());
             out.attributes.push(AttrRef {
                 param: Param::Finder,
                 children: Vec::new(),
-                name: var.to_string(),
+                name: var,
             });
         }
     }
-    out.finders.push(FinderRef {
-        name: name.to_string(),
-        variables,
-    });
+    out.finders.push(FinderRef { name, variables });
     Ok(())
 }
 

@@ -102,6 +102,19 @@ fn unreadable_queries_are_errors() {
         analyse("finder=;x=1"),
         Err(QueryError::Malformed(Param::Finder))
     );
+    // Where a name is expected, only a name is taken.
+    for bad in [
+        "orderBy=UPPER(TaxRegistrationNumber)",
+        "orderBy=%22TaxRegistrationNumber%22",
+        "fields=Tax%C3%A9",
+        "expand=a/child/b",
+        "finder=F;Tax Reg=1",
+    ] {
+        assert!(
+            matches!(analyse(bad), Err(QueryError::Malformed(_))),
+            "{bad}"
+        );
+    }
     let many: Vec<String> = (0..=MAX_CHILDREN).map(|i| format!("c{i}")).collect();
     assert_eq!(
         analyse(&format!("expand={}", many.join(","))),
