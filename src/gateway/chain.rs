@@ -97,7 +97,11 @@ pub async fn admit(
     }
 
     // 6b. What Oracle does with the query: children granted, no masked attribute used.
-    let segments: Vec<&str> = target.segments().collect();
+    // Children are looked up from the path's segments: collected only when there is a query.
+    let segments: Vec<&str> = match target.query() {
+        Some(q) if !q.is_empty() => target.segments().collect(),
+        _ => Vec::new(),
+    };
     let subject = who.subject();
     let scope = governed::QueryScope {
         snapshot,

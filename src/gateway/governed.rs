@@ -121,7 +121,7 @@ pub fn query(
             "expand=all".into(),
         ));
     }
-    let (slots, in_force) = children(scope, &used, trace)?;
+    let (slots, in_force, named_child) = children(scope, &used, trace)?;
     let check = in_force.as_ref().filter(|r| !r.is_empty());
     if let Some(rules) = check {
         masked(scope, &used, rules, trace)?;
@@ -144,7 +144,7 @@ pub fn query(
             ));
         }
     }
-    let redaction = if used.inlines_children() {
+    let redaction = if used.inlines_children() || named_child {
         in_force.map(|r| Arc::new(r.anywhere()))
     } else {
         redaction
@@ -152,12 +152,13 @@ pub fn query(
     Ok(QueryDecision { redaction, slots })
 }
 
-/// Step 6b.3–4: every child granted; the slots and rules in force with them.
+/// Step 6b.3–4: every child granted; the slots and rules in force with them, and whether
+/// `fields` named a child as if it were an attribute.
 fn children(
     scope: &QueryScope<'_>,
     used: &QueryUse,
     trace: &mut Trace,
-) -> Result<(u128, Option<Arc<MaskRules>>), Deny> {
+) -> Result<(u128, Option<Arc<MaskRules>>, bool), Deny> {
     let s = scope.snapshot;
     let is_item = s.catalog.endpoint(scope.endpoint).is_item();
     let mut slots = scope.slots;
@@ -180,7 +181,42 @@ fn children(
         }
         slots |= d.redact;
     }
-    Ok((slots, s.redaction.for_request(scope.tenant_id, slots)))
+    // A name in `fields` that is a child in the catalog is a child, whatever scope names it
+    // (`fields=PersonId,nationalIdentifiers`).
+    let mut named_child = false;
+    for a in used
+        .attributes
+        .iter()
+        .filter(|a| a.param == query::Param::Fields)
+    {
+        let mut path = a.children.clone();
+        path.push(a.name.clone());
+        if let Some(id) = s.catalog.child(scope.segments, is_item, &path) {
+            let d = s
+                .grants
+                .check(scope.subject, scope.tenant_id, id, Method::Get);
+            if d.first.is_none() {
+                let named = format!(
+                    "fields={} (endpoint {})",
+                    path.join("."),
+                    s.catalog.endpoint(id).name
+                );
+                return Err(refuse(
+                    trace,
+                    Reason::PolicyDenied,
+                    "child_not_granted",
+                    named,
+                ));
+            }
+            slots |= d.redact;
+            named_child = true;
+        }
+    }
+    Ok((
+        slots,
+        s.redaction.for_request(scope.tenant_id, slots),
+        named_child,
+    ))
 }
 
 /// Step 6b.5: no masked attribute filtered, sorted, projected or found by.
