@@ -89,13 +89,12 @@ pub fn parse_fields(v: &str) -> Fields {
     f
 }
 
+/// A child to inline and its projection (None: every attribute).
+pub type Inlined = (&'static str, Option<Vec<String>>);
+
 /// The children to inline into items of `name`, each with its projection (None: all
 /// attributes), or the 400 message naming a child `name` does not have.
-pub fn inlined(
-    name: &str,
-    expand: &Expand,
-    fields: &Fields,
-) -> Result<Vec<(&'static str, Option<Vec<String>>)>, String> {
+pub fn inlined(name: &str, expand: &Expand, fields: &Fields) -> Result<Vec<Inlined>, String> {
     let known = child_names(name);
     let lookup = |c: &str| {
         known
@@ -104,7 +103,7 @@ pub fn inlined(
             .find(|k| *k == c)
             .ok_or_else(|| format!("The child resource {c} is not valid for {name}"))
     };
-    let mut out: Vec<(&'static str, Option<Vec<String>>)> = Vec::new();
+    let mut out: Vec<Inlined> = Vec::new();
     match expand {
         Expand::None => {}
         Expand::All => out.extend(known.iter().map(|k| (*k, None))),

@@ -436,4 +436,8 @@ async fn route(
 }
 
 #[cfg(test)]
+mod query_tests;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
