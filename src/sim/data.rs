@@ -76,7 +76,7 @@ pub fn bank_accounts(n: usize) -> Vec<Value> {
         .collect()
 }
 
-/// Workers with nested national identifiers.
+/// Workers (their national identifiers are the child collection [`national_identifiers`]).
 pub fn workers(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
@@ -85,12 +85,19 @@ pub fn workers(n: usize) -> Vec<Value> {
                 "PersonNumber": format!("{}", 9001 + i),
                 "DisplayName": format!("Worker {}", i + 1),
                 "DateOfBirth": format!("19{:02}-0{}-1{}", 60 + i % 40, 1 + i % 9, i % 10),
-                "nationalIdentifiers": [
-                    {"NationalIdentifierType": "SSN", "NationalIdentifierNumber": format!("{:03}-{:02}-{:04}", 100 + i, 10 + i % 90, 1000 + i)}
-                ],
             })
         })
         .collect()
+}
+
+/// The `nationalIdentifiers` child of the worker `person_id` (90001 + i): one SSN each.
+pub fn national_identifiers(person_id: i64) -> Vec<Value> {
+    let i = person_id - 90001;
+    vec![json!({
+        "NationalIdentifierId": 80001 + i,
+        "NationalIdentifierType": "SSN",
+        "NationalIdentifierNumber": format!("{:03}-{:02}-{:04}", 100 + i, 10 + i.rem_euclid(90), 1000 + i),
+    })]
 }
 
 /// `n` seeded salary records (a resource whose amounts tests mask).

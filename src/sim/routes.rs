@@ -8,14 +8,14 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use serde_json::{json, Value};
 
 use super::collections::{self, etag_of};
-use super::{data, Shared, State};
+use super::{data, expand, write, Shared, State};
 
 /// Response body type.
 pub type Body = BoxBody<Bytes, Infallible>;
 
 /// Media type of an Oracle collection.
 pub(super) const COLLECTION: &str = "application/vnd.oracle.adf.resourcecollection+json";
-const ITEM: &str = "application/vnd.oracle.adf.resourceitem+json";
+pub(super) const ITEM: &str = "application/vnd.oracle.adf.resourceitem+json";
 const DESCRIPTION: &str = "application/vnd.oracle.adf.description+json";
 const ERROR: &str = "application/vnd.oracle.adf.error+json";
 
@@ -87,7 +87,7 @@ pub struct Req<'a> {
     pub host: String,
 }
 
-fn version_ok(v: &str) -> bool {
+pub(super) fn version_ok(v: &str) -> bool {
     v == "latest" || (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
@@ -101,7 +101,7 @@ fn not_found() -> Response<Body> {
 }
 
 /// Oracle's 400 for a body that is not a JSON object.
-fn bad_body() -> Response<Body> {
+pub(super) fn bad_body() -> Response<Body> {
     error(
         StatusCode::BAD_REQUEST,
         "The request body is not a valid JSON object",
@@ -109,8 +109,50 @@ fn bad_body() -> Response<Body> {
     )
 }
 
-/// Oracle REST resources (authenticated by the caller of this function).
+/// Headers some Oracle front ends read to turn a POST into another method.
+const OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The method the request is routed as: a POST's method-override header when it names GET,
+/// HEAD, PATCH, PUT or DELETE (any case), else the method received.
+pub fn effective_method(req: &Req<'_>) -> Method {
+    if *req.method != Method::POST {
+        return req.method.clone();
+    }
+    OVERRIDES
+        .iter()
+        .filter_map(|h| req.headers.get(*h)?.to_str().ok())
+        .find_map(|v| match v.trim().to_ascii_uppercase().as_str() {
+            "GET" => Some(Method::GET),
+            "HEAD" => Some(Method::HEAD),
+            "PATCH" => Some(Method::PATCH),
+            "PUT" => Some(Method::PUT),
+            "DELETE" => Some(Method::DELETE),
+            _ => None,
+        })
+        .unwrap_or(Method::POST)
+}
+
+/// Oracle REST resources (authenticated by the caller of this function), routed by the
+/// [`effective_method`].
 pub fn oracle(req: &Req<'_>, shared: &Shared) -> Response<Body> {
+    let method = effective_method(req);
+    let r = Req {
+        method: &method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: req.body.clone(),
+        host: req.host.clone(),
+    };
+    resources(&r, shared)
+}
+
+/// Oracle REST resources, by the request's method as given.
+fn resources(req: &Req<'_>, shared: &Shared) -> Response<Body> {
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let (api, version, rest) = match segs.as_slice() {
         [api @ ("fscmRestApi" | "hcmRestApi"), "resources", v, rest @ ..] if version_ok(v) => {
@@ -137,6 +179,11 @@ pub fn oracle(req: &Req<'_>, shared: &Shared) -> Response<Body> {
         return not_found();
     };
     let coll_base = format!("{base}/{}", resource.name);
+    if rest.len() <= 2 {
+        if let Err(e) = collections::validate(&resource.items, resource.name, &query) {
+            return error(StatusCode::BAD_REQUEST, &e, "SIM-BAD-QUERY");
+        }
+    }
     match rest {
         [_] => collection(req, resource, &query, &coll_base),
         [_, "describe"] => describe(req, resource, &coll_base),
@@ -177,7 +224,12 @@ fn collection(
                 Err(e) => error(StatusCode::BAD_REQUEST, &e, "SIM-BAD-QUERY"),
             }
         }
-        Method::POST if name == "invoices" => create_invoice(req, resource, query, coll_base),
+        Method::POST if name == "invoices" && upsert_mode(req) => {
+            write::upsert_invoice(req, resource, query, coll_base)
+        }
+        Method::POST if name == "invoices" => {
+            write::create_invoice(req, resource, query, coll_base)
+        }
         _ => method_not_allowed(if name == "invoices" {
             "GET, HEAD, POST"
         } else {
@@ -186,37 +238,10 @@ fn collection(
     }
 }
 
-/// POST to `invoices`: stores the body with the next id, answers 201 with a `Location`.
-fn create_invoice(
-    req: &Req<'_>,
-    resource: &mut data::Resource,
-    query: &collections::Query,
-    coll_base: &str,
-) -> Response<Body> {
-    let (name, key) = (resource.name, resource.key);
-    let mut item = match serde_json::from_slice::<Value>(&req.body) {
-        Ok(Value::Object(m)) => m,
-        _ => return bad_body(),
-    };
-    let next = resource
-        .items
-        .iter()
-        .filter_map(|i| i.get(key).and_then(Value::as_i64))
-        .max()
-        .unwrap_or(300099)
-        + 1;
-    item.insert(key.to_string(), json!(next));
-    let item = Value::Object(item);
-    resource.items.push(item.clone());
-    let mut r = json_response(
-        StatusCode::CREATED,
-        ITEM,
-        &collections::item_view(&item, key, query, coll_base, name),
-    );
-    if let Ok(v) = format!("{coll_base}/{next}").parse() {
-        r.headers_mut().insert(http::header::LOCATION, v);
-    }
-    r
+/// Whether the request carries `Upsert-Mode: true`.
+fn upsert_mode(req: &Req<'_>) -> bool {
+    request_header(req, http::HeaderName::from_static("upsert-mode"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// `{collection}/describe`: the attributes of the first item, all as updatable strings.
@@ -254,20 +279,12 @@ fn child_collection(
     let Some(parent) = find(&resource.items, key, id) else {
         return not_found();
     };
-    let pid = parent.get(key).and_then(Value::as_i64).unwrap_or(0);
-    let items = match (name, child) {
-        ("invoices", "invoiceLines") => data::invoice_lines(pid),
-        ("suppliers", "sites") => data::sites(pid),
-        ("workers", "nationalIdentifiers") => parent
-            .get("nationalIdentifiers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        _ => return not_found(),
+    let Some(items) = expand::child_items(name, child, parent, key) else {
+        return not_found();
     };
     match collections::page(
         &items,
-        "LineNumber",
+        expand::child_key(child),
         query,
         &format!("{coll_base}/{id}/child/{child}"),
         child,
@@ -300,7 +317,7 @@ fn find<'v>(items: &'v [Value], key: &str, id: &str) -> Option<&'v Value> {
 }
 
 /// The request header `name` as text, if present and visible ASCII.
-fn request_header(req: &Req<'_>, name: http::HeaderName) -> Option<String> {
+pub(super) fn request_header(req: &Req<'_>, name: http::HeaderName) -> Option<String> {
     req.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -308,7 +325,7 @@ fn request_header(req: &Req<'_>, name: http::HeaderName) -> Option<String> {
 }
 
 /// `r` with an `ETag` of `tag`.
-fn with_etag(mut r: Response<Body>, tag: &str) -> Response<Body> {
+pub(super) fn with_etag(mut r: Response<Body>, tag: &str) -> Response<Body> {
     if let Ok(v) = tag.parse() {
         r.headers_mut().insert(http::header::ETAG, v);
     }
@@ -330,9 +347,11 @@ fn item(
     let etag = format!("\"{}\"", etag_of(&resource.items[pos]));
     match *req.method {
         Method::GET | Method::HEAD => get_item(req, resource, pos, &etag, query, coll_base),
-        Method::PATCH if name == "externalBankAccounts" => refuse_bank_patch(&resource.items[pos]),
+        Method::PATCH if name == "externalBankAccounts" => {
+            write::refuse_bank_patch(&resource.items[pos])
+        }
         Method::PATCH if name == "invoices" => {
-            patch_invoice(req, resource, pos, &etag, query, coll_base)
+            write::patch_invoice(req, resource, pos, &etag, query, coll_base)
         }
         Method::DELETE if name == "invoices" => {
             resource.items.remove(pos);
@@ -366,63 +385,5 @@ fn get_item(
     with_etag(
         head_aware(req, json_response(StatusCode::OK, ITEM, &v), &v),
         etag,
-    )
-}
-
-/// PATCH of a bank account: always refused, and Oracle's validation message quotes the
-/// stored account in words.
-fn refuse_bank_patch(item: &Value) -> Response<Body> {
-    let iban = item.get("IBAN").and_then(Value::as_str).unwrap_or("");
-    error(
-        StatusCode::BAD_REQUEST,
-        &format!("Supplier bank account {iban} failed validation."),
-        "SIM-BANK-VALIDATION",
-    )
-}
-
-/// PATCH of an invoice: JSON only (415), `If-Match` checked (412), the key never changed.
-fn patch_invoice(
-    req: &Req<'_>,
-    resource: &mut data::Resource,
-    pos: usize,
-    etag: &str,
-    query: &collections::Query,
-    coll_base: &str,
-) -> Response<Body> {
-    let (name, key) = (resource.name, resource.key);
-    let ctype = request_header(req, http::header::CONTENT_TYPE).unwrap_or_default();
-    if !(ctype.starts_with("application/json") || ctype.starts_with(ITEM)) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported media type",
-            "SIM-415",
-        );
-    }
-    if request_header(req, http::header::IF_MATCH).is_some_and(|m| m != etag) {
-        return error(
-            StatusCode::PRECONDITION_FAILED,
-            "The resource was changed by another user",
-            "SIM-412",
-        );
-    }
-    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&req.body) else {
-        return bad_body();
-    };
-    if let Some(Value::Object(m)) = resource.items.get_mut(pos) {
-        for (k, v) in patch {
-            if k != key {
-                m.insert(k, v);
-            }
-        }
-    }
-    let updated = &resource.items[pos];
-    let tag = format!("\"{}\"", etag_of(updated));
-    with_etag(
-        json_response(
-            StatusCode::OK,
-            ITEM,
-            &collections::item_view(updated, key, query, coll_base, name),
-        ),
-        &tag,
     )
 }

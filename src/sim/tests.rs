@@ -1,32 +1,5 @@
+use super::test_support::{body_json, get, req, AUTH};
 use super::*;
-use std::io::{Read, Write};
-
-fn get(addr: SocketAddr, raw: &str) -> (u16, String, String) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.write_all(raw.as_bytes()).expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
-
-fn req(method: &str, path: &str, extra: &str, body: &str) -> String {
-    format!("{method} {path} HTTP/1.1\r\nHost: sim.test\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}", body.len())
-}
-
-const AUTH: &str = "Authorization: Basic RklOX0lOVEVHUkFUSU9OOnNpbS1wYXNzd29yZA==\r\n"; // FIN_INTEGRATION:sim-password
-
-fn body_json(b: &str) -> serde_json::Value {
-    // Responses may be chunked; the JSON object sits between the first '{' and the last '}'.
-    let start = b.find('{').unwrap_or(0);
-    let end = b.rfind('}').map_or(b.len(), |e| e + 1);
-    serde_json::from_str(&b[start..end]).unwrap_or_else(|e| panic!("{e}: {b}"))
-}
 
 #[test]
 fn authentication_like_oracle() {
