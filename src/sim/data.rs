@@ -38,16 +38,18 @@ pub fn invoice_lines(invoice_id: i64) -> Vec<Value> {
         .collect()
 }
 
-/// Suppliers with SupplierId 1001, 1002, …
-pub fn suppliers(n: usize) -> Vec<Value> {
+/// Suppliers with SupplierId 1001, 1002, …; `twin` deals the `TaxRegistrationNumber`s out in
+/// reverse order (the same set of values, held by other suppliers).
+pub fn suppliers(n: usize, twin: bool) -> Vec<Value> {
     (0..n)
         .map(|i| {
+            let t = if twin { n - 1 - i } else { i };
             json!({
                 "SupplierId": 1001 + i as i64,
                 "Supplier": format!("Supplier {}", 1001 + i),
                 "SupplierNumber": format!("{}", 1001 + i),
                 "TaxpayerId": format!("TX-{:09}", 100_000_000 + i * 7919),
-                "TaxRegistrationNumber": format!("GB{:09}", 200_000_000 + i * 104_729),
+                "TaxRegistrationNumber": format!("GB{:09}", 200_000_000 + t * 104_729),
                 "Status": "ACTIVE",
             })
         })

@@ -50,6 +50,9 @@ pub struct SimConfig {
     pub invoices: usize,
     /// Number of seeded suppliers.
     pub suppliers: usize,
+    /// A twin Oracle: the same suppliers, with their `TaxRegistrationNumber`s dealt out in
+    /// reverse order (what a test compares a masked field's two worlds with).
+    pub twin_hidden_values: bool,
     /// Keep every request for inspection (tests); off for load runs, where it would grow.
     pub record_requests: bool,
     /// Listen address (default `127.0.0.1:0`).
@@ -82,6 +85,7 @@ impl Default for SimConfig {
             api_key_header: "x-api-key".into(),
             invoices: 25,
             suppliers: 10,
+            twin_hidden_values: false,
             record_requests: true,
             listen: None,
             jwt_issuers: Vec::new(),
@@ -189,6 +193,34 @@ impl SimHandle {
         .collect()
     }
 
+    /// The values of `field` in the `child` collections of every item of resource `name`
+    /// (e.g. `workers`, `nationalIdentifiers`, `NationalIdentifierNumber`).
+    pub fn child_values(&self, name: &str, child: &str, field: &str) -> Vec<String> {
+        let Ok(state) = self.shared.state.lock() else {
+            return Vec::new();
+        };
+        [
+            &state.invoices,
+            &state.suppliers,
+            &state.bank_accounts,
+            &state.workers,
+            &state.salaries,
+        ]
+        .into_iter()
+        .filter(|r| r.name == name)
+        .flat_map(|r| {
+            r.items
+                .iter()
+                .filter_map(|p| expand::child_items(r.name, child, p, r.key))
+                .flatten()
+        })
+        .filter_map(|c| match c.get(field)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            v => Some(v.to_string()),
+        })
+        .collect()
+    }
+
     /// While on, every request that is not the first on its connection is dropped without an
     /// answer (the connection closes), as a load balancer in front of Oracle does to a
     /// kept-alive connection it timed out just as the next request arrived.
@@ -228,7 +260,7 @@ fn shared(config: SimConfig) -> Arc<Shared> {
         suppliers: data::Resource {
             name: "suppliers",
             key: "SupplierId",
-            items: data::suppliers(config.suppliers),
+            items: data::suppliers(config.suppliers, config.twin_hidden_values),
         },
         bank_accounts: data::Resource {
             name: "externalBankAccounts",
