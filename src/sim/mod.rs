@@ -1,7 +1,15 @@
 //! A simulated Oracle ERP Cloud (Fusion) REST host, for the tests and `erpgate demo`.
 //!
 //! It imitates what matters to a gateway: `items`/`count`/`hasMore`/`limit`/`offset`/`links`
-//! collections with `q`, `fields`, `onlyData` and `totalResults`; ADF media types; ETags with
+//! collections with `onlyData` and `totalResults`; `q` in Oracle's expression language (legacy
+//! `A=v;B=w` and advanced `=`, `!=`, `<>`, `<`, `>`, `<=`, `>=`, `LIKE`, `AND`, `OR`, `NOT`,
+//! parentheses; see `query`), `orderBy=A:desc,B`, `finder=Name;Var=value` (`PrimaryKey`, and
+//! the suppliers' `SupplierByTaxRegistration;TaxRegNum=…`); child collections
+//! (`invoiceLines`, `sites`, `nationalIdentifiers`) shown as `child` links, served under
+//! `/{id}/child/{name}`, and inlined by `expand=a,b|all` or `fields=A,B;child:C,D`;
+//! method-override headers on POST (`X-HTTP-Method-Override`, `X-HTTP-Method`,
+//! `X-Method-Override`); `Upsert-Mode: true` on invoice POSTs; batches POSTed to an API's
+//! version root (`batch`); ADF media types; ETags with
 //! `If-None-Match` (304) and `If-Match` (412); Oracle-style error bodies; Oracle's
 //! backend-revealing headers (so header redaction has something to remove); and — above all —
 //! it checks the credential the gateway injected and answers 401 like Oracle when it is wrong.
@@ -467,6 +475,8 @@ async fn route(
     }
 }
 
+#[cfg(test)]
+mod batch_tests;
 #[cfg(test)]
 mod query_tests;
 #[cfg(test)]

@@ -435,6 +435,7 @@ mod tests {
     fn like_and_order_by() {
         assert!(like("abc", "a%") && like("abc", "%c") && like("abc", "_b_") && like("", "%"));
         assert!(!like("abc", "a_") && !like("abc", "b%") && !like("ABC", "abc"));
+        assert!(!like("ab", "ab_") && !like("abc", "a_c_") && like("a%c", "a%c"));
         assert_eq!(
             parse_order_by("A:desc,B").expect("ob"),
             vec![("A".into(), true), ("B".into(), false)]

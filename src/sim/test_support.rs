@@ -3,6 +3,10 @@
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 
+use serde_json::Value;
+
+use super::{data, SimHandle};
+
 /// Sends `raw` on a new connection; answers (status, lower-cased head, body).
 pub fn get(addr: SocketAddr, raw: &str) -> (u16, String, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
@@ -44,4 +48,65 @@ pub fn enc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The suppliers collection.
+pub const SUPPLIERS: &str = "/fscmRestApi/resources/11.13.18.05/suppliers";
+/// The invoices collection.
+pub const INVOICES: &str = "/fscmRestApi/resources/11.13.18.05/invoices";
+/// The first worker.
+pub const WORKER: &str = "/hcmRestApi/resources/11.13.18.05/workers/90001";
+
+/// Sends a request with the accepted credential: (status, head, JSON body or Null).
+pub fn call(
+    sim: &SimHandle,
+    method: &str,
+    target: &str,
+    extra: &str,
+    body: &str,
+) -> (u16, String, Value) {
+    let (s, h, b) = get(
+        sim.addr,
+        &req(method, target, &format!("{AUTH}{extra}"), body),
+    );
+    let v = if b.contains('{') {
+        body_json(&b)
+    } else {
+        Value::Null
+    };
+    (s, h, v)
+}
+
+/// GET `{base}?q=<encoded q>&{extra}`.
+pub fn q(sim: &SimHandle, base: &str, expr: &str, extra: &str) -> (u16, Value) {
+    let (s, _, v) = call(
+        sim,
+        "GET",
+        &format!("{base}?q={}&{extra}", enc(expr)),
+        "",
+        "",
+    );
+    (s, v)
+}
+
+/// `totalResults` of a collection answer.
+pub fn total(v: &Value) -> Option<u64> {
+    v["totalResults"].as_u64()
+}
+
+/// The `key` values of a collection answer's items.
+pub fn ids(v: &Value, key: &str) -> Vec<i64> {
+    v["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i[key].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+/// The first worker's SSN, as the simulator holds it.
+pub fn sim_ssn() -> String {
+    let v = data::national_identifiers(90001);
+    v[0]["NationalIdentifierNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
