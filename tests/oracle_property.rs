@@ -15,7 +15,7 @@
 mod support;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 use support::{basic, request, Gateway, Issued, Options};
 
@@ -281,11 +281,15 @@ fn no_query_tells_two_hidden_values_apart() {
         creds.push((caller, gw.issue(&a), gw.issue(&b)));
     }
 
-    let mut runner = TestRunner::new(Config {
-        cases: 160,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    // A fixed seed: the same 160 cases on every run, so a failure in CI reproduces locally.
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 160,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
     let strategy = (
         0..CALLERS.len(),
         proptest::collection::vec(param(hidden.clone()), 1..5),
@@ -301,8 +305,13 @@ fn no_query_tells_two_hidden_values_apart() {
             if sa.0 < 400 {
                 relayed.set(relayed.get() + 1);
                 let body = ra.text();
+                // No hidden value in the answer, except as the caller's own words echoed back
+                // (a batch part's path).
                 prop_assert!(
-                    hidden.iter().all(|h| !body.contains(h.as_str())),
+                    hidden
+                        .iter()
+                        .filter(|h| !query.contains(h.as_str()))
+                        .all(|h| !body.contains(h.as_str())),
                     "{caller} {query}: {body}"
                 );
             } else {
