@@ -55,6 +55,63 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(run(&none, &none).is_err()))
     });
 
+    // The same request with what an Oracle integration typically asks of the framework: a
+    // filter, a sort, a projection and paging (all on unmasked attributes), and the headers an
+    // integration sends (the governed and method-override families are looked for in them).
+    let oracle_target: &[u8] = b"/fscmRestApi/resources/11.13.18.05/resource7/300100?q=Status%3D'ACTIVE'%20and%20Amount%20%3E%20100&orderBy=InvoiceDate:desc&fields=InvoiceId,InvoiceNumber,Amount&limit=25&offset=50&onlyData=true";
+    let mut typical = http::HeaderMap::new();
+    for (k, v) in [
+        ("host", "erpgate.example.com"),
+        ("accept", "application/json"),
+        ("user-agent", "Apache-HttpClient/4.5.14 (Java/17)"),
+        ("accept-encoding", "gzip,deflate"),
+        ("connection", "keep-alive"),
+        ("x-correlation-id", "7f1c2d3e-aaaa-bbbb-cccc-0123456789ab"),
+        ("rest-framework-version", "4"),
+        ("content-type", "application/json"),
+    ] {
+        typical.insert(k, http::HeaderValue::from_static(v));
+    }
+    let run_oracle = || {
+        let input = RequestInput {
+            method: b"GET",
+            target: oracle_target,
+            authorization: &auth,
+            api_key: &[],
+            headers: &typical,
+            client_ip: None,
+            now: chrono::Utc::now(),
+        };
+        let mut trace = Trace::default();
+        rt.block_on(admit(&f.app, &compiled, &view, &input, &mut trace))
+    };
+    assert!(run_oracle().is_ok(), "an Oracle query admits");
+    c.bench_function("chain/basic_warm_oracle_query", |b| {
+        b.iter(|| black_box(run_oracle().is_ok()))
+    });
+    let oracle_query = std::str::from_utf8(oracle_target)
+        .ok()
+        .and_then(|t| t.split_once('?'))
+        .map(|(_, q)| q)
+        .expect("query");
+    c.bench_function("step/query_analyse_paging", |b| {
+        b.iter(|| {
+            black_box(erpgate::oracle::query::analyse(black_box("onlyData=true&limit=25")).is_ok())
+        })
+    });
+    c.bench_function("step/query_analyse_oracle", |b| {
+        b.iter(|| black_box(erpgate::oracle::query::analyse(black_box(oracle_query)).is_ok()))
+    });
+    c.bench_function("step/governed_headers", |b| {
+        b.iter(|| {
+            let names = || typical.keys().map(http::HeaderName::as_str);
+            black_box((
+                erpgate::oracle::headers::method_override(names()),
+                erpgate::oracle::headers::governed(names()),
+            ))
+        })
+    });
+
     let ids = erpgate::ids::RequestIds::new();
     c.bench_function("step/request_id", |b| b.iter(|| black_box(ids.next_id())));
     // The front's strict head check on a typical integration request (10 fields).
