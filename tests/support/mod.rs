@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod pki;
+pub mod postgres;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
