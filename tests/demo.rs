@@ -84,6 +84,11 @@ fn demo_serves_the_calls_it_advertises() {
     let href = supplier["links"][0]["href"].as_str().expect("href");
     assert!(href.starts_with(&format!("http://{addr}/")), "{href}");
     let r = get(
+        "/fscmRestApi/resources/latest/suppliers?q=TaxRegistrationNumber%3D%27GB200000000%27&totalResults=true",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.error_code(), "query.masked_field", "{}", r.text());
+    let r = get(
         "/fscmRestApi/resources/latest/externalBankAccounts",
         &[("Authorization", &auth)],
     );

@@ -154,6 +154,8 @@ Try:
   # redacted in flight: TaxpayerId keeps its last four, TaxRegistrationNumber is masked,
   # and the links point at the gateway
   curl -s -H 'x-api-key: {key}' '{gw}/fscmRestApi/resources/latest/suppliers/1001'
+  # a filter on a masked field would read it back one guess at a time: refused (403 query.masked_field)
+  curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/suppliers?q=TaxRegistrationNumber%3D%27GB200000000%27&totalResults=true'
   # denied by policy (403 policy.denied): bank accounts are not granted
   curl -s -u '{user}:{pass}' '{gw}/fscmRestApi/resources/latest/externalBankAccounts'
   # refused: no credential (401), unknown endpoint (404), ambiguous path (400)
