@@ -38,7 +38,14 @@ pub fn run(args: &DemoArgs) -> super::CliResult {
     // `_sim` keeps the simulated Oracle serving for as long as the gateway runs.
     let (config, master, _sim) = prepare(args)?;
     let snapshot = super::load_config(&config)?;
-    super::serve::serve(&config, snapshot, master, PasswordHasher::default(), false)
+    super::serve::serve(
+        &config,
+        snapshot,
+        master,
+        PasswordHasher::default(),
+        false,
+        None,
+    )
 }
 
 fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), CliError> {

@@ -138,6 +138,10 @@ pub struct ServeArgs {
     /// then send SIGQUIT to the old process within `gateway.upgrade_wait_seconds`.
     #[arg(long)]
     pub upgrade: bool,
+    /// Write the process id here once serving (removed at a clean exit, unless a newer
+    /// process has written its own since): what a service manager or `kill -HUP` should signal.
+    #[arg(long, env = "ERPGATE_PID_FILE")]
+    pub pid_file: Option<PathBuf>,
     #[command(flatten)]
     config: ConfigArg,
 }
@@ -171,7 +175,7 @@ pub fn run(cli: Cli) -> i32 {
 
 fn dispatch(command: Command) -> CliResult {
     match command {
-        Command::Serve(s) => serve::run(&s.config.config, s.upgrade),
+        Command::Serve(s) => serve::run(&s.config.config, s.upgrade, s.pid_file.as_deref()),
         Command::Check(c) => check::run(&c.config),
         Command::Demo(a) => demo::run(&a),
         Command::Keygen => keygen(),

@@ -23,10 +23,42 @@ use crate::snapshot::Snapshot;
 use super::{CliError, CliResult};
 
 /// Runs `erpgate serve`.
-pub fn run(config: &Path, upgrade: bool) -> CliResult {
+pub fn run(config: &Path, upgrade: bool, pid_file: Option<&Path>) -> CliResult {
     let snapshot = super::load_config(config)?;
     let master = super::load_master(&snapshot)?;
-    serve(config, snapshot, master, PasswordHasher::default(), upgrade)
+    serve(
+        config,
+        snapshot,
+        master,
+        PasswordHasher::default(),
+        upgrade,
+        pid_file,
+    )
+}
+
+/// Writes this process's id to `path` (through a temporary file and a rename, so a reader
+/// never sees half a number).
+fn write_pid_file(path: &Path) -> CliResult {
+    let pid = std::process::id();
+    let tmp = path.with_extension(format!("tmp.{pid}"));
+    std::fs::write(&tmp, format!("{pid}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            super::failed(format_args!(
+                "cannot write the pid file {}: {e}",
+                path.display()
+            ))
+        })
+}
+
+/// Removes the pid file if it still names this process (after an upgrade it names the new
+/// one, which keeps it).
+fn remove_pid_file(path: &Path) {
+    let ours =
+        std::fs::read_to_string(path).is_ok_and(|s| s.trim() == std::process::id().to_string());
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Builds the shared state from an already validated snapshot (used by `serve` and `demo`).
@@ -65,6 +97,7 @@ pub fn serve(
     master: MasterKey,
     passwords: PasswordHasher,
     upgrade: bool,
+    pid_file: Option<&Path>,
 ) -> CliResult {
     let gw = snapshot.gateway.clone();
     // Fail early and clearly if a port is taken (Pingora would panic later). An upgrade
@@ -95,11 +128,15 @@ pub fn serve(
     let stop = Arc::new(AtomicBool::new(false));
     start_background(&app, &gw, &stop, upgrade)?;
     let (server, in_flight) = pingora_server(&app, &gw, upgrade)?;
+    if let Some(p) = pid_file {
+        write_pid_file(p)?;
+    }
     let finish = Arc::new(Mutex::new(Some(Finish {
         app: app.clone(),
         stop,
         poller,
         writer,
+        pid_file: pid_file.map(Path::to_path_buf),
     })));
     if let Err(e) = spawn_early_exit(
         server.watch_execution_phase(),
@@ -265,11 +302,15 @@ struct Finish {
     stop: Arc<AtomicBool>,
     poller: Poller,
     writer: crate::audit::writer::AuditWriter,
+    pid_file: Option<std::path::PathBuf>,
 }
 
 impl Finish {
     fn run(self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(p) = &self.pid_file {
+            remove_pid_file(p);
+        }
         self.poller.stop();
         let written = self.writer.shutdown(Duration::from_secs(30));
         let refused = self.app.audit.stats().refused.load(Ordering::Relaxed);
