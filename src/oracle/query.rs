@@ -165,6 +165,8 @@ pub enum QueryError {
     Malformed(Param),
     /// More distinct children than [`MAX_CHILDREN`].
     TooManyChildren,
+    /// More names than [`MAX_NAMES`].
+    TooManyNames,
 }
 
 impl QueryError {
@@ -180,6 +182,7 @@ impl QueryError {
             QueryError::Malformed(Param::Finder) => "finder_malformed",
             QueryError::Malformed(_) => "query_malformed",
             QueryError::TooManyChildren => "too_many_children",
+            QueryError::TooManyNames => "too_many_names",
         }
     }
 }
@@ -199,6 +202,10 @@ pub enum UnknownParams {
 
 /// The most distinct child paths one query may name.
 pub const MAX_CHILDREN: usize = 32;
+
+/// The most attribute and other names one query may hold (each is compared with the masked
+/// attributes, and a `fields` name looked up as a child): a bound on the work per request.
+pub const MAX_NAMES: usize = 256;
 
 /// Decodes one side of a pair: `+` is a space, `%XX` a byte; the result must be UTF-8.
 pub fn decode(s: &str) -> Result<Cow<'_, str>, QueryError> {
@@ -243,6 +250,9 @@ pub fn analyse(query: &str) -> Result<QueryUse, QueryError> {
             Some(Param::Finder) => finder(&value, &mut out)?,
             Some(_) => {}
             None => out.unknown.push(name.into_owned()),
+        }
+        if out.attributes.len() + out.other_names.len() + out.unknown.len() > MAX_NAMES {
+            return Err(QueryError::TooManyNames);
         }
     }
     Ok(out)

@@ -115,6 +115,12 @@ fn unreadable_queries_are_errors() {
             "{bad}"
         );
     }
+    let names: Vec<String> = (0..=MAX_NAMES).map(|i| format!("A{i}")).collect();
+    assert_eq!(
+        analyse(&format!("fields={}", names.join(","))),
+        Err(QueryError::TooManyNames)
+    );
+    assert!(analyse(&format!("fields={}", names[..MAX_NAMES].join(","))).is_ok());
     let many: Vec<String> = (0..=MAX_CHILDREN).map(|i| format!("c{i}")).collect();
     assert_eq!(
         analyse(&format!("expand={}", many.join(","))),
