@@ -108,8 +108,11 @@ pub fn query(
     let Some(raw) = raw.filter(|q| !q.is_empty()) else {
         return Ok(plain);
     };
-    let used =
-        query::analyse(raw).map_err(|e| Deny::with_detail(Reason::QueryMalformed, e.as_str()))?;
+    let used = query::analyse(raw).map_err(|e| {
+        // An unreadable filter may still hold a guess at a masked value: not kept either.
+        trace.hide_query_values = true;
+        Deny::with_detail(Reason::QueryMalformed, e.as_str())
+    })?;
     if used == QueryUse::default() {
         return Ok(plain);
     }

@@ -81,7 +81,17 @@ impl Param {
         }
     }
 
+    /// The parameter `name` is, compared without case; a name that is not ASCII also as Java
+    /// would fold it (`fıelds`, `finder\u{200b}`): read as the parameter rather than
+    /// relayed as an unknown one Oracle might take for it.
     fn of(name: &str) -> Option<Param> {
+        let folded;
+        let name = if name.is_ascii() {
+            name
+        } else {
+            folded = crate::redact::java_fold(name);
+            &folded
+        };
         Param::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(name))

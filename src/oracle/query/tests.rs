@@ -127,3 +127,13 @@ fn decode_borrows_when_it_can() {
     assert!(matches!(decode("plain"), Ok(Cow::Borrowed("plain"))));
     assert_eq!(decode("a+b%2Cc").expect("ok"), "a b,c");
 }
+
+#[test]
+fn names_java_would_fold_are_the_parameter() {
+    // `ı` (U+0131) is `I` to Java's equalsIgnoreCase; a zero-width space is no letter.
+    let u = analyse("f%C4%B1elds=nationalIdentifiers:NationalIdentifierNumber").expect("reads");
+    assert!(u.unknown.is_empty(), "{u:?}");
+    assert_eq!(children(&u), ["fields:nationalIdentifiers"]);
+    let u = analyse("expand%E2%80%8B=nationalIdentifiers").expect("reads");
+    assert_eq!(children(&u), ["expand:nationalIdentifiers"]);
+}
