@@ -105,6 +105,13 @@ fn spellings_java_folds_or_quotes_are_refused() {
             403,
             "query.masked_field",
         ),
+        // `dependency` sets (and validates) the attributes it names.
+        (
+            vendor,
+            format!("{V}/suppliers/1001?dependency=TaxRegistrationNumber%3DGB2"),
+            403,
+            "query.masked_field",
+        ),
         // Words inside double quotes are names too.
         (
             vendor,

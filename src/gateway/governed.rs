@@ -239,6 +239,7 @@ fn masked(
                 query::Param::Q => "q_masked",
                 query::Param::OrderBy => "orderby_masked",
                 query::Param::Fields => "fields_masked",
+                query::Param::Dependency => "dependency_masked",
                 _ => "finder_masked",
             };
             let what = format!("{} names {}", a.param.name(), bounded(&a.name));

@@ -137,3 +137,12 @@ fn names_java_would_fold_are_the_parameter() {
     let u = analyse("expand%E2%80%8B=nationalIdentifiers").expect("reads");
     assert_eq!(children(&u), ["expand:nationalIdentifiers"]);
 }
+
+#[test]
+fn dependency_names_the_attributes_it_sets() {
+    let u = analyse("dependency=TaxRegistrationNumber%3DGB2,Status=A").expect("reads");
+    assert_eq!(
+        attrs(&u),
+        ["dependency:TaxRegistrationNumber", "dependency:Status"]
+    );
+}
