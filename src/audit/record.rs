@@ -194,7 +194,7 @@ pub fn mask_query(q: &str) -> String {
     out
 }
 
-/// Masks the values of Oracle's filter parameters (`q`, `finder`, any spelling, encoded
+/// Masks the values of Oracle's filter parameters (`q`, `finder`, `dependency`, any spelling, encoded
 /// names included), for a request refused for filtering by a masked attribute: its values
 /// are guesses at the hidden value and are not kept.
 pub fn mask_filter_values(q: &str) -> String {
@@ -206,7 +206,7 @@ pub fn mask_filter_values(q: &str) -> String {
         match pair.split_once('=') {
             Some((name, _))
                 if name.contains(['%', '+'])
-                    || ["q", "finder"]
+                    || ["q", "finder", "dependency"]
                         .iter()
                         .any(|s| s.eq_ignore_ascii_case(name.trim())) =>
             {

@@ -177,7 +177,7 @@ pub async fn admit(
             &mut ctx.trace,
             root,
             &bytes,
-            input_now,
+            (admission.governed_headers, input_now),
         )?;
     }
     ctx.admission = Some(admission);

@@ -27,7 +27,9 @@ use crate::redact::MaskRules;
 use crate::snapshot::TenantId;
 
 /// Admits every part of the batch `body` posted to `root` (the batch endpoint's path) by the
-/// caller in `trace`; returns the rules for the batch's response.
+/// caller in `trace`; returns the rules for the batch's response. `governed` is the governed
+/// headers the batch request itself carries (granted for the batch root): Oracle may apply
+/// them to every part, so every part must be granted them too.
 pub fn admit_parts(
     app: &App,
     compiled: &Compiled,
@@ -35,7 +37,7 @@ pub fn admit_parts(
     trace: &mut Trace,
     root: &str,
     body: &[u8],
-    now: DateTime<Utc>,
+    (governed, now): (u8, DateTime<Utc>),
 ) -> Result<Option<Arc<MaskRules>>, Deny> {
     let parts =
         batch::parse(body).map_err(|e| Deny::with_detail(Reason::BadRequest, e.as_str()))?;
@@ -45,8 +47,9 @@ pub fn admit_parts(
     let mut slots = trace.redact;
     for (i, part) in parts.iter().enumerate() {
         let mut inner = Trace::default();
+        let at = (governed, now);
         match admit_part(
-            app, compiled, view, &who, &principal, tenant_id, root, part, now, &mut inner,
+            app, compiled, view, &who, &principal, tenant_id, root, part, at, &mut inner,
         ) {
             Ok(s) => slots |= s,
             Err(deny) => {
@@ -80,7 +83,7 @@ fn admit_part(
     tenant_id: TenantId,
     root: &str,
     part: &Part,
-    now: DateTime<Utc>,
+    (governed, now): (u8, DateTime<Utc>),
     trace: &mut Trace,
 ) -> Result<u128, Deny> {
     let snapshot = &compiled.snapshot;
@@ -112,6 +115,13 @@ fn admit_part(
     }
     if part.upsert && decision.headers & Governed::UpsertMode.bit() == 0 {
         trace.refused = Some(format!("upsert ({})", Governed::UpsertMode.name()));
+        return Err(Deny::new(Reason::HeaderDenied));
+    }
+    if let Some(g) = Governed::ALL
+        .into_iter()
+        .find(|g| governed & g.bit() != 0 && decision.headers & g.bit() == 0)
+    {
+        trace.refused = Some(format!("header {} (sent with the batch)", g.name()));
         return Err(Deny::new(Reason::HeaderDenied));
     }
     let tenant = snapshot

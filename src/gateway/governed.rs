@@ -108,8 +108,11 @@ pub fn query(
     let Some(raw) = raw.filter(|q| !q.is_empty()) else {
         return Ok(plain);
     };
-    let used =
-        query::analyse(raw).map_err(|e| Deny::with_detail(Reason::QueryMalformed, e.as_str()))?;
+    let used = query::analyse(raw).map_err(|e| {
+        // An unreadable filter may still hold a guess at a masked value: not kept either.
+        trace.hide_query_values = true;
+        Deny::with_detail(Reason::QueryMalformed, e.as_str())
+    })?;
     if used == QueryUse::default() {
         return Ok(plain);
     }
@@ -236,6 +239,7 @@ fn masked(
                 query::Param::Q => "q_masked",
                 query::Param::OrderBy => "orderby_masked",
                 query::Param::Fields => "fields_masked",
+                query::Param::Dependency => "dependency_masked",
                 _ => "finder_masked",
             };
             let what = format!("{} names {}", a.param.name(), bounded(&a.name));

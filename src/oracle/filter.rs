@@ -160,11 +160,9 @@ pub fn names(q: &str) -> Result<Vec<Name>, FilterError> {
         let prev = i.checked_sub(1).and_then(|p| toks.get(p));
         let next = toks.get(i + 1);
         let function = matches!(next, Some(Token::Punct("(")));
-        let parts: Vec<String> = if *quoted {
-            vec![(*w).to_string()]
-        } else {
-            w.split('.').map(str::to_string).collect()
-        };
+        // A quoted name is split at its dots like any other: whether Oracle reads
+        // `"child.Attr"` as one name or as a path, both readings are checked.
+        let parts: Vec<String> = w.split('.').map(str::to_string).collect();
         if parts.iter().any(String::is_empty) {
             return Err(FilterError::EmptyPart);
         }
@@ -172,6 +170,18 @@ pub fn names(q: &str) -> Result<Vec<Name>, FilterError> {
             parts,
             attribute: !function && (condition_start(prev) || comparison(next)),
         });
+        if *quoted {
+            // Whatever else the quotes hold (spaces, operators, quotes of the other kind):
+            // every word in them is a name too, in case Oracle does not read them as quotes.
+            out.extend(
+                w.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '#')))
+                    .filter(|r| !r.is_empty() && r != w)
+                    .map(|r| Name {
+                        parts: vec![r.to_string()],
+                        attribute: false,
+                    }),
+            );
+        }
     }
     Ok(out)
 }
@@ -234,6 +244,20 @@ mod tests {
         assert_eq!(
             attrs("\"TaxRegistrationNumber\" = 'x'"),
             s(&[("TaxRegistrationNumber", true)])
+        );
+        // A quoted dotted name reaches into the child, like an unquoted one.
+        assert_eq!(
+            attrs("\"nationalIdentifiers.NationalIdentifierNumber\" = 'x'")[0],
+            (
+                "nationalIdentifiers.NationalIdentifierNumber".to_string(),
+                true
+            )
+        );
+        // Every word inside quotes is a name, should Oracle not read them as quotes.
+        let inside = attrs("\"Status = 'A' OR TaxRegistrationNumber\" = 'x'");
+        assert!(
+            inside.contains(&("TaxRegistrationNumber".to_string(), false)),
+            "{inside:?}"
         );
     }
 

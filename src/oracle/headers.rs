@@ -109,8 +109,11 @@ pub fn allowed_by_default(name: &str) -> bool {
     name == FRAMEWORK_VERSION || DEFAULT_ALLOWED.contains(&name)
 }
 
-/// Why configuration may never allow `name` (lower case), if it may not.
+/// Why configuration may never allow `name` (lower case), if it may not. `_` counts as
+/// `-`: some front ends (CGI-style header maps) read `Upsert_Mode` as `Upsert-Mode`.
 pub fn never_allowed(name: &str) -> Option<&'static str> {
+    let dashed = name.replace('_', "-");
+    let name = dashed.as_str();
     const CREDENTIALS: [&str; 5] = [
         "authorization",
         "proxy-authorization",
@@ -186,6 +189,9 @@ mod tests {
             "x-original-url",
             "x-http-method",
             "effective-of",
+            "upsert_mode",
+            "x_http_method_override",
+            "x_forwarded_for",
         ] {
             assert!(never_allowed(n).is_some(), "{n}");
         }

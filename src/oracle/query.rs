@@ -16,7 +16,9 @@
 //!   the first scope without `:` projects the resource itself, a later one without `:` names
 //!   a child whose attributes are all returned;
 //! - `expand=child,child.grandchild` or `expand=all`;
-//! - `finder=Name;Var=value,Var=value`.
+//! - `finder=Name;Var=value,Var=value`;
+//! - `dependency=Attr=value,Attr=value`: Oracle sets the attributes (then rolls them back)
+//!   before answering, running their validation; each is an attribute the request names.
 
 use std::borrow::Cow;
 
@@ -81,7 +83,17 @@ impl Param {
         }
     }
 
+    /// The parameter `name` is, compared without case; a name that is not ASCII also as Java
+    /// would fold it (`fıelds`, `finder\u{200b}`): read as the parameter rather than
+    /// relayed as an unknown one Oracle might take for it.
     fn of(name: &str) -> Option<Param> {
+        let folded;
+        let name = if name.is_ascii() {
+            name
+        } else {
+            folded = crate::redact::java_fold(name);
+            &folded
+        };
         Param::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(name))
@@ -248,6 +260,7 @@ pub fn analyse(query: &str) -> Result<QueryUse, QueryError> {
             Some(Param::Fields) => fields(&value, &mut out)?,
             Some(Param::Expand) => expand(&value, &mut out)?,
             Some(Param::Finder) => finder(&value, &mut out)?,
+            Some(Param::Dependency) => dependency(&value, &mut out),
             Some(_) => {}
             None => out.unknown.push(name.into_owned()),
         }
@@ -405,6 +418,20 @@ fn finder(value: &str, out: &mut QueryUse) -> Result<(), QueryError> {
     }
     out.finders.push(FinderRef { name, variables });
     Ok(())
+}
+
+/// `dependency`: every fragment that reads `Attr=` names an attribute Oracle sets (and
+/// validates) for the response; a value that merely looks like one is checked too.
+fn dependency(value: &str, out: &mut QueryUse) {
+    for frag in value.split([',', ';']) {
+        if let Some((attr, _)) = frag.split_once('=') {
+            out.attributes.push(AttrRef {
+                param: Param::Dependency,
+                children: Vec::new(),
+                name: attr.trim().to_string(),
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,4 +10,4 @@ pub mod table;
 
 pub use head::ResponseHead;
 pub use json::{JsonMasker, MaskError, MaskLimits, MaskStats};
-pub use rules::{MaskAction, MaskRules, RulePathError, RuleSpec};
+pub use rules::{java_fold, MaskAction, MaskRules, RulePathError, RuleSpec};

@@ -200,6 +200,21 @@ fn compile_one(spec: &RuleSpec) -> Result<Rule, RulePathError> {
     })
 }
 
+/// `name` with the non-ASCII characters Java's `equalsIgnoreCase` equates with an ASCII
+/// letter replaced by it (`ı` U+0131 and `İ` U+0130 → `i`, `ſ` U+017F → `s`, Kelvin sign
+/// U+212A → `k`) and every other non-ASCII character left out.
+pub fn java_fold(name: &str) -> String {
+    name.chars()
+        .filter_map(|c| match c {
+            '\u{0131}' | '\u{0130}' => Some('i'),
+            '\u{017f}' => Some('s'),
+            '\u{212a}' => Some('k'),
+            c if c.is_ascii() => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 impl MaskRules {
     /// Compiles `specs`; `mask_text` replaces masked values (e.g. `****`).
     pub fn compile(specs: &[RuleSpec], mask_text: &str) -> Result<MaskRules, RulePathError> {
@@ -285,10 +300,18 @@ impl MaskRules {
 
     /// Whether some rule masks an attribute called `name` (the final key, compared without
     /// ASCII case: a spelling Oracle might accept for the same attribute counts).
+    ///
+    /// A name that is not ASCII is also compared as Java would fold it
+    /// ([`java_fold`]): `ı`, `İ`, `ſ` and the Kelvin sign equal `i`, `i`, `s` and `k` to
+    /// `String.equalsIgnoreCase`, and other characters (a zero-width or Unicode space
+    /// glued to the name) are left out of the comparison. Stronger, never weaker.
     pub fn masks_name(&self, name: &str) -> bool {
-        self.last_keys
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(name.as_bytes()))
+        let hit = |n: &str| {
+            self.last_keys
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(n.as_bytes()))
+        };
+        hit(name) || (!name.is_ascii() && hit(&java_fold(name)))
     }
 
     /// Number of rules.
@@ -412,5 +435,22 @@ mod tests {
             assert!(MaskRules::compile(&[spec(bad)], "****").is_err(), "{bad}");
         }
         assert_eq!(r.mask_json(), b"\"****\"");
+    }
+
+    #[test]
+    fn masked_names_are_found_in_spellings_java_folds() {
+        let r =
+            MaskRules::compile(&[spec("items[].TaxRegistrationNumber")], "****").expect("compile");
+        for n in [
+            "taxregistrationnumber",
+            "TaxReg\u{0131}strationNumber",
+            "TaxReg\u{0130}strationNumber",
+            "TaxRegi\u{017f}trationNumber",
+            "TaxRegistrationNumber\u{3000}",
+            "Tax\u{200b}RegistrationNumber",
+        ] {
+            assert!(r.masks_name(n), "{n:?}");
+        }
+        assert!(!r.masks_name("TaxRegistrationNumbers") && !r.masks_name("Status"));
     }
 }

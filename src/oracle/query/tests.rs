@@ -133,3 +133,22 @@ fn decode_borrows_when_it_can() {
     assert!(matches!(decode("plain"), Ok(Cow::Borrowed("plain"))));
     assert_eq!(decode("a+b%2Cc").expect("ok"), "a b,c");
 }
+
+#[test]
+fn names_java_would_fold_are_the_parameter() {
+    // `ı` (U+0131) is `I` to Java's equalsIgnoreCase; a zero-width space is no letter.
+    let u = analyse("f%C4%B1elds=nationalIdentifiers:NationalIdentifierNumber").expect("reads");
+    assert!(u.unknown.is_empty(), "{u:?}");
+    assert_eq!(children(&u), ["fields:nationalIdentifiers"]);
+    let u = analyse("expand%E2%80%8B=nationalIdentifiers").expect("reads");
+    assert_eq!(children(&u), ["expand:nationalIdentifiers"]);
+}
+
+#[test]
+fn dependency_names_the_attributes_it_sets() {
+    let u = analyse("dependency=TaxRegistrationNumber%3DGB2,Status=A").expect("reads");
+    assert_eq!(
+        attrs(&u),
+        ["dependency:TaxRegistrationNumber", "dependency:Status"]
+    );
+}
