@@ -157,6 +157,11 @@ fn client_ip(session: &Session, ctx: &RequestCtx) -> Option<String> {
 
 /// The request body preview. It gets the request's masking rules too (withheld if not JSON).
 fn request_preview(ctx: &RequestCtx) -> Option<String> {
+    // A request refused for using a masked attribute carries guesses at its value (a batch
+    // part's query, in the body): none of it is kept.
+    if ctx.trace.hide_query_values {
+        return None;
+    }
     match ctx.redaction().filter(|r| !r.is_empty()) {
         Some(rules) => ctx.request_preview.finish_with(|bytes, truncated| {
             crate::redact::body::mask_preview(rules, bytes, truncated)

@@ -261,6 +261,19 @@ pub fn analyse(query: &str) -> Result<QueryUse, QueryError> {
             Some(Param::Expand) => expand(&value, &mut out)?,
             Some(Param::Finder) => finder(&value, &mut out)?,
             Some(Param::Dependency) => dependency(&value, &mut out),
+            Some(p @ (Param::Limit | Param::Offset)) => {
+                // Digits only: a value a front end could split further (`5;q=…`) is refused.
+                let v = value.trim();
+                if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(QueryError::Malformed(p));
+                }
+            }
+            Some(p @ (Param::TotalResults | Param::OnlyData)) => {
+                let v = value.trim();
+                if !(v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false")) {
+                    return Err(QueryError::Malformed(p));
+                }
+            }
             Some(_) => {}
             None => out.unknown.push(name.into_owned()),
         }

@@ -102,6 +102,21 @@ fn unreadable_queries_are_errors() {
         analyse("finder=;x=1"),
         Err(QueryError::Malformed(Param::Finder))
     );
+    // Paging and flags take their own values only.
+    for bad in [
+        "limit=5;q=TaxRegistrationNumber='x'",
+        "limit=",
+        "offset=-1",
+        "limit=99999999999",
+        "totalResults=true;q=x",
+        "onlyData=yes",
+    ] {
+        assert!(
+            matches!(analyse(bad), Err(QueryError::Malformed(_))),
+            "{bad}"
+        );
+    }
+    assert!(analyse("limit=%2025%20&offset=0&totalResults=TRUE&onlyData=false").is_ok());
     // Where a name is expected, only a name is taken.
     for bad in [
         "orderBy=UPPER(TaxRegistrationNumber)",

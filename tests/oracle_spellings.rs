@@ -1,4 +1,4 @@
-//! Review of the Oracle-aware policy (issue 15): spellings a Java front end may read as a
+//! Spellings of the Oracle-aware policy's names (issue 15) a Java front end may read as a
 //! masked attribute, a governed parameter or a child, and governed headers sent with a batch,
 //! must be refused before anything reaches Oracle.
 
