@@ -82,39 +82,9 @@ pub async fn admit(
 
     // 3.–6. Which endpoint, may they (its headers too), is it open, is the kill switch off.
     let decision = authorize(snapshot, view, &who, tenant_id, &target, input, trace)?;
-    let governed_headers = governed::governed_headers(input.headers, decision.headers, trace)?;
-    let endpoint = trace
-        .endpoint
-        .map(|e| snapshot.catalog.endpoint(e))
-        .ok_or(Deny::new(Reason::Internal))?;
-    let batch = endpoint.batch;
-    if !batch && is_batch_body(input.headers) {
-        trace.refused = Some("batch media type".into());
-        return Err(Deny::with_detail(
-            Reason::PolicyDenied,
-            "not_a_batch_endpoint",
-        ));
-    }
-
-    // 6b. What Oracle does with the query: children granted, no masked attribute used.
-    // Children are looked up from the path's segments: collected only when there is a query.
-    let segments: Vec<&str> = match target.query() {
-        Some(q) if !q.is_empty() => target.segments().collect(),
-        _ => Vec::new(),
-    };
-    let subject = who.subject();
-    let scope = governed::QueryScope {
-        snapshot,
-        subject: &subject,
-        tenant_id,
-        tenant,
-        endpoint: trace.endpoint.ok_or(Deny::new(Reason::Internal))?,
-        segments: &segments,
-        slots: decision.redact,
-    };
-    let own = snapshot.redaction.for_request(tenant_id, decision.redact);
-    let queried = governed::query(&scope, target.query(), own, trace)?;
-    trace.redact = queried.slots;
+    let (queried, governed_headers, batch) = oracle_steps(
+        snapshot, &who, tenant_id, tenant, &target, input, &decision, trace,
+    )?;
 
     // 7. Rate limits of every granting policy that sets one.
     if decision.limited != 0 {
@@ -127,6 +97,57 @@ pub async fn admit(
     admission.governed_headers = governed_headers;
     admission.batch = batch;
     Ok(admission)
+}
+
+/// Steps 4b and 6b, what Oracle's framework does beyond the path and method: the governed
+/// headers, the batch media type, and the query (`governed.rs`). Synchronous, so none of its
+/// working state is carried in the chain's future. Returns the query's decision, the governed
+/// headers present (all granted) and whether the endpoint is a batch root.
+#[allow(clippy::too_many_arguments)]
+fn oracle_steps(
+    snapshot: &Snapshot,
+    who: &Who<'_>,
+    tenant_id: TenantId,
+    tenant: &Tenant,
+    target: &CanonicalTarget<'_>,
+    input: &RequestInput<'_>,
+    decision: &GrantDecision,
+    trace: &mut Trace,
+) -> Result<(governed::QueryDecision, u8, bool), Deny> {
+    let governed_headers = governed::governed_headers(input.headers, decision.headers, trace)?;
+    let endpoint_id = trace.endpoint.ok_or(Deny::new(Reason::Internal))?;
+    let batch = snapshot.catalog.endpoint(endpoint_id).batch;
+    if !batch && is_batch_body(input.headers) {
+        trace.refused = Some("batch media type".into());
+        return Err(Deny::with_detail(
+            Reason::PolicyDenied,
+            "not_a_batch_endpoint",
+        ));
+    }
+    // Children are looked up from the path's segments (at most `MAX_SEGMENTS`: the path
+    // matched the catalog), kept on the stack.
+    let mut buf = [""; crate::policy::catalog::MAX_SEGMENTS];
+    let mut n = 0;
+    if target.query().is_some_and(|q| !q.is_empty()) {
+        for (slot, seg) in buf.iter_mut().zip(target.segments()) {
+            *slot = seg;
+            n += 1;
+        }
+    }
+    let subject = who.subject();
+    let scope = governed::QueryScope {
+        snapshot,
+        subject: &subject,
+        tenant_id,
+        tenant,
+        endpoint: endpoint_id,
+        segments: buf.get(..n).unwrap_or(&[]),
+        slots: decision.redact,
+    };
+    let own = snapshot.redaction.for_request(tenant_id, decision.redact);
+    let queried = governed::query(&scope, target.query(), own, trace)?;
+    trace.redact = queried.slots;
+    Ok((queried, governed_headers, batch))
 }
 
 /// Whether the request says its body is an Oracle batch.

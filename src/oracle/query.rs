@@ -52,6 +52,7 @@ pub enum Param {
 }
 
 impl Param {
+    #[cfg(test)]
     const ALL: [Param; 11] = [
         Param::Q,
         Param::OrderBy,
@@ -94,9 +95,26 @@ impl Param {
             folded = crate::redact::java_fold(name);
             &folded
         };
-        Param::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
+        // Lower-cased on the stack and matched at once (this runs for every parameter of
+        // every request): no name is longer than 12 bytes.
+        let mut buf = [0u8; 12];
+        let lower = buf.get_mut(..name.len())?;
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        Some(match &*lower {
+            b"q" => Param::Q,
+            b"orderby" => Param::OrderBy,
+            b"fields" => Param::Fields,
+            b"expand" => Param::Expand,
+            b"finder" => Param::Finder,
+            b"limit" => Param::Limit,
+            b"offset" => Param::Offset,
+            b"totalresults" => Param::TotalResults,
+            b"onlydata" => Param::OnlyData,
+            b"links" => Param::Links,
+            b"dependency" => Param::Dependency,
+            _ => return None,
+        })
     }
 }
 

@@ -226,17 +226,24 @@ impl Catalog {
     /// nationalIdentifiers`; for a collection `…/workers` it is the same under any id. Each
     /// further step of the path goes one level down the same way.
     pub fn child(&self, segments: &[&str], is_item: bool, path: &[String]) -> Option<EndpointId> {
-        let mut segs: Vec<&str> = segments.to_vec();
+        let mut buf: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
+        let mut n = 0;
+        for s in segments {
+            *buf.get_mut(n)? = s;
+            n += 1;
+        }
         let mut item = is_item;
         for step in path {
             if !item {
-                segs.push(ANY_ID);
+                *buf.get_mut(n)? = ANY_ID;
+                n += 1;
             }
-            segs.push("child");
-            segs.push(step);
+            *buf.get_mut(n)? = "child";
+            *buf.get_mut(n + 1)? = step;
+            n += 2;
             item = false;
         }
-        self.match_path(segs.into_iter())
+        self.walk(0, buf.get(..n)?)
     }
 
     /// The endpoint with id `id`. Ids come from this catalog, so the index is valid; an id

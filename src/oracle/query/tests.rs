@@ -167,3 +167,14 @@ fn dependency_names_the_attributes_it_sets() {
         ["dependency:TaxRegistrationNumber", "dependency:Status"]
     );
 }
+
+#[test]
+fn every_parameter_name_is_recognised_in_any_case() {
+    for p in Param::ALL {
+        assert_eq!(Param::of(p.name()), Some(p));
+        assert_eq!(Param::of(&p.name().to_ascii_uppercase()), Some(p));
+    }
+    assert_eq!(Param::of("qq"), None);
+    assert_eq!(Param::of("totalresultsx"), None);
+    assert_eq!(Param::of(""), None);
+}
