@@ -71,3 +71,25 @@ fn serve_writes_and_removes_its_pid_file() {
     gw.stop();
     assert!(!pid_file.exists(), "removed at a clean exit");
 }
+
+#[test]
+fn the_version_names_the_commit_built_from() {
+    let out = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+        .arg("--version")
+        .output()
+        .expect("erpgate --version");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = head.unwrap_or_else(|| "unknown".to_string());
+    assert_eq!(
+        text,
+        format!("erpgate {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -122,6 +122,28 @@ fn counters_follow_requests_and_state_is_live() {
             && value(&m, "erpgate_snapshot_version") == Some(2.0)
     });
 
+    // Which build serves: the package version and the commit it was built from.
+    let m = scrape(&maddr);
+    let build = m
+        .lines()
+        .find(|l| l.starts_with("erpgate_build_info{"))
+        .unwrap_or_else(|| panic!("no erpgate_build_info in {m}"));
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.ends_with(" 1"),
+        "{build}"
+    );
+    let commit = build
+        .split("commit=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("");
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{build}"
+    );
+
     let sock: std::net::SocketAddr = maddr.parse().expect("addr");
     let other =
         support::http::raw(sock, &support::request("GET", "/admin", &[], None)).expect("404");

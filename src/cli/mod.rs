@@ -87,9 +87,12 @@ impl From<ServiceError> for CliError {
 /// What a command returns.
 pub type CliResult = Result<(), CliError>;
 
+/// The version `--version` prints: the package version and the commit built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ERPGATE_COMMIT"), ")");
+
 /// erpgate: a security gateway for Oracle ERP Cloud REST APIs.
 #[derive(Parser, Debug)]
-#[command(name = "erpgate", version, about)]
+#[command(name = "erpgate", version = VERSION, about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

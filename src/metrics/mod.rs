@@ -99,6 +99,17 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(reloads.clone()))?;
+        let build = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "erpgate_build_info",
+                "Always 1; the labels say which build serves (version, git commit).",
+            ),
+            &["version", "commit"],
+        )?;
+        registry.register(Box::new(build.clone()))?;
+        build
+            .get_metric_with_label_values(&[env!("CARGO_PKG_VERSION"), env!("ERPGATE_COMMIT")])?
+            .set(1);
         Ok(Metrics {
             relayed,
             failed,
