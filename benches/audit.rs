@@ -45,7 +45,7 @@ fn record(i: usize) -> AuditRecord {
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("dir");
     let mut store = Store::open(&dir.path().join("audit.db")).expect("store");
-    erpgate::audit::writer::tune(store.connection_mut()).expect("tune");
+    erpgate::audit::writer::tune(&store).expect("tune");
     store.migrate().expect("migrate");
     let (master, _) = MasterKey::generate().expect("key");
     let key = master.audit_key();
@@ -54,7 +54,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("audit");
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.bench_function("append_batch_512", |b| {
-        b.iter(|| chain::append(store.connection_mut(), &key, black_box(&batch)).expect("append"))
+        b.iter(|| chain::append(store.conn(), &key, black_box(&batch)).expect("append"))
     });
     g.throughput(Throughput::Elements(1));
     let one = record(1);

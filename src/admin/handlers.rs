@@ -333,7 +333,7 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
     let Ok(store) = st.store.lock() else {
         return internal("store lock poisoned");
     };
-    match crate::audit::query::select(store.connection(), &f, limit) {
+    match crate::audit::query::select(store.conn(), &f, limit) {
         Ok(rows) => {
             let records: Vec<Value> = rows
                 .iter()
@@ -353,7 +353,7 @@ pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
     let Ok(store) = st.store.lock() else {
         return internal("store lock poisoned");
     };
-    match crate::audit::chain::verify_db(store.connection(), &st.app.master().audit_key()) {
+    match crate::audit::chain::verify_db(store.conn(), &st.app.master().audit_key()) {
         Ok(crate::audit::chain::Verdict::Intact { records, last_hash }) => {
             Reply::ok(json!({"intact": true, "records": records, "last_hash": last_hash}))
         }

@@ -2,13 +2,14 @@
 //!
 //! `hash_n = HMAC(audit_key, id_n ‖ hash_{n-1} ‖ record_json_n)`, hex. The key is derived from
 //! the master key, so someone who can edit the database file cannot recompute the chain. Rows
-//! are appended in one `BEGIN IMMEDIATE` transaction per batch, reading the current tail inside
-//! it, so several processes (the gateway and the CLI) can append to one chain safely.
-
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+//! are appended in one writer transaction per batch (SQLite `BEGIN IMMEDIATE`, a PostgreSQL
+//! advisory lock), reading the current tail inside it, so several processes (the gateway and
+//! the CLI) can append to one chain safely.
 
 use super::record::{AuditRecord, Kind};
 use crate::crypto::KeyedHasher;
+use crate::store::sql::{params, Conn, Tx};
+use crate::store::StoreError;
 
 /// The `prev_hash` of the first record ever written.
 pub const GENESIS: &str = "genesis";
@@ -19,48 +20,42 @@ pub fn link(key: &KeyedHasher, id: i64, prev: &str, record_json: &str) -> String
 }
 
 /// Appends `records` in one transaction, continuing the chain. Returns the last id written.
-pub fn append(
-    conn: &mut Connection,
-    key: &KeyedHasher,
-    records: &[AuditRecord],
-) -> rusqlite::Result<i64> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let tail: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (mut id, mut prev) = tail.unwrap_or((0, GENESIS.to_string()));
-    {
-        let mut st = tx.prepare_cached(
-            "INSERT INTO audit_log (id, ts, request_id, kind, actor, decision, reason, path, record, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
+pub fn append(conn: &Conn, key: &KeyedHasher, records: &[AuditRecord]) -> Result<i64, StoreError> {
+    conn.transaction(Tx::Write, |tx| {
+        let tail = tx
+            .query_opt(
+                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+                &[],
+            )?
+            .map(|r| Ok::<_, StoreError>((r.int(0)?, r.text(1)?)))
+            .transpose()?;
+        let (mut id, mut prev) = tail.unwrap_or((0, GENESIS.to_string()));
         for r in records {
             id += 1;
             let json = serde_json::to_string(r)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                .map_err(|e| StoreError::Invalid(format!("cannot encode an audit record: {e}")))?;
             let hash = link(key, id, &prev, &json);
-            st.execute(params![
-                id,
-                r.ts,
-                r.request_id,
-                r.kind.map_or("", Kind::as_str),
-                r.actor,
-                r.decision,
-                r.reason,
-                r.path,
-                json,
-                prev,
-                hash
-            ])?;
+            tx.execute(
+                "INSERT INTO audit_log (id, ts, request_id, kind, actor, decision, reason, path, record, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                &params![
+                    id,
+                    r.ts.as_str(),
+                    r.request_id.as_str(),
+                    r.kind.map_or("", Kind::as_str),
+                    r.actor.as_str(),
+                    r.decision.as_str(),
+                    r.reason.as_str(),
+                    r.path.as_str(),
+                    json,
+                    prev.as_str(),
+                    hash.as_str()
+                ],
+            )?;
             prev = hash;
         }
-    }
-    tx.commit()?;
-    Ok(id)
+        Ok(id)
+    })
 }
 
 /// The outcome of a verification.
@@ -257,66 +252,72 @@ fn check_columns(id: i64, cols: &[String; 7], parsed: &AuditRecord) -> Result<()
 }
 
 /// Reads every row of the database in id order and verifies it.
-pub fn verify_db(conn: &Connection, key: &KeyedHasher) -> rusqlite::Result<Verdict> {
-    let mut st = conn.prepare(
+pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Verdict, StoreError> {
+    let mut walk = Walk::default();
+    let mut broken = None;
+    conn.for_each(
         "SELECT id, record, prev_hash, hash, ts, request_id, kind, actor, decision, reason, path FROM audit_log ORDER BY id",
+        &[],
+        |r| {
+            let row = Row {
+                id: r.int(0)?,
+                record: r.text(1)?,
+                prev_hash: r.text(2)?,
+                hash: r.text(3)?,
+                columns: Some([
+                    r.text(4)?,
+                    r.text(5)?,
+                    r.text(6)?,
+                    r.text(7)?,
+                    r.text(8)?,
+                    r.text(9)?,
+                    r.text(10)?,
+                ]),
+            };
+            match walk.step(key, row) {
+                Ok(()) => Ok(true),
+                Err(b) => {
+                    broken = Some(b);
+                    Ok(false)
+                }
+            }
+        },
     )?;
-    let rows = st.query_map([], |r| {
-        Ok(Row {
-            id: r.get(0)?,
-            record: r.get(1)?,
-            prev_hash: r.get(2)?,
-            hash: r.get(3)?,
-            columns: Some([
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-            ]),
-        })
-    })?;
-    Ok(verify(
-        key,
-        rows.map(|r| r.map_err(|e| e.to_string())),
-        false,
-    ))
+    Ok(broken.unwrap_or_else(|| walk.finish(false)))
 }
 
 /// Deletes records older than `before` (RFC 3339) and appends a checkpoint record that vouches
 /// for where the remaining chain starts. Returns how many records were deleted.
-pub fn prune(
-    conn: &mut Connection,
-    key: &KeyedHasher,
-    before: &str,
-    actor: &str,
-) -> rusqlite::Result<u64> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // The newest record is always kept, so the chain has a tail to continue from.
-    let last_old: Option<i64> = tx.query_row(
-        "SELECT MIN((SELECT MAX(id) FROM audit_log WHERE ts < ?1), (SELECT MAX(id) - 1 FROM audit_log))",
-        [before],
-        |r| r.get(0),
-    )?;
-    let Some(last_old) = last_old.filter(|id| *id > 0) else {
+pub fn prune(conn: &Conn, key: &KeyedHasher, before: &str, actor: &str) -> Result<u64, StoreError> {
+    let pruned = conn.transaction(Tx::Write, |tx| {
+        // The newest record is always kept, so the chain has a tail to continue from.
+        let last_old = tx
+            .query_one(
+                "SELECT (SELECT MAX(id) FROM audit_log WHERE ts < ?1), (SELECT MAX(id) - 1 FROM audit_log)",
+                &params![before],
+            )
+            .and_then(|r| Ok(r.opt_int(0)?.zip(r.opt_int(1)?).map(|(a, b)| a.min(b))))?;
+        let Some(last_old) = last_old.filter(|id| *id > 0) else {
+            return Ok(None);
+        };
+        let first_remaining = tx
+            .query_opt(
+                "SELECT id, prev_hash FROM audit_log WHERE id > ?1 ORDER BY id LIMIT 1",
+                &params![last_old],
+            )?
+            .map(|r| Ok::<_, StoreError>((r.int(0)?, r.text(1)?)))
+            .transpose()?;
+        tx.execute("UPDATE audit_gate SET open = 1 WHERE id = 1", &[])?;
+        let deleted = tx.execute("DELETE FROM audit_log WHERE id <= ?1", &params![last_old])?;
+        tx.execute("UPDATE audit_gate SET open = 0 WHERE id = 1", &[])?;
+        Ok(Some((last_old, deleted, first_remaining)))
+    })?;
+    let Some((last_old, deleted, first_remaining)) = pruned else {
         return Ok(0);
     };
-    let first_remaining: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT id, prev_hash FROM audit_log WHERE id > ?1 ORDER BY id LIMIT 1",
-            [last_old],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    tx.execute("UPDATE audit_gate SET open = 1 WHERE id = 1", [])?;
-    let deleted = tx.execute("DELETE FROM audit_log WHERE id <= ?1", [last_old])?;
-    tx.execute("UPDATE audit_gate SET open = 0 WHERE id = 1", [])?;
-    tx.commit()?;
     // The checkpoint goes through the normal append path, chained after the current tail.
     let Some((next_id, continues_from)) = first_remaining else {
-        return Ok(deleted as u64);
+        return Ok(deleted);
     };
     let note = serde_json::json!({
         "pruned_through_id": last_old,
@@ -336,5 +337,5 @@ pub fn prune(
         ..Default::default()
     };
     append(conn, key, &[rec])?;
-    Ok(deleted as u64)
+    Ok(deleted)
 }

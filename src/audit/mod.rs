@@ -35,7 +35,7 @@ pub fn admin_action(
         note,
         ..Default::default()
     };
-    chain::append(store.connection_mut(), &master.audit_key(), &[rec])
+    chain::append(store.conn(), &master.audit_key(), &[rec])
         .map(|_| ())
         .map_err(|e| format!("cannot write the audit record: {e}"))
 }

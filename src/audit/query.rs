@@ -1,8 +1,7 @@
 //! Reading the trail: records matching a filter, newest `limit`, oldest first. Shared by
 //! `erpgate audit query` and the admin API.
 
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
+use crate::store::sql::{Conn, Value};
 
 /// What to select (all optional; all given must match).
 #[derive(Clone, Debug, Default)]
@@ -55,14 +54,14 @@ impl From<QueryError> for String {
 }
 
 /// The stored JSON of each matching record.
-pub fn select(conn: &Connection, f: &Filter, limit: u32) -> Result<Vec<String>, QueryError> {
+pub fn select(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<String>, QueryError> {
     let (sql, values) = select_sql(f, limit)?;
-    let store = |e: rusqlite::Error| QueryError::Store(e.to_string());
-    let mut st = conn.prepare(&sql).map_err(store)?;
-    let rows = st
-        .query_map(params_from_iter(values), |r| r.get::<_, String>(0))
-        .map_err(store)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(store)
+    let store = |e: crate::store::StoreError| QueryError::Store(e.to_string());
+    conn.query(&sql, &values)
+        .map_err(store)?
+        .iter()
+        .map(|r| r.text(0).map_err(store))
+        .collect()
 }
 
 /// The statement `select` runs for `f`, and its values.
@@ -85,7 +84,7 @@ fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError
         }),
     );
     let sql = format!(
-        "SELECT record FROM (SELECT id, record FROM audit_log{} ORDER BY id DESC LIMIT {limit}) ORDER BY id",
+        "SELECT record FROM (SELECT id, record FROM audit_log{} ORDER BY id DESC LIMIT {limit}) AS recent ORDER BY id",
         w.clause()
     );
     Ok((sql, w.values))
@@ -149,15 +148,14 @@ mod tests {
     use super::*;
 
     /// The query plan of `select` for `f`.
-    fn plan(conn: &Connection, f: &Filter) -> String {
+    fn plan(conn: &Conn, f: &Filter) -> String {
         let (sql, values) = select_sql(f, 10).expect("sql");
-        let mut st = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("prepare");
-        let rows = st
-            .query_map(params_from_iter(values), |r| r.get::<_, String>(3))
-            .expect("plan");
-        rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("; ")
+        conn.query(&format!("EXPLAIN QUERY PLAN {sql}"), &values)
+            .expect("plan")
+            .iter()
+            .map(|r| r.text(3).expect("detail"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     #[test]
@@ -165,7 +163,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let mut store = crate::store::Store::open(&dir.path().join("q.db")).expect("open");
         store.migrate().expect("migrate");
-        let conn = store.connection();
+        let conn = store.conn();
         let by_id = Filter {
             request_id: Some("r-1".into()),
             ..Default::default()
@@ -200,10 +198,8 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let mut conn2 = crate::store::Store::open(&dir.path().join("q.db"))
-            .expect("open")
-            .into_connection();
-        crate::audit::chain::append(&mut conn2, &m.audit_key(), &recs).expect("append");
+        let other = crate::store::Store::open(&dir.path().join("q.db")).expect("open");
+        crate::audit::chain::append(other.conn(), &m.audit_key(), &recs).expect("append");
         let ids = |f: &Filter| -> Vec<String> {
             select(conn, f, 10)
                 .expect("select")

@@ -27,16 +27,16 @@ fn rec(i: usize, ts: &str) -> AuditRecord {
 }
 
 fn verdict(s: &Store, m: &MasterKey) -> Verdict {
-    chain::verify_db(s.connection(), &m.audit_key()).expect("verify")
+    chain::verify_db(s.conn(), &m.audit_key()).expect("verify")
 }
 
 #[test]
 fn chain_verifies_and_finds_the_first_edited_record() {
-    let (_d, _p, mut s) = db();
+    let (_d, _p, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
     let recs: Vec<_> = (0..10).map(|i| rec(i, &record::now())).collect();
-    chain::append(s.connection_mut(), &m.audit_key(), &recs[..4]).expect("append");
-    chain::append(s.connection_mut(), &m.audit_key(), &recs[4..]).expect("append");
+    chain::append(s.conn(), &m.audit_key(), &recs[..4]).expect("append");
+    chain::append(s.conn(), &m.audit_key(), &recs[4..]).expect("append");
     assert!(matches!(
         verdict(&s, &m),
         Verdict::Intact { records: 10, .. }
@@ -44,22 +44,22 @@ fn chain_verifies_and_finds_the_first_edited_record() {
 
     // Append-only: the store refuses edits and deletions.
     let e = s
-        .connection()
-        .execute("UPDATE audit_log SET actor = 'x' WHERE id = 3", [])
+        .conn()
+        .execute("UPDATE audit_log SET actor = 'x' WHERE id = 3", &[])
         .expect_err("update");
     assert!(e.to_string().contains("append-only"), "{e}");
     let e = s
-        .connection()
-        .execute("DELETE FROM audit_log WHERE id = 3", [])
+        .conn()
+        .execute("DELETE FROM audit_log WHERE id = 3", &[])
         .expect_err("delete");
     assert!(e.to_string().contains("append-only"), "{e}");
 
     // An attacker with file access drops the trigger and edits a record: verify names it.
-    s.connection()
-        .execute_batch("DROP TRIGGER audit_no_update")
+    s.conn()
+        .batch("DROP TRIGGER audit_no_update")
         .expect("drop");
-    s.connection()
-        .execute("UPDATE audit_log SET record = replace(record, '\"status\":200', '\"status\":403') WHERE id = 6", [])
+    s.conn()
+        .execute("UPDATE audit_log SET record = replace(record, '\"status\":200', '\"status\":403') WHERE id = 6", &[])
         .expect("edit");
     match verdict(&s, &m) {
         Verdict::Broken { id, why } => {
@@ -72,31 +72,31 @@ fn chain_verifies_and_finds_the_first_edited_record() {
 
 #[test]
 fn deletions_columns_and_foreign_keys_are_detected() {
-    let (_d, _p, mut s) = db();
+    let (_d, _p, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
     let recs: Vec<_> = (0..5).map(|i| rec(i, &record::now())).collect();
-    chain::append(s.connection_mut(), &m.audit_key(), &recs).expect("append");
+    chain::append(s.conn(), &m.audit_key(), &recs).expect("append");
     let (other, _) = MasterKey::generate().expect("key");
     assert!(
         matches!(verdict(&s, &other), Verdict::Broken { id: 1, .. }),
         "wrong key"
     );
 
-    s.connection()
-        .execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete")
+    s.conn()
+        .batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete")
         .expect("drop");
-    s.connection()
+    s.conn()
         .execute(
             "UPDATE audit_log SET actor = 'someone-else' WHERE id = 2",
-            [],
+            &[],
         )
         .expect("edit column");
     assert!(matches!(verdict(&s, &m), Verdict::Broken { id: 2, .. }));
-    s.connection()
-        .execute("UPDATE audit_log SET actor = 'ap-sync' WHERE id = 2", [])
+    s.conn()
+        .execute("UPDATE audit_log SET actor = 'ap-sync' WHERE id = 2", &[])
         .expect("restore");
-    s.connection()
-        .execute("DELETE FROM audit_log WHERE id = 4", [])
+    s.conn()
+        .execute("DELETE FROM audit_log WHERE id = 4", &[])
         .expect("delete");
     match verdict(&s, &m) {
         Verdict::Broken { id, why } => {
@@ -105,8 +105,8 @@ fn deletions_columns_and_foreign_keys_are_detected() {
         }
         v => panic!("deletion not detected: {v:?}"),
     }
-    s.connection()
-        .execute("DELETE FROM audit_log WHERE id = 1", [])
+    s.conn()
+        .execute("DELETE FROM audit_log WHERE id = 1", &[])
         .expect("delete head");
     assert!(
         matches!(verdict(&s, &m), Verdict::Broken { .. }),
@@ -116,35 +116,24 @@ fn deletions_columns_and_foreign_keys_are_detected() {
 
 #[test]
 fn retention_prunes_and_the_checkpoint_keeps_the_chain_verifiable() {
-    let (_d, _p, mut s) = db();
+    let (_d, _p, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
     let old: Vec<_> = (0..5)
         .map(|i| rec(i, "2020-01-01T00:00:00.000000Z"))
         .collect();
     let new: Vec<_> = (5..8).map(|i| rec(i, &record::now())).collect();
-    chain::append(s.connection_mut(), &m.audit_key(), &old).expect("old");
-    chain::append(s.connection_mut(), &m.audit_key(), &new).expect("new");
-    let n = chain::prune(
-        s.connection_mut(),
-        &m.audit_key(),
-        "2021-01-01T00:00:00Z",
-        "test",
-    )
-    .expect("prune");
+    chain::append(s.conn(), &m.audit_key(), &old).expect("old");
+    chain::append(s.conn(), &m.audit_key(), &new).expect("new");
+    let n = chain::prune(s.conn(), &m.audit_key(), "2021-01-01T00:00:00Z", "test").expect("prune");
     assert_eq!(n, 5);
     match verdict(&s, &m) {
         Verdict::Intact { records, .. } => assert_eq!(records, 4, "3 kept + checkpoint"),
         v => panic!("{v:?}"),
     }
     // Deleting outside retention is still refused.
-    assert!(s.connection().execute("DELETE FROM audit_log", []).is_err());
+    assert!(s.conn().execute("DELETE FROM audit_log", &[]).is_err());
     // Appending after a prune continues the chain.
-    chain::append(
-        s.connection_mut(),
-        &m.audit_key(),
-        &[rec(9, &record::now())],
-    )
-    .expect("more");
+    chain::append(s.conn(), &m.audit_key(), &[rec(9, &record::now())]).expect("more");
     assert!(matches!(
         verdict(&s, &m),
         Verdict::Intact { records: 5, .. }
@@ -180,8 +169,9 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     let written = writer.shutdown(Duration::from_secs(10));
     assert_eq!(written, sent);
     let count: i64 = s
-        .connection()
-        .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+        .conn()
+        .query_one("SELECT COUNT(*) FROM audit_log", &[])
+        .and_then(|r| r.int(0))
         .expect("count");
     assert_eq!(count, 1000);
     assert!(matches!(

@@ -197,7 +197,7 @@ fn run(
         }
     };
     rt.block_on(async move {
-        let mut conn: Option<rusqlite::Connection> = None;
+        let mut conn: Option<crate::store::Store> = None;
         let mut batch = Vec::with_capacity(BATCH);
         let mut closing = false;
         loop {
@@ -257,24 +257,28 @@ fn run(
 /// checkpoints are copied once). No memory map: it would put the growing database in the
 /// gateway's resident memory. Durability is unchanged
 /// (WAL, `synchronous = NORMAL`, as for every connection).
-pub fn tune(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;")
+pub fn tune(store: &crate::store::Store) -> Result<(), crate::store::StoreError> {
+    if store.conn().engine() == crate::store::sql::Engine::Sqlite {
+        store
+            .conn()
+            .batch("PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;")?;
+    }
+    Ok(())
 }
 
 fn write(
     path: &std::path::Path,
-    conn: &mut Option<rusqlite::Connection>,
+    conn: &mut Option<crate::store::Store>,
     key: &KeyedHasher,
     batch: &[AuditRecord],
 ) -> Result<(), String> {
     if conn.is_none() {
         let store = crate::store::Store::open(path).map_err(|e| e.to_string())?;
-        let c = store.into_connection();
-        tune(&c).map_err(|e| e.to_string())?;
-        *conn = Some(c);
+        tune(&store).map_err(|e| e.to_string())?;
+        *conn = Some(store);
     }
-    let c = conn.as_mut().ok_or("no connection")?;
-    chain::append(c, key, batch)
+    let store = conn.as_ref().ok_or("no connection")?;
+    chain::append(store.conn(), key, batch)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

@@ -94,7 +94,7 @@ pub fn run(args: &AuditArgs) -> CliResult {
         AuditAction::Verify { file } => {
             let key = super::load_master(&snapshot)?.audit_key();
             let verdict = match file {
-                None => chain::verify_db(store.connection(), &key).map_err(|e| e.to_string())?,
+                None => chain::verify_db(store.conn(), &key).map_err(|e| e.to_string())?,
                 Some(f) => verify_file(f, &key)?,
             };
             match verdict {
@@ -143,20 +143,20 @@ fn prune(
     let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     if !yes {
-        let n: i64 = store
-            .connection()
-            .query_row(
+        let n = store
+            .conn()
+            .query_one(
                 "SELECT COUNT(*) FROM audit_log WHERE ts < ?1",
-                [&cutoff],
-                |r| r.get(0),
+                &[cutoff.as_str().into()],
             )
+            .and_then(|r| r.int(0))
             .map_err(super::failed)?;
         return Err(super::failed(format_args!(
             "this would delete {n} audit record(s) older than {cutoff}; nothing pruned: add --yes to delete them"
         )));
     }
-    let n = chain::prune(store.connection_mut(), key, &cutoff, &super::actor().name)
-        .map_err(super::failed)?;
+    let n =
+        chain::prune(store.conn(), key, &cutoff, &super::actor().name).map_err(super::failed)?;
     println!("pruned {n} record(s) older than {cutoff}");
     Ok(())
 }
@@ -185,7 +185,7 @@ fn query(store: &crate::store::Store, f: &Filter, json: bool, limit: u32) -> Res
         reason: f.reason.clone(),
         path_prefix: f.path_prefix.clone(),
     };
-    let rows = crate::audit::query::select(store.connection(), &filter, limit)?;
+    let rows = crate::audit::query::select(store.conn(), &filter, limit)?;
     let mut table = Vec::new();
     for text in rows {
         if json {
@@ -244,28 +244,25 @@ fn export(
         "SELECT id, record, prev_hash, hash FROM audit_log{} ORDER BY id",
         range.clause()
     );
-    let mut st = store
-        .connection()
-        .prepare(&sql)
-        .map_err(|e| e.to_string())?;
-    let rows = st
-        .query_map(rusqlite::params_from_iter(range.values), |r| {
-            Ok(Row {
-                id: r.get(0)?,
-                record: r.get(1)?,
-                prev_hash: r.get(2)?,
-                hash: r.get(3)?,
+    let mut n = 0;
+    store
+        .conn()
+        .for_each(&sql, &range.values, |r| {
+            let row = Row {
+                id: r.int(0)?,
+                record: r.text(1)?,
+                prev_hash: r.text(2)?,
+                hash: r.text(3)?,
                 columns: None,
-            })
+            };
+            let line = serde_json::to_string(&row)
+                .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+            writeln!(w, "{line}")
+                .map_err(|e| crate::store::StoreError::Invalid(format!("cannot write: {e}")))?;
+            n += 1;
+            Ok(true)
         })
         .map_err(|e| e.to_string())?;
-    let mut n = 0;
-    for r in rows {
-        let row = r.map_err(|e| e.to_string())?;
-        let line = serde_json::to_string(&row).map_err(|e| e.to_string())?;
-        writeln!(w, "{line}").map_err(|e| e.to_string())?;
-        n += 1;
-    }
     w.flush().map_err(|e| e.to_string())?;
     Ok(n)
 }

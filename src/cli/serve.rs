@@ -447,10 +447,8 @@ fn spawn_retention(
                 next += Duration::from_secs(3600);
                 let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
                     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-                let result = crate::store::Store::open(&db).and_then(|s| {
-                    let mut conn = s.into_connection();
-                    crate::audit::chain::prune(&mut conn, &key, &cutoff, "retention").map_err(Into::into)
-                });
+                let result = crate::store::Store::open(&db)
+                    .and_then(|s| crate::audit::chain::prune(s.conn(), &key, &cutoff, "retention"));
                 match result {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(pruned = n, before = %cutoff, "audit retention pruned old records"),

@@ -13,7 +13,7 @@ fn store() -> Store {
 }
 
 fn records(store: &Store) -> Vec<Value> {
-    crate::audit::query::select(store.connection(), &Default::default(), 1000)
+    crate::audit::query::select(store.conn(), &Default::default(), 1000)
         .expect("select")
         .iter()
         .map(|r| serde_json::from_str(r).expect("json"))

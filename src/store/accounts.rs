@@ -1,8 +1,7 @@
 //! Accounts: who an issued credential speaks for.
 
-use rusqlite::{params, OptionalExtension, Row};
-
-use super::{check_name, is_unique_violation, now, Store, StoreError};
+use super::sql::{params, Row};
+use super::{check_name, now, Store, StoreError};
 
 /// Whether an account may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,21 +45,20 @@ pub struct Account {
 const COLUMNS: &str =
     "id, name, tenant, oracle_user, upstream_secret, status, created_at, updated_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
-    let status: String = r.get(5)?;
+fn from_row(r: &Row) -> Result<Account, StoreError> {
     Ok(Account {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        tenant: r.get(2)?,
-        oracle_user: r.get(3)?,
-        upstream_secret: r.get(4)?,
-        status: if status == "active" {
+        id: r.int(0)?,
+        name: r.text(1)?,
+        tenant: r.text(2)?,
+        oracle_user: r.opt_text(3)?,
+        upstream_secret: r.opt_text(4)?,
+        status: if r.text(5)? == "active" {
             AccountStatus::Active
         } else {
             AccountStatus::Suspended
         },
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
+        created_at: r.text(6)?,
+        updated_at: r.text(7)?,
     })
 }
 
@@ -88,15 +86,9 @@ impl Store {
         self.conn
             .execute(
                 "INSERT INTO accounts (name, tenant, oracle_user, upstream_secret, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
-                params![name, tenant, oracle_user, upstream_secret, t],
+                &params![name, tenant, oracle_user, upstream_secret, t],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict { what: "account", key: name.into() }
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| e.conflict("account", name))?;
         self.get_account(name)?.ok_or(StoreError::NotFound {
             what: "account",
             key: name.into(),
@@ -111,7 +103,7 @@ impl Store {
     ) -> Result<Account, StoreError> {
         let n = self.conn.execute(
             "UPDATE accounts SET status = ?1, updated_at = ?2 WHERE name = ?3",
-            params![status.as_str(), now(), name],
+            &params![status.as_str(), now(), name],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound {
@@ -127,22 +119,25 @@ impl Store {
 
     /// One account by name.
     pub fn get_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"),
-                [name],
-                from_row,
-            )
-            .optional()?)
+                &params![name],
+            )?
+            .as_ref()
+            .map(from_row)
+            .transpose()
     }
 
     /// All accounts by name.
     pub fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM accounts ORDER BY name"))?;
-        let rows = st.query_map([], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                &format!("SELECT {COLUMNS} FROM accounts ORDER BY name"),
+                &[],
+            )?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 }

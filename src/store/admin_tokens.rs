@@ -1,8 +1,7 @@
 //! Admin API tokens: keyed hashes with a role; revocable. Read per admin request (admin
 //! traffic is rare), so a revocation takes effect on the next call.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::sql::{params, Row};
 use super::{now, Store, StoreError};
 
 /// A stored admin token. `Debug` omits the hash.
@@ -37,21 +36,15 @@ impl std::fmt::Debug for AdminToken {
 
 const COLUMNS: &str = "id, token_hash, role, name, created_at, created_by, status";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminToken> {
-    let hash: Vec<u8> = r.get(1)?;
-    let mut token_hash = [0u8; 32];
-    if hash.len() == 32 {
-        token_hash.copy_from_slice(&hash);
-    }
-    let status: String = r.get(6)?;
+fn row(r: &Row) -> Result<AdminToken, StoreError> {
     Ok(AdminToken {
-        id: r.get(0)?,
-        token_hash,
-        role: r.get(2)?,
-        name: r.get(3)?,
-        created_at: r.get(4)?,
-        created_by: r.get(5)?,
-        active: status == "active",
+        id: r.text(0)?,
+        token_hash: r.hash32(1)?,
+        role: r.text(2)?,
+        name: r.text(3)?,
+        created_at: r.text(4)?,
+        created_by: r.text(5)?,
+        active: r.text(6)? == "active",
     })
 }
 
@@ -67,37 +60,40 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO admin_tokens (id, token_hash, role, name, created_at, created_by, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active')",
-            params![id, &token_hash[..], role, name, now(), created_by],
+            &params![id, &token_hash[..], role, name, now(), created_by],
         )?;
         Ok(())
     }
 
     /// One admin token by id.
     pub fn get_admin_token(&self, id: &str) -> Result<Option<AdminToken>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM admin_tokens WHERE id = ?1"),
-                [id],
-                row,
-            )
-            .optional()?)
+                &params![id],
+            )?
+            .as_ref()
+            .map(row)
+            .transpose()
     }
 
     /// Every admin token, oldest first.
     pub fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at"
-        ))?;
-        let rows = st.query_map([], row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                &format!("SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at, id"),
+                &[],
+            )?
+            .iter()
+            .map(row)
+            .collect()
     }
 
     /// Revokes an admin token; returns whether it was active.
     pub fn revoke_admin_token(&self, id: &str) -> Result<bool, StoreError> {
         let n = self.conn.execute(
             "UPDATE admin_tokens SET status = 'revoked', revoked_at = ?2 WHERE id = ?1 AND status = 'active'",
-            params![id, now()],
+            &params![id, now()],
         )?;
         if n == 0 && self.get_admin_token(id)?.is_none() {
             return Err(StoreError::NotFound {

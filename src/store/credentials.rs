@@ -1,8 +1,7 @@
 //! Issued credential sets: hashes only.
 
-use rusqlite::{params, Row};
-
-use super::{is_unique_violation, now, Store, StoreError};
+use super::sql::{params, Row};
+use super::{now, Store, StoreError};
 
 /// Whether a credential set may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,28 +69,22 @@ impl std::fmt::Debug for Credential {
 
 const SELECT: &str = "SELECT c.id, c.account_id, a.name, c.username, c.password_hash, c.api_key_id, c.api_key_hash, c.status, c.created_at, c.revoked_at FROM credentials c JOIN accounts a ON a.id = c.account_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
-    let hash: Vec<u8> = r.get(6)?;
-    let mut api_key_hash = [0u8; 32];
-    if hash.len() == 32 {
-        api_key_hash.copy_from_slice(&hash);
-    }
-    let status: String = r.get(7)?;
+fn from_row(r: &Row) -> Result<Credential, StoreError> {
     Ok(Credential {
-        id: r.get(0)?,
-        account_id: r.get(1)?,
-        account: r.get(2)?,
-        username: r.get(3)?,
-        password_hash: r.get(4)?,
-        api_key_id: r.get(5)?,
-        api_key_hash,
-        status: if status == "active" {
+        id: r.text(0)?,
+        account_id: r.int(1)?,
+        account: r.text(2)?,
+        username: r.text(3)?,
+        password_hash: r.text(4)?,
+        api_key_id: r.text(5)?,
+        api_key_hash: r.hash32(6)?,
+        status: if r.text(7)? == "active" {
             CredentialStatus::Active
         } else {
             CredentialStatus::Revoked
         },
-        created_at: r.get(8)?,
-        revoked_at: r.get(9)?,
+        created_at: r.text(8)?,
+        revoked_at: r.opt_text(9)?,
     })
 }
 
@@ -105,28 +98,23 @@ impl Store {
         self.conn
             .execute(
                 "INSERT INTO credentials (id, account_id, username, password_hash, api_key_id, api_key_hash, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7)",
-                params![c.id, account.id, c.username, c.password_hash, c.api_key_id, &c.api_key_hash[..], now()],
+                &params![c.id, account.id, c.username, c.password_hash, c.api_key_id, &c.api_key_hash[..], now()],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict { what: "credential", key: c.id.into() }
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| e.conflict("credential", c.id))?;
         self.get_credential(c.id)
     }
 
     fn get_credential(&self, id: &str) -> Result<Credential, StoreError> {
-        self.conn
-            .query_row(&format!("{SELECT} WHERE c.id = ?1"), [id], from_row)
-            .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound {
-                    what: "credential",
-                    key: id.into(),
-                },
-                e => e.into(),
-            })
+        match self
+            .conn
+            .query_opt(&format!("{SELECT} WHERE c.id = ?1"), &params![id])?
+        {
+            Some(r) => from_row(&r),
+            None => Err(StoreError::NotFound {
+                what: "credential",
+                key: id.into(),
+            }),
+        }
     }
 
     /// Revokes a credential set (idempotent; keeps the first revocation time).
@@ -135,7 +123,7 @@ impl Store {
         if existing.status == CredentialStatus::Active {
             self.conn.execute(
                 "UPDATE credentials SET status = 'revoked', revoked_at = ?1 WHERE id = ?2 AND status = 'active'",
-                params![now(), id],
+                &params![now(), id],
             )?;
         }
         self.get_credential(id)
@@ -143,10 +131,15 @@ impl Store {
 
     /// Credential sets, optionally of one account, oldest first.
     pub fn list_credentials(&self, account: Option<&str>) -> Result<Vec<Credential>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "{SELECT} WHERE (?1 IS NULL OR a.name = ?1) ORDER BY c.created_at, c.id"
-        ))?;
-        let rows = st.query_map([account], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                &format!(
+                    "{SELECT} WHERE (CAST(?1 AS TEXT) IS NULL OR a.name = ?1) ORDER BY c.created_at, c.id"
+                ),
+                &params![account],
+            )?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 }

@@ -3,8 +3,7 @@
 //! predates the binding, and the one-transaction re-seal of everything sealed under the
 //! master key, for `erpgate key rotate`.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
-
+use super::sql::{params, Tx};
 use super::{now, Store, StoreError};
 
 /// What a rotation re-sealed.
@@ -26,29 +25,19 @@ pub type AuditRow = (i64, String, String, String);
 pub type SealedValue = (String, String, Vec<u8>);
 
 impl Store {
-    /// Whether table `name` exists (older schemas lack some).
-    pub fn has_table(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [name],
-            |r| r.get(0),
-        )?)
-    }
-
     /// The wrapped key material `name` and the id of the key wrapping it; `None` when there is
     /// none (or the schema predates it).
     pub fn key_material(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         if !self.has_table("key_material")? {
             return Ok(None);
         }
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 "SELECT key_id, wrapped FROM key_material WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
+                &params![name],
+            )?
+            .map(|r| Ok((r.text(0)?, r.blob(1)?)))
+            .transpose()
     }
 
     /// Stores key material `name` unless some is already stored (another process may bind
@@ -66,7 +55,7 @@ impl Store {
         let n = self.conn.execute(
             "INSERT INTO key_material (name, key_id, wrapped, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
-            params![name, key_id, wrapped, now()],
+            &params![name, key_id, wrapped, now()],
         )?;
         Ok(n == 1)
     }
@@ -76,14 +65,13 @@ impl Store {
         if !self.has_table("audit_log")? {
             return Ok(None);
         }
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 "SELECT id, record, prev_hash, hash FROM audit_log ORDER BY id LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?)
+                &[],
+            )?
+            .map(|r| Ok((r.int(0)?, r.text(1)?, r.text(2)?, r.text(3)?)))
+            .transpose()
     }
 
     /// Every value sealed under the master key: upstream secrets and tenant signing keys
@@ -91,27 +79,23 @@ impl Store {
     pub fn sealed_values(&self) -> Result<Vec<SealedValue>, StoreError> {
         let mut out = Vec::new();
         if self.has_table("secrets")? {
-            let mut st = self
-                .conn
-                .prepare("SELECT tenant, name, ciphertext FROM secrets ORDER BY tenant, name")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            for r in rows {
-                out.push(r?);
+            for r in self.conn.query(
+                "SELECT tenant, name, ciphertext FROM secrets ORDER BY tenant, name",
+                &[],
+            )? {
+                out.push((r.text(0)?, r.text(1)?, r.blob(2)?));
             }
         }
         if self.has_table("tenant_keys")? {
-            let mut st = self
-                .conn
-                .prepare("SELECT tenant, key_ciphertext FROM tenant_keys ORDER BY tenant")?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
+            for r in self.conn.query(
+                "SELECT tenant, key_ciphertext FROM tenant_keys ORDER BY tenant",
+                &[],
+            )? {
+                out.push((
+                    r.text(0)?,
                     crate::crypto::TENANT_KEY_SEAL_NAME.to_string(),
-                    r.get(1)?,
-                ))
-            })?;
-            for r in rows {
-                out.push(r?);
+                    r.blob(1)?,
+                ));
             }
         }
         Ok(out)
@@ -127,45 +111,43 @@ impl Store {
         key_id: &str,
         wrapped: &[u8],
     ) -> Result<Resealed, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut done = Resealed::default();
-        let t = now();
-        {
-            let mut read = tx.prepare("SELECT tenant, name, ciphertext FROM secrets")?;
-            let rows: Vec<(String, String, Vec<u8>)> = read
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut write = tx.prepare(
-                "UPDATE secrets SET ciphertext = ?3, updated_at = ?4 WHERE tenant = ?1 AND name = ?2",
+        self.conn.transaction(Tx::Write, |c| {
+            let mut done = Resealed::default();
+            let t = now();
+            let rows = c.query(
+                "SELECT tenant, name, ciphertext FROM secrets ORDER BY tenant, name",
+                &[],
             )?;
-            for (tenant, secret, sealed) in rows {
-                let next = reseal(&tenant, &secret, &sealed).map_err(StoreError::Invalid)?;
-                write.execute(params![tenant, secret, next, t])?;
+            for r in rows {
+                let (tenant, secret) = (r.text(0)?, r.text(1)?);
+                let next = reseal(&tenant, &secret, &r.blob(2)?).map_err(StoreError::Invalid)?;
+                c.execute(
+                    "UPDATE secrets SET ciphertext = ?3, updated_at = ?4 WHERE tenant = ?1 AND name = ?2",
+                    &params![tenant, secret, next, t.as_str()],
+                )?;
                 done.secrets += 1;
             }
-            let mut read = tx.prepare("SELECT tenant, key_ciphertext FROM tenant_keys")?;
-            let rows: Vec<(String, Vec<u8>)> = read
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut write = tx.prepare(
-                "UPDATE tenant_keys SET key_ciphertext = ?2, updated_at = ?3 WHERE tenant = ?1",
+            let rows = c.query(
+                "SELECT tenant, key_ciphertext FROM tenant_keys ORDER BY tenant",
+                &[],
             )?;
-            for (tenant, sealed) in rows {
-                let next = reseal(&tenant, crate::crypto::TENANT_KEY_SEAL_NAME, &sealed)
+            for r in rows {
+                let tenant = r.text(0)?;
+                let next = reseal(&tenant, crate::crypto::TENANT_KEY_SEAL_NAME, &r.blob(1)?)
                     .map_err(StoreError::Invalid)?;
-                write.execute(params![tenant, next, t])?;
+                c.execute(
+                    "UPDATE tenant_keys SET key_ciphertext = ?2, updated_at = ?3 WHERE tenant = ?1",
+                    &params![tenant, next, t.as_str()],
+                )?;
                 done.tenant_keys += 1;
             }
-            tx.execute(
+            c.execute(
                 "INSERT INTO key_material (name, key_id, wrapped, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, wrapped = excluded.wrapped,
                  updated_at = excluded.updated_at",
-                params![name, key_id, wrapped, t],
+                &params![name, key_id, wrapped, t.as_str()],
             )?;
-        }
-        tx.commit()?;
-        Ok(done)
+            Ok(done)
+        })
     }
 }

@@ -1,5 +1,11 @@
-//! Versioned schema migrations: an ordered list; each applies in its own transaction and is
-//! recorded in `schema_migrations`. Later modules append entries; never edit a released one.
+//! Versioned schema migrations: an ordered list per engine, the same schema in each engine's
+//! dialect (version N means the same tables on SQLite and PostgreSQL); each applies in its own
+//! transaction and is recorded in `schema_migrations`. Later modules append entries to both
+//! lists; never edit a released one.
+
+mod postgres;
+
+use super::sql::Engine;
 
 /// One schema migration.
 pub struct Migration {
@@ -11,7 +17,15 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// All migrations, in order.
+/// The migrations for one engine, in order.
+pub fn for_engine(engine: Engine) -> &'static [Migration] {
+    match engine {
+        Engine::Sqlite => MIGRATIONS,
+        Engine::Postgres => postgres::MIGRATIONS,
+    }
+}
+
+/// All SQLite migrations, in order.
 pub static MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -171,7 +185,19 @@ CREATE TABLE key_material (
     },
 ];
 
-/// The newest schema version this build knows.
+/// The newest schema version this build knows (the same for both engines).
 pub fn latest() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_engines_have_the_same_versions() {
+        let versions = |e| for_engine(e).iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(versions(Engine::Sqlite), versions(Engine::Postgres));
+        assert_eq!(versions(Engine::Sqlite), (1..=latest()).collect::<Vec<_>>());
+    }
 }

@@ -13,13 +13,16 @@ pub mod key_material;
 pub mod migrations;
 mod secrets;
 mod settings;
+pub mod sql;
 mod tenant_keys;
 mod tokens;
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
+
+use sql::{params, Conn, Tx};
 
 pub use accounts::{Account, AccountStatus};
 pub use admin_tokens::AdminToken;
@@ -34,6 +37,9 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (or could not be reached).
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
     /// No such record.
     #[error("{what} \"{key}\" does not exist")]
     NotFound {
@@ -75,7 +81,7 @@ pub enum StoreError {
 
 /// A connection to the state database.
 pub struct Store {
-    conn: Connection,
+    conn: Conn,
 }
 
 /// A consistent copy of the access state, loaded in one read transaction.
@@ -134,8 +140,32 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
     }
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+impl StoreError {
+    /// Whether this is a unique-key (or primary-key) violation, on either engine.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            StoreError::Postgres(e) => {
+                e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+
+    /// Maps a unique violation to [`StoreError::Conflict`].
+    pub(crate) fn conflict(self, what: &'static str, key: &str) -> StoreError {
+        if self.is_unique_violation() {
+            StoreError::Conflict {
+                what,
+                key: key.into(),
+            }
+        } else {
+            self
+        }
+    }
 }
 
 impl Store {
@@ -173,49 +203,48 @@ impl Store {
             }
         }
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn: Conn::Sqlite(conn),
+        })
     }
 
-    /// Gives up the store for its connection (for writers that need `&mut Connection`).
-    pub fn into_connection(self) -> Connection {
-        self.conn
-    }
-
-    /// The underlying connection, mutably (for transactions in modules owning their tables).
-    pub fn connection_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
-
-    /// The underlying connection, for modules that own their own tables.
-    pub fn connection(&self) -> &Connection {
+    /// The engine-neutral connection every store operation runs through (the audit trail's
+    /// own queries included).
+    pub fn conn(&self) -> &Conn {
         &self.conn
+    }
+
+    /// Whether a table exists (in the connection's schema).
+    pub fn has_table(&self, name: &str) -> Result<bool, StoreError> {
+        let sql = match self.conn.engine() {
+            sql::Engine::Sqlite => {
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1"
+            }
+            sql::Engine::Postgres => {
+                "SELECT COUNT(*) > 0 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?1"
+            }
+        };
+        self.conn.query_one(sql, &params![name])?.flag(0)
     }
 
     /// The current schema version (0 for an empty database).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let exists: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_none() {
+        if !self.has_table("schema_migrations")? {
             return Ok(0);
         }
-        let v: Option<u32> =
-            self.conn
-                .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-                    r.get(0)
-                })?;
-        Ok(v.unwrap_or(0))
+        let v = self
+            .conn
+            .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
+            .opt_int(0)?;
+        u32::try_from(v.unwrap_or(0))
+            .map_err(|_| StoreError::Invalid("schema version out of range".into()))
     }
 
     /// Applies pending migrations, each in its own transaction. Returns the versions applied.
     pub fn migrate(&mut self) -> Result<Vec<u32>, StoreError> {
-        self.conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        let list = migrations::for_engine(self.conn.engine());
+        self.conn.batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)",
         )?;
         let current = self.schema_version()?;
         let latest = migrations::latest();
@@ -223,17 +252,14 @@ impl Store {
             return Err(StoreError::TooNew { current, latest });
         }
         let mut applied = Vec::new();
-        for m in migrations::MIGRATIONS
-            .iter()
-            .filter(|m| m.version > current)
-        {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(m.sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
-                rusqlite::params![m.version, m.description, now()],
-            )?;
-            tx.commit()?;
+        for m in list.iter().filter(|m| m.version > current) {
+            self.conn.transaction(Tx::Write, |c| {
+                c.batch(m.sql)?;
+                c.execute(
+                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
+                    &params![i64::from(m.version), m.description, now()],
+                )
+            })?;
             applied.push(m.version);
         }
         Ok(applied)
@@ -252,27 +278,24 @@ impl Store {
 
     /// The change counter (bumped by triggers on every access-state change).
     pub fn change_counter(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM change_counter WHERE id = 1", [], |r| {
-                r.get(0)
-            })?)
+        self.conn
+            .query_one("SELECT value FROM change_counter WHERE id = 1", &[])?
+            .int(0)
     }
 
     /// Loads the whole access state in one read transaction.
     pub fn load_directory(&self) -> Result<Directory, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        let dir = Directory {
-            counter: self.change_counter()?,
-            accounts: self.list_accounts()?,
-            credentials: self.list_credentials(None)?,
-            secrets: self.all_secrets()?,
-            tenant_keys: self.all_tenant_keys()?,
-            tokens: self.live_tokens(chrono::Utc::now().timestamp())?,
-            killswitch: self.killswitch()?,
-        };
-        tx.commit()?;
-        Ok(dir)
+        self.conn.transaction(Tx::Read, |_| {
+            Ok(Directory {
+                counter: self.change_counter()?,
+                accounts: self.list_accounts()?,
+                credentials: self.list_credentials(None)?,
+                secrets: self.all_secrets()?,
+                tenant_keys: self.all_tenant_keys()?,
+                tokens: self.live_tokens(chrono::Utc::now().timestamp())?,
+                killswitch: self.killswitch()?,
+            })
+        })
     }
 }
 

@@ -1,7 +1,6 @@
 //! Sealed upstream secrets (AES-256-GCM ciphertext only).
 
-use rusqlite::{params, OptionalExtension};
-
+use super::sql::{params, Row};
 use super::{check_name, now, Store, StoreError};
 
 /// A sealed secret. `Debug` shows its length only.
@@ -27,6 +26,15 @@ impl std::fmt::Debug for StoredSecret {
     }
 }
 
+fn secret(r: &Row) -> Result<StoredSecret, StoreError> {
+    Ok(StoredSecret {
+        tenant: r.text(0)?,
+        name: r.text(1)?,
+        ciphertext: r.blob(2)?,
+        updated_at: r.text(3)?,
+    })
+}
+
 impl Store {
     /// Inserts or replaces a sealed secret.
     pub fn put_secret(
@@ -40,52 +48,51 @@ impl Store {
         self.conn.execute(
             "INSERT INTO secrets (tenant, name, ciphertext, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (tenant, name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-            params![tenant, name, ciphertext, t],
+            &params![tenant, name, ciphertext, t],
         )?;
         Ok(())
     }
 
     /// One sealed secret.
     pub fn get_secret(&self, tenant: &str, name: &str) -> Result<Option<StoredSecret>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 "SELECT tenant, name, ciphertext, updated_at FROM secrets WHERE tenant = ?1 AND name = ?2",
-                [tenant, name],
-                |r| Ok(StoredSecret { tenant: r.get(0)?, name: r.get(1)?, ciphertext: r.get(2)?, updated_at: r.get(3)? }),
-            )
-            .optional()?)
+                &params![tenant, name],
+            )?
+            .as_ref()
+            .map(secret)
+            .transpose()
     }
 
     /// (tenant, name, updated_at) of every secret.
     pub fn list_secrets(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT tenant, name, updated_at FROM secrets ORDER BY tenant, name")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                "SELECT tenant, name, updated_at FROM secrets ORDER BY tenant, name",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?)))
+            .collect()
     }
 
     pub(super) fn all_secrets(&self) -> Result<Vec<StoredSecret>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT tenant, name, ciphertext, updated_at FROM secrets")?;
-        let rows = st.query_map([], |r| {
-            Ok(StoredSecret {
-                tenant: r.get(0)?,
-                name: r.get(1)?,
-                ciphertext: r.get(2)?,
-                updated_at: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                "SELECT tenant, name, ciphertext, updated_at FROM secrets ORDER BY tenant, name",
+                &[],
+            )?
+            .iter()
+            .map(secret)
+            .collect()
     }
 
     /// Deletes a secret; returns whether it existed.
     pub fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool, StoreError> {
         Ok(self.conn.execute(
             "DELETE FROM secrets WHERE tenant = ?1 AND name = ?2",
-            [tenant, name],
+            &params![tenant, name],
         )? > 0)
     }
 }

@@ -1,6 +1,6 @@
 //! Settings persisted in the store: the kill switch.
 
-use rusqlite::{params, OptionalExtension};
+use super::sql::params;
 
 use super::{now, Store, StoreError};
 
@@ -9,14 +9,14 @@ const KILLSWITCH: &str = "killswitch";
 impl Store {
     /// Whether the kill switch is on.
     pub fn killswitch(&self) -> Result<bool, StoreError> {
-        let v: Option<String> = self
+        let v = self
             .conn
-            .query_row(
+            .query_opt(
                 "SELECT value FROM settings WHERE key = ?1",
-                [KILLSWITCH],
-                |r| r.get(0),
-            )
-            .optional()?;
+                &params![KILLSWITCH],
+            )?
+            .map(|r| r.text(0))
+            .transpose()?;
         Ok(v.as_deref() == Some("on"))
     }
 
@@ -26,7 +26,7 @@ impl Store {
         self.conn.execute(
             "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-            params![KILLSWITCH, if on { "on" } else { "off" }, now(), actor],
+            &params![KILLSWITCH, if on { "on" } else { "off" }, now(), actor],
         )?;
         Ok(prev)
     }

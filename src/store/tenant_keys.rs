@@ -1,8 +1,7 @@
 //! Tenant signing keys: the private key sealed (AES-256-GCM under the tenant's derived key),
 //! the certificate in clear.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::sql::{params, Row};
 use super::{now, Store, StoreError};
 
 /// A stored tenant key. `Debug` shows the certificate thumbprint only.
@@ -29,13 +28,13 @@ impl std::fmt::Debug for StoredTenantKey {
     }
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredTenantKey> {
+fn row(r: &Row) -> Result<StoredTenantKey, StoreError> {
     Ok(StoredTenantKey {
-        tenant: r.get(0)?,
-        key_ciphertext: r.get(1)?,
-        cert_der: r.get(2)?,
-        x5t: r.get(3)?,
-        updated_at: r.get(4)?,
+        tenant: r.text(0)?,
+        key_ciphertext: r.blob(1)?,
+        cert_der: r.blob(2)?,
+        x5t: r.text(3)?,
+        updated_at: r.text(4)?,
     })
 }
 
@@ -52,28 +51,31 @@ impl Store {
         self.conn.execute(
             "INSERT INTO tenant_keys (tenant, key_ciphertext, cert_der, x5t, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
              ON CONFLICT (tenant) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, cert_der = excluded.cert_der, x5t = excluded.x5t, updated_at = excluded.updated_at",
-            params![tenant, key_ciphertext, cert_der, x5t, t],
+            &params![tenant, key_ciphertext, cert_der, x5t, t],
         )?;
         Ok(())
     }
 
     /// The tenant's key, if any.
     pub fn get_tenant_key(&self, tenant: &str) -> Result<Option<StoredTenantKey>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at FROM tenant_keys WHERE tenant = ?1",
-                [tenant],
-                row,
-            )
-            .optional()?)
+                &params![tenant],
+            )?
+            .as_ref()
+            .map(row)
+            .transpose()
     }
 
     pub(super) fn all_tenant_keys(&self) -> Result<Vec<StoredTenantKey>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at FROM tenant_keys ORDER BY tenant",
-        )?;
-        let rows = st.query_map([], row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at FROM tenant_keys ORDER BY tenant",
+                &[],
+            )?
+            .iter()
+            .map(row)
+            .collect()
     }
 }

@@ -30,10 +30,10 @@ fn migrate_is_idempotent_and_schema_is_checked() {
     assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5]);
     assert!(s.migrate().expect("m2").is_empty());
     s.check_schema().expect("current");
-    s.connection()
+    s.conn()
         .execute(
             "INSERT INTO schema_migrations VALUES (999, 'future', 'now')",
-            [],
+            &[],
         )
         .expect("insert");
     let e = s.check_schema().expect_err("too new");
@@ -53,9 +53,10 @@ fn file_is_private_and_in_wal_mode() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    let jm: String = s
-        .connection()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+    let jm = s
+        .conn()
+        .query_one("PRAGMA journal_mode", &[])
+        .and_then(|r| r.text(0))
         .expect("pragma");
     assert_eq!(jm, "wal");
 }

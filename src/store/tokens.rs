@@ -1,8 +1,7 @@
 //! Gateway tokens (`POST /gateway/token`): stored as keyed hashes only, bound to a credential
 //! set; revocable one by one.
 
-use rusqlite::params;
-
+use super::sql::{params, Row};
 use super::{now, Store, StoreError};
 
 /// A stored gateway token. `Debug` omits the hash.
@@ -33,20 +32,14 @@ impl std::fmt::Debug for StoredToken {
     }
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredToken> {
-    let hash: Vec<u8> = r.get(1)?;
-    let mut token_hash = [0u8; 32];
-    if hash.len() == 32 {
-        token_hash.copy_from_slice(&hash);
-    }
-    let status: String = r.get(5)?;
+fn row(r: &Row) -> Result<StoredToken, StoreError> {
     Ok(StoredToken {
-        id: r.get(0)?,
-        token_hash,
-        credential_id: r.get(2)?,
-        issued_at: r.get(3)?,
-        expires_at: r.get(4)?,
-        active: status == "active",
+        id: r.text(0)?,
+        token_hash: r.hash32(1)?,
+        credential_id: r.text(2)?,
+        issued_at: r.text(3)?,
+        expires_at: r.int(4)?,
+        active: r.text(5)? == "active",
     })
 }
 
@@ -57,7 +50,7 @@ impl Store {
     pub fn insert_token(&self, t: &StoredToken) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO gateway_tokens (id, token_hash, credential_id, issued_at, expires_at, status) VALUES (?1, ?2, ?3, ?4, ?5, 'active')",
-            params![t.id, &t.token_hash[..], t.credential_id, t.issued_at, t.expires_at],
+            &params![&t.id, &t.token_hash[..], &t.credential_id, &t.issued_at, t.expires_at],
         )?;
         Ok(())
     }
@@ -65,25 +58,30 @@ impl Store {
     /// Tokens not yet expired at `now` (Unix seconds), revoked ones included (the gateway
     /// must know they are revoked).
     pub fn live_tokens(&self, now: i64) -> Result<Vec<StoredToken>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM gateway_tokens WHERE expires_at > ?1"
-        ))?;
-        let rows = st.query_map([now], row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                &format!("SELECT {COLUMNS} FROM gateway_tokens WHERE expires_at > ?1 ORDER BY id"),
+                &params![now],
+            )?
+            .iter()
+            .map(row)
+            .collect()
     }
 
     /// Revokes one token by id; returns whether it existed and was active.
     pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         let n = self.conn.execute(
             "UPDATE gateway_tokens SET status = 'revoked', revoked_at = ?2 WHERE id = ?1 AND status = 'active'",
-            params![id, now()],
+            &params![id, now()],
         )?;
         if n == 0 {
-            let exists: bool = self.conn.query_row(
-                "SELECT EXISTS(SELECT 1 FROM gateway_tokens WHERE id = ?1)",
-                [id],
-                |r| r.get(0),
-            )?;
+            let exists = self
+                .conn
+                .query_one(
+                    "SELECT EXISTS(SELECT 1 FROM gateway_tokens WHERE id = ?1)",
+                    &params![id],
+                )?
+                .flag(0)?;
             if !exists {
                 return Err(StoreError::NotFound {
                     what: "token",
@@ -96,26 +94,32 @@ impl Store {
 
     /// Deletes tokens that expired before `before` (Unix seconds); returns how many.
     pub fn prune_tokens(&self, before: i64) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM gateway_tokens WHERE expires_at < ?1", [before])?)
+        let n = self.conn.execute(
+            "DELETE FROM gateway_tokens WHERE expires_at < ?1",
+            &params![before],
+        )?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// How many tokens expired before `before` (what [`Store::prune_tokens`] would delete).
     pub fn count_prunable_tokens(&self, before: i64) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM gateway_tokens WHERE expires_at < ?1",
-            [before],
-            |r| r.get(0),
-        )?)
+        self.conn
+            .query_one(
+                "SELECT COUNT(*) FROM gateway_tokens WHERE expires_at < ?1",
+                &params![before],
+            )?
+            .int(0)
     }
 
     /// (id, credential id, issued, expires, status) of every token, newest first.
     pub fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM gateway_tokens ORDER BY issued_at DESC"
-        ))?;
-        let rows = st.query_map([], row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(
+                &format!("SELECT {COLUMNS} FROM gateway_tokens ORDER BY issued_at DESC, id"),
+                &[],
+            )?
+            .iter()
+            .map(row)
+            .collect()
     }
 }

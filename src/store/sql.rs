@@ -1,0 +1,489 @@
+//! The one place that speaks to a database engine: SQLite (embedded, one node) or PostgreSQL
+//! (shared by several gateways). Every store operation is written once, in the SQL both
+//! engines accept, with SQLite-style numbered parameters (`?1`, `?2`, …; rewritten to `$1` for
+//! PostgreSQL), and runs through [`Conn`]; values cross as [`Value`]s and come back as
+//! [`Row`]s of the four types the schema uses (integer, text, blob, null).
+//!
+//! A `Conn` serves one thread at a time (like the SQLite connection it replaces): it is `Send`,
+//! not `Sync`.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use super::StoreError;
+
+/// A value bound to a statement or read from a row.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit integer (`INTEGER` / `BIGINT`; booleans read back as 0 or 1).
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// Bytes (`BLOB` / `BYTEA`).
+    Blob(Vec<u8>),
+}
+
+impl std::fmt::Debug for Value {
+    /// Values may be key material or hashes: only their kind and size are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("Null"),
+            Value::Int(_) => f.write_str("Int"),
+            Value::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            Value::Blob(b) => write!(f, "Blob({} bytes)", b.len()),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Self {
+        Value::Blob(v.to_vec())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// Binds values: `params![a, b]` → `[Value; 2]`.
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { [$($crate::store::sql::Value::from($v)),*] };
+}
+pub(crate) use params;
+
+/// One result row.
+#[derive(Debug)]
+pub struct Row(Vec<Value>);
+
+impl Row {
+    fn at(&self, i: usize) -> Result<&Value, StoreError> {
+        self.0
+            .get(i)
+            .ok_or_else(|| StoreError::Invalid(format!("result has no column {i}")))
+    }
+
+    fn mismatch(i: usize, want: &str) -> StoreError {
+        StoreError::Invalid(format!("column {i}: expected {want}"))
+    }
+
+    /// An integer column.
+    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.at(i)? {
+            Value::Int(v) => Ok(*v),
+            _ => Err(Self::mismatch(i, "an integer")),
+        }
+    }
+
+    /// A nullable integer column.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    /// A text column.
+    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+        match self.at(i)? {
+            Value::Text(v) => Ok(v.clone()),
+            _ => Err(Self::mismatch(i, "text")),
+        }
+    }
+
+    /// A nullable text column.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+
+    /// A blob column.
+    pub fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        match self.at(i)? {
+            Value::Blob(v) => Ok(v.clone()),
+            _ => Err(Self::mismatch(i, "bytes")),
+        }
+    }
+
+    /// A 32-byte hash column (a keyed hash; anything else is a corrupt row).
+    pub fn hash32(&self, i: usize) -> Result<[u8; 32], StoreError> {
+        <[u8; 32]>::try_from(self.blob(i)?.as_slice())
+            .map_err(|_| Self::mismatch(i, "a 32-byte hash"))
+    }
+
+    /// A boolean (an integer or a PostgreSQL boolean) column.
+    pub fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.int(i).map(|v| v != 0)
+    }
+}
+
+/// How a transaction starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tx {
+    /// A consistent snapshot for several reads.
+    Read,
+    /// Writes that read before they write and must not interleave with another writer's:
+    /// SQLite `BEGIN IMMEDIATE`; on PostgreSQL, a transaction-scoped advisory lock taken first
+    /// (every statement after it sees what earlier writers committed).
+    Write,
+}
+
+/// Which engine a connection speaks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A connection to either engine.
+pub enum Conn {
+    /// SQLite.
+    Sqlite(rusqlite::Connection),
+    /// PostgreSQL (boxed: the client is much larger than a SQLite handle).
+    Postgres(Box<RefCell<postgres::Client>>),
+}
+
+impl Conn {
+    /// Which engine this is.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Conn::Sqlite(_) => Engine::Sqlite,
+            Conn::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Runs one statement; returns the rows it changed.
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        match self {
+            Conn::Sqlite(c) => {
+                Ok(c.prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(params.iter()))? as u64)
+            }
+            Conn::Postgres(c) => {
+                let refs = pg_params(params);
+                Ok(c.try_borrow_mut()
+                    .map_err(|_| busy())?
+                    .execute(pg_sql(sql).as_ref(), &refs)?)
+            }
+        }
+    }
+
+    /// Runs a query; returns every row.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Conn::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let width = st.column_count();
+                let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let mut row = Vec::with_capacity(width);
+                    for i in 0..width {
+                        row.push(sqlite_value(r.get_ref(i)?)?);
+                    }
+                    out.push(Row(row));
+                }
+                Ok(out)
+            }
+            Conn::Postgres(c) => {
+                let refs = pg_params(params);
+                let rows = c
+                    .try_borrow_mut()
+                    .map_err(|_| busy())?
+                    .query(pg_sql(sql).as_ref(), &refs)?;
+                rows.iter().map(pg_row).collect()
+            }
+        }
+    }
+
+    /// Runs a query and hands each row to `each` as it is read, without holding the whole
+    /// result (a trail of millions of records); `each` returns `false` to stop early.
+    pub fn for_each(
+        &self,
+        sql: &str,
+        params: &[Value],
+        mut each: impl FnMut(Row) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(c) => {
+                let mut st = c.prepare(sql)?;
+                let width = st.column_count();
+                let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+                while let Some(r) = rows.next()? {
+                    let mut row = Vec::with_capacity(width);
+                    for i in 0..width {
+                        row.push(sqlite_value(r.get_ref(i)?)?);
+                    }
+                    if !each(Row(row))? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Conn::Postgres(c) => {
+                use postgres::fallible_iterator::FallibleIterator as _;
+                let mut client = c.try_borrow_mut().map_err(|_| busy())?;
+                let mut rows = client.query_raw(pg_sql(sql).as_ref(), pg_params(params))?;
+                while let Some(r) = rows.next()? {
+                    if !each(pg_row(&r)?)? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs a query expected to return at most one row.
+    pub fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Runs a query that returns exactly one row (an aggregate).
+    pub fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row, StoreError> {
+        self.query_opt(sql, params)?
+            .ok_or_else(|| StoreError::Invalid("query returned no row".into()))
+    }
+
+    /// Runs several statements without parameters (migrations).
+    pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Postgres(c) => Ok(c.try_borrow_mut().map_err(|_| busy())?.batch_execute(sql)?),
+        }
+    }
+
+    /// Runs `work` in one transaction: committed when it returns `Ok`, rolled back otherwise
+    /// (and when it panics: the rollback runs as the guard drops).
+    pub fn transaction<T>(
+        &self,
+        kind: Tx,
+        work: impl FnOnce(&Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let begin = match (self.engine(), kind) {
+            (Engine::Sqlite, Tx::Read) => "BEGIN DEFERRED",
+            (Engine::Sqlite, Tx::Write) => "BEGIN IMMEDIATE",
+            (Engine::Postgres, Tx::Read) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            (Engine::Postgres, Tx::Write) => {
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(4735402983)"
+            }
+        };
+        self.batch(begin)?;
+        let mut guard = Rollback {
+            conn: self,
+            armed: true,
+        };
+        let out = work(self)?;
+        // A failed COMMIT leaves SQLite's transaction open: the armed guard rolls it back.
+        self.batch("COMMIT")?;
+        guard.armed = false;
+        Ok(out)
+    }
+}
+
+/// Rolls an open transaction back unless disarmed by a commit.
+struct Rollback<'a> {
+    conn: &'a Conn,
+    armed: bool,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) = self.conn.batch("ROLLBACK") {
+                tracing::warn!(error = %e, "rollback failed");
+            }
+        }
+    }
+}
+
+fn busy() -> StoreError {
+    StoreError::Invalid("the store connection is in use by another statement".into())
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(v) => ValueRef::Integer(*v),
+            Value::Text(v) => ValueRef::Text(v.as_bytes()),
+            Value::Blob(v) => ValueRef::Blob(v),
+        }))
+    }
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Result<Value, StoreError> {
+    use rusqlite::types::ValueRef;
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Text(t) => Value::Text(
+            std::str::from_utf8(t)
+                .map_err(|_| StoreError::Invalid("text column is not UTF-8".into()))?
+                .to_string(),
+        ),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        ValueRef::Real(_) => return Err(StoreError::Invalid("unexpected REAL column".into())),
+    })
+}
+
+impl postgres::types::ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::{IsNull, Type};
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql_checked(ty, out),
+            Value::Int(v) if *ty == Type::INT2 => i16::try_from(*v)?.to_sql_checked(ty, out),
+            Value::Int(v) if *ty == Type::BOOL => (*v != 0).to_sql_checked(ty, out),
+            Value::Int(v) => v.to_sql_checked(ty, out),
+            Value::Text(v) => v.as_str().to_sql_checked(ty, out),
+            Value::Blob(v) => v.as_slice().to_sql_checked(ty, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        // Each value is checked against the column in `to_sql` (the inner types'
+        // `to_sql_checked`), so a text bound to an integer column is an error, not a cast.
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+fn pg_params(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+fn pg_row(r: &postgres::Row) -> Result<Row, StoreError> {
+    use postgres::types::Type;
+    let mut row = Vec::with_capacity(r.len());
+    for (i, col) in r.columns().iter().enumerate() {
+        let ty = col.type_();
+        let v = if *ty == Type::INT8 {
+            r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
+        } else if *ty == Type::INT4 {
+            r.try_get::<_, Option<i32>>(i)?
+                .map(|v| Value::Int(i64::from(v)))
+        } else if *ty == Type::INT2 {
+            r.try_get::<_, Option<i16>>(i)?
+                .map(|v| Value::Int(i64::from(v)))
+        } else if *ty == Type::BOOL {
+            r.try_get::<_, Option<bool>>(i)?
+                .map(|v| Value::Int(i64::from(v)))
+        } else if *ty == Type::BYTEA {
+            r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob)
+        } else if [Type::TEXT, Type::VARCHAR, Type::NAME, Type::BPCHAR].contains(ty) {
+            r.try_get::<_, Option<String>>(i)?.map(Value::Text)
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "column {} has unsupported type {ty}",
+                col.name()
+            )));
+        };
+        row.push(v.unwrap_or(Value::Null));
+    }
+    Ok(Row(row))
+}
+
+/// SQLite-style parameters (`?1`, or a bare `?` numbered in order) rewritten as PostgreSQL's
+/// `$1`; text inside quotes (`'…'`, `"…"`) is left alone.
+pub fn pg_sql(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut next = 1u32;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '?' => {
+                out.push('$');
+                if chars.peek().is_some_and(char::is_ascii_digit) {
+                    while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                        out.push(d);
+                    }
+                } else {
+                    out.push_str(&next.to_string());
+                    next += 1;
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_rewritten_outside_quotes_only() {
+        assert_eq!(pg_sql("SELECT 1"), "SELECT 1");
+        assert_eq!(
+            pg_sql("UPDATE t SET a = ?1, b = ?12 WHERE c = '?1' AND \"d?\" = ?2"),
+            "UPDATE t SET a = $1, b = $12 WHERE c = '?1' AND \"d?\" = $2"
+        );
+        assert_eq!(pg_sql("a = ? AND b = ?"), "a = $1 AND b = $2");
+        assert_eq!(pg_sql("x = 'it''s ?' OR y = ?3"), "x = 'it''s ?' OR y = $3");
+    }
+
+    #[test]
+    fn values_never_show_their_content() {
+        let shown = format!(
+            "{:?}",
+            params!["hunter2", b"secret".as_slice(), 42i64, None::<&str>]
+        );
+        assert!(!shown.contains("hunter2") && !shown.contains("secret") && !shown.contains("42"));
+    }
+}
