@@ -191,7 +191,7 @@ impl App {
                 .lock()
                 .map_err(|_| "token store lock poisoned".to_string())?;
             if guard.is_none() {
-                *guard = Some(crate::store::Store::open(&db).map_err(|e| e.to_string())?);
+                *guard = Some(crate::store::Store::connect(&db).map_err(|e| e.to_string())?);
             }
             let store = guard.as_ref().ok_or("no store")?;
             let result = store.insert_token(&token).map_err(|e| e.to_string());

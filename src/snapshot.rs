@@ -18,8 +18,8 @@ pub use crate::upstream::target::{Upstream, UpstreamAuth};
 pub struct GatewaySettings {
     /// Public listener.
     pub listen: SocketAddr,
-    /// SQLite path (resolved).
-    pub database: PathBuf,
+    /// The state database: a SQLite file (resolved) or a PostgreSQL server.
+    pub database: crate::store::Database,
     /// Master key file (resolved).
     pub app_key_file: Option<PathBuf>,
     /// Worker threads.

@@ -55,7 +55,7 @@ pub fn fixture() -> Fixture {
     std::fs::write(&cfg, config()).expect("config");
     let snapshot = Snapshot::load(&cfg, 1).expect("snapshot");
     let (master, _) = MasterKey::generate().expect("key");
-    let mut store = Store::open(&snapshot.gateway.database).expect("store");
+    let mut store = Store::connect(&snapshot.gateway.database).expect("store");
     store.migrate().expect("migrate");
     for i in 0..50 {
         store

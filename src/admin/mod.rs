@@ -184,7 +184,7 @@ pub enum SpawnError {
 /// Binds `addr` now (a taken port fails `serve` at start) and serves until `stop`.
 pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(), SpawnError> {
     let db = app.compiled.load().snapshot.gateway.database.clone();
-    let store = Store::open(&db)?;
+    let store = Store::connect(&db)?;
     let state = Arc::new(AdminState {
         hasher: app
             .master()

@@ -46,7 +46,7 @@ fn app(config: &str) -> (tempfile::TempDir, App) {
     let path = dir.path().join("erpgate.toml");
     std::fs::write(&path, config).expect("config");
     let snapshot = Snapshot::load(&path, 1).expect("snapshot");
-    let mut store = Store::open(&snapshot.gateway.database).expect("store");
+    let mut store = Store::connect(&snapshot.gateway.database).expect("store");
     store.migrate().expect("migrate");
     let (master, _) = MasterKey::generate().expect("key");
     let (sink, _writer) = crate::audit::writer::start(

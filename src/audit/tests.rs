@@ -147,7 +147,13 @@ const LINGER: Duration = Duration::from_millis(2);
 fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     let (_d, path, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
-    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 64, LINGER).expect("start");
+    let (sink, writer) = writer::start(
+        crate::store::Database::Sqlite(path.clone()),
+        m.audit_key(),
+        64,
+        LINGER,
+    )
+    .expect("start");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("rt");
@@ -180,7 +186,13 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     ));
 
     // Held slots fill the queue; the next reservation is refused, and counted.
-    let (sink, writer) = writer::start(path, m.audit_key(), 2, LINGER).expect("start");
+    let (sink, writer) = writer::start(
+        crate::store::Database::Sqlite(path),
+        m.audit_key(),
+        2,
+        LINGER,
+    )
+    .expect("start");
     let a = sink.reserve().expect("slot a");
     let b = sink.reserve().expect("slot b");
     assert_eq!(sink.reserve().err(), Some(Unavailable::QueueFull));
@@ -201,7 +213,13 @@ fn the_writer_lingers_and_writes_a_burst_in_one_transaction() {
     let (_d, path, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
     let linger = Duration::from_millis(300);
-    let (sink, writer) = writer::start(path, m.audit_key(), 64, linger).expect("start");
+    let (sink, writer) = writer::start(
+        crate::store::Database::Sqlite(path),
+        m.audit_key(),
+        64,
+        linger,
+    )
+    .expect("start");
     let stats = sink.stats().clone();
     let sent_at = std::time::Instant::now();
     for i in 0..5 {
@@ -237,7 +255,13 @@ fn a_failing_database_refuses_traffic_until_it_recovers() {
     let path = dir.path().join("a.db");
     let (m, _) = MasterKey::generate().expect("key");
     // No schema yet: every write fails.
-    let (sink, writer) = writer::start(path.clone(), m.audit_key(), 8, LINGER).expect("start");
+    let (sink, writer) = writer::start(
+        crate::store::Database::Sqlite(path.clone()),
+        m.audit_key(),
+        8,
+        LINGER,
+    )
+    .expect("start");
     sink.reserve()
         .expect("first slot")
         .send(rec(1, &record::now()));

@@ -9,7 +9,6 @@
 //! failure the batch is kept and retried with backoff while the gateway refuses traffic; it
 //! recovers by itself. Shutdown closes the queue, drains it and returns.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -149,7 +148,7 @@ impl AuditWriter {
 /// Starts the writer for the database at `path` with a queue of `capacity` records, lingering
 /// `linger` after a batch's first record for more.
 pub fn start(
-    path: PathBuf,
+    path: crate::store::Database,
     key: KeyedHasher,
     capacity: usize,
     linger: Duration,
@@ -178,7 +177,7 @@ pub fn start(
 }
 
 fn run(
-    path: PathBuf,
+    path: crate::store::Database,
     key: KeyedHasher,
     mut rx: mpsc::Receiver<AuditRecord>,
     stats: Arc<AuditStats>,
@@ -267,13 +266,13 @@ pub fn tune(store: &crate::store::Store) -> Result<(), crate::store::StoreError>
 }
 
 fn write(
-    path: &std::path::Path,
+    path: &crate::store::Database,
     conn: &mut Option<crate::store::Store>,
     key: &KeyedHasher,
     batch: &[AuditRecord],
 ) -> Result<(), String> {
     if conn.is_none() {
-        let store = crate::store::Store::open(path).map_err(|e| e.to_string())?;
+        let store = crate::store::Store::connect(path).map_err(|e| e.to_string())?;
         tune(&store).map_err(|e| e.to_string())?;
         *conn = Some(store);
     }

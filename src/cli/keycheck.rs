@@ -35,11 +35,11 @@ pub fn adopt(
         }
     }
     let database = &snapshot.gateway.database;
-    if !database.exists() {
+    if database.sqlite_path().is_some_and(|p| !p.exists()) {
         return Ok(attach(master, previous));
     }
-    let store = Store::open(database)
-        .map_err(|e| format!("cannot open database {}: {e}", database.display()))?;
+    let store =
+        Store::connect(database).map_err(|e| format!("cannot open database {database}: {e}"))?;
     let read = |store: &Store| {
         store
             .key_material(HASH_ROOT)

@@ -14,8 +14,8 @@ use crate::store::Store;
 pub fn run(config: &Path) -> super::CliResult {
     let snapshot = super::load_config(config)?;
     let db = &snapshot.gateway.database;
-    let mut store = Store::open(db)
-        .map_err(|e| super::failed(format_args!("cannot open database {}: {e}", db.display())))?;
+    let mut store = Store::connect(db)
+        .map_err(|e| super::failed(format_args!("cannot open database {}: {e}", db)))?;
     let has_key = super::key_available(&snapshot)?;
     // A wrong key is refused before the schema is touched.
     if has_key {
@@ -23,16 +23,12 @@ pub fn run(config: &Path) -> super::CliResult {
     }
     let applied = store
         .migrate()
-        .map_err(|e| super::failed(format_args!("migration failed on {}: {e}", db.display())))?;
+        .map_err(|e| super::failed(format_args!("migration failed on {}: {e}", db)))?;
     if applied.is_empty() {
-        println!("database {} is up to date", db.display());
+        println!("database {} is up to date", db);
     } else {
         let list: Vec<String> = applied.iter().map(u32::to_string).collect();
-        println!(
-            "database {}: applied migration(s) {}",
-            db.display(),
-            list.join(", ")
-        );
+        println!("database {}: applied migration(s) {}", db, list.join(", "));
     }
     if !has_key {
         if !applied.is_empty() {
@@ -46,6 +42,6 @@ pub fn run(config: &Path) -> super::CliResult {
         return Ok(());
     }
     let note = serde_json::json!({ "applied": applied });
-    let object = db.display().to_string();
+    let object = db.to_string();
     super::audit_admin(&mut store, &master, "store.migrate", &object, Some(note))
 }

@@ -294,16 +294,16 @@ pub fn key_available(snapshot: &Snapshot) -> Result<bool, CliError> {
 
 /// Opens the store and refuses to continue unless its schema is exactly current.
 pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, CliError> {
-    let store = Store::open(&snapshot.gateway.database).map_err(|e| {
+    let store = Store::connect(&snapshot.gateway.database).map_err(|e| {
         failed(format_args!(
             "cannot open database {}: {e}",
-            snapshot.gateway.database.display()
+            snapshot.gateway.database
         ))
     })?;
     store.check_schema().map_err(|e| {
         failed(format_args!(
             "{e} (database {}, config {})",
-            snapshot.gateway.database.display(),
+            snapshot.gateway.database,
             config.display()
         ))
     })?;

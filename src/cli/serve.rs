@@ -435,7 +435,7 @@ fn spawn_reloader(app: Arc<App>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
 
 /// Prunes audit records older than `days`, hourly, leaving a checkpoint in the chain.
 fn spawn_retention(
-    db: std::path::PathBuf,
+    db: crate::store::Database,
     key: crate::crypto::KeyedHasher,
     days: u32,
     stop: Arc<AtomicBool>,
@@ -447,7 +447,7 @@ fn spawn_retention(
                 next += Duration::from_secs(3600);
                 let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
                     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-                let result = crate::store::Store::open(&db)
+                let result = crate::store::Store::connect(&db)
                     .and_then(|s| crate::audit::chain::prune(s.conn(), &key, &cutoff, "retention"));
                 match result {
                     Ok(0) => {}

@@ -33,8 +33,12 @@ pub struct FileModel {
 pub struct GatewayFile {
     /// Public listener address.
     pub listen: String,
-    /// SQLite database path.
+    /// The state database: a SQLite path, or a `postgres://user@host/db` URL (no password).
     pub database: String,
+    /// A file whose first line is the PostgreSQL password.
+    pub database_password_file: Option<String>,
+    /// CA certificates (PEM) for TLS to PostgreSQL.
+    pub database_ca_file: Option<String>,
     /// Master key file (ERPGATE_APP_KEY wins).
     pub app_key_file: Option<String>,
     /// Worker threads.

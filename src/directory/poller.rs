@@ -7,7 +7,6 @@
 //! interval. If the store cannot be read the old view keeps serving and the error is logged
 //! at every failed poll (an operator must see it: revocations would not propagate).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -33,7 +32,7 @@ impl Poller {
     /// under a key this process does not hold is replaced by the one it held before
     /// ([`DirectoryView::keep_openable`]).
     pub fn start(
-        path: PathBuf,
+        path: crate::store::Database,
         handle: DirectoryHandle,
         interval: Duration,
         opens: Option<Opener>,
@@ -69,7 +68,7 @@ impl Drop for Poller {
 }
 
 fn run(
-    path: PathBuf,
+    path: crate::store::Database,
     handle: DirectoryHandle,
     interval: Duration,
     opens: Option<Opener>,
@@ -79,7 +78,7 @@ fn run(
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(interval);
         if store.is_none() {
-            match Store::open(&path) {
+            match Store::connect(&path) {
                 Ok(s) => store = Some(s),
                 Err(e) => {
                     tracing::error!(error = %e, "store poller cannot open the database; access state is not refreshing");

@@ -14,6 +14,7 @@ pub mod migrations;
 mod secrets;
 mod settings;
 pub mod sql;
+pub mod target;
 mod tenant_keys;
 mod tokens;
 
@@ -28,6 +29,7 @@ pub use accounts::{Account, AccountStatus};
 pub use admin_tokens::AdminToken;
 pub use credentials::{Credential, CredentialStatus, NewCredential};
 pub use secrets::StoredSecret;
+pub use target::{Database, PgTarget};
 pub use tenant_keys::StoredTenantKey;
 pub use tokens::StoredToken;
 
@@ -37,9 +39,15 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// PostgreSQL failed (or could not be reached).
-    #[error("database error: {0}")]
-    Postgres(#[from] postgres::Error),
+    /// PostgreSQL failed (or could not be reached): the server's message and SQLSTATE, or
+    /// the connection failure with its cause (never a bound value or the password).
+    #[error("database error: {message}")]
+    Postgres {
+        /// What went wrong.
+        message: String,
+        /// The SQLSTATE, when the server answered.
+        code: Option<String>,
+    },
     /// No such record.
     #[error("{what} \"{key}\" does not exist")]
     NotFound {
@@ -140,6 +148,28 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
     }
 }
 
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            return StoreError::Postgres {
+                message: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+                code: Some(db.code().code().to_string()),
+            };
+        }
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        StoreError::Postgres {
+            message,
+            code: e.code().map(|c| c.code().to_string()),
+        }
+    }
+}
+
 impl StoreError {
     /// Whether this is a unique-key (or primary-key) violation, on either engine.
     pub(crate) fn is_unique_violation(&self) -> bool {
@@ -148,8 +178,8 @@ impl StoreError {
                 f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             }
-            StoreError::Postgres(e) => {
-                e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
+            StoreError::Postgres { code, .. } => {
+                code.as_deref() == Some(postgres::error::SqlState::UNIQUE_VIOLATION.code())
             }
             _ => false,
         }
@@ -185,6 +215,17 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         Self::setup(conn, true)
+    }
+
+    /// Connects to the configured database: opens the SQLite file, or connects to the
+    /// PostgreSQL server.
+    pub fn connect(db: &Database) -> Result<Store, StoreError> {
+        match db {
+            Database::Sqlite(path) => Self::open(path),
+            Database::Postgres(target) => Ok(Store {
+                conn: Conn::Postgres(Box::new(std::cell::RefCell::new(target.connect()?))),
+            }),
+        }
     }
 
     /// An in-memory database (tests).

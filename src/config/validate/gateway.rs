@@ -98,7 +98,16 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     }
     let mut k = Keys { file, p };
     let limits = limits(&mut k, g);
-    let database = resolve(&files.base, &g.database);
+    let database = crate::store::Database::parse(
+        &g.database,
+        &files.base,
+        g.database_password_file.as_deref(),
+        g.database_ca_file.as_deref(),
+    )
+    .unwrap_or_else(|e| {
+        k.p.push(format!("{file}: {e}"));
+        crate::store::Database::Sqlite(resolve(&files.base, &g.database))
+    });
     let upgrade_socket = upgrade_socket(files, g, &database, file, k.p);
     let upgrade_wait = k.range("upgrade_wait_seconds", g.upgrade_wait_seconds, (30, 1, 600));
     let audit = audit(&mut k, g);
@@ -121,9 +130,6 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         g.allow_request_headers.as_deref().unwrap_or_default(),
         p,
     );
-    if g.database.trim().is_empty() {
-        p.push(format!("{file}: gateway.database: must not be empty"));
-    }
     Some(GatewaySettings {
         listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         database,
@@ -236,16 +242,19 @@ fn limits(k: &mut Keys<'_>, g: &GatewayFile) -> Limits {
 fn upgrade_socket(
     files: &Files,
     g: &GatewayFile,
-    database: &std::path::Path,
+    database: &crate::store::Database,
     file: &str,
     p: &mut Vec<String>,
 ) -> PathBuf {
     let upgrade_socket = match g.upgrade_socket.as_deref() {
         Some(s) => resolve(&files.base, s),
-        None => database.parent().map_or_else(
-            || PathBuf::from("erpgate-upgrade.sock"),
-            |d| d.join("erpgate-upgrade.sock"),
-        ),
+        None => database
+            .sqlite_path()
+            .and_then(std::path::Path::parent)
+            .map_or_else(
+                || files.base.join("erpgate-upgrade.sock"),
+                |d| d.join("erpgate-upgrade.sock"),
+            ),
     };
     if upgrade_socket.as_os_str().len() > 100 {
         p.push(format!(

@@ -45,7 +45,11 @@ fn a_minimal_config_compiles_with_defaults() {
     let s = load(&base(), &[]).expect("valid");
     assert_eq!(s.gateway.threads, 2);
     assert!(s.schedule.describe().starts_with("mon 11:00-20:00"));
-    assert!(s.gateway.database.ends_with("x.db") && s.gateway.database.is_absolute());
+    assert!(s
+        .gateway
+        .database
+        .sqlite_path()
+        .is_some_and(|p| p.ends_with("x.db") && p.is_absolute()));
     let (_, t) = s.tenant("acme").expect("tenant");
     assert!(t.upstream.tls && t.upstream.port == 443);
 }

@@ -1,0 +1,642 @@
+//! One store, two engines: the same cases run against SQLite (a temporary file) and a real
+//! PostgreSQL server (a private cluster, one fresh database per case), through the one store
+//! interface the gateway, the CLI and the admin API use. A case that passes on one engine and
+//! not the other is a bug in the SQL layer or in a migration.
+
+mod support;
+
+use erpgate::audit::chain::{self, Verdict};
+use erpgate::audit::AuditRecord;
+use erpgate::crypto::MasterKey;
+use erpgate::store::{
+    AccountStatus, CredentialStatus, Database, NewCredential, Store, StoreError, StoredToken,
+};
+use support::postgres::Postgres;
+
+/// Opens a new connection to the case's database (several per case: changes made through
+/// one must be seen through another).
+type Open<'a> = &'a dyn Fn() -> Store;
+
+type Case = (&'static str, fn(Open<'_>));
+
+const CASES: &[Case] = &[
+    ("migrations", migrations),
+    ("accounts", accounts),
+    ("credentials", credentials),
+    ("secrets_and_tenant_keys", secrets_and_tenant_keys),
+    ("gateway_tokens", gateway_tokens),
+    ("admin_tokens", admin_tokens),
+    ("key_material_and_reseal", key_material_and_reseal),
+    (
+        "killswitch_and_change_counter",
+        killswitch_and_change_counter,
+    ),
+    ("audit_chain", audit_chain),
+    ("audit_retention_and_query", audit_retention_and_query),
+];
+
+fn migrated(open: Open<'_>) -> Store {
+    let mut s = open();
+    s.migrate().expect("migrate");
+    s
+}
+
+fn cred<'a>(id: &'a str, account: &'a str, user: &'a str, key_id: &'a str) -> NewCredential<'a> {
+    NewCredential {
+        id,
+        account,
+        username: user,
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        api_key_id: key_id,
+        api_key_hash: &[9u8; 32],
+    }
+}
+
+fn migrations(open: Open<'_>) {
+    let mut s = open();
+    assert_eq!(s.schema_version().expect("version"), 0);
+    assert!(matches!(
+        s.check_schema(),
+        Err(StoreError::Unmigrated { current: 0, .. })
+    ));
+    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5]);
+    assert!(s.migrate().expect("m2").is_empty());
+    open()
+        .check_schema()
+        .expect("current, seen by another connection");
+    for table in [
+        "accounts",
+        "credentials",
+        "secrets",
+        "settings",
+        "audit_log",
+        "tenant_keys",
+        "gateway_tokens",
+        "admin_tokens",
+        "key_material",
+    ] {
+        assert!(s.has_table(table).expect("has_table"), "{table}");
+    }
+    assert!(!s.has_table("nope").expect("has_table"));
+    s.conn()
+        .execute(
+            "INSERT INTO schema_migrations VALUES (999, 'future', 'now')",
+            &[],
+        )
+        .expect("insert");
+    let e = s.check_schema().expect_err("too new");
+    assert!(e.to_string().contains("newer than this erpgate"), "{e}");
+    assert!(matches!(
+        s.migrate(),
+        Err(StoreError::TooNew { current: 999, .. })
+    ));
+}
+
+fn accounts(open: Open<'_>) {
+    let s = migrated(open);
+    let a = s
+        .create_account("ap-sync", "acme", Some("AP.USER"), Some("ap-pw"))
+        .expect("create");
+    assert_eq!(
+        (a.name.as_str(), a.tenant.as_str(), a.status),
+        ("ap-sync", "acme", AccountStatus::Active)
+    );
+    assert_eq!(a.oracle_user.as_deref(), Some("AP.USER"));
+    s.create_account("zz-last", "acme", None, None)
+        .expect("second");
+    s.create_account("hr-feed", "acme", None, None)
+        .expect("third");
+    let e = s
+        .create_account("ap-sync", "acme", None, None)
+        .expect_err("taken");
+    assert!(
+        matches!(
+            e,
+            StoreError::Conflict {
+                what: "account",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(s.create_account("Bad Name", "acme", None, None).is_err());
+    let other = open();
+    let names: Vec<String> = other
+        .list_accounts()
+        .expect("list")
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, ["ap-sync", "hr-feed", "zz-last"]);
+    let b = other.get_account("hr-feed").expect("get").expect("exists");
+    assert!(b.oracle_user.is_none() && b.upstream_secret.is_none());
+    let suspended = s
+        .set_account_status("ap-sync", AccountStatus::Suspended)
+        .expect("suspend");
+    assert_eq!(suspended.status, AccountStatus::Suspended);
+    assert_eq!(
+        other.get_account("ap-sync").expect("get").map(|a| a.status),
+        Some(AccountStatus::Suspended)
+    );
+    assert!(matches!(
+        s.set_account_status("ghost", AccountStatus::Active),
+        Err(StoreError::NotFound {
+            what: "account",
+            ..
+        })
+    ));
+    assert!(s.get_account("ghost").expect("get").is_none());
+}
+
+fn credentials(open: Open<'_>) {
+    let s = migrated(open);
+    s.create_account("a1", "acme", None, None).expect("a1");
+    s.create_account("a2", "acme", None, None).expect("a2");
+    let c = s
+        .insert_credential(&cred("c-1", "a1", "u-1", "k-1"))
+        .expect("insert");
+    assert_eq!(c.api_key_hash, [9u8; 32]);
+    assert_eq!(c.status, CredentialStatus::Active);
+    s.insert_credential(&cred("c-2", "a2", "u-2", "k-2"))
+        .expect("second");
+    for dup in [
+        cred("c-1", "a1", "u-9", "k-9"),
+        cred("c-9", "a1", "u-1", "k-9"),
+        cred("c-9", "a1", "u-9", "k-1"),
+    ] {
+        let e = s.insert_credential(&dup).expect_err("duplicate");
+        assert!(
+            matches!(
+                e,
+                StoreError::Conflict {
+                    what: "credential",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+    assert!(matches!(
+        s.insert_credential(&cred("c-3", "ghost", "u-3", "k-3")),
+        Err(StoreError::NotFound { .. })
+    ));
+    let r1 = s.revoke_credential("c-1").expect("revoke");
+    assert_eq!(r1.status, CredentialStatus::Revoked);
+    let r2 = open().revoke_credential("c-1").expect("again");
+    assert_eq!(
+        r1.revoked_at, r2.revoked_at,
+        "the first revocation time is kept"
+    );
+    assert!(matches!(
+        s.revoke_credential("c-404"),
+        Err(StoreError::NotFound { .. })
+    ));
+    let ids = |acct: Option<&str>| -> Vec<String> {
+        s.list_credentials(acct)
+            .expect("list")
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    assert_eq!(ids(None), ["c-1", "c-2"]);
+    assert_eq!(ids(Some("a2")), ["c-2"]);
+    assert!(ids(Some("ghost")).is_empty());
+    // A hash of the wrong size is refused by the schema itself.
+    assert!(s
+        .conn()
+        .execute(
+            "UPDATE credentials SET api_key_hash = ?1 WHERE id = 'c-2'",
+            &[vec![1u8; 31].into()],
+        )
+        .is_err());
+}
+
+fn secrets_and_tenant_keys(open: Open<'_>) {
+    let s = migrated(open);
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    s.put_secret("acme", "ap-pw", &every_byte).expect("put");
+    s.put_secret("acme", "ap-pw", &[1, 2, 3]).expect("replace");
+    s.put_secret("beta", "x", &[]).expect("empty");
+    let got = open()
+        .get_secret("acme", "ap-pw")
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got.ciphertext, [1, 2, 3]);
+    assert_eq!(
+        s.list_secrets()
+            .expect("list")
+            .into_iter()
+            .map(|(t, n, _)| format!("{t}/{n}"))
+            .collect::<Vec<_>>(),
+        ["acme/ap-pw", "beta/x"]
+    );
+    assert!(s.delete_secret("beta", "x").expect("delete"));
+    assert!(!s.delete_secret("beta", "x").expect("gone"));
+    assert!(s.get_secret("beta", "x").expect("get").is_none());
+    assert!(s.put_secret("acme", "Bad Name", &[1]).is_err());
+
+    s.put_tenant_key("acme", &every_byte, b"cert-1", "x5t-1")
+        .expect("key");
+    s.put_tenant_key("acme", &[7; 64], b"cert-2", "x5t-2")
+        .expect("replace");
+    let k = open().get_tenant_key("acme").expect("get").expect("exists");
+    assert_eq!(
+        (k.key_ciphertext, k.cert_der, k.x5t),
+        (vec![7; 64], b"cert-2".to_vec(), "x5t-2".to_string())
+    );
+    assert!(s.get_tenant_key("beta").expect("get").is_none());
+    let dir = open().load_directory().expect("directory");
+    assert_eq!((dir.secrets.len(), dir.tenant_keys.len()), (1, 1));
+}
+
+fn gateway_tokens(open: Open<'_>) {
+    let s = migrated(open);
+    s.create_account("a1", "acme", None, None).expect("a1");
+    s.insert_credential(&cred("c-1", "a1", "u-1", "k-1"))
+        .expect("cred");
+    let token = |id: &str, expires_at: i64| StoredToken {
+        id: id.into(),
+        token_hash: [id.len() as u8; 32],
+        credential_id: "c-1".into(),
+        issued_at: format!("2026-12-01T00:00:0{}.000000Z", id.len()),
+        expires_at,
+        active: true,
+    };
+    let counter = s.change_counter().expect("counter");
+    s.insert_token(&token("t-1", 1_000)).expect("t-1");
+    s.insert_token(&token("t-22", 3_000)).expect("t-22");
+    s.insert_token(&token("t-333", 5_000)).expect("t-333");
+    assert_eq!(
+        s.change_counter().expect("counter"),
+        counter,
+        "issuing does not bump"
+    );
+    assert!(s.insert_token(&token("t-1", 9)).is_err(), "duplicate id");
+    let live: Vec<String> = open()
+        .live_tokens(2_000)
+        .expect("live")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(live, ["t-22", "t-333"]);
+    assert!(s.revoke_token("t-22").expect("revoke"));
+    assert!(
+        s.change_counter().expect("counter") > counter,
+        "revoking bumps"
+    );
+    assert!(!s.revoke_token("t-22").expect("again"));
+    assert!(matches!(
+        s.revoke_token("t-404"),
+        Err(StoreError::NotFound { what: "token", .. })
+    ));
+    let revoked = s
+        .live_tokens(2_000)
+        .expect("live")
+        .into_iter()
+        .find(|t| t.id == "t-22")
+        .expect("still listed until expiry");
+    assert!(!revoked.active && revoked.token_hash == [4; 32]);
+    assert_eq!(s.count_prunable_tokens(4_000).expect("count"), 2);
+    assert_eq!(s.prune_tokens(4_000).expect("prune"), 2);
+    assert_eq!(
+        s.list_tokens()
+            .expect("list")
+            .into_iter()
+            .map(|t| t.id)
+            .collect::<Vec<_>>(),
+        ["t-333"]
+    );
+}
+
+fn admin_tokens(open: Open<'_>) {
+    let s = migrated(open);
+    s.insert_admin_token("adm-1", &[1; 32], "owner", "first", "cli")
+        .expect("insert");
+    s.insert_admin_token("adm-2", &[2; 32], "auditor", "second", "adm-1")
+        .expect("insert");
+    assert!(s
+        .insert_admin_token("adm-3", &[3; 32], "root", "x", "cli")
+        .is_err());
+    let t = open()
+        .get_admin_token("adm-2")
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (t.role.as_str(), t.name.as_str(), t.token_hash, t.active),
+        ("auditor", "second", [2; 32], true)
+    );
+    assert!(s.revoke_admin_token("adm-2").expect("revoke"));
+    assert!(!s.revoke_admin_token("adm-2").expect("again"));
+    assert!(matches!(
+        s.revoke_admin_token("adm-404"),
+        Err(StoreError::NotFound { .. })
+    ));
+    let listed: Vec<(String, bool)> = open()
+        .list_admin_tokens()
+        .expect("list")
+        .into_iter()
+        .map(|t| (t.id, t.active))
+        .collect();
+    assert_eq!(
+        listed,
+        [("adm-1".to_string(), true), ("adm-2".to_string(), false)]
+    );
+}
+
+fn key_material_and_reseal(open: Open<'_>) {
+    let mut s = migrated(open);
+    assert!(s.key_material("hash-root").expect("none").is_none());
+    assert!(s
+        .bind_key_material("hash-root", "key-a", b"wrapped-a")
+        .expect("bind"));
+    assert!(
+        !open()
+            .bind_key_material("hash-root", "key-b", b"wrapped-b")
+            .expect("second bind"),
+        "the first binding stays"
+    );
+    assert_eq!(
+        s.key_material("hash-root").expect("read"),
+        Some(("key-a".to_string(), b"wrapped-a".to_vec()))
+    );
+    s.put_secret("acme", "one", b"sealed-1").expect("secret");
+    s.put_secret("acme", "two", b"sealed-2").expect("secret");
+    s.put_tenant_key("acme", b"sealed-key", b"cert", "x5t")
+        .expect("key");
+    assert_eq!(s.sealed_values().expect("sealed").len(), 3);
+
+    // A failure half-way rolls everything back.
+    let mut calls = 0;
+    let mut failing = |_: &str, name: &str, c: &[u8]| {
+        calls += 1;
+        if name == "two" {
+            Err("cannot open".to_string())
+        } else {
+            Ok([b"new:", c].concat())
+        }
+    };
+    assert!(s
+        .reseal_all(&mut failing, "hash-root", "key-b", b"wrapped-b")
+        .is_err());
+    assert!(calls >= 2);
+    let other = open();
+    assert_eq!(
+        other
+            .get_secret("acme", "one")
+            .expect("get")
+            .map(|x| x.ciphertext),
+        Some(b"sealed-1".to_vec())
+    );
+    assert_eq!(
+        other.key_material("hash-root").expect("read").map(|k| k.0),
+        Some("key-a".to_string())
+    );
+
+    let mut ok = |_: &str, _: &str, c: &[u8]| Ok([b"new:", c].concat());
+    let done = s
+        .reseal_all(&mut ok, "hash-root", "key-b", b"wrapped-b")
+        .expect("reseal");
+    assert_eq!((done.secrets, done.tenant_keys), (2, 1));
+    assert_eq!(
+        other
+            .get_tenant_key("acme")
+            .expect("get")
+            .map(|k| k.key_ciphertext),
+        Some(b"new:sealed-key".to_vec())
+    );
+    assert_eq!(
+        other.key_material("hash-root").expect("read"),
+        Some(("key-b".to_string(), b"wrapped-b".to_vec()))
+    );
+}
+
+fn killswitch_and_change_counter(open: Open<'_>) {
+    let s = migrated(open);
+    let other = open();
+    assert!(!other.killswitch().expect("default off"));
+    let c0 = other.change_counter().expect("counter");
+    assert!(!s.set_killswitch(true, "cli:root").expect("on"));
+    assert!(other.killswitch().expect("seen elsewhere"));
+    assert!(s.set_killswitch(true, "cli:root").expect("again"));
+    let c1 = other.change_counter().expect("counter");
+    assert!(c1 > c0, "{c0} -> {c1}");
+    s.create_account("a1", "acme", None, None).expect("a1");
+    let c2 = other.change_counter().expect("counter");
+    assert!(c2 > c1);
+    s.put_secret("acme", "s", b"x").expect("secret");
+    s.put_tenant_key("acme", b"k", b"c", "t").expect("key");
+    let c3 = other.change_counter().expect("counter");
+    assert!(c3 >= c2 + 2, "{c2} -> {c3}");
+    let dir = open().load_directory().expect("directory");
+    assert!(dir.killswitch && dir.counter == c3 && dir.accounts.len() == 1);
+    assert!(
+        s.set_killswitch(false, "cli:root").expect("off"),
+        "it was on"
+    );
+    assert!(!open().killswitch().expect("off now"));
+}
+
+fn records(n: usize, day: u32) -> Vec<AuditRecord> {
+    (0..n)
+        .map(|i| AuditRecord {
+            ts: format!("2026-12-{day:02}T00:00:{i:02}.000000Z"),
+            request_id: format!("r-{day}-{i}"),
+            actor: if i % 2 == 0 { "ap-sync" } else { "hr-feed" }.into(),
+            method: "GET".into(),
+            path: format!("/fscmRestApi/resources/11.13.18.05/invoices/{i}"),
+            decision: "relayed".into(),
+            status: Some(200),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn audit_chain(open: Open<'_>) {
+    let s = migrated(open);
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    let recs = records(10, 1);
+    assert_eq!(
+        chain::append(s.conn(), &key, &recs[..4]).expect("append"),
+        4
+    );
+    assert_eq!(
+        chain::append(open().conn(), &key, &recs[4..]).expect("from another connection"),
+        10
+    );
+    match chain::verify_db(open().conn(), &key).expect("verify") {
+        Verdict::Intact { records, .. } => assert_eq!(records, 10),
+        broken => panic!("{broken:?}"),
+    }
+    let (other, _) = MasterKey::generate().expect("key");
+    assert!(matches!(
+        chain::verify_db(s.conn(), &other.audit_key()).expect("verify"),
+        Verdict::Broken { id: 1, .. }
+    ));
+    for sql in [
+        "UPDATE audit_log SET actor = 'x' WHERE id = 3",
+        "DELETE FROM audit_log WHERE id = 3",
+        "DELETE FROM audit_log",
+    ] {
+        let e = s.conn().execute(sql, &[]).expect_err(sql);
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    if s.conn().engine() == erpgate::store::sql::Engine::Postgres {
+        let e = s.conn().batch("TRUNCATE audit_log").expect_err("truncate");
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
+    assert_eq!(s.oldest_audit_row().expect("oldest").map(|r| r.0), Some(1));
+    // Concurrent appenders (the gateway's writer and a CLI command) keep one unbroken chain.
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let store = open();
+            let key = m.audit_key();
+            std::thread::spawn(move || {
+                for round in 0..5 {
+                    let batch = records(3, 10 + t)
+                        .into_iter()
+                        .map(|mut r| {
+                            r.request_id = format!("{}-{round}", r.request_id);
+                            r
+                        })
+                        .collect::<Vec<_>>();
+                    chain::append(store.conn(), &key, &batch).expect("concurrent append");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("appender");
+    }
+    match chain::verify_db(s.conn(), &key).expect("verify") {
+        Verdict::Intact { records, .. } => assert_eq!(records, 10 + 4 * 5 * 3),
+        broken => panic!("{broken:?}"),
+    }
+}
+
+fn audit_retention_and_query(open: Open<'_>) {
+    let s = migrated(open);
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    chain::append(s.conn(), &key, &records(6, 1)).expect("old");
+    chain::append(s.conn(), &key, &records(4, 3)).expect("new");
+    let pruned = chain::prune(s.conn(), &key, "2026-12-02T00:00:00Z", "test").expect("prune");
+    assert_eq!(pruned, 6);
+    match chain::verify_db(open().conn(), &key).expect("verify") {
+        Verdict::Intact { records, .. } => assert_eq!(records, 4 + 1, "the rest and a checkpoint"),
+        broken => panic!("{broken:?}"),
+    }
+    assert!(
+        s.conn().execute("DELETE FROM audit_log", &[]).is_err(),
+        "the gate closed again"
+    );
+    chain::append(s.conn(), &key, &records(2, 4)).expect("after prune");
+    assert!(matches!(
+        chain::verify_db(s.conn(), &key).expect("verify"),
+        Verdict::Intact { records: 7, .. }
+    ));
+    use erpgate::audit::query::{select, Filter};
+    let ids = |f: &Filter, limit| -> Vec<String> {
+        select(s.conn(), f, limit)
+            .expect("select")
+            .iter()
+            .map(|j| {
+                serde_json::from_str::<AuditRecord>(j)
+                    .expect("json")
+                    .request_id
+            })
+            .collect()
+    };
+    let day3 = Filter {
+        since: Some("2026-12-03T00:00:00Z".into()),
+        until: Some("2026-12-03T05:00:02+05:00".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&day3, 10), ["r-3-0", "r-3-1"]);
+    let actor = Filter {
+        actor: Some("hr-feed".into()),
+        path_prefix: Some("/fscmRestApi/resources/11.13.18.05/invoices/".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&actor, 10), ["r-3-1", "r-3-3", "r-4-1"]);
+    assert_eq!(ids(&actor, 1), ["r-4-1"], "the newest, when limited");
+    let literal = Filter {
+        path_prefix: Some("/fscmRestApi/resources/11.13.18.05/invoices/_".into()),
+        ..Default::default()
+    };
+    assert!(ids(&literal, 10).is_empty(), "`_` is not a wildcard");
+}
+
+fn run_all(engine: &str, open_case: &dyn Fn(usize) -> Box<dyn Fn() -> Store>) {
+    for (i, (name, case)) in CASES.iter().enumerate() {
+        eprintln!("{engine}: {name}");
+        let open = open_case(i);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&*open)));
+        if let Err(e) = outcome {
+            eprintln!("{engine}: case {name} failed");
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
+#[test]
+fn the_store_conforms_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let base = dir.path().to_path_buf();
+    run_all("sqlite", &|i| {
+        let path = base.join(format!("case-{i}.db"));
+        Box::new(move || Store::open(&path).expect("open"))
+    });
+}
+
+#[test]
+fn the_store_conforms_on_postgres() {
+    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+    pg.psql("postgres", "create role gw login password 'gw-secret'")
+        .expect("role");
+    let dir = tempfile::tempdir().expect("dir");
+    let pass = dir.path().join("pg.pass");
+    std::fs::write(&pass, "gw-secret\n").expect("password file");
+    let port = pg.port;
+    let pg = &pg;
+    run_all("postgres", &|i| {
+        pg.psql("postgres", &format!("create database case{i} owner gw"))
+            .expect("database");
+        let db = Database::parse(
+            &format!("postgres://gw@127.0.0.1:{port}/case{i}"),
+            dir.path(),
+            Some("pg.pass"),
+            None,
+        )
+        .expect("target");
+        Box::new(move || Store::connect(&db).unwrap_or_else(|e| panic!("connect: {e}")))
+    });
+}
+
+#[test]
+fn a_wrong_or_missing_postgres_password_is_a_clear_error_that_never_shows_it() {
+    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+    pg.psql("postgres", "create role gw login password 'gw-secret'")
+        .expect("role");
+    pg.psql("postgres", "create database erpgate owner gw")
+        .expect("database");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("wrong.pass"), "not-the-Secret-42\n").expect("write");
+    let url = format!("postgres://gw@127.0.0.1:{}/erpgate", pg.port);
+    let wrong = Database::parse(&url, dir.path(), Some("wrong.pass"), None).expect("target");
+    let e = Store::connect(&wrong).err().expect("refused").to_string();
+    assert!(e.contains("password authentication failed"), "{e}");
+    assert!(!e.contains("not-the-Secret-42"), "{e}");
+    assert!(!format!("{wrong:?}").contains("not-the-Secret-42"));
+    let missing = Database::parse(&url, dir.path(), Some("absent.pass"), None).expect("target");
+    let e = Store::connect(&missing).err().expect("refused").to_string();
+    assert!(
+        e.contains("gateway.database_password_file") && e.contains("absent.pass"),
+        "{e}"
+    );
+    std::fs::write(dir.path().join("right.pass"), "gw-secret\n").expect("write");
+    let right = Database::parse(&url, dir.path(), Some("right.pass"), None).expect("target");
+    let mut s = Store::connect(&right).expect("connects");
+    s.migrate().expect("migrate");
+    s.check_schema().expect("current");
+}
