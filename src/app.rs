@@ -120,6 +120,8 @@ pub struct App {
     pub assertions: crate::jwt::assertion::AssertionCache,
     /// Upstream bearer tokens (tenants in `token` mode).
     pub upstream_tokens: crate::upstream::token_mode::UpstreamTokens,
+    /// When the directory view was last confirmed against the store (the poller's).
+    pub freshness: Arc<crate::directory::freshness::Freshness>,
     /// The store connection gateway tokens are written through (opened on first use).
     token_store: Arc<std::sync::Mutex<Option<crate::store::Store>>>,
 }
@@ -166,6 +168,7 @@ impl App {
             limiter: crate::policy::ratelimit::Limiter::default(),
             assertions: crate::jwt::assertion::AssertionCache::new(ASSERTION_CACHE_CAPACITY),
             token_store: Arc::default(),
+            freshness: Arc::default(),
             upstream_tokens: crate::upstream::token_mode::UpstreamTokens::default(),
         })
     }

@@ -50,6 +50,8 @@ pub enum Reason {
     Internal,
     /// The audit trail cannot take the record: refused rather than relayed unaudited.
     AuditUnavailable,
+    /// 503: the state database has been unreachable for longer than the staleness bound.
+    StoreUnavailable,
     /// Redaction rules apply and the response could not be masked (not JSON, compressed, or
     /// invalid mid-stream): withheld rather than passed unmasked.
     RedactionFailed,
@@ -113,6 +115,7 @@ impl Reason {
             Reason::BadRequest => "request.malformed",
             Reason::Internal => "gateway.internal",
             Reason::AuditUnavailable => "audit.unavailable",
+            Reason::StoreUnavailable => "store.unavailable",
             Reason::RedactionFailed => "redaction.failed",
             Reason::RateLimited => "ratelimit.exceeded",
             Reason::HeadersTooLarge => "request.headers_too_large",
@@ -160,7 +163,10 @@ impl Reason {
             | Reason::UpstreamTls
             | Reason::UpstreamCredentialMissing
             | Reason::RedactionFailed => 502,
-            Reason::KillSwitchOn | Reason::AuditUnavailable | Reason::AuthBusy => 503,
+            Reason::KillSwitchOn
+            | Reason::AuditUnavailable
+            | Reason::StoreUnavailable
+            | Reason::AuthBusy => 503,
             Reason::UpstreamTimeout => 504,
         }
     }
@@ -193,6 +199,9 @@ impl Reason {
             Reason::BodyTooLarge => "The request body is too large.",
             Reason::BadRequest => "The request is malformed.",
             Reason::Internal => "The gateway failed to process the request.",
+            Reason::StoreUnavailable => {
+                "The gateway cannot reach its state database and is refusing requests. Retry shortly."
+            }
             Reason::AuditUnavailable => {
                 "The gateway cannot record requests right now and is refusing them. Retry shortly."
             }
@@ -233,7 +242,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 35] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -256,6 +265,7 @@ impl Reason {
         Reason::BadRequest,
         Reason::Internal,
         Reason::AuditUnavailable,
+        Reason::StoreUnavailable,
         Reason::RedactionFailed,
         Reason::RateLimited,
         Reason::HeadersTooLarge,

@@ -40,6 +40,9 @@ pub struct GatewaySettings {
     pub dangerous_allow_insecure_upstream: bool,
     /// Store poll interval.
     pub store_poll_interval: Duration,
+    /// How long a gateway on PostgreSQL serves from a view it cannot confirm (the store is
+    /// unreachable) before refusing with `store.unavailable`.
+    pub store_staleness: Duration,
     /// Audit queue capacity.
     pub audit_queue_capacity: usize,
     /// How long the audit writer waits for more records before writing a batch.

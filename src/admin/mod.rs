@@ -198,8 +198,15 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
     crate::listen::serve_http("admin", listener, stop, move |req| {
         let state = state.clone();
         async move {
+            // Store work is blocking (and a PostgreSQL client cannot run inside this
+            // runtime): each call is handled on the blocking pool.
             let reply = match read(req).await {
-                Ok(r) => routes::route(&state, &r),
+                Ok(r) => tokio::task::spawn_blocking(move || routes::route(&state, &r))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "admin handler failed");
+                        common::internal("admin handler failed")
+                    }),
                 Err(reply) => reply,
             };
             reply.into_response()

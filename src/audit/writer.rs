@@ -35,7 +35,7 @@ pub const BATCH: usize = 512;
 pub const DEFAULT_LINGER_MS: u64 = 10;
 
 /// Counters shared between the sink, the writer and metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuditStats {
     /// Records committed.
     pub written: AtomicU64,
@@ -44,12 +44,57 @@ pub struct AuditStats {
     /// Requests refused because no slot was free or writing failed.
     pub refused: AtomicU64,
     healthy: AtomicBool,
+    origin: Instant,
+    /// When writes started failing (ms since `origin`).
+    failing_since_ms: AtomicU64,
+    /// How long records are still queued while writes fail (0: not at all).
+    tolerance_ms: AtomicU64,
+}
+
+impl Default for AuditStats {
+    fn default() -> Self {
+        AuditStats {
+            written: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            healthy: AtomicBool::new(false),
+            origin: Instant::now(),
+            failing_since_ms: AtomicU64::new(0),
+            tolerance_ms: AtomicU64::new(0),
+        }
+    }
 }
 
 impl AuditStats {
     /// Whether the last write succeeded.
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Marks a failed write; the first of a run starts the tolerance clock.
+    fn failed(&self) {
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            self.failing_since_ms
+                .store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether new records are taken: the writer is writing, or has been failing for less
+    /// than the tolerance (the queue then holds them until the database is back).
+    fn accepts_records(&self) -> bool {
+        if self.healthy() {
+            return true;
+        }
+        let tolerance = self.tolerance_ms.load(Ordering::Relaxed);
+        tolerance > 0
+            && self
+                .now_ms()
+                .saturating_sub(self.failing_since_ms.load(Ordering::Relaxed))
+                < tolerance
     }
 }
 
@@ -85,7 +130,7 @@ impl Slot {
 impl AuditSink {
     /// Reserves a slot for one record.
     pub fn reserve(&self) -> Result<Slot, Unavailable> {
-        if !self.stats.healthy() {
+        if !self.stats.accepts_records() {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Unavailable::WriterFailing);
         }
@@ -102,7 +147,15 @@ impl AuditSink {
     /// Whether a record could be reserved now (for readiness probes: reserves nothing and,
     /// unlike a refused [`AuditSink::reserve`], counts nothing).
     pub fn accepting(&self) -> bool {
-        self.stats.healthy() && self.tx.capacity() > 0
+        self.stats.accepts_records() && self.tx.capacity() > 0
+    }
+
+    /// Keeps taking records for `tolerance` after writes start failing (a shared PostgreSQL
+    /// store: the node serves within the staleness bound and the queue holds the records until
+    /// the database is back); past it, or when the queue is full, requests are refused.
+    pub fn tolerate_failures_for(&self, tolerance: Duration) {
+        let ms = u64::try_from(tolerance.as_millis()).unwrap_or(u64::MAX);
+        self.stats.tolerance_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Records queued or reserved and not yet taken by the writer.
@@ -195,6 +248,7 @@ fn run(
             return;
         }
     };
+    let key = Arc::new(key);
     rt.block_on(async move {
         let mut conn: Option<crate::store::Store> = None;
         let mut batch = Vec::with_capacity(BATCH);
@@ -225,7 +279,7 @@ fn run(
             }
             let mut backoff = Duration::from_millis(50);
             loop {
-                match write(&path, &mut conn, &key, &batch) {
+                match write_batch(&path, &mut conn, &key, &mut batch).await {
                     Ok(()) => {
                         stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                         if !stats.healthy() {
@@ -240,7 +294,7 @@ fn run(
                         if stats.healthy() {
                             tracing::error!(error = %e, pending = batch.len(), "audit write failed; refusing traffic until it works again");
                         }
-                        stats.healthy.store(false, Ordering::Relaxed);
+                        stats.failed();
                         conn = None;
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -263,6 +317,46 @@ pub fn tune(store: &crate::store::Store) -> Result<(), crate::store::StoreError>
             .batch("PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;")?;
     }
     Ok(())
+}
+
+/// Writes `batch` through `conn`. SQLite is written from this thread. A PostgreSQL client runs
+/// its own runtime, which cannot be entered from the writer's: that write runs on the blocking
+/// pool, and the connection and the batch come back with its outcome (a panic there is an
+/// error, and the batch is kept for the retry).
+async fn write_batch(
+    path: &crate::store::Database,
+    conn: &mut Option<crate::store::Store>,
+    key: &Arc<KeyedHasher>,
+    batch: &mut Vec<AuditRecord>,
+) -> Result<(), String> {
+    if path.sqlite_path().is_some() {
+        return write(path, conn, key, batch);
+    }
+    let (p, k, mut c, b) = (
+        path.clone(),
+        key.clone(),
+        conn.take(),
+        std::mem::take(batch),
+    );
+    let pending = b.len();
+    let joined = tokio::task::spawn_blocking(move || {
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&p, &mut c, &k, &b)))
+                .unwrap_or_else(|_| Err("the audit write panicked".into()));
+        (c, b, r)
+    })
+    .await;
+    match joined {
+        Ok((c, b, r)) => {
+            *conn = c;
+            *batch = b;
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, lost = pending, "the audit write task did not return; its records are lost");
+            Err(format!("the audit write task did not return: {e}"))
+        }
+    }
 }
 
 fn write(

@@ -117,10 +117,14 @@ pub fn serve(
         gw.audit_linger,
     )
     .map_err(|e| super::failed(format_args!("cannot start the audit writer: {e}")))?;
+    if matches!(gw.database, crate::store::Database::Postgres(_)) {
+        sink.tolerate_failures_for(gw.store_staleness);
+    }
     let app = Arc::new(build_app(config, snapshot, master, passwords, sink)?);
     let poller = Poller::start(
         gw.database.clone(),
         app.directory.clone(),
+        app.freshness.clone(),
         gw.store_poll_interval,
         Some(opener(app.clone())),
     )

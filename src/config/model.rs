@@ -59,6 +59,8 @@ pub struct GatewayFile {
     pub dangerous_allow_insecure_upstream: Option<bool>,
     /// How often the store's change counter is polled.
     pub store_poll_interval_ms: Option<u64>,
+    /// PostgreSQL only: seconds a node serves without reaching the store.
+    pub store_staleness_seconds: Option<u64>,
     /// Audit queue capacity (records).
     pub audit_queue_capacity: Option<usize>,
     /// How long the audit writer waits after a batch's first record for more, in ms.

@@ -34,6 +34,7 @@ impl Poller {
     pub fn start(
         path: crate::store::Database,
         handle: DirectoryHandle,
+        freshness: Arc<super::freshness::Freshness>,
         interval: Duration,
         opens: Option<Opener>,
     ) -> std::io::Result<Poller> {
@@ -41,7 +42,7 @@ impl Poller {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("erpgate-store-poller".into())
-            .spawn(move || run(path, handle, interval, opens, flag))?;
+            .spawn(move || run(path, handle, &freshness, interval, opens, flag))?;
         Ok(Poller {
             stop,
             thread: Some(thread),
@@ -70,15 +71,29 @@ impl Drop for Poller {
 fn run(
     path: crate::store::Database,
     handle: DirectoryHandle,
+    freshness: &super::freshness::Freshness,
     interval: Duration,
     opens: Option<Opener>,
     stop: Arc<AtomicBool>,
 ) {
     let mut store: Option<Store> = None;
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(interval);
+        // PostgreSQL announces every change (NOTIFY at commit): the wait ends as soon as one
+        // comes, and the interval is the polling fallback. SQLite only polls.
+        match store.as_ref().map(|s| s.conn().wait_notification(interval)) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "store poller lost its connection; access state is not refreshing");
+                store = None;
+                std::thread::sleep(interval);
+            }
+            None => std::thread::sleep(interval),
+        }
         if store.is_none() {
-            match Store::connect(&path) {
+            match Store::connect(&path).and_then(|s| {
+                s.conn().listen(crate::store::CHANGES_CHANNEL)?;
+                Ok(s)
+            }) {
                 Ok(s) => store = Some(s),
                 Err(e) => {
                     tracing::error!(error = %e, "store poller cannot open the database; access state is not refreshing");
@@ -88,7 +103,7 @@ fn run(
         }
         let Some(s) = store.as_ref() else { continue };
         match poll_once(s, &handle, opens.as_deref()) {
-            Ok(_) => {}
+            Ok(_) => freshness.confirm(),
             Err(e) => {
                 tracing::error!(error = %e, "store poller failed; access state is not refreshing");
                 store = None;

@@ -48,13 +48,24 @@ pub fn guards(app: &App, session: &mut Session, ctx: &mut RequestCtx) -> Guarded
     ctx.hsts = tls.and_then(|t| t.hsts.clone());
     let tls_version_refused =
         tls.is_some_and(|t| t.tls13_only && !super::tls::negotiated_tls13(session));
+    // On a shared PostgreSQL store, a view that could not be confirmed for longer than the
+    // staleness bound may be missing revocations: refuse rather than serve from it. That
+    // refusal names the cause even when the audit queue has stopped taking records too (the
+    // same outage), and is queued for the trail when a slot is still free.
+    let stale = matches!(gw.database, crate::store::Database::Postgres(_))
+        && app.freshness.age() > gw.store_staleness;
     // No record slot, no relay: refuse rather than serve traffic we cannot audit.
     match app.audit.reserve() {
         Ok(slot) => ctx.audit_slot = Some(slot),
-        Err(why) => {
+        Err(why) if !stale => {
             tracing::warn!(request_id = %ctx.request_id, ?why, "audit unavailable: request refused");
             return Guarded::Refuse(Deny::new(Reason::AuditUnavailable));
         }
+        Err(_) => {}
+    }
+    if stale {
+        tracing::warn!(request_id = %ctx.request_id, "state database unreachable beyond the staleness bound: request refused");
+        return Guarded::Refuse(Deny::new(Reason::StoreUnavailable));
     }
     if tls_version_refused {
         // Pingora's listener always offers TLS 1.2; a client that negotiated it is refused

@@ -44,7 +44,10 @@ pub fn error_header(
             "Basic realm=\"erpgate\", charset=\"UTF-8\"",
         )?;
     }
-    if matches!(reason, Reason::KillSwitchOn | Reason::AuditUnavailable) {
+    if matches!(
+        reason,
+        Reason::KillSwitchOn | Reason::AuditUnavailable | Reason::StoreUnavailable
+    ) {
         // A deliberate block: tell well-behaved clients not to hammer us.
         resp.insert_header(http::header::RETRY_AFTER, "60")?;
     }

@@ -87,6 +87,10 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// The PostgreSQL channel every access-state change is announced on (by the migrations'
+/// trigger function, with the new change counter as payload).
+pub const CHANGES_CHANNEL: &str = "erpgate_changes";
+
 /// A connection to the state database.
 pub struct Store {
     conn: Conn,

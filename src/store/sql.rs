@@ -284,6 +284,40 @@ impl Conn {
         }
     }
 
+    /// Subscribes this connection to `channel` (PostgreSQL `LISTEN`; nothing on SQLite, which
+    /// has no notifications: its readers poll).
+    pub fn listen(&self, channel: &str) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(_) => Ok(()),
+            Conn::Postgres(_) => {
+                if !channel.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    return Err(StoreError::Invalid(format!("bad channel name {channel}")));
+                }
+                self.batch(&format!("LISTEN {channel}"))
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a notification on a channel this connection listens to;
+    /// returns whether one came (every pending one is consumed). On SQLite it sleeps out the
+    /// timeout and returns `false`.
+    pub fn wait_notification(&self, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator as _;
+        match self {
+            Conn::Sqlite(_) => {
+                std::thread::sleep(timeout);
+                Ok(false)
+            }
+            Conn::Postgres(c) => {
+                let mut client = c.try_borrow_mut().map_err(|_| busy())?;
+                let mut notes = client.notifications();
+                let came = notes.timeout_iter(timeout).next()?.is_some();
+                while notes.iter().next()?.is_some() {}
+                Ok(came)
+            }
+        }
+    }
+
     /// Runs `work` in one transaction: committed when it returns `Ok`, rolled back otherwise
     /// (and when it panics: the rollback runs as the guard drops).
     pub fn transaction<T>(

@@ -47,6 +47,8 @@ pub struct Options {
     pub sim_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// `gateway.shutdown_grace_seconds`.
     pub shutdown_grace_seconds: u64,
+    /// `gateway.database` (a SQLite file in the test directory by default).
+    pub database: String,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             sim_jwt_issuers: Vec::new(),
             sim_tls: None,
             shutdown_grace_seconds: 1,
+            database: "erpgate.db".into(),
         }
     }
 }
@@ -167,6 +170,7 @@ impl Gateway {
             gateway_extra = opts.gateway_extra,
             acme_extra = opts.acme_extra,
             grace = opts.shutdown_grace_seconds,
+            database = opts.database,
         );
         std::fs::write(&config, text).expect("write config");
         let app_key = erpgate::crypto::MasterKey::generate()

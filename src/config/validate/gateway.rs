@@ -143,6 +143,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         upstream_read_timeout: limits.read,
         dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
         store_poll_interval: audit.poll,
+        store_staleness: audit.staleness,
         audit_queue_capacity: audit.queue,
         audit_linger: audit.linger,
         audit_retention_days: g.audit_retention_days,
@@ -268,6 +269,7 @@ fn upgrade_socket(
 /// The store poll and audit settings.
 struct Audit {
     poll: Duration,
+    staleness: Duration,
     queue: usize,
     linger: Duration,
     min_retention: u32,
@@ -280,6 +282,16 @@ fn audit(k: &mut Keys<'_>, g: &GatewayFile) -> Audit {
         g.store_poll_interval_ms,
         (250, 50, 1000),
     );
+    let staleness = Duration::from_secs(k.range(
+        "store_staleness_seconds",
+        g.store_staleness_seconds,
+        (5, 1, 300),
+    ));
+    if staleness <= poll {
+        k.p.push(format!(
+            "{file}: gateway.store_staleness_seconds: must be longer than store_poll_interval_ms"
+        ));
+    }
     let queue = k.range(
         "audit_queue_capacity",
         g.audit_queue_capacity,
@@ -310,6 +322,7 @@ fn audit(k: &mut Keys<'_>, g: &GatewayFile) -> Audit {
     }
     Audit {
         poll,
+        staleness,
         queue,
         linger: Duration::from_millis(linger),
         min_retention,

@@ -1,0 +1,292 @@
+//! Several gateways, one state: two `erpgate serve` processes on one PostgreSQL database (a
+//! private cluster), set up and operated through the CLI as an operator would. A change made
+//! through one node's CLI reaches the other node within a second (LISTEN/NOTIFY, with the poll
+//! as fallback), and both nodes' audit records land in one verifiable trail.
+
+mod support;
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::postgres::Postgres;
+use support::{Gateway, Issued, Options};
+
+const INVOICES: &str = "/fscmRestApi/resources/latest/invoices";
+
+/// A second node: the same configuration and master key, its own port and directory.
+struct Node {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+}
+
+impl Node {
+    fn start(first: &Gateway) -> Node {
+        let dir = tempfile::tempdir().expect("dir");
+        let port = support::free_port();
+        let text = std::fs::read_to_string(&first.config)
+            .expect("config")
+            .replace(
+                &format!("listen = \"{}\"", first.addr),
+                &format!("listen = \"127.0.0.1:{port}\""),
+            );
+        let config = dir.path().join("erpgate.toml");
+        std::fs::write(&config, text).expect("write");
+        // Files the configuration names relative to its directory.
+        for entry in std::fs::read_dir(first.dir.path()).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") && path != first.config {
+                std::fs::copy(&path, dir.path().join(path.file_name().expect("name")))
+                    .expect("copy");
+            }
+        }
+        let log = dir.path().join("node.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("ERPGATE_APP_KEY", &first.app_key)
+            .env("ERPGATE_LOG", "info,erpgate=debug")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("clone"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let mut node = Node {
+            child,
+            addr,
+            _dir: dir,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!("node exited with {status}:\n{}", node.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node did not listen:\n{}",
+                node.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn status_as(&self, cred: &Issued) -> (u16, String) {
+        let raw = format!(
+            "GET {INVOICES} HTTP/1.1\r\nHost: gw.test\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            support::basic(&cred.username, &cred.password)
+        );
+        let r = support::http::raw(self.addr, raw.as_bytes()).expect("response");
+        let code = if r.status == 200 {
+            String::new()
+        } else {
+            r.error_code()
+        };
+        (r.status, code)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How long until `f` holds (polled every 10 ms, at most 5 s).
+fn time_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what}: not within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.elapsed()
+}
+
+#[test]
+fn a_change_through_one_node_reaches_the_other_within_a_second() {
+    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+    pg.psql("postgres", "create role gw login password 'gw-node-secret'")
+        .expect("role");
+    pg.psql("postgres", "create database erpgate owner gw")
+        .expect("database");
+    let secrets = tempfile::tempdir().expect("dir");
+    let pass = secrets.path().join("pg.pass");
+    std::fs::write(&pass, "gw-node-secret\n").expect("password file");
+
+    // Node A: migrated, accounts and secrets created, all through the CLI, all in PostgreSQL.
+    // Polling is slowed to 1 s on both nodes, so what is measured below is the notification.
+    let mut a = Gateway::prepare(Options {
+        database: format!("postgres://gw@127.0.0.1:{}/erpgate", pg.port),
+        gateway_extra: format!("database_password_file = \"{}\"", pass.display()),
+        ..Options::default()
+    });
+    let text = std::fs::read_to_string(&a.config).expect("config");
+    assert!(text.contains("store_poll_interval_ms = 100\n"));
+    std::fs::write(
+        &a.config,
+        text.replace(
+            "store_poll_interval_ms = 100\n",
+            "store_poll_interval_ms = 1000\n",
+        ),
+    )
+    .expect("config");
+    a.spawn();
+    assert!(
+        !std::path::Path::new(&a.dir.path().join("erpgate.db")).exists(),
+        "no SQLite file"
+    );
+    let b = Node::start(&a);
+    let cred = a.issue("ap-sync");
+    let spare = a.issue("ap-sync");
+    // Node B learns of the new credentials (a change announced by A's CLI) and serves them.
+    time_until("B knows the credential", || b.status_as(&cred).0 == 200);
+    assert_eq!(a.get_as(&cred, INVOICES).status, 200);
+
+    let mut times = Vec::new();
+    a.ok(&["credential", "revoke", &cred.id]);
+    let took = time_until("B refuses the revoked credential", || {
+        b.status_as(&cred) == (401, "credential.revoked".to_string())
+    });
+    eprintln!("revocation reached the other node in {took:?}");
+    assert!(took < Duration::from_secs(1), "revocation took {took:?}");
+    times.push(took);
+    assert_eq!(b.status_as(&spare).0, 200, "other credentials still work");
+
+    a.ok(&["account", "suspend", "ap-sync"]);
+    let took = time_until("B refuses the suspended account", || {
+        b.status_as(&spare) == (403, "account.suspended".to_string())
+    });
+    eprintln!("suspension reached the other node in {took:?}");
+    assert!(took < Duration::from_secs(1), "suspension took {took:?}");
+    times.push(took);
+
+    a.ok(&["account", "resume", "ap-sync"]);
+    time_until("B serves the resumed account", || {
+        b.status_as(&spare).0 == 200
+    });
+
+    a.ok(&["killswitch", "on"]);
+    let took = time_until("B honours the kill switch", || b.status_as(&spare).0 == 503);
+    eprintln!("kill switch reached the other node in {took:?}");
+    assert!(took < Duration::from_secs(1), "kill switch took {took:?}");
+    times.push(took);
+    // Polling alone (every 1 s here) would take about 500 ms on average each time: three
+    // changes all well under that are the notification at work.
+    let slowest = times.iter().max().copied().unwrap_or_default();
+    assert!(slowest < Duration::from_millis(500), "{times:?}");
+    a.ok(&["killswitch", "off"]);
+    time_until("B serves again", || b.status_as(&spare).0 == 200);
+
+    // Both nodes wrote to the one trail, and it verifies.
+    let verified = a.ok(&["audit", "verify"]);
+    assert!(verified.contains("intact"), "{verified}");
+    // B relayed at least the requests it answered 200 above, A one: all in the trail.
+    let relayed = a
+        .audit(&["--actor", "ap-sync"])
+        .iter()
+        .filter(|r| r["decision"] == "relayed")
+        .count();
+    assert!(relayed >= 5, "{relayed} relayed records");
+    let log = b.log_text();
+    assert!(!log.contains("gw-node-secret"), "password in the log");
+    assert!(!log.contains(&cred.password) && !log.contains(&spare.password));
+}
+
+#[test]
+fn a_node_that_loses_the_database_serves_within_the_staleness_bound_then_refuses_and_recovers() {
+    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+    pg.psql("postgres", "create role gw login password 'gw-node-secret'")
+        .expect("role");
+    pg.psql("postgres", "create database erpgate owner gw")
+        .expect("database");
+    let secrets = tempfile::tempdir().expect("dir");
+    let pass = secrets.path().join("pg.pass");
+    std::fs::write(&pass, "gw-node-secret\n").expect("password file");
+    let gw = Gateway::start(Options {
+        database: format!("postgres://gw@127.0.0.1:{}/erpgate", pg.port),
+        gateway_extra: format!(
+            "database_password_file = \"{}\"\nstore_staleness_seconds = 2",
+            pass.display()
+        ),
+        ..Options::default()
+    });
+    let cred = gw.issue("ap-sync");
+    gw.eventually("the credential is served", || {
+        gw.get_as(&cred, INVOICES).status == 200
+    });
+
+    pg.stop().expect("stop PostgreSQL");
+    let stopped = Instant::now();
+    let mut served = Vec::new();
+    let first_refusal = loop {
+        let r = gw.get_as(&cred, INVOICES);
+        if r.status != 200 {
+            break (stopped.elapsed(), r.status, r.error_code());
+        }
+        served.push(r.header("x-request-id").expect("request id").to_string());
+        assert!(
+            stopped.elapsed() < Duration::from_secs(6),
+            "still relaying {:?} after the store went away",
+            stopped.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (after, status, code) = first_refusal;
+    assert_eq!(
+        (status, code.as_str()),
+        (503, "store.unavailable"),
+        "after {after:?}, {} served:\n{}",
+        served.len(),
+        gw.log_text()
+    );
+    // Served from what it knew for about the bound (2 s, confirmed at most one 100 ms poll
+    // before the stop), never much longer.
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(4),
+        "first refusal after {after:?}"
+    );
+    eprintln!(
+        "served {} requests, first refusal {after:?} after the stop",
+        served.len()
+    );
+    assert!(!served.is_empty(), "nothing served within the bound");
+    // While the database stays away, every answer is a refusal.
+    for _ in 0..5 {
+        let r = gw.get_as(&cred, INVOICES);
+        assert_eq!(r.status, 503);
+        assert!(
+            ["store.unavailable", "audit.unavailable"].contains(&r.error_code().as_str()),
+            "{}",
+            r.error_code()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    pg.restart().expect("start PostgreSQL again");
+    let took = time_until("service recovers without a restart", || {
+        gw.get_as(&cred, INVOICES).status == 200
+    });
+    eprintln!("recovered {took:?} after PostgreSQL came back");
+    assert!(took < Duration::from_secs(5), "recovery took {took:?}");
+    // Every request served during the outage was audited once the database was back, and
+    // the trail verifies.
+    for rid in &served {
+        let rec = gw.audit_record(rid);
+        assert_eq!(rec["decision"], "relayed", "{rec}");
+    }
+    let verified = gw.ok(&["audit", "verify"]);
+    assert!(verified.contains("intact"), "{verified}");
+}
