@@ -6,6 +6,7 @@
 pub mod account;
 pub mod admin_token;
 pub mod audit;
+pub mod backup;
 pub mod check;
 pub mod credential;
 pub mod demo;
@@ -112,6 +113,8 @@ pub enum Command {
     Keygen,
     /// Create or upgrade the database schema.
     Migrate(ConfigArg),
+    /// Copy a SQLite state database to a new file while gateways keep serving.
+    Backup(backup::BackupArgs),
     /// Manage accounts.
     Account(account::AccountArgs),
     /// Manage issued credential sets.
@@ -183,6 +186,7 @@ fn dispatch(command: Command) -> CliResult {
         Command::Demo(a) => demo::run(&a),
         Command::Keygen => keygen(),
         Command::Migrate(c) => migrate::run(&c.config),
+        Command::Backup(a) => backup::run(&a),
         Command::Account(a) => account::run(&a),
         Command::Credential(a) => credential::run(&a),
         Command::Secret(a) => secret::run(&a),
