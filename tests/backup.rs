@@ -42,7 +42,11 @@ fn a_backup_taken_under_load_is_consistent_private_and_usable() {
     assert!(served > 0);
     assert!(out.contains("integrity ok"), "{out}");
     let mode = std::fs::metadata(&copy).expect("copy").permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the copy holds hashes and sealed secrets");
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the copy holds hashes and sealed secrets"
+    );
 
     // The copy is a working state database: the same accounts, and an intact chain, read
     // through a configuration that points at it.
@@ -57,7 +61,10 @@ fn a_backup_taken_under_load_is_consistent_private_and_usable() {
     let verify = gw.ok(&["audit", "verify", "--config", restored]);
     assert!(verify.contains("intact"), "{verify}");
     let accounts = gw.ok(&["account", "list", "--config", restored]);
-    assert!(accounts.contains("ap-sync") && accounts.contains("hr-reader"), "{accounts}");
+    assert!(
+        accounts.contains("ap-sync") && accounts.contains("hr-reader"),
+        "{accounts}"
+    );
     // The backup itself is in the live trail.
     let backups: Vec<_> = gw
         .audit(&[])

@@ -75,8 +75,9 @@ pub(super) fn with_store(
     st: &AdminState,
     f: impl FnOnce(&Store) -> Result<Reply, StoreError>,
 ) -> Reply {
-    let Ok(store) = st.store.lock() else {
-        return internal("store lock poisoned");
+    let store = match st.store() {
+        Ok(s) => s,
+        Err(reply) => return reply,
     };
     f(&store).unwrap_or_else(store_error)
 }
@@ -90,8 +91,9 @@ pub(super) fn operate(
     to_reply: impl FnOnce(ServiceError) -> Reply,
     f: impl FnOnce(&mut Operator<'_>) -> Result<Reply, ServiceError>,
 ) -> Reply {
-    let Ok(mut store) = st.store.lock() else {
-        return internal("store lock poisoned");
+    let mut store = match st.store() {
+        Ok(s) => s,
+        Err(reply) => return reply,
     };
     let mut op = Operator::live(&mut store, &st.app, Actor::named(who.actor()));
     f(&mut op).unwrap_or_else(to_reply)

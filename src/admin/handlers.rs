@@ -330,8 +330,9 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
         reason: query(req, "reason"),
         path_prefix: query(req, "path_prefix"),
     };
-    let Ok(store) = st.store.lock() else {
-        return internal("store lock poisoned");
+    let store = match st.store() {
+        Ok(s) => s,
+        Err(reply) => return reply,
     };
     match crate::audit::query::select(store.conn(), &f, limit) {
         Ok(rows) => {
@@ -350,8 +351,9 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
 
 /// `GET /audit/verify`: whether the hash chain is intact.
 pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
-    let Ok(store) = st.store.lock() else {
-        return internal("store lock poisoned");
+    let store = match st.store() {
+        Ok(s) => s,
+        Err(reply) => return reply,
     };
     match crate::audit::chain::verify_db(store.conn(), &st.app.master().audit_key()) {
         Ok(crate::audit::chain::Verdict::Intact { records, last_hash }) => {

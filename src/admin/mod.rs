@@ -31,7 +31,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct AdminState {
     /// The gateway.
     pub app: Arc<App>,
-    /// The admin API's own store connection.
+    /// The admin API's own store connection (reopened when it has failed: see
+    /// [`AdminState::store`]).
     pub store: Mutex<Store>,
     /// Keys admin token hashes.
     pub hasher: crate::crypto::KeyedHasher,
@@ -39,6 +40,29 @@ pub struct AdminState {
     pub passwords: crate::crypto::PasswordHasher,
     /// When the gateway started.
     pub started: Instant,
+}
+
+impl AdminState {
+    /// The store connection, reopened first if it has been lost (a PostgreSQL restart): an
+    /// admin call never keeps failing on a dead connection. A poisoned lock or a failed
+    /// reconnect is a 500.
+    pub fn store(&self) -> Result<std::sync::MutexGuard<'_, Store>, Reply> {
+        let mut guard = self
+            .store
+            .lock()
+            .map_err(|_| common::internal("store lock poisoned"))?;
+        if guard.is_closed() {
+            let db = self.app.compiled.load().snapshot.gateway.database.clone();
+            match Store::connect(&db) {
+                Ok(fresh) => *guard = fresh,
+                Err(e) => {
+                    tracing::error!(error = %e, "admin API cannot reconnect to the store");
+                    return Err(common::internal("the state database is unreachable"));
+                }
+            }
+        }
+        Ok(guard)
+    }
 }
 
 /// A finished response.

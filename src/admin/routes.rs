@@ -176,9 +176,7 @@ pub fn route(st: &AdminState, req: &AdminRequest) -> Reply {
 /// The caller behind `Authorization`, if their token is valid and of at least `role`:
 /// 401 without a valid token, 403 for a lower role.
 fn authenticate(st: &AdminState, req: &AdminRequest, role: Role) -> Result<AdminIdentity, Reply> {
-    let Ok(store) = st.store.lock() else {
-        return Err(internal("store lock poisoned"));
-    };
+    let store = st.store()?;
     let found = req
         .authorization
         .as_ref()

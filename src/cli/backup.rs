@@ -82,8 +82,8 @@ fn backup_into(source: &Path, to: &Path) -> Result<i64, String> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| format!("cannot open {}: {e}", source.display()))?;
-    let mut dest = rusqlite::Connection::open(to)
-        .map_err(|e| format!("cannot open {}: {e}", to.display()))?;
+    let mut dest =
+        rusqlite::Connection::open(to).map_err(|e| format!("cannot open {}: {e}", to.display()))?;
     {
         let backup = rusqlite::backup::Backup::new(&from, &mut dest)
             .map_err(|e| format!("cannot start the backup: {e}"))?;

@@ -112,6 +112,12 @@ impl Store {
         wrapped: &[u8],
     ) -> Result<Resealed, StoreError> {
         self.conn.transaction(Tx::Write, |c| {
+            if c.engine() == super::sql::Engine::Postgres {
+                // The advisory lock orders erpgate's own writer transactions only: keep every
+                // other writer (a secret set through another node) out until the commit, as
+                // SQLite's BEGIN IMMEDIATE does, so nothing stays sealed under the old key.
+                c.batch("LOCK TABLE secrets, tenant_keys, key_material IN SHARE ROW EXCLUSIVE MODE")?;
+            }
             let mut done = Resealed::default();
             let t = now();
             let rows = c.query(

@@ -227,7 +227,9 @@ impl Store {
         match db {
             Database::Sqlite(path) => Self::open(path),
             Database::Postgres(target) => Ok(Store {
-                conn: Conn::Postgres(Box::new(std::cell::RefCell::new(target.connect()?))),
+                conn: Conn::Postgres(Box::new(std::cell::RefCell::new(sql::PgClient::new(
+                    target.connect()?,
+                )))),
             }),
         }
     }
@@ -257,6 +259,12 @@ impl Store {
     /// own queries included).
     pub fn conn(&self) -> &Conn {
         &self.conn
+    }
+
+    /// Whether the connection is known to be gone (a PostgreSQL server that went away: the
+    /// next use would fail; reconnect instead). A SQLite file never is.
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
     }
 
     /// Whether a table exists (in the connection's schema).

@@ -7,10 +7,13 @@
 //! A `Conn` serves one thread at a time (like the SQLite connection it replaces): it is `Send`,
 //! not `Sync`.
 
-use std::borrow::Cow;
+mod pg;
+
 use std::cell::RefCell;
 
 use super::StoreError;
+use pg::{pg_params, pg_row};
+pub use pg::{pg_sql, PgClient};
 
 /// A value bound to a statement or read from a row.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,7 +174,7 @@ pub enum Conn {
     /// SQLite.
     Sqlite(rusqlite::Connection),
     /// PostgreSQL (boxed: the client is much larger than a SQLite handle).
-    Postgres(Box<RefCell<postgres::Client>>),
+    Postgres(Box<RefCell<PgClient>>),
 }
 
 impl Conn {
@@ -180,6 +183,16 @@ impl Conn {
         match self {
             Conn::Sqlite(_) => Engine::Sqlite,
             Conn::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Whether the connection is known to be closed (PostgreSQL only).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Conn::Sqlite(_) => false,
+            Conn::Postgres(c) => c
+                .try_borrow_mut()
+                .is_ok_and(|mut g| g.get().map_or(true, |c| c.is_closed())),
         }
     }
 
@@ -192,9 +205,8 @@ impl Conn {
             }
             Conn::Postgres(c) => {
                 let refs = pg_params(params);
-                Ok(c.try_borrow_mut()
-                    .map_err(|_| busy())?
-                    .execute(pg_sql(sql).as_ref(), &refs)?)
+                let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
+                Ok(guard.get()?.execute(pg_sql(sql).as_ref(), &refs)?)
             }
         }
     }
@@ -218,10 +230,8 @@ impl Conn {
             }
             Conn::Postgres(c) => {
                 let refs = pg_params(params);
-                let rows = c
-                    .try_borrow_mut()
-                    .map_err(|_| busy())?
-                    .query(pg_sql(sql).as_ref(), &refs)?;
+                let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
+                let rows = guard.get()?.query(pg_sql(sql).as_ref(), &refs)?;
                 rows.iter().map(pg_row).collect()
             }
         }
@@ -253,8 +263,10 @@ impl Conn {
             }
             Conn::Postgres(c) => {
                 use postgres::fallible_iterator::FallibleIterator as _;
-                let mut client = c.try_borrow_mut().map_err(|_| busy())?;
-                let mut rows = client.query_raw(pg_sql(sql).as_ref(), pg_params(params))?;
+                let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
+                let mut rows = guard
+                    .get()?
+                    .query_raw(pg_sql(sql).as_ref(), pg_params(params))?;
                 while let Some(r) = rows.next()? {
                     if !each(pg_row(&r)?)? {
                         break;
@@ -280,7 +292,10 @@ impl Conn {
     pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
         match self {
             Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Postgres(c) => Ok(c.try_borrow_mut().map_err(|_| busy())?.batch_execute(sql)?),
+            Conn::Postgres(c) => {
+                let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
+                Ok(guard.get()?.batch_execute(sql)?)
+            }
         }
     }
 
@@ -309,8 +324,8 @@ impl Conn {
                 Ok(false)
             }
             Conn::Postgres(c) => {
-                let mut client = c.try_borrow_mut().map_err(|_| busy())?;
-                let mut notes = client.notifications();
+                let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
+                let mut notes = guard.get()?.notifications();
                 let came = notes.timeout_iter(timeout).next()?.is_some();
                 while notes.iter().next()?.is_some() {}
                 Ok(came)
@@ -329,15 +344,18 @@ impl Conn {
             (Engine::Sqlite, Tx::Read) => "BEGIN DEFERRED",
             (Engine::Sqlite, Tx::Write) => "BEGIN IMMEDIATE",
             (Engine::Postgres, Tx::Read) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            (Engine::Postgres, Tx::Write) => {
-                "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(4735402983)"
-            }
+            (Engine::Postgres, Tx::Write) => "BEGIN ISOLATION LEVEL READ COMMITTED",
         };
-        self.batch(begin)?;
+        // Armed before BEGIN: whatever fails from here on (the lock below included) rolls
+        // back, so a connection is never left inside an aborted transaction.
         let mut guard = Rollback {
             conn: self,
             armed: true,
         };
+        self.batch(begin)?;
+        if (self.engine(), kind) == (Engine::Postgres, Tx::Write) {
+            self.batch("SELECT pg_advisory_xact_lock(4735402983)")?;
+        }
         let out = work(self)?;
         // A failed COMMIT leaves SQLite's transaction open: the armed guard rolls it back.
         self.batch("COMMIT")?;
@@ -393,125 +411,8 @@ fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Result<Value, StoreError> {
     })
 }
 
-impl postgres::types::ToSql for Value {
-    fn to_sql(
-        &self,
-        ty: &postgres::types::Type,
-        out: &mut bytes::BytesMut,
-    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        use postgres::types::{IsNull, Type};
-        match self {
-            Value::Null => Ok(IsNull::Yes),
-            Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql_checked(ty, out),
-            Value::Int(v) if *ty == Type::INT2 => i16::try_from(*v)?.to_sql_checked(ty, out),
-            Value::Int(v) if *ty == Type::BOOL => (*v != 0).to_sql_checked(ty, out),
-            Value::Int(v) => v.to_sql_checked(ty, out),
-            Value::Text(v) => v.as_str().to_sql_checked(ty, out),
-            Value::Blob(v) => v.as_slice().to_sql_checked(ty, out),
-        }
-    }
-
-    fn accepts(_: &postgres::types::Type) -> bool {
-        // Each value is checked against the column in `to_sql` (the inner types'
-        // `to_sql_checked`), so a text bound to an integer column is an error, not a cast.
-        true
-    }
-
-    postgres::types::to_sql_checked!();
-}
-
-fn pg_params(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
-    params
-        .iter()
-        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-        .collect()
-}
-
-fn pg_row(r: &postgres::Row) -> Result<Row, StoreError> {
-    use postgres::types::Type;
-    let mut row = Vec::with_capacity(r.len());
-    for (i, col) in r.columns().iter().enumerate() {
-        let ty = col.type_();
-        let v = if *ty == Type::INT8 {
-            r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
-        } else if *ty == Type::INT4 {
-            r.try_get::<_, Option<i32>>(i)?
-                .map(|v| Value::Int(i64::from(v)))
-        } else if *ty == Type::INT2 {
-            r.try_get::<_, Option<i16>>(i)?
-                .map(|v| Value::Int(i64::from(v)))
-        } else if *ty == Type::BOOL {
-            r.try_get::<_, Option<bool>>(i)?
-                .map(|v| Value::Int(i64::from(v)))
-        } else if *ty == Type::BYTEA {
-            r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob)
-        } else if [Type::TEXT, Type::VARCHAR, Type::NAME, Type::BPCHAR].contains(ty) {
-            r.try_get::<_, Option<String>>(i)?.map(Value::Text)
-        } else {
-            return Err(StoreError::Invalid(format!(
-                "column {} has unsupported type {ty}",
-                col.name()
-            )));
-        };
-        row.push(v.unwrap_or(Value::Null));
-    }
-    Ok(Row(row))
-}
-
-/// SQLite-style parameters (`?1`, or a bare `?` numbered in order) rewritten as PostgreSQL's
-/// `$1`; text inside quotes (`'…'`, `"…"`) is left alone.
-pub fn pg_sql(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('?') {
-        return Cow::Borrowed(sql);
-    }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut quote: Option<char> = None;
-    let mut next = 1u32;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                out.push(c);
-                if c == q {
-                    quote = None;
-                }
-            }
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                out.push(c);
-            }
-            None if c == '?' => {
-                out.push('$');
-                if chars.peek().is_some_and(char::is_ascii_digit) {
-                    while let Some(d) = chars.next_if(char::is_ascii_digit) {
-                        out.push(d);
-                    }
-                } else {
-                    out.push_str(&next.to_string());
-                    next += 1;
-                }
-            }
-            None => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn parameters_are_rewritten_outside_quotes_only() {
-        assert_eq!(pg_sql("SELECT 1"), "SELECT 1");
-        assert_eq!(
-            pg_sql("UPDATE t SET a = ?1, b = ?12 WHERE c = '?1' AND \"d?\" = ?2"),
-            "UPDATE t SET a = $1, b = $12 WHERE c = '?1' AND \"d?\" = $2"
-        );
-        assert_eq!(pg_sql("a = ? AND b = ?"), "a = $1 AND b = $2");
-        assert_eq!(pg_sql("x = 'it''s ?' OR y = ?3"), "x = 'it''s ?' OR y = $3");
-    }
-
     #[test]
     fn values_never_show_their_content() {
         let shown = format!(

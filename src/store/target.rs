@@ -3,7 +3,8 @@
 //!
 //! A PostgreSQL URL never carries the password: it comes from `gateway.database_password_file`
 //! or the `ERPGATE_DATABASE_PASSWORD` environment variable, read at each connection (so a
-//! rotated password file is picked up on reconnect) and held only as a [`SecretString`]. TLS is
+//! rotated password file is picked up on reconnect) and held in zeroized memory until it is
+//! handed to the client. TLS is
 //! rustls: `sslmode=require` (verified: the chain to the CA and the host name) with the CA in
 //! `gateway.database_ca_file`; a server that is not on loopback must be reached over TLS.
 
@@ -72,6 +73,10 @@ impl Database {
             return Err("gateway.database: must not be empty".into());
         }
         if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            if looks_like_key_value(text) {
+                // Not echoed: such a string may carry a password.
+                return Err("gateway.database: this looks like a libpq key=value connection string; write a postgres://USER@HOST:PORT/DB URL (the password goes in gateway.database_password_file)".into());
+            }
             if password_file.is_some() || ca_file.is_some() {
                 return Err("gateway.database_password_file and gateway.database_ca_file apply to a postgres:// database only".into());
             }
@@ -119,13 +124,28 @@ impl Database {
     }
 }
 
-/// Whether every host in the URL is a loopback address or a Unix socket directory.
+/// Whether the URL names at least one host and every host, and every `hostaddr` (which
+/// overrides the host for the connection), is a loopback address or a Unix socket directory.
 fn loopback_only(config: &postgres::Config) -> bool {
-    config.get_hosts().iter().all(|h| match h {
-        postgres::config::Host::Tcp(name) => {
-            name == "localhost" || IpAddr::from_str(name).is_ok_and(|ip| ip.is_loopback())
-        }
-        postgres::config::Host::Unix(_) => true,
+    !config.get_hosts().is_empty()
+        && config.get_hosts().iter().all(|h| match h {
+            postgres::config::Host::Tcp(name) => {
+                name == "localhost" || IpAddr::from_str(name).is_ok_and(|ip| ip.is_loopback())
+            }
+            postgres::config::Host::Unix(_) => true,
+        })
+        && config.get_hostaddrs().iter().all(IpAddr::is_loopback)
+}
+
+/// `host=… user=…`: a libpq connection string, not a file name.
+fn looks_like_key_value(text: &str) -> bool {
+    text.split_whitespace().any(|w| {
+        w.split_once('=').is_some_and(|(k, _)| {
+            matches!(
+                k,
+                "host" | "hostaddr" | "port" | "user" | "dbname" | "password" | "sslmode"
+            )
+        })
     })
 }
 
@@ -135,7 +155,16 @@ impl PgTarget {
         let mut config = postgres::Config::from_str(&self.url)
             .map_err(|e| StoreError::Invalid(format!("gateway.database: {e}")))?;
         config.application_name("erpgate");
+        // A black-holed server must not hang the writer, the admin API or the poller for
+        // TCP's default hours: bounded connect, keepalives, unacknowledged-data timeout, and
+        // server-side statement and lock timeouts.
         config.connect_timeout(std::time::Duration::from_secs(5));
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(10));
+        config.keepalives_interval(std::time::Duration::from_secs(5));
+        config.keepalives_retries(3);
+        config.tcp_user_timeout(std::time::Duration::from_secs(15));
+        config.options("-c statement_timeout=60000 -c lock_timeout=10000");
         if let Some(pw) = self.password()? {
             config.password(pw.as_bytes());
         }
@@ -274,6 +303,24 @@ mod tests {
                 None,
                 None,
                 "not a PostgreSQL URL",
+            ),
+            (
+                "postgres://erpgate@localhost/erpgate?hostaddr=10.0.0.5",
+                None,
+                None,
+                "over TLS",
+            ),
+            (
+                "postgres://erpgate@/erpgate?hostaddr=10.0.0.5",
+                None,
+                None,
+                "over TLS",
+            ),
+            (
+                "host=db user=gw password=hunter2 dbname=x",
+                None,
+                None,
+                "key=value",
             ),
         ] {
             let e = parse(text, pw, ca).expect_err(text);

@@ -132,8 +132,8 @@ CREATE TABLE tenant_keys (
 CREATE TRIGGER tenant_keys_changed AFTER INSERT OR UPDATE OR DELETE ON tenant_keys
     FOR EACH STATEMENT EXECUTE FUNCTION erpgate_changed();
 
--- Issuance does not bump the change counter (the issuing gateway knows its own tokens);
--- revocation does, so every gateway sees it at once.
+-- Every change is announced, issuance included: a token issued by one node must be known to
+-- the others behind the same load balancer (SQLite, one node, skips issuance).
 CREATE TABLE gateway_tokens (
     id            TEXT PRIMARY KEY,
     token_hash    BYTEA NOT NULL CHECK (octet_length(token_hash) = 32),
@@ -144,7 +144,7 @@ CREATE TABLE gateway_tokens (
     revoked_at    TEXT
 );
 CREATE INDEX gateway_tokens_expiry ON gateway_tokens(expires_at);
-CREATE TRIGGER gateway_tokens_changed AFTER UPDATE OR DELETE ON gateway_tokens
+CREATE TRIGGER gateway_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON gateway_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION erpgate_changed();
 "#,
     },
