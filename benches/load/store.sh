@@ -32,8 +32,8 @@ NO_NGINX=1
 source "$ROOT/benches/load/setup.sh"
 
 # --- a private PostgreSQL cluster (as nobody when run as root: PostgreSQL refuses root) -----
-PGDIR="$WORK/pg"
-mkdir -p "$PGDIR"
+# Its own directory: the work directory is private to this user, and the server runs as another.
+PGDIR="$(mktemp -d)"
 AS=()
 if [ "$(id -u)" = 0 ]; then
   chown nobody "$PGDIR"
@@ -49,8 +49,8 @@ PG_PORT=$(free_port)
   --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --no-instructions >/dev/null
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
   -o "-p $PG_PORT -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
-stop_pg() { "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'stop_pg; cleanup' EXIT
+stop_pg() { [ -n "${KEEP_LOGS:-}" ] && cp "$WORK/erpgate-pg.log" /tmp/erpgate-pg.log;  "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
+trap 'stop_pg; rm -rf "$PGDIR"; cleanup' EXIT
 
 # --- the same gateway on PostgreSQL ---------------------------------------------------------
 PG_GW_PORT=$(free_port)
