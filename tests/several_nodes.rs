@@ -115,8 +115,8 @@ fn time_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
     t.elapsed()
 }
 
-#[test]
-fn a_change_through_one_node_reaches_the_other_within_a_second() {
+/// A private cluster with a gateway role and database, and the role's password file.
+fn database() -> (Postgres, tempfile::TempDir, std::path::PathBuf) {
     let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
     pg.psql("postgres", "create role gw login password 'gw-node-secret'")
         .expect("role");
@@ -125,6 +125,12 @@ fn a_change_through_one_node_reaches_the_other_within_a_second() {
     let secrets = tempfile::tempdir().expect("dir");
     let pass = secrets.path().join("pg.pass");
     std::fs::write(&pass, "gw-node-secret\n").expect("password file");
+    (pg, secrets, pass)
+}
+
+#[test]
+fn a_change_through_one_node_reaches_the_other_within_a_second() {
+    let (pg, _secrets, pass) = database();
 
     // Node A: migrated, accounts and secrets created, all through the CLI, all in PostgreSQL.
     // Polling is slowed to 1 s on both nodes, so what is measured below is the notification.
@@ -207,14 +213,7 @@ fn a_change_through_one_node_reaches_the_other_within_a_second() {
 
 #[test]
 fn a_node_that_loses_the_database_serves_within_the_staleness_bound_then_refuses_and_recovers() {
-    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
-    pg.psql("postgres", "create role gw login password 'gw-node-secret'")
-        .expect("role");
-    pg.psql("postgres", "create database erpgate owner gw")
-        .expect("database");
-    let secrets = tempfile::tempdir().expect("dir");
-    let pass = secrets.path().join("pg.pass");
-    std::fs::write(&pass, "gw-node-secret\n").expect("password file");
+    let (pg, _secrets, pass) = database();
     let gw = Gateway::start(Options {
         database: format!("postgres://gw@127.0.0.1:{}/erpgate", pg.port),
         gateway_extra: format!(
