@@ -59,6 +59,7 @@ fn benches(c: &mut Criterion) {
         master.keyed_hasher(erpgate::crypto::HashPurpose::CredentialCache),
         master.keyed_hasher(erpgate::crypto::HashPurpose::InboundJwt),
         master.keyed_hasher(erpgate::crypto::HashPurpose::GatewayToken),
+        master.keyed_hasher(erpgate::crypto::HashPurpose::Lockout),
         PasswordHasher::default(),
         &AuthSettings::default(),
     );

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use http::HeaderName;
 
+pub mod shared_failures;
+
 use crate::audit::AuditSink;
 use crate::auth::{AuthSettings, Authenticator};
 use crate::config::ConfigError;
@@ -122,6 +124,8 @@ pub struct App {
     pub upstream_tokens: crate::upstream::token_mode::UpstreamTokens,
     /// When the directory view was last confirmed against the store (the poller's).
     pub freshness: Arc<crate::directory::freshness::Freshness>,
+    /// The other gateways on the store, as the heartbeat last read them.
+    pub cluster: Arc<crate::directory::cluster::Cluster>,
     /// The store connection gateway tokens are written through (opened on first use).
     token_store: Arc<std::sync::Mutex<Option<crate::store::Store>>>,
 }
@@ -151,6 +155,7 @@ impl App {
             master.keyed_hasher(crate::crypto::HashPurpose::CredentialCache),
             master.keyed_hasher(crate::crypto::HashPurpose::InboundJwt),
             master.keyed_hasher(crate::crypto::HashPurpose::GatewayToken),
+            master.keyed_hasher(crate::crypto::HashPurpose::Lockout),
             passwords,
             auth_settings,
         );
@@ -169,6 +174,7 @@ impl App {
             assertions: crate::jwt::assertion::AssertionCache::new(ASSERTION_CACHE_CAPACITY),
             token_store: Arc::default(),
             freshness: Arc::default(),
+            cluster: Arc::default(),
             upstream_tokens: crate::upstream::token_mode::UpstreamTokens::default(),
         })
     }
@@ -211,6 +217,9 @@ impl App {
     /// The state `/metrics` shows besides the registry's counters, read now.
     pub fn metrics_state(&self) -> crate::metrics::State {
         let stats = self.audit.stats();
+        let (nodes, snapshots) = self
+            .cluster
+            .summary(crate::directory::cluster::unix_ms());
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         crate::metrics::State {
             audit_queue_depth: self.audit.depth() as u64,
@@ -225,6 +234,8 @@ impl App {
             upstream_token_fetches: self.upstream_tokens.fetches(),
             snapshot_version: self.compiled.load().snapshot.version,
             killswitch: self.directory.load().killswitch(),
+            store_nodes: nodes as u64,
+            store_snapshots: snapshots as u64,
         }
     }
 
@@ -317,6 +328,13 @@ pub fn restart_only_changes(
         "shutdown_grace_seconds",
     );
     check(old.metrics_listen == new.metrics_listen, "metrics_listen");
+    // A node's audit chain is its identity, and the audit writer's tolerance of a lost store
+    // is set when it starts.
+    check(old.node_id == new.node_id, "node_id");
+    check(
+        old.store_staleness == new.store_staleness,
+        "store_staleness_seconds",
+    );
     // Certificate files, min_version and HSTS reload; turning TLS on or off does not.
     check(old.tls.is_some() == new.tls.is_some(), "tls");
     check(

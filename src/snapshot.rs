@@ -43,6 +43,9 @@ pub struct GatewaySettings {
     /// How long a gateway on PostgreSQL serves from a view it cannot confirm (the store is
     /// unreachable) before refusing with `store.unavailable`.
     pub store_staleness: Duration,
+    /// This gateway's node id: the audit chain it appends and its row in the store's node
+    /// list (`""`: a single gateway's default chain).
+    pub node_id: String,
     /// Audit queue capacity.
     pub audit_queue_capacity: usize,
     /// How long the audit writer waits for more records before writing a batch.

@@ -30,17 +30,35 @@ pub(super) fn ready(st: &AdminState) -> Reply {
     }
 }
 
-/// `GET /status`: versions, kill switch, uptime, audit queue depth.
+/// `GET /status`: versions, kill switch, uptime, audit queue depth, and the gateways on the
+/// store with the snapshot each serves (`snapshots_differ` when the live ones disagree).
 pub(super) fn status(st: &AdminState, _: &Call<'_>) -> Reply {
+    use crate::directory::cluster::{unix_ms, Cluster};
     let c = st.app.compiled.load();
     let view = st.app.directory.load();
+    let now_ms = unix_ms();
+    let nodes: Vec<Value> = st
+        .app
+        .cluster
+        .nodes()
+        .iter()
+        .map(|n| {
+            json!({"node": n.node, "snapshot_hash": n.snapshot, "version": n.version,
+                   "started_at": n.started_at, "live": Cluster::is_live(n, now_ms),
+                   "seen_seconds_ago": now_ms.saturating_sub(n.seen_at_ms) / 1000})
+        })
+        .collect();
+    let (_, snapshots) = st.app.cluster.summary(now_ms);
     Reply::ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "node": c.snapshot.gateway.node_id,
         "snapshot_version": c.snapshot.version,
         "snapshot_hash": c.snapshot.hash,
         "killswitch": view.killswitch(),
         "uptime_seconds": st.started.elapsed().as_secs(),
         "audit_queue_depth": st.app.audit.depth(),
+        "nodes": nodes,
+        "snapshots_differ": snapshots > 1,
     }))
 }
 
@@ -329,6 +347,7 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
         decision: query(req, "decision"),
         reason: query(req, "reason"),
         path_prefix: query(req, "path_prefix"),
+        node: query(req, "node"),
     };
     let store = match st.store() {
         Ok(s) => s,
@@ -355,15 +374,34 @@ pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
         Ok(s) => s,
         Err(reply) => return reply,
     };
-    match crate::audit::chain::verify_db(store.conn(), &st.app.master().audit_key()) {
-        Ok(crate::audit::chain::Verdict::Intact { records, last_hash }) => {
-            Reply::ok(json!({"intact": true, "records": records, "last_hash": last_hash}))
-        }
-        Ok(crate::audit::chain::Verdict::Broken { id, why }) => {
-            Reply::ok(json!({"intact": false, "first_broken_id": id, "why": why}))
-        }
-        Err(e) => internal(&e.to_string()),
+    use crate::audit::chain::Verdict;
+    let report = match crate::audit::chain::verify_db(store.conn(), &st.app.master().audit_key())
+    {
+        Ok(r) => r,
+        Err(e) => return internal(&e.to_string()),
+    };
+    let chains: Vec<Value> = report
+        .chains
+        .iter()
+        .map(|(node, v)| match v {
+            Verdict::Intact { records, last_hash } => {
+                json!({"node": node, "intact": true, "records": records, "last_hash": last_hash})
+            }
+            Verdict::Broken { id, why } => {
+                json!({"node": node, "intact": false, "first_broken_id": id, "why": why})
+            }
+        })
+        .collect();
+    let mut body = json!({"intact": report.intact(), "records": report.records(), "chains": chains});
+    // The single-gateway shape stays: one chain's last hash, or the first break.
+    if let Some((node, id, why)) = report.first_broken() {
+        body["first_broken_id"] = json!(id);
+        body["first_broken_node"] = json!(node);
+        body["why"] = json!(why);
+    } else if let [(_, Verdict::Intact { last_hash, .. })] = report.chains.as_slice() {
+        body["last_hash"] = json!(last_hash);
     }
+    Reply::ok(body)
 }
 
 /// `GET /admin-tokens`: ids, roles, names; never a token.

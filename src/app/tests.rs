@@ -51,6 +51,7 @@ fn app(config: &str) -> (tempfile::TempDir, App) {
     let (master, _) = MasterKey::generate().expect("key");
     let (sink, _writer) = crate::audit::writer::start(
         snapshot.gateway.database.clone(),
+        &snapshot.gateway.node_id,
         master.audit_key(),
         64,
         snapshot.gateway.audit_linger,

@@ -3,6 +3,7 @@
 //! from the master key, written in batches off the request path, never holding a secret.
 
 pub mod chain;
+pub mod verify;
 pub mod preview;
 pub mod query;
 pub mod record;
@@ -14,7 +15,7 @@ pub use writer::{AuditSink, AuditStats, AuditWriter, Slot, Unavailable};
 use crate::crypto::MasterKey;
 use crate::store::Store;
 
-/// Appends one administrative action synchronously (CLI). `object` is what was acted on
+/// Appends one administrative action synchronously (CLI) to the chain of the store's node. `object` is what was acted on
 /// (an account name, a credential id…), `note` secret-free details.
 pub fn admin_action(
     store: &mut Store,
@@ -35,7 +36,7 @@ pub fn admin_action(
         note,
         ..Default::default()
     };
-    chain::append(store.conn(), &master.audit_key(), &[rec])
+    chain::append(store.conn(), &master.audit_key(), store.node(), &[rec])
         .map(|_| ())
         .map_err(|e| format!("cannot write the audit record: {e}"))
 }

@@ -1,4 +1,5 @@
-//! Reading the trail: records matching a filter, newest `limit`, oldest first. Shared by
+//! Reading the trail: records matching a filter, newest `limit`, oldest first, every node's
+//! chain merged by time. Shared by
 //! `erpgate audit query` and the admin API.
 
 use crate::store::sql::{Conn, Value};
@@ -20,6 +21,8 @@ pub struct Filter {
     pub reason: Option<String>,
     /// Path prefix (literal; `%` and `_` are escaped).
     pub path_prefix: Option<String>,
+    /// Only records of this gateway's chain (`gateway.node_id`).
+    pub node: Option<String>,
 }
 
 /// Why a query could not run.
@@ -72,6 +75,7 @@ fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError
     w.add("request_id = ?", f.request_id.clone());
     w.add("decision = ?", f.decision.clone());
     w.add("reason = ?", f.reason.clone());
+    w.add("node = ?", f.node.clone());
     w.add(
         "path LIKE ? ESCAPE '\\'",
         f.path_prefix.as_ref().map(|p| {
@@ -83,8 +87,9 @@ fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError
             )
         }),
     );
+    // Several gateways' chains interleave: merged by time (ties by id, the order written).
     let sql = format!(
-        "SELECT record FROM (SELECT id, record FROM audit_log{} ORDER BY id DESC LIMIT {limit}) AS recent ORDER BY id",
+        "SELECT record FROM (SELECT id, ts, record FROM audit_log{} ORDER BY ts DESC, id DESC LIMIT {limit}) AS recent ORDER BY ts, id",
         w.clause()
     );
     Ok((sql, w.values))

@@ -36,6 +36,10 @@ impl Kind {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
+    /// The gateway whose chain holds this record (`gateway.node_id`); absent in the default
+    /// chain of a single gateway. Set by the chain as it appends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// UTC time, RFC 3339 with microseconds.
     pub ts: String,
     /// The request id the client saw (`X-Request-Id`), or an action id.

@@ -198,10 +198,11 @@ impl AuditWriter {
     }
 }
 
-/// Starts the writer for the database at `path` with a queue of `capacity` records, lingering
+/// Starts the writer appending to `node`'s chain in the database at `path`, with a queue of `capacity` records, lingering
 /// `linger` after a batch's first record for more.
 pub fn start(
     path: crate::store::Database,
+    node: &str,
     key: KeyedHasher,
     capacity: usize,
     linger: Duration,
@@ -212,9 +213,16 @@ pub fn start(
     stats.healthy.store(true, Ordering::Relaxed);
     let shutdown = Arc::new(Notify::new());
     let (s2, n2) = (stats.clone(), shutdown.clone());
+    let node_owned = node.to_string();
     let thread = std::thread::Builder::new()
         .name("erpgate-audit".into())
-        .spawn(move || run(path, key, rx, s2, n2, linger))?;
+        .spawn(move || {
+            let to = Arc::new(Destination {
+                db: path,
+                node: node_owned,
+            });
+            run(to, key, rx, s2, n2, linger)
+        })?;
     Ok((
         AuditSink {
             tx,
@@ -229,8 +237,14 @@ pub fn start(
     ))
 }
 
+/// Where the writer appends: a database and the node whose chain it continues.
+struct Destination {
+    db: crate::store::Database,
+    node: String,
+}
+
 fn run(
-    path: crate::store::Database,
+    path: Arc<Destination>,
     key: KeyedHasher,
     mut rx: mpsc::Receiver<AuditRecord>,
     stats: Arc<AuditStats>,
@@ -324,12 +338,12 @@ pub fn tune(store: &crate::store::Store) -> Result<(), crate::store::StoreError>
 /// pool, and the connection and the batch come back with its outcome (a panic there is an
 /// error, and the batch is kept for the retry).
 async fn write_batch(
-    path: &crate::store::Database,
+    path: &Arc<Destination>,
     conn: &mut Option<crate::store::Store>,
     key: &Arc<KeyedHasher>,
     batch: &mut Vec<AuditRecord>,
 ) -> Result<(), String> {
-    if path.sqlite_path().is_some() {
+    if path.db.sqlite_path().is_some() {
         return write(path, conn, key, batch);
     }
     let (p, k, mut c, b) = (
@@ -360,18 +374,20 @@ async fn write_batch(
 }
 
 fn write(
-    path: &crate::store::Database,
+    path: &Destination,
     conn: &mut Option<crate::store::Store>,
     key: &KeyedHasher,
     batch: &[AuditRecord],
 ) -> Result<(), String> {
     if conn.is_none() {
-        let store = crate::store::Store::connect(path).map_err(|e| e.to_string())?;
+        let store = crate::store::Store::connect(&path.db)
+            .map_err(|e| e.to_string())?
+            .with_node(&path.node);
         tune(&store).map_err(|e| e.to_string())?;
         *conn = Some(store);
     }
     let store = conn.as_ref().ok_or("no connection")?;
-    chain::append(store.conn(), key, batch)
+    chain::append(store.conn(), key, store.node(), batch)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

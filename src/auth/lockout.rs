@@ -10,18 +10,19 @@
 //! The lock is checked again when a verification succeeds ([`Lockout::finish`]), so a right
 //! guess that finishes after the lock engaged is refused too.
 //!
-//! Keys are a credential ([`LockKey::Credential`], a keyed 64-bit hash of its stable id, or of
-//! the username / key id presented when no such credential exists) and a client address
-//! ([`LockKey::Address`], IPv6 by its /64: one host usually holds the whole prefix). No key
-//! holds a secret.
+//! Keys are a credential ([`LockKey::Credential`], a keyed hash of its stable id, or of the
+//! username / key id presented when no such credential exists) and a client address
+//! ([`LockKey::Address`], a keyed hash of it, IPv6 by its /64: one host usually holds the
+//! whole prefix). No key holds a secret, a name or an address. The hash key derives from the
+//! master key's hash root, so every gateway on one store computes the same keys: on
+//! PostgreSQL the counters are shared ([`SharedFailures`], [`Lockout::absorb`]), and guesses
+//! spread over several gateways lock as soon as they would on one.
 //!
 //! The table holds counters, not settings: every call takes the [`LockoutSettings`] of the
 //! configuration snapshot its request runs under, so a reload changes them in the same swap as
 //! everything else and keeps every counter and lock.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -48,13 +49,67 @@ impl Default for LockoutSettings {
     }
 }
 
-/// What a failure counter is kept for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// What a failure counter is kept for: a keyed hash, the same on every gateway of a store.
+/// Keys are equal when their bytes are (what a credential's and an address's hash are taken
+/// over differs, so they never collide; a lock learnt from the store by bytes alone finds
+/// its entry whichever kind it is).
+#[derive(Clone, Copy, Debug)]
 pub enum LockKey {
     /// A credential (see [`Lockout::credential_key`]).
-    Credential(u64),
+    Credential([u8; 16]),
     /// A client address (see [`Lockout::address_key`]).
-    Address(IpAddr),
+    Address([u8; 16]),
+}
+
+impl PartialEq for LockKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for LockKey {}
+
+impl std::hash::Hash for LockKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
+    }
+}
+
+impl LockKey {
+    /// The key as the shared store holds it.
+    pub fn bytes(&self) -> [u8; 16] {
+        match self {
+            LockKey::Credential(b) | LockKey::Address(b) => *b,
+        }
+    }
+}
+
+/// A key's counters as every gateway of the store sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedState {
+    /// The key ([`LockKey::bytes`]).
+    pub key: [u8; 16],
+    /// Failures within the current window.
+    pub failures: u32,
+    /// How much longer the key is locked (zero: not locked).
+    pub locked_for: Duration,
+}
+
+/// Failure counters kept where every gateway sees them (PostgreSQL). Calls block: run them
+/// off the async workers.
+pub trait SharedFailures: Send + Sync {
+    /// The counters of `keys` (keys never failed are absent).
+    fn state(&self, keys: &[[u8; 16]]) -> Result<Vec<SharedState>, String>;
+    /// Counts one failure against each of `keys` under `settings`; the counters after.
+    fn count(
+        &self,
+        keys: &[[u8; 16]],
+        settings: LockoutSettings,
+    ) -> Result<Vec<SharedState>, String>;
+    /// Clears a credential key's failures after a proof succeeded.
+    fn clear(&self, key: [u8; 16]) -> Result<(), String>;
+    /// Every key locked now (applied to each gateway's table by its store poller).
+    fn locked(&self) -> Result<Vec<SharedState>, String>;
 }
 
 #[derive(Clone, Copy)]
@@ -91,7 +146,7 @@ pub enum Outcome {
 pub struct Lockout {
     map: Mutex<HashMap<LockKey, Entry>>,
     capacity: usize,
-    hasher: RandomState,
+    hasher: crate::crypto::KeyedHasher,
     base: Instant,
     /// The latest `locked_until` ever set, in nanoseconds since `base`: while the clock is past
     /// it nothing is locked, and a verified-cache hit checks no table (one atomic load).
@@ -102,12 +157,13 @@ pub struct Lockout {
 const MAX_DELAY: Duration = Duration::from_secs(2);
 
 impl Lockout {
-    /// Counters for at most `capacity` keys.
-    pub fn new(capacity: usize) -> Lockout {
+    /// Counters for at most `capacity` keys, keyed under `hasher`
+    /// ([`crate::crypto::HashPurpose::Lockout`]).
+    pub fn new(capacity: usize, hasher: crate::crypto::KeyedHasher) -> Lockout {
         Lockout {
             map: Mutex::new(HashMap::new()),
             capacity: capacity.max(16),
-            hasher: RandomState::new(),
+            hasher,
             base: Instant::now(),
             locked_any_until: AtomicU64::new(0),
         }
@@ -116,12 +172,19 @@ impl Lockout {
     /// The key of a credential: `kind` says what `id` is (`b"cred"` for a stable credential
     /// id, `b"user"` / `b"key"` for an identifier that names no credential).
     pub fn credential_key(&self, kind: &[u8], id: &[u8]) -> LockKey {
-        LockKey::Credential(self.hasher.hash_one((kind, id)))
+        LockKey::Credential(self.key16(&[b"credential", kind, id]))
+    }
+
+    fn key16(&self, parts: &[&[u8]]) -> [u8; 16] {
+        let full = self.hasher.hash_parts(parts);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
     }
 
     /// The key of a client address: IPv4 (and IPv4-mapped IPv6) by address, IPv6 by /64.
-    pub fn address_key(ip: Option<IpAddr>) -> LockKey {
-        LockKey::Address(match ip {
+    pub fn address_key(&self, ip: Option<IpAddr>) -> LockKey {
+        let ip = match ip {
             Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
                 None => {
@@ -131,7 +194,63 @@ impl Lockout {
             },
             Some(v4) => v4,
             None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        })
+        };
+        let octets = match ip {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        LockKey::Address(self.key16(&[b"address", &octets]))
+    }
+
+    /// Takes in what the shared store knows of `keys` (`states`, from
+    /// [`SharedFailures`]): a key's failures rise to the store's count, and a lock there
+    /// locks it here. Returns `Err(seconds)` when one of them is locked now.
+    pub fn absorb(
+        &self,
+        keys: &[LockKey],
+        states: &[SharedState],
+        now: Instant,
+        s: LockoutSettings,
+    ) -> Result<(), u32> {
+        let Ok(mut map) = self.map.lock() else {
+            return Err(1);
+        };
+        for st in states {
+            let Some(k) = keys.iter().find(|k| k.bytes() == st.key) else {
+                continue;
+            };
+            if !map.contains_key(k) && !self.make_room(&mut map, &[*k], now, s) {
+                continue;
+            }
+            let e = map.entry(*k).or_insert_with(|| fresh(now));
+            expire_window(e, now, s);
+            e.failures = e.failures.max(st.failures);
+            if !st.locked_for.is_zero() && e.locked_until.is_none_or(|u| u < now + st.locked_for)
+            {
+                self.lock_entry(e, now + st.locked_for);
+            }
+        }
+        locked(&map, keys, now)
+    }
+
+    /// Applies locks engaged on other gateways (the store poller's sync, [`SharedFailures::locked`]).
+    /// A key not tracked here is tracked from now on (the table's bound still holds).
+    pub fn absorb_locks(&self, states: &[SharedState], now: Instant, s: LockoutSettings) {
+        let Ok(mut map) = self.map.lock() else {
+            return;
+        };
+        for st in states.iter().filter(|st| !st.locked_for.is_zero()) {
+            // Which kind it is does not matter for a lock: keys compare by bytes.
+            let k = LockKey::Credential(st.key);
+            if !map.contains_key(&k) && !self.make_room(&mut map, &[k], now, s) {
+                continue;
+            }
+            let e = map.entry(k).or_insert_with(|| fresh(now));
+            e.failures = e.failures.max(st.failures);
+            if e.locked_until.is_none_or(|u| u < now + st.locked_for) {
+                self.lock_entry(e, now + st.locked_for);
+            }
+        }
     }
 
     fn nanos(&self, t: Instant) -> u64 {

@@ -17,6 +17,7 @@ pub mod hashing;
 pub mod lockout;
 pub mod presented;
 mod proof;
+mod shared_lockout;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -159,6 +160,9 @@ pub struct Authenticator {
     pub issued: tokens::IssuedTokens,
     /// Failed-attempt counters of Basic / x-api-key proofs (relay and token endpoint).
     pub lockout: lockout::Lockout,
+    /// Where the failed-attempt counters are shared with the other gateways of the store
+    /// (PostgreSQL; set once at start).
+    pub shared: std::sync::OnceLock<Arc<dyn lockout::SharedFailures>>,
     /// Oracle token signature verifications run (cache misses).
     jwt_verifications: std::sync::atomic::AtomicU64,
 }
@@ -166,12 +170,15 @@ pub struct Authenticator {
 impl Authenticator {
     /// Builds an authenticator. `api_key_hasher` must be the key the credentials were issued
     /// under (`MasterKey::keyed_hasher(HashPurpose::ApiKey)`); `cache_hasher` and `inbound_hasher` any
-    /// other derived keys (they key the verified-credential and verified-token caches).
+    /// other derived keys (they key the verified-credential and verified-token caches);
+    /// `lockout_hasher` keys the failed-attempt counters (`HashPurpose::Lockout`: the same on
+    /// every gateway of one store, so their counters can be shared).
     pub fn new(
         api_key_hasher: KeyedHasher,
         cache_hasher: KeyedHasher,
         inbound_hasher: KeyedHasher,
         token_hasher: KeyedHasher,
+        lockout_hasher: KeyedHasher,
         passwords: PasswordHasher,
         settings: &AuthSettings,
     ) -> Self {
@@ -190,7 +197,8 @@ impl Authenticator {
             inbound: InboundCache::new(inbound_hasher, settings.cache_capacity),
             token_hasher,
             issued: tokens::IssuedTokens::default(),
-            lockout: lockout::Lockout::new(settings.cache_capacity),
+            lockout: lockout::Lockout::new(settings.cache_capacity, lockout_hasher),
+            shared: std::sync::OnceLock::new(),
             jwt_verifications: std::sync::atomic::AtomicU64::new(0),
         }
     }

@@ -110,7 +110,7 @@ impl Authenticator {
             Presented::Bearer(_) => {
                 return Err(Deny::with_detail(Reason::AuthInvalid, "bearer_unsupported"))
             }
-            Presented::ApiKey(key) => self.api_key(key, view, client, lockout),
+            Presented::ApiKey(key) => self.api_key(key, view, client, lockout).await,
             Presented::Basic { .. } => {
                 let (user, pass) = presented
                     .basic_parts()
@@ -143,7 +143,16 @@ impl Authenticator {
             Some(c) => self.lockout.credential_key(b"cred", c.id.as_bytes()),
             None => self.lockout.credential_key(kind, presented_id),
         };
-        [credential, Lockout::address_key(client)]
+        [credential, self.lockout.address_key(client)]
+    }
+
+    /// Counts a failure in the shared counters after it was counted here (`refused`): a
+    /// lock engaged there (guesses spread over several gateways) becomes the answer.
+    async fn shared_failure(&self, lock: &Lock, refused: Refused) -> Refused {
+        match self.push_failure(lock.keys, lock.settings).await {
+            Ok(()) => refused,
+            Err(secs) => (locked(secs), Duration::ZERO),
+        }
     }
 
     /// Counts a failure that ran no reserved verification.
@@ -154,7 +163,7 @@ impl Authenticator {
         }
     }
 
-    fn api_key(
+    async fn api_key(
         &self,
         key: &str,
         view: &DirectoryView,
@@ -194,6 +203,10 @@ impl Authenticator {
             keys: keys(),
             settings,
         };
+        self.pull_shared(lock.keys, settings)
+            .await
+            .map_err(|s| (locked(s), Duration::ZERO))?;
+        let now = Instant::now();
         self.lockout
             .check(&lock.keys, now)
             .map_err(|s| (locked(s), Duration::ZERO))?;
@@ -202,7 +215,8 @@ impl Authenticator {
         } else {
             "api_key_unknown"
         };
-        Err(self.failed_now(&lock, now, Deny::with_detail(Reason::AuthInvalid, detail)))
+        let refused = self.failed_now(&lock, now, Deny::with_detail(Reason::AuthInvalid, detail));
+        Err(self.shared_failure(&lock, refused).await)
     }
 
     async fn basic(
@@ -255,6 +269,9 @@ impl Authenticator {
         view: &DirectoryView,
         cached: &impl Fn(Instant) -> Option<CredentialIdx>,
     ) -> Result<Principal, Refused> {
+        self.pull_shared(lock.keys, lock.settings)
+            .await
+            .map_err(|s| (locked(s), Duration::ZERO))?;
         let now = Instant::now();
         self.lockout
             .check(&lock.keys, now)
@@ -270,7 +287,8 @@ impl Authenticator {
                 .hash_parts(&[b"failed", b"user", user, pass]),
         };
         if self.failed.get(&failed_key, now).is_some() {
-            return Err(self.failed_now(&lock, now, wrong_basic(found)));
+            let refused = self.failed_now(&lock, now, wrong_basic(found));
+            return Err(self.shared_failure(&lock, refused).await);
         }
         // Single flight: the first request with this secret verifies; the others wait for it
         // and then find a cache filled.
@@ -302,7 +320,8 @@ impl Authenticator {
             return state(view, idx, AuthKind::Basic, true).map_err(plain);
         }
         if self.failed.get(&failed_key, now).is_some() {
-            return Err(self.failed_now(lock, now, wrong_basic(found)));
+            let refused = self.failed_now(lock, now, wrong_basic(found));
+            return Err(self.shared_failure(lock, refused).await);
         }
         self.lockout
             .begin(&lock.keys, now, lock.settings)
@@ -335,19 +354,20 @@ impl Authenticator {
                 if let Some(c) = view.credential(idx) {
                     self.cache.insert(key, c.id.clone(), now);
                 }
+                self.push_success(lock.keys[0]).await;
                 state(view, idx, AuthKind::Basic, false).map_err(plain)
             }
             _ => {
                 self.failed.insert(failed_key, (), now);
-                match attempt.finish(Outcome::Failed, now) {
-                    Ok(delay) => Err((wrong_basic(found), delay)),
-                    Err(secs) => {
-                        tracing::warn!(
-                            "authentication: locked out after repeated failures ({secs} s)"
-                        );
-                        Err(plain(locked(secs)))
-                    }
+                let refused = match attempt.finish(Outcome::Failed, now) {
+                    Ok(delay) => (wrong_basic(found), delay),
+                    Err(secs) => plain(locked(secs)),
+                };
+                let refused = self.shared_failure(lock, refused).await;
+                if refused.0.reason == Reason::AuthLocked {
+                    tracing::warn!("authentication: locked out after repeated failures");
                 }
+                Err(refused)
             }
         }
     }

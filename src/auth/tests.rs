@@ -78,6 +78,7 @@ fn fixture(credentials: usize, settings: &AuthSettings) -> Fixture {
         master.keyed_hasher(crate::crypto::HashPurpose::CredentialCache),
         master.keyed_hasher(crate::crypto::HashPurpose::InboundJwt),
         master.keyed_hasher(crate::crypto::HashPurpose::GatewayToken),
+        master.keyed_hasher(crate::crypto::HashPurpose::Lockout),
         PasswordHasher::new(PARAMS),
         settings,
     ));

@@ -85,6 +85,9 @@ struct Filter {
     /// Paths starting with this.
     #[arg(long)]
     path_prefix: Option<String>,
+    /// Only the records of this gateway (`gateway.node_id`).
+    #[arg(long)]
+    node: Option<String>,
 }
 
 /// Runs the command.
@@ -93,19 +96,15 @@ pub fn run(args: &AuditArgs) -> CliResult {
     match &args.action {
         AuditAction::Verify { file } => {
             let key = super::load_master(&snapshot)?.audit_key();
-            let verdict = match file {
+            let report = match file {
                 None => chain::verify_db(store.conn(), &key).map_err(|e| e.to_string())?,
                 Some(f) => verify_file(f, &key)?,
             };
-            match verdict {
-                Verdict::Intact { records, last_hash } => {
-                    println!("audit chain intact: {records} record(s); last hash {last_hash}");
-                    Ok(())
-                }
-                Verdict::Broken { id, why } => {
-                    println!("audit chain BROKEN at record {id}: {why}");
-                    Err(CliError::Reported)
-                }
+            print_report(&report);
+            if report.intact() {
+                Ok(())
+            } else {
+                Err(CliError::Reported)
             }
         }
         AuditAction::Query {
@@ -161,7 +160,29 @@ fn prune(
     Ok(())
 }
 
-fn verify_file(path: &PathBuf, key: &crate::crypto::KeyedHasher) -> Result<Verdict, String> {
+/// One line per chain: intact with its record count and last hash, or where it breaks.
+fn print_report(report: &chain::Report) {
+    if report.chains.is_empty() {
+        println!("audit chain intact: 0 record(s); last hash {}", chain::GENESIS);
+    }
+    for (node, verdict) in &report.chains {
+        let whose = match node.as_str() {
+            "" => "audit chain".to_string(),
+            n => format!("audit chain of node {n}"),
+        };
+        match verdict {
+            Verdict::Intact { records, last_hash } => {
+                println!("{whose} intact: {records} record(s); last hash {last_hash}")
+            }
+            Verdict::Broken { id, why } => println!("{whose} BROKEN at record {id}: {why}"),
+        }
+    }
+}
+
+fn verify_file(
+    path: &PathBuf,
+    key: &crate::crypto::KeyedHasher,
+) -> Result<chain::Report, String> {
     let f =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let rows = std::io::BufReader::new(f)
@@ -184,6 +205,7 @@ fn query(store: &crate::store::Store, f: &Filter, json: bool, limit: u32) -> Res
         decision: f.decision.clone(),
         reason: f.reason.clone(),
         path_prefix: f.path_prefix.clone(),
+        node: f.node.clone(),
     };
     let rows = crate::audit::query::select(store.conn(), &filter, limit)?;
     let mut table = Vec::new();
@@ -241,7 +263,7 @@ fn export(
     let mut range = crate::audit::query::Where::default();
     range.time(since, until)?;
     let sql = format!(
-        "SELECT id, record, prev_hash, hash FROM audit_log{} ORDER BY id",
+        "SELECT id, record, prev_hash, hash, node FROM audit_log{} ORDER BY id",
         range.clause()
     );
     let mut n = 0;
@@ -253,6 +275,7 @@ fn export(
                 record: r.text(1)?,
                 prev_hash: r.text(2)?,
                 hash: r.text(3)?,
+                node: r.text(4)?,
                 columns: None,
             };
             let line = serde_json::to_string(&row)

@@ -15,7 +15,8 @@ pub fn run(config: &Path) -> super::CliResult {
     let snapshot = super::load_config(config)?;
     let db = &snapshot.gateway.database;
     let mut store = Store::connect(db)
-        .map_err(|e| super::failed(format_args!("cannot open database {}: {e}", db)))?;
+        .map_err(|e| super::failed(format_args!("cannot open database {}: {e}", db)))?
+        .with_node(&snapshot.gateway.node_id);
     let has_key = super::key_available(&snapshot)?;
     // A wrong key is refused before the schema is touched.
     if has_key {

@@ -298,12 +298,14 @@ pub fn key_available(snapshot: &Snapshot) -> Result<bool, CliError> {
 
 /// Opens the store and refuses to continue unless its schema is exactly current.
 pub fn open_store(snapshot: &Snapshot, config: &Path) -> Result<Store, CliError> {
-    let store = Store::connect(&snapshot.gateway.database).map_err(|e| {
-        failed(format_args!(
-            "cannot open database {}: {e}",
-            snapshot.gateway.database
-        ))
-    })?;
+    let store = Store::connect(&snapshot.gateway.database)
+        .map_err(|e| {
+            failed(format_args!(
+                "cannot open database {}: {e}",
+                snapshot.gateway.database
+            ))
+        })?
+        .with_node(&snapshot.gateway.node_id);
     store.check_schema().map_err(|e| {
         failed(format_args!(
             "{e} (database {}, config {})",

@@ -17,6 +17,9 @@ pub enum HashPurpose {
     GatewayToken,
     /// Admin API tokens (label `admin-token`).
     AdminToken,
+    /// Failed-attempt counters: credential and address keys, the same on every gateway of
+    /// one store (label `lockout`).
+    Lockout,
 }
 
 impl HashPurpose {
@@ -28,16 +31,18 @@ impl HashPurpose {
             HashPurpose::InboundJwt => "inbound-jwt",
             HashPurpose::GatewayToken => "gateway-token",
             HashPurpose::AdminToken => "admin-token",
+            HashPurpose::Lockout => "lockout",
         }
     }
 
     /// Every purpose.
-    pub const ALL: [HashPurpose; 5] = [
+    pub const ALL: [HashPurpose; 6] = [
         HashPurpose::ApiKey,
         HashPurpose::CredentialCache,
         HashPurpose::InboundJwt,
         HashPurpose::GatewayToken,
         HashPurpose::AdminToken,
+        HashPurpose::Lockout,
     ];
 }
 
@@ -59,7 +64,8 @@ mod tests {
                 "cache",
                 "inbound-jwt",
                 "gateway-token",
-                "admin-token"
+                "admin-token",
+                "lockout"
             ]
         );
         assert_eq!(TENANT_KEY_SEAL_NAME, "tenant-signing-key");

@@ -6,6 +6,7 @@
 //! CLI and the admin API bump it through triggers), so a revocation, a suspension or a kill
 //! switch flip reaches a running gateway within one poll interval.
 
+pub mod cluster;
 pub mod freshness;
 pub mod poller;
 

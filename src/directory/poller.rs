@@ -21,6 +21,10 @@ pub type Opens = dyn Fn(&str, &str, &[u8]) -> bool + Send + Sync;
 /// A shared [`Opens`].
 pub type Opener = Arc<Opens>;
 
+/// Work the poller does with its connection after each successful poll (the heartbeat, the
+/// shared locks); an error is logged and the connection reopened.
+pub type Hook = Box<dyn FnMut(&Store) -> Result<(), crate::store::StoreError> + Send>;
+
 /// A running poller; stops when dropped or on [`Poller::stop`].
 pub struct Poller {
     stop: Arc<AtomicBool>,
@@ -37,12 +41,13 @@ impl Poller {
         freshness: Arc<super::freshness::Freshness>,
         interval: Duration,
         opens: Option<Opener>,
+        hook: Option<Hook>,
     ) -> std::io::Result<Poller> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("erpgate-store-poller".into())
-            .spawn(move || run(path, handle, &freshness, interval, opens, flag))?;
+            .spawn(move || run(path, handle, &freshness, interval, opens, hook, flag))?;
         Ok(Poller {
             stop,
             thread: Some(thread),
@@ -74,6 +79,7 @@ fn run(
     freshness: &super::freshness::Freshness,
     interval: Duration,
     opens: Option<Opener>,
+    mut hook: Option<Hook>,
     stop: Arc<AtomicBool>,
 ) {
     let mut store: Option<Store> = None;
@@ -106,6 +112,13 @@ fn run(
             Ok(_) => freshness.confirm(),
             Err(e) => {
                 tracing::error!(error = %e, "store poller failed; access state is not refreshing");
+                store = None;
+                continue;
+            }
+        }
+        if let Some(h) = hook.as_mut() {
+            if let Err(e) = h(s) {
+                tracing::warn!(error = %e, "store poller: heartbeat or shared lockout sync failed");
                 store = None;
             }
         }

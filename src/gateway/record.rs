@@ -34,6 +34,8 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
     let grant = ctx.trace.grant;
     let times = Timings::of(ctx, Instant::now());
     AuditRecord {
+        // Set by the chain the writer appends to.
+        node: None,
         ts: record::now(),
         request_id: ctx.request_id.clone(),
         kind: Some(if ctx.token_endpoint {

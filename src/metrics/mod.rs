@@ -187,7 +187,7 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         let mut out = String::from_utf8(buf).unwrap_or_default();
-        let rows: [(&str, &str, &str, u64); 12] = [
+        let rows: [(&str, &str, &str, u64); 14] = [
             ("erpgate_audit_queue_depth", "gauge", "Audit records queued or reserved, not yet written.", state.audit_queue_depth),
             ("erpgate_audit_records_written_total", "counter", "Audit records committed.", state.audit_written),
             ("erpgate_audit_write_errors_total", "counter", "Failed audit write attempts.", state.audit_write_errors),
@@ -200,6 +200,8 @@ impl Metrics {
             ("erpgate_upstream_token_fetches_total", "counter", "Calls to a tenant's token endpoint (upstream auth mode token).", state.upstream_token_fetches),
             ("erpgate_snapshot_version", "gauge", "Version of the configuration snapshot serving (1 at start, +1 per successful reload).", state.snapshot_version),
             ("erpgate_killswitch", "gauge", "1 while the kill switch is on.", u64::from(state.killswitch)),
+            ("erpgate_store_nodes", "gauge", "Gateways on this store with a recent heartbeat (this one included).", state.store_nodes),
+            ("erpgate_store_snapshots", "gauge", "Distinct configuration snapshots the live gateways on this store serve (more than 1: they answer by different rules).", state.store_snapshots),
         ];
         for (name, kind, help, value) in rows {
             out.push_str(&format!(
@@ -238,4 +240,8 @@ pub struct State {
     pub snapshot_version: u64,
     /// Whether the kill switch is on.
     pub killswitch: bool,
+    /// Live gateways on the store.
+    pub store_nodes: u64,
+    /// Distinct snapshots the live gateways serve.
+    pub store_snapshots: u64,
 }

@@ -183,6 +183,33 @@ CREATE TABLE key_material (
 );
 "#,
     },
+    Migration {
+        version: 6,
+        description: "several gateways: an audit chain per node, the nodes and their snapshots, shared failed-attempt counters",
+        sql: r#"
+ALTER TABLE audit_log ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_node ON audit_log(node, id);
+
+-- Each gateway's heartbeat and the hash of the configuration snapshot it serves.
+CREATE TABLE nodes (
+    node       TEXT PRIMARY KEY,
+    snapshot   TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    seen_at    INTEGER NOT NULL
+);
+
+-- Failed proofs per lockout key (a keyed hash: never a name, a secret or an address), shared
+-- by every gateway on the store. Times are Unix milliseconds; locked_until 0 is unlocked.
+CREATE TABLE auth_failures (
+    key          BLOB PRIMARY KEY CHECK (length(key) = 16),
+    failures     INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+);
+CREATE INDEX auth_failures_locked ON auth_failures(locked_until);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows (the same for both engines).

@@ -8,9 +8,11 @@
 
 mod accounts;
 mod admin_tokens;
+mod auth_failures;
 mod credentials;
 pub mod key_material;
 pub mod migrations;
+mod nodes;
 mod secrets;
 mod settings;
 pub mod sql;
@@ -27,6 +29,8 @@ use sql::{params, Conn, Tx};
 
 pub use accounts::{Account, AccountStatus};
 pub use admin_tokens::AdminToken;
+pub use auth_failures::{FailureCount, FailureRules};
+pub use nodes::NodeRow;
 pub use credentials::{Credential, CredentialStatus, NewCredential};
 pub use secrets::StoredSecret;
 pub use target::{Database, PgTarget};
@@ -94,6 +98,9 @@ pub const CHANGES_CHANNEL: &str = "erpgate_changes";
 /// A connection to the state database.
 pub struct Store {
     conn: Conn,
+    /// The gateway this connection acts for (`gateway.node_id`): the audit chain its
+    /// synchronous records join. `""` (the default chain) unless set.
+    node: String,
 }
 
 /// A consistent copy of the access state, loaded in one read transaction.
@@ -230,6 +237,7 @@ impl Store {
                 conn: Conn::Postgres(Box::new(std::cell::RefCell::new(sql::PgClient::new(
                     target.connect()?,
                 )))),
+                node: String::new(),
             }),
         }
     }
@@ -252,6 +260,7 @@ impl Store {
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
         Ok(Store {
             conn: Conn::Sqlite(conn),
+            node: String::new(),
         })
     }
 
@@ -259,6 +268,17 @@ impl Store {
     /// own queries included).
     pub fn conn(&self) -> &Conn {
         &self.conn
+    }
+
+    /// This connection acting for gateway `node` (its audit chain).
+    pub fn with_node(mut self, node: &str) -> Store {
+        self.node = node.to_string();
+        self
+    }
+
+    /// The gateway this connection acts for (`""`: the default chain).
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Whether the connection is known to be gone (a PostgreSQL server that went away: the

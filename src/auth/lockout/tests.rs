@@ -8,6 +8,13 @@ fn settings(max_failures: u32) -> LockoutSettings {
     }
 }
 
+fn lockout(capacity: usize) -> Lockout {
+    Lockout::new(
+        capacity,
+        crate::crypto::KeyedHasher::from_raw(b"lockout test key"),
+    )
+}
+
 fn ip(s: &str) -> Option<IpAddr> {
     Some(s.parse().expect("ip"))
 }
@@ -15,12 +22,12 @@ fn ip(s: &str) -> Option<IpAddr> {
 #[test]
 fn failures_slow_down_then_lock_then_expire() {
     let s = settings(4);
-    let l = Lockout::new(100);
+    let l = lockout(100);
     let t0 = Instant::now();
     let bob = l.credential_key(b"cred", b"bob");
     let alice = l.credential_key(b"cred", b"alice");
-    let a1 = Lockout::address_key(ip("10.0.0.1"));
-    let a2 = Lockout::address_key(ip("10.0.0.2"));
+    let a1 = l.address_key(ip("10.0.0.1"));
+    let a2 = l.address_key(ip("10.0.0.2"));
     let keys = [bob, a1];
     assert!(l.none_locked(t0));
     assert_eq!(l.failed(&keys, t0, s), Ok(Duration::from_millis(250)));
@@ -61,13 +68,13 @@ fn failures_slow_down_then_lock_then_expire() {
 #[test]
 fn concurrent_attempts_never_exceed_the_failures_left() {
     let s = settings(3);
-    let l = Lockout::new(100);
+    let l = lockout(100);
     let t0 = Instant::now();
     let cred = l.credential_key(b"cred", b"victim");
     // 30 guesses at once from 30 addresses: only 3 may be verified.
     let begun: Vec<_> = (0..30)
         .map(|i| {
-            let keys = [cred, Lockout::address_key(ip(&format!("198.51.100.{i}")))];
+            let keys = [cred, l.address_key(ip(&format!("198.51.100.{i}")))];
             (keys, l.begin(&keys, t0, s))
         })
         .collect();
@@ -88,8 +95,8 @@ fn concurrent_attempts_never_exceed_the_failures_left() {
     );
     // An abandoned attempt gives its reservation back.
     let s = settings(1);
-    let l = Lockout::new(100);
-    let keys = [cred, Lockout::address_key(ip("10.0.0.9"))];
+    let l = lockout(100);
+    let keys = [cred, l.address_key(ip("10.0.0.9"))];
     assert_eq!(l.begin(&keys, t0, s), Ok(()));
     assert_eq!(l.begin(&keys, t0, s), Err(Refusal::Busy));
     assert_eq!(
@@ -101,20 +108,20 @@ fn concurrent_attempts_never_exceed_the_failures_left() {
 
 #[test]
 fn addresses_are_keyed_by_host_not_by_port_or_interface_id() {
+    let l = lockout(100);
     assert_eq!(
-        Lockout::address_key(ip("::ffff:192.0.2.1")),
-        Lockout::address_key(ip("192.0.2.1"))
+        l.address_key(ip("::ffff:192.0.2.1")),
+        l.address_key(ip("192.0.2.1"))
     );
     assert_eq!(
-        Lockout::address_key(ip("2001:db8:1:2::1")),
-        Lockout::address_key(ip("2001:db8:1:2:ffff::9")),
+        l.address_key(ip("2001:db8:1:2::1")),
+        l.address_key(ip("2001:db8:1:2:ffff::9")),
         "an IPv6 /64 is one key"
     );
     assert_ne!(
-        Lockout::address_key(ip("2001:db8:1:2::1")),
-        Lockout::address_key(ip("2001:db8:1:3::1"))
+        l.address_key(ip("2001:db8:1:2::1")),
+        l.address_key(ip("2001:db8:1:3::1"))
     );
-    let l = Lockout::new(100);
     assert_ne!(
         l.credential_key(b"user", b"x"),
         l.credential_key(b"key", b"x")
@@ -124,24 +131,24 @@ fn addresses_are_keyed_by_host_not_by_port_or_interface_id() {
 #[test]
 fn the_table_is_bounded() {
     let s = LockoutSettings::default();
-    let l = Lockout::new(16);
+    let l = lockout(16);
     let t0 = Instant::now();
     for i in 0..100u8 {
-        let k = Lockout::address_key(Some(IpAddr::from([10, 0, 0, i])));
+        let k = l.address_key(Some(IpAddr::from([10, 0, 0, i])));
         assert!(l.failed(&[k], t0, s).is_ok_and(|d| d > Duration::ZERO));
     }
     assert!(l.len() <= 16);
     // A table full of counters makes room for a new key: the fewest failures give way, and
     // a counter with more failures is kept.
-    let repeat = Lockout::address_key(ip("10.8.8.8"));
+    let repeat = l.address_key(ip("10.8.8.8"));
     for _ in 0..3 {
         assert!(l.failed(&[repeat], t0, s).is_ok());
     }
     for i in 100..200u8 {
-        let k = Lockout::address_key(Some(IpAddr::from([10, 0, 0, i])));
+        let k = l.address_key(Some(IpAddr::from([10, 0, 0, i])));
         assert!(l.failed(&[k], t0, s).is_ok());
     }
-    let k = Lockout::address_key(ip("10.9.9.9"));
+    let k = l.address_key(ip("10.9.9.9"));
     assert_eq!(l.begin(&[k], t0, s), Ok(()));
     assert_eq!(
         l.finish(&[k], Outcome::Abandoned, t0, s),
@@ -152,9 +159,9 @@ fn the_table_is_bounded() {
     assert!(l.failed(&[repeat], t0, s).is_ok());
     assert!(l.failed(&[repeat], t0, s).is_err(), "five failures lock");
     // A table full of locks refuses new verifications rather than growing or forgetting them.
-    let full = Lockout::new(16);
+    let full = lockout(16);
     for i in 0..16u8 {
-        let k = Lockout::address_key(Some(IpAddr::from([10, 1, 0, i])));
+        let k = full.address_key(Some(IpAddr::from([10, 1, 0, i])));
         assert!(
             full.failed(&[k], t0, settings(1)).is_err(),
             "one failure locks"
@@ -167,11 +174,11 @@ fn the_table_is_bounded() {
 #[test]
 fn abandoned_and_clean_attempts_leave_no_counter() {
     let s = LockoutSettings::default();
-    let l = Lockout::new(64);
+    let l = lockout(64);
     let t0 = Instant::now();
     let keys = [
         l.credential_key(b"user", b"nobody"),
-        Lockout::address_key(ip("192.0.2.1")),
+        l.address_key(ip("192.0.2.1")),
     ];
     assert_eq!(l.begin(&keys, t0, s), Ok(()));
     assert_eq!(
@@ -200,11 +207,11 @@ fn abandoned_and_clean_attempts_leave_no_counter() {
 fn new_settings_apply_to_the_counters_already_kept() {
     // A reload that lowers `max_failures` keeps the counts: the next failure is judged by the
     // new budget. One that raises it lets a key fail again without resetting anything.
-    let l = Lockout::new(100);
+    let l = lockout(100);
     let t0 = Instant::now();
     let keys = [
         l.credential_key(b"cred", b"c"),
-        Lockout::address_key(ip("10.1.1.1")),
+        l.address_key(ip("10.1.1.1")),
     ];
     assert!(l.failed(&keys, t0, settings(5)).is_ok());
     assert!(l.failed(&keys, t0, settings(5)).is_ok());
@@ -216,7 +223,7 @@ fn new_settings_apply_to_the_counters_already_kept() {
     );
     let other = [
         l.credential_key(b"cred", b"d"),
-        Lockout::address_key(ip("10.1.1.2")),
+        l.address_key(ip("10.1.1.2")),
     ];
     assert!(l.failed(&other, t0, settings(2)).is_ok());
     assert!(

@@ -108,6 +108,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         k.p.push(format!("{file}: {e}"));
         crate::store::Database::Sqlite(resolve(&files.base, &g.database))
     });
+    let node_id = node_id(g.node_id.as_deref(), &database, file, k.p);
     let upgrade_socket = upgrade_socket(files, g, &database, file, k.p);
     let upgrade_wait = k.range("upgrade_wait_seconds", g.upgrade_wait_seconds, (30, 1, 600));
     let audit = audit(&mut k, g);
@@ -144,6 +145,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         dangerous_allow_insecure_upstream: g.dangerous_allow_insecure_upstream.unwrap_or(false),
         store_poll_interval: audit.poll,
         store_staleness: audit.staleness,
+        node_id,
         audit_queue_capacity: audit.queue,
         audit_linger: audit.linger,
         audit_retention_days: g.audit_retention_days,
@@ -267,6 +269,44 @@ fn upgrade_socket(
 }
 
 /// The store poll and audit settings.
+/// `gateway.node_id`: 1–64 of `A-Z a-z 0-9 . _ -`. Absent: the host name on PostgreSQL
+/// (several gateways share the store; each needs its own chain), none on SQLite.
+fn node_id(
+    given: Option<&str>,
+    database: &crate::store::Database,
+    file: &str,
+    p: &mut Vec<String>,
+) -> String {
+    let valid = |s: &str| {
+        (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    match given {
+        Some(n) if valid(n) => n.to_string(),
+        Some(_) => {
+            p.push(format!(
+                "{file}: gateway.node_id: must be 1 to 64 letters, digits, '.', '_' or '-'"
+            ));
+            String::new()
+        }
+        None => match database {
+            crate::store::Database::Sqlite(_) => String::new(),
+            crate::store::Database::Postgres(_) => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_default();
+                if valid(&host) {
+                    host
+                } else {
+                    p.push(format!("{file}: gateway.node_id: required on PostgreSQL when the host name ({host:?}) is not usable as one"));
+                    String::new()
+                }
+            }
+        },
+    }
+}
+
 struct Audit {
     poll: Duration,
     staleness: Duration,

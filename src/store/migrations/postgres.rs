@@ -176,4 +176,28 @@ CREATE TABLE key_material (
 );
 "#,
     },
+    Migration {
+        version: 6,
+        description: "several gateways: an audit chain per node, the nodes and their snapshots, shared failed-attempt counters",
+        sql: r#"
+ALTER TABLE audit_log ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_node ON audit_log(node, id);
+
+CREATE TABLE nodes (
+    node       TEXT PRIMARY KEY,
+    snapshot   TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    seen_at    BIGINT NOT NULL
+);
+
+CREATE TABLE auth_failures (
+    key          BYTEA PRIMARY KEY CHECK (octet_length(key) = 16),
+    failures     BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL
+);
+CREATE INDEX auth_failures_locked ON auth_failures(locked_until);
+"#,
+    },
 ];
