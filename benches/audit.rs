@@ -54,7 +54,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("audit");
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.bench_function("append_batch_512", |b| {
-        b.iter(|| chain::append(store.conn(), &key, black_box(&batch)).expect("append"))
+        b.iter(|| chain::append(store.conn(), &key, "", black_box(&batch)).expect("append"))
     });
     g.throughput(Throughput::Elements(1));
     let one = record(1);

@@ -5,9 +5,11 @@
 
 mod support;
 
-use erpgate::audit::chain::{self, Verdict};
-use erpgate::audit::AuditRecord;
-use erpgate::crypto::MasterKey;
+#[path = "store_conformance/audit.rs"]
+mod audit;
+#[path = "store_conformance/cluster.rs"]
+mod cluster;
+
 use erpgate::store::{
     AccountStatus, CredentialStatus, Database, NewCredential, Store, StoreError, StoredToken,
 };
@@ -15,7 +17,7 @@ use support::postgres::Postgres;
 
 /// Opens a new connection to the case's database (several per case: changes made through
 /// one must be seen through another).
-type Open<'a> = &'a dyn Fn() -> Store;
+pub type Open<'a> = &'a dyn Fn() -> Store;
 
 type Case = (&'static str, fn(Open<'_>));
 
@@ -31,11 +33,14 @@ const CASES: &[Case] = &[
         "killswitch_and_change_counter",
         killswitch_and_change_counter,
     ),
-    ("audit_chain", audit_chain),
-    ("audit_retention_and_query", audit_retention_and_query),
+    ("audit_chain", audit::chains),
+    ("audit_tampering", audit::tampering),
+    ("audit_retention_and_query", audit::retention_and_query),
+    ("nodes", cluster::nodes),
+    ("shared_failures", cluster::shared_failures),
 ];
 
-fn migrated(open: Open<'_>) -> Store {
+pub fn migrated(open: Open<'_>) -> Store {
     let mut s = open();
     s.migrate().expect("migrate");
     s
@@ -59,7 +64,7 @@ fn migrations(open: Open<'_>) {
         s.check_schema(),
         Err(StoreError::Unmigrated { current: 0, .. })
     ));
-    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5]);
+    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5, 6]);
     assert!(s.migrate().expect("m2").is_empty());
     open()
         .check_schema()
@@ -74,6 +79,8 @@ fn migrations(open: Open<'_>) {
         "gateway_tokens",
         "admin_tokens",
         "key_material",
+        "nodes",
+        "auth_failures",
     ] {
         assert!(s.has_table(table).expect("has_table"), "{table}");
     }
@@ -437,137 +444,6 @@ fn killswitch_and_change_counter(open: Open<'_>) {
         "it was on"
     );
     assert!(!open().killswitch().expect("off now"));
-}
-
-fn records(n: usize, day: u32) -> Vec<AuditRecord> {
-    (0..n)
-        .map(|i| AuditRecord {
-            ts: format!("2026-12-{day:02}T00:00:{i:02}.000000Z"),
-            request_id: format!("r-{day}-{i}"),
-            actor: if i % 2 == 0 { "ap-sync" } else { "hr-feed" }.into(),
-            method: "GET".into(),
-            path: format!("/fscmRestApi/resources/11.13.18.05/invoices/{i}"),
-            decision: "relayed".into(),
-            status: Some(200),
-            ..Default::default()
-        })
-        .collect()
-}
-
-fn audit_chain(open: Open<'_>) {
-    let s = migrated(open);
-    let (m, _) = MasterKey::generate().expect("key");
-    let key = m.audit_key();
-    let recs = records(10, 1);
-    assert_eq!(
-        chain::append(s.conn(), &key, &recs[..4]).expect("append"),
-        4
-    );
-    assert_eq!(
-        chain::append(open().conn(), &key, &recs[4..]).expect("from another connection"),
-        10
-    );
-    match chain::verify_db(open().conn(), &key).expect("verify") {
-        Verdict::Intact { records, .. } => assert_eq!(records, 10),
-        broken => panic!("{broken:?}"),
-    }
-    let (other, _) = MasterKey::generate().expect("key");
-    assert!(matches!(
-        chain::verify_db(s.conn(), &other.audit_key()).expect("verify"),
-        Verdict::Broken { id: 1, .. }
-    ));
-    for sql in [
-        "UPDATE audit_log SET actor = 'x' WHERE id = 3",
-        "DELETE FROM audit_log WHERE id = 3",
-        "DELETE FROM audit_log",
-    ] {
-        let e = s.conn().execute(sql, &[]).expect_err(sql);
-        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
-    }
-    if s.conn().engine() == erpgate::store::sql::Engine::Postgres {
-        let e = s.conn().batch("TRUNCATE audit_log").expect_err("truncate");
-        assert!(e.to_string().contains("append-only"), "{e}");
-    }
-    assert_eq!(s.oldest_audit_row().expect("oldest").map(|r| r.0), Some(1));
-    // Concurrent appenders (the gateway's writer and a CLI command) keep one unbroken chain.
-    let threads: Vec<_> = (0..4u32)
-        .map(|t| {
-            let store = open();
-            let key = m.audit_key();
-            std::thread::spawn(move || {
-                for round in 0..5 {
-                    let batch = records(3, 10 + t)
-                        .into_iter()
-                        .map(|mut r| {
-                            r.request_id = format!("{}-{round}", r.request_id);
-                            r
-                        })
-                        .collect::<Vec<_>>();
-                    chain::append(store.conn(), &key, &batch).expect("concurrent append");
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("appender");
-    }
-    match chain::verify_db(s.conn(), &key).expect("verify") {
-        Verdict::Intact { records, .. } => assert_eq!(records, 10 + 4 * 5 * 3),
-        broken => panic!("{broken:?}"),
-    }
-}
-
-fn audit_retention_and_query(open: Open<'_>) {
-    let s = migrated(open);
-    let (m, _) = MasterKey::generate().expect("key");
-    let key = m.audit_key();
-    chain::append(s.conn(), &key, &records(6, 1)).expect("old");
-    chain::append(s.conn(), &key, &records(4, 3)).expect("new");
-    let pruned = chain::prune(s.conn(), &key, "2026-12-02T00:00:00Z", "test").expect("prune");
-    assert_eq!(pruned, 6);
-    match chain::verify_db(open().conn(), &key).expect("verify") {
-        Verdict::Intact { records, .. } => assert_eq!(records, 4 + 1, "the rest and a checkpoint"),
-        broken => panic!("{broken:?}"),
-    }
-    assert!(
-        s.conn().execute("DELETE FROM audit_log", &[]).is_err(),
-        "the gate closed again"
-    );
-    chain::append(s.conn(), &key, &records(2, 4)).expect("after prune");
-    assert!(matches!(
-        chain::verify_db(s.conn(), &key).expect("verify"),
-        Verdict::Intact { records: 7, .. }
-    ));
-    use erpgate::audit::query::{select, Filter};
-    let ids = |f: &Filter, limit| -> Vec<String> {
-        select(s.conn(), f, limit)
-            .expect("select")
-            .iter()
-            .map(|j| {
-                serde_json::from_str::<AuditRecord>(j)
-                    .expect("json")
-                    .request_id
-            })
-            .collect()
-    };
-    let day3 = Filter {
-        since: Some("2026-12-03T00:00:00Z".into()),
-        until: Some("2026-12-03T05:00:02+05:00".into()),
-        ..Default::default()
-    };
-    assert_eq!(ids(&day3, 10), ["r-3-0", "r-3-1"]);
-    let actor = Filter {
-        actor: Some("hr-feed".into()),
-        path_prefix: Some("/fscmRestApi/resources/11.13.18.05/invoices/".into()),
-        ..Default::default()
-    };
-    assert_eq!(ids(&actor, 10), ["r-3-1", "r-3-3", "r-4-1"]);
-    assert_eq!(ids(&actor, 1), ["r-4-1"], "the newest, when limited");
-    let literal = Filter {
-        path_prefix: Some("/fscmRestApi/resources/11.13.18.05/invoices/_".into()),
-        ..Default::default()
-    };
-    assert!(ids(&literal, 10).is_empty(), "`_` is not a wildcard");
 }
 
 fn run_all(engine: &str, open_case: &dyn Fn(usize) -> Box<dyn Fn() -> Store>) {

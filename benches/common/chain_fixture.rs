@@ -83,6 +83,7 @@ pub fn fixture() -> Fixture {
     let view = DirectoryView::build(store.load_directory().expect("dir"));
     let (sink, _writer) = erpgate::audit::writer::start(
         snapshot.gateway.database.clone(),
+        &snapshot.gateway.node_id,
         master.audit_key(),
         1024,
         snapshot.gateway.audit_linger,

@@ -156,14 +156,14 @@ fn prune_chain(
     before: &str,
     actor: &str,
 ) -> Result<u64, StoreError> {
+    // The chain's newest record stays, however old.
     let last_old = tx
         .query_one(
-            "SELECT (SELECT MAX(id) FROM audit_log WHERE node = ?1 AND ts < ?2), (SELECT MAX(id) FROM audit_log WHERE node = ?1)",
+            "SELECT MAX(id) FROM audit_log WHERE node = ?1 AND ts < ?2 AND id < (SELECT MAX(id) FROM audit_log WHERE node = ?1)",
             &params![node, before],
         )
-        .and_then(|r| Ok(r.opt_int(0)?.zip(r.opt_int(1)?)))?;
-    // The chain's newest record stays.
-    let Some((last_old, _)) = last_old.filter(|(old, newest)| old < newest) else {
+        .and_then(|r| r.opt_int(0))?;
+    let Some(last_old) = last_old else {
         return Ok(0);
     };
     let (next_id, continues_from) = tx

@@ -204,7 +204,7 @@ mod tests {
             })
             .collect();
         let other = crate::store::Store::open(&dir.path().join("q.db")).expect("open");
-        crate::audit::chain::append(other.conn(), &m.audit_key(), &recs).expect("append");
+        crate::audit::chain::append(other.conn(), &m.audit_key(), "", &recs).expect("append");
         let ids = |f: &Filter| -> Vec<String> {
             select(conn, f, 10)
                 .expect("select")

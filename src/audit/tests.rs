@@ -26,8 +26,14 @@ fn rec(i: usize, ts: &str) -> AuditRecord {
     }
 }
 
+/// The verdict on the default chain (the only one these tests write), or on an empty trail.
 fn verdict(s: &Store, m: &MasterKey) -> Verdict {
-    chain::verify_db(s.conn(), &m.audit_key()).expect("verify")
+    let report = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
+    assert!(report.chains.len() <= 1, "{report:?}");
+    report.chain("").cloned().unwrap_or(Verdict::Intact {
+        records: 0,
+        last_hash: chain::GENESIS.into(),
+    })
 }
 
 #[test]
@@ -35,8 +41,8 @@ fn chain_verifies_and_finds_the_first_edited_record() {
     let (_d, _p, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
     let recs: Vec<_> = (0..10).map(|i| rec(i, &record::now())).collect();
-    chain::append(s.conn(), &m.audit_key(), &recs[..4]).expect("append");
-    chain::append(s.conn(), &m.audit_key(), &recs[4..]).expect("append");
+    chain::append(s.conn(), &m.audit_key(), "", &recs[..4]).expect("append");
+    chain::append(s.conn(), &m.audit_key(), "", &recs[4..]).expect("append");
     assert!(matches!(
         verdict(&s, &m),
         Verdict::Intact { records: 10, .. }
@@ -75,7 +81,7 @@ fn deletions_columns_and_foreign_keys_are_detected() {
     let (_d, _p, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
     let recs: Vec<_> = (0..5).map(|i| rec(i, &record::now())).collect();
-    chain::append(s.conn(), &m.audit_key(), &recs).expect("append");
+    chain::append(s.conn(), &m.audit_key(), "", &recs).expect("append");
     let (other, _) = MasterKey::generate().expect("key");
     assert!(
         matches!(verdict(&s, &other), Verdict::Broken { id: 1, .. }),
@@ -100,7 +106,8 @@ fn deletions_columns_and_foreign_keys_are_detected() {
         .expect("delete");
     match verdict(&s, &m) {
         Verdict::Broken { id, why } => {
-            assert_eq!(id, 4);
+            // The record after the gap no longer links to its predecessor.
+            assert_eq!(id, 5);
             assert!(why.contains("missing"), "{why}");
         }
         v => panic!("deletion not detected: {v:?}"),
@@ -122,8 +129,8 @@ fn retention_prunes_and_the_checkpoint_keeps_the_chain_verifiable() {
         .map(|i| rec(i, "2020-01-01T00:00:00.000000Z"))
         .collect();
     let new: Vec<_> = (5..8).map(|i| rec(i, &record::now())).collect();
-    chain::append(s.conn(), &m.audit_key(), &old).expect("old");
-    chain::append(s.conn(), &m.audit_key(), &new).expect("new");
+    chain::append(s.conn(), &m.audit_key(), "", &old).expect("old");
+    chain::append(s.conn(), &m.audit_key(), "", &new).expect("new");
     let n = chain::prune(s.conn(), &m.audit_key(), "2021-01-01T00:00:00Z", "test").expect("prune");
     assert_eq!(n, 5);
     match verdict(&s, &m) {
@@ -133,7 +140,7 @@ fn retention_prunes_and_the_checkpoint_keeps_the_chain_verifiable() {
     // Deleting outside retention is still refused.
     assert!(s.conn().execute("DELETE FROM audit_log", &[]).is_err());
     // Appending after a prune continues the chain.
-    chain::append(s.conn(), &m.audit_key(), &[rec(9, &record::now())]).expect("more");
+    chain::append(s.conn(), &m.audit_key(), "", &[rec(9, &record::now())]).expect("more");
     assert!(matches!(
         verdict(&s, &m),
         Verdict::Intact { records: 5, .. }
@@ -149,6 +156,7 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     let (m, _) = MasterKey::generate().expect("key");
     let (sink, writer) = writer::start(
         crate::store::Database::Sqlite(path.clone()),
+        "",
         m.audit_key(),
         64,
         LINGER,
@@ -188,6 +196,7 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     // Held slots fill the queue; the next reservation is refused, and counted.
     let (sink, writer) = writer::start(
         crate::store::Database::Sqlite(path),
+        "",
         m.audit_key(),
         2,
         LINGER,
@@ -215,6 +224,7 @@ fn the_writer_lingers_and_writes_a_burst_in_one_transaction() {
     let linger = Duration::from_millis(300);
     let (sink, writer) = writer::start(
         crate::store::Database::Sqlite(path),
+        "",
         m.audit_key(),
         64,
         linger,
@@ -257,6 +267,7 @@ fn a_failing_database_refuses_traffic_until_it_recovers() {
     // No schema yet: every write fails.
     let (sink, writer) = writer::start(
         crate::store::Database::Sqlite(path.clone()),
+        "",
         m.audit_key(),
         8,
         LINGER,

@@ -1,0 +1,261 @@
+//! The audit trail's cases: a chain per gateway, appended concurrently through several
+//! connections, verified chain by chain, tampering named by node and record, retention per
+//! chain, queries merged by time.
+
+use erpgate::audit::chain::{self, Report, Verdict};
+use erpgate::audit::AuditRecord;
+use erpgate::crypto::MasterKey;
+use erpgate::store::sql::Engine;
+use erpgate::store::Store;
+
+use super::{migrated, Open};
+
+/// `n` records on `day` (second `i` of its first minute), request ids `r-{day}-{i}`.
+pub fn records(n: usize, day: u32) -> Vec<AuditRecord> {
+    (0..n)
+        .map(|i| AuditRecord {
+            ts: format!("2026-12-{day:02}T00:00:{i:02}.000000Z"),
+            request_id: format!("r-{day}-{i}"),
+            actor: if i % 2 == 0 { "ap-sync" } else { "hr-feed" }.into(),
+            method: "GET".into(),
+            path: format!("/fscmRestApi/resources/11.13.18.05/invoices/{i}"),
+            decision: "relayed".into(),
+            status: Some(200),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn intact(report: &Report, node: &str) -> u64 {
+    match report.chain(node) {
+        Some(Verdict::Intact { records, .. }) => *records,
+        other => panic!("chain {node:?}: {other:?} in {report:?}"),
+    }
+}
+
+/// Lets the test's owner role edit the trail the way an attacker with database rights could.
+fn disable_protection(s: &Store) {
+    match s.conn().engine() {
+        Engine::Sqlite => s
+            .conn()
+            .batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete")
+            .expect("drop triggers"),
+        Engine::Postgres => s
+            .conn()
+            .batch("ALTER TABLE audit_log DISABLE TRIGGER audit_no_update")
+            .expect("disable trigger"),
+    }
+}
+
+pub fn chains(open: Open<'_>) {
+    let s = migrated(open);
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    let recs = records(10, 1);
+    // Two gateways' chains interleave by id.
+    assert_eq!(
+        chain::append(s.conn(), &key, "gw-a", &recs[..4]).expect("a"),
+        4
+    );
+    assert_eq!(
+        chain::append(open().conn(), &key, "gw-b", &recs[4..7]).expect("b"),
+        7
+    );
+    assert_eq!(
+        chain::append(open().conn(), &key, "gw-a", &recs[7..]).expect("a again"),
+        10
+    );
+    let report = chain::verify_db(open().conn(), &key).expect("verify");
+    assert!(report.intact(), "{report:?}");
+    assert_eq!((intact(&report, "gw-a"), intact(&report, "gw-b")), (7, 3));
+    assert_eq!(report.records(), 10);
+    // Every stored record names its chain, in the hashed JSON and beside it.
+    let row = s
+        .conn()
+        .query_one("SELECT record, node FROM audit_log WHERE id = 5", &[])
+        .expect("row");
+    let rec: AuditRecord = serde_json::from_str(&row.text(0).expect("json")).expect("record");
+    assert_eq!(rec.node.as_deref(), Some("gw-b"));
+    assert_eq!(row.text(1).expect("node"), "gw-b");
+
+    let (other, _) = MasterKey::generate().expect("key");
+    let wrong = chain::verify_db(s.conn(), &other.audit_key()).expect("verify");
+    assert_eq!(
+        wrong.first_broken().map(|(n, id, _)| (n.to_string(), id)),
+        Some(("gw-a".to_string(), 1))
+    );
+    for sql in [
+        "UPDATE audit_log SET actor = 'x' WHERE id = 3",
+        "DELETE FROM audit_log WHERE id = 3",
+        "DELETE FROM audit_log",
+    ] {
+        let e = s.conn().execute(sql, &[]).expect_err(sql);
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    if s.conn().engine() == Engine::Postgres {
+        let e = s.conn().batch("TRUNCATE audit_log").expect_err("truncate");
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
+    assert_eq!(s.oldest_audit_row().expect("oldest").map(|r| r.0), Some(1));
+
+    // Concurrent appenders: two processes of gateway a (its writer and a CLI command) and two
+    // of gateway b; every chain stays unbroken.
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let store = open();
+            let key = m.audit_key();
+            let node = if t < 2 { "gw-a" } else { "gw-b" };
+            std::thread::spawn(move || {
+                for round in 0..5 {
+                    let batch = records(3, 10 + t)
+                        .into_iter()
+                        .map(|mut r| {
+                            r.request_id = format!("{}-{round}", r.request_id);
+                            r
+                        })
+                        .collect::<Vec<_>>();
+                    chain::append(store.conn(), &key, node, &batch).expect("concurrent append");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("appender");
+    }
+    let report = chain::verify_db(s.conn(), &key).expect("verify");
+    assert_eq!(
+        (intact(&report, "gw-a"), intact(&report, "gw-b")),
+        (7 + 2 * 5 * 3, 3 + 2 * 5 * 3)
+    );
+    // A record cannot join another node's chain.
+    let mut foreign = records(1, 20).remove(0);
+    foreign.node = Some("gw-a".into());
+    assert!(chain::append(s.conn(), &key, "gw-b", &[foreign]).is_err());
+}
+
+pub fn tampering(open: Open<'_>) {
+    let s = migrated(open);
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    for (node, day) in [("gw-a", 1), ("gw-b", 2), ("gw-c", 3), ("gw-a", 4), ("gw-b", 5)] {
+        chain::append(s.conn(), &key, node, &records(3, day)).expect("append");
+    }
+    // gw-a: ids 1-3, 10-12; gw-b: 4-6, 13-15; gw-c: 7-9.
+    disable_protection(&s);
+    s.conn()
+        .execute("DELETE FROM audit_log WHERE id = 13", &[])
+        .expect("delete");
+    let report = chain::verify_db(open().conn(), &key).expect("verify");
+    assert_eq!(intact(&report, "gw-a"), 6);
+    assert_eq!(intact(&report, "gw-c"), 3);
+    match report.chain("gw-b") {
+        Some(Verdict::Broken { id, why }) => {
+            assert_eq!(*id, 14, "the record after the gap");
+            assert!(why.contains("missing"), "{why}");
+        }
+        other => panic!("deletion in gw-b not detected: {other:?}"),
+    }
+    // Moving a record into another chain (its column) is named too.
+    s.conn()
+        .execute("UPDATE audit_log SET node = 'gw-c' WHERE id = 3", &[])
+        .expect("move");
+    let report = chain::verify_db(open().conn(), &key).expect("verify");
+    assert!(
+        matches!(report.chain("gw-c"), Some(Verdict::Broken { id: 3, why }) if why.contains("another node")),
+        "{report:?}"
+    );
+    // A chain whose head was removed does not start at genesis.
+    s.conn()
+        .execute("UPDATE audit_log SET node = 'gw-a' WHERE id = 3", &[])
+        .expect("put back");
+    s.conn()
+        .execute("DELETE FROM audit_log WHERE id = 7", &[])
+        .expect("delete head");
+    let report = chain::verify_db(open().conn(), &key).expect("verify");
+    assert!(
+        matches!(report.chain("gw-c"), Some(Verdict::Broken { id: 8, why }) if why.contains("genesis")),
+        "{report:?}"
+    );
+    assert_eq!(intact(&report, "gw-a"), 6);
+}
+
+pub fn retention_and_query(open: Open<'_>) {
+    let s = migrated(open);
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    chain::append(s.conn(), &key, "gw-a", &records(6, 1)).expect("old a");
+    chain::append(s.conn(), &key, "gw-b", &records(2, 1)).expect("old b");
+    chain::append(s.conn(), &key, "gw-a", &records(4, 3)).expect("new a");
+    // gw-c has only old records: its newest is kept, so its chain can continue.
+    chain::append(s.conn(), &key, "gw-c", &records(3, 1)).expect("old c");
+    let pruned = chain::prune(s.conn(), &key, "2026-12-02T00:00:00Z", "test").expect("prune");
+    assert_eq!(pruned, 6 + 1 + 2, "all old records but each chain's newest");
+    let report = chain::verify_db(open().conn(), &key).expect("verify");
+    assert_eq!(intact(&report, "gw-a"), 4 + 1, "the rest and a checkpoint");
+    assert_eq!(intact(&report, "gw-b"), 1 + 1);
+    assert_eq!(intact(&report, "gw-c"), 1 + 1);
+    assert!(
+        s.conn().execute("DELETE FROM audit_log", &[]).is_err(),
+        "the gate closed again"
+    );
+    chain::append(s.conn(), &key, "gw-b", &records(2, 4)).expect("after prune");
+    assert_eq!(
+        intact(&chain::verify_db(s.conn(), &key).expect("verify"), "gw-b"),
+        4
+    );
+
+    use erpgate::audit::query::{select, Filter};
+    let ids = |f: &Filter, limit| -> Vec<String> {
+        select(s.conn(), f, limit)
+            .expect("select")
+            .iter()
+            .map(|j| {
+                serde_json::from_str::<AuditRecord>(j)
+                    .expect("json")
+                    .request_id
+            })
+            .collect()
+    };
+    let day3 = Filter {
+        since: Some("2026-12-03T00:00:00Z".into()),
+        until: Some("2026-12-03T05:00:02+05:00".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&day3, 10), ["r-3-0", "r-3-1"]);
+    let actor = Filter {
+        actor: Some("hr-feed".into()),
+        path_prefix: Some("/fscmRestApi/resources/11.13.18.05/invoices/".into()),
+        ..Default::default()
+    };
+    // r-1-1 is gw-b's newest record before the prune: kept.
+    assert_eq!(ids(&actor, 10), ["r-1-1", "r-3-1", "r-3-3", "r-4-1"]);
+    assert_eq!(ids(&actor, 1), ["r-4-1"], "the newest, when limited");
+    let literal = Filter {
+        path_prefix: Some("/fscmRestApi/resources/11.13.18.05/invoices/_".into()),
+        ..Default::default()
+    };
+    assert!(ids(&literal, 10).is_empty(), "`_` is not a wildcard");
+    let only_b = Filter {
+        node: Some("gw-b".into()),
+        decision: Some("relayed".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&only_b, 10), ["r-1-1", "r-4-0", "r-4-1"]);
+
+    // Chains written out of time order are merged by time.
+    let mut late = records(2, 9);
+    late[0].ts = "2026-12-09T00:00:05.000000Z".into();
+    late[1].ts = "2026-12-09T00:00:07.000000Z".into();
+    let mut early = records(2, 9);
+    early[0].request_id = "early-0".into();
+    early[1].request_id = "early-1".into();
+    early[1].ts = "2026-12-09T00:00:06.000000Z".into();
+    chain::append(s.conn(), &key, "gw-a", &late).expect("late");
+    chain::append(s.conn(), &key, "gw-c", &early).expect("early, written after");
+    let day9 = Filter {
+        since: Some("2026-12-09T00:00:00Z".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&day9, 10), ["early-0", "r-9-0", "early-1", "r-9-1"]);
+    assert_eq!(ids(&day9, 2), ["early-1", "r-9-1"], "the newest by time");
+}
