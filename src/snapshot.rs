@@ -118,6 +118,9 @@ pub struct Snapshot {
     pub version: u64,
     /// SHA-256 of the files it was compiled from.
     pub hash: String,
+    /// SHA-256 of the part every gateway on one store must share: all but `[gateway]`
+    /// (`config::Files::shared_hash`); recorded in the store's node list.
+    pub shared_hash: String,
     /// Gateway settings.
     pub gateway: GatewaySettings,
     /// Tenants, indexed by `TenantId`.

@@ -5,128 +5,12 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::postgres::Postgres;
-use support::{Gateway, Issued, Options};
+use support::nodes::{database, time_until, Node};
+use support::{Gateway, Options};
 
 const INVOICES: &str = "/fscmRestApi/resources/latest/invoices";
-
-/// A second node: the same configuration and master key, its own port and directory.
-struct Node {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-    log: std::path::PathBuf,
-}
-
-impl Node {
-    fn start(first: &Gateway) -> Node {
-        let dir = tempfile::tempdir().expect("dir");
-        let port = support::free_port();
-        let text = std::fs::read_to_string(&first.config)
-            .expect("config")
-            .replace(
-                &format!("listen = \"{}\"", first.addr),
-                &format!("listen = \"127.0.0.1:{port}\""),
-            );
-        let config = dir.path().join("erpgate.toml");
-        std::fs::write(&config, text).expect("write");
-        // Files the configuration names relative to its directory.
-        for entry in std::fs::read_dir(first.dir.path()).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "toml") && path != first.config {
-                std::fs::copy(&path, dir.path().join(path.file_name().expect("name")))
-                    .expect("copy");
-            }
-        }
-        let log = dir.path().join("node.log");
-        let out = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_erpgate"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("ERPGATE_APP_KEY", &first.app_key)
-            .env("ERPGATE_LOG", "info,erpgate=debug")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("clone"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let mut node = Node {
-            child,
-            addr,
-            _dir: dir,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("node exited with {status}:\n{}", node.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node did not listen:\n{}",
-                node.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn status_as(&self, cred: &Issued) -> (u16, String) {
-        let raw = format!(
-            "GET {INVOICES} HTTP/1.1\r\nHost: gw.test\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
-            support::basic(&cred.username, &cred.password)
-        );
-        let r = support::http::raw(self.addr, raw.as_bytes()).expect("response");
-        let code = if r.status == 200 {
-            String::new()
-        } else {
-            r.error_code()
-        };
-        (r.status, code)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// How long until `f` holds (polled every 10 ms, at most 5 s).
-fn time_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{what}: not within 5 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    t.elapsed()
-}
-
-/// A private cluster with a gateway role and database, and the role's password file.
-fn database() -> (Postgres, tempfile::TempDir, std::path::PathBuf) {
-    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
-    pg.psql("postgres", "create role gw login password 'gw-node-secret'")
-        .expect("role");
-    pg.psql("postgres", "create database erpgate owner gw")
-        .expect("database");
-    let secrets = tempfile::tempdir().expect("dir");
-    let pass = secrets.path().join("pg.pass");
-    std::fs::write(&pass, "gw-node-secret\n").expect("password file");
-    (pg, secrets, pass)
-}
 
 #[test]
 fn a_change_through_one_node_reaches_the_other_within_a_second() {
@@ -154,7 +38,7 @@ fn a_change_through_one_node_reaches_the_other_within_a_second() {
         !std::path::Path::new(&a.dir.path().join("erpgate.db")).exists(),
         "no SQLite file"
     );
-    let b = Node::start(&a);
+    let b = Node::start(&a, "gw-b");
     let cred = a.issue("ap-sync");
     let spare = a.issue("ap-sync");
     // Node B learns of the new credentials (a change announced by A's CLI) and serves them.

@@ -31,7 +31,8 @@ pub(super) fn ready(st: &AdminState) -> Reply {
 }
 
 /// `GET /status`: versions, kill switch, uptime, audit queue depth, and the gateways on the
-/// store with the snapshot each serves (`snapshots_differ` when the live ones disagree).
+/// store with the shared part of the snapshot each serves (`shared_hash`: all configuration
+/// but `[gateway]`; `snapshots_differ` when the live ones disagree).
 pub(super) fn status(st: &AdminState, _: &Call<'_>) -> Reply {
     use crate::directory::cluster::{unix_ms, Cluster};
     let c = st.app.compiled.load();
@@ -43,7 +44,7 @@ pub(super) fn status(st: &AdminState, _: &Call<'_>) -> Reply {
         .nodes()
         .iter()
         .map(|n| {
-            json!({"node": n.node, "snapshot_hash": n.snapshot, "version": n.version,
+            json!({"node": n.node, "shared_hash": n.snapshot, "version": n.version,
                    "started_at": n.started_at, "live": Cluster::is_live(n, now_ms),
                    "seen_seconds_ago": now_ms.saturating_sub(n.seen_at_ms) / 1000})
         })
@@ -54,6 +55,7 @@ pub(super) fn status(st: &AdminState, _: &Call<'_>) -> Reply {
         "node": c.snapshot.gateway.node_id,
         "snapshot_version": c.snapshot.version,
         "snapshot_hash": c.snapshot.hash,
+        "shared_hash": c.snapshot.shared_hash,
         "killswitch": view.killswitch(),
         "uptime_seconds": st.started.elapsed().as_secs(),
         "audit_queue_depth": st.app.audit.depth(),

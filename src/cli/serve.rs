@@ -406,7 +406,7 @@ fn poll_hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::polle
     Box::new(move |store| {
         let now = std::time::Instant::now();
         let compiled = app.compiled.load();
-        beat.tick(store, &app.cluster, &compiled.snapshot.hash, now)?;
+        beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;
         if !shared {
             return Ok(());
         }

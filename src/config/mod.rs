@@ -59,6 +59,10 @@ pub struct Files {
     pub files: Vec<Loaded>,
     /// SHA-256 over every file's name and bytes, hex.
     pub hash: String,
+    /// SHA-256 of what every gateway behind one load balancer must share: every file but
+    /// the main file's `[gateway]` table (listeners, node id and local paths differ by node;
+    /// tenants, endpoints, policies, schedule and redaction must not), hex.
+    pub shared_hash: String,
     /// Paths read.
     pub sources: Vec<PathBuf>,
 }
@@ -101,10 +105,14 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| main.display().to_string());
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut shared = ring::digest::Context::new(&ring::digest::SHA256);
     let (model, bytes) = parse(main, &main_name)?;
     digest.update(main_name.as_bytes());
     digest.update(&(bytes.len() as u64).to_be_bytes());
     digest.update(&bytes);
+    let without_gateway = shared_part(&bytes);
+    shared.update(&(without_gateway.len() as u64).to_be_bytes());
+    shared.update(without_gateway.as_bytes());
     let includes = model.include.clone().unwrap_or_default();
     let mut files = vec![Loaded {
         name: main_name.clone(),
@@ -122,9 +130,11 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
                 if m.include.is_some() {
                     problems.push(format!("{inc}: include is only allowed in {main_name}"));
                 }
-                digest.update(inc.as_bytes());
-                digest.update(&(bytes.len() as u64).to_be_bytes());
-                digest.update(&bytes);
+                for d in [&mut digest, &mut shared] {
+                    d.update(inc.as_bytes());
+                    d.update(&(bytes.len() as u64).to_be_bytes());
+                    d.update(&bytes);
+                }
                 files.push(Loaded {
                     name: inc,
                     model: m,
@@ -141,6 +151,36 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
         base,
         files,
         hash: hex::encode(digest.finish().as_ref()),
+        shared_hash: hex::encode(shared.finish().as_ref()),
         sources,
     })
+}
+
+/// The main file without its `[gateway]` table, in a canonical form (parsed and written
+/// again: comments and layout do not count). The file parsed already, so this cannot fail;
+/// if it did, the whole text stands in.
+fn shared_part(bytes: &[u8]) -> String {
+    let Ok(mut table) = std::str::from_utf8(bytes)
+        .map_err(|_| ())
+        .and_then(|t| t.parse::<toml::Table>().map_err(|_| ()))
+    else {
+        return String::from_utf8_lossy(bytes).into_owned();
+    };
+    table.remove("gateway");
+    toml::to_string(&table).unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned())
+}
+
+#[cfg(test)]
+mod shared_hash_tests {
+    use super::shared_part;
+
+    #[test]
+    fn the_shared_part_ignores_the_gateway_table_comments_and_layout() {
+        let a = "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[tenants.acme]\nupstream = \"https://a\"\n";
+        let b = "# node b\n[gateway]\nlisten = \"127.0.0.1:2\"\nnode_id = \"b\"\n[tenants.acme]\nupstream   =   \"https://a\"\n";
+        let c = "[gateway]\nlisten = \"127.0.0.1:1\"\n[tenants.acme]\nupstream = \"https://c\"\n";
+        assert_eq!(shared_part(a.as_bytes()), shared_part(b.as_bytes()));
+        assert_ne!(shared_part(a.as_bytes()), shared_part(c.as_bytes()));
+        assert!(!shared_part(a.as_bytes()).contains("listen"));
+    }
 }

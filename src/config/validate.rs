@@ -444,6 +444,7 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
                 warnings,
                 version,
                 hash: files.hash,
+                shared_hash: files.shared_hash,
                 gateway,
                 tenants,
                 catalog,

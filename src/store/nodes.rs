@@ -10,7 +10,7 @@ use super::{Store, StoreError};
 pub struct NodeRow {
     /// `gateway.node_id` (`""`: a single gateway without one).
     pub node: String,
-    /// SHA-256 of the configuration files it serves.
+    /// The shared hash of the configuration it serves (all but `[gateway]`).
     pub snapshot: String,
     /// Its erpgate version.
     pub version: String,

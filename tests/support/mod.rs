@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod nodes;
 pub mod oracle;
 pub mod pki;
 pub mod postgres;
