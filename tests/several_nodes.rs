@@ -177,3 +177,104 @@ fn a_node_that_loses_the_database_serves_within_the_staleness_bound_then_refuses
     let verified = gw.ok(&["audit", "verify"]);
     assert!(verified.contains("intact"), "{verified}");
 }
+
+#[test]
+fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
+    let pg = support::postgres::Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+    pg.psql("postgres", "create role erpgate_owner login password 'owner-secret'")
+        .expect("owner");
+    pg.psql("postgres", "create role gw login password 'gw-node-secret'")
+        .expect("runtime role");
+    pg.psql("postgres", "create database erpgate owner erpgate_owner")
+        .expect("database");
+    let secrets = tempfile::tempdir().expect("dir");
+    let pass = secrets.path().join("pg.pass");
+    std::fs::write(&pass, "gw-node-secret\n").expect("password file");
+    let owner_pass = secrets.path().join("owner.pass");
+    std::fs::write(&owner_pass, "owner-secret\n").expect("owner password file");
+
+    // The owner migrates and grants; the gateway and its CLI run as `gw`.
+    let gw = Gateway::start(Options {
+        database: format!("postgres://gw@127.0.0.1:{}/erpgate", pg.port),
+        gateway_extra: format!(
+            "database_password_file = \"{}\"\nnode_id = \"gw-1\"",
+            pass.display()
+        ),
+        migrate_args: [
+            "--owner",
+            "erpgate_owner",
+            "--owner-password-file",
+            owner_pass.to_str().expect("path"),
+            "--grant-to",
+            "gw",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Options::default()
+    });
+    let owner_of = |table: &str| {
+        pg.psql(
+            "erpgate",
+            &format!("select tableowner from pg_tables where tablename = '{table}'"),
+        )
+        .expect("owner")
+    };
+    assert_eq!(owner_of("audit_log"), "erpgate_owner");
+    assert_eq!(owner_of("accounts"), "erpgate_owner");
+    let cred = gw.issue("ap-sync");
+    gw.eventually("the credential is served", || {
+        gw.get_as(&cred, INVOICES).status == 200
+    });
+    let r = gw.get_as(&cred, INVOICES);
+    gw.audit_record(r.header("x-request-id").expect("request id"));
+    gw.ok(&["killswitch", "on"]);
+    gw.ok(&["killswitch", "off"]);
+
+    // As the gateway's role, with its password: every way to rewrite the trail is refused.
+    let as_gw = |sql: &str| pg.psql_as("gw", "gw-node-secret", "erpgate", sql);
+    for sql in [
+        "UPDATE audit_log SET actor = 'someone-else'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_no_update",
+        "DROP TRIGGER audit_no_update ON audit_log",
+        "UPDATE audit_gate SET open = 1",
+        "UPDATE audit_policy SET min_retention_days = 0",
+        "SELECT erpgate_audit_prune(node, MAX(id) - 1) FROM audit_log GROUP BY node",
+        "CREATE TABLE audit_policy_shadow (x int)",
+    ] {
+        let e = as_gw(sql).expect_err(sql);
+        assert!(
+            e.contains("permission denied")
+                || e.contains("must be owner")
+                || e.contains("retention floor"),
+            "{sql}: {e}"
+        );
+    }
+    // What it may do, it does: read, append.
+    let n: u64 = as_gw("SELECT COUNT(*) FROM audit_log")
+        .expect("read")
+        .parse()
+        .expect("count");
+    assert!(n >= 3, "{n} records");
+    // Retention runs through the owner's function; nothing here is older than the floor.
+    let pruned = gw.ok(&["audit", "prune", "--days", "30", "--yes"]);
+    assert!(pruned.contains("pruned 0"), "{pruned}");
+    let verified = gw.ok(&["audit", "verify"]);
+    assert!(verified.contains("audit chain of node gw-1 intact"), "{verified}");
+    // A migrate by the runtime role cannot lower the floor.
+    let text = std::fs::read_to_string(&gw.config).expect("config");
+    std::fs::write(
+        &gw.config,
+        text.replace(
+            "node_id = \"gw-1\"",
+            "node_id = \"gw-1\"\naudit_min_retention_days = 1",
+        ),
+    )
+    .expect("config");
+    let out = gw.cli(&["migrate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--owner") && err.contains("retention floor"), "{err}");
+    assert!(!err.contains("gw-node-secret") && !err.contains("owner-secret"));
+}

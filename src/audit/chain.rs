@@ -172,12 +172,28 @@ fn prune_chain(
             &params![node, last_old],
         )
         .and_then(|r| Ok((r.int(0)?, r.text(1)?)))?;
-    tx.execute("UPDATE audit_gate SET open = 1 WHERE id = 1", &[])?;
-    let deleted = tx.execute(
-        "DELETE FROM audit_log WHERE node = ?1 AND id <= ?2",
-        &params![node, last_old],
-    )?;
-    tx.execute("UPDATE audit_gate SET open = 0 WHERE id = 1", &[])?;
+    let deleted = match tx.engine() {
+        // Through the owner's function: the gateway's role may not delete (README, roles).
+        crate::store::sql::Engine::Postgres => {
+            let n = tx
+                .query_one(
+                    "SELECT erpgate_audit_prune(?1, ?2)",
+                    &params![node, last_old],
+                )?
+                .int(0)?;
+            u64::try_from(n).unwrap_or(0)
+        }
+        crate::store::sql::Engine::Sqlite => {
+            check_floor(tx, node, last_old)?;
+            tx.execute("UPDATE audit_gate SET open = 1 WHERE id = 1", &[])?;
+            let n = tx.execute(
+                "DELETE FROM audit_log WHERE node = ?1 AND id <= ?2",
+                &params![node, last_old],
+            )?;
+            tx.execute("UPDATE audit_gate SET open = 0 WHERE id = 1", &[])?;
+            n
+        }
+    };
     let note = serde_json::json!({
         "pruned_through_id": last_old,
         "pruned_before": before,
@@ -197,6 +213,31 @@ fn prune_chain(
     };
     append_in(tx, key, node, &[rec])?;
     Ok(deleted)
+}
+
+/// Refuses to prune records younger than the store's retention floor (`audit_policy`), as
+/// the PostgreSQL function does.
+fn check_floor(tx: &Conn, node: &str, through: i64) -> Result<(), StoreError> {
+    let days = tx
+        .query_one(
+            "SELECT min_retention_days FROM audit_policy WHERE id = 1",
+            &[],
+        )?
+        .int(0)?;
+    let floor = (chrono::Utc::now() - chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let young = tx
+        .query_opt(
+            "SELECT id FROM audit_log WHERE node = ?1 AND id <= ?2 AND ts >= ?3 LIMIT 1",
+            &params![node, through, floor],
+        )?
+        .is_some();
+    if young {
+        return Err(StoreError::Invalid(
+            "audit records younger than the retention floor cannot be pruned".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -111,8 +111,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Print a fresh master key (base64 of 32 random bytes) for ERPGATE_APP_KEY.
     Keygen,
-    /// Create or upgrade the database schema.
-    Migrate(ConfigArg),
+    /// Create or upgrade the database schema (and, on PostgreSQL, grant the gateways' role).
+    Migrate(migrate::MigrateArgs),
     /// Copy a SQLite state database to a new file while gateways keep serving.
     Backup(backup::BackupArgs),
     /// Manage accounts.
@@ -185,7 +185,7 @@ fn dispatch(command: Command) -> CliResult {
         Command::Check(c) => check::run(&c.config),
         Command::Demo(a) => demo::run(&a),
         Command::Keygen => keygen(),
-        Command::Migrate(c) => migrate::run(&c.config),
+        Command::Migrate(a) => migrate::run(&a),
         Command::Backup(a) => backup::run(&a),
         Command::Account(a) => account::run(&a),
         Command::Credential(a) => credential::run(&a),

@@ -210,6 +210,19 @@ CREATE TABLE auth_failures (
 CREATE INDEX auth_failures_locked ON auth_failures(locked_until);
 "#,
     },
+    Migration {
+        version: 7,
+        description: "the audit retention floor, kept in the store",
+        sql: r#"
+-- No prune may cut records younger than this (set by `erpgate migrate` from
+-- gateway.audit_min_retention_days; on PostgreSQL only the schema owner can change it).
+CREATE TABLE audit_policy (
+    id                 INTEGER PRIMARY KEY CHECK (id = 1),
+    min_retention_days INTEGER NOT NULL CHECK (min_retention_days >= 0)
+);
+INSERT INTO audit_policy (id, min_retention_days) VALUES (1, 30);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows (the same for both engines).

@@ -13,6 +13,7 @@ mod credentials;
 pub mod key_material;
 pub mod migrations;
 mod nodes;
+pub mod roles;
 mod secrets;
 mod settings;
 pub mod sql;
@@ -316,9 +317,13 @@ impl Store {
     /// Applies pending migrations, each in its own transaction. Returns the versions applied.
     pub fn migrate(&mut self) -> Result<Vec<u32>, StoreError> {
         let list = migrations::for_engine(self.conn.engine());
-        self.conn.batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        )?;
+        // Created only when missing: a role that may not create tables (the gateways' own, on
+        // PostgreSQL) can still see that nothing is pending.
+        if !self.has_table("schema_migrations")? {
+            self.conn.batch(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            )?;
+        }
         let current = self.schema_version()?;
         let latest = migrations::latest();
         if current > latest {

@@ -39,6 +39,8 @@ pub struct PgTarget {
     ca_file: Option<PathBuf>,
     /// Whether TLS is required (`sslmode=require` or `verify-full`).
     tls: bool,
+    /// Another role to connect as (the schema owner, for `erpgate migrate --owner`).
+    user: Option<String>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -54,7 +56,10 @@ impl std::fmt::Display for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Database::Sqlite(p) => write!(f, "{}", p.display()),
-            Database::Postgres(t) => f.write_str(&t.url),
+            Database::Postgres(t) => match &t.user {
+                Some(user) => write!(f, "{} (as {user})", t.url),
+                None => f.write_str(&t.url),
+            },
         }
     }
 }
@@ -112,7 +117,24 @@ impl Database {
             password_file: password_file.map(|f| base.join(f)),
             ca_file: ca_file.map(|f| base.join(f)),
             tls,
+            user: None,
         }))
+    }
+
+    /// The same server and database, connecting as `user` with the password in
+    /// `password_file` (the schema owner running `erpgate migrate --owner`).
+    pub fn as_user(&self, user: &str, password_file: PathBuf) -> Result<Database, String> {
+        match self {
+            Database::Sqlite(_) => Err(
+                "--owner: a SQLite database has no roles (its file's permissions protect it)"
+                    .into(),
+            ),
+            Database::Postgres(t) => Ok(Database::Postgres(PgTarget {
+                password_file: Some(password_file),
+                user: Some(user.to_string()),
+                ..t.clone()
+            })),
+        }
     }
 
     /// The SQLite file, if this is one.
@@ -155,6 +177,9 @@ impl PgTarget {
         let mut config = postgres::Config::from_str(&self.url)
             .map_err(|e| StoreError::Invalid(format!("gateway.database: {e}")))?;
         config.application_name("erpgate");
+        if let Some(user) = &self.user {
+            config.user(user);
+        }
         // A black-holed server must not hang the writer, the admin API or the poller for
         // TCP's default hours: bounded connect, keepalives, unacknowledged-data timeout, and
         // server-side statement and lock timeouts.

@@ -188,6 +188,12 @@ pub fn retention_and_query(open: Open<'_>) {
     chain::append(s.conn(), &key, "gw-a", &records(4, 3)).expect("new a");
     // gw-c has only old records: its newest is kept, so its chain can continue.
     chain::append(s.conn(), &key, "gw-c", &records(3, 1)).expect("old c");
+    // The stored floor (30 days unless `migrate` recorded the configured one) refuses to
+    // prune these records of a few days ago, on both engines.
+    assert_eq!(s.retention_floor().expect("floor"), 30);
+    let e = chain::prune(s.conn(), &key, "2026-12-02T00:00:00Z", "test").expect_err("floor");
+    assert!(e.to_string().contains("retention floor"), "{e}");
+    s.set_retention_floor(0).expect("floor");
     let pruned = chain::prune(s.conn(), &key, "2026-12-02T00:00:00Z", "test").expect("prune");
     assert_eq!(pruned, 6 + 1 + 2, "all old records but each chain's newest");
     let report = chain::verify_db(open().conn(), &key).expect("verify");

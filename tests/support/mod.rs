@@ -50,6 +50,8 @@ pub struct Options {
     pub shutdown_grace_seconds: u64,
     /// `gateway.database` (a SQLite file in the test directory by default).
     pub database: String,
+    /// Further arguments of the `erpgate migrate` that prepares the database.
+    pub migrate_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             sim_tls: None,
             shutdown_grace_seconds: 1,
             database: "erpgate.db".into(),
+            migrate_args: Vec::new(),
         }
     }
 }
@@ -194,7 +197,10 @@ impl Gateway {
             log: PathBuf::new(),
         };
         gw.log = gw.dir.path().join("gateway.log");
-        gw.ok(&["migrate"]);
+        let migrate: Vec<&str> = std::iter::once("migrate")
+            .chain(opts.migrate_args.iter().map(String::as_str))
+            .collect();
+        gw.ok(&migrate);
         gw.ok(&["account", "create", "--name", "ap-sync", "--tenant", "acme"]);
         gw.ok(&[
             "account",

@@ -200,4 +200,46 @@ CREATE TABLE auth_failures (
 CREATE INDEX auth_failures_locked ON auth_failures(locked_until);
 "#,
     },
+    Migration {
+        version: 7,
+        description: "the audit retention floor, kept in the store",
+        sql: r#"
+CREATE TABLE audit_policy (
+    id                 BIGINT PRIMARY KEY CHECK (id = 1),
+    min_retention_days BIGINT NOT NULL CHECK (min_retention_days >= 0)
+);
+INSERT INTO audit_policy (id, min_retention_days) VALUES (1, 30);
+
+-- Retention for a gateway role that may not delete (`erpgate migrate --grant-to`): this
+-- function runs with its owner's rights, deletes only one chain's records up to an id, never
+-- the chain's newest and never one younger than the floor above, which only the owner can
+-- change. The caller appends the checkpoint in the same transaction.
+CREATE FUNCTION erpgate_audit_prune(p_node TEXT, p_through BIGINT) RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    deleted BIGINT;
+    floor_ts TEXT;
+BEGIN
+    SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => min_retention_days::int),
+                   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      INTO floor_ts FROM audit_policy WHERE id = 1;
+    IF EXISTS (SELECT 1 FROM audit_log WHERE node = p_node AND id <= p_through AND ts >= floor_ts) THEN
+        RAISE EXCEPTION 'audit records younger than the retention floor cannot be pruned';
+    END IF;
+    IF p_through >= (SELECT MAX(id) FROM audit_log WHERE node = p_node) THEN
+        RAISE EXCEPTION 'the newest record of a chain is kept';
+    END IF;
+    UPDATE audit_gate SET open = 1 WHERE id = 1;
+    DELETE FROM audit_log WHERE node = p_node AND id <= p_through;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    UPDATE audit_gate SET open = 0 WHERE id = 1;
+    RETURN deleted;
+END $$;
+-- Resolved in this schema only (a caller's temporary table cannot stand in for one).
+DO $$ BEGIN
+    EXECUTE format('ALTER FUNCTION erpgate_audit_prune(TEXT, BIGINT) SET search_path = %I, pg_temp', current_schema());
+END $$;
+REVOKE ALL ON FUNCTION erpgate_audit_prune(TEXT, BIGINT) FROM PUBLIC;
+"#,
+    },
 ];
