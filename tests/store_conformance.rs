@@ -64,7 +64,7 @@ fn migrations(open: Open<'_>) {
         s.check_schema(),
         Err(StoreError::Unmigrated { current: 0, .. })
     ));
-    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5, 6, 7]);
     assert!(s.migrate().expect("m2").is_empty());
     open()
         .check_schema()
@@ -81,6 +81,7 @@ fn migrations(open: Open<'_>) {
         "key_material",
         "nodes",
         "auth_failures",
+        "audit_policy",
     ] {
         assert!(s.has_table(table).expect("has_table"), "{table}");
     }
