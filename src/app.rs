@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use http::HeaderName;
 
+pub mod poll_hook;
 pub mod shared_failures;
 
 use crate::audit::AuditSink;

@@ -133,7 +133,7 @@ pub fn serve(
         app.freshness.clone(),
         gw.store_poll_interval,
         Some(opener(app.clone())),
-        Some(poll_hook(app.clone(), &gw.node_id, shared_store)),
+        Some(crate::app::poll_hook::hook(app.clone(), &gw.node_id, shared_store)),
     )
     .map_err(|e| super::failed(format_args!("cannot start the store poller: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -394,36 +394,6 @@ fn opener(app: Arc<App>) -> crate::directory::poller::Opener {
             upstream_host: &t.upstream.host,
         };
         rt.cipher.open(&ctx, sealed).is_ok()
-    })
-}
-
-/// What the store poller does after each poll: this gateway's heartbeat (node id and snapshot
-/// hash, read back with everyone's for `/status`); on a shared store, the locks engaged by
-/// other gateways applied to this one's lockout table, and old counters forgotten.
-fn poll_hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller::Hook {
-    let mut beat = crate::directory::cluster::Heartbeat::new(node);
-    let mut last_sweep: Option<std::time::Instant> = None;
-    Box::new(move |store| {
-        let now = std::time::Instant::now();
-        let compiled = app.compiled.load();
-        beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;
-        if !shared {
-            return Ok(());
-        }
-        let settings = compiled.snapshot.gateway.token_lockout;
-        let now_ms = crate::directory::cluster::unix_ms();
-        let locks: Vec<_> = store
-            .locked_keys(now_ms, 10_000)?
-            .iter()
-            .map(|c| crate::app::shared_failures::state(c, now_ms))
-            .collect();
-        app.auth.lockout.absorb_locks(&locks, now, settings);
-        if last_sweep.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
-            let window = i64::try_from(settings.window.as_millis()).unwrap_or(i64::MAX);
-            store.forget_failures(now_ms, window)?;
-            last_sweep = Some(now);
-        }
-        Ok(())
     })
 }
 

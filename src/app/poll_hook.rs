@@ -1,0 +1,37 @@
+//! The store poller's work besides reloading the access state, for a running gateway.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::App;
+
+/// What the store poller does after each poll: this gateway's heartbeat (node id and snapshot
+/// hash, read back with everyone's for `/status`); on a shared store, the locks engaged by
+/// other gateways applied to this one's lockout table, and old counters forgotten.
+pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller::Hook {
+    let mut beat = crate::directory::cluster::Heartbeat::new(node);
+    let mut last_sweep: Option<std::time::Instant> = None;
+    Box::new(move |store| {
+        let now = std::time::Instant::now();
+        let compiled = app.compiled.load();
+        beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;
+        if !shared {
+            return Ok(());
+        }
+        let settings = compiled.snapshot.gateway.token_lockout;
+        let now_ms = crate::directory::cluster::unix_ms();
+        let locks: Vec<_> = store
+            .locked_keys(now_ms, 10_000)?
+            .iter()
+            .map(|c| super::shared_failures::state(c, now_ms))
+            .collect();
+        app.auth.lockout.absorb_locks(&locks, now, settings);
+        if last_sweep.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
+            let window = i64::try_from(settings.window.as_millis()).unwrap_or(i64::MAX);
+            store.forget_failures(now_ms, window)?;
+            last_sweep = Some(now);
+        }
+        Ok(())
+    })
+}
+
