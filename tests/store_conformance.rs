@@ -9,6 +9,8 @@ mod support;
 mod audit;
 #[path = "store_conformance/cluster.rs"]
 mod cluster;
+#[path = "store_conformance/tls.rs"]
+mod tls;
 
 use erpgate::store::{
     AccountStatus, CredentialStatus, Database, NewCredential, Store, StoreError, StoredToken,

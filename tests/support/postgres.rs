@@ -203,6 +203,32 @@ impl Postgres {
         self.psql_as(&self.user, &self.password, db, sql)
     }
 
+    /// Turns TLS on (a reload, no restart) with a certificate from `ca` for `names`: clients
+    /// may then ask for TLS (the server still accepts plain connections).
+    pub fn enable_tls(&self, ca: &super::pki::Ca, names: &[&str]) -> Result<(), String> {
+        let leaf = ca.leaf("pg-server", names, 30);
+        let (cert, key) = (self.path("data/server.crt"), self.path("data/server.key"));
+        std::fs::copy(&leaf.cert_file, &cert).map_err(|e| e.to_string())?;
+        std::fs::copy(&leaf.key_file, &key).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        if self.as_nobody {
+            run(Command::new("chown").args(["nobody:nogroup", &cert, &key]))?;
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on")?;
+        self.psql("postgres", "SELECT pg_reload_conf()")?;
+        // The reload is asynchronous: wait until a new session sees it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.psql("postgres", "SHOW ssl")? != "on" {
+            if Instant::now() > deadline {
+                return Err(format!("TLS did not come on: {}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     /// Stops the server now (`kill -9`-like: immediate mode, no checkpoint).
     pub fn stop(&self) -> Result<(), String> {
         self.server(
