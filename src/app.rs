@@ -218,9 +218,7 @@ impl App {
     /// The state `/metrics` shows besides the registry's counters, read now.
     pub fn metrics_state(&self) -> crate::metrics::State {
         let stats = self.audit.stats();
-        let (nodes, snapshots) = self
-            .cluster
-            .summary(crate::directory::cluster::unix_ms());
+        let (nodes, snapshots) = self.cluster.summary(crate::directory::cluster::unix_ms());
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         crate::metrics::State {
             audit_queue_depth: self.audit.depth() as u64,

@@ -181,8 +181,11 @@ fn a_node_that_loses_the_database_serves_within_the_staleness_bound_then_refuses
 #[test]
 fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
     let pg = support::postgres::Postgres::start().unwrap_or_else(|e| panic!("{e}"));
-    pg.psql("postgres", "create role erpgate_owner login password 'owner-secret'")
-        .expect("owner");
+    pg.psql(
+        "postgres",
+        "create role erpgate_owner login password 'owner-secret'",
+    )
+    .expect("owner");
     pg.psql("postgres", "create role gw login password 'gw-node-secret'")
         .expect("runtime role");
     pg.psql("postgres", "create database erpgate owner erpgate_owner")
@@ -261,7 +264,10 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
     let pruned = gw.ok(&["audit", "prune", "--days", "30", "--yes"]);
     assert!(pruned.contains("pruned 0"), "{pruned}");
     let verified = gw.ok(&["audit", "verify"]);
-    assert!(verified.contains("audit chain of node gw-1 intact"), "{verified}");
+    assert!(
+        verified.contains("audit chain of node gw-1 intact"),
+        "{verified}"
+    );
     // A migrate by the runtime role cannot lower the floor.
     let text = std::fs::read_to_string(&gw.config).expect("config");
     std::fs::write(
@@ -275,6 +281,9 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
     let out = gw.cli(&["migrate"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--owner") && err.contains("retention floor"), "{err}");
+    assert!(
+        err.contains("--owner") && err.contains("retention floor"),
+        "{err}"
+    );
     assert!(!err.contains("gw-node-secret") && !err.contains("owner-secret"));
 }

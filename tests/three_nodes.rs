@@ -26,7 +26,10 @@ fn get(addr: SocketAddr, authorization: &str, client: &str) -> std::io::Result<R
         &support::request(
             "GET",
             INVOICES,
-            &[("Authorization", authorization), ("X-Forwarded-For", client)],
+            &[
+                ("Authorization", authorization),
+                ("X-Forwarded-For", client),
+            ],
             None,
         ),
     )
@@ -168,11 +171,26 @@ fn three_gateways_share_revocations_lockouts_and_what_they_serve() {
     // Revocations through A's CLI reach B and C within a second.
     let mut times = Vec::new();
     cl.a.ok(&["credential", "revoke", &cred.id]);
-    times.push(until_both(&cl, "revocation", &cred, (401, "credential.revoked")));
+    times.push(until_both(
+        &cl,
+        "revocation",
+        &cred,
+        (401, "credential.revoked"),
+    ));
     cl.a.ok(&["account", "suspend", "globex-app"]);
-    times.push(until_both(&cl, "suspension", &globex, (403, "account.suspended")));
+    times.push(until_both(
+        &cl,
+        "suspension",
+        &globex,
+        (403, "account.suspended"),
+    ));
     cl.a.ok(&["killswitch", "on"]);
-    times.push(until_both(&cl, "kill switch", &spare, (503, "killswitch.on")));
+    times.push(until_both(
+        &cl,
+        "kill switch",
+        &spare,
+        (503, "killswitch.on"),
+    ));
     cl.a.ok(&["killswitch", "off"]);
     until_both(&cl, "service again", &spare, (200, ""));
     // A gateway token issued by B is honoured by C, and revoked everywhere through A.
@@ -198,7 +216,8 @@ fn three_gateways_share_revocations_lockouts_and_what_they_serve() {
     cl.a.ok(&["token", "revoke", &token]);
     times.push(time_until("B and C refuse the revoked token", || {
         [cl.b.addr, cl.c.addr].iter().all(|n| {
-            get(*n, &bearer, "192.0.2.1").is_ok_and(|r| outcome(&r) == (401, "credential.revoked".into()))
+            get(*n, &bearer, "192.0.2.1")
+                .is_ok_and(|r| outcome(&r) == (401, "credential.revoked".into()))
         })
     }));
     eprintln!("revocation, suspension, kill switch, token revocation reached B and C in {times:?}");
@@ -363,7 +382,12 @@ fn under_load_a_crash_and_a_lost_database_cost_no_wrong_answer_and_every_chain_v
         .collect();
     assert!(others.len() > 20, "{} requests to B and C", others.len());
     for s in &others {
-        assert_eq!((s.status, s.code.as_str()), (Some(200), ""), "node {}", s.node);
+        assert_eq!(
+            (s.status, s.code.as_str()),
+            (Some(200), ""),
+            "node {}",
+            s.node
+        );
     }
     // A answered nothing while dead, and rejoined with no manual step.
     assert!(seen
@@ -438,7 +462,10 @@ fn under_load_a_crash_and_a_lost_database_cost_no_wrong_answer_and_every_chain_v
         .filter(|s| s.node != 0 && s.status == Some(200))
         .filter_map(|s| s.request_id.as_ref())
         .collect();
-    let missing = relayed_by_b_c.iter().filter(|id| !ids.contains(**id)).count();
+    let missing = relayed_by_b_c
+        .iter()
+        .filter(|id| !ids.contains(**id))
+        .count();
     assert_eq!(missing, 0, "of {} relayed by B and C", relayed_by_b_c.len());
     eprintln!(
         "{} answers; {} relayed by B and C, all audited; chains: {}",

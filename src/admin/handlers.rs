@@ -377,8 +377,7 @@ pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
         Err(reply) => return reply,
     };
     use crate::audit::chain::Verdict;
-    let report = match crate::audit::chain::verify_db(store.conn(), &st.app.master().audit_key())
-    {
+    let report = match crate::audit::chain::verify_db(store.conn(), &st.app.master().audit_key()) {
         Ok(r) => r,
         Err(e) => return internal(&e.to_string()),
     };
@@ -394,7 +393,8 @@ pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
             }
         })
         .collect();
-    let mut body = json!({"intact": report.intact(), "records": report.records(), "chains": chains});
+    let mut body =
+        json!({"intact": report.intact(), "records": report.records(), "chains": chains});
     // The single-gateway shape stays: one chain's last hash, or the first break.
     if let Some((node, id, why)) = report.first_broken() {
         body["first_broken_id"] = json!(id);

@@ -34,4 +34,3 @@ pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller
         Ok(())
     })
 }
-

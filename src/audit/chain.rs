@@ -257,7 +257,10 @@ mod tests {
         r.node = Some("gw-\"b".into());
         assert_eq!(spliced, serde_json::to_string(&r).expect("serde"));
         assert_eq!(encode(&r, "gw-\"b").expect("named"), spliced);
-        assert!(encode(&r, "other").is_err(), "a record cannot change chains");
+        assert!(
+            encode(&r, "other").is_err(),
+            "a record cannot change chains"
+        );
         assert!(!plain.contains("node"));
     }
 }

@@ -3,10 +3,10 @@
 //! from the master key, written in batches off the request path, never holding a secret.
 
 pub mod chain;
-pub mod verify;
 pub mod preview;
 pub mod query;
 pub mod record;
+pub mod verify;
 pub mod writer;
 
 pub use record::{AuditRecord, Kind};

@@ -225,8 +225,7 @@ impl Lockout {
             let e = map.entry(*k).or_insert_with(|| fresh(now));
             expire_window(e, now, s);
             e.failures = e.failures.max(st.failures);
-            if !st.locked_for.is_zero() && e.locked_until.is_none_or(|u| u < now + st.locked_for)
-            {
+            if !st.locked_for.is_zero() && e.locked_until.is_none_or(|u| u < now + st.locked_for) {
                 self.lock_entry(e, now + st.locked_for);
             }
         }

@@ -163,7 +163,10 @@ fn prune(
 /// One line per chain: intact with its record count and last hash, or where it breaks.
 fn print_report(report: &chain::Report) {
     if report.chains.is_empty() {
-        println!("audit chain intact: 0 record(s); last hash {}", chain::GENESIS);
+        println!(
+            "audit chain intact: 0 record(s); last hash {}",
+            chain::GENESIS
+        );
     }
     for (node, verdict) in &report.chains {
         let whose = match node.as_str() {
@@ -179,10 +182,7 @@ fn print_report(report: &chain::Report) {
     }
 }
 
-fn verify_file(
-    path: &PathBuf,
-    key: &crate::crypto::KeyedHasher,
-) -> Result<chain::Report, String> {
+fn verify_file(path: &PathBuf, key: &crate::crypto::KeyedHasher) -> Result<chain::Report, String> {
     let f =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let rows = std::io::BufReader::new(f)

@@ -79,7 +79,8 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), CliE
 
     // Invalid would be a bug of ours, not the operator's configuration: exit 1, not 2.
     let snapshot = super::load_config(&config).map_err(super::failed)?;
-    let mut store = Store::connect(&snapshot.gateway.database)?.with_node(&snapshot.gateway.node_id);
+    let mut store =
+        Store::connect(&snapshot.gateway.database)?.with_node(&snapshot.gateway.node_id);
     store.migrate()?;
     let master = super::keycheck::adopt(master, None, &snapshot)?;
     let (issued, admin_token) = seed(&mut store, &snapshot, &master, &upstream_password)?;

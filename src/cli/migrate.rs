@@ -78,9 +78,9 @@ pub fn run(args: &MigrateArgs) -> super::CliResult {
         println!("audit retention floor: {floor} days (gateway.audit_min_retention_days)");
     }
     if let Some(role) = &args.grant_to {
-        store.grant_runtime(role).map_err(|e| {
-            super::failed(format_args!("cannot grant role {role}: {e}"))
-        })?;
+        store
+            .grant_runtime(role)
+            .map_err(|e| super::failed(format_args!("cannot grant role {role}: {e}")))?;
         println!("granted {role}: the access state read and written, the audit trail read and appended (no update, delete or truncate)");
     }
     if !has_key {

@@ -133,7 +133,11 @@ pub fn serve(
         app.freshness.clone(),
         gw.store_poll_interval,
         Some(opener(app.clone())),
-        Some(crate::app::poll_hook::hook(app.clone(), &gw.node_id, shared_store)),
+        Some(crate::app::poll_hook::hook(
+            app.clone(),
+            &gw.node_id,
+            shared_store,
+        )),
     )
     .map_err(|e| super::failed(format_args!("cannot start the store poller: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));

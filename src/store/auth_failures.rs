@@ -131,7 +131,10 @@ impl Store {
     pub fn forget_failures(&self, now_ms: i64, window_ms: i64) -> Result<u64, StoreError> {
         self.conn.execute(
             "DELETE FROM auth_failures WHERE locked_until <= ?1 AND window_start <= ?2",
-            &[Value::Int(now_ms), Value::Int(now_ms.saturating_sub(window_ms))],
+            &[
+                Value::Int(now_ms),
+                Value::Int(now_ms.saturating_sub(window_ms)),
+            ],
         )
     }
 }

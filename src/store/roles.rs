@@ -61,7 +61,10 @@ impl Store {
 
     /// The schema the tables live in (quoted for SQL).
     fn current_schema(&self) -> Result<String, StoreError> {
-        let name = self.conn.query_one("SELECT current_schema()", &[])?.text(0)?;
+        let name = self
+            .conn
+            .query_one("SELECT current_schema()", &[])?
+            .text(0)?;
         Ok(format!("\"{}\"", name.replace('"', "\"\"")))
     }
 

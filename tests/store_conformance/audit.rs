@@ -137,7 +137,13 @@ pub fn tampering(open: Open<'_>) {
     let s = migrated(open);
     let (m, _) = MasterKey::generate().expect("key");
     let key = m.audit_key();
-    for (node, day) in [("gw-a", 1), ("gw-b", 2), ("gw-c", 3), ("gw-a", 4), ("gw-b", 5)] {
+    for (node, day) in [
+        ("gw-a", 1),
+        ("gw-b", 2),
+        ("gw-c", 3),
+        ("gw-a", 4),
+        ("gw-b", 5),
+    ] {
         chain::append(s.conn(), &key, node, &records(3, day)).expect("append");
     }
     // gw-a: ids 1-3, 10-12; gw-b: 4-6, 13-15; gw-c: 7-9.

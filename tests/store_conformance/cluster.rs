@@ -15,11 +15,8 @@ pub fn nodes(open: Open<'_>) {
         seen_at_ms: seen,
     };
     s.heartbeat(&row("gw-b", "hash-1", 1_000)).expect("b");
-    open()
-        .heartbeat(&row("gw-a", "hash-1", 2_000))
-        .expect("a");
-    s.heartbeat(&row("gw-b", "hash-2", 3_000))
-        .expect("b again");
+    open().heartbeat(&row("gw-a", "hash-1", 2_000)).expect("a");
+    s.heartbeat(&row("gw-b", "hash-2", 3_000)).expect("b again");
     assert_eq!(
         open().nodes(0).expect("nodes"),
         [row("gw-a", "hash-1", 2_000), row("gw-b", "hash-2", 3_000)],
@@ -47,17 +44,12 @@ pub fn shared_failures(open: Open<'_>) {
     let t0 = 1_000_000;
     // Three gateways (three connections) each count one failure: the third locks.
     let first = s.count_failures(&[cred, addr], t0, rules).expect("a");
-    assert_eq!(
-        first.iter().map(|c| c.failures).collect::<Vec<_>>(),
-        [1, 1]
-    );
+    assert_eq!(first.iter().map(|c| c.failures).collect::<Vec<_>>(), [1, 1]);
     assert!(first.iter().all(|c| c.locked_until_ms == 0));
     open()
         .count_failures(&[cred, addr], t0 + 10, rules)
         .expect("b");
-    let third = open()
-        .count_failures(&[cred], t0 + 20, rules)
-        .expect("c");
+    let third = open().count_failures(&[cred], t0 + 20, rules).expect("c");
     assert_eq!(third[0].failures, 3);
     assert_eq!(third[0].locked_until_ms, t0 + 20 + 10_000, "locked");
     let seen = s.failures(&[cred, addr, [9u8; 16]]).expect("state");
@@ -67,10 +59,16 @@ pub fn shared_failures(open: Open<'_>) {
     assert_eq!(locked.len(), 1);
     assert_eq!(locked[0].key, cred);
     // A success does not clear a lock; once it ran its course, one failure of budget is left.
-    s.clear_failures(&cred, t0 + 30).expect("clear while locked");
+    s.clear_failures(&cred, t0 + 30)
+        .expect("clear while locked");
     assert_eq!(s.failures(&[cred]).expect("state")[0].failures, 3);
-    assert!(open().locked_keys(t0 + 10_021, 100).expect("locked").is_empty());
-    let after = s.count_failures(&[cred], t0 + 10_030, rules).expect("again");
+    assert!(open()
+        .locked_keys(t0 + 10_021, 100)
+        .expect("locked")
+        .is_empty());
+    let after = s
+        .count_failures(&[cred], t0 + 10_030, rules)
+        .expect("again");
     assert_eq!(
         (after[0].failures, after[0].locked_until_ms),
         (3, t0 + 10_030 + 10_000),
@@ -82,10 +80,14 @@ pub fn shared_failures(open: Open<'_>) {
     let fresh = s
         .count_failures(&[addr], t0 + 70_000, rules)
         .expect("after the window");
-    assert_eq!(fresh[0].failures, 1, "failures older than the window are forgotten");
+    assert_eq!(
+        fresh[0].failures, 1,
+        "failures older than the window are forgotten"
+    );
     s.count_failures(&[cred], t0 + 70_000, rules).expect("cred");
     assert_eq!(
-        s.forget_failures(t0 + 200_000, rules.window_ms).expect("forget"),
+        s.forget_failures(t0 + 200_000, rules.window_ms)
+            .expect("forget"),
         2,
         "counters with nothing left to count are deleted"
     );

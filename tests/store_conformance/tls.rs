@@ -38,7 +38,11 @@ fn the_store_speaks_verified_tls_to_postgres() {
             &[],
         )
         .expect("pg_stat_ssl");
-    assert_eq!(row.text(0).expect("ssl"), "true", "the session is encrypted");
+    assert_eq!(
+        row.text(0).expect("ssl"),
+        "true",
+        "the session is encrypted"
+    );
     assert!(row.text(1).expect("version").starts_with("TLSv1."));
 
     // A server whose certificate another CA signed, or that is not the name connected to, is

@@ -178,4 +178,3 @@ pub fn database() -> (Postgres, tempfile::TempDir, std::path::PathBuf) {
     std::fs::write(&pass, "gw-node-secret\n").expect("password file");
     (pg, secrets, pass)
 }
-
