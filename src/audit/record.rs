@@ -101,6 +101,10 @@ pub struct AuditRecord {
     /// Status Oracle answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_status: Option<u16>,
+    /// Oracle's execution context id of its answer (`X-ORACLE-DMS-ECID`), for matching a
+    /// request with Oracle support; never sent to the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle_ecid: Option<String>,
     /// Time spent in the gateway itself, µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_us: Option<u64>,

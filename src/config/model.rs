@@ -61,6 +61,9 @@ pub struct GatewayFile {
     pub store_poll_interval_ms: Option<u64>,
     /// PostgreSQL only: seconds a node serves without reaching the store.
     pub store_staleness_seconds: Option<u64>,
+    /// The request header Oracle receives the gateway's request id in (default
+    /// `X-Request-Id`; `""` sends none).
+    pub upstream_request_id_header: Option<String>,
     /// This gateway's name among several on one store: its audit chain and its row in the
     /// store's node list (default: the host name on PostgreSQL, none on SQLite).
     pub node_id: Option<String>,

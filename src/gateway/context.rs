@@ -127,6 +127,9 @@ pub struct RequestCtx {
     pub body_bytes: u64,
     /// Upstream response status, when one arrived.
     pub upstream_status: Option<u16>,
+    /// Oracle's execution context id (`X-ORACLE-DMS-ECID`) of the response: stripped from
+    /// what the client sees, kept in the audit record for a support ticket.
+    pub oracle_ecid: Option<String>,
     /// When the decision chain finished.
     pub decided: Option<Instant>,
     /// The reserved audit slot; consumed in `logging`.
@@ -167,6 +170,7 @@ impl RequestCtx {
             close_connection: false,
             body_bytes: 0,
             upstream_status: None,
+            oracle_ecid: None,
             decided: None,
             audit_slot: None,
             request_preview: Default::default(),

@@ -187,6 +187,10 @@ impl ProxyHttp for Gateway {
         };
         upstream_headers::sanitize(upstream_request, &allowed, &extra);
         upstream_headers::set_host(upstream_request, &tenant.upstream.host_header)?;
+        // Before the credential: a header of the same name could never replace it.
+        if let Some(name) = &snapshot.gateway.upstream_request_id_header {
+            upstream_request.insert_header(name.clone(), ctx.request_id.as_str())?;
+        }
         // Cloned, not taken: Pingora runs this phase again when it retries on a fresh
         // connection (a pooled one Oracle had closed), and the retry needs the credential too.
         let Some(cred) = ctx.admission.as_ref().and_then(|a| a.credential.as_ref()) else {
@@ -220,6 +224,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         ctx.upstream_answered = Some(Instant::now());
+        ctx.oracle_ecid = crate::redact::headers::oracle_ecid(upstream_response);
         let status = upstream_response.status.as_u16();
         token_refresh::on_upstream_status(&self.app, session, ctx, status).await?;
         let snapshot = &ctx.compiled.snapshot;

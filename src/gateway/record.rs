@@ -75,6 +75,7 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         upstream_identity: ctx.admission.as_ref().map(|a| a.identity.clone()),
         status: session.response_written().map(|r| r.status.as_u16()),
         upstream_status: ctx.upstream_status,
+        oracle_ecid: ctx.oracle_ecid.clone(),
         gateway_us: times.gateway_us,
         upstream_us: times.upstream_us,
         total_us: times.total_us,

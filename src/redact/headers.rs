@@ -260,6 +260,16 @@ pub fn apply<H: ResponseHead>(
     Ok(())
 }
 
+/// Oracle's execution context id on `head` (`X-ORACLE-DMS-ECID`), when it is a plausible
+/// one: 1–128 visible ASCII characters. Anything else from upstream is not recorded.
+pub fn oracle_ecid<H: ResponseHead>(head: &H) -> Option<String> {
+    let v = head.headers().get("x-oracle-dms-ecid")?.as_bytes();
+    let plausible = (1..=128).contains(&v.len()) && v.iter().all(|b| (0x21..=0x7e).contains(b));
+    plausible
+        .then(|| String::from_utf8(v.to_vec()).ok())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

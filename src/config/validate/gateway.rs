@@ -146,6 +146,11 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         store_poll_interval: audit.poll,
         store_staleness: audit.staleness,
         node_id,
+        upstream_request_id_header: request_id_header(
+            file,
+            g.upstream_request_id_header.as_deref(),
+            p,
+        ),
         audit_queue_capacity: audit.queue,
         audit_linger: audit.linger,
         audit_retention_days: g.audit_retention_days,
@@ -269,6 +274,35 @@ fn upgrade_socket(
 }
 
 /// The store poll and audit settings.
+/// `gateway.upstream_request_id_header`: absent → `X-Request-Id`; `""` → none; otherwise a
+/// header name that may reach Oracle and is not one Oracle reads for itself.
+fn request_id_header(file: &str, given: Option<&str>, p: &mut Vec<String>) -> Option<http::HeaderName> {
+    let name = given.unwrap_or("X-Request-Id");
+    if name.is_empty() {
+        return None;
+    }
+    let key = "gateway.upstream_request_id_header";
+    match http::HeaderName::from_bytes(name.as_bytes()) {
+        Err(_) => {
+            p.push(format!("{file}: {key}: \"{name}\" is not a header name"));
+            None
+        }
+        Ok(h) => {
+            if let Some(why) = crate::oracle::headers::never_allowed(h.as_str()) {
+                p.push(format!("{file}: {key}: \"{name}\" may never reach Oracle: {why}"));
+                None
+            } else if crate::oracle::headers::allowed_by_default(h.as_str())
+                || crate::oracle::headers::Governed::of(h.as_str()).is_some()
+            {
+                p.push(format!("{file}: {key}: \"{name}\" is a header Oracle reads; pick a name of its own, e.g. X-Request-Id"));
+                None
+            } else {
+                Some(h)
+            }
+        }
+    }
+}
+
 /// `gateway.node_id`: 1–64 of `A-Z a-z 0-9 . _ -`. Absent: the host name on PostgreSQL
 /// (several gateways share the store; each needs its own chain), none on SQLite.
 fn node_id(
