@@ -363,7 +363,10 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
                 .collect();
             Reply::ok(json!({ "records": records }))
         }
-        Err(crate::audit::query::QueryError::Bound { field, message }) => {
+        Err(
+            crate::audit::query::QueryError::Bound { field, message }
+            | crate::audit::query::QueryError::Unknown { field, message },
+        ) => {
             Reply::bad(field, &message)
         }
         Err(crate::audit::query::QueryError::Store(e)) => internal(&e),

@@ -46,7 +46,27 @@ struct Route {
     handler: Handler,
     /// The least role that may call it (`None` for open handlers).
     role: Option<Role>,
+    /// The query parameters it takes; any other (or one given twice) is a 400.
+    query: &'static [&'static str],
 }
+
+/// `route` taking the query parameters `query`.
+const fn taking(query: &'static [&'static str], route: Route) -> Route {
+    Route { query, ..route }
+}
+
+/// The query parameters of `GET /audit`.
+const AUDIT_QUERY: &[&str] = &[
+    "since",
+    "until",
+    "actor",
+    "request_id",
+    "decision",
+    "reason",
+    "path_prefix",
+    "node",
+    "limit",
+];
 
 const fn open(method: &'static str, path: &'static str, f: fn(&AdminState) -> Reply) -> Route {
     Route {
@@ -54,6 +74,7 @@ const fn open(method: &'static str, path: &'static str, f: fn(&AdminState) -> Re
         path,
         handler: Handler::Open(f),
         role: None,
+        query: &[],
     }
 }
 
@@ -68,6 +89,7 @@ const fn authed(
         path,
         handler: Handler::Authed(f),
         role: Some(role),
+        query: &[],
     }
 }
 
@@ -76,7 +98,10 @@ const ROUTES: &[Route] = &[
     open("GET", "health", h::health),
     open("GET", "ready", h::ready),
     authed("GET", "status", Role::Auditor, h::status),
-    authed("GET", "audit", Role::Auditor, h::audit_query),
+    taking(
+        AUDIT_QUERY,
+        authed("GET", "audit", Role::Auditor, h::audit_query),
+    ),
     authed("GET", "audit/verify", Role::Auditor, h::audit_verify),
     authed("POST", "reload", Role::Admin, h::reload),
     authed("GET", "killswitch", Role::Auditor, h::killswitch_get),
@@ -90,7 +115,10 @@ const ROUTES: &[Route] = &[
         h::suspend_account,
     ),
     authed("POST", "accounts/*/resume", Role::Admin, h::resume_account),
-    authed("GET", "credentials", Role::Auditor, h::list_credentials),
+    taking(
+        &["account"],
+        authed("GET", "credentials", Role::Auditor, h::list_credentials),
+    ),
     authed("POST", "credentials", Role::Admin, h::issue_credential),
     authed(
         "POST",
@@ -154,6 +182,9 @@ pub fn route(st: &AdminState, req: &AdminRequest) -> Reply {
             Err(reply) => return reply,
         },
     };
+    if let Err(reply) = known_query(route, req) {
+        return reply;
+    }
     let body = match parse_body(req) {
         Ok(b) => b,
         Err(r) => return r,
@@ -171,6 +202,28 @@ pub fn route(st: &AdminState, req: &AdminRequest) -> Reply {
         ),
         (Handler::Authed(_), None) => internal("an authenticated route without a role"),
     }
+}
+
+/// Refuses a query parameter the route does not take, or one given twice: a misspelt filter
+/// would otherwise be ignored and answer as if it matched everything (or nothing).
+fn known_query(route: &Route, req: &AdminRequest) -> Result<(), Reply> {
+    for (i, (k, _)) in req.query.iter().enumerate() {
+        if !route.query.contains(&k.as_str()) {
+            let takes = if route.query.is_empty() {
+                "this endpoint takes none".to_string()
+            } else {
+                format!("this endpoint takes {}", route.query.join(", "))
+            };
+            return Err(Reply::bad(
+                k,
+                &format!("Unknown query parameter `{k}`: {takes}."),
+            ));
+        }
+        if req.query[..i].iter().any(|(seen, _)| seen == k) {
+            return Err(Reply::bad(k, &format!("Query parameter `{k}` is given twice.")));
+        }
+    }
+    Ok(())
 }
 
 /// The caller behind `Authorization`, if their token is valid and of at least `role`:

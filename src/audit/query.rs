@@ -35,6 +35,13 @@ pub enum QueryError {
         /// What is wrong, with an example.
         message: String,
     },
+    /// A filter value no record can have (a misspelt decision or reason code): a 400.
+    Unknown {
+        /// `decision` or `reason`.
+        field: &'static str,
+        /// What is wrong, with the values that exist.
+        message: String,
+    },
     /// The store failed.
     Store(String),
 }
@@ -44,7 +51,9 @@ pub enum QueryError {
 impl std::fmt::Display for QueryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            QueryError::Bound { field, message } => write!(f, "--{field}: {message}"),
+            QueryError::Bound { field, message } | QueryError::Unknown { field, message } => {
+                write!(f, "--{field}: {message}")
+            }
             QueryError::Store(e) => f.write_str(e),
         }
     }
@@ -56,8 +65,49 @@ impl From<QueryError> for String {
     }
 }
 
+/// Every decision a record can carry.
+pub const DECISIONS: [&str; 5] = ["relayed", "denied", "failed", "ok", "preflight"];
+
+/// Reason codes records carry besides the relay's ([`crate::refusal::Reason`]).
+const OTHER_REASONS: [&str; 1] = ["admin.forbidden"];
+
+/// Refuses a filter value no record can have: a misspelt decision or reason code would
+/// otherwise match nothing and look like "no such records".
+fn check_known(f: &Filter) -> Result<(), QueryError> {
+    if let Some(d) = f.decision.as_deref() {
+        if !DECISIONS.contains(&d) {
+            return Err(QueryError::Unknown {
+                field: "decision",
+                message: format!("no record has decision {d:?}; one of: {}", DECISIONS.join(", ")),
+            });
+        }
+    }
+    if let Some(r) = f.reason.as_deref() {
+        let known = crate::refusal::Reason::ALL.iter().any(|x| x.code() == r)
+            || OTHER_REASONS.contains(&r);
+        if !known {
+            let near = crate::refusal::Reason::ALL
+                .iter()
+                .map(|x| x.code())
+                .filter(|c| c.split('.').next() == r.split('.').next())
+                .collect::<Vec<_>>();
+            let hint = if near.is_empty() {
+                "see the README's reason codes".to_string()
+            } else {
+                format!("did you mean one of: {}", near.join(", "))
+            };
+            return Err(QueryError::Unknown {
+                field: "reason",
+                message: format!("{r:?} is not a reason code; {hint}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The stored JSON of each matching record.
 pub fn select(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<String>, QueryError> {
+    check_known(f)?;
     let (sql, values) = select_sql(f, limit)?;
     let store = |e: crate::store::StoreError| QueryError::Store(e.to_string());
     conn.query(&sql, &values)
