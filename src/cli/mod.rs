@@ -10,6 +10,7 @@ pub mod backup;
 pub mod check;
 pub mod credential;
 pub mod demo;
+pub mod docs;
 pub mod key;
 pub mod keycheck;
 pub mod killswitch;
@@ -135,6 +136,10 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Manage admin API tokens.
     AdminToken(admin_token::AdminTokenArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), generated from this CLI.
+    Man,
 }
 
 /// `erpgate serve` options.
@@ -185,6 +190,8 @@ fn dispatch(command: Command) -> CliResult {
         Command::Check(c) => check::run(&c.config),
         Command::Demo(a) => demo::run(&a),
         Command::Keygen => keygen(),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man => docs::man(),
         Command::Migrate(a) => migrate::run(&a),
         Command::Backup(a) => backup::run(&a),
         Command::Account(a) => account::run(&a),
