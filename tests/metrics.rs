@@ -57,13 +57,13 @@ fn counters_follow_requests_and_state_is_live() {
         value(&m, "erpgate_gateway_overhead_seconds_count") == Some(5.0)
             && value(
                 &m,
-                r#"erpgate_requests_total{decision="relayed",reason=""}"#,
+                r#"erpgate_requests_total{decision="relayed",reason="none"}"#,
             )
             .is_some()
     });
     let v = |s: &str| value(&m, s);
     assert_eq!(
-        v(r#"erpgate_requests_total{decision="relayed",reason=""}"#),
+        v(r#"erpgate_requests_total{decision="relayed",reason="none"}"#),
         Some(2.0),
         "{m}"
     );
@@ -176,7 +176,7 @@ fn token_flows_are_counted() {
         m = scrape(&maddr);
         value(
             &m,
-            r#"erpgate_requests_total{decision="token_issued",reason=""}"#,
+            r#"erpgate_requests_total{decision="token_issued",reason="none"}"#,
         ) == Some(2.0)
     });
     // No tenant here uses jwt or token mode, and no Oracle token arrived.
@@ -187,4 +187,107 @@ fn token_flows_are_counted() {
     ] {
         assert_eq!(value(&m, series), Some(0.0), "{series}");
     }
+}
+
+/// Every `name{...}` series in the exposition.
+fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    let prefix = format!("{name}{{");
+    text.lines().filter(|l| l.starts_with(&prefix)).collect()
+}
+
+#[test]
+fn labelled_series_name_tenants_and_endpoints_never_raw_paths_and_show_oracles_401s() {
+    let port = support::free_port();
+    let maddr = format!("127.0.0.1:{port}");
+    let gw = Gateway::start(Options {
+        gateway_extra: format!("metrics_listen = \"{maddr}\""),
+        ..Options::default()
+    });
+    let ap = gw.issue("ap-sync");
+    // Fifty distinct item ids, a few unknown paths, odd methods: a handful of series.
+    // (Relayed whatever Oracle answers: most of these ids do not exist, a 404 from Oracle.)
+    for i in 0..50 {
+        let path = format!("/fscmRestApi/resources/11.13.18.05/invoices/{i}");
+        let r = gw.get_as(&ap, &path);
+        assert!(r.status == 200 || r.status == 404, "{path}: {}", r.status);
+        assert!(r.header("x-request-id").is_some());
+    }
+    for i in 0..10 {
+        let r = gw.get_as(&ap, &format!("/fscmRestApi/resources/11.13.18.05/nothing-{i}"));
+        assert_eq!(r.error_code(), "endpoint.unknown");
+    }
+    let odd = gw.send(&support::request(
+        "BREW",
+        "/fscmRestApi/resources/11.13.18.05/invoices",
+        &[("Authorization", &ap.basic())],
+        None,
+    ));
+    assert!(odd.status >= 400);
+    let mut m = String::new();
+    gw.eventually("61 requests are counted", || {
+        m = scrape(&maddr);
+        series(&m, "erpgate_http_requests_total")
+            .iter()
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+            == 61.0
+    });
+    let sum = |name: &str, having: &str| -> f64 {
+        series(&m, name)
+            .iter()
+            .filter(|l| l.contains(having))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        sum(
+            "erpgate_http_requests_total",
+            r#"{endpoint="invoices.item",method="GET",reason="none","#
+        ),
+        50.0,
+        "{m}"
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"erpgate_http_requests_total{endpoint="-",method="GET",reason="endpoint.unknown",status_class="4xx",tenant="acme"}"#
+        ),
+        Some(10.0),
+        "{m}"
+    );
+    let all = series(&m, "erpgate_http_requests_total");
+    assert!(all.len() <= 5, "bounded: {all:#?}");
+    assert!(
+        all.iter().all(|l| !l.contains("nothing-") && !l.contains("invoices/")),
+        "no raw path in a label: {all:#?}"
+    );
+    assert!(all.iter().any(|l| l.contains("method=\"other\"")), "{all:#?}");
+    assert_eq!(
+        value(
+            &m,
+            r#"erpgate_http_request_duration_seconds_count{endpoint="invoices.item",tenant="acme"}"#
+        ),
+        Some(50.0)
+    );
+    assert_eq!(
+        sum("erpgate_upstream_responses_total", r#"tenant="acme""#),
+        50.0,
+        "{m}"
+    );
+
+    // The integration password expires at Oracle: its 401s show by tenant.
+    gw.ok_stdin(
+        &["secret", "set", "--tenant", "acme", "--name", "fin-integration-password"],
+        "expired-at-oracle",
+    );
+    gw.eventually("Oracle refuses the old password", || {
+        gw.get_as(&ap, "/fscmRestApi/resources/11.13.18.05/invoices").status != 200
+    });
+    gw.eventually("the 401s are counted", || {
+        value(
+            &scrape(&maddr),
+            r#"erpgate_upstream_responses_total{status="401",tenant="acme"}"#,
+        )
+        .is_some_and(|n| n >= 1.0)
+    });
 }

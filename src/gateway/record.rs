@@ -206,9 +206,15 @@ impl Timings {
 }
 
 /// What the request contributes to the metrics.
-pub fn sample(ctx: &RequestCtx, rec: &AuditRecord) -> crate::metrics::RequestSample {
+pub fn sample<'a>(ctx: &RequestCtx, rec: &'a AuditRecord) -> crate::metrics::RequestSample<'a> {
     let stats = ctx.body_redaction.as_ref().and_then(|b| b.stats());
     crate::metrics::RequestSample {
+        tenant: rec.tenant.as_deref(),
+        endpoint: rec.endpoint.as_deref(),
+        method: &rec.method,
+        status: rec.status,
+        upstream_status: rec.upstream_status,
+        total_us: rec.total_us,
         reason: match ctx.decision {
             Decision::Denied(d) => Some(d.reason),
             _ => None,

@@ -1,16 +1,21 @@
 //! Prometheus metrics: per-request counters and histograms recorded in `logging`, and
 //! state read at scrape time (audit queue, snapshot version, kill switch, caches).
 //!
-//! The hot path never builds a label set: every (decision, reason) counter is resolved once,
-//! at start, into a table indexed by reason; recording is an atomic add and two histogram
-//! observations. Served on `gateway.metrics_listen` (see `serve.rs`), never on the relay
+//! `erpgate_requests_total` is resolved once, at start, into a table indexed by reason. The
+//! labelled series (`erpgate_http_requests_total` by tenant, endpoint, method, status class
+//! and reason; the duration by tenant and endpoint; Oracle's answers by tenant and status)
+//! take one label lookup each per request. Their cardinality is bounded by construction:
+//! tenants and endpoints are configured names (never a raw path), methods and statuses fixed
+//! sets, reasons the closed list of codes. Served on `gateway.metrics_listen` (see `serve.rs`), never on the relay
 //! listener, and unaffected by the kill switch.
 
 mod serve;
 
 pub use serve::spawn as spawn_listener;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 use crate::refusal::Reason;
 
@@ -35,11 +40,26 @@ pub struct Metrics {
     links_rewritten: IntCounter,
     reloads_ok: IntCounter,
     reloads_refused: IntCounter,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    upstream_responses: IntCounterVec,
 }
 
 /// What one request contributes (plain values, so `logging` hands them over cheaply).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RequestSample {
+pub struct RequestSample<'a> {
+    /// The configured tenant, once known.
+    pub tenant: Option<&'a str>,
+    /// The catalog endpoint's name, once matched.
+    pub endpoint: Option<&'a str>,
+    /// The request method as received.
+    pub method: &'a str,
+    /// Status sent to the client.
+    pub status: Option<u16>,
+    /// Status Oracle answered.
+    pub upstream_status: Option<u16>,
+    /// Time from arrival to the end of the response, in microseconds.
+    pub total_us: Option<u64>,
     /// `None`: relayed; `Some(reason)`: denied or failed with that reason.
     pub reason: Option<Reason>,
     /// Whether the request ended without a decision (a malformed request line, a client gone).
@@ -64,6 +84,48 @@ fn reason_index(r: Reason) -> usize {
     Reason::ALL.iter().position(|x| *x == r).unwrap_or(0)
 }
 
+/// The method label: the standard methods, everything else `other`.
+pub fn method_label(m: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN.iter().find(|k| **k == m).copied().unwrap_or("other")
+}
+
+/// The status-class label (`2xx` …), `none` when no response was sent.
+pub fn status_class(s: Option<u16>) -> &'static str {
+    match s {
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "none",
+    }
+}
+
+/// Oracle's status as a label: the codes worth alerting on by themselves (401 and 403: an
+/// integration password expired or a role revoked at Oracle; 429: Oracle's throttling; …),
+/// else the class.
+pub fn upstream_status_label(s: u16) -> &'static str {
+    match s {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        412 => "412",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        other => status_class(Some(other)),
+    }
+}
+
 impl Metrics {
     /// Registers every metric. Fails only on a programming error (duplicate names).
     pub fn new() -> prometheus::Result<Metrics> {
@@ -76,10 +138,10 @@ impl Metrics {
             &["decision", "reason"],
         )?;
         registry.register(Box::new(requests.clone()))?;
-        let relayed = requests.get_metric_with_label_values(&["relayed", ""])?;
-        let failed = requests.get_metric_with_label_values(&["failed", ""])?;
-        let preflight = requests.get_metric_with_label_values(&["preflight", ""])?;
-        let token_issued = requests.get_metric_with_label_values(&["token_issued", ""])?;
+        let relayed = requests.get_metric_with_label_values(&["relayed", "none"])?;
+        let failed = requests.get_metric_with_label_values(&["failed", "none"])?;
+        let preflight = requests.get_metric_with_label_values(&["preflight", "none"])?;
+        let token_issued = requests.get_metric_with_label_values(&["token_issued", "none"])?;
         let denied = Reason::ALL
             .iter()
             .map(|r| requests.get_metric_with_label_values(&["denied", r.code()]))
@@ -107,6 +169,31 @@ impl Metrics {
             &["version", "commit"],
         )?;
         registry.register(Box::new(build.clone()))?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "erpgate_http_requests_total",
+                "Requests by tenant and catalog endpoint (\"-\" before either is known), method, status class sent and reason code (\"none\" when relayed).",
+            ),
+            &["tenant", "endpoint", "method", "status_class", "reason"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "erpgate_http_request_duration_seconds",
+                "Time from a request's arrival to the end of its response, by tenant and catalog endpoint.",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["tenant", "endpoint"],
+        )?;
+        registry.register(Box::new(http_duration.clone()))?;
+        let upstream_responses = IntCounterVec::new(
+            Opts::new(
+                "erpgate_upstream_responses_total",
+                "Oracle's answers by tenant and status (notable codes by themselves, others by class): alert on 401/403 for an expired integration password.",
+            ),
+            &["tenant", "status"],
+        )?;
+        registry.register(Box::new(upstream_responses.clone()))?;
         build
             .get_metric_with_label_values(&[env!("CARGO_PKG_VERSION"), env!("ERPGATE_COMMIT")])?
             .set(1);
@@ -138,12 +225,37 @@ impl Metrics {
             )?,
             reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
             reloads_refused: reloads.get_metric_with_label_values(&["refused"])?,
+            http_requests,
+            http_duration,
+            upstream_responses,
             registry,
         })
     }
 
     /// Records one finished request.
-    pub fn record(&self, s: &RequestSample) {
+    pub fn record(&self, s: &RequestSample<'_>) {
+        let tenant = s.tenant.unwrap_or("-");
+        let endpoint = s.endpoint.unwrap_or("-");
+        let reason = s.reason.map_or("none", Reason::code);
+        self.http_requests
+            .with_label_values(&[
+                tenant,
+                endpoint,
+                method_label(s.method),
+                status_class(s.status),
+                reason,
+            ])
+            .inc();
+        if let Some(us) = s.total_us {
+            self.http_duration
+                .with_label_values(&[tenant, endpoint])
+                .observe(us as f64 / 1e6);
+        }
+        if let Some(up) = s.upstream_status {
+            self.upstream_responses
+                .with_label_values(&[tenant, upstream_status_label(up)])
+                .inc();
+        }
         match (s.reason, s.failed) {
             _ if s.preflight => self.preflight.inc(),
             _ if s.token_issued => self.token_issued.inc(),

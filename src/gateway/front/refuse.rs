@@ -68,6 +68,8 @@ pub async fn answer(app: &App, mut stream: Stream, refusal: Refusal, line: Line,
     );
     app.metrics.record(&crate::metrics::RequestSample {
         reason: Some(reason),
+        method: &rec.method,
+        status,
         ..Default::default()
     });
     match slot {
