@@ -93,3 +93,128 @@ fn the_version_names_the_commit_built_from() {
         format!("erpgate {} ({commit})", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// The metric names a running gateway exposes (histograms with their `_bucket`, `_count` and
+/// `_sum` series).
+fn exposed_metric_names() -> std::collections::BTreeSet<String> {
+    let addr = format!("127.0.0.1:{}", support::free_port());
+    let gw = support::Gateway::start(support::Options {
+        gateway_extra: format!("metrics_listen = \"{addr}\""),
+        ..support::Options::default()
+    });
+    // Labelled families appear with their first series: one relayed request makes them.
+    let cred = gw.issue("ap-sync");
+    let r = gw.get_as(&cred, "/fscmRestApi/resources/latest/invoices");
+    assert_eq!(r.status, 200);
+    let sock: std::net::SocketAddr = addr.parse().expect("addr");
+    let mut text = String::new();
+    gw.eventually("the request is counted", || {
+        text = support::http::raw(sock, &support::request("GET", "/metrics", &[], None))
+            .expect("scrape")
+            .text();
+        text.contains("erpgate_upstream_responses_total{")
+    });
+    drop(gw);
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut parts = rest.split(' ');
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        names.insert(name.to_string());
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_count", "_sum"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
+}
+
+/// Every `erpgate_…` identifier in `text`.
+fn referenced(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("erpgate_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() {
+    let names = exposed_metric_names();
+    assert!(names.contains("erpgate_upstream_responses_total"), "{names:?}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+
+    let rules = std::fs::read_to_string(root.join("prometheus/erpgate-alerts.yml")).expect("rules");
+    let alerts = rules.matches("- alert: ").count();
+    assert!(alerts >= 10, "{alerts} alerts");
+    assert_eq!(rules.matches("\n        expr: ").count(), alerts, "an expr per alert");
+    // Each alert but the scrape check (`up`) watches an erpgate metric.
+    for alert in rules.split("- alert: ").skip(1) {
+        let name = alert.lines().next().unwrap_or_default();
+        assert!(
+            name == "ErpgateDown" || !referenced(alert).is_empty(),
+            "{name} watches no erpgate metric"
+        );
+    }
+    let used = referenced(&rules);
+    for m in &used {
+        assert!(names.contains(m), "the rules use {m}, which erpgate does not expose");
+    }
+    // The checks Prometheus itself makes, where its tool is installed.
+    if let Ok(out) = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(root.join("prometheus/erpgate-alerts.yml"))
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let text = std::fs::read_to_string(root.join("grafana/erpgate-dashboard.json")).expect("dashboard");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    assert_eq!(dash["uid"], "erpgate-overview");
+    let panels = dash["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    let mut ids = std::collections::BTreeSet::new();
+    let mut exprs = 0;
+    for p in panels {
+        assert!(ids.insert(p["id"].as_u64().expect("id")), "panel ids are unique");
+        assert!(p["gridPos"]["w"].as_u64().is_some(), "{p}");
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{}", p["title"]);
+        for t in targets {
+            let expr = t["expr"].as_str().expect("expr");
+            let used = referenced(expr);
+            assert!(!used.is_empty(), "{expr}");
+            for m in used {
+                assert!(names.contains(&m), "the dashboard uses {m}, which erpgate does not expose");
+            }
+            exprs += 1;
+        }
+    }
+    assert!(exprs >= panels.len());
+    // Every metric family erpgate exposes is on the dashboard or in a rule.
+    let everywhere: std::collections::BTreeSet<String> =
+        referenced(&rules).into_iter().chain(referenced(&text)).collect();
+    let unused: Vec<&String> = names
+        .iter()
+        .filter(|n| !["_bucket", "_count", "_sum"].iter().any(|s| n.ends_with(s)))
+        .filter(|n| !everywhere.contains(n.as_str()) && !everywhere.contains(&format!("{n}_bucket")))
+        .collect();
+    assert!(unused.is_empty(), "metrics neither graphed nor alerted on: {unused:?}");
+}
