@@ -233,6 +233,9 @@ impl App {
             upstream_token_fetches: self.upstream_tokens.fetches(),
             snapshot_version: self.compiled.load().snapshot.version,
             killswitch: self.directory.load().killswitch(),
+            audit_batches: load(&stats.batches),
+            audit_write_micros: load(&stats.write_micros),
+            store_view_age_ms: u64::try_from(self.freshness.age().as_millis()).unwrap_or(u64::MAX),
             store_nodes: nodes as u64,
             store_snapshots: snapshots as u64,
         }

@@ -134,17 +134,20 @@ fn exposed_metric_names() -> std::collections::BTreeSet<String> {
     names
 }
 
-/// Every `erpgate_…` identifier in `text`.
+/// Every metric identifier of erpgate's own (`erpgate_…`) or of its process (`process_…`) in
+/// `text`.
 fn referenced(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("erpgate_") {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(tail.len());
-        out.push(tail[..end].to_string());
-        rest = &tail[end..];
+    for prefix in ["erpgate_", "process_"] {
+        let mut rest = text;
+        while let Some(i) = rest.find(prefix) {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out.push(tail[..end].to_string());
+            rest = &tail[end..];
+        }
     }
     out
 }

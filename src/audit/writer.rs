@@ -43,6 +43,10 @@ pub struct AuditStats {
     pub write_errors: AtomicU64,
     /// Requests refused because no slot was free or writing failed.
     pub refused: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Time spent committing them, µs (with `batches`: the mean write latency).
+    pub write_micros: AtomicU64,
     healthy: AtomicBool,
     origin: Instant,
     /// When writes started failing (ms since `origin`).
@@ -57,6 +61,8 @@ impl Default for AuditStats {
             written: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            write_micros: AtomicU64::new(0),
             healthy: AtomicBool::new(false),
             origin: Instant::now(),
             failing_since_ms: AtomicU64::new(0),
@@ -293,8 +299,12 @@ fn run(
             }
             let mut backoff = Duration::from_millis(50);
             loop {
+                let started = Instant::now();
                 match write_batch(&path, &mut conn, &key, &mut batch).await {
                     Ok(()) => {
+                        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        stats.write_micros.fetch_add(took, Ordering::Relaxed);
+                        stats.batches.fetch_add(1, Ordering::Relaxed);
                         stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                         if !stats.healthy() {
                             tracing::info!("audit writer recovered; traffic is accepted again");

@@ -130,6 +130,11 @@ impl Metrics {
     /// Registers every metric. Fails only on a programming error (duplicate names).
     pub fn new() -> prometheus::Result<Metrics> {
         let registry = Registry::new();
+        // CPU seconds, resident memory, open and maximum file descriptors, threads, start time
+        // (`process_*`, from /proc).
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let requests = IntCounterVec::new(
             Opts::new(
                 "erpgate_requests_total",
@@ -299,7 +304,7 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         let mut out = String::from_utf8(buf).unwrap_or_default();
-        let rows: [(&str, &str, &str, u64); 14] = [
+        let rows: [(&str, &str, &str, u64); 16] = [
             ("erpgate_audit_queue_depth", "gauge", "Audit records queued or reserved, not yet written.", state.audit_queue_depth),
             ("erpgate_audit_records_written_total", "counter", "Audit records committed.", state.audit_written),
             ("erpgate_audit_write_errors_total", "counter", "Failed audit write attempts.", state.audit_write_errors),
@@ -312,6 +317,8 @@ impl Metrics {
             ("erpgate_upstream_token_fetches_total", "counter", "Calls to a tenant's token endpoint (upstream auth mode token).", state.upstream_token_fetches),
             ("erpgate_snapshot_version", "gauge", "Version of the configuration snapshot serving (1 at start, +1 per successful reload).", state.snapshot_version),
             ("erpgate_killswitch", "gauge", "1 while the kill switch is on.", u64::from(state.killswitch)),
+            ("erpgate_audit_batches_total", "counter", "Audit batches committed (one transaction each).", state.audit_batches),
+            ("erpgate_store_view_age_milliseconds", "gauge", "Since the access state was last confirmed against the store (polls keep it below store_poll_interval_ms; past store_staleness_seconds a node on PostgreSQL refuses).", state.store_view_age_ms),
             ("erpgate_store_nodes", "gauge", "Gateways on this store with a recent heartbeat (this one included).", state.store_nodes),
             ("erpgate_store_snapshots", "gauge", "Distinct configuration snapshots the live gateways on this store serve (more than 1: they answer by different rules).", state.store_snapshots),
         ];
@@ -320,6 +327,10 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             ));
         }
+        let seconds = state.audit_write_micros as f64 / 1e6;
+        out.push_str(&format!(
+            "# HELP erpgate_audit_write_seconds_total Time spent committing audit batches (divide by erpgate_audit_batches_total for the mean write latency).\n# TYPE erpgate_audit_write_seconds_total counter\nerpgate_audit_write_seconds_total {seconds}\n"
+        ));
         out
     }
 }
@@ -352,6 +363,12 @@ pub struct State {
     pub snapshot_version: u64,
     /// Whether the kill switch is on.
     pub killswitch: bool,
+    /// Audit batches committed.
+    pub audit_batches: u64,
+    /// Time spent committing audit batches, µs.
+    pub audit_write_micros: u64,
+    /// Since the directory view was last confirmed, ms.
+    pub store_view_age_ms: u64,
     /// Live gateways on the store.
     pub store_nodes: u64,
     /// Distinct snapshots the live gateways serve.
