@@ -43,6 +43,8 @@ pub struct GatewaySettings {
     /// How long a gateway on PostgreSQL serves from a view it cannot confirm (the store is
     /// unreachable) before refusing with `store.unavailable`.
     pub store_staleness: Duration,
+    /// One log line per request, relayed ones included (`gateway.access_log`).
+    pub access_log: bool,
     /// The request header the request id goes to Oracle in (None: not sent).
     pub upstream_request_id_header: Option<http::HeaderName>,
     /// This gateway's node id: the audit chain it appends and its row in the store's node

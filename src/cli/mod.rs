@@ -173,7 +173,7 @@ pub struct ConfigArg {
 
 /// Runs a parsed command line and returns the exit code: the one place a failure becomes one.
 pub fn run(cli: Cli) -> i32 {
-    init_logging();
+    init_logging(log_format(&cli.command));
     match dispatch(cli.command) {
         Ok(()) => 0,
         Err(CliError::Reported) => 1,
@@ -207,12 +207,49 @@ fn dispatch(command: Command) -> CliResult {
     }
 }
 
-/// Logging to stderr at the level `ERPGATE_LOG` sets (an `EnvFilter` directive such as
+/// Logging to stderr, as text or JSON lines, at the level `ERPGATE_LOG` sets (an `EnvFilter` directive such as
 /// `info` or `info,erpgate=debug`; default `info`). Other crates are pinned at `warn` whatever
 /// it says: at debug and trace Pingora, hyper and rustls log request and response bytes —
 /// the client's and the injected `Authorization`, unmasked Oracle bodies — and no level of
 /// erpgate's log may hold a secret. erpgate's own lines carry ids, names and codes only.
-fn init_logging() {
+/// The log format: `ERPGATE_LOG_FORMAT`, else `gateway.log_format` of the configuration the
+/// command runs with (read ahead of the full load, which reports any problem with it), else
+/// text.
+fn log_format(command: &Command) -> LogFormat {
+    let from = |s: &str| match s {
+        "json" => Some(LogFormat::Json),
+        "text" => Some(LogFormat::Text),
+        _ => None,
+    };
+    if let Some(f) = std::env::var("ERPGATE_LOG_FORMAT").ok().as_deref().and_then(from) {
+        return f;
+    }
+    let config = match command {
+        Command::Serve(s) => &s.config.config,
+        _ => return LogFormat::Text,
+    };
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("gateway")?
+                .get("log_format")?
+                .as_str()
+                .and_then(from)
+        })
+        .unwrap_or(LogFormat::Text)
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// `2026-12-04T10:00:00Z  INFO message key=value …`
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, the message and its fields.
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("ERPGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -229,12 +266,21 @@ fn init_logging() {
         }
         *meta.level() <= tracing::Level::WARN
     });
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .with_filter(filter)
-        .with_filter(ours_or_warn);
+    let layer = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let layer = layer.with_filter(filter).with_filter(ours_or_warn);
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 

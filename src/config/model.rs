@@ -61,6 +61,11 @@ pub struct GatewayFile {
     pub store_poll_interval_ms: Option<u64>,
     /// PostgreSQL only: seconds a node serves without reaching the store.
     pub store_staleness_seconds: Option<u64>,
+    /// `text` (default) or `json`: one JSON object per log line.
+    pub log_format: Option<String>,
+    /// A log line for every request, relayed ones included (target `erpgate::access`); off by
+    /// default: the audit trail is the system of record.
+    pub access_log: Option<bool>,
     /// The request header Oracle receives the gateway's request id in (default
     /// `X-Request-Id`; `""` sends none).
     pub upstream_request_id_header: Option<String>,

@@ -383,6 +383,7 @@ impl ProxyHttp for Gateway {
                     method = %rec.method,
                     decision = %rec.decision,
                     reason = %rec.reason,
+                    tenant = rec.tenant.as_deref().unwrap_or("-"),
                     actor = %rec.actor,
                     status = rec.status.unwrap_or(0),
                     upstream_status = rec.upstream_status.unwrap_or(0),
@@ -391,7 +392,24 @@ impl ProxyHttp for Gateway {
                 )
             };
         }
-        if matches!(ctx.decision, Decision::Relayed) {
+        if ctx.compiled.snapshot.gateway.access_log {
+            tracing::info!(
+                target: "erpgate::access",
+                request_id = %rec.request_id,
+                method = %rec.method,
+                path = %rec.path,
+                tenant = rec.tenant.as_deref().unwrap_or("-"),
+                endpoint = rec.endpoint.as_deref().unwrap_or("-"),
+                actor = %rec.actor,
+                decision = %rec.decision,
+                reason = %rec.reason,
+                status = rec.status.unwrap_or(0),
+                upstream_status = rec.upstream_status.unwrap_or(0),
+                oracle_ecid = rec.oracle_ecid.as_deref().unwrap_or(""),
+                micros = rec.total_us.unwrap_or(0),
+                "access"
+            );
+        } else if matches!(ctx.decision, Decision::Relayed) {
             request_line!(debug);
         } else {
             request_line!(info);

@@ -109,6 +109,11 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         crate::store::Database::Sqlite(resolve(&files.base, &g.database))
     });
     let node_id = node_id(g.node_id.as_deref(), &database, file, k.p);
+    if let Some(f) = g.log_format.as_deref().filter(|f| !["text", "json"].contains(f)) {
+        k.p.push(format!(
+            "{file}: gateway.log_format: \"{f}\" is not a log format: \"text\" or \"json\""
+        ));
+    }
     let upgrade_socket = upgrade_socket(files, g, &database, file, k.p);
     let upgrade_wait = k.range("upgrade_wait_seconds", g.upgrade_wait_seconds, (30, 1, 600));
     let audit = audit(&mut k, g);
@@ -146,6 +151,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         store_poll_interval: audit.poll,
         store_staleness: audit.staleness,
         node_id,
+        access_log: g.access_log.unwrap_or(false),
         upstream_request_id_header: request_id_header(
             file,
             g.upstream_request_id_header.as_deref(),
