@@ -221,3 +221,78 @@ fn the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() {
         .collect();
     assert!(unused.is_empty(), "metrics neither graphed nor alerted on: {unused:?}");
 }
+
+#[test]
+fn the_container_image_and_compose_example_hold_what_they_promise() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docker = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let stages: Vec<&str> = docker.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(stages.len(), 2, "a build stage and a runtime stage: {stages:?}");
+    assert!(stages.iter().all(|s| !s.contains(":latest")), "{stages:?}");
+    assert!(stages[1].contains("-slim"), "a minimal runtime image: {}", stages[1]);
+    // Built the way CI builds it.
+    assert!(docker.contains("cargo build --release --locked --bin erpgate"));
+    assert!(!docker.lines().any(|l| l.starts_with("ADD ")), "COPY, never ADD");
+    let runtime = docker.split(stages[1]).nth(1).expect("runtime stage");
+    let user = runtime
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the runtime stage sets a user");
+    assert!(!user.starts_with('0') && !user.starts_with("root"), "{user}");
+    assert!(runtime.contains("HEALTHCHECK") && runtime.contains("\"erpgate\", \"health\""));
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).expect(".dockerignore");
+    assert!(ignore.lines().any(|l| l == "target") && ignore.lines().any(|l| l == ".git"));
+    if let Ok(out) = Command::new("hadolint").arg(root.join("Dockerfile")).output() {
+        assert!(
+            out.status.success(),
+            "hadolint: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    let compose =
+        std::fs::read_to_string(root.join("deploy/docker/compose.yml")).expect("compose");
+    for promise in [
+        "read_only: true",
+        "cap_drop: [ALL]",
+        "no-new-privileges:true",
+        "secrets: [app_key]",
+        "127.0.0.1:8080:8080",
+        "command: [\"sim\"",
+    ] {
+        assert!(compose.contains(promise), "compose: {promise}");
+    }
+    // The configuration it mounts is valid for this build.
+    let out = Command::new(env!("CARGO_BIN_EXE_erpgate"))
+        .args(["check", "--config"])
+        .arg(root.join("deploy/docker/erpgate.toml"))
+        .output()
+        .expect("check");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn erpgate_health_asks_the_admin_listener() {
+    let addr = format!("127.0.0.1:{}", support::free_port());
+    let gw = support::Gateway::start(support::Options {
+        gateway_extra: format!("admin_listen = \"{addr}\""),
+        ..support::Options::default()
+    });
+    let health = |a: &str| {
+        Command::new(env!("CARGO_BIN_EXE_erpgate"))
+            .args(["health", "--addr", a])
+            .output()
+            .expect("health")
+    };
+    let mut ok = health(&addr);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok.status.success() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        ok = health(&addr);
+    }
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    drop(gw);
+    let down = health(&addr);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains(&addr));
+}

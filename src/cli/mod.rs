@@ -11,6 +11,7 @@ pub mod check;
 pub mod credential;
 pub mod demo;
 pub mod docs;
+pub mod health;
 pub mod key;
 pub mod keycheck;
 pub mod killswitch;
@@ -140,6 +141,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff), generated from this CLI.
     Man,
+    /// Ask a running gateway's admin listener whether it is healthy (exit 0 or 1).
+    Health(health::HealthArgs),
 }
 
 /// `erpgate serve` options.
@@ -192,6 +195,7 @@ fn dispatch(command: Command) -> CliResult {
         Command::Keygen => keygen(),
         Command::Completions(a) => docs::completions(&a),
         Command::Man => docs::man(),
+        Command::Health(a) => health::run(&a),
         Command::Migrate(a) => migrate::run(&a),
         Command::Backup(a) => backup::run(&a),
         Command::Account(a) => account::run(&a),
