@@ -437,20 +437,36 @@ fn bad_input_gets_a_4xx_naming_the_field() {
     assert!(r.text().contains("relayed, denied"), "{}", r.text());
     let r = a.call("GET", "/audit?reason=policy.deny", t, None);
     assert_eq!(field(&r), (400, Some("reason".into())));
-    assert!(r.text().contains("policy.denied"), "did you mean: {}", r.text());
+    assert!(
+        r.text().contains("policy.denied"),
+        "did you mean: {}",
+        r.text()
+    );
     let r = a.call("GET", "/audit?actr=ap-sync", t, None);
     assert_eq!(field(&r), (400, Some("actr".into())));
     let r = a.call("GET", "/audit?actor=a&actor=b", t, None);
     assert_eq!(field(&r), (400, Some("actor".into())));
     let r = a.call("GET", "/accounts?status=active", t, None);
     assert_eq!(field(&r), (400, Some("status".into())));
-    assert_eq!(a.call("GET", "/credentials?account=ap-sync", t, None).status, 200);
-    let r = a.call("GET", "/audit?decision=denied&reason=admin.forbidden&node=", t, None);
+    assert_eq!(
+        a.call("GET", "/credentials?account=ap-sync", t, None)
+            .status,
+        200
+    );
+    let r = a.call(
+        "GET",
+        "/audit?decision=denied&reason=admin.forbidden&node=",
+        t,
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let out = a.gw.cli(&["audit", "query", "--decision", "blocked"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--decision") && err.contains("relayed, denied"), "{err}");
+    assert!(
+        err.contains("--decision") && err.contains("relayed, denied"),
+        "{err}"
+    );
 }
 
 /// Raw, base64 and URL-encoded forms of a secret.

@@ -241,7 +241,10 @@ fn completions_and_the_man_page_come_from_the_cli_itself() {
         String::from_utf8(out.stdout).expect("utf-8")
     };
     let bash = run(&["completions", "bash"]);
-    assert!(bash.contains("migrate") && bash.contains("--grant-to"), "every subcommand and option");
+    assert!(
+        bash.contains("migrate") && bash.contains("--grant-to"),
+        "every subcommand and option"
+    );
     let dir = tempfile::tempdir().expect("dir");
     let script = dir.path().join("erpgate.bash");
     std::fs::write(&script, &bash).expect("write");
@@ -250,19 +253,31 @@ fn completions_and_the_man_page_come_from_the_cli_itself() {
         .arg(&script)
         .output()
         .expect("bash");
-    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
     assert!(run(&["completions", "zsh"]).starts_with("#compdef erpgate"));
     assert!(run(&["completions", "fish"]).contains("complete -c erpgate"));
     let bad = erpgate(&["completions", "powershell"], &[]);
     assert_eq!(bad.status.code(), Some(2));
 
     let man = run(&["man"]);
-    assert!(man.contains(".TH erpgate 1"), "{}", &man[..man.len().min(300)]);
+    assert!(
+        man.contains(".TH erpgate 1"),
+        "{}",
+        &man[..man.len().min(300)]
+    );
     for sub in ["erpgate-migrate", "erpgate-audit", "erpgate-serve"] {
         assert!(man.contains(&format!(".TH {sub}")), "{sub} has its page");
     }
     // When groff is installed, the page renders without a warning.
-    if std::process::Command::new("groff").arg("-v").output().is_ok() {
+    if std::process::Command::new("groff")
+        .arg("-v")
+        .output()
+        .is_ok()
+    {
         let page = dir.path().join("erpgate.1");
         std::fs::write(&page, &man).expect("write");
         let out = std::process::Command::new("groff")
@@ -271,6 +286,10 @@ fn completions_and_the_man_page_come_from_the_cli_itself() {
             .output()
             .expect("groff");
         assert!(out.status.success());
-        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

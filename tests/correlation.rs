@@ -41,7 +41,10 @@ fn the_request_id_reaches_oracle_and_oracles_ecid_reaches_the_audit_record() {
         assert_eq!(seen.len(), 1);
         assert_eq!(header(&seen[0], "x-request-id"), Some(rid.as_str()));
         let rec = gw.audit_record(&rid);
-        let ecid = rec["oracle_ecid"].as_str().expect("ecid recorded").to_string();
+        let ecid = rec["oracle_ecid"]
+            .as_str()
+            .expect("ecid recorded")
+            .to_string();
         assert!(
             ecid.len() == 16 && ecid.bytes().all(|b| b.is_ascii_hexdigit()),
             "{ecid}"
@@ -105,5 +108,10 @@ fn the_header_is_configurable_and_never_one_oracle_reads() {
     )
     .expect("write");
     let out = gw.cli(&["check", "--config", path.to_str().expect("path")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

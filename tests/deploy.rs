@@ -155,13 +155,20 @@ fn referenced(text: &str) -> Vec<String> {
 #[test]
 fn the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() {
     let names = exposed_metric_names();
-    assert!(names.contains("erpgate_upstream_responses_total"), "{names:?}");
+    assert!(
+        names.contains("erpgate_upstream_responses_total"),
+        "{names:?}"
+    );
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
 
     let rules = std::fs::read_to_string(root.join("prometheus/erpgate-alerts.yml")).expect("rules");
     let alerts = rules.matches("- alert: ").count();
     assert!(alerts >= 10, "{alerts} alerts");
-    assert_eq!(rules.matches("\n        expr: ").count(), alerts, "an expr per alert");
+    assert_eq!(
+        rules.matches("\n        expr: ").count(),
+        alerts,
+        "an expr per alert"
+    );
     // Each alert but the scrape check (`up`) watches an erpgate metric.
     for alert in rules.split("- alert: ").skip(1) {
         let name = alert.lines().next().unwrap_or_default();
@@ -172,7 +179,10 @@ fn the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() {
     }
     let used = referenced(&rules);
     for m in &used {
-        assert!(names.contains(m), "the rules use {m}, which erpgate does not expose");
+        assert!(
+            names.contains(m),
+            "the rules use {m}, which erpgate does not expose"
+        );
     }
     // The checks Prometheus itself makes, where its tool is installed.
     if let Ok(out) = Command::new("promtool")
@@ -188,7 +198,8 @@ fn the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() {
         );
     }
 
-    let text = std::fs::read_to_string(root.join("grafana/erpgate-dashboard.json")).expect("dashboard");
+    let text =
+        std::fs::read_to_string(root.join("grafana/erpgate-dashboard.json")).expect("dashboard");
     let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     assert_eq!(dash["uid"], "erpgate-overview");
     let panels = dash["panels"].as_array().expect("panels");
@@ -196,7 +207,10 @@ fn the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() {
     let mut ids = std::collections::BTreeSet::new();
     let mut exprs = 0;
     for p in panels {
-        assert!(ids.insert(p["id"].as_u64().expect("id")), "panel ids are unique");
+        assert!(
+            ids.insert(p["id"].as_u64().expect("id")),
+            "panel ids are unique"
+        );
         assert!(p["gridPos"]["w"].as_u64().is_some(), "{p}");
         let targets = p["targets"].as_array().expect("targets");
         assert!(!targets.is_empty(), "{}", p["title"]);
@@ -205,21 +219,31 @@ fn the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() {
             let used = referenced(expr);
             assert!(!used.is_empty(), "{expr}");
             for m in used {
-                assert!(names.contains(&m), "the dashboard uses {m}, which erpgate does not expose");
+                assert!(
+                    names.contains(&m),
+                    "the dashboard uses {m}, which erpgate does not expose"
+                );
             }
             exprs += 1;
         }
     }
     assert!(exprs >= panels.len());
     // Every metric family erpgate exposes is on the dashboard or in a rule.
-    let everywhere: std::collections::BTreeSet<String> =
-        referenced(&rules).into_iter().chain(referenced(&text)).collect();
+    let everywhere: std::collections::BTreeSet<String> = referenced(&rules)
+        .into_iter()
+        .chain(referenced(&text))
+        .collect();
     let unused: Vec<&String> = names
         .iter()
         .filter(|n| !["_bucket", "_count", "_sum"].iter().any(|s| n.ends_with(s)))
-        .filter(|n| !everywhere.contains(n.as_str()) && !everywhere.contains(&format!("{n}_bucket")))
+        .filter(|n| {
+            !everywhere.contains(n.as_str()) && !everywhere.contains(&format!("{n}_bucket"))
+        })
         .collect();
-    assert!(unused.is_empty(), "metrics neither graphed nor alerted on: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "metrics neither graphed nor alerted on: {unused:?}"
+    );
 }
 
 #[test]
@@ -227,22 +251,39 @@ fn the_container_image_and_compose_example_hold_what_they_promise() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let docker = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
     let stages: Vec<&str> = docker.lines().filter(|l| l.starts_with("FROM ")).collect();
-    assert_eq!(stages.len(), 2, "a build stage and a runtime stage: {stages:?}");
+    assert_eq!(
+        stages.len(),
+        2,
+        "a build stage and a runtime stage: {stages:?}"
+    );
     assert!(stages.iter().all(|s| !s.contains(":latest")), "{stages:?}");
-    assert!(stages[1].contains("-slim"), "a minimal runtime image: {}", stages[1]);
+    assert!(
+        stages[1].contains("-slim"),
+        "a minimal runtime image: {}",
+        stages[1]
+    );
     // Built the way CI builds it.
     assert!(docker.contains("cargo build --release --locked --bin erpgate"));
-    assert!(!docker.lines().any(|l| l.starts_with("ADD ")), "COPY, never ADD");
+    assert!(
+        !docker.lines().any(|l| l.starts_with("ADD ")),
+        "COPY, never ADD"
+    );
     let runtime = docker.split(stages[1]).nth(1).expect("runtime stage");
     let user = runtime
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
         .expect("the runtime stage sets a user");
-    assert!(!user.starts_with('0') && !user.starts_with("root"), "{user}");
+    assert!(
+        !user.starts_with('0') && !user.starts_with("root"),
+        "{user}"
+    );
     assert!(runtime.contains("HEALTHCHECK") && runtime.contains("\"erpgate\", \"health\""));
     let ignore = std::fs::read_to_string(root.join(".dockerignore")).expect(".dockerignore");
     assert!(ignore.lines().any(|l| l == "target") && ignore.lines().any(|l| l == ".git"));
-    if let Ok(out) = Command::new("hadolint").arg(root.join("Dockerfile")).output() {
+    if let Ok(out) = Command::new("hadolint")
+        .arg(root.join("Dockerfile"))
+        .output()
+    {
         assert!(
             out.status.success(),
             "hadolint: {}",
@@ -250,8 +291,7 @@ fn the_container_image_and_compose_example_hold_what_they_promise() {
         );
     }
 
-    let compose =
-        std::fs::read_to_string(root.join("deploy/docker/compose.yml")).expect("compose");
+    let compose = std::fs::read_to_string(root.join("deploy/docker/compose.yml")).expect("compose");
     for promise in [
         "read_only: true",
         "cap_drop: [ALL]",
@@ -268,7 +308,11 @@ fn the_container_image_and_compose_example_hold_what_they_promise() {
         .arg(root.join("deploy/docker/erpgate.toml"))
         .output()
         .expect("check");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -290,7 +334,12 @@ fn erpgate_health_asks_the_admin_listener() {
         std::thread::sleep(Duration::from_millis(100));
         ok = health(&addr);
     }
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     drop(gw);
     let down = health(&addr);
     assert_eq!(down.status.code(), Some(1));

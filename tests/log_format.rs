@@ -21,7 +21,13 @@ fn json_lines_and_an_access_line_per_request() {
     let cred = gw.issue("ap-sync");
     let relayed = gw.get_as(&cred, INVOICES);
     assert_eq!(relayed.status, 200);
-    let denied = gw.get(INVOICES, &[("Authorization", &support::basic(&cred.username, "wrong-password-123"))]);
+    let denied = gw.get(
+        INVOICES,
+        &[(
+            "Authorization",
+            &support::basic(&cred.username, "wrong-password-123"),
+        )],
+    );
     assert_eq!(denied.status, 401);
     let ids = [
         relayed.header("x-request-id").expect("id").to_string(),
@@ -63,7 +69,10 @@ fn json_lines_and_an_access_line_per_request() {
     assert_eq!(ok["upstream_status"], 200);
     assert!(ok["oracle_ecid"].as_str().is_some_and(|e| e.len() == 16));
     let no = access(&ids[1]);
-    assert_eq!((no["decision"].as_str(), no["reason"].as_str()), (Some("denied"), Some("auth.invalid")));
+    assert_eq!(
+        (no["decision"].as_str(), no["reason"].as_str()),
+        (Some("denied"), Some("auth.invalid"))
+    );
     let text = gw.log_text();
     for secret in [
         cred.password.as_str(),
@@ -89,5 +98,8 @@ fn an_unknown_log_format_is_a_configuration_error() {
     let out = gw.cli(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("gateway.log_format") && err.contains("\"json\""), "{err}");
+    assert!(
+        err.contains("gateway.log_format") && err.contains("\"json\""),
+        "{err}"
+    );
 }

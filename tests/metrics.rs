@@ -213,7 +213,10 @@ fn labelled_series_name_tenants_and_endpoints_never_raw_paths_and_show_oracles_4
         assert!(r.header("x-request-id").is_some());
     }
     for i in 0..10 {
-        let r = gw.get_as(&ap, &format!("/fscmRestApi/resources/11.13.18.05/nothing-{i}"));
+        let r = gw.get_as(
+            &ap,
+            &format!("/fscmRestApi/resources/11.13.18.05/nothing-{i}"),
+        );
         assert_eq!(r.error_code(), "endpoint.unknown");
     }
     let odd = gw.send(&support::request(
@@ -258,10 +261,14 @@ fn labelled_series_name_tenants_and_endpoints_never_raw_paths_and_show_oracles_4
     let all = series(&m, "erpgate_http_requests_total");
     assert!(all.len() <= 5, "bounded: {all:#?}");
     assert!(
-        all.iter().all(|l| !l.contains("nothing-") && !l.contains("invoices/")),
+        all.iter()
+            .all(|l| !l.contains("nothing-") && !l.contains("invoices/")),
         "no raw path in a label: {all:#?}"
     );
-    assert!(all.iter().any(|l| l.contains("method=\"other\"")), "{all:#?}");
+    assert!(
+        all.iter().any(|l| l.contains("method=\"other\"")),
+        "{all:#?}"
+    );
     assert_eq!(
         value(
             &m,
@@ -277,11 +284,20 @@ fn labelled_series_name_tenants_and_endpoints_never_raw_paths_and_show_oracles_4
 
     // The integration password expires at Oracle: its 401s show by tenant.
     gw.ok_stdin(
-        &["secret", "set", "--tenant", "acme", "--name", "fin-integration-password"],
+        &[
+            "secret",
+            "set",
+            "--tenant",
+            "acme",
+            "--name",
+            "fin-integration-password",
+        ],
         "expired-at-oracle",
     );
     gw.eventually("Oracle refuses the old password", || {
-        gw.get_as(&ap, "/fscmRestApi/resources/11.13.18.05/invoices").status != 200
+        gw.get_as(&ap, "/fscmRestApi/resources/11.13.18.05/invoices")
+            .status
+            != 200
     });
     gw.eventually("the 401s are counted", || {
         value(

@@ -366,9 +366,7 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
         Err(
             crate::audit::query::QueryError::Bound { field, message }
             | crate::audit::query::QueryError::Unknown { field, message },
-        ) => {
-            Reply::bad(field, &message)
-        }
+        ) => Reply::bad(field, &message),
         Err(crate::audit::query::QueryError::Store(e)) => internal(&e),
     }
 }

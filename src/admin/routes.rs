@@ -220,7 +220,10 @@ fn known_query(route: &Route, req: &AdminRequest) -> Result<(), Reply> {
             ));
         }
         if req.query[..i].iter().any(|(seen, _)| seen == k) {
-            return Err(Reply::bad(k, &format!("Query parameter `{k}` is given twice.")));
+            return Err(Reply::bad(
+                k,
+                &format!("Query parameter `{k}` is given twice."),
+            ));
         }
     }
     Ok(())

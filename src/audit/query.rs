@@ -78,13 +78,16 @@ fn check_known(f: &Filter) -> Result<(), QueryError> {
         if !DECISIONS.contains(&d) {
             return Err(QueryError::Unknown {
                 field: "decision",
-                message: format!("no record has decision {d:?}; one of: {}", DECISIONS.join(", ")),
+                message: format!(
+                    "no record has decision {d:?}; one of: {}",
+                    DECISIONS.join(", ")
+                ),
             });
         }
     }
     if let Some(r) = f.reason.as_deref() {
-        let known = crate::refusal::Reason::ALL.iter().any(|x| x.code() == r)
-            || OTHER_REASONS.contains(&r);
+        let known =
+            crate::refusal::Reason::ALL.iter().any(|x| x.code() == r) || OTHER_REASONS.contains(&r);
         if !known {
             let near = crate::refusal::Reason::ALL
                 .iter()

@@ -47,7 +47,9 @@ pub fn man() -> CliResult {
             // Each subcommand gets its own section after the main page.
             for sub in Cli::command().get_subcommands() {
                 let name = format!("erpgate-{}", sub.get_name());
-                clap_mangen::Man::new(sub.clone()).title(name).render(&mut out)?;
+                clap_mangen::Man::new(sub.clone())
+                    .title(name)
+                    .render(&mut out)?;
             }
             Ok(())
         })

@@ -225,7 +225,11 @@ fn log_format(command: &Command) -> LogFormat {
         "text" => Some(LogFormat::Text),
         _ => None,
     };
-    if let Some(f) = std::env::var("ERPGATE_LOG_FORMAT").ok().as_deref().and_then(from) {
+    if let Some(f) = std::env::var("ERPGATE_LOG_FORMAT")
+        .ok()
+        .as_deref()
+        .and_then(from)
+    {
         return f;
     }
     let config = match command {
@@ -235,12 +239,7 @@ fn log_format(command: &Command) -> LogFormat {
     std::fs::read_to_string(config)
         .ok()
         .and_then(|t| t.parse::<toml::Table>().ok())
-        .and_then(|t| {
-            t.get("gateway")?
-                .get("log_format")?
-                .as_str()
-                .and_then(from)
-        })
+        .and_then(|t| t.get("gateway")?.get("log_format")?.as_str().and_then(from))
         .unwrap_or(LogFormat::Text)
 }
 

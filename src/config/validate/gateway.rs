@@ -109,7 +109,11 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         crate::store::Database::Sqlite(resolve(&files.base, &g.database))
     });
     let node_id = node_id(g.node_id.as_deref(), &database, file, k.p);
-    if let Some(f) = g.log_format.as_deref().filter(|f| !["text", "json"].contains(f)) {
+    if let Some(f) = g
+        .log_format
+        .as_deref()
+        .filter(|f| !["text", "json"].contains(f))
+    {
         k.p.push(format!(
             "{file}: gateway.log_format: \"{f}\" is not a log format: \"text\" or \"json\""
         ));
@@ -282,7 +286,11 @@ fn upgrade_socket(
 /// The store poll and audit settings.
 /// `gateway.upstream_request_id_header`: absent → `X-Request-Id`; `""` → none; otherwise a
 /// header name that may reach Oracle and is not one Oracle reads for itself.
-fn request_id_header(file: &str, given: Option<&str>, p: &mut Vec<String>) -> Option<http::HeaderName> {
+fn request_id_header(
+    file: &str,
+    given: Option<&str>,
+    p: &mut Vec<String>,
+) -> Option<http::HeaderName> {
     let name = given.unwrap_or("X-Request-Id");
     if name.is_empty() {
         return None;
@@ -295,7 +303,9 @@ fn request_id_header(file: &str, given: Option<&str>, p: &mut Vec<String>) -> Op
         }
         Ok(h) => {
             if let Some(why) = crate::oracle::headers::never_allowed(h.as_str()) {
-                p.push(format!("{file}: {key}: \"{name}\" may never reach Oracle: {why}"));
+                p.push(format!(
+                    "{file}: {key}: \"{name}\" may never reach Oracle: {why}"
+                ));
                 None
             } else if crate::oracle::headers::allowed_by_default(h.as_str())
                 || crate::oracle::headers::Governed::of(h.as_str()).is_some()
