@@ -237,6 +237,43 @@ fn three_gateways_share_revocations_lockouts_and_what_they_serve() {
         assert_eq!(outcome(&r), (429, "auth.locked".into()), "node {i}");
     }
 
+    // The same guesses all at once, five to each node: the verifications are reserved in
+    // the shared counters, so the three run at most five argon2 verifications between them.
+    let burst = cl.a.issue("ap-sync");
+    let argon2 = || -> f64 {
+        [cl.a_metrics, cl.b.metrics, cl.c.metrics]
+            .iter()
+            .map(|m| gauge(&scrape(*m), "erpgate_auth_cache_misses_total").unwrap_or(0) as f64)
+            .sum()
+    };
+    let before = argon2();
+    let gate = Arc::new(std::sync::Barrier::new(15));
+    let answers: Vec<(u16, String)> = (0..15)
+        .map(|i| {
+            let (node, gate) = (cl.addrs()[i % 3], gate.clone());
+            let auth = support::basic(&burst.username, &format!("guess-{i}"));
+            std::thread::spawn(move || {
+                gate.wait();
+                outcome(&get(node, &auth, &format!("198.51.102.{}", i + 1)).expect("answer"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("guess"))
+        .collect();
+    let verified = argon2() - before;
+    eprintln!("15 simultaneous guesses over three nodes: {verified} verifications, answers {answers:?}");
+    assert!(verified <= 5.0, "{verified} verifications for 15 simultaneous guesses");
+    for (status, code) in &answers {
+        assert!(
+            matches!(
+                (*status, code.as_str()),
+                (401, "auth.invalid") | (429, "auth.locked") | (503, "auth.busy")
+            ),
+            "{status} {code}"
+        );
+    }
+    assert!(answers.iter().filter(|a| a.0 == 401).count() <= 5);
     // Every node knows the others and the snapshot each serves.
     let status = cl.status(&auditor);
     let names: Vec<&str> = status["nodes"]

@@ -1,13 +1,14 @@
 //! The store-backed [`SharedFailures`]: failed-attempt counters on the PostgreSQL store every
 //! gateway shares (`store::auth_failures`), through one connection of its own, reopened after
-//! a failure. Calls block; the authenticator runs them off the async workers.
+//! a failure. Calls block; the authenticator runs them off the async workers, a bounded
+//! number at a time.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::auth::lockout::{LockoutSettings, SharedFailures, SharedState};
+use crate::auth::lockout::{LockoutSettings, SharedFailures, SharedReservation, SharedState};
 use crate::directory::cluster::unix_ms;
-use crate::store::{Database, FailureCount, FailureRules, Store};
+use crate::store::{Database, FailureCount, FailureRules, Reservation, Store};
 
 /// Shared counters in the store at `db`.
 pub struct StoreFailures {
@@ -46,22 +47,34 @@ impl StoreFailures {
 
 /// A stored count as the lockout table takes it (`now_ms`: the time it was read).
 pub fn state(c: &FailureCount, now_ms: i64) -> SharedState {
-    let left = c.locked_until_ms.saturating_sub(now_ms).max(0);
     SharedState {
         key: c.key,
         failures: c.failures,
-        locked_for: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+        locked_for: left(c.locked_until_ms, now_ms),
     }
 }
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+fn left(until_ms: i64, now_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(until_ms.saturating_sub(now_ms).max(0)).unwrap_or(0))
+}
+
+fn rules(s: LockoutSettings) -> FailureRules {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    FailureRules {
+        max: s.max_failures,
+        window_ms: ms(s.window),
+        lock_ms: ms(s.lock_for),
+    }
 }
 
 impl SharedFailures for StoreFailures {
-    fn state(&self, keys: &[[u8; 16]]) -> Result<Vec<SharedState>, String> {
+    fn state(
+        &self,
+        keys: &[[u8; 16]],
+        settings: LockoutSettings,
+    ) -> Result<Vec<SharedState>, String> {
         let now = unix_ms();
-        let counts = self.with(|s| s.failures(keys))?;
+        let counts = self.with(|s| s.failures(keys, now, rules(settings)))?;
         Ok(counts.iter().map(|c| state(c, now)).collect())
     }
 
@@ -71,18 +84,47 @@ impl SharedFailures for StoreFailures {
         settings: LockoutSettings,
     ) -> Result<Vec<SharedState>, String> {
         let now = unix_ms();
-        let rules = FailureRules {
-            max: settings.max_failures,
-            window_ms: ms(settings.window),
-            lock_ms: ms(settings.lock_for),
-        };
-        let counts = self.with(|s| s.count_failures(keys, now, rules))?;
+        let counts = self.with(|s| s.count_failures(keys, now, rules(settings)))?;
         Ok(counts.iter().map(|c| state(c, now)).collect())
     }
 
-    fn clear(&self, key: [u8; 16]) -> Result<(), String> {
+    fn reserve(
+        &self,
+        keys: &[[u8; 16]],
+        settings: LockoutSettings,
+    ) -> Result<SharedReservation, String> {
         let now = unix_ms();
-        self.with(|s| s.clear_failures(&key, now))
+        Ok(
+            match self.with(|s| s.reserve_attempt(keys, now, rules(settings)))? {
+                Reservation::Granted(c) => {
+                    SharedReservation::Granted(c.iter().map(|c| state(c, now)).collect())
+                }
+                Reservation::Locked(until) => SharedReservation::Locked(left(until, now)),
+                Reservation::Busy => SharedReservation::Busy,
+            },
+        )
+    }
+
+    fn fail(
+        &self,
+        keys: &[[u8; 16]],
+        settings: LockoutSettings,
+    ) -> Result<Vec<SharedState>, String> {
+        let now = unix_ms();
+        let counts = self.with(|s| s.complete_failure(keys, now, rules(settings)))?;
+        Ok(counts.iter().map(|c| state(c, now)).collect())
+    }
+
+    fn succeed(
+        &self,
+        credential: [u8; 16],
+        address: [u8; 16],
+        settings: LockoutSettings,
+    ) -> Result<Option<Duration>, String> {
+        let now = unix_ms();
+        let locked =
+            self.with(|s| s.complete_success(&credential, &address, now, rules(settings)))?;
+        Ok(locked.map(|until| left(until, now)))
     }
 
     fn locked(&self) -> Result<Vec<SharedState>, String> {

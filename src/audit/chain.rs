@@ -133,19 +133,30 @@ fn insert_sql(rows: usize) -> String {
 }
 
 /// Deletes records older than `before` (RFC 3339) from every chain and appends to each chain
-/// it cut a checkpoint record that vouches for where the chain now starts, all in one
-/// transaction. The newest record of each chain is always kept, so every chain has a tail to
+/// it cut a checkpoint record that vouches for where the chain now starts, in the same
+/// transaction as that chain's deletion. The newest record of each chain is always kept, so every chain has a tail to
 /// continue from. Returns how many records were deleted.
 pub fn prune(conn: &Conn, key: &KeyedHasher, before: &str, actor: &str) -> Result<u64, StoreError> {
-    conn.transaction(Tx::Write, |tx| {
-        let nodes = tx.query("SELECT DISTINCT node FROM audit_log ORDER BY node", &[])?;
-        let mut deleted = 0;
-        for row in nodes {
-            let node = row.text(0)?;
-            deleted += prune_chain(tx, key, &node, before, actor)?;
+    let nodes = conn.query("SELECT DISTINCT node FROM audit_log ORDER BY node", &[])?;
+    let mut deleted = 0;
+    let mut failed = Vec::new();
+    // A chain per transaction: appenders wait for one chain's prune at a time, and a chain
+    // that cannot be pruned (a record younger than the floor) does not stop the others.
+    for row in nodes {
+        let node = row.text(0)?;
+        match conn.transaction(Tx::Write, |tx| prune_chain(tx, key, &node, before, actor)) {
+            Ok(n) => deleted += n,
+            Err(e) => failed.push(format!("{}: {e}", super::verify::node_label(&node))),
         }
+    }
+    if failed.is_empty() {
         Ok(deleted)
-    })
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{deleted} record(s) pruned, but not from {}",
+            failed.join("; ")
+        )))
+    }
 }
 
 /// Prunes one chain inside the caller's transaction.

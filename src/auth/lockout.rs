@@ -95,19 +95,51 @@ pub struct SharedState {
     pub locked_for: Duration,
 }
 
+/// The shared store's answer to a reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SharedReservation {
+    /// Verify (the attempt already counts as a failure there); the counters after.
+    Granted(Vec<SharedState>),
+    /// A key is locked for this much longer.
+    Locked(Duration),
+    /// A key has as many failures and verifications in flight as it may.
+    Busy,
+}
+
 /// Failure counters kept where every gateway sees them (PostgreSQL). Calls block: run them
 /// off the async workers.
 pub trait SharedFailures: Send + Sync {
-    /// The counters of `keys` (keys never failed are absent).
-    fn state(&self, keys: &[[u8; 16]]) -> Result<Vec<SharedState>, String>;
-    /// Counts one failure against each of `keys` under `settings`; the counters after.
+    /// The counters of `keys` (keys without failures are absent).
+    fn state(
+        &self,
+        keys: &[[u8; 16]],
+        settings: LockoutSettings,
+    ) -> Result<Vec<SharedState>, String>;
+    /// Counts one failure that ran no reserved verification against each of `keys`.
     fn count(
         &self,
         keys: &[[u8; 16]],
         settings: LockoutSettings,
     ) -> Result<Vec<SharedState>, String>;
-    /// Clears a credential key's failures after a proof succeeded.
-    fn clear(&self, key: [u8; 16]) -> Result<(), String>;
+    /// Reserves a verification against every gateway's counters.
+    fn reserve(
+        &self,
+        keys: &[[u8; 16]],
+        settings: LockoutSettings,
+    ) -> Result<SharedReservation, String>;
+    /// A reserved verification failed; the counters after (a key may now be locked).
+    fn fail(
+        &self,
+        keys: &[[u8; 16]],
+        settings: LockoutSettings,
+    ) -> Result<Vec<SharedState>, String>;
+    /// A reserved verification succeeded: `Some(remaining)` when a key got locked first.
+    fn succeed(
+        &self,
+        credential: [u8; 16],
+        address: [u8; 16],
+        settings: LockoutSettings,
+    ) -> Result<Option<Duration>, String>;
     /// Every key locked now (applied to each gateway's table by its store poller).
     fn locked(&self) -> Result<Vec<SharedState>, String>;
 }

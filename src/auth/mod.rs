@@ -163,6 +163,8 @@ pub struct Authenticator {
     /// Where the failed-attempt counters are shared with the other gateways of the store
     /// (PostgreSQL; set once at start).
     pub shared: std::sync::OnceLock<Arc<dyn lockout::SharedFailures>>,
+    /// Slots for calls to the shared counters ([`shared_lockout::SHARED_CALLS`]).
+    shared_calls: tokio::sync::Semaphore,
     /// Oracle token signature verifications run (cache misses).
     jwt_verifications: std::sync::atomic::AtomicU64,
 }
@@ -199,6 +201,7 @@ impl Authenticator {
             issued: tokens::IssuedTokens::default(),
             lockout: lockout::Lockout::new(settings.cache_capacity, lockout_hasher),
             shared: std::sync::OnceLock::new(),
+            shared_calls: tokio::sync::Semaphore::new(shared_lockout::SHARED_CALLS),
             jwt_verifications: std::sync::atomic::AtomicU64::new(0),
         }
     }

@@ -76,6 +76,15 @@ fn busy(detail: &'static str) -> Deny {
     d
 }
 
+fn shared_refusal(r: super::shared_lockout::SharedRefusal) -> Deny {
+    use super::shared_lockout::SharedRefusal;
+    match r {
+        SharedRefusal::Locked(secs) => locked(secs),
+        SharedRefusal::Busy => busy("attempts_in_flight"),
+        SharedRefusal::Unavailable => busy("lockout_store_unavailable"),
+    }
+}
+
 fn refusal(r: Refusal) -> Deny {
     match r {
         Refusal::Locked(secs) => locked(secs),
@@ -203,13 +212,14 @@ impl Authenticator {
             keys: keys(),
             settings,
         };
+        // This gateway's own lock first: a locked key costs no store round trip.
+        self.lockout
+            .check(&lock.keys, now)
+            .map_err(|s| (locked(s), Duration::ZERO))?;
         self.pull_shared(lock.keys, settings)
             .await
             .map_err(|s| (locked(s), Duration::ZERO))?;
         let now = Instant::now();
-        self.lockout
-            .check(&lock.keys, now)
-            .map_err(|s| (locked(s), Duration::ZERO))?;
         let detail = if found.is_some() {
             "api_key_mismatch"
         } else {
@@ -269,13 +279,14 @@ impl Authenticator {
         view: &DirectoryView,
         cached: &impl Fn(Instant) -> Option<CredentialIdx>,
     ) -> Result<Principal, Refused> {
+        // This gateway's own lock first: a locked key costs no store round trip.
+        self.lockout
+            .check(&lock.keys, Instant::now())
+            .map_err(|s| (locked(s), Duration::ZERO))?;
         self.pull_shared(lock.keys, lock.settings)
             .await
             .map_err(|s| (locked(s), Duration::ZERO))?;
         let now = Instant::now();
-        self.lockout
-            .check(&lock.keys, now)
-            .map_err(|s| (locked(s), Duration::ZERO))?;
         // Keyed by the credential's stable id when it exists (by the username otherwise), so
         // an entry never outlives the question it answered.
         let failed_key = match found.and_then(|idx| view.credential(idx)) {
@@ -331,6 +342,10 @@ impl Authenticator {
             lock: *lock,
             done: false,
         };
+        // Reserved in every gateway's counters too (PostgreSQL): counted as a failure now.
+        self.reserve_shared(lock.keys, lock.settings)
+            .await
+            .map_err(|r| plain(shared_refusal(r)))?;
         let turn = self
             .hashing
             .turn()
@@ -354,7 +369,9 @@ impl Authenticator {
                 if let Some(c) = view.credential(idx) {
                     self.cache.insert(key, c.id.clone(), now);
                 }
-                self.push_success(lock.keys[0]).await;
+                self.shared_succeeded(lock.keys, lock.settings)
+                    .await
+                    .map_err(|r| plain(shared_refusal(r)))?;
                 state(view, idx, AuthKind::Basic, false).map_err(plain)
             }
             _ => {
@@ -363,7 +380,10 @@ impl Authenticator {
                     Ok(delay) => (wrong_basic(found), delay),
                     Err(secs) => plain(locked(secs)),
                 };
-                let refused = self.shared_failure(lock, refused).await;
+                let refused = match self.shared_failed(lock.keys, lock.settings).await {
+                    Ok(()) => refused,
+                    Err(secs) => plain(locked(secs)),
+                };
                 if refused.0.reason == Reason::AuthLocked {
                     tracing::warn!("authentication: locked out after repeated failures");
                 }

@@ -156,9 +156,30 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
     })
 }
 
-/// The main file without its `[gateway]` table, in a canonical form (parsed and written
-/// again: comments and layout do not count). The file parsed already, so this cannot fail;
-/// if it did, the whole text stands in.
+/// `[gateway]` keys that differ by node by design: where it listens, what it is called,
+/// where its files and database credentials are, how it logs. Every other key (lockout
+/// settings, trusted proxies, header lists, redaction mask, …) must agree between nodes.
+const PER_NODE_KEYS: &[&str] = &[
+    "listen",
+    "node_id",
+    "database",
+    "database_password_file",
+    "database_ca_file",
+    "app_key_file",
+    "threads",
+    "metrics_listen",
+    "admin_listen",
+    "upgrade_socket",
+    "upgrade_wait_seconds",
+    "tls",
+    "upstream_ca_file",
+    "log_format",
+    "access_log",
+];
+
+/// The main file without the per-node `[gateway]` keys, in a canonical form (parsed and
+/// written again: comments and layout do not count). The file parsed already, so this cannot
+/// fail; if it did, the whole text stands in.
 fn shared_part(bytes: &[u8]) -> String {
     let Ok(mut table) = std::str::from_utf8(bytes)
         .map_err(|_| ())
@@ -166,7 +187,11 @@ fn shared_part(bytes: &[u8]) -> String {
     else {
         return String::from_utf8_lossy(bytes).into_owned();
     };
-    table.remove("gateway");
+    if let Some(toml::Value::Table(gw)) = table.get_mut("gateway") {
+        for key in PER_NODE_KEYS {
+            gw.remove(*key);
+        }
+    }
     toml::to_string(&table).unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned())
 }
 
@@ -175,12 +200,15 @@ mod shared_hash_tests {
     use super::shared_part;
 
     #[test]
-    fn the_shared_part_ignores_the_gateway_table_comments_and_layout() {
+    fn the_shared_part_ignores_per_node_keys_comments_and_layout() {
         let a = "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[tenants.acme]\nupstream = \"https://a\"\n";
         let b = "# node b\n[gateway]\nlisten = \"127.0.0.1:2\"\nnode_id = \"b\"\n[tenants.acme]\nupstream   =   \"https://a\"\n";
         let c = "[gateway]\nlisten = \"127.0.0.1:1\"\n[tenants.acme]\nupstream = \"https://c\"\n";
         assert_eq!(shared_part(a.as_bytes()), shared_part(b.as_bytes()));
         assert_ne!(shared_part(a.as_bytes()), shared_part(c.as_bytes()));
         assert!(!shared_part(a.as_bytes()).contains("listen"));
+        // A security setting of the gateway table is shared: a node that differs shows.
+        let d = "[gateway]\nlisten = \"127.0.0.1:1\"\ntoken_max_failures = 50\n[tenants.acme]\nupstream = \"https://a\"\n";
+        assert_ne!(shared_part(a.as_bytes()), shared_part(d.as_bytes()));
     }
 }

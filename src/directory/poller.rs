@@ -116,10 +116,11 @@ fn run(
                 continue;
             }
         }
+        // A failing hook (a missing grant on `nodes`, say) is logged; the connection, and
+        // with it the change notifications, stay.
         if let Some(h) = hook.as_mut() {
             if let Err(e) = h(s) {
                 tracing::warn!(error = %e, "store poller: heartbeat or shared lockout sync failed");
-                store = None;
             }
         }
     }

@@ -30,7 +30,7 @@ use sql::{params, Conn, Tx};
 
 pub use accounts::{Account, AccountStatus};
 pub use admin_tokens::AdminToken;
-pub use auth_failures::{FailureCount, FailureRules};
+pub use auth_failures::{FailureCount, FailureRules, Reservation};
 pub use credentials::{Credential, CredentialStatus, NewCredential};
 pub use nodes::NodeRow;
 pub use secrets::StoredSecret;

@@ -43,9 +43,33 @@ impl Store {
                 "--grant-to: a role name is letters, digits and '_' (at most 63)".into(),
             ));
         }
+        // Never the owner itself, a role the owner is a member of, or a superuser: such a role
+        // could rewrite the trail whatever is granted here.
+        let risky = self
+            .conn
+            .query_opt(
+                "SELECT rolsuper OR pg_has_role(rolname, current_user, 'MEMBER') OR rolname = current_user FROM pg_roles WHERE rolname = ?1",
+                &params![role],
+            )?
+            .map(|r| r.flag(0))
+            .transpose()?;
+        match risky {
+            None => {
+                return Err(StoreError::Invalid(format!(
+                    "--grant-to: no role named {role} (create it first: CREATE ROLE {role} LOGIN PASSWORD ...)"
+                )))
+            }
+            Some(true) => {
+                return Err(StoreError::Invalid(format!(
+                    "--grant-to: {role} is a superuser, the schema owner or one of its members: it could rewrite the audit trail; grant a role of its own"
+                )))
+            }
+            Some(false) => {}
+        }
         let r = format!("\"{role}\"");
         let sql = format!(
-            "GRANT USAGE ON SCHEMA {schema} TO {r};
+            "REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC, {r};
+             GRANT USAGE ON SCHEMA {schema} TO {r};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {state} TO {r};
              GRANT SELECT, UPDATE ON change_counter TO {r};
              GRANT SELECT, INSERT ON audit_log TO {r};

@@ -158,6 +158,9 @@ pub enum Tx {
     /// SQLite `BEGIN IMMEDIATE`; on PostgreSQL, a transaction-scoped advisory lock taken first
     /// (every statement after it sees what earlier writers committed).
     Write,
+    /// Writes that lock only the rows they touch (`SELECT … FOR UPDATE` on PostgreSQL): they
+    /// never wait for the audit writer or a prune. SQLite: `BEGIN IMMEDIATE` as for `Write`.
+    Row,
 }
 
 /// Which engine a connection speaks to.
@@ -342,9 +345,9 @@ impl Conn {
     ) -> Result<T, StoreError> {
         let begin = match (self.engine(), kind) {
             (Engine::Sqlite, Tx::Read) => "BEGIN DEFERRED",
-            (Engine::Sqlite, Tx::Write) => "BEGIN IMMEDIATE",
+            (Engine::Sqlite, Tx::Write | Tx::Row) => "BEGIN IMMEDIATE",
             (Engine::Postgres, Tx::Read) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            (Engine::Postgres, Tx::Write) => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            (Engine::Postgres, Tx::Write | Tx::Row) => "BEGIN ISOLATION LEVEL READ COMMITTED",
         };
         // Armed before BEGIN: whatever fails from here on (the lock below included) rolls
         // back, so a connection is never left inside an aborted transaction.
