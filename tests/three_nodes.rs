@@ -262,8 +262,13 @@ fn three_gateways_share_revocations_lockouts_and_what_they_serve() {
         .map(|t| t.join().expect("guess"))
         .collect();
     let verified = argon2() - before;
-    eprintln!("15 simultaneous guesses over three nodes: {verified} verifications, answers {answers:?}");
-    assert!(verified <= 5.0, "{verified} verifications for 15 simultaneous guesses");
+    eprintln!(
+        "15 simultaneous guesses over three nodes: {verified} verifications, answers {answers:?}"
+    );
+    assert!(
+        verified <= 5.0,
+        "{verified} verifications for 15 simultaneous guesses"
+    );
     for (status, code) in &answers {
         assert!(
             matches!(

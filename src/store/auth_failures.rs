@@ -108,7 +108,8 @@ impl Store {
         self.conn.transaction(Tx::Row, |tx| {
             let mut out = Vec::with_capacity(keys.len());
             for key in keys {
-                let (failures, since, mut until) = normalize(lock_row(tx, key, now_ms)?, now_ms, rules);
+                let (failures, since, mut until) =
+                    normalize(lock_row(tx, key, now_ms)?, now_ms, rules);
                 let failures = failures.saturating_add(1);
                 if failures >= i64::from(rules.max) && until <= now_ms {
                     until = now_ms.saturating_add(rules.lock_ms);
@@ -160,7 +161,8 @@ impl Store {
         self.conn.transaction(Tx::Row, |tx| {
             let mut out = Vec::with_capacity(keys.len());
             for key in keys {
-                let (failures, since, mut until) = normalize(lock_row(tx, key, now_ms)?, now_ms, rules);
+                let (failures, since, mut until) =
+                    normalize(lock_row(tx, key, now_ms)?, now_ms, rules);
                 if failures >= i64::from(rules.max) && until <= now_ms {
                     until = now_ms.saturating_add(rules.lock_ms);
                     write_row(tx, key, (failures, since, until))?;
@@ -244,7 +246,10 @@ impl Store {
     pub fn forget_failures(&self, now_ms: i64, window_ms: i64) -> Result<u64, StoreError> {
         self.conn.execute(
             "DELETE FROM auth_failures WHERE locked_until <= ?1 AND window_start <= ?2",
-            &[Value::Int(now_ms), Value::Int(now_ms.saturating_sub(window_ms))],
+            &[
+                Value::Int(now_ms),
+                Value::Int(now_ms.saturating_sub(window_ms)),
+            ],
         )
     }
 }

@@ -52,14 +52,17 @@ pub fn shared_failures(open: Open<'_>) {
     let third = open().count_failures(&[cred], t0 + 20, rules).expect("c");
     assert_eq!(third[0].failures, 3);
     assert_eq!(third[0].locked_until_ms, t0 + 20 + 10_000, "locked");
-    let seen = s.failures(&[cred, addr, [9u8; 16]], t0 + 30, rules).expect("state");
+    let seen = s
+        .failures(&[cred, addr, [9u8; 16]], t0 + 30, rules)
+        .expect("state");
     assert_eq!(seen.len(), 2, "a key without failures is absent");
     assert_eq!((seen[1].key, seen[1].failures), (addr, 2));
     let locked = open().locked_keys(t0 + 30, 100).expect("locked");
     assert_eq!(locked.len(), 1);
     assert_eq!(locked[0].key, cred);
     assert_eq!(
-        s.reserve_attempt(&[cred, addr], t0 + 40, rules).expect("reserve"),
+        s.reserve_attempt(&[cred, addr], t0 + 40, rules)
+            .expect("reserve"),
         Reservation::Locked(t0 + 20 + 10_000),
         "no verification while locked"
     );
@@ -67,7 +70,10 @@ pub fn shared_failures(open: Open<'_>) {
     // budget is left (not the stored three, which would keep refusing the right password).
     let after = s.failures(&[cred], t0 + 10_021, rules).expect("state");
     assert_eq!((after[0].failures, after[0].locked_until_ms), (2, 0));
-    assert!(open().locked_keys(t0 + 10_021, 100).expect("locked").is_empty());
+    assert!(open()
+        .locked_keys(t0 + 10_021, 100)
+        .expect("locked")
+        .is_empty());
 
     // Reservations: a verification counts as a failure before it runs, so gateways reserving
     // at the same instant get at most `max` verifications between them.
@@ -75,8 +81,12 @@ pub fn shared_failures(open: Open<'_>) {
     let a = [4u8; 16];
     let granted = |r: Reservation| matches!(r, Reservation::Granted(_));
     assert!(granted(s.reserve_attempt(&[k, a], t0, rules).expect("1")));
-    assert!(granted(open().reserve_attempt(&[k, a], t0, rules).expect("2")));
-    assert!(granted(open().reserve_attempt(&[k, a], t0, rules).expect("3")));
+    assert!(granted(
+        open().reserve_attempt(&[k, a], t0, rules).expect("2")
+    ));
+    assert!(granted(
+        open().reserve_attempt(&[k, a], t0, rules).expect("3")
+    ));
     assert_eq!(
         s.reserve_attempt(&[k, a], t0, rules).expect("4"),
         Reservation::Busy,
@@ -85,25 +95,50 @@ pub fn shared_failures(open: Open<'_>) {
     // One succeeds: the credential is cleared, the address gets its reservation back.
     assert_eq!(s.complete_success(&k, &a, t0 + 5, rules).expect("ok"), None);
     assert!(s.failures(&[k], t0 + 5, rules).expect("state").is_empty());
-    assert_eq!(s.failures(&[a], t0 + 5, rules).expect("state")[0].failures, 2);
+    assert_eq!(
+        s.failures(&[a], t0 + 5, rules).expect("state")[0].failures,
+        2
+    );
     // Two failed: the address reaches max only with a third failure, which then locks it.
     assert_eq!(
         s.complete_failure(&[k, a], t0 + 6, rules).expect("fail")[1].locked_until_ms,
         0
     );
-    assert!(granted(s.reserve_attempt(&[k, a], t0 + 7, rules).expect("5")));
+    assert!(granted(
+        s.reserve_attempt(&[k, a], t0 + 7, rules).expect("5")
+    ));
     let failed = s.complete_failure(&[k, a], t0 + 8, rules).expect("fail");
-    assert_eq!(failed[1].locked_until_ms, t0 + 8 + 10_000, "the address locks");
+    assert_eq!(
+        failed[1].locked_until_ms,
+        t0 + 8 + 10_000,
+        "the address locks"
+    );
     // A success that finishes after the lock is refused, and changes nothing.
     assert_eq!(
-        s.complete_success(&k, &a, t0 + 9, rules).expect("late success"),
+        s.complete_success(&k, &a, t0 + 9, rules)
+            .expect("late success"),
         Some(t0 + 8 + 10_000)
     );
-    assert_eq!(s.failures(&[a], t0 + 9, rules).expect("state")[0].failures, 3);
+    assert_eq!(
+        s.failures(&[a], t0 + 9, rules).expect("state")[0].failures,
+        3
+    );
 
     // The window forgets old failures; the sweep deletes what has nothing left to count.
-    let fresh = s.count_failures(&[addr], t0 + 70_000, rules).expect("after the window");
-    assert_eq!(fresh[0].failures, 1, "failures older than the window are forgotten");
-    assert!(s.forget_failures(t0 + 200_000, rules.window_ms).expect("forget") >= 3);
-    assert!(s.failures(&[cred, addr, k, a], t0 + 200_000, rules).expect("state").is_empty());
+    let fresh = s
+        .count_failures(&[addr], t0 + 70_000, rules)
+        .expect("after the window");
+    assert_eq!(
+        fresh[0].failures, 1,
+        "failures older than the window are forgotten"
+    );
+    assert!(
+        s.forget_failures(t0 + 200_000, rules.window_ms)
+            .expect("forget")
+            >= 3
+    );
+    assert!(s
+        .failures(&[cred, addr, k, a], t0 + 200_000, rules)
+        .expect("state")
+        .is_empty());
 }
