@@ -293,3 +293,36 @@ fn completions_and_the_man_page_come_from_the_cli_itself() {
         );
     }
 }
+
+#[test]
+fn check_says_which_schedule_is_in_force_and_when_it_next_opens() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let with = root.join("deploy/docker/erpgate.toml");
+    let out = erpgate(&["check", "--config", with.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("access schedule: open now"), "{text}");
+    assert!(!text.contains("no [schedule]"), "{text}");
+
+    // Without a [schedule] section: said loudly, with when it next opens.
+    let full = std::fs::read_to_string(&with).expect("config");
+    let start = full.find("[schedule]").expect("schedule");
+    let end = full.find("[tenants.demo]").expect("tenants");
+    let dir = tempfile::tempdir().expect("dir");
+    let without = dir.path().join("erpgate.toml");
+    std::fs::write(&without, format!("{}{}", &full[..start], &full[end..])).expect("write");
+    let out = erpgate(&["check", "--config", without.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: no [schedule]: the default applies, mon 11:00-20:00")
+            && text.contains("(Asia/Karachi)")
+            && text.contains("schedule.closed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("access schedule: open now")
+            || text.contains("access schedule: closed now; opens "),
+        "{text}"
+    );
+}

@@ -14,6 +14,7 @@ pub fn run(config: &Path) -> super::CliResult {
         s.schedule.describe(),
         s.hash
     );
+    println!("access schedule: {}", s.schedule.status(chrono::Utc::now()));
     for w in &s.warnings {
         println!("warning: {w}");
     }

@@ -301,6 +301,11 @@ fn pingora_server(
         endpoints = c.snapshot.catalog.len(),
         "erpgate serving"
     );
+    tracing::info!(
+        schedule = %c.snapshot.schedule.describe(),
+        "access schedule: {}",
+        c.snapshot.schedule.status(chrono::Utc::now())
+    );
     for w in &c.snapshot.warnings {
         tracing::warn!(warning = %w, "configuration");
     }

@@ -439,7 +439,13 @@ pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
     match (gw, cat, redaction) {
         (Some(gateway), Some(catalog), Some(redaction)) if p.is_empty() => {
             let grants = Grants::build(&compiled, catalog.len());
-            let warnings = oracle::child_warnings(&catalog, &compiled);
+            let mut warnings = oracle::child_warnings(&catalog, &compiled);
+            if !files.files.iter().any(|f| f.model.schedule.is_some()) {
+                warnings.push(format!(
+                    "no [schedule]: the default applies, {}; requests outside it are refused (403 schedule.closed). Add a [schedule] section to change it",
+                    schedule.describe()
+                ));
+            }
             Ok(Snapshot {
                 warnings,
                 version,

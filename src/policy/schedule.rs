@@ -74,6 +74,34 @@ impl Schedule {
             .is_some_and(|w| w.iter().any(|(s, e)| *s <= minute && minute < *e))
     }
 
+    /// When access next opens at or after `now`: `now` itself while open, `None` for a schedule
+    /// that never opens (looked for minute by minute over the next eight days, which any
+    /// weekly schedule repeats within, daylight-saving changes included).
+    pub fn next_open(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let start = now.with_second(0)?.with_nanosecond(0)?;
+        (0..8 * 24 * 60)
+            .map(|m| start + chrono::Duration::minutes(m))
+            .find(|t| *t >= now - chrono::Duration::minutes(1) && self.is_open(*t))
+            .map(|t| t.max(now))
+    }
+
+    /// Whether the schedule is open at `now`, and if not when it opens, in words: `open now`,
+    /// `closed now; opens Mon 11:00 Asia/Karachi (2026-12-07T06:00:00Z)` or `never opens`.
+    pub fn status(&self, now: DateTime<Utc>) -> String {
+        if self.is_open(now) {
+            return "open now".into();
+        }
+        match self.next_open(now) {
+            Some(t) => format!(
+                "closed now; opens {} {} ({})",
+                t.with_timezone(&self.tz).format("%a %H:%M"),
+                self.tz.name(),
+                t.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            None => "never opens".into(),
+        }
+    }
+
     /// A human description, e.g. `mon 11:00-20:00, … (Asia/Karachi)`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -148,5 +176,25 @@ mod tests {
         assert!(Schedule::default_karachi()
             .describe()
             .contains("Asia/Karachi"));
+    }
+
+    #[test]
+    fn the_next_opening_is_found_across_weekends_and_reported_in_words() {
+        let s = Schedule::default_karachi();
+        // Saturday 2026-12-05 12:00 UTC: closed until Monday 11:00 Karachi (06:00 UTC).
+        let sat = utc(2026, 12, 5, 12, 0);
+        assert_eq!(s.next_open(sat), Some(utc(2026, 12, 7, 6, 0)));
+        assert_eq!(
+            s.status(sat),
+            "closed now; opens Mon 11:00 Asia/Karachi (2026-12-07T06:00:00Z)"
+        );
+        // Open now: now.
+        let wed = utc(2026, 12, 2, 7, 30);
+        assert_eq!(s.next_open(wed), Some(wed));
+        assert_eq!(s.status(wed), "open now");
+        assert_eq!(
+            Schedule::new(chrono_tz::UTC, &[]).status(sat),
+            "never opens"
+        );
     }
 }
