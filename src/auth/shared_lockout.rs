@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::lockout::{LockKey, LockoutSettings, SharedReservation};
+use super::lockout::{LockKey, LockoutSettings, SharedFailures, SharedReservation, SharedState};
 use super::Authenticator;
 
 /// How long an attempt waits for the shared counters.
@@ -51,14 +51,7 @@ impl Authenticator {
         keys: [LockKey; 2],
         s: LockoutSettings,
     ) -> Result<(), u32> {
-        let Some(shared) = self.shared.get().cloned() else {
-            return Ok(());
-        };
-        let bytes = keys.map(|k| k.bytes());
-        match self.off_workers(move || shared.state(&bytes, s)).await {
-            Some(states) => self.lockout.absorb(&keys, &states, Instant::now(), s),
-            None => Ok(()),
-        }
+        self.absorb_shared(keys, s, |f, k, s| f.state(k, s)).await
     }
 
     /// Counts a failure that ran no reserved verification. `Err(seconds)` when, with the
@@ -68,11 +61,27 @@ impl Authenticator {
         keys: [LockKey; 2],
         s: LockoutSettings,
     ) -> Result<(), u32> {
+        self.absorb_shared(keys, s, |f, k, s| f.count(k, s)).await
+    }
+
+    /// Runs `call` against the shared counters and takes the counters it returns in; a store
+    /// that cannot answer leaves this table as it is (the callers' failures are counted here
+    /// regardless, and a reserved one already is there).
+    async fn absorb_shared(
+        &self,
+        keys: [LockKey; 2],
+        s: LockoutSettings,
+        call: fn(
+            &dyn SharedFailures,
+            &[[u8; 16]],
+            LockoutSettings,
+        ) -> Result<Vec<SharedState>, String>,
+    ) -> Result<(), u32> {
         let Some(shared) = self.shared.get().cloned() else {
             return Ok(());
         };
         let bytes = keys.map(|k| k.bytes());
-        match self.off_workers(move || shared.count(&bytes, s)).await {
+        match self.off_workers(move || call(&*shared, &bytes, s)).await {
             Some(states) => self.lockout.absorb(&keys, &states, Instant::now(), s),
             None => Ok(()),
         }
@@ -111,15 +120,7 @@ impl Authenticator {
         keys: [LockKey; 2],
         s: LockoutSettings,
     ) -> Result<(), u32> {
-        let Some(shared) = self.shared.get().cloned() else {
-            return Ok(());
-        };
-        let bytes = keys.map(|k| k.bytes());
-        match self.off_workers(move || shared.fail(&bytes, s)).await {
-            Some(states) => self.lockout.absorb(&keys, &states, Instant::now(), s),
-            // Counted as a failure by the reservation already.
-            None => Ok(()),
-        }
+        self.absorb_shared(keys, s, |f, k, s| f.fail(k, s)).await
     }
 
     /// A reserved verification succeeded: refused when a key got locked first, or when the
