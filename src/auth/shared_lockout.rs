@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 use super::lockout::{LockKey, LockoutSettings, SharedFailures, SharedReservation, SharedState};
 use super::Authenticator;
 
+/// A call to the shared counters that answers with counters.
+type StoreCall =
+    fn(&dyn SharedFailures, &[[u8; 16]], LockoutSettings) -> Result<Vec<SharedState>, String>;
+
 /// How long an attempt waits for the shared counters.
 const SHARED_WAIT: Duration = Duration::from_secs(2);
 
@@ -71,11 +75,7 @@ impl Authenticator {
         &self,
         keys: [LockKey; 2],
         s: LockoutSettings,
-        call: fn(
-            &dyn SharedFailures,
-            &[[u8; 16]],
-            LockoutSettings,
-        ) -> Result<Vec<SharedState>, String>,
+        call: StoreCall,
     ) -> Result<(), u32> {
         let Some(shared) = self.shared.get().cloned() else {
             return Ok(());
