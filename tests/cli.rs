@@ -72,6 +72,60 @@ fn check_accepts_the_shipped_example_and_refuses_mistakes() {
 }
 
 #[test]
+fn check_reports_every_problem_in_one_run_with_key_paths_and_suggestions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), 8080);
+    let text = std::fs::read_to_string(&cfg).expect("read");
+    // Two type errors, a misspelt key, a misspelt section, a misspelt enum value in an
+    // included file, and mistakes only validation finds (a policy subject, an upstream).
+    let text = text
+        .replace(
+            "database = \"erpgate.db\"",
+            "database = \"erpgate.db\"\nthreads = \"two\"\naccess_log = \"yes\"\ntoken_ttl_secnods = 60\ninclude = [\"more.toml\"]",
+        )
+        .replace("https://acme", "http://acme")
+        .replace("account:a", "acct:a")
+        .replace("[tenants.acme]", "[shcedule]\ntimezone = \"UTC\"\n[tenants.acme]");
+    // `include` is a top-level key: put it first.
+    let text = format!(
+        "include = [\"more.toml\"]\n{}",
+        text.replace("\ninclude = [\"more.toml\"]", "")
+    );
+    std::fs::write(&cfg, text).expect("write");
+    std::fs::write(
+        dir.path().join("more.toml"),
+        "[[endpoint]]\nname = \"payments\"\npath = \"/fscmRestApi/resources/{version}/payments\"\nmethods = [\"GET\"]\nrequest_headres = []\n",
+    )
+    .expect("include");
+    let out = erpgate(&["check", "--config", &cfg], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    for want in [
+        "erpgate.toml: gateway.threads: expected an integer, found \"two\"",
+        "erpgate.toml: gateway.access_log: expected true or false, found \"yes\"",
+        "erpgate.toml: gateway.token_ttl_secnods: unknown key (did you mean `token_ttl_seconds`?)",
+        "erpgate.toml: shcedule: unknown key (did you mean `schedule`?)",
+        "more.toml: endpoint[1].request_headres: unknown key (did you mean `request_headers`?)",
+        "erpgate.toml: tenants.acme.upstream: \"http://acme.fa.us2.oraclecloud.com\" must be https://",
+        "\"acct:a\" is not account:NAME",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    assert_eq!(e.matches("\n  - ").count(), 7, "exactly these seven:\n{e}");
+
+    // A table that lacks a required key is reported, and the other files still are read.
+    std::fs::write(dir.path().join("more.toml"), "[[endpoint]]\nname = \"x\"\n").expect("w");
+    let out = erpgate(&["check", "--config", &cfg], &[]);
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        e.contains("more.toml: endpoint[1].path: required key is missing"),
+        "{e}"
+    );
+    assert!(e.contains("gateway.threads: expected an integer"), "{e}");
+}
+
+#[test]
 fn keygen_prints_distinct_valid_keys() {
     let a = erpgate(&["keygen"], &[]);
     let b = erpgate(&["keygen"], &[]);

@@ -4,6 +4,7 @@
 //! Every error names the file, the key and what is wrong, and validation reports all the
 //! problems it finds, not only the first.
 
+pub mod diagnose;
 pub mod model;
 pub mod upstream_url;
 pub mod validate;
@@ -65,25 +66,23 @@ pub struct Files {
     pub shared_hash: String,
     /// Paths read.
     pub sources: Vec<PathBuf>,
+    /// Problems found while reading whose keys were set aside so that the rest could still
+    /// be checked; [`validate::compile`] reports them with its own.
+    pub problems: Vec<String>,
 }
 
-fn parse(path: &Path, name: &str) -> Result<(FileModel, Vec<u8>), ConfigError> {
+/// One file read: its model (when every problem could be set aside), its bytes and every
+/// problem found.
+type Parsed = (Option<FileModel>, Vec<u8>, Vec<String>);
+
+/// Reads and parses one file.
+fn parse(path: &Path, name: &str) -> Result<Parsed, ConfigError> {
     let bytes =
         std::fs::read(path).map_err(|e| ConfigError::one(format!("{name}: cannot read: {e}")))?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ConfigError::one(format!("{name}: not valid UTF-8")))?;
-    let model: FileModel = toml::from_str(text).map_err(|e| {
-        let msg = e.message().to_string();
-        let at = e
-            .span()
-            .map(|s| {
-                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                format!(" (line {line})")
-            })
-            .unwrap_or_default();
-        ConfigError::one(format!("{name}{at}: {msg}"))
-    })?;
-    Ok((model, bytes))
+    let d = diagnose::file_model(name, text);
+    Ok((d.model, bytes, d.problems))
 }
 
 impl Snapshot {
@@ -106,7 +105,10 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
         .unwrap_or_else(|| main.display().to_string());
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     let mut shared = ring::digest::Context::new(&ring::digest::SHA256);
-    let (model, bytes) = parse(main, &main_name)?;
+    let (model, bytes, mut problems) = parse(main, &main_name)?;
+    let Some(model) = model else {
+        return Err(ConfigError { problems });
+    };
     digest.update(main_name.as_bytes());
     digest.update(&(bytes.len() as u64).to_be_bytes());
     digest.update(&bytes);
@@ -119,11 +121,16 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
         model,
     }];
     let mut sources = vec![main.to_path_buf()];
-    let mut problems = Vec::new();
+    let mut unreadable = false;
     for inc in includes {
         let path = base.join(&inc);
         match parse(&path, &inc) {
-            Ok((m, bytes)) => {
+            Ok((m, bytes, found)) => {
+                problems.extend(found);
+                let Some(m) = m else {
+                    unreadable = true;
+                    continue;
+                };
                 if m.gateway.is_some() {
                     problems.push(format!("{inc}: [gateway] is only allowed in {main_name}"));
                 }
@@ -141,10 +148,13 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
                 });
                 sources.push(path);
             }
-            Err(e) => problems.extend(e.problems),
+            Err(e) => {
+                unreadable = true;
+                problems.extend(e.problems);
+            }
         }
     }
-    if !problems.is_empty() {
+    if unreadable {
         return Err(ConfigError { problems });
     }
     Ok(Files {
@@ -153,6 +163,7 @@ pub fn read(main: &Path) -> Result<Files, ConfigError> {
         hash: hex::encode(digest.finish().as_ref()),
         shared_hash: hex::encode(shared.finish().as_ref()),
         sources,
+        problems,
     })
 }
 

@@ -404,8 +404,8 @@ fn rule_grants(
 }
 
 /// Validates every file and compiles the snapshot, or returns every problem found.
-pub fn compile(files: Files, version: u64) -> Result<Snapshot, ConfigError> {
-    let mut p = Vec::new();
+pub fn compile(mut files: Files, version: u64) -> Result<Snapshot, ConfigError> {
+    let mut p = std::mem::take(&mut files.problems);
     let gw = gateway::gateway(&files, &mut p);
     let allow = gw
         .as_ref()

@@ -88,9 +88,9 @@ fn includes_merge_and_duplicates_name_both_files() {
 fn every_mistake_has_a_precise_message() {
     let b = base();
     let cases: Vec<(String, &str)> = vec![
-        (format!("{b}\n[gateway2]\nx = 1\n"), "unknown field `gateway2`"),
+        (format!("{b}\n[gateway2]\nx = 1\n"), "main.toml: gateway2: unknown key (did you mean `gateway`?)"),
         (b.replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:80800\""), "gateway.listen: \"127.0.0.1:80800\" is not a socket address"),
-        (b.replace("database = \"x.db\"", "database = \"x.db\"\nthreadz = 2"), "unknown field `threadz`"),
+        (b.replace("database = \"x.db\"", "database = \"x.db\"\nthreadz = 2"), "main.toml: gateway.threadz: unknown key (did you mean `threads`?)"),
         (b.replace("https://acme.fa.us2.oraclecloud.com", "http://acme.fa.us2.oraclecloud.com"), "tenants.acme.upstream: \"http://acme.fa.us2.oraclecloud.com\" must be https://"),
         (b.replace("https://acme.fa.us2.oraclecloud.com", "https://10.1.2.3"), "private or reserved"),
         (b.replace("https://acme.fa.us2.oraclecloud.com", "https://0x7f.1"), "encoded IP"),
@@ -180,7 +180,7 @@ fn redaction_settings_are_validated_with_precise_messages() {
                 "subjects = [\"account:a\"]\n",
                 "subjects = [\"account:a\"]\nredact = [{ path = \"x\", action = \"mask\", extra = 1 }]\n",
             ),
-            "unknown field `extra`",
+            "policy[1].redact[1].extra: unknown key",
         ),
     ];
     for (text, want) in cases {
@@ -254,7 +254,7 @@ fn rate_limits_are_validated_and_slotted() {
         ),
         (
             "{ per = \"account\" }",
-            "missing field `requests_per_second`",
+            "policy[1].rate_limit.requests_per_second: required key is missing",
         ),
     ] {
         let e = err(&with(rl));
