@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod directory;
+pub mod explain;
 pub mod gateway;
 pub mod ids;
 pub mod jwt;

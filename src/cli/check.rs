@@ -1,9 +1,30 @@
-//! `erpgate check`: validate a configuration the way `nginx -t` does.
+//! `erpgate check`: validate a configuration the way `nginx -t` does, and optionally replay
+//! the audit trail against it (`--replay-audit`).
 
-use std::path::Path;
+use clap::Args;
 
-/// Validates the configuration; prints a summary or every error. Exit 0 or 2.
-pub fn run(config: &Path) -> super::CliResult {
+use super::ConfigArg;
+
+/// Arguments of `erpgate check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Decide every request recorded in the audit trail since this time (RFC 3339) again under
+    /// this configuration and print which decisions would change; exit 3 when a request that
+    /// was relayed would be refused.
+    #[arg(long, value_name = "SINCE")]
+    pub replay_audit: Option<String>,
+    /// With --replay-audit: requests that were relayed and would now be refused are intended
+    /// (exit 0).
+    #[arg(long, requires = "replay_audit")]
+    pub accept_refusals: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// Validates the configuration; prints a summary or every error. Exit 0 or 2 (3: a replay
+/// would refuse requests that were relayed).
+pub fn run(args: &CheckArgs) -> super::CliResult {
+    let config = &args.config.config;
     let s = super::load_config(config)?;
     println!(
         "configuration {} is valid: {} tenant(s), {} endpoint(s), {} policy(ies), schedule {}; hash {}",
@@ -18,5 +39,8 @@ pub fn run(config: &Path) -> super::CliResult {
     for w in &s.warnings {
         println!("warning: {w}");
     }
-    Ok(())
+    match &args.replay_audit {
+        Some(since) => super::explain::replay(config, &s, since, args.accept_refusals),
+        None => Ok(()),
+    }
 }

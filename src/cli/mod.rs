@@ -11,6 +11,7 @@ pub mod check;
 pub mod credential;
 pub mod demo;
 pub mod docs;
+pub mod explain;
 pub mod health;
 pub mod key;
 pub mod keycheck;
@@ -46,6 +47,10 @@ pub enum CliError {
     /// printed): a broken audit chain, for one.
     #[error("failed")]
     Reported,
+    /// The answer to the question asked is "refused" (exit 3, already printed): `explain`
+    /// of a request that would be refused, a replay that would refuse relayed requests.
+    #[error("refused")]
+    Refused,
 }
 
 impl CliError {
@@ -54,6 +59,7 @@ impl CliError {
         match self {
             CliError::Config(_) => 2,
             CliError::Failed(_) | CliError::Reported => 1,
+            CliError::Refused => 3,
         }
     }
 }
@@ -107,8 +113,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway.
     Serve(ServeArgs),
-    /// Validate a configuration and exit (like `nginx -t`).
-    Check(ConfigArg),
+    /// Validate a configuration and exit (like `nginx -t`); with --replay-audit, say which
+    /// recorded requests it would decide differently.
+    Check(check::CheckArgs),
+    /// Say what the live configuration decides for one request, step by step (exit 0:
+    /// relayed, 3: refused).
+    Explain(explain::ExplainArgs),
     /// Run a self-contained demo: a simulated Oracle, a gateway in front of it, a demo credential.
     Demo(demo::DemoArgs),
     /// Print a fresh master key (base64 of 32 random bytes) for ERPGATE_APP_KEY.
@@ -180,6 +190,7 @@ pub fn run(cli: Cli) -> i32 {
     match dispatch(cli.command) {
         Ok(()) => 0,
         Err(CliError::Reported) => 1,
+        Err(CliError::Refused) => 3,
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()
@@ -190,7 +201,8 @@ pub fn run(cli: Cli) -> i32 {
 fn dispatch(command: Command) -> CliResult {
     match command {
         Command::Serve(s) => serve::run(&s.config.config, s.upgrade, s.pid_file.as_deref()),
-        Command::Check(c) => check::run(&c.config),
+        Command::Check(c) => check::run(&c),
+        Command::Explain(a) => explain::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Keygen => keygen(),
         Command::Completions(a) => docs::completions(&a),

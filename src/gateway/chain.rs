@@ -83,7 +83,14 @@ pub async fn admit(
     // 3.–6. Which endpoint, may they (its headers too), is it open, is the kill switch off.
     let decision = authorize(snapshot, view, &who, tenant_id, &target, input, trace)?;
     let (queried, governed_headers, batch) = oracle_steps(
-        snapshot, &who, tenant_id, tenant, &target, input, &decision, trace,
+        snapshot,
+        &who.subject(),
+        tenant_id,
+        tenant,
+        &target,
+        input.headers,
+        &decision,
+        trace,
     )?;
 
     // 7. Rate limits of every granting policy that sets one.
@@ -104,20 +111,20 @@ pub async fn admit(
 /// working state is carried in the chain's future. Returns the query's decision, the governed
 /// headers present (all granted) and whether the endpoint is a batch root.
 #[allow(clippy::too_many_arguments)]
-fn oracle_steps(
+pub fn oracle_steps(
     snapshot: &Snapshot,
-    who: &Who<'_>,
+    subject: &Subject<'_>,
     tenant_id: TenantId,
     tenant: &Tenant,
     target: &CanonicalTarget<'_>,
-    input: &RequestInput<'_>,
+    headers: &http::HeaderMap,
     decision: &GrantDecision,
     trace: &mut Trace,
 ) -> Result<(governed::QueryDecision, u8, bool), Deny> {
-    let governed_headers = governed::governed_headers(input.headers, decision.headers, trace)?;
+    let governed_headers = governed::governed_headers(headers, decision.headers, trace)?;
     let endpoint_id = trace.endpoint.ok_or(Deny::new(Reason::Internal))?;
     let batch = snapshot.catalog.endpoint(endpoint_id).batch;
-    if !batch && is_batch_body(input.headers) {
+    if !batch && is_batch_body(headers) {
         trace.refused = Some("batch media type".into());
         return Err(Deny::with_detail(
             Reason::PolicyDenied,
@@ -134,10 +141,9 @@ fn oracle_steps(
             n += 1;
         }
     }
-    let subject = who.subject();
     let scope = governed::QueryScope {
         snapshot,
-        subject: &subject,
+        subject,
         tenant_id,
         tenant,
         endpoint: endpoint_id,
@@ -227,8 +233,8 @@ async fn authenticate(
     Ok(principal)
 }
 
-/// Steps 3–6: the endpoint and method, the grants, the schedule and the kill switch. Returns
-/// the grant decision (its rate-limit slots are step 7's).
+/// Steps 3–6: [`decide`], then the kill switch. Returns the grant decision (its rate-limit
+/// slots are step 7's).
 fn authorize(
     snapshot: &Snapshot,
     view: &DirectoryView,
@@ -238,13 +244,43 @@ fn authorize(
     input: &RequestInput<'_>,
     trace: &mut Trace,
 ) -> Result<GrantDecision, Deny> {
+    let decision = decide(
+        snapshot,
+        &who.subject(),
+        tenant_id,
+        target,
+        input.method,
+        input.now,
+        trace,
+    )?;
+
+    // 6. Kill switch.
+    if view.killswitch() {
+        return Err(Deny::new(Reason::KillSwitchOn));
+    }
+    Ok(decision)
+}
+
+/// Steps 3–5, what the configuration alone decides for an authenticated caller: which
+/// endpoint, whether its method is served, whether a policy grants it to `subject`, and
+/// whether the schedule is open at `now` (or the grant is exempt). The relay, `erpgate
+/// explain` and `erpgate check --replay-audit` all decide with this one function.
+pub fn decide(
+    snapshot: &Snapshot,
+    subject: &Subject<'_>,
+    tenant_id: TenantId,
+    target: &CanonicalTarget<'_>,
+    method: &[u8],
+    now: DateTime<Utc>,
+    trace: &mut Trace,
+) -> Result<GrantDecision, Deny> {
     // 3. Which endpoint.
     let endpoint_id = snapshot
         .catalog
         .match_path(target.segments())
         .ok_or(Deny::new(Reason::EndpointUnknown))?;
     trace.endpoint = Some(endpoint_id);
-    let method = Method::from_bytes(input.method).ok_or(Deny::new(Reason::MethodNotAllowed))?;
+    let method = Method::from_bytes(method).ok_or(Deny::new(Reason::MethodNotAllowed))?;
     if !snapshot
         .catalog
         .endpoint(endpoint_id)
@@ -255,25 +291,19 @@ fn authorize(
     }
 
     // 4. May they.
-    let subject = who.subject();
     let decision = snapshot
         .grants
-        .check(&subject, tenant_id, endpoint_id, method);
+        .check(subject, tenant_id, endpoint_id, method);
     let first = decision.first.ok_or(Deny::new(Reason::PolicyDenied))?;
     trace.grant = Some(first);
     trace.redact = decision.redact;
 
     // 5. Is it open.
-    if !snapshot.schedule.is_open(input.now) {
+    if !snapshot.schedule.is_open(now) {
         match decision.exempt {
             Some(exempt) => trace.grant = Some(exempt),
             None => return Err(Deny::new(Reason::ScheduleClosed)),
         }
-    }
-
-    // 6. Kill switch.
-    if view.killswitch() {
-        return Err(Deny::new(Reason::KillSwitchOn));
     }
     Ok(decision)
 }
@@ -368,7 +398,7 @@ async fn upstream_credential(
     }
 }
 
-fn path_deny(r: PathRejection) -> Deny {
+pub(crate) fn path_deny(r: PathRejection) -> Deny {
     match r {
         PathRejection::TooLong => Deny::new(Reason::UriTooLong),
         other => Deny::with_detail(Reason::PathRejected, other.as_str()),

@@ -245,6 +245,12 @@ impl Grants {
     pub fn policy_count(&self) -> usize {
         self.names.len()
     }
+
+    /// Whether any policy grants by role (`role:NAME`): such grants depend on the roles in
+    /// an Oracle user's token, which the audit trail does not keep.
+    pub fn grants_by_role(&self) -> bool {
+        !self.roles.is_empty()
+    }
 }
 
 #[cfg(test)]
