@@ -127,6 +127,8 @@ pub struct App {
     pub freshness: Arc<crate::directory::freshness::Freshness>,
     /// The other gateways on the store, as the heartbeat last read them.
     pub cluster: Arc<crate::directory::cluster::Cluster>,
+    /// Span export (`gateway.otlp_traces_endpoint`; None: off).
+    pub spans: Option<crate::telemetry::otlp::Exporter>,
     /// The store connection gateway tokens are written through (opened on first use).
     token_store: Arc<std::sync::Mutex<Option<crate::store::Store>>>,
 }
@@ -160,7 +162,22 @@ impl App {
             passwords,
             auth_settings,
         );
+        let spans = match &compiled.snapshot.gateway.otlp {
+            None => None,
+            Some(o) => {
+                let node =
+                    Some(compiled.snapshot.gateway.node_id.clone()).filter(|n| !n.is_empty());
+                let exporter = crate::telemetry::otlp::Exporter::start(
+                    o.endpoint.clone(),
+                    o.service_name.clone(),
+                    node,
+                )
+                .map_err(|e| format!("cannot start the trace exporter: {e}"))?;
+                Some(exporter)
+            }
+        };
         Ok(App {
+            spans,
             config_path: config_path.to_path_buf(),
             master,
             reloading: Mutex::new(()),
@@ -238,6 +255,13 @@ impl App {
             store_view_age_ms: u64::try_from(self.freshness.age().as_millis()).unwrap_or(u64::MAX),
             store_nodes: nodes as u64,
             store_snapshots: snapshots as u64,
+            trace_spans: self.spans.as_ref().map(|s| {
+                [
+                    load(&s.stats.exported),
+                    load(&s.stats.dropped),
+                    load(&s.stats.failed),
+                ]
+            }),
         }
     }
 
@@ -330,6 +354,11 @@ pub fn restart_only_changes(
         "shutdown_grace_seconds",
     );
     check(old.metrics_listen == new.metrics_listen, "metrics_listen");
+    // The export thread is started with the process.
+    check(
+        old.otlp == new.otlp,
+        "otlp_traces_endpoint / otlp_service_name",
+    );
     // A node's audit chain is its identity, and the audit writer's tolerance of a lost store
     // is set when it starts.
     check(old.node_id == new.node_id, "node_id");

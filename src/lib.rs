@@ -35,5 +35,6 @@ pub mod sim;
 pub mod snapshot;
 pub mod store;
 pub mod sync;
+pub mod telemetry;
 pub mod tls;
 pub mod upstream;

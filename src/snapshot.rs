@@ -47,6 +47,10 @@ pub struct GatewaySettings {
     pub access_log: bool,
     /// The request header the request id goes to Oracle in (None: not sent).
     pub upstream_request_id_header: Option<http::HeaderName>,
+    /// Where spans are exported (None: no export).
+    pub otlp: Option<OtlpSettings>,
+    /// Clients whose `traceparent` is continued.
+    pub traceparent_trusted_clients: Vec<crate::net::Cidr>,
     /// This gateway's node id: the audit chain it appends and its row in the store's node
     /// list (`""`: a single gateway's default chain).
     pub node_id: String,
@@ -171,4 +175,13 @@ impl<'a> From<&'a Tenant> for crate::upstream::target::Target<'a> {
     fn from(t: &'a Tenant) -> Self {
         t.target()
     }
+}
+
+/// `gateway.otlp_*`: span export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// The collector.
+    pub endpoint: crate::telemetry::otlp::Endpoint,
+    /// `service.name`.
+    pub service_name: String,
 }

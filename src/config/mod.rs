@@ -186,6 +186,8 @@ const PER_NODE_KEYS: &[&str] = &[
     "upstream_ca_file",
     "log_format",
     "access_log",
+    "otlp_traces_endpoint",
+    "otlp_service_name",
 ];
 
 /// The main file without the per-node `[gateway]` keys, in a canonical form (parsed and

@@ -69,6 +69,14 @@ pub struct GatewayFile {
     /// The request header Oracle receives the gateway's request id in (default
     /// `X-Request-Id`; `""` sends none).
     pub upstream_request_id_header: Option<String>,
+    /// OTLP/HTTP collector a span per request is exported to (`http://HOST:PORT/v1/traces`,
+    /// the local OpenTelemetry agent; absent: no export).
+    pub otlp_traces_endpoint: Option<String>,
+    /// `service.name` of the exported spans (default `erpgate`).
+    pub otlp_service_name: Option<String>,
+    /// Clients (CIDRs, after `trusted_proxies`) whose W3C `traceparent` is continued; from
+    /// anyone else it is ignored. Default: none.
+    pub traceparent_trusted_clients: Option<Vec<String>>,
     /// This gateway's name among several on one store: its audit chain and its row in the
     /// store's node list (default: the host name on PostgreSQL, none on SQLite).
     pub node_id: Option<String>,

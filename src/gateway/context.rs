@@ -150,6 +150,8 @@ pub struct RequestCtx {
     pub token_refreshed: bool,
     /// `Strict-Transport-Security` for every response, when the listener speaks TLS.
     pub hsts: Option<std::sync::Arc<str>>,
+    /// The request's W3C trace context, when spans are exported or a client may send one.
+    pub trace_context: Option<crate::telemetry::TraceContext>,
 }
 
 impl RequestCtx {
@@ -181,6 +183,7 @@ impl RequestCtx {
             issued_token: None,
             token_refreshed: false,
             hsts: None,
+            trace_context: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod governed;
 pub mod record;
 pub mod respond;
 pub mod response_head;
+pub mod spans;
 pub mod tls;
 pub mod token_client;
 pub mod token_endpoint;
@@ -92,6 +93,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         ctx.started = Some(Instant::now());
         ctx.request_id = self.app.ids.next_id();
+        spans::begin(&self.app, session, ctx);
         let framing = match admission::guards(&self.app, session, ctx) {
             Guarded::Pass(framing) => framing,
             Guarded::Refuse(deny) => {
@@ -190,6 +192,13 @@ impl ProxyHttp for Gateway {
         // Before the credential: a header of the same name could never replace it.
         if let Some(name) = &snapshot.gateway.upstream_request_id_header {
             upstream_request.insert_header(name.clone(), ctx.request_id.as_str())?;
+        }
+        // After the allowlist (which drops a client's own): Oracle's work hangs under ours.
+        if let Some(t) = &ctx.trace_context {
+            upstream_request.insert_header("traceparent", t.traceparent())?;
+            if let Some(state) = &t.tracestate {
+                upstream_request.insert_header("tracestate", state.as_str())?;
+            }
         }
         // Cloned, not taken: Pingora runs this phase again when it retries on a fresh
         // connection (a pooled one Oracle had closed), and the retry needs the credential too.
@@ -372,6 +381,7 @@ impl ProxyHttp for Gateway {
     /// records credentials: only ids, names and codes.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let rec = record::build(session, ctx, e);
+        spans::finish(&self.app, ctx, &rec);
         // The audit trail is the access log. The log line is for operators: refusals and
         // failures at info, relays at debug (at info they cost a quarter of the throughput).
         let error = e.map(|e| format!("{}/{}", e.esource().as_str(), e.etype().as_str()));

@@ -327,6 +327,11 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             ));
         }
+        if let Some([exported, dropped, failed]) = state.trace_spans {
+            out.push_str(&format!(
+                "# HELP erpgate_trace_spans_total Request spans by fate: exported to the OTLP collector, dropped (export queue full) or failed (the collector refused or could not be reached).\n# TYPE erpgate_trace_spans_total counter\nerpgate_trace_spans_total{{result=\"exported\"}} {exported}\nerpgate_trace_spans_total{{result=\"dropped\"}} {dropped}\nerpgate_trace_spans_total{{result=\"failed\"}} {failed}\n"
+            ));
+        }
         let seconds = state.audit_write_micros as f64 / 1e6;
         out.push_str(&format!(
             "# HELP erpgate_audit_write_seconds_total Time spent committing audit batches (divide by erpgate_audit_batches_total for the mean write latency).\n# TYPE erpgate_audit_write_seconds_total counter\nerpgate_audit_write_seconds_total {seconds}\n"
@@ -373,4 +378,7 @@ pub struct State {
     pub store_nodes: u64,
     /// Distinct snapshots the live gateways serve.
     pub store_snapshots: u64,
+    /// Spans exported, dropped (queue full) and failed (export error), when spans are
+    /// exported.
+    pub trace_spans: Option<[u64; 3]>,
 }

@@ -123,7 +123,14 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     let audit = audit(&mut k, g);
     let grace = k.at_most("shutdown_grace_seconds", g.shutdown_grace_seconds, 10, 600);
     let preview = k.at_most("audit_preview_bytes", g.audit_preview_bytes, 0, 4096);
-    let trusted = trusted_proxies(g, k.file, k.p);
+    let trusted = cidrs("trusted_proxies", g.trusted_proxies.as_deref(), k.file, k.p);
+    let trace_trusted = cidrs(
+        "traceparent_trusted_clients",
+        g.traceparent_trusted_clients.as_deref(),
+        k.file,
+        k.p,
+    );
+    let otlp = otlp(g, k.file, k.p);
     let (metrics_listen, admin_listen) = side_listeners(g, listen, k.file, k.p);
     let token_ttl = k.outside("token_ttl_seconds", g.token_ttl_seconds, (900, 60, 86_400));
     let max_failures = k.outside("token_max_failures", g.token_max_failures, (5, 1, 100));
@@ -155,6 +162,8 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         store_poll_interval: audit.poll,
         store_staleness: audit.staleness,
         node_id,
+        otlp,
+        traceparent_trusted_clients: trace_trusted,
         access_log: g.access_log.unwrap_or(false),
         upstream_request_id_header: request_id_header(
             file,
@@ -419,16 +428,54 @@ fn audit(k: &mut Keys<'_>, g: &GatewayFile) -> Audit {
     }
 }
 
-/// `gateway.trusted_proxies`, parsed.
-fn trusted_proxies(g: &GatewayFile, file: &str, p: &mut Vec<String>) -> Vec<crate::net::Cidr> {
-    let mut trusted = Vec::new();
-    for c in g.trusted_proxies.iter().flatten() {
+/// A list of CIDRs under `gateway.KEY` (`trusted_proxies`, `traceparent_trusted_clients`).
+fn cidrs(
+    key: &str,
+    list: Option<&[String]>,
+    file: &str,
+    p: &mut Vec<String>,
+) -> Vec<crate::net::Cidr> {
+    let mut out = Vec::new();
+    for c in list.unwrap_or_default() {
         match crate::net::Cidr::parse(c) {
-            Ok(c) => trusted.push(c),
-            Err(e) => p.push(format!("{file}: gateway.trusted_proxies: {e}")),
+            Ok(c) => out.push(c),
+            Err(e) => p.push(format!("{file}: gateway.{key}: {e}")),
         }
     }
-    trusted
+    out
+}
+
+/// `gateway.otlp_traces_endpoint` and `gateway.otlp_service_name`.
+fn otlp(g: &GatewayFile, file: &str, p: &mut Vec<String>) -> Option<crate::snapshot::OtlpSettings> {
+    let service_name = g
+        .otlp_service_name
+        .clone()
+        .unwrap_or_else(|| "erpgate".into());
+    let name_ok = (1..=64).contains(&service_name.len())
+        && service_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !name_ok {
+        p.push(format!(
+            "{file}: gateway.otlp_service_name: \"{service_name}\" must be 1-64 of A-Z a-z 0-9 . _ -"
+        ));
+    }
+    if g.otlp_service_name.is_some() && g.otlp_traces_endpoint.is_none() {
+        p.push(format!(
+            "{file}: gateway.otlp_service_name: set without gateway.otlp_traces_endpoint (nothing is exported)"
+        ));
+    }
+    let endpoint = g.otlp_traces_endpoint.as_deref()?;
+    match crate::telemetry::otlp::Endpoint::parse(endpoint) {
+        Ok(endpoint) => Some(crate::snapshot::OtlpSettings {
+            endpoint,
+            service_name,
+        }),
+        Err(e) => {
+            p.push(format!("{file}: gateway.otlp_traces_endpoint: {e}"));
+            None
+        }
+    }
 }
 
 /// `gateway.metrics_listen` and `gateway.admin_listen`: addresses, each distinct from the
