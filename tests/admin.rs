@@ -4,70 +4,11 @@
 
 mod support;
 
-use serde_json::{json, Value};
-use support::{request, Gateway, Options, Response};
+use serde_json::json;
+use support::admin::start;
+use support::{request, Response};
 
 const V: &str = "/fscmRestApi/resources/11.13.18.05";
-
-struct Admin {
-    gw: Gateway,
-    addr: std::net::SocketAddr,
-    owner: String,
-}
-
-impl Admin {
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Response {
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let mut headers: Vec<(&str, &str)> = Vec::new();
-        if let Some(a) = &auth {
-            headers.push(("Authorization", a));
-        }
-        let text = body.map(|b| b.to_string());
-        if text.is_some() {
-            headers.push(("Content-Type", "application/json"));
-        }
-        support::http::raw(
-            self.addr,
-            &request(method, path, &headers, text.as_deref().map(str::as_bytes)),
-        )
-        .expect("admin answers")
-    }
-}
-
-fn start() -> Admin {
-    let port = support::free_port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut gw = Gateway::start(Options {
-        gateway_extra: format!("admin_listen = \"{addr}\""),
-        ..Options::default()
-    });
-    // The first owner token comes from the CLI (it holds the master key).
-    let out = gw.ok(&[
-        "admin-token",
-        "create",
-        "--role",
-        "owner",
-        "--name",
-        "root",
-        "--json",
-    ]);
-    let v: Value = serde_json::from_str(out.trim()).expect("json");
-    let owner = v["token"].as_str().expect("token").to_string();
-    assert!(owner.starts_with("eat_"));
-    // The admin listener binds at start: restart so the gateway serves it with this config.
-    assert_eq!(gw.stop(), Some(0));
-    gw.spawn();
-    gw.eventually("the admin listener", || {
-        std::net::TcpStream::connect(addr).is_ok()
-    });
-    Admin { gw, addr, owner }
-}
 
 fn token_of(r: &Response) -> String {
     assert_eq!(r.status, 201, "{}", r.text());

@@ -6,10 +6,27 @@ use serde_json::{json, Value};
 
 use super::auth::{AdminIdentity, Role};
 use super::common::{field, internal, operate, query, service_error, with_store};
+use super::paging;
 use super::routes::Call;
 use super::{AdminState, Reply};
 use crate::service::{self, ServiceError};
 use crate::store::{AccountStatus, CredentialStatus, StoreError};
+
+/// One page of a list's JSON items, in the order of their `key` field, as
+/// `{"<list>": [...], "next_cursor": ...}`.
+fn page_of(call: &Call<'_>, list: &str, key: &str, items: Vec<Value>) -> Reply {
+    let page = match paging::params(call.req, list, paging::MAX_LIMIT) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    let (served, next) = paging::paginate(items, |v| v[key].as_str().unwrap_or(""), list, &page);
+    Reply::ok(json!({ list: served, "next_cursor": next }))
+}
+
+/// `GET /openapi.json`: this API's contract (open: it describes, it reveals no state).
+pub(super) fn openapi(_: &AdminState) -> Reply {
+    Reply::ok(super::openapi::document())
+}
 
 /// `GET /health`: the listener answers.
 pub(super) fn health(_: &AdminState) -> Reply {
@@ -105,11 +122,22 @@ fn account_json(a: &crate::store::Account) -> Value {
            "created_at": a.created_at, "updated_at": a.updated_at})
 }
 
-/// `GET /accounts`.
-pub(super) fn list_accounts(st: &AdminState, _: &Call<'_>) -> Reply {
+/// `GET /accounts`: by name, a page at a time.
+pub(super) fn list_accounts(st: &AdminState, call: &Call<'_>) -> Reply {
     with_store(st, |s| {
         let list: Vec<Value> = s.list_accounts()?.iter().map(account_json).collect();
-        Ok(Reply::ok(json!({ "accounts": list })))
+        Ok(page_of(call, "accounts", "name", list))
+    })
+}
+
+/// `GET /accounts/{name}`.
+pub(super) fn get_account(st: &AdminState, call: &Call<'_>) -> Reply {
+    let name = call.param(0);
+    with_store(st, |s| {
+        Ok(match s.get_account(name)? {
+            Some(a) => Reply::ok(account_json(&a)),
+            None => Reply::error(404, "admin.not_found", "No such account.", Some("name")),
+        })
     })
 }
 
@@ -245,7 +273,7 @@ pub(super) fn list_credentials(st: &AdminState, call: &Call<'_>) -> Reply {
                        "created_at": c.created_at, "revoked_at": c.revoked_at})
             })
             .collect();
-        Ok(Reply::ok(json!({ "credentials": list })))
+        Ok(page_of(call, "credentials", "id", list))
     })
 }
 
@@ -305,7 +333,7 @@ pub(super) fn revoke_credential(st: &AdminState, call: &Call<'_>) -> Reply {
 }
 
 /// `GET /tokens`: gateway token ids, never the tokens.
-pub(super) fn list_tokens(st: &AdminState, _: &Call<'_>) -> Reply {
+pub(super) fn list_tokens(st: &AdminState, call: &Call<'_>) -> Reply {
     with_store(st, |s| {
         let list: Vec<Value> = s
             .list_tokens()?
@@ -313,7 +341,7 @@ pub(super) fn list_tokens(st: &AdminState, _: &Call<'_>) -> Reply {
             .map(|t| json!({"id": format!("egt_{}", t.id), "credential_id": t.credential_id,
                             "issued_at": t.issued_at, "expires_at": t.expires_at, "active": t.active}))
             .collect();
-        Ok(Reply::ok(json!({ "tokens": list })))
+        Ok(page_of(call, "tokens", "id", list))
     })
 }
 
@@ -336,10 +364,14 @@ pub(super) fn revoke_token(st: &AdminState, call: &Call<'_>) -> Reply {
 /// `GET /audit?…`: records matching the filter, newest rules as in `erpgate audit query`.
 pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
     let req = call.req;
-    let limit = match query(req, "limit").map(|l| l.parse::<u32>()) {
-        None => 100,
-        Some(Ok(n)) if (1..=10_000).contains(&n) => n,
-        Some(_) => return Reply::bad("limit", "`limit` must be 1..=10000"),
+    let page = match paging::params(req, "audit", 10_000) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    let before = match page.after.as_deref().map(audit_cursor) {
+        None => None,
+        Some(Some(b)) => Some(b),
+        Some(None) => return Reply::bad("cursor", "`cursor` is not a cursor of this list"),
     };
     let f = crate::audit::query::Filter {
         since: query(req, "since"),
@@ -350,18 +382,25 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
         reason: query(req, "reason"),
         path_prefix: query(req, "path_prefix"),
         node: query(req, "node"),
+        before,
     };
     let store = match st.store() {
         Ok(s) => s,
         Err(reply) => return reply,
     };
-    match crate::audit::query::select(store.conn(), &f, limit) {
+    let limit = u32::try_from(page.limit).unwrap_or(10_000);
+    match crate::audit::query::select_rows(store.conn(), &f, limit) {
         Ok(rows) => {
+            // Newest `limit` in time order; the next page holds the older ones.
+            let next = (rows.len() == page.limit)
+                .then(|| rows.first())
+                .flatten()
+                .map(|oldest| paging::encode("audit", &format!("{}|{}", oldest.ts, oldest.id)));
             let records: Vec<Value> = rows
                 .iter()
-                .filter_map(|r| serde_json::from_str(r).ok())
+                .filter_map(|r| serde_json::from_str(&r.record).ok())
                 .collect();
-            Reply::ok(json!({ "records": records }))
+            Reply::ok(json!({ "records": records, "next_cursor": next }))
         }
         Err(
             crate::audit::query::QueryError::Bound { field, message }
@@ -369,6 +408,12 @@ pub(super) fn audit_query(st: &AdminState, call: &Call<'_>) -> Reply {
         ) => Reply::bad(field, &message),
         Err(crate::audit::query::QueryError::Store(e)) => internal(&e),
     }
+}
+
+/// The (time, id) an audit cursor stands for.
+fn audit_cursor(key: &str) -> Option<(String, i64)> {
+    let (ts, id) = key.rsplit_once('|')?;
+    Some((ts.to_string(), id.parse().ok()?))
 }
 
 /// `GET /audit/verify`: whether the hash chain is intact.
@@ -408,7 +453,7 @@ pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
 }
 
 /// `GET /admin-tokens`: ids, roles, names; never a token.
-pub(super) fn list_admin_tokens(st: &AdminState, _: &Call<'_>) -> Reply {
+pub(super) fn list_admin_tokens(st: &AdminState, call: &Call<'_>) -> Reply {
     with_store(st, |s| {
         let list: Vec<Value> = s
             .list_admin_tokens()?
@@ -416,7 +461,7 @@ pub(super) fn list_admin_tokens(st: &AdminState, _: &Call<'_>) -> Reply {
             .map(|t| json!({"id": format!("eat_{}", t.id), "role": t.role, "name": t.name,
                             "created_at": t.created_at, "created_by": t.created_by, "active": t.active}))
             .collect();
-        Ok(Reply::ok(json!({ "admin_tokens": list })))
+        Ok(page_of(call, "admin_tokens", "id", list))
     })
 }
 

@@ -10,6 +10,9 @@
 pub use crate::service::admin_token as auth;
 mod common;
 mod handlers;
+pub mod openapi;
+mod openapi_schemas;
+mod paging;
 mod routes;
 
 use std::net::SocketAddr;

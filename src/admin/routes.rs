@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::auth::{AdminIdentity, Role};
 use super::common::{internal, parse_body};
 use super::handlers as h;
+use super::paging::PAGE;
 use super::{AdminRequest, AdminState, Reply};
 
 /// What a handler gets: the request, the authenticated caller, the path's `*` segments (in
@@ -66,6 +67,7 @@ const AUDIT_QUERY: &[&str] = &[
     "path_prefix",
     "node",
     "limit",
+    "cursor",
 ];
 
 const fn open(method: &'static str, path: &'static str, f: fn(&AdminState) -> Reply) -> Route {
@@ -97,6 +99,7 @@ const fn authed(
 const ROUTES: &[Route] = &[
     open("GET", "health", h::health),
     open("GET", "ready", h::ready),
+    open("GET", "openapi.json", h::openapi),
     authed("GET", "status", Role::Auditor, h::status),
     taking(
         AUDIT_QUERY,
@@ -106,8 +109,12 @@ const ROUTES: &[Route] = &[
     authed("POST", "reload", Role::Admin, h::reload),
     authed("GET", "killswitch", Role::Auditor, h::killswitch_get),
     authed("PUT", "killswitch", Role::Admin, h::killswitch_put),
-    authed("GET", "accounts", Role::Auditor, h::list_accounts),
+    taking(
+        PAGE,
+        authed("GET", "accounts", Role::Auditor, h::list_accounts),
+    ),
     authed("POST", "accounts", Role::Admin, h::create_account),
+    authed("GET", "accounts/*", Role::Auditor, h::get_account),
     authed(
         "POST",
         "accounts/*/suspend",
@@ -116,7 +123,7 @@ const ROUTES: &[Route] = &[
     ),
     authed("POST", "accounts/*/resume", Role::Admin, h::resume_account),
     taking(
-        &["account"],
+        &["account", "limit", "cursor"],
         authed("GET", "credentials", Role::Auditor, h::list_credentials),
     ),
     authed("POST", "credentials", Role::Admin, h::issue_credential),
@@ -126,9 +133,12 @@ const ROUTES: &[Route] = &[
         Role::Admin,
         h::revoke_credential,
     ),
-    authed("GET", "tokens", Role::Auditor, h::list_tokens),
+    taking(PAGE, authed("GET", "tokens", Role::Auditor, h::list_tokens)),
     authed("POST", "tokens/*/revoke", Role::Admin, h::revoke_token),
-    authed("GET", "admin-tokens", Role::Owner, h::list_admin_tokens),
+    taking(
+        PAGE,
+        authed("GET", "admin-tokens", Role::Owner, h::list_admin_tokens),
+    ),
     authed("POST", "admin-tokens", Role::Owner, h::create_admin_token),
     authed(
         "POST",
@@ -137,6 +147,28 @@ const ROUTES: &[Route] = &[
         h::revoke_admin_token,
     ),
 ];
+
+/// One route as the OpenAPI document describes it.
+pub(super) struct RouteInfo {
+    /// `GET`, `POST`, …
+    pub method: &'static str,
+    /// The path pattern (`accounts/*/suspend`).
+    pub path: &'static str,
+    /// The least role (None: open).
+    pub role: Option<Role>,
+    /// The query parameters it takes.
+    pub query: &'static [&'static str],
+}
+
+/// Every route, in table order.
+pub(super) fn table() -> impl Iterator<Item = RouteInfo> {
+    ROUTES.iter().map(|r| RouteInfo {
+        method: r.method,
+        path: r.path,
+        role: r.role,
+        query: r.query,
+    })
+}
 
 /// The `*` segments of `segs` when it matches `pattern`.
 fn matches<'s>(pattern: &str, segs: &[&'s str]) -> Option<Vec<&'s str>> {

@@ -23,6 +23,9 @@ pub struct Filter {
     pub path_prefix: Option<String>,
     /// Only records of this gateway's chain (`gateway.node_id`).
     pub node: Option<String>,
+    /// Only records before this one in time order (its time and id): the next page of a
+    /// query whose newest records were served already.
+    pub before: Option<(String, i64)>,
 }
 
 /// Why a query could not run.
@@ -110,13 +113,37 @@ fn check_known(f: &Filter) -> Result<(), QueryError> {
 
 /// The stored JSON of each matching record.
 pub fn select(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<String>, QueryError> {
+    Ok(select_rows(conn, f, limit)?
+        .into_iter()
+        .map(|r| r.record)
+        .collect())
+}
+
+/// One record as stored: its id and time (a page's cursor) and its JSON.
+pub struct Row {
+    /// Row id.
+    pub id: i64,
+    /// Time, as stored.
+    pub ts: String,
+    /// The record's JSON.
+    pub record: String,
+}
+
+/// Each matching record with its id and time, oldest first.
+pub fn select_rows(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, QueryError> {
     check_known(f)?;
     let (sql, values) = select_sql(f, limit)?;
     let store = |e: crate::store::StoreError| QueryError::Store(e.to_string());
     conn.query(&sql, &values)
         .map_err(store)?
         .iter()
-        .map(|r| r.text(0).map_err(store))
+        .map(|r| {
+            Ok(Row {
+                id: r.int(0).map_err(store)?,
+                ts: r.text(1).map_err(store)?,
+                record: r.text(2).map_err(store)?,
+            })
+        })
         .collect()
 }
 
@@ -140,9 +167,17 @@ fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError
             )
         }),
     );
+    if let Some((ts, id)) = &f.before {
+        w.conds.push("(ts < ? OR (ts = ? AND id < ?))");
+        w.values.extend([
+            Value::Text(ts.clone()),
+            Value::Text(ts.clone()),
+            Value::Int(*id),
+        ]);
+    }
     // Several gateways' chains interleave: merged by time (ties by id, the order written).
     let sql = format!(
-        "SELECT record FROM (SELECT id, ts, record FROM audit_log{} ORDER BY ts DESC, id DESC LIMIT {limit}) AS recent ORDER BY ts, id",
+        "SELECT id, ts, record FROM (SELECT id, ts, record FROM audit_log{} ORDER BY ts DESC, id DESC LIMIT {limit}) AS recent ORDER BY ts, id",
         w.clause()
     );
     Ok((sql, w.values))

@@ -206,6 +206,7 @@ fn query(store: &crate::store::Store, f: &Filter, json: bool, limit: u32) -> Res
         reason: f.reason.clone(),
         path_prefix: f.path_prefix.clone(),
         node: f.node.clone(),
+        before: None,
     };
     let rows = crate::audit::query::select(store.conn(), &filter, limit)?;
     let mut table = Vec::new();

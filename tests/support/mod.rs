@@ -2,6 +2,7 @@
 //! and provisioned through the real CLI.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod http;
 pub mod nodes;
 pub mod oracle;

@@ -1,0 +1,69 @@
+//! The admin API's listener in tests: a gateway serving it, an owner token from the CLI, and
+//! calls with or without a bearer token.
+
+use serde_json::Value;
+
+use super::{request, Gateway, Options, Response};
+
+/// A gateway with its admin listener and an owner token.
+pub struct Admin {
+    pub gw: Gateway,
+    pub addr: std::net::SocketAddr,
+    pub owner: String,
+}
+
+impl Admin {
+    /// One call, with `token` as a bearer token and `body` as JSON.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a));
+        }
+        let text = body.map(|b| b.to_string());
+        if text.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        super::http::raw(
+            self.addr,
+            &request(method, path, &headers, text.as_deref().map(str::as_bytes)),
+        )
+        .expect("admin answers")
+    }
+}
+
+/// Starts a gateway with an admin listener and creates an owner token through the CLI.
+pub fn start() -> Admin {
+    let port = super::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut gw = Gateway::start(Options {
+        gateway_extra: format!("admin_listen = \"{addr}\""),
+        ..Options::default()
+    });
+    // The first owner token comes from the CLI (it holds the master key).
+    let out = gw.ok(&[
+        "admin-token",
+        "create",
+        "--role",
+        "owner",
+        "--name",
+        "root",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    let owner = v["token"].as_str().expect("token").to_string();
+    assert!(owner.starts_with("eat_"));
+    // The admin listener binds at start: restart so the gateway serves it with this config.
+    assert_eq!(gw.stop(), Some(0));
+    gw.spawn();
+    gw.eventually("the admin listener", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    Admin { gw, addr, owner }
+}
