@@ -53,9 +53,14 @@ fn closed_variant(gw: &Gateway) -> (String, chrono::DateTime<chrono::Utc>) {
     (path, noon)
 }
 
+const LINES: &str = "[[endpoint]]\nname = \"invoices.lines\"\npath = \"/fscmRestApi/resources/{version}/invoices/{id}/child/invoiceLines\"\nmethods = [\"GET\"]\n";
+
 #[test]
 fn a_replay_names_every_decision_a_new_configuration_would_change() {
-    let gw = Gateway::start(Options::default());
+    let gw = Gateway::start(Options {
+        extra_config: LINES.to_string(),
+        ..Options::default()
+    });
     let since = chrono::Utc::now().to_rfc3339();
     let ap = gw.issue("ap-sync");
     let hr = gw.issue("hr-reader");
@@ -75,6 +80,14 @@ fn a_replay_names_every_decision_a_new_configuration_would_change() {
         call(Some(&ap), &format!("{V}/suppliers"), 200);
     }
     call(Some(&ap), &format!("{V}/invoices/300100"), 200);
+    // Admitted, then refused by a later step: Oracle did not answer in time.
+    call(Some(&ap), "/__sim/slow?ms=3000", 504);
+    // A query the query checks pass today.
+    call(
+        Some(&ap),
+        &format!("{V}/invoices/300100?expand=invoiceLines"),
+        200,
+    );
     call(Some(&ap), WORKERS, 403);
     call(Some(&hr), WORKERS, 200);
     call(None, &format!("{V}/invoices"), 401);
@@ -85,7 +98,7 @@ fn a_replay_names_every_decision_a_new_configuration_would_change() {
     let text = out(&same);
     assert_eq!(same.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("replayed 9 request record(s)") && text.contains("8 compared, 1 skipped"),
+        text.contains("replayed 11 request record(s)") && text.contains("10 compared, 1 skipped"),
         "{text}"
     );
     assert!(
@@ -117,7 +130,7 @@ fn a_replay_names_every_decision_a_new_configuration_would_change() {
         "{text}"
     );
     assert!(
-        text.contains("2 request(s) relayed before would be refused")
+        text.contains("2 request(s) admitted before would be refused")
             && text.contains("--accept-refusals"),
         "{text}"
     );
@@ -131,6 +144,31 @@ fn a_replay_names_every_decision_a_new_configuration_would_change() {
         "--accept-refusals",
     ]);
     assert_eq!(accepted.status.code(), Some(0), "{}", out(&accepted));
+
+    // Narrower: the slow diagnostics endpoint no longer granted, the invoice lines child gone
+    // from the catalog. The request Oracle timed out on, and the query that named the child,
+    // were both admitted then: both would be refused now.
+    let narrow = variant(&gw, "narrow.toml", |t| {
+        t.replace("endpoints = [\"sim.*\"]", "endpoints = [\"sim.echo\"]")
+            .replace(LINES, "")
+    });
+    let out_narrow = gw.cli(&["check", "--config", &narrow, "--replay-audit", &since]);
+    let text = out(&out_narrow);
+    assert_eq!(out_narrow.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(
+            "account ap-sync, endpoint sim.slow, GET: 1 request(s) admitted → 403 policy.denied"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("account ap-sync, endpoint invoices.item, GET: 1 request(s) relayed → 403 policy.denied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 request(s) admitted before would be refused"),
+        "{text}"
+    );
 
     // A schedule that is never open now: everything but the exempt policy would be refused,
     // each request at the time it was made.

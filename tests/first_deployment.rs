@@ -88,11 +88,25 @@ fn the_readme_first_deployment_steps_work_as_written() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    // The background simulator (and a gateway still stopping) go with the script.
+    // The background simulator (and a gateway still stopping) go with the script: asked
+    // first, then killed, and gone before the directory is removed.
+    let alive = || unsafe { libc::kill(-pgid, 0) } == 0;
     unsafe {
         libc::kill(-pgid, libc::SIGTERM);
     }
     let _ = child.wait();
+    let gone_by = Instant::now() + Duration::from_secs(10);
+    while alive() && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if alive() {
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        while alive() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     let out = std::fs::read_to_string(&out_file).unwrap_or_default();
     let err = std::fs::read_to_string(&err_file).unwrap_or_default();
     let status =

@@ -30,13 +30,14 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tls",
             "sim",
             "oracle",
+            "telemetry",
         ],
     ),
     ("L2 compiled configuration", &["snapshot"]),
     ("L3 configuration files", &["config"]),
     ("L4 running state", &["app"]),
     ("L5 service operations", &["service"]),
-    ("L6 faces", &["gateway", "admin"]),
+    ("L6 faces", &["gateway", "admin", "explain"]),
     ("L7 command line", &["cli"]),
 ];
 

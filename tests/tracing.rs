@@ -328,12 +328,44 @@ fn without_export_or_trusted_clients_no_traceparent_reaches_oracle() {
 }
 
 #[test]
+fn behind_a_trusted_proxy_the_client_decides_not_the_proxy() {
+    let gw = Gateway::start(Options {
+        gateway_extra: "trusted_proxies = [\"127.0.0.1\"]\ntraceparent_trusted_clients = [\"10.0.0.0/8\", \"127.0.0.1\"]".into(),
+        ..Options::default()
+    });
+    let cred = gw.issue("ap-sync");
+    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    let trace_sent = |xff: Option<&str>| {
+        gw.sim.clear_requests();
+        let mut headers = vec![
+            ("Authorization", cred.basic()),
+            ("traceparent", traceparent.clone()),
+        ];
+        if let Some(x) = xff {
+            headers.push(("X-Forwarded-For", x.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = gw.get(INVOICES, &refs);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let tp = sim_header(&gw, "traceparent");
+        assert_eq!(tp.len(), 1, "{tp:?}");
+        tp[0].split('-').nth(1).expect("trace id").to_string()
+    };
+    // The proxy itself (no forwarded-for) is not a client whose trace is continued, even
+    // though its address is on the list.
+    assert_ne!(trace_sent(None), TRACE);
+    // A trusted client behind it is; an untrusted one is not.
+    assert_eq!(trace_sent(Some("10.1.2.3")), TRACE);
+    assert_ne!(trace_sent(Some("192.0.2.7")), TRACE);
+}
+
+#[test]
 fn bad_tracing_settings_are_refused_by_check() {
     let gw = Gateway::start(Options::default());
     let text = std::fs::read_to_string(&gw.config).expect("config");
     let bad = text.replacen(
         "[gateway]\n",
-        "[gateway]\notlp_traces_endpoint = \"https://collector.example.com/v1/traces\"\ntraceparent_trusted_clients = [\"10.0.0.0/33\"]\notlp_service_name = \"has space\"\n",
+        "[gateway]\notlp_traces_endpoint = \"https://collector.example.com/v1/traces\"\ntraceparent_trusted_clients = [\"10.0.0.0/33\"]\notlp_service_name = \"has space\"\nallow_request_headers = [\"traceparent\"]\n",
         1,
     );
     assert_ne!(bad, text);
@@ -348,4 +380,46 @@ fn bad_tracing_settings_are_refused_by_check() {
     );
     assert!(e.contains("gateway.traceparent_trusted_clients"), "{e}");
     assert!(e.contains("gateway.otlp_service_name"), "{e}");
+    assert!(
+        e.contains("gateway.allow_request_headers") && e.contains("trace context"),
+        "a client's traceparent can never be allowlisted through: {e}"
+    );
+}
+
+#[test]
+fn a_collector_that_is_down_costs_requests_nothing_and_is_counted() {
+    let dead = support::free_port();
+    let port = support::free_port();
+    let maddr = format!("127.0.0.1:{port}");
+    let gw = Gateway::start(Options {
+        gateway_extra: format!(
+            "otlp_traces_endpoint = \"http://127.0.0.1:{dead}/v1/traces\"\nmetrics_listen = \"{maddr}\""
+        ),
+        ..Options::default()
+    });
+    let cred = gw.issue("ap-sync");
+    for _ in 0..3 {
+        let r = gw.get(INVOICES, &[("Authorization", &cred.basic())]);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let sock: std::net::SocketAddr = maddr.parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = support::http::raw(sock, &support::request("GET", "/metrics", &[], None))
+            .expect("scrape")
+            .text();
+        if m.contains("erpgate_trace_spans_total{result=\"failed\"} 3") {
+            assert!(
+                m.contains("erpgate_trace_spans_total{result=\"exported\"} 0"),
+                "{m}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        gw.log_text().contains("trace export failed"),
+        "the failure is logged"
+    );
 }

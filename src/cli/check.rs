@@ -17,6 +17,10 @@ pub struct CheckArgs {
     /// (exit 0).
     #[arg(long, requires = "replay_audit")]
     pub accept_refusals: bool,
+    /// With --replay-audit: requests that were admitted and cannot be decided again in full
+    /// (a masked query, a batch's parts, an Oracle user's roles) have been checked (exit 0).
+    #[arg(long, requires = "replay_audit")]
+    pub accept_uncompared: bool,
     #[command(flatten)]
     config: ConfigArg,
 }
@@ -40,7 +44,15 @@ pub fn run(args: &CheckArgs) -> super::CliResult {
         println!("warning: {w}");
     }
     match &args.replay_audit {
-        Some(since) => super::explain::replay(config, &s, since, args.accept_refusals),
+        Some(since) => super::explain::replay(
+            config,
+            &s,
+            since,
+            super::explain::Accepted {
+                refusals: args.accept_refusals,
+                uncompared: args.accept_uncompared,
+            },
+        ),
         None => Ok(()),
     }
 }

@@ -22,7 +22,7 @@ pub struct ExplainArgs {
     #[arg(long, requires = "tenant")]
     pub user: Option<String>,
     /// The Oracle user's tenant.
-    #[arg(long)]
+    #[arg(long, requires = "user")]
     pub tenant: Option<String>,
     /// A role in the Oracle user's token (repeat for several).
     #[arg(long = "role", requires = "user")]
@@ -173,7 +173,7 @@ fn print_steps(
 
 /// Prints a replay's report; an error (exit 3) when a request that was relayed would now be
 /// refused and that is not `accepted`.
-pub fn print_replay(report: &Report, since: &str, accepted: bool) -> CliResult {
+pub fn print_replay(report: &Report, since: &str, accepted: Accepted) -> CliResult {
     let skipped: u64 = report.skipped.values().sum();
     println!(
         "replayed {} request record(s) since {since}: {} compared, {skipped} skipped",
@@ -181,6 +181,9 @@ pub fn print_replay(report: &Report, since: &str, accepted: bool) -> CliResult {
     );
     for (cause, n) in &report.skipped {
         println!("  skipped {n}: {cause}");
+    }
+    for (cause, n) in &report.uncompared_passed {
+        println!("  not decided again in full, though admitted then: {n}: {cause}");
     }
     if report.changes.is_empty() {
         println!("no decision would change");
@@ -199,13 +202,33 @@ pub fn print_replay(report: &Report, since: &str, accepted: bool) -> CliResult {
         );
     }
     let refused = report.newly_refused();
-    if refused > 0 && !accepted {
+    let unsure: u64 = report.uncompared_passed.values().sum();
+    let mut fail = false;
+    if refused > 0 && !accepted.refusals {
         eprintln!(
-            "error: {refused} request(s) relayed before would be refused under this configuration; pass --accept-refusals if that is intended"
+            "error: {refused} request(s) admitted before would be refused under this configuration; pass --accept-refusals if that is intended"
         );
+        fail = true;
+    }
+    if unsure > 0 && !accepted.uncompared {
+        eprintln!(
+            "error: {unsure} request(s) admitted before could not be decided again in full (above); pass --accept-uncompared once you have checked them"
+        );
+        fail = true;
+    }
+    if fail {
         return Err(CliError::Refused);
     }
     Ok(())
+}
+
+/// What a replay's caller accepts ahead of time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accepted {
+    /// Requests admitted then and refused now are intended.
+    pub refusals: bool,
+    /// Requests admitted then that cannot be decided again in full have been checked.
+    pub uncompared: bool,
 }
 
 fn actor(a: &str) -> String {
@@ -216,7 +239,7 @@ fn actor(a: &str) -> String {
 }
 
 /// `erpgate check --replay-audit`: the trail of the database this configuration names.
-pub fn replay(config: &Path, snapshot: &Snapshot, since: &str, accepted: bool) -> CliResult {
+pub fn replay(config: &Path, snapshot: &Snapshot, since: &str, accepted: Accepted) -> CliResult {
     let store = super::open_store(snapshot, config)?;
     let report =
         crate::explain::replay::replay(store.conn(), snapshot, since).map_err(CliError::Failed)?;

@@ -47,7 +47,7 @@ pub fn file_model(name: &str, text: &str) -> Diagnosis {
     let mut root = Value::Table(table);
     let mut problems = Vec::new();
     let mut shifts = Shifts::default();
-    let mut removed: Vec<Vec<Segment>> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
     let mut dropped_whole = false;
     loop {
         let err = match serde_path_to_error::deserialize::<_, FileModel>(root.clone()) {
@@ -63,11 +63,14 @@ pub fn file_model(name: &str, text: &str) -> Diagnosis {
         let msg = err.inner().message().to_string();
         let (target, text, whole) = explain(&at, &msg);
         // A required key this loop removed itself (its value was bad) was reported already.
-        let repeat = whole && removed.iter().any(|r| same(r, &target));
+        // Paths are compared as the file numbers them: array elements may have moved since.
+        let rendered = shifts.render(&target);
+        let repeat = whole && removed.contains(&rendered);
         if !repeat {
-            problems.push(format!("{name}: {}: {text}", shifts.render(&target)));
+            problems.push(format!("{name}: {rendered}: {text}"));
         }
         let cut = if whole { at.clone() } else { target.clone() };
+        let rendered_cut = shifts.render(&cut);
         dropped_whole |= whole;
         if problems.len() >= MAX_PROBLEMS || cut.is_empty() || !remove(&mut root, &cut, &mut shifts)
         {
@@ -79,7 +82,7 @@ pub fn file_model(name: &str, text: &str) -> Diagnosis {
                 problems,
             };
         }
-        removed.push(cut);
+        removed.push(rendered_cut);
     }
 }
 
@@ -202,15 +205,6 @@ fn found_text(found: &str) -> String {
         "map" => "a table".into(),
         other => other.to_string(),
     }
-}
-
-fn same(a: &[Segment], b: &[Segment]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| match (x, y) {
-            (Segment::Map { key: k1 }, Segment::Map { key: k2 }) => k1 == k2,
-            (Segment::Seq { index: i1 }, Segment::Seq { index: i2 }) => i1 == i2,
-            _ => false,
-        })
 }
 
 /// Array elements removed so far, so that later paths still name elements by their place
@@ -402,6 +396,30 @@ methods = 3
                 "erpgate.toml: endpoint[1].path: required key is missing",
                 "erpgate.toml: endpoint[2].colour: unknown key",
                 "erpgate.toml: endpoint[3].methods: expected an array, found 3",
+            ],
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_key_after_a_shift_is_still_reported() {
+        let p = problems(
+            r#"
+[[endpoint]]
+name = "a"
+path = 1
+methods = ["GET"]
+
+[[endpoint]]
+name = "b"
+methods = ["GET"]
+"#,
+        );
+        assert_eq!(
+            p,
+            vec![
+                "erpgate.toml: endpoint[1].path: expected a string, found 1",
+                "erpgate.toml: endpoint[2].path: required key is missing",
             ],
             "{p:?}"
         );

@@ -38,6 +38,8 @@ pub struct Evaluation {
     pub endpoint: Option<String>,
     /// The methods that endpoint serves.
     pub endpoint_methods: Vec<&'static str>,
+    /// That endpoint is a batch root (its parts are judged from the body).
+    pub batch: bool,
     /// The granting policy and rule.
     pub grant: Option<(String, String)>,
     /// The schedule was closed at the time and the grant is exempt from it.
@@ -73,6 +75,7 @@ pub fn evaluate(snapshot: &Snapshot, caller: &Caller<'_>, ask: &Ask<'_>) -> Eval
         canonical: None,
         endpoint: None,
         endpoint_methods: Vec::new(),
+        batch: false,
         grant: None,
         exempt: false,
         schedule_open: snapshot.schedule.is_open(ask.at),
@@ -85,6 +88,7 @@ pub fn evaluate(snapshot: &Snapshot, caller: &Caller<'_>, ask: &Ask<'_>) -> Eval
         let ep = snapshot.catalog.endpoint(e);
         ev.endpoint = Some(ep.name.clone());
         ev.endpoint_methods = ep.methods.iter().map(|m| m.as_str()).collect();
+        ev.batch = ep.batch;
     }
     if let Some(g) = trace.grant {
         ev.grant = Some((

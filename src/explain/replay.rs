@@ -2,13 +2,16 @@
 //! decided again under a (new) configuration, and what would change, grouped by caller,
 //! endpoint, method and the two outcomes.
 //!
-//! What is compared is what the configuration decides ([`super::evaluate`] without the query
-//! and the kill switch): the tenant, the catalog (endpoint and method), the grants and the
-//! schedule at the time of the request. A record says what happened then: relayed requests
-//! (and those Oracle failed) passed those steps; refusals at those steps carry their reason.
-//! Records that were refused before them (authentication, a malformed path, …) or after them
-//! (a query parameter, a header, a rate limit, the kill switch, the upstream) have no outcome
-//! of those steps to compare and are counted as skipped, by cause.
+//! What is compared is what the configuration decides ([`super::evaluate`] without the kill
+//! switch): the tenant, the catalog (endpoint and method), the grants, the schedule at the
+//! time the request arrived, and the query checks (on the query as recorded). A record says
+//! what those steps decided then: a request that got past them (relayed, failed at Oracle,
+//! or refused by a later step: a rate limit, the credential, CORS, the body, redaction)
+//! passed; a refusal at them carries its reason. Records refused before them
+//! (authentication, a malformed path) or at steps the trail does not record in full (governed
+//! headers, a batch's parts) are skipped, by cause. A request that passed but cannot be
+//! decided again in full (its query was masked or cut, a batch's parts, an Oracle user when
+//! policies grant by role) is counted apart: a replay cannot vouch for it, and says so.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,7 +35,8 @@ pub struct Change {
     pub endpoint: String,
     /// The method.
     pub method: String,
-    /// What happened then: `relayed` or `403 policy.denied`.
+    /// What happened then: `relayed`, `admitted` (refused by a step after the replayed ones)
+    /// or `403 policy.denied`.
     pub from: String,
     /// What the configuration would decide now.
     pub to: String,
@@ -51,6 +55,9 @@ pub struct Report {
     pub compared: u64,
     /// Records not compared, by cause.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Requests that passed then but could not be decided again in full, by cause: a replay
+    /// cannot say they would still pass.
+    pub uncompared_passed: BTreeMap<&'static str, u64>,
     /// What would change, most requests first.
     pub changes: Vec<Change>,
 }
@@ -87,11 +94,17 @@ struct Seen<'a> {
     detail: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
     endpoint: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    query: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    policy: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    total_us: Option<u64>,
 }
 
-/// What a record says the policy steps decided then.
+/// What a record says the replayed steps decided then.
 enum Then {
-    /// Passed them (relayed, or failed at Oracle).
+    /// Passed them (relayed, failed at Oracle, or refused by a later step).
     Passed,
     /// Refused at them, with this label.
     Refused(String),
@@ -110,24 +123,25 @@ fn then(rec: &Seen<'_>) -> Then {
     };
     let label = || format!("{} {}", reason.status(), reason.code());
     match reason {
-        Reason::EndpointUnknown | Reason::MethodNotAllowed | Reason::ScheduleClosed => {
-            Then::Refused(label())
-        }
-        Reason::PolicyDenied => match rec.detail.as_deref() {
-            None | Some("tenant_not_configured") => Then::Refused(label()),
-            Some(_) => Then::Skip("refused after the policy steps"),
-        },
-        Reason::KillSwitchOn
-        | Reason::RateLimited
-        | Reason::HeaderDenied
+        Reason::EndpointUnknown
+        | Reason::MethodNotAllowed
+        | Reason::ScheduleClosed
         | Reason::QueryMaskedField
         | Reason::QueryParameterDenied
-        | Reason::QueryMalformed
-        | Reason::UpstreamCredentialMissing
-        | Reason::UpstreamUnavailable
-        | Reason::UpstreamTls
-        | Reason::UpstreamTimeout
-        | Reason::RedactionFailed => Then::Skip("refused after the policy steps"),
+        | Reason::QueryMalformed => Then::Refused(label()),
+        Reason::PolicyDenied => match rec.detail.as_deref() {
+            None | Some("tenant_not_configured" | "child_unknown" | "child_not_granted") => {
+                Then::Refused(label())
+            }
+            Some(_) => Then::Skip("refused at the headers or batch checks (not recorded in full)"),
+        },
+        Reason::HeaderDenied => {
+            Then::Skip("refused at the headers check (headers are not recorded)")
+        }
+        Reason::KillSwitchOn => Then::Skip("refused by the kill switch, before the query checks"),
+        // Admitted, then refused by a later step (rate limit, credential, CORS, the body,
+        // Oracle, redaction): every replayed step passed. The grant is recorded.
+        _ if rec.policy.is_some() => Then::Passed,
         _ => Then::Skip("refused before the policy steps"),
     }
 }
@@ -167,7 +181,10 @@ pub fn replay(conn: &Conn, snapshot: &Snapshot, since: &str) -> Result<Report, S
                 continue;
             };
             match one(snapshot, &rec, by_role) {
-                Err(cause) => *report.skipped.entry(cause).or_default() += 1,
+                Err(Uncompared::Skip(cause)) => *report.skipped.entry(cause).or_default() += 1,
+                Err(Uncompared::Passed(cause)) => {
+                    *report.uncompared_passed.entry(cause).or_default() += 1;
+                }
                 Ok(None) => report.compared += 1,
                 Ok(Some((endpoint, from, to))) => {
                     report.compared += 1;
@@ -189,7 +206,7 @@ pub fn replay(conn: &Conn, snapshot: &Snapshot, since: &str) -> Result<Report, S
     report.changes = groups
         .into_iter()
         .map(|((actor, endpoint, method, from, to), requests)| Change {
-            newly_refused: from == "relayed" && to != "relayed",
+            newly_refused: (from == "relayed" || from == "admitted") && to != "relayed",
             actor,
             endpoint,
             method,
@@ -220,26 +237,52 @@ pub fn replay(conn: &Conn, snapshot: &Snapshot, since: &str) -> Result<Report, S
 /// One record decided again: `None` when nothing changes, else (endpoint, then, now).
 type Decided = Option<(String, String, String)>;
 
-fn one(snapshot: &Snapshot, rec: &Seen<'_>, by_role: bool) -> Result<Decided, &'static str> {
-    let from = match then(rec) {
-        Then::Passed => "relayed".to_string(),
+/// Why a record was not decided again in full.
+enum Uncompared {
+    /// Not comparable (counted as skipped).
+    Skip(&'static str),
+    /// It passed then, and the replay cannot vouch that it still would.
+    Passed(&'static str),
+}
+
+fn one(snapshot: &Snapshot, rec: &Seen<'_>, by_role: bool) -> Result<Decided, Uncompared> {
+    let old = then(rec);
+    let passed = matches!(old, Then::Passed);
+    let unsure = |cause| {
+        if passed {
+            Uncompared::Passed(cause)
+        } else {
+            Uncompared::Skip(cause)
+        }
+    };
+    let from = match old {
+        // Relayed, or admitted and then refused by a later step (rate limit, Oracle, …).
+        Then::Passed if matches!(&*rec.decision, "relayed" | "failed") => "relayed".to_string(),
+        Then::Passed => "admitted".to_string(),
         Then::Refused(l) => l,
-        Then::Skip(cause) => return Err(cause),
+        Then::Skip(cause) => return Err(Uncompared::Skip(cause)),
     };
     let (account, user) = match rec.actor.strip_prefix("user:") {
-        _ if rec.actor == "-" => return Err("not authenticated"),
-        Some(_) if by_role => {
-            return Err("an Oracle user, and policies grant by role (roles are not recorded)");
-        }
+        _ if rec.actor == "-" => return Err(unsure("not authenticated")),
         Some(u) => (None, Some(u)),
         None => (Some(&*rec.actor), None),
     };
     let Some(tenant) = rec.tenant.as_deref() else {
-        return Err("no tenant recorded");
+        return Err(unsure("no tenant recorded"));
     };
-    let at = chrono::DateTime::parse_from_rfc3339(&rec.ts)
-        .map_err(|_| "time not readable")?
+    let logged = chrono::DateTime::parse_from_rfc3339(&rec.ts)
+        .map_err(|_| unsure("time not readable"))?
         .with_timezone(&chrono::Utc);
+    // The record is written when the response ends; the schedule was asked when it arrived.
+    let total = i64::try_from(rec.total_us.unwrap_or(0)).unwrap_or(0);
+    let at = logged - chrono::Duration::microseconds(total);
+    // The query as recorded, when it is the query as sent: not masked, not cut.
+    let query = rec.query.as_deref().filter(|q| !q.is_empty());
+    let whole = query.is_none_or(|q| !q.contains("****") && q.len() < 1024);
+    let target = match query {
+        Some(q) if whole => format!("{}?{q}", rec.path),
+        _ => rec.path.to_string(),
+    };
     let caller = Caller {
         account,
         user,
@@ -248,19 +291,50 @@ fn one(snapshot: &Snapshot, rec: &Seen<'_>, by_role: bool) -> Result<Decided, &'
     };
     let ask = Ask {
         method: &rec.method,
-        target: &rec.path,
+        target: &target,
         at,
         killswitch: false,
-        query: false,
+        query: whole,
     };
     let ev = super::evaluate(snapshot, &caller, &ask);
+    if ev.batch {
+        // A batch is judged by its parts, which the trail does not keep.
+        return match (passed, &ev.outcome) {
+            (true, Ok(())) => Err(Uncompared::Passed("a batch: its parts are not recorded")),
+            (false, _) => Err(Uncompared::Skip("a batch: its parts are not recorded")),
+            (true, Err(_)) => Ok(Some((
+                endpoint_name(&ev, rec),
+                from,
+                super::label(&ev.outcome),
+            ))),
+        };
+    }
     let to = super::label(&ev.outcome);
-    if to == from {
+    if user.is_some() && by_role && ev.outcome.is_err() {
+        // Judged without the token's roles, which the trail does not keep: a role may grant it.
+        return Err(unsure(
+            "an Oracle user, and policies grant by role (roles are not recorded)",
+        ));
+    }
+    let same = if passed {
+        ev.outcome.is_ok()
+    } else {
+        to == from
+    };
+    if same {
+        if passed && !whole {
+            return Err(Uncompared::Passed("its query was not recorded in full"));
+        }
         return Ok(None);
     }
-    let endpoint = ev
-        .endpoint
+    Ok(Some((endpoint_name(&ev, rec), from, to)))
+}
+
+/// The endpoint a change is grouped under: the new catalog's name, else as recorded, else the
+/// path.
+fn endpoint_name(ev: &super::Evaluation, rec: &Seen<'_>) -> String {
+    ev.endpoint
+        .clone()
         .or_else(|| rec.endpoint.as_deref().map(str::to_string))
-        .unwrap_or_else(|| rec.path.chars().take(120).collect());
-    Ok(Some((endpoint, from, to)))
+        .unwrap_or_else(|| rec.path.chars().take(120).collect())
 }

@@ -193,7 +193,10 @@ impl ProxyHttp for Gateway {
         if let Some(name) = &snapshot.gateway.upstream_request_id_header {
             upstream_request.insert_header(name.clone(), ctx.request_id.as_str())?;
         }
-        // After the allowlist (which drops a client's own): Oracle's work hangs under ours.
+        // Never the client's own (the allowlist cannot pass them either): Oracle's work hangs
+        // under the gateway's span, or under none.
+        upstream_request.remove_header("traceparent");
+        upstream_request.remove_header("tracestate");
         if let Some(t) = &ctx.trace_context {
             upstream_request.insert_header("traceparent", t.traceparent())?;
             if let Some(state) = &t.tracestate {

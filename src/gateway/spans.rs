@@ -24,11 +24,14 @@ pub fn begin(app: &App, session: &Session, ctx: &mut RequestCtx) {
     if app.spans.is_none() && gw.traceparent_trusted_clients.is_empty() {
         return;
     }
+    // The client as `trusted_proxies` resolve it; a proxy itself (no usable forwarded-for) is
+    // not a client whose trace is continued.
     let trusted = !gw.traceparent_trusted_clients.is_empty()
         && client_ip::of_session(session, &gw.trusted_proxies).is_some_and(|ip| {
             gw.traceparent_trusted_clients
                 .iter()
                 .any(|c| c.contains(ip))
+                && !gw.trusted_proxies.iter().any(|c| c.contains(ip))
         });
     let headers = &session.req_header().headers;
     // Exactly one of each, or none: two `traceparent` fields are no parent at all.
@@ -73,16 +76,25 @@ pub fn finish(app: &App, ctx: &RequestCtx, rec: &AuditRecord) {
     if let Some(t) = ctx.upstream_answered {
         events.push(("upstream.first_byte", at(t)));
     }
-    let mut attributes = vec![
-        ("http.request.method", Attr::Str(rec.method.clone())),
-        (
+    // OpenTelemetry's convention: a method outside the standard set is `_OTHER`.
+    let method = match crate::policy::Method::from_bytes(rec.method.as_bytes()) {
+        Some(m) => m.as_str().to_string(),
+        None => "_OTHER".to_string(),
+    };
+    let mut attributes = vec![("http.request.method", Attr::Str(method.clone()))];
+    // The path only of a request that matched the catalog: anything else is whatever a
+    // client sent.
+    if rec.endpoint.is_some() {
+        attributes.push((
             "url.path",
             Attr::Str(rec.path.chars().take(MAX_PATH_ATTR).collect()),
-        ),
+        ));
+    }
+    attributes.extend([
         ("erpgate.request_id", Attr::Str(rec.request_id.clone())),
         ("erpgate.decision", Attr::Str(rec.decision.clone())),
         ("erpgate.actor", Attr::Str(rec.actor.clone())),
-    ];
+    ]);
     let mut opt = |k: &'static str, v: Option<&String>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
             attributes.push((k, Attr::Str(v.clone())));
@@ -105,8 +117,8 @@ pub fn finish(app: &App, ctx: &RequestCtx, rec: &AuditRecord) {
         events.push(("erpgate.redacted", wall));
     }
     let name = match &rec.endpoint {
-        Some(e) => format!("{} {e}", rec.method),
-        None => rec.method.clone(),
+        Some(e) => format!("{method} {e}"),
+        None => method,
     };
     exporter.submit(Span {
         context: context.clone(),

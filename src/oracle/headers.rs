@@ -154,6 +154,8 @@ pub fn never_allowed(name: &str) -> Option<&'static str> {
         Some("it carries a client-chosen address, host or URL")
     } else if METHOD_OVERRIDE.contains(&name) {
         Some("it overrides the request method")
+    } else if ["traceparent", "tracestate"].contains(&name) {
+        Some("it is the trace context: the gateway sets it (gateway.traceparent_trusted_clients)")
     } else if Governed::of(name).is_some() {
         Some("it is governed: grant it in a policy rule (`headers = [...]`)")
     } else {

@@ -49,7 +49,8 @@ impl Endpoint {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/v1/traces"),
         };
-        if authority.contains('@') || path.contains(['?', '#', ' ']) {
+        let path_ok = path.bytes().all(|b| (0x21..0x7f).contains(&b));
+        if authority.contains('@') || path.contains(['?', '#']) || !path_ok {
             return Err(format!(
                 "\"{s}\": no user info, query or fragment (the collector endpoint only)"
             ));
@@ -335,6 +336,8 @@ mod tests {
             "http://collector/v1/traces?x=1",
             "http://:4318/",
             "http://collector:99999/",
+            "http://collector/v1/traces\r\nX-Injected: 1",
+            "http://collector/v1 traces",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
