@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# System calls per request of the whole proxy process, counted by strace: bare Pingora and
+# erpgate (every filter on; with and without a response redaction rule) serving the same
+# simulated Oracle, in one run. Each extra loopback write with a wake-up costs ~10-20 µs on a
+# small machine, so this is the count to compare with bare Pingora's (issue: "syscalls per
+# relayed request equal to bare Pingora's").
+#
+#   benches/load/syscalls.sh [--requests-seconds 5] [--connections 8]   (needs strace)
+#
+# For each target: a warm-up run, then strace attaches to every thread of the proxy (-c:
+# counts only), the load generator runs closed-loop, strace is stopped and its counts are
+# divided by the requests answered. strace slows the proxy down a great deal: read the counts,
+# not the throughput. Counts every thread: relay workers, the audit writer, the store poller.
+set -euo pipefail
+
+SECONDS_PER_TARGET=5
+CONNECTIONS=8
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --requests-seconds) SECONDS_PER_TARGET="$2"; shift 2 ;;
+    --connections) CONNECTIONS="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+command -v strace >/dev/null || { echo "strace is not installed" >&2; exit 1; }
+
+PROXY_WRAP=()
+NO_NGINX=1
+# shellcheck source=benches/load/setup.sh
+source "$ROOT/benches/load/setup.sh"
+
+# name | pid | port | path | expected status | header
+TARGETS=(
+  "bare|$BARE_PID|$BARE_PORT|$ITEM|200|$UPSTREAM_AUTH"
+  "erpgate-basic|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC"
+  "bare-collection|$BARE_PID|$BARE_PORT|$COLL|200|$UPSTREAM_AUTH"
+  "erpgate-collection|$GW_PID|$GW_PORT|$COLL|200|$PLAIN_BASIC"
+  "erpgate-collection-redacted|$GW_PID|$GW_PORT|$COLL|200|$MASKED_BASIC"
+)
+
+STRACE_OUT="$WORK/strace"
+printf '%-28s %9s %9s  %s\n' target requests "calls/req" "per request, the most frequent"
+for t in "${TARGETS[@]}"; do
+  IFS='|' read -r name pid port path expect header <<<"$t"
+  args=(--url "http://127.0.0.1:$port$path" --expect "$expect" --rate 0 --connections "$CONNECTIONS")
+  [ -n "$header" ] && args+=(--header "$header")
+  "$LOADGEN" "${args[@]}" --duration 1 --warmup 0 >/dev/null
+  tids=()
+  for task in /proc/"$pid"/task/*; do tids+=(-p "${task##*/}"); done
+  strace -c -q -o "$STRACE_OUT.$name" "${tids[@]}" &
+  STRACE_PID=$!
+  sleep 1
+  r="$("${PIN_LOAD[@]}" "$LOADGEN" "${args[@]}" --duration "$SECONDS_PER_TARGET" --warmup 0)"
+  kill -INT "$STRACE_PID"
+  wait "$STRACE_PID" 2>/dev/null || true
+  n=$(field requests <<<"$r")
+  errors=$(field errors <<<"$r")
+  [ "$errors" = 0 ] || { echo "$name: $errors errors" >&2; exit 1; }
+  # strace -c rows: "% time  seconds  usecs/call  calls  [errors]  syscall".
+  calls=$(awk '/^-/ {next} $NF != "total" && $NF != "syscall" && NF >= 5 {print $4, $NF}' "$STRACE_OUT.$name" \
+    | sort -rn | head -6 \
+    | awk -v n="$n" '{printf "%s %.2f  ", $2, $1 / n}')
+  sum=$(awk '/^-/ {next} $NF != "total" && $NF != "syscall" && NF >= 5 {s += $4} END {print s}' "$STRACE_OUT.$name")
+  printf '%-28s %9s %9.2f  %s\n' "$name" "$n" "$(awk -v s="$sum" -v n="$n" 'BEGIN {print s / n}')" "$calls"
+done
