@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Peak memory (VmHWM) of bare Pingora and erpgate under many keep-alive clients, in one run.
+# Each target gets --connections keep-alive connections, closed loop, for --seconds; its RSS
+# before and its peak after are printed. Targets share one process per proxy and run in
+# order, so erpgate's redacted row includes the plain row's peak.
+#
+#   benches/load/memory.sh [--connections 1000] [--seconds 5]
+set -euo pipefail
+
+CONNECTIONS=1000
+SECONDS_PER_TARGET=5
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --connections) CONNECTIONS="$2"; shift 2 ;;
+    --seconds) SECONDS_PER_TARGET="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+PROXY_WRAP=()
+NO_NGINX=1
+# shellcheck source=benches/load/setup.sh
+source "$ROOT/benches/load/setup.sh"
+
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
+printf '%-18s %10s %14s %14s\n' target requests "rss before KiB" "peak RSS KiB"
+for spec in "bare|$BARE_PID|$BARE_PORT|$ITEM|$UPSTREAM_AUTH" \
+            "erpgate|$GW_PID|$GW_PORT|$ITEM|$PLAIN_BASIC" \
+            "erpgate-redacted|$GW_PID|$GW_PORT|$COLL|$MASKED_BASIC"; do
+  IFS='|' read -r name pid port path header <<<"$spec"
+  before=$(kib VmRSS "$pid")
+  r=$("${PIN_LOAD[@]}" "$LOADGEN" --url "http://127.0.0.1:$port$path" --expect 200 --rate 0 \
+      --connections "$CONNECTIONS" --header "$header" --duration "$SECONDS_PER_TARGET" --warmup 0)
+  errors=$(field errors <<<"$r")
+  [ "$errors" = 0 ] || { echo "$name: $errors errors" >&2; exit 1; }
+  printf '%-18s %10s %14s %14s\n' "$name" "$(field requests <<<"$r")" "$before" "$(kib VmHWM "$pid")"
+done
