@@ -155,30 +155,13 @@ fn admin_post_reload(admin: std::net::SocketAddr, token: &str) -> support::Respo
 #[test]
 fn concurrent_sighup_and_admin_reloads_never_publish_one_version_twice() {
     const ROUNDS: usize = 20;
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", support::free_port())
-        .parse()
-        .expect("addr");
-    let mut gw = Gateway::start(Options {
-        gateway_extra: format!("admin_listen = \"{admin}\""),
+    let support::admin::Admin {
+        gw,
+        addr: admin,
+        owner,
+    } = support::admin::start_with(Options {
         extra_config: bulky_endpoints(400),
         ..Options::default()
-    });
-    let out = gw.ok(&[
-        "admin-token",
-        "create",
-        "--role",
-        "owner",
-        "--name",
-        "root",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
-    let owner = v["token"].as_str().expect("token").to_string();
-    // The admin listener binds at start: restart so it serves with this configuration.
-    assert_eq!(gw.stop(), Some(0));
-    gw.spawn();
-    gw.eventually("the admin listener", || {
-        std::net::TcpStream::connect(admin).is_ok()
     });
     let cred = gw.issue("ap-sync");
 

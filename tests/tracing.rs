@@ -141,6 +141,22 @@ fn sim_header(gw: &Gateway, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The metrics text once it contains `want` (up to 10 s).
+fn metrics_with(maddr: &str, want: &str) -> String {
+    let sock: std::net::SocketAddr = maddr.parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = support::http::raw(sock, &support::request("GET", "/metrics", &[], None))
+            .expect("scrape")
+            .text();
+        if m.contains(want) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "no {want:?} in:\n{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn gateway(collector: &Collector, trusted: &str) -> Gateway {
     Gateway::start(Options {
         gateway_extra: format!(
@@ -293,22 +309,11 @@ fn an_untrusted_clients_traceparent_is_ignored_and_spans_are_counted() {
     assert_eq!(span["traceId"], own.as_str());
     assert!(span.get("parentSpanId").is_none());
 
-    let sock: std::net::SocketAddr = maddr.parse().expect("addr");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = support::http::raw(sock, &support::request("GET", "/metrics", &[], None))
-            .expect("scrape")
-            .text();
-        if m.contains("erpgate_trace_spans_total{result=\"exported\"} 1") {
-            assert!(
-                m.contains("erpgate_trace_spans_total{result=\"dropped\"} 0"),
-                "{m}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "{m}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let m = metrics_with(&maddr, "erpgate_trace_spans_total{result=\"exported\"} 1");
+    assert!(
+        m.contains("erpgate_trace_spans_total{result=\"dropped\"} 0"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -402,22 +407,11 @@ fn a_collector_that_is_down_costs_requests_nothing_and_is_counted() {
         let r = gw.get(INVOICES, &[("Authorization", &cred.basic())]);
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let sock: std::net::SocketAddr = maddr.parse().expect("addr");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = support::http::raw(sock, &support::request("GET", "/metrics", &[], None))
-            .expect("scrape")
-            .text();
-        if m.contains("erpgate_trace_spans_total{result=\"failed\"} 3") {
-            assert!(
-                m.contains("erpgate_trace_spans_total{result=\"exported\"} 0"),
-                "{m}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "{m}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let m = metrics_with(&maddr, "erpgate_trace_spans_total{result=\"failed\"} 3");
+    assert!(
+        m.contains("erpgate_trace_spans_total{result=\"exported\"} 0"),
+        "{m}"
+    );
     assert!(
         gw.log_text().contains("trace export failed"),
         "the failure is logged"

@@ -193,10 +193,8 @@ impl ProxyHttp for Gateway {
         if let Some(name) = &snapshot.gateway.upstream_request_id_header {
             upstream_request.insert_header(name.clone(), ctx.request_id.as_str())?;
         }
-        // Never the client's own (the allowlist cannot pass them either): Oracle's work hangs
-        // under the gateway's span, or under none.
-        upstream_request.remove_header("traceparent");
-        upstream_request.remove_header("tracestate");
+        // A client's own never got past the allowlist (`never_allowed` keeps them off it):
+        // Oracle's work hangs under the gateway's span, or under none.
         if let Some(t) = &ctx.trace_context {
             upstream_request.insert_header("traceparent", t.traceparent())?;
             if let Some(state) = &t.tracestate {

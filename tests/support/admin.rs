@@ -40,11 +40,17 @@ impl Admin {
 
 /// Starts a gateway with an admin listener and creates an owner token through the CLI.
 pub fn start() -> Admin {
+    start_with(Options::default())
+}
+
+/// [`start`] with other harness options (`admin_listen` is added to `gateway_extra`).
+pub fn start_with(opts: Options) -> Admin {
     let port = super::free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let gateway_extra = format!("{}\nadmin_listen = \"{addr}\"", opts.gateway_extra);
     let mut gw = Gateway::start(Options {
-        gateway_extra: format!("admin_listen = \"{addr}\""),
-        ..Options::default()
+        gateway_extra,
+        ..opts
     });
     // The first owner token comes from the CLI (it holds the master key).
     let out = gw.ok(&[
