@@ -333,6 +333,7 @@ pub fn restart_only_changes(
     };
     check(old.listen == new.listen, "listen");
     check(old.admin_listen == new.admin_listen, "admin_listen");
+    check(old.portal.is_some() == new.portal.is_some(), "portal");
     check(old.threads == new.threads, "threads");
     check(old.database == new.database, "database");
     check(old.app_key_file == new.app_key_file, "app_key_file");

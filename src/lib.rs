@@ -28,6 +28,7 @@ pub mod net;
 pub mod oracle;
 pub mod path;
 pub mod policy;
+pub mod portal;
 pub mod redact;
 pub mod refusal;
 pub mod service;

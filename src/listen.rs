@@ -41,6 +41,10 @@ pub fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// A side listener's answer.
 pub type Reply = hyper::Response<http_body_util::Full<bytes::Bytes>>;
 
+/// The address a request on a [`serve_http`] listener came from (a request extension).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Serves HTTP/1.1 on `listener` from a thread of its own (named `name`, one-threaded
 /// runtime) until `stop` is set: every request goes to `handle`; request headers must arrive
 /// within 10 s.
@@ -75,12 +79,13 @@ where
                 while !stop.load(Ordering::Relaxed) {
                     let accepted =
                         tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
-                    let Ok(Ok((stream, _))) = accepted else {
+                    let Ok(Ok((stream, peer))) = accepted else {
                         continue;
                     };
                     let handle = handle.clone();
                     tokio::spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| {
+                        let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                            req.extensions_mut().insert(Peer(peer));
                             let handle = handle.clone();
                             async move { Ok::<_, std::convert::Infallible>(handle(req).await) }
                         });

@@ -13,8 +13,19 @@ pub use crate::ids::TenantId;
 /// uses them, in [`crate::upstream::target`]).
 pub use crate::upstream::target::{Upstream, UpstreamAuth};
 
-/// Validated `[gateway]` settings.
-#[derive(Debug, Clone)]
+/// The operator portal's settings (`gateway.portal*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSettings {
+    /// A session's absolute lifetime.
+    pub session_max: Duration,
+    /// A session's idle timeout.
+    pub idle: Duration,
+    /// Auditors need a second factor too.
+    pub mfa_for_auditors: bool,
+}
+
+/// The `[gateway]` section, checked.
+#[derive(Clone, Debug)]
 pub struct GatewaySettings {
     /// Public listener.
     pub listen: SocketAddr,
@@ -76,6 +87,8 @@ pub struct GatewaySettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Admin API listener.
     pub admin_listen: Option<SocketAddr>,
+    /// The operator portal's settings (None: no portal).
+    pub portal: Option<PortalSettings>,
     /// Longest stall of one client read or write.
     pub client_timeout: Duration,
     /// Keep-alive idle time between a client's requests (seconds, ≥ 1).

@@ -37,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("L3 configuration files", &["config"]),
     ("L4 running state", &["app"]),
     ("L5 service operations", &["service"]),
-    ("L6 faces", &["gateway", "admin", "explain"]),
+    ("L6 faces", &["gateway", "admin", "explain", "portal"]),
     ("L7 command line", &["cli"]),
 ];
 

@@ -221,10 +221,21 @@ pub fn spawn(addr: SocketAddr, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<(
         passwords: crate::crypto::PasswordHasher::default(),
         started: Instant::now(),
     });
+    // The operator portal, when configured, answers `/portal/` on this listener.
+    let portal = match state.app.compiled.load().snapshot.gateway.portal {
+        Some(_) => Some(Arc::new(crate::portal::PortalState::new(
+            state.app.clone(),
+        )?)),
+        None => None,
+    };
     let listener = crate::listen::bind_shared(addr)?;
     crate::listen::serve_http("admin", listener, stop, move |req| {
         let state = state.clone();
+        let portal = portal.clone();
         async move {
+            if let Some(portal) = portal.filter(|_| crate::portal::owns(req.uri().path())) {
+                return crate::portal::serve(portal, req).await;
+            }
             // Store work is blocking (and a PostgreSQL client cannot run inside this
             // runtime): each call is handled on the blocking pool.
             let reply = match read(req).await {

@@ -119,6 +119,33 @@ pub fn select(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<String>, QueryE
         .collect())
 }
 
+/// Counts of the records since `since` (an RFC 3339 UTC time as stored): per decision, and
+/// the `top` most frequent reasons of refusals, most frequent first. The time index bounds it.
+pub struct Summary {
+    /// (decision, records).
+    pub decisions: Vec<(String, i64)>,
+    /// (reason, records) of refused requests.
+    pub reasons: Vec<(String, i64)>,
+}
+
+/// The [`Summary`] of request records since `since`.
+pub fn summary(conn: &Conn, since: &str, top: u32) -> Result<Summary, crate::store::StoreError> {
+    use crate::store::sql::Value;
+    let pairs = |rows: Vec<crate::store::sql::Row>| -> Result<Vec<(String, i64)>, crate::store::StoreError> {
+        rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
+    };
+    let since = Value::from(since);
+    let decisions = pairs(conn.query(
+        "SELECT decision, COUNT(*) FROM audit_log WHERE ts >= ?1 AND kind = 'request' GROUP BY decision ORDER BY decision",
+        std::slice::from_ref(&since),
+    )?)?;
+    let reasons = pairs(conn.query(
+        &format!("SELECT reason, COUNT(*) AS n FROM audit_log WHERE ts >= ?1 AND kind = 'request' AND decision IN ('denied', 'failed') AND reason <> '' GROUP BY reason ORDER BY n DESC, reason LIMIT {top}"),
+        &[since],
+    )?)?;
+    Ok(Summary { decisions, reasons })
+}
+
 /// One record as stored: its id and time (a page's cursor) and its JSON.
 pub struct Row {
     /// Row id.

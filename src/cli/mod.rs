@@ -18,6 +18,7 @@ pub mod keycheck;
 pub mod killswitch;
 pub mod migrate;
 pub mod operator;
+pub mod portal_user;
 pub mod secret;
 pub mod serve;
 pub mod sim;
@@ -147,6 +148,8 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Manage admin API tokens.
     AdminToken(admin_token::AdminTokenArgs),
+    /// Manage the people who log in to the operator portal.
+    PortalUser(portal_user::PortalUserArgs),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff), generated from this CLI.
@@ -220,6 +223,7 @@ fn dispatch(command: Command) -> CliResult {
         Command::Tenant(a) => tenant::run(&a),
         Command::Token(a) => token::run(&a),
         Command::AdminToken(a) => admin_token::run(&a),
+        Command::PortalUser(a) => portal_user::run(&a),
     }
 }
 

@@ -180,6 +180,7 @@ const PER_NODE_KEYS: &[&str] = &[
     "threads",
     "metrics_listen",
     "admin_listen",
+    "portal",
     "upgrade_socket",
     "upgrade_wait_seconds",
     "tls",

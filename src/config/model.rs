@@ -104,6 +104,14 @@ pub struct GatewayFile {
     pub metrics_listen: Option<String>,
     /// Address of the admin API (absent: no admin API).
     pub admin_listen: Option<String>,
+    /// Serve the operator portal under `/portal/` on the admin listener (default false).
+    pub portal: Option<bool>,
+    /// A portal session's absolute lifetime, hours (default 12, at most 24).
+    pub portal_session_hours: Option<u64>,
+    /// A portal session ends after this many idle minutes (default 30).
+    pub portal_idle_minutes: Option<u64>,
+    /// Auditors must use a second factor too (owners and admins always do; default false).
+    pub portal_mfa_for_auditors: Option<bool>,
     /// How long one read or write of a client's connection may stall, milliseconds.
     pub client_timeout_ms: Option<u64>,
     /// How long an idle keep-alive connection is kept for its next request, seconds.

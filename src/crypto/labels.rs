@@ -20,6 +20,10 @@ pub enum HashPurpose {
     /// Failed-attempt counters: credential and address keys, the same on every gateway of
     /// one store (label `lockout`).
     Lockout,
+    /// Portal session ids and their CSRF tokens (label `portal-session`).
+    PortalSession,
+    /// Portal recovery codes (label `portal-recovery`).
+    PortalRecovery,
 }
 
 impl HashPurpose {
@@ -32,19 +36,26 @@ impl HashPurpose {
             HashPurpose::GatewayToken => "gateway-token",
             HashPurpose::AdminToken => "admin-token",
             HashPurpose::Lockout => "lockout",
+            HashPurpose::PortalSession => "portal-session",
+            HashPurpose::PortalRecovery => "portal-recovery",
         }
     }
 
     /// Every purpose.
-    pub const ALL: [HashPurpose; 6] = [
+    pub const ALL: [HashPurpose; 8] = [
         HashPurpose::ApiKey,
         HashPurpose::CredentialCache,
         HashPurpose::InboundJwt,
         HashPurpose::GatewayToken,
         HashPurpose::AdminToken,
         HashPurpose::Lockout,
+        HashPurpose::PortalSession,
+        HashPurpose::PortalRecovery,
     ];
 }
+
+/// The seal name of portal users' TOTP secrets (with the user's name).
+pub const TOTP_SEAL_NAME: &str = "portal-totp";
 
 /// The name a tenant's signing key is sealed under (with the tenant and its upstream host).
 pub const TENANT_KEY_SEAL_NAME: &str = "tenant-signing-key";
@@ -65,7 +76,9 @@ mod tests {
                 "inbound-jwt",
                 "gateway-token",
                 "admin-token",
-                "lockout"
+                "lockout",
+                "portal-session",
+                "portal-recovery"
             ]
         );
         assert_eq!(TENANT_KEY_SEAL_NAME, "tenant-signing-key");

@@ -232,6 +232,12 @@ impl MasterKey {
         KeyedHasher::from_raw(&self.derive_hashing(&label)[..])
     }
 
+    /// The AES-256-GCM key of portal users' TOTP secrets. Derived from the hash root, which
+    /// the master key wraps and a rotation carries over: the secrets need no re-sealing.
+    pub fn portal_cipher(&self) -> TenantCipher {
+        TenantCipher::from_raw(&self.derive_hashing(b"portal-totp-aead"))
+    }
+
     /// The audit chain key (from the hash root: unchanged by rotation).
     pub fn audit_key(&self) -> KeyedHasher {
         KeyedHasher::from_raw(&self.derive_hashing(b"audit-chain")[..])

@@ -6,7 +6,10 @@
 //! - `keyed-hash:<purpose>` → HMAC-SHA256 keys ([`KeyedHasher`]), one per [`HashPurpose`]:
 //!   issued x-api-keys (`api-key`), gateway tokens (`gateway-token`), the verified-credential
 //!   and verified-token caches (`cache`, `inbound-jwt`) and admin tokens (`admin-token`);
+//!   and portal sessions and recovery codes (`portal-session`, `portal-recovery`);
 //! - `audit-chain` → the key of the audit trail's hash chain;
+//! - `portal-totp-aead` (from the hash root, like the keyed hashes) → the AES-256-GCM key of
+//!   portal users' TOTP secrets ([`MasterKey::portal_cipher`]);
 //! - `key-id` → a public fingerprint ([`MasterKey::key_id`]) to detect a wrong key early.
 //!
 //! Passwords are argon2id ([`PasswordHasher`]). Plaintext secrets live in [`Secret`], which
@@ -20,11 +23,12 @@ mod master;
 mod password;
 mod random;
 mod secret;
+pub mod totp;
 
 pub use aead::{SealContext, TenantCipher};
 pub use api_key::{generate_api_key, parse_api_key, ParsedApiKey, API_KEY_PREFIX};
 pub use keyed_hash::KeyedHasher;
-pub use labels::{HashPurpose, TENANT_KEY_SEAL_NAME};
+pub use labels::{HashPurpose, TENANT_KEY_SEAL_NAME, TOTP_SEAL_NAME};
 pub use master::{KeyLoadError, MasterKey, HASH_ROOT};
 pub use password::{PasswordHasher, PasswordParams};
 pub use random::{ct_eq, random_bytes, random_id, random_token};

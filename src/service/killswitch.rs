@@ -12,6 +12,24 @@ pub fn set(
     on: bool,
     shown: impl FnOnce(&bool),
 ) -> Result<bool, ServiceError> {
+    set_because(op, on, None, shown)
+}
+
+/// [`set`] with the operator's reason recorded in the note (the portal requires one): at
+/// most 500 characters, no control characters.
+pub fn set_because(
+    op: &mut Operator<'_>,
+    on: bool,
+    reason: Option<&str>,
+    shown: impl FnOnce(&bool),
+) -> Result<bool, ServiceError> {
+    if let Some(r) = reason {
+        if r.trim().is_empty() || r.chars().count() > 500 || r.chars().any(char::is_control) {
+            return Err(ServiceError::Invalid(
+                "a reason is 1-500 characters without control characters".into(),
+            ));
+        }
+    }
     let verb = if on {
         "killswitch.on"
     } else {
@@ -24,7 +42,10 @@ pub fn set(
             let previous = s.set_killswitch(on, &actor)?;
             Ok(Change {
                 object: "killswitch".into(),
-                note: Some(json!({ "previous": previous })),
+                note: Some(match reason {
+                    Some(r) => json!({ "previous": previous, "reason": r.trim() }),
+                    None => json!({ "previous": previous }),
+                }),
                 value: previous,
             })
         },

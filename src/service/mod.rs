@@ -15,6 +15,7 @@ pub mod account;
 pub mod admin_token;
 pub mod credential;
 pub mod killswitch;
+pub mod portal_user;
 pub mod reload;
 pub mod secret;
 pub mod tenant;

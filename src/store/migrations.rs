@@ -223,6 +223,39 @@ CREATE TABLE audit_policy (
 INSERT INTO audit_policy (id, min_retention_days) VALUES (1, 30);
 "#,
     },
+    Migration {
+        version: 8,
+        description: "portal users and their sessions",
+        sql: r#"
+-- People who log in to the operator portal. password_hash is argon2id (PHC); totp_sealed is
+-- the TOTP secret sealed under a key derived from the master key's hash root (NULL: not
+-- enrolled); totp_last_step refuses a code used once; recovery holds the keyed hashes of the
+-- unused recovery codes (hex, comma-separated).
+CREATE TABLE portal_users (
+    name           TEXT PRIMARY KEY,
+    role           TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'auditor')),
+    password_hash  TEXT NOT NULL,
+    totp_sealed    BLOB,
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    recovery       TEXT NOT NULL DEFAULT '',
+    status         TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+    created_at     TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+
+-- A session is stored only as the keyed hash of its id. stage 'mfa': the password was right,
+-- the second factor (or its enrolment) is still due; 'full': logged in.
+CREATE TABLE portal_sessions (
+    id_hash    BLOB PRIMARY KEY CHECK (length(id_hash) = 32),
+    user_name  TEXT NOT NULL REFERENCES portal_users(name) ON DELETE CASCADE,
+    stage      TEXT NOT NULL CHECK (stage IN ('mfa', 'full')),
+    created_ms INTEGER NOT NULL,
+    seen_ms    INTEGER NOT NULL
+);
+CREATE INDEX portal_sessions_user ON portal_sessions(user_name);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows (the same for both engines).

@@ -19,6 +19,8 @@ const STATE_TABLES: &[&str] = &[
     "key_material",
     "nodes",
     "auth_failures",
+    "portal_users",
+    "portal_sessions",
 ];
 
 /// Whether `role` is a plain PostgreSQL identifier (letters, digits, `_`; not starting with a

@@ -137,6 +137,14 @@ impl Row {
         }
     }
 
+    /// A nullable blob column.
+    pub fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.blob(i).map(Some),
+        }
+    }
+
     /// A 32-byte hash column (a keyed hash; anything else is a corrupt row).
     pub fn hash32(&self, i: usize) -> Result<[u8; 32], StoreError> {
         <[u8; 32]>::try_from(self.blob(i)?.as_slice())

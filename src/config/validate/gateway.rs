@@ -132,6 +132,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     );
     let otlp = otlp(g, k.file, k.p);
     let (metrics_listen, admin_listen) = side_listeners(g, listen, k.file, k.p);
+    let portal = portal(&mut k, g, admin_listen.is_some());
     let token_ttl = k.outside("token_ttl_seconds", g.token_ttl_seconds, (900, 60, 86_400));
     let max_failures = k.outside("token_max_failures", g.token_max_failures, (5, 1, 100));
     let lockout = k.outside(
@@ -181,6 +182,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
         redaction_mask: redaction::mask_text(file, g.redaction_mask.as_deref(), p),
         metrics_listen,
         admin_listen,
+        portal,
         client_timeout: limits.client_timeout,
         client_idle_timeout_seconds: limits.client_idle,
         upgrade_socket,
@@ -476,6 +478,30 @@ fn otlp(g: &GatewayFile, file: &str, p: &mut Vec<String>) -> Option<crate::snaps
             None
         }
     }
+}
+
+/// `gateway.portal*`: the portal needs the admin listener; its sessions last at most 24 hours.
+fn portal(
+    k: &mut Keys<'_>,
+    g: &GatewayFile,
+    admin: bool,
+) -> Option<crate::snapshot::PortalSettings> {
+    let hours = k.range("portal_session_hours", g.portal_session_hours, (12, 1, 24));
+    let idle = k.range("portal_idle_minutes", g.portal_idle_minutes, (30, 1, 1440));
+    if !g.portal.unwrap_or(false) {
+        return None;
+    }
+    if !admin {
+        k.p.push(format!(
+            "{}: gateway.portal: the portal is served on the admin listener: set gateway.admin_listen",
+            k.file
+        ));
+    }
+    Some(crate::snapshot::PortalSettings {
+        session_max: Duration::from_secs(hours * 3600),
+        idle: Duration::from_secs(idle * 60),
+        mfa_for_auditors: g.portal_mfa_for_auditors.unwrap_or(false),
+    })
 }
 
 /// `gateway.metrics_listen` and `gateway.admin_listen`: addresses, each distinct from the

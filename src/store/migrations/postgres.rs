@@ -242,4 +242,32 @@ END $$;
 REVOKE ALL ON FUNCTION erpgate_audit_prune(TEXT, BIGINT) FROM PUBLIC;
 "#,
     },
+    Migration {
+        version: 8,
+        description: "portal users and their sessions",
+        sql: r#"
+-- See the SQLite migration 8 for what each column holds.
+CREATE TABLE portal_users (
+    name           TEXT PRIMARY KEY,
+    role           TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'auditor')),
+    password_hash  TEXT NOT NULL,
+    totp_sealed    BYTEA,
+    totp_last_step BIGINT NOT NULL DEFAULT 0,
+    recovery       TEXT NOT NULL DEFAULT '',
+    status         TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+    created_at     TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+
+CREATE TABLE portal_sessions (
+    id_hash    BYTEA PRIMARY KEY CHECK (octet_length(id_hash) = 32),
+    user_name  TEXT NOT NULL REFERENCES portal_users(name) ON DELETE CASCADE,
+    stage      TEXT NOT NULL CHECK (stage IN ('mfa', 'full')),
+    created_ms BIGINT NOT NULL,
+    seen_ms    BIGINT NOT NULL
+);
+CREATE INDEX portal_sessions_user ON portal_sessions(user_name);
+"#,
+    },
 ];
