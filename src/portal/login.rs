@@ -282,7 +282,7 @@ pub fn mfa_form(state: &PortalState, req: &PortalRequest) -> Reply {
     }
 }
 
-/// Counts a failed code: the page to answer with.
+/// Counts a failed code (its verification begun): the page to answer with.
 fn code_failed(
     state: &PortalState,
     req: &PortalRequest,
@@ -290,7 +290,10 @@ fn code_failed(
     keys: &[LockKey; 2],
     why: &str,
 ) -> Reply {
-    match state.lockout.failed(keys, Instant::now(), lock_settings()) {
+    match state
+        .lockout
+        .finish(keys, Outcome::Failed, Instant::now(), lock_settings())
+    {
         Ok(delay) => {
             let _ = record(
                 state,
@@ -336,14 +339,20 @@ pub fn mfa_submit(state: &PortalState, req: &PortalRequest) -> Reply {
     if let Err(r) = super::check_post(req, &c) {
         return r;
     }
-    let keys = keys(state, b"portal-totp", &c.user.name, req);
-    if let Err(secs) = state.lockout.check(&keys, Instant::now()) {
-        return locked_page(secs);
-    }
     let Some(sealed) = &c.user.totp_sealed else {
         return enroll_page(state, &c, None);
     };
+    let keys = keys(state, b"portal-totp", &c.user.name, req);
+    if let Err(r) = state.lockout.begin(&keys, Instant::now(), lock_settings()) {
+        return locked_page(match r {
+            Refusal::Locked(secs) => secs,
+            Refusal::Busy => 1,
+        });
+    }
     let Ok(store) = state.store() else {
+        let _ = state
+            .lockout
+            .finish(&keys, Outcome::Abandoned, Instant::now(), lock_settings());
         return super::unavailable().into();
     };
     let (ok, how) = if !req.form.text("recovery").is_empty() {

@@ -7,6 +7,7 @@ pub mod http;
 pub mod nodes;
 pub mod oracle;
 pub mod pki;
+pub mod portal;
 pub mod postgres;
 
 use std::io::Write;

@@ -1,0 +1,460 @@
+//! The operator portal over HTTP, as a browser's forms speak to it: the login with its second
+//! factor (enrolment, replay refused, recovery codes), the session cookie's flags and its
+//! rotation, CSRF (form token and origin), the kill switch with its confirmation and reason,
+//! roles, a disabled user losing access at once, the lockout, and an audit trail without a
+//! password or a code in it.
+
+mod support;
+
+use support::portal::{self, csrf, totp_at, totp_now, Client};
+
+fn location(r: &support::Response) -> &str {
+    r.header("location").unwrap_or("")
+}
+
+fn records(p: &portal::Portal) -> Vec<serde_json::Value> {
+    p.admin.gw.audit(&[])
+}
+
+fn find<'a>(
+    recs: &'a [serde_json::Value],
+    method: &str,
+    decision: &str,
+) -> Vec<&'a serde_json::Value> {
+    recs.iter()
+        .filter(|r| r["method"] == method && r["decision"] == decision)
+        .collect()
+}
+
+#[test]
+fn owner_logs_in_with_a_second_factor_and_flips_the_kill_switch() {
+    let p = portal::start();
+    let mut c = p.client();
+
+    // Nothing without a session; the portal is not on the public listener.
+    let r = c.get("/portal/overview");
+    assert_eq!((r.status, location(&r)), (303, "/portal/login"));
+    let public = p.admin.gw.get("/portal/login", &[]);
+    assert_ne!(
+        public.status, 200,
+        "the public listener must not serve the portal"
+    );
+    assert!(!public.text().contains("Log in"));
+
+    // The login page: no inline script, no framing.
+    let r = c.get("/portal/login");
+    assert_eq!(r.status, 200);
+    let csp = r
+        .header("content-security-policy")
+        .expect("csp")
+        .to_string();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(!r.text().contains("<script>"), "no inline script");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // A login form from another origin, or without one, is refused before any check.
+    let form = [
+        ("username", "root-owner"),
+        ("password", p.owner_password.as_str()),
+    ];
+    let r = c.send(
+        "POST",
+        "/portal/login",
+        Some(&form),
+        Some("http://evil.example"),
+    );
+    assert_eq!(r.status, 403);
+    let r = c.send("POST", "/portal/login", Some(&form), None);
+    assert_eq!(r.status, 403);
+    assert!(c.cookie.is_none());
+
+    // A wrong password: no session.
+    let r = c.post(
+        "/portal/login",
+        &[
+            ("username", "root-owner"),
+            ("password", "not the password at all"),
+        ],
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("Wrong user name or password."));
+    assert!(c.cookie.is_none());
+
+    // The right one: a half session (second factor due) in a __Host- cookie.
+    let r = c.post("/portal/login", &form);
+    assert_eq!((r.status, location(&r)), (303, "/portal/mfa"));
+    let set = c.last_set_cookie.clone().expect("cookie");
+    for flag in [
+        "__Host-erpgate-portal=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Max-Age=43200",
+    ] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+    let half = c.cookie.clone().expect("session");
+    // The half session reaches no page.
+    let r = c.get("/portal/overview");
+    assert_eq!((r.status, location(&r)), (303, "/portal/mfa"));
+
+    // Enrolment: a wrong code gives a fresh secret; the right one the recovery codes, once.
+    let page = c.get("/portal/mfa").text();
+    assert!(page.contains("<svg"), "a QR code rendered here");
+    let key = portal::between(&page, "<code id=\"totp-key\">", "</code>");
+    let secret = portal::base32_decode(&key);
+    let wrong = c.post(
+        "/portal/mfa/enroll",
+        &[
+            ("csrf", &csrf(&page)),
+            ("pending", &portal::field(&page, "pending")),
+            ("code", &totp_at(&secret, 5)),
+        ],
+    );
+    assert_eq!(wrong.status, 200);
+    assert!(wrong.text().contains("That code is not right"));
+    let page = wrong.text();
+    let key = portal::between(&page, "<code id=\"totp-key\">", "</code>");
+    let secret = portal::base32_decode(&key);
+    let code = totp_now(&secret);
+    let done = c.post(
+        "/portal/mfa/enroll",
+        &[
+            ("csrf", &csrf(&page)),
+            ("pending", &portal::field(&page, "pending")),
+            ("code", &code),
+        ],
+    );
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert!(done.text().contains("shown once"));
+    let list = portal::between(&done.text(), "<ol id=\"recovery-codes\">", "</ol>");
+    let recovery: Vec<String> = list
+        .split("<code>")
+        .skip(1)
+        .map(|s| s.split("</code>").next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    // The session id changed at the step up; the old one is worth nothing.
+    let full = c.cookie.clone().expect("session");
+    assert_ne!(full, half);
+    let mut stale = p.client();
+    stale.cookie = Some(half);
+    let r = stale.get("/portal/overview");
+    assert_eq!((r.status, location(&r)), (303, "/portal/login"));
+
+    // The overview.
+    let r = c.get("/portal/overview");
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(page.contains(r#"id="killswitch-state">OFF<"#), "{page}");
+    assert!(page.contains("open now"), "{page}");
+    let token = csrf(&page);
+
+    // The kill switch: the form token, the origin, the confirmation and a reason are all needed.
+    let on = [
+        ("csrf", token.as_str()),
+        ("state", "on"),
+        ("confirm", "yes"),
+        ("reason", "incident 42: suspected leak"),
+    ];
+    let r = c.post(
+        "/portal/killswitch",
+        &[("state", "on"), ("confirm", "yes"), ("reason", "x")],
+    );
+    assert_eq!(r.status, 403);
+    let r = c.send(
+        "POST",
+        "/portal/killswitch",
+        Some(&on),
+        Some("http://evil.example"),
+    );
+    assert_eq!(r.status, 403);
+    let r = c.post(
+        "/portal/killswitch",
+        &[("csrf", &token), ("state", "on"), ("reason", "x")],
+    );
+    assert_eq!(r.status, 400);
+    let r = c.post(
+        "/portal/killswitch",
+        &[
+            ("csrf", &token),
+            ("state", "on"),
+            ("confirm", "yes"),
+            ("reason", " "),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        p.admin
+            .gw
+            .get_as(
+                &p.admin.gw.issue("ap-sync"),
+                "/fscmRestApi/resources/11.13.18.05/invoices"
+            )
+            .status,
+        200
+    );
+    let r = c.post("/portal/killswitch", &on);
+    assert_eq!((r.status, location(&r)), (303, "/portal/overview?m=on"));
+    // The relay refuses at once; the portal keeps working.
+    let cred = p.admin.gw.issue("ap-sync");
+    let relayed = p
+        .admin
+        .gw
+        .get_as(&cred, "/fscmRestApi/resources/11.13.18.05/invoices");
+    assert_eq!(relayed.error_code(), "killswitch.on");
+    let page = c.get("/portal/overview").text();
+    assert!(page.contains(r#"id="killswitch-state">ON<"#));
+    let off = [
+        ("csrf", token.as_str()),
+        ("state", "off"),
+        ("confirm", "yes"),
+        ("reason", "contained"),
+    ];
+    assert_eq!(c.post("/portal/killswitch", &off).status, 303);
+    assert_eq!(
+        p.admin
+            .gw
+            .get_as(&cred, "/fscmRestApi/resources/11.13.18.05/invoices")
+            .status,
+        200
+    );
+
+    // Log out: the cookie is cleared and the session gone.
+    let page = c.get("/portal/overview").text();
+    let r = c.post("/portal/logout", &[("csrf", &csrf(&page))]);
+    assert_eq!((r.status, location(&r)), (303, "/portal/login?m=out"));
+    assert!(c
+        .last_set_cookie
+        .as_deref()
+        .is_some_and(|s| s.contains("Max-Age=0")));
+    let mut old = p.client();
+    old.cookie = Some(full);
+    assert_eq!(location(&old.get("/portal/overview")), "/portal/login");
+
+    // Again: the code used at the enrolment is refused (replay); a recovery code works once.
+    let r = c.post("/portal/login", &form);
+    assert_eq!(location(&r), "/portal/mfa");
+    let page = c.get("/portal/mfa").text();
+    assert!(page.contains("six-digit code"), "{page}");
+    let r = c.post("/portal/mfa", &[("csrf", &csrf(&page)), ("code", &code)]);
+    assert_eq!(r.status, 401, "a code is good once");
+    let r = c.post(
+        "/portal/mfa",
+        &[("csrf", &csrf(&page)), ("recovery", &recovery[0])],
+    );
+    assert_eq!((r.status, location(&r)), (303, "/portal/overview"));
+    let mut other = p.client();
+    assert_eq!(location(&other.post("/portal/login", &form)), "/portal/mfa");
+    let page = other.get("/portal/mfa").text();
+    let r = other.post(
+        "/portal/mfa",
+        &[("csrf", &csrf(&page)), ("recovery", &recovery[0])],
+    );
+    assert_eq!(r.status, 401, "a recovery code is used up");
+    let r = other.post(
+        "/portal/mfa",
+        &[("csrf", &csrf(&page)), ("code", &totp_at(&secret, 1))],
+    );
+    assert_eq!(
+        (r.status, location(&r)),
+        (303, "/portal/overview"),
+        "the next step's code is fresh"
+    );
+
+    // The trail: the logins, the failures with the address, the enrolment, the kill switch
+    // with its reason; never the password, a code or a recovery code.
+    p.admin.gw.eventually("the portal's records", || {
+        find(&records(&p), "killswitch.off", "ok").len() == 1
+    });
+    let recs = records(&p);
+    let on = find(&recs, "killswitch.on", "ok");
+    assert_eq!(on.len(), 1);
+    assert_eq!(on[0]["actor"], "portal:root-owner");
+    assert_eq!(on[0]["note"]["reason"], "incident 42: suspected leak");
+    assert!(find(&recs, "portal.login", "ok").len() >= 3);
+    let refused = find(&recs, "portal.login", "refused");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["note"]["address"], "127.0.0.1");
+    assert_eq!(refused[0]["note"]["reason"], "wrong_password");
+    assert_eq!(find(&recs, "portal.mfa_enroll", "ok").len(), 1);
+    assert_eq!(find(&recs, "portal.mfa_enroll", "refused").len(), 1);
+    assert_eq!(find(&recs, "portal.mfa", "refused").len(), 2);
+    let all = serde_json::to_string(&recs).expect("json") + &p.admin.gw.log_text();
+    for secret_text in [
+        p.owner_password.as_str(),
+        code.as_str(),
+        recovery[0].as_str(),
+        recovery[1].as_str(),
+        key.as_str(),
+    ] {
+        assert!(
+            !all.contains(secret_text),
+            "{secret_text} leaked into the trail or the log"
+        );
+    }
+}
+
+fn login_owner(p: &portal::Portal) -> (Client, Vec<u8>) {
+    let mut c = p.client();
+    let (secret, _) = c
+        .login_and_enroll(&p.owner, &p.owner_password)
+        .expect("an owner enrols");
+    (c, secret)
+}
+
+#[test]
+fn roles_bound_what_a_user_sees_and_a_disabled_user_is_out_at_once() {
+    let p = portal::start();
+    let (mut owner, _) = login_owner(&p);
+
+    // The owner creates an auditor: the password is shown once, never on a reload.
+    let page = owner.get("/portal/users").text();
+    let r = owner.post(
+        "/portal/users",
+        &[
+            ("csrf", &csrf(&page)),
+            ("name", "audit.kim"),
+            ("role", "auditor"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let password = portal::between(&r.text(), "<code id=\"one-time\">", "</code>");
+    assert!(password.len() >= 20);
+    let again = owner.get("/portal/users").text();
+    assert!(again.contains("audit.kim") && !again.contains(&password));
+    // A name or role that is no good is refused with the reason.
+    let r = owner.post(
+        "/portal/users",
+        &[
+            ("csrf", &csrf(&page)),
+            ("name", "Bad Name"),
+            ("role", "auditor"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    let r = owner.post(
+        "/portal/users",
+        &[
+            ("csrf", &csrf(&page)),
+            ("name", "audit.kim"),
+            ("role", "auditor"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("already exists"), "{}", r.text());
+
+    // The auditor needs no second factor, sees the overview without the switch, and is
+    // refused the switch and the users page.
+    let mut kim = p.client();
+    assert!(kim.login_and_enroll("audit.kim", &password).is_none());
+    let page = kim.get("/portal/overview").text();
+    assert!(page.contains("killswitch-state") && !page.contains("action=\"/portal/killswitch\""));
+    let r = kim.post(
+        "/portal/killswitch",
+        &[
+            ("csrf", &csrf(&page)),
+            ("state", "on"),
+            ("confirm", "yes"),
+            ("reason", "x"),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(kim.get("/portal/users").status, 403);
+
+    // Disabled by the owner: the auditor's very next request finds no session.
+    let page = owner.get("/portal/users").text();
+    let r = owner.post("/portal/users/audit.kim/disable", &[("csrf", &csrf(&page))]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = kim.get("/portal/overview");
+    assert_eq!((r.status, location(&r)), (303, "/portal/login"));
+    let r = kim.post(
+        "/portal/login",
+        &[("username", "audit.kim"), ("password", &password)],
+    );
+    assert_eq!(r.status, 401, "a disabled user cannot log in");
+
+    // Enabled and promoted by the CLI: a role change ends the session too.
+    p.admin.gw.ok(&["portal-user", "enable", "audit.kim"]);
+    assert!(kim.login_and_enroll("audit.kim", &password).is_none());
+    assert_eq!(kim.get("/portal/overview").status, 200);
+    p.admin
+        .gw
+        .ok(&["portal-user", "role", "audit.kim", "admin"]);
+    assert_eq!(location(&kim.get("/portal/overview")), "/portal/login");
+    // Now an admin, the second factor is due at the next login.
+    assert!(kim.login_and_enroll("audit.kim", &password).is_some());
+    assert_eq!(kim.get("/portal/overview").status, 200);
+
+    // The last owner cannot be disabled or demoted, here or by the CLI.
+    let page = owner.get("/portal/users").text();
+    let r = owner.post(
+        "/portal/users/root-owner/disable",
+        &[("csrf", &csrf(&page))],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("last active owner"), "{}", r.text());
+    let out = p
+        .admin
+        .gw
+        .cli(&["portal-user", "role", "root-owner", "auditor"]);
+    assert!(!out.status.success());
+    let list = p.admin.gw.ok(&["portal-user", "list"]);
+    assert!(
+        list.contains("root-owner") && list.contains("audit.kim") && list.contains("set up"),
+        "{list}"
+    );
+    assert!(!list.contains(&password));
+}
+
+#[test]
+fn guessing_locks_the_user_and_is_audited() {
+    let p = portal::start();
+    let mut c = p.client();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = c.post(
+            "/portal/login",
+            &[
+                ("username", "root-owner"),
+                ("password", &format!("wrong-guess-number-{i}")),
+            ],
+        );
+        statuses.push(r.status);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 429, 429],
+        "locked at the fifth failure"
+    );
+    // Locked: the right password too, and the page says for how long.
+    let r = c.post(
+        "/portal/login",
+        &[("username", "root-owner"), ("password", &p.owner_password)],
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("Try again in"));
+    assert!(c.cookie.is_none());
+    p.admin.gw.eventually("the lockout record", || {
+        !find(&records(&p), "portal.lockout", "refused").is_empty()
+    });
+    // An unknown user's name is not written down (it may be a password in the wrong box).
+    let r = c.post(
+        "/portal/login",
+        &[
+            ("username", "Tr0ub4dor&3-typed-here"),
+            ("password", "whatever-it-is"),
+        ],
+    );
+    assert_eq!(r.status, 429, "the address is locked too");
+    let recs = records(&p);
+    let text = serde_json::to_string(&recs).expect("json");
+    assert!(!text.contains("Tr0ub4dor"), "{text}");
+    assert!(!text.contains("wrong-guess-number"), "{text}");
+}
