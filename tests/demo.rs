@@ -32,7 +32,7 @@ fn demo_serves_the_calls_it_advertises() {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let (mut user, mut pass, mut key, mut killswitch_on) = (None, None, None, None);
-    let mut admin_token = None;
+    let (mut admin_token, mut auditor) = (None, None);
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
@@ -47,7 +47,9 @@ fn demo_serves_the_calls_it_advertises() {
             admin_token = Some(v.trim().to_string());
         } else if t.contains("killswitch on") {
             killswitch_on = Some(t.to_string());
-        } else if t.starts_with("The demo schedule is open") {
+        } else if let Some(v) = t.strip_prefix("demo-auditor (auditor): ") {
+            auditor = Some(v.trim().to_string());
+        } else if t.starts_with("the auditor needs none") {
             break;
         }
     }
@@ -117,6 +119,18 @@ fn demo_serves_the_calls_it_advertises() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["killswitch"], false);
     assert_eq!(status(&[]).status, 401);
+
+    // The advertised portal lets the printed auditor in (no second factor for an auditor).
+    let mut portal = support::portal::Client {
+        addr: admin,
+        cookie: None,
+        last_set_cookie: None,
+    };
+    let password = auditor.expect("the demo's portal auditor line");
+    assert!(portal.login_and_enroll("demo-auditor", &password).is_none());
+    let r = portal.get("/portal/overview");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("killswitch-state"));
 
     // The advertised token endpoint issues a token the relay accepts.
     let r = support::http::raw(

@@ -84,7 +84,9 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), CliE
     store.migrate()?;
     let master = super::keycheck::adopt(master, None, &snapshot)?;
     let (issued, admin_token) = seed(&mut store, &snapshot, &master, &upstream_password)?;
+    let portal = seed_portal(&store)?;
     welcome(args, &dir, &config, &sim.base_url(), &issued, &admin_token);
+    welcome_portal(args, &portal);
     Ok((config, master, sim))
 }
 
@@ -126,6 +128,39 @@ fn seed(
     )
     .map_err(|_| super::failed("cannot write the audit trail"))?;
     Ok((issued, admin_token))
+}
+
+/// The demo's portal users, each with a password shown once: an owner (who sets up a second
+/// factor at the first login) and an auditor (no second factor: a look around without an
+/// authenticator app). Made again at every start.
+fn seed_portal(store: &Store) -> Result<Vec<(&'static str, &'static str, SecretString)>, CliError> {
+    let hasher = PasswordHasher::default();
+    let mut out = Vec::new();
+    for (name, role) in [("demo-owner", "owner"), ("demo-auditor", "auditor")] {
+        let password = crate::crypto::random_token(18).map_err(super::failed)?;
+        let hash = hasher
+            .hash(password.expose().as_bytes())
+            .map_err(super::failed)?;
+        if !store.reset_portal_user(name, &hash)? {
+            store.insert_portal_user(name, role, &hash, "cli:demo")?;
+        }
+        out.push((name, role, password));
+    }
+    Ok(out)
+}
+
+fn welcome_portal(args: &DemoArgs, users: &[(&str, &str, SecretString)]) {
+    println!(
+        "Operator portal: http://127.0.0.1:{}/portal/ (passwords shown once)",
+        args.admin_port
+    );
+    for (name, role, password) in users {
+        println!("  {name} ({role}): {}", password.expose());
+    }
+    println!(
+        "  The owner sets up a TOTP second factor at the first login (any authenticator app);"
+    );
+    println!("  the auditor needs none and can look around.\n");
 }
 
 /// What the demo runs and how to try it (the secrets are shown here once).
@@ -215,6 +250,8 @@ pub fn demo_config(port: u16, admin_port: u16, sim_base_url: &str) -> String {
 [gateway]
 listen = "127.0.0.1:{port}"
 admin_listen = "127.0.0.1:{admin_port}"
+# The operator portal, on the admin listener: http://127.0.0.1:{admin_port}/portal/
+portal = true
 database = "erpgate.db"
 app_key_file = "app.key"
 # The simulated Oracle is plain HTTP on loopback: allowed only because of this flag.

@@ -349,7 +349,10 @@ fn respond(reply: Reply) -> hyper::Response<Full<Bytes>> {
     };
     set(h, "content-type", content_type);
     set(h, "content-security-policy", CSP);
-    set(h, "referrer-policy", "no-referrer");
+    // Not `no-referrer`: with it a browser sends `Origin: null` on the portal's own forms,
+    // and the origin check could not tell them from a forged one. `same-origin` still sends
+    // no referrer to any other site.
+    set(h, "referrer-policy", "same-origin");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "cache-control", "no-store");
     if let Some(to) = location {

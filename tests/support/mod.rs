@@ -9,6 +9,7 @@ pub mod oracle;
 pub mod pki;
 pub mod portal;
 pub mod postgres;
+pub mod webdriver;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
