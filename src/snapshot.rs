@@ -150,6 +150,9 @@ pub struct Snapshot {
     pub catalog: Catalog,
     /// The compiled grants of every policy.
     pub grants: Grants,
+    /// The policies as compiled, in file order: what the portal shows (the relay checks
+    /// `grants`).
+    pub policies: Vec<crate::policy::grants::CompiledPolicy>,
     /// Access schedule.
     pub schedule: Schedule,
     /// Response redaction rules by tenant and granting policies.

@@ -7,7 +7,8 @@ use super::App;
 
 /// What the store poller does after each poll: this gateway's heartbeat (node id and snapshot
 /// hash, read back with everyone's for `/status`); on a shared store, the locks engaged by
-/// other gateways applied to this one's lockout table, and old counters forgotten.
+/// other gateways applied to this one's lockout table, and old counters forgotten; every
+/// minute, expired portal sessions removed.
 pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller::Hook {
     let mut beat = crate::directory::cluster::Heartbeat::new(node);
     let mut last_sweep: Option<std::time::Instant> = None;
@@ -15,7 +16,23 @@ pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller
         let now = std::time::Instant::now();
         let compiled = app.compiled.load();
         beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;
+        let sweep = last_sweep.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60));
+        if sweep {
+            if let Some(p) = &compiled.snapshot.gateway.portal {
+                // Portal sessions past their lifetime or idle timeout: refused when presented
+                // anyway, removed here so the table holds live sessions only.
+                let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                let now_ms = crate::directory::cluster::unix_ms();
+                store.forget_portal_sessions(
+                    now_ms.saturating_sub(ms(p.session_max)),
+                    now_ms.saturating_sub(ms(p.idle)),
+                )?;
+            }
+        }
         if !shared {
+            if sweep {
+                last_sweep = Some(now);
+            }
             return Ok(());
         }
         let settings = compiled.snapshot.gateway.token_lockout;
@@ -26,7 +43,7 @@ pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller
             .map(|c| super::shared_failures::state(c, now_ms))
             .collect();
         app.auth.lockout.absorb_locks(&locks, now, settings);
-        if last_sweep.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
+        if sweep {
             let window = i64::try_from(settings.window.as_millis()).unwrap_or(i64::MAX);
             store.forget_failures(now_ms, window)?;
             last_sweep = Some(now);

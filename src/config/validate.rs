@@ -455,6 +455,7 @@ pub fn compile(mut files: Files, version: u64) -> Result<Snapshot, ConfigError> 
                 tenants,
                 catalog,
                 grants,
+                policies: compiled,
                 schedule,
                 redaction,
                 rate_limits,

@@ -217,7 +217,7 @@ async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<PortalReques
             .await
             .map_err(|_| bad_request("The form is too large."))?
             .to_bytes();
-        form = Form::parse(&body).map_err(|why| bad_request(why))?;
+        form = Form::parse(&body).map_err(bad_request)?;
     }
     Ok(PortalRequest {
         method: parts.method,

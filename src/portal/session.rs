@@ -176,3 +176,85 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    fn store_with_user() -> Store {
+        let mut store = Store::open_in_memory().expect("store");
+        store.migrate().expect("migrate");
+        store
+            .insert_portal_user("ops", "owner", "$argon2id$x", "test")
+            .expect("user");
+        store
+    }
+
+    #[test]
+    fn a_session_ends_with_its_lifetime_its_idle_time_or_its_user() {
+        let store = store_with_user();
+        let s = Sessions::new(KeyedHasher::from_raw(&[3u8; 32]));
+        let long = Duration::from_secs(3600);
+        let id = s.start(&store, "ops", true).expect("start");
+        let found = s.find(&store, id.expose(), long, long).expect("find");
+        assert!(found.is_some_and(|c| c.full && c.user.name == "ops"));
+        // Only the keyed hash is stored.
+        let raw: Vec<u8> = store
+            .conn()
+            .query_one("SELECT id_hash FROM portal_sessions", &[])
+            .and_then(|r| r.blob(0))
+            .expect("row");
+        assert_eq!(raw, s.hash(id.expose()).to_vec());
+        assert!(!raw
+            .windows(8)
+            .any(|w| id.expose().as_bytes().windows(8).any(|x| x == w)));
+        // Past the absolute lifetime (or the idle time): gone, and deleted.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(s
+            .find(&store, id.expose(), Duration::from_millis(10), long)
+            .expect("find")
+            .is_none());
+        assert!(s
+            .find(&store, id.expose(), long, long)
+            .expect("find")
+            .is_none());
+        let id = s.start(&store, "ops", true).expect("start");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(s
+            .find(&store, id.expose(), long, Duration::from_millis(10))
+            .expect("find")
+            .is_none());
+        // A disabled user's sessions are gone at once (deleted with the change).
+        let id = s.start(&store, "ops", true).expect("start");
+        store.set_portal_user_active("ops", false).expect("disable");
+        assert!(s
+            .find(&store, id.expose(), long, long)
+            .expect("find")
+            .is_none());
+        store.set_portal_user_active("ops", true).expect("enable");
+        assert!(s
+            .find(&store, id.expose(), long, long)
+            .expect("find")
+            .is_none());
+        // Another id, or another key, finds nothing.
+        let id = s.start(&store, "ops", false).expect("start");
+        let other = Sessions::new(KeyedHasher::from_raw(&[4u8; 32]));
+        assert!(other
+            .find(&store, id.expose(), long, long)
+            .expect("find")
+            .is_none());
+        assert!(s
+            .find(&store, id.expose(), long, long)
+            .expect("find")
+            .is_some_and(|c| !c.full));
+        // The sweep removes what is past its time.
+        std::thread::sleep(Duration::from_millis(5));
+        let now = now_ms();
+        assert_eq!(
+            store
+                .forget_portal_sessions(now, now - 100_000)
+                .expect("sweep"),
+            1
+        );
+    }
+}
