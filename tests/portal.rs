@@ -458,3 +458,189 @@ fn guessing_locks_the_user_and_is_audited() {
     assert!(!text.contains("Tr0ub4dor"), "{text}");
     assert!(!text.contains("wrong-guess-number"), "{text}");
 }
+
+#[test]
+fn accounts_credentials_explain_audit_and_settings_from_the_portal() {
+    let p = portal::start();
+    let (mut owner, _) = login_owner(&p);
+    let gw = &p.admin.gw;
+    const INVOICES: &str = "/fscmRestApi/resources/11.13.18.05/invoices";
+
+    // Accounts: the list, the search, and one created here (nothing granted to it).
+    let page = owner.get("/portal/accounts").text();
+    assert!(
+        page.contains(">ap-sync<") && page.contains(">hr-reader<"),
+        "{page}"
+    );
+    let found = owner.get("/portal/accounts?q=hr").text();
+    assert!(found.contains(">hr-reader<") && !found.contains(">ap-sync<"));
+    let r = owner.post(
+        "/portal/accounts",
+        &[
+            ("csrf", &csrf(&page)),
+            ("name", "portal-made"),
+            ("tenant", "acme"),
+        ],
+    );
+    assert_eq!(
+        (r.status, location(&r)),
+        (303, "/portal/accounts/portal-made?m=created")
+    );
+    let made = owner.get("/portal/accounts/portal-made").text();
+    assert!(made.contains("no policy names this account"), "{made}");
+    let r = owner.post(
+        "/portal/accounts",
+        &[
+            ("csrf", &csrf(&page)),
+            ("name", "x-tenant"),
+            ("tenant", "nowhere"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("nowhere"), "the unknown tenant is named");
+
+    // An account's page: what the policies grant it; a credential set issued, shown once.
+    let page = owner.get("/portal/accounts/ap-sync").text();
+    assert!(
+        page.contains("ap-automation") && page.contains("invoices.collection"),
+        "{page}"
+    );
+    let r = owner.post("/portal/accounts/ap-sync/issue", &[("csrf", &csrf(&page))]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let banner = r.text();
+    let user = portal::between(&banner, "<code id=\"cred-user\">", "</code>");
+    let pass = portal::between(&banner, "<code id=\"cred-password\">", "</code>");
+    let key = portal::between(&banner, "<code id=\"cred-key\">", "</code>");
+    let basic = support::basic(&user, &pass);
+    assert_eq!(gw.get(INVOICES, &[("Authorization", &basic)]).status, 200);
+    assert_eq!(gw.get(INVOICES, &[("x-api-key", &key)]).status, 200);
+    let again = owner.get("/portal/accounts/ap-sync").text();
+    assert!(again.contains(&user) && !again.contains(&pass) && !again.contains(&key));
+    // Suspended and resumed from the page: the relay follows at once.
+    let r = owner.post(
+        "/portal/accounts/ap-sync/suspend",
+        &[("csrf", &csrf(&again))],
+    );
+    assert_eq!(location(&r), "/portal/accounts/ap-sync?m=suspend");
+    assert_eq!(
+        gw.get(INVOICES, &[("x-api-key", &key)]).error_code(),
+        "account.suspended"
+    );
+    let r = owner.post(
+        "/portal/accounts/ap-sync/resume",
+        &[("csrf", &csrf(&again))],
+    );
+    assert_eq!(location(&r), "/portal/accounts/ap-sync?m=resume");
+    assert_eq!(gw.get(INVOICES, &[("x-api-key", &key)]).status, 200);
+    // Revoked: refused from the next request on.
+    let id = portal::between(&banner, "credential set <code>", "</code>");
+    let r = owner.post(
+        &format!("/portal/credentials/{id}/revoke"),
+        &[("csrf", &csrf(&again))],
+    );
+    assert_eq!(location(&r), "/portal/accounts/ap-sync?m=revoke");
+    assert_eq!(
+        gw.get(INVOICES, &[("x-api-key", &key)]).error_code(),
+        "credential.revoked"
+    );
+
+    // Explain: the relay's own answer for an account and a request, right now.
+    let explain = |who: &str, target: &str| {
+        let q = format!(
+            "/portal/policies?who={who}&method=GET&target={}",
+            percent_encoding::utf8_percent_encode(target, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let page = p.client_with(&owner).get(&q).text();
+        portal::between(&page, "<strong id=\"decision\">", "</strong>")
+    };
+    assert_eq!(
+        explain("ap-sync", &format!("{INVOICES}?limit=5")),
+        "relayed"
+    );
+    assert!(explain("hr-reader", INVOICES).starts_with("refused: 403 policy.denied"));
+    assert!(
+        explain("portal-made", "/fscmRestApi/resources/11.13.18.05/nothing")
+            .starts_with("refused: 404")
+    );
+    let policies = owner.get("/portal/policies").text();
+    assert!(policies.contains("hr-read") && policies.contains("exempt from the schedule"));
+
+    // The audit trail: filtered, one request in full, the chain verified, an export.
+    // The last change's record is written once the writer's linger passes.
+    gw.eventually("the portal's revocation record", || {
+        owner
+            .get("/portal/audit?actor=portal%3Aroot-owner&decision=ok")
+            .text()
+            .contains("credential.revoke")
+    });
+    let trail = owner.get("/portal/audit?actor=portal%3Aroot-owner").text();
+    assert!(
+        trail.contains("account.create") && trail.contains("credential.revoke"),
+        "{trail}"
+    );
+    let rid = portal::between(&trail, "/portal/audit/record?request_id=", "\"");
+    let one = owner.get(&format!("/portal/audit/record?request_id={rid}"));
+    assert_eq!(one.status, 200);
+    assert!(one.text().contains("portal:root-owner"));
+    let bad = owner.get("/portal/audit?since=yesterday");
+    assert_eq!(bad.status, 400);
+    let verified = owner.get("/portal/audit/verify").text();
+    assert!(verified.contains("Intact:"), "{verified}");
+    let export = owner.get("/portal/audit/export?actor=portal%3Aroot-owner");
+    assert_eq!(export.status, 200);
+    assert_eq!(export.header("content-type"), Some("application/x-ndjson"));
+    assert!(export
+        .header("content-disposition")
+        .is_some_and(|d| d.contains("attachment")));
+    let lines: Vec<serde_json::Value> = export
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect();
+    assert!(lines.len() >= 5 && lines.iter().all(|r| r["actor"] == "portal:root-owner"));
+    let text = export.text();
+    assert!(!text.contains(&pass) && !text.contains(&key));
+
+    // Settings: the snapshot the admin API reports, and a reload.
+    let settings = owner.get("/portal/settings").text();
+    let status = p
+        .admin
+        .call("GET", "/status", Some(&p.admin.owner), None)
+        .json();
+    let hash = status["snapshot_hash"].as_str().expect("hash");
+    assert!(settings.contains(&format!("<code id=\"snapshot-hash\">{hash}</code>")));
+    let r = owner.post("/portal/settings/reload", &[("csrf", &csrf(&settings))]);
+    assert_eq!(location(&r), "/portal/settings?m=reloaded");
+    gw.eventually("the reload record", || {
+        records(&p)
+            .iter()
+            .any(|r| r["method"] == "config.reload" && r["actor"] == "portal:root-owner")
+    });
+
+    // An auditor reads all of it and changes none of it.
+    let pw = gw.ok(&[
+        "portal-user",
+        "create",
+        "--name",
+        "read.only",
+        "--role",
+        "auditor",
+        "--json",
+    ]);
+    let pw: serde_json::Value = serde_json::from_str(pw.trim()).expect("json");
+    let mut aud = p.client();
+    assert!(aud
+        .login_and_enroll("read.only", pw["password"].as_str().expect("pw"))
+        .is_none());
+    let page = aud.get("/portal/accounts/ap-sync").text();
+    assert!(
+        !page.contains("/issue") && !page.contains("/revoke") && !page.contains("Portal users")
+    );
+    let r = aud.post("/portal/accounts/ap-sync/issue", &[("csrf", &csrf(&page))]);
+    assert_eq!(r.status, 403);
+    assert!(!aud
+        .get("/portal/settings")
+        .text()
+        .contains("/portal/settings/reload"));
+    assert_eq!(aud.get("/portal/audit/verify").status, 200);
+}

@@ -9,11 +9,15 @@
 //! equal to the portal's own; pages send a CSP without inline script or style and
 //! `frame-ancestors 'none'`.
 
+mod accounts;
+mod audit;
 mod form;
 mod login;
 mod overview;
 mod page;
+mod policies;
 pub mod session;
+mod settings;
 mod users;
 
 use std::net::IpAddr;
@@ -314,27 +318,70 @@ fn route(state: &PortalState, req: &PortalRequest) -> Reply {
         (&M::POST, "/portal/logout") => login::logout(state, req),
         (&M::GET, "/portal/overview") => overview::show(state, req),
         (&M::POST, "/portal/killswitch") => overview::killswitch(state, req),
+        (&M::GET, "/portal/accounts") => accounts::list(state, req),
+        (&M::POST, "/portal/accounts") => accounts::create(state, req),
+        (&M::GET, "/portal/policies") => policies::show(state, req),
+        (&M::GET, "/portal/audit") => audit::show(state, req),
+        (&M::GET, "/portal/audit/record") => audit::record(state, req),
+        (&M::GET, "/portal/audit/verify") => audit::verify(state, req),
+        (&M::GET, "/portal/audit/export") => audit::export(state, req),
+        (&M::GET, "/portal/settings") => settings::show(state, req),
+        (&M::POST, "/portal/settings/reload") => settings::reload(state, req),
+        (&M::GET, p) if p.starts_with("/portal/accounts/") => {
+            match segments(p, "/portal/accounts/")[..] {
+                [name] => accounts::show(state, req, name),
+                _ => not_found(),
+            }
+        }
+        (&M::POST, p) if p.starts_with("/portal/accounts/") => {
+            match segments(p, "/portal/accounts/")[..] {
+                [name, action] => accounts::act(state, req, name, action),
+                _ => not_found(),
+            }
+        }
+        (&M::POST, p) if p.starts_with("/portal/credentials/") => {
+            match segments(p, "/portal/credentials/")[..] {
+                [id, "revoke"] => accounts::revoke(state, req, id),
+                _ => not_found(),
+            }
+        }
         (&M::GET, "/portal/users") => users::list(state, req),
         (&M::POST, "/portal/users") => users::create(state, req),
         (&M::POST, p) if p.starts_with("/portal/users/") => users::act(state, req, p),
-        _ => Answer::Page(
-            404,
-            page::frame(
-                "Not found",
-                None,
-                None,
-                r#"<p>No such portal page. <a href="/portal/overview">Go to the overview</a>.</p>"#,
-            ),
-        )
-        .into(),
+        _ => not_found(),
     }
 }
 
+/// The `/`-separated segments of `path` after `prefix`.
+fn segments<'p>(path: &'p str, prefix: &str) -> Vec<&'p str> {
+    path.strip_prefix(prefix).unwrap_or("").split('/').collect()
+}
+
+fn not_found() -> Reply {
+    Answer::Page(
+        404,
+        page::frame(
+            "Not found",
+            None,
+            None,
+            r#"<p>No such portal page. <a href="/portal/overview">Go to the overview</a>.</p>"#,
+        ),
+    )
+    .into()
+}
+
 fn respond(reply: Reply) -> hyper::Response<Full<Bytes>> {
+    let download = match &reply.answer {
+        Answer::Download(name, _) => Some(format!("attachment; filename=\"{name}\"")),
+        _ => None,
+    };
     let (status, content_type, body, location) = match reply.answer {
         Answer::Page(status, html) => (status, "text/html; charset=utf-8", Bytes::from(html), None),
         Answer::Redirect(to) => (303, "text/plain; charset=utf-8", Bytes::new(), Some(to)),
         Answer::Asset(ct, text) => (200, ct, Bytes::from_static(text.as_bytes()), None),
+        Answer::Download(_, ref data) => {
+            (200, "application/x-ndjson", Bytes::from(data.clone()), None)
+        }
     };
     let mut r = hyper::Response::new(Full::new(body));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
@@ -357,6 +404,9 @@ fn respond(reply: Reply) -> hyper::Response<Full<Bytes>> {
     set(h, "cache-control", "no-store");
     if let Some(to) = location {
         set(h, "location", &to);
+    }
+    if let Some(d) = download {
+        set(h, "content-disposition", &d);
     }
     if let Some(c) = reply.cookie {
         set(h, "set-cookie", &c);

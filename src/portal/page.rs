@@ -28,6 +28,8 @@ pub enum Answer {
     Redirect(String),
     /// A static asset.
     Asset(&'static str, &'static str),
+    /// A file to save (JSON lines): its name and content.
+    Download(&'static str, Vec<u8>),
 }
 
 /// Who is looking at a page, for its navigation.
@@ -83,12 +85,21 @@ pub fn frame(
             out,
             r#"<nav aria-label="Main">
 <a href="/portal/overview">Overview</a>
-<a href="/portal/users">Portal users</a>
+<a href="/portal/accounts">Accounts</a>
+<a href="/portal/policies">Policies</a>
+<a href="/portal/audit">Audit</a>
+{}<a href="/portal/settings">Settings</a>
 </nav>
 <form method="post" action="/portal/logout" class="who">
 {}<span>{} ({})</span> <button type="submit">Log out</button>
 </form>
 "#,
+            if v.role == "owner" {
+                r#"<a href="/portal/users">Portal users</a>
+"#
+            } else {
+                ""
+            },
             csrf_field(v.csrf),
             esc(v.name),
             esc(v.role)

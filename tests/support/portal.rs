@@ -44,6 +44,15 @@ pub fn start_with(opts: Options) -> Portal {
 }
 
 impl Portal {
+    /// A client holding `other`'s session (a second tab).
+    pub fn client_with(&self, other: &Client) -> Client {
+        Client {
+            addr: self.admin.addr,
+            cookie: other.cookie.clone(),
+            last_set_cookie: None,
+        }
+    }
+
     /// A new client without a session.
     pub fn client(&self) -> Client {
         Client {
