@@ -644,3 +644,179 @@ fn accounts_credentials_explain_audit_and_settings_from_the_portal() {
         .contains("/portal/settings/reload"));
     assert_eq!(aud.get("/portal/audit/verify").status, 200);
 }
+
+#[test]
+fn tokens_and_a_password_change_from_the_portal() {
+    let p = portal::start();
+    let (mut owner, secret) = login_owner(&p);
+    let gw = &p.admin.gw;
+    const INVOICES: &str = "/fscmRestApi/resources/11.13.18.05/invoices";
+
+    // A gateway token in force is listed by id and revoked from the page.
+    let cred = gw.issue("ap-sync");
+    let issued = gw.send(&support::request(
+        "POST",
+        "/gateway/token",
+        &[("Authorization", &cred.basic())],
+        Some(b""),
+    ));
+    assert_eq!(issued.status, 200, "{}", issued.text());
+    let token = issued.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(gw.get(INVOICES, &[("Authorization", &bearer)]).status, 200);
+    let page = owner.get("/portal/tokens").text();
+    let id = portal::between(&page, "<td><code>egt_", "</code>");
+    assert!(
+        token.contains(&id) && !page.contains(&token),
+        "the id, never the token"
+    );
+    let r = owner.post(
+        &format!("/portal/tokens/gateway/egt_{id}/revoke"),
+        &[("csrf", &csrf(&page))],
+    );
+    assert_eq!((r.status, location(&r)), (303, "/portal/tokens?m=revoked"));
+    assert_eq!(gw.get(INVOICES, &[("Authorization", &bearer)]).status, 401);
+
+    // An admin token made here works on the admin API until it is revoked here.
+    let r = owner.post(
+        "/portal/tokens/admin",
+        &[
+            ("csrf", &csrf(&page)),
+            ("name", "ci-bot"),
+            ("role", "admin"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let admin_token = portal::between(&r.text(), "<code id=\"one-time\">", "</code>");
+    assert!(admin_token.starts_with("eat_"));
+    assert_eq!(
+        p.admin
+            .call("GET", "/status", Some(&admin_token), None)
+            .status,
+        200
+    );
+    let page = owner.get("/portal/tokens").text();
+    assert!(page.contains("ci-bot") && !page.contains(&admin_token));
+    let bare = admin_token
+        .trim_start_matches("eat_")
+        .split('_')
+        .next()
+        .expect("id")
+        .to_string();
+    let r = owner.post(
+        &format!("/portal/tokens/admin/{bare}/revoke"),
+        &[("csrf", &csrf(&page))],
+    );
+    assert_eq!(location(&r), "/portal/tokens?m=revoked");
+    assert_eq!(
+        p.admin
+            .call("GET", "/status", Some(&admin_token), None)
+            .status,
+        401
+    );
+
+    // A password change: the current one is checked, the new one twice and by the rules;
+    // every other session of the user ends, this tab keeps a fresh one.
+    let mut second = p.client();
+    assert_eq!(
+        location(&second.post(
+            "/portal/login",
+            &[("username", "root-owner"), ("password", &p.owner_password)]
+        )),
+        "/portal/mfa"
+    );
+    let page = second.get("/portal/mfa").text();
+    let r = second.post(
+        "/portal/mfa",
+        &[("csrf", &csrf(&page)), ("code", &totp_at(&secret, 1))],
+    );
+    assert_eq!(location(&r), "/portal/overview");
+    let page = owner.get("/portal/password").text();
+    let t = csrf(&page);
+    let change = |c: &mut Client, cur: &str, new: &str, rep: &str| {
+        c.post(
+            "/portal/password",
+            &[
+                ("csrf", &t),
+                ("current", cur),
+                ("new", new),
+                ("repeat", rep),
+            ],
+        )
+    };
+    assert_eq!(
+        change(
+            &mut owner,
+            "wrong current password",
+            "a brand new passphrase",
+            "a brand new passphrase"
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        change(
+            &mut owner,
+            &p.owner_password,
+            "a brand new passphrase",
+            "another one entirely"
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        change(&mut owner, &p.owner_password, "short", "short").status,
+        400
+    );
+    let r = change(
+        &mut owner,
+        &p.owner_password,
+        "root-owner-is-me-2026",
+        "root-owner-is-me-2026",
+    );
+    assert_eq!(r.status, 400, "a password containing the name");
+    let before = owner.cookie.clone();
+    let r = change(
+        &mut owner,
+        &p.owner_password,
+        "a brand new passphrase",
+        "a brand new passphrase",
+    );
+    assert_eq!(
+        (r.status, location(&r)),
+        (303, "/portal/password?m=changed")
+    );
+    assert_ne!(owner.cookie, before, "a fresh session for this tab");
+    assert_eq!(owner.get("/portal/overview").status, 200);
+    assert_eq!(
+        location(&second.get("/portal/overview")),
+        "/portal/login",
+        "the other session ended"
+    );
+    let mut third = p.client();
+    let r = third.post(
+        "/portal/login",
+        &[("username", "root-owner"), ("password", &p.owner_password)],
+    );
+    assert_eq!(r.status, 401, "the old password is gone");
+    let r = third.post(
+        "/portal/login",
+        &[
+            ("username", "root-owner"),
+            ("password", "a brand new passphrase"),
+        ],
+    );
+    assert_eq!(location(&r), "/portal/mfa");
+    gw.eventually("the password record", || {
+        !find(&records(&p), "portal_user.password", "ok").is_empty()
+    });
+    let all = serde_json::to_string(&records(&p)).expect("json");
+    assert!(
+        !all.contains("a brand new passphrase")
+            && !all.contains(&admin_token)
+            && !all.contains(&token)
+    );
+}

@@ -18,6 +18,7 @@ mod page;
 mod policies;
 pub mod session;
 mod settings;
+mod tokens;
 mod users;
 
 use std::net::IpAddr;
@@ -345,6 +346,12 @@ fn route(state: &PortalState, req: &PortalRequest) -> Reply {
                 _ => not_found(),
             }
         }
+        (&M::GET, "/portal/tokens") => tokens::show(state, req),
+        (&M::POST, p) if p.starts_with("/portal/tokens/") => {
+            tokens::act(state, req, &segments(p, "/portal/tokens/"))
+        }
+        (&M::GET, "/portal/password") => login::password_form(state, req),
+        (&M::POST, "/portal/password") => login::password_submit(state, req),
         (&M::GET, "/portal/users") => users::list(state, req),
         (&M::POST, "/portal/users") => users::create(state, req),
         (&M::POST, p) if p.starts_with("/portal/users/") => users::act(state, req, p),

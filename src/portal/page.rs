@@ -88,7 +88,9 @@ pub fn frame(
 <a href="/portal/accounts">Accounts</a>
 <a href="/portal/policies">Policies</a>
 <a href="/portal/audit">Audit</a>
+<a href="/portal/tokens">Tokens</a>
 {}<a href="/portal/settings">Settings</a>
+<a href="/portal/password">Password</a>
 </nav>
 <form method="post" action="/portal/logout" class="who">
 {}<span>{} ({})</span> <button type="submit">Log out</button>

@@ -193,6 +193,33 @@ pub fn reset(
     )
 }
 
+/// A user's own new password (audited `portal_user.password`); every session of theirs ends.
+/// The caller has verified the current password.
+pub fn change_password(
+    op: &mut Operator<'_>,
+    hasher: &PasswordHasher,
+    name: &str,
+    password: &SecretString,
+    shown: impl FnOnce(&()),
+) -> Result<(), ServiceError> {
+    check_password(name, password.expose())?;
+    let hash = hasher.hash(password.expose().as_bytes())?;
+    op.perform(
+        "portal_user.password",
+        |s| {
+            if !s.set_portal_user_password(name, &hash)? {
+                return Err(no_such(name));
+            }
+            Ok(Change {
+                object: format!("portal:{name}"),
+                note: None,
+                value: (),
+            })
+        },
+        shown,
+    )
+}
+
 /// Deletes a user (audited `portal_user.delete`); their sessions end.
 pub fn delete(
     op: &mut Operator<'_>,

@@ -166,6 +166,16 @@ impl Store {
         )
     }
 
+    /// Sets a new password hash chosen by the user (the second factor stays); every session
+    /// of theirs ends (the caller starts a fresh one for the tab that changed it).
+    pub fn set_portal_user_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.change_portal_user(name, "password_hash = ?2", &params![password_hash])
+    }
+
     /// Deletes a user and (by cascade and explicitly) their sessions.
     pub fn delete_portal_user(&self, name: &str) -> Result<bool, StoreError> {
         self.conn.transaction(Tx::Write, |c| {
