@@ -22,6 +22,36 @@ pub struct PortalSettings {
     pub idle: Duration,
     /// Auditors need a second factor too.
     pub mfa_for_auditors: bool,
+    /// OpenID Connect sign-in, when configured.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// How a person signed in by OpenID Connect is matched to a portal user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OidcMatch {
+    /// The token's `sub` equals the user's SSO identity.
+    Subject,
+    /// The token's `email` (with `email_verified: true`) equals it.
+    Email,
+}
+
+/// `gateway.portal_oidc_*`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// The issuer, exactly as tokens name it.
+    pub issuer: String,
+    /// The portal's client id.
+    pub client_id: String,
+    /// The file holding the client secret (read at each sign-in, never kept).
+    pub client_secret_file: PathBuf,
+    /// The registered callback URL.
+    pub redirect_uri: String,
+    /// How people are matched to portal users.
+    pub match_by: OidcMatch,
+    /// PEM roots for the issuer's TLS (None: plain HTTP, loopback tests only).
+    pub ca_file: Option<PathBuf>,
+    /// The button's label.
+    pub label: String,
 }
 
 /// The `[gateway]` section, checked.

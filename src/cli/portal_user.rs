@@ -69,6 +69,18 @@ enum PortalUserAction {
         /// Login name.
         name: String,
     },
+    /// Link a user to a single sign-on identity (the issuer's subject, or a verified email
+    /// with `gateway.portal_oidc_match = "email"`), or unlink them with `--clear`.
+    Sso {
+        /// Login name.
+        name: String,
+        /// The identity.
+        #[arg(required_unless_present = "clear")]
+        identity: Option<String>,
+        /// Remove the link.
+        #[arg(long, conflicts_with = "identity")]
+        clear: bool,
+    },
 }
 
 fn role(s: &str) -> Result<Role, super::CliError> {
@@ -93,13 +105,22 @@ pub fn run(args: &PortalUserArgs) -> CliResult {
                         "not set up"
                     }
                     .into(),
+                    u.sso.unwrap_or_else(|| "-".into()),
                     u.created_at,
                     u.created_by,
                 ]
             })
             .collect();
         super::print_table(
-            &["NAME", "ROLE", "STATUS", "SECOND FACTOR", "CREATED", "BY"],
+            &[
+                "NAME",
+                "ROLE",
+                "STATUS",
+                "SECOND FACTOR",
+                "SSO",
+                "CREATED",
+                "BY",
+            ],
             &rows,
         );
         return Ok(());
@@ -162,6 +183,12 @@ pub fn run(args: &PortalUserArgs) -> CliResult {
         PortalUserAction::EndSessions { name } => {
             pu::end_sessions(&mut op, name, |n| {
                 println!("ended {n} session(s) of {name}")
+            })?;
+        }
+        PortalUserAction::Sso { name, identity, .. } => {
+            pu::set_sso(&mut op, name, identity.as_deref(), |_| match identity {
+                Some(i) => println!("portal user {name} signs in by single sign-on as {i}"),
+                None => println!("portal user {name} no longer signs in by single sign-on"),
             })?;
         }
         PortalUserAction::Delete { name } => {

@@ -112,6 +112,22 @@ pub struct GatewayFile {
     pub portal_idle_minutes: Option<u64>,
     /// Auditors must use a second factor too (owners and admins always do; default false).
     pub portal_mfa_for_auditors: Option<bool>,
+    /// OpenID Connect sign-in for the portal: the issuer (`https://…`, exactly as its tokens'
+    /// `iss`).
+    pub portal_oidc_issuer: Option<String>,
+    /// The portal's client id at that issuer.
+    pub portal_oidc_client_id: Option<String>,
+    /// File holding the client secret (mode 600).
+    pub portal_oidc_client_secret_file: Option<String>,
+    /// The callback URL registered at the issuer (`…/portal/oidc/callback`).
+    pub portal_oidc_redirect_uri: Option<String>,
+    /// How a signed-in person is matched to a portal user: `subject` (default) or `email`
+    /// (verified emails only).
+    pub portal_oidc_match: Option<String>,
+    /// PEM roots the issuer's certificate is checked against (required for `https`).
+    pub portal_oidc_ca_file: Option<String>,
+    /// The sign-in button's label (default "Sign in with single sign-on").
+    pub portal_oidc_label: Option<String>,
     /// How long one read or write of a client's connection may stall, milliseconds.
     pub client_timeout_ms: Option<u64>,
     /// How long an idle keep-alive connection is kept for its next request, seconds.

@@ -33,14 +33,20 @@ fn keys(state: &PortalState, kind: &[u8], user: &str, req: &PortalRequest) -> [L
 }
 
 fn login_page(status: u16, notice: Option<Notice<'_>>) -> Reply {
-    let body = r#"<form method="post" action="/portal/login" class="login">
+    login_page_with(status, notice, "")
+}
+
+fn login_page_with(status: u16, notice: Option<Notice<'_>>, extra: &str) -> Reply {
+    let body = String::from(
+        r#"<form method="post" action="/portal/login" class="login">
 <label for="username">User name</label>
 <input type="text" id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Log in</button>
-</form>"#;
-    Answer::Page(status, page::frame("Log in", None, notice, body)).into()
+</form>"#,
+    ) + extra;
+    Answer::Page(status, page::frame("Log in", None, notice, &body)).into()
 }
 
 /// `GET /portal/login`.
@@ -55,7 +61,7 @@ pub fn form(state: &PortalState, req: &PortalRequest) -> Reply {
         Some("ended") => Some(Notice::Error("Your session has ended. Log in again.")),
         _ => None,
     };
-    login_page(200, notice)
+    login_page_with(200, notice, &super::oidc::button(state))
 }
 
 fn locked_page(secs: u32) -> Reply {
@@ -64,7 +70,13 @@ fn locked_page(secs: u32) -> Reply {
 }
 
 /// Starts a session (ending the one the request came with) and sets its cookie.
-fn start(state: &PortalState, req: &PortalRequest, user: &str, full: bool, then: Answer) -> Reply {
+pub(super) fn start_session(
+    state: &PortalState,
+    req: &PortalRequest,
+    user: &str,
+    full: bool,
+    then: Answer,
+) -> Reply {
     let Ok(store) = state.store() else {
         return super::unavailable().into();
     };
@@ -74,10 +86,10 @@ fn start(state: &PortalState, req: &PortalRequest, user: &str, full: bool, then:
     match state.sessions.start(&store, user, full) {
         Ok(id) => Reply {
             answer: then,
-            cookie: Some(session::set_cookie(
+            cookies: vec![session::set_cookie(
                 id.expose(),
                 state.settings().session_max,
-            )),
+            )],
         },
         Err(e) => {
             tracing::error!(error = %e, "portal cannot start a session");
@@ -181,7 +193,7 @@ pub fn submit(state: &PortalState, req: &PortalRequest) -> Reply {
     } else {
         "/portal/overview"
     };
-    start(state, req, &user.name, !due, Answer::Redirect(then.into()))
+    start_session(state, req, &user.name, !due, Answer::Redirect(then.into()))
 }
 
 /// The session of a request in the second-factor step.
@@ -404,7 +416,7 @@ pub fn mfa_submit(state: &PortalState, req: &PortalRequest) -> Reply {
     {
         return super::unavailable().into();
     }
-    start(
+    start_session(
         state,
         req,
         &c.user.name,
@@ -534,7 +546,7 @@ pub fn enroll_submit(state: &PortalState, req: &PortalRequest) -> Reply {
 </div>
 <p><a href="/portal/overview">Continue to the portal</a></p>"#
     );
-    start(
+    start_session(
         state,
         req,
         &c.user.name,
@@ -559,7 +571,7 @@ pub fn logout(state: &PortalState, req: &PortalRequest) -> Reply {
     let _ = record(state, &c.user.name, "portal.logout", "ok", req, json!({}));
     Reply {
         answer: Answer::Redirect("/portal/login?m=out".into()),
-        cookie: Some(session::clear_cookie()),
+        cookies: vec![session::clear_cookie()],
     }
 }
 
@@ -681,7 +693,7 @@ pub fn password_submit(state: &PortalState, req: &PortalRequest) -> Reply {
     };
     match outcome {
         // Every session ended with the change: this tab gets a fresh one.
-        Ok(()) => start(
+        Ok(()) => start_session(
             state,
             req,
             &c.user.name,

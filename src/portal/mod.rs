@@ -11,8 +11,10 @@
 
 mod accounts;
 mod audit;
+mod fetch;
 mod form;
 mod login;
+mod oidc;
 mod overview;
 mod page;
 mod policies;
@@ -94,6 +96,7 @@ impl PortalState {
                 session_max: std::time::Duration::from_secs(12 * 3600),
                 idle: std::time::Duration::from_secs(1800),
                 mfa_for_auditors: false,
+                oidc: None,
             })
     }
 }
@@ -119,6 +122,8 @@ pub struct PortalRequest {
     path: String,
     query: Vec<(String, String)>,
     cookie: Option<String>,
+    /// The sign-in state cookie of an OpenID Connect round trip.
+    oidc_cookie: Option<String>,
     origin: Option<String>,
     host: Option<String>,
     form: Form,
@@ -149,14 +154,14 @@ impl PortalRequest {
 /// What a handler answers, with the cookie to set when the session changes.
 pub struct Reply {
     answer: Answer,
-    cookie: Option<String>,
+    cookies: Vec<String>,
 }
 
 impl From<Answer> for Reply {
     fn from(answer: Answer) -> Reply {
         Reply {
             answer,
-            cookie: None,
+            cookies: Vec::new(),
         }
     }
 }
@@ -215,6 +220,7 @@ async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<PortalReques
         .filter_map(|v| v.to_str().ok())
         .collect();
     let cookie = session::cookie_id(&cookies);
+    let oidc_cookie = session::cookie_named(&cookies, oidc::COOKIE);
     let mut form = Form::default();
     if parts.method == hyper::Method::POST {
         let body = Limited::new(body, MAX_FORM)
@@ -229,6 +235,7 @@ async fn read(req: hyper::Request<hyper::body::Incoming>) -> Result<PortalReques
         path: parts.uri.path().to_string(),
         query: crate::path::query_pairs(parts.uri.query().unwrap_or("")),
         cookie,
+        oidc_cookie,
         origin: header(hyper::header::ORIGIN),
         host: header(hyper::header::HOST),
         form,
@@ -317,6 +324,8 @@ fn route(state: &PortalState, req: &PortalRequest) -> Reply {
         (&M::POST, "/portal/mfa") => login::mfa_submit(state, req),
         (&M::POST, "/portal/mfa/enroll") => login::enroll_submit(state, req),
         (&M::POST, "/portal/logout") => login::logout(state, req),
+        (&M::GET, "/portal/oidc/start") => oidc::start(state, req),
+        (&M::GET, "/portal/oidc/callback") => oidc::callback(state, req),
         (&M::GET, "/portal/overview") => overview::show(state, req),
         (&M::POST, "/portal/killswitch") => overview::killswitch(state, req),
         (&M::GET, "/portal/accounts") => accounts::list(state, req),
@@ -415,8 +424,10 @@ fn respond(reply: Reply) -> hyper::Response<Full<Bytes>> {
     if let Some(d) = download {
         set(h, "content-disposition", &d);
     }
-    if let Some(c) = reply.cookie {
-        set(h, "set-cookie", &c);
+    for c in &reply.cookies {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(c) {
+            h.append(hyper::header::SET_COOKIE, v);
+        }
     }
     r
 }

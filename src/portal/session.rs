@@ -108,13 +108,22 @@ pub fn clear_cookie() -> String {
 /// The session id from the request's `Cookie` headers: exactly one cookie of that name, of
 /// the id's own alphabet and length (anything else, two of them included, is no session).
 pub fn cookie_id(cookie_headers: &[&str]) -> Option<String> {
+    cookie_named(cookie_headers, COOKIE).filter(|v| {
+        (40..=64).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// The value of the cookie `name` when the request has exactly one of that name.
+pub fn cookie_named(cookie_headers: &[&str], wanted: &str) -> Option<String> {
     let mut found = None;
     for header in cookie_headers {
         for pair in header.split(';') {
             let Some((name, value)) = pair.trim().split_once('=') else {
                 continue;
             };
-            if name.trim() != COOKIE {
+            if name.trim() != wanted {
                 continue;
             }
             if found.is_some() {
@@ -123,11 +132,7 @@ pub fn cookie_id(cookie_headers: &[&str]) -> Option<String> {
             found = Some(value.trim().to_string());
         }
     }
-    found.filter(|v| {
-        (40..=64).contains(&v.len())
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    found
 }
 
 #[cfg(test)]

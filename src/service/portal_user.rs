@@ -243,6 +243,38 @@ pub fn delete(
     )
 }
 
+/// Links a user to a single sign-on identity (the issuer's `sub`, or a verified email, as
+/// `gateway.portal_oidc_match` says), or with `None` unlinks them (audited
+/// `portal_user.sso`, the identity in the note).
+pub fn set_sso(
+    op: &mut Operator<'_>,
+    name: &str,
+    identity: Option<&str>,
+    shown: impl FnOnce(&()),
+) -> Result<(), ServiceError> {
+    if let Some(i) = identity {
+        if i.is_empty() || i.len() > 256 || i.chars().any(char::is_control) {
+            return Err(ServiceError::Invalid(
+                "a single sign-on identity is 1-256 characters without control characters".into(),
+            ));
+        }
+    }
+    op.perform(
+        "portal_user.sso",
+        |s| {
+            if !s.set_portal_user_sso(name, identity)? {
+                return Err(no_such(name));
+            }
+            Ok(Change {
+                object: format!("portal:{name}"),
+                note: Some(json!({"sso": identity})),
+                value: (),
+            })
+        },
+        shown,
+    )
+}
+
 /// Ends every session of a user (audited `portal_user.sessions_end`, with how many).
 pub fn end_sessions(
     op: &mut Operator<'_>,

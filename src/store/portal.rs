@@ -26,6 +26,8 @@ pub struct PortalUser {
     pub created_at: String,
     /// Who created it.
     pub created_by: String,
+    /// The single sign-on identity (`sub` or a verified email), when set.
+    pub sso: Option<String>,
 }
 
 impl std::fmt::Debug for PortalUser {
@@ -52,7 +54,7 @@ pub struct PortalSession {
     pub seen_ms: i64,
 }
 
-const COLUMNS: &str = "u.name, u.role, u.password_hash, u.totp_sealed, u.totp_last_step, u.recovery, u.status, u.created_at, u.created_by";
+const COLUMNS: &str = "u.name, u.role, u.password_hash, u.totp_sealed, u.totp_last_step, u.recovery, u.status, u.created_at, u.created_by, u.sso_identity";
 
 fn user_row(r: &Row) -> Result<PortalUser, StoreError> {
     let recovery = r.text(5)?;
@@ -70,6 +72,7 @@ fn user_row(r: &Row) -> Result<PortalUser, StoreError> {
         active: r.text(6)? == "active",
         created_at: r.text(7)?,
         created_by: r.text(8)?,
+        sso: r.opt_text(9)?,
     })
 }
 
@@ -105,6 +108,35 @@ impl Store {
             .as_ref()
             .map(user_row)
             .transpose()
+    }
+
+    /// The portal user with single sign-on identity `sso`.
+    pub fn portal_user_by_sso(&self, sso: &str) -> Result<Option<PortalUser>, StoreError> {
+        self.conn
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM portal_users u WHERE u.sso_identity = ?1"),
+                &params![sso],
+            )?
+            .as_ref()
+            .map(user_row)
+            .transpose()
+    }
+
+    /// Sets (or with `None` clears) a user's single sign-on identity; an identity another
+    /// user has is refused. Sessions are kept.
+    pub fn set_portal_user_sso(&self, name: &str, sso: Option<&str>) -> Result<bool, StoreError> {
+        if let Some(id) = sso {
+            if self.portal_user_by_sso(id)?.is_some_and(|u| u.name != name) {
+                return Err(StoreError::Invalid(
+                    "another portal user has this single sign-on identity".into(),
+                ));
+            }
+        }
+        let n = self.conn.execute(
+            "UPDATE portal_users SET sso_identity = ?2, updated_at = ?3 WHERE name = ?1",
+            &params![name, sso, now()],
+        )?;
+        Ok(n > 0)
     }
 
     /// Every portal user, by name.
@@ -271,9 +303,9 @@ impl Store {
         };
         Ok(Some(PortalSession {
             user: user_row(&r)?,
-            full: r.text(9)? == "full",
-            created_ms: r.int(10)?,
-            seen_ms: r.int(11)?,
+            full: r.text(10)? == "full",
+            created_ms: r.int(11)?,
+            seen_ms: r.int(12)?,
         }))
     }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod http;
 pub mod nodes;
+pub mod oidc;
 pub mod oracle;
 pub mod pki;
 pub mod portal;

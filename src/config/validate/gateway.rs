@@ -132,7 +132,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     );
     let otlp = otlp(g, k.file, k.p);
     let (metrics_listen, admin_listen) = side_listeners(g, listen, k.file, k.p);
-    let portal = portal(&mut k, g, admin_listen.is_some());
+    let portal = portal(&mut k, g, admin_listen.is_some(), &files.base);
     let token_ttl = k.outside("token_ttl_seconds", g.token_ttl_seconds, (900, 60, 86_400));
     let max_failures = k.outside("token_max_failures", g.token_max_failures, (5, 1, 100));
     let lockout = k.outside(
@@ -485,6 +485,7 @@ fn portal(
     k: &mut Keys<'_>,
     g: &GatewayFile,
     admin: bool,
+    base: &std::path::Path,
 ) -> Option<crate::snapshot::PortalSettings> {
     let hours = k.range("portal_session_hours", g.portal_session_hours, (12, 1, 24));
     let idle = k.range("portal_idle_minutes", g.portal_idle_minutes, (30, 1, 1440));
@@ -501,6 +502,83 @@ fn portal(
         session_max: Duration::from_secs(hours * 3600),
         idle: Duration::from_secs(idle * 60),
         mfa_for_auditors: g.portal_mfa_for_auditors.unwrap_or(false),
+        oidc: oidc(k, g, base),
+    })
+}
+
+/// `gateway.portal_oidc_*`: all of issuer, client id, secret file and callback, or none; an
+/// `http://` issuer only on loopback with `dangerous_allow_insecure_upstream` (tests).
+fn oidc(
+    k: &mut Keys<'_>,
+    g: &GatewayFile,
+    base: &std::path::Path,
+) -> Option<crate::snapshot::OidcSettings> {
+    use crate::snapshot::{OidcMatch, OidcSettings};
+    let issuer = g.portal_oidc_issuer.as_deref()?;
+    let mut missing = |key: &str, v: &Option<String>| {
+        if v.as_deref().is_none_or(str::is_empty) {
+            k.p.push(format!(
+                "{}: gateway.{key}: required with gateway.portal_oidc_issuer",
+                k.file
+            ));
+        }
+    };
+    missing("portal_oidc_client_id", &g.portal_oidc_client_id);
+    missing(
+        "portal_oidc_client_secret_file",
+        &g.portal_oidc_client_secret_file,
+    );
+    missing("portal_oidc_redirect_uri", &g.portal_oidc_redirect_uri);
+    let insecure_ok = g.dangerous_allow_insecure_upstream.unwrap_or(false);
+    let loopback = |u: &str| {
+        u.strip_prefix("http://")
+            .and_then(|r| r.split(['/', ':']).next())
+            .is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")
+    };
+    if !issuer.starts_with("https://") && !(insecure_ok && loopback(issuer)) {
+        k.p.push(format!(
+            "{}: gateway.portal_oidc_issuer: \"{issuer}\" must be https:// (plain http only on loopback with dangerous_allow_insecure_upstream)",
+            k.file
+        ));
+    }
+    if issuer.starts_with("https://") && g.portal_oidc_ca_file.is_none() {
+        k.p.push(format!(
+            "{}: gateway.portal_oidc_ca_file: required for an https issuer (the PEM roots its certificate is checked against, e.g. /etc/ssl/certs/ca-certificates.crt)",
+            k.file
+        ));
+    }
+    let redirect = g.portal_oidc_redirect_uri.clone().unwrap_or_default();
+    if !redirect.is_empty() && !redirect.ends_with("/portal/oidc/callback") {
+        k.p.push(format!(
+            "{}: gateway.portal_oidc_redirect_uri: must end with /portal/oidc/callback",
+            k.file
+        ));
+    }
+    let match_by = match g.portal_oidc_match.as_deref() {
+        None | Some("subject") => OidcMatch::Subject,
+        Some("email") => OidcMatch::Email,
+        Some(other) => {
+            k.p.push(format!(
+                "{}: gateway.portal_oidc_match: \"{other}\" is not subject or email",
+                k.file
+            ));
+            OidcMatch::Subject
+        }
+    };
+    Some(OidcSettings {
+        issuer: issuer.to_string(),
+        client_id: g.portal_oidc_client_id.clone().unwrap_or_default(),
+        client_secret_file: resolve(
+            base,
+            g.portal_oidc_client_secret_file.as_deref().unwrap_or(""),
+        ),
+        redirect_uri: redirect,
+        match_by,
+        ca_file: g.portal_oidc_ca_file.as_deref().map(|f| resolve(base, f)),
+        label: g
+            .portal_oidc_label
+            .clone()
+            .unwrap_or_else(|| "Sign in with single sign-on".into()),
     })
 }
 

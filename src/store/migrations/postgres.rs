@@ -270,4 +270,14 @@ CREATE TABLE portal_sessions (
 CREATE INDEX portal_sessions_user ON portal_sessions(user_name);
 "#,
     },
+    Migration {
+        version: 9,
+        description: "portal users' single sign-on identity",
+        sql: r#"
+-- The OpenID Connect identity a portal user signs in as: the issuer's `sub`, or a verified
+-- email (gateway.portal_oidc_match). NULL: this user cannot sign in by SSO.
+ALTER TABLE portal_users ADD COLUMN sso_identity TEXT;
+CREATE UNIQUE INDEX portal_users_sso ON portal_users(sso_identity);
+"#,
+    },
 ];
