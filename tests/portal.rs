@@ -154,6 +154,15 @@ fn owner_logs_in_with_a_second_factor_and_flips_the_kill_switch() {
     let page = r.text();
     assert!(page.contains(r#"id="killswitch-state">OFF<"#), "{page}");
     assert!(page.contains("open now"), "{page}");
+    let tenants = portal::between(&page, "<table id=\"tenants\">", "</table>");
+    assert!(
+        tenants.contains("<td>acme</td>") && tenants.contains("<td>Basic</td>"),
+        "{tenants}"
+    );
+    assert!(
+        tenants.contains("<td>globex</td>") && tenants.contains("<td>API key</td>"),
+        "{tenants}"
+    );
     let token = csrf(&page);
 
     // The kill switch: the form token, the origin, the confirmation and a reason are all needed.

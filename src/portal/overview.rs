@@ -118,16 +118,62 @@ fn render(
             .push_str(r#"<p class="notice error">The audit trail cannot be read right now.</p>"#),
     }
     body.push_str("</section></div>");
-    // The tenants.
-    body.push_str(r#"<h2>Tenants</h2><table id="tenants"><tr><th scope="col">Tenant</th><th scope="col">Oracle</th></tr>"#);
+    // The tenants: where their Oracle is, how the gateway signs in to it, and when the
+    // certificates it depends on expire.
+    body.push_str(r#"<h2>Tenants</h2><table id="tenants"><tr><th scope="col">Tenant</th><th scope="col">Oracle</th><th scope="col">Upstream sign-in</th><th scope="col">Certificates</th></tr>"#);
+    let store = state.store().ok();
+    let now_s = now.timestamp();
+    let expiry = |label: &str, not_after: i64| {
+        let days = (not_after - now_s).div_euclid(86_400);
+        let when = chrono::DateTime::from_timestamp(not_after, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let class = if days < 30 {
+            " class=\"notice error\""
+        } else {
+            ""
+        };
+        format!("<div{class}>{label}: expires {when} ({days} days)</div>")
+    };
     for t in &snapshot.tenants {
         let scheme = if t.upstream.tls { "https" } else { "http" };
-        let _ = write!(
+        let mut certs = String::new();
+        let auth = match &t.auth {
+            crate::snapshot::UpstreamAuth::Basic { .. } => "Basic",
+            crate::snapshot::UpstreamAuth::Token { .. } => "token endpoint",
+            crate::snapshot::UpstreamAuth::ApiKey { .. } => "API key",
+            crate::snapshot::UpstreamAuth::Jwt { .. } => {
+                let key = store
+                    .as_ref()
+                    .and_then(|s| s.get_tenant_key(&t.name).ok().flatten());
+                match key.map(|k| crate::jwt::Certificate::from_der(&k.cert_der)) {
+                    Some(Ok(c)) => certs.push_str(&expiry("signing certificate", c.not_after())),
+                    Some(Err(_)) => certs.push_str(
+                        "<div class=\"notice error\">signing certificate unreadable</div>",
+                    ),
+                    None => certs.push_str(
+                        "<div class=\"notice error\">no signing key (tenant gen-key)</div>",
+                    ),
+                }
+                "JWT assertion"
+            }
+        };
+        if let Some(inbound) = &t.inbound {
+            for c in &inbound.certs {
+                certs.push_str(&expiry(
+                    &format!("trusted Oracle certificate {}", esc(&c.alias)),
+                    c.cert.not_after(),
+                ));
+            }
+        }
+        let _ =
+            write!(
             body,
-            "<tr><td>{}</td><td><code>{scheme}://{}:{}</code></td></tr>",
+            "<tr><td>{}</td><td><code>{scheme}://{}:{}</code></td><td>{auth}</td><td>{}</td></tr>",
             esc(&t.name),
             esc(&t.upstream.host),
-            t.upstream.port
+            t.upstream.port,
+            if certs.is_empty() { "—".to_string() } else { certs },
         );
     }
     body.push_str("</table>");

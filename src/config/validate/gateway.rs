@@ -535,7 +535,8 @@ fn oidc(
             .and_then(|r| r.split(['/', ':']).next())
             .is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")
     };
-    if !issuer.starts_with("https://") && !(insecure_ok && loopback(issuer)) {
+    let acceptable = issuer.starts_with("https://") || (insecure_ok && loopback(issuer));
+    if !acceptable {
         k.p.push(format!(
             "{}: gateway.portal_oidc_issuer: \"{issuer}\" must be https:// (plain http only on loopback with dangerous_allow_insecure_upstream)",
             k.file
