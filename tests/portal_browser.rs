@@ -101,6 +101,21 @@ fn an_owner_runs_the_kill_switch_from_the_browser() {
         "the forged form turned nothing off"
     );
 
+    // An account's page, Explain and the audit trail, as the browser shows them.
+    b.goto(&format!("{base}/portal/accounts/ap-sync"));
+    assert!(b.text("h1").contains("ap-sync"));
+    b.click("form[action='/portal/accounts/ap-sync/issue'] button");
+    assert!(b.text(".banner").contains("Shown once"));
+    b.screenshot(&shots().join("portal-credential-issued.png"));
+    b.goto(&format!(
+        "{base}/portal/policies?who=ap-sync&method=GET&target=%2FfscmRestApi%2Fresources%2F11.13.18.05%2Finvoices"
+    ));
+    assert_eq!(b.text("#decision"), "refused: 503 killswitch.on");
+    b.screenshot(&shots().join("portal-explain.png"));
+    b.goto(&format!("{base}/portal/audit?actor=portal%3Aroot-owner"));
+    assert!(b.text("#records").contains("killswitch.on"));
+    b.screenshot(&shots().join("portal-audit.png"));
+
     // Portal users, for the owner.
     b.goto(&format!("{base}/portal/users"));
     assert!(b.text("#users").contains("root-owner"));

@@ -152,10 +152,19 @@ impl Browser {
             .map(|s| Element(s.to_string()))
     }
 
-    /// The element matching `selector` (panics with the page when there is none).
+    /// The element matching `selector`, waiting up to 10 s for it (a page still loading
+    /// after a form's submission); panics with the page when there is none.
     pub fn el(&self, selector: &str) -> Element {
-        self.find(selector)
-            .unwrap_or_else(|| panic!("no {selector} on {}:\n{}", self.url(), self.source()))
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(e) = self.find(selector) {
+                return e;
+            }
+            if Instant::now() >= deadline {
+                panic!("no {selector} on {}:\n{}", self.url(), self.source());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Types `text` into the element.
