@@ -22,6 +22,9 @@ pub struct PortalSettings {
     pub idle: Duration,
     /// Auditors need a second factor too.
     pub mfa_for_auditors: bool,
+    /// The `Host` values the portal answers (the admin listener's address, its loopback
+    /// names, the host of `portal_origin`): anything else is refused (DNS rebinding).
+    pub hosts: Vec<String>,
     /// OpenID Connect sign-in, when configured.
     pub oidc: Option<OidcSettings>,
 }

@@ -56,6 +56,15 @@ fn owner_logs_in_with_a_second_factor_and_flips_the_kill_switch() {
     assert!(!r.text().contains("<script>"), "no inline script");
     assert_eq!(r.header("cache-control"), Some("no-store"));
 
+    // Another host name (a DNS-rebinding page) gets nothing.
+    let raw = format!(
+        "GET /portal/login HTTP/1.1\r\nHost: rebound.example:{}\r\nConnection: close\r\n\r\n",
+        c.addr.port()
+    );
+    let r = support::http::raw(c.addr, raw.as_bytes()).expect("answer");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("does not answer to that host name"));
+
     // A login form from another origin, or without one, is refused before any check.
     let form = [
         ("username", "root-owner"),
@@ -310,6 +319,25 @@ fn owner_logs_in_with_a_second_factor_and_flips_the_kill_switch() {
     }
 }
 
+fn gw_reset_self(p: &portal::Portal, owner: &mut Client) {
+    let page = owner.get("/portal/users").text();
+    let r = owner.post("/portal/users/root-owner/reset", &[("csrf", &csrf(&page))]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let fresh = portal::between(&r.text(), "<code id=\"one-time\">", "</code>");
+    assert!(r.text().contains("Your new password"));
+    assert_eq!(
+        location(&owner.get("/portal/overview")),
+        "/portal/login",
+        "the session ended"
+    );
+    let (secret, _) = owner
+        .login_and_enroll("root-owner", &fresh)
+        .expect("the second factor is set up again");
+    assert!(!secret.is_empty());
+    assert_eq!(owner.get("/portal/overview").status, 200);
+    let _ = p;
+}
+
 fn login_owner(p: &portal::Portal) -> (Client, Vec<u8>) {
     let mut c = p.client();
     let (secret, _) = c
@@ -376,6 +404,43 @@ fn roles_bound_what_a_user_sees_and_a_disabled_user_is_out_at_once() {
     );
     assert_eq!(r.status, 403);
     assert_eq!(kim.get("/portal/users").status, 403);
+    // An auditor may set up a second factor of their own accord; then it is asked for.
+    let out = p.admin.gw.ok(&[
+        "portal-user",
+        "create",
+        "--name",
+        "audit.lee",
+        "--role",
+        "auditor",
+        "--json",
+    ]);
+    let lee_pw: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    let lee_pw = lee_pw["password"].as_str().expect("password").to_string();
+    let mut lee = p.client();
+    assert!(lee.login_and_enroll("audit.lee", &lee_pw).is_none());
+    let page = lee.get("/portal/mfa/setup").text();
+    let secret =
+        portal::base32_decode(&portal::between(&page, "<code id=\"totp-key\">", "</code>"));
+    let r = lee.post(
+        "/portal/mfa/enroll",
+        &[
+            ("csrf", &csrf(&page)),
+            ("pending", &portal::field(&page, "pending")),
+            ("code", &totp_now(&secret)),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("recovery-codes"));
+    let mut again = p.client();
+    let r = again.post(
+        "/portal/login",
+        &[("username", "audit.lee"), ("password", &lee_pw)],
+    );
+    assert_eq!(
+        location(&r),
+        "/portal/mfa",
+        "enrolled: the second factor is due"
+    );
 
     // Disabled by the owner: the auditor's very next request finds no session.
     let page = owner.get("/portal/users").text();
@@ -400,6 +465,9 @@ fn roles_bound_what_a_user_sees_and_a_disabled_user_is_out_at_once() {
     // Now an admin, the second factor is due at the next login.
     assert!(kim.login_and_enroll("audit.kim", &password).is_some());
     assert_eq!(kim.get("/portal/overview").status, 200);
+
+    // An owner resetting themselves sees the new password once and logs in again with it.
+    gw_reset_self(&p, &mut owner);
 
     // The last owner cannot be disabled or demoted, here or by the CLI.
     let page = owner.get("/portal/users").text();
@@ -725,6 +793,40 @@ fn tokens_and_a_password_change_from_the_portal() {
             .call("GET", "/status", Some(&admin_token), None)
             .status,
         401
+    );
+
+    // A token made by a portal user goes when that user does.
+    let out = gw.ok(&[
+        "portal-user",
+        "create",
+        "--name",
+        "second.owner",
+        "--role",
+        "owner",
+        "--json",
+    ]);
+    let pw: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    let mut second_owner = p.client();
+    second_owner.login_and_enroll("second.owner", pw["password"].as_str().expect("pw"));
+    let page = second_owner.get("/portal/tokens").text();
+    let r = second_owner.post(
+        "/portal/tokens/admin",
+        &[
+            ("csrf", &csrf(&page)),
+            ("name", "their-bot"),
+            ("role", "auditor"),
+        ],
+    );
+    let theirs = portal::between(&r.text(), "<code id=\"one-time\">", "</code>");
+    assert_eq!(
+        p.admin.call("GET", "/status", Some(&theirs), None).status,
+        200
+    );
+    gw.ok(&["portal-user", "disable", "second.owner"]);
+    assert_eq!(
+        p.admin.call("GET", "/status", Some(&theirs), None).status,
+        401,
+        "revoked with its maker"
     );
 
     // A password change: the current one is checked, the new one twice and by the rules;

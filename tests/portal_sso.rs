@@ -14,6 +14,13 @@ fn location(r: &support::Response) -> String {
     r.header("location").unwrap_or("").to_string()
 }
 
+/// Where a successful sign-in's page sends the browser on (a page, not a redirect: the
+/// session cookie is `SameSite=Strict` and the sign-in arrived from another site).
+fn next(r: &support::Response) -> String {
+    assert_eq!(r.status, 200, "{}", r.text());
+    portal::between(&r.text(), "content=\"0;url=", "\"")
+}
+
 /// Starts the sign-in at the portal, follows the provider's redirect, and returns the
 /// callback's answer (the client holds the round trip's cookie as a browser would).
 fn sign_in(c: &mut Client, idp: &Provider) -> support::Response {
@@ -120,7 +127,7 @@ fn people_sign_in_with_the_issuer_and_forgeries_do_not() {
     let mut o = p.client();
     idp.next(Next::as_subject("owner-sub", &idp.client_id));
     let r = sign_in(&mut o, &idp);
-    assert_eq!(location(&r), "/portal/mfa");
+    assert_eq!(next(&r), "/portal/mfa");
 
     // Refusals: each a page saying so, no session, the round trip's cookie cleared.
     let refused = |n: Next, what: &str| {

@@ -30,6 +30,7 @@ const CASES: &[Case] = &[
     ("secrets_and_tenant_keys", secrets_and_tenant_keys),
     ("gateway_tokens", gateway_tokens),
     ("admin_tokens", admin_tokens),
+    ("portal_users_and_sessions", portal_users_and_sessions),
     ("key_material_and_reseal", key_material_and_reseal),
     (
         "killswitch_and_change_counter",
@@ -66,7 +67,7 @@ fn migrations(open: Open<'_>) {
         s.check_schema(),
         Err(StoreError::Unmigrated { current: 0, .. })
     ));
-    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert!(s.migrate().expect("m2").is_empty());
     open()
         .check_schema()
@@ -84,6 +85,8 @@ fn migrations(open: Open<'_>) {
         "nodes",
         "auth_failures",
         "audit_policy",
+        "portal_users",
+        "portal_sessions",
     ] {
         assert!(s.has_table(table).expect("has_table"), "{table}");
     }
@@ -354,6 +357,117 @@ fn admin_tokens(open: Open<'_>) {
         listed,
         [("adm-1".to_string(), true), ("adm-2".to_string(), false)]
     );
+}
+
+fn portal_users_and_sessions(open: Open<'_>) {
+    let s = migrated(open);
+    s.insert_portal_user("ops", "owner", "$argon2id$x", "cli:test")
+        .expect("insert");
+    assert!(s
+        .insert_portal_user("ops", "admin", "$argon2id$y", "cli")
+        .is_err());
+    assert!(s
+        .insert_portal_user("bad", "root", "$argon2id$y", "cli")
+        .is_err());
+    let u = open().portal_user("ops").expect("get").expect("exists");
+    assert_eq!(
+        (
+            u.role.as_str(),
+            u.active,
+            u.totp_sealed.is_none(),
+            u.sso.is_none()
+        ),
+        ("owner", true, true, true)
+    );
+    // Sessions by keyed hash; the second factor's state; counts per user.
+    s.insert_portal_session(&[1; 32], "ops", false, 1_000)
+        .expect("session");
+    s.insert_portal_session(&[2; 32], "ops", true, 1_000)
+        .expect("session");
+    let found = open()
+        .portal_session(&[1; 32])
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (found.full, found.created_ms, found.user.name.as_str()),
+        (false, 1_000, "ops")
+    );
+    s.touch_portal_session(&[1; 32], 5_000).expect("touch");
+    assert_eq!(
+        open()
+            .portal_session(&[1; 32])
+            .expect("get")
+            .expect("exists")
+            .seen_ms,
+        5_000
+    );
+    assert_eq!(
+        open().portal_session_counts().expect("counts"),
+        [("ops".to_string(), 2)]
+    );
+    // Enrolment once; a step accepted once; recovery codes used up once.
+    assert!(s
+        .enroll_portal_totp("ops", &[7u8; 40], 100, &["aa".into(), "bb".into()])
+        .expect("enrol"));
+    assert!(!s
+        .enroll_portal_totp("ops", &[8u8; 40], 100, &[])
+        .expect("again"));
+    let u = open().portal_user("ops").expect("get").expect("exists");
+    assert_eq!(
+        (u.totp_sealed.as_deref(), u.totp_last_step),
+        (Some(&[7u8; 40][..]), 100)
+    );
+    assert!(!s.use_portal_totp_step("ops", 100).expect("same step"));
+    assert!(s.use_portal_totp_step("ops", 101).expect("next step"));
+    assert!(s.use_portal_recovery_code("ops", "bb").expect("use"));
+    assert!(!s.use_portal_recovery_code("ops", "bb").expect("used"));
+    assert!(!s.use_portal_recovery_code("nobody", "aa").expect("no user"));
+    assert_eq!(
+        open()
+            .portal_user("ops")
+            .expect("get")
+            .expect("exists")
+            .recovery,
+        ["aa"]
+    );
+    // Single sign-on identities are unique; a change ends the sessions.
+    s.insert_portal_user("other", "auditor", "$argon2id$z", "cli")
+        .expect("insert");
+    assert!(s.set_portal_user_sso("ops", Some("sub-1")).expect("link"));
+    assert!(s.set_portal_user_sso("other", Some("sub-1")).is_err());
+    assert_eq!(
+        open()
+            .portal_user_by_sso("sub-1")
+            .expect("get")
+            .expect("found")
+            .name,
+        "ops"
+    );
+    assert!(open().portal_session(&[2; 32]).expect("get").is_none());
+    // A change to the user ends every session and revokes the admin tokens they made.
+    s.insert_portal_session(&[3; 32], "ops", true, 1_000)
+        .expect("session");
+    s.insert_admin_token("adm-p", &[4; 32], "auditor", "bot", "portal:ops")
+        .expect("token");
+    assert!(s.set_portal_user_role("ops", "admin").expect("role"));
+    assert!(open().portal_session(&[3; 32]).expect("get").is_none());
+    assert!(
+        !open()
+            .get_admin_token("adm-p")
+            .expect("get")
+            .expect("exists")
+            .active
+    );
+    assert!(!s.set_portal_user_active("nobody", false).expect("no user"));
+    // The sweep, and deletion.
+    s.insert_portal_session(&[5; 32], "other", true, 1_000)
+        .expect("session");
+    assert_eq!(s.forget_portal_sessions(2_000, 0).expect("sweep"), 1);
+    s.insert_portal_session(&[6; 32], "other", true, 10_000)
+        .expect("session");
+    assert!(s.delete_portal_user("other").expect("delete"));
+    assert!(open().portal_session(&[6; 32]).expect("get").is_none());
+    assert!(open().portal_user("other").expect("get").is_none());
 }
 
 fn key_material_and_reseal(open: Open<'_>) {

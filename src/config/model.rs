@@ -110,6 +110,9 @@ pub struct GatewayFile {
     pub portal_session_hours: Option<u64>,
     /// A portal session ends after this many idle minutes (default 30).
     pub portal_idle_minutes: Option<u64>,
+    /// The portal's public origin when it is reached through a proxy (`https://ops.example.com`):
+    /// its host is accepted besides the admin listener's own address.
+    pub portal_origin: Option<String>,
     /// Auditors must use a second factor too (owners and admins always do; default false).
     pub portal_mfa_for_auditors: Option<bool>,
     /// OpenID Connect sign-in for the portal: the issuer (`https://…`, exactly as its tokens'

@@ -264,7 +264,7 @@ fn enroll_page(state: &PortalState, c: &Current, notice: Option<Notice<'_>>) -> 
         })
         .unwrap_or_default();
     let body = format!(
-        r#"<p>Your role needs a second factor. Scan this code with an authenticator app, or type the key into it, then enter the code it shows.</p>
+        r#"<p>Scan this code with an authenticator app, or type the key into it, then enter the code it shows. Owners and admins need this second factor at every login.</p>
 <div class="qr" role="img" aria-label="QR code of the authenticator key">{qr}</div>
 <p>Key: <code id="totp-key">{key}</code></p>
 <form method="post" action="/portal/mfa/enroll">
@@ -361,7 +361,8 @@ pub fn mfa_submit(state: &PortalState, req: &PortalRequest) -> Reply {
             Refusal::Busy => 1,
         });
     }
-    let Ok(store) = state.store() else {
+    // The record's place first: a code is not used up unless its use is recorded.
+    let (Ok(slot), Ok(store)) = (super::reserve(state), state.store()) else {
         let _ = state
             .lockout
             .finish(&keys, Outcome::Abandoned, Instant::now(), lock_settings());
@@ -399,23 +400,21 @@ pub fn mfa_submit(state: &PortalState, req: &PortalRequest) -> Reply {
     };
     drop(store);
     if !ok {
+        // The reserved place goes back; the failure is recorded in its own.
+        drop(slot);
         return code_failed(state, req, &c, &keys, how);
     }
     let _ = state
         .lockout
         .finish(&keys, Outcome::Succeeded, Instant::now(), lock_settings());
-    if record(
-        state,
+    super::send(
+        slot,
         &c.user.name,
         "portal.mfa",
         "ok",
         req,
         json!({"method": how}),
-    )
-    .is_err()
-    {
-        return super::unavailable().into();
-    }
+    );
     start_session(
         state,
         req,
@@ -437,10 +436,30 @@ fn normalize_recovery(code: &str) -> String {
         .collect()
 }
 
+/// The session of a request enrolling a second factor: one in the second-factor step, or a
+/// logged-in auditor setting one up of their own accord.
+fn enrolling(state: &PortalState, req: &PortalRequest) -> Result<Current, Reply> {
+    match super::session_of(state, req)? {
+        Some(c) => Ok(c),
+        None => Err(Answer::Redirect("/portal/login?m=ended".into()).into()),
+    }
+}
+
+/// `GET /portal/mfa/setup`: a logged-in user without a second factor (an auditor, where it is
+/// optional) sets one up.
+pub fn setup_form(state: &PortalState, req: &PortalRequest) -> Reply {
+    match enrolling(state, req) {
+        Ok(c) if c.full && c.user.totp_sealed.is_none() => enroll_page(state, &c, None),
+        Ok(c) if !c.full => Answer::Redirect("/portal/mfa".into()).into(),
+        Ok(_) => Answer::Redirect("/portal/password".into()).into(),
+        Err(r) => r,
+    }
+}
+
 /// `POST /portal/mfa/enroll`: the first code confirms the new secret; the recovery codes are
 /// shown once.
 pub fn enroll_submit(state: &PortalState, req: &PortalRequest) -> Reply {
-    let c = match pending(state, req) {
+    let c = match enrolling(state, req) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -504,7 +523,8 @@ pub fn enroll_submit(state: &PortalState, req: &PortalRequest) -> Reply {
         ));
         codes.push(format!("{}-{}", &code[..4], &code[4..]));
     }
-    let Ok(store) = state.store() else {
+    // The record's place first: an enrolment is not stored unless it is recorded.
+    let (Ok(slot), Ok(store)) = (super::reserve(state), state.store()) else {
         return super::unavailable().into();
     };
     match store.enroll_portal_totp(&c.user.name, &sealed, step, &hashes) {
@@ -522,18 +542,14 @@ pub fn enroll_submit(state: &PortalState, req: &PortalRequest) -> Reply {
         }
     }
     drop(store);
-    if record(
-        state,
+    super::send(
+        slot,
         &c.user.name,
         "portal.mfa_enroll",
         "ok",
         req,
         json!({"recovery_codes": RECOVERY_CODES}),
-    )
-    .is_err()
-    {
-        return super::unavailable().into();
-    }
+    );
     let list: String = codes
         .iter()
         .map(|c| format!("<li><code>{c}</code></li>"))
@@ -587,10 +603,15 @@ fn password_page(c: &Current, status: u16, notice: Option<Notice<'_>>) -> Reply 
 <input type="password" id="repeat" name="repeat" autocomplete="new-password" required>
 <button type="submit">Change the password</button>
 </form>
-<p class="muted">Every other session of yours ends.</p>"#,
+<p class="muted">Every other session of yours ends.</p>{}"#,
         page::csrf_field(&c.csrf),
         crate::service::portal_user::PASSWORD_MIN,
         crate::service::portal_user::PASSWORD_MIN,
+        if c.user.totp_sealed.is_none() {
+            r#"<h2>Second factor</h2><p>None is set up. <a href="/portal/mfa/setup">Set up an authenticator app</a>.</p>"#
+        } else {
+            "<h2>Second factor</h2><p>An authenticator app is set up. An owner can reset it.</p>"
+        },
     );
     let viewer = page::Viewer {
         name: &c.user.name,

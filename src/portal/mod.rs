@@ -96,6 +96,7 @@ impl PortalState {
                 session_max: std::time::Duration::from_secs(12 * 3600),
                 idle: std::time::Duration::from_secs(1800),
                 mfa_for_auditors: false,
+                hosts: Vec::new(),
                 oidc: None,
             })
     }
@@ -312,6 +313,12 @@ fn forbidden_form() -> Answer {
 
 fn route(state: &PortalState, req: &PortalRequest) -> Reply {
     use hyper::Method as M;
+    // Only the portal's own names: a page on another name that resolves here (DNS
+    // rebinding) would otherwise pass the origin check, its Origin matching its Host.
+    let host = req.host.as_deref().unwrap_or("").to_ascii_lowercase();
+    if !state.settings().hosts.contains(&host) {
+        return bad_request("This portal does not answer to that host name.").into();
+    }
     let path = req.path.trim_end_matches('/');
     let m = &req.method;
     match (m, path) {
@@ -322,6 +329,7 @@ fn route(state: &PortalState, req: &PortalRequest) -> Reply {
         (&M::POST, "/portal/login") => login::submit(state, req),
         (&M::GET, "/portal/mfa") => login::mfa_form(state, req),
         (&M::POST, "/portal/mfa") => login::mfa_submit(state, req),
+        (&M::GET, "/portal/mfa/setup") => login::setup_form(state, req),
         (&M::POST, "/portal/mfa/enroll") => login::enroll_submit(state, req),
         (&M::POST, "/portal/logout") => login::logout(state, req),
         (&M::GET, "/portal/oidc/start") => oidc::start(state, req),
@@ -441,9 +449,28 @@ fn record(
     verb: &str,
     decision: &str,
     req: &PortalRequest,
-    mut note: serde_json::Value,
+    note: serde_json::Value,
 ) -> Result<(), ()> {
-    let slot = state.app.audit.reserve().map_err(|_| ())?;
+    let slot = reserve(state)?;
+    send(slot, user, verb, decision, req, note);
+    Ok(())
+}
+
+/// A place in the audit queue, taken before a change that must not happen unrecorded (a
+/// recovery code used up, an enrolment stored).
+fn reserve(state: &PortalState) -> Result<crate::audit::Slot, ()> {
+    state.app.audit.reserve().map_err(|_| ())
+}
+
+/// Sends a portal event's record into a reserved place (see [`record`]).
+fn send(
+    slot: crate::audit::Slot,
+    user: &str,
+    verb: &str,
+    decision: &str,
+    req: &PortalRequest,
+    mut note: serde_json::Value,
+) {
     if let (Some(ip), Some(obj)) = (req.peer, note.as_object_mut()) {
         obj.insert("address".into(), serde_json::json!(ip.to_string()));
     }
@@ -458,7 +485,6 @@ fn record(
         note: Some(note),
         ..Default::default()
     });
-    Ok(())
 }
 
 /// The operator handle of a logged-in portal user: changes are audited as `portal:<name>`.

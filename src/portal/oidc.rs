@@ -86,11 +86,20 @@ fn discover(o: &OidcSettings) -> Result<Endpoints, String> {
             .map(str::to_string)
             .ok_or_else(|| format!("the discovery document has no {k}"))
     };
-    Ok(Endpoints {
+    let e = Endpoints {
         authorization: s("authorization_endpoint")?,
         token: s("token_endpoint")?,
         jwks: s("jwks_uri")?,
-    })
+    };
+    // An https issuer's endpoints are https too: its keys and tokens never travel in clear.
+    if o.issuer.starts_with("https://")
+        && [&e.authorization, &e.token, &e.jwks]
+            .iter()
+            .any(|u| !u.starts_with("https://"))
+    {
+        return Err("the discovery document names an endpoint that is not https".into());
+    }
+    Ok(e)
 }
 
 /// `GET /portal/oidc/start`: off to the issuer.
@@ -263,8 +272,9 @@ pub fn callback(state: &PortalState, req: &PortalRequest) -> Reply {
     } else {
         "/portal/overview"
     };
-    let mut reply =
-        super::login::start_session(state, req, &user.name, !due, Answer::Redirect(then.into()));
+    // Not a redirect: see `page::continue_page`.
+    let page = Answer::Page(200, page::continue_page("Signed in", then));
+    let mut reply = super::login::start_session(state, req, &user.name, !due, page);
     reply.cookies.push(clear_cookie());
     reply
 }

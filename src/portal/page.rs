@@ -127,6 +127,34 @@ pub fn frame(
     out
 }
 
+/// A page that moves the browser on to portal path `to` by itself (a meta refresh, and a
+/// link for anyone whose browser does not follow it). Used where a redirect would not do:
+/// after a sign-in that arrived from another site, the browser treats a redirect as part of
+/// that cross-site navigation and withholds the `SameSite=Strict` session cookie; a
+/// navigation this page starts is the portal's own.
+pub fn continue_page(title: &str, to: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="0;url={to}">
+<title>{title} · erpgate</title>
+<link rel="stylesheet" href="/portal/static/portal.css">
+</head>
+<body>
+<main>
+<h1>{title}</h1>
+<p><a id="continue" href="{to}">Continue</a></p>
+</main>
+</body>
+</html>
+"#,
+        to = esc(to),
+        title = esc(title)
+    )
+}
+
 /// The stylesheet: plain, readable, high contrast.
 pub const CSS: &str = include_str!("portal.css");
 /// The one script: copies the text of `[data-copy]` targets to the clipboard.

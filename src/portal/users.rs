@@ -183,7 +183,27 @@ pub fn act(state: &PortalState, req: &PortalRequest, path: &str) -> Reply {
     };
     drop(store);
     match done {
-        // An owner who changed themselves (demoted, reset, sessions ended) ended their own
+        // An owner who reset themselves ended their own session with it: the new password is
+        // shown once here (with nothing else of the portal), then they log in again.
+        Ok(Some(password)) if name == c.user.name => Reply {
+            answer: Answer::Page(
+                200,
+                page::frame(
+                    "Your password was reset",
+                    None,
+                    None,
+                    &format!(
+                        r#"<div class="banner" role="alert"><p><strong>Shown once.</strong> Your new password:</p>
+<p><code id="one-time">{}</code> <button type="button" class="plain" data-copy="one-time">Copy</button></p>
+<p>Your sessions have ended and your second factor is to be set up again.</p></div>
+<p><a href="/portal/login">Log in again</a></p>"#,
+                        esc(password.expose())
+                    ),
+                ),
+            ),
+            cookies: vec![super::session::clear_cookie()],
+        },
+        // An owner who changed themselves otherwise (demoted, sessions ended) ended their own
         // session with it.
         Ok(_) if name == c.user.name => Answer::Redirect("/portal/login?m=ended".into()).into(),
         Ok(Some(password)) => {

@@ -76,6 +76,15 @@ fn user_row(r: &Row) -> Result<PortalUser, StoreError> {
     })
 }
 
+/// Revokes the admin API tokens a portal user made (`created_by` = `portal:<name>`): a user
+/// who is disabled, changes role, is reset or deleted leaves no bearer token behind.
+fn revoke_tokens_of(c: &super::sql::Conn, name: &str) -> Result<u64, StoreError> {
+    c.execute(
+        "UPDATE admin_tokens SET status = 'revoked', revoked_at = ?2 WHERE created_by = ?1 AND status = 'active'",
+        &params![format!("portal:{name}"), now()],
+    )
+}
+
 impl Store {
     /// Records a new portal user; an existing name is refused.
     pub fn insert_portal_user(
@@ -123,7 +132,7 @@ impl Store {
     }
 
     /// Sets (or with `None` clears) a user's single sign-on identity; an identity another
-    /// user has is refused. Sessions are kept.
+    /// user has is refused. Their sessions end.
     pub fn set_portal_user_sso(&self, name: &str, sso: Option<&str>) -> Result<bool, StoreError> {
         if let Some(id) = sso {
             if self.portal_user_by_sso(id)?.is_some_and(|u| u.name != name) {
@@ -132,11 +141,18 @@ impl Store {
                 ));
             }
         }
-        let n = self.conn.execute(
-            "UPDATE portal_users SET sso_identity = ?2, updated_at = ?3 WHERE name = ?1",
-            &params![name, sso, now()],
-        )?;
-        Ok(n > 0)
+        // A session signed in under the old identity ends with it.
+        self.conn.transaction(Tx::Write, |c| {
+            let n = c.execute(
+                "UPDATE portal_users SET sso_identity = ?2, updated_at = ?3 WHERE name = ?1",
+                &params![name, sso, now()],
+            )?;
+            c.execute(
+                "DELETE FROM portal_sessions WHERE user_name = ?1",
+                &params![name],
+            )?;
+            Ok(n > 0)
+        })
     }
 
     /// Every portal user, by name.
@@ -151,7 +167,8 @@ impl Store {
             .collect()
     }
 
-    /// Changes a user and ends every session of theirs, in one transaction. `Ok(false)` when
+    /// Changes a user, ends every session of theirs and revokes the admin tokens they made,
+    /// in one transaction. `Ok(false)` when
     /// there is no such user. `set` is an SQL assignment list over `?2…`.
     fn change_portal_user(
         &self,
@@ -173,6 +190,7 @@ impl Store {
                 "DELETE FROM portal_sessions WHERE user_name = ?1",
                 &params![name],
             )?;
+            revoke_tokens_of(c, name)?;
             Ok(n > 0)
         })
     }
@@ -215,6 +233,7 @@ impl Store {
                 "DELETE FROM portal_sessions WHERE user_name = ?1",
                 &params![name],
             )?;
+            revoke_tokens_of(c, name)?;
             Ok(c.execute("DELETE FROM portal_users WHERE name = ?1", &params![name])? > 0)
         })
     }

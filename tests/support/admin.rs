@@ -45,7 +45,11 @@ pub fn start() -> Admin {
 
 /// [`start`] with other harness options (`admin_listen` is added to `gateway_extra`).
 pub fn start_with(opts: Options) -> Admin {
-    let port = super::free_port();
+    start_at(super::free_port(), opts)
+}
+
+/// [`start_with`] with the admin listener on `port` (a URL naming it is configured first).
+pub fn start_at(port: u16, opts: Options) -> Admin {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let gateway_extra = format!("{}\nadmin_listen = \"{addr}\"", opts.gateway_extra);
     let mut gw = Gateway::start(Options {

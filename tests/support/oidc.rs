@@ -88,6 +88,12 @@ fn get<'a>(q: &'a [(String, String)], k: &str) -> &'a str {
 impl Provider {
     /// Starts the provider with two fresh RSA keys (one published, one not).
     pub fn start() -> Provider {
+        Provider::start_on("127.0.0.1")
+    }
+
+    /// [`Provider::start`], its issuer named with `host` (`localhost`: another site than a
+    /// portal on `127.0.0.1`, as a real provider is).
+    pub fn start_on(host: &str) -> Provider {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut rng = rand_core::OsRng;
@@ -97,7 +103,7 @@ impl Provider {
         });
         let p = Provider {
             addr,
-            issuer: format!("http://{addr}"),
+            issuer: format!("http://{host}:{}", addr.port()),
             client_id: "erpgate-portal".into(),
             client_secret: "oidc-client-secret-canary".into(),
             shared: Arc::new(Mutex::new(Shared::default())),

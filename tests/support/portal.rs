@@ -21,11 +21,19 @@ pub fn start() -> Portal {
 
 /// [`start`] with more harness options (`portal = true` is added to `gateway_extra`).
 pub fn start_with(opts: Options) -> Portal {
+    start_at(super::free_port(), opts)
+}
+
+/// [`start_with`] with the admin listener (and so the portal) on `port`.
+pub fn start_at(port: u16, opts: Options) -> Portal {
     let gateway_extra = format!("{}\nportal = true", opts.gateway_extra);
-    let admin = super::admin::start_with(Options {
-        gateway_extra,
-        ..opts
-    });
+    let admin = super::admin::start_at(
+        port,
+        Options {
+            gateway_extra,
+            ..opts
+        },
+    );
     let out = admin.gw.ok(&[
         "portal-user",
         "create",

@@ -200,6 +200,48 @@ impl Browser {
         .to_string()
     }
 
+    /// Runs `script` in the page and returns what it returns.
+    pub fn run(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(&json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Waits up to 10 s for the address bar to read `url` (a form's navigation may still be
+    /// under way when its click returns).
+    pub fn wait_url(&self, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.url();
+            if now == url {
+                return;
+            }
+            assert!(Instant::now() < deadline, "at {now}, not {url}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to 10 s for the text of `selector` to be `text`.
+    pub fn wait_text(&self, selector: &str, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self
+                .find(selector)
+                .map(|_| self.text(selector))
+                .unwrap_or_default();
+            if now == text {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{selector} reads {now:?}, not {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The browser's cookies for the current page (name, value, flags as the browser sees
     /// them).
     pub fn cookies(&self) -> Vec<Value> {

@@ -132,7 +132,7 @@ pub(super) fn gateway(files: &Files, p: &mut Vec<String>) -> Option<GatewaySetti
     );
     let otlp = otlp(g, k.file, k.p);
     let (metrics_listen, admin_listen) = side_listeners(g, listen, k.file, k.p);
-    let portal = portal(&mut k, g, admin_listen.is_some(), &files.base);
+    let portal = portal(&mut k, g, admin_listen, &files.base);
     let token_ttl = k.outside("token_ttl_seconds", g.token_ttl_seconds, (900, 60, 86_400));
     let max_failures = k.outside("token_max_failures", g.token_max_failures, (5, 1, 100));
     let lockout = k.outside(
@@ -484,7 +484,7 @@ fn otlp(g: &GatewayFile, file: &str, p: &mut Vec<String>) -> Option<crate::snaps
 fn portal(
     k: &mut Keys<'_>,
     g: &GatewayFile,
-    admin: bool,
+    admin: Option<SocketAddr>,
     base: &std::path::Path,
 ) -> Option<crate::snapshot::PortalSettings> {
     let hours = k.range("portal_session_hours", g.portal_session_hours, (12, 1, 24));
@@ -492,16 +492,37 @@ fn portal(
     if !g.portal.unwrap_or(false) {
         return None;
     }
-    if !admin {
-        k.p.push(format!(
+    let mut hosts = Vec::new();
+    match admin {
+        None => k.p.push(format!(
             "{}: gateway.portal: the portal is served on the admin listener: set gateway.admin_listen",
             k.file
-        ));
+        )),
+        Some(a) => {
+            hosts.push(a.to_string());
+            if a.ip().is_loopback() {
+                hosts.push(format!("localhost:{}", a.port()));
+            }
+        }
+    }
+    if let Some(o) = g.portal_origin.as_deref() {
+        match o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))
+            .filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@']))
+        {
+            Some(h) => hosts.push(h.to_ascii_lowercase()),
+            None => k.p.push(format!(
+                "{}: gateway.portal_origin: \"{o}\" is not an origin like https://ops.example.com",
+                k.file
+            )),
+        }
     }
     Some(crate::snapshot::PortalSettings {
         session_max: Duration::from_secs(hours * 3600),
         idle: Duration::from_secs(idle * 60),
         mfa_for_auditors: g.portal_mfa_for_auditors.unwrap_or(false),
+        hosts,
         oidc: oidc(k, g, base),
     })
 }
@@ -531,9 +552,11 @@ fn oidc(
     missing("portal_oidc_redirect_uri", &g.portal_oidc_redirect_uri);
     let insecure_ok = g.dangerous_allow_insecure_upstream.unwrap_or(false);
     let loopback = |u: &str| {
-        u.strip_prefix("http://")
-            .and_then(|r| r.split(['/', ':']).next())
-            .is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")
+        ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| {
+            u.strip_prefix("http://")
+                .and_then(|r| r.strip_prefix(h))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        })
     };
     let acceptable = issuer.starts_with("https://") || (insecure_ok && loopback(issuer));
     if !acceptable {
