@@ -650,6 +650,13 @@ fn accounts_credentials_explain_audit_and_settings_from_the_portal() {
             .text()
             .contains("credential.revoke")
     });
+    // The account's page says when each credential set was last used (from the trail).
+    let unused = gw.issue("ap-sync");
+    let page = owner.get("/portal/accounts/ap-sync").text();
+    let row = portal::between(&page, &format!("<code>{id}</code>"), "</tr>");
+    assert!(row.contains("class=\"last-use\">20"), "{row}");
+    let row = portal::between(&page, &format!("<code>{}</code>", unused.id), "</tr>");
+    assert!(row.contains("not in the last 10000 requests"), "{row}");
     let trail = owner.get("/portal/audit?actor=portal%3Aroot-owner").text();
     assert!(
         trail.contains("account.create") && trail.contains("credential.revoke"),

@@ -146,6 +146,27 @@ pub fn summary(conn: &Conn, since: &str, top: u32) -> Result<Summary, crate::sto
     Ok(Summary { decisions, reasons })
 }
 
+/// How far back [`last_use`] looks: an account's newest this many request records.
+pub const LAST_USE_WINDOW: u32 = 10_000;
+
+/// When credential set `credential` of `account` was last used: the time of the newest
+/// request record naming it among the account's newest [`LAST_USE_WINDOW`] (the actor and
+/// time index bounds the work); `None` when it is not among them.
+pub fn last_use(
+    conn: &Conn,
+    account: &str,
+    credential: &str,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let needle = format!("%\"credential_id\":\"{credential}\"%");
+    let row = conn.query_opt(
+        &format!(
+            "SELECT ts FROM (SELECT ts, record FROM audit_log WHERE actor = ?1 AND kind = 'request' ORDER BY ts DESC LIMIT {LAST_USE_WINDOW}) recent WHERE record LIKE ?2 ORDER BY ts DESC LIMIT 1"
+        ),
+        &[Value::from(account), Value::from(needle)],
+    )?;
+    row.map(|r| r.text(0)).transpose()
+}
+
 /// One record as stored: its id and time (a page's cursor) and its JSON.
 pub struct Row {
     /// Row id.

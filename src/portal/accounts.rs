@@ -178,6 +178,20 @@ fn render_account(
         (Ok(None), _) => return not_found(c),
         _ => return super::unavailable().into(),
     };
+    // Last use, from the audit trail (the account's recent request records).
+    let last_use: Vec<String> = creds
+        .iter()
+        .map(
+            |k| match crate::audit::query::last_use(store.conn(), &account.name, &k.id) {
+                Ok(Some(ts)) => esc(&ts),
+                Ok(None) => format!(
+                    "not in the last {} requests",
+                    crate::audit::query::LAST_USE_WINDOW
+                ),
+                Err(_) => "unknown".into(),
+            },
+        )
+        .collect();
     drop(store);
     let mut body = String::with_capacity(4096);
     if let Some(i) = issued {
@@ -233,8 +247,8 @@ fn render_account(
         ));
         body.push_str("</p>");
     }
-    body.push_str(r#"<h2>Credential sets</h2><table id="credentials"><tr><th scope="col">Id</th><th scope="col">API user</th><th scope="col">x-api-key id</th><th scope="col">Status</th><th scope="col">Issued</th><th scope="col"></th></tr>"#);
-    for k in &creds {
+    body.push_str(r#"<h2>Credential sets</h2><table id="credentials"><tr><th scope="col">Id</th><th scope="col">API user</th><th scope="col">x-api-key id</th><th scope="col">Status</th><th scope="col">Issued</th><th scope="col">Last used</th><th scope="col"></th></tr>"#);
+    for (k, last) in creds.iter().zip(&last_use) {
         let live = k.status == CredentialStatus::Active;
         let revoke = if live && can_change(c) {
             action(
@@ -247,7 +261,7 @@ fn render_account(
         };
         let _ = write!(
             body,
-            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{revoke}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"last-use\">{last}</td><td>{revoke}</td></tr>",
             esc(&k.id),
             esc(&k.username),
             esc(&k.api_key_id),

@@ -31,7 +31,14 @@ fn render(state: &PortalState, c: &Current, status: u16, notice: Option<Notice<'
         let _ = write!(body, r#"<tr><th scope="row">{k}</th><td>{v}</td></tr>"#);
     };
     row("erpgate", esc(env!("CARGO_PKG_VERSION")));
-    row("Node", esc(&g.node_id));
+    row(
+        "Node",
+        if g.node_id.is_empty() {
+            "one gateway (no gateway.node_id)".into()
+        } else {
+            esc(&g.node_id)
+        },
+    );
     row("Snapshot version", s.version.to_string());
     row(
         "Snapshot hash",
