@@ -14,9 +14,11 @@ mod audit;
 mod fetch;
 mod form;
 mod login;
+mod mfa;
 mod oidc;
 mod overview;
 mod page;
+mod password;
 mod policies;
 pub mod session;
 mod settings;
@@ -327,10 +329,10 @@ fn route(state: &PortalState, req: &PortalRequest) -> Reply {
         (&M::GET, "/portal/static/portal.js") => Answer::Asset("text/javascript", page::JS).into(),
         (&M::GET, "/portal/login") => login::form(state, req),
         (&M::POST, "/portal/login") => login::submit(state, req),
-        (&M::GET, "/portal/mfa") => login::mfa_form(state, req),
-        (&M::POST, "/portal/mfa") => login::mfa_submit(state, req),
-        (&M::GET, "/portal/mfa/setup") => login::setup_form(state, req),
-        (&M::POST, "/portal/mfa/enroll") => login::enroll_submit(state, req),
+        (&M::GET, "/portal/mfa") => mfa::form(state, req),
+        (&M::POST, "/portal/mfa") => mfa::submit(state, req),
+        (&M::GET, "/portal/mfa/setup") => mfa::setup_form(state, req),
+        (&M::POST, "/portal/mfa/enroll") => mfa::enroll_submit(state, req),
         (&M::POST, "/portal/logout") => login::logout(state, req),
         (&M::GET, "/portal/oidc/start") => oidc::start(state, req),
         (&M::GET, "/portal/oidc/callback") => oidc::callback(state, req),
@@ -367,8 +369,8 @@ fn route(state: &PortalState, req: &PortalRequest) -> Reply {
         (&M::POST, p) if p.starts_with("/portal/tokens/") => {
             tokens::act(state, req, &segments(p, "/portal/tokens/"))
         }
-        (&M::GET, "/portal/password") => login::password_form(state, req),
-        (&M::POST, "/portal/password") => login::password_submit(state, req),
+        (&M::GET, "/portal/password") => password::form(state, req),
+        (&M::POST, "/portal/password") => password::submit(state, req),
         (&M::GET, "/portal/users") => users::list(state, req),
         (&M::POST, "/portal/users") => users::create(state, req),
         (&M::POST, p) if p.starts_with("/portal/users/") => users::act(state, req, p),
