@@ -424,6 +424,9 @@ fn under_load_a_crash_and_a_lost_database_cost_no_wrong_answer_and_every_chain_v
     cl.pg.stop().expect("stop PostgreSQL");
     let db_gone = Instant::now();
     std::thread::sleep(Duration::from_secs(4));
+    // The database is certainly gone until its restart begins; once it begins, it may be
+    // serving again before the restart call returns (a slow start on a loaded machine).
+    let db_restart = Instant::now();
     cl.pg.restart().expect("start PostgreSQL");
     let db_back = Instant::now();
     std::thread::sleep(Duration::from_secs(5));
@@ -459,7 +462,7 @@ fn under_load_a_crash_and_a_lost_database_cost_no_wrong_answer_and_every_chain_v
     for node in 0..3 {
         let mine: Vec<&Seen> = seen
             .iter()
-            .filter(|s| s.node == node && during(s, db_gone, db_back))
+            .filter(|s| s.node == node && during(s, db_gone, db_restart))
             .collect();
         let last_relay = mine
             .iter()
