@@ -319,7 +319,7 @@ fn owner_logs_in_with_a_second_factor_and_flips_the_kill_switch() {
     }
 }
 
-fn gw_reset_self(p: &portal::Portal, owner: &mut Client) {
+fn reset_self(owner: &mut Client) {
     let page = owner.get("/portal/users").text();
     let r = owner.post("/portal/users/root-owner/reset", &[("csrf", &csrf(&page))]);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -335,7 +335,6 @@ fn gw_reset_self(p: &portal::Portal, owner: &mut Client) {
         .expect("the second factor is set up again");
     assert!(!secret.is_empty());
     assert_eq!(owner.get("/portal/overview").status, 200);
-    let _ = p;
 }
 
 fn login_owner(p: &portal::Portal) -> (Client, Vec<u8>) {
@@ -467,7 +466,7 @@ fn roles_bound_what_a_user_sees_and_a_disabled_user_is_out_at_once() {
     assert_eq!(kim.get("/portal/overview").status, 200);
 
     // An owner resetting themselves sees the new password once and logs in again with it.
-    gw_reset_self(&p, &mut owner);
+    reset_self(&mut owner);
 
     // The last owner cannot be disabled or demoted, here or by the CLI.
     let page = owner.get("/portal/users").text();

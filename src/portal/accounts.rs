@@ -6,20 +6,12 @@
 
 use std::fmt::Write as _;
 
-use super::page::{self, esc, Answer, Notice, Viewer};
+use super::page::{self, esc, Answer, Notice};
 use super::session::Current;
 use super::{PortalRequest, PortalState, Reply};
 use crate::service::admin_token::Role;
 use crate::service::credential::Issued;
 use crate::store::{AccountStatus, CredentialStatus};
-
-fn viewer(c: &Current) -> Viewer<'_> {
-    Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    }
-}
 
 fn can_change(c: &Current) -> bool {
     Role::parse(&c.user.role).is_some_and(|r| r >= Role::Admin)
@@ -102,20 +94,17 @@ fn render_list(
     }
     Answer::Page(
         status,
-        page::frame("Accounts", Some(&viewer(c)), notice, &body),
+        page::frame("Accounts", Some(&c.viewer()), notice, &body),
     )
     .into()
 }
 
 /// `POST /portal/accounts`: name and tenant.
 pub fn create(state: &PortalState, req: &PortalRequest) -> Reply {
-    let c = match super::logged_in(state, req, Role::Admin) {
+    let c = match super::posted(state, req, Role::Admin) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let name = req.form.text("name");
     let tenant = req.form.text("tenant");
     let snapshot = state.app.compiled.load();
@@ -275,7 +264,7 @@ fn render_account(
         status,
         page::frame(
             &format!("Account {}", account.name),
-            Some(&viewer(c)),
+            Some(&c.viewer()),
             notice,
             &body,
         ),
@@ -337,7 +326,7 @@ fn not_found(c: &Current) -> Reply {
         404,
         page::frame(
             "No such account",
-            Some(&viewer(c)),
+            Some(&c.viewer()),
             None,
             r#"<p><a href="/portal/accounts">Back to the accounts</a></p>"#,
         ),
@@ -347,13 +336,10 @@ fn not_found(c: &Current) -> Reply {
 
 /// `POST /portal/accounts/NAME/{suspend,resume,issue}`.
 pub fn act(state: &PortalState, req: &PortalRequest, name: &str, action: &str) -> Reply {
-    let c = match super::logged_in(state, req, Role::Admin) {
+    let c = match super::posted(state, req, Role::Admin) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let Ok(mut store) = state.store() else {
         return super::unavailable().into();
     };
@@ -392,13 +378,10 @@ pub fn act(state: &PortalState, req: &PortalRequest, name: &str, action: &str) -
 
 /// `POST /portal/credentials/ID/revoke`.
 pub fn revoke(state: &PortalState, req: &PortalRequest, id: &str) -> Reply {
-    let c = match super::logged_in(state, req, Role::Admin) {
+    let c = match super::posted(state, req, Role::Admin) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let Ok(mut store) = state.store() else {
         return super::unavailable().into();
     };

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::page::{self, esc, Answer, Notice, Viewer};
+use super::page::{self, esc, Answer, Notice};
 use super::{PortalRequest, PortalState, Reply};
 use crate::audit::query::{self, Filter};
 use crate::service::admin_token::Role;
@@ -117,11 +117,7 @@ pub fn show(state: &PortalState, req: &PortalRequest) -> Reply {
     if !err.is_empty() {
         notice = Some(Notice::Error(&err));
     }
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     let status = if err.is_empty() { 200 } else { 400 };
     Answer::Page(
         status,
@@ -165,11 +161,7 @@ pub fn record(state: &PortalState, req: &PortalRequest) -> Reply {
         }
     }
     body.push_str(r#"<p><a href="/portal/audit">Back to the trail</a></p>"#);
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(
         200,
         page::frame(&format!("Request {rid}"), Some(&viewer), None, &body),
@@ -227,11 +219,7 @@ pub fn verify(state: &PortalState, req: &PortalRequest) -> Reply {
             notice = Notice::Error(&summary);
         }
     }
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(
         200,
         page::frame("Audit chain", Some(&viewer), Some(notice), &body),

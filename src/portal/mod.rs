@@ -290,6 +290,14 @@ fn session_of(state: &PortalState, req: &PortalRequest) -> Result<Option<Current
         })
 }
 
+/// The session of a state-changing request: logged in with at least `role` ([`logged_in`]),
+/// from the portal's own origin with the session's form token ([`check_post`]).
+fn posted(state: &PortalState, req: &PortalRequest, role: Role) -> Result<Current, Reply> {
+    let c = logged_in(state, req, role)?;
+    check_post(req, &c)?;
+    Ok(c)
+}
+
 /// A POST's guard: same origin and the session's form token.
 fn check_post(req: &PortalRequest, current: &Current) -> Result<(), Reply> {
     let token = req.form.get("csrf").unwrap_or("");

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::page::{self, esc, Answer, Notice, Viewer};
+use super::page::{self, esc, Answer, Notice};
 use super::{PortalRequest, PortalState, Reply};
 use crate::service::admin_token::Role;
 
@@ -177,11 +177,7 @@ fn render(
         );
     }
     body.push_str("</table>");
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(
         status,
         page::frame("Overview", Some(&viewer), notice, &body),
@@ -191,13 +187,10 @@ fn render(
 
 /// `POST /portal/killswitch`: `state` on or off, a `reason`, and `confirm=yes`.
 pub fn killswitch(state: &PortalState, req: &PortalRequest) -> Reply {
-    let c = match super::logged_in(state, req, Role::Admin) {
+    let c = match super::posted(state, req, Role::Admin) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let on = match req.form.text("state") {
         "on" => true,
         "off" => false,

@@ -35,11 +35,7 @@ fn password_page(c: &Current, status: u16, notice: Option<Notice<'_>>) -> Reply 
             "<h2>Second factor</h2><p>An authenticator app is set up. An owner can reset it.</p>"
         },
     );
-    let viewer = page::Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(
         status,
         page::frame("Change your password", Some(&viewer), notice, &body),
@@ -62,13 +58,10 @@ pub fn form(state: &PortalState, req: &PortalRequest) -> Reply {
 
 /// `POST /portal/password`: the current password (counted like a login's), the new one twice.
 pub fn submit(state: &PortalState, req: &PortalRequest) -> Reply {
-    let c = match super::logged_in(state, req, crate::service::admin_token::Role::Auditor) {
+    let c = match super::posted(state, req, crate::service::admin_token::Role::Auditor) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let keys = keys(state, b"portal", &c.user.name, req);
     let s = lock_settings();
     if let Err(r) = state.lockout.begin(&keys, Instant::now(), s) {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::page::{self, esc, Answer, Viewer};
+use super::page::{self, esc, Answer};
 use super::{PortalRequest, PortalState, Reply};
 use crate::service::admin_token::Role;
 
@@ -112,11 +112,7 @@ pub fn show(state: &PortalState, req: &PortalRequest) -> Reply {
         );
     }
     body.push_str("</table>");
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(200, page::frame("Policies", Some(&viewer), None, &body)).into()
 }
 

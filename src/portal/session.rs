@@ -26,6 +26,17 @@ pub struct Current {
     pub csrf: String,
 }
 
+impl Current {
+    /// The page navigation's view of this session's user.
+    pub fn viewer(&self) -> super::page::Viewer<'_> {
+        super::page::Viewer {
+            name: &self.user.name,
+            role: &self.user.role,
+            csrf: &self.csrf,
+        }
+    }
+}
+
 /// Session ids and form tokens under the portal's key.
 pub struct Sessions {
     hasher: KeyedHasher,

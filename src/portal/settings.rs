@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::page::{self, esc, Answer, Notice, Viewer};
+use super::page::{self, esc, Answer, Notice};
 use super::session::Current;
 use super::{PortalRequest, PortalState, Reply};
 use crate::service::admin_token::Role;
@@ -104,11 +104,7 @@ fn render(state: &PortalState, c: &Current, status: u16, notice: Option<Notice<'
             page::csrf_field(&c.csrf)
         );
     }
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(
         status,
         page::frame("Settings", Some(&viewer), notice, &body),
@@ -118,13 +114,10 @@ fn render(state: &PortalState, c: &Current, status: u16, notice: Option<Notice<'
 
 /// `POST /portal/settings/reload`.
 pub fn reload(state: &PortalState, req: &PortalRequest) -> Reply {
-    let c = match super::logged_in(state, req, Role::Admin) {
+    let c = match super::posted(state, req, Role::Admin) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let actor = format!("portal:{}", c.user.name);
     match crate::service::reload::reload(&state.app, &actor) {
         Ok(_) => Answer::Redirect("/portal/settings?m=reloaded".into()).into(),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::page::{self, esc, Answer, Notice, Viewer};
+use super::page::{self, esc, Answer, Notice};
 use super::session::Current;
 use super::{PortalRequest, PortalState, Reply};
 use crate::crypto::SecretString;
@@ -123,11 +123,7 @@ fn render(
             page::csrf_field(&c.csrf)
         );
     }
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(status, page::frame("Tokens", Some(&viewer), notice, &body)).into()
 }
 
@@ -138,13 +134,10 @@ pub fn act(state: &PortalState, req: &PortalRequest, parts: &[&str]) -> Reply {
         ["gateway", _, "revoke"] => Role::Admin,
         _ => Role::Owner,
     };
-    let c = match super::logged_in(state, req, need) {
+    let c = match super::posted(state, req, need) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let Ok(mut store) = state.store() else {
         return super::unavailable().into();
     };

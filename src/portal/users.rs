@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::page::{self, esc, Answer, Notice, Viewer};
+use super::page::{self, esc, Answer, Notice};
 use super::session::Current;
 use super::{PortalRequest, PortalState, Reply};
 use crate::crypto::SecretString;
@@ -102,11 +102,7 @@ fn render(
 <p class="muted">A password is generated and shown once. Owners and admins set up their second factor at their first login.</p>"#,
         csrf = page::csrf_field(&c.csrf)
     );
-    let viewer = Viewer {
-        name: &c.user.name,
-        role: &c.user.role,
-        csrf: &c.csrf,
-    };
+    let viewer = c.viewer();
     Answer::Page(
         status,
         page::frame("Portal users", Some(&viewer), notice, &body),
@@ -116,13 +112,10 @@ fn render(
 
 /// `POST /portal/users`: create one.
 pub fn create(state: &PortalState, req: &PortalRequest) -> Reply {
-    let c = match super::logged_in(state, req, Role::Owner) {
+    let c = match super::posted(state, req, Role::Owner) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let name = req.form.text("name");
     let Some(role) = Role::parse(req.form.text("role")) else {
         return render(state, &c, 400, Some(Notice::Error("Choose a role.")), None);
@@ -152,13 +145,10 @@ pub fn create(state: &PortalState, req: &PortalRequest) -> Reply {
 /// `POST /portal/users/NAME/ACTION`.
 pub fn act(state: &PortalState, req: &PortalRequest, path: &str) -> Reply {
     use crate::service::portal_user as pu;
-    let c = match super::logged_in(state, req, Role::Owner) {
+    let c = match super::posted(state, req, Role::Owner) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = super::check_post(req, &c) {
-        return r;
-    }
     let rest = path.trim_start_matches("/portal/users/");
     let Some((name, action)) = rest.split_once('/') else {
         return render(state, &c, 404, Some(Notice::Error("No such action.")), None);
