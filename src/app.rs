@@ -129,7 +129,10 @@ pub struct App {
     pub cluster: Arc<crate::directory::cluster::Cluster>,
     /// Span export (`gateway.otlp_traces_endpoint`; None: off).
     pub spans: Option<crate::telemetry::otlp::Exporter>,
-    /// The store connection gateway tokens are written through (opened on first use).
+    /// Browser sessions of Oracle users (Page Integration).
+    pub browser: crate::session::browser::BrowserSessions,
+    /// The store connection the relay writes through (gateway tokens, browser sessions;
+    /// opened on first use).
     token_store: Arc<std::sync::Mutex<Option<crate::store::Store>>>,
 }
 
@@ -176,7 +179,12 @@ impl App {
                 Some(exporter)
             }
         };
+        let browser = crate::session::browser::BrowserSessions::new(
+            master.keyed_hasher(crate::crypto::HashPurpose::BrowserSession),
+            master.keyed_hasher(crate::crypto::HashPurpose::LaunchToken),
+        );
         Ok(App {
+            browser,
             spans,
             config_path: config_path.to_path_buf(),
             master,
@@ -210,18 +218,29 @@ impl App {
     /// Writes an issued gateway token's row (keyed hash, never the token) to the store, off
     /// the async workers.
     pub async fn store_token(&self, token: &crate::store::StoredToken) -> Result<(), String> {
+        let token = token.clone();
+        self.store_write(move |store| store.insert_token(&token)).await
+    }
+
+    /// Runs `write` on the relay's own store connection, off the request path's threads
+    /// (opened on first use, reopened after a failure). Errors are the store's text.
+    pub async fn store_write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError>
+            + Send
+            + 'static,
+    ) -> Result<T, String> {
         let db = self.compiled.load().snapshot.gateway.database.clone();
         let slot = self.token_store.clone();
-        let token = token.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = slot
                 .lock()
-                .map_err(|_| "token store lock poisoned".to_string())?;
+                .map_err(|_| "store connection lock poisoned".to_string())?;
             if guard.is_none() {
                 *guard = Some(crate::store::Store::connect(&db).map_err(|e| e.to_string())?);
             }
             let store = guard.as_ref().ok_or("no store")?;
-            let result = store.insert_token(&token).map_err(|e| e.to_string());
+            let result = write(store).map_err(|e| e.to_string());
             if result.is_err() {
                 // Reopen next time: the connection may be what failed.
                 *guard = None;

@@ -87,6 +87,14 @@ pub enum Reason {
     /// The query string cannot be read unambiguously (an invalid escape, bytes that are not
     /// UTF-8, a quote left open).
     QueryMalformed,
+    /// A Page Integration launch whose token did not verify (signature, issuer, audience,
+    /// time, size) or that asked for something else than a launch.
+    LaunchRefused,
+    /// A Page Integration launch token that already started a session.
+    LaunchReplayed,
+    /// A request in a browser session that changes something without the gateway page's own
+    /// header and origin (a cross-site request forgery defence).
+    SessionCsrf,
 }
 
 impl Reason {
@@ -128,6 +136,9 @@ impl Reason {
             Reason::QueryMaskedField => "query.masked_field",
             Reason::QueryParameterDenied => "query.parameter_denied",
             Reason::QueryMalformed => "query.malformed",
+            Reason::LaunchRefused => "launch.refused",
+            Reason::LaunchReplayed => "launch.replayed",
+            Reason::SessionCsrf => "session.csrf",
         }
     }
 
@@ -141,14 +152,17 @@ impl Reason {
             Reason::AuthMissing
             | Reason::AuthInvalid
             | Reason::AuthExpired
-            | Reason::CredentialRevoked => 401,
+            | Reason::CredentialRevoked
+            | Reason::LaunchRefused
+            | Reason::LaunchReplayed => 401,
             Reason::AccountSuspended
             | Reason::PolicyDenied
             | Reason::HeaderDenied
             | Reason::QueryMaskedField
             | Reason::QueryParameterDenied
             | Reason::ScheduleClosed
-            | Reason::CorsOriginDenied => 403,
+            | Reason::CorsOriginDenied
+            | Reason::SessionCsrf => 403,
             Reason::EndpointUnknown => 404,
             Reason::MethodNotAllowed => 405,
             Reason::BodyTooLarge => 413,
@@ -229,6 +243,15 @@ impl Reason {
             }
             Reason::QueryParameterDenied => "A query parameter is not allowed for this endpoint.",
             Reason::QueryMalformed => "The query string cannot be read unambiguously.",
+            Reason::LaunchRefused => {
+                "The sign-in link from Oracle is not valid here. Open the page again from Oracle."
+            }
+            Reason::LaunchReplayed => {
+                "This sign-in link from Oracle was already used. Open the page again from Oracle."
+            }
+            Reason::SessionCsrf => {
+                "A change in a browser session must come from the gateway's own page."
+            }
         }
     }
 
@@ -242,7 +265,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 35] = [
+    pub const ALL: [Reason; 38] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -278,6 +301,9 @@ impl Reason {
         Reason::QueryMaskedField,
         Reason::QueryParameterDenied,
         Reason::QueryMalformed,
+        Reason::LaunchRefused,
+        Reason::LaunchReplayed,
+        Reason::SessionCsrf,
     ];
 }
 

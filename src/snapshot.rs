@@ -161,8 +161,23 @@ pub struct Tenant {
     pub cors_origins: Vec<String>,
     /// Oracle user tokens this tenant trusts, when configured.
     pub inbound: Option<crate::jwt::inbound::InboundTrust>,
+    /// Oracle users in the browser (Page Integration), when configured.
+    pub page_integration: Option<PageIntegration>,
     /// What becomes of query parameters Oracle's framework does not name.
     pub unknown_query_parameters: crate::oracle::query::UnknownParams,
+}
+
+/// A tenant's Page Integration launch, validated.
+#[derive(Clone, Debug)]
+pub struct PageIntegration {
+    /// The launch path (`/launch/acme`): no query, no trailing `/`, no catalog path.
+    pub launch_path: String,
+    /// The query parameter carrying the launch token.
+    pub token_parameter: String,
+    /// The gateway's origin as the browser sees it (canonical `scheme://host[:port]`).
+    pub origin: String,
+    /// Longest session (seconds).
+    pub session_max: i64,
 }
 
 /// The compiled configuration.

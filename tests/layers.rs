@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "L0 leaves",
-        &["refusal", "ids", "net", "sync", "crypto", "path", "listen"],
+        &[
+            "refusal", "ids", "net", "sync", "crypto", "path", "listen", "html",
+        ],
     ),
     (
         "L1 domain",
@@ -31,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sim",
             "oracle",
             "telemetry",
+            "session",
         ],
     ),
     ("L2 compiled configuration", &["snapshot"]),

@@ -8,7 +8,7 @@ use super::App;
 /// What the store poller does after each poll: this gateway's heartbeat (node id and snapshot
 /// hash, read back with everyone's for `/status`); on a shared store, the locks engaged by
 /// other gateways applied to this one's lockout table, and old counters forgotten; every
-/// minute, expired portal sessions removed.
+/// minute, expired portal sessions and browser sessions removed.
 pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller::Hook {
     let mut beat = crate::directory::cluster::Heartbeat::new(node);
     let mut last_sweep: Option<std::time::Instant> = None;
@@ -18,6 +18,9 @@ pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller
         beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;
         let sweep = last_sweep.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60));
         if sweep {
+            // Browser sessions whose launch token can no longer verify (replays of it are
+            // refused by the token's own expiry from then on).
+            store.forget_browser_sessions(chrono::Utc::now().timestamp())?;
             if let Some(p) = &compiled.snapshot.gateway.portal {
                 // Portal sessions past their lifetime or idle timeout: refused when presented
                 // anyway, removed here so the table holds live sessions only.

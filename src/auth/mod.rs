@@ -41,6 +41,8 @@ pub enum AuthKind {
     OracleJwt,
     /// A gateway token from `POST /gateway/token`.
     GatewayToken,
+    /// A browser session started by a verified Page Integration launch token.
+    BrowserSession,
 }
 
 impl AuthKind {
@@ -51,6 +53,7 @@ impl AuthKind {
             AuthKind::ApiKey => "api_key",
             AuthKind::OracleJwt => "oracle_jwt",
             AuthKind::GatewayToken => "gateway_token",
+            AuthKind::BrowserSession => "browser_session",
         }
     }
 }

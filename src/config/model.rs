@@ -214,9 +214,27 @@ pub struct TenantFile {
     pub cors_origins: Vec<String>,
     /// Oracle user tokens this tenant accepts (`Authorization: Bearer <Oracle JWT>`).
     pub inbound_jwt: Option<InboundJwtFile>,
+    /// Oracle users arriving in a browser from Fusion (Page Integration).
+    pub page_integration: Option<PageIntegrationFile>,
     /// Query parameters Oracle's framework does not name: `"allow"` or `"refuse"` (absent:
     /// refused where the caller's responses are masked, allowed elsewhere).
     pub unknown_query_parameters: Option<String>,
+}
+
+/// `[tenants.NAME.page_integration]`: the launch URL Oracle's Page Integration sends users
+/// to (a Secure Destination), with the signed user token in a query parameter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageIntegrationFile {
+    /// The path the destination URL names, e.g. `/launch/acme`.
+    pub launch_path: String,
+    /// The query parameter carrying the token, as named in the Secure Destination (default
+    /// `jwt`).
+    pub token_parameter: Option<String>,
+    /// The gateway's origin as the browser sees it (`https://erpgate.example.com`).
+    pub origin: String,
+    /// Longest session in minutes (default 60); a session never outlives its launch token.
+    pub session_max_minutes: Option<u64>,
 }
 
 /// `[tenants.NAME.inbound_jwt]`: which Oracle-issued user tokens are trusted.

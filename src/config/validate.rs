@@ -163,6 +163,12 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                 }
                 identity::inbound(&files.base, file, name, i, p)
             });
+            let page_integration = t.page_integration.as_ref().and_then(|pi| {
+                if t.inbound_jwt.is_none() {
+                    p.push(format!("{file}: tenants.{name}.page_integration: needs [tenants.{name}.inbound_jwt] (the launch token is an Oracle user token, verified like one)"));
+                }
+                page::launch(file, name, pi, allow_insecure, p)
+            });
             if let Some(u) = up {
                 out.push(Tenant {
                     name: name.clone(),
@@ -176,6 +182,7 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                     auth,
                     cors_origins,
                     inbound,
+                    page_integration,
                     unknown_query_parameters: oracle::unknown_params(
                         file,
                         name,
@@ -421,6 +428,9 @@ pub fn compile(mut files: Files, version: u64) -> Result<Snapshot, ConfigError> 
     let mut cat_problems = Vec::new();
     let cat = catalog(&files, &mut cat_problems);
     p.extend(cat_problems);
+    if let Some(c) = &cat {
+        page::no_collisions(&tenants, c, &mut p);
+    }
     let mut compiled = match &cat {
         Some(c) => policies(&files, c, &tenants, &mut p),
         None => Vec::new(),
@@ -469,6 +479,7 @@ pub fn compile(mut files: Files, version: u64) -> Result<Snapshot, ConfigError> 
 mod gateway;
 mod identity;
 pub mod oracle;
+mod page;
 mod ratelimit;
 mod redaction;
 mod tenant;

@@ -24,6 +24,11 @@ pub enum HashPurpose {
     PortalSession,
     /// Portal recovery codes (label `portal-recovery`).
     PortalRecovery,
+    /// Browser sessions of Oracle users and their form tokens (label `browser-session`).
+    BrowserSession,
+    /// Page Integration launch tokens, for the replay check and the audit trail (label
+    /// `launch-token`).
+    LaunchToken,
 }
 
 impl HashPurpose {
@@ -38,11 +43,13 @@ impl HashPurpose {
             HashPurpose::Lockout => "lockout",
             HashPurpose::PortalSession => "portal-session",
             HashPurpose::PortalRecovery => "portal-recovery",
+            HashPurpose::BrowserSession => "browser-session",
+            HashPurpose::LaunchToken => "launch-token",
         }
     }
 
     /// Every purpose.
-    pub const ALL: [HashPurpose; 8] = [
+    pub const ALL: [HashPurpose; 10] = [
         HashPurpose::ApiKey,
         HashPurpose::CredentialCache,
         HashPurpose::InboundJwt,
@@ -51,6 +58,8 @@ impl HashPurpose {
         HashPurpose::Lockout,
         HashPurpose::PortalSession,
         HashPurpose::PortalRecovery,
+        HashPurpose::BrowserSession,
+        HashPurpose::LaunchToken,
     ];
 }
 
@@ -78,7 +87,9 @@ mod tests {
                 "admin-token",
                 "lockout",
                 "portal-session",
-                "portal-recovery"
+                "portal-recovery",
+                "browser-session",
+                "launch-token"
             ]
         );
         assert_eq!(TENANT_KEY_SEAL_NAME, "tenant-signing-key");

@@ -35,6 +35,8 @@ pub struct DirectoryView {
     tenant_keys: HashMap<String, TenantKey>,
     /// Gateway tokens by id.
     tokens: HashMap<String, crate::store::StoredToken>,
+    /// Browser sessions by the keyed hash of their id.
+    browser_sessions: HashMap<[u8; 32], Arc<crate::store::StoredBrowserSession>>,
 }
 
 /// A tenant's signing key as the view holds it: sealed key, parsed certificate.
@@ -75,9 +77,14 @@ impl DirectoryView {
             secrets,
             tenant_keys,
             tokens,
+            browser_sessions,
             killswitch,
         } = dir;
         let tokens = tokens.into_iter().map(|t| (t.id.clone(), t)).collect();
+        let browser_sessions = browser_sessions
+            .into_iter()
+            .map(|s| (s.session_hash, Arc::new(s)))
+            .collect();
         let tenant_keys = tenant_keys
             .into_iter()
             .filter_map(|k| match crate::jwt::Certificate::from_der(&k.cert_der) {
@@ -139,6 +146,7 @@ impl DirectoryView {
             secrets: by_tenant,
             tenant_keys,
             tokens,
+            browser_sessions,
         }
     }
 
@@ -250,6 +258,12 @@ impl DirectoryView {
     pub fn account_active(&self, idx: AccountIdx) -> bool {
         self.account(idx)
             .is_some_and(|a| a.status == AccountStatus::Active)
+    }
+
+    /// The browser session whose id hashes to `hash`, if the store held it when this view
+    /// was built (ended ones included).
+    pub fn browser_session(&self, hash: &[u8; 32]) -> Option<&Arc<crate::store::StoredBrowserSession>> {
+        self.browser_sessions.get(hash)
     }
 
     /// The gateway token with public id `id`, if the store held it when this view was built.

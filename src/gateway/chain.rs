@@ -207,6 +207,17 @@ async fn authenticate(
     input: &RequestInput<'_>,
 ) -> Result<Principal, Deny> {
     let snapshot = &compiled.snapshot;
+    if super::browser::presents_session(input.headers) {
+        return super::browser::authenticate(
+            app,
+            compiled,
+            view,
+            input.method,
+            input.headers,
+            !input.authorization.is_empty() || !input.api_key.is_empty(),
+            input.now.timestamp(),
+        );
+    }
     let presented = presented::parse(input.authorization, input.api_key).map_err(presented_deny)?;
     let principal = match &presented {
         Presented::Bearer(token) if token.starts_with(TOKEN_PREFIX) => {

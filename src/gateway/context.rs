@@ -29,6 +29,9 @@ pub enum Decision {
     Preflight,
     /// A gateway token issued by `POST /gateway/token`.
     TokenIssued,
+    /// Answered by the gateway itself: a launch that started a session, the viewer page,
+    /// its assets, its session's details or its end.
+    Served,
     /// Refused or failed, with the reason.
     Denied(Deny),
 }
@@ -144,6 +147,11 @@ pub struct RequestCtx {
     pub cors_origin: Option<String>,
     /// Whether this is a `POST /gateway/token` request (recorded as kind `token`).
     pub token_endpoint: bool,
+    /// A request to a Page Integration launch path: its query (a launch token) is never
+    /// recorded.
+    pub launch_path: bool,
+    /// The launch token's audit name (first 12 hex characters of its keyed hash).
+    pub launch_token: Option<String>,
     /// The public id of the token issued, when one was.
     pub issued_token: Option<String>,
     /// Whether the request was already retried with a refreshed upstream token.
@@ -180,6 +188,8 @@ impl RequestCtx {
             body_redaction: None,
             cors_origin: None,
             token_endpoint: false,
+            launch_path: false,
+            launch_token: None,
             issued_token: None,
             token_refreshed: false,
             hsts: None,

@@ -32,13 +32,18 @@ pub fn allowed_anywhere(snapshot: &Snapshot, origin: &[u8]) -> Option<String> {
     snapshot
         .tenants
         .iter()
-        .any(|t| t.cors_origins.contains(&o))
+        .any(|t| allowed_for(t, &o))
         .then_some(o)
 }
 
-/// Whether `tenant` allows `origin` (as returned by [`allowed_anywhere`]).
+/// Whether `tenant` allows `origin` (as returned by [`allowed_anywhere`]): one of its CORS
+/// origins, or the gateway's own origin its Page Integration names (the viewer's requests).
 pub fn allowed_for(tenant: &Tenant, origin: &str) -> bool {
     tenant.cors_origins.iter().any(|a| a == origin)
+        || tenant
+            .page_integration
+            .as_ref()
+            .is_some_and(|p| p.origin == origin)
 }
 
 /// Whether `req` is a CORS preflight.

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod batch;
 pub mod body;
+pub mod browser;
 pub mod chain;
 pub mod client_ip;
 pub mod context;
@@ -11,6 +12,7 @@ pub mod cors;
 pub mod deny;
 pub mod front;
 pub mod governed;
+pub mod launch;
 pub mod record;
 pub mod respond;
 pub mod response_head;
@@ -20,6 +22,7 @@ pub mod token_client;
 pub mod token_endpoint;
 pub mod token_refresh;
 pub mod upstream_headers;
+pub mod viewer;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,6 +108,11 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         };
+        let launch = launch::route(&ctx.compiled.snapshot, session.req_header().raw_path());
+        if let Some((tenant, route)) = launch {
+            launch::handle(&self.app, session, ctx, tenant, route).await?;
+            return Ok(true);
+        }
         if token_endpoint::is_token_request(session.req_header().raw_path()) {
             token_endpoint::handle(&self.app, session, ctx).await?;
             return Ok(true);

@@ -50,7 +50,8 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         client_ip: client_ip(session, ctx),
         method: bounded(req.method.as_str().as_bytes()),
         path: bounded(path),
-        query: query.map(|q| {
+        // A launch path's query is a credential (the launch token): never recorded.
+        query: query.filter(|_| !ctx.launch_path).map(|q| {
             let q = record::mask_query(&bounded(q));
             if ctx.trace.hide_query_values {
                 record::mask_filter_values(&q)
@@ -84,7 +85,10 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         request_preview: request_preview(ctx),
         response_preview: ctx.response_preview.finish(),
         redaction: redaction_note(ctx),
-        note: None,
+        note: ctx
+            .launch_token
+            .as_ref()
+            .map(|t| serde_json::json!({ "launch_token": t })),
     }
 }
 
@@ -105,7 +109,7 @@ fn outcome(
         Decision::Pending => ("failed", "", error.map(|e| e.etype().as_str().to_string())),
         Decision::Relayed => ("relayed", "", None),
         Decision::Preflight => ("preflight", "", None),
-        Decision::TokenIssued => ("ok", "", None),
+        Decision::TokenIssued | Decision::Served => ("ok", "", None),
         Decision::Denied(d) => {
             let detail = match (d.detail, &ctx.trace.refused) {
                 (Some(d), Some(what)) => Some(format!("{d}: {}", bounded(what.as_bytes()))),

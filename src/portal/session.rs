@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::crypto::{KeyedHasher, SecretString};
+use crate::session::{SameSite, SessionKeys};
 use crate::store::{PortalUser, Store, StoreError};
 
 /// The session cookie's name. The `__Host-` prefix makes the browser refuse it unless it is
@@ -37,9 +38,10 @@ impl Current {
     }
 }
 
-/// Session ids and form tokens under the portal's key.
+/// Session ids and form tokens under the portal's key (the shared [`crate::session`]
+/// machinery).
 pub struct Sessions {
-    hasher: KeyedHasher,
+    keys: SessionKeys,
 }
 
 /// Unix time now, milliseconds.
@@ -50,24 +52,25 @@ pub fn now_ms() -> i64 {
 impl Sessions {
     /// Sessions under `hasher` (the master key's `portal-session` purpose).
     pub fn new(hasher: KeyedHasher) -> Sessions {
-        Sessions { hasher }
+        Sessions {
+            keys: SessionKeys::new(hasher),
+        }
     }
 
     /// The stored key of session id `id`.
     pub fn hash(&self, id: &str) -> [u8; 32] {
-        self.hasher.hash_parts(&[b"id", id.as_bytes()])
+        self.keys.hash(id)
     }
 
     /// The form token of session id `id`.
     pub fn csrf(&self, id: &str) -> String {
-        hex::encode(&self.hasher.hash_parts(&[b"csrf", id.as_bytes()])[..20])
+        self.keys.csrf(id)
     }
 
     /// Starts a session for `user`; `full` when no second factor is due. Returns the id (for
     /// the cookie only).
     pub fn start(&self, store: &Store, user: &str, full: bool) -> Result<SecretString, StoreError> {
-        let id = crate::crypto::random_token(32)
-            .map_err(|e| StoreError::Invalid(format!("no randomness for a session id: {e}")))?;
+        let id = crate::session::new_id().map_err(StoreError::Invalid)?;
         store.insert_portal_session(&self.hash(id.expose()), user, full, now_ms())?;
         Ok(id)
     }
@@ -105,93 +108,20 @@ impl Sessions {
 
 /// The `Set-Cookie` value for session id `id`, living at most `max`.
 pub fn set_cookie(id: &str, max: Duration) -> String {
-    format!(
-        "{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
-        max.as_secs()
-    )
+    crate::session::set_cookie(COOKIE, id, SameSite::Strict, Some(max))
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+    crate::session::clear_cookie(COOKIE, SameSite::Strict)
 }
 
-/// The session id from the request's `Cookie` headers: exactly one cookie of that name, of
-/// the id's own alphabet and length (anything else, two of them included, is no session).
+/// The session id from the request's `Cookie` headers (see [`crate::session::cookie_id`]).
 pub fn cookie_id(cookie_headers: &[&str]) -> Option<String> {
-    cookie_named(cookie_headers, COOKIE).filter(|v| {
-        (40..=64).contains(&v.len())
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    crate::session::cookie_id(cookie_headers, COOKIE)
 }
 
-/// The value of the cookie `name` when the request has exactly one of that name.
-pub fn cookie_named(cookie_headers: &[&str], wanted: &str) -> Option<String> {
-    let mut found = None;
-    for header in cookie_headers {
-        for pair in header.split(';') {
-            let Some((name, value)) = pair.trim().split_once('=') else {
-                continue;
-            };
-            if name.trim() != wanted {
-                continue;
-            }
-            if found.is_some() {
-                return None;
-            }
-            found = Some(value.trim().to_string());
-        }
-    }
-    found
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_well_formed_cookie_or_none() {
-        let id = "A".repeat(43);
-        let one = format!("other=1; {COOKIE}={id}; x=y");
-        assert_eq!(cookie_id(&[&one]), Some(id.clone()));
-        let twice = format!("{COOKIE}={id}; {COOKIE}={id}");
-        assert_eq!(cookie_id(&[&twice]), None);
-        let split = format!("{COOKIE}={id}");
-        assert_eq!(cookie_id(&[&split, &split]), None);
-        assert_eq!(cookie_id(&[&format!("{COOKIE}=short")]), None);
-        assert_eq!(cookie_id(&[&format!("{COOKIE}={}<", "A".repeat(43))]), None);
-        assert_eq!(cookie_id(&["erpgate-portal=x"]), None);
-    }
-
-    #[test]
-    fn cookie_flags() {
-        let c = set_cookie("abc", Duration::from_secs(3600));
-        for flag in [
-            "Path=/",
-            "Secure",
-            "HttpOnly",
-            "SameSite=Strict",
-            "Max-Age=3600",
-        ] {
-            assert!(c.contains(flag), "{c}");
-        }
-        assert!(c.starts_with("__Host-") && !c.contains("Domain"));
-        assert!(clear_cookie().contains("Max-Age=0"));
-    }
-
-    #[test]
-    fn tokens_are_keyed_and_distinct() {
-        let a = Sessions::new(KeyedHasher::from_raw(&[1u8; 32]));
-        let b = Sessions::new(KeyedHasher::from_raw(&[2u8; 32]));
-        assert_ne!(a.hash("x"), b.hash("x"));
-        assert_ne!(a.csrf("x"), a.csrf("y"));
-        assert_ne!(
-            &a.hash("x")[..20],
-            hex::decode(a.csrf("x")).unwrap_or_default().as_slice()
-        );
-    }
-}
+pub use crate::session::cookie_named;
 
 #[cfg(test)]
 mod store_tests {

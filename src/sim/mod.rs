@@ -18,7 +18,8 @@
 //! Diagnostics (no authentication, outside Oracle's prefixes): `/__sim/echo[/…]` (what was
 //! received, credential values redacted), `/__sim/big?items=N` (a large streamed
 //! collection), `/__sim/slow?ms=N`, `/__sim/status/{code}` (a 401 carries Oracle's Basic
-//! challenge naming the integration user). Every answer sets Fusion's session cookies
+//! challenge naming the integration user), `/__sim/page-integration?user=NAME` (Fusion's Page
+//! Integration: a signed user token sent to the Secure Destination, see `launcher`). Every answer sets Fusion's session cookies
 //! (`JSESSIONID`, an OAM SSO cookie) and `X-ORACLE-DMS-CONTEXT`, like real Fusion.
 
 mod auth;
@@ -28,6 +29,7 @@ mod data;
 mod diagnostics;
 mod expand;
 mod fusion;
+pub mod launcher;
 mod query;
 mod routes;
 pub mod tokenrelay;
@@ -80,6 +82,8 @@ pub struct SimConfig {
     pub relay_token_ttl: Duration,
     /// Serve HTTPS with this configuration (Oracle's endpoints are HTTPS only).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Page Integration's Secure Destination (`/__sim/page-integration?user=NAME`).
+    pub launcher: launcher::SharedLauncher,
 }
 
 /// The simulator's registered assertion certificates.
@@ -102,6 +106,7 @@ impl Default for SimConfig {
             jwt_verified: Arc::default(),
             relay_token_ttl: Duration::from_secs(3600),
             tls: None,
+            launcher: launcher::SharedLauncher::default(),
         }
     }
 }
@@ -458,6 +463,8 @@ async fn route(
     let is_oracle = path.starts_with("/fscmRestApi/") || path.starts_with("/hcmRestApi/");
     if path == "/fscmRestApi/tokenrelay" {
         fusion::token_relay(shared, who, is_basic(r.headers))
+    } else if path == "/__sim/page-integration" {
+        launcher::launch(r, &shared.config.launcher)
     } else if path.starts_with("/__sim/") {
         diagnostics::diagnostics(r, shared).await
     } else if !is_oracle {

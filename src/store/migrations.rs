@@ -266,6 +266,35 @@ ALTER TABLE portal_users ADD COLUMN sso_identity TEXT;
 CREATE UNIQUE INDEX portal_users_sso ON portal_users(sso_identity);
 "#,
     },
+    Migration {
+        version: 10,
+        description: "browser sessions of Oracle users (Page Integration)",
+        sql: r#"
+-- A browser session started by a verified Page Integration launch token. The session id is
+-- stored only as its keyed hash; the launch token only as its keyed hash (`launch_hash`) and,
+-- when it has one, as tenant and `jti` (`jti_key`): both unique, so a replayed launch token
+-- is refused on every gateway of the store. A row is kept until `keep_until` (the later of
+-- the session's end and the token's own expiry plus the allowed skew), so a token cannot be
+-- replayed after its session ended.
+CREATE TABLE browser_sessions (
+    session_hash BLOB PRIMARY KEY CHECK (length(session_hash) = 32),
+    tenant       TEXT NOT NULL,
+    oracle_user  TEXT NOT NULL,
+    roles        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    keep_until   INTEGER NOT NULL,
+    launch_hash  TEXT NOT NULL UNIQUE,
+    jti_key      TEXT UNIQUE,
+    ended_at     INTEGER
+);
+CREATE INDEX browser_sessions_keep ON browser_sessions(keep_until);
+-- Starting a session is known to the gateway that started it at once; ending one must reach
+-- every gateway.
+CREATE TRIGGER browser_sessions_upd AFTER UPDATE ON browser_sessions BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER browser_sessions_del AFTER DELETE ON browser_sessions BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows (the same for both engines).

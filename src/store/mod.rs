@@ -9,6 +9,7 @@
 mod accounts;
 mod admin_tokens;
 mod auth_failures;
+mod browser_sessions;
 mod credentials;
 pub mod key_material;
 pub mod migrations;
@@ -32,6 +33,7 @@ use sql::{params, Conn, Tx};
 pub use accounts::{Account, AccountStatus};
 pub use admin_tokens::AdminToken;
 pub use auth_failures::{FailureCount, FailureRules, Reservation};
+pub use browser_sessions::StoredBrowserSession;
 pub use credentials::{Credential, CredentialStatus, NewCredential};
 pub use nodes::NodeRow;
 pub use portal::{PortalSession, PortalUser};
@@ -121,6 +123,8 @@ pub struct Directory {
     pub tenant_keys: Vec<StoredTenantKey>,
     /// Gateway tokens not yet expired (revoked ones included).
     pub tokens: Vec<StoredToken>,
+    /// Browser sessions not yet expired (ended ones included).
+    pub browser_sessions: Vec<StoredBrowserSession>,
     /// The kill switch.
     pub killswitch: bool,
 }
@@ -373,6 +377,7 @@ impl Store {
                 secrets: self.all_secrets()?,
                 tenant_keys: self.all_tenant_keys()?,
                 tokens: self.live_tokens(chrono::Utc::now().timestamp())?,
+                browser_sessions: self.live_browser_sessions(chrono::Utc::now().timestamp())?,
                 killswitch: self.killswitch()?,
             })
         })

@@ -21,6 +21,7 @@ const STATE_TABLES: &[&str] = &[
     "auth_failures",
     "portal_users",
     "portal_sessions",
+    "browser_sessions",
 ];
 
 /// Whether `role` is a plain PostgreSQL identifier (letters, digits, `_`; not starting with a

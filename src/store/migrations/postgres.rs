@@ -280,4 +280,28 @@ ALTER TABLE portal_users ADD COLUMN sso_identity TEXT;
 CREATE UNIQUE INDEX portal_users_sso ON portal_users(sso_identity);
 "#,
     },
+    Migration {
+        version: 10,
+        description: "browser sessions of Oracle users (Page Integration)",
+        sql: r#"
+-- See the SQLite migration 10 for what each column holds. Every change is announced, a
+-- session's start included: the browser may reach another gateway behind the same load
+-- balancer with its next request.
+CREATE TABLE browser_sessions (
+    session_hash BYTEA PRIMARY KEY CHECK (octet_length(session_hash) = 32),
+    tenant       TEXT NOT NULL,
+    oracle_user  TEXT NOT NULL,
+    roles        TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    keep_until   BIGINT NOT NULL,
+    launch_hash  TEXT NOT NULL UNIQUE,
+    jti_key      TEXT UNIQUE,
+    ended_at     BIGINT
+);
+CREATE INDEX browser_sessions_keep ON browser_sessions(keep_until);
+CREATE TRIGGER browser_sessions_changed AFTER INSERT OR UPDATE OR DELETE ON browser_sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION erpgate_changed();
+"#,
+    },
 ];
