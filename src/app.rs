@@ -219,16 +219,15 @@ impl App {
     /// the async workers.
     pub async fn store_token(&self, token: &crate::store::StoredToken) -> Result<(), String> {
         let token = token.clone();
-        self.store_write(move |store| store.insert_token(&token)).await
+        self.store_write(move |store| store.insert_token(&token))
+            .await
     }
 
     /// Runs `write` on the relay's own store connection, off the request path's threads
     /// (opened on first use, reopened after a failure). Errors are the store's text.
     pub async fn store_write<T: Send + 'static>(
         &self,
-        write: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError>
-            + Send
-            + 'static,
+        write: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
     ) -> Result<T, String> {
         let db = self.compiled.load().snapshot.gateway.database.clone();
         let slot = self.token_store.clone();

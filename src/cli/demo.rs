@@ -32,6 +32,13 @@ pub struct DemoArgs {
 }
 
 const ACCOUNT: &str = "demo-integration";
+/// The Oracle user the demo's Page Integration link signs in.
+const ORACLE_USER: &str = "casey.brown";
+/// The demo's Fusion: the issuer of its user tokens, and their audience.
+const FUSION_ISSUER: &str = "https://demo.fa.oraclecloud.example";
+const FUSION_AUDIENCE: &str = "erpgate-demo";
+/// The trusted-issuer name the demo tenant's assertions carry (registered in the simulator).
+const ASSERTION_ISSUER: &str = "erpgate-demo";
 
 /// Runs the demo; returns only on failure.
 pub fn run(args: &DemoArgs) -> super::CliResult {
@@ -56,11 +63,37 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), CliE
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
 
     let upstream_password = crate::crypto::random_token(18).map_err(super::failed)?;
-    let sim = sim::start_blocking(SimConfig {
+    // Oracle users in the browser: Fusion's key signs their launch tokens (the gateway
+    // trusts its certificate); the tenant key signs the gateway's assertions (the simulated
+    // Oracle trusts its certificate, as Security Console would).
+    let (fusion_key, fusion_cert) = crate::jwt::cert::generate("demo-fusion", 30)?;
+    let (tenant_key, tenant_cert) = crate::jwt::cert::generate(ASSERTION_ISSUER, 30)?;
+    let sim_config = SimConfig {
         basic_users: vec![("FIN_INTEGRATION".into(), upstream_password.expose().clone())],
+        jwt_issuers: vec![ASSERTION_ISSUER.into()],
         ..SimConfig::default()
-    })
-    .map_err(|e| format!("cannot start the simulated Oracle: {e}"))?;
+    };
+    if let Ok(mut certs) = sim_config.jwt_certs.write() {
+        certs.push(tenant_cert.clone());
+    }
+    let launcher = sim_config.launcher.clone();
+    let sim = sim::start_blocking(sim_config)
+        .map_err(|e| format!("cannot start the simulated Oracle: {e}"))?;
+    if let Ok(mut l) = launcher.write() {
+        *l = Some(sim::launcher::PageLauncher {
+            key: std::sync::Arc::new(crate::jwt::SigningKey::from_der(
+                &fusion_key,
+                fusion_cert.clone(),
+            )?),
+            issuer: FUSION_ISSUER.into(),
+            audience: FUSION_AUDIENCE.into(),
+            destination: format!("http://127.0.0.1:{}/launch/demo", args.port),
+            parameter: "jwt".into(),
+            lifetime: 600,
+            roles: vec!["AP_CLERK".into()],
+        });
+    }
+    write_private(&dir.join("fusion.pem"), fusion_cert.to_pem().as_bytes())?;
 
     // A directory from an earlier run keeps its key: its database is bound to it.
     let key_path = dir.join("app.key");
@@ -84,9 +117,22 @@ fn prepare(args: &DemoArgs) -> Result<(PathBuf, MasterKey, sim::SimHandle), CliE
     store.migrate()?;
     let master = super::keycheck::adopt(master, None, &snapshot)?;
     let (issued, admin_token) = seed(&mut store, &snapshot, &master, &upstream_password)?;
+    crate::service::tenant::store_key(
+        &store,
+        &snapshot,
+        &master,
+        "demo-users",
+        &tenant_key,
+        &tenant_cert,
+        true,
+    )?;
     let portal = seed_portal(&store)?;
     welcome(args, &dir, &config, &sim.base_url(), &issued, &admin_token);
     welcome_portal(args, &portal);
+    println!(
+        "Oracle users in the browser: open this link as Oracle user {ORACLE_USER} (Fusion's Page\n  Integration signs a token and sends you to the gateway, which shows invoices and\n  suppliers with tax ids masked):\n  {}/__sim/page-integration?user={ORACLE_USER}\n",
+        sim.base_url()
+    );
     Ok((config, master, sim))
 }
 
@@ -282,6 +328,30 @@ action = "last4"
 path = "**.TaxRegistrationNumber"
 action = "mask"
 
+# Oracle users arriving from Fusion (Page Integration), reaching Oracle as themselves with
+# an assertion signed by this tenant's key.
+[tenants.demo-users]
+upstream = "{sim_base_url}"
+[tenants.demo-users.upstream_auth]
+mode = "jwt"
+issuer = "{ASSERTION_ISSUER}"
+[tenants.demo-users.inbound_jwt]
+issuers = ["{FUSION_ISSUER}"]
+certificates = ["fusion.pem"]
+audience = "{FUSION_AUDIENCE}"
+roles_claim = "roles"
+[tenants.demo-users.page_integration]
+launch_path = "/launch/demo"
+token_parameter = "jwt"
+origin = "http://127.0.0.1:{port}"
+session_max_minutes = 30
+[[tenants.demo-users.redact]]
+path = "**.TaxRegistrationNumber"
+action = "mask"
+[[tenants.demo-users.redact]]
+path = "**.TaxpayerId"
+action = "last4"
+
 [[endpoint]]
 name = "invoices.collection"
 path = "/fscmRestApi/resources/{{version}}/invoices"
@@ -307,6 +377,15 @@ methods = ["GET"]
 name = "demo-read"
 description = "The demo integration reads invoices and suppliers; bank accounts are not granted."
 subjects = ["account:{ACCOUNT}"]
+  [[policy.rule]]
+  name = "read invoices and suppliers"
+  endpoints = ["invoices.*", "suppliers.*"]
+  methods = ["GET"]
+
+[[policy]]
+name = "casey-reads"
+description = "Oracle user {ORACLE_USER}, in the browser: invoices and suppliers."
+subjects = ["user:{ORACLE_USER}"]
   [[policy.rule]]
   name = "read invoices and suppliers"
   endpoints = ["invoices.*", "suppliers.*"]

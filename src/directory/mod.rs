@@ -262,7 +262,10 @@ impl DirectoryView {
 
     /// The browser session whose id hashes to `hash`, if the store held it when this view
     /// was built (ended ones included).
-    pub fn browser_session(&self, hash: &[u8; 32]) -> Option<&Arc<crate::store::StoredBrowserSession>> {
+    pub fn browser_session(
+        &self,
+        hash: &[u8; 32],
+    ) -> Option<&Arc<crate::store::StoredBrowserSession>> {
         self.browser_sessions.get(hash)
     }
 

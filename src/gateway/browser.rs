@@ -24,10 +24,11 @@ use crate::store::StoredBrowserSession;
 /// Whether the request carries a browser session cookie (any value): such a request is
 /// judged by its session, never by anything else it presents.
 pub fn presents_session(headers: &http::HeaderMap) -> bool {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .any(|v| v.as_bytes().windows(COOKIE.len()).any(|w| w == COOKIE.as_bytes()))
+    headers.get_all(http::header::COOKIE).iter().any(|v| {
+        v.as_bytes()
+            .windows(COOKIE.len())
+            .any(|w| w == COOKIE.as_bytes())
+    })
 }
 
 /// A browser session found for a request, with its tenant.
@@ -61,14 +62,18 @@ pub fn find<'c>(
         SessionRefusal::Ended => Deny::with_detail(Reason::AuthExpired, "session_ended"),
         SessionRefusal::Expired => Deny::with_detail(Reason::AuthExpired, "session_expired"),
     })?;
-    let (tenant_id, tenant) = compiled
-        .snapshot
-        .tenant(&session.tenant)
-        .ok_or(Deny::with_detail(Reason::AuthInvalid, "session_tenant_gone"))?;
-    let page = tenant
-        .page_integration
-        .as_ref()
-        .ok_or(Deny::with_detail(Reason::AuthInvalid, "session_tenant_gone"))?;
+    let (tenant_id, tenant) =
+        compiled
+            .snapshot
+            .tenant(&session.tenant)
+            .ok_or(Deny::with_detail(
+                Reason::AuthInvalid,
+                "session_tenant_gone",
+            ))?;
+    let page = tenant.page_integration.as_ref().ok_or(Deny::with_detail(
+        Reason::AuthInvalid,
+        "session_tenant_gone",
+    ))?;
     Ok(Found {
         hash: app.browser.hash(&id),
         session,
@@ -108,7 +113,10 @@ pub fn check_origin(
             .get(CSRF_HEADER)
             .is_some_and(|v| v.as_bytes() == b"1");
         if !marked {
-            return Err(Deny::with_detail(Reason::SessionCsrf, "csrf_header_missing"));
+            return Err(Deny::with_detail(
+                Reason::SessionCsrf,
+                "csrf_header_missing",
+            ));
         }
     }
     Ok(())

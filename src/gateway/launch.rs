@@ -110,10 +110,42 @@ pub fn launch_token<'q>(rest: &'q [u8], param: &str, max: usize) -> Result<&'q [
     Ok(value)
 }
 
+/// What the trail keeps of a request's query `q` (path `path`): nothing on a launch path
+/// (its query is a launch token, or a mistake carrying one); elsewhere `q` with sensitive
+/// values masked, every tenant's launch token parameter among them.
+pub fn recorded_query(snapshot: &Snapshot, path: &[u8], q: &str) -> Option<String> {
+    let mut params: Vec<&str> = Vec::new();
+    for pi in snapshot
+        .tenants
+        .iter()
+        .filter_map(|t| t.page_integration.as_ref())
+    {
+        if path.starts_with(pi.launch_path.as_bytes()) {
+            return None;
+        }
+        params.push(&pi.token_parameter);
+    }
+    let masked = crate::audit::record::mask_query(q);
+    if params.is_empty() {
+        return Some(masked);
+    }
+    let pairs: Vec<String> = masked
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((n, _)) if params.iter().any(|p| p.eq_ignore_ascii_case(n)) => {
+                format!("{n}=****")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    Some(pairs.join("&"))
+}
+
 /// The `jti` of a verified token's payload, when it has a usable one.
 fn jti(token: &[u8]) -> Option<String> {
     let payload = token.split(|&b| b == b'.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&crate::jwt::b64::decode(payload)?).ok()?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&crate::jwt::b64::decode(payload)?).ok()?;
     claims
         .get("jti")?
         .as_str()
@@ -177,7 +209,10 @@ async fn start(
     let compiled = ctx.compiled.clone();
     let req = session.req_header();
     if req.method != http::Method::GET {
-        return Err(Deny::with_detail(Reason::MethodNotAllowed, "launch_needs_get"));
+        return Err(Deny::with_detail(
+            Reason::MethodNotAllowed,
+            "launch_needs_get",
+        ));
     }
     let (t, page, trust) = launch_settings(&compiled, tenant)?;
     let raw = req.raw_path();

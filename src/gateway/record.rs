@@ -51,13 +51,13 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         method: bounded(req.method.as_str().as_bytes()),
         path: bounded(path),
         // A launch path's query is a credential (the launch token): never recorded.
-        query: query.filter(|_| !ctx.launch_path).map(|q| {
-            let q = record::mask_query(&bounded(q));
-            if ctx.trace.hide_query_values {
+        query: query.and_then(|q| {
+            let q = super::launch::recorded_query(snapshot, path, &bounded(q))?;
+            Some(if ctx.trace.hide_query_values {
                 record::mask_filter_values(&q)
             } else {
                 q
-            }
+            })
         }),
         decision: decision.to_string(),
         reason: reason.to_string(),

@@ -112,7 +112,10 @@ async fn in_session(
     let now = chrono::Utc::now().timestamp();
     let found = super::browser::find(app, &compiled, &view, &req.headers, now)?;
     if found.tenant_id != tenant {
-        return Err(Deny::with_detail(Reason::AuthInvalid, "session_other_tenant"));
+        return Err(Deny::with_detail(
+            Reason::AuthInvalid,
+            "session_other_tenant",
+        ));
     }
     super::browser::check_origin(
         req.method.as_str().as_bytes(),
@@ -144,10 +147,7 @@ async fn in_session(
         app.browser.ended(&found.hash, now);
         return Ok((
             json!({"ended": true}).to_string(),
-            vec![(
-                "set-cookie",
-                crate::session::browser::clear_cookie(),
-            )],
+            vec![("set-cookie", crate::session::browser::clear_cookie())],
         ));
     }
     let subject = Subject {
@@ -166,7 +166,11 @@ async fn in_session(
 
 /// The collections `subject` may read on `tenant`: catalog endpoints granted for GET whose
 /// only parameter is the API version, with that filled in.
-pub fn collections(snapshot: &Snapshot, subject: &Subject<'_>, tenant: TenantId) -> Vec<serde_json::Value> {
+pub fn collections(
+    snapshot: &Snapshot,
+    subject: &Subject<'_>,
+    tenant: TenantId,
+) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for i in 0..snapshot.catalog.len() {
         let id = EndpointId(i as u32);
@@ -180,7 +184,13 @@ pub fn collections(snapshot: &Snapshot, subject: &Subject<'_>, tenant: TenantId)
             && !e.template.ends_with("/describe")
             && e.methods.contains(Method::Get)
             && !e.batch;
-        if !collection || snapshot.grants.check(subject, tenant, id, Method::Get).first.is_none() {
+        if !collection
+            || snapshot
+                .grants
+                .check(subject, tenant, id, Method::Get)
+                .first
+                .is_none()
+        {
             continue;
         }
         out.push(json!({

@@ -145,16 +145,10 @@ mod tests {
         );
         let view = DirectoryView::default();
         let id = "A".repeat(43);
-        assert_eq!(
-            b.find(&view, &id, 10).err(),
-            Some(SessionRefusal::Unknown)
-        );
+        assert_eq!(b.find(&view, &id, 10).err(), Some(SessionRefusal::Unknown));
         b.remember(stored(b.hash(&id), 100), 10);
         assert!(b.find(&view, &id, 10).is_ok());
-        assert_eq!(
-            b.find(&view, &id, 100).err(),
-            Some(SessionRefusal::Expired)
-        );
+        assert_eq!(b.find(&view, &id, 100).err(), Some(SessionRefusal::Expired));
         assert_eq!(
             b.find(&view, &"B".repeat(43), 10).err(),
             Some(SessionRefusal::Unknown)
@@ -173,7 +167,9 @@ mod tests {
     #[test]
     fn the_cookie_is_a_strict_host_session_cookie() {
         let c = set_cookie("abc");
-        assert!(c.starts_with("__Host-erpgate-oracle=abc; Path=/; Secure; HttpOnly; SameSite=Strict"));
+        assert!(
+            c.starts_with("__Host-erpgate-oracle=abc; Path=/; Secure; HttpOnly; SameSite=Strict")
+        );
         assert!(!c.contains("Max-Age") && !c.contains("Domain"));
     }
 }

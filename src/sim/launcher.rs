@@ -67,7 +67,11 @@ pub fn user_token(l: &PageLauncher, user: &str) -> Result<String, String> {
 /// `GET /__sim/page-integration?user=NAME`: 302 to the destination with a fresh user token.
 pub fn launch(req: &Req<'_>, launcher: &SharedLauncher) -> Response<Body> {
     let Some(l) = launcher.read().ok().and_then(|l| l.clone()) else {
-        return error(StatusCode::NOT_FOUND, "No Secure Destination is set up", "SIM-404");
+        return error(
+            StatusCode::NOT_FOUND,
+            "No Secure Destination is set up",
+            "SIM-404",
+        );
     };
     let user = req
         .query

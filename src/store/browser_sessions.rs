@@ -157,21 +157,30 @@ mod tests {
             .insert_browser_session(&session(3, "h2", Some("acme\0j1")))
             .expect("replay by jti"));
         // Tokens without a jti do not collide with each other.
-        assert!(store.insert_browser_session(&session(4, "h3", None)).expect("a"));
-        assert!(store.insert_browser_session(&session(5, "h4", None)).expect("b"));
+        assert!(store
+            .insert_browser_session(&session(4, "h3", None))
+            .expect("a"));
+        assert!(store
+            .insert_browser_session(&session(5, "h4", None))
+            .expect("b"));
         let live = store.live_browser_sessions(1_500).expect("live");
         assert_eq!(live.len(), 3);
         assert_eq!(live[0], session(1, "h1", Some("acme\0j1")));
         let counter = store.change_counter().expect("counter");
         assert!(store.end_browser_session(&[1; 32], 1_600).expect("end"));
         assert!(!store.end_browser_session(&[1; 32], 1_700).expect("once"));
-        assert!(store.change_counter().expect("counter") > counter, "ending is announced");
+        assert!(
+            store.change_counter().expect("counter") > counter,
+            "ending is announced"
+        );
         let ended = store.live_browser_sessions(1_650).expect("live");
         assert_eq!(ended[0].ended_at, Some(1_600));
         assert!(store.live_browser_sessions(2_000).expect("live").is_empty());
         // Kept past its end for the replay check, then forgotten.
         assert_eq!(store.forget_browser_sessions(2_050).expect("forget"), 0);
-        assert!(!store.insert_browser_session(&session(6, "h1", None)).expect("still refused"));
+        assert!(!store
+            .insert_browser_session(&session(6, "h1", None))
+            .expect("still refused"));
         assert_eq!(store.forget_browser_sessions(2_101).expect("forget"), 3);
     }
 }

@@ -7,6 +7,7 @@ pub mod http;
 pub mod nodes;
 pub mod oidc;
 pub mod oracle;
+pub mod page;
 pub mod pki;
 pub mod portal;
 pub mod postgres;
@@ -105,6 +106,8 @@ pub struct Gateway {
     pub sim_trust: sim::JwtTrust,
     /// The tokens the simulated Oracle's token relay issued.
     pub sim_relay: sim::tokenrelay::RelayTokens,
+    /// The simulated Fusion's Page Integration destination (`/__sim/page-integration`).
+    pub sim_launcher: sim::launcher::SharedLauncher,
     /// Extra environment for the gateway process (`spawn`).
     pub serve_env: Vec<(String, String)>,
     child: Option<Child>,
@@ -147,7 +150,9 @@ impl Gateway {
         let upstream_api_key = format!("canary-uak-{}", random_hex(24));
         let sim_trust = sim::JwtTrust::default();
         let sim_relay = sim::tokenrelay::RelayTokens::default();
+        let sim_launcher = sim::launcher::SharedLauncher::default();
         let sim = sim::start_blocking(SimConfig {
+            launcher: sim_launcher.clone(),
             basic_users: vec![(UPSTREAM_USER.into(), upstream_password.clone())],
             api_keys: vec![upstream_api_key.clone()],
             jwt_issuers: opts.sim_jwt_issuers.clone(),
@@ -172,7 +177,10 @@ impl Gateway {
             start = start,
             end = end,
             max_body = opts.max_body,
-            extra = opts.extra_config.replace("{sim}", &sim.base_url()),
+            extra = opts
+                .extra_config
+                .replace("{sim}", &sim.base_url())
+                .replace("{gateway}", &format!("http://127.0.0.1:{port}")),
             audit_queue = opts.audit_queue,
             preview = opts.preview,
             gateway_extra = opts.gateway_extra,
@@ -196,6 +204,7 @@ impl Gateway {
             app_key,
             sim_trust,
             sim_relay,
+            sim_launcher,
             serve_env: Vec::new(),
             child: None,
             log: PathBuf::new(),

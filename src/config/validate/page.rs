@@ -30,8 +30,7 @@ pub(super) fn launch(
             !s.is_empty()
                 && s != "."
                 && s != ".."
-                && s
-                    .bytes()
+                && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         });
     if !segments_ok {
@@ -90,9 +89,14 @@ fn origin(key: &str, o: &str, allow_insecure: bool, p: &mut Vec<String>) -> Opti
         ));
         return None;
     }
-    let loopback = matches!(parsed.host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]");
+    let loopback = matches!(
+        parsed.host.as_str(),
+        "127.0.0.1" | "localhost" | "::1" | "[::1]"
+    );
     if !parsed.tls && !loopback && !allow_insecure {
-        p.push(format!("{key}.origin: \"{o}\": browser sessions need https (the session cookie is Secure)"));
+        p.push(format!(
+            "{key}.origin: \"{o}\": browser sessions need https (the session cookie is Secure)"
+        ));
         return None;
     }
     Some(canonical)

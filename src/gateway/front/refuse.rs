@@ -112,10 +112,13 @@ fn refusal_record(
             || "-".to_string(),
             |p| crate::gateway::record::bounded(p.as_bytes()),
         ),
-        query: line
-            .query
-            .as_deref()
-            .map(|q| record::mask_query(&crate::gateway::record::bounded(q.as_bytes()))),
+        query: line.query.as_deref().and_then(|q| {
+            crate::gateway::launch::recorded_query(
+                snapshot,
+                line.path.as_deref().unwrap_or("").as_bytes(),
+                &crate::gateway::record::bounded(q.as_bytes()),
+            )
+        }),
         decision: "denied".to_string(),
         reason: r.reason.code().to_string(),
         detail: Some(r.detail.to_string()),
