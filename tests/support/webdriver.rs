@@ -251,6 +251,11 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Deletes every cookie the browser holds for the current page's site.
+    pub fn delete_cookies(&self) {
+        self.call("DELETE", &self.session_path("/cookie"), None);
+    }
+
     /// A PNG of the window, saved to `path`.
     pub fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
