@@ -32,7 +32,7 @@ fn demo_serves_the_calls_it_advertises() {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let (mut user, mut pass, mut key, mut killswitch_on) = (None, None, None, None);
-    let (mut admin_token, mut auditor) = (None, None);
+    let (mut admin_token, mut auditor, mut oracle_link) = (None, None, None);
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
@@ -49,7 +49,8 @@ fn demo_serves_the_calls_it_advertises() {
             killswitch_on = Some(t.to_string());
         } else if let Some(v) = t.strip_prefix("demo-auditor (auditor): ") {
             auditor = Some(v.trim().to_string());
-        } else if t.starts_with("the auditor needs none") {
+        } else if t.contains("/__sim/page-integration?user=") {
+            oracle_link = Some(t.to_string());
             break;
         }
     }
@@ -131,6 +132,35 @@ fn demo_serves_the_calls_it_advertises() {
     let r = portal.get("/portal/overview");
     assert_eq!(r.status, 200);
     assert!(r.text().contains("killswitch-state"));
+
+    // The advertised Page Integration link: Fusion sends the browser to the gateway with a
+    // signed token; the launch starts a session for casey.brown, whose reads are masked.
+    let link = oracle_link.expect("the demo's Oracle user link");
+    let link = link.strip_prefix("http://").expect("http link");
+    let (host, target) = link.split_at(link.find('/').expect("path"));
+    let fusion: std::net::SocketAddr = host.parse().expect("fusion addr");
+    let r =
+        support::http::raw(fusion, &support::request("GET", target, &[], None)).expect("fusion");
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("location").expect("location").to_string();
+    let launch = location
+        .strip_prefix(&format!("http://{addr}"))
+        .expect("sent to the gateway");
+    let r = get(launch, &[]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/launch/demo"));
+    let set = r.header("set-cookie").expect("session cookie");
+    let cookie = set.split(';').next().expect("cookie").to_string();
+    let r = get("/launch/demo/session", &[("Cookie", &cookie)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["user"], "casey.brown");
+    let r = get(
+        "/fscmRestApi/resources/latest/suppliers?limit=2&onlyData=true",
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["items"][0]["TaxRegistrationNumber"], "****");
+    assert_eq!(get("/launch/demo", &[]).status, 200, "the viewer page");
 
     // The advertised token endpoint issues a token the relay accepts.
     let r = support::http::raw(

@@ -27,7 +27,10 @@ fn migrate_is_idempotent_and_schema_is_checked() {
         s.check_schema(),
         Err(StoreError::Unmigrated { current: 0, .. })
     ));
-    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        s.migrate().expect("m1"),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     assert!(s.migrate().expect("m2").is_empty());
     s.check_schema().expect("current");
     s.conn()

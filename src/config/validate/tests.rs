@@ -460,3 +460,79 @@ fn audit_retention_cannot_go_below_the_configured_minimum() {
     );
     assert!(err(&main).contains("gateway.audit_min_retention_days: 0 is out of range 1..=36500"));
 }
+
+#[test]
+fn page_integration_compiles_and_its_mistakes_are_named() {
+    let (_, cert) = crate::jwt::cert::generate("fusion", 1).expect("cert");
+    let pem = cert.to_pem();
+    let inbound = "[tenants.initech.inbound_jwt]\nissuers = [\"https://initech.fa.oraclecloud.com\"]\ncertificates = [\"fusion.pem\"]\naudience = \"erpgate\"\n";
+    let with = |page: &str, inbound: &str| {
+        format!(
+            "{}{JWT_TENANT}{inbound}[tenants.initech.page_integration]\n{page}",
+            base()
+        )
+    };
+    let ok = with(
+        "launch_path = \"/launch/initech\"\norigin = \"https://erpgate.initech.example\"\n",
+        inbound,
+    );
+    let s = load(&ok, &[("fusion.pem", &pem)]).expect("valid");
+    let pi = s
+        .tenant("initech")
+        .and_then(|(_, t)| t.page_integration.clone())
+        .expect("page integration");
+    assert_eq!(pi.launch_path, "/launch/initech");
+    assert_eq!(pi.token_parameter, "jwt");
+    assert_eq!(pi.origin, "https://erpgate.initech.example");
+    assert_eq!(pi.session_max, 3600);
+    for (page, inbound, want) in [
+        (
+            "launch_path = \"/l\"\norigin = \"https://g.example\"\n",
+            "",
+            "page_integration: needs [tenants.initech.inbound_jwt]",
+        ),
+        (
+            "launch_path = \"launch\"\norigin = \"https://g.example\"\n",
+            inbound,
+            "page_integration.launch_path: \"launch\" must be an absolute path",
+        ),
+        (
+            "launch_path = \"/a/../b\"\norigin = \"https://g.example\"\n",
+            inbound,
+            "page_integration.launch_path: \"/a/../b\"",
+        ),
+        (
+            "launch_path = \"/portal/x\"\norigin = \"https://g.example\"\n",
+            inbound,
+            "is under /portal",
+        ),
+        (
+            "launch_path = \"/fscmRestApi/resources/v1/invoices\"\norigin = \"https://g.example\"\n",
+            inbound,
+            "is a catalog endpoint's path",
+        ),
+        (
+            "launch_path = \"/l\"\norigin = \"http://g.example\"\n",
+            inbound,
+            "browser sessions need https",
+        ),
+        (
+            "launch_path = \"/l\"\norigin = \"https://g.example/app\"\n",
+            inbound,
+            "must be scheme://host[:port] only",
+        ),
+        (
+            "launch_path = \"/l\"\norigin = \"https://g.example\"\ntoken_parameter = \"a b\"\n",
+            inbound,
+            "token_parameter: \"a b\"",
+        ),
+        (
+            "launch_path = \"/l\"\norigin = \"https://g.example\"\nsession_max_minutes = 0\n",
+            inbound,
+            "session_max_minutes: 0 is outside",
+        ),
+    ] {
+        let e = load(&with(page, inbound), &[("fusion.pem", &pem)]).expect_err(want);
+        assert!(e.contains(want), "{want}: {e}");
+    }
+}
