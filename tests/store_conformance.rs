@@ -13,7 +13,8 @@ mod cluster;
 mod tls;
 
 use erpgate::store::{
-    AccountStatus, CredentialStatus, Database, NewCredential, Store, StoreError, StoredToken,
+    AccountStatus, CredentialStatus, Database, NewCredential, Store, StoreError,
+    StoredBrowserSession, StoredToken,
 };
 use support::postgres::Postgres;
 
@@ -31,6 +32,7 @@ const CASES: &[Case] = &[
     ("gateway_tokens", gateway_tokens),
     ("admin_tokens", admin_tokens),
     ("portal_users_and_sessions", portal_users_and_sessions),
+    ("browser_sessions", browser_sessions),
     ("key_material_and_reseal", key_material_and_reseal),
     (
         "killswitch_and_change_counter",
@@ -67,7 +69,10 @@ fn migrations(open: Open<'_>) {
         s.check_schema(),
         Err(StoreError::Unmigrated { current: 0, .. })
     ));
-    assert_eq!(s.migrate().expect("m1"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        s.migrate().expect("m1"),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     assert!(s.migrate().expect("m2").is_empty());
     open()
         .check_schema()
@@ -322,6 +327,78 @@ fn gateway_tokens(open: Open<'_>) {
             .collect::<Vec<_>>(),
         ["t-333"]
     );
+}
+
+fn browser_sessions(open: Open<'_>) {
+    let s = migrated(open);
+    let session = |hash: u8, launch: &str, jti: Option<&str>| StoredBrowserSession {
+        session_hash: [hash; 32],
+        tenant: "initech".into(),
+        oracle_user: "casey.brown".into(),
+        roles: vec!["AP_CLERK".into(), "VIEWER".into()],
+        created_at: 1_000,
+        expires_at: 2_000,
+        keep_until: 2_500,
+        launch_hash: launch.into(),
+        jti_key: jti.map(str::to_string),
+        ended_at: None,
+    };
+    let counter = s.change_counter().expect("counter");
+    assert!(s
+        .insert_browser_session(&session(1, "h-1", Some("jti-1")))
+        .expect("first"));
+    // A session's start must reach every node of a shared store; one node knows its own.
+    let started = s.change_counter().expect("counter");
+    match s.conn().engine() {
+        erpgate::store::sql::Engine::Sqlite => assert_eq!(started, counter),
+        erpgate::store::sql::Engine::Postgres => assert!(started > counter),
+    }
+    // A launch token starts one session: by its hash, or by its jti.
+    assert!(!s
+        .insert_browser_session(&session(2, "h-1", None))
+        .expect("replayed token"));
+    assert!(!s
+        .insert_browser_session(&session(3, "h-2", Some("jti-1")))
+        .expect("replayed jti"));
+    assert!(s
+        .insert_browser_session(&session(4, "h-3", None))
+        .expect("another"));
+    assert!(s
+        .insert_browser_session(&session(5, "h-4", None))
+        .expect("and another"));
+    let live = open().live_browser_sessions(1_500).expect("live");
+    assert_eq!(live.len(), 3);
+    assert_eq!(live[0], session(1, "h-1", Some("jti-1")));
+    // The directory holds the sessions live now.
+    let now = chrono::Utc::now().timestamp();
+    let mut current = session(7, "h-7", None);
+    current.expires_at = now + 600;
+    current.keep_until = now + 600;
+    assert!(s.insert_browser_session(&current).expect("current"));
+    let dir = open().load_directory().expect("directory");
+    assert_eq!(dir.browser_sessions, [current.clone()]);
+    // Ending is announced everywhere, once.
+    let counter = s.change_counter().expect("counter");
+    assert!(s.end_browser_session(&[4; 32], 1_600).expect("end"));
+    assert!(!s.end_browser_session(&[4; 32], 1_700).expect("again"));
+    assert!(s.change_counter().expect("counter") > counter);
+    let ended = open()
+        .live_browser_sessions(1_650)
+        .expect("live")
+        .into_iter()
+        .find(|x| x.session_hash == [4; 32])
+        .expect("listed until it expires");
+    assert_eq!(ended.ended_at, Some(1_600));
+    // Kept past the end for the replay check, then forgotten.
+    assert_eq!(
+        open().live_browser_sessions(2_000).expect("live"),
+        [current.clone()]
+    );
+    assert_eq!(s.forget_browser_sessions(2_400).expect("forget"), 0);
+    assert!(!s
+        .insert_browser_session(&session(6, "h-1", None))
+        .expect("still a replay"));
+    assert_eq!(s.forget_browser_sessions(2_501).expect("forget"), 3);
 }
 
 fn admin_tokens(open: Open<'_>) {

@@ -258,7 +258,7 @@ async fn start(
         expires_at,
         keep_until: identity.exp.saturating_add(trust.skew).max(expires_at),
         launch_hash,
-        jti_key: jti(token).map(|j| format!("{t}\u{0}{j}")),
+        jti_key: jti(token).map(|j| app.browser.jti_key(t, &j)),
         ended_at: None,
     };
     let row = stored.clone();

@@ -59,6 +59,15 @@ impl BrowserSessions {
         hex::encode(self.launch.hash(token))
     }
 
+    /// The replay key of launch token id `jti` of `tenant` (hex keyed hash: a `jti` is any
+    /// string the issuer chose, and it is stored as text).
+    pub fn jti_key(&self, tenant: &str, jti: &str) -> String {
+        hex::encode(
+            self.launch
+                .hash_parts(&[b"jti", tenant.as_bytes(), jti.as_bytes()]),
+        )
+    }
+
     /// Remembers a session this gateway just stored (the directory view learns of it on its
     /// next reload); forgets expired ones.
     pub fn remember(&self, s: StoredBrowserSession, now: i64) {

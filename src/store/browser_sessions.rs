@@ -24,7 +24,7 @@ pub struct StoredBrowserSession {
     pub keep_until: i64,
     /// Keyed hash of the launch token (hex).
     pub launch_hash: String,
-    /// `tenant` and the launch token's `jti`, when it has one.
+    /// The keyed hash of `tenant` and the launch token's `jti`, when it has one.
     pub jti_key: Option<String>,
     /// Ended by the user before `expires_at` (Unix seconds).
     pub ended_at: Option<i64>,
@@ -147,14 +147,14 @@ mod tests {
         let mut store = Store::open_in_memory().expect("store");
         store.migrate().expect("migrate");
         assert!(store
-            .insert_browser_session(&session(1, "h1", Some("acme\0j1")))
+            .insert_browser_session(&session(1, "h1", Some("jti-1")))
             .expect("insert"));
         // The same token again (by hash), or another token with the same jti: refused.
         assert!(!store
             .insert_browser_session(&session(2, "h1", None))
             .expect("replay by hash"));
         assert!(!store
-            .insert_browser_session(&session(3, "h2", Some("acme\0j1")))
+            .insert_browser_session(&session(3, "h2", Some("jti-1")))
             .expect("replay by jti"));
         // Tokens without a jti do not collide with each other.
         assert!(store
@@ -165,7 +165,7 @@ mod tests {
             .expect("b"));
         let live = store.live_browser_sessions(1_500).expect("live");
         assert_eq!(live.len(), 3);
-        assert_eq!(live[0], session(1, "h1", Some("acme\0j1")));
+        assert_eq!(live[0], session(1, "h1", Some("jti-1")));
         let counter = store.change_counter().expect("counter");
         assert!(store.end_browser_session(&[1; 32], 1_600).expect("end"));
         assert!(!store.end_browser_session(&[1; 32], 1_700).expect("once"));
