@@ -92,6 +92,9 @@ pub enum Reason {
     LaunchRefused,
     /// A Page Integration launch token that already started a session.
     LaunchReplayed,
+    /// The tenant's signing key is held in a PKCS#11 token that could not sign (module,
+    /// token, login or key unavailable): never a fallback to another key.
+    UpstreamSigningUnavailable,
     /// A request in a browser session that changes something without the gateway page's own
     /// header and origin (a cross-site request forgery defence).
     SessionCsrf,
@@ -139,6 +142,7 @@ impl Reason {
             Reason::LaunchRefused => "launch.refused",
             Reason::LaunchReplayed => "launch.replayed",
             Reason::SessionCsrf => "session.csrf",
+            Reason::UpstreamSigningUnavailable => "upstream.signing_unavailable",
         }
     }
 
@@ -176,6 +180,7 @@ impl Reason {
             Reason::UpstreamUnavailable
             | Reason::UpstreamTls
             | Reason::UpstreamCredentialMissing
+            | Reason::UpstreamSigningUnavailable
             | Reason::RedactionFailed => 502,
             Reason::KillSwitchOn
             | Reason::AuditUnavailable
@@ -252,6 +257,9 @@ impl Reason {
             Reason::SessionCsrf => {
                 "A change in a browser session must come from the gateway's own page."
             }
+            Reason::UpstreamSigningUnavailable => {
+                "The gateway cannot sign its upstream credential right now."
+            }
         }
     }
 
@@ -265,7 +273,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and metrics pre-registration.
-    pub const ALL: [Reason; 38] = [
+    pub const ALL: [Reason; 39] = [
         Reason::PathRejected,
         Reason::AuthMissing,
         Reason::AuthInvalid,
@@ -304,6 +312,7 @@ impl Reason {
         Reason::LaunchRefused,
         Reason::LaunchReplayed,
         Reason::SessionCsrf,
+        Reason::UpstreamSigningUnavailable,
     ];
 }
 

@@ -163,9 +163,14 @@ pub struct Tenant {
     pub inbound: Option<crate::jwt::inbound::InboundTrust>,
     /// Oracle users in the browser (Page Integration), when configured.
     pub page_integration: Option<PageIntegration>,
+    /// The PKCS#11 token the tenant's signing key may live in, when configured.
+    pub pkcs11: Option<Pkcs11Settings>,
     /// What becomes of query parameters Oracle's framework does not name.
     pub unknown_query_parameters: crate::oracle::query::UnknownParams,
 }
+
+/// A tenant's PKCS#11 module and token PIN (read when the configuration is loaded).
+pub use crate::crypto::pkcs11::TokenAccess as Pkcs11Settings;
 
 /// A tenant's Page Integration launch, validated.
 #[derive(Clone, Debug)]
@@ -231,6 +236,7 @@ impl Tenant {
             tenant: &self.name,
             upstream: &self.upstream,
             auth: &self.auth,
+            hsm: self.pkcs11.as_ref(),
         }
     }
 }

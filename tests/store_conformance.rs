@@ -71,7 +71,7 @@ fn migrations(open: Open<'_>) {
     ));
     assert_eq!(
         s.migrate().expect("m1"),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     );
     assert!(s.migrate().expect("m2").is_empty());
     open()

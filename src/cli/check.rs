@@ -43,6 +43,7 @@ pub fn run(args: &CheckArgs) -> super::CliResult {
     for w in &s.warnings {
         println!("warning: {w}");
     }
+    token_keys(&s)?;
     match &args.replay_audit {
         Some(since) => super::explain::replay(
             config,
@@ -54,5 +55,55 @@ pub fn run(args: &CheckArgs) -> super::CliResult {
             },
         ),
         None => Ok(()),
+    }
+}
+
+/// For every tenant whose signing key a PKCS#11 token holds: the token is reachable with the
+/// configured module and PIN, and its key signs for the stored certificate (a test signature,
+/// verified). A failure names the tenant, the token and the key (exit 1).
+fn token_keys(s: &crate::snapshot::Snapshot) -> super::CliResult {
+    if s.tenants.iter().all(|t| t.pkcs11.is_none()) {
+        return Ok(());
+    }
+    if s.gateway
+        .database
+        .sqlite_path()
+        .is_some_and(|p| !p.exists())
+    {
+        println!("PKCS#11 keys: the database does not exist yet; nothing to check");
+        return Ok(());
+    }
+    let store = crate::store::Store::connect(&s.gateway.database)?;
+    let mut failed = Vec::new();
+    for t in &s.tenants {
+        let Some(row) = store.get_tenant_key(&t.name)? else {
+            continue;
+        };
+        let Some(text) = row.key_ref.as_deref() else {
+            continue;
+        };
+        let outcome = crate::crypto::pkcs11::KeyRef::from_text(text)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                let access = t.pkcs11.as_ref().ok_or_else(|| {
+                    format!("its key is in a PKCS#11 token ({r}) but [tenants.{}.pkcs11] is not configured", t.name)
+                })?;
+                let cert = crate::jwt::Certificate::from_der(&row.cert_der)?;
+                crate::service::tenant::verify_token_key(access, &r, &cert)?;
+                Ok((r, cert))
+            });
+        match outcome {
+            Ok((r, cert)) => println!(
+                "tenant {}: signing key reachable in the PKCS#11 token and it matches the certificate {} ({r})",
+                t.name,
+                cert.x5t()
+            ),
+            Err(e) => failed.push(format!("tenant {}: signing key unusable: {e}", t.name)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(super::failed(failed.join("\n")))
     }
 }

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use super::{CliError, CliResult, ConfigArg};
+use crate::crypto::pkcs11::{self, KeyRef};
 use crate::jwt::cert::{self, Certificate};
 use crate::service::tenant::{self, KeyOrigin};
 use crate::service::Operator;
@@ -43,6 +44,8 @@ enum TenantAction {
         /// Replace an existing key (rotation: register the new certificate in Oracle first).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        token: TokenArgs,
     },
     /// Import an existing key pair (PEM; the key unencrypted, PKCS#8 or PKCS#1 RSA).
     ImportKey {
@@ -58,6 +61,8 @@ enum TenantAction {
         /// Replace an existing key.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        token: TokenArgs,
     },
     /// Print the tenant's certificate, thumbprint and issuer name.
     ShowKey {
@@ -65,6 +70,54 @@ enum TenantAction {
         #[arg(long)]
         tenant: String,
     },
+}
+
+/// Where the key goes: a PKCS#11 token (the tenant's `[tenants.T.pkcs11]` module and PIN)
+/// instead of the database.
+#[derive(Args, Debug)]
+struct TokenArgs {
+    /// Put the private key in the tenant's PKCS#11 token, non-extractable; the database keeps
+    /// only where it is and the certificate.
+    #[arg(long, requires_all = ["token_label", "key_label"])]
+    pkcs11: bool,
+    /// The token's label (with --pkcs11).
+    #[arg(long, requires = "pkcs11")]
+    token_label: Option<String>,
+    /// The key's label in the token (with --pkcs11); must not be in use.
+    #[arg(long, requires = "pkcs11")]
+    key_label: Option<String>,
+}
+
+impl TokenArgs {
+    /// The reference to the key in `t`'s token, when `--pkcs11` is given.
+    fn key_ref(&self, t: &Tenant) -> Result<Option<KeyRef>, CliError> {
+        if !self.pkcs11 {
+            return Ok(None);
+        }
+        let access = t.pkcs11.as_ref().ok_or_else(|| {
+            super::failed(format_args!(
+                "--pkcs11: tenant {} has no [tenants.{}.pkcs11] (module and pin_file or pin_env) in the configuration",
+                t.name, t.name
+            ))
+        })?;
+        let (Some(token), Some(label)) = (&self.token_label, &self.key_label) else {
+            return Err("--pkcs11 needs --token-label and --key-label".into());
+        };
+        if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+            return Err("--key-label: 1-64 printable characters".into());
+        }
+        Ok(Some(KeyRef {
+            module: access.module.clone(),
+            token: token.clone(),
+            label: label.clone(),
+        }))
+    }
+}
+
+fn access(t: &Tenant) -> Result<&crate::crypto::pkcs11::TokenAccess, CliError> {
+    t.pkcs11
+        .as_ref()
+        .ok_or_else(|| super::failed(format_args!("tenant {} has no pkcs11 settings", t.name)))
 }
 
 fn issuer(t: &Tenant) -> Option<&str> {
@@ -116,6 +169,11 @@ pub fn run(args: &TenantArgs) -> CliResult {
                 super::failed(format_args!("stored certificate does not parse: {e}"))
             })?;
             print_registration(&t, &c);
+            match k.key_ref.as_deref().map(KeyRef::from_text) {
+                None => println!("key:           sealed in the database"),
+                Some(Ok(r)) => println!("key:           in a PKCS#11 token: {r} (non-extractable; the database holds only this reference)"),
+                Some(Err(e)) => println!("key:           unreadable reference: {e}"),
+            }
             Ok(())
         }
         TenantAction::GenKey {
@@ -123,6 +181,7 @@ pub fn run(args: &TenantArgs) -> CliResult {
             common_name,
             days,
             force,
+            token,
         } => {
             let t = tenant_of(tenant)?;
             let master = super::load_master(&snapshot)?;
@@ -133,6 +192,36 @@ pub fn run(args: &TenantArgs) -> CliResult {
                 .clone()
                 .or_else(|| issuer(&t).map(str::to_string))
                 .unwrap_or_else(|| format!("erpgate-{tenant}"));
+            if let Some(r) = token.key_ref(&t)? {
+                if !*force && store.get_tenant_key(tenant)?.is_some() {
+                    return Err(super::failed(format_args!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
+                }
+                let pin = access(&t)?.pin.clone();
+                let (n, e) = pkcs11::generate(&r, &pin).map_err(super::failed)?;
+                let sign = |m: &[u8]| pkcs11::sign(&r, &pin, m).map_err(|e| e.to_string());
+                let signer = cert::ExternalSigner {
+                    public_der: pkcs11::rsa_public_der(&n, &e).map_err(super::failed)?,
+                    sign: &sign,
+                };
+                let cert = cert::generate_for(&cn, *days, &signer)?;
+                let mut op = super::operator(&mut store, &master);
+                tenant::install_key_ref(
+                    &mut op,
+                    &snapshot,
+                    &t.name,
+                    &r,
+                    &cert,
+                    *force,
+                    KeyOrigin::Generated,
+                    |()| {
+                        print_registration(&t, &cert);
+                        println!(
+                            "key:           generated in the PKCS#11 token: {r} (non-extractable)"
+                        );
+                    },
+                )?;
+                return Ok(());
+            }
             let (key, cert) = cert::generate(&cn, *days)?;
             let mut op = super::operator(&mut store, &master);
             install(
@@ -150,10 +239,35 @@ pub fn run(args: &TenantArgs) -> CliResult {
             key,
             cert,
             force,
+            token,
         } => {
             let t = tenant_of(tenant)?;
             let master = super::load_master(&snapshot)?;
             let (key_der, c) = read_pair(key, cert)?;
+            if let Some(r) = token.key_ref(&t)? {
+                // Checked against the certificate before anything goes into the token.
+                crate::jwt::SigningKey::from_der(&key_der, c.clone()).map_err(super::failed)?;
+                if !*force && store.get_tenant_key(tenant)?.is_some() {
+                    return Err(super::failed(format_args!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
+                }
+                pkcs11::import(&r, &access(&t)?.pin, &key_der).map_err(super::failed)?;
+                drop(key_der);
+                let mut op = super::operator(&mut store, &master);
+                tenant::install_key_ref(
+                    &mut op,
+                    &snapshot,
+                    &t.name,
+                    &r,
+                    &c,
+                    *force,
+                    KeyOrigin::Imported,
+                    |()| {
+                        print_registration(&t, &c);
+                        println!("key:           imported into the PKCS#11 token: {r} (non-extractable); delete the PEM file");
+                    },
+                )?;
+                return Ok(());
+            }
             let mut op = super::operator(&mut store, &master);
             install(
                 &mut op,

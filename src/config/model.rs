@@ -216,9 +216,24 @@ pub struct TenantFile {
     pub inbound_jwt: Option<InboundJwtFile>,
     /// Oracle users arriving in a browser from Fusion (Page Integration).
     pub page_integration: Option<PageIntegrationFile>,
+    /// The PKCS#11 token the tenant's signing key may live in.
+    pub pkcs11: Option<Pkcs11File>,
     /// Query parameters Oracle's framework does not name: `"allow"` or `"refuse"` (absent:
     /// refused where the caller's responses are masked, allowed elsewhere).
     pub unknown_query_parameters: Option<String>,
+}
+
+/// `[tenants.NAME.pkcs11]`: the PKCS#11 module and the PIN of the token holding the tenant's
+/// signing key (`tenant gen-key --pkcs11` / `import-key --pkcs11` put it there).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11File {
+    /// The module (shared library), e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: String,
+    /// A file holding the user PIN (one line).
+    pub pin_file: Option<String>,
+    /// An environment variable holding the user PIN.
+    pub pin_env: Option<String>,
 }
 
 /// `[tenants.NAME.page_integration]`: the launch URL Oracle's Page Integration sends users

@@ -169,6 +169,10 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                 }
                 page::launch(file, name, pi, allow_insecure, p)
             });
+            let pkcs11 = t
+                .pkcs11
+                .as_ref()
+                .and_then(|k| identity::pkcs11(&files.base, file, name, k, p));
             if let Some(u) = up {
                 out.push(Tenant {
                     name: name.clone(),
@@ -183,6 +187,7 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                     cors_origins,
                     inbound,
                     page_integration,
+                    pkcs11,
                     unknown_query_parameters: oracle::unknown_params(
                         file,
                         name,

@@ -21,6 +21,7 @@ mod keyed_hash;
 mod labels;
 mod master;
 mod password;
+pub mod pkcs11;
 mod random;
 mod secret;
 pub mod totp;

@@ -39,11 +39,14 @@ pub struct DirectoryView {
     browser_sessions: HashMap<[u8; 32], Arc<crate::store::StoredBrowserSession>>,
 }
 
-/// A tenant's signing key as the view holds it: sealed key, parsed certificate.
+/// A tenant's signing key as the view holds it: sealed key (or where a PKCS#11 token holds
+/// it), parsed certificate.
 #[derive(Clone)]
 pub struct TenantKey {
-    /// The sealed private key.
+    /// The sealed private key (empty when a token holds it).
     pub sealed: Vec<u8>,
+    /// The PKCS#11 token's key, when the key lives there.
+    pub hsm: Option<crate::crypto::pkcs11::KeyRef>,
     /// The certificate (its `x5t` goes into every assertion header).
     pub cert: crate::jwt::Certificate,
 }
@@ -88,13 +91,24 @@ impl DirectoryView {
         let tenant_keys = tenant_keys
             .into_iter()
             .filter_map(|k| match crate::jwt::Certificate::from_der(&k.cert_der) {
-                Ok(cert) => Some((
-                    k.tenant,
-                    TenantKey {
-                        sealed: k.key_ciphertext,
-                        cert,
-                    },
-                )),
+                Ok(cert) => {
+                    let hsm = match k.key_ref.as_deref().map(crate::crypto::pkcs11::KeyRef::from_text) {
+                        None => None,
+                        Some(Ok(r)) => Some(r),
+                        Some(Err(e)) => {
+                            tracing::error!(tenant = %k.tenant, error = %e, "stored tenant key reference does not parse; the tenant cannot sign assertions");
+                            return None;
+                        }
+                    };
+                    Some((
+                        k.tenant,
+                        TenantKey {
+                            sealed: k.key_ciphertext,
+                            hsm,
+                            cert,
+                        },
+                    ))
+                }
                 Err(e) => {
                     tracing::error!(tenant = %k.tenant, error = %e, "stored tenant certificate does not parse; the tenant cannot sign assertions");
                     None
@@ -181,6 +195,11 @@ impl DirectoryView {
             let Some(prev) = old.tenant_key(tenant) else {
                 continue;
             };
+            // A key moved into a token has nothing sealed: it is never traded back for the
+            // sealed one it replaced.
+            if key.hsm.is_some() {
+                continue;
+            }
             if prev.sealed != key.sealed
                 && !opens(tenant, seal_name, &key.sealed)
                 && opens(tenant, seal_name, &prev.sealed)

@@ -129,18 +129,34 @@ impl Certificate {
     }
 }
 
-/// A tenant's signing key with its certificate. The key stays inside ring; `Debug` shows the
-/// certificate only.
+/// A tenant's signing key with its certificate: in memory (inside ring), or in a PKCS#11
+/// token that signs for us. `Debug` shows the certificate only.
 pub struct SigningKey {
-    pair: RsaKeyPair,
+    key: KeyHolder,
     cert: Certificate,
+}
+
+enum KeyHolder {
+    /// The key, opened from the store, inside ring.
+    Memory(RsaKeyPair),
+    /// The key stays in the token; the PIN opens a session to it.
+    Token {
+        key: crate::crypto::pkcs11::KeyRef,
+        pin: crate::crypto::SecretString,
+    },
 }
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKey")
             .field("cert", &self.cert)
-            .field("key", &"<redacted>")
+            .field(
+                "key",
+                &match &self.key {
+                    KeyHolder::Memory(_) => "<redacted>".to_string(),
+                    KeyHolder::Token { key, .. } => key.to_string(),
+                },
+            )
             .finish()
     }
 }
@@ -158,7 +174,29 @@ impl SigningKey {
         if pair.public().modulus_len() < 256 {
             return Err("the RSA key is shorter than 2048 bits".into());
         }
-        Ok(SigningKey { pair, cert })
+        Ok(SigningKey {
+            key: KeyHolder::Memory(pair),
+            cert,
+        })
+    }
+
+    /// A key held in a PKCS#11 token, for the certificate it belongs to. Nothing is checked
+    /// here (that would take the token on every load): `erpgate check` signs a test message
+    /// and verifies it with the certificate.
+    pub fn in_token(
+        key: crate::crypto::pkcs11::KeyRef,
+        pin: crate::crypto::SecretString,
+        cert: Certificate,
+    ) -> SigningKey {
+        SigningKey {
+            key: KeyHolder::Token { key, pin },
+            cert,
+        }
+    }
+
+    /// Whether the key is held in a PKCS#11 token.
+    pub fn in_hsm(&self) -> bool {
+        matches!(self.key, KeyHolder::Token { .. })
     }
 
     /// The certificate.
@@ -168,17 +206,85 @@ impl SigningKey {
 
     /// The RS256 signature of `message`.
     pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, String> {
-        let mut sig = vec![0u8; self.pair.public().modulus_len()];
-        self.pair
-            .sign(
-                &signature::RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                message,
-                &mut sig,
-            )
-            .map_err(|_| "RSA signing failed".to_string())?;
-        Ok(sig)
+        match &self.key {
+            KeyHolder::Memory(pair) => {
+                let mut sig = vec![0u8; pair.public().modulus_len()];
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    message,
+                    &mut sig,
+                )
+                .map_err(|_| "RSA signing failed".to_string())?;
+                Ok(sig)
+            }
+            KeyHolder::Token { key, pin } => {
+                crate::crypto::pkcs11::sign(key, pin, message).map_err(|e| e.to_string())
+            }
+        }
     }
+}
+
+/// The certificate's public key as PKCS#1 `RSAPublicKey` DER.
+impl Certificate {
+    /// The subject public key (PKCS#1 `RSAPublicKey` DER for RSA).
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_key
+    }
+}
+
+/// A key that signs a certificate from outside (a PKCS#11 token), for [`generate_for`].
+pub struct ExternalSigner<'a> {
+    /// PKCS#1 `RSAPublicKey` DER of the key.
+    pub public_der: Vec<u8>,
+    /// RS256 over the message.
+    pub sign: &'a dyn Fn(&[u8]) -> Result<Vec<u8>, String>,
+}
+
+impl rcgen::PublicKeyData for ExternalSigner<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_der
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+impl rcgen::SigningKey for ExternalSigner<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        (self.sign)(msg).map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+/// A self-signed certificate with `CN = common_name`, valid for `days`, signed by `signer`
+/// (whose key never leaves where it is).
+pub fn generate_for(
+    common_name: &str,
+    days: u32,
+    signer: &ExternalSigner<'_>,
+) -> Result<Certificate, String> {
+    let params = cert_params(common_name, days)?;
+    let cert = params
+        .self_signed(signer)
+        .map_err(|e| format!("self-signing failed: {e}"))?;
+    let cert = Certificate::from_der(cert.der())?;
+    if cert.public_key != signer.public_der {
+        return Err("the signed certificate does not carry the token's public key".into());
+    }
+    Ok(cert)
+}
+
+fn cert_params(common_name: &str, days: u32) -> Result<rcgen::CertificateParams, String> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+        .map_err(|e| format!("certificate parameters: {e}"))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    let now = std::time::SystemTime::now();
+    params.not_before = (now - std::time::Duration::from_secs(300)).into();
+    params.not_after = (now + std::time::Duration::from_secs(u64::from(days) * 86_400)).into();
+    Ok(params)
 }
 
 /// The DER of the private key in a PEM text (`PRIVATE KEY` or `RSA PRIVATE KEY`), zeroised
@@ -217,14 +323,7 @@ pub fn generate(common_name: &str, days: u32) -> Result<(Zeroizing<Vec<u8>>, Cer
         &rcgen::PKCS_RSA_SHA256,
     )
     .map_err(|e| format!("key not usable for the certificate: {e}"))?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
-        .map_err(|e| format!("certificate parameters: {e}"))?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
-    let now = std::time::SystemTime::now();
-    params.not_before = (now - std::time::Duration::from_secs(300)).into();
-    params.not_after = (now + std::time::Duration::from_secs(u64::from(days) * 86_400)).into();
+    let params = cert_params(common_name, days)?;
     let cert = params
         .self_signed(&rc_key)
         .map_err(|e| format!("self-signing failed: {e}"))?;

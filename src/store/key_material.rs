@@ -88,7 +88,7 @@ impl Store {
         }
         if self.has_table("tenant_keys")? {
             for r in self.conn.query(
-                "SELECT tenant, key_ciphertext FROM tenant_keys ORDER BY tenant",
+                "SELECT tenant, key_ciphertext FROM tenant_keys WHERE length(key_ciphertext) > 0 ORDER BY tenant",
                 &[],
             )? {
                 out.push((
@@ -133,8 +133,9 @@ impl Store {
                 )?;
                 done.secrets += 1;
             }
+            // A key held in a PKCS#11 token has nothing sealed here.
             let rows = c.query(
-                "SELECT tenant, key_ciphertext FROM tenant_keys ORDER BY tenant",
+                "SELECT tenant, key_ciphertext FROM tenant_keys WHERE length(key_ciphertext) > 0 ORDER BY tenant",
                 &[],
             )?;
             for r in rows {

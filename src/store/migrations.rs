@@ -295,6 +295,15 @@ CREATE TRIGGER browser_sessions_upd AFTER UPDATE ON browser_sessions BEGIN UPDAT
 CREATE TRIGGER browser_sessions_del AFTER DELETE ON browser_sessions BEGIN UPDATE change_counter SET value = value + 1 WHERE id = 1; END;
 "#,
     },
+    Migration {
+        version: 11,
+        description: "tenant signing keys held in a PKCS#11 token (a reference instead of the key)",
+        sql: r#"
+-- A key held in an HSM: key_ref names it (module, token label, key label, as JSON) and
+-- key_ciphertext is empty; the key itself is never in the database.
+ALTER TABLE tenant_keys ADD COLUMN key_ref TEXT;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows (the same for both engines).

@@ -1,5 +1,5 @@
 //! Tenant signing keys: the private key sealed (AES-256-GCM under the tenant's derived key),
-//! the certificate in clear.
+//! or a reference to a PKCS#11 token holding it; the certificate in clear.
 
 use super::sql::{params, Row};
 use super::{now, Store, StoreError};
@@ -15,6 +15,8 @@ pub struct StoredTenantKey {
     pub cert_der: Vec<u8>,
     /// The certificate's `x5t`.
     pub x5t: String,
+    /// Where the key lives when a PKCS#11 token holds it (`key_ciphertext` is then empty).
+    pub key_ref: Option<String>,
     /// Last change.
     pub updated_at: String,
 }
@@ -35,6 +37,7 @@ fn row(r: &Row) -> Result<StoredTenantKey, StoreError> {
         cert_der: r.blob(2)?,
         x5t: r.text(3)?,
         updated_at: r.text(4)?,
+        key_ref: r.opt_text(5)?,
     })
 }
 
@@ -47,11 +50,34 @@ impl Store {
         cert_der: &[u8],
         x5t: &str,
     ) -> Result<(), StoreError> {
+        self.put_tenant_key_row(tenant, key_ciphertext, cert_der, x5t, None)
+    }
+
+    /// Inserts or replaces the tenant's key as a reference to a PKCS#11 token's key: nothing
+    /// of the key is stored.
+    pub fn put_tenant_key_ref(
+        &self,
+        tenant: &str,
+        key_ref: &str,
+        cert_der: &[u8],
+        x5t: &str,
+    ) -> Result<(), StoreError> {
+        self.put_tenant_key_row(tenant, &[], cert_der, x5t, Some(key_ref))
+    }
+
+    fn put_tenant_key_row(
+        &self,
+        tenant: &str,
+        key_ciphertext: &[u8],
+        cert_der: &[u8],
+        x5t: &str,
+        key_ref: Option<&str>,
+    ) -> Result<(), StoreError> {
         let t = now();
         self.conn.execute(
-            "INSERT INTO tenant_keys (tenant, key_ciphertext, cert_der, x5t, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (tenant) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, cert_der = excluded.cert_der, x5t = excluded.x5t, updated_at = excluded.updated_at",
-            &params![tenant, key_ciphertext, cert_der, x5t, t],
+            "INSERT INTO tenant_keys (tenant, key_ciphertext, cert_der, x5t, created_at, updated_at, key_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+             ON CONFLICT (tenant) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, cert_der = excluded.cert_der, x5t = excluded.x5t, updated_at = excluded.updated_at, key_ref = excluded.key_ref",
+            &params![tenant, key_ciphertext, cert_der, x5t, t, key_ref],
         )?;
         Ok(())
     }
@@ -60,7 +86,7 @@ impl Store {
     pub fn get_tenant_key(&self, tenant: &str) -> Result<Option<StoredTenantKey>, StoreError> {
         self.conn
             .query_opt(
-                "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at FROM tenant_keys WHERE tenant = ?1",
+                "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at, key_ref FROM tenant_keys WHERE tenant = ?1",
                 &params![tenant],
             )?
             .as_ref()
@@ -71,7 +97,7 @@ impl Store {
     pub(super) fn all_tenant_keys(&self) -> Result<Vec<StoredTenantKey>, StoreError> {
         self.conn
             .query(
-                "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at FROM tenant_keys ORDER BY tenant",
+                "SELECT tenant, key_ciphertext, cert_der, x5t, updated_at, key_ref FROM tenant_keys ORDER BY tenant",
                 &[],
             )?
             .iter()

@@ -170,13 +170,29 @@ pub async fn assertion<'t>(
         user,
         lifetime: *lifetime,
     };
-    let value = cache
-        .get(&spec, now, || open_tenant_key(cipher, tenant, key))
-        .await
-        .map_err(|e| {
-            tracing::error!(tenant = %tenant.tenant, error = %e, "cannot sign the upstream assertion");
-            Deny::with_detail(Reason::UpstreamCredentialMissing, "tenant_key_unusable")
-        })?;
+    let value = match &key.hsm {
+        // Held in a token: signed there, or not at all (never a key from the database).
+        Some(r) => cache
+            .get(&spec, now, || {
+                let access = tenant.hsm.ok_or_else(|| {
+                    format!("the tenant's key is in a PKCS#11 token ({r}) but [tenants.{}.pkcs11] is not configured", tenant.tenant)
+                })?;
+                let pin = access.pin_for(r).map_err(|e| e.to_string())?;
+                Ok(SigningKey::in_token(r.clone(), pin.clone(), key.cert.clone()))
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(tenant = %tenant.tenant, error = %e, "the HSM cannot sign the upstream assertion");
+                Deny::with_detail(Reason::UpstreamSigningUnavailable, "hsm_unavailable")
+            })?,
+        None => cache
+            .get(&spec, now, || open_tenant_key(cipher, tenant, key))
+            .await
+            .map_err(|e| {
+                tracing::error!(tenant = %tenant.tenant, error = %e, "cannot sign the upstream assertion");
+                Deny::with_detail(Reason::UpstreamCredentialMissing, "tenant_key_unusable")
+            })?,
+    };
     Ok(UpstreamCredential {
         name: http::header::AUTHORIZATION,
         value,

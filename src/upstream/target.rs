@@ -68,4 +68,6 @@ pub struct Target<'a> {
     pub upstream: &'a Upstream,
     /// How the gateway authenticates there.
     pub auth: &'a UpstreamAuth,
+    /// The PKCS#11 module and PIN its signing key may be held with.
+    pub hsm: Option<&'a crate::crypto::pkcs11::TokenAccess>,
 }

@@ -173,3 +173,69 @@ pub fn issuers_unique(tenants: &[Tenant], p: &mut Vec<String>) {
         }
     }
 }
+
+/// `[tenants.T.pkcs11]`: the module must exist; exactly one PIN source, readable now.
+pub(super) fn pkcs11(
+    base: &Path,
+    file: &str,
+    tenant: &str,
+    k: &crate::config::model::Pkcs11File,
+    p: &mut Vec<String>,
+) -> Option<crate::snapshot::Pkcs11Settings> {
+    let key = format!("{file}: tenants.{tenant}.pkcs11");
+    let module = k.module.trim();
+    if !Path::new(module).is_absolute() {
+        p.push(format!(
+            "{key}.module: \"{module}\" must be an absolute path to the PKCS#11 library"
+        ));
+        return None;
+    }
+    if !Path::new(module).is_file() {
+        p.push(format!("{key}.module: {module} does not exist (install the HSM's PKCS#11 library, e.g. softhsm2)"));
+        return None;
+    }
+    let pin = match (&k.pin_file, &k.pin_env) {
+        (Some(f), None) => {
+            let path = super::resolve(base, f);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let text = crate::crypto::SecretString::new(text);
+                    crate::crypto::SecretString::new(text.expose().trim().to_string())
+                }
+                Err(e) => {
+                    p.push(format!(
+                        "{key}.pin_file: cannot read {}: {e}",
+                        path.display()
+                    ));
+                    return None;
+                }
+            }
+        }
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(v) => {
+                let v = crate::crypto::SecretString::new(v);
+                crate::crypto::SecretString::new(v.expose().trim().to_string())
+            }
+            Err(_) => {
+                p.push(format!(
+                    "{key}.pin_env: the environment variable {var} is not set"
+                ));
+                return None;
+            }
+        },
+        _ => {
+            p.push(format!(
+                "{key}: set exactly one of pin_file or pin_env (the token's user PIN)"
+            ));
+            return None;
+        }
+    };
+    if pin.expose().is_empty() {
+        p.push(format!("{key}: the PIN is empty"));
+        return None;
+    }
+    Some(crate::snapshot::Pkcs11Settings {
+        module: module.to_string(),
+        pin,
+    })
+}

@@ -304,4 +304,13 @@ CREATE TRIGGER browser_sessions_changed AFTER INSERT OR UPDATE OR DELETE ON brow
     FOR EACH STATEMENT EXECUTE FUNCTION erpgate_changed();
 "#,
     },
+    Migration {
+        version: 11,
+        description: "tenant signing keys held in a PKCS#11 token (a reference instead of the key)",
+        sql: r#"
+-- A key held in an HSM: key_ref names it (module, token label, key label, as JSON) and
+-- key_ciphertext is empty; the key itself is never in the database.
+ALTER TABLE tenant_keys ADD COLUMN key_ref TEXT;
+"#,
+    },
 ];
