@@ -263,8 +263,35 @@ fn secrets_and_tenant_keys(open: Open<'_>) {
         (vec![7; 64], b"cert-2".to_vec(), "x5t-2".to_string())
     );
     assert!(s.get_tenant_key("beta").expect("get").is_none());
+    assert_eq!(k.key_ref, None);
+    // A key held in a PKCS#11 token: the reference replaces the sealed key entirely, and a
+    // rotation has nothing of it to re-seal.
+    let reference = r#"{"module":"/usr/lib/softhsm/libsofthsm2.so","token":"t","label":"k"}"#;
+    s.put_tenant_key_ref("gamma", reference, b"cert-3", "x5t-3")
+        .expect("reference");
+    let k = open()
+        .get_tenant_key("gamma")
+        .expect("get")
+        .expect("exists");
+    assert!(k.key_ciphertext.is_empty());
+    assert_eq!(k.key_ref.as_deref(), Some(reference));
+    assert!(!open()
+        .sealed_values()
+        .expect("sealed")
+        .iter()
+        .any(|(t, _, _)| t == "gamma"));
+    s.put_tenant_key("gamma", &[9; 48], b"cert-4", "x5t-4")
+        .expect("back to sealed");
+    assert_eq!(
+        open()
+            .get_tenant_key("gamma")
+            .expect("get")
+            .expect("exists")
+            .key_ref,
+        None
+    );
     let dir = open().load_directory().expect("directory");
-    assert_eq!((dir.secrets.len(), dir.tenant_keys.len()), (1, 1));
+    assert_eq!((dir.secrets.len(), dir.tenant_keys.len()), (1, 2));
 }
 
 fn gateway_tokens(open: Open<'_>) {
