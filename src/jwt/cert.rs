@@ -233,12 +233,15 @@ impl Certificate {
     }
 }
 
+/// RS256 over a message, by a key held elsewhere.
+pub type SignFn<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<u8>, String>;
+
 /// A key that signs a certificate from outside (a PKCS#11 token), for [`generate_for`].
 pub struct ExternalSigner<'a> {
     /// PKCS#1 `RSAPublicKey` DER of the key.
     pub public_der: Vec<u8>,
     /// RS256 over the message.
-    pub sign: &'a dyn Fn(&[u8]) -> Result<Vec<u8>, String>,
+    pub sign: SignFn<'a>,
 }
 
 impl rcgen::PublicKeyData for ExternalSigner<'_> {
