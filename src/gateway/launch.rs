@@ -216,7 +216,7 @@ async fn start(
     }
     let (t, page, trust) = launch_settings(&compiled, tenant)?;
     let raw = req.raw_path();
-    let rest = &raw[page.launch_path.len()..];
+    let rest = raw.get(page.launch_path.len()..).unwrap_or_default();
     let token = launch_token(rest, &page.token_parameter, trust.max_token_bytes)?;
     let launch_hash = app.browser.launch_hash(token);
     ctx.launch_token = Some(launch_hash[..12].to_string());
