@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use erpgate::jwt::{b64, cert, Certificate, SigningKey};
 use serde_json::{json, Value};
+use support::page::pem;
 use support::{Gateway, Options};
 
 const V: &str = "/fscmRestApi/resources/11.13.18.05";
@@ -29,20 +30,6 @@ struct Keys {
     tenant_key_pem: String,
     tenant_cert: Certificate,
     attacker: SigningKey,
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("ascii"))
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 fn keys() -> &'static Keys {

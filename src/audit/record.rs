@@ -181,6 +181,11 @@ pub const SENSITIVE_PARAMS: [&str; 10] = [
 /// Masks the values of sensitive parameters (case-insensitive names, `%`-encoded names not
 /// decoded: an encoded sensitive name is masked too because any name containing `%` is).
 pub fn mask_query(q: &str) -> String {
+    mask_query_with(q, &[])
+}
+
+/// [`mask_query`], with `extra` names masked too (the configured launch token parameters).
+pub fn mask_query_with(q: &str, extra: &[&str]) -> String {
     let mut out = String::with_capacity(q.len());
     for (i, pair) in q.split('&').enumerate() {
         if i > 0 {
@@ -191,6 +196,7 @@ pub fn mask_query(q: &str) -> String {
                 if name.contains('%')
                     || SENSITIVE_PARAMS
                         .iter()
+                        .chain(extra)
                         .any(|s| s.eq_ignore_ascii_case(name)) =>
             {
                 out.push_str(name);

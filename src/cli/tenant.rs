@@ -193,9 +193,8 @@ pub fn run(args: &TenantArgs) -> CliResult {
                 .or_else(|| issuer(&t).map(str::to_string))
                 .unwrap_or_else(|| format!("erpgate-{tenant}"));
             if let Some(r) = token.key_ref(&t)? {
-                if !*force && store.get_tenant_key(tenant)?.is_some() {
-                    return Err(super::failed(format_args!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
-                }
+                // Before anything goes into the token.
+                tenant::ensure_replaceable(&store, tenant, *force)?;
                 let pin = access(&t)?.pin.clone();
                 let (n, e) = pkcs11::generate(&r, &pin).map_err(super::failed)?;
                 let sign = |m: &[u8]| pkcs11::sign(&r, &pin, m).map_err(|e| e.to_string());
@@ -247,9 +246,8 @@ pub fn run(args: &TenantArgs) -> CliResult {
             if let Some(r) = token.key_ref(&t)? {
                 // Checked against the certificate before anything goes into the token.
                 crate::jwt::SigningKey::from_der(&key_der, c.clone()).map_err(super::failed)?;
-                if !*force && store.get_tenant_key(tenant)?.is_some() {
-                    return Err(super::failed(format_args!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
-                }
+                // Before anything goes into the token.
+                tenant::ensure_replaceable(&store, tenant, *force)?;
                 pkcs11::import(&r, &access(&t)?.pin, &key_der).map_err(super::failed)?;
                 drop(key_der);
                 let mut op = super::operator(&mut store, &master);

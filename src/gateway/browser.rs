@@ -57,7 +57,8 @@ pub fn find<'c>(
     let cookies = crate::session::cookie_headers(headers);
     let id = crate::session::cookie_id(&cookies, COOKIE)
         .ok_or(Deny::with_detail(Reason::AuthInvalid, "session_malformed"))?;
-    let session = app.browser.find(view, &id, now).map_err(|r| match r {
+    let hash = app.browser.hash(&id);
+    let session = app.browser.find(view, &hash, now).map_err(|r| match r {
         SessionRefusal::Unknown => Deny::with_detail(Reason::AuthInvalid, "session_unknown"),
         SessionRefusal::Ended => Deny::with_detail(Reason::AuthExpired, "session_ended"),
         SessionRefusal::Expired => Deny::with_detail(Reason::AuthExpired, "session_expired"),
@@ -75,12 +76,29 @@ pub fn find<'c>(
         "session_tenant_gone",
     ))?;
     Ok(Found {
-        hash: app.browser.hash(&id),
+        hash,
         session,
         tenant_id,
         tenant,
         page,
     })
+}
+
+impl Found<'_> {
+    /// The session's Oracle user as the chain's caller.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            kind: AuthKind::BrowserSession,
+            caller: Caller::OracleUser(Arc::new(OracleIdentity {
+                tenant: self.tenant_id.0 as usize,
+                user: self.session.oracle_user.clone(),
+                roles: self.session.roles.clone(),
+                exp: self.session.expires_at,
+            })),
+            cache_hit: false,
+            token: None,
+        }
+    }
 }
 
 /// The cross-site request forgery defence: a method other than GET, HEAD or OPTIONS needs
@@ -141,15 +159,5 @@ pub fn authenticate(
     }
     let found = find(app, compiled, view, headers, now)?;
     check_origin(method, headers, found.tenant, found.page)?;
-    Ok(Principal {
-        kind: AuthKind::BrowserSession,
-        caller: Caller::OracleUser(Arc::new(OracleIdentity {
-            tenant: found.tenant_id.0 as usize,
-            user: found.session.oracle_user.clone(),
-            roles: found.session.roles.clone(),
-            exp: found.session.expires_at,
-        })),
-        cache_hit: true,
-        token: None,
-    })
+    Ok(found.principal())
 }

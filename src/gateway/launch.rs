@@ -125,20 +125,7 @@ pub fn recorded_query(snapshot: &Snapshot, path: &[u8], q: &str) -> Option<Strin
         }
         params.push(&pi.token_parameter);
     }
-    let masked = crate::audit::record::mask_query(q);
-    if params.is_empty() {
-        return Some(masked);
-    }
-    let pairs: Vec<String> = masked
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((n, _)) if params.iter().any(|p| p.eq_ignore_ascii_case(n)) => {
-                format!("{n}=****")
-            }
-            _ => pair.to_string(),
-        })
-        .collect();
-    Some(pairs.join("&"))
+    Some(crate::audit::record::mask_query_with(q, &params))
 }
 
 /// The `jti` of a verified token's payload, when it has a usable one.
@@ -219,7 +206,7 @@ async fn start(
     let rest = raw.get(page.launch_path.len()..).unwrap_or_default();
     let token = launch_token(rest, &page.token_parameter, trust.max_token_bytes)?;
     let launch_hash = app.browser.launch_hash(token);
-    ctx.launch_token = Some(launch_hash[..12].to_string());
+    ctx.launch_token = launch_hash.get(..12).map(str::to_string);
     if ctx.view.killswitch() {
         return Err(Deny::new(Reason::KillSwitchOn));
     }

@@ -123,19 +123,7 @@ async fn in_session(
         found.tenant,
         found.page,
     )?;
-    ctx.trace.principal = Some(crate::auth::Principal {
-        kind: crate::auth::AuthKind::BrowserSession,
-        caller: crate::auth::Caller::OracleUser(std::sync::Arc::new(
-            crate::jwt::inbound::OracleIdentity {
-                tenant: tenant.0 as usize,
-                user: found.session.oracle_user.clone(),
-                roles: found.session.roles.clone(),
-                exp: found.session.expires_at,
-            },
-        )),
-        cache_hit: true,
-        token: None,
-    });
+    ctx.trace.principal = Some(found.principal());
     if route == Route::End {
         let hash = found.hash;
         app.store_write(move |s| s.end_browser_session(&hash, now))

@@ -225,7 +225,6 @@ impl SigningKey {
     }
 }
 
-/// The certificate's public key as PKCS#1 `RSAPublicKey` DER.
 impl Certificate {
     /// The subject public key (PKCS#1 `RSAPublicKey` DER for RSA).
     pub fn public_key_der(&self) -> &[u8] {

@@ -20,6 +20,29 @@ pub enum KeyOrigin {
     Imported,
 }
 
+/// Tenant `tenant` of the configuration.
+fn configured<'s>(
+    snapshot: &'s Snapshot,
+    tenant: &str,
+) -> Result<&'s crate::snapshot::Tenant, ServiceError> {
+    snapshot
+        .tenant(tenant)
+        .map(|(_, t)| t)
+        .ok_or_else(|| ServiceError::UnknownTenant {
+            name: tenant.to_string(),
+            known: snapshot.tenants.iter().map(|t| t.name.clone()).collect(),
+        })
+}
+
+/// Refuses to replace `tenant`'s stored key unless `force` (a rotation: the new certificate
+/// must be registered in Oracle first).
+pub fn ensure_replaceable(store: &Store, tenant: &str, force: bool) -> Result<(), ServiceError> {
+    if !force && store.get_tenant_key(tenant)?.is_some() {
+        return Err(ServiceError::Invalid(format!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
+    }
+    Ok(())
+}
+
 /// Checks that `key_der` signs for `cert` and stores it sealed for `tenant`, *without* an
 /// audit record (the building block of [`install_key`]). Refuses to replace a key unless
 /// `force`.
@@ -32,16 +55,9 @@ pub fn store_key(
     cert: &Certificate,
     force: bool,
 ) -> Result<(), ServiceError> {
-    let (_, t) = snapshot
-        .tenant(tenant)
-        .ok_or_else(|| ServiceError::UnknownTenant {
-            name: tenant.to_string(),
-            known: snapshot.tenants.iter().map(|t| t.name.clone()).collect(),
-        })?;
+    let t = configured(snapshot, tenant)?;
     SigningKey::from_der(key_der, cert.clone()).map_err(ServiceError::Invalid)?;
-    if !force && store.get_tenant_key(tenant)?.is_some() {
-        return Err(ServiceError::Invalid(format!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
-    }
+    ensure_replaceable(store, tenant, force)?;
     let sealed = seal_tenant_key(&master.tenant_cipher(tenant), t, key_der)
         .map_err(ServiceError::Internal)?;
     store.put_tenant_key(tenant, &sealed, cert.der(), cert.x5t())?;
@@ -93,21 +109,14 @@ pub fn store_key_ref(
     cert: &Certificate,
     force: bool,
 ) -> Result<(), ServiceError> {
-    let (_, t) = snapshot
-        .tenant(tenant)
-        .ok_or_else(|| ServiceError::UnknownTenant {
-            name: tenant.to_string(),
-            known: snapshot.tenants.iter().map(|t| t.name.clone()).collect(),
-        })?;
+    let t = configured(snapshot, tenant)?;
     let access = t.pkcs11.as_ref().ok_or_else(|| {
         ServiceError::Invalid(format!(
             "tenant {tenant} has no [tenants.{tenant}.pkcs11] (module and PIN) in the configuration"
         ))
     })?;
     verify_token_key(access, key, cert).map_err(ServiceError::Invalid)?;
-    if !force && store.get_tenant_key(tenant)?.is_some() {
-        return Err(ServiceError::Invalid(format!("tenant {tenant} already has a key; pass --force to replace it (register the new certificate in Oracle first)")));
-    }
+    ensure_replaceable(store, tenant, force)?;
     store.put_tenant_key_ref(tenant, &key.to_text(), cert.der(), cert.x5t())?;
     Ok(())
 }

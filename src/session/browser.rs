@@ -77,22 +77,21 @@ impl BrowserSessions {
         }
     }
 
-    /// The session of cookie value `id` at `now`: the view's copy first (it knows of an end
-    /// made on any gateway), else this gateway's own recent one.
+    /// The session whose id hashes to `hash` ([`BrowserSessions::hash`]) at `now`: the view's
+    /// copy first (it knows of an end made on any gateway), else this gateway's own recent one.
     pub fn find(
         &self,
         view: &DirectoryView,
-        id: &str,
+        hash: &[u8; 32],
         now: i64,
     ) -> Result<Arc<StoredBrowserSession>, SessionRefusal> {
-        let hash = self.hash(id);
-        let found = match view.browser_session(&hash) {
+        let found = match view.browser_session(hash) {
             Some(s) => s.clone(),
             None => self
                 .recent
                 .lock()
                 .ok()
-                .and_then(|r| r.get(&hash).cloned())
+                .and_then(|r| r.get(hash).cloned())
                 .ok_or(SessionRefusal::Unknown)?,
         };
         if found.ended_at.is_some() {
@@ -154,16 +153,25 @@ mod tests {
         );
         let view = DirectoryView::default();
         let id = "A".repeat(43);
-        assert_eq!(b.find(&view, &id, 10).err(), Some(SessionRefusal::Unknown));
-        b.remember(stored(b.hash(&id), 100), 10);
-        assert!(b.find(&view, &id, 10).is_ok());
-        assert_eq!(b.find(&view, &id, 100).err(), Some(SessionRefusal::Expired));
         assert_eq!(
-            b.find(&view, &"B".repeat(43), 10).err(),
+            b.find(&view, &b.hash(&id), 10).err(),
+            Some(SessionRefusal::Unknown)
+        );
+        b.remember(stored(b.hash(&id), 100), 10);
+        assert!(b.find(&view, &b.hash(&id), 10).is_ok());
+        assert_eq!(
+            b.find(&view, &b.hash(&id), 100).err(),
+            Some(SessionRefusal::Expired)
+        );
+        assert_eq!(
+            b.find(&view, &b.hash(&"B".repeat(43)), 10).err(),
             Some(SessionRefusal::Unknown)
         );
         b.ended(&b.hash(&id), 20);
-        assert_eq!(b.find(&view, &id, 21).err(), Some(SessionRefusal::Ended));
+        assert_eq!(
+            b.find(&view, &b.hash(&id), 21).err(),
+            Some(SessionRefusal::Ended)
+        );
         // The launch hash is keyed: another key names the same token differently.
         let other = BrowserSessions::new(
             KeyedHasher::from_raw(&[1u8; 32]),

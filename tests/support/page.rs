@@ -85,9 +85,9 @@ pub fn token(l: &PageLauncher, user: &str) -> String {
     erpgate::sim::launcher::user_token(l, user).expect("token")
 }
 
-/// The gateway with tenants `initech` and `umbrella`; the simulated Fusion's destination is
-/// the gateway's `/launch/initech` at `origin_host` (`127.0.0.1`, or `localhost` for another
-/// site than the simulator's).
+/// The gateway with tenants `initech` and `umbrella` (`extra_gateway`: more `[gateway]`
+/// keys); the simulated Fusion's destination is the gateway's `/launch/initech` on
+/// `127.0.0.1`.
 pub fn start(extra_gateway: &str) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let fusion_pem = dir.path().join("fusion.pem");
