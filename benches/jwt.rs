@@ -40,6 +40,7 @@ fn benches(c: &mut Criterion) {
                 cert: fusion_cert.clone(),
             }],
             audience: None,
+            refused_audience: None,
             skew: 60,
             max_token_bytes: 8192,
             roles_claim: Some("roles".into()),

@@ -183,6 +183,9 @@ pub struct PageIntegration {
     pub origin: String,
     /// Longest session (seconds).
     pub session_max: i64,
+    /// The launch tokens' own audience (else `inbound_jwt.audience`); refused on the Bearer
+    /// path.
+    pub audience: Option<String>,
 }
 
 /// The compiled configuration.

@@ -82,6 +82,15 @@ fn a_launch_starts_a_session_for_that_user_and_the_token_leaves_the_url() {
     assert!(again
         .header("content-type")
         .is_some_and(|c| c.starts_with("text/html")));
+    // Nor does it work as a Bearer credential now that it started a session.
+    let bearer = format!("Bearer {token}");
+    let r = gw.get(
+        &format!("{V}/invoices"),
+        &[("Authorization", bearer.as_str())],
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    let rid = r.header("x-request-id").expect("rid").to_string();
+    assert_eq!(gw.audit_record(&rid)["detail"], "jwt_launch_token");
 
     // The viewer page needs no session (it arrives after a cross-site navigation); its CSP
     // allows the gateway's own script only.
@@ -429,4 +438,100 @@ fn a_session_is_refused_once_its_tenant_drops_page_integration_and_forged_cookie
             .status
             == 401
     });
+}
+
+#[test]
+fn a_launch_audience_of_its_own_keeps_launch_and_bearer_tokens_apart() {
+    const LAUNCH_AUD: &str = "https://erpgate.initech.example/launch";
+    let gw = page::start_with(
+        "",
+        "cors_origins = [\"https://portal.initech.example\"]",
+        &format!("audience = \"{LAUNCH_AUD}\""),
+    );
+    let origin = format!("http://127.0.0.1:{}", gw.addr.port());
+    let mut launcher = page::destination(&origin, &keys().fusion, FUSION);
+    let bearer_token = page::token(&launcher, USER);
+    launcher.audience = LAUNCH_AUD.into();
+    let launch_token = page::token(&launcher, USER);
+
+    // A launch token is refused as Bearer before any launch (its audience says what it is).
+    let invoices = format!("{V}/invoices?limit=1");
+    let as_bearer = |t: &str| {
+        let auth = format!("Bearer {t}");
+        gw.get(&invoices, &[("Authorization", auth.as_str())])
+    };
+    let r = as_bearer(&launch_token);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let rid = r.header("x-request-id").expect("rid").to_string();
+    assert_eq!(gw.audit_record(&rid)["detail"], "jwt_launch_audience");
+    // An API token (the Bearer path's audience) does not launch, and still works as Bearer.
+    let r = gw.get(&format!("{LAUNCH}?jwt={bearer_token}"), &[]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("launch.refused"));
+    assert!(r.header("set-cookie").is_none());
+    let rid = r.header("x-request-id").expect("rid").to_string();
+    assert_eq!(gw.audit_record(&rid)["detail"], "jwt_audience");
+    assert_eq!(as_bearer(&bearer_token).status, 200);
+    // The launch token launches.
+    let r = gw.get(&format!("{LAUNCH}?jwt={launch_token}"), &[]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let cookie = cookie_header(&page::session_cookie(
+        r.header("set-cookie").expect("cookie"),
+    ));
+
+    // The session answers its own page only: same-origin, no CORS answer; a page on the
+    // tenant's CORS origin (same site, so it gets the Strict cookie) cannot act in it.
+    let r = gw.get(&invoices, &[("Cookie", &cookie), ("Origin", &origin)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("access-control-allow-origin").is_none());
+    assert!(r.header("access-control-allow-credentials").is_none());
+    let portal = "https://portal.initech.example";
+    let r = gw.get(&invoices, &[("Cookie", &cookie), ("Origin", portal)]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "session.csrf");
+    let r = gw.send(&request(
+        "POST",
+        &format!("{V}/invoices"),
+        &[
+            ("Cookie", cookie.as_str()),
+            ("Origin", portal),
+            ("X-Erpgate-Csrf", "1"),
+            ("Content-Type", "application/json"),
+        ],
+        Some(b"{}"),
+    ));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "session.csrf");
+    // The tenant's CORS origin still gets CORS for its own (Bearer) callers.
+    let auth = format!("Bearer {bearer_token}");
+    let r = gw.get(
+        &invoices,
+        &[("Authorization", auth.as_str()), ("Origin", portal)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(portal));
+
+    // A launch path never reads a body: one sent there ends the connection after the answer.
+    let r = gw.send(&request(
+        "POST",
+        &format!("{LAUNCH}/end"),
+        &[
+            ("Cookie", cookie.as_str()),
+            ("Origin", origin.as_str()),
+            ("X-Erpgate-Csrf", "1"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"unread body, never a next request"),
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"));
+    let r = gw.send(&request(
+        "POST",
+        &format!("{LAUNCH}?jwt={launch_token}"),
+        &[("Content-Type", "text/plain")],
+        Some(b"hello"),
+    ));
+    assert_eq!(r.status, 405, "a launch is a GET: {}", r.text());
+    assert!(r.text().contains("method.not_allowed"));
+    assert_eq!(r.header("connection"), Some("close"));
 }

@@ -416,16 +416,21 @@ fn browser_sessions(open: Open<'_>) {
         .find(|x| x.session_hash == [4; 32])
         .expect("listed until it expires");
     assert_eq!(ended.ended_at, Some(1_600));
-    // Kept past the end for the replay check, then forgotten.
+    // Kept past the end for the replay checks (launch and Bearer), then forgotten.
+    assert_eq!(open().live_browser_sessions(2_000).expect("kept").len(), 4);
     assert_eq!(
-        open().live_browser_sessions(2_000).expect("live"),
+        open().live_browser_sessions(2_500).expect("live"),
         [current.clone()]
     );
+    // A sweep with nothing due changes nothing, and announces nothing.
+    let counter = s.change_counter().expect("counter");
     assert_eq!(s.forget_browser_sessions(2_400).expect("forget"), 0);
+    assert_eq!(s.change_counter().expect("counter"), counter);
     assert!(!s
         .insert_browser_session(&session(6, "h-1", None))
         .expect("still a replay"));
     assert_eq!(s.forget_browser_sessions(2_501).expect("forget"), 3);
+    assert!(s.change_counter().expect("counter") > counter);
 }
 
 fn admin_tokens(open: Open<'_>) {

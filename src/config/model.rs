@@ -250,6 +250,10 @@ pub struct PageIntegrationFile {
     pub origin: String,
     /// Longest session in minutes (default 60); a session never outlives its launch token.
     pub session_max_minutes: Option<u64>,
+    /// The `aud` the Secure Destination's launch tokens carry, when it differs from
+    /// `inbound_jwt.audience`: launches then require it, and the Bearer path refuses tokens
+    /// that carry it (a launch token is never an API credential).
+    pub audience: Option<String>,
 }
 
 /// `[tenants.NAME.inbound_jwt]`: which Oracle-issued user tokens are trusted.

@@ -157,7 +157,7 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                 p.push(format!("{file}: tenants.{name}.upstream_auth.secret: \"{secret}\" is not a secret name ([a-z0-9][a-z0-9._-]{{0,63}})"));
             }
             let cors_origins = tenant::cors_origins(file, name, &t.cors_origins, p);
-            let inbound = t.inbound_jwt.as_ref().and_then(|i| {
+            let mut inbound = t.inbound_jwt.as_ref().and_then(|i| {
                 if !matches!(auth, UpstreamAuth::Jwt { .. }) {
                     p.push(format!("{file}: tenants.{name}.inbound_jwt: needs upstream_auth mode = \"jwt\" (an Oracle user must reach Oracle as that user, never as the integration user)"));
                 }
@@ -169,6 +169,9 @@ fn tenants(files: &Files, allow_insecure: bool, p: &mut Vec<String>) -> Vec<Tena
                 }
                 page::launch(file, name, pi, allow_insecure, p)
             });
+            if let (Some(trust), Some(launch)) = (inbound.as_mut(), page_integration.as_ref()) {
+                page::separate_audience(file, name, trust, launch, p);
+            }
             let pkcs11 = t
                 .pkcs11
                 .as_ref()

@@ -37,6 +37,8 @@ pub struct DirectoryView {
     tokens: HashMap<String, crate::store::StoredToken>,
     /// Browser sessions by the keyed hash of their id.
     browser_sessions: HashMap<[u8; 32], Arc<crate::store::StoredBrowserSession>>,
+    /// The launch hashes of those sessions (their tokens are refused on the Bearer path).
+    launched: std::collections::HashSet<String>,
 }
 
 /// A tenant's signing key as the view holds it: sealed key (or where a PKCS#11 token holds
@@ -84,6 +86,10 @@ impl DirectoryView {
             killswitch,
         } = dir;
         let tokens = tokens.into_iter().map(|t| (t.id.clone(), t)).collect();
+        let launched = browser_sessions
+            .iter()
+            .map(|s| s.launch_hash.clone())
+            .collect();
         let browser_sessions = browser_sessions
             .into_iter()
             .map(|s| (s.session_hash, Arc::new(s)))
@@ -161,6 +167,7 @@ impl DirectoryView {
             tenant_keys,
             tokens,
             browser_sessions,
+            launched,
         }
     }
 
@@ -286,6 +293,12 @@ impl DirectoryView {
         hash: &[u8; 32],
     ) -> Option<&Arc<crate::store::StoredBrowserSession>> {
         self.browser_sessions.get(hash)
+    }
+
+    /// Whether the launch token of keyed hash `launch_hash` started a session the store still
+    /// kept when this view was built.
+    pub fn launched(&self, launch_hash: &str) -> bool {
+        self.launched.contains(launch_hash)
     }
 
     /// The gateway token with public id `id`, if the store held it when this view was built.

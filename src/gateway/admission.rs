@@ -151,15 +151,26 @@ pub async fn admit(
     let result = chain::admit(app, &ctx.compiled, &ctx.view, &input, &mut ctx.trace).await;
     ctx.decided = Some(std::time::Instant::now());
     let mut admission = result?;
-    // A browser request must come from an origin the caller's tenant allows.
+    // A browser request must come from an origin the caller's tenant allows. A browser
+    // session's requests come from the gateway's own page (its `Origin`, when named, was
+    // checked against the page's): same-origin, they get no CORS answer at all.
     let browser = session
         .req_header()
         .headers
         .contains_key(http::header::ORIGIN);
-    let origin_ok = match (&ctx.cors_origin, ctx.compiled.tenant(admission.tenant)) {
-        (Some(o), Some((t, _))) => cors::allowed_for(t, o),
-        _ => !browser,
-    };
+    let in_session = ctx
+        .trace
+        .principal
+        .as_ref()
+        .is_some_and(|p| p.kind == crate::auth::AuthKind::BrowserSession);
+    if in_session {
+        ctx.cors_origin = None;
+    }
+    let origin_ok = in_session
+        || match (&ctx.cors_origin, ctx.compiled.tenant(admission.tenant)) {
+            (Some(o), Some((t, _))) => cors::allowed_for(t, o),
+            _ => !browser,
+        };
     if !origin_ok {
         ctx.cors_origin = None;
         return Err(Deny::new(Reason::CorsOriginDenied));

@@ -7,8 +7,8 @@
 //! user upstream.
 //!
 //! Reason codes: `auth.invalid` (`session_malformed`, `session_unknown`,
-//! `credential_ambiguous`, `session_tenant_gone`), `auth.expired` (`session_expired`,
-//! `session_ended`), `session.csrf`.
+//! `credential_ambiguous`, `session_tenant_gone`; on the Bearer path `jwt_launch_token`),
+//! `auth.expired` (`session_expired`, `session_ended`), `session.csrf`.
 
 use std::sync::Arc;
 
@@ -102,23 +102,17 @@ impl Found<'_> {
 }
 
 /// The cross-site request forgery defence: a method other than GET, HEAD or OPTIONS needs
-/// the `X-Erpgate-Csrf` header and an `Origin` that is the gateway's own (as configured for
-/// the tenant) or one of the tenant's CORS origins; any request that names an `Origin` must
-/// name one of those.
+/// the `X-Erpgate-Csrf` header and an `Origin` that is the gateway's own (the tenant's
+/// `page_integration.origin`); any request that names an `Origin` must name that one. The
+/// tenant's CORS origins do not count: a page on another origin of the same site gets the
+/// `SameSite=Strict` cookie, and must not get to act in the session.
 pub fn check_origin(
     method: &[u8],
     headers: &http::HeaderMap,
-    tenant: &Tenant,
     page: &PageIntegration,
 ) -> Result<(), Deny> {
     let origin = headers.get(http::header::ORIGIN).map(|o| o.as_bytes());
-    let allowed = |o: &[u8]| {
-        o.eq_ignore_ascii_case(page.origin.as_bytes())
-            || tenant
-                .cors_origins
-                .iter()
-                .any(|c| o.eq_ignore_ascii_case(c.as_bytes()))
-    };
+    let allowed = |o: &[u8]| o.eq_ignore_ascii_case(page.origin.as_bytes());
     if origin.is_some_and(|o| !allowed(o)) {
         return Err(Deny::with_detail(Reason::SessionCsrf, "origin_not_allowed"));
     }
@@ -136,6 +130,34 @@ pub fn check_origin(
                 "csrf_header_missing",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A verified Oracle user token presented as `Bearer` that started a browser session (on any
+/// gateway of the store) is refused: it travelled in a URL, and once launched it is the
+/// session's, never an API credential. Checked for tenants with Page Integration only.
+pub fn not_launched(
+    app: &App,
+    compiled: &Compiled,
+    view: &DirectoryView,
+    token: &str,
+    principal: &Principal,
+) -> Result<(), Deny> {
+    let Caller::OracleUser(id) = &principal.caller else {
+        return Ok(());
+    };
+    let page = compiled
+        .snapshot
+        .tenants
+        .get(id.tenant)
+        .and_then(|t| t.page_integration.as_ref());
+    if page.is_none() {
+        return Ok(());
+    }
+    let launch_hash = app.browser.launch_hash(token.as_bytes());
+    if app.browser.launched(view, &launch_hash) {
+        return Err(Deny::with_detail(Reason::AuthInvalid, "jwt_launch_token"));
     }
     Ok(())
 }
@@ -158,6 +180,6 @@ pub fn authenticate(
         ));
     }
     let found = find(app, compiled, view, headers, now)?;
-    check_origin(method, headers, found.tenant, found.page)?;
+    check_origin(method, headers, found.page)?;
     Ok(found.principal())
 }

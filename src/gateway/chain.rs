@@ -223,12 +223,16 @@ async fn authenticate(
         Presented::Bearer(token) if token.starts_with(TOKEN_PREFIX) => {
             app.auth.gateway_token(token, view, input.now.timestamp())?
         }
-        Presented::Bearer(token) => app.auth.oracle_token(
-            token,
-            &compiled.inbound,
-            snapshot.version,
-            input.now.timestamp(),
-        )?,
+        Presented::Bearer(token) => {
+            let p = app.auth.oracle_token(
+                token,
+                &compiled.inbound,
+                snapshot.version,
+                input.now.timestamp(),
+            )?;
+            super::browser::not_launched(app, compiled, view, token, &p)?;
+            p
+        }
         _ => {
             app.auth
                 .authenticate(

@@ -37,13 +37,9 @@ pub fn allowed_anywhere(snapshot: &Snapshot, origin: &[u8]) -> Option<String> {
 }
 
 /// Whether `tenant` allows `origin` (as returned by [`allowed_anywhere`]): one of its CORS
-/// origins, or the gateway's own origin its Page Integration names (the viewer's requests).
+/// origins. (A browser session's own page is the gateway's origin: same-origin, no CORS.)
 pub fn allowed_for(tenant: &Tenant, origin: &str) -> bool {
     tenant.cors_origins.iter().any(|a| a == origin)
-        || tenant
-            .page_integration
-            .as_ref()
-            .is_some_and(|p| p.origin == origin)
 }
 
 /// Whether `req` is a CORS preflight.

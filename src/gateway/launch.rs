@@ -7,7 +7,9 @@
 //!   token, a fragment or an encoded token is refused and starts nothing);
 //! - it is verified with the tenant's own `inbound_jwt` trust, exactly as a Bearer token is
 //!   (pinned RS256, trusted certificates, issuer, audience, skew): another tenant's token is
-//!   refused here;
+//!   refused here. With `page_integration.audience`, launch tokens must carry that audience
+//!   instead, and the Bearer path refuses any token that does;
+//! - once it has started a session it is refused on the Bearer path too, until it expires;
 //! - it starts at most one session, on every gateway of the store (its keyed hash and its
 //!   `jti` are unique in the store): a replay is refused;
 //! - the answer is a `303` to the same path without the token, with `Referrer-Policy:
@@ -140,7 +142,9 @@ fn jti(token: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Answers a request to tenant `tenant`'s launch path. Always sends a response.
+/// Answers a request to tenant `tenant`'s launch path. Always sends a response. No launch
+/// path reads a request body: a request that carries one loses keep-alive (its unread bytes
+/// are never parsed as a next request), and what is left of it is drained after the answer.
 pub async fn handle(
     app: &App,
     session: &mut Session,
@@ -150,10 +154,17 @@ pub async fn handle(
 ) -> pingora::Result<()> {
     ctx.launch_path = true;
     ctx.trace.tenant = Some(tenant);
-    match route {
+    if ctx.has_body {
+        session.set_keepalive(None);
+    }
+    let sent = match route {
         Route::Launch => launch(app, session, ctx, tenant).await,
         other => super::viewer::handle(app, session, ctx, tenant, other).await,
+    };
+    if ctx.has_body && sent.is_ok() {
+        super::respond::drain(session).await;
     }
+    sent
 }
 
 async fn launch(
@@ -202,6 +213,7 @@ async fn start(
         ));
     }
     let (t, page, trust) = launch_settings(&compiled, tenant)?;
+    let skew = trust.skew;
     let raw = req.raw_path();
     let rest = raw.get(page.launch_path.len()..).unwrap_or_default();
     let token = launch_token(rest, &page.token_parameter, trust.max_token_bytes)?;
@@ -211,7 +223,14 @@ async fn start(
         return Err(Deny::new(Reason::KillSwitchOn));
     }
     let now = chrono::Utc::now().timestamp();
-    let trusted = [(tenant.0 as usize, trust.clone())];
+    // The launch tokens' own audience when configured (the Bearer path refuses it), else
+    // the Bearer path's.
+    let mut trust = trust.clone();
+    if let Some(a) = &page.audience {
+        trust.audience = Some(a.clone());
+    }
+    trust.refused_audience = None;
+    let trusted = [(tenant.0 as usize, trust)];
     let identity = crate::jwt::inbound::verify(token, &trusted, now).map_err(|e| {
         Deny::with_detail(
             Reason::LaunchRefused,
@@ -243,7 +262,7 @@ async fn start(
         roles: identity.roles.clone(),
         created_at: now,
         expires_at,
-        keep_until: identity.exp.saturating_add(trust.skew).max(expires_at),
+        keep_until: identity.exp.saturating_add(skew).max(expires_at),
         launch_hash,
         jti_key: jti(token).map(|j| app.browser.jti_key(t, &j)),
         ended_at: None,
@@ -287,9 +306,6 @@ pub(super) async fn refuse(
     deny: Deny,
 ) -> pingora::Result<()> {
     ctx.decision = Decision::Denied(deny);
-    if ctx.has_body {
-        session.set_keepalive(None);
-    }
     let style = ctx
         .compiled
         .snapshot

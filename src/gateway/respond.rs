@@ -34,7 +34,7 @@ const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// [`DRAIN_TIME`]) before the connection closes: closing a socket with unread bytes resets it,
 /// and a client still sending its upload would often lose the answer to the reset. A client
 /// that asked `Expect: 100-continue` was never told to send, so nothing is waited for.
-async fn drain(session: &mut Session) {
+pub(super) async fn drain(session: &mut Session) {
     let expects_continue = session
         .req_header()
         .headers

@@ -117,12 +117,7 @@ async fn in_session(
             "session_other_tenant",
         ));
     }
-    super::browser::check_origin(
-        req.method.as_str().as_bytes(),
-        &req.headers,
-        found.tenant,
-        found.page,
-    )?;
+    super::browser::check_origin(req.method.as_str().as_bytes(), &req.headers, found.page)?;
     ctx.trace.principal = Some(found.principal());
     if route == Route::End {
         let hash = found.hash;
@@ -132,7 +127,7 @@ async fn in_session(
                 tracing::error!(error = %e, "cannot end a browser session");
                 Deny::with_detail(Reason::Internal, "session_store_failed")
             })?;
-        app.browser.ended(&found.hash, now);
+        app.browser.ended(&found.session, now);
         return Ok((
             json!({"ended": true}).to_string(),
             vec![("set-cookie", crate::session::browser::clear_cookie())],

@@ -28,6 +28,9 @@ pub struct InboundTrust {
     pub certs: Vec<TrustedCert>,
     /// Required audience, when set.
     pub audience: Option<String>,
+    /// An audience that refuses the token (the tenant's Page Integration launch audience, on
+    /// the Bearer path: a launch token is not a Bearer credential).
+    pub refused_audience: Option<String>,
     /// Allowed clock skew for `exp`, `nbf`, `iat` (seconds).
     pub skew: i64,
     /// Longest token accepted (bytes).
@@ -148,17 +151,26 @@ fn check_validity(
             return Err(JwtError::IssuedInFuture);
         }
     }
+    if let Some(refused) = &trust.refused_audience {
+        if names_audience(claims, refused) {
+            return Err(JwtError::LaunchAudience);
+        }
+    }
     if let Some(want) = &trust.audience {
-        let ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == want,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(want)),
-            _ => false,
-        };
-        if !ok {
+        if !names_audience(claims, want) {
             return Err(JwtError::Audience);
         }
     }
     Ok(exp)
+}
+
+/// Whether the token's `aud` (one string or a list) names `want`.
+fn names_audience(claims: &Map<String, Value>, want: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => a == want,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(want)),
+        _ => false,
+    }
 }
 
 /// The roles the trust's `roles_claim` names (none without one): a name or a list of names.

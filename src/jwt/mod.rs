@@ -59,6 +59,9 @@ pub enum JwtError {
     Issuer,
     /// `aud` does not include the configured audience.
     Audience,
+    /// `aud` names the tenant's Page Integration launch audience: a launch token, which
+    /// starts a browser session at the launch path and is never a Bearer credential.
+    LaunchAudience,
     /// `exp` is in the past (beyond the allowed skew).
     Expired,
     /// `nbf` is in the future (beyond the allowed skew).
@@ -81,6 +84,7 @@ impl JwtError {
             JwtError::Signature => "jwt_signature",
             JwtError::Issuer => "jwt_issuer",
             JwtError::Audience => "jwt_audience",
+            JwtError::LaunchAudience => "jwt_launch_audience",
             JwtError::Expired => "jwt_expired",
             JwtError::NotYetValid => "jwt_not_yet_valid",
             JwtError::IssuedInFuture => "jwt_issued_in_future",

@@ -34,6 +34,7 @@ fn trust() -> InboundTrust {
             cert: keys().a.certificate().clone(),
         }],
         audience: None,
+        refused_audience: None,
         skew: 60,
         max_token_bytes: 8192,
         roles_claim: Some("roles".into()),
@@ -281,6 +282,20 @@ fn claims_are_checked_after_the_signature() {
     let mut c = claims();
     c["aud"] = json!(["other", "erpgate"]);
     assert!(verify(craft(&h, &c, Some(k)).as_bytes(), &[(0, t.clone())], NOW).is_ok());
+    // The launch audience refuses the token on the Bearer path, alone or among others, and
+    // before the wanted audience is looked at.
+    t.refused_audience = Some("erpgate-launch".into());
+    assert!(verify(craft(&h, &c, Some(k)).as_bytes(), &[(0, t.clone())], NOW).is_ok());
+    for aud in [
+        json!("erpgate-launch"),
+        json!(["erpgate", "erpgate-launch"]),
+    ] {
+        c["aud"] = aud;
+        assert_eq!(
+            verify(craft(&h, &c, Some(k)).as_bytes(), &[(0, t.clone())], NOW),
+            Err(JwtError::LaunchAudience)
+        );
+    }
 }
 
 #[test]

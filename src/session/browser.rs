@@ -34,8 +34,16 @@ pub enum SessionRefusal {
 pub struct BrowserSessions {
     keys: SessionKeys,
     launch: KeyedHasher,
-    /// Sessions this gateway started that its directory view may not hold yet.
-    recent: Mutex<HashMap<[u8; 32], Arc<StoredBrowserSession>>>,
+    /// Sessions this gateway started or ended that its directory view may not show yet.
+    recent: Mutex<Recent>,
+}
+
+/// This gateway's own starts and ends, kept until their rows may go (`keep_until`).
+#[derive(Default)]
+struct Recent {
+    sessions: HashMap<[u8; 32], Arc<StoredBrowserSession>>,
+    /// Launch hash → `keep_until`.
+    launches: HashMap<String, i64>,
 }
 
 impl BrowserSessions {
@@ -44,7 +52,7 @@ impl BrowserSessions {
         BrowserSessions {
             keys: SessionKeys::new(session),
             launch,
-            recent: Mutex::new(HashMap::new()),
+            recent: Mutex::new(Recent::default()),
         }
     }
 
@@ -69,32 +77,50 @@ impl BrowserSessions {
     }
 
     /// Remembers a session this gateway just stored (the directory view learns of it on its
-    /// next reload); forgets expired ones.
+    /// next reload); forgets those whose rows may go.
     pub fn remember(&self, s: StoredBrowserSession, now: i64) {
         if let Ok(mut recent) = self.recent.lock() {
-            recent.retain(|_, v| v.expires_at > now);
-            recent.insert(s.session_hash, Arc::new(s));
+            recent.sessions.retain(|_, v| v.keep_until > now);
+            recent.launches.retain(|_, keep| *keep > now);
+            recent.launches.insert(s.launch_hash.clone(), s.keep_until);
+            recent.sessions.insert(s.session_hash, Arc::new(s));
         }
     }
 
-    /// The session whose id hashes to `hash` ([`BrowserSessions::hash`]) at `now`: the view's
-    /// copy first (it knows of an end made on any gateway), else this gateway's own recent one.
+    /// Whether the launch token of keyed hash `launch_hash` ([`BrowserSessions::launch_hash`])
+    /// started a session, on any gateway of the store (the view) or on this one since.
+    pub fn launched(&self, view: &DirectoryView, launch_hash: &str) -> bool {
+        view.launched(launch_hash)
+            || self
+                .recent
+                .lock()
+                .map_or(true, |r| r.launches.contains_key(launch_hash))
+    }
+
+    /// The session whose id hashes to `hash` ([`BrowserSessions::hash`]) at `now`, from the
+    /// view (it knows of starts and ends on every gateway) or this gateway's own recent
+    /// starts and ends; an end known to either wins, so an end made here holds at once even
+    /// when a view built before it still shows the session live.
     pub fn find(
         &self,
         view: &DirectoryView,
         hash: &[u8; 32],
         now: i64,
     ) -> Result<Arc<StoredBrowserSession>, SessionRefusal> {
-        let found = match view.browser_session(hash) {
-            Some(s) => s.clone(),
-            None => self
-                .recent
-                .lock()
-                .ok()
-                .and_then(|r| r.get(hash).cloned())
-                .ok_or(SessionRefusal::Unknown)?,
-        };
-        if found.ended_at.is_some() {
+        let viewed = view.browser_session(hash).cloned();
+        let mine = self
+            .recent
+            .lock()
+            .map_err(|_| SessionRefusal::Unknown)?
+            .sessions
+            .get(hash)
+            .cloned();
+        let ended = viewed
+            .iter()
+            .chain(mine.iter())
+            .any(|s| s.ended_at.is_some());
+        let found = viewed.or(mine).ok_or(SessionRefusal::Unknown)?;
+        if ended {
             return Err(SessionRefusal::Ended);
         }
         if now >= found.expires_at {
@@ -103,14 +129,13 @@ impl BrowserSessions {
         Ok(found)
     }
 
-    /// Marks a session ended here at once (the store's record reaches the other gateways).
-    pub fn ended(&self, hash: &[u8; 32], now: i64) {
+    /// Marks session `s` ended here at once, whichever gateway started it and whatever the
+    /// view still shows (the store's record reaches the other gateways).
+    pub fn ended(&self, s: &StoredBrowserSession, now: i64) {
         if let Ok(mut recent) = self.recent.lock() {
-            if let Some(s) = recent.get(hash) {
-                let mut s = (**s).clone();
-                s.ended_at = Some(now);
-                recent.insert(*hash, Arc::new(s));
-            }
+            let mut s = s.clone();
+            s.ended_at = Some(now);
+            recent.sessions.insert(s.session_hash, Arc::new(s));
         }
     }
 }
@@ -167,11 +192,27 @@ mod tests {
             b.find(&view, &b.hash(&"B".repeat(43)), 10).err(),
             Some(SessionRefusal::Unknown)
         );
-        b.ended(&b.hash(&id), 20);
+        b.ended(&stored(b.hash(&id), 100), 20);
         assert_eq!(
             b.find(&view, &b.hash(&id), 21).err(),
             Some(SessionRefusal::Ended)
         );
+        // An end made here wins over a view built before it that still shows it live.
+        let other = "C".repeat(43);
+        let live = stored(b.hash(&other), 100);
+        let view = DirectoryView::build(crate::store::Directory {
+            browser_sessions: vec![live.clone()],
+            ..Default::default()
+        });
+        assert!(b.find(&view, &b.hash(&other), 10).is_ok());
+        assert!(view.launched("h") && !b.launched(&DirectoryView::default(), "h2"));
+        b.ended(&live, 30);
+        assert_eq!(
+            b.find(&view, &b.hash(&other), 31).err(),
+            Some(SessionRefusal::Ended)
+        );
+        // Its launch token is known here as launched until the row may go.
+        assert!(b.launched(&DirectoryView::default(), "h"));
         // The launch hash is keyed: another key names the same token differently.
         let other = BrowserSessions::new(
             KeyedHasher::from_raw(&[1u8; 32]),

@@ -86,6 +86,7 @@ fn verify_assertion(config: &SimConfig, token: &str, now: i64) -> Option<String>
             })
             .collect(),
         audience: None,
+        refused_audience: None,
         skew: 0,
         max_token_bytes: 16 * 1024,
         roles_claim: None,

@@ -96,15 +96,16 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Sessions not yet expired at `now` (Unix seconds), ended ones included (the gateway
-    /// must know they ended).
+    /// Sessions kept at `now` (Unix seconds): not yet past `keep_until`, ended and expired
+    /// ones included (the gateway must know they ended, and refuses their launch tokens on
+    /// the Bearer path until those expire).
     pub fn live_browser_sessions(&self, now: i64) -> Result<Vec<StoredBrowserSession>, StoreError> {
         if !self.has_table("browser_sessions")? {
             return Ok(Vec::new());
         }
         self.conn
             .query(
-                &format!("SELECT {COLUMNS} FROM browser_sessions WHERE expires_at > ?1 ORDER BY created_at"),
+                &format!("SELECT {COLUMNS} FROM browser_sessions WHERE keep_until > ?1 ORDER BY created_at"),
                 &params![now],
             )?
             .iter()
@@ -113,8 +114,17 @@ impl Store {
     }
 
     /// Deletes rows past their `keep_until` (their launch token can no longer verify);
-    /// returns how many.
+    /// returns how many. Deletes nothing when nothing is due: on PostgreSQL a statement on the
+    /// table is announced to every gateway, which then reloads its directory, and every
+    /// gateway sweeps every minute.
     pub fn forget_browser_sessions(&self, now: i64) -> Result<usize, StoreError> {
+        let due = self.conn.query(
+            "SELECT 1 FROM browser_sessions WHERE keep_until < ?1 LIMIT 1",
+            &params![now],
+        )?;
+        if due.is_empty() {
+            return Ok(0);
+        }
         let n = self.conn.execute(
             "DELETE FROM browser_sessions WHERE keep_until < ?1",
             &params![now],
@@ -175,7 +185,8 @@ mod tests {
         );
         let ended = store.live_browser_sessions(1_650).expect("live");
         assert_eq!(ended[0].ended_at, Some(1_600));
-        assert!(store.live_browser_sessions(2_000).expect("live").is_empty());
+        assert_eq!(store.live_browser_sessions(2_000).expect("kept").len(), 3);
+        assert!(store.live_browser_sessions(2_100).expect("gone").is_empty());
         // Kept past its end for the replay check, then forgotten.
         assert_eq!(store.forget_browser_sessions(2_050).expect("forget"), 0);
         assert!(!store

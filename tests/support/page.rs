@@ -89,6 +89,12 @@ pub fn token(l: &PageLauncher, user: &str) -> String {
 /// keys); the simulated Fusion's destination is the gateway's `/launch/initech` on
 /// `127.0.0.1`.
 pub fn start(extra_gateway: &str) -> Gateway {
+    start_with(extra_gateway, "", "")
+}
+
+/// [`start`], with more keys for `[tenants.initech]` (`tenant_extra`) and its
+/// `page_integration` (`page_extra`).
+pub fn start_with(extra_gateway: &str, tenant_extra: &str, page_extra: &str) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let fusion_pem = dir.path().join("fusion.pem");
     let other_pem = dir.path().join("umbrella-fusion.pem");
@@ -98,6 +104,7 @@ pub fn start(extra_gateway: &str) -> Gateway {
         r#"
 [tenants.initech]
 upstream = "{{sim}}"
+{tenant_extra}
 [tenants.initech.upstream_auth]
 mode = "jwt"
 issuer = "{ISSUER}"
@@ -113,6 +120,7 @@ launch_path = "{LAUNCH}"
 token_parameter = "jwt"
 origin = "{{gateway}}"
 session_max_minutes = 20
+{page_extra}
 [[tenants.initech.redact]]
 path = "**.TaxRegistrationNumber"
 action = "mask"

@@ -123,6 +123,7 @@ pub fn inbound(
         issuers: i.issuers.clone(),
         certs,
         audience: i.audience.clone(),
+        refused_audience: None,
         skew: skew as i64,
         max_token_bytes: max,
         roles_claim: i.roles_claim.clone(),

@@ -59,13 +59,42 @@ pub(super) fn launch(
             "{key}.session_max_minutes: {minutes} is outside 1..={MAX_MINUTES}"
         ));
     }
+    if let Some(a) = pi
+        .audience
+        .as_deref()
+        .filter(|a| a.is_empty() || a.len() > 256 || a.chars().any(char::is_control))
+    {
+        p.push(format!(
+            "{key}.audience: \"{a}\" must be 1-256 characters without control characters"
+        ));
+    }
     let origin = origin(&key, &pi.origin, allow_insecure, p);
     (p.len() == before).then(|| PageIntegration {
         launch_path: path.to_string(),
         token_parameter: parameter,
         origin: origin.unwrap_or_default(),
         session_max: i64::try_from(minutes * 60).unwrap_or(i64::MAX),
+        audience: pi.audience.clone(),
     })
+}
+
+/// A launch audience of its own: it must differ from the Bearer path's, which from then on
+/// refuses tokens carrying it.
+pub(super) fn separate_audience(
+    file: &str,
+    name: &str,
+    trust: &mut crate::jwt::inbound::InboundTrust,
+    launch: &PageIntegration,
+    p: &mut Vec<String>,
+) {
+    let Some(a) = &launch.audience else {
+        return;
+    };
+    if trust.audience.as_ref() == Some(a) {
+        p.push(format!("{file}: tenants.{name}.page_integration.audience: \"{a}\" is also inbound_jwt.audience; give launch tokens their own (or leave it out to launch with inbound_jwt's)"));
+        return;
+    }
+    trust.refused_audience = Some(a.clone());
 }
 
 /// The gateway's origin as `scheme://host[:port]`: `https`, or `http` on a loopback host

@@ -485,7 +485,43 @@ fn page_integration_compiles_and_its_mistakes_are_named() {
     assert_eq!(pi.token_parameter, "jwt");
     assert_eq!(pi.origin, "https://erpgate.initech.example");
     assert_eq!(pi.session_max, 3600);
+    assert_eq!(pi.audience, None);
+    assert_eq!(
+        s.tenant("initech")
+            .and_then(|(_, t)| t.inbound.as_ref())
+            .and_then(|i| i.refused_audience.clone()),
+        None
+    );
+    // A launch audience of its own: the Bearer path refuses it.
+    let own = with(
+        "launch_path = \"/launch/initech\"\norigin = \"https://erpgate.initech.example\"\naudience = \"erpgate-launch\"\n",
+        inbound,
+    );
+    let s = load(&own, &[("fusion.pem", &pem)]).expect("valid");
+    let (_, t) = s.tenant("initech").expect("tenant");
+    assert_eq!(
+        t.page_integration
+            .as_ref()
+            .and_then(|p| p.audience.as_deref()),
+        Some("erpgate-launch")
+    );
+    assert_eq!(
+        t.inbound
+            .as_ref()
+            .and_then(|i| i.refused_audience.as_deref()),
+        Some("erpgate-launch")
+    );
     for (page, inbound, want) in [
+        (
+            "launch_path = \"/l\"\norigin = \"https://g.example\"\naudience = \"erpgate\"\n",
+            inbound,
+            "page_integration.audience: \"erpgate\" is also inbound_jwt.audience",
+        ),
+        (
+            "launch_path = \"/l\"\norigin = \"https://g.example\"\naudience = \"\"\n",
+            inbound,
+            "page_integration.audience: \"\" must be 1-256 characters",
+        ),
         (
             "launch_path = \"/l\"\norigin = \"https://g.example\"\n",
             "",
