@@ -287,3 +287,97 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
     );
     assert!(!err.contains("gw-node-secret") && !err.contains("owner-secret"));
 }
+
+#[test]
+fn a_browser_session_started_on_one_node_holds_on_the_other_and_ends_on_both() {
+    use support::page::{self, keys, FUSION, LAUNCH, USER};
+    use support::{http, request};
+    let (pg, _secrets, pass) = database();
+    let a = page::start_on(
+        Options {
+            database: format!("postgres://gw@127.0.0.1:{}/erpgate", pg.port),
+            gateway_extra: format!("database_password_file = \"{}\"", pass.display()),
+            ..Options::default()
+        },
+        "",
+        "",
+    );
+    let b = Node::start(&a, "gw-b");
+    let origin = format!("http://127.0.0.1:{}", a.addr.port());
+    let launcher = page::destination(&origin, &keys().fusion, FUSION);
+    let get = |addr, target: &str, headers: &[(&str, &str)]| {
+        http::raw(addr, &request("GET", target, headers, None)).expect("answer")
+    };
+    let cookie_of = |r: &support::Response| {
+        format!(
+            "__Host-erpgate-oracle={}",
+            page::session_cookie(r.header("set-cookie").expect("cookie"))
+        )
+    };
+
+    // Launched on A, the browser's next request lands on B.
+    let token = page::token(&launcher, USER);
+    let r = get(a.addr, &format!("{LAUNCH}?jwt={token}"), &[]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let cookie = cookie_of(&r);
+    let took = time_until("B serves the session A started", || {
+        get(b.addr, INVOICES, &[("Cookie", &cookie)]).status == 200
+    });
+    eprintln!("a session started on A was served by B after {took:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    // The same token on B: a replay; as a Bearer credential on B: refused.
+    let r = get(b.addr, &format!("{LAUNCH}?jwt={token}"), &[]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("launch.replayed"));
+    let bearer = format!("Bearer {token}");
+    let r = get(b.addr, INVOICES, &[("Authorization", &bearer)]);
+    assert_eq!(r.status, 401, "{}", r.text());
+
+    // One fresh token sent to both nodes at once starts exactly one session.
+    for round in 0..5 {
+        let token = page::token(&launcher, USER);
+        let target = format!("{LAUNCH}?jwt={token}");
+        let barrier = std::sync::Barrier::new(2);
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let racers: Vec<_> = [a.addr, b.addr]
+                .into_iter()
+                .map(|addr| {
+                    let (target, barrier) = (&target, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        get(addr, target, &[]).status
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [303, 401], "round {round}: {statuses:?}");
+    }
+
+    // Ended on B: refused on B at once, and on A as soon as the end is announced.
+    let post_end = request(
+        "POST",
+        &format!("{LAUNCH}/end"),
+        &[
+            ("Cookie", cookie.as_str()),
+            ("Origin", origin.as_str()),
+            ("X-Erpgate-Csrf", "1"),
+        ],
+        Some(b""),
+    );
+    let r = http::raw(b.addr, &post_end).expect("end");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(b.addr, INVOICES, &[("Cookie", &cookie)]).status, 401);
+    let took = time_until("A refuses the session B ended", || {
+        get(a.addr, INVOICES, &[("Cookie", &cookie)]).status == 401
+    });
+    eprintln!("an end on B reached A after {took:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let r = get(a.addr, INVOICES, &[("Cookie", &cookie)]);
+    assert_eq!(r.json()["error"]["code"], "auth.expired");
+}

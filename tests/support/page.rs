@@ -95,6 +95,18 @@ pub fn start(extra_gateway: &str) -> Gateway {
 /// [`start`], with more keys for `[tenants.initech]` (`tenant_extra`) and its
 /// `page_integration` (`page_extra`).
 pub fn start_with(extra_gateway: &str, tenant_extra: &str, page_extra: &str) -> Gateway {
+    start_on(
+        Options {
+            gateway_extra: extra_gateway.to_string(),
+            ..Options::default()
+        },
+        tenant_extra,
+        page_extra,
+    )
+}
+
+/// [`start_with`] on `base`'s store and `[gateway]` keys.
+pub fn start_on(base: Options, tenant_extra: &str, page_extra: &str) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let fusion_pem = dir.path().join("fusion.pem");
     let other_pem = dir.path().join("umbrella-fusion.pem");
@@ -151,8 +163,7 @@ subjects = ["user:{USER}"]
     let gw = Gateway::start(Options {
         extra_config: extra,
         sim_jwt_issuers: vec![ISSUER.into()],
-        gateway_extra: extra_gateway.to_string(),
-        ..Options::default()
+        ..base
     });
     let key_file = gw.dir.path().join("tenant-key.pem");
     let cert_file = gw.dir.path().join("tenant-cert.pem");
