@@ -45,6 +45,10 @@ fn allowed_request_is_relayed_with_the_gateways_credential_only() {
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert!(r.header("permissions-policy").is_some());
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'; sandbox")
+    );
     assert!(r.header("server").is_none());
     assert!(r.header("x-powered-by").is_none());
     assert!(r.header("x-oracle-dms-ecid").is_none());

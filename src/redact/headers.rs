@@ -28,8 +28,11 @@ pub static BACKEND_HEADERS: [HeaderName; 9] = [
     HeaderName::from_static("x-backend-server"),
 ];
 
-/// The security headers set on every response.
-pub static SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
+/// The security headers set on every response. The Content-Security-Policy is an API's: a
+/// relayed answer a browser renders anyway (an attachment Oracle serves as HTML, opened in a
+/// browser session on the gateway's origin) runs no script, loads nothing and cannot be
+/// framed; the gateway's own pages replace it with theirs.
+pub static SECURITY_HEADERS: [(HeaderName, HeaderValue); 6] = [
     (
         HeaderName::from_static("x-content-type-options"),
         HeaderValue::from_static("nosniff"),
@@ -51,6 +54,10 @@ pub static SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
     (
         HeaderName::from_static("cache-control"),
         HeaderValue::from_static("no-store"),
+    ),
+    (
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
     ),
 ];
 

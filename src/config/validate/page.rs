@@ -131,22 +131,27 @@ fn origin(key: &str, o: &str, allow_insecure: bool, p: &mut Vec<String>) -> Opti
     Some(canonical)
 }
 
-/// Launch paths are unique and are never a catalog path (a request to one is a launch, never
-/// relayed).
+/// The paths a launch path answers: itself and its sub-routes.
+const ROUTES: [&str; 5] = ["", "/session", "/end", "/viewer.js", "/viewer.css"];
+
+/// Launch paths are unique, none is another tenant's sub-route (`/l` answers `/l/end`, so
+/// another tenant's `/l/end` would never be reached), and none is a catalog path (a request
+/// to one is a launch, never relayed).
 pub(super) fn no_collisions(tenants: &[Tenant], catalog: &Catalog, p: &mut Vec<String>) {
-    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
     for t in tenants {
         let Some(pi) = &t.page_integration else {
             continue;
         };
-        if let Some(other) = seen.insert(pi.launch_path.as_str(), t.name.as_str()) {
-            p.push(format!(
-                "tenants.{}.page_integration.launch_path: \"{}\" is also tenant {other}'s",
-                t.name, pi.launch_path
-            ));
-        }
-        for sub in ["", "/session", "/end", "/viewer.js", "/viewer.css"] {
+        for sub in ROUTES {
             let full = format!("{}{sub}", pi.launch_path);
+            match seen.insert(full.clone(), t.name.as_str()) {
+                Some(other) if other != t.name => p.push(format!(
+                    "tenants.{}.page_integration.launch_path: \"{full}\" is also tenant {other}'s",
+                    t.name
+                )),
+                _ => {}
+            }
             if catalog
                 .match_path(full.trim_start_matches('/').split('/'))
                 .is_some()

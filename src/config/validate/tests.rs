@@ -511,6 +511,29 @@ fn page_integration_compiles_and_its_mistakes_are_named() {
             .and_then(|i| i.refused_audience.as_deref()),
         Some("erpgate-launch")
     );
+    // A second tenant's launch path may not be the first's, nor one of its sub-routes.
+    let second = |path: &str| {
+        format!(
+            "{}{}{inbound}[tenants.initech.page_integration]\nlaunch_path = \"/l\"\norigin = \"https://g.example\"\n{}{}[tenants.globex.page_integration]\nlaunch_path = \"{path}\"\norigin = \"https://g.example\"\n",
+            base(),
+            JWT_TENANT,
+            JWT_TENANT.replace("initech", "globex"),
+            inbound.replace("initech", "globex"),
+        )
+    };
+    assert!(load(&second("/l2"), &[("fusion.pem", &pem)]).is_ok());
+    for path in ["/l", "/l/end", "/l/session"] {
+        let e = load(&second(path), &[("fusion.pem", &pem)]).expect_err(path);
+        let (a, b) = (
+            format!(
+                "tenants.globex.page_integration.launch_path: \"{path}\" is also tenant initech's"
+            ),
+            format!(
+                "tenants.initech.page_integration.launch_path: \"{path}\" is also tenant globex's"
+            ),
+        );
+        assert!(e.contains(&a) || e.contains(&b), "{path}: {e}");
+    }
     for (page, inbound, want) in [
         (
             "launch_path = \"/l\"\norigin = \"https://g.example\"\naudience = \"erpgate\"\n",
