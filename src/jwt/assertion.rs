@@ -1,7 +1,9 @@
 //! The outbound assertion cache: one signed JWT per (tenant key, issuer, audience, user),
 //! reused until less than a fifth of its lifetime is left, with at most one signing in
 //! flight per entry (concurrent requests for the same user wait for it). RSA signing never
-//! happens per request; the cache is bounded.
+//! happens per request, and never on an async worker: it runs on the blocking pool (a
+//! PKCS#11 token's signature is a call into a library that may wait on a network HSM, and
+//! a software RSA signature takes about a millisecond). The cache is bounded.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,13 +103,13 @@ impl AssertionCache {
                         self.hits.fetch_add(1, Ordering::Relaxed);
                         Ok(h)
                     }
-                    None => self.sign_into(key.clone(), spec, now, load_key),
+                    None => self.sign_into(key.clone(), spec, now, load_key).await,
                 }
             })
             .await
     }
 
-    fn sign_into(
+    async fn sign_into(
         &self,
         key: String,
         spec: &AssertionSpec<'_>,
@@ -117,17 +119,25 @@ impl AssertionCache {
         let signing_key = load_key()?;
         let jti = crate::crypto::random_id("jti", 12).map_err(|e| e.to_string())?;
         let exp = now + spec.lifetime;
-        let claims = AssertionClaims {
-            iss: spec.issuer,
-            prn: spec.user,
-            sub: spec.user,
-            aud: spec.audience,
-            iat: now,
-            exp,
-            jti: &jti,
-        };
-        let token = sign(&signing_key, &claims)?;
-        drop(signing_key);
+        let (issuer, user, audience) = (
+            spec.issuer.to_owned(),
+            spec.user.to_owned(),
+            spec.audience.map(str::to_owned),
+        );
+        let token = tokio::task::spawn_blocking(move || {
+            let claims = AssertionClaims {
+                iss: &issuer,
+                prn: &user,
+                sub: &user,
+                aud: audience.as_deref(),
+                iat: now,
+                exp,
+                jti: &jti,
+            };
+            sign(&signing_key, &claims)
+        })
+        .await
+        .map_err(|e| format!("the signing task did not finish: {e}"))??;
         self.signings.fetch_add(1, Ordering::Relaxed);
         let mut value = zeroize::Zeroizing::new(String::with_capacity(token.len() + 7));
         value.push_str("Bearer ");
