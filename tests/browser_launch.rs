@@ -535,3 +535,83 @@ fn a_launch_audience_of_its_own_keeps_launch_and_bearer_tokens_apart() {
     assert!(r.text().contains("method.not_allowed"));
     assert_eq!(r.header("connection"), Some("close"));
 }
+
+/// A token Fusion signed over exactly `claims` (the simulated Fusion's key and issuer).
+fn fusion_token(claims: &Value) -> String {
+    let key = &keys().fusion;
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": key.certificate().x5t()});
+    let mut token = format!(
+        "{}.{}",
+        b64::encode(header.to_string().as_bytes()),
+        b64::encode(claims.to_string().as_bytes())
+    );
+    let sig = key.sign_rs256(token.as_bytes()).expect("sign");
+    token.push('.');
+    token.push_str(&b64::encode(&sig));
+    token
+}
+
+#[test]
+fn a_jti_starts_one_session_a_token_bounds_its_session_and_a_null_origin_acts_in_none() {
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let gw = page::start(&format!("metrics_listen = \"{metrics}\""));
+    let now = chrono::Utc::now().timestamp();
+    let claims = |jti: &str, lifetime: i64, iat: i64| {
+        serde_json::json!({"iss": FUSION, "prn": USER, "sub": USER, "aud": page::AUD,
+            "iat": iat, "exp": now + lifetime, "jti": jti, "roles": ["AP_CLERK"]})
+    };
+    // Two different tokens with one jti: the second is a replay, whatever its bytes.
+    let first = fusion_token(&claims("fusion-jti-1", 120, now));
+    let second = fusion_token(&claims("fusion-jti-1", 300, now - 5));
+    assert_ne!(first, second);
+    let r = gw.get(&format!("{LAUNCH}?jwt={first}"), &[]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let cookie = cookie_header(&page::session_cookie(
+        r.header("set-cookie").expect("cookie"),
+    ));
+    let r = gw.get(&format!("{LAUNCH}?jwt={second}"), &[]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("launch.replayed"));
+    assert!(r.header("set-cookie").is_none());
+
+    // The session ends with its token (120 s here), sooner than session_max_minutes (20).
+    let s = gw.get(&format!("{LAUNCH}/session"), &[("Cookie", &cookie)]);
+    assert_eq!(s.status, 200, "{}", s.text());
+    assert_eq!(s.json()["expires_at"], now + 120);
+
+    // `Origin: null` (a sandboxed frame, a data: page) acts in no session, reading or not.
+    let invoices = format!("{V}/invoices?limit=1");
+    let r = gw.get(&invoices, &[("Cookie", &cookie), ("Origin", "null")]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "session.csrf");
+    let r = gw.send(&request(
+        "POST",
+        &format!("{LAUNCH}/end"),
+        &[
+            ("Cookie", cookie.as_str()),
+            ("Origin", "null"),
+            ("X-Erpgate-Csrf", "1"),
+        ],
+        Some(b""),
+    ));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        gw.get(&invoices, &[("Cookie", &cookie)]).status,
+        200,
+        "still live"
+    );
+
+    // Nothing of the tokens or the session id in the metrics.
+    let scraped = http::raw(
+        metrics.parse().expect("addr"),
+        &request("GET", "/metrics", &[], None),
+    )
+    .expect("scrape")
+    .text();
+    assert!(scraped.contains("erpgate_requests_total"), "{scraped}");
+    let id = cookie.trim_start_matches("__Host-erpgate-oracle=");
+    for secret in [first.as_str(), second.as_str(), id] {
+        let probe = &secret[secret.len() - 30..];
+        assert!(!scraped.contains(probe), "a secret in the metrics");
+    }
+}
