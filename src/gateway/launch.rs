@@ -262,7 +262,11 @@ async fn start(
         roles: identity.roles.clone(),
         created_at: now,
         expires_at,
-        keep_until: identity.exp.saturating_add(skew).max(expires_at),
+        keep_until: identity
+            .exp
+            .saturating_add(skew)
+            .saturating_add(KEEP_MARGIN)
+            .max(expires_at),
         launch_hash,
         jti_key: jti(token).map(|j| app.browser.jti_key(t, &j)),
         ended_at: None,
@@ -281,6 +285,12 @@ async fn start(
     app.browser.remember(stored, now);
     Ok((id, page.launch_path.clone()))
 }
+
+/// How much longer than its token can verify (`exp` plus the trust's skew) a session's row is
+/// kept: every gateway sweeps by its own clock, and a gateway whose clock runs ahead must not
+/// forget a launch another gateway would still accept as new (the replay check), nor the
+/// token the Bearer path refuses.
+const KEEP_MARGIN: i64 = 300;
 
 /// Tenant `tenant`'s name, launch settings and inbound trust.
 fn launch_settings(
