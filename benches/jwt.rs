@@ -78,6 +78,31 @@ fn benches(c: &mut Criterion) {
     c.bench_function("jwt/inbound_warm", |b| {
         b.iter(|| black_box(auth.oracle_token(black_box(&token), &trust, 1, now).is_ok()))
     });
+    // What the Bearer path adds for a tenant with Page Integration: the token's keyed hash,
+    // looked up among launched tokens (the view's and this node's).
+    // (Some token was launched somewhere, else the check is skipped without hashing.)
+    let browser = erpgate::session::browser::BrowserSessions::new(
+        master.keyed_hasher(erpgate::crypto::HashPurpose::BrowserSession),
+        master.keyed_hasher(erpgate::crypto::HashPurpose::LaunchToken),
+    );
+    let view = erpgate::directory::DirectoryView::build(erpgate::store::Directory {
+        browser_sessions: vec![erpgate::store::StoredBrowserSession {
+            session_hash: [1; 32],
+            tenant: "acme".into(),
+            oracle_user: "JANE.DOE".into(),
+            roles: Vec::new(),
+            created_at: now,
+            expires_at: now + 600,
+            keep_until: now + 900,
+            launch_hash: browser.launch_hash(b"another token"),
+            jti_key: None,
+            ended_at: None,
+        }],
+        ..Default::default()
+    });
+    c.bench_function("jwt/bearer_not_launched", |b| {
+        b.iter(|| black_box(browser.launched_token(&view, black_box(token.as_bytes()), now)))
+    });
 
     // Outbound: the assertion from the cache (per request), and signed (per user per lifetime).
     let (tenant_der, tenant_cert) = cert::generate("erpgate", 30).expect("key");

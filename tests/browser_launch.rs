@@ -489,6 +489,24 @@ fn a_launch_audience_of_its_own_keeps_launch_and_bearer_tokens_apart() {
     let r = gw.get(&invoices, &[("Cookie", &cookie), ("Origin", portal)]);
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "session.csrf");
+    // Nor does the refusal answer with CORS, which would tell that page whether the browser
+    // holds a session: not for the relay, not for the viewer's own routes, not for a forged
+    // cookie.
+    assert!(r.header("access-control-allow-origin").is_none());
+    let forged = cookie_header(&"A".repeat(43));
+    for (target, c) in [
+        (format!("{LAUNCH}/session"), cookie.as_str()),
+        (format!("{LAUNCH}/session"), forged.as_str()),
+        (invoices.clone(), forged.as_str()),
+    ] {
+        let r = gw.get(&target, &[("Cookie", c), ("Origin", portal)]);
+        assert!(r.status >= 400, "{target}: {}", r.text());
+        assert!(
+            r.header("access-control-allow-origin").is_none(),
+            "{target}: {:?}",
+            r.header("access-control-allow-origin")
+        );
+    }
     let r = gw.send(&request(
         "POST",
         &format!("{V}/invoices"),
@@ -564,8 +582,19 @@ fn a_jti_starts_one_session_a_token_bounds_its_session_and_a_null_origin_acts_in
     let first = fusion_token(&claims("fusion-jti-1", 120, now));
     let second = fusion_token(&claims("fusion-jti-1", 300, now - 5));
     assert_ne!(first, second);
+    // Without a launch audience of its own, an unused launch token is an Oracle user token
+    // like any other: used as Bearer (the verified-token cache now holds it) ...
+    let invoices = format!("{V}/invoices?limit=1");
+    let bearer = format!("Bearer {first}");
+    let r = gw.get(&invoices, &[("Authorization", bearer.as_str())]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // ... but once it launched, the cached verification does not let it through.
     let r = gw.get(&format!("{LAUNCH}?jwt={first}"), &[]);
     assert_eq!(r.status, 303, "{}", r.text());
+    let refused = gw.get(&invoices, &[("Authorization", bearer.as_str())]);
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    let rid = refused.header("x-request-id").expect("rid").to_string();
+    assert_eq!(gw.audit_record(&rid)["detail"], "jwt_launch_token");
     let cookie = cookie_header(&page::session_cookie(
         r.header("set-cookie").expect("cookie"),
     ));
@@ -580,7 +609,6 @@ fn a_jti_starts_one_session_a_token_bounds_its_session_and_a_null_origin_acts_in
     assert_eq!(s.json()["expires_at"], now + 120);
 
     // `Origin: null` (a sandboxed frame, a data: page) acts in no session, reading or not.
-    let invoices = format!("{V}/invoices?limit=1");
     let r = gw.get(&invoices, &[("Cookie", &cookie), ("Origin", "null")]);
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "session.csrf");

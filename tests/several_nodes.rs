@@ -332,6 +332,8 @@ fn a_browser_session_started_on_one_node_holds_on_the_other_and_ends_on_both() {
     let bearer = format!("Bearer {token}");
     let r = get(b.addr, INVOICES, &[("Authorization", &bearer)]);
     assert_eq!(r.status, 401, "{}", r.text());
+    let rid = r.header("x-request-id").expect("rid").to_string();
+    assert_eq!(a.audit_record(&rid)["detail"], "jwt_launch_token");
 
     // One fresh token sent to both nodes at once starts exactly one session.
     for round in 0..5 {

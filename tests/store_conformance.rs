@@ -380,13 +380,15 @@ fn browser_sessions(open: Open<'_>) {
         erpgate::store::sql::Engine::Sqlite => assert_eq!(started, counter),
         erpgate::store::sql::Engine::Postgres => assert!(started > counter),
     }
-    // A launch token starts one session: by its hash, or by its jti.
+    // A launch token starts one session: by its hash, or by its jti; a replay changes
+    // nothing, and announces nothing.
     assert!(!s
         .insert_browser_session(&session(2, "h-1", None))
         .expect("replayed token"));
     assert!(!s
         .insert_browser_session(&session(3, "h-2", Some("jti-1")))
         .expect("replayed jti"));
+    assert_eq!(s.change_counter().expect("counter"), started);
     assert!(s
         .insert_browser_session(&session(4, "h-3", None))
         .expect("another"));

@@ -301,6 +301,11 @@ impl DirectoryView {
         self.launched.contains(launch_hash)
     }
 
+    /// Whether the store kept any launched token when this view was built.
+    pub fn any_launched(&self) -> bool {
+        !self.launched.is_empty()
+    }
+
     /// The gateway token with public id `id`, if the store held it when this view was built.
     pub fn token(&self, id: &str) -> Option<&crate::store::StoredToken> {
         self.tokens.get(id)

@@ -91,6 +91,12 @@ pub fn guards(app: &App, session: &mut Session, ctx: &mut RequestCtx) -> Guarded
             }
         };
     }
+    // A request with a browser session cookie comes from the gateway's own page (same
+    // origin) or is refused: no CORS answer either way, not even on its refusal (it would
+    // tell a same-site page whether the browser holds a session, and in what state).
+    if super::browser::presents_session(&req.headers) {
+        ctx.cors_origin = None;
+    }
     let content_length = match content_length(req) {
         Ok(n) => n,
         Err(d) => {
@@ -163,9 +169,6 @@ pub async fn admit(
         .principal
         .as_ref()
         .is_some_and(|p| p.kind == crate::auth::AuthKind::BrowserSession);
-    if in_session {
-        ctx.cors_origin = None;
-    }
     let origin_ok = in_session
         || match (&ctx.cors_origin, ctx.compiled.tenant(admission.tenant)) {
             (Some(o), Some((t, _))) => cors::allowed_for(t, o),

@@ -135,28 +135,11 @@ pub fn check_origin(
 }
 
 /// A verified Oracle user token presented as `Bearer` that started a browser session (on any
-/// gateway of the store) is refused: it travelled in a URL, and once launched it is the
-/// session's, never an API credential. Checked for tenants with Page Integration only.
-pub fn not_launched(
-    app: &App,
-    compiled: &Compiled,
-    view: &DirectoryView,
-    token: &str,
-    principal: &Principal,
-) -> Result<(), Deny> {
-    let Caller::OracleUser(id) = &principal.caller else {
-        return Ok(());
-    };
-    let page = compiled
-        .snapshot
-        .tenants
-        .get(id.tenant)
-        .and_then(|t| t.page_integration.as_ref());
-    if page.is_none() {
-        return Ok(());
-    }
-    let launch_hash = app.browser.launch_hash(token.as_bytes());
-    if app.browser.launched(view, &launch_hash) {
+/// gateway of the store, once its view shows it; at once on this one) is refused: it
+/// travelled in a URL, and once launched it is the session's, never an API credential. Every
+/// tenant's tokens are checked, also after a reload removed the tenant's Page Integration.
+pub fn not_launched(app: &App, view: &DirectoryView, token: &str, now: i64) -> Result<(), Deny> {
+    if app.browser.launched_token(view, token.as_bytes(), now) {
         return Err(Deny::with_detail(Reason::AuthInvalid, "jwt_launch_token"));
     }
     Ok(())

@@ -230,7 +230,7 @@ async fn authenticate(
                 snapshot.version,
                 input.now.timestamp(),
             )?;
-            super::browser::not_launched(app, compiled, view, token, &p)?;
+            super::browser::not_launched(app, view, token, input.now.timestamp())?;
             p
         }
         _ => {

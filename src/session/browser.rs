@@ -4,7 +4,7 @@
 //! reloaded yet).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::crypto::KeyedHasher;
 use crate::directory::DirectoryView;
@@ -76,25 +76,39 @@ impl BrowserSessions {
         )
     }
 
+    /// This gateway's own starts and ends, pruned of rows that may go at `now`. (No code
+    /// panics while holding the lock; were one to, the maps are still whole, so a poisoned lock
+    /// is used as it is.)
+    fn recent(&self, now: i64) -> MutexGuard<'_, Recent> {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.sessions.retain(|_, v| v.keep_until > now);
+        recent.launches.retain(|_, keep| *keep > now);
+        recent
+    }
+
     /// Remembers a session this gateway just stored (the directory view learns of it on its
-    /// next reload); forgets those whose rows may go.
+    /// next reload).
     pub fn remember(&self, s: StoredBrowserSession, now: i64) {
-        if let Ok(mut recent) = self.recent.lock() {
-            recent.sessions.retain(|_, v| v.keep_until > now);
-            recent.launches.retain(|_, keep| *keep > now);
-            recent.launches.insert(s.launch_hash.clone(), s.keep_until);
-            recent.sessions.insert(s.session_hash, Arc::new(s));
-        }
+        let mut recent = self.recent(now);
+        recent.launches.insert(s.launch_hash.clone(), s.keep_until);
+        recent.sessions.insert(s.session_hash, Arc::new(s));
     }
 
     /// Whether the launch token of keyed hash `launch_hash` ([`BrowserSessions::launch_hash`])
-    /// started a session, on any gateway of the store (the view) or on this one since.
-    pub fn launched(&self, view: &DirectoryView, launch_hash: &str) -> bool {
-        view.launched(launch_hash)
-            || self
-                .recent
-                .lock()
-                .map_or(true, |r| r.launches.contains_key(launch_hash))
+    /// started a session kept at `now`, on any gateway of the store (the view) or on this one
+    /// since.
+    pub fn launched(&self, view: &DirectoryView, launch_hash: &str, now: i64) -> bool {
+        view.launched(launch_hash) || self.recent(now).launches.contains_key(launch_hash)
+    }
+
+    /// Whether `token` (as presented, e.g. as a Bearer credential) started a session kept at
+    /// `now`: [`BrowserSessions::launched`] over its keyed hash, which is computed only when
+    /// some session is kept at all (a deployment without browser sessions pays nothing).
+    pub fn launched_token(&self, view: &DirectoryView, token: &[u8], now: i64) -> bool {
+        if !view.any_launched() && self.recent(now).launches.is_empty() {
+            return false;
+        }
+        self.launched(view, &self.launch_hash(token), now)
     }
 
     /// The session whose id hashes to `hash` ([`BrowserSessions::hash`]) at `now`, from the
@@ -108,13 +122,7 @@ impl BrowserSessions {
         now: i64,
     ) -> Result<Arc<StoredBrowserSession>, SessionRefusal> {
         let viewed = view.browser_session(hash).cloned();
-        let mine = self
-            .recent
-            .lock()
-            .map_err(|_| SessionRefusal::Unknown)?
-            .sessions
-            .get(hash)
-            .cloned();
+        let mine = self.recent(now).sessions.get(hash).cloned();
         let ended = viewed
             .iter()
             .chain(mine.iter())
@@ -132,11 +140,11 @@ impl BrowserSessions {
     /// Marks session `s` ended here at once, whichever gateway started it and whatever the
     /// view still shows (the store's record reaches the other gateways).
     pub fn ended(&self, s: &StoredBrowserSession, now: i64) {
-        if let Ok(mut recent) = self.recent.lock() {
-            let mut s = s.clone();
-            s.ended_at = Some(now);
-            recent.sessions.insert(s.session_hash, Arc::new(s));
-        }
+        let mut s = s.clone();
+        s.ended_at = Some(now);
+        self.recent(now)
+            .sessions
+            .insert(s.session_hash, Arc::new(s));
     }
 }
 
@@ -163,7 +171,7 @@ mod tests {
             roles: Vec::new(),
             created_at: 0,
             expires_at,
-            keep_until: expires_at,
+            keep_until: expires_at + 50,
             launch_hash: "h".into(),
             jti_key: None,
             ended_at: None,
@@ -205,14 +213,27 @@ mod tests {
             ..Default::default()
         });
         assert!(b.find(&view, &b.hash(&other), 10).is_ok());
-        assert!(view.launched("h") && !b.launched(&DirectoryView::default(), "h2"));
+        assert!(view.launched("h") && !b.launched(&DirectoryView::default(), "h2", 10));
         b.ended(&live, 30);
         assert_eq!(
             b.find(&view, &b.hash(&other), 31).err(),
             Some(SessionRefusal::Ended)
         );
-        // Its launch token is known here as launched until the row may go.
-        assert!(b.launched(&DirectoryView::default(), "h"));
+        // A launch made here is known as launched until its row may go (`keep_until`), and a
+        // token is hashed only when some launch is kept at all.
+        let fresh = BrowserSessions::new(
+            KeyedHasher::from_raw(&[1u8; 32]),
+            KeyedHasher::from_raw(&[2u8; 32]),
+        );
+        let none = DirectoryView::default();
+        assert!(!fresh.launched_token(&none, b"tok", 10));
+        let mut mine = stored(fresh.hash(&"D".repeat(43)), 100);
+        mine.launch_hash = fresh.launch_hash(b"tok");
+        mine.keep_until = 150;
+        fresh.remember(mine, 10);
+        assert!(fresh.launched_token(&none, b"tok", 149));
+        assert!(!fresh.launched_token(&none, b"other", 149));
+        assert!(!fresh.launched_token(&none, b"tok", 150));
         // The launch hash is keyed: another key names the same token differently.
         let other = BrowserSessions::new(
             KeyedHasher::from_raw(&[1u8; 32]),

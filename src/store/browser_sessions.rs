@@ -62,8 +62,25 @@ fn row(r: &Row) -> Result<StoredBrowserSession, StoreError> {
 
 impl Store {
     /// Records a new session. `Ok(false)`: its launch token (by hash or by `jti`) already
-    /// started one — a replay — and nothing was stored.
+    /// started one — a replay — and nothing was stored. A replay writes nothing at all: on
+    /// PostgreSQL even an insert that conflicts is a statement on the table, announced to every
+    /// gateway (each then reloads its directory), and replays cost the sender next to nothing.
+    /// Two launches of one token at the same moment both pass the look-up; the unique keys
+    /// then let one row in.
     pub fn insert_browser_session(&self, s: &StoredBrowserSession) -> Result<bool, StoreError> {
+        let seen = match s.jti_key.as_deref() {
+            Some(jti) => self.conn.query(
+                "SELECT 1 FROM browser_sessions WHERE launch_hash = ?1 OR jti_key = ?2 LIMIT 1",
+                &params![&s.launch_hash, jti],
+            )?,
+            None => self.conn.query(
+                "SELECT 1 FROM browser_sessions WHERE launch_hash = ?1 LIMIT 1",
+                &params![&s.launch_hash],
+            )?,
+        };
+        if !seen.is_empty() {
+            return Ok(false);
+        }
         let roles = serde_json::to_string(&s.roles)
             .map_err(|e| StoreError::Invalid(format!("browser session roles: {e}")))?;
         let n = self.conn.execute(

@@ -88,6 +88,10 @@ pub(super) fn separate_audience(
     p: &mut Vec<String>,
 ) {
     let Some(a) = &launch.audience else {
+        tracing::warn!(
+            tenant = name,
+            "tenants.{name}.page_integration has no audience: a launch token is also a Bearer credential until it starts a session (and on other gateways until they see that); give the Secure Destination's tokens their own aud and set page_integration.audience"
+        );
         return;
     };
     if trust.audience.as_ref() == Some(a) {
