@@ -76,11 +76,16 @@ impl BrowserSessions {
         )
     }
 
-    /// This gateway's own starts and ends, pruned of rows that may go at `now`. (No code
-    /// panics while holding the lock; were one to, the maps are still whole, so a poisoned lock
-    /// is used as it is.)
-    fn recent(&self, now: i64) -> MutexGuard<'_, Recent> {
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+    /// This gateway's own starts and ends. (No code panics while holding the lock; were one
+    /// to, the maps are still whole, so a poisoned lock is used as it is.)
+    fn recent(&self) -> MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// [`BrowserSessions::recent`] for a change, pruned first of rows that may go at `now`
+    /// (the scan is paid by launches and ends, never by the requests that only look).
+    fn recent_for_change(&self, now: i64) -> MutexGuard<'_, Recent> {
+        let mut recent = self.recent();
         recent.sessions.retain(|_, v| v.keep_until > now);
         recent.launches.retain(|_, keep| *keep > now);
         recent
@@ -89,7 +94,7 @@ impl BrowserSessions {
     /// Remembers a session this gateway just stored (the directory view learns of it on its
     /// next reload).
     pub fn remember(&self, s: StoredBrowserSession, now: i64) {
-        let mut recent = self.recent(now);
+        let mut recent = self.recent_for_change(now);
         recent.launches.insert(s.launch_hash.clone(), s.keep_until);
         recent.sessions.insert(s.session_hash, Arc::new(s));
     }
@@ -98,14 +103,19 @@ impl BrowserSessions {
     /// started a session kept at `now`, on any gateway of the store (the view) or on this one
     /// since.
     pub fn launched(&self, view: &DirectoryView, launch_hash: &str, now: i64) -> bool {
-        view.launched(launch_hash) || self.recent(now).launches.contains_key(launch_hash)
+        view.launched(launch_hash)
+            || self
+                .recent()
+                .launches
+                .get(launch_hash)
+                .is_some_and(|keep| *keep > now)
     }
 
     /// Whether `token` (as presented, e.g. as a Bearer credential) started a session kept at
     /// `now`: [`BrowserSessions::launched`] over its keyed hash, which is computed only when
     /// some session is kept at all (a deployment without browser sessions pays nothing).
     pub fn launched_token(&self, view: &DirectoryView, token: &[u8], now: i64) -> bool {
-        if !view.any_launched() && self.recent(now).launches.is_empty() {
+        if !view.any_launched() && self.recent().launches.is_empty() {
             return false;
         }
         self.launched(view, &self.launch_hash(token), now)
@@ -122,7 +132,12 @@ impl BrowserSessions {
         now: i64,
     ) -> Result<Arc<StoredBrowserSession>, SessionRefusal> {
         let viewed = view.browser_session(hash).cloned();
-        let mine = self.recent(now).sessions.get(hash).cloned();
+        let mine = self
+            .recent()
+            .sessions
+            .get(hash)
+            .filter(|s| s.keep_until > now)
+            .cloned();
         let ended = viewed
             .iter()
             .chain(mine.iter())
@@ -142,7 +157,7 @@ impl BrowserSessions {
     pub fn ended(&self, s: &StoredBrowserSession, now: i64) {
         let mut s = s.clone();
         s.ended_at = Some(now);
-        self.recent(now)
+        self.recent_for_change(now)
             .sessions
             .insert(s.session_hash, Arc::new(s));
     }
