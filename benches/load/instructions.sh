@@ -34,7 +34,7 @@ WAIT_TRIES=1200
 # two, where a loaded gateway writes dozens per batch. The longest linger makes the batches
 # (and so the writer's cost per record) closer to a loaded gateway's.
 AUDIT_LINGER_MS="${AUDIT_LINGER_MS-100}"
-NO_NGINX=1
+NO_PEERS=1
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 # CG_KEEP=DIR keeps the callgrind dumps (for callgrind_annotate).

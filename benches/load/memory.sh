@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 done
 
 PROXY_WRAP=()
-NO_NGINX=1
+NO_PEERS=1
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 

@@ -7,6 +7,9 @@
 #   direct        the simulator itself (the floor)
 #   bare          a bare Pingora passthrough (benches/load/bare_pingora.rs), same crate versions
 #   nginx         nginx as a plain reverse proxy, when installed
+#   nginx-gateway, haproxy-gateway
+#                 nginx and HAProxy configured as security gateways (peers.sh says what they
+#                 check and set), when installed
 #   erpgate-*     erpgate with every filter on: Basic, x-api-key, gateway bearer token and
 #                 an inbound Oracle user JWT (relayed with a tenant-signed assertion), all
 #                 cached; audit, policy, schedule, kill switch, injection; with and without
@@ -45,8 +48,11 @@ TARGETS=(
   "bare|$BARE_PID|$BARE_PORT|$ITEM|200|$UPSTREAM_AUTH"
 )
 [ -n "$NGINX_PORT" ] && TARGETS+=("nginx|$NGINX_PID|$NGINX_PORT|$ITEM|200|$UPSTREAM_AUTH")
+[ -n "$NGINX_GW_PORT" ] && TARGETS+=("nginx-gateway|$NGINX_GW_PID|$NGINX_GW_PORT|$ITEM|200|$PEER_BASIC")
+[ -n "$HAPROXY_PORT" ] && TARGETS+=("haproxy-gateway|$HAPROXY_PID|$HAPROXY_PORT|$ITEM|200|$PEER_BASIC")
 TARGETS+=(
   "erpgate-basic|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC"
+  "erpgate-basic-redacted|$GW_PID|$GW_PORT|$ITEM|200|$MASKED_BASIC"
   "erpgate-apikey|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_KEY"
   "erpgate-bearer|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BEARER"
   "erpgate-oracle-jwt|$GW_PID|$GW_PORT|$ITEM|200|$USER_BEARER"
@@ -66,26 +72,29 @@ load() { # port path expect header rate connections duration
 
 mkdir -p "$(dirname "$OUT")"
 : >"$OUT"
-declare -A PEAK CPU P50 P99 P999 ERR
+declare -A PEAK CPU AUDIT P50 P99 P999 ERR
 echo "peak throughput, $RUNS run(s) of ${DURATION}s, $CONNECTIONS connections..." >&2
 for t in "${TARGETS[@]}"; do
   IFS='|' read -r name pid port path expect header <<<"$t"
-  rps_runs=(); cpu_runs=(); errs=0
+  rps_runs=(); cpu_runs=(); audit_runs=(); errs=0
   for _ in $(seq "$RUNS"); do
-    before=$(cpu_ticks "$pid")
+    before=$(cpu_ticks "$pid"); abefore=$(thread_ticks "$pid" erpgate-audit)
     r=$(load "$port" "$path" "$expect" "$header" 0 "$CONNECTIONS" "$DURATION")
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks "$pid"); aafter=$(thread_ticks "$pid" erpgate-audit)
     n=$(field requests <<<"$r"); rps=$(field rps <<<"$r"); e=$(field errors <<<"$r")
     errs=$((errs + e))
     rps_runs+=("$rps")
     # ticks are 1/CLK_TCK s; the warm-up second is charged too, so count its requests.
     cpu_runs+=("$(awk -v b="$before" -v a="$after" -v n="$n" -v r="$rps" -v tck="$(getconf CLK_TCK)" \
       'BEGIN { total = n + r; if (total > 0) printf "%.1f", (a - b) / tck * 1e6 / total; else print 0 }')")
+    audit_runs+=("$(awk -v b="$abefore" -v a="$aafter" -v n="$n" -v r="$rps" -v tck="$(getconf CLK_TCK)" \
+      'BEGIN { total = n + r; if (total > 0) printf "%.1f", (a - b) / tck * 1e6 / total; else print 0 }')")
   done
   PEAK[$name]=$(printf '%s\n' "${rps_runs[@]}" | median)
   CPU[$name]=$(printf '%s\n' "${cpu_runs[@]}" | median)
+  AUDIT[$name]=$(printf '%s\n' "${audit_runs[@]}" | median)
   ERR[$name]=$errs
-  echo "  $name: ${PEAK[$name]} req/s, ${CPU[$name]} CPU us/req, errors $errs" >&2
+  echo "  $name: ${PEAK[$name]} req/s, ${CPU[$name]} CPU us/req (audit writer ${AUDIT[$name]}), errors $errs" >&2
 done
 
 RATE=$(awk -v p="${PEAK[bare]}" 'BEGIN { printf "%d", p / 2 }')
@@ -131,12 +140,12 @@ C1000_ERR=$(field errors <<<"$r"); C1000_RPS=$(field rps <<<"$r")
 GW_RSS=$(peak_rss_kib "$GW_PID")
 BARE_RSS=$(peak_rss_kib "$BARE_PID")
 
-printf '\n%-30s %10s %10s %9s %9s %9s %7s\n' target "req/s" "cpu_us/req" "p50_us" "p99_us" "p99.9_us" errors
+printf '\n%-30s %10s %10s %10s %9s %9s %9s %7s\n' target "req/s" "cpu_us/req" "audit_us" "p50_us" "p99_us" "p99.9_us" errors
 for t in "${TARGETS[@]}"; do
   IFS='|' read -r name _ <<<"$t"
-  printf '%-30s %10s %10s %9s %9s %9s %7s\n' "$name" "${PEAK[$name]}" "${CPU[$name]}" "${P50[$name]}" "${P99[$name]}" "${P999[$name]}" "${ERR[$name]}"
-  printf '{"target":"%s","rps":%s,"cpu_us_per_req":%s,"p50_us":%s,"p99_us":%s,"p999_us":%s,"errors":%s,"open_loop_rate":%s,"runs":%s,"duration_s":%s,"connections":%s}\n' \
-    "$name" "${PEAK[$name]}" "${CPU[$name]}" "${P50[$name]}" "${P99[$name]}" "${P999[$name]}" "${ERR[$name]}" "$RATE" "$RUNS" "$DURATION" "$CONNECTIONS" >>"$OUT"
+  printf '%-30s %10s %10s %10s %9s %9s %9s %7s\n' "$name" "${PEAK[$name]}" "${CPU[$name]}" "${AUDIT[$name]}" "${P50[$name]}" "${P99[$name]}" "${P999[$name]}" "${ERR[$name]}"
+  printf '{"target":"%s","rps":%s,"cpu_us_per_req":%s,"audit_writer_us_per_req":%s,"p50_us":%s,"p99_us":%s,"p999_us":%s,"errors":%s,"open_loop_rate":%s,"runs":%s,"duration_s":%s,"connections":%s}\n' \
+    "$name" "${PEAK[$name]}" "${CPU[$name]}" "${AUDIT[$name]}" "${P50[$name]}" "${P99[$name]}" "${P999[$name]}" "${ERR[$name]}" "$RATE" "$RUNS" "$DURATION" "$CONNECTIONS" >>"$OUT"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", a - b }'; }
@@ -145,7 +154,11 @@ echo "erpgate-basic / bare:      throughput $(ratio "${PEAK[erpgate-basic]}" "${
 echo "erpgate-basic / direct:    throughput $(ratio "${PEAK[erpgate-basic]}" "${PEAK[direct]}")"
 echo "added latency over bare at $RATE req/s: p50 $(diff_us "${P50[erpgate-basic]}" "${P50[bare]}") us, p99 $(diff_us "${P99[erpgate-basic]}" "${P99[bare]}") us"
 echo "added latency over bare at $EASY_RATE req/s (half of erpgate's peak): p50 $(diff_us "${EASY50[erpgate-basic]}" "${EASY50[bare]}") us, p99 $(diff_us "${EASY99[erpgate-basic]}" "${EASY99[bare]}") us (bare p50 ${EASY50[bare]}, p99 ${EASY99[bare]})"
-[ -n "$NGINX_PORT" ] && echo "erpgate-basic / nginx:     throughput $(ratio "${PEAK[erpgate-basic]}" "${PEAK[nginx]}"), CPU per request $(ratio "${CPU[erpgate-basic]}" "${CPU[nginx]}")"
+for peer in nginx nginx-gateway haproxy-gateway erpgate-basic erpgate-basic-redacted; do
+  [ -n "${PEAK[$peer]:-}" ] || continue
+  printf '%-24s / bare: throughput %s, CPU per request %s\n' "$peer" "$(ratio "${PEAK[$peer]}" "${PEAK[bare]}")" "$(ratio "${CPU[$peer]}" "${CPU[bare]}")"
+done
+echo "redaction on / off (item): throughput $(ratio "${PEAK[erpgate-basic-redacted]}" "${PEAK[erpgate-basic]}"), CPU per request $(ratio "${CPU[erpgate-basic-redacted]}" "${CPU[erpgate-basic]}")"
 echo "redaction on / off (10-supplier collection): throughput $(ratio "${PEAK[erpgate-collection-redacted]}" "${PEAK[erpgate-collection]}"), CPU per request $(ratio "${CPU[erpgate-collection-redacted]}" "${CPU[erpgate-collection]}")"
 echo "denials vs relay (CPU per request): 401 $(ratio "${CPU[erpgate-deny-401]}" "${CPU[erpgate-basic]}"), 403 $(ratio "${CPU[erpgate-deny-403]}" "${CPU[erpgate-basic]}"), 404 $(ratio "${CPU[erpgate-deny-404]}" "${CPU[erpgate-basic]}")"
 echo "1000 keep-alive clients: erpgate $C1000_RPS req/s, $C1000_ERR errors (bare Pingora $BARE_C1000_ERR errors); peak RSS erpgate $((GW_RSS / 1024)) MiB, bare Pingora $((BARE_RSS / 1024)) MiB"

@@ -1,11 +1,12 @@
 # Shared by run.sh and instructions.sh (sourced, not run): builds the binaries and starts the
-# simulated Oracle, bare Pingora, nginx (when installed and NO_NGINX is unset) and erpgate with
+# simulated Oracle, bare Pingora, the peers of peers.sh (nginx and HAProxy, when installed and
+# NO_PEERS is unset) and erpgate with
 # every filter on, then warms erpgate's credential caches. Expects ROOT; PROXY_WRAP (an array,
 # e.g. a valgrind command line) prefixes the bare Pingora and erpgate processes, WAIT_TRIES
 # (tenths of a second) bounds how long each may take to listen, AUDIT_LINGER_MS sets
 # gateway.audit_linger_ms (unset: the gateway's default), ERPGATE_BIN runs another erpgate
 # binary (an older build, for a before/after comparison). Leaves SIM_PID, BARE_PID,
-# NGINX_PID/NGINX_PORT, GW_PID and the ports, headers and paths the measurements use; every
+# the peers' pids and ports (peers.sh), GW_PID and the ports, headers and paths the measurements use; every
 # process is stopped and the work directory removed on exit.
 cd "$ROOT"
 echo "building (release)..." >&2
@@ -24,6 +25,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Worker threads of bare Pingora and erpgate (PROXY_THREADS, default 1: the proxies are pinned
+# to one core, where a second worker only adds switches; nginx and HAProxy run one as well).
+PROXY_THREADS="${PROXY_THREADS:-1}"
 PIN_PROXY=()
 PIN_LOAD=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
@@ -44,6 +48,14 @@ field() { sed -n "s/.*\"$1\":\\([0-9.]*\\).*/\\1/p"; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# CPU ticks of one named thread of a process (0 when it has none): the audit writer's share.
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { awk '{print $14 + $15}' "$t/stat"; return; }
+  done
+  echo 0
+}
 
 # --- the simulated Oracle -------------------------------------------------------------------
 # Key material for the JWT variants: a Fusion certificate the gateway trusts, a tenant key pair
@@ -62,48 +74,13 @@ UPSTREAM_AUTH="Authorization: Basic $(printf 'FIN_INTEGRATION:%s' "$SIM_PW" | ba
 
 # --- bare Pingora ---------------------------------------------------------------------------
 BARE_PORT=$(free_port)
-"${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$SIM_PORT" 2 2>"$WORK/bare.log" &
+"${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$SIM_PORT" "$PROXY_THREADS" 2>"$WORK/bare.log" &
 BARE_PID=$!; PIDS+=("$BARE_PID")
 wait_port "$BARE_PORT"
 
-# --- nginx (optional) -----------------------------------------------------------------------
-NGINX_PORT=""
-if [ -z "${NO_NGINX:-}" ] && command -v nginx >/dev/null; then
-  NGINX_PORT=$(free_port)
-  mkdir -p "$WORK/nginx"
-  cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  upstream sim { server 127.0.0.1:$SIM_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://sim;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host 127.0.0.1:$SIM_PORT;
-    }
-  }
-}
-EOF
-  "${PIN_PROXY[@]}" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx.log" &
-  NGINX_PID=$!; PIDS+=("$NGINX_PID")
-  wait_port "$NGINX_PORT"
-  # The master forks one worker; measure the worker.
-  sleep 0.3
-  NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1 || true)
-  NGINX_PID=${NGINX_WORKER:-$NGINX_PID}
-fi
+# --- nginx and HAProxy (optional: when installed and NO_PEERS is unset) -------------------
+# shellcheck source=benches/load/peers.sh
+source "$ROOT/benches/load/peers.sh"
 
 # --- erpgate --------------------------------------------------------------------------------
 GW_PORT=$(free_port)
@@ -111,7 +88,7 @@ cat >"$WORK/erpgate.toml" <<EOF
 [gateway]
 listen = "127.0.0.1:$GW_PORT"
 database = "erpgate.db"
-threads = 2
+threads = $PROXY_THREADS
 dangerous_allow_insecure_upstream = true
 ${AUDIT_LINGER_MS:+audit_linger_ms = $AUDIT_LINGER_MS}
 [schedule]

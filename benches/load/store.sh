@@ -27,7 +27,7 @@ PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 
 PROXY_WRAP=()
-NO_NGINX=1
+NO_PEERS=1
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 

@@ -26,14 +26,19 @@ done
 command -v strace >/dev/null || { echo "strace is not installed" >&2; exit 1; }
 
 PROXY_WRAP=()
-NO_NGINX=1
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 
 # name | pid | port | path | expected status | header
 TARGETS=(
   "bare|$BARE_PID|$BARE_PORT|$ITEM|200|$UPSTREAM_AUTH"
+)
+[ -n "$NGINX_PORT" ] && TARGETS+=("nginx|$NGINX_PID|$NGINX_PORT|$ITEM|200|$UPSTREAM_AUTH")
+[ -n "$NGINX_GW_PORT" ] && TARGETS+=("nginx-gateway|$NGINX_GW_PID|$NGINX_GW_PORT|$ITEM|200|$PEER_BASIC")
+[ -n "$HAPROXY_PORT" ] && TARGETS+=("haproxy-gateway|$HAPROXY_PID|$HAPROXY_PORT|$ITEM|200|$PEER_BASIC")
+TARGETS+=(
   "erpgate-basic|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC"
+  "erpgate-basic-redacted|$GW_PID|$GW_PORT|$ITEM|200|$MASKED_BASIC"
   "bare-collection|$BARE_PID|$BARE_PORT|$COLL|200|$UPSTREAM_AUTH"
   "erpgate-collection|$GW_PID|$GW_PORT|$COLL|200|$PLAIN_BASIC"
   "erpgate-collection-redacted|$GW_PID|$GW_PORT|$COLL|200|$MASKED_BASIC"

@@ -5,10 +5,15 @@ use std::time::Duration;
 
 use super::App;
 
+/// How long the argon2 work area is kept after the last password verification: a flood of
+/// first logins reuses it, an idle gateway does not hold it.
+pub const PASSWORD_AREA_IDLE: Duration = Duration::from_secs(60);
+
 /// What the store poller does after each poll: this gateway's heartbeat (node id and snapshot
 /// hash, read back with everyone's for `/status`); on a shared store, the locks engaged by
 /// other gateways applied to this one's lockout table, and old counters forgotten; every
-/// minute, expired portal sessions and browser sessions removed.
+/// minute, expired portal sessions and browser sessions removed, and the argon2 work area freed
+/// when no password was verified for [`PASSWORD_AREA_IDLE`].
 pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller::Hook {
     let mut beat = crate::directory::cluster::Heartbeat::new(node);
     let mut last_sweep: Option<std::time::Instant> = None;
@@ -18,6 +23,9 @@ pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller
         beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;
         let sweep = last_sweep.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60));
         if sweep {
+            if app.auth.release_idle_password_memory(PASSWORD_AREA_IDLE) {
+                tracing::debug!("argon2 work area freed after a minute without a verification");
+            }
             // Browser sessions whose launch token can no longer verify (replays of it are
             // refused by the token's own expiry from then on).
             store.forget_browser_sessions(chrono::Utc::now().timestamp())?;

@@ -1,6 +1,7 @@
 //! argon2id password hashing for issued API passwords.
 
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -41,8 +42,9 @@ pub struct PasswordHasher {
     /// verification, wiped after each use: the usual one-at-a-time cache misses allocate
     /// nothing, and the extra areas of verifications that ran at the same time (at most the
     /// authenticator's `max_concurrent_hashes`) are freed rather than kept for the life of
-    /// the process.
-    memory: Mutex<Option<Vec<Block>>>,
+    /// the process. Released by [`PasswordHasher::release_idle`] once no verification has
+    /// used it for a while, so an idle gateway does not hold 19 MiB for the next cache miss.
+    memory: Mutex<Option<(Vec<Block>, Instant)>>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -119,6 +121,7 @@ impl PasswordHasher {
             .lock()
             .ok()
             .and_then(|mut kept| kept.take())
+            .map(|(b, _)| b)
             .filter(|b| b.len() >= needed)
             .unwrap_or_else(|| vec![Block::default(); needed]);
         let computed = Argon2::new(Algorithm::Argon2id, version, params)
@@ -132,8 +135,30 @@ impl PasswordHasher {
     fn return_area(&self, mut blocks: Vec<Block>) {
         blocks.fill(Block::default());
         if let Ok(mut kept) = self.memory.lock() {
-            kept.get_or_insert(blocks);
+            kept.get_or_insert((blocks, Instant::now()));
         }
+    }
+
+    /// Frees the kept work area when the last verification returned it at least `idle` ago
+    /// (called by the store poller's minute sweep). The next cache miss allocates a new one.
+    /// Returns whether an area was freed.
+    pub fn release_idle(&self, idle: Duration) -> bool {
+        let Ok(mut kept) = self.memory.lock() else {
+            return false;
+        };
+        let due = kept
+            .as_ref()
+            .is_some_and(|(_, returned)| returned.elapsed() >= idle);
+        if due {
+            // Wiped when it was returned; dropping it hands it back to the allocator.
+            *kept = None;
+        }
+        due
+    }
+
+    /// Whether a work area is kept for the next verification.
+    pub fn keeps_area(&self) -> bool {
+        self.memory.lock().map(|k| k.is_some()).unwrap_or(false)
     }
 
     /// Spends the same effort as a real verification, for unknown usernames.
@@ -191,20 +216,21 @@ mod tests {
             .lock()
             .ok()
             .and_then(|mut k| k.take())
+            .map(|(b, _)| b)
             .expect("area");
         assert!(h.verify(b"pw", &phc));
         let kept = h
             .memory
             .lock()
             .ok()
-            .and_then(|k| k.as_ref().map(|b| b.as_ptr()));
+            .and_then(|k| k.as_ref().map(|(b, _)| b.as_ptr()));
         assert!(kept.is_some(), "the second verification's area is kept");
         h.return_area(held);
         assert_eq!(
             h.memory
                 .lock()
                 .ok()
-                .and_then(|k| k.as_ref().map(|b| b.as_ptr())),
+                .and_then(|k| k.as_ref().map(|(b, _)| b.as_ptr())),
             kept,
             "the extra area is freed, the kept one stays"
         );
@@ -215,6 +241,25 @@ mod tests {
         assert!(!h.verify(b"pw", &huge), "absurd memory cost refused");
         let truncated = &phc[..phc.len() - 4];
         assert!(!h.verify(b"pw", truncated));
+    }
+
+    #[test]
+    fn an_idle_work_area_is_released_and_a_busy_one_kept() {
+        let h = fast();
+        let phc = h.hash(b"pw").expect("hash");
+        assert!(!h.release_idle(Duration::ZERO), "nothing kept yet");
+        assert!(h.verify(b"pw", &phc));
+        assert!(h.keeps_area());
+        assert!(
+            !h.release_idle(Duration::from_secs(3600)),
+            "used a moment ago: kept"
+        );
+        assert!(h.keeps_area());
+        assert!(h.release_idle(Duration::ZERO), "idle long enough: freed");
+        assert!(!h.keeps_area());
+        assert!(h.verify(b"pw", &phc), "the next miss allocates anew");
+        assert!(!h.verify(b"px", &phc));
+        assert!(h.keeps_area());
     }
 
     #[test]
