@@ -29,17 +29,27 @@ fn allowed_request_is_relayed_with_the_gateways_credential_only() {
 
     // Response hygiene: request id, security headers, no backend fingerprints.
     let rid = r.header("x-request-id").expect("x-request-id");
-    // 128 random bits, `<16 hex>-<16 hex>`: nothing about ordering or traffic volume.
+    // `<16 hex>-<16 hex>`: the Unix second, then 96 random bits: nothing about traffic volume.
     assert_eq!(rid.len(), 33, "{rid}");
     assert_eq!(rid.as_bytes()[16], b'-');
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let made = u64::from_str_radix(&rid[..8], 16).expect("hex second");
+    assert!(now.abs_diff(made) <= 30, "{rid}: second {made}, now {now}");
     let next = gw.get(INVOICES, &[]); // refused (401): never reaches Oracle
     let next_rid = next.header("x-request-id").expect("x-request-id");
-    let bits = |id: &str| u128::from_str_radix(&id.replace('-', ""), 16).expect("hex");
+    let random = |id: &str| u128::from_str_radix(&id.replace('-', "")[8..], 16).expect("hex");
     assert!(
-        (bits(rid) ^ bits(next_rid)).count_ones() >= 24,
+        (random(rid) ^ random(next_rid)).count_ones() >= 24,
         "consecutive ids look sequential: {rid} {next_rid}"
     );
-    assert_ne!(rid[..8], next_rid[..8], "no shared prefix");
+    assert_ne!(
+        rid[8..16],
+        next_rid[8..16],
+        "the random part shares no prefix"
+    );
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));

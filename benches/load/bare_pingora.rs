@@ -3,7 +3,8 @@
 //! and thread count). Whatever erpgate costs beyond this is the price of its filters.
 //!
 //! `cargo build --release --example bare_pingora`, then
-//! `target/release/examples/bare_pingora LISTEN UPSTREAM [THREADS]`.
+//! `target/release/examples/bare_pingora LISTEN UPSTREAM [THREADS] [steal|nosteal]`: the last
+//! picks Pingora's runtime flavour (`ServerConf::work_stealing`, on by default).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,7 +40,7 @@ impl ProxyHttp for Passthrough {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bare_pingora LISTEN UPSTREAM [THREADS]";
+    let usage = "usage: bare_pingora LISTEN UPSTREAM [THREADS] [steal|nosteal]";
     let (Some(listen), Some(upstream)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -49,8 +50,17 @@ fn main() {
         std::process::exit(2);
     };
     let threads = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(2);
+    let work_stealing = match args.get(4).map(String::as_str) {
+        None | Some("steal") => true,
+        Some("nosteal") => false,
+        Some(_) => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    };
     let conf = ServerConf {
         threads,
+        work_stealing,
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()

@@ -1,13 +1,21 @@
-//! Request ids: unpredictable, unique, cheap to make, safe to print.
+//! Request ids: unpredictable, unique, cheap to make, safe to print, cheap to index.
 //!
-//! Format: 128 random bits as `<16 hex>-<16 hex>`, e.g. `9f3a01c2d4e5f607-1b2c3d4e5f607182`.
-//! A sequential counter would tell anyone holding two ids how many requests the gateway served
-//! in between (traffic volume); random ids say nothing about ordering, volume or uptime.
+//! Format: `<16 hex>-<16 hex>`, e.g. `6b143fd8c2d4e5f6-071b2c3d4e5f6071`: the first 32 bits
+//! are the Unix second the id was made (big-endian), the other 96 are random.
 //!
-//! Cost: the bits come from the operating system's CSPRNG (`getrandom`), but one system call
-//! fills a per-thread pool of [`POOL_IDS`] ids, so a request id costs a copy and a hex
-//! encoding, not a syscall. The pool is per thread, never shared, and each byte is handed out
-//! once.
+//! - **What an id discloses**: the second it was made, which the response's own `Date`
+//!   header says too. A sequential counter would tell anyone holding two ids how many
+//!   requests the gateway served in between (traffic volume); 96 random bits say nothing
+//!   about volume, order within a second, or uptime, and cannot be guessed.
+//! - **Why the second leads**: every request id is indexed in the audit trail. Wholly random
+//!   ids put each new entry on a random page of that index, so on a trail of millions of
+//!   records every append read and rewrote a page of its own (BENCHMARKS.md, issue 20); ids
+//!   that grow with time append to the index's last pages, like the timestamps do.
+//!
+//! Cost: the random bits come from the operating system's CSPRNG (`getrandom`), but one
+//! system call fills a per-thread pool of [`POOL_IDS`] ids, so a request id costs a copy, a
+//! clock read (vDSO, no system call) and a hex encoding. The pool is per thread, never
+//! shared, and each byte is handed out once.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,19 +25,23 @@ use rand_core::{OsRng, RngCore};
 /// Ids drawn from the OS per refill of a thread's pool.
 pub const POOL_IDS: usize = 64;
 const ID_BYTES: usize = 16;
+/// The leading bytes that hold the Unix second.
+const TIME_BYTES: usize = 4;
+/// The random bytes of an id.
+const RANDOM_BYTES: usize = ID_BYTES - TIME_BYTES;
 /// Length of an id in characters.
 pub const ID_LEN: usize = 33;
 
 struct Pool {
-    bytes: [u8; POOL_IDS * ID_BYTES],
+    bytes: [u8; POOL_IDS * RANDOM_BYTES],
     next: usize,
 }
 
 thread_local! {
     static POOL: RefCell<Pool> = const {
         RefCell::new(Pool {
-            bytes: [0; POOL_IDS * ID_BYTES],
-            next: POOL_IDS * ID_BYTES,
+            bytes: [0; POOL_IDS * RANDOM_BYTES],
+            next: POOL_IDS * RANDOM_BYTES,
         })
     };
 }
@@ -50,22 +62,31 @@ impl RequestIds {
 
     /// The next id.
     pub fn next_id(&self) -> String {
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.id_at(u32::try_from(second).unwrap_or(u32::MAX))
+    }
+
+    /// The next id, made at Unix second `second`.
+    fn id_at(&self, second: u32) -> String {
         let mut raw = [0u8; ID_BYTES];
+        raw[..TIME_BYTES].copy_from_slice(&second.to_be_bytes());
         let drawn = POOL.with(|p| {
             let Ok(mut p) = p.try_borrow_mut() else {
                 return false;
             };
-            if p.next + ID_BYTES > p.bytes.len() {
+            if p.next + RANDOM_BYTES > p.bytes.len() {
                 if OsRng.try_fill_bytes(&mut p.bytes).is_err() {
                     return false;
                 }
                 p.next = 0;
             }
             let at = p.next;
-            raw.copy_from_slice(&p.bytes[at..at + ID_BYTES]);
+            raw[TIME_BYTES..].copy_from_slice(&p.bytes[at..at + RANDOM_BYTES]);
             // Handed out once: wipe it from the pool.
-            p.bytes[at..at + ID_BYTES].fill(0);
-            p.next += ID_BYTES;
+            p.bytes[at..at + RANDOM_BYTES].fill(0);
+            p.next += RANDOM_BYTES;
             true
         });
         if !drawn {
@@ -120,25 +141,55 @@ mod tests {
         assert!(all.iter().all(|i| well_formed(i)), "{:?}", &all[..3]);
         let unique: HashSet<&String> = all.iter().collect();
         assert_eq!(unique.len(), all.len(), "no id repeats");
-        // A counter (the old format) makes consecutive ids differ in a few low bits and share
-        // a prefix; random ids differ in about half of their 128 bits.
-        let bits =
-            |id: &str| -> u128 { u128::from_str_radix(&id.replace('-', ""), 16).expect("hex") };
+        // The first 8 hex digits are the second; the 96 bits after them are random. A counter
+        // (an old format) makes consecutive ids differ in a few low bits; random bits differ
+        // in about half of 96.
+        let random = |id: &str| -> u128 {
+            u128::from_str_radix(&id.replace('-', "")[8..], 16).expect("hex")
+        };
+        let second = |id: &str| u32::from_str_radix(&id[..8], 16).expect("hex");
+        let now = u32::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs(),
+        )
+        .expect("u32 seconds");
         let mut close = 0;
         for w in all.windows(2) {
-            let d = (bits(&w[0]) ^ bits(&w[1])).count_ones();
-            if d < 32 {
+            let d = (random(&w[0]) ^ random(&w[1])).count_ones();
+            if d < 24 {
                 close += 1;
             }
             assert_ne!(
-                &w[0][..8],
-                &w[1][..8],
-                "no shared prefix: {} {}",
+                &w[0][8..16],
+                &w[1][8..16],
+                "the random part shares no prefix: {} {}",
                 w[0],
                 w[1]
             );
         }
         assert_eq!(close, 0, "consecutive ids look related");
+        for id in &all {
+            let s = second(id);
+            assert!(now.abs_diff(s) <= 5, "{id}: made at {s}, now is {now}");
+        }
+    }
+
+    #[test]
+    fn ids_grow_with_the_second_they_were_made_in() {
+        let ids = RequestIds::new();
+        let early = ids.id_at(1_780_000_000);
+        let later = ids.id_at(1_780_000_001);
+        assert!(early.starts_with("6a18a500"), "{early}");
+        assert!(later.starts_with("6a18a501"), "{later}");
+        // Ids of one second sort after every id of the second before, whatever their random
+        // bits: the audit trail's index on them grows at its end.
+        let mut batch: Vec<String> = (0..200).map(|_| ids.id_at(1_780_000_001)).collect();
+        batch.extend((0..200).map(|_| ids.id_at(1_780_000_000)));
+        batch.sort();
+        assert!(batch[..200].iter().all(|i| i.starts_with("6a18a500")));
+        assert!(batch[200..].iter().all(|i| i.starts_with("6a18a501")));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! optional export of a span per request over OTLP ([`otlp`]).
 //!
 //! A request's trace id is its parent's when a client in `gateway.traceparent_trusted_clients`
-//! sent a valid `traceparent`; otherwise it is the gateway's request id (128 random bits: the
-//! trace id *is* the request id without its dash, so a trace and an audit record find each
-//! other). Its span id is the request id's first half. Oracle receives
+//! sent a valid `traceparent`; otherwise it is the gateway's request id (a second and 96 random
+//! bits: the trace id *is* the request id without its dash, so a trace and an audit record find
+//! each other). Its span id is the request id's second half, which is all random. Oracle receives
 //! `traceparent: 00-<trace id>-<span id>-<flags>`, so Oracle-side spans hang under the
 //! gateway's. A `traceparent` from anyone else is dropped like any header not on the
 //! allowlist: an untrusted client cannot choose the trace its requests are filed under.
@@ -40,11 +40,11 @@ impl TraceContext {
         sampled: bool,
     ) -> Option<TraceContext> {
         let (first, second) = request_id.split_once('-')?;
-        let span_id: [u8; 8] = hex_array(first.as_bytes())?;
+        let span_id: [u8; 8] = hex_array(second.as_bytes())?;
         let own: [u8; 16] = {
             let mut t = [0u8; 16];
-            t[..8].copy_from_slice(&span_id);
-            t[8..].copy_from_slice(&hex_array::<8>(second.as_bytes())?);
+            t[..8].copy_from_slice(&hex_array::<8>(first.as_bytes())?);
+            t[8..].copy_from_slice(&span_id);
             t
         };
         if span_id == [0; 8] || own == [0; 16] {
@@ -133,7 +133,7 @@ mod tests {
         );
         assert_eq!(
             t.traceparent(),
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-9f3a01c2d4e5f607-01"
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-1b2c3d4e5f607182-01"
         );
         assert_eq!(t.tracestate.as_deref(), Some("vendor=x"));
     }

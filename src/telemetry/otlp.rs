@@ -379,7 +379,7 @@ mod tests {
         );
         let s = &rs["scopeSpans"][0]["spans"][0];
         assert_eq!(s["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(s["spanId"], "9f3a01c2d4e5f607");
+        assert_eq!(s["spanId"], "1b2c3d4e5f607182");
         assert_eq!(s["parentSpanId"], "00f067aa0ba902b7");
         assert_eq!(s["kind"], 2);
         assert_eq!(s["endTimeUnixNano"], "1700000000002000000");

@@ -1,0 +1,223 @@
+//! The audit trail at scale: what one more batch costs once a trail holds many records, and
+//! how fast the queries operators run are on it.
+//!
+//! `cargo bench --bench audit_trail` (ERPGATE_BENCH_TRAIL=N records per trail, default
+//! 1,000,000; two trails are written, ~2 minutes each at a million). Each trail is written
+//! through the real chain appender in batches of 512, with realistic records (50 actors, 100
+//! endpoints, one record every 5 ms of simulated time). The two trails differ only in how
+//! request ids are made:
+//! - `random_ids`: 128 random bits (erpgate before issue 20): every append lands on a random
+//!   page of the `request_id` index;
+//! - `time_ordered_ids`: the Unix second then 96 random bits (`erpgate::ids::RequestIds`):
+//!   appends go to the index's last pages.
+//!
+//! Then, per trail, appending one batch of 64 new records (the writer's batch at moderate load),
+//! and on the time-ordered trail the queries `erpgate audit query` and the portal run.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use erpgate::audit::query::{select_rows, Filter};
+use erpgate::audit::{chain, AuditRecord, Kind};
+use erpgate::crypto::{random_bytes, KeyedHasher, MasterKey};
+use erpgate::store::Store;
+
+/// Simulated milliseconds between two records.
+const STEP_MS: i64 = 5;
+/// Start of the simulated trail (2026-12-01T00:00:00Z).
+const T0: i64 = 1_796_083_200;
+
+#[derive(Clone, Copy)]
+enum Ids {
+    Random,
+    TimeOrdered,
+}
+
+fn request_id(ids: Ids, second: i64) -> String {
+    let r = random_bytes::<16>().expect("random");
+    let hex = hex::encode(r);
+    match ids {
+        Ids::Random => format!("{}-{}", &hex[..16], &hex[16..]),
+        Ids::TimeOrdered => format!("{:08x}{}-{}", second, &hex[..8], &hex[8..24]),
+    }
+}
+
+fn ts(i: i64) -> (String, i64) {
+    let ms = T0 * 1000 + i * STEP_MS;
+    let t = chrono::DateTime::from_timestamp_millis(ms).expect("time");
+    (
+        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        ms.div_euclid(1000),
+    )
+}
+
+fn record(ids: Ids, i: i64) -> AuditRecord {
+    let (ts, second) = ts(i);
+    let endpoint = i % 100;
+    AuditRecord {
+        ts,
+        request_id: request_id(ids, second),
+        kind: Some(Kind::Request),
+        actor: format!("account:integration-{:02}", i % 50),
+        credential_id: Some(format!("cred_{:016x}", i % 50)),
+        tenant: Some("acme".into()),
+        client_ip: Some("10.1.2.3".into()),
+        method: "GET".into(),
+        path: format!("/fscmRestApi/resources/11.13.18.05/resource{endpoint:03}/{i}"),
+        query: Some("onlyData=true&limit=25".into()),
+        decision: if i % 20 == 0 { "denied" } else { "relayed" }.into(),
+        reason: if i % 20 == 0 { "policy.denied" } else { "" }.into(),
+        policy: Some("ap-automation".into()),
+        endpoint: Some(format!("resource{endpoint:03}.item")),
+        snapshot_version: Some(3),
+        upstream_host: Some("acme.fa.us2.oraclecloud.com".into()),
+        status: Some(200),
+        upstream_status: Some(200),
+        gateway_us: Some(4),
+        upstream_us: Some(48_000),
+        total_us: Some(48_200),
+        bytes_out: Some(2_048),
+        ..Default::default()
+    }
+}
+
+struct Trail {
+    _dir: tempfile::TempDir,
+    store: Store,
+    key: KeyedHasher,
+    next: i64,
+    ids: Ids,
+}
+
+fn write_trail(ids: Ids, n: i64, label: &str) -> Trail {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::open(&dir.path().join("audit.db")).expect("store");
+    erpgate::audit::writer::tune(&store).expect("tune");
+    store.migrate().expect("migrate");
+    let (master, _) = MasterKey::generate().expect("key");
+    let key = master.audit_key();
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<AuditRecord> = (i..(i + 512).min(n)).map(|j| record(ids, j)).collect();
+        chain::append(store.conn(), &key, "", &batch).expect("append");
+        i += batch.len() as i64;
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "{label}: wrote {n} records in {:.1} s ({:.1} µs per record, all in one thread)",
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / n as f64
+    );
+    Trail {
+        _dir: dir,
+        store,
+        key,
+        next: n,
+        ids,
+    }
+}
+
+fn append_64(c: &mut Criterion, trail: &mut Trail, name: &str) {
+    let mut g = c.benchmark_group("audit_trail");
+    g.throughput(Throughput::Elements(64));
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            || {
+                let batch: Vec<AuditRecord> = (trail.next..trail.next + 64)
+                    .map(|j| record(trail.ids, j))
+                    .collect();
+                trail.next += 64;
+                batch
+            },
+            |batch| chain::append(trail.store.conn(), &trail.key, "", &batch).expect("append"),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn queries(c: &mut Criterion, trail: &Trail, n: i64) {
+    let mut g = c.benchmark_group("audit_query");
+    let conn = trail.store.conn();
+    let middle = n / 2;
+    let (since, _) = ts(n - 3_600_000 / STEP_MS);
+    let id = conn
+        .query_one(
+            "SELECT request_id FROM audit_log WHERE id = ?1",
+            &[erpgate::store::sql::Value::Int(middle)],
+        )
+        .and_then(|r| r.text(0))
+        .expect("a request id");
+    let filters = [
+        (
+            "by_request_id",
+            Filter {
+                request_id: Some(id),
+                ..Filter::default()
+            },
+        ),
+        (
+            "last_hour_newest_100",
+            Filter {
+                since: Some(since.clone()),
+                ..Filter::default()
+            },
+        ),
+        (
+            "by_actor_newest_100",
+            Filter {
+                actor: Some("account:integration-07".into()),
+                ..Filter::default()
+            },
+        ),
+        (
+            "by_actor_last_hour_denied",
+            Filter {
+                actor: Some("account:integration-00".into()),
+                since: Some(since),
+                decision: Some("denied".into()),
+                ..Filter::default()
+            },
+        ),
+        (
+            "by_path_prefix_newest_100",
+            Filter {
+                path_prefix: Some("/fscmRestApi/resources/11.13.18.05/resource042/".into()),
+                ..Filter::default()
+            },
+        ),
+    ];
+    for (name, f) in filters {
+        let rows = select_rows(conn, &f, 100).expect("query");
+        assert!(!rows.is_empty(), "{name}: no rows");
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(select_rows(conn, black_box(&f), 100).expect("query")))
+        });
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let n: i64 = std::env::var("ERPGATE_BENCH_TRAIL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut random = write_trail(Ids::Random, n, "random_ids");
+    append_64(c, &mut random, "append_64_random_ids");
+    drop(random);
+    let mut ordered = write_trail(Ids::TimeOrdered, n, "time_ordered_ids");
+    append_64(c, &mut ordered, "append_64_time_ordered_ids");
+    queries(c, &ordered, n);
+}
+
+criterion_group! {
+    name = audit_trail;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(20);
+    targets = benches
+}
+criterion_main!(audit_trail);
