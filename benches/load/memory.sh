@@ -4,16 +4,23 @@
 # before and its peak after are printed. Targets share one process per proxy and run in
 # order, so erpgate's redacted row includes the plain row's peak.
 #
-#   benches/load/memory.sh [--connections 1000] [--seconds 5]
+#   benches/load/memory.sh [--connections 1000] [--seconds 5] [--idle 0]
+#
+# --idle S waits S seconds after the credential caches are warmed, before the first target: a
+# gateway frees its argon2 work area (19 MiB) at the store poller's minute sweep once no
+# password was verified for a minute, so `--idle 125` measures a gateway in its steady state
+# rather than one that has just verified passwords.
 set -euo pipefail
 
 CONNECTIONS=1000
 SECONDS_PER_TARGET=5
+IDLE=0
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 while [ $# -gt 0 ]; do
   case "$1" in
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --seconds) SECONDS_PER_TARGET="$2"; shift 2 ;;
+    --idle) IDLE="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +30,10 @@ NO_PEERS=1
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 
+if [ "$IDLE" -gt 0 ]; then
+  echo "idle for $IDLE s (erpgate RSS now $(awk '$1 == "VmRSS:" {print $2}' "/proc/$GW_PID/status") KiB)..." >&2
+  sleep "$IDLE"
+fi
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
 printf '%-18s %10s %14s %14s\n' target requests "rss before KiB" "peak RSS KiB"
 for spec in "bare|$BARE_PID|$BARE_PORT|$ITEM|$UPSTREAM_AUTH" \
