@@ -9,8 +9,9 @@
 //! request ids are made:
 //! - `random_ids`: 128 random bits (erpgate before issue 20): every append lands on a random
 //!   page of the `request_id` index;
-//! - `time_ordered_ids`: the Unix second then 96 random bits (`erpgate::ids::RequestIds`):
-//!   appends go to the index's last pages.
+//! - `time_ordered_ids`: the Unix second then 96 random bits, the format of
+//!   `erpgate::ids::RequestIds` (written here from the record's own simulated time, which the
+//!   generator cannot be given): appends go to the index's last pages.
 //!
 //! Then, per trail, appending one batch of 64 new records (the writer's batch at moderate load),
 //! and on the time-ordered trail the queries `erpgate audit query` and the portal run.

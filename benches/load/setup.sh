@@ -162,8 +162,10 @@ MASKED_JSON="$(gw credential issue --account load-masked --json)"
 PLAIN_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$PLAIN_JSON")" "$(json_str password <<<"$PLAIN_JSON")" | base64 -w0)"
 PLAIN_KEY="x-api-key: $(json_str api_key <<<"$PLAIN_JSON")"
 MASKED_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$MASKED_JSON")" "$(json_str password <<<"$MASKED_JSON")" | base64 -w0)"
-# Default log level (info: one line per request), as operators run it.
-"${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BIN" serve 2>"$WORK/erpgate.log" &
+# Default log level (info: one line per request), as operators run it; glibc's mmap threshold
+# fixed as the shipped systemd unit and image fix it (MALLOC_MMAP_THRESHOLD_, 4 MiB).
+MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" \
+  "${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BIN" serve 2>"$WORK/erpgate.log" &
 GW_PID=$!; PIDS+=("$GW_PID")
 wait_port "$GW_PORT"
 

@@ -17,15 +17,20 @@ pub const PASSWORD_AREA_IDLE: Duration = Duration::from_secs(60);
 pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller::Hook {
     let mut beat = crate::directory::cluster::Heartbeat::new(node);
     let mut last_sweep: Option<std::time::Instant> = None;
+    let mut last_release = std::time::Instant::now();
     Box::new(move |store| {
         let now = std::time::Instant::now();
+        // First, and whatever the store does: an outage must not keep the area held.
+        if now.duration_since(last_release) >= Duration::from_secs(60) {
+            last_release = now;
+            if app.auth.release_idle_password_memory(PASSWORD_AREA_IDLE) {
+                tracing::debug!("argon2 work area freed after a minute without a verification");
+            }
+        }
         let compiled = app.compiled.load();
         beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;
         let sweep = last_sweep.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60));
         if sweep {
-            if app.auth.release_idle_password_memory(PASSWORD_AREA_IDLE) {
-                tracing::debug!("argon2 work area freed after a minute without a verification");
-            }
             // Browser sessions whose launch token can no longer verify (replays of it are
             // refused by the token's own expiry from then on).
             store.forget_browser_sessions(chrono::Utc::now().timestamp())?;

@@ -209,6 +209,12 @@ impl Authenticator {
         }
     }
 
+    /// The password hasher, shared with the portal's logins so one work area serves both and
+    /// one sweep frees it.
+    pub fn passwords(&self) -> &Arc<PasswordHasher> {
+        &self.passwords
+    }
+
     /// Frees the password hasher's kept argon2 work area (19 MiB with the default parameters)
     /// when no verification has used it for `idle`. Returns whether it was freed.
     pub fn release_idle_password_memory(&self, idle: std::time::Duration) -> bool {

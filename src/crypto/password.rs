@@ -131,28 +131,48 @@ impl PasswordHasher {
         computed && super::ct_eq(&out, expected)
     }
 
-    /// Wipes a work area and keeps it for the next verification, unless one is kept already.
+    /// Wipes a work area and keeps it for the next verification, unless one is kept already
+    /// (the extra one is then freed, after the lock is released). Either way the kept area
+    /// counts as used now.
     fn return_area(&self, mut blocks: Vec<Block>) {
         blocks.fill(Block::default());
-        if let Ok(mut kept) = self.memory.lock() {
-            kept.get_or_insert((blocks, Instant::now()));
-        }
+        let extra = match self.memory.lock() {
+            Ok(mut kept) => match kept.as_mut() {
+                Some((_, used)) => {
+                    *used = Instant::now();
+                    Some(blocks)
+                }
+                None => {
+                    *kept = Some((blocks, Instant::now()));
+                    None
+                }
+            },
+            Err(_) => Some(blocks),
+        };
+        drop(extra);
     }
 
     /// Frees the kept work area when the last verification returned it at least `idle` ago
     /// (called by the store poller's minute sweep). The next cache miss allocates a new one.
     /// Returns whether an area was freed.
     pub fn release_idle(&self, idle: Duration) -> bool {
-        let Ok(mut kept) = self.memory.lock() else {
-            return false;
+        let freed = {
+            let Ok(mut kept) = self.memory.lock() else {
+                return false;
+            };
+            let due = kept
+                .as_ref()
+                .is_some_and(|(_, returned)| returned.elapsed() >= idle);
+            if due {
+                kept.take()
+            } else {
+                None
+            }
         };
-        let due = kept
-            .as_ref()
-            .is_some_and(|(_, returned)| returned.elapsed() >= idle);
-        if due {
-            // Wiped when it was returned; dropping it hands it back to the allocator.
-            *kept = None;
-        }
+        // Wiped when it was returned; freed here, outside the lock, so a verification never
+        // waits for 19 MiB to be handed back.
+        let due = freed.is_some();
+        drop(freed);
         due
     }
 

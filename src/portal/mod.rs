@@ -52,7 +52,8 @@ pub struct PortalState {
     store: Mutex<Store>,
     sessions: Sessions,
     recovery: crate::crypto::KeyedHasher,
-    passwords: PasswordHasher,
+    /// The relay's own hasher: one argon2 work area, freed by the poller's sweep when idle.
+    passwords: Arc<PasswordHasher>,
     /// Failed logins and second-factor codes, per user and per address.
     lockout: Lockout,
 }
@@ -67,7 +68,7 @@ impl PortalState {
             sessions: Sessions::new(master.keyed_hasher(HashPurpose::PortalSession)),
             recovery: master.keyed_hasher(HashPurpose::PortalRecovery),
             lockout: Lockout::new(10_000, master.keyed_hasher(HashPurpose::Lockout)),
-            passwords: PasswordHasher::default(),
+            passwords: app.auth.passwords().clone(),
             store: Mutex::new(store),
             app,
         })

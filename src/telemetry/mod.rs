@@ -164,6 +164,17 @@ mod tests {
     }
 
     #[test]
+    fn a_request_id_without_random_bits_starts_no_trace() {
+        // The ids made while the OS random source fails: the second, a counter, zeros.
+        assert!(
+            TraceContext::for_request("6b143fd800000001-0000000000000000", None, true).is_none()
+        );
+        assert!(
+            TraceContext::for_request("6b143fd800000001-0000000000000001", None, true).is_some()
+        );
+    }
+
+    #[test]
     fn an_oversized_or_binary_tracestate_is_dropped() {
         let long = vec![b'a'; MAX_TRACESTATE + 1];
         let t = TraceContext::for_request(RID, Some((TP, Some(&long))), false).expect("ctx");
