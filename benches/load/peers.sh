@@ -15,6 +15,9 @@
 #     set (HSTS, nosniff, frame options, no-referrer, no-store, a CSP);
 #   - one JSON access-log line per request (nginx buffered 64 KiB, flushed every second; HAProxy
 #     to stdout, written to a file).
+# One difference in refusals, none in the measured requests: nginx answers a path off the
+# allowlist with 404 before it checks the credential (`return` runs before the access phase);
+# HAProxy and erpgate answer 401 first.
 # What neither does that erpgate does: a policy engine, a schedule, a kill switch, a credential
 # store with revocation, a tamper-evident audit trail, redaction, Oracle's query governance.
 # They are the floor of "a proxy that checks a password and sets headers", not equivalents.
