@@ -7,7 +7,7 @@
 #   benches/load/memory.sh [--connections 1000] [--seconds 5] [--idle 0]
 #
 # --idle S waits S seconds after the credential caches are warmed, before the first target: a
-# gateway frees its argon2 work area (19 MiB) at the store poller's minute sweep once no
+# gateway frees its argon2 work area (19 MiB) at a store poll once no
 # password was verified for a minute, so `--idle 125` measures a gateway in its steady state
 # rather than one that has just verified passwords (it idles, verifies a fresh credential,
 # idles again, then measures: the second release is the one glibc's defaults would defeat).

@@ -34,12 +34,16 @@ PEER_BASIC="Authorization: Basic $(printf '%s:%s' "$PEER_USER" "$PEER_PW" | base
 PEER_ALLOW='^/fscmRestApi/resources/[^/]+/(invoices/[^/]+|suppliers)$'
 PEER_CSP="default-src 'none'; frame-ancestors 'none'; sandbox"
 
-# The nginx worker a master forked (the process to charge CPU to).
-nginx_worker() {
+# Starts nginx with DIR/nginx.conf, pinned like the other proxies, waits for PORT and leaves
+# in STARTED_PID the worker its master forked (the process to charge CPU to).
+start_nginx() { # dir port
+  "${PIN_PROXY[@]}" nginx -c "$1/nginx.conf" -p "$1" 2>"$1/stderr.log" &
+  local master=$! w
+  PIDS+=("$master")
+  wait_port "$2"
   sleep 0.3
-  local w
-  w=$(pgrep -P "$1" | head -1 || true)
-  echo "${w:-$1}"
+  w=$(pgrep -P "$master" | head -1 || true)
+  STARTED_PID=${w:-$master}
 }
 
 nginx_common() { # dir
@@ -79,10 +83,8 @@ if [ -z "${NO_PEERS:-}" ] && command -v nginx >/dev/null; then
 }
 EOF
   } >"$d/nginx.conf"
-  "${PIN_PROXY[@]}" nginx -c "$d/nginx.conf" -p "$d" 2>"$d/stderr.log" &
-  NGINX_PID=$!; PIDS+=("$NGINX_PID")
-  wait_port "$NGINX_PORT"
-  NGINX_PID=$(nginx_worker "$NGINX_PID")
+  start_nginx "$d" "$NGINX_PORT"
+  NGINX_PID=$STARTED_PID
 
   # --- nginx as a security gateway ---
   NGINX_GW_PORT=$(free_port)
@@ -127,10 +129,8 @@ EOF
 }
 EOF
   } >"$d/nginx.conf"
-  "${PIN_PROXY[@]}" nginx -c "$d/nginx.conf" -p "$d" 2>"$d/stderr.log" &
-  NGINX_GW_PID=$!; PIDS+=("$NGINX_GW_PID")
-  wait_port "$NGINX_GW_PORT"
-  NGINX_GW_PID=$(nginx_worker "$NGINX_GW_PID")
+  start_nginx "$d" "$NGINX_GW_PORT"
+  NGINX_GW_PID=$STARTED_PID
 fi
 
 if [ -z "${NO_PEERS:-}" ] && command -v haproxy >/dev/null; then

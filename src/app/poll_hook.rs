@@ -12,20 +12,17 @@ pub const PASSWORD_AREA_IDLE: Duration = Duration::from_secs(60);
 /// What the store poller does after each poll: this gateway's heartbeat (node id and snapshot
 /// hash, read back with everyone's for `/status`); on a shared store, the locks engaged by
 /// other gateways applied to this one's lockout table, and old counters forgotten; every
-/// minute, expired portal sessions and browser sessions removed, and the argon2 work area freed
-/// when no password was verified for [`PASSWORD_AREA_IDLE`].
+/// minute, expired portal sessions and browser sessions removed; and on every poll, the argon2
+/// work area freed once no password was verified for [`PASSWORD_AREA_IDLE`].
 pub fn hook(app: Arc<App>, node: &str, shared: bool) -> crate::directory::poller::Hook {
     let mut beat = crate::directory::cluster::Heartbeat::new(node);
     let mut last_sweep: Option<std::time::Instant> = None;
-    let mut last_release = std::time::Instant::now();
     Box::new(move |store| {
         let now = std::time::Instant::now();
-        // First, and whatever the store does: an outage must not keep the area held.
-        if now.duration_since(last_release) >= Duration::from_secs(60) {
-            last_release = now;
-            if app.auth.release_idle_password_memory(PASSWORD_AREA_IDLE) {
-                tracing::debug!("argon2 work area freed after a minute without a verification");
-            }
+        // First, and whatever the store does: an outage must not keep the area held. One
+        // uncontended lock per poll; the area's own last use says whether it is due.
+        if app.auth.passwords().release_idle(PASSWORD_AREA_IDLE) {
+            tracing::debug!("argon2 work area freed after a minute without a verification");
         }
         let compiled = app.compiled.load();
         beat.tick(store, &app.cluster, &compiled.snapshot.shared_hash, now)?;

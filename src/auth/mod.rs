@@ -215,12 +215,6 @@ impl Authenticator {
         &self.passwords
     }
 
-    /// Frees the password hasher's kept argon2 work area (19 MiB with the default parameters)
-    /// when no verification has used it for `idle`. Returns whether it was freed.
-    pub fn release_idle_password_memory(&self, idle: std::time::Duration) -> bool {
-        self.passwords.release_idle(idle)
-    }
-
     /// Authenticates an Oracle user token (`Authorization: Bearer <JWT>`) against the
     /// tenants that trust Oracle tokens (`trust`, from configuration snapshot `version`).
     /// `now` is Unix seconds.

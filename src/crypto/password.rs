@@ -153,7 +153,7 @@ impl PasswordHasher {
     }
 
     /// Frees the kept work area when the last verification returned it at least `idle` ago
-    /// (called by the store poller's minute sweep). The next cache miss allocates a new one.
+    /// (called on every store poll). The next cache miss allocates a new one.
     /// Returns whether an area was freed.
     pub fn release_idle(&self, idle: Duration) -> bool {
         let freed = {
@@ -177,7 +177,8 @@ impl PasswordHasher {
     }
 
     /// Whether a work area is kept for the next verification.
-    pub fn keeps_area(&self) -> bool {
+    #[cfg(test)]
+    fn keeps_area(&self) -> bool {
         self.memory.lock().map(|k| k.is_some()).unwrap_or(false)
     }
 
