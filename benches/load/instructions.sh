@@ -34,7 +34,9 @@ WAIT_TRIES=1200
 # two, where a loaded gateway writes dozens per batch. The longest linger makes the batches
 # (and so the writer's cost per record) closer to a loaded gateway's.
 AUDIT_LINGER_MS="${AUDIT_LINGER_MS-100}"
-NO_PEERS=1
+# The peers (nginx, HAProxy, when installed) run under callgrind too; nginx then runs
+# without a master process (peers.sh), so the counted process is the one serving.
+PEER_WRAP=("${PROXY_WRAP[@]}")
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 # CG_KEEP=DIR keeps the callgrind dumps (for callgrind_annotate).
@@ -49,6 +51,9 @@ TARGETS=(
   "erpgate-deny-401|$GW_PID|$GW_PORT|$ITEM|401|"
   "erpgate-deny-403|$GW_PID|$GW_PORT|/fscmRestApi/resources/11.13.18.05/externalBankAccounts|403|$PLAIN_BASIC"
 )
+[ -n "$NGINX_PORT" ] && TARGETS+=("nginx|$NGINX_PID|$NGINX_PORT|$ITEM|200|$UPSTREAM_AUTH")
+[ -n "$NGINX_GW_PORT" ] && TARGETS+=("nginx-gateway|$NGINX_GW_PID|$NGINX_GW_PORT|$ITEM|200|$PEER_BASIC")
+[ -n "$HAPROXY_PORT" ] && TARGETS+=("haproxy-gateway|$HAPROXY_PID|$HAPROXY_PORT|$ITEM|200|$PEER_BASIC")
 
 # Total instructions (Ir) in the newest dump of process $1.
 dumped_ir() {
@@ -79,4 +84,9 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "erpgate-basic / bare: $(ratio "${IPR[erpgate-basic]}" "${IPR[bare]}") instructions per request"
+for peer in nginx nginx-gateway haproxy-gateway; do
+  if [ -n "${IPR[$peer]:-}" ]; then
+    echo "$peer / bare: $(ratio "${IPR[$peer]}" "${IPR[bare]}") instructions per request"
+  fi
+done
 echo "denials vs relay: 401 $(ratio "${IPR[erpgate-deny-401]}" "${IPR[erpgate-basic]}"), 403 $(ratio "${IPR[erpgate-deny-403]}" "${IPR[erpgate-basic]}")"

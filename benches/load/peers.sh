@@ -26,6 +26,8 @@
 # ports when not started) and PEER_BASIC, the Authorization header both gateways accept.
 
 NGINX_PORT=""
+# PEER_WRAP: a command the peers run under (instructions.sh: callgrind); empty by default.
+[ -n "${PEER_WRAP+x}" ] || PEER_WRAP=()
 NGINX_GW_PORT=""
 HAPROXY_PORT=""
 PEER_USER="load-peer"
@@ -37,7 +39,7 @@ PEER_CSP="default-src 'none'; frame-ancestors 'none'; sandbox"
 # Starts nginx with DIR/nginx.conf, pinned like the other proxies, waits for PORT and leaves
 # in STARTED_PID the worker its master forked (the process to charge CPU to).
 start_nginx() { # dir port
-  "${PIN_PROXY[@]}" nginx -c "$1/nginx.conf" -p "$1" 2>"$1/stderr.log" &
+  "${PIN_PROXY[@]}" "${PEER_WRAP[@]}" nginx -c "$1/nginx.conf" -p "$1" 2>"$1/stderr.log" &
   local master=$! w
   PIDS+=("$master")
   wait_port "$2"
@@ -49,6 +51,9 @@ start_nginx() { # dir port
 nginx_common() { # dir
   # Run as root (CI), the worker would drop to nobody and could not read the work directory.
   [ "$(id -u)" = 0 ] && echo "user root;"
+  # Under PEER_WRAP (callgrind) nginx serves from one process: callgrind_control cannot reach a
+  # worker forked by the master.
+  [ "${#PEER_WRAP[@]}" -gt 0 ] && echo "master_process off;"
   cat <<EOF
 worker_processes 1;
 daemon off;
@@ -180,7 +185,7 @@ backend sim
   server oracle 127.0.0.1:$SIM_PORT
 EOF
   haproxy -c -q -f "$d/haproxy.cfg" || { echo "haproxy rejects its configuration" >&2; exit 1; }
-  "${PIN_PROXY[@]}" haproxy -db -f "$d/haproxy.cfg" >"$d/access.log" 2>"$d/stderr.log" &
+  "${PIN_PROXY[@]}" "${PEER_WRAP[@]}" haproxy -db -f "$d/haproxy.cfg" >"$d/access.log" 2>"$d/stderr.log" &
   HAPROXY_PID=$!; PIDS+=("$HAPROXY_PID")
   wait_port "$HAPROXY_PORT"
 fi
