@@ -48,6 +48,8 @@ TARGETS=(
   "erpgate-basic|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC"
   "erpgate-apikey|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_KEY"
   "erpgate-bearer|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BEARER"
+  "erpgate-collection|$GW_PID|$GW_PORT|$COLL|200|$PLAIN_BASIC"
+  "erpgate-collection-redacted|$GW_PID|$GW_PORT|$COLL|200|$MASKED_BASIC"
   "erpgate-deny-401|$GW_PID|$GW_PORT|$ITEM|401|"
   "erpgate-deny-403|$GW_PID|$GW_PORT|/fscmRestApi/resources/11.13.18.05/externalBankAccounts|403|$PLAIN_BASIC"
 )
@@ -64,7 +66,7 @@ dumped_ir() {
 }
 
 declare -A IPR
-printf '%-20s %10s %16s\n' target requests "instr/request"
+printf '%-28s %10s %16s\n' target requests "instr/request"
 for t in "${TARGETS[@]}"; do
   IFS='|' read -r name pid port path expect header <<<"$t"
   args=(--url "http://127.0.0.1:$port$path" --expect "$expect" --rate 0 --connections "$CONNECTIONS")
@@ -79,7 +81,7 @@ for t in "${TARGETS[@]}"; do
   [ "$errors" = 0 ] || { echo "$name: $errors errors" >&2; exit 1; }
   ir=$(dumped_ir "$pid")
   IPR[$name]=$(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%d", i / n }')
-  printf '%-20s %10s %16s\n' "$name" "$n" "${IPR[$name]}"
+  printf '%-28s %10s %16s\n' "$name" "$n" "${IPR[$name]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
@@ -89,4 +91,5 @@ for peer in nginx nginx-gateway haproxy-gateway; do
     echo "$peer / bare: $(ratio "${IPR[$peer]}" "${IPR[bare]}") instructions per request"
   fi
 done
+echo "redaction on / off (10-supplier collection): $(ratio "${IPR[erpgate-collection-redacted]}" "${IPR[erpgate-collection]}") instructions per request"
 echo "denials vs relay: 401 $(ratio "${IPR[erpgate-deny-401]}" "${IPR[erpgate-basic]}"), 403 $(ratio "${IPR[erpgate-deny-403]}" "${IPR[erpgate-basic]}")"
