@@ -73,9 +73,11 @@ for t in "${TARGETS[@]}"; do
   [ -n "$header" ] && args+=(--header "$header")
   # A short unmeasured run first, so every connection and cache is warm.
   "$LOADGEN" "${args[@]}" --duration 1 --warmup 0 >/dev/null
-  callgrind_control -z "$pid" >/dev/null 2>&1
+  callgrind_control -z "$pid" >/dev/null 2>&1 \
+    || { echo "$name: callgrind_control cannot reach pid $pid" >&2; exit 1; }
   r="$("$LOADGEN" "${args[@]}" --duration "$SECONDS_PER_TARGET" --warmup 0)"
-  callgrind_control -d "$pid" >/dev/null 2>&1
+  callgrind_control -d "$pid" >/dev/null 2>&1 \
+    || { echo "$name: callgrind_control cannot dump pid $pid" >&2; exit 1; }
   n=$(field requests <<<"$r")
   errors=$(field errors <<<"$r")
   [ "$errors" = 0 ] || { echo "$name: $errors errors" >&2; exit 1; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Peak memory (VmHWM) of bare Pingora and erpgate under many keep-alive clients, in one run.
 # Each target gets --connections keep-alive connections, closed loop, for --seconds; its RSS
-# before and its peak after are printed. Targets share one process per proxy and run in
-# order, so erpgate's redacted row includes the plain rows' peak.
+# before and its own peak (VmHWM, reset through /proc/PID/clear_refs before each target) are
+# printed, in KiB. Targets share one process per proxy and run in order.
 #
 #   benches/load/memory.sh [--connections 1000] [--seconds 5] [--idle 0]
 #
@@ -56,6 +56,8 @@ for spec in "bare|$BARE_PID|$BARE_PORT|$ITEM|$UPSTREAM_AUTH" \
             "erpgate-redacted|$GW_PID|$GW_PORT|$COLL|$MASKED_BASIC"; do
   IFS='|' read -r name pid port path header <<<"$spec"
   before=$(kib VmRSS "$pid")
+  # Reset the peak (VmHWM) to the current RSS, so each row shows its own burst's peak.
+  echo 5 > "/proc/$pid/clear_refs"
   r=$("${PIN_LOAD[@]}" "$LOADGEN" --url "http://127.0.0.1:$port$path" --expect 200 --rate 0 \
       --connections "$CONNECTIONS" --header "$header" --duration "$SECONDS_PER_TARGET" --warmup 0)
   errors=$(field errors <<<"$r")
