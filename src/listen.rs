@@ -1,5 +1,4 @@
-//! Binding the gateway's own side listeners (admin API, metrics), and the relay listener's
-//! buffer settings.
+//! Binding the gateway's own side listeners (admin API, metrics).
 //!
 //! They are bound with `SO_REUSEPORT` so that during a graceful upgrade the new process can
 //! bind them while the old one still drains (Linux only lets sockets of the same user share a
@@ -11,29 +10,7 @@
 
 use std::net::SocketAddr;
 
-use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
 use socket2::{Domain, Protocol, Socket, Type};
-
-/// Bytes a plain-TCP relay connection buffers below the HTTP/1 parser: none.
-///
-/// Pingora puts a 64 KiB read buffer under every accepted connection by default, meant for a
-/// TLS library's small reads. On plain TCP its HTTP/1 session already reads each request head
-/// into a buffer of its own and each body in 64 KiB reads, so the extra buffer saves no
-/// system call (`benches/load/syscalls.sh`: 2 `recvfrom` per request either way) but costs
-/// memory: with 1,000 keep-alive clients the gateway held 157 MB from the second burst on,
-/// against 94 MB without it (`benches/load/memory.sh`, BENCHMARKS.md section 8). A TLS
-/// listener keeps Pingora's default.
-pub const RELAY_TCP_READ_BUFFER: usize = 0;
-
-/// The public relay's plain-TCP listener on `addr`: Pingora's, without the read buffer
-/// ([`RELAY_TCP_READ_BUFFER`]); the write buffer stays Pingora's (one MSS, flushed per
-/// response).
-pub fn relay_tcp(addr: &str) -> ListenerConfig {
-    ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(
-        RELAY_TCP_READ_BUFFER,
-        DEFAULT_L4_WRITE_BUFFER_SIZE,
-    ))
-}
 
 /// Fails with "address in use" when anything listens on `addr` — another erpgate's
 /// `SO_REUSEPORT` side listener included — by binding and listening on it without

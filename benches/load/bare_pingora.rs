@@ -3,8 +3,10 @@
 //! and thread count). Whatever erpgate costs beyond this is the price of its filters.
 //!
 //! `cargo build --release --example bare_pingora`, then
-//! `target/release/examples/bare_pingora LISTEN UPSTREAM [THREADS] [steal|nosteal]`: the last
-//! picks Pingora's runtime flavour (`ServerConf::work_stealing`, on by default).
+//! `target/release/examples/bare_pingora LISTEN UPSTREAM [THREADS] [steal|nosteal]
+//! [buffer|nobuffer]`: the fourth picks Pingora's runtime flavour (`ServerConf::work_stealing`,
+//! on by default), the fifth whether accepted connections get Pingora's default 64 KiB read
+//! buffer (the default) or none, as erpgate's plain-TCP listener (`memory.sh` compares both).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,7 +42,7 @@ impl ProxyHttp for Passthrough {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bare_pingora LISTEN UPSTREAM [THREADS] [steal|nosteal]";
+    let usage = "usage: bare_pingora LISTEN UPSTREAM [THREADS] [steal|nosteal] [buffer|nobuffer]";
     let (Some(listen), Some(upstream)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -53,6 +55,14 @@ fn main() {
     let work_stealing = match args.get(4).map(String::as_str) {
         None | Some("steal") => true,
         Some("nosteal") => false,
+        Some(_) => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    };
+    let read_buffer = match args.get(5).map(String::as_str) {
+        None | Some("buffer") => true,
+        Some("nobuffer") => false,
         Some(_) => {
             eprintln!("{usage}");
             std::process::exit(2);
@@ -72,7 +82,11 @@ fn main() {
         Passthrough { upstream },
         "bare pingora",
     );
-    proxy.add_tcp(listen);
+    if read_buffer {
+        proxy.add_tcp(listen);
+    } else {
+        proxy.add_listener(erpgate::gateway::listener::relay_tcp(listen));
+    }
     server.add_service(proxy);
     server.run(RunArgs::default());
 }

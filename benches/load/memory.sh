@@ -31,6 +31,13 @@ NO_PEERS=1
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 
+# Bare Pingora a second time, without the L4 read buffer, as erpgate's plain-TCP listener:
+# the like-for-like baseline for memory (the first keeps Pingora's defaults).
+BARE_NB_PORT=$(free_port)
+"${PIN_PROXY[@]}" "$BARE" "127.0.0.1:$BARE_NB_PORT" "127.0.0.1:$SIM_PORT" "$PROXY_THREADS" steal nobuffer 2>"$WORK/bare-nobuffer.log" &
+BARE_NB_PID=$!; PIDS+=("$BARE_NB_PID")
+wait_port "$BARE_NB_PORT"
+
 rss_now() { awk '$1 == "VmRSS:" {print $2}' "/proc/$GW_PID/status"; }
 if [ "$IDLE" -gt 0 ]; then
   # Twice: glibc by default keeps a second area in the heap after the first is unmapped, so
@@ -48,9 +55,11 @@ kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
 printf '%-18s %10s %14s %14s\n' target requests "rss before KiB" "peak RSS KiB"
 # Each proxy takes two bursts: the first lands in fresh memory; the second reuses what the
 # first freed, and shows the steady state (Pingora's default 64 KiB read buffer per connection
-# held 157 MB in erpgate from the second burst on, 105 MB after the first).
+# held ≈ 150 MiB in erpgate from the second burst on, ≈ 100 MiB in the first).
 for spec in "bare|$BARE_PID|$BARE_PORT|$ITEM|$UPSTREAM_AUTH" \
             "bare-again|$BARE_PID|$BARE_PORT|$ITEM|$UPSTREAM_AUTH" \
+            "bare-nobuffer|$BARE_NB_PID|$BARE_NB_PORT|$ITEM|$UPSTREAM_AUTH" \
+            "bare-nobuffer-again|$BARE_NB_PID|$BARE_NB_PORT|$ITEM|$UPSTREAM_AUTH" \
             "erpgate|$GW_PID|$GW_PORT|$ITEM|$PLAIN_BASIC" \
             "erpgate-again|$GW_PID|$GW_PORT|$ITEM|$PLAIN_BASIC" \
             "erpgate-redacted|$GW_PID|$GW_PORT|$COLL|$MASKED_BASIC"; do

@@ -304,7 +304,7 @@ fn init_logging(format: LogFormat) {
     // Pingora and other crates log through the `log` facade, which `try_init` bridges at the
     // subscriber's level hint: TRACE, since `ours_or_warn` gives none. Every `debug!` and
     // `trace!` in Pingora's request path then built a record for the bridge to throw away
-    // (27 per request, ≈ 14 k instructions, BENCHMARKS.md section 8). Nothing but erpgate's
+    // (27 per request, ≈ 13 k instructions, BENCHMARKS.md section 8). Nothing but erpgate's
     // own events (which use `tracing`, not `log`) passes above WARN, so the facade stops there.
     log::set_max_level(log::LevelFilter::Warn);
 }

@@ -277,7 +277,7 @@ fn pingora_server(
         crate::gateway::front::Front::new(relay, app.clone(), in_flight.clone()),
     );
     match &gw.tls {
-        None => proxy.add_listener(crate::listen::relay_tcp(&gw.listen.to_string())),
+        None => proxy.add_listener(crate::gateway::listener::relay_tcp(&gw.listen.to_string())),
         Some(tls) => {
             let settings = crate::gateway::tls::listener_settings(app.clone())
                 .map_err(|e| super::failed(format_args!("cannot set up TLS: {e}")))?;

@@ -13,6 +13,7 @@ pub mod deny;
 pub mod front;
 pub mod governed;
 pub mod launch;
+pub mod listener;
 pub mod record;
 pub mod respond;
 pub mod response_head;
