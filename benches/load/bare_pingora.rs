@@ -52,22 +52,18 @@ fn main() {
         std::process::exit(2);
     };
     let threads = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(2);
-    let work_stealing = match args.get(4).map(String::as_str) {
-        None | Some("steal") => true,
-        Some("nosteal") => false,
+    // An optional `on|off` word: absent or `on` is true.
+    let switch = |i: usize, on: &str, off: &str| match args.get(i).map(String::as_str) {
+        None => true,
+        Some(w) if w == on => true,
+        Some(w) if w == off => false,
         Some(_) => {
             eprintln!("{usage}");
             std::process::exit(2);
         }
     };
-    let read_buffer = match args.get(5).map(String::as_str) {
-        None | Some("buffer") => true,
-        Some("nobuffer") => false,
-        Some(_) => {
-            eprintln!("{usage}");
-            std::process::exit(2);
-        }
-    };
+    let work_stealing = switch(4, "steal", "nosteal");
+    let read_buffer = switch(5, "buffer", "nobuffer");
     let conf = ServerConf {
         threads,
         work_stealing,

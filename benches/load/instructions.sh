@@ -53,9 +53,7 @@ TARGETS=(
   "erpgate-deny-401|$GW_PID|$GW_PORT|$ITEM|401|"
   "erpgate-deny-403|$GW_PID|$GW_PORT|/fscmRestApi/resources/11.13.18.05/externalBankAccounts|403|$PLAIN_BASIC"
 )
-[ -n "$NGINX_PORT" ] && TARGETS+=("nginx|$NGINX_PID|$NGINX_PORT|$ITEM|200|$UPSTREAM_AUTH")
-[ -n "$NGINX_GW_PORT" ] && TARGETS+=("nginx-gateway|$NGINX_GW_PID|$NGINX_GW_PORT|$ITEM|200|$PEER_BASIC")
-[ -n "$HAPROXY_PORT" ] && TARGETS+=("haproxy-gateway|$HAPROXY_PID|$HAPROXY_PORT|$ITEM|200|$PEER_BASIC")
+add_peer_targets
 
 # Total instructions (Ir) in the newest dump of process $1.
 dumped_ir() {

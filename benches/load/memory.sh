@@ -38,7 +38,8 @@ BARE_NB_PORT=$(free_port)
 BARE_NB_PID=$!; PIDS+=("$BARE_NB_PID")
 wait_port "$BARE_NB_PORT"
 
-rss_now() { awk '$1 == "VmRSS:" {print $2}' "/proc/$GW_PID/status"; }
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
+rss_now() { kib VmRSS "$GW_PID"; }
 if [ "$IDLE" -gt 0 ]; then
   # Twice: glibc by default keeps a second area in the heap after the first is unmapped, so
   # the second release is the one that shows whether memory really goes back.
@@ -51,7 +52,6 @@ if [ "$IDLE" -gt 0 ]; then
   sleep "$IDLE"
   echo "erpgate RSS after the second release: $(rss_now) KiB" >&2
 fi
-kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
 printf '%-18s %10s %14s %14s\n' target requests "rss before KiB" "peak RSS KiB"
 # Each proxy takes two bursts: the first lands in fresh memory; the second reuses what the
 # first freed, and shows the steady state (Pingora's default 64 KiB read buffer per connection

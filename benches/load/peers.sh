@@ -48,6 +48,14 @@ start_nginx() { # dir port
   STARTED_PID=${w:-$master}
 }
 
+# Appends the peers that were started to TARGETS (name|pid|port|path|status|header), each
+# on the item request, as run.sh, syscalls.sh and instructions.sh measure them.
+add_peer_targets() {
+  [ -z "$NGINX_PORT" ] || TARGETS+=("nginx|$NGINX_PID|$NGINX_PORT|$ITEM|200|$UPSTREAM_AUTH")
+  [ -z "$NGINX_GW_PORT" ] || TARGETS+=("nginx-gateway|$NGINX_GW_PID|$NGINX_GW_PORT|$ITEM|200|$PEER_BASIC")
+  [ -z "$HAPROXY_PORT" ] || TARGETS+=("haproxy-gateway|$HAPROXY_PID|$HAPROXY_PORT|$ITEM|200|$PEER_BASIC")
+}
+
 nginx_common() { # dir
   # Run as root (CI), the worker would drop to nobody and could not read the work directory.
   [ "$(id -u)" = 0 ] && echo "user root;"

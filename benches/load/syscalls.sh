@@ -36,9 +36,7 @@ PAD_HEADER="X-Pad: $(head -c 4500 /dev/zero | base64 -w0)"
 TARGETS=(
   "bare|$BARE_PID|$BARE_PORT|$ITEM|200|$UPSTREAM_AUTH"
 )
-[ -n "$NGINX_PORT" ] && TARGETS+=("nginx|$NGINX_PID|$NGINX_PORT|$ITEM|200|$UPSTREAM_AUTH")
-[ -n "$NGINX_GW_PORT" ] && TARGETS+=("nginx-gateway|$NGINX_GW_PID|$NGINX_GW_PORT|$ITEM|200|$PEER_BASIC")
-[ -n "$HAPROXY_PORT" ] && TARGETS+=("haproxy-gateway|$HAPROXY_PID|$HAPROXY_PORT|$ITEM|200|$PEER_BASIC")
+add_peer_targets
 TARGETS+=(
   "erpgate-basic|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC"
   "erpgate-basic-redacted|$GW_PID|$GW_PORT|$ITEM|200|$MASKED_BASIC"
