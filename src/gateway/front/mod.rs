@@ -46,8 +46,9 @@ pub struct Front {
     in_flight: InFlight,
 }
 
-/// How many requests are being handled (from a complete head to the end of its response), so
-/// a graceful shutdown can end as soon as none is left instead of waiting out its grace period.
+/// How many requests are being handled (from a head's first byte to the end of its response),
+/// and how many accepted connections still wait for their first request, so a graceful
+/// shutdown can end as soon as none is left instead of waiting out its grace period.
 #[derive(Clone, Debug, Default)]
 pub struct InFlight(Arc<AtomicUsize>);
 
@@ -112,6 +113,10 @@ impl ServerApp for Front {
             // rather than served around the front.
             return None;
         }
+        // A connection this process accepted is answered by this process or by none: its
+        // first request counts as awaited from here, and may still begin a little after a
+        // shutdown has started (`FIRST_REQUEST_AFTER_SHUTDOWN`).
+        let mut awaited = Some(self.in_flight.enter());
         let mut first = true;
         loop {
             // A kept-alive connection is not reused once the server is shutting down.
@@ -126,8 +131,15 @@ impl ServerApp for Front {
                 idle,
                 deadline,
                 in_flight: &self.in_flight,
+                after_shutdown: if awaited.is_some() {
+                    FIRST_REQUEST_AFTER_SHUTDOWN
+                } else {
+                    Duration::ZERO
+                },
             };
-            let (more, counted) = match read_head(&mut stream, &mut buf, &reading, shutdown).await {
+            let head = read_head(&mut stream, &mut buf, &reading, shutdown).await;
+            drop(awaited.take());
+            let (more, counted) = match head {
                 Head::Ready { more, counted } => (more, counted),
                 Head::Closed => return None,
                 Head::Refused(refusal, line, started, _counted) => {
@@ -186,13 +198,22 @@ enum Head {
 }
 
 /// How one head is read: its limits, the wait for its first byte, the deadline for the rest,
-/// and the count it joins once it has begun.
+/// the count it joins once it has begun, and how long its first byte may still come once a
+/// shutdown has started.
 struct Reading<'a> {
     limits: &'a Limits,
     idle: Duration,
     deadline: Duration,
     in_flight: &'a InFlight,
+    after_shutdown: Duration,
 }
+
+/// How long a connection's first request may still begin after a shutdown has started. The
+/// client connected while this process was accepting, and the listening socket's next owner
+/// (the new process of a graceful upgrade) never sees this connection: closing it unanswered
+/// would fail a request no client could have timed better. A kept-alive connection between
+/// requests gets no such wait; it closes at once, as HTTP lets an idle connection do.
+const FIRST_REQUEST_AFTER_SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// The most bytes ever handed to Pingora as a prefix: it refuses a longer one on its own
 /// (`MAX_HEADER_SIZE` in `pingora-core`'s HTTP/1 server), so no read goes past it.
@@ -275,8 +296,11 @@ async fn read_more(
         None => {
             let stop = async {
                 // A dropped sender never signals: wait on the timeout alone then.
-                if shutdown.changed().await.is_err() {
+                if !*shutdown.borrow_and_update() && shutdown.changed().await.is_err() {
                     std::future::pending::<()>().await;
+                }
+                if !how.after_shutdown.is_zero() {
+                    tokio::time::sleep(how.after_shutdown).await;
                 }
             };
             tokio::select! {
