@@ -4,10 +4,13 @@
 //! time, so a stalled server is charged for the requests it delayed (no coordinated
 //! omission, as in wrk2).
 //!
-//! `loadgen --url http://127.0.0.1:8080/path [--header 'K: V']... [--connections 32]
-//!          [--duration 10] [--warmup 2] [--rate 0] [--expect 200]`
+//! `loadgen --url http[s]://127.0.0.1:8080/path [--ca ca.pem] [--header 'K: V']...
+//!          [--connections 32] [--duration 10] [--warmup 2] [--rate 0] [--expect 200]`
 //! prints one JSON object: requests, errors, rps, latency percentiles in microseconds.
+//! `https://` speaks TLS (rustls) and trusts only the certificates in `--ca`; the name checked
+//! is the URL's host (an IP address needs an IP SAN).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,9 +18,11 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Args {
     host: String,
+    /// `Some` for `https://`: the client configuration trusting `--ca`.
+    tls: Option<Arc<rustls::ClientConfig>>,
     path: String,
     headers: Vec<(String, String)>,
     connections: usize,
@@ -30,6 +35,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         host: String::new(),
+        tls: None,
         path: String::new(),
         headers: Vec::new(),
         connections: 32,
@@ -38,15 +44,23 @@ fn parse_args() -> Result<Args, String> {
         rate: 0.0,
         expect: 200,
     };
+    let mut https = false;
+    let mut ca = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--url" => {
                 let url = val()?;
-                let rest = url
-                    .strip_prefix("http://")
-                    .ok_or("only http:// URLs are supported")?;
+                let (rest, tls) = match url.strip_prefix("https://") {
+                    Some(rest) => (rest, true),
+                    None => (
+                        url.strip_prefix("http://")
+                            .ok_or("only http:// and https:// URLs are supported")?,
+                        false,
+                    ),
+                };
+                https = tls;
                 let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
                 a.host = host.to_string();
                 a.path = if path.is_empty() {
@@ -60,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
                 let (k, v) = h.split_once(':').ok_or("headers are 'Name: value'")?;
                 a.headers.push((k.trim().into(), v.trim().into()));
             }
+            "--ca" => ca = Some(val()?),
             "--connections" => a.connections = val()?.parse().map_err(|_| "bad --connections")?,
             "--duration" => {
                 a.duration = Duration::from_secs_f64(val()?.parse().map_err(|_| "bad --duration")?)
@@ -78,7 +93,32 @@ fn parse_args() -> Result<Args, String> {
     if a.connections == 0 {
         return Err("--connections must be at least 1".into());
     }
+    match (https, ca) {
+        (true, Some(ca)) => a.tls = Some(client_config(&ca)?),
+        (true, None) => return Err("an https:// URL needs --ca".into()),
+        (false, Some(_)) => return Err("--ca is for https:// URLs".into()),
+        (false, None) => {}
+    }
     Ok(a)
+}
+
+/// A rustls client configuration trusting only the certificates in the PEM file `ca`.
+fn client_config(ca: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)
+        .map_err(|e| format!("--ca {ca}: {e}"))?
+    {
+        let cert = cert.map_err(|e| format!("--ca {ca}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("--ca {ca}: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 #[derive(Default)]
@@ -90,9 +130,25 @@ struct Tally {
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
-async fn connect(host: &str) -> Option<Sender> {
-    let stream = TcpStream::connect(host).await.ok()?;
+async fn connect(a: &Args) -> Option<Sender> {
+    let stream = TcpStream::connect(&a.host).await.ok()?;
     let _ = stream.set_nodelay(true);
+    let Some(tls) = &a.tls else {
+        return handshake(stream).await;
+    };
+    let name = a.host.rsplit_once(':').map_or(a.host.as_str(), |(h, _)| h);
+    let name = rustls_pki_types::ServerName::try_from(name.to_string()).ok()?;
+    let stream = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, stream)
+        .await
+        .ok()?;
+    handshake(stream).await
+}
+
+async fn handshake<S>(stream: S) -> Option<Sender>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .ok()?;
@@ -140,7 +196,7 @@ async fn connection(a: Args, index: usize, start: Instant) -> Tally {
     let offset = period.map_or(Duration::ZERO, |p| {
         p.mul_f64(index as f64 / a.connections as f64)
     });
-    let mut sender = connect(&a.host).await;
+    let mut sender = connect(&a).await;
     let mut k: u32 = 0;
     loop {
         let intended = match period {
@@ -160,7 +216,7 @@ async fn connection(a: Args, index: usize, start: Instant) -> Tally {
             None => Outcome::Failed,
         };
         if matches!(outcome, Outcome::Closed) {
-            sender = connect(&a.host).await;
+            sender = connect(&a).await;
             outcome = match sender.as_mut() {
                 Some(s) => one(s, &a).await,
                 None => Outcome::Failed,
@@ -181,7 +237,7 @@ async fn connection(a: Args, index: usize, start: Instant) -> Tally {
         }
         if status.is_none() {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            sender = connect(&a.host).await;
+            sender = connect(&a).await;
         }
     }
     t

@@ -4,7 +4,10 @@
 # before and its own peak (VmHWM, reset through /proc/PID/clear_refs before each target) are
 # printed, in KiB. Targets share one process per proxy and run in order.
 #
-#   benches/load/memory.sh [--connections 1000] [--seconds 5] [--idle 0]
+#   benches/load/memory.sh [--connections 1000] [--seconds 5] [--idle 0] [--tls]
+#
+# --tls adds two rows for a second erpgate process with TLS on its listener (a self-signed
+# certificate made by openssl, the clients speaking TLS 1.3 through rustls), on the same store.
 #
 # --idle S waits S seconds after the credential caches are warmed, before the first target: a
 # gateway frees its argon2 work area (19 MiB) at a store poll once no
@@ -16,12 +19,14 @@ set -euo pipefail
 CONNECTIONS=1000
 SECONDS_PER_TARGET=5
 IDLE=0
+TLS=0
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 while [ $# -gt 0 ]; do
   case "$1" in
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --seconds) SECONDS_PER_TARGET="$2"; shift 2 ;;
     --idle) IDLE="$2"; shift 2 ;;
+    --tls) TLS=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +42,13 @@ BARE_NB_PORT=$(free_port)
 "${PIN_PROXY[@]}" "$BARE" "127.0.0.1:$BARE_NB_PORT" "127.0.0.1:$SIM_PORT" "$PROXY_THREADS" steal nobuffer 2>"$WORK/bare-nobuffer.log" &
 BARE_NB_PID=$!; PIDS+=("$BARE_NB_PID")
 wait_port "$BARE_NB_PORT"
+
+TLS_ROWS=()
+if [ "$TLS" = 1 ]; then
+  start_tls_gateway
+  TLS_ROWS=("erpgate-tls|$TLS_PID|$TLS_PORT|$ITEM|$PLAIN_BASIC"
+            "erpgate-tls-again|$TLS_PID|$TLS_PORT|$ITEM|$PLAIN_BASIC")
+fi
 
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
 rss_now() { kib VmRSS "$GW_PID"; }
@@ -62,12 +74,14 @@ for spec in "bare|$BARE_PID|$BARE_PORT|$ITEM|$UPSTREAM_AUTH" \
             "bare-nobuffer-again|$BARE_NB_PID|$BARE_NB_PORT|$ITEM|$UPSTREAM_AUTH" \
             "erpgate|$GW_PID|$GW_PORT|$ITEM|$PLAIN_BASIC" \
             "erpgate-again|$GW_PID|$GW_PORT|$ITEM|$PLAIN_BASIC" \
-            "erpgate-redacted|$GW_PID|$GW_PORT|$COLL|$MASKED_BASIC"; do
+            "erpgate-redacted|$GW_PID|$GW_PORT|$COLL|$MASKED_BASIC" "${TLS_ROWS[@]}"; do
   IFS='|' read -r name pid port path header <<<"$spec"
+  scheme=http; ca=()
+  case "$name" in erpgate-tls*) scheme=https; ca=(--ca "$TLS_CA") ;; esac
   before=$(kib VmRSS "$pid")
   # Reset the peak (VmHWM) to the current RSS, so each row shows its own burst's peak.
   echo 5 > "/proc/$pid/clear_refs"
-  r=$("${PIN_LOAD[@]}" "$LOADGEN" --url "http://127.0.0.1:$port$path" --expect 200 --rate 0 \
+  r=$("${PIN_LOAD[@]}" "$LOADGEN" --url "$scheme://127.0.0.1:$port$path" "${ca[@]}" --expect 200 --rate 0 \
       --connections "$CONNECTIONS" --header "$header" --duration "$SECONDS_PER_TARGET" --warmup 0)
   errors=$(field errors <<<"$r")
   [ "$errors" = 0 ] || { echo "$name: $errors errors" >&2; exit 1; }

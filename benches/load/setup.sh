@@ -180,3 +180,23 @@ for h in "$PLAIN_BASIC" "$MASKED_BASIC" "$PLAIN_KEY" "$PLAIN_BEARER" "$USER_BEAR
   curl -s -o /dev/null -H "$h" "http://127.0.0.1:$GW_PORT$ITEM" || true
 done
 
+# The same erpgate behind TLS (memory.sh and syscalls.sh with --tls): a second process on its
+# own port and upgrade socket, with the same store and accounts, and a self-signed certificate
+# made by openssl (IP SAN 127.0.0.1). Leaves TLS_PORT, TLS_PID and TLS_CA (the certificate the
+# load generator trusts).
+start_tls_gateway() {
+  TLS_PORT=$(free_port)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=erpgate-load -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$WORK/tls-key.pem" -out "$WORK/tls-cert.pem" 2>/dev/null
+  sed -e "s/^listen = .*/listen = \"127.0.0.1:$TLS_PORT\"\nupgrade_socket = \"erpgate-tls-upgrade.sock\"/" \
+    "$WORK/erpgate.toml" >"$WORK/erpgate-tls.toml"
+  printf '[gateway.tls]\ncert_file = "tls-cert.pem"\nkey_file = "tls-key.pem"\n' >>"$WORK/erpgate-tls.toml"
+  chmod 600 "$WORK/tls-key.pem"
+  MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" ERPGATE_CONFIG="$WORK/erpgate-tls.toml" \
+    "${PIN_PROXY[@]}" "$BIN" serve 2>"$WORK/erpgate-tls.log" &
+  TLS_PID=$!; PIDS+=("$TLS_PID")
+  wait_port "$TLS_PORT"
+  curl -s -o /dev/null --cacert "$WORK/tls-cert.pem" -H "$PLAIN_BASIC" "https://127.0.0.1:$TLS_PORT$ITEM"
+  TLS_CA="$WORK/tls-cert.pem"
+}

@@ -5,7 +5,10 @@
 # small machine, so this is the count to compare with bare Pingora's (issue: "syscalls per
 # relayed request equal to bare Pingora's").
 #
-#   benches/load/syscalls.sh [--requests-seconds 5] [--connections 8]   (needs strace)
+#   benches/load/syscalls.sh [--requests-seconds 5] [--connections 8] [--tls]   (needs strace)
+#
+# --tls adds rows for the same erpgate behind TLS (setup.sh's start_tls_gateway): the item, the
+# collection and the 6 KiB head.
 #
 # For each target: a warm-up run, then strace attaches to every thread of the proxy (-c:
 # counts only), the load generator runs closed-loop, strace is stopped and its counts are
@@ -15,11 +18,13 @@ set -euo pipefail
 
 SECONDS_PER_TARGET=5
 CONNECTIONS=8
+TLS=0
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 while [ $# -gt 0 ]; do
   case "$1" in
     --requests-seconds) SECONDS_PER_TARGET="$2"; shift 2 ;;
     --connections) CONNECTIONS="$2"; shift 2 ;;
+    --tls) TLS=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -45,12 +50,22 @@ TARGETS+=(
   "erpgate-collection-redacted|$GW_PID|$GW_PORT|$COLL|200|$MASKED_BASIC"
   "erpgate-basic-6k-head|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC|$PAD_HEADER"
 )
+if [ "$TLS" = 1 ]; then
+  start_tls_gateway
+  TARGETS+=(
+    "erpgate-tls-basic|$TLS_PID|$TLS_PORT|$ITEM|200|$PLAIN_BASIC"
+    "erpgate-tls-collection|$TLS_PID|$TLS_PORT|$COLL|200|$PLAIN_BASIC"
+    "erpgate-tls-basic-6k-head|$TLS_PID|$TLS_PORT|$ITEM|200|$PLAIN_BASIC|$PAD_HEADER"
+  )
+fi
 
 STRACE_OUT="$WORK/strace"
 printf '%-28s %9s %9s  %s\n' target requests "calls/req" "per request, the most frequent"
 for t in "${TARGETS[@]}"; do
   IFS='|' read -r name pid port path expect header header2 <<<"$t"
-  args=(--url "http://127.0.0.1:$port$path" --expect "$expect" --rate 0 --connections "$CONNECTIONS")
+  args=(--url "http://127.0.0.1:$port$path")
+  case "$name" in erpgate-tls*) args=(--url "https://127.0.0.1:$port$path" --ca "$TLS_CA") ;; esac
+  args+=(--expect "$expect" --rate 0 --connections "$CONNECTIONS")
   [ -n "$header" ] && args+=(--header "$header")
   [ -n "$header2" ] && args+=(--header "$header2")
   "$LOADGEN" "${args[@]}" --duration 1 --warmup 0 >/dev/null

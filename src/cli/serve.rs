@@ -281,7 +281,10 @@ fn pingora_server(
         Some(tls) => {
             let settings = crate::gateway::tls::listener_settings(app.clone())
                 .map_err(|e| super::failed(format_args!("cannot set up TLS: {e}")))?;
-            proxy.add_tls_with_settings(&gw.listen.to_string(), None, settings);
+            proxy.add_listener(crate::gateway::listener::relay_tls(
+                &gw.listen.to_string(),
+                settings,
+            ));
             tracing::info!(
                 cert = %tls.cert_file.display(),
                 not_after = %tls.not_after,
