@@ -30,9 +30,9 @@ pub fn relay_tcp(addr: &str) -> ListenerConfig {
 /// it). Measured the same way as on plain TCP, with the clients speaking TLS 1.3
 /// (`benches/load/memory.sh --tls`, `benches/load/syscalls.sh --tls`): with Pingora's 64 KiB,
 /// 1,000 keep-alive TLS clients held ≈ 109 MiB in the first burst and ≈ 162 MiB from the
-/// second on; without it ≈ 99–102 MiB in both (two runs). The item and the 10-supplier collection make the
-/// same system calls either way (2 and 3 `recvfrom` per request); a ≈ 6 KiB head takes one
-/// more read (3 instead of 2), as on plain TCP.
+/// second on; without it ≈ 99–102 MiB in both (two runs). The item and the 10-supplier
+/// collection make the same system calls either way (2 and 3 `recvfrom` per request); a
+/// ≈ 6 KiB head takes one more read (3 instead of 2), as on plain TCP.
 pub const RELAY_TLS_READ_BUFFER: usize = 0;
 
 /// The public relay's TLS listener on `addr` with `settings` (`gateway::tls`): Pingora's,
