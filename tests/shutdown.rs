@@ -96,8 +96,9 @@ fn a_connection_accepted_before_the_shutdown_is_answered_when_its_request_comes_
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     gw.signal("-TERM");
-    // The shutdown has begun (the accept loop stops at once on SIGTERM) before the request.
-    std::thread::sleep(Duration::from_millis(250));
+    // The shutdown has begun (the accept loop stops at once on SIGTERM), and an idle gateway
+    // would have ended its grace 60 ms later, before the request.
+    std::thread::sleep(Duration::from_millis(500));
     let raw = support::request(
         "GET",
         "/fscmRestApi/resources/latest/invoices?limit=1",

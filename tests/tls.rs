@@ -320,3 +320,56 @@ fn upstream_certificates_are_verified_against_the_configured_ca() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gateway.upstream_ca_file"), "{err}");
 }
+
+/// A TLS client that connected before a graceful stop but had not finished its handshake when
+/// the stop began is still answered: Pingora hands the connection to the gateway only after the
+/// handshake, so the accept itself is what keeps the process waiting (`HandshakeStamp`).
+#[test]
+fn a_tls_connection_accepted_before_the_shutdown_is_answered_after_its_handshake() {
+    let pki = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new(pki.path(), "gateway");
+    let leaf = ca.leaf("gw", &["localhost", "127.0.0.1"], 30);
+    let mut gw = Gateway::start(Options {
+        gateway_extra: tls_section(&leaf, ""),
+        shutdown_grace_seconds: 10,
+        ..Options::default()
+    });
+    let cred = gw.issue("ap-sync");
+    let tls13 = ca.client(&[&rustls::version::TLS13]);
+    let get = request(
+        "GET",
+        &format!("{V}/invoices?limit=1"),
+        &[("Authorization", &cred.basic()), ("Connection", "close")],
+        None,
+    );
+    assert_eq!(
+        https(&gw, tls13.clone(), &get)
+            .expect("handshake")
+            .response
+            .status,
+        200
+    );
+    // Connected, accepted, but no ClientHello yet.
+    let tcp = TcpStream::connect(gw.addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    gw.signal("-TERM");
+    // Well past the 60 ms after which an idle gateway ends its grace.
+    std::thread::sleep(Duration::from_millis(500));
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(tls13, name).expect("client");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(&get).expect("handshake and request");
+    tls.flush().expect("flush");
+    let r = support::http::read_response(&mut BufReader::new(tls))
+        .expect("the late TLS request was answered");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(gw.wait_exit("-TERM", Duration::from_secs(15)), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "waited for the grace period: {:?}",
+        started.elapsed()
+    );
+}

@@ -130,30 +130,50 @@ struct Tally {
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
+/// Set once the first failed connection has been reported (the rest only count as errors).
+static CONNECT_FAILURE_SHOWN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 async fn connect(a: &Args) -> Option<Sender> {
-    let stream = TcpStream::connect(&a.host).await.ok()?;
+    match try_connect(a).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            if !CONNECT_FAILURE_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                eprintln!("loadgen: cannot connect to {}: {e}", a.host);
+            }
+            None
+        }
+    }
+}
+
+async fn try_connect(a: &Args) -> Result<Sender, String> {
+    let stream = TcpStream::connect(&a.host)
+        .await
+        .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let Some(tls) = &a.tls else {
         return handshake(stream).await;
     };
     let name = a.host.rsplit_once(':').map_or(a.host.as_str(), |(h, _)| h);
-    let name = rustls_pki_types::ServerName::try_from(name.to_string()).ok()?;
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let name = rustls_pki_types::ServerName::try_from(name.to_string())
+        .map_err(|e| format!("server name {name}: {e}"))?;
     let stream = tokio_rustls::TlsConnector::from(tls.clone())
         .connect(name, stream)
         .await
-        .ok()?;
+        .map_err(|e| format!("TLS: {e}"))?;
     handshake(stream).await
 }
 
-async fn handshake<S>(stream: S) -> Option<Sender>
+async fn handshake<S>(stream: S) -> Result<Sender, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .ok()?;
+        .map_err(|e| format!("HTTP/1: {e}"))?;
     tokio::spawn(conn);
-    Some(sender)
+    Ok(sender)
 }
 
 /// What became of one request.

@@ -8,6 +8,8 @@
 #
 # --tls adds two rows for a second erpgate process with TLS on its listener (a self-signed
 # certificate made by openssl, the clients speaking TLS 1.3 through rustls), on the same store.
+# It starts after the --idle waits, so its rows always measure a gateway that keeps its argon2
+# area.
 #
 # --idle S waits S seconds after the credential caches are warmed, before the first target: a
 # gateway frees its argon2 work area (19 MiB) at a store poll once no
@@ -43,13 +45,6 @@ BARE_NB_PORT=$(free_port)
 BARE_NB_PID=$!; PIDS+=("$BARE_NB_PID")
 wait_port "$BARE_NB_PORT"
 
-TLS_ROWS=()
-if [ "$TLS" = 1 ]; then
-  start_tls_gateway
-  TLS_ROWS=("erpgate-tls|$TLS_PID|$TLS_PORT|$ITEM|$PLAIN_BASIC"
-            "erpgate-tls-again|$TLS_PID|$TLS_PORT|$ITEM|$PLAIN_BASIC")
-fi
-
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
 rss_now() { kib VmRSS "$GW_PID"; }
 if [ "$IDLE" -gt 0 ]; then
@@ -64,6 +59,13 @@ if [ "$IDLE" -gt 0 ]; then
   sleep "$IDLE"
   echo "erpgate RSS after the second release: $(rss_now) KiB" >&2
 fi
+TLS_ROWS=()
+if [ "$TLS" = 1 ]; then
+  start_tls_gateway
+  TLS_ROWS=("erpgate-tls|$TLS_PID|$TLS_PORT|$ITEM|$PLAIN_BASIC"
+            "erpgate-tls-again|$TLS_PID|$TLS_PORT|$ITEM|$PLAIN_BASIC")
+fi
+
 printf '%-18s %10s %14s %14s\n' target requests "rss before KiB" "peak RSS KiB"
 # Each proxy takes two bursts: the first lands in fresh memory; the second reuses what the
 # first freed, and shows the steady state (Pingora's default 64 KiB read buffer per connection

@@ -194,9 +194,10 @@ start_tls_gateway() {
   printf '[gateway.tls]\ncert_file = "tls-cert.pem"\nkey_file = "tls-key.pem"\n' >>"$WORK/erpgate-tls.toml"
   chmod 600 "$WORK/tls-key.pem"
   MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" ERPGATE_CONFIG="$WORK/erpgate-tls.toml" \
-    "${PIN_PROXY[@]}" "$BIN" serve 2>"$WORK/erpgate-tls.log" &
+    "${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BIN" serve 2>"$WORK/erpgate-tls.log" &
   TLS_PID=$!; PIDS+=("$TLS_PID")
   wait_port "$TLS_PORT"
-  curl -s -o /dev/null --cacert "$WORK/tls-cert.pem" -H "$PLAIN_BASIC" "https://127.0.0.1:$TLS_PORT$ITEM"
+  curl -sS --fail -o /dev/null --cacert "$WORK/tls-cert.pem" -H "$PLAIN_BASIC" "https://127.0.0.1:$TLS_PORT$ITEM" \
+    || { echo "the TLS gateway did not answer (log: $WORK/erpgate-tls.log)" >&2; cat "$WORK/erpgate-tls.log" >&2; exit 1; }
   TLS_CA="$WORK/tls-cert.pem"
 }

@@ -285,6 +285,9 @@ fn pingora_server(
                 &gw.listen.to_string(),
                 settings,
             ));
+            proxy.endpoints().set_pre_tls_callback(Arc::new(
+                crate::gateway::listener::HandshakeStamp(in_flight.clone()),
+            ));
             tracing::info!(
                 cert = %tls.cert_file.display(),
                 not_after = %tls.not_after,
@@ -348,8 +351,10 @@ impl Finish {
 /// Pingora sleeps out the whole `shutdown_grace_seconds` after a SIGTERM or a graceful upgrade,
 /// even with nothing in flight (`pingora-core` `server/mod.rs`, `run`: `thread::sleep` of the
 /// grace period, no hook). This watcher ends the process as soon as the grace period has begun
-/// and no request has been in flight for three checks in a row (60 ms), after the same
-/// finishing steps; when the grace runs out first, it leaves the end to Pingora.
+/// and nothing has been under way ([`InFlight::idle`]: no request, no accepted connection
+/// waiting for its first one, no TLS handshake begun in the last 2 s) for three checks in a
+/// row (60 ms), after the same finishing steps; when the grace runs out first, it leaves the
+/// end to Pingora.
 fn spawn_early_exit(
     mut phases: tokio::sync::broadcast::Receiver<pingora::server::ExecutionPhase>,
     in_flight: InFlight,
@@ -374,10 +379,10 @@ fn spawn_early_exit(
                 if std::time::Instant::now() >= deadline {
                     return;
                 }
-                quiet = if in_flight.count() == 0 { quiet + 1 } else { 0 };
+                quiet = if in_flight.idle() { quiet + 1 } else { 0 };
                 std::thread::sleep(Duration::from_millis(20));
             }
-            tracing::info!("nothing in flight: ending the shutdown grace early");
+            tracing::info!("nothing under way: ending the shutdown grace early");
             let Ok(mut slot) = finish.lock() else { return };
             if let Some(f) = slot.take() {
                 f.run();

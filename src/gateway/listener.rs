@@ -1,6 +1,12 @@
 //! The public relay's listeners (plain TCP and TLS): Pingora's, with erpgate's buffer settings.
 
-use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
+use async_trait::async_trait;
+use pingora::listeners::{
+    L4BufferSettings, ListenerConfig, PreTlsProcess, DEFAULT_L4_WRITE_BUFFER_SIZE,
+};
+use pingora::protocols::l4::stream::Stream as L4Stream;
+
+use super::front::InFlight;
 
 /// Bytes a plain-TCP relay connection buffers below the HTTP/1 parser: none.
 ///
@@ -44,4 +50,18 @@ pub fn relay_tls(addr: &str, settings: pingora::listeners::tls::TlsSettings) -> 
             RELAY_TLS_READ_BUFFER,
             DEFAULT_L4_WRITE_BUFFER_SIZE,
         ))
+}
+
+/// Stamps every accepted TLS connection before its handshake ([`InFlight::handshake_began`]),
+/// so a graceful shutdown that starts during a handshake still waits for the connection's
+/// first request. Pingora hands the connection to the front only after the handshake, and
+/// has no hook after it but this one before.
+pub struct HandshakeStamp(pub InFlight);
+
+#[async_trait]
+impl PreTlsProcess for HandshakeStamp {
+    async fn process(&self, _stream: &mut L4Stream) -> pingora::Result<()> {
+        self.0.handshake_began();
+        Ok(())
+    }
 }

@@ -19,9 +19,9 @@
 //! What this costs a request: one extra `httparse` pass over the head, no extra syscall.
 
 pub mod head;
+mod in_flight;
 mod refuse;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,39 +38,14 @@ use super::deny::Reason;
 use super::Gateway;
 use crate::app::App;
 use head::{Limits, Line, Refusal, Verdict};
+use in_flight::InFlightGuard;
+pub use in_flight::{InFlight, FIRST_REQUEST_AFTER_SHUTDOWN};
 
 /// The listener's application: the front, then Pingora's proxy with the erpgate relay.
 pub struct Front {
     proxy: Arc<HttpProxy<Gateway>>,
     app: Arc<App>,
     in_flight: InFlight,
-}
-
-/// How many requests are being handled (from a head's first byte to the end of its response),
-/// and how many accepted connections still wait for their first request, so a graceful
-/// shutdown can end as soon as none is left instead of waiting out its grace period.
-#[derive(Clone, Debug, Default)]
-pub struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    /// Requests in progress now.
-    pub fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    fn enter(&self) -> InFlightGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard(self.0.clone())
-    }
-}
-
-/// One request in progress; leaving it (even by a panic or a dropped future) counts it out.
-struct InFlightGuard(Arc<AtomicUsize>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 impl Front {
@@ -207,13 +182,6 @@ struct Reading<'a> {
     in_flight: &'a InFlight,
     after_shutdown: Duration,
 }
-
-/// How long a connection's first request may still begin after a shutdown has started. The
-/// client connected while this process was accepting, and the listening socket's next owner
-/// (the new process of a graceful upgrade) never sees this connection: closing it unanswered
-/// would fail a request no client could have timed better. A kept-alive connection between
-/// requests gets no such wait; it closes at once, as HTTP lets an idle connection do.
-const FIRST_REQUEST_AFTER_SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// The most bytes ever handed to Pingora as a prefix: it refuses a longer one on its own
 /// (`MAX_HEADER_SIZE` in `pingora-core`'s HTTP/1 server), so no read goes past it.
