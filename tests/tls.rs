@@ -29,9 +29,17 @@ fn https(
     config: Arc<rustls::ClientConfig>,
     raw: &[u8],
 ) -> Result<Seen, std::io::Error> {
+    https_on(TcpStream::connect(gw.addr)?, config, raw)
+}
+
+/// One HTTPS request over `tcp`, an open connection on which nothing was sent yet.
+fn https_on(
+    tcp: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    raw: &[u8],
+) -> Result<Seen, std::io::Error> {
     let name = ServerName::try_from("localhost").expect("name");
     let conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
-    let tcp = TcpStream::connect(gw.addr)?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     tls.write_all(raw)?;
@@ -351,20 +359,14 @@ fn a_tls_connection_accepted_before_the_shutdown_is_answered_after_its_handshake
     );
     // Connected, accepted, but no ClientHello yet.
     let tcp = TcpStream::connect(gw.addr).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
     std::thread::sleep(Duration::from_millis(300));
     let started = std::time::Instant::now();
     gw.signal("-TERM");
     // Well past the 60 ms after which an idle gateway ends its grace.
     std::thread::sleep(Duration::from_millis(500));
-    let name = ServerName::try_from("localhost").expect("name");
-    let conn = rustls::ClientConnection::new(tls13, name).expect("client");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(&get).expect("handshake and request");
-    tls.flush().expect("flush");
-    let r = support::http::read_response(&mut BufReader::new(tls))
-        .expect("the late TLS request was answered");
+    let r = https_on(tcp, tls13, &get)
+        .expect("the late TLS request was answered")
+        .response;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(gw.wait_exit("-TERM", Duration::from_secs(15)), Some(0));
     assert!(

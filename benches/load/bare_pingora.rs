@@ -81,7 +81,7 @@ fn main() {
     if read_buffer {
         proxy.add_tcp(listen);
     } else {
-        proxy.add_listener(erpgate::gateway::listener::relay_tcp(listen));
+        proxy.add_listener(erpgate::gateway::listener::relay(listen, None));
     }
     server.add_service(proxy);
     server.run(RunArgs::default());

@@ -277,13 +277,16 @@ fn pingora_server(
         crate::gateway::front::Front::new(relay, app.clone(), in_flight.clone()),
     );
     match &gw.tls {
-        None => proxy.add_listener(crate::gateway::listener::relay_tcp(&gw.listen.to_string())),
+        None => proxy.add_listener(crate::gateway::listener::relay(
+            &gw.listen.to_string(),
+            None,
+        )),
         Some(tls) => {
             let settings = crate::gateway::tls::listener_settings(app.clone())
                 .map_err(|e| super::failed(format_args!("cannot set up TLS: {e}")))?;
-            proxy.add_listener(crate::gateway::listener::relay_tls(
+            proxy.add_listener(crate::gateway::listener::relay(
                 &gw.listen.to_string(),
-                settings,
+                Some(settings),
             ));
             proxy.endpoints().set_pre_tls_callback(Arc::new(
                 crate::gateway::listener::HandshakeStamp(in_flight.clone()),

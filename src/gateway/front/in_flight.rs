@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 /// ends every task when `shutdown_grace_seconds` runs out, so a shorter grace cuts this short.
 pub const FIRST_REQUEST_AFTER_SHUTDOWN: Duration = Duration::from_secs(2);
 
+/// [`FIRST_REQUEST_AFTER_SHUTDOWN`] in milliseconds.
+fn window_millis() -> u64 {
+    u64::try_from(FIRST_REQUEST_AFTER_SHUTDOWN.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// What is under way: requests being handled (from a head's first byte to the end of its
 /// response), accepted connections still waiting for their first request, and when the last
 /// TLS handshake began, so a graceful shutdown can end as soon as nothing is left instead of
@@ -56,12 +61,16 @@ impl InFlight {
     /// no TLS handshake begun within [`FIRST_REQUEST_AFTER_SHUTDOWN`] (its connection may yet
     /// bring a request).
     pub fn idle(&self) -> bool {
+        self.idle_at(self.millis())
+    }
+
+    /// [`Self::idle`] at `now` (the clock of [`Self::millis`]).
+    fn idle_at(&self, now: u64) -> bool {
         if self.count() > 0 {
             return false;
         }
         let last = self.0.last_handshake.load(Ordering::SeqCst);
-        let window = u64::try_from(FIRST_REQUEST_AFTER_SHUTDOWN.as_millis()).unwrap_or(u64::MAX);
-        last == 0 || self.millis().saturating_sub(last) >= window
+        last == 0 || now.saturating_sub(last) >= window_millis()
     }
 
     /// Milliseconds since `base`, plus one (so 0 never means a time).
@@ -106,13 +115,17 @@ mod tests {
         assert!(f.idle());
         f.handshake_began();
         assert!(!f.idle(), "a handshake just began");
-        // Pretend it began a whole window ago.
-        let window = u64::try_from(FIRST_REQUEST_AFTER_SHUTDOWN.as_millis()).unwrap_or(0);
-        let now = f.millis();
-        f.0.last_handshake
-            .store(now.saturating_sub(window + 1).max(1), Ordering::SeqCst);
-        if now > window + 1 {
-            assert!(f.idle());
-        }
+        let at = f.0.last_handshake.load(Ordering::SeqCst);
+        assert!(at > 0);
+        assert!(
+            !f.idle_at(at + window_millis() - 1),
+            "still within the window"
+        );
+        assert!(f.idle_at(at + window_millis()), "the window is over");
+        // A request in progress keeps it busy whatever the handshakes.
+        let c = f.enter();
+        assert!(!f.idle_at(at + 10 * window_millis()));
+        drop(c);
+        assert!(f.idle_at(at + 10 * window_millis()));
     }
 }

@@ -92,13 +92,12 @@ impl ServerApp for Front {
         // first request counts as awaited from here, and may still begin a little after a
         // shutdown has started (`FIRST_REQUEST_AFTER_SHUTDOWN`).
         let mut awaited = Some(self.in_flight.enter());
-        let mut first = true;
         loop {
-            // A kept-alive connection is not reused once the server is shutting down.
-            if !first && *shutdown.borrow() {
+            // A kept-alive connection (its first request answered, `awaited` gone) is not
+            // reused once the server is shutting down.
+            if awaited.is_none() && *shutdown.borrow() {
                 return None;
             }
-            first = false;
             let (limits, idle, deadline) = self.settings();
             let mut buf = BytesMut::with_capacity(4096);
             let reading = Reading {
