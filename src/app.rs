@@ -400,4 +400,4 @@ pub fn restart_only_changes(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,7 @@ use crate::auth::AuthSettings;
 use crate::crypto::PasswordHasher;
 use crate::store::Store;
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [gateway]
 listen = "127.0.0.1:1"
 database = "app.db"
@@ -41,7 +41,7 @@ rate_limit = { per = "credential", requests_per_second = 1, burst = 5 }
 "#;
 
 /// An `App` over `config` in a temporary directory (no listener, no poller).
-fn app(config: &str) -> (tempfile::TempDir, App) {
+pub(crate) fn app(config: &str) -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("erpgate.toml");
     std::fs::write(&path, config).expect("config");

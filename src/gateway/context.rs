@@ -141,8 +141,9 @@ pub struct RequestCtx {
     pub request_preview: crate::audit::preview::Preview,
     /// Response body preview for the audit record (empty unless previews are on).
     pub response_preview: crate::audit::preview::Preview,
-    /// The response body's masker, when the response is being redacted.
-    pub body_redaction: Option<crate::redact::body::BodyRedaction>,
+    /// The response body's masker, when the response is being redacted. Boxed: the context
+    /// lives as long as its request, and most requests carry no masker.
+    pub body_redaction: Option<Box<crate::redact::body::BodyRedaction>>,
     /// The request's `Origin` when it is allowed (CORS headers go on the response).
     pub cors_origin: Option<String>,
     /// Whether this is a `POST /gateway/token` request (recorded as kind `token`).

@@ -272,7 +272,7 @@ impl ProxyHttp for Gateway {
         let http10 = req.version <= http::Version::HTTP_10;
         match crate::redact::body::on_header(upstream_response, rules, head, http10)? {
             Ok(masker) => {
-                ctx.body_redaction = masker;
+                ctx.body_redaction = masker.map(Box::new);
                 Ok(())
             }
             Err(refusal) => {
