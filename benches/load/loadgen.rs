@@ -5,7 +5,8 @@
 //! omission, as in wrk2).
 //!
 //! `loadgen --url http[s]://127.0.0.1:8080/path [--ca ca.pem] [--header 'K: V']...
-//!          [--connections 32] [--duration 10] [--warmup 2] [--rate 0] [--expect 200]`
+//!          [--connections 32] [--duration 10] [--warmup 2] [--rate 0] [--expect 200]
+//!          [--method POST --body-file body.json]`
 //! prints one JSON object: requests, errors, rps, latency percentiles in microseconds.
 //! `https://` speaks TLS (rustls) and trusts only the certificates in `--ca`; the name checked
 //! is the URL's host (an IP address needs an IP SAN).
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -24,6 +25,10 @@ struct Args {
     /// `Some` for `https://`: the client configuration trusting `--ca`.
     tls: Option<Arc<rustls::ClientConfig>>,
     path: String,
+    /// The request method (`GET` unless `--method`).
+    method: hyper::Method,
+    /// The request body sent with every request (`--body-file`; empty unless given).
+    body: Bytes,
     headers: Vec<(String, String)>,
     connections: usize,
     duration: Duration,
@@ -37,6 +42,8 @@ fn parse_args() -> Result<Args, String> {
         host: String::new(),
         tls: None,
         path: String::new(),
+        method: hyper::Method::GET,
+        body: Bytes::new(),
         headers: Vec::new(),
         connections: 32,
         duration: Duration::from_secs(10),
@@ -84,6 +91,16 @@ fn parse_args() -> Result<Args, String> {
             }
             "--rate" => a.rate = val()?.parse().map_err(|_| "bad --rate")?,
             "--expect" => a.expect = val()?.parse().map_err(|_| "bad --expect")?,
+            "--method" => {
+                a.method =
+                    hyper::Method::from_bytes(val()?.as_bytes()).map_err(|_| "bad --method")?
+            }
+            "--body-file" => {
+                let f = val()?;
+                a.body = std::fs::read(&f)
+                    .map_err(|e| format!("--body-file {f}: {e}"))?
+                    .into();
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -128,7 +145,7 @@ struct Tally {
     latencies_us: Vec<u32>,
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// Set once the first failed connection has been reported (the rest only count as errors).
 static CONNECT_FAILURE_SHOWN: std::sync::atomic::AtomicBool =
@@ -188,11 +205,14 @@ enum Outcome {
 }
 
 async fn one(sender: &mut Sender, a: &Args) -> Outcome {
-    let mut req = hyper::Request::get(a.path.as_str()).header(hyper::header::HOST, a.host.as_str());
+    let mut req = hyper::Request::builder()
+        .method(a.method.clone())
+        .uri(a.path.as_str())
+        .header(hyper::header::HOST, a.host.as_str());
     for (k, v) in &a.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let Ok(req) = req.body(Empty::new()) else {
+    let Ok(req) = req.body(Full::new(a.body.clone())) else {
         return Outcome::Failed;
     };
     if sender.ready().await.is_err() {

@@ -132,6 +132,10 @@ name = "invoices.item"
 path = "/fscmRestApi/resources/{version}/invoices/{id}"
 methods = ["GET"]
 [[endpoint]]
+name = "invoices.collection"
+path = "/fscmRestApi/resources/{version}/invoices"
+methods = ["POST"]
+[[endpoint]]
 name = "suppliers.collection"
 path = "/fscmRestApi/resources/{version}/suppliers"
 methods = ["GET"]
@@ -145,6 +149,10 @@ subjects = ["account:load-plain", "account:load-masked", "user:LOAD.USER"]
   [[policy.rule]]
   endpoints = ["invoices.item", "suppliers.collection"]
   methods = ["GET"]
+  [[policy.rule]]
+  endpoints = ["invoices.collection"]
+  methods = ["POST"]
+  headers = ["Upsert-Mode"]
 EOF
 export ERPGATE_APP_KEY
 ERPGATE_APP_KEY="$("$BIN" keygen)"
@@ -170,6 +178,11 @@ GW_PID=$!; PIDS+=("$GW_PID")
 wait_port "$GW_PORT"
 
 ITEM="/fscmRestApi/resources/11.13.18.05/invoices/300100"
+# An upload (syscalls.sh): a 16 KiB JSON body upserted into that invoice, so the simulator's
+# data does not grow however many are sent.
+INVOICES="/fscmRestApi/resources/11.13.18.05/invoices"
+UPLOAD="$WORK/upload.json"
+python3 -c 'import json; print(json.dumps({"InvoiceId": 300100, "Description": "x" * 16330}), end="")' >"$UPLOAD"
 COLL="/fscmRestApi/resources/11.13.18.05/suppliers?limit=10"
 GATEWAY_TOKEN="$(curl -s -X POST -H "$PLAIN_BASIC" "http://127.0.0.1:$GW_PORT/gateway/token" | json_str access_token)"
 [ -n "$GATEWAY_TOKEN" ] || { echo "no gateway token" >&2; exit 1; }

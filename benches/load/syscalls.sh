@@ -8,7 +8,8 @@
 #   benches/load/syscalls.sh [--requests-seconds 5] [--connections 8] [--tls]   (needs strace)
 #
 # --tls adds rows for the same erpgate behind TLS (setup.sh's start_tls_gateway): the item, the
-# collection and the 6 KiB head.
+# collection, the 6 KiB head and the upload. Rows named *-upload POST a 16 KiB JSON body
+# (`Upsert-Mode: true` into one invoice, so the simulator answers 200 with the item).
 #
 # For each target: a warm-up run, then strace attaches to every thread of the proxy (-c:
 # counts only), the load generator runs closed-loop, strace is stopped and its counts are
@@ -58,6 +59,14 @@ if [ "$TLS" = 1 ]; then
     "erpgate-tls-basic-6k-head|$TLS_PID|$TLS_PORT|$ITEM|200|$PLAIN_BASIC|$PAD_HEADER"
   )
 fi
+# The uploads last: they grow the invoice the item rows read.
+TARGETS+=(
+  "bare-upload|$BARE_PID|$BARE_PORT|$INVOICES|200|$UPSTREAM_AUTH"
+  "erpgate-upload|$GW_PID|$GW_PORT|$INVOICES|200|$PLAIN_BASIC"
+)
+if [ "$TLS" = 1 ]; then
+  TARGETS+=("erpgate-tls-upload|$TLS_PID|$TLS_PORT|$INVOICES|200|$PLAIN_BASIC")
+fi
 
 STRACE_OUT="$WORK/strace"
 printf '%-28s %9s %9s  %s\n' target requests "calls/req" "per request, the most frequent"
@@ -68,6 +77,8 @@ for t in "${TARGETS[@]}"; do
   args+=(--expect "$expect" --rate 0 --connections "$CONNECTIONS")
   [ -n "$header" ] && args+=(--header "$header")
   [ -n "$header2" ] && args+=(--header "$header2")
+  case "$name" in *-upload) args+=(--method POST --body-file "$UPLOAD" \
+    --header "Content-Type: application/vnd.oracle.adf.resourceitem+json" --header "Upsert-Mode: true") ;; esac
   "$LOADGEN" "${args[@]}" --duration 1 --warmup 0 >/dev/null
   tids=()
   for task in /proc/"$pid"/task/*; do tids+=(-p "${task##*/}"); done
