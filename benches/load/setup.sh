@@ -178,11 +178,11 @@ GW_PID=$!; PIDS+=("$GW_PID")
 wait_port "$GW_PORT"
 
 ITEM="/fscmRestApi/resources/11.13.18.05/invoices/300100"
-# An upload (syscalls.sh): a 16 KiB JSON body upserted into that invoice, so the simulator's
-# data does not grow however many are sent.
+# An upload (syscalls.sh): a 16,370-byte JSON body upserted into that invoice, so however many
+# are sent the simulator keeps one invoice for them (made 16 KiB larger by the first).
 INVOICES="/fscmRestApi/resources/11.13.18.05/invoices"
 UPLOAD="$WORK/upload.json"
-python3 -c 'import json; print(json.dumps({"InvoiceId": 300100, "Description": "x" * 16330}), end="")' >"$UPLOAD"
+{ printf '{"InvoiceId": 300100, "Description": "'; head -c 16330 /dev/zero | tr '\0' x; printf '"}'; } >"$UPLOAD"
 COLL="/fscmRestApi/resources/11.13.18.05/suppliers?limit=10"
 GATEWAY_TOKEN="$(curl -s -X POST -H "$PLAIN_BASIC" "http://127.0.0.1:$GW_PORT/gateway/token" | json_str access_token)"
 [ -n "$GATEWAY_TOKEN" ] || { echo "no gateway token" >&2; exit 1; }

@@ -8,7 +8,7 @@
 #   benches/load/syscalls.sh [--requests-seconds 5] [--connections 8] [--tls]   (needs strace)
 #
 # --tls adds rows for the same erpgate behind TLS (setup.sh's start_tls_gateway): the item, the
-# collection, the 6 KiB head and the upload. Rows named *-upload POST a 16 KiB JSON body
+# collection, the 6 KiB head and the upload. Rows named *-upload POST a 16,370-byte JSON body
 # (`Upsert-Mode: true` into one invoice, so the simulator answers 200 with the item).
 #
 # For each target: a warm-up run, then strace attaches to every thread of the proxy (-c:
@@ -59,7 +59,7 @@ if [ "$TLS" = 1 ]; then
     "erpgate-tls-basic-6k-head|$TLS_PID|$TLS_PORT|$ITEM|200|$PLAIN_BASIC|$PAD_HEADER"
   )
 fi
-# The uploads last: they grow the invoice the item rows read.
+# The uploads last: the first makes the invoice the item rows read 16 KiB larger.
 TARGETS+=(
   "bare-upload|$BARE_PID|$BARE_PORT|$INVOICES|200|$UPSTREAM_AUTH"
   "erpgate-upload|$GW_PID|$GW_PORT|$INVOICES|200|$PLAIN_BASIC"
