@@ -13,8 +13,15 @@
 //!   for the batch, a row per (actor, second) the first time the actor appears in that
 //!   second, and a count per (second, kind, decision, reason) added to by each batch.
 //!
-//! Both include encoding each record to JSON. The prototype is not the product: nothing reads
-//! its tables, and the product's chain, verify and queries still use `audit_log`.
+//! Both include encoding each record to JSON. The prototype is not the product: the product's
+//! chain, verify and queries still use `audit_log`.
+//!
+//! With `ERPGATE_BENCH_LAYOUT_QUERIES=N`, the `audit_layout_queries` group also writes a
+//! prototype trail of N records (10,000,000 take about a minute) and times the lookups
+//! `audit query` and the portal make on it, as the prototype would answer them: one request
+//! id (the batches of the second the id leads with, searched for its text), the newest 100
+//! of a one-minute window, of one actor (through its seconds) and under a path prefix, and
+//! the counts by decision over the newest tenth (from the per-second rows).
 
 use std::collections::{BTreeMap, HashSet};
 use std::hint::black_box;
@@ -219,9 +226,210 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// The records of the batches `filter` selects, newest record first, that `keep` accepts,
+/// at most `limit`. The batches' ids come first (from the index, no record read), then each
+/// batch's records, newest batch first, so a lookup reads only as far back as it needs.
+fn newest(
+    conn: &Conn,
+    filter: &str,
+    params: &[Value],
+    limit: usize,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let ids = conn
+        .query(
+            &format!("SELECT id FROM proto_batch WHERE {filter} ORDER BY id DESC"),
+            params,
+        )
+        .expect("batches");
+    let mut out = Vec::new();
+    for id in ids {
+        let id = id.int(0).expect("id");
+        let row = conn
+            .query_one(
+                "SELECT records FROM proto_batch WHERE id = ?1",
+                &[Value::from(id)],
+            )
+            .expect("batch");
+        let text = row.text(0).expect("records");
+        for line in text.rsplit('\n') {
+            if keep(line) {
+                out.push(line.to_string());
+                if out.len() == limit {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A record's time as the prototype stores it (its JSON's first member).
+fn ts_of(line: &str) -> &str {
+    line.get(7..34).unwrap_or("")
+}
+
+/// The time-of-second prefix (`2026-12-01T00:00:05`) of the Unix second `s`.
+fn second_prefix(s: i64) -> String {
+    chrono::DateTime::from_timestamp(s, 0)
+        .expect("time")
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// The longest a prototype batch spans, in whole seconds (512 records at 5,000 a second take
+/// 0.1 s). The product would keep this bound with the trail: a batch's time range is that of
+/// its records, and a record's time is when its request began.
+const MAX_SPAN_S: i64 = 1;
+
+/// The batches that may hold records of the second `?1` (`?2`: the same, followed by
+/// U+FFFF), through the time index: a batch ending in it or up to `MAX_SPAN_S` later.
+const SECOND_BATCHES: &str = "ts_last >= ?1 AND ts_last < ?3 AND ts_first <= ?2";
+
+/// The request id's record: the batches of the second its id leads with, searched for it.
+fn by_request_id(conn: &Conn, id: &str) -> Vec<String> {
+    let second = i64::from_str_radix(id.get(..8).unwrap_or(""), 16).expect("a time-leading id");
+    let lo = second_prefix(second);
+    let hi = format!("{lo}\u{ffff}");
+    let needle = format!("\"request_id\":\"{id}\"");
+    newest(
+        conn,
+        SECOND_BATCHES,
+        &[
+            Value::from(lo),
+            Value::from(hi),
+            Value::from(second_prefix(second + 1 + MAX_SPAN_S)),
+        ],
+        usize::MAX,
+        |l| l.contains(&needle),
+    )
+}
+
+fn queries(c: &mut Criterion) {
+    let Some(n) = std::env::var("ERPGATE_BENCH_LAYOUT_QUERIES")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let (master, _) = MasterKey::generate().expect("key");
+    let key = master.audit_key();
+    let proto = store(&dir, "trail.db");
+    proto.conn().batch(PROTOTYPE).expect("prototype schema");
+    let (mut seen, mut next) = (Seen::default(), 0);
+    let started = std::time::Instant::now();
+    // About 20 request ids to look up, spread over the trail.
+    let (mut picks, mut batches) = (Vec::new(), 0);
+    let every = (n / BATCH as i64 / 20).max(1);
+    while next < n {
+        let records = batch(&mut next);
+        if batches % every == 0 {
+            picks.push(records[(batches * 37) as usize % BATCH].request_id.clone());
+        }
+        batches += 1;
+        append_batch_second(proto.conn(), &key, &mut seen, &records).expect("append");
+    }
+    eprintln!(
+        "prototype trail: {next} records in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let conn = proto.conn();
+    let mid = T0_US + next / 2 * STEP_US;
+    let minute = chrono::DateTime::from_timestamp_micros(mid)
+        .expect("time")
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let (lo, hi) = (format!("{minute}:00"), format!("{minute}:59.999999Z"));
+    let minute_start = (mid / 60_000_000) * 60;
+    let after_minute = second_prefix(minute_start + 60 + MAX_SPAN_S);
+    let tenth = second_prefix((T0_US + next * 9 / 10 * STEP_US) / 1_000_000);
+
+    let mut g = c.benchmark_group("audit_layout_queries");
+    g.sample_size(10);
+    let mut i = 0;
+    g.bench_function("request_id", |b| {
+        b.iter(|| {
+            i = (i + 1) % picks.len();
+            let found = by_request_id(conn, &picks[i]);
+            assert_eq!(found.len(), 1, "request id {}", picks[i]);
+        })
+    });
+    g.bench_function("minute_newest_100", |b| {
+        b.iter(|| {
+            let found = newest(
+                conn,
+                "ts_last >= ?1 AND ts_last < ?3 AND ts_first < ?2",
+                &[
+                    Value::from(lo.as_str()),
+                    Value::from(hi.as_str()),
+                    Value::from(after_minute.as_str()),
+                ],
+                100,
+                |l| (lo.as_str()..hi.as_str()).contains(&ts_of(l)),
+            );
+            assert_eq!(found.len(), 100);
+        })
+    });
+    g.bench_function("actor_newest_100", |b| {
+        b.iter(|| {
+            let needle = "\"actor\":\"acct-7\"";
+            let mut found = Vec::new();
+            let seconds = conn
+                .query(
+                    "SELECT second FROM proto_actor_second WHERE actor = 'acct-7' ORDER BY second DESC",
+                    &[],
+                )
+                .expect("seconds");
+            for row in seconds {
+                let second = row.text(0).expect("second");
+                let hi = format!("{second}\u{ffff}");
+                let unix = chrono::NaiveDateTime::parse_from_str(&second, "%Y-%m-%dT%H:%M:%S")
+                    .expect("second")
+                    .and_utc()
+                    .timestamp();
+                found.extend(newest(
+                    conn,
+                    SECOND_BATCHES,
+                    &[
+                        Value::from(second.as_str()),
+                        Value::from(hi),
+                        Value::from(second_prefix(unix + 1 + MAX_SPAN_S)),
+                    ],
+                    100 - found.len(),
+                    |l| l.contains(needle) && ts_of(l).starts_with(second.as_str()),
+                ));
+                if found.len() == 100 {
+                    break;
+                }
+            }
+            assert_eq!(found.len(), 100);
+        })
+    });
+    g.bench_function("path_prefix_newest_100", |b| {
+        b.iter(|| {
+            let needle = "\"path\":\"/fscmRestApi/resources/11.13.18.05/invoices/3001";
+            let found = newest(conn, "1", &[], 100, |l| l.contains(needle));
+            assert_eq!(found.len(), 100);
+        })
+    });
+    g.bench_function("counts_newest_tenth", |b| {
+        b.iter(|| {
+            let rows = conn
+                .query(
+                    "SELECT decision, SUM(n) FROM proto_second_count WHERE kind = 'request' AND second >= ?1 GROUP BY decision",
+                    &[Value::from(tenth.as_str())],
+                )
+                .expect("counts");
+            assert_eq!(rows.len(), 2);
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = audit_layout;
     config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(5)).sample_size(20);
-    targets = benches
+    targets = benches, queries
 }
 criterion_main!(audit_layout);
