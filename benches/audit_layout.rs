@@ -3,15 +3,19 @@
 //! writer as it is, on the same records.
 //!
 //! `cargo bench --bench audit_layout` (≈ 20 s). Both groups write batches of 512 realistic
-//! records (50 actors taking turns, 5,000 records per simulated second, time-leading request
-//! ids) into a fresh SQLite store with the writer's pragmas; each batch is built outside the
-//! timed part and continues the simulated clock, so the trail grows as it would:
+//! records (`ERPGATE_BENCH_LAYOUT_BATCH=64` for the writer's batch at 5,000 records a
+//! second; 50 actors taking turns, 5,000 records per simulated second, 1 in 20 denied) into a
+//! fresh SQLite store with the writer's pragmas. As in the gateway, a request id leads with
+//! the second its request began and the record's time is when it ended (up to 2 s later).
+//! Each batch is built outside the timed part and continues the simulated clock, so the
+//! trail grows as it would:
 //! - `current`: `audit::chain::append`, the writer's own path (a row per record, four
 //!   secondary indexes, an HMAC link per record);
 //! - `batch_second`: the prototype of `benches/load/audit_layouts.py`'s `batch_second`, in
 //!   Rust through the store's own connection: the records' JSON in one row with one HMAC link
-//!   for the batch, a row per (actor, second) the first time the actor appears in that
-//!   second, and a count per (second, kind, decision, reason) added to by each batch.
+//!   for the batch, its time range and the second its earliest request began, a row per
+//!   (actor, second) the first time the actor appears in that second, and a count per
+//!   (second, kind, decision, reason) added to by each batch.
 //!
 //! Both include encoding each record to JSON. The prototype is not the product: the product's
 //! chain, verify and queries still use `audit_log`.
@@ -32,24 +36,36 @@ use erpgate::crypto::{KeyedHasher, MasterKey};
 use erpgate::store::sql::{Conn, Tx, Value};
 use erpgate::store::{Store, StoreError};
 
-/// Records per batch.
-const BATCH: usize = 512;
+/// Records per batch (`ERPGATE_BENCH_LAYOUT_BATCH`, 512 unless given; the writer's batches
+/// at 5,000 records a second hold ≈ 50–65).
+fn batch_size() -> usize {
+    std::env::var("ERPGATE_BENCH_LAYOUT_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(512)
+}
+
+/// The longest a simulated request takes, in milliseconds: its id is made when it starts,
+/// its record's time when it ends, as in the gateway.
+const LONGEST_REQUEST_MS: i64 = 2_000;
 /// Simulated microseconds between two records (5,000 per second).
 const STEP_US: i64 = 200;
 /// Start of the simulated trail (2026-12-01T00:00:00Z), in microseconds.
 const T0_US: i64 = 1_796_083_200_000_000;
 
-/// The next `BATCH` records from record number `*next` on.
-fn batch(next: &mut i64) -> Vec<AuditRecord> {
-    (0..BATCH)
+/// The next `size` records from record number `*next` on.
+fn batch(next: &mut i64, size: usize) -> Vec<AuditRecord> {
+    (0..size)
         .map(|_| {
             let i = *next;
             *next += 1;
             let us = T0_US + i * STEP_US;
+            let began = us - (i * 7919 % LONGEST_REQUEST_MS) * 1_000;
             let t = chrono::DateTime::from_timestamp_micros(us).expect("time");
             AuditRecord {
                 ts: t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-                request_id: format!("{:08x}{:08x}-{:016x}", us / 1_000_000, i, i * 7919),
+                request_id: format!("{:08x}{:08x}-{:016x}", began / 1_000_000, i, i * 7919),
                 kind: Some(Kind::Request),
                 actor: format!("acct-{}", i % 50),
                 credential_id: Some("cred_0123456789abcdef".into()),
@@ -80,8 +96,8 @@ fn batch(next: &mut i64) -> Vec<AuditRecord> {
 
 const PROTOTYPE: &str = "
 CREATE TABLE proto_batch (id INTEGER PRIMARY KEY, node TEXT NOT NULL, last_id INTEGER NOT NULL,
-  ts_first TEXT NOT NULL, ts_last TEXT NOT NULL, records TEXT NOT NULL, prev_hash TEXT NOT NULL,
-  hash TEXT NOT NULL);
+  ts_first TEXT NOT NULL, ts_last TEXT NOT NULL, started_first TEXT NOT NULL,
+  records TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE INDEX proto_batch_ts ON proto_batch(ts_last);
 CREATE TABLE proto_actor_second (actor TEXT NOT NULL, second TEXT NOT NULL,
   PRIMARY KEY (actor, second)) WITHOUT ROWID;
@@ -91,20 +107,27 @@ CREATE TABLE proto_second_count (second TEXT NOT NULL, kind TEXT NOT NULL,
 ";
 
 /// The actors the writer has written a row for in the second it is in.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Seen {
     second: String,
     actors: HashSet<String>,
 }
 
+/// The second a request began: the one its id leads with (`src/ids/request.rs`).
+fn began_second(r: &AuditRecord) -> Option<i64> {
+    i64::from_str_radix(r.request_id.get(..8)?, 16).ok()
+}
+
 /// Appends `records` as one batch row with its per-second lookup rows, in one transaction
-/// that reads the chain's tail first (as the writer does).
+/// that reads the chain's tail first (as the writer does). `seen` changes only once the
+/// transaction has committed, so a batch retried after a failure writes its actor rows.
 fn append_batch_second(
     conn: &Conn,
     key: &KeyedHasher,
     seen: &mut Seen,
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
+    let mut next_seen = seen.clone();
     conn.transaction(Tx::Write, |tx| {
         let tail = tx.query_opt(
             "SELECT last_id, hash FROM proto_batch ORDER BY id DESC LIMIT 1",
@@ -117,19 +140,24 @@ fn append_batch_second(
         let mut body = String::with_capacity(records.len() * 700);
         let mut counts: BTreeMap<(&str, &str, &str, &str), i64> = BTreeMap::new();
         let mut pairs = Vec::new();
+        let (mut ts_first, mut ts_last, mut began_first) = (None::<&str>, None::<&str>, i64::MAX);
         for r in records {
             if !body.is_empty() {
                 body.push('\n');
             }
             body.push_str(&chain::encode(r, "")?);
-            let second = r.ts.get(..19).unwrap_or(&r.ts);
+            let ts = r.ts.as_str();
+            ts_first = Some(ts_first.map_or(ts, |t| t.min(ts)));
+            ts_last = Some(ts_last.map_or(ts, |t| t.max(ts)));
+            let second = ts.get(..19).unwrap_or(ts);
+            began_first = began_first.min(began_second(r).unwrap_or(i64::MIN));
             // A second seen again (a clock stepped back) only repeats rows `OR IGNORE` skips.
-            if seen.second != second {
-                seen.second = second.to_string();
-                seen.actors.clear();
+            if next_seen.second != second {
+                next_seen.second = second.to_string();
+                next_seen.actors.clear();
             }
-            if !seen.actors.contains(r.actor.as_str()) {
-                seen.actors.insert(r.actor.clone());
+            if !next_seen.actors.contains(r.actor.as_str()) {
+                next_seen.actors.insert(r.actor.clone());
                 pairs.push((r.actor.as_str(), second));
             }
             let kind = r.kind.map_or("", Kind::as_str);
@@ -137,6 +165,16 @@ fn append_batch_second(
                 .entry((second, kind, r.decision.as_str(), r.reason.as_str()))
                 .or_default() += 1;
         }
+        let (Some(ts_first), Some(ts_last)) = (ts_first, ts_last) else {
+            return Ok(());
+        };
+        // An id that does not lead with a second makes the batch a candidate for every
+        // request-id lookup up to its end, rather than for none.
+        let began_first = if began_first == i64::MIN {
+            String::new()
+        } else {
+            second_prefix(began_first)
+        };
         let first = last + 1;
         let last = last + records.len() as i64;
         let hash = hex::encode(key.hash_parts(&[
@@ -145,17 +183,15 @@ fn append_batch_second(
             prev.as_bytes(),
             body.as_bytes(),
         ]));
-        let (ts_first, ts_last) = match (records.first(), records.last()) {
-            (Some(a), Some(b)) => (a.ts.as_str(), b.ts.as_str()),
-            _ => return Ok(()),
-        };
         tx.execute(
-            "INSERT INTO proto_batch (node, last_id, ts_first, ts_last, records, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO proto_batch (node, last_id, ts_first, ts_last, started_first, records, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             &[
                 Value::from(""),
                 Value::from(last),
                 Value::from(ts_first),
                 Value::from(ts_last),
+                Value::from(began_first),
                 Value::from(body),
                 Value::from(prev),
                 Value::from(hash),
@@ -181,7 +217,9 @@ fn append_batch_second(
             )?;
         }
         Ok(())
-    })
+    })?;
+    *seen = next_seen;
+    Ok(())
 }
 
 /// A fresh store with the writer's pragmas and the product's schema.
@@ -196,14 +234,15 @@ fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("dir");
     let (master, _) = MasterKey::generate().expect("key");
     let key = master.audit_key();
+    let size = batch_size();
     let mut g = c.benchmark_group("audit_layout");
-    g.throughput(Throughput::Elements(BATCH as u64));
+    g.throughput(Throughput::Elements(size as u64));
 
     let current = store(&dir, "current.db");
     let mut next = 0;
     g.bench_function("current", |b| {
         b.iter_batched(
-            || batch(&mut next),
+            || batch(&mut next, size),
             |records| chain::append(current.conn(), &key, "", black_box(&records)).expect("append"),
             BatchSize::PerIteration,
         )
@@ -215,7 +254,7 @@ fn benches(c: &mut Criterion) {
     let mut next = 0;
     g.bench_function("batch_second", |b| {
         b.iter_batched(
-            || batch(&mut next),
+            || batch(&mut next, size),
             |records| {
                 append_batch_second(proto.conn(), &key, &mut seen, black_box(&records))
                     .expect("append")
@@ -264,7 +303,8 @@ fn newest(
     out
 }
 
-/// A record's time as the prototype stores it (its JSON's first member).
+/// A record's time as the prototype stores it: its JSON's first member in the default
+/// chain (a node's records begin with `"node"`, which this prototype does not write).
 fn ts_of(line: &str) -> &str {
     line.get(7..34).unwrap_or("")
 }
@@ -278,27 +318,34 @@ fn second_prefix(s: i64) -> String {
 }
 
 /// The longest a prototype batch spans, in whole seconds (512 records at 5,000 a second take
-/// 0.1 s). The product would keep this bound with the trail: a batch's time range is that of
-/// its records, and a record's time is when its request began.
+/// 0.1 s). The product would keep this bound with the trail: a writer stall makes one batch
+/// of everything that waited.
 const MAX_SPAN_S: i64 = 1;
 
-/// The batches that may hold records of the second `?1` (`?2`: the same, followed by
+/// The batches that may hold records written in the second `?1` (`?2`: the same, followed by
 /// U+FFFF), through the time index: a batch ending in it or up to `MAX_SPAN_S` later.
 const SECOND_BATCHES: &str = "ts_last >= ?1 AND ts_last < ?3 AND ts_first <= ?2";
 
-/// The request id's record: the batches of the second its id leads with, searched for it.
+/// The batches that may hold the record of a request that began in the second `?1` (`?2`:
+/// the same, followed by U+FFFF): ending from that second on, up to the longest request and
+/// the longest batch span later (`?3`), and holding a request that began by then.
+const BEGAN_BATCHES: &str = "ts_last >= ?1 AND ts_last < ?3 AND started_first <= ?2";
+
+/// The request id's record: the batches that may hold a request begun in the second the id
+/// leads with, searched for the id.
 fn by_request_id(conn: &Conn, id: &str) -> Vec<String> {
     let second = i64::from_str_radix(id.get(..8).unwrap_or(""), 16).expect("a time-leading id");
     let lo = second_prefix(second);
     let hi = format!("{lo}\u{ffff}");
+    let until = second + 1 + (LONGEST_REQUEST_MS + 999) / 1_000 + MAX_SPAN_S;
     let needle = format!("\"request_id\":\"{id}\"");
     newest(
         conn,
-        SECOND_BATCHES,
+        BEGAN_BATCHES,
         &[
             Value::from(lo),
             Value::from(hi),
-            Value::from(second_prefix(second + 1 + MAX_SPAN_S)),
+            Value::from(second_prefix(until)),
         ],
         usize::MAX,
         |l| l.contains(&needle),
@@ -312,6 +359,11 @@ fn queries(c: &mut Criterion) {
     else {
         return;
     };
+    if n < 100_000 {
+        eprintln!("ERPGATE_BENCH_LAYOUT_QUERIES: at least 100000 records (20 s of the clock)");
+        return;
+    }
+    let size = batch_size();
     let dir = tempfile::tempdir().expect("dir");
     let (master, _) = MasterKey::generate().expect("key");
     let key = master.audit_key();
@@ -321,11 +373,11 @@ fn queries(c: &mut Criterion) {
     let started = std::time::Instant::now();
     // About 20 request ids to look up, spread over the trail.
     let (mut picks, mut batches) = (Vec::new(), 0);
-    let every = (n / BATCH as i64 / 20).max(1);
+    let every = (n / size as i64 / 20).max(1);
     while next < n {
-        let records = batch(&mut next);
+        let records = batch(&mut next, size);
         if batches % every == 0 {
-            picks.push(records[(batches * 37) as usize % BATCH].request_id.clone());
+            picks.push(records[(batches * 37) as usize % size].request_id.clone());
         }
         batches += 1;
         append_batch_second(proto.conn(), &key, &mut seen, &records).expect("append");
@@ -340,10 +392,14 @@ fn queries(c: &mut Criterion) {
         .expect("time")
         .format("%Y-%m-%dT%H:%M")
         .to_string();
-    let (lo, hi) = (format!("{minute}:00"), format!("{minute}:59.999999Z"));
     let minute_start = (mid / 60_000_000) * 60;
+    let (lo, hi) = (format!("{minute}:00"), second_prefix(minute_start + 60));
     let after_minute = second_prefix(minute_start + 60 + MAX_SPAN_S);
-    let tenth = second_prefix((T0_US + next * 9 / 10 * STEP_US) / 1_000_000);
+    let tenth_s = (T0_US + next * 9 / 10 * STEP_US) / 1_000_000;
+    let tenth = second_prefix(tenth_s);
+    // Records written from that second on: the counts must add up to them.
+    let from = (tenth_s * 1_000_000 - T0_US + STEP_US - 1) / STEP_US;
+    let expected = next - from;
 
     let mut g = c.benchmark_group("audit_layout_queries");
     g.sample_size(10);
@@ -421,7 +477,8 @@ fn queries(c: &mut Criterion) {
                     &[Value::from(tenth.as_str())],
                 )
                 .expect("counts");
-            assert_eq!(rows.len(), 2);
+            let total: i64 = rows.iter().map(|r| r.int(1).expect("sum")).sum();
+            assert_eq!((rows.len(), total), (2, expected));
         })
     });
     g.finish();

@@ -34,11 +34,14 @@ Layouts:
 
     python3 benches/load/audit_layouts.py --queries [--actors N] [--records N]
 
-writes `current` and `batch_lookup` with N records each (default 200,000), then times the
-lookups `audit query` and the portal make on each: one request id (the batches of the second
+writes `current`, `batch_lookup` and `batch_second` with N records each (default 200,000),
+then times the lookups `audit query` and the portal make on each: one request id (the batches of the second
 the id leads with, a text search in their records), the newest 100 records of a one-minute
 window, of one actor and under a path prefix, and the counts by decision since a time. The
-CPU times include Python's own; compare the two layouts with each other.
+CPU times include Python's own; compare the layouts with each other. The batch layouts'
+lookups here select a one-sided time range and the batches' records with an ORDER BY, two
+shapes `cargo bench --bench audit_layout` found slow natively: read them as upper bounds.
+Options come in this order: --queries, --actors, --records.
 """
 import json
 import os
@@ -192,6 +195,7 @@ LAYOUTS = {
 
 def run(name, n, queries=False):
     schema, rows_of = LAYOUTS[name]
+    SEEN.clear()
     with tempfile.TemporaryDirectory() as d:
         c = sqlite3.connect(os.path.join(d, "a.db"), isolation_level=None)
         try:
