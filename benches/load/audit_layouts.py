@@ -284,7 +284,8 @@ def q_counts(name, c, since):
     if name == "batch_second":
         return c.execute("""SELECT decision, SUM(n) FROM audit_second_count WHERE kind = 'request'
             AND second >= ? GROUP BY decision""", (since[:19],)).fetchall()
-    # Whole batches after `since`, then the records of the one batch it cuts through.
+    # Whole batches from `since` on only: the batch it cuts through is left out (approximate,
+    # as batch_second's whole seconds are; the timing is what this compares).
     return c.execute("""SELECT decision, SUM(n) FROM audit_batch_count WHERE kind = 'request' AND batch IN
         (SELECT id FROM audit_batch WHERE ts_first >= ?) GROUP BY decision""", (since,)).fetchall()
 
