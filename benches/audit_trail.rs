@@ -3,10 +3,10 @@
 //!
 //! `cargo bench --bench audit_trail` (ERPGATE_BENCH_TRAIL=N records per trail, default
 //! 1,000,000, or 20,000 when run as a test; two trails are written, ~1 minute each at a
-//! million). Each trail is written
+//! million; ERPGATE_BENCH_TRAIL_ORDERED_ONLY=1 writes only the second). Each trail is written
 //! through the real chain appender in batches of 512, with realistic records (50 actors, 100
-//! endpoints, one record every 5 ms of simulated time). The two trails differ only in how
-//! request ids are made:
+//! endpoints, one record every 5 ms of simulated time, and a rare actor every 10,000th). The
+//! two trails differ only in how request ids are made:
 //! - `random_ids`: 128 random bits (erpgate before issue 20): every append lands on a random
 //!   page of the `request_id` index;
 //! - `time_ordered_ids`: the Unix second then 96 random bits, the format of
@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use erpgate::audit::query::{select_rows, Filter};
+use erpgate::audit::query::{last_use, select_rows, Filter};
 use erpgate::audit::{chain, AuditRecord, Kind};
 use erpgate::crypto::{random_bytes, KeyedHasher, MasterKey};
 use erpgate::store::Store;
@@ -61,7 +61,11 @@ fn record(ids: Ids, i: i64) -> AuditRecord {
         ts,
         request_id: request_id(ids, second),
         kind: Some(Kind::Request),
-        actor: format!("account:integration-{:02}", i % 50),
+        actor: if i % 10_000 == 5_000 {
+            "account:rare".to_string()
+        } else {
+            format!("account:integration-{:02}", i % 50)
+        },
         credential_id: Some(format!("cred_{:016x}", i % 50)),
         tenant: Some("acme".into()),
         client_ip: Some("10.1.2.3".into()),
@@ -184,6 +188,14 @@ fn queries(c: &mut Criterion, trail: &Trail, n: i64) {
             },
         ),
         (
+            // One record in 10,000 (every 50 s of simulated time): 100 of its seconds.
+            "by_rare_actor_newest_100",
+            Filter {
+                actor: Some("account:rare".into()),
+                ..Filter::default()
+            },
+        ),
+        (
             "by_path_prefix_newest_100",
             Filter {
                 path_prefix: Some("/fscmRestApi/resources/11.13.18.05/resource042/".into()),
@@ -198,6 +210,19 @@ fn queries(c: &mut Criterion, trail: &Trail, n: i64) {
             b.iter(|| black_box(select_rows(conn, black_box(&f), 100).expect("query")))
         });
     }
+    // The portal's "last used" of a credential set: the worst case, one the account has not
+    // used among its newest `LAST_USE_WINDOW` request records, all of which are read.
+    let actor = "account:integration-07";
+    assert_eq!(
+        last_use(conn, actor, "cred_unused").expect("last use"),
+        None
+    );
+    assert!(last_use(conn, actor, &format!("cred_{:016x}", 7))
+        .expect("last use")
+        .is_some());
+    g.bench_function("last_use_unused_credential", |b| {
+        b.iter(|| black_box(last_use(conn, actor, black_box("cred_unused")).expect("last use")))
+    });
     g.finish();
 }
 
@@ -209,9 +234,13 @@ fn benches(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if measuring { 1_000_000 } else { 20_000 });
-    let mut random = write_trail(Ids::Random, n, "random_ids");
-    append_64(c, &mut random, "append_64_random_ids");
-    drop(random);
+    // ERPGATE_BENCH_TRAIL_ORDERED_ONLY=1: the time-ordered trail only (at 10 M records, the
+    // random one takes a quarter of an hour to write).
+    if std::env::var_os("ERPGATE_BENCH_TRAIL_ORDERED_ONLY").is_none() {
+        let mut random = write_trail(Ids::Random, n, "random_ids");
+        append_64(c, &mut random, "append_64_random_ids");
+        drop(random);
+    }
     let mut ordered = write_trail(Ids::TimeOrdered, n, "time_ordered_ids");
     append_64(c, &mut ordered, "append_64_time_ordered_ids");
     queries(c, &ordered, n);

@@ -245,6 +245,9 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
         "UPDATE audit_policy SET min_retention_days = 0",
         "SELECT erpgate_audit_prune(node, MAX(id) - 1) FROM audit_log GROUP BY node",
         "CREATE TABLE audit_policy_shadow (x int)",
+        "UPDATE audit_actor_second SET actor = 'someone-else'",
+        "DELETE FROM audit_actor_second",
+        "TRUNCATE audit_actor_second",
     ] {
         let e = as_gw(sql).expect_err(sql);
         assert!(
@@ -260,7 +263,31 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
         .parse()
         .expect("count");
     assert!(n >= 3, "{n} records");
-    // Retention runs through the owner's function; nothing here is older than the floor.
+    // A store granted before the actor lookup existed (schema 11): the owner's migrate gives
+    // the role that writes the trail the lookup too, without --grant-to.
+    let as_owner = |sql: &str| pg.psql_as("erpgate_owner", "owner-secret", "erpgate", sql);
+    as_owner(
+        "DROP TABLE audit_actor_second; DROP FUNCTION erpgate_audit_prune_lookup(TEXT); \
+         CREATE INDEX audit_actor ON audit_log(actor, ts); DROP INDEX audit_ts_actor; CREATE INDEX audit_ts ON audit_log(ts); DELETE FROM schema_migrations WHERE version = 12",
+    )
+    .expect("back to schema 11");
+    let migrated = gw.ok(&[
+        "migrate",
+        "--owner",
+        "erpgate_owner",
+        "--owner-password-file",
+        owner_pass.to_str().expect("path"),
+    ]);
+    assert!(migrated.contains("applied migration(s) 12"), "{migrated}");
+    let r = gw.get_as(&cred, INVOICES);
+    assert_eq!(r.status, 200);
+    gw.audit_record(r.header("x-request-id").expect("request id"));
+    let lookup: u64 = as_gw("SELECT COUNT(*) FROM audit_actor_second WHERE actor = 'ap-sync'")
+        .expect("read the lookup")
+        .parse()
+        .expect("count");
+    assert!(lookup >= 1, "the relayed requests' actor and seconds");
+    // Retention runs through the owner's functions; nothing here is older than the floor.
     let pruned = gw.ok(&["audit", "prune", "--days", "30", "--yes"]);
     assert!(pruned.contains("pruned 0"), "{pruned}");
     let verified = gw.ok(&["audit", "verify"]);

@@ -41,6 +41,7 @@ const CASES: &[Case] = &[
     ("audit_chain", audit::chains),
     ("audit_tampering", audit::tampering),
     ("audit_retention_and_query", audit::retention_and_query),
+    ("audit_actor_lookup", audit::actor_lookup),
     ("nodes", cluster::nodes),
     ("shared_failures", cluster::shared_failures),
 ];
@@ -71,7 +72,7 @@ fn migrations(open: Open<'_>) {
     ));
     assert_eq!(
         s.migrate().expect("m1"),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     );
     assert!(s.migrate().expect("m2").is_empty());
     open()
@@ -92,6 +93,7 @@ fn migrations(open: Open<'_>) {
         "audit_policy",
         "portal_users",
         "portal_sessions",
+        "audit_actor_second",
     ] {
         assert!(s.has_table(table).expect("has_table"), "{table}");
     }

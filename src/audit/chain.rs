@@ -7,7 +7,8 @@
 //! `node` column); a single gateway's default chain has none. Ids are global and increasing,
 //! so the chains interleave by id. Rows are appended in one writer transaction per batch
 //! (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), reading the chain's tail inside
-//! it, so several processes (gateways, the CLI) can append to one chain safely.
+//! it, so several processes (gateways, the CLI) can append to one chain safely. The same
+//! transaction writes the actor lookup's rows for the batch ([`super::by_actor`]).
 
 use super::record::{AuditRecord, Kind};
 use crate::crypto::KeyedHasher;
@@ -81,7 +82,43 @@ fn append_in(
         }
         tx.execute(&insert_sql(chunk.len()), &values)?;
     }
+    note_actors(tx, records)?;
     Ok(id)
+}
+
+/// The second a record time falls in, as the actor lookup keys it: its first 19 characters
+/// (`2026-12-01T00:00:00`), the same as SQL's `substr(ts, 1, 19)`.
+pub fn second_of(ts: &str) -> &str {
+    ts.char_indices().nth(19).map_or(ts, |(i, _)| &ts[..i])
+}
+
+/// Records in `audit_actor_second` each (actor, second) of `records` not there yet, in the
+/// appender's transaction: a few rows per batch where an index on (actor, ts) took an entry
+/// per record. In key order, so concurrent appenders take the rows' locks in one order.
+fn note_actors(tx: &Conn, records: &[AuditRecord]) -> Result<(), StoreError> {
+    let pairs: std::collections::BTreeSet<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.actor.as_str(), second_of(&r.ts)))
+        .collect();
+    let per_insert = match tx.engine() {
+        crate::store::sql::Engine::Postgres => ROWS_PER_INSERT,
+        crate::store::sql::Engine::Sqlite => 1,
+    };
+    let pairs: Vec<_> = pairs.into_iter().collect();
+    for chunk in pairs.chunks(per_insert) {
+        let mut sql = String::from("INSERT INTO audit_actor_second (actor, second) VALUES ");
+        let mut values = Vec::with_capacity(chunk.len() * 2);
+        for (n, (actor, second)) in chunk.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(?{}, ?{})", 2 * n + 1, 2 * n + 2));
+            values.extend(params![*actor, *second]);
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
 }
 
 /// A record's JSON as `node`'s chain holds it: with `"node"` as its first member (where
@@ -134,8 +171,9 @@ fn insert_sql(rows: usize) -> String {
 
 /// Deletes records older than `before` (RFC 3339) from every chain and appends to each chain
 /// it cut a checkpoint record that vouches for where the chain now starts, in the same
-/// transaction as that chain's deletion. The newest record of each chain is always kept, so every chain has a tail to
-/// continue from. Returns how many records were deleted.
+/// transaction as that chain's deletion. The newest record of each chain is always kept, so
+/// every chain has a tail to continue from. Then the actor lookup's rows that name no record
+/// any more go too. Returns how many records were deleted.
 pub fn prune(conn: &Conn, key: &KeyedHasher, before: &str, actor: &str) -> Result<u64, StoreError> {
     let nodes = conn.query("SELECT DISTINCT node FROM audit_log ORDER BY node", &[])?;
     let mut deleted = 0;
@@ -149,6 +187,11 @@ pub fn prune(conn: &Conn, key: &KeyedHasher, before: &str, actor: &str) -> Resul
             Err(e) => failed.push(format!("{}: {e}", super::verify::node_label(&node))),
         }
     }
+    // Then the actor lookup's rows that name no record left (whatever the chains' outcome:
+    // only such rows can go).
+    if let Err(e) = conn.transaction(Tx::Write, |tx| prune_lookup(tx, before)) {
+        failed.push(format!("the actor lookup: {e}"));
+    }
     if failed.is_empty() {
         Ok(deleted)
     } else {
@@ -156,6 +199,30 @@ pub fn prune(conn: &Conn, key: &KeyedHasher, before: &str, actor: &str) -> Resul
             "{deleted} record(s) pruned, but not from {}",
             failed.join("; ")
         )))
+    }
+}
+
+/// Deletes the actor lookup's rows of the seconds before `before` that no record left before
+/// it falls in (each chain's newest is kept, so some may stay).
+fn prune_lookup(tx: &Conn, before: &str) -> Result<u64, StoreError> {
+    match tx.engine() {
+        // Through the owner's function, like the chains.
+        crate::store::sql::Engine::Postgres => {
+            let n = tx
+                .query_one("SELECT erpgate_audit_prune_lookup(?1)", &params![before])?
+                .int(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }
+        crate::store::sql::Engine::Sqlite => {
+            tx.execute("UPDATE audit_gate SET open = 1 WHERE id = 1", &[])?;
+            let n = tx.execute(
+                "DELETE FROM audit_actor_second WHERE second < substr(?1, 1, 19) \
+                 AND (actor, second) NOT IN (SELECT actor, substr(ts, 1, 19) FROM audit_log WHERE ts < ?1)",
+                &params![before],
+            )?;
+            tx.execute("UPDATE audit_gate SET open = 0 WHERE id = 1", &[])?;
+            Ok(n)
+        }
     }
 }
 

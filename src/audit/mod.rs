@@ -2,6 +2,7 @@
 //! administrative action; append-only (enforced by triggers), hash-chained under a key derived
 //! from the master key, written in batches off the request path, never holding a secret.
 
+pub mod by_actor;
 pub mod chain;
 pub mod preview;
 pub mod query;

@@ -150,21 +150,62 @@ pub fn summary(conn: &Conn, since: &str, top: u32) -> Result<Summary, crate::sto
 pub const LAST_USE_WINDOW: u32 = 10_000;
 
 /// When credential set `credential` of `account` was last used: the time of the newest
-/// request record naming it among the account's newest [`LAST_USE_WINDOW`] (the actor and
-/// time index bounds the work); `None` when it is not among them.
+/// request record naming it among the account's newest [`LAST_USE_WINDOW`] (read through the
+/// account's seconds, newest first); `None` when it is not among them.
 pub fn last_use(
     conn: &Conn,
     account: &str,
     credential: &str,
 ) -> Result<Option<String>, crate::store::StoreError> {
-    let needle = format!("%\"credential_id\":\"{credential}\"%");
-    let row = conn.query_opt(
-        &format!(
-            "SELECT ts FROM (SELECT ts, record FROM audit_log WHERE actor = ?1 AND kind = 'request' ORDER BY ts DESC LIMIT {LAST_USE_WINDOW}) recent WHERE record LIKE ?2 ORDER BY ts DESC LIMIT 1"
-        ),
-        &[Value::from(account), Value::from(needle)],
-    )?;
-    row.map(|r| r.text(0)).transpose()
+    Ok(last_uses(conn, account, &[credential])?.pop().flatten())
+}
+
+/// [`last_use`] of each of `credentials` (of one account), in one walk through the account's
+/// records: it stops when every one is found or the window is read.
+pub fn last_uses(
+    conn: &Conn,
+    account: &str,
+    credentials: &[&str],
+) -> Result<Vec<Option<String>>, crate::store::StoreError> {
+    let mut found: Vec<Option<String>> = vec![None; credentials.len()];
+    if credentials.is_empty() {
+        return Ok(found);
+    }
+    // Each credential's member, found as it is written (exactly, unlike `LIKE`).
+    let find = match conn.engine() {
+        crate::store::sql::Engine::Sqlite => ", instr(record, ?) > 0",
+        crate::store::sql::Engine::Postgres => ", strpos(record, ?) > 0",
+    };
+    let needles: Vec<Value> = credentials
+        .iter()
+        .map(|c| Value::from(format!("\"credential_id\":{}", serde_json::Value::from(*c))))
+        .collect();
+    let mut filter = Where::default();
+    filter.add("actor = ?", Some(account.to_string()));
+    filter.conds.push("kind = 'request'");
+    let walk = super::by_actor::Walk {
+        actor: account,
+        since: None,
+        through: None,
+        columns: format!("ts{}", find.repeat(credentials.len())),
+        column_values: &needles,
+        filter: &filter,
+    };
+    let (mut seen, mut missing) = (0u32, credentials.len());
+    super::by_actor::walk(conn, &walk, LAST_USE_WINDOW, |r| {
+        seen += 1;
+        for (i, slot) in found.iter_mut().enumerate() {
+            if slot.is_none() && r.flag(i + 1)? {
+                *slot = Some(r.text(0)?);
+                missing -= 1;
+            }
+        }
+        if missing == 0 {
+            return Ok(0);
+        }
+        Ok(LAST_USE_WINDOW.saturating_sub(seen))
+    })?;
+    Ok(found)
 }
 
 /// One record as stored: its id and time (a page's cursor) and its JSON.
@@ -180,8 +221,11 @@ pub struct Row {
 /// Each matching record with its id and time, oldest first.
 pub fn select_rows(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, QueryError> {
     check_known(f)?;
-    let (sql, values) = select_sql(f, limit)?;
     let store = |e: crate::store::StoreError| QueryError::Store(e.to_string());
+    if let (Some(actor), None) = (f.actor.as_deref(), &f.request_id) {
+        return by_actor(conn, f, actor, limit).map_err(store);
+    }
+    let (sql, values) = select_sql(f, limit)?;
     conn.query(&sql, &values)
         .map_err(store)?
         .iter()
@@ -195,8 +239,55 @@ pub fn select_rows(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, Quer
         .collect()
 }
 
+/// [`select_rows`] by actor (and no request id): through the actor's seconds
+/// ([`super::by_actor`]), newest first, until `limit` records are found.
+fn by_actor(
+    conn: &Conn,
+    f: &Filter,
+    actor: &str,
+    limit: u32,
+) -> Result<Vec<Row>, crate::store::StoreError> {
+    let filter = filter_where(f).map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+    // Already checked by `filter_where`: these normalise.
+    let norm = |t: &Option<String>| t.as_deref().and_then(|t| normalize_time(t).ok());
+    let through = match (norm(&f.until), f.before.as_ref().map(|(ts, _)| ts.clone())) {
+        (Some(u), Some(b)) => Some(u.min(b)),
+        (u, b) => u.or(b),
+    };
+    let walk = super::by_actor::Walk {
+        actor,
+        since: norm(&f.since),
+        through,
+        columns: "id, ts, record".into(),
+        column_values: &[],
+        filter: &filter,
+    };
+    let mut rows = Vec::new();
+    super::by_actor::walk(conn, &walk, limit, |r| {
+        rows.push(Row {
+            id: r.int(0)?,
+            ts: r.text(1)?,
+            record: r.text(2)?,
+        });
+        Ok(limit.saturating_sub(u32::try_from(rows.len()).unwrap_or(u32::MAX)))
+    })?;
+    rows.reverse();
+    Ok(rows)
+}
+
 /// The statement `select` runs for `f`, and its values.
 fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError> {
+    let w = filter_where(f)?;
+    // Several gateways' chains interleave: merged by time (ties by id, the order written).
+    let sql = format!(
+        "SELECT id, ts, record FROM (SELECT id, ts, record FROM audit_log{} ORDER BY ts DESC, id DESC LIMIT {limit}) AS recent ORDER BY ts, id",
+        w.clause()
+    );
+    Ok((sql, w.values))
+}
+
+/// The conditions of `f`.
+fn filter_where(f: &Filter) -> Result<Where, QueryError> {
     let mut w = Where::default();
     w.time(f.since.as_deref(), f.until.as_deref())?;
     w.add("actor = ?", f.actor.clone());
@@ -223,12 +314,7 @@ fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError
             Value::Int(*id),
         ]);
     }
-    // Several gateways' chains interleave: merged by time (ties by id, the order written).
-    let sql = format!(
-        "SELECT id, ts, record FROM (SELECT id, ts, record FROM audit_log{} ORDER BY ts DESC, id DESC LIMIT {limit}) AS recent ORDER BY ts, id",
-        w.clause()
-    );
-    Ok((sql, w.values))
+    Ok(w)
 }
 
 /// A `WHERE` clause of only the conditions given, so SQLite can use the indexes on
@@ -236,7 +322,7 @@ fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError
 /// query a scan of the whole trail). Shared by `select` and `audit export`.
 #[derive(Default)]
 pub struct Where {
-    conds: Vec<&'static str>,
+    pub(super) conds: Vec<&'static str>,
     /// The bound values, in the order of the conditions.
     pub values: Vec<Value>,
 }

@@ -6,7 +6,9 @@
 //! record, the columns beside the record match it, and the chain starts at genesis or where a
 //! retention checkpoint says it continues. A removed record shows as the next one's broken
 //! link; a removed chain head as a chain that does not start at genesis; a removed tail only
-//! against an anchored last hash (README: anchor `last_hash` elsewhere).
+//! against an anchored last hash (README: anchor `last_hash` elsewhere). In the database,
+//! every record's actor and second must also be in the actor lookup that queries by actor
+//! read (outside the chain, so checked here): a record hidden from them breaks its chain.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +67,24 @@ impl Report {
     /// The verdict on `node`'s chain.
     pub fn chain(&self, node: &str) -> Option<&Verdict> {
         self.chains.iter().find(|(n, _)| n == node).map(|(_, v)| v)
+    }
+
+    /// Marks record `id` of `node`'s chain as missing from the actor lookup (its row in
+    /// `audit_actor_second` was deleted, or never written): the chain holds, but a query by
+    /// actor would not show the record. Kept as the chain's verdict unless an earlier record
+    /// of it is broken.
+    fn hidden_from_actor_queries(&mut self, id: i64, node: &str) {
+        let why = "the record's actor and second are missing from the actor lookup (audit_actor_second): queries by actor would not show it".to_string();
+        match self.chains.iter_mut().find(|(n, _)| n == node) {
+            Some((_, v)) => {
+                if !matches!(v, Verdict::Broken { id: first, .. } if *first < id) {
+                    *v = Verdict::Broken { id, why };
+                }
+            }
+            None => self
+                .chains
+                .push((node.to_string(), Verdict::Broken { id, why })),
+        }
     }
 
     /// `(node, id, why)` of the first broken chain.
@@ -167,7 +187,14 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
             Ok(true)
         },
     )?;
-    Ok(walks.finish(false))
+    let mut report = walks.finish(false);
+    if let Some(row) = conn.query_opt(
+        "SELECT l.id, l.node FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_actor_second s WHERE s.actor = l.actor AND s.second = substr(l.ts, 1, 19)) ORDER BY l.id LIMIT 1",
+        &[],
+    )? {
+        report.hidden_from_actor_queries(row.int(0)?, &row.text(1)?);
+    }
+    Ok(report)
 }
 
 /// One walk per chain; a broken chain's later rows are skipped.

@@ -167,20 +167,22 @@ fn render_account(
         (Ok(None), _) => return not_found(c),
         _ => return super::unavailable().into(),
     };
-    // Last use, from the audit trail (the account's recent request records).
-    let last_use: Vec<String> = creds
-        .iter()
-        .map(
-            |k| match crate::audit::query::last_use(store.conn(), &account.name, &k.id) {
-                Ok(Some(ts)) => esc(&ts),
-                Ok(None) => format!(
-                    "not in the last {} requests",
-                    crate::audit::query::LAST_USE_WINDOW
-                ),
-                Err(_) => "unknown".into(),
-            },
-        )
-        .collect();
+    // Last use, from the audit trail (the account's recent request records, read once).
+    let ids: Vec<&str> = creds.iter().map(|k| k.id.as_str()).collect();
+    let last_use: Vec<String> =
+        match crate::audit::query::last_uses(store.conn(), &account.name, &ids) {
+            Ok(found) => found
+                .into_iter()
+                .map(|t| match t {
+                    Some(ts) => esc(&ts),
+                    None => format!(
+                        "not in the last {} requests",
+                        crate::audit::query::LAST_USE_WINDOW
+                    ),
+                })
+                .collect(),
+            Err(_) => vec!["unknown".into(); creds.len()],
+        };
     drop(store);
     let mut body = String::with_capacity(4096);
     if let Some(i) = issued {

@@ -77,9 +77,12 @@ impl Store {
              GRANT SELECT, UPDATE ON change_counter TO {r};
              GRANT SELECT, INSERT ON audit_log TO {r};
              REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {r};
+             GRANT SELECT, INSERT ON audit_actor_second TO {r};
+             REVOKE UPDATE, DELETE, TRUNCATE ON audit_actor_second FROM {r};
              GRANT SELECT ON audit_gate, audit_policy, schema_migrations TO {r};
              GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {r};
-             GRANT EXECUTE ON FUNCTION erpgate_audit_prune(TEXT, BIGINT) TO {r};",
+             GRANT EXECUTE ON FUNCTION erpgate_audit_prune(TEXT, BIGINT) TO {r};
+             GRANT EXECUTE ON FUNCTION erpgate_audit_prune_lookup(TEXT) TO {r};",
             schema = self.current_schema()?,
             state = STATE_TABLES.join(", "),
         );

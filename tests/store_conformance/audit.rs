@@ -202,6 +202,20 @@ pub fn retention_and_query(open: Open<'_>) {
     s.set_retention_floor(0).expect("floor");
     let pruned = chain::prune(s.conn(), &key, "2026-12-02T00:00:00Z", "test").expect("prune");
     assert_eq!(pruned, 6 + 1 + 2, "all old records but each chain's newest");
+    // The actor lookup keeps the seconds records are left in (from gw-b's r-1-1 on).
+    let seconds = |actor: &str| -> Vec<String> {
+        s.conn()
+            .query(
+                "SELECT second FROM audit_actor_second WHERE actor = ?1 AND second < '2026-12-03' ORDER BY second",
+                &[actor.into()],
+            )
+            .expect("seconds")
+            .iter()
+            .map(|r| r.text(0).expect("second"))
+            .collect()
+    };
+    assert_eq!(seconds("ap-sync"), ["2026-12-01T00:00:02"], "gw-c's newest");
+    assert_eq!(seconds("hr-feed"), ["2026-12-01T00:00:01"], "gw-b's newest");
     let report = chain::verify_db(open().conn(), &key).expect("verify");
     assert_eq!(intact(&report, "gw-a"), 4 + 1, "the rest and a checkpoint");
     assert_eq!(intact(&report, "gw-b"), 1 + 1);
@@ -270,4 +284,182 @@ pub fn retention_and_query(open: Open<'_>) {
     };
     assert_eq!(ids(&day9, 10), ["early-0", "r-9-0", "early-1", "r-9-1"]);
     assert_eq!(ids(&day9, 2), ["early-1", "r-9-1"], "the newest by time");
+}
+
+/// The actor lookup (`audit_actor_second`): written with the records, rebuilt by its
+/// migration from a trail written before it, append-only, read page by page by queries by
+/// actor, and checked by verification.
+pub fn actor_lookup(open: Open<'_>) {
+    use erpgate::audit::query::{last_use, last_uses, select_rows, Filter};
+    let s = migrated(open);
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    // A rare actor in 150 seconds, 40 s apart, and a busy one in every second between.
+    let mut recs = Vec::new();
+    for i in 0..150 * 40 {
+        let t = chrono::DateTime::from_timestamp(1_796_083_200 + i, 250_000_000).expect("time");
+        let rare = i % 40 == 0;
+        recs.push(AuditRecord {
+            ts: t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            request_id: format!("{}-{i}", if rare { "rare" } else { "busy" }),
+            kind: Some(erpgate::audit::Kind::Request),
+            actor: if rare { "rare" } else { "busy" }.into(),
+            credential_id: Some(if i == 40 { "cred_old" } else { "cred_new" }.into()),
+            method: "GET".into(),
+            path: "/fscmRestApi/resources/11.13.18.05/invoices".into(),
+            decision: "relayed".into(),
+            ..Default::default()
+        });
+    }
+    for part in recs.chunks(512) {
+        chain::append(s.conn(), &key, "gw-a", part).expect("append");
+    }
+    let count = |sql: &str| s.conn().query_one(sql, &[]).expect(sql).int(0).expect("n");
+    assert_eq!(
+        count("SELECT COUNT(*) FROM audit_actor_second WHERE actor = 'rare'"),
+        150
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM audit_actor_second"), 150 * 40);
+    assert_eq!(
+        intact(&chain::verify_db(s.conn(), &key).expect("verify"), "gw-a"),
+        6000
+    );
+
+    // The newest 100 of the rare actor cross two pages of its seconds; the next page of
+    // records continues before the first's oldest.
+    let rare = |before: Option<(String, i64)>, limit| {
+        let f = Filter {
+            actor: Some("rare".into()),
+            before,
+            ..Default::default()
+        };
+        select_rows(s.conn(), &f, limit).expect("select")
+    };
+    let ids = |rows: &[erpgate::audit::query::Row]| -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str::<AuditRecord>(&r.record)
+                    .expect("json")
+                    .request_id
+            })
+            .collect()
+    };
+    let first = rare(None, 100);
+    let want: Vec<String> = (50..150).map(|k| format!("rare-{}", k * 40)).collect();
+    assert_eq!(ids(&first), want);
+    let cursor = first.first().map(|r| (r.ts.clone(), r.id));
+    let second = rare(cursor, 100);
+    let want: Vec<String> = (0..50).map(|k| format!("rare-{}", k * 40)).collect();
+    assert_eq!(ids(&second), want);
+    // Time bounds apply exactly, within a second too.
+    let window = Filter {
+        actor: Some("busy".into()),
+        since: Some("2026-12-01T00:00:10.25Z".into()),
+        until: Some("2026-12-01T00:00:13.25Z".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&select_rows(s.conn(), &window, 10).expect("window")),
+        ["busy-10", "busy-11", "busy-12"]
+    );
+    assert!(rare(None, 0).is_empty());
+    // The last use of a credential among the account's newest request records.
+    assert_eq!(
+        last_use(s.conn(), "rare", "cred_new")
+            .expect("last use")
+            .as_deref(),
+        Some("2026-12-01T01:39:20.250000Z")
+    );
+    assert_eq!(
+        last_use(s.conn(), "rare", "cred_old")
+            .expect("last use")
+            .as_deref(),
+        Some("2026-12-01T00:00:40.250000Z")
+    );
+    assert_eq!(
+        last_use(s.conn(), "rare", "cred_none").expect("last use"),
+        None
+    );
+    assert_eq!(
+        last_use(s.conn(), "nobody", "cred_new").expect("last use"),
+        None
+    );
+    // Several credential sets in one walk; a name is matched exactly (`_` is no wildcard).
+    assert_eq!(
+        last_uses(
+            s.conn(),
+            "rare",
+            &["cred_old", "cred_none", "cred_new", "cred%", "cred_ne_"]
+        )
+        .expect("last uses"),
+        [
+            Some("2026-12-01T00:00:40.250000Z".to_string()),
+            None,
+            Some("2026-12-01T01:39:20.250000Z".to_string()),
+            None,
+            None,
+        ]
+    );
+
+    // Append-only, like the trail.
+    for sql in [
+        "UPDATE audit_actor_second SET actor = 'x' WHERE actor = 'rare'",
+        "DELETE FROM audit_actor_second WHERE actor = 'rare'",
+    ] {
+        let e = s.conn().execute(sql, &[]).expect_err(sql);
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    if s.conn().engine() == Engine::Postgres {
+        let e = s
+            .conn()
+            .batch("TRUNCATE audit_actor_second")
+            .expect_err("truncate");
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
+
+    // A trail written before the lookup existed: its migration rebuilds it from the records.
+    s.conn()
+        .batch("DROP TABLE audit_actor_second; CREATE INDEX audit_actor ON audit_log(actor, ts); DROP INDEX audit_ts_actor; CREATE INDEX audit_ts ON audit_log(ts); DELETE FROM schema_migrations WHERE version = 12")
+        .expect("back to version 11");
+    if s.conn().engine() == Engine::Postgres {
+        s.conn()
+            .batch("DROP FUNCTION erpgate_audit_prune_lookup(TEXT)")
+            .expect("and its function");
+    }
+    let mut again = open();
+    assert_eq!(again.migrate().expect("migrate"), vec![12]);
+    assert_eq!(count("SELECT COUNT(*) FROM audit_actor_second"), 150 * 40);
+    assert_eq!(
+        intact(&chain::verify_db(s.conn(), &key).expect("verify"), "gw-a"),
+        6000
+    );
+    assert_eq!(ids(&rare(None, 100)).len(), 100);
+
+    // Deleting a lookup row (an attacker with the database's rights) hides the records of
+    // that actor and second from queries by actor: verification names the first of them.
+    match s.conn().engine() {
+        Engine::Sqlite => s
+            .conn()
+            .batch("DROP TRIGGER audit_actor_second_no_delete")
+            .expect("drop trigger"),
+        Engine::Postgres => s
+            .conn()
+            .batch("ALTER TABLE audit_actor_second DISABLE TRIGGER audit_actor_second_no_update")
+            .expect("disable trigger"),
+    }
+    s.conn()
+        .execute(
+            "DELETE FROM audit_actor_second WHERE actor = 'rare' AND second = '2026-12-01T00:00:40'",
+            &[],
+        )
+        .expect("delete");
+    assert_eq!(ids(&rare(None, 200)).len(), 149, "hidden from the query");
+    let report = chain::verify_db(s.conn(), &key).expect("verify");
+    match report.chain("gw-a") {
+        Some(Verdict::Broken { id, why }) => {
+            assert_eq!(*id, 41, "the rare actor's second record");
+            assert!(why.contains("actor lookup"), "{why}");
+        }
+        other => panic!("a deleted lookup row was not detected: {other:?}"),
+    }
 }

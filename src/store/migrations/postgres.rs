@@ -313,4 +313,64 @@ CREATE TRIGGER browser_sessions_changed AFTER INSERT OR UPDATE OR DELETE ON brow
 ALTER TABLE tenant_keys ADD COLUMN key_ref TEXT;
 "#,
     },
+    Migration {
+        version: 12,
+        description: "the audit trail's actor lookup: a row per actor and second instead of an index entry per record",
+        sql: r#"
+-- See the SQLite migration 12.
+CREATE TABLE audit_actor_second (
+    actor  TEXT NOT NULL,
+    second TEXT NOT NULL,
+    PRIMARY KEY (actor, second)
+);
+INSERT INTO audit_actor_second (actor, second)
+    SELECT DISTINCT actor, substr(ts, 1, 19) FROM audit_log;
+DROP INDEX audit_actor;
+-- The time index carries the actor: a walk through an actor's seconds reads the other
+-- actors' entries from the index alone, and the table only for the actor's own records.
+-- Appends still go to its last pages (times grow).
+CREATE INDEX audit_ts_actor ON audit_log(ts, actor);
+DROP INDEX audit_ts;
+CREATE TRIGGER audit_actor_second_no_update BEFORE UPDATE OR DELETE ON audit_actor_second
+    FOR EACH ROW EXECUTE FUNCTION erpgate_audit_append_only();
+CREATE TRIGGER audit_actor_second_no_truncate BEFORE TRUNCATE ON audit_actor_second
+    FOR EACH STATEMENT EXECUTE FUNCTION erpgate_audit_append_only();
+
+-- Retention deletes the lookup's rows that name no record any more: a second before the
+-- cut that no record left before the cut falls in. Whoever calls it, it can delete nothing a
+-- record is behind, so a gateway role may run it (`migrate --grant-to`).
+CREATE FUNCTION erpgate_audit_prune_lookup(p_before TEXT) RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    deleted BIGINT;
+BEGIN
+    UPDATE audit_gate SET open = 1 WHERE id = 1;
+    DELETE FROM audit_actor_second
+     WHERE second < substr(p_before, 1, 19)
+       AND (actor, second) NOT IN
+           (SELECT actor, substr(ts, 1, 19) FROM audit_log WHERE ts < p_before);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    UPDATE audit_gate SET open = 0 WHERE id = 1;
+    RETURN deleted;
+END $$;
+DO $$ BEGIN
+    EXECUTE format('ALTER FUNCTION erpgate_audit_prune_lookup(TEXT) SET search_path = %I, pg_temp', current_schema());
+END $$;
+REVOKE ALL ON FUNCTION erpgate_audit_prune_lookup(TEXT) FROM PUBLIC;
+
+-- A gateway role granted the trail before this version (`migrate --grant-to`) writes the
+-- lookup too: the same rights, insert and read only.
+DO $$
+DECLARE r RECORD;
+BEGIN
+    FOR r IN SELECT DISTINCT grantee FROM information_schema.role_table_grants
+             WHERE table_schema = current_schema() AND table_name = 'audit_log'
+               AND privilege_type = 'INSERT' AND grantee <> current_user
+    LOOP
+        EXECUTE format('GRANT SELECT, INSERT ON audit_actor_second TO %I', r.grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION erpgate_audit_prune_lookup(TEXT) TO %I', r.grantee);
+    END LOOP;
+END $$;
+"#,
+    },
 ];
