@@ -344,4 +344,23 @@ fn an_edit_to_any_column_beside_the_hashed_record_is_named_by_verify() {
         .expect("restore");
         assert!(gw.ok(&["audit", "verify"]).contains("intact"), "{col}");
     }
+    // The actor lookup beside the chain: a row deleted hides its records from queries by
+    // actor; verify names the first, and `audit reindex` adds back what the records imply.
+    conn.execute_batch(
+        "DROP TRIGGER audit_actor_second_no_delete; \
+         DELETE FROM audit_actor_second WHERE actor = 'ap-sync'",
+    )
+    .expect("delete the lookup's rows");
+    let out = gw.cli(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("actor lookup") && text.contains("erpgate audit reindex"),
+        "{text}"
+    );
+    let added = gw.ok(&["audit", "reindex"]);
+    assert!(added.contains("row(s) added"), "{added}");
+    assert!(!added.contains(" 0 row(s)"), "{added}");
+    assert!(gw.ok(&["audit", "verify"]).contains("intact"));
+    assert!(gw.ok(&["audit", "reindex"]).contains(" 0 row(s) added"));
 }

@@ -281,12 +281,23 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
     assert!(migrated.contains("applied migration(s) 12"), "{migrated}");
     let r = gw.get_as(&cred, INVOICES);
     assert_eq!(r.status, 200);
-    gw.audit_record(r.header("x-request-id").expect("request id"));
-    let lookup: u64 = as_gw("SELECT COUNT(*) FROM audit_actor_second WHERE actor = 'ap-sync'")
-        .expect("read the lookup")
-        .parse()
-        .expect("count");
-    assert!(lookup >= 1, "the relayed requests' actor and seconds");
+    let rec = gw.audit_record(r.header("x-request-id").expect("request id"));
+    let ts = rec["ts"].as_str().expect("ts");
+    let lookup = as_gw(&format!(
+        "SELECT COUNT(*) FROM audit_actor_second WHERE actor = 'ap-sync' AND second = '{}'",
+        &ts[..19]
+    ))
+    .expect("read the lookup");
+    assert_eq!(
+        lookup, "1",
+        "the new record's actor and second, written as gw"
+    );
+    // The lookup's retention function deletes only rows no record is behind, whatever cut the
+    // role gives it, and refuses one that is not a time.
+    as_gw("SELECT erpgate_audit_prune_lookup('9999-12-31T23:59:59.999999Z')")
+        .expect("a cut in the future");
+    let e = as_gw("SELECT erpgate_audit_prune_lookup('yesterday')").expect_err("not a time");
+    assert!(e.contains("RFC 3339"), "{e}");
     // Retention runs through the owner's functions; nothing here is older than the floor.
     let pruned = gw.ok(&["audit", "prune", "--days", "30", "--yes"]);
     assert!(pruned.contains("pruned 0"), "{pruned}");

@@ -709,8 +709,13 @@ fn the_store_conforms_on_postgres() {
     let port = pg.port;
     let pg = &pg;
     run_all("postgres", &|i| {
-        pg.psql("postgres", &format!("create database case{i} owner gw"))
-            .expect("database");
+        // A locale's collation, as production databases usually have (ICU, en-US), not the
+        // byte order of the test cluster's C locale: every case holds under it.
+        pg.psql(
+            "postgres",
+            &format!("create database case{i} owner gw template template0 locale_provider icu icu_locale 'en-US'"),
+        )
+        .expect("database");
         let db = Database::parse(
             &format!("postgres://gw@127.0.0.1:{port}/case{i}"),
             dir.path(),

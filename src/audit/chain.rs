@@ -86,6 +86,19 @@ fn append_in(
     Ok(id)
 }
 
+/// Adds to the actor lookup every (actor, second) of the trail it lacks (records appended by
+/// a gateway older than schema 12, after the migration filled the lookup). Returns the rows
+/// added. Reads the whole trail once. (`WHERE true`: SQLite's parser needs it between a
+/// `SELECT` and `ON CONFLICT`.)
+pub fn reindex(conn: &Conn) -> Result<u64, StoreError> {
+    conn.transaction(Tx::Write, |tx| {
+        tx.execute(
+            "INSERT INTO audit_actor_second (actor, second) SELECT DISTINCT actor, substr(ts, 1, 19) FROM audit_log WHERE true ON CONFLICT DO NOTHING",
+            &[],
+        )
+    })
+}
+
 /// The second a record time falls in, as the actor lookup keys it: its first 19 characters
 /// (`2026-12-01T00:00:00`), the same as SQL's `substr(ts, 1, 19)`.
 pub fn second_of(ts: &str) -> &str {
@@ -94,7 +107,7 @@ pub fn second_of(ts: &str) -> &str {
 
 /// Records in `audit_actor_second` each (actor, second) of `records` not there yet, in the
 /// appender's transaction: a few rows per batch where an index on (actor, ts) took an entry
-/// per record. In key order, so concurrent appenders take the rows' locks in one order.
+/// per record.
 fn note_actors(tx: &Conn, records: &[AuditRecord]) -> Result<(), StoreError> {
     let pairs: std::collections::BTreeSet<(&str, &str)> = records
         .iter()
@@ -188,9 +201,11 @@ pub fn prune(conn: &Conn, key: &KeyedHasher, before: &str, actor: &str) -> Resul
         }
     }
     // Then the actor lookup's rows that name no record left (whatever the chains' outcome:
-    // only such rows can go).
-    if let Err(e) = conn.transaction(Tx::Write, |tx| prune_lookup(tx, before)) {
-        failed.push(format!("the actor lookup: {e}"));
+    // only such rows can go), when records went.
+    if deleted > 0 {
+        if let Err(e) = conn.transaction(Tx::Write, |tx| prune_lookup(tx, before)) {
+            failed.push(format!("the actor lookup: {e}"));
+        }
     }
     if failed.is_empty() {
         Ok(deleted)

@@ -223,7 +223,8 @@ pub fn select_rows(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, Quer
     check_known(f)?;
     let store = |e: crate::store::StoreError| QueryError::Store(e.to_string());
     if let (Some(actor), None) = (f.actor.as_deref(), &f.request_id) {
-        return by_actor(conn, f, actor, limit).map_err(store);
+        let filter = filter_where(f)?;
+        return by_actor(conn, f, &filter, actor, limit).map_err(store);
     }
     let (sql, values) = select_sql(f, limit)?;
     conn.query(&sql, &values)
@@ -244,11 +245,11 @@ pub fn select_rows(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, Quer
 fn by_actor(
     conn: &Conn,
     f: &Filter,
+    filter: &Where,
     actor: &str,
     limit: u32,
 ) -> Result<Vec<Row>, crate::store::StoreError> {
-    let filter = filter_where(f).map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
-    // Already checked by `filter_where`: these normalise.
+    // Checked by `filter_where` already: these normalise.
     let norm = |t: &Option<String>| t.as_deref().and_then(|t| normalize_time(t).ok());
     let through = match (norm(&f.until), f.before.as_ref().map(|(ts, _)| ts.clone())) {
         (Some(u), Some(b)) => Some(u.min(b)),
@@ -260,7 +261,7 @@ fn by_actor(
         through,
         columns: "id, ts, record".into(),
         column_values: &[],
-        filter: &filter,
+        filter,
     };
     let mut rows = Vec::new();
     super::by_actor::walk(conn, &walk, limit, |r| {

@@ -71,13 +71,14 @@ impl Report {
 
     /// Marks record `id` of `node`'s chain as missing from the actor lookup (its row in
     /// `audit_actor_second` was deleted, or never written): the chain holds, but a query by
-    /// actor would not show the record. Kept as the chain's verdict unless an earlier record
-    /// of it is broken.
+    /// actor would not show the record. Kept as the chain's verdict unless that record or an
+    /// earlier one of the chain is broken already (an edited actor or time column shows as
+    /// such).
     fn hidden_from_actor_queries(&mut self, id: i64, node: &str) {
-        let why = "the record's actor and second are missing from the actor lookup (audit_actor_second): queries by actor would not show it".to_string();
+        let why = "the record's actor and second are missing from the actor lookup (audit_actor_second): queries by actor would not show it (deleted, or appended by a gateway older than schema 12: `erpgate audit reindex` adds what is missing)".to_string();
         match self.chains.iter_mut().find(|(n, _)| n == node) {
             Some((_, v)) => {
-                if !matches!(v, Verdict::Broken { id: first, .. } if *first < id) {
+                if !matches!(v, Verdict::Broken { id: first, .. } if *first <= id) {
                     *v = Verdict::Broken { id, why };
                 }
             }
@@ -188,8 +189,8 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
         },
     )?;
     let mut report = walks.finish(false);
-    if let Some(row) = conn.query_opt(
-        "SELECT l.id, l.node FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_actor_second s WHERE s.actor = l.actor AND s.second = substr(l.ts, 1, 19)) ORDER BY l.id LIMIT 1",
+    for row in conn.query(
+        "SELECT MIN(l.id), l.node FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_actor_second s WHERE s.actor = l.actor AND s.second = substr(l.ts, 1, 19)) GROUP BY l.node",
         &[],
     )? {
         report.hidden_from_actor_queries(row.int(0)?, &row.text(1)?);

@@ -60,6 +60,10 @@ enum AuditAction {
         #[arg(long)]
         yes: bool,
     },
+    /// Fill the actor lookup from the records (adds only what is missing): after records were
+    /// appended by a gateway older than schema 12, which `verify` reports as hidden from
+    /// queries by actor.
+    Reindex,
 }
 
 #[derive(Args, Debug, Default)]
@@ -120,6 +124,19 @@ pub fn run(args: &AuditArgs) -> CliResult {
         AuditAction::Prune { days, yes } => {
             let key = super::load_master(&snapshot)?.audit_key();
             prune(&snapshot, &mut store, &key, *days, *yes)
+        }
+        AuditAction::Reindex => {
+            let master = super::load_master(&snapshot)?;
+            let added = chain::reindex(store.conn()).map_err(super::failed)?;
+            println!("actor lookup: {added} row(s) added");
+            let note = serde_json::json!({ "lookup_rows_added": added });
+            super::audit_admin(
+                &mut store,
+                &master,
+                "audit.reindex",
+                "audit_actor_second",
+                Some(note),
+            )
         }
     }
 }

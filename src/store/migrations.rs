@@ -310,7 +310,8 @@ ALTER TABLE tenant_keys ADD COLUMN key_ref TEXT;
         sql: r#"
 -- Which seconds (the first 19 characters of `ts`) hold records of which actor: written by the
 -- appender once per (actor, second) in the transaction that appends the records, read by
--- queries by actor (the actor's seconds, newest first, each read through `audit_ts`). It
+-- queries by actor (the actor's seconds, newest first, then their records through the time
+-- index, which carries the actor from this version on). It
 -- replaces the index on (actor, ts), whose entry per record landed on a page per actor and
 -- cost the writer about a third of its time (BENCHMARKS.md, issue 20). Outside the hash
 -- chain: `audit verify` checks that every record's (actor, second) is here. Append-only like
@@ -320,6 +321,8 @@ CREATE TABLE audit_actor_second (
     second TEXT NOT NULL,
     PRIMARY KEY (actor, second)
 ) WITHOUT ROWID;
+-- Retention finds the old seconds by this index (it grows at its end).
+CREATE INDEX audit_actor_second_by_second ON audit_actor_second(second);
 INSERT INTO audit_actor_second (actor, second)
     SELECT DISTINCT actor, substr(ts, 1, 19) FROM audit_log;
 DROP INDEX audit_actor;

@@ -317,33 +317,45 @@ ALTER TABLE tenant_keys ADD COLUMN key_ref TEXT;
         version: 12,
         description: "the audit trail's actor lookup: a row per actor and second instead of an index entry per record",
         sql: r#"
--- See the SQLite migration 12.
+-- See the SQLite migration 12. Times and seconds compare byte by byte (`COLLATE "C"`), as in
+-- SQLite, whatever the database's collation: the lookup's bounds and the retention function
+-- below rely on it (a locale's collation can order a crafted bound between a second and its
+-- own times).
 CREATE TABLE audit_actor_second (
     actor  TEXT NOT NULL,
-    second TEXT NOT NULL,
+    second TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (actor, second)
 );
+CREATE INDEX audit_actor_second_by_second ON audit_actor_second(second);
 INSERT INTO audit_actor_second (actor, second)
     SELECT DISTINCT actor, substr(ts, 1, 19) FROM audit_log;
 DROP INDEX audit_actor;
+DROP INDEX audit_ts;
+ALTER TABLE audit_log ALTER COLUMN ts TYPE TEXT COLLATE "C";
 -- The time index carries the actor: a walk through an actor's seconds reads the other
 -- actors' entries from the index alone, and the table only for the actor's own records.
 -- Appends still go to its last pages (times grow).
 CREATE INDEX audit_ts_actor ON audit_log(ts, actor);
-DROP INDEX audit_ts;
 CREATE TRIGGER audit_actor_second_no_update BEFORE UPDATE OR DELETE ON audit_actor_second
     FOR EACH ROW EXECUTE FUNCTION erpgate_audit_append_only();
 CREATE TRIGGER audit_actor_second_no_truncate BEFORE TRUNCATE ON audit_actor_second
     FOR EACH STATEMENT EXECUTE FUNCTION erpgate_audit_append_only();
 
 -- Retention deletes the lookup's rows that name no record any more: a second before the
--- cut that no record left before the cut falls in. Whoever calls it, it can delete nothing a
--- record is behind, so a gateway role may run it (`migrate --grant-to`).
+-- cut that no record left before the cut falls in. Every comparison is bytewise (the columns'
+-- `COLLATE "C"`): a second before the cut's then holds only times before the cut, whatever
+-- the cut is. Whoever calls it, it can therefore delete nothing a record is behind, so a
+-- gateway role may run it (`migrate --grant-to`); a cut that is not a time is refused. Old
+-- seconds are found by their index, the records left before the cut (each chain's newest) by
+-- the time index.
 CREATE FUNCTION erpgate_audit_prune_lookup(p_before TEXT) RETURNS BIGINT
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     deleted BIGINT;
 BEGIN
+    IF p_before !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}' THEN
+        RAISE EXCEPTION 'the cut must be an RFC 3339 UTC time';
+    END IF;
     UPDATE audit_gate SET open = 1 WHERE id = 1;
     DELETE FROM audit_actor_second
      WHERE second < substr(p_before, 1, 19)
@@ -366,8 +378,10 @@ BEGIN
     FOR r IN SELECT DISTINCT grantee FROM information_schema.role_table_grants
              WHERE table_schema = current_schema() AND table_name = 'audit_log'
                AND privilege_type = 'INSERT' AND grantee <> current_user
+               AND grantee <> 'PUBLIC'
     LOOP
         EXECUTE format('GRANT SELECT, INSERT ON audit_actor_second TO %I', r.grantee);
+        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON audit_actor_second FROM %I', r.grantee);
         EXECUTE format('GRANT EXECUTE ON FUNCTION erpgate_audit_prune_lookup(TEXT) TO %I', r.grantee);
     END LOOP;
 END $$;
