@@ -41,6 +41,7 @@ pub fn walk(
     mut want: u32,
     mut each: impl FnMut(&Row) -> Result<u32, StoreError>,
 ) -> Result<(), StoreError> {
+    let sql = run_sql(w);
     let mut below: Option<String> = None;
     while want > 0 {
         let page = seconds(conn, w, below.as_deref())?;
@@ -50,13 +51,16 @@ pub fn walk(
         below = Some(last.clone());
         // A row the gateway did not write (not a second: someone with the database's rights)
         // names no record; read as a range it could repeat or reorder real ones.
-        let page: Vec<String> = page.into_iter().filter(|s| is_second(s)).collect();
-        for (newest, oldest) in runs(&page) {
+        let page: Vec<(String, String)> = page
+            .into_iter()
+            .filter_map(|s| next_second(&s).map(|next| (s, next)))
+            .collect();
+        for (oldest, end) in runs(&page) {
             let mut values = w.column_values.to_vec();
-            values.extend([Value::from(oldest), Value::from(next_second(newest))]);
+            values.extend([Value::from(oldest), Value::from(end)]);
             values.extend(w.filter.values.iter().cloned());
             values.push(Value::from(i64::from(want)));
-            for row in conn.query(&run_sql(w), &values)? {
+            for row in conn.query(&sql, &values)? {
                 want = each(&row)?;
                 if want == 0 {
                     return Ok(());
@@ -67,14 +71,15 @@ pub fn walk(
     Ok(())
 }
 
-/// `seconds` (newest first) as runs of consecutive seconds, `(newest, oldest)` each: a busy
-/// actor's seconds are read in one statement per page rather than one per second.
-fn runs(seconds: &[String]) -> Vec<(&str, &str)> {
+/// `seconds` (newest first, each with the second after it) as runs of consecutive seconds,
+/// each the time range `(oldest, end)` it covers: a busy actor's seconds are read in one
+/// statement per page rather than one per second.
+fn runs(seconds: &[(String, String)]) -> Vec<(&str, &str)> {
     let mut runs: Vec<(&str, &str)> = Vec::new();
-    for s in seconds {
+    for (s, next) in seconds {
         match runs.last_mut() {
-            Some((_, oldest)) if next_second(s) == **oldest => *oldest = s,
-            _ => runs.push((s, s)),
+            Some((oldest, _)) if next == oldest => *oldest = s,
+            _ => runs.push((s, next)),
         }
     }
     runs
@@ -120,21 +125,17 @@ fn seconds(conn: &Conn, w: &Walk<'_>, below: Option<&str>) -> Result<Vec<String>
     Ok(out)
 }
 
-/// Whether `s` is a second as the lookup holds them (`2026-12-01T00:00:09`).
-fn is_second(s: &str) -> bool {
-    s.len() == 19 && chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").is_ok()
-}
-
 /// The second after `second` (`2026-12-01T00:00:01` after `…:00`): the exclusive upper bound
-/// of its records' times, compared as text like every time bound of the trail. A second not
-/// in that form (no record the gateway writes has one) is bounded by `~`, above every
-/// character of a time the gateway writes.
-pub fn next_second(second: &str) -> String {
-    chrono::NaiveDateTime::parse_from_str(second, "%Y-%m-%dT%H:%M:%S")
-        .ok()
-        .and_then(|t| t.checked_add_signed(chrono::Duration::seconds(1)))
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
-        .unwrap_or_else(|| format!("{second}~"))
+/// of its records' times, compared as text like every time bound of the trail. `None` when
+/// `second` is not a second exactly as the lookup holds them (no row the gateway writes).
+fn next_second(second: &str) -> Option<String> {
+    const FORM: &str = "%Y-%m-%dT%H:%M:%S";
+    let t = chrono::NaiveDateTime::parse_from_str(second, FORM).ok()?;
+    if t.format(FORM).to_string() != second {
+        return None;
+    }
+    t.checked_add_signed(chrono::Duration::seconds(1))
+        .map(|t| t.format(FORM).to_string())
 }
 
 #[cfg(test)]
@@ -190,21 +191,22 @@ mod tests {
 
     #[test]
     fn a_second_is_bounded_by_the_next() {
-        assert_eq!(next_second("2026-12-31T23:59:59"), "2027-01-01T00:00:00");
-        assert_eq!(next_second("2026-12-01T00:00:09"), "2026-12-01T00:00:10");
-        assert_eq!(next_second("odd"), "odd~");
-        assert!(is_second("2026-12-01T00:00:09"));
+        let next = |s: &str| next_second(s).expect(s);
+        assert_eq!(next("2026-12-31T23:59:59"), "2027-01-01T00:00:00");
+        assert_eq!(next("2026-12-01T00:00:09"), "2026-12-01T00:00:10");
         for odd in [
+            "odd",
             "2026-12-01T00:00:0",
             "2026-12-01T00:00:099",
             "2026-13-01T00:00:09",
+            "2026-1-01T00:00:09",
             "",
         ] {
-            assert!(!is_second(odd), "{odd}");
+            assert_eq!(next_second(odd), None, "{odd}");
         }
         for ts in ["2026-12-01T00:00:09.999999Z", "2026-12-01T00:00:09Z"] {
             let s = second_of(ts);
-            assert!(ts >= s && *ts < *next_second(s), "{ts}");
+            assert!(ts >= s && *ts < *next(s), "{ts}");
         }
         assert_eq!(second_of("2026-12-01T00:00:09.5Z"), "2026-12-01T00:00:09");
         assert_eq!(second_of("short"), "short");
@@ -213,7 +215,11 @@ mod tests {
 
     #[test]
     fn consecutive_seconds_are_read_as_one_run() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let s = |v: &[&str]| {
+            v.iter()
+                .map(|x| (x.to_string(), next_second(x).expect(x)))
+                .collect::<Vec<_>>()
+        };
         let seconds = s(&[
             "2026-12-01T00:01:00",
             "2026-12-01T00:00:59",
@@ -224,9 +230,9 @@ mod tests {
         assert_eq!(
             runs(&seconds),
             [
-                ("2026-12-01T00:01:00", "2026-12-01T00:00:58"),
-                ("2026-12-01T00:00:40", "2026-12-01T00:00:40"),
-                ("2026-11-30T23:59:59", "2026-11-30T23:59:59"),
+                ("2026-12-01T00:00:58", "2026-12-01T00:01:01"),
+                ("2026-12-01T00:00:40", "2026-12-01T00:00:41"),
+                ("2026-11-30T23:59:59", "2026-12-01T00:00:00"),
             ]
         );
         assert!(runs(&[]).is_empty());

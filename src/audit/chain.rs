@@ -120,15 +120,12 @@ fn note_actors(tx: &Conn, records: &[AuditRecord]) -> Result<(), StoreError> {
     let pairs: Vec<_> = pairs.into_iter().collect();
     for chunk in pairs.chunks(per_insert) {
         let mut sql = String::from("INSERT INTO audit_actor_second (actor, second) VALUES ");
-        let mut values = Vec::with_capacity(chunk.len() * 2);
-        for (n, (actor, second)) in chunk.iter().enumerate() {
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(?{}, ?{})", 2 * n + 1, 2 * n + 2));
-            values.extend(params![*actor, *second]);
-        }
+        push_rows(&mut sql, chunk.len(), 2);
         sql.push_str(" ON CONFLICT DO NOTHING");
+        let values: Vec<_> = chunk
+            .iter()
+            .flat_map(|(actor, second)| params![*actor, *second])
+            .collect();
         tx.execute(&sql, &values)?;
     }
     Ok(())
@@ -160,26 +157,31 @@ const COLUMNS_WRITTEN: usize = 12;
 /// Records per `INSERT` statement on PostgreSQL (12 values each, well within its limits).
 const ROWS_PER_INSERT: usize = 64;
 
-/// `INSERT INTO audit_log (…) VALUES (?1, …, ?11), (?12, …)` for `rows` rows.
+/// `INSERT INTO audit_log (…) VALUES (?1, …, ?12), (?13, …)` for `rows` rows.
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO audit_log (id, ts, request_id, kind, actor, decision, reason, path, record, prev_hash, hash, node) VALUES ",
     );
+    push_rows(&mut sql, rows, COLUMNS_WRITTEN);
+    sql
+}
+
+/// Appends `(?1, …, ?cols), (?cols+1, …)` for `rows` rows of `cols` values.
+fn push_rows(sql: &mut String, rows: usize, cols: usize) {
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        for col in 0..COLUMNS_WRITTEN {
+        for col in 0..cols {
             if col > 0 {
                 sql.push_str(", ");
             }
             sql.push('?');
-            sql.push_str(&(row * COLUMNS_WRITTEN + col + 1).to_string());
+            sql.push_str(&(row * cols + col + 1).to_string());
         }
         sql.push(')');
     }
-    sql
 }
 
 /// Deletes records older than `before` (RFC 3339) from every chain and appends to each chain
