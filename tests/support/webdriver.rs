@@ -189,15 +189,23 @@ impl Browser {
 
     /// The element's visible text.
     pub fn text(&self, selector: &str) -> String {
-        let e = self.el(selector);
-        self.call(
-            "GET",
-            &self.session_path(&format!("/element/{}/text", e.0)),
-            None,
-        )
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+        // The element can be replaced between finding and reading it (a page still loading
+        // after a click): a stale reference is found again, within the same 10 s as `el`.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.el(selector);
+            let path = self.session_path(&format!("/element/{}/text", e.0));
+            let v = self.try_call("GET", &path, None);
+            let stale = v.get("error").and_then(Value::as_str) == Some("stale element reference");
+            if stale && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            if let Some(err) = v.get("error") {
+                panic!("webdriver GET {path}: {err}: {}", v["message"]);
+            }
+            return v.as_str().unwrap_or("").to_string();
+        }
     }
 
     /// Runs `script` in the page and returns what it returns.
