@@ -42,6 +42,10 @@ const CASES: &[Case] = &[
     ("audit_tampering", audit::tampering),
     ("audit_retention_and_query", audit::retention_and_query),
     ("audit_actor_lookup", audit::actor_lookup),
+    (
+        "audit_actor_lookup_remembered",
+        audit::actor_lookup_remembered,
+    ),
     ("nodes", cluster::nodes),
     ("shared_failures", cluster::shared_failures),
 ];

@@ -10,9 +10,10 @@
 //! it, so several processes (gateways, the CLI) can append to one chain safely. The same
 //! transaction writes the actor lookup's rows for the batch ([`super::by_actor`]).
 
+pub use super::noted::NotedSeconds;
 use super::record::{AuditRecord, Kind};
 use crate::crypto::KeyedHasher;
-use crate::store::sql::{params, Conn, Tx};
+use crate::store::sql::{params, Conn, Param, Tx};
 use crate::store::StoreError;
 
 pub use super::verify::{verify, verify_db, Report, Row, Verdict, COLUMNS};
@@ -32,10 +33,30 @@ pub fn append(
     node: &str,
     records: &[AuditRecord],
 ) -> Result<i64, StoreError> {
-    conn.transaction(Tx::Write, |tx| append_in(tx, key, node, records))
+    append_noting(conn, key, node, records, &mut NotedSeconds::new())
 }
 
-/// [`append`] inside the caller's write transaction.
+/// [`append`] for an appender that writes batch after batch (the writer): the actor lookup's
+/// rows in `noted` are not written again, and those of this batch are added to it once the
+/// transaction has committed.
+pub fn append_noting(
+    conn: &Conn,
+    key: &KeyedHasher,
+    node: &str,
+    records: &[AuditRecord],
+    noted: &mut NotedSeconds,
+) -> Result<i64, StoreError> {
+    let pairs = noted.missing(records);
+    let id = conn.transaction(Tx::Write, |tx| {
+        let id = append_in(tx, key, node, records)?;
+        note_actors(tx, &pairs)?;
+        Ok(id)
+    })?;
+    noted.committed(&pairs);
+    Ok(id)
+}
+
+/// [`append`] inside the caller's write transaction, without the actor lookup's rows.
 fn append_in(
     tx: &Conn,
     key: &KeyedHasher,
@@ -58,31 +79,50 @@ fn append_in(
         crate::store::sql::Engine::Postgres => ROWS_PER_INSERT,
         crate::store::sql::Engine::Sqlite => 1,
     };
+    // Each record's JSON and link are made before its row is bound: the values borrow them.
+    let mut jsons = Vec::with_capacity(per_insert.min(records.len()));
+    let mut hashes: Vec<String> = Vec::with_capacity(per_insert.min(records.len()));
+    let mut full_sql = None;
     for chunk in records.chunks(per_insert) {
-        let mut values = Vec::with_capacity(chunk.len() * COLUMNS_WRITTEN);
+        jsons.clear();
+        hashes.clear();
+        let first = id + 1;
         for r in chunk {
             id += 1;
             let json = encode(r, node)?;
-            let hash = link(key, id, &prev, &json);
-            values.extend(params![
-                id,
-                r.ts.as_str(),
-                r.request_id.as_str(),
-                r.kind.map_or("", Kind::as_str),
-                r.actor.as_str(),
-                r.decision.as_str(),
-                r.reason.as_str(),
-                r.path.as_str(),
-                json,
-                prev.as_str(),
-                hash.as_str(),
-                node
-            ]);
-            prev = hash;
+            let hash = link(key, id, hashes.last().unwrap_or(&prev), &json);
+            jsons.push(json);
+            hashes.push(hash);
         }
-        tx.execute(&insert_sql(chunk.len()), &values)?;
+        let mut values = Vec::with_capacity(chunk.len() * COLUMNS_WRITTEN);
+        for (k, r) in chunk.iter().enumerate() {
+            let before = if k == 0 { &prev } else { &hashes[k - 1] };
+            values.extend([
+                Param::Int(first + k as i64),
+                Param::Text(&r.ts),
+                Param::Text(&r.request_id),
+                Param::Text(r.kind.map_or("", Kind::as_str)),
+                Param::Text(&r.actor),
+                Param::Text(&r.decision),
+                Param::Text(&r.reason),
+                Param::Text(&r.path),
+                Param::Text(&jsons[k]),
+                Param::Text(before),
+                Param::Text(&hashes[k]),
+                Param::Text(node),
+            ]);
+        }
+        // Every chunk but the last has the same size: its statement is built once.
+        let sql: &str = if chunk.len() == per_insert {
+            full_sql.get_or_insert_with(|| insert_sql(per_insert))
+        } else {
+            &insert_sql(chunk.len())
+        };
+        tx.execute_params(sql, &values)?;
+        if let Some(last) = hashes.last() {
+            prev.clone_from(last);
+        }
     }
-    note_actors(tx, records)?;
     Ok(id)
 }
 
@@ -105,28 +145,23 @@ pub fn second_of(ts: &str) -> &str {
     ts.char_indices().nth(19).map_or(ts, |(i, _)| &ts[..i])
 }
 
-/// Records in `audit_actor_second` each (actor, second) of `records` not there yet, in the
+/// Records in `audit_actor_second` each (actor, second) of `pairs` not there yet, in the
 /// appender's transaction: a few rows per batch where an index on (actor, ts) took an entry
 /// per record.
-fn note_actors(tx: &Conn, records: &[AuditRecord]) -> Result<(), StoreError> {
-    let pairs: std::collections::BTreeSet<(&str, &str)> = records
-        .iter()
-        .map(|r| (r.actor.as_str(), second_of(&r.ts)))
-        .collect();
+fn note_actors(tx: &Conn, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
     let per_insert = match tx.engine() {
         crate::store::sql::Engine::Postgres => ROWS_PER_INSERT,
         crate::store::sql::Engine::Sqlite => 1,
     };
-    let pairs: Vec<_> = pairs.into_iter().collect();
     for chunk in pairs.chunks(per_insert) {
         let mut sql = String::from("INSERT INTO audit_actor_second (actor, second) VALUES ");
         push_rows(&mut sql, chunk.len(), 2);
         sql.push_str(" ON CONFLICT DO NOTHING");
         let values: Vec<_> = chunk
             .iter()
-            .flat_map(|(actor, second)| params![*actor, *second])
+            .flat_map(|(actor, second)| [Param::Text(actor), Param::Text(second)])
             .collect();
-        tx.execute(&sql, &values)?;
+        tx.execute_params(&sql, &values)?;
     }
     Ok(())
 }
@@ -306,7 +341,9 @@ fn prune_chain(
         note: Some(note),
         ..Default::default()
     };
-    append_in(tx, key, node, &[rec])?;
+    let recs = [rec];
+    append_in(tx, key, node, &recs)?;
+    note_actors(tx, &NotedSeconds::new().missing(&recs))?;
     Ok(deleted)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod by_actor;
 pub mod chain;
+pub mod noted;
 pub mod preview;
 pub mod query;
 pub mod record;

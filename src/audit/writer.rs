@@ -270,7 +270,7 @@ fn run(
     };
     let key = Arc::new(key);
     rt.block_on(async move {
-        let mut conn: Option<crate::store::Store> = None;
+        let mut conn: Option<Appender> = None;
         let mut batch = Vec::with_capacity(BATCH);
         let mut closing = false;
         loop {
@@ -349,7 +349,7 @@ pub fn tune(store: &crate::store::Store) -> Result<(), crate::store::StoreError>
 /// error, and the batch is kept for the retry).
 async fn write_batch(
     path: &Arc<Destination>,
-    conn: &mut Option<crate::store::Store>,
+    conn: &mut Option<Appender>,
     key: &Arc<KeyedHasher>,
     batch: &mut Vec<AuditRecord>,
 ) -> Result<(), String> {
@@ -383,9 +383,15 @@ async fn write_batch(
     }
 }
 
+/// The writer's connection, and the actor lookup rows it has committed through it.
+struct Appender {
+    store: crate::store::Store,
+    noted: chain::NotedSeconds,
+}
+
 fn write(
     path: &Destination,
-    conn: &mut Option<crate::store::Store>,
+    conn: &mut Option<Appender>,
     key: &KeyedHasher,
     batch: &[AuditRecord],
 ) -> Result<(), String> {
@@ -394,10 +400,13 @@ fn write(
             .map_err(|e| e.to_string())?
             .with_node(&path.node);
         tune(&store).map_err(|e| e.to_string())?;
-        *conn = Some(store);
+        *conn = Some(Appender {
+            store,
+            noted: chain::NotedSeconds::new(),
+        });
     }
-    let store = conn.as_ref().ok_or("no connection")?;
-    chain::append(store.conn(), key, store.node(), batch)
+    let a = conn.as_mut().ok_or("no connection")?;
+    chain::append_noting(a.store.conn(), key, a.store.node(), batch, &mut a.noted)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

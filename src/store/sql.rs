@@ -76,6 +76,26 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// A value bound without a copy: for statements run many times per second with values the
+/// caller already holds (the audit appender's rows). See [`Conn::execute_params`].
+#[derive(Clone, Copy)]
+pub enum Param<'a> {
+    /// A 64-bit integer.
+    Int(i64),
+    /// Text, borrowed.
+    Text(&'a str),
+}
+
+impl std::fmt::Debug for Param<'_> {
+    /// As for [`Value`]: only the kind and size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Param::Int(_) => f.write_str("Int"),
+            Param::Text(t) => write!(f, "Text({} bytes)", t.len()),
+        }
+    }
+}
+
 /// Binds values: `params![a, b]` → `[Value; 2]`.
 macro_rules! params {
     ($($v:expr),* $(,)?) => { [$($crate::store::sql::Value::from($v)),*] };
@@ -216,6 +236,24 @@ impl Conn {
             }
             Conn::Postgres(c) => {
                 let refs = pg_params(params);
+                let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
+                Ok(guard.get()?.execute(pg_sql(sql).as_ref(), &refs)?)
+            }
+        }
+    }
+
+    /// [`Conn::execute`] with borrowed values: no copy of each text into a [`Value`].
+    pub fn execute_params(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        match self {
+            Conn::Sqlite(c) => {
+                Ok(c.prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(params.iter()))? as u64)
+            }
+            Conn::Postgres(c) => {
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
                 let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
                 Ok(guard.get()?.execute(pg_sql(sql).as_ref(), &refs)?)
             }
@@ -403,6 +441,16 @@ impl rusqlite::ToSql for Value {
             Value::Int(v) => ValueRef::Integer(*v),
             Value::Text(v) => ValueRef::Text(v.as_bytes()),
             Value::Blob(v) => ValueRef::Blob(v),
+        }))
+    }
+}
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Param::Int(v) => ValueRef::Integer(*v),
+            Param::Text(v) => ValueRef::Text(v.as_bytes()),
         }))
     }
 }

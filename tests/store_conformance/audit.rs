@@ -506,3 +506,62 @@ pub fn actor_lookup(open: Open<'_>) {
     );
     assert_eq!(ids(&rare(None, 200)).len(), 150);
 }
+
+/// An appender that remembers the lookup rows it has committed (the writer does) writes each
+/// (actor, second) once, remembers nothing of a batch that failed, and writes a forgotten
+/// second's rows again harmlessly: the lookup holds exactly the rows the records imply.
+pub fn actor_lookup_remembered(open: Open<'_>) {
+    let s = migrated(open);
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    let mut noted = chain::NotedSeconds::new();
+    // Seven records a second over 20 seconds (more than the appender remembers), four actors.
+    let at = |i: usize| AuditRecord {
+        ts: format!("2026-12-01T00:00:{:02}.{:06}Z", i / 7, i % 7),
+        request_id: format!("n-{i}"),
+        actor: format!("actor-{}", i % 4),
+        method: "GET".into(),
+        path: "/fscmRestApi/resources/11.13.18.05/invoices".into(),
+        decision: "relayed".into(),
+        ..Default::default()
+    };
+    let all: Vec<AuditRecord> = (0..140).map(at).collect();
+    for (k, part) in all.chunks(5).enumerate() {
+        if k % 3 == 1 {
+            // The same records and one of another chain: the batch fails and is rolled back,
+            // and the rows it would have written must be written by the next.
+            let mut failing = part.to_vec();
+            let mut foreign = at(1000);
+            foreign.node = Some("gw-b".into());
+            failing.push(foreign);
+            assert!(chain::append_noting(s.conn(), &key, "gw-a", &failing, &mut noted).is_err());
+        }
+        chain::append_noting(s.conn(), &key, "gw-a", part, &mut noted).expect("append");
+    }
+    let again: Vec<AuditRecord> = (0..10)
+        .map(|i| AuditRecord {
+            request_id: format!("again-{i}"),
+            ..at(i)
+        })
+        .collect();
+    chain::append_noting(s.conn(), &key, "gw-a", &again, &mut noted).expect("forgotten seconds");
+    let got: Vec<(String, String)> = s
+        .conn()
+        .query(
+            "SELECT actor, second FROM audit_actor_second ORDER BY actor, second",
+            &[],
+        )
+        .expect("lookup")
+        .iter()
+        .map(|r| (r.text(0).expect("actor"), r.text(1).expect("second")))
+        .collect();
+    let want: std::collections::BTreeSet<(String, String)> = all
+        .iter()
+        .map(|r| (r.actor.clone(), r.ts[..19].to_string()))
+        .collect();
+    assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        intact(&chain::verify_db(s.conn(), &key).expect("verify"), "gw-a"),
+        150
+    );
+}

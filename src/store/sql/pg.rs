@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{Row, Value};
+use super::{Param, Row, Value};
 use crate::store::StoreError;
 
 /// A PostgreSQL client that can be dropped anywhere. The synchronous client drives its own
@@ -62,6 +62,26 @@ impl postgres::types::ToSql for Value {
     fn accepts(_: &postgres::types::Type) -> bool {
         // Each value is checked against the column in `to_sql` (the inner types'
         // `to_sql_checked`), so a text bound to an integer column is an error, not a cast.
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl postgres::types::ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        // As for `Value`: each value is checked against its column's type.
+        match self {
+            Param::Int(v) => Value::Int(*v).to_sql_checked(ty, out),
+            Param::Text(v) => v.to_sql_checked(ty, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
         true
     }
 

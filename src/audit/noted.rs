@@ -1,0 +1,131 @@
+//! The actor lookup's rows an appender has committed lately, so that it does not ask the
+//! database again for each batch.
+//!
+//! At 5,000 records a second and 50 actors the writer's batches (≈ 64 records) name nearly
+//! every actor, and the same (actor, second) rows over and over: without this memory each
+//! batch ran an `INSERT … ON CONFLICT DO NOTHING` per actor, most of them finding the row
+//! there already.
+//!
+//! Why skipping a remembered row is safe: an entry is added only after the transaction that
+//! wrote a record in that (actor, second) has committed, so the row exists and a record is
+//! behind it. The lookup is append-only; retention deletes only rows no record is behind, and
+//! cannot delete records younger than the retention floor (`gateway.audit_min_retention_days`,
+//! at least a day) while this remembers only the newest [`SECONDS`] seconds it wrote. Should a
+//! row be missing all the same (someone with the database's rights deleted it), `audit verify`
+//! names the records it would hide and `erpgate audit reindex` restores it.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use super::record::AuditRecord;
+
+/// Distinct seconds remembered (a batch's records end within a few seconds of each other).
+pub const SECONDS: usize = 16;
+
+/// The (actor, second) rows committed lately, by second.
+#[derive(Debug, Default)]
+pub struct NotedSeconds {
+    by_second: BTreeMap<String, HashSet<String>>,
+}
+
+impl NotedSeconds {
+    /// Nothing remembered (each batch writes every row it implies, as a one-off appender does).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The distinct (actor, second) pairs of `records` not remembered, in key order.
+    pub fn missing<'r>(&self, records: &'r [AuditRecord]) -> Vec<(&'r str, &'r str)> {
+        let pairs: BTreeSet<(&str, &str)> = records
+            .iter()
+            .map(|r| (r.actor.as_str(), super::chain::second_of(&r.ts)))
+            .collect();
+        pairs
+            .into_iter()
+            .filter(|(actor, second)| {
+                !self
+                    .by_second
+                    .get(*second)
+                    .is_some_and(|actors| actors.contains(*actor))
+            })
+            .collect()
+    }
+
+    /// Remembers `pairs`, whose rows a transaction has just committed; forgets the oldest
+    /// seconds beyond [`SECONDS`].
+    pub fn committed(&mut self, pairs: &[(&str, &str)]) {
+        for (actor, second) in pairs {
+            if !self.by_second.contains_key(*second) {
+                self.by_second.insert((*second).to_string(), HashSet::new());
+            }
+            if let Some(actors) = self.by_second.get_mut(*second) {
+                if !actors.contains(*actor) {
+                    actors.insert((*actor).to_string());
+                }
+            }
+        }
+        while self.by_second.len() > SECONDS {
+            self.by_second.pop_first();
+        }
+    }
+
+    /// Forgets everything (a new connection: the appender starts from what the database holds).
+    pub fn clear(&mut self) {
+        self.by_second.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(actor: &str, ts: &str) -> AuditRecord {
+        AuditRecord {
+            ts: ts.into(),
+            actor: actor.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_committed_pairs_are_skipped_and_old_seconds_are_forgotten() {
+        let mut noted = NotedSeconds::new();
+        let batch = [
+            rec("b", "2026-12-01T00:00:00.500000Z"),
+            rec("a", "2026-12-01T00:00:00.100000Z"),
+            rec("a", "2026-12-01T00:00:00.900000Z"),
+            rec("a", "2026-12-01T00:00:01.000000Z"),
+        ];
+        let missing = noted.missing(&batch);
+        assert_eq!(
+            missing,
+            [
+                ("a", "2026-12-01T00:00:00"),
+                ("a", "2026-12-01T00:00:01"),
+                ("b", "2026-12-01T00:00:00"),
+            ]
+        );
+        // Not committed: still missing.
+        assert_eq!(noted.missing(&batch).len(), 3);
+        noted.committed(&missing);
+        assert!(noted.missing(&batch).is_empty());
+        // Another actor in a remembered second, and a remembered actor in a new second.
+        let next = [
+            rec("c", "2026-12-01T00:00:01.200000Z"),
+            rec("b", "2026-12-01T00:00:02.000000Z"),
+            rec("a", "2026-12-01T00:00:01.300000Z"),
+        ];
+        assert_eq!(
+            noted.missing(&next),
+            [("b", "2026-12-01T00:00:02"), ("c", "2026-12-01T00:00:01")]
+        );
+        // SECONDS newer seconds push both of the batch's seconds out.
+        let newer: Vec<(String, String)> = (0..SECONDS)
+            .map(|k| ("z".to_string(), format!("2026-12-01T00:01:{k:02}")))
+            .collect();
+        let refs: Vec<(&str, &str)> = newer.iter().map(|(a, s)| (&**a, &**s)).collect();
+        noted.committed(&refs);
+        assert_eq!(noted.missing(&batch).len(), 3, "forgotten: written again");
+        noted.clear();
+        assert_eq!(noted.missing(&next).len(), 3);
+    }
+}
