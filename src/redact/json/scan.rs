@@ -357,9 +357,12 @@ impl JsonMasker {
         let window = links.window();
         while i < chunk.len() {
             let b = chunk[i];
-            if plain(b) && self.rw.len() < window {
-                self.rw.push(b);
-                i += 1;
+            let room = window.saturating_sub(self.rw.len());
+            if plain(b) && room > 0 {
+                // The run of plain bytes, at most what the window still holds.
+                let end = plain_run(&chunk[..chunk.len().min(i + room)], i);
+                self.rw.extend_from_slice(&chunk[i..end]);
+                i = end;
                 continue;
             }
             match links.matched(&self.rw, b) {
