@@ -9,8 +9,9 @@
 //! the second its request began and the record's time is when it ended (up to 2 s later).
 //! Each batch is built outside the timed part and continues the simulated clock, so the
 //! trail grows as it would:
-//! - `current`: `audit::chain::append_noting`, the writer's own path (a row per record, four
-//!   secondary indexes, an HMAC link per record);
+//! - `current`: `audit::chain::append_noting`, the writer's own path (a row per record, three
+//!   secondary indexes: time and actor, request id, node and id; an HMAC link per record; the
+//!   actor lookup's rows not yet written, remembered across batches as the writer does);
 //! - `batch_second`: the prototype of `benches/load/audit_layouts.py`'s `batch_second`, in
 //!   Rust through the store's own connection: the records' JSON in one row with one HMAC link
 //!   for the batch, its time range and the second its earliest request began, a row per

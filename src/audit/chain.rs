@@ -8,7 +8,8 @@
 //! so the chains interleave by id. Rows are appended in one writer transaction per batch
 //! (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), reading the chain's tail inside
 //! it, so several processes (gateways, the CLI) can append to one chain safely. The same
-//! transaction writes the actor lookup's rows for the batch ([`super::by_actor`]).
+//! transaction writes the actor lookup's rows for the batch ([`super::by_actor`]) that the
+//! appender has not written already ([`NotedSeconds`]).
 
 pub use super::noted::NotedSeconds;
 use super::record::{AuditRecord, Kind};
@@ -38,7 +39,9 @@ pub fn append(
 
 /// [`append`] for an appender that writes batch after batch (the writer): the actor lookup's
 /// rows in `noted` are not written again, and those of this batch are added to it once the
-/// transaction has committed.
+/// transaction has committed. `noted` is trusted only while the chain's tail is the record
+/// this appender wrote last: anything else appended to the chain in between (a retention
+/// checkpoint above all, which may come with lookup rows deleted) makes it start afresh.
 pub fn append_noting(
     conn: &Conn,
     key: &KeyedHasher,
@@ -46,14 +49,32 @@ pub fn append_noting(
     records: &[AuditRecord],
     noted: &mut NotedSeconds,
 ) -> Result<i64, StoreError> {
-    let pairs = noted.missing(records);
-    let id = conn.transaction(Tx::Write, |tx| {
-        let id = append_in(tx, key, node, records)?;
+    let (appended, pairs, afresh) = conn.transaction(Tx::Write, |tx| {
+        let appended = append_in(tx, key, node, records)?;
+        let afresh = !noted.follows(&appended.tail);
+        let pairs = if afresh {
+            NotedSeconds::new().missing(records)
+        } else {
+            noted.missing(records)
+        };
         note_actors(tx, &pairs)?;
-        Ok(id)
+        Ok((appended, pairs, afresh))
     })?;
-    noted.committed(&pairs);
-    Ok(id)
+    if afresh {
+        noted.clear();
+    }
+    noted.committed(&pairs, &appended.last_hash);
+    Ok(appended.last_id)
+}
+
+/// What [`append_in`] did.
+struct Appended {
+    /// The last id written.
+    last_id: i64,
+    /// The chain's tail hash before the batch ([`GENESIS`] for a new chain).
+    tail: String,
+    /// The hash of the batch's last record (the new tail).
+    last_hash: String,
 }
 
 /// [`append`] inside the caller's write transaction, without the actor lookup's rows.
@@ -62,7 +83,7 @@ fn append_in(
     key: &KeyedHasher,
     node: &str,
     records: &[AuditRecord],
-) -> Result<i64, StoreError> {
+) -> Result<Appended, StoreError> {
     let tail = tx
         .query_one(
             "SELECT (SELECT MAX(id) FROM audit_log), (SELECT hash FROM audit_log WHERE node = ?1 ORDER BY id DESC LIMIT 1)",
@@ -70,7 +91,8 @@ fn append_in(
         )
         .and_then(|r| Ok((r.opt_int(0)?, r.opt_text(1)?)))?;
     let mut id = tail.0.unwrap_or(0);
-    let mut prev = tail.1.unwrap_or_else(|| GENESIS.to_string());
+    let tail = tail.1.unwrap_or_else(|| GENESIS.to_string());
+    let mut prev = tail.clone();
     // Many rows per statement: one round trip for up to ROWS_PER_INSERT records (on
     // PostgreSQL a statement per record made the writer the bottleneck under load). SQLite
     // has no round trip to save, and its cached one-row statement measured no slower: one
@@ -123,7 +145,11 @@ fn append_in(
             prev.clone_from(last);
         }
     }
-    Ok(id)
+    Ok(Appended {
+        last_id: id,
+        tail,
+        last_hash: prev,
+    })
 }
 
 /// Adds to the actor lookup every (actor, second) of the trail it lacks (records appended by

@@ -3,16 +3,19 @@
 //!
 //! At 5,000 records a second and 50 actors the writer's batches (≈ 64 records) name nearly
 //! every actor, and the same (actor, second) rows over and over: without this memory each
-//! batch ran an `INSERT … ON CONFLICT DO NOTHING` per actor, most of them finding the row
-//! there already.
+//! batch wrote every one of them again (`INSERT … ON CONFLICT DO NOTHING`; on SQLite a
+//! statement per row), most of them finding the row there already.
 //!
 //! Why skipping a remembered row is safe: an entry is added only after the transaction that
-//! wrote a record in that (actor, second) has committed, so the row exists and a record is
-//! behind it. The lookup is append-only; retention deletes only rows no record is behind, and
-//! cannot delete records younger than the retention floor (`gateway.audit_min_retention_days`,
-//! at least a day) while this remembers only the newest [`SECONDS`] seconds it wrote. Should a
-//! row be missing all the same (someone with the database's rights deleted it), `audit verify`
-//! names the records it would hide and `erpgate audit reindex` restores it.
+//! wrote a record in that (actor, second) has committed, so the row exists and a record of
+//! this appender's chain is behind it. The lookup is append-only, and retention deletes only
+//! rows no record is behind; for that record to go, retention must prune this chain, and it
+//! then appends a checkpoint record to it. The memory is trusted only while the chain's tail
+//! is the record the appender wrote last ([`NotedSeconds::follows`]), whatever the clocks of
+//! the hosts involved say: after anything else joined the chain, the next batch writes all
+//! its rows again. Should a row be missing all the same (someone with the database's rights
+//! deleted it), `audit verify` names the records it would hide and `erpgate audit reindex`
+//! restores it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -21,10 +24,12 @@ use super::record::AuditRecord;
 /// Distinct seconds remembered (a batch's records end within a few seconds of each other).
 pub const SECONDS: usize = 16;
 
-/// The (actor, second) rows committed lately, by second.
+/// The (actor, second) rows committed lately, by second, and the chain's tail they go with.
 #[derive(Debug, Default)]
 pub struct NotedSeconds {
     by_second: BTreeMap<String, HashSet<String>>,
+    /// The hash of the last record the appender committed with these rows.
+    tail: Option<String>,
 }
 
 impl NotedSeconds {
@@ -50,9 +55,16 @@ impl NotedSeconds {
             .collect()
     }
 
-    /// Remembers `pairs`, whose rows a transaction has just committed; forgets the oldest
-    /// seconds beyond [`SECONDS`].
-    pub fn committed(&mut self, pairs: &[(&str, &str)]) {
+    /// Whether the chain's tail read at the start of a batch is the record these rows were
+    /// committed with: nothing else has joined the chain since, so the rows are all there.
+    pub fn follows(&self, tail: &str) -> bool {
+        self.tail.as_deref() == Some(tail)
+    }
+
+    /// Remembers `pairs`, whose rows a transaction has just committed, and `tail`, the hash of
+    /// that transaction's last record; forgets the oldest seconds beyond [`SECONDS`].
+    pub fn committed(&mut self, pairs: &[(&str, &str)], tail: &str) {
+        self.tail = Some(tail.to_string());
         for (actor, second) in pairs {
             if !self.by_second.contains_key(*second) {
                 self.by_second.insert((*second).to_string(), HashSet::new());
@@ -68,9 +80,10 @@ impl NotedSeconds {
         }
     }
 
-    /// Forgets everything (a new connection: the appender starts from what the database holds).
+    /// Forgets everything: the appender starts again from what the database holds.
     pub fn clear(&mut self) {
         self.by_second.clear();
+        self.tail = None;
     }
 }
 
@@ -106,7 +119,8 @@ mod tests {
         );
         // Not committed: still missing.
         assert_eq!(noted.missing(&batch).len(), 3);
-        noted.committed(&missing);
+        noted.committed(&missing, "h1");
+        assert!(noted.follows("h1") && !noted.follows("h0"));
         assert!(noted.missing(&batch).is_empty());
         // Another actor in a remembered second, and a remembered actor in a new second.
         let next = [
@@ -123,9 +137,10 @@ mod tests {
             .map(|k| ("z".to_string(), format!("2026-12-01T00:01:{k:02}")))
             .collect();
         let refs: Vec<(&str, &str)> = newer.iter().map(|(a, s)| (&**a, &**s)).collect();
-        noted.committed(&refs);
+        noted.committed(&refs, "h2");
         assert_eq!(noted.missing(&batch).len(), 3, "forgotten: written again");
         noted.clear();
         assert_eq!(noted.missing(&next).len(), 3);
+        assert!(!noted.follows("h2"));
     }
 }

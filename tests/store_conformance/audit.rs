@@ -508,13 +508,34 @@ pub fn actor_lookup(open: Open<'_>) {
 }
 
 /// An appender that remembers the lookup rows it has committed (the writer does) writes each
-/// (actor, second) once, remembers nothing of a batch that failed, and writes a forgotten
-/// second's rows again harmlessly: the lookup holds exactly the rows the records imply.
+/// (actor, second) once, remembers nothing of a batch that failed (in the batch, or at its
+/// commit), writes a forgotten second's rows again harmlessly, and starts afresh once
+/// retention has pruned its chain: the lookup holds exactly the rows the records imply.
 pub fn actor_lookup_remembered(open: Open<'_>) {
     let s = migrated(open);
     let (m, _) = MasterKey::generate().expect("key");
     let key = m.audit_key();
     let mut noted = chain::NotedSeconds::new();
+    // A lookup row for the actor `poison` makes the transaction fail at its COMMIT (a deferred
+    // foreign key left dangling): after every statement of the batch has succeeded.
+    s.conn()
+        .batch(match s.conn().engine() {
+            Engine::Sqlite => {
+                "CREATE TABLE poison_target (id INTEGER PRIMARY KEY);
+                 CREATE TABLE poison_ref (x INTEGER REFERENCES poison_target(id) DEFERRABLE INITIALLY DEFERRED);
+                 CREATE TRIGGER poison AFTER INSERT ON audit_actor_second WHEN NEW.actor = 'poison'
+                 BEGIN INSERT INTO poison_ref VALUES (1); END;"
+            }
+            Engine::Postgres => {
+                "CREATE TABLE poison_target (id BIGINT PRIMARY KEY);
+                 CREATE TABLE poison_ref (x BIGINT REFERENCES poison_target(id) DEFERRABLE INITIALLY DEFERRED);
+                 CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.actor = 'poison' THEN INSERT INTO poison_ref VALUES (1); END IF; RETURN NULL; END $$;
+                 CREATE TRIGGER poison AFTER INSERT ON audit_actor_second
+                 FOR EACH ROW EXECUTE FUNCTION poison();"
+            }
+        })
+        .expect("poison");
     // Seven records a second over 20 seconds (more than the appender remembers), four actors.
     let at = |i: usize| AuditRecord {
         ts: format!("2026-12-01T00:00:{:02}.{:06}Z", i / 7, i % 7),
@@ -527,13 +548,19 @@ pub fn actor_lookup_remembered(open: Open<'_>) {
     };
     let all: Vec<AuditRecord> = (0..140).map(at).collect();
     for (k, part) in all.chunks(5).enumerate() {
-        if k % 3 == 1 {
-            // The same records and one of another chain: the batch fails and is rolled back,
-            // and the rows it would have written must be written by the next.
+        if k % 3 > 0 {
+            // The same records and one that fails the batch: of another chain (refused while
+            // the rows are written), or of the poisoned actor (refused at the commit). The
+            // batch is rolled back, and the rows it would have written must be written by the
+            // next.
             let mut failing = part.to_vec();
-            let mut foreign = at(1000);
-            foreign.node = Some("gw-b".into());
-            failing.push(foreign);
+            let mut bad = at(1000);
+            if k % 3 == 1 {
+                bad.node = Some("gw-b".into());
+            } else {
+                bad.actor = "poison".into();
+            }
+            failing.push(bad);
             assert!(chain::append_noting(s.conn(), &key, "gw-a", &failing, &mut noted).is_err());
         }
         chain::append_noting(s.conn(), &key, "gw-a", part, &mut noted).expect("append");
@@ -563,5 +590,49 @@ pub fn actor_lookup_remembered(open: Open<'_>) {
     assert_eq!(
         intact(&chain::verify_db(s.conn(), &key).expect("verify"), "gw-a"),
         150
+    );
+
+    // Retention prunes the chain under the appender (another process, its clock ahead, or
+    // the appender draining a backlog): the row the appender remembers for `late` goes with
+    // its record, and a later record of `late` in that second must bring it back.
+    let one = |actor: &str, ts: &str| AuditRecord {
+        actor: actor.into(),
+        ts: ts.into(),
+        request_id: format!("{actor}-{ts}"),
+        ..at(0)
+    };
+    for r in [
+        one("late", "2026-12-01T00:00:30.100000Z"),
+        one("other", "2026-12-01T00:00:50.000000Z"),
+    ] {
+        chain::append_noting(s.conn(), &key, "gw-a", &[r], &mut noted).expect("before prune");
+    }
+    s.set_retention_floor(0).expect("floor");
+    let pruned = chain::prune(s.conn(), &key, "2026-12-01T00:00:40Z", "test").expect("prune");
+    assert_eq!(pruned, 151, "all but the chain's newest");
+    let late = |s: &Store| {
+        s.conn()
+            .query_one(
+                "SELECT COUNT(*) FROM audit_actor_second WHERE actor = 'late'",
+                &[],
+            )
+            .expect("late")
+            .int(0)
+            .expect("n")
+    };
+    assert_eq!(late(&s), 0, "retention took the row with its record");
+    chain::append_noting(
+        s.conn(),
+        &key,
+        "gw-a",
+        &[one("late", "2026-12-01T00:00:30.500000Z")],
+        &mut noted,
+    )
+    .expect("after prune");
+    assert_eq!(late(&s), 1, "written again");
+    assert_eq!(
+        intact(&chain::verify_db(s.conn(), &key).expect("verify"), "gw-a"),
+        3,
+        "the newest, the checkpoint, and the record after it"
     );
 }
