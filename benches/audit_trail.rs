@@ -4,7 +4,7 @@
 //! `cargo bench --bench audit_trail` (ERPGATE_BENCH_TRAIL=N records per trail, default
 //! 1,000,000, or 20,000 when run as a test; two trails are written, ~1 minute each at a
 //! million; ERPGATE_BENCH_TRAIL_ORDERED_ONLY=1 writes only the second). Each trail is written
-//! through the real chain appender in batches of 512, with realistic records (50 actors, 100
+//! through the writer's chain appender (remembering its lookup rows) in batches of 512, with realistic records (50 actors, 100
 //! endpoints, one record every 5 ms of simulated time, and a rare actor every 10,000th). The
 //! two trails differ only in how request ids are made:
 //! - `random_ids`: 128 random bits (erpgate before issue 20): every append lands on a random
@@ -94,6 +94,9 @@ struct Trail {
     key: KeyedHasher,
     next: i64,
     ids: Ids,
+    /// The actor lookup rows the appender has committed, kept across batches as the writer
+    /// keeps them.
+    noted: chain::NotedSeconds,
 }
 
 fn write_trail(ids: Ids, n: i64, label: &str) -> Trail {
@@ -104,10 +107,11 @@ fn write_trail(ids: Ids, n: i64, label: &str) -> Trail {
     let (master, _) = MasterKey::generate().expect("key");
     let key = master.audit_key();
     let started = Instant::now();
+    let mut noted = chain::NotedSeconds::new();
     let mut i = 0;
     while i < n {
         let batch: Vec<AuditRecord> = (i..(i + 512).min(n)).map(|j| record(ids, j)).collect();
-        chain::append(store.conn(), &key, "", &batch).expect("append");
+        chain::append_noting(store.conn(), &key, "", &batch, &mut noted).expect("append");
         i += batch.len() as i64;
     }
     let took = started.elapsed();
@@ -122,6 +126,7 @@ fn write_trail(ids: Ids, n: i64, label: &str) -> Trail {
         key,
         next: n,
         ids,
+        noted,
     }
 }
 
@@ -137,7 +142,10 @@ fn append_64(c: &mut Criterion, trail: &mut Trail, name: &str) {
                 trail.next += 64;
                 batch
             },
-            |batch| chain::append(trail.store.conn(), &trail.key, "", &batch).expect("append"),
+            |batch| {
+                chain::append_noting(trail.store.conn(), &trail.key, "", &batch, &mut trail.noted)
+                    .expect("append")
+            },
             BatchSize::PerIteration,
         )
     });
