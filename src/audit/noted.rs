@@ -17,7 +17,7 @@
 //! deleted it), `audit verify` names the records it would hide and `erpgate audit reindex`
 //! restores it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use super::record::AuditRecord;
 
@@ -27,7 +27,10 @@ pub const SECONDS: usize = 16;
 /// The (actor, second) rows committed lately, by second, and the chain's tail they go with.
 #[derive(Debug, Default)]
 pub struct NotedSeconds {
-    by_second: BTreeMap<String, HashSet<String>>,
+    by_second: HashMap<String, HashSet<String>>,
+    /// The seconds in the order they were first committed: the first goes first, whatever
+    /// the clock did (a step back does not keep later seconds in place of current ones).
+    order: VecDeque<String>,
     /// The hash of the last record the appender committed with these rows.
     tail: Option<String>,
 }
@@ -62,12 +65,14 @@ impl NotedSeconds {
     }
 
     /// Remembers `pairs`, whose rows a transaction has just committed, and `tail`, the hash of
-    /// that transaction's last record; forgets the oldest seconds beyond [`SECONDS`].
+    /// that transaction's last record; forgets the seconds first committed longest ago beyond
+    /// [`SECONDS`].
     pub fn committed(&mut self, pairs: &[(&str, &str)], tail: &str) {
         self.tail = Some(tail.to_string());
         for (actor, second) in pairs {
             if !self.by_second.contains_key(*second) {
                 self.by_second.insert((*second).to_string(), HashSet::new());
+                self.order.push_back((*second).to_string());
             }
             if let Some(actors) = self.by_second.get_mut(*second) {
                 if !actors.contains(*actor) {
@@ -75,14 +80,17 @@ impl NotedSeconds {
                 }
             }
         }
-        while self.by_second.len() > SECONDS {
-            self.by_second.pop_first();
+        while self.order.len() > SECONDS {
+            if let Some(first) = self.order.pop_front() {
+                self.by_second.remove(&first);
+            }
         }
     }
 
     /// Forgets everything: the appender starts again from what the database holds.
     pub fn clear(&mut self) {
         self.by_second.clear();
+        self.order.clear();
         self.tail = None;
     }
 }
@@ -132,7 +140,7 @@ mod tests {
             noted.missing(&next),
             [("b", "2026-12-01T00:00:02"), ("c", "2026-12-01T00:00:01")]
         );
-        // SECONDS newer seconds push both of the batch's seconds out.
+        // SECONDS more seconds push both of the batch's seconds out.
         let newer: Vec<(String, String)> = (0..SECONDS)
             .map(|k| ("z".to_string(), format!("2026-12-01T00:01:{k:02}")))
             .collect();
@@ -142,5 +150,30 @@ mod tests {
         noted.clear();
         assert_eq!(noted.missing(&next).len(), 3);
         assert!(!noted.follows("h2"));
+    }
+
+    #[test]
+    fn a_clock_stepping_back_does_not_keep_the_later_seconds() {
+        let mut noted = NotedSeconds::new();
+        let later: Vec<String> = (0..SECONDS)
+            .map(|k| format!("2026-12-01T01:00:{k:02}"))
+            .collect();
+        let pairs: Vec<(&str, &str)> = later.iter().map(|s| ("a", s.as_str())).collect();
+        noted.committed(&pairs, "h1");
+        // The clock steps back an hour: the current seconds are remembered, the later ones go.
+        let now = [
+            rec("a", "2026-12-01T00:00:00.100000Z"),
+            rec("a", "2026-12-01T00:00:01.100000Z"),
+        ];
+        let missing = noted.missing(&now);
+        assert_eq!(missing.len(), 2);
+        noted.committed(&missing, "h2");
+        assert!(noted.missing(&now).is_empty(), "the current seconds stay");
+        assert_eq!(noted.order.len(), SECONDS);
+        assert_eq!(noted.by_second.len(), SECONDS);
+        assert!(
+            !noted.by_second.contains_key(&later[0]) && !noted.by_second.contains_key(&later[1])
+        );
+        assert!(noted.by_second.contains_key(&later[2]));
     }
 }
