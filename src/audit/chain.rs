@@ -179,15 +179,25 @@ fn note_actors(tx: &Conn, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
         crate::store::sql::Engine::Postgres => ROWS_PER_INSERT,
         crate::store::sql::Engine::Sqlite => 1,
     };
-    for chunk in pairs.chunks(per_insert) {
+    let sql = |rows: usize| {
         let mut sql = String::from("INSERT INTO audit_actor_second (actor, second) VALUES ");
-        push_rows(&mut sql, chunk.len(), 2);
+        push_rows(&mut sql, rows, 2);
         sql.push_str(" ON CONFLICT DO NOTHING");
+        sql
+    };
+    // As for the records: the statement of a full chunk is built once.
+    let mut full_sql = None;
+    for chunk in pairs.chunks(per_insert) {
+        let sql: &str = if chunk.len() == per_insert {
+            full_sql.get_or_insert_with(|| sql(per_insert))
+        } else {
+            &sql(chunk.len())
+        };
         let values: Vec<_> = chunk
             .iter()
             .flat_map(|(actor, second)| [Param::Text(actor), Param::Text(second)])
             .collect();
-        tx.execute_params(&sql, &values)?;
+        tx.execute_params(sql, &values)?;
     }
     Ok(())
 }

@@ -31,12 +31,7 @@ pub enum Value {
 impl std::fmt::Debug for Value {
     /// Values may be key material or hashes: only their kind and size are shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Null => f.write_str("Null"),
-            Value::Int(_) => f.write_str("Int"),
-            Value::Text(t) => write!(f, "Text({} bytes)", t.len()),
-            Value::Blob(b) => write!(f, "Blob({} bytes)", b.len()),
-        }
+        self.as_param().fmt(f)
     }
 }
 
@@ -76,25 +71,50 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// A value bound without a copy: for statements run many times per second with values the
-/// caller already holds (the audit appender's rows). See [`Conn::execute_params`].
+/// A value as it is bound, borrowed: what both engines' bindings are written for (a
+/// [`Value`] binds as its [`Value::as_param`]). Statements run many times per second bind
+/// values the caller already holds without copying them ([`Conn::execute_params`], the audit
+/// appender's rows).
 #[derive(Clone, Copy)]
 pub enum Param<'a> {
+    /// SQL NULL.
+    Null,
     /// A 64-bit integer.
     Int(i64),
     /// Text, borrowed.
     Text(&'a str),
+    /// Bytes, borrowed.
+    Blob(&'a [u8]),
 }
 
 impl std::fmt::Debug for Param<'_> {
-    /// As for [`Value`]: only the kind and size.
+    /// Values may be key material or hashes: only their kind and size are shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Param::Null => f.write_str("Null"),
             Param::Int(_) => f.write_str("Int"),
             Param::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            Param::Blob(b) => write!(f, "Blob({} bytes)", b.len()),
         }
     }
 }
+
+impl Value {
+    /// This value as it is bound.
+    pub fn as_param(&self) -> Param<'_> {
+        match self {
+            Value::Null => Param::Null,
+            Value::Int(v) => Param::Int(*v),
+            Value::Text(v) => Param::Text(v),
+            Value::Blob(v) => Param::Blob(v),
+        }
+    }
+}
+
+/// What both engines can bind: [`Value`]s and [`Param`]s.
+trait Bind: rusqlite::ToSql + postgres::types::ToSql + Sync {}
+impl Bind for Value {}
+impl Bind for Param<'_> {}
 
 /// Binds values: `params![a, b]` → `[Value; 2]`.
 macro_rules! params {
@@ -229,6 +249,15 @@ impl Conn {
 
     /// Runs one statement; returns the rows it changed.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        self.execute_bound(sql, params)
+    }
+
+    /// [`Conn::execute`] with borrowed values: no copy of each text into a [`Value`].
+    pub fn execute_params(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        self.execute_bound(sql, params)
+    }
+
+    fn execute_bound<P: Bind>(&self, sql: &str, params: &[P]) -> Result<u64, StoreError> {
         match self {
             Conn::Sqlite(c) => {
                 Ok(c.prepare_cached(sql)?
@@ -236,24 +265,6 @@ impl Conn {
             }
             Conn::Postgres(c) => {
                 let refs = pg_params(params);
-                let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
-                Ok(guard.get()?.execute(pg_sql(sql).as_ref(), &refs)?)
-            }
-        }
-    }
-
-    /// [`Conn::execute`] with borrowed values: no copy of each text into a [`Value`].
-    pub fn execute_params(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
-        match self {
-            Conn::Sqlite(c) => {
-                Ok(c.prepare_cached(sql)?
-                    .execute(rusqlite::params_from_iter(params.iter()))? as u64)
-            }
-            Conn::Postgres(c) => {
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
-                    .iter()
-                    .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
                 let mut guard = c.try_borrow_mut().map_err(|_| busy())?;
                 Ok(guard.get()?.execute(pg_sql(sql).as_ref(), &refs)?)
             }
@@ -433,25 +444,30 @@ fn busy() -> StoreError {
     StoreError::Invalid("the store connection is in use by another statement".into())
 }
 
-impl rusqlite::ToSql for Value {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, ValueRef};
-        Ok(ToSqlOutput::Borrowed(match self {
-            Value::Null => ValueRef::Null,
-            Value::Int(v) => ValueRef::Integer(*v),
-            Value::Text(v) => ValueRef::Text(v.as_bytes()),
-            Value::Blob(v) => ValueRef::Blob(v),
-        }))
+impl<'a> Param<'a> {
+    /// The SQLite binding.
+    fn sqlite(self) -> rusqlite::types::ValueRef<'a> {
+        use rusqlite::types::ValueRef;
+        match self {
+            Param::Null => ValueRef::Null,
+            Param::Int(v) => ValueRef::Integer(v),
+            Param::Text(v) => ValueRef::Text(v.as_bytes()),
+            Param::Blob(v) => ValueRef::Blob(v),
+        }
     }
 }
 
 impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, ValueRef};
-        Ok(ToSqlOutput::Borrowed(match self {
-            Param::Int(v) => ValueRef::Integer(*v),
-            Param::Text(v) => ValueRef::Text(v.as_bytes()),
-        }))
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(self.sqlite()))
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            self.as_param().sqlite(),
+        ))
     }
 }
 
@@ -479,5 +495,10 @@ mod tests {
             params!["hunter2", b"secret".as_slice(), 42i64, None::<&str>]
         );
         assert!(!shown.contains("hunter2") && !shown.contains("secret") && !shown.contains("42"));
+        let values = params!["hunter2", b"secret".as_slice(), 42i64, None::<&str>];
+        let bound: Vec<_> = values.iter().map(super::Value::as_param).collect();
+        let shown = format!("{bound:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("secret") && !shown.contains("42"));
+        assert_eq!(shown, "[Text(7 bytes), Blob(6 bytes), Int, Null]");
     }
 }

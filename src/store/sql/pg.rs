@@ -41,21 +41,21 @@ impl Drop for PgClient {
     }
 }
 
-impl postgres::types::ToSql for Value {
+impl postgres::types::ToSql for Param<'_> {
     fn to_sql(
         &self,
         ty: &postgres::types::Type,
         out: &mut bytes::BytesMut,
     ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
         use postgres::types::{IsNull, Type};
-        match self {
-            Value::Null => Ok(IsNull::Yes),
-            Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql_checked(ty, out),
-            Value::Int(v) if *ty == Type::INT2 => i16::try_from(*v)?.to_sql_checked(ty, out),
-            Value::Int(v) if *ty == Type::BOOL => (*v != 0).to_sql_checked(ty, out),
-            Value::Int(v) => v.to_sql_checked(ty, out),
-            Value::Text(v) => v.as_str().to_sql_checked(ty, out),
-            Value::Blob(v) => v.as_slice().to_sql_checked(ty, out),
+        match *self {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Int(v) if *ty == Type::INT4 => i32::try_from(v)?.to_sql_checked(ty, out),
+            Param::Int(v) if *ty == Type::INT2 => i16::try_from(v)?.to_sql_checked(ty, out),
+            Param::Int(v) if *ty == Type::BOOL => (v != 0).to_sql_checked(ty, out),
+            Param::Int(v) => v.to_sql_checked(ty, out),
+            Param::Text(v) => v.to_sql_checked(ty, out),
+            Param::Blob(v) => v.to_sql_checked(ty, out),
         }
     }
 
@@ -68,17 +68,13 @@ impl postgres::types::ToSql for Value {
     postgres::types::to_sql_checked!();
 }
 
-impl postgres::types::ToSql for Param<'_> {
+impl postgres::types::ToSql for Value {
     fn to_sql(
         &self,
         ty: &postgres::types::Type,
         out: &mut bytes::BytesMut,
     ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        // As for `Value`: each value is checked against its column's type.
-        match self {
-            Param::Int(v) => Value::Int(*v).to_sql_checked(ty, out),
-            Param::Text(v) => v.to_sql_checked(ty, out),
-        }
+        self.as_param().to_sql(ty, out)
     }
 
     fn accepts(_: &postgres::types::Type) -> bool {
@@ -88,7 +84,9 @@ impl postgres::types::ToSql for Param<'_> {
     postgres::types::to_sql_checked!();
 }
 
-pub(super) fn pg_params(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+pub(super) fn pg_params<P: postgres::types::ToSql + Sync>(
+    params: &[P],
+) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
     params
         .iter()
         .map(|v| v as &(dyn postgres::types::ToSql + Sync))
