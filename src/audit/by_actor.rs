@@ -1,50 +1,38 @@
 //! Reading one actor's records through the actor lookup (`audit_actor_second`): the seconds
-//! that hold the actor's records, newest first, each read through the time index.
+//! that hold the actor's records, newest first, each read through the batches' time index.
 //!
-//! The trail keeps no index entry per record by actor (that index cost the writer about a
-//! third of its time, BENCHMARKS.md, issue 20): the appender writes a row per (actor, second)
-//! instead. A lookup reads a page of the actor's seconds, then the actor's records in each run
-//! of consecutive seconds (one statement per run, through the time index), and stops once it
-//! has enough: a busy actor's newest records cost the few seconds of the trail that hold them,
-//! a rare actor's a statement per second it was active in.
+//! The trail keeps nothing per record by actor (an index entry per record cost the writer
+//! about a third of its time, BENCHMARKS.md, issue 20): the appender writes a row per (actor,
+//! second) instead. A lookup reads a page of the actor's seconds, then the actor's records in
+//! each run of consecutive seconds (the batches that may hold them, [`super::select`]), and
+//! stops once it has enough: a busy actor's newest records cost the few seconds of the trail
+//! that hold them, a rare actor's a read per second it was active in.
 
 use super::chain::second_of;
-use super::query::Where;
-use crate::store::sql::{Conn, Row, Value};
+use super::select::{Match, Row};
+use crate::store::sql::{Conn, Value};
 use crate::store::StoreError;
 
 /// The actor's seconds read per round trip (a busy actor's are one run: one statement).
 const SECONDS_PER_READ: usize = 512;
 
-/// Which of the actor's records a walk reads.
-pub struct Walk<'a> {
-    /// The actor.
-    pub actor: &'a str,
-    /// Records at or after this time (stored form) only.
-    pub since: Option<String>,
-    /// Records at or before this time's second only (the caller's conditions bound it
-    /// exactly).
-    pub through: Option<String>,
-    /// The columns each row is read with.
-    pub columns: String,
-    /// The values of the `?` in `columns`.
-    pub column_values: &'a [Value],
-    /// Further conditions (`actor = ?` among them) and their values.
-    pub filter: &'a Where,
-}
-
-/// Hands `each` the actor's matching rows, newest first (by time, then id), as many as `each`
-/// wants: it returns how many more rows it wants (0 stops the walk), starting from `want`.
+/// Hands `each` `actor`'s records that match `m` (whose `actor` is `actor`), newest first
+/// (by time, then id), as many as `each` wants: it returns how many more it wants (0 stops
+/// the walk), starting from `want`.
 pub fn walk(
     conn: &Conn,
-    w: &Walk<'_>,
+    actor: &str,
+    m: &Match,
     mut want: u32,
     mut each: impl FnMut(&Row) -> Result<u32, StoreError>,
 ) -> Result<(), StoreError> {
-    let sql = run_sql(w);
+    let through = match (m.until.as_deref(), m.before.as_ref().map(|(ts, _)| ts.as_str())) {
+        (Some(u), Some(b)) => Some(u.min(b)),
+        (u, b) => u.or(b),
+    };
     let mut below: Option<String> = None;
     while want > 0 {
-        let page = seconds(conn, w, below.as_deref())?;
+        let page = seconds(conn, actor, m.since.as_deref(), through, below.as_deref())?;
         let Some(last) = page.last() else {
             return Ok(());
         };
@@ -56,12 +44,17 @@ pub fn walk(
             .filter_map(|s| next_second(&s).map(|next| (s, next)))
             .collect();
         for (oldest, end) in runs(&page) {
-            let mut values = w.column_values.to_vec();
-            values.extend([Value::from(oldest), Value::from(end)]);
-            values.extend(w.filter.values.iter().cloned());
-            values.push(Value::from(i64::from(want)));
-            for row in conn.query(&sql, &values)? {
-                want = each(&row)?;
+            let mut run = m.clone();
+            run.since = Some(match m.since.as_deref() {
+                Some(s) if s > oldest => s.to_string(),
+                _ => oldest.to_string(),
+            });
+            run.until = Some(match m.until.as_deref() {
+                Some(u) if u < end => u.to_string(),
+                _ => end.to_string(),
+            });
+            for row in super::select::newest(conn, &run, want)?.iter().rev() {
+                want = each(row)?;
                 if want == 0 {
                     return Ok(());
                 }
@@ -85,31 +78,22 @@ fn runs(seconds: &[(String, String)]) -> Vec<(&str, &str)> {
     runs
 }
 
-/// The statement reading one run of seconds of the walk (values: the columns', the run's
-/// bounds, the filter's, the limit).
-fn run_sql(w: &Walk<'_>) -> String {
-    let mut sql = format!(
-        "SELECT {} FROM audit_log WHERE ts >= ? AND ts < ?",
-        w.columns
-    );
-    for cond in &w.filter.conds {
-        sql.push_str(" AND ");
-        sql.push_str(cond);
-    }
-    sql.push_str(" ORDER BY ts DESC, id DESC LIMIT ?");
-    sql
-}
-
-/// The next page of the actor's seconds within the walk's bounds, newest first: below
-/// `below` when given.
-fn seconds(conn: &Conn, w: &Walk<'_>, below: Option<&str>) -> Result<Vec<String>, StoreError> {
+/// The next page of `actor`'s seconds from `since`'s through `through`'s, newest first:
+/// below `below` when given.
+fn seconds(
+    conn: &Conn,
+    actor: &str,
+    since: Option<&str>,
+    through: Option<&str>,
+    below: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
     let mut sql = String::from("SELECT second FROM audit_actor_second WHERE actor = ?");
-    let mut values = vec![Value::from(w.actor)];
-    if let Some(since) = &w.since {
+    let mut values = vec![Value::from(actor)];
+    if let Some(since) = since {
         sql.push_str(" AND second >= ?");
         values.push(Value::from(second_of(since)));
     }
-    if let Some(through) = &w.through {
+    if let Some(through) = through {
         sql.push_str(" AND second <= ?");
         values.push(Value::from(second_of(through)));
     }
@@ -143,48 +127,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_is_read_through_the_time_index_and_seconds_through_the_lookup() {
+    fn seconds_are_read_through_the_lookup_key() {
         let dir = tempfile::tempdir().expect("dir");
         let mut store = crate::store::Store::open(&dir.path().join("a.db")).expect("open");
         store.migrate().expect("migrate");
-        let plan = |sql: &str, values: &[Value]| -> String {
-            store
-                .conn()
-                .query(&format!("EXPLAIN QUERY PLAN {sql}"), values)
-                .expect("plan")
-                .iter()
-                .map(|r| r.text(3).expect("detail"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let mut filter = Where::default();
-        filter.add("actor = ?", Some("a".into()));
-        filter.add("path LIKE ? ESCAPE '\\'", Some("/x%".into()));
-        let w = Walk {
-            actor: "a",
-            since: None,
-            through: None,
-            columns: "id, ts, record".into(),
-            column_values: &[],
-            filter: &filter,
-        };
-        let values = [
-            Value::from("2026-12-01T00:00:00"),
-            Value::from("2026-12-01T00:00:01"),
-            Value::from("a"),
-            Value::from("/x%"),
-            Value::from(10),
-        ];
-        let p = plan(&run_sql(&w), &values);
-        assert!(
-            p.contains("COVERING INDEX audit_ts_actor (ts>? AND ts<?)")
-                || p.contains("USING INDEX audit_ts_actor (ts>? AND ts<?)"),
-            "{p}"
-        );
-        let p = plan(
-            "SELECT second FROM audit_actor_second WHERE actor = ? AND second < ? ORDER BY second DESC LIMIT 64",
-            &[Value::from("a"), Value::from("2026-12-01T00:00:01")],
-        );
+        let p = store
+            .conn()
+            .query(
+                "EXPLAIN QUERY PLAN SELECT second FROM audit_actor_second WHERE actor = ? AND second < ? ORDER BY second DESC LIMIT 64",
+                &[Value::from("a"), Value::from("2026-12-01T00:00:01")],
+            )
+            .expect("plan")
+            .iter()
+            .map(|r| r.text(3).expect("detail"))
+            .collect::<Vec<_>>()
+            .join("; ");
         assert!(p.contains("PRIMARY KEY (actor=? AND second<?)"), "{p}");
         assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
     }

@@ -2,12 +2,14 @@
 //! administrative action; append-only (enforced by triggers), hash-chained under a key derived
 //! from the master key, written in batches off the request path, never holding a secret.
 
+pub mod batch;
 pub mod by_actor;
 pub mod chain;
 pub mod noted;
 pub mod preview;
 pub mod query;
 pub mod record;
+pub mod select;
 pub mod verify;
 pub mod writer;
 

@@ -2,7 +2,9 @@
 //! chain merged by time. Shared by
 //! `erpgate audit query` and the admin API.
 
-use crate::store::sql::{Conn, Value};
+pub use super::select::Row;
+use super::select::Match;
+use crate::store::sql::Conn;
 
 /// What to select (all optional; all given must match).
 #[derive(Clone, Debug, Default)]
@@ -19,7 +21,7 @@ pub struct Filter {
     pub decision: Option<String>,
     /// Reason code.
     pub reason: Option<String>,
-    /// Path prefix (literal; `%` and `_` are escaped).
+    /// Path prefix (literal).
     pub path_prefix: Option<String>,
     /// Only records of this gateway's chain (`gateway.node_id`).
     pub node: Option<String>,
@@ -128,22 +130,27 @@ pub struct Summary {
     pub reasons: Vec<(String, i64)>,
 }
 
-/// The [`Summary`] of request records since `since`.
+/// The [`Summary`] of request records since `since`: every batch that may hold one is read.
 pub fn summary(conn: &Conn, since: &str, top: u32) -> Result<Summary, crate::store::StoreError> {
-    use crate::store::sql::Value;
-    let pairs = |rows: Vec<crate::store::sql::Row>| -> Result<Vec<(String, i64)>, crate::store::StoreError> {
-        rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
-    };
-    let since = Value::from(since);
-    let decisions = pairs(conn.query(
-        "SELECT decision, COUNT(*) FROM audit_log WHERE ts >= ?1 AND kind = 'request' GROUP BY decision ORDER BY decision",
-        std::slice::from_ref(&since),
-    )?)?;
-    let reasons = pairs(conn.query(
-        &format!("SELECT reason, COUNT(*) AS n FROM audit_log WHERE ts >= ?1 AND kind = 'request' AND decision IN ('denied', 'failed') AND reason <> '' GROUP BY reason ORDER BY n DESC, reason LIMIT {top}"),
-        &[since],
-    )?)?;
-    Ok(Summary { decisions, reasons })
+    use std::collections::BTreeMap;
+    let mut decisions: BTreeMap<String, i64> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
+    super::select::each_since(conn, since, |h| {
+        if h.kind != Some(super::Kind::Request) || h.ts.as_ref() < since {
+            return;
+        }
+        *decisions.entry(h.decision.to_string()).or_default() += 1;
+        if matches!(h.decision.as_ref(), "denied" | "failed") && !h.reason.is_empty() {
+            *reasons.entry(h.reason.to_string()).or_default() += 1;
+        }
+    })?;
+    let mut reasons: Vec<(String, i64)> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    reasons.truncate(usize::try_from(top).unwrap_or(usize::MAX));
+    Ok(Summary {
+        decisions: decisions.into_iter().collect(),
+        reasons,
+    })
 }
 
 /// How far back [`last_use`] looks: an account's newest this many request records.
@@ -171,32 +178,22 @@ pub fn last_uses(
     if credentials.is_empty() {
         return Ok(found);
     }
-    // Each credential's member, found as it is written (exactly, unlike `LIKE`).
-    let find = match conn.engine() {
-        crate::store::sql::Engine::Sqlite => ", instr(record, ?) > 0",
-        crate::store::sql::Engine::Postgres => ", strpos(record, ?) > 0",
-    };
-    let needles: Vec<Value> = credentials
+    // Each credential's member, found as it is written (exactly).
+    let needles: Vec<String> = credentials
         .iter()
-        .map(|c| Value::from(format!("\"credential_id\":{}", serde_json::Value::from(*c))))
+        .map(|c| super::batch::member("credential_id", c))
         .collect();
-    let mut filter = Where::default();
-    filter.add("actor = ?", Some(account.to_string()));
-    filter.conds.push("kind = 'request'");
-    let walk = super::by_actor::Walk {
-        actor: account,
-        since: None,
-        through: None,
-        columns: format!("ts{}", find.repeat(credentials.len())),
-        column_values: &needles,
-        filter: &filter,
+    let m = Match {
+        actor: Some(account.to_string()),
+        kind: Some(super::Kind::Request),
+        ..Default::default()
     };
     let (mut seen, mut missing) = (0u32, credentials.len());
-    super::by_actor::walk(conn, &walk, LAST_USE_WINDOW, |r| {
+    super::by_actor::walk(conn, account, &m, LAST_USE_WINDOW, |r| {
         seen += 1;
-        for (i, slot) in found.iter_mut().enumerate() {
-            if slot.is_none() && r.flag(i + 1)? {
-                *slot = Some(r.text(0)?);
+        for (slot, needle) in found.iter_mut().zip(&needles) {
+            if slot.is_none() && r.record.contains(needle.as_str()) {
+                *slot = Some(r.ts.clone());
                 missing -= 1;
             }
         }
@@ -208,155 +205,54 @@ pub fn last_uses(
     Ok(found)
 }
 
-/// One record as stored: its id and time (a page's cursor) and its JSON.
-pub struct Row {
-    /// Row id.
-    pub id: i64,
-    /// Time, as stored.
-    pub ts: String,
-    /// The record's JSON.
-    pub record: String,
-}
-
 /// Each matching record with its id and time, oldest first.
 pub fn select_rows(conn: &Conn, f: &Filter, limit: u32) -> Result<Vec<Row>, QueryError> {
     check_known(f)?;
     let store = |e: crate::store::StoreError| QueryError::Store(e.to_string());
+    let m = matching(f)?;
     if let (Some(actor), None) = (f.actor.as_deref(), &f.request_id) {
-        let filter = filter_where(f)?;
-        return by_actor(conn, f, &filter, actor, limit).map_err(store);
+        return by_actor(conn, &m, actor, limit).map_err(store);
     }
-    let (sql, values) = select_sql(f, limit)?;
-    conn.query(&sql, &values)
-        .map_err(store)?
-        .iter()
-        .map(|r| {
-            Ok(Row {
-                id: r.int(0).map_err(store)?,
-                ts: r.text(1).map_err(store)?,
-                record: r.text(2).map_err(store)?,
-            })
-        })
-        .collect()
+    super::select::newest(conn, &m, limit).map_err(store)
 }
 
 /// [`select_rows`] by actor (and no request id): through the actor's seconds
 /// ([`super::by_actor`]), newest first, until `limit` records are found.
 fn by_actor(
     conn: &Conn,
-    f: &Filter,
-    filter: &Where,
+    m: &Match,
     actor: &str,
     limit: u32,
 ) -> Result<Vec<Row>, crate::store::StoreError> {
-    // Checked by `filter_where` already: these normalise.
-    let norm = |t: &Option<String>| t.as_deref().and_then(|t| normalize_time(t).ok());
-    let through = match (norm(&f.until), f.before.as_ref().map(|(ts, _)| ts.clone())) {
-        (Some(u), Some(b)) => Some(u.min(b)),
-        (u, b) => u.or(b),
-    };
-    let walk = super::by_actor::Walk {
-        actor,
-        since: norm(&f.since),
-        through,
-        columns: "id, ts, record".into(),
-        column_values: &[],
-        filter,
-    };
     let mut rows = Vec::new();
-    super::by_actor::walk(conn, &walk, limit, |r| {
-        rows.push(Row {
-            id: r.int(0)?,
-            ts: r.text(1)?,
-            record: r.text(2)?,
-        });
+    super::by_actor::walk(conn, actor, m, limit, |r| {
+        rows.push(r.clone());
         Ok(limit.saturating_sub(u32::try_from(rows.len()).unwrap_or(u32::MAX)))
     })?;
     rows.reverse();
     Ok(rows)
 }
 
-/// The statement `select` runs for `f`, and its values.
-fn select_sql(f: &Filter, limit: u32) -> Result<(String, Vec<Value>), QueryError> {
-    let w = filter_where(f)?;
-    // Several gateways' chains interleave: merged by time (ties by id, the order written).
-    let sql = format!(
-        "SELECT id, ts, record FROM (SELECT id, ts, record FROM audit_log{} ORDER BY ts DESC, id DESC LIMIT {limit}) AS recent ORDER BY ts, id",
-        w.clause()
-    );
-    Ok((sql, w.values))
-}
-
-/// The conditions of `f`.
-fn filter_where(f: &Filter) -> Result<Where, QueryError> {
-    let mut w = Where::default();
-    w.time(f.since.as_deref(), f.until.as_deref())?;
-    w.add("actor = ?", f.actor.clone());
-    w.add("request_id = ?", f.request_id.clone());
-    w.add("decision = ?", f.decision.clone());
-    w.add("reason = ?", f.reason.clone());
-    w.add("node = ?", f.node.clone());
-    w.add(
-        "path LIKE ? ESCAPE '\\'",
-        f.path_prefix.as_ref().map(|p| {
-            format!(
-                "{}%",
-                p.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        }),
-    );
-    if let Some((ts, id)) = &f.before {
-        w.conds.push("(ts < ? OR (ts = ? AND id < ?))");
-        w.values.extend([
-            Value::Text(ts.clone()),
-            Value::Text(ts.clone()),
-            Value::Int(*id),
-        ]);
-    }
-    Ok(w)
-}
-
-/// A `WHERE` clause of only the conditions given, so SQLite can use the indexes on
-/// `request_id` and `ts` (a `?1 IS NULL OR ...` form for every optional filter makes every
-/// query a scan of the whole trail). Shared by `select` and `audit export`.
-#[derive(Default)]
-pub struct Where {
-    pub(super) conds: Vec<&'static str>,
-    /// The bound values, in the order of the conditions.
-    pub values: Vec<Value>,
-}
-
-impl Where {
-    /// Adds `cond` (one `?`) when `v` is given.
-    pub fn add(&mut self, cond: &'static str, v: Option<String>) {
-        if let Some(v) = v {
-            self.conds.push(cond);
-            self.values.push(Value::Text(v));
-        }
-    }
-
-    /// Adds the time bounds given, normalised to the stored form.
-    pub fn time(&mut self, since: Option<&str>, until: Option<&str>) -> Result<(), QueryError> {
-        for (field, cond, bound) in [("since", "ts >= ?", since), ("until", "ts < ?", until)] {
-            let bound = bound
-                .map(normalize_time)
-                .transpose()
-                .map_err(|message| QueryError::Bound { field, message })?;
-            self.add(cond, bound);
-        }
-        Ok(())
-    }
-
-    /// ` WHERE a AND b`, or nothing.
-    pub fn clause(&self) -> String {
-        if self.conds.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conds.join(" AND "))
-        }
-    }
+/// What a record must be to match `f`, its time bounds normalised.
+fn matching(f: &Filter) -> Result<Match, QueryError> {
+    let time = |field: &'static str, t: &Option<String>| {
+        t.as_deref()
+            .map(normalize_time)
+            .transpose()
+            .map_err(|message| QueryError::Bound { field, message })
+    };
+    Ok(Match {
+        since: time("since", &f.since)?,
+        until: time("until", &f.until)?,
+        before: f.before.clone(),
+        actor: f.actor.clone(),
+        request_id: f.request_id.clone(),
+        decision: f.decision.clone(),
+        reason: f.reason.clone(),
+        path_prefix: f.path_prefix.clone(),
+        node: f.node.clone(),
+        kind: None,
+    })
 }
 
 /// A time bound as stored timestamps are written (UTC, microseconds, `Z`), so the text
@@ -375,43 +271,12 @@ pub fn normalize_time(s: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    /// The query plan of `select` for `f`.
-    fn plan(conn: &Conn, f: &Filter) -> String {
-        let (sql, values) = select_sql(f, 10).expect("sql");
-        conn.query(&format!("EXPLAIN QUERY PLAN {sql}"), &values)
-            .expect("plan")
-            .iter()
-            .map(|r| r.text(3).expect("detail"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
     #[test]
-    fn lookups_use_the_indexes_and_filters_apply() {
+    fn filters_apply() {
         let dir = tempfile::tempdir().expect("dir");
         let mut store = crate::store::Store::open(&dir.path().join("q.db")).expect("open");
         store.migrate().expect("migrate");
         let conn = store.conn();
-        let by_id = Filter {
-            request_id: Some("r-1".into()),
-            ..Default::default()
-        };
-        assert!(
-            plan(conn, &by_id).contains("audit_request"),
-            "{}",
-            plan(conn, &by_id)
-        );
-        let by_time = Filter {
-            since: Some("2026-12-01T00:00:00Z".into()),
-            until: Some("2026-12-02T00:00:00Z".into()),
-            ..Default::default()
-        };
-        assert!(
-            plan(conn, &by_time).contains("audit_ts"),
-            "{}",
-            plan(conn, &by_time)
-        );
-
         let (m, _) = crate::crypto::MasterKey::generate().expect("key");
         let recs: Vec<_> = [("a", "/x/1"), ("b", "/x_2"), ("a", "/y")]
             .iter()

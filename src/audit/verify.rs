@@ -1,21 +1,22 @@
 //! Verifying the trail: every node's chain, link by link.
 //!
-//! Each gateway appends its own chain (`node` in every record, [`super::chain`]); rows of all
-//! chains interleave by id. Verification keeps one walk per chain: within a chain ids
-//! increase, each `prev_hash` is the previous record's hash, each hash is the MAC of the
-//! record, the columns beside the record match it, and the chain starts at genesis or where a
-//! retention checkpoint says it continues. A removed record shows as the next one's broken
-//! link; a removed chain head as a chain that does not start at genesis; a removed tail only
-//! against an anchored last hash (README: anchor `last_hash` elsewhere). In the database,
-//! every record's actor and second must also be in the actor lookup that queries by actor
-//! read (outside the chain, so checked here): a record hidden from them breaks its chain.
+//! Each gateway appends its own chain (`node` in every record, [`super::chain`]); batches of
+//! all chains interleave by id. Verification keeps one walk per chain: within a chain ids
+//! increase, each `prev_hash` is the previous batch's hash, each hash is the MAC of the
+//! batch's records, the columns beside them match them, and the chain starts at genesis or
+//! where a retention checkpoint says it continues. A removed batch shows as the next one's
+//! broken link; a removed chain head as a chain that does not start at genesis; a removed
+//! tail only against an anchored last hash (README: anchor `last_hash` elsewhere). In the
+//! database, what lookups rely on beside the chain is checked too: every batch within the
+//! trail's span, and every record's actor and second in the actor lookup (a record hidden
+//! from them breaks its chain).
 
 use std::collections::BTreeMap;
 
 use super::chain::{link, GENESIS};
 use super::record::{AuditRecord, Kind};
 use crate::crypto::KeyedHasher;
-use crate::store::sql::Conn;
+use crate::store::sql::{Conn, Value};
 use crate::store::StoreError;
 
 /// The outcome of verifying one chain.
@@ -106,36 +107,41 @@ pub fn node_label(node: &str) -> String {
     }
 }
 
-/// Every `audit_log` column stored beside the hashed record (each a copy of a record field,
-/// and every one a query may filter on), in the order verification compares them.
-pub const COLUMNS: [&str; 7] = [
-    "ts",
-    "request_id",
-    "kind",
-    "actor",
-    "decision",
-    "reason",
-    "path",
-];
+/// Every `audit_batch` column stored beside the hashed records (each a copy of what the
+/// records imply, and every one a lookup relies on), as verification compares them.
+pub const COLUMNS: [&str; 3] = ["last_id", "ts_first", "ts_last"];
 
-/// One stored row, as verification sees it (and as `audit export` writes it).
+/// The columns stored beside a batch's records, and the trail's span they must be within.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    /// The last record's id.
+    pub last_id: i64,
+    /// The earliest instant the records name.
+    pub ts_first: String,
+    /// The latest.
+    pub ts_last: String,
+    /// The trail's span (`audit_bounds`).
+    pub span: i64,
+}
+
+/// One stored batch, as verification sees it (and as `audit export` writes it).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     /// The chain it belongs to (`""`: the default chain; absent from older exports).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
-    /// Record id.
+    /// The first record's id.
     pub id: i64,
-    /// The record JSON, exactly as hashed.
+    /// The records' JSON, one per line, exactly as hashed (an export from before schema 13
+    /// has one record per row).
     pub record: String,
     /// Previous MAC.
     pub prev_hash: String,
-    /// This record's MAC.
+    /// This batch's MAC.
     pub hash: String,
-    /// The columns stored beside the hashed record (and filtered on by queries), in
-    /// [`COLUMNS`] order: each is checked against the JSON.
+    /// The columns stored beside the records: each is checked against them.
     #[serde(skip)]
-    pub columns: Option<[String; 7]>,
+    pub columns: Option<Columns>,
 }
 
 /// Verifies rows in id order, each chain on its own. A checkpoint (from retention) vouches
@@ -149,7 +155,9 @@ pub fn verify(
     let mut walks = Walks::default();
     for row in rows {
         match row {
-            Ok(r) => walks.step(key, r),
+            Ok(r) => {
+                walks.step(key, r);
+            }
             Err(why) => {
                 walks.unreadable(why);
                 break;
@@ -159,41 +167,68 @@ pub fn verify(
     walks.finish(partial)
 }
 
-/// Reads every row of the trail in id order and verifies every chain.
+/// Batches read per statement by [`verify_db`].
+const PAGE: i64 = 64;
+
+/// Reads every batch of the trail in id order and verifies every chain, and that every
+/// record's actor and second are in the actor lookup.
 pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
+    let span = super::batch::span(conn)?;
     let mut walks = Walks::default();
-    conn.for_each(
-        "SELECT id, record, prev_hash, hash, ts, request_id, kind, actor, decision, reason, path, node FROM audit_log ORDER BY id",
-        &[],
-        |r| {
-            walks.step(
-                key,
-                Row {
-                    id: r.int(0)?,
-                    record: r.text(1)?,
-                    prev_hash: r.text(2)?,
-                    hash: r.text(3)?,
-                    columns: Some([
-                        r.text(4)?,
-                        r.text(5)?,
-                        r.text(6)?,
-                        r.text(7)?,
-                        r.text(8)?,
-                        r.text(9)?,
-                        r.text(10)?,
-                    ]),
-                    node: r.text(11)?,
-                },
-            );
-            Ok(true)
-        },
-    )?;
+    let mut hidden: BTreeMap<String, i64> = BTreeMap::new();
+    // Pairs found in the lookup lately: a busy second's pairs recur batch after batch.
+    let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    let mut after = i64::MIN;
+    loop {
+        let rows = conn.query(
+            "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash FROM audit_batch WHERE id > ?1 ORDER BY id LIMIT ?2",
+            &[Value::Int(after), Value::Int(PAGE)],
+        )?;
+        let Some(last) = rows.last() else { break };
+        after = last.int(0)?;
+        for r in rows {
+            let row = Row {
+                id: r.int(0)?,
+                node: r.text(2)?,
+                record: r.text(5)?,
+                prev_hash: r.text(6)?,
+                hash: r.text(7)?,
+                columns: Some(Columns {
+                    last_id: r.int(1)?,
+                    ts_first: r.text(3)?,
+                    ts_last: r.text(4)?,
+                    span,
+                }),
+            };
+            let node = row.node.clone();
+            for (id, actor, second) in walks.step(key, row) {
+                if hidden.contains_key(&node) {
+                    break;
+                }
+                let pair = (actor, second);
+                if seen.contains(&pair) {
+                    continue;
+                }
+                let there = conn
+                    .query_opt(
+                        "SELECT 1 FROM audit_actor_second WHERE actor = ?1 AND second = ?2",
+                        &[Value::from(pair.0.as_str()), Value::from(pair.1.as_str())],
+                    )?
+                    .is_some();
+                if !there {
+                    hidden.insert(node.clone(), id);
+                    break;
+                }
+                if seen.len() >= 65_536 {
+                    seen.clear();
+                }
+                seen.insert(pair);
+            }
+        }
+    }
     let mut report = walks.finish(false);
-    for row in conn.query(
-        "SELECT MIN(l.id), l.node FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_actor_second s WHERE s.actor = l.actor AND s.second = substr(l.ts, 1, 19)) GROUP BY l.node",
-        &[],
-    )? {
-        report.hidden_from_actor_queries(row.int(0)?, &row.text(1)?);
+    for (node, id) in hidden {
+        report.hidden_from_actor_queries(id, &node);
     }
     Ok(report)
 }
@@ -208,17 +243,20 @@ struct Walks {
 }
 
 impl Walks {
-    fn step(&mut self, key: &KeyedHasher, row: Row) {
+    /// Checks one batch; returns each of its records' (id, actor, second) when it holds.
+    fn step(&mut self, key: &KeyedHasher, row: Row) -> Vec<(i64, String, String)> {
         self.last_id = row.id;
         let entry = self
             .chains
             .entry(row.node.clone())
             .or_insert_with(|| Ok(Walk::default()));
         if let Ok(walk) = entry {
-            if let Err(broken) = walk.step(key, row) {
-                *entry = Err(broken);
+            match walk.step(key, row) {
+                Ok(pairs) => return pairs,
+                Err(broken) => *entry = Err(broken),
             }
         }
+        Vec::new()
     }
 
     fn unreadable(&mut self, why: String) {
@@ -248,11 +286,11 @@ impl Walks {
 /// The state of one chain's verification between rows.
 #[derive(Default)]
 struct Walk {
-    /// Rows checked so far.
+    /// Records checked so far.
     count: u64,
     /// The hash the next row's `prev_hash` must equal.
     expected_prev: Option<String>,
-    /// The id the previous row had.
+    /// The last record id of the previous row.
     last_id: Option<i64>,
     /// The first row's id and `prev_hash`.
     first: Option<(i64, String)>,
@@ -261,40 +299,49 @@ struct Walk {
 }
 
 impl Walk {
-    /// Checks one row against the chain so far and advances past it.
-    fn step(&mut self, key: &KeyedHasher, row: Row) -> Result<(), Verdict> {
+    /// Checks one batch against the chain so far and advances past it; returns each record's
+    /// (id, actor, second).
+    fn step(&mut self, key: &KeyedHasher, row: Row) -> Result<Vec<(i64, String, String)>, Verdict> {
         self.check_sequence(&row)?;
         if link(key, row.id, &row.prev_hash, &row.record) != row.hash {
             return Err(Verdict::Broken {
                 id: row.id,
-                why: "hash does not match the record (edited, or written with another key)".into(),
+                why: "hash does not match the records (edited, or written with another key)"
+                    .into(),
             });
         }
-        let parsed: AuditRecord =
-            serde_json::from_str(&row.record).map_err(|e| Verdict::Broken {
-                id: row.id,
+        let mut seen = Vec::new();
+        let mut times = Vec::new();
+        let mut last = row.id;
+        for (id, line) in super::batch::lines(row.id, &row.record) {
+            let parsed: AuditRecord = serde_json::from_str(line).map_err(|e| Verdict::Broken {
+                id,
                 why: format!("record is not valid JSON: {e}"),
             })?;
-        if parsed.node.as_deref().unwrap_or("") != row.node {
-            return Err(Verdict::Broken {
-                id: row.id,
-                why: "the record names another node than the chain it is stored in (moved between chains)".into(),
-            });
+            if parsed.node.as_deref().unwrap_or("") != row.node {
+                return Err(Verdict::Broken {
+                    id,
+                    why: "the record names another node than the chain it is stored in (moved between chains)".into(),
+                });
+            }
+            if parsed.kind == Some(Kind::Checkpoint) {
+                self.note_checkpoint(&parsed);
+            }
+            seen.push((id, parsed.actor, super::chain::second_of(&parsed.ts).to_string()));
+            times.push((parsed.ts, parsed.request_id));
+            last = id;
         }
         if let Some(cols) = &row.columns {
-            check_columns(row.id, cols, &parsed)?;
-        }
-        if parsed.kind == Some(Kind::Checkpoint) {
-            self.note_checkpoint(&parsed);
+            check_columns(row.id, last, cols, &times)?;
         }
         self.expected_prev = Some(row.hash);
-        self.last_id = Some(row.id);
-        self.count += 1;
-        Ok(())
+        self.last_id = Some(last);
+        self.count += seen.len() as u64;
+        Ok(seen)
     }
 
     /// Checks that `row` follows the previous one of its chain (a larger id, `prev_hash`
-    /// linked: a record removed between them breaks the link), and remembers the first row.
+    /// linked: a batch removed between them breaks the link), and remembers the first row.
     fn check_sequence(&mut self, row: &Row) -> Result<(), Verdict> {
         if self.last_id.is_some_and(|last| row.id <= last) {
             return Err(Verdict::Broken {
@@ -306,7 +353,7 @@ impl Walk {
             Some(p) if *p != row.prev_hash => {
                 return Err(Verdict::Broken {
                     id: row.id,
-                    why: "prev_hash does not match the previous record's hash (a record before it is missing, or was edited)".into(),
+                    why: "prev_hash does not match the previous batch's hash (a batch before it is missing, or was edited)".into(),
                 });
             }
             None => self.first = Some((row.id, row.prev_hash.clone())),
@@ -344,23 +391,35 @@ impl Walk {
     }
 }
 
-/// Checks the columns stored beside record `id` against its hashed JSON.
-fn check_columns(id: i64, cols: &[String; 7], parsed: &AuditRecord) -> Result<(), Verdict> {
-    let want = [
-        parsed.ts.as_str(),
-        parsed.request_id.as_str(),
-        parsed.kind.map_or("", Kind::as_str),
-        parsed.actor.as_str(),
-        parsed.decision.as_str(),
-        parsed.reason.as_str(),
-        parsed.path.as_str(),
-    ];
-    if let Some(i) = (0..COLUMNS.len()).find(|&i| cols[i] != want[i]) {
+/// Checks the columns stored beside batch `id` (records up to `last`, with these times and
+/// request ids) against its hashed records.
+fn check_columns(
+    id: i64,
+    last: i64,
+    cols: &Columns,
+    times: &[(String, String)],
+) -> Result<(), Verdict> {
+    let differs = |column: &str| Verdict::Broken {
+        id,
+        why: format!("column {column} differs from the hashed records (edited beside the chain)"),
+    };
+    if cols.last_id != last {
+        return Err(differs("last_id"));
+    }
+    let reach = super::batch::Reach::of(times.iter().map(|(t, r)| (t.as_str(), r.as_str())))
+        .unwrap_or_default();
+    if cols.ts_first != reach.first {
+        return Err(differs("ts_first"));
+    }
+    if cols.ts_last != reach.last {
+        return Err(differs("ts_last"));
+    }
+    if reach.span().is_none_or(|s| s > cols.span) {
         return Err(Verdict::Broken {
             id,
             why: format!(
-                "column {} differs from the hashed record (edited beside the chain)",
-                COLUMNS[i]
+                "the batch reaches wider than the trail's span of {} s (audit_bounds narrowed, or a record's time is not one): lookups would not find its records",
+                cols.span
             ),
         });
     }

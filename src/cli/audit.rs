@@ -162,7 +162,7 @@ fn prune(
         let n = store
             .conn()
             .query_one(
-                "SELECT COUNT(*) FROM audit_log WHERE ts < ?1",
+                "SELECT coalesce(sum(last_id - id + 1), 0) FROM audit_batch WHERE ts_last < ?1",
                 &[cutoff.as_str().into()],
             )
             .and_then(|r| r.int(0))
@@ -278,16 +278,36 @@ fn export(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut range = crate::audit::query::Where::default();
-    range.time(since, until)?;
+    // Whole batches (their link covers all their records): those that may hold a record of
+    // the range.
+    let norm = |field: &str, t: Option<&str>| {
+        t.map(crate::audit::query::normalize_time)
+            .transpose()
+            .map_err(|e| format!("--{field}: {e}"))
+    };
+    let (since, until) = (norm("since", since)?, norm("until", until)?);
+    let mut conds = Vec::new();
+    let mut values = Vec::new();
+    if let Some(s) = since {
+        conds.push("ts_last >= ?");
+        values.push(crate::store::sql::Value::from(s));
+    }
+    if let Some(u) = until {
+        conds.push("ts_first < ?");
+        values.push(crate::store::sql::Value::from(u));
+    }
+    let clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
     let sql = format!(
-        "SELECT id, record, prev_hash, hash, node FROM audit_log{} ORDER BY id",
-        range.clause()
+        "SELECT id, records, prev_hash, hash, node FROM audit_batch{clause} ORDER BY id"
     );
     let mut n = 0;
     store
         .conn()
-        .for_each(&sql, &range.values, |r| {
+        .for_each(&sql, &values, |r| {
             let row = Row {
                 id: r.int(0)?,
                 record: r.text(1)?,
@@ -300,7 +320,7 @@ fn export(
                 .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
             writeln!(w, "{line}")
                 .map_err(|e| crate::store::StoreError::Invalid(format!("cannot write: {e}")))?;
-            n += 1;
+            n += row.record.split('\n').count() as u64;
             Ok(true)
         })
         .map_err(|e| e.to_string())?;

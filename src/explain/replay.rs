@@ -22,8 +22,8 @@ use crate::refusal::Reason;
 use crate::snapshot::Snapshot;
 use crate::store::sql::{Conn, Value};
 
-/// Records read per statement (bounds memory on a trail of millions).
-const PAGE: i64 = 5_000;
+/// Batches read per statement (up to 512 records each: bounds memory on a trail of millions).
+const BATCHES: i64 = 16;
 
 /// Requests whose outcome would change, grouped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,9 +150,11 @@ fn then(rec: &Seen<'_>) -> Then {
 pub fn replay(conn: &Conn, snapshot: &Snapshot, since: &str) -> Result<Report, String> {
     let since = crate::audit::query::normalize_time(since).map_err(|e| format!("SINCE: {e}"))?;
     let store = |e: crate::store::StoreError| format!("reading the audit trail: {e}");
+    // The first batch that may hold a record since `since`, then every batch after it in id
+    // order (the order records were written in), their records since `since` replayed.
     let first = conn
         .query_one(
-            "SELECT MIN(id) FROM audit_log WHERE ts >= ?",
+            "SELECT MIN(id) FROM audit_batch WHERE ts_last >= ?",
             &[Value::Text(since.clone())],
         )
         .map_err(store)?
@@ -167,16 +169,28 @@ pub fn replay(conn: &Conn, snapshot: &Snapshot, since: &str) -> Result<Report, S
     loop {
         let rows = conn
             .query(
-                "SELECT id, record FROM audit_log WHERE id >= ? AND kind = 'request' AND ts >= ? ORDER BY id LIMIT ?",
-                &[Value::Int(next), Value::Text(since.clone()), Value::Int(PAGE)],
+                "SELECT id, records FROM audit_batch WHERE id >= ? ORDER BY id LIMIT ?",
+                &[Value::Int(next), Value::Int(BATCHES)],
             )
             .map_err(store)?;
         let Some(last) = rows.last() else { break };
         next = last.int(0).map_err(store)? + 1;
-        for row in &rows {
-            let text = row.text(1).map_err(store)?;
+        let texts = rows
+            .iter()
+            .map(|r| r.text(1))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(store)?;
+        for text in texts.iter().flat_map(|t| t.split('\n')) {
+            let Some(head) = crate::audit::batch::Head::of(text) else {
+                report.examined += 1;
+                *report.skipped.entry("record not readable").or_default() += 1;
+                continue;
+            };
+            if head.kind != Some(crate::audit::Kind::Request) || head.ts.as_ref() < since.as_str() {
+                continue;
+            }
             report.examined += 1;
-            let Ok(rec) = serde_json::from_str::<Seen<'_>>(&text) else {
+            let Ok(rec) = serde_json::from_str::<Seen<'_>>(text) else {
                 *report.skipped.entry("record not readable").or_default() += 1;
                 continue;
             };
@@ -199,7 +213,7 @@ pub fn replay(conn: &Conn, snapshot: &Snapshot, since: &str) -> Result<Report, S
                 }
             }
         }
-        if (rows.len() as i64) < PAGE {
+        if (rows.len() as i64) < BATCHES {
             break;
         }
     }

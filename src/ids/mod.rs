@@ -3,7 +3,7 @@
 
 mod request;
 
-pub use request::{RequestIds, ID_LEN, POOL_IDS};
+pub use request::{made_at, RequestIds, ID_LEN, POOL_IDS};
 
 /// Index of a tenant in its snapshot (`Snapshot::tenants`, `Compiled::tenants`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -114,6 +114,23 @@ fn encode(raw: &[u8; ID_BYTES]) -> String {
     s
 }
 
+/// The Unix second an id of this format was made in; `None` for any other text (an admin
+/// action's id, an id from before the second led, a client's own).
+pub fn made_at(id: &str) -> Option<u32> {
+    let b = id.as_bytes();
+    let hex = |c: &u8| matches!(c, b'0'..=b'9' | b'a'..=b'f');
+    // `<16 hex>-<16 hex>`.
+    let half = ID_LEN / 2;
+    if b.len() != ID_LEN
+        || b[half] != b'-'
+        || !b[..half].iter().all(hex)
+        || !b[half + 1..].iter().all(hex)
+    {
+        return None;
+    }
+    u32::from_str_radix(id.get(..TIME_BYTES * 2)?, 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +203,11 @@ mod tests {
         let later = ids.id_at(1_780_000_001);
         assert!(early.starts_with("6a18a500"), "{early}");
         assert!(later.starts_with("6a18a501"), "{later}");
+        assert_eq!(made_at(&early), Some(1_780_000_000));
+        assert_eq!(made_at(&later), Some(1_780_000_001));
+        for odd in [&early[1..], &early.to_uppercase(), &early.replace('-', "_"), "adm-01"] {
+            assert_eq!(made_at(odd), None, "{odd}");
+        }
         // Ids of one second sort after every id of the second before, whatever their random
         // bits: the audit trail's index on them grows at its end.
         let mut batch: Vec<String> = (0..200).map(|_| ids.id_at(1_780_000_001)).collect();

@@ -62,14 +62,17 @@ impl Store {
 
     /// The oldest audit record still stored, if any (and if the schema has the trail).
     pub fn oldest_audit_row(&self) -> Result<Option<AuditRow>, StoreError> {
-        if !self.has_table("audit_log")? {
+        // The trail in batches (schema 13) or, before, a row per record: the first row's
+        // link is checked the same way.
+        let sql = if self.has_table("audit_batch")? {
+            "SELECT id, records, prev_hash, hash FROM audit_batch ORDER BY id LIMIT 1"
+        } else if self.has_table("audit_log")? {
+            "SELECT id, record, prev_hash, hash FROM audit_log ORDER BY id LIMIT 1"
+        } else {
             return Ok(None);
-        }
+        };
         self.conn
-            .query_opt(
-                "SELECT id, record, prev_hash, hash FROM audit_log ORDER BY id LIMIT 1",
-                &[],
-            )?
+            .query_opt(sql, &[])?
             .map(|r| Ok((r.int(0)?, r.text(1)?, r.text(2)?, r.text(3)?)))
             .transpose()
     }

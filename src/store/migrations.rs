@@ -338,6 +338,62 @@ WHEN (SELECT open FROM audit_gate WHERE id = 1) = 0
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only (deletion only by retention)'); END;
 "#,
     },
+    Migration {
+        version: 13,
+        description: "the audit trail in batches: one row and one chain link per appended batch instead of per record",
+        sql: r#"
+-- One row per batch the appender writes (BENCHMARKS.md, issue 20: a row and its index
+-- entries per record were most of the writer's cost). `records` holds the batch's records,
+-- one JSON per line; their ids run from `id` to `last_id`. `hash` is the batch's chain link,
+-- HMAC(id || prev_hash || records): for a batch of one record the link a record had in
+-- `audit_log`, so the trail before this version is copied as batches of one and its chain
+-- still verifies. `ts_first`/`ts_last` bound every instant the batch's records name: their
+-- times and the seconds their request ids were made in (lookups by time, by actor and by
+-- request id go through `ts_last`). Copies beside the chain like the columns of
+-- `audit_log` were: `audit verify` recomputes them.
+CREATE TABLE audit_batch (
+    id        INTEGER PRIMARY KEY,
+    last_id   INTEGER NOT NULL,
+    node      TEXT NOT NULL,
+    ts_first  TEXT NOT NULL,
+    ts_last   TEXT NOT NULL,
+    records   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX audit_batch_node ON audit_batch(node, id);
+CREATE INDEX audit_batch_ts ON audit_batch(ts_last);
+-- The widest batch, in whole seconds from its first instant's second to its last's, plus
+-- one: a lookup reads the batches whose `ts_last` is within that of what it looks for. It
+-- only grows (a trigger), so no one can narrow it to hide batches from lookups; `audit
+-- verify` checks that every batch is within it.
+CREATE TABLE audit_bounds (id INTEGER PRIMARY KEY CHECK (id = 1), span INTEGER NOT NULL);
+WITH old AS (
+    SELECT id, node, ts, record, prev_hash, hash,
+           CASE WHEN length(request_id) = 33 AND substr(request_id, 17, 1) = '-'
+                 AND substr(request_id, 1, 8) GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
+                THEN strftime('%Y-%m-%dT%H:%M:%S.000000Z', (instr('0123456789abcdef', substr(request_id, 1, 1)) - 1) * 268435456 + (instr('0123456789abcdef', substr(request_id, 2, 1)) - 1) * 16777216 + (instr('0123456789abcdef', substr(request_id, 3, 1)) - 1) * 1048576 + (instr('0123456789abcdef', substr(request_id, 4, 1)) - 1) * 65536 + (instr('0123456789abcdef', substr(request_id, 5, 1)) - 1) * 4096 + (instr('0123456789abcdef', substr(request_id, 6, 1)) - 1) * 256 + (instr('0123456789abcdef', substr(request_id, 7, 1)) - 1) * 16 + (instr('0123456789abcdef', substr(request_id, 8, 1)) - 1) * 1, 'unixepoch')
+           END AS made
+      FROM audit_log
+)
+INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash)
+    SELECT id, id, node, min(ts, coalesce(made, ts)), max(ts, coalesce(made, ts)), record, prev_hash, hash
+      FROM old;
+INSERT INTO audit_bounds (id, span)
+    SELECT 1, coalesce(max(strftime('%s', ts_last) - strftime('%s', ts_first)), 0) + 1 FROM audit_batch;
+DROP TABLE audit_log;
+CREATE TRIGGER audit_batch_no_update BEFORE UPDATE ON audit_batch
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+CREATE TRIGGER audit_batch_no_delete BEFORE DELETE ON audit_batch
+WHEN (SELECT open FROM audit_gate WHERE id = 1) = 0
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only (deletion only by retention)'); END;
+CREATE TRIGGER audit_bounds_grow BEFORE UPDATE ON audit_bounds
+WHEN NEW.span < OLD.span OR NEW.id <> OLD.id
+BEGIN SELECT RAISE(ABORT, 'the audit trail''s bounds only grow'); END;
+CREATE TRIGGER audit_bounds_no_delete BEFORE DELETE ON audit_bounds
+BEGIN SELECT RAISE(ABORT, 'the audit trail''s bounds only grow'); END;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows (the same for both engines).

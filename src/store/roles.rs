@@ -75,8 +75,10 @@ impl Store {
              GRANT USAGE ON SCHEMA {schema} TO {r};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {state} TO {r};
              GRANT SELECT, UPDATE ON change_counter TO {r};
-             GRANT SELECT, INSERT ON audit_log TO {r};
-             REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {r};
+             GRANT SELECT, INSERT ON audit_batch TO {r};
+             REVOKE UPDATE, DELETE, TRUNCATE ON audit_batch FROM {r};
+             GRANT SELECT, UPDATE ON audit_bounds TO {r};
+             REVOKE INSERT, DELETE, TRUNCATE ON audit_bounds FROM {r};
              GRANT SELECT, INSERT ON audit_actor_second TO {r};
              REVOKE UPDATE, DELETE, TRUNCATE ON audit_actor_second FROM {r};
              GRANT SELECT ON audit_gate, audit_policy, schema_migrations TO {r};

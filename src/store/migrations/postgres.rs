@@ -387,4 +387,127 @@ BEGIN
 END $$;
 "#,
     },
+    Migration {
+        version: 13,
+        description: "the audit trail in batches: one row and one chain link per appended batch instead of per record",
+        sql: r#"
+-- See the SQLite migration 13. `records` is stored uncompressed (`EXTERNAL`): compressing
+-- every batch would cost the writer more than the space it saves.
+CREATE TABLE audit_batch (
+    id        BIGINT PRIMARY KEY,
+    last_id   BIGINT NOT NULL,
+    node      TEXT NOT NULL,
+    ts_first  TEXT COLLATE "C" NOT NULL,
+    ts_last   TEXT COLLATE "C" NOT NULL,
+    records   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+ALTER TABLE audit_batch ALTER COLUMN records SET STORAGE EXTERNAL;
+CREATE INDEX audit_batch_node ON audit_batch(node, id);
+CREATE INDEX audit_batch_ts ON audit_batch(ts_last, id);
+CREATE TABLE audit_bounds (id BIGINT PRIMARY KEY CHECK (id = 1), span BIGINT NOT NULL);
+INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash)
+    SELECT id, id, node, LEAST(ts, made), GREATEST(ts, made), record, prev_hash, hash
+      FROM (SELECT id, node, ts, record, prev_hash, hash,
+                   CASE WHEN request_id ~ '^[0-9a-f]{16}-[0-9a-f]{16}$'
+                        THEN to_char(to_timestamp(('x' || substr(request_id, 1, 8))::bit(32)::bigint) AT TIME ZONE 'UTC',
+                                     'YYYY-MM-DD"T"HH24:MI:SS".000000Z"')
+                   END AS made
+              FROM audit_log) AS old;
+INSERT INTO audit_bounds (id, span)
+    SELECT 1, coalesce(max(floor(extract(epoch FROM ts_last::timestamptz))
+                           - floor(extract(epoch FROM ts_first::timestamptz))), 0)::bigint + 1
+      FROM audit_batch;
+CREATE TRIGGER audit_batch_no_update BEFORE UPDATE OR DELETE ON audit_batch
+    FOR EACH ROW EXECUTE FUNCTION erpgate_audit_append_only();
+CREATE TRIGGER audit_batch_no_truncate BEFORE TRUNCATE ON audit_batch
+    FOR EACH STATEMENT EXECUTE FUNCTION erpgate_audit_append_only();
+CREATE FUNCTION erpgate_audit_bounds_grow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'UPDATE' OR NEW.span < OLD.span OR NEW.id <> OLD.id THEN
+        RAISE EXCEPTION 'the audit trail''s bounds only grow';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_bounds_grow BEFORE UPDATE OR DELETE ON audit_bounds
+    FOR EACH ROW EXECUTE FUNCTION erpgate_audit_bounds_grow();
+CREATE TRIGGER audit_bounds_no_truncate BEFORE TRUNCATE ON audit_bounds
+    FOR EACH STATEMENT EXECUTE FUNCTION erpgate_audit_bounds_grow();
+
+-- Retention, as in version 7, by whole batches: `p_through` is the last record id to go, and
+-- only batches wholly up to it go; never the chain's newest batch, never one with a record
+-- younger than the floor.
+CREATE OR REPLACE FUNCTION erpgate_audit_prune(p_node TEXT, p_through BIGINT) RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    deleted BIGINT;
+    floor_ts TEXT;
+BEGIN
+    SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => min_retention_days::int),
+                   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      INTO floor_ts FROM audit_policy WHERE id = 1;
+    IF EXISTS (SELECT 1 FROM audit_batch WHERE node = p_node AND last_id <= p_through AND ts_last >= floor_ts) THEN
+        RAISE EXCEPTION 'audit records younger than the retention floor cannot be pruned';
+    END IF;
+    IF p_through >= (SELECT MAX(id) FROM audit_batch WHERE node = p_node) THEN
+        RAISE EXCEPTION 'the newest record of a chain is kept';
+    END IF;
+    UPDATE audit_gate SET open = 1 WHERE id = 1;
+    SELECT coalesce(sum(last_id - id + 1), 0) INTO deleted
+      FROM audit_batch WHERE node = p_node AND last_id <= p_through;
+    DELETE FROM audit_batch WHERE node = p_node AND last_id <= p_through;
+    UPDATE audit_gate SET open = 0 WHERE id = 1;
+    RETURN deleted;
+END $$;
+
+-- As in version 12: the lookup's rows of seconds before the cut that no record left falls
+-- in. The records left that begin before the cut are the few batches that reach back past it
+-- (each chain's newest is kept, however old): their records' seconds are read from them.
+CREATE OR REPLACE FUNCTION erpgate_audit_prune_lookup(p_before TEXT) RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    deleted BIGINT;
+BEGIN
+    IF p_before !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}' THEN
+        RAISE EXCEPTION 'the cut must be an RFC 3339 UTC time';
+    END IF;
+    UPDATE audit_gate SET open = 1 WHERE id = 1;
+    DELETE FROM audit_actor_second
+     WHERE second < substr(p_before, 1, 19)
+       AND (actor, second) NOT IN
+           (SELECT coalesce(r ->> 'actor', ''), substr(r ->> 'ts', 1, 19)
+              FROM audit_batch b,
+                   LATERAL regexp_split_to_table(b.records, E'\n') AS line,
+                   LATERAL (SELECT line::jsonb AS r) AS parsed
+             WHERE b.ts_first < p_before);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    UPDATE audit_gate SET open = 0 WHERE id = 1;
+    RETURN deleted;
+END $$;
+
+-- `CREATE OR REPLACE` resets a function's settings: resolved in this schema only, again.
+DO $$ BEGIN
+    EXECUTE format('ALTER FUNCTION erpgate_audit_prune(TEXT, BIGINT) SET search_path = %I, pg_temp', current_schema());
+    EXECUTE format('ALTER FUNCTION erpgate_audit_prune_lookup(TEXT) SET search_path = %I, pg_temp', current_schema());
+END $$;
+
+-- The roles granted the trail (`migrate --grant-to`) get the same rights on the batches, and
+-- may widen the bounds (the trigger lets them only grow).
+DO $$
+DECLARE r RECORD;
+BEGIN
+    FOR r IN SELECT DISTINCT grantee FROM information_schema.role_table_grants
+             WHERE table_schema = current_schema() AND table_name = 'audit_log'
+               AND privilege_type = 'INSERT' AND grantee <> current_user
+               AND grantee <> 'PUBLIC'
+    LOOP
+        EXECUTE format('GRANT SELECT, INSERT ON audit_batch TO %I', r.grantee);
+        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON audit_batch FROM %I', r.grantee);
+        EXECUTE format('GRANT SELECT, UPDATE ON audit_bounds TO %I', r.grantee);
+    END LOOP;
+END $$;
+DROP TABLE audit_log;
+"#,
+    },
 ];

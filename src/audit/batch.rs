@@ -1,0 +1,361 @@
+//! The trail's rows: one per appended batch (`audit_batch`, schema 13).
+//!
+//! A row holds a batch's records, one JSON per line, their ids (`id` to `last_id`), one chain
+//! link for all of them, and the reach of the batch: `ts_first` and `ts_last`, the earliest
+//! and latest instants its records name (their times, and the seconds their request ids were
+//! made in). Nothing is written per record but its line: a row and its index entries per
+//! record were most of the writer's cost (BENCHMARKS.md, issue 20).
+//!
+//! Lookups go through the index on `ts_last`. A batch's reach is at most the trail's span
+//! (`audit_bounds`, whole seconds, only ever widened), so a record whose time (or whose
+//! request id's second) is `t` lies in a batch with `ts_last` in `[t, second(t) + span)`: a
+//! lookup by time, actor or request id reads the batches of that range, skips those whose
+//! text lacks what it looks for, and reads the records of the others.
+
+use std::borrow::Cow;
+
+use super::record::{AuditRecord, Kind};
+use crate::store::sql::{Conn, Engine, Value};
+use crate::store::StoreError;
+
+/// The most records one row holds: a writer draining a backlog writes several rows.
+pub const MAX_RECORDS: usize = 512;
+
+/// The stored form of times: `2026-12-01T00:00:00.000000Z`.
+const SECOND_FORM: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// The Unix second gateway request id `id` was made in (`src/ids/request.rs`); `None` for
+/// any other id (an admin action's, a client's own, one from before ids led with it).
+pub fn id_second(id: &str) -> Option<i64> {
+    crate::ids::made_at(id).map(i64::from)
+}
+
+/// Unix second `s` as stored times are written, at its start.
+pub fn second_time(s: i64) -> String {
+    chrono::DateTime::from_timestamp(s, 0).map_or_else(
+        || "9999-12-31T23:59:59.999999Z".to_string(),
+        |t| format!("{}.000000Z", t.format(SECOND_FORM)),
+    )
+}
+
+/// The Unix second of a stored time (its first 19 characters); `None` when it is not one.
+pub fn unix_second(ts: &str) -> Option<i64> {
+    let head = ts.get(..19)?;
+    chrono::NaiveDateTime::parse_from_str(head, SECOND_FORM)
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// The instants a batch's records name, as the writer computes them (and `verify` again).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// The earliest: `ts_first`.
+    pub first: String,
+    /// The latest: `ts_last`.
+    pub last: String,
+}
+
+impl Reach {
+    /// The reach of records with these times and request ids; `None` for no records.
+    pub fn of<'a>(records: impl Iterator<Item = (&'a str, &'a str)>) -> Option<Reach> {
+        let (mut lo, mut hi): (Option<&str>, Option<&str>) = (None, None);
+        let (mut made_lo, mut made_hi): (Option<i64>, Option<i64>) = (None, None);
+        for (ts, request_id) in records {
+            lo = Some(lo.map_or(ts, |l| l.min(ts)));
+            hi = Some(hi.map_or(ts, |h| h.max(ts)));
+            if let Some(s) = id_second(request_id) {
+                made_lo = Some(made_lo.map_or(s, |l| l.min(s)));
+                made_hi = Some(made_hi.map_or(s, |h| h.max(s)));
+            }
+        }
+        let (lo, hi) = (lo?, hi?);
+        let first = match made_lo.map(second_time) {
+            Some(m) if *m < *lo => m,
+            _ => lo.to_string(),
+        };
+        let last = match made_hi.map(second_time) {
+            Some(m) if *m > *hi => m,
+            _ => hi.to_string(),
+        };
+        Some(Reach { first, last })
+    }
+
+    /// Whole seconds from the first instant's second to the last's, plus one: what the
+    /// trail's span must hold. `None` when a time is not one.
+    pub fn span(&self) -> Option<i64> {
+        Some(unix_second(&self.last)? - unix_second(&self.first)? + 1)
+    }
+}
+
+/// The trail's span (`audit_bounds`): 1 when nothing was written yet.
+pub fn span(conn: &Conn) -> Result<i64, StoreError> {
+    Ok(conn
+        .query_opt("SELECT span FROM audit_bounds WHERE id = 1", &[])?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(1)
+        .max(1))
+}
+
+/// Widens the trail's span to `span` when it is narrower, in the appender's transaction.
+pub fn widen(tx: &Conn, span: i64) -> Result<(), StoreError> {
+    let changed = tx.execute(
+        "UPDATE audit_bounds SET span = ?1 WHERE id = 1 AND span < ?1",
+        &[Value::Int(span)],
+    )?;
+    if changed == 0 {
+        tx.execute(
+            "INSERT INTO audit_bounds (id, span) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+            &[Value::Int(span)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Each record line of a batch's text with its id.
+pub fn lines(first_id: i64, records: &str) -> impl Iterator<Item = (i64, &str)> {
+    records
+        .split('\n')
+        .enumerate()
+        .map(move |(k, line)| (first_id + k as i64, line))
+}
+
+/// What lookups read of a record: the fields they filter on, borrowed where the JSON has no
+/// escape.
+#[derive(Debug, serde::Deserialize)]
+pub struct Head<'a> {
+    /// The chain's node, when not the default chain.
+    #[serde(borrow, default)]
+    pub node: Option<Cow<'a, str>>,
+    /// Time.
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+    /// Request or action id.
+    #[serde(borrow)]
+    pub request_id: Cow<'a, str>,
+    /// Kind.
+    #[serde(default)]
+    pub kind: Option<Kind>,
+    /// Actor.
+    #[serde(borrow)]
+    pub actor: Cow<'a, str>,
+    /// Path.
+    #[serde(borrow)]
+    pub path: Cow<'a, str>,
+    /// Decision.
+    #[serde(borrow)]
+    pub decision: Cow<'a, str>,
+    /// Reason code.
+    #[serde(borrow)]
+    pub reason: Cow<'a, str>,
+}
+
+impl<'a> Head<'a> {
+    /// The head of a record line; `None` when it is not a record (`audit verify` names it).
+    pub fn of(line: &'a str) -> Option<Head<'a>> {
+        serde_json::from_str(line).ok()
+    }
+}
+
+/// `"field":<value as JSON>`: how a record's member is written, to find batches that may hold
+/// it by their text (exact: JSON encoding is deterministic).
+pub fn member(field: &str, value: &str) -> String {
+    format!("\"{field}\":{}", serde_json::Value::from(value))
+}
+
+/// One stored batch, as a walk hands it out.
+pub struct Stored {
+    /// Its first record's id.
+    pub id: i64,
+    /// Its latest instant.
+    pub ts_last: String,
+    /// Its records, one JSON per line.
+    pub records: String,
+}
+
+/// Which batches a walk reads: those that may hold a record with a time in `[since,
+/// until]`, and whose text holds every one of `needles`.
+#[derive(Debug, Default, Clone)]
+pub struct Range<'a> {
+    /// Records at or after this time (stored form).
+    pub since: Option<&'a str>,
+    /// Records at or before this time's second (stored form): the walk reads batches up to
+    /// the span past it.
+    pub through: Option<&'a str>,
+    /// Only batches of this chain.
+    pub node: Option<&'a str>,
+    /// Text every batch read must hold (see [`member`]).
+    pub needles: &'a [String],
+}
+
+/// Batches read per statement (a batch at full load is ≈ 64 records of ≈ 700 bytes).
+const PAGE: i64 = 16;
+
+/// Hands `each` the batches of `range`, latest `ts_last` first (ties: the larger id first),
+/// until it returns `false`.
+pub fn newest_first(
+    conn: &Conn,
+    range: &Range<'_>,
+    mut each: impl FnMut(&Stored) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let find = match conn.engine() {
+        Engine::Sqlite => " AND instr(records, ?) > 0",
+        Engine::Postgres => " AND strpos(records, ?) > 0",
+    };
+    let mut sql = String::from("SELECT id, ts_last, records FROM audit_batch WHERE true");
+    let mut values = Vec::new();
+    if let Some(since) = range.since {
+        sql.push_str(" AND ts_last >= ?");
+        values.push(Value::from(since));
+    }
+    if let Some(through) = range.through {
+        let s = unix_second(through).ok_or_else(|| {
+            StoreError::Invalid(format!("{through:?} is not a time as the trail stores them"))
+        })?;
+        sql.push_str(" AND ts_last < ?");
+        values.push(Value::from(second_time(s.saturating_add(span(conn)?))));
+    }
+    if let Some(node) = range.node {
+        sql.push_str(" AND node = ?");
+        values.push(Value::from(node));
+    }
+    for needle in range.needles {
+        sql.push_str(find);
+        values.push(Value::from(needle.as_str()));
+    }
+    let fixed = values.len();
+    let first_sql = format!("{sql} ORDER BY ts_last DESC, id DESC LIMIT {PAGE}");
+    let next_sql = format!(
+        "{sql} AND (ts_last < ? OR (ts_last = ? AND id < ?)) ORDER BY ts_last DESC, id DESC LIMIT {PAGE}"
+    );
+    let mut after: Option<(String, i64)> = None;
+    loop {
+        values.truncate(fixed);
+        let sql = match &after {
+            None => &first_sql,
+            Some((ts, id)) => {
+                values.extend([Value::from(ts.as_str()), Value::from(ts.as_str()), Value::Int(*id)]);
+                &next_sql
+            }
+        };
+        let rows = conn.query(sql, &values)?;
+        let full = rows.len() as i64 == PAGE;
+        for r in rows {
+            let b = Stored {
+                id: r.int(0)?,
+                ts_last: r.text(1)?,
+                records: r.text(2)?,
+            };
+            if !each(&b)? {
+                return Ok(());
+            }
+            after = Some((b.ts_last, b.id));
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// A record's JSON line as `node`'s chain holds it, appended to `out`: with `"node"` as its
+/// first member (where serde puts the field) unless the record already names that node.
+pub fn encode_into(r: &AuditRecord, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    let fail = |e: serde_json::Error| StoreError::Invalid(format!("cannot encode an audit record: {e}"));
+    match r.node.as_deref() {
+        Some(n) if n == node => serde_json::to_writer(&mut *out, r).map_err(fail),
+        Some(n) => Err(StoreError::Invalid(format!(
+            "an audit record of node {n:?} cannot join the chain of node {node:?}"
+        ))),
+        None if node.is_empty() => serde_json::to_writer(&mut *out, r).map_err(fail),
+        None => {
+            let start = out.len();
+            out.extend_from_slice(b"{\"node\":");
+            serde_json::to_writer(&mut *out, node).map_err(fail)?;
+            out.push(b',');
+            let rest = out.len();
+            serde_json::to_writer(&mut *out, r).map_err(fail)?;
+            // Drop the record's own `{`: its members follow the node's.
+            if out.get(rest) == Some(&b'{') {
+                out.remove(rest);
+            } else {
+                out.truncate(start);
+                return Err(StoreError::Invalid("an audit record is not an object".into()));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_give_their_second_and_others_none() {
+        assert_eq!(
+            id_second("6b143fd8c2d4e5f6-071b2c3d4e5f6071"),
+            Some(0x6b14_3fd8)
+        );
+        for odd in [
+            "6B143fd8c2d4e5f6-071b2c3d4e5f6071",
+            "6b143fd8c2d4e5f6_071b2c3d4e5f6071",
+            "6b143fd8c2d4e5f6-071b2c3d4e5f607",
+            "adm-0123456789abcdef",
+            "",
+            "6b143fd8c2d4e5f6-071b2c3d4e5f607é",
+        ] {
+            assert_eq!(id_second(odd), None, "{odd}");
+        }
+        let s = 1_796_083_200; // 2026-12-01T00:00:00Z
+        assert_eq!(second_time(s), "2026-12-01T00:00:00.000000Z");
+        assert_eq!(unix_second("2026-12-01T00:00:00.999999Z"), Some(s));
+        assert_eq!(unix_second("2026-12-01"), None);
+        assert_eq!(unix_second("2026-13-01T00:00:00.0Z"), None);
+    }
+
+    #[test]
+    fn a_reach_takes_the_ids_seconds_in() {
+        let id_at = |s: i64| format!("{s:08x}c2d4e5f6-071b2c3d4e5f6071");
+        let s = 1_796_083_200;
+        let (a, b) = (id_at(s - 3), id_at(s + 9));
+        let recs = [
+            ("2026-12-01T00:00:01.500000Z", a.as_str()),
+            ("2026-12-01T00:00:00.250000Z", "adm-1"),
+            ("2026-12-01T00:00:02.000000Z", b.as_str()),
+        ];
+        let r = Reach::of(recs.iter().copied()).expect("reach");
+        assert_eq!(r.first, "2026-11-30T23:59:57.000000Z");
+        assert_eq!(r.last, "2026-12-01T00:00:09.000000Z");
+        assert_eq!(r.span(), Some(13));
+        let plain = Reach::of(recs[1..2].iter().copied()).expect("one");
+        assert_eq!(plain.first, plain.last);
+        assert_eq!(plain.span(), Some(1));
+        assert_eq!(Reach::of(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn a_line_is_the_record_with_its_node_first() {
+        let mut r = AuditRecord {
+            ts: "2026-01-01T00:00:00.000000Z".into(),
+            request_id: "r\"1".into(),
+            actor: "a".into(),
+            ..Default::default()
+        };
+        let enc = |r: &AuditRecord, node: &str| {
+            let mut out = b"x".to_vec();
+            encode_into(r, node, &mut out).map(|()| String::from_utf8(out).expect("utf8"))
+        };
+        let plain = enc(&r, "").expect("plain");
+        let spliced = enc(&r, "gw-\"b").expect("spliced");
+        r.node = Some("gw-\"b".into());
+        assert_eq!(spliced, format!("x{}", serde_json::to_string(&r).expect("serde")));
+        assert_eq!(enc(&r, "gw-\"b").expect("named"), spliced);
+        assert!(enc(&r, "other").is_err(), "a record cannot change chains");
+        assert!(!plain.contains("node"));
+        let head = Head::of(&spliced[1..]).expect("head");
+        assert_eq!(head.node.as_deref(), Some("gw-\"b"));
+        assert_eq!(head.request_id, "r\"1");
+        assert_eq!(member("request_id", "r\"1"), "\"request_id\":\"r\\\"1\"");
+        assert!(spliced.contains(&member("request_id", "r\"1")));
+    }
+}
