@@ -51,25 +51,26 @@ fn chain_verifies_and_finds_the_first_edited_record() {
     // Append-only: the store refuses edits and deletions.
     let e = s
         .conn()
-        .execute("UPDATE audit_log SET actor = 'x' WHERE id = 3", &[])
+        .execute("UPDATE audit_batch SET node = 'x' WHERE id = 1", &[])
         .expect_err("update");
     assert!(e.to_string().contains("append-only"), "{e}");
     let e = s
         .conn()
-        .execute("DELETE FROM audit_log WHERE id = 3", &[])
+        .execute("DELETE FROM audit_batch WHERE id = 1", &[])
         .expect_err("delete");
     assert!(e.to_string().contains("append-only"), "{e}");
 
-    // An attacker with file access drops the trigger and edits a record: verify names it.
+    // An attacker with file access drops the trigger and edits a record of the second
+    // batch (records 5 to 10): verify names the batch.
     s.conn()
-        .batch("DROP TRIGGER audit_no_update")
+        .batch("DROP TRIGGER audit_batch_no_update")
         .expect("drop");
     s.conn()
-        .execute("UPDATE audit_log SET record = replace(record, '\"status\":200', '\"status\":403') WHERE id = 6", &[])
+        .execute("UPDATE audit_batch SET records = replace(records, '\"status\":200', '\"status\":403') WHERE id = 5", &[])
         .expect("edit");
     match verdict(&s, &m) {
         Verdict::Broken { id, why } => {
-            assert_eq!(id, 6);
+            assert_eq!(id, 5);
             assert!(why.contains("hash does not match"), "{why}");
         }
         v => panic!("tampering not detected: {v:?}"),
@@ -80,40 +81,85 @@ fn chain_verifies_and_finds_the_first_edited_record() {
 fn deletions_columns_and_foreign_keys_are_detected() {
     let (_d, _p, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
-    let recs: Vec<_> = (0..5).map(|i| rec(i, &record::now())).collect();
-    chain::append(s.conn(), &m.audit_key(), "", &recs).expect("append");
+    // A batch per record; the third's request was made six seconds before it ended.
+    let mut recs: Vec<_> = (0..5).map(|i| rec(i, &record::now())).collect();
+    let ended = batch::unix_second(&recs[2].ts).expect("second");
+    recs[2].request_id = format!("{:08x}00000000-0000000000000001", ended - 6);
+    assert_eq!(batch::id_second(&recs[2].request_id), Some(ended - 6));
+    for r in &recs {
+        chain::append(s.conn(), &m.audit_key(), "", std::slice::from_ref(r)).expect("append");
+    }
+    assert_eq!(batch::span(s.conn()).expect("span"), 7);
+    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 5, .. }));
     let (other, _) = MasterKey::generate().expect("key");
     assert!(
         matches!(verdict(&s, &other), Verdict::Broken { id: 1, .. }),
         "wrong key"
     );
 
+    // The bounds only grow.
+    assert!(s
+        .conn()
+        .execute("UPDATE audit_bounds SET span = 1", &[])
+        .is_err());
+    assert!(s.conn().execute("DELETE FROM audit_bounds", &[]).is_err());
     s.conn()
-        .batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete")
+        .batch("DROP TRIGGER audit_batch_no_update; DROP TRIGGER audit_batch_no_delete; DROP TRIGGER audit_bounds_grow")
         .expect("drop");
     s.conn()
-        .execute(
-            "UPDATE audit_log SET actor = 'someone-else' WHERE id = 2",
-            &[],
-        )
-        .expect("edit column");
-    assert!(matches!(verdict(&s, &m), Verdict::Broken { id: 2, .. }));
+        .execute("UPDATE audit_bounds SET span = 1", &[])
+        .expect("narrow");
+    match verdict(&s, &m) {
+        Verdict::Broken { id, why } => {
+            assert_eq!(id, 3);
+            assert!(why.contains("span"), "{why}");
+        }
+        v => panic!("narrowed bounds not detected: {v:?}"),
+    }
     s.conn()
-        .execute("UPDATE audit_log SET actor = 'ap-sync' WHERE id = 2", &[])
+        .execute("UPDATE audit_bounds SET span = 7", &[])
         .expect("restore");
+    for (column, edit) in [
+        ("ts_last", "'2020-01-01T00:00:00.000000Z'"),
+        ("ts_first", "'2020-01-01T00:00:00.000000Z'"),
+        ("last_id", "3"),
+    ] {
+        let old = s
+            .conn()
+            .query_one(&format!("SELECT {column} FROM audit_batch WHERE id = 2"), &[])
+            .expect("old");
+        let old = old.opt_text(0).ok().flatten().map_or_else(
+            || old.int(0).expect("int").to_string(),
+            |t| format!("'{t}'"),
+        );
+        s.conn()
+            .execute(&format!("UPDATE audit_batch SET {column} = {edit} WHERE id = 2"), &[])
+            .expect("edit column");
+        match verdict(&s, &m) {
+            Verdict::Broken { id, why } => {
+                assert_eq!(id, 2, "{column}");
+                assert!(why.contains(column), "{why}");
+            }
+            v => panic!("{column} edit not detected: {v:?}"),
+        }
+        s.conn()
+            .execute(&format!("UPDATE audit_batch SET {column} = {old} WHERE id = 2"), &[])
+            .expect("restore");
+    }
+    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 5, .. }));
     s.conn()
-        .execute("DELETE FROM audit_log WHERE id = 4", &[])
+        .execute("DELETE FROM audit_batch WHERE id = 4", &[])
         .expect("delete");
     match verdict(&s, &m) {
         Verdict::Broken { id, why } => {
-            // The record after the gap no longer links to its predecessor.
+            // The batch after the gap no longer links to its predecessor.
             assert_eq!(id, 5);
             assert!(why.contains("missing"), "{why}");
         }
         v => panic!("deletion not detected: {v:?}"),
     }
     s.conn()
-        .execute("DELETE FROM audit_log WHERE id = 1", &[])
+        .execute("DELETE FROM audit_batch WHERE id = 1", &[])
         .expect("delete head");
     assert!(
         matches!(verdict(&s, &m), Verdict::Broken { .. }),
@@ -138,7 +184,7 @@ fn retention_prunes_and_the_checkpoint_keeps_the_chain_verifiable() {
         v => panic!("{v:?}"),
     }
     // Deleting outside retention is still refused.
-    assert!(s.conn().execute("DELETE FROM audit_log", &[]).is_err());
+    assert!(s.conn().execute("DELETE FROM audit_batch", &[]).is_err());
     // Appending after a prune continues the chain.
     chain::append(s.conn(), &m.audit_key(), "", &[rec(9, &record::now())]).expect("more");
     assert!(matches!(
@@ -184,7 +230,7 @@ fn the_writer_loses_nothing_on_shutdown_and_refuses_when_full() {
     assert_eq!(written, sent);
     let count: i64 = s
         .conn()
-        .query_one("SELECT COUNT(*) FROM audit_log", &[])
+        .query_one("SELECT sum(last_id - id + 1) FROM audit_batch", &[])
         .and_then(|r| r.int(0))
         .expect("count");
     assert_eq!(count, 1000);
