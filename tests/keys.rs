@@ -31,8 +31,8 @@ fn key_id(b64: &str) -> String {
 fn state(gw: &Gateway) -> Vec<i64> {
     let conn = rusqlite::Connection::open(gw.db_path()).expect("db");
     [
-        "SELECT COUNT(*) FROM audit_log",
-        "SELECT MAX(id) FROM audit_log",
+        "SELECT coalesce(SUM(last_id - id + 1), 0) FROM audit_batch",
+        "SELECT MAX(last_id) FROM audit_batch",
         "SELECT value FROM change_counter",
         "SELECT COUNT(*) FROM key_material",
         "SELECT COUNT(*) FROM settings",
@@ -179,7 +179,7 @@ fn a_database_from_before_the_binding_binds_only_a_key_that_opens_what_it_holds(
     assert_all_refused(&gw, &wrong, "audit record 1");
     // With the audit trail gone too (a database whose trail was emptied by hand), the sealed
     // upstream secrets still tell: they do not open with the wrong key.
-    conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit_log;")
+    conn.execute_batch("DROP TRIGGER audit_batch_no_delete; DELETE FROM audit_batch;")
         .expect("empty the trail");
     assert_all_refused(&gw, &wrong, "does not open");
     let n: i64 = conn

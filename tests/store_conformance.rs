@@ -46,6 +46,10 @@ const CASES: &[Case] = &[
         "audit_actor_lookup_remembered",
         audit::actor_lookup_remembered,
     ),
+    (
+        "audit_per_record_trail_migrates",
+        audit::per_record_trail_migrates,
+    ),
     ("nodes", cluster::nodes),
     ("shared_failures", cluster::shared_failures),
 ];
@@ -76,7 +80,7 @@ fn migrations(open: Open<'_>) {
     ));
     assert_eq!(
         s.migrate().expect("m1"),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     assert!(s.migrate().expect("m2").is_empty());
     open()
@@ -87,7 +91,8 @@ fn migrations(open: Open<'_>) {
         "credentials",
         "secrets",
         "settings",
-        "audit_log",
+        "audit_batch",
+        "audit_bounds",
         "tenant_keys",
         "gateway_tokens",
         "admin_tokens",

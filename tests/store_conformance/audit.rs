@@ -38,11 +38,11 @@ fn disable_protection(s: &Store) {
     match s.conn().engine() {
         Engine::Sqlite => s
             .conn()
-            .batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete")
+            .batch("DROP TRIGGER audit_batch_no_update; DROP TRIGGER audit_batch_no_delete")
             .expect("drop triggers"),
         Engine::Postgres => s
             .conn()
-            .batch("ALTER TABLE audit_log DISABLE TRIGGER audit_no_update")
+            .batch("ALTER TABLE audit_batch DISABLE TRIGGER audit_batch_no_update")
             .expect("disable trigger"),
     }
 }
@@ -69,13 +69,19 @@ pub fn chains(open: Open<'_>) {
     assert!(report.intact(), "{report:?}");
     assert_eq!((intact(&report, "gw-a"), intact(&report, "gw-b")), (7, 3));
     assert_eq!(report.records(), 10);
-    // Every stored record names its chain, in the hashed JSON and beside it.
+    // Every stored record names its chain, in the hashed JSON and beside it: gw-b's batch
+    // holds records 5 to 7, one per line.
     let row = s
         .conn()
-        .query_one("SELECT record, node FROM audit_log WHERE id = 5", &[])
+        .query_one("SELECT records, node, last_id FROM audit_batch WHERE id = 5", &[])
         .expect("row");
-    let rec: AuditRecord = serde_json::from_str(&row.text(0).expect("json")).expect("record");
-    assert_eq!(rec.node.as_deref(), Some("gw-b"));
+    let lines = row.text(0).expect("json");
+    assert_eq!(lines.lines().count(), 3);
+    for line in lines.lines() {
+        let rec: AuditRecord = serde_json::from_str(line).expect("record");
+        assert_eq!(rec.node.as_deref(), Some("gw-b"));
+    }
+    assert_eq!(row.int(2).expect("last id"), 7);
     assert_eq!(row.text(1).expect("node"), "gw-b");
 
     let (other, _) = MasterKey::generate().expect("key");
@@ -85,15 +91,15 @@ pub fn chains(open: Open<'_>) {
         Some(("gw-a".to_string(), 1))
     );
     for sql in [
-        "UPDATE audit_log SET actor = 'x' WHERE id = 3",
-        "DELETE FROM audit_log WHERE id = 3",
-        "DELETE FROM audit_log",
+        "UPDATE audit_batch SET node = 'x' WHERE id = 5",
+        "DELETE FROM audit_batch WHERE id = 5",
+        "DELETE FROM audit_batch",
     ] {
         let e = s.conn().execute(sql, &[]).expect_err(sql);
         assert!(e.to_string().contains("append-only"), "{sql}: {e}");
     }
     if s.conn().engine() == Engine::Postgres {
-        let e = s.conn().batch("TRUNCATE audit_log").expect_err("truncate");
+        let e = s.conn().batch("TRUNCATE audit_batch").expect_err("truncate");
         assert!(e.to_string().contains("append-only"), "{e}");
     }
     assert_eq!(s.oldest_audit_row().expect("oldest").map(|r| r.0), Some(1));
@@ -143,43 +149,45 @@ pub fn tampering(open: Open<'_>) {
         ("gw-c", 3),
         ("gw-a", 4),
         ("gw-b", 5),
+        ("gw-b", 6),
+        ("gw-c", 7),
     ] {
         chain::append(s.conn(), &key, node, &records(3, day)).expect("append");
     }
-    // gw-a: ids 1-3, 10-12; gw-b: 4-6, 13-15; gw-c: 7-9.
+    // Batches of three: gw-a 1, 10; gw-b 4, 13, 16; gw-c 7, 19.
     disable_protection(&s);
     s.conn()
-        .execute("DELETE FROM audit_log WHERE id = 13", &[])
+        .execute("DELETE FROM audit_batch WHERE id = 13", &[])
         .expect("delete");
     let report = chain::verify_db(open().conn(), &key).expect("verify");
     assert_eq!(intact(&report, "gw-a"), 6);
-    assert_eq!(intact(&report, "gw-c"), 3);
+    assert_eq!(intact(&report, "gw-c"), 6);
     match report.chain("gw-b") {
         Some(Verdict::Broken { id, why }) => {
-            assert_eq!(*id, 14, "the record after the gap");
+            assert_eq!(*id, 16, "the batch after the gap");
             assert!(why.contains("missing"), "{why}");
         }
         other => panic!("deletion in gw-b not detected: {other:?}"),
     }
-    // Moving a record into another chain (its column) is named too.
+    // Moving a batch into another chain (its column) is named too.
     s.conn()
-        .execute("UPDATE audit_log SET node = 'gw-c' WHERE id = 3", &[])
+        .execute("UPDATE audit_batch SET node = 'gw-c' WHERE id = 1", &[])
         .expect("move");
     let report = chain::verify_db(open().conn(), &key).expect("verify");
     assert!(
-        matches!(report.chain("gw-c"), Some(Verdict::Broken { id: 3, why }) if why.contains("another node")),
+        matches!(report.chain("gw-c"), Some(Verdict::Broken { id: 1, why }) if why.contains("another node")),
         "{report:?}"
     );
     // A chain whose head was removed does not start at genesis.
     s.conn()
-        .execute("UPDATE audit_log SET node = 'gw-a' WHERE id = 3", &[])
+        .execute("UPDATE audit_batch SET node = 'gw-a' WHERE id = 1", &[])
         .expect("put back");
     s.conn()
-        .execute("DELETE FROM audit_log WHERE id = 7", &[])
+        .execute("DELETE FROM audit_batch WHERE id = 7", &[])
         .expect("delete head");
     let report = chain::verify_db(open().conn(), &key).expect("verify");
     assert!(
-        matches!(report.chain("gw-c"), Some(Verdict::Broken { id: 8, why }) if why.contains("genesis")),
+        matches!(report.chain("gw-c"), Some(Verdict::Broken { id: 19, why }) if why.contains("genesis")),
         "{report:?}"
     );
     assert_eq!(intact(&report, "gw-a"), 6);
@@ -189,11 +197,17 @@ pub fn retention_and_query(open: Open<'_>) {
     let s = migrated(open);
     let (m, _) = MasterKey::generate().expect("key");
     let key = m.audit_key();
+    // Retention deletes whole batches, never a chain's newest: gw-b's and gw-c's records are
+    // a batch each.
     chain::append(s.conn(), &key, "gw-a", &records(6, 1)).expect("old a");
-    chain::append(s.conn(), &key, "gw-b", &records(2, 1)).expect("old b");
+    for r in records(2, 1) {
+        chain::append(s.conn(), &key, "gw-b", &[r]).expect("old b");
+    }
     chain::append(s.conn(), &key, "gw-a", &records(4, 3)).expect("new a");
     // gw-c has only old records: its newest is kept, so its chain can continue.
-    chain::append(s.conn(), &key, "gw-c", &records(3, 1)).expect("old c");
+    for r in records(3, 1) {
+        chain::append(s.conn(), &key, "gw-c", &[r]).expect("old c");
+    }
     // The stored floor (30 days unless `migrate` recorded the configured one) refuses to
     // prune these records of a few days ago, on both engines.
     assert_eq!(s.retention_floor().expect("floor"), 30);
@@ -221,7 +235,7 @@ pub fn retention_and_query(open: Open<'_>) {
     assert_eq!(intact(&report, "gw-b"), 1 + 1);
     assert_eq!(intact(&report, "gw-c"), 1 + 1);
     assert!(
-        s.conn().execute("DELETE FROM audit_log", &[]).is_err(),
+        s.conn().execute("DELETE FROM audit_batch", &[]).is_err(),
         "the gate closed again"
     );
     chain::append(s.conn(), &key, "gw-b", &records(2, 4)).expect("after prune");
@@ -451,24 +465,6 @@ pub fn actor_lookup(open: Open<'_>) {
         assert!(e.to_string().contains("append-only"), "{e}");
     }
 
-    // A trail written before the lookup existed: its migration rebuilds it from the records.
-    s.conn()
-        .batch("DROP TABLE audit_actor_second; CREATE INDEX audit_actor ON audit_log(actor, ts); DROP INDEX audit_ts_actor; CREATE INDEX audit_ts ON audit_log(ts); DELETE FROM schema_migrations WHERE version = 12")
-        .expect("back to version 11");
-    if s.conn().engine() == Engine::Postgres {
-        s.conn()
-            .batch("DROP FUNCTION erpgate_audit_prune_lookup(TEXT)")
-            .expect("and its function");
-    }
-    let mut again = open();
-    assert_eq!(again.migrate().expect("migrate"), vec![12]);
-    assert_eq!(count("SELECT COUNT(*) FROM audit_actor_second"), 150 * 40);
-    assert_eq!(
-        intact(&chain::verify_db(s.conn(), &key).expect("verify"), "gw-a"),
-        6000
-    );
-    assert_eq!(ids(&rare(None, 100)).len(), 100);
-
     // Deleting a lookup row (an attacker with the database's rights) hides the records of
     // that actor and second from queries by actor: verification names the first of them.
     match s.conn().engine() {
@@ -635,4 +631,112 @@ pub fn actor_lookup_remembered(open: Open<'_>) {
         3,
         "the newest, the checkpoint, and the record after it"
     );
+}
+
+/// A trail written a row per record (before schema 13) is copied into batches of one by the
+/// migration: every chain still verifies (a batch of one has the record's link), each row's
+/// reach takes in the second its request id was made in, the span covers the longest, and
+/// the chains continue with batches.
+pub fn per_record_trail_migrates(open: Open<'_>) {
+    use erpgate::audit::query::{select, Filter};
+    use erpgate::store::migrations;
+    use erpgate::store::sql::Value;
+    let s = open();
+    s.conn()
+        .batch("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        .expect("migrations table");
+    for m in migrations::for_engine(s.conn().engine())
+        .iter()
+        .filter(|m| m.version <= 12)
+    {
+        s.conn().batch(m.sql).expect("old migration");
+        s.conn()
+            .execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, 'then')",
+                &[Value::Int(i64::from(m.version)), Value::from(m.description)],
+            )
+            .expect("recorded");
+    }
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    // 2026-12-01T00:00:10Z; the third request began three seconds before it ended.
+    let base = 1_796_083_210i64;
+    let mut recs = records(5, 1);
+    for (i, r) in recs.iter_mut().enumerate() {
+        r.ts = format!("2026-12-01T00:00:{:02}.500000Z", 10 + i);
+        // The last record is of the default chain.
+        r.node = (i != 4).then(|| "gw-a".to_string());
+        if i != 1 {
+            let began = base + i as i64 - if i == 2 { 3 } else { 0 };
+            r.request_id = format!("{began:08x}00000000-{i:016x}");
+        }
+    }
+    let mut prev = std::collections::HashMap::new();
+    for (i, r) in recs.iter().enumerate() {
+        let id = i as i64 + 1;
+        let node = r.node.clone().unwrap_or_default();
+        let json = serde_json::to_string(r).expect("json");
+        let before = prev
+            .get(&node)
+            .cloned()
+            .unwrap_or_else(|| chain::GENESIS.to_string());
+        let hash = chain::link(&key, id, &before, &json);
+        s.conn()
+            .execute(
+                "INSERT INTO audit_log (id, ts, request_id, kind, actor, decision, reason, path, record, prev_hash, hash, node) VALUES (?1, ?2, ?3, '', ?4, ?5, '', ?6, ?7, ?8, ?9, ?10)",
+                &[
+                    Value::Int(id),
+                    Value::from(r.ts.as_str()),
+                    Value::from(r.request_id.as_str()),
+                    Value::from(r.actor.as_str()),
+                    Value::from(r.decision.as_str()),
+                    Value::from(r.path.as_str()),
+                    Value::from(json.as_str()),
+                    Value::from(before.as_str()),
+                    Value::from(hash.as_str()),
+                    Value::from(node.as_str()),
+                ],
+            )
+            .expect("old row");
+        s.conn()
+            .execute(
+                "INSERT INTO audit_actor_second (actor, second) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                &[Value::from(r.actor.as_str()), Value::from(&r.ts[..19])],
+            )
+            .expect("lookup row");
+        prev.insert(node, hash);
+    }
+    let mut s = open();
+    assert_eq!(s.migrate().expect("migrate"), vec![13]);
+    let report = chain::verify_db(s.conn(), &key).expect("verify");
+    assert_eq!((intact(&report, "gw-a"), intact(&report, "")), (4, 1), "{report:?}");
+    assert_eq!(erpgate::audit::batch::span(s.conn()).expect("span"), 4);
+    let reach = s
+        .conn()
+        .query_one("SELECT ts_first, ts_last FROM audit_batch WHERE id = 3", &[])
+        .expect("reach");
+    assert_eq!(
+        (reach.text(0).expect("first"), reach.text(1).expect("last")),
+        (
+            "2026-12-01T00:00:09.000000Z".to_string(),
+            "2026-12-01T00:00:12.500000Z".to_string()
+        )
+    );
+    let by_id = |id: &str| {
+        let f = Filter {
+            request_id: Some(id.to_string()),
+            ..Default::default()
+        };
+        select(s.conn(), &f, 10).expect("select").len()
+    };
+    for r in &recs {
+        assert_eq!(by_id(&r.request_id), 1, "{}", r.request_id);
+    }
+    // The chains continue in batches.
+    chain::append(s.conn(), &key, "gw-a", &records(3, 2)).expect("append");
+    let report = chain::verify_db(s.conn(), &key).expect("verify");
+    assert_eq!(intact(&report, "gw-a"), 7, "{report:?}");
+    let newest = select(s.conn(), &Filter::default(), 2).expect("newest");
+    assert_eq!(newest.len(), 2);
+    assert!(newest.iter().all(|j| j.contains("r-2-")), "{newest:?}");
 }
