@@ -222,7 +222,7 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
         )
         .expect("owner")
     };
-    assert_eq!(owner_of("audit_log"), "erpgate_owner");
+    assert_eq!(owner_of("audit_batch"), "erpgate_owner");
     assert_eq!(owner_of("accounts"), "erpgate_owner");
     let cred = gw.issue("ap-sync");
     gw.eventually("the credential is served", || {
@@ -236,14 +236,17 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
     // As the gateway's role, with its password: every way to rewrite the trail is refused.
     let as_gw = |sql: &str| pg.psql_as("gw", "gw-node-secret", "erpgate", sql);
     for sql in [
-        "UPDATE audit_log SET actor = 'someone-else'",
-        "DELETE FROM audit_log",
-        "TRUNCATE audit_log",
-        "ALTER TABLE audit_log DISABLE TRIGGER audit_no_update",
-        "DROP TRIGGER audit_no_update ON audit_log",
+        "UPDATE audit_batch SET node = 'someone-else'",
+        "DELETE FROM audit_batch",
+        "TRUNCATE audit_batch",
+        "ALTER TABLE audit_batch DISABLE TRIGGER audit_batch_no_update",
+        "DROP TRIGGER audit_batch_no_update ON audit_batch",
+        "UPDATE audit_bounds SET span = 0",
+        "DELETE FROM audit_bounds",
+        "INSERT INTO audit_bounds (id, span) VALUES (2, 0)",
         "UPDATE audit_gate SET open = 1",
         "UPDATE audit_policy SET min_retention_days = 0",
-        "SELECT erpgate_audit_prune(node, MAX(id) - 1) FROM audit_log GROUP BY node",
+        "SELECT erpgate_audit_prune(node, MAX(id) - 1) FROM audit_batch GROUP BY node",
         "CREATE TABLE audit_policy_shadow (x int)",
         "UPDATE audit_actor_second SET actor = 'someone-else'",
         "DELETE FROM audit_actor_second",
@@ -253,24 +256,28 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
         assert!(
             e.contains("permission denied")
                 || e.contains("must be owner")
-                || e.contains("retention floor"),
+                || e.contains("retention floor")
+                || e.contains("bounds only grow"),
             "{sql}: {e}"
         );
     }
     // What it may do, it does: read, append.
-    let n: u64 = as_gw("SELECT COUNT(*) FROM audit_log")
+    let n: u64 = as_gw("SELECT SUM(last_id - id + 1) FROM audit_batch")
         .expect("read")
         .parse()
         .expect("count");
     assert!(n >= 3, "{n} records");
-    // A store granted before the actor lookup existed (schema 11): the owner's migrate gives
-    // the role that writes the trail the lookup too, without --grant-to.
+    // A store granted before the trail was kept in batches (schema 12, its trail emptied
+    // here): the owner's migrate gives the role that writes the trail the batches too,
+    // without --grant-to.
     let as_owner = |sql: &str| pg.psql_as("erpgate_owner", "owner-secret", "erpgate", sql);
     as_owner(
-        "DROP TABLE audit_actor_second; DROP FUNCTION erpgate_audit_prune_lookup(TEXT); \
-         CREATE INDEX audit_actor ON audit_log(actor, ts); DROP INDEX audit_ts_actor; CREATE INDEX audit_ts ON audit_log(ts); DELETE FROM schema_migrations WHERE version = 12",
+        "DROP TABLE audit_batch; DROP TABLE audit_bounds; DROP FUNCTION erpgate_audit_bounds_grow(); \
+         CREATE TABLE audit_log (id BIGINT PRIMARY KEY, ts TEXT COLLATE \"C\" NOT NULL, request_id TEXT NOT NULL, \
+             record TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, node TEXT NOT NULL DEFAULT ''); \
+         GRANT SELECT, INSERT ON audit_log TO gw; DELETE FROM schema_migrations WHERE version = 13",
     )
-    .expect("back to schema 11");
+    .expect("back to schema 12");
     let migrated = gw.ok(&[
         "migrate",
         "--owner",
@@ -278,7 +285,7 @@ fn the_gateways_role_appends_to_the_trail_and_can_never_rewrite_it() {
         "--owner-password-file",
         owner_pass.to_str().expect("path"),
     ]);
-    assert!(migrated.contains("applied migration(s) 12"), "{migrated}");
+    assert!(migrated.contains("applied migration(s) 13"), "{migrated}");
     let r = gw.get_as(&cred, INVOICES);
     assert_eq!(r.status, 200);
     let rec = gw.audit_record(r.header("x-request-id").expect("request id"));
