@@ -46,6 +46,24 @@ pub fn unix_second(ts: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp())
 }
 
+/// How far from its record's time a request id's second may be and still place the record:
+/// a day. The second of an id made before ids led with it (random bits in the same format,
+/// trails from before 2026-12-05) is anywhere in 136 years; such a record is *unanchored*.
+pub const ANCHOR_WINDOW_S: i64 = 86_400;
+
+/// The second request id `id` anchors a record of time `ts` at: its own second when it is
+/// a gateway id made within [`ANCHOR_WINDOW_S`] of `ts`. `Err(())` when it is a gateway id
+/// made further away (the record is unanchored), `Ok(None)` when it is no gateway id.
+pub fn anchor(ts: &str, id: &str) -> Result<Option<i64>, ()> {
+    let Some(made) = id_second(id) else {
+        return Ok(None);
+    };
+    match unix_second(ts) {
+        Some(t) if (made - t).abs() <= ANCHOR_WINDOW_S => Ok(Some(made)),
+        _ => Err(()),
+    }
+}
+
 /// The instants a batch's records name, as the writer computes them (and `verify` again).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Reach {
@@ -53,6 +71,9 @@ pub struct Reach {
     pub first: String,
     /// The latest: `ts_last`.
     pub last: String,
+    /// Whether a record's gateway request id was made too far from its time to place it
+    /// ([`anchor`]): a lookup by such an id cannot use the reach.
+    pub unanchored: bool,
 }
 
 impl Reach {
@@ -60,12 +81,17 @@ impl Reach {
     pub fn of<'a>(records: impl Iterator<Item = (&'a str, &'a str)>) -> Option<Reach> {
         let (mut lo, mut hi): (Option<&str>, Option<&str>) = (None, None);
         let (mut made_lo, mut made_hi): (Option<i64>, Option<i64>) = (None, None);
+        let mut unanchored = false;
         for (ts, request_id) in records {
             lo = Some(lo.map_or(ts, |l| l.min(ts)));
             hi = Some(hi.map_or(ts, |h| h.max(ts)));
-            if let Some(s) = id_second(request_id) {
-                made_lo = Some(made_lo.map_or(s, |l| l.min(s)));
-                made_hi = Some(made_hi.map_or(s, |h| h.max(s)));
+            match anchor(ts, request_id) {
+                Ok(Some(s)) => {
+                    made_lo = Some(made_lo.map_or(s, |l| l.min(s)));
+                    made_hi = Some(made_hi.map_or(s, |h| h.max(s)));
+                }
+                Ok(None) => {}
+                Err(()) => unanchored = true,
             }
         }
         let (lo, hi) = (lo?, hi?);
@@ -77,7 +103,11 @@ impl Reach {
             Some(m) if *m > *hi => m,
             _ => hi.to_string(),
         };
-        Some(Reach { first, last })
+        Some(Reach {
+            first,
+            last,
+            unanchored,
+        })
     }
 
     /// Whole seconds from the first instant's second to the last's, plus one: what the
@@ -87,26 +117,52 @@ impl Reach {
     }
 }
 
-/// The trail's span (`audit_bounds`): 1 when nothing was written yet.
-pub fn span(conn: &Conn) -> Result<i64, StoreError> {
-    Ok(conn
-        .query_opt("SELECT span FROM audit_bounds WHERE id = 1", &[])?
-        .map(|r| r.int(0))
-        .transpose()?
-        .unwrap_or(1)
-        .max(1))
+/// The trail's bounds (`audit_bounds`), both only ever raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// At least every batch's [`Reach::span`] (1 when nothing was written yet).
+    pub span: i64,
+    /// At least the id of every batch holding an unanchored record (0: none).
+    pub unanchored_through: i64,
 }
 
-/// Widens the trail's span to `span` when it is narrower, in the appender's transaction.
-pub fn widen(tx: &Conn, span: i64) -> Result<(), StoreError> {
+/// The trail's bounds.
+pub fn bounds(conn: &Conn) -> Result<Bounds, StoreError> {
+    let row = conn.query_opt(
+        "SELECT span, unanchored_through FROM audit_bounds WHERE id = 1",
+        &[],
+    )?;
+    Ok(match row {
+        Some(r) => Bounds {
+            span: r.int(0)?.max(1),
+            unanchored_through: r.int(1)?,
+        },
+        None => Bounds {
+            span: 1,
+            unanchored_through: 0,
+        },
+    })
+}
+
+/// The trail's span: [`Bounds::span`].
+pub fn span(conn: &Conn) -> Result<i64, StoreError> {
+    Ok(bounds(conn)?.span)
+}
+
+/// Raises the trail's bounds to take in a batch of `span` (and, when `unanchored`, of id
+/// `id`), in the appender's transaction.
+pub fn widen(tx: &Conn, span: i64, unanchored: Option<i64>) -> Result<(), StoreError> {
+    let through = unanchored.unwrap_or(0);
     let changed = tx.execute(
-        "UPDATE audit_bounds SET span = ?1 WHERE id = 1 AND span < ?1",
-        &[Value::Int(span)],
+        "UPDATE audit_bounds SET span = CASE WHEN span < ?1 THEN ?1 ELSE span END, \
+         unanchored_through = CASE WHEN unanchored_through < ?2 THEN ?2 ELSE unanchored_through END \
+         WHERE id = 1 AND (span < ?1 OR unanchored_through < ?2)",
+        &[Value::Int(span), Value::Int(through)],
     )?;
     if changed == 0 {
         tx.execute(
-            "INSERT INTO audit_bounds (id, span) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
-            &[Value::Int(span)],
+            "INSERT INTO audit_bounds (id, span, unanchored_through) VALUES (1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
+            &[Value::Int(span), Value::Int(through)],
         )?;
     }
     Ok(())
@@ -186,6 +242,8 @@ pub struct Range<'a> {
     pub node: Option<&'a str>,
     /// Text every batch read must hold (see [`member`]).
     pub needles: &'a [String],
+    /// Only batches up to this id.
+    pub max_id: Option<i64>,
 }
 
 /// Batches read per statement (a batch at full load is ≈ 64 records of ≈ 700 bytes).
@@ -218,6 +276,10 @@ pub fn newest_first(
     if let Some(node) = range.node {
         sql.push_str(" AND node = ?");
         values.push(Value::from(node));
+    }
+    if let Some(max_id) = range.max_id {
+        sql.push_str(" AND id <= ?");
+        values.push(Value::Int(max_id));
     }
     for needle in range.needles {
         sql.push_str(find);

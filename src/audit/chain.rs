@@ -89,18 +89,20 @@ fn append_in(
     node: &str,
     records: &[AuditRecord],
 ) -> Result<Appended, StoreError> {
-    let (last_id, tail, span) = tx
+    let (last_id, tail, span, unanchored_through) = tx
         .query_one(
             "SELECT (SELECT last_id FROM audit_batch ORDER BY id DESC LIMIT 1), \
                     (SELECT hash FROM audit_batch WHERE node = ?1 ORDER BY id DESC LIMIT 1), \
-                    (SELECT span FROM audit_bounds WHERE id = 1)",
+                    (SELECT span FROM audit_bounds WHERE id = 1), \
+                    (SELECT unanchored_through FROM audit_bounds WHERE id = 1)",
             &params![node],
         )
-        .and_then(|r| Ok((r.opt_int(0)?, r.opt_text(1)?, r.opt_int(2)?)))?;
+        .and_then(|r| Ok((r.opt_int(0)?, r.opt_text(1)?, r.opt_int(2)?, r.opt_int(3)?)))?;
     let mut id = last_id.unwrap_or(0);
     let tail = tail.unwrap_or_else(|| GENESIS.to_string());
     let mut prev = tail.clone();
     let mut span = span.unwrap_or(0);
+    let mut unanchored_through = unanchored_through.unwrap_or(0);
     let mut text = Vec::with_capacity(records.len().min(batch::MAX_RECORDS) * 768);
     for chunk in records.chunks(batch::MAX_RECORDS) {
         text.clear();
@@ -137,9 +139,13 @@ fn append_in(
                 Param::Text(&hash),
             ],
         )?;
-        if reach_span > span {
-            batch::widen(tx, reach_span)?;
-            span = reach_span;
+        // The bounds lookups rely on take this batch in (rarely a change: a longer request
+        // than any before, or a record its id does not place).
+        let unanchored = reach.unanchored.then_some(first);
+        if reach_span > span || unanchored.is_some_and(|f| f > unanchored_through) {
+            batch::widen(tx, reach_span, unanchored)?;
+            span = span.max(reach_span);
+            unanchored_through = unanchored_through.max(unanchored.unwrap_or(0));
         }
         prev = hash;
     }

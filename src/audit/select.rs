@@ -114,6 +114,7 @@ impl Match {
             through,
             node: self.node.as_deref(),
             needles,
+            max_id: None,
         }
     }
 }
@@ -130,11 +131,30 @@ pub fn newest(conn: &Conn, m: &Match, limit: u32) -> Result<Vec<Row>, StoreError
         .as_deref()
         .and_then(batch::id_second)
         .map(batch::second_time);
+    let found = collect(conn, m, &m.range(&needles, &made), limit)?;
+    if !found.is_empty() || made.is_none() {
+        return Ok(found);
+    }
+    // An id in the gateway's format that its second does not place: a record from before
+    // ids led with it, in the batches up to the last that holds such records.
+    let through = batch::bounds(conn)?.unanchored_through;
+    if through == 0 {
+        return Ok(found);
+    }
+    let range = Range {
+        max_id: Some(through),
+        ..m.range(&needles, &None)
+    };
+    collect(conn, m, &range, limit)
+}
+
+/// The newest `limit` records of the batches of `range` that match `m`, oldest first.
+fn collect(conn: &Conn, m: &Match, range: &Range<'_>, limit: usize) -> Result<Vec<Row>, StoreError> {
     let mut found: Vec<Row> = Vec::new();
     // Once `limit` are found, a batch whose latest instant is before the oldest of them
     // holds no newer one, nor does any after it.
     let mut floor: Option<String> = None;
-    batch::newest_first(conn, &m.range(&needles, &made), |b| {
+    batch::newest_first(conn, range, |b| {
         if floor.as_deref().is_some_and(|f| b.ts_last.as_str() < f) {
             return Ok(false);
         }

@@ -119,6 +119,34 @@ fn deletions_columns_and_foreign_keys_are_detected() {
     s.conn()
         .execute("UPDATE audit_bounds SET span = 7", &[])
         .expect("restore");
+    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 5, .. }));
+    // A record whose gateway id its second does not place (made two days before it ended)
+    // moves the other bound; narrowing it is found too.
+    let mut far = rec(5, &record::now());
+    let ended = batch::unix_second(&far.ts).expect("second");
+    far.request_id = format!("{:08x}00000000-0000000000000002", ended - 2 * 86_400);
+    chain::append(s.conn(), &m.audit_key(), "", &[far]).expect("append");
+    assert_eq!(
+        batch::bounds(s.conn()).expect("bounds"),
+        batch::Bounds {
+            span: 7,
+            unanchored_through: 6
+        }
+    );
+    assert_eq!(batch::span(s.conn()).expect("span"), 7, "the id is not its reach");
+    s.conn()
+        .execute("UPDATE audit_bounds SET unanchored_through = 0", &[])
+        .expect("narrow");
+    match verdict(&s, &m) {
+        Verdict::Broken { id, why } => {
+            assert_eq!(id, 6);
+            assert!(why.contains("does not place"), "{why}");
+        }
+        v => panic!("narrowed bounds not detected: {v:?}"),
+    }
+    s.conn()
+        .execute("UPDATE audit_bounds SET unanchored_through = 6", &[])
+        .expect("restore");
     for (column, edit) in [
         ("ts_last", "'2020-01-01T00:00:00.000000Z'"),
         ("ts_first", "'2020-01-01T00:00:00.000000Z'"),
@@ -146,7 +174,7 @@ fn deletions_columns_and_foreign_keys_are_detected() {
             .execute(&format!("UPDATE audit_batch SET {column} = {old} WHERE id = 2"), &[])
             .expect("restore");
     }
-    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 5, .. }));
+    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 6, .. }));
     s.conn()
         .execute("DELETE FROM audit_batch WHERE id = 4", &[])
         .expect("delete");

@@ -111,7 +111,7 @@ pub fn node_label(node: &str) -> String {
 /// records imply, and every one a lookup relies on), as verification compares them.
 pub const COLUMNS: [&str; 3] = ["last_id", "ts_first", "ts_last"];
 
-/// The columns stored beside a batch's records, and the trail's span they must be within.
+/// The columns stored beside a batch's records, and the trail's bounds they must be within.
 #[derive(Debug, Clone)]
 pub struct Columns {
     /// The last record's id.
@@ -120,8 +120,8 @@ pub struct Columns {
     pub ts_first: String,
     /// The latest.
     pub ts_last: String,
-    /// The trail's span (`audit_bounds`).
-    pub span: i64,
+    /// The trail's bounds (`audit_bounds`).
+    pub bounds: super::batch::Bounds,
 }
 
 /// One stored batch, as verification sees it (and as `audit export` writes it).
@@ -173,7 +173,7 @@ const PAGE: i64 = 64;
 /// Reads every batch of the trail in id order and verifies every chain, and that every
 /// record's actor and second are in the actor lookup.
 pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
-    let span = super::batch::span(conn)?;
+    let bounds = super::batch::bounds(conn)?;
     let mut walks = Walks::default();
     let mut hidden: BTreeMap<String, i64> = BTreeMap::new();
     // Pairs found in the lookup lately: a busy second's pairs recur batch after batch.
@@ -197,7 +197,7 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
                     last_id: r.int(1)?,
                     ts_first: r.text(3)?,
                     ts_last: r.text(4)?,
-                    span,
+                    bounds,
                 }),
             };
             let node = row.node.clone();
@@ -414,13 +414,19 @@ fn check_columns(
     if cols.ts_last != reach.last {
         return Err(differs("ts_last"));
     }
-    if reach.span().is_none_or(|s| s > cols.span) {
+    if reach.span().is_none_or(|s| s > cols.bounds.span) {
         return Err(Verdict::Broken {
             id,
             why: format!(
                 "the batch reaches wider than the trail's span of {} s (audit_bounds narrowed, or a record's time is not one): lookups would not find its records",
-                cols.span
+                cols.bounds.span
             ),
+        });
+    }
+    if reach.unanchored && id > cols.bounds.unanchored_through {
+        return Err(Verdict::Broken {
+            id,
+            why: "a record's request id does not place it in time, and the trail's bounds do not say so (audit_bounds narrowed): a lookup by that id would not find it".into(),
         });
     }
     Ok(())

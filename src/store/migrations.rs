@@ -363,24 +363,39 @@ CREATE TABLE audit_batch (
 );
 CREATE INDEX audit_batch_node ON audit_batch(node, id);
 CREATE INDEX audit_batch_ts ON audit_batch(ts_last);
--- The widest batch, in whole seconds from its first instant's second to its last's, plus
--- one: a lookup reads the batches whose `ts_last` is within that of what it looks for. It
--- only grows (a trigger), so no one can narrow it to hide batches from lookups; `audit
--- verify` checks that every batch is within it.
-CREATE TABLE audit_bounds (id INTEGER PRIMARY KEY CHECK (id = 1), span INTEGER NOT NULL);
-WITH old AS (
-    SELECT id, node, ts, record, prev_hash, hash,
-           CASE WHEN length(request_id) = 33 AND substr(request_id, 17, 1) = '-'
-                 AND substr(request_id, 1, 8) GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
-                THEN strftime('%Y-%m-%dT%H:%M:%S.000000Z', (instr('0123456789abcdef', substr(request_id, 1, 1)) - 1) * 268435456 + (instr('0123456789abcdef', substr(request_id, 2, 1)) - 1) * 16777216 + (instr('0123456789abcdef', substr(request_id, 3, 1)) - 1) * 1048576 + (instr('0123456789abcdef', substr(request_id, 4, 1)) - 1) * 65536 + (instr('0123456789abcdef', substr(request_id, 5, 1)) - 1) * 4096 + (instr('0123456789abcdef', substr(request_id, 6, 1)) - 1) * 256 + (instr('0123456789abcdef', substr(request_id, 7, 1)) - 1) * 16 + (instr('0123456789abcdef', substr(request_id, 8, 1)) - 1) * 1, 'unixepoch')
-           END AS made
-      FROM audit_log
-)
+-- The trail's bounds, which lookups rely on; they only grow (triggers), so no one can narrow
+-- them to hide batches from lookups, and `audit verify` checks every batch against them.
+-- `span`: the widest batch, in whole seconds from its first instant's second to its last's,
+-- plus one: a lookup reads the batches whose `ts_last` is within that of what it looks for.
+-- `unanchored_through`: the last batch holding a record whose request id, in the gateway's
+-- format, was made more than a day from the record's time (ids of random bits, before
+-- 2026-12-05): a lookup by such an id searches the batches up to it.
+CREATE TABLE audit_bounds (
+    id                 INTEGER PRIMARY KEY CHECK (id = 1),
+    span               INTEGER NOT NULL,
+    unanchored_through INTEGER NOT NULL
+);
+CREATE TEMP TABLE audit_migrating AS
+    SELECT id, CASE WHEN abs(made - ts_s) <= 86400
+                    THEN strftime('%Y-%m-%dT%H:%M:%S.000000Z', made, 'unixepoch') END AS made,
+               made IS NOT NULL AND (ts_s IS NULL OR abs(made - ts_s) > 86400) AS unanchored
+      FROM (SELECT id, CAST(strftime('%s', ts) AS INTEGER) AS ts_s,
+                   CASE WHEN length(request_id) = 33 AND substr(request_id, 17, 1) = '-'
+                         AND substr(request_id, 1, 8) GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
+                         AND substr(request_id, 9, 8) GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
+                         AND substr(request_id, 18) GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
+                        THEN (instr('0123456789abcdef', substr(request_id, 1, 1)) - 1) * 268435456 + (instr('0123456789abcdef', substr(request_id, 2, 1)) - 1) * 16777216 + (instr('0123456789abcdef', substr(request_id, 3, 1)) - 1) * 1048576 + (instr('0123456789abcdef', substr(request_id, 4, 1)) - 1) * 65536 + (instr('0123456789abcdef', substr(request_id, 5, 1)) - 1) * 4096 + (instr('0123456789abcdef', substr(request_id, 6, 1)) - 1) * 256 + (instr('0123456789abcdef', substr(request_id, 7, 1)) - 1) * 16 + (instr('0123456789abcdef', substr(request_id, 8, 1)) - 1) * 1
+                   END AS made
+              FROM audit_log);
 INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash)
-    SELECT id, id, node, min(ts, coalesce(made, ts)), max(ts, coalesce(made, ts)), record, prev_hash, hash
-      FROM old;
-INSERT INTO audit_bounds (id, span)
-    SELECT 1, coalesce(max(strftime('%s', ts_last) - strftime('%s', ts_first)), 0) + 1 FROM audit_batch;
+    SELECT l.id, l.id, l.node, min(l.ts, coalesce(m.made, l.ts)), max(l.ts, coalesce(m.made, l.ts)),
+           l.record, l.prev_hash, l.hash
+      FROM audit_log l JOIN audit_migrating m ON m.id = l.id;
+INSERT INTO audit_bounds (id, span, unanchored_through)
+    SELECT 1,
+           (SELECT coalesce(max(strftime('%s', ts_last) - strftime('%s', ts_first)), 0) + 1 FROM audit_batch),
+           (SELECT coalesce(max(id), 0) FROM audit_migrating WHERE unanchored);
+DROP TABLE audit_migrating;
 DROP TABLE audit_log;
 CREATE TRIGGER audit_batch_no_update BEFORE UPDATE ON audit_batch
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
@@ -388,7 +403,7 @@ CREATE TRIGGER audit_batch_no_delete BEFORE DELETE ON audit_batch
 WHEN (SELECT open FROM audit_gate WHERE id = 1) = 0
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only (deletion only by retention)'); END;
 CREATE TRIGGER audit_bounds_grow BEFORE UPDATE ON audit_bounds
-WHEN NEW.span < OLD.span OR NEW.id <> OLD.id
+WHEN NEW.span < OLD.span OR NEW.unanchored_through < OLD.unanchored_through OR NEW.id <> OLD.id
 BEGIN SELECT RAISE(ABORT, 'the audit trail''s bounds only grow'); END;
 CREATE TRIGGER audit_bounds_no_delete BEFORE DELETE ON audit_bounds
 BEGIN SELECT RAISE(ABORT, 'the audit trail''s bounds only grow'); END;

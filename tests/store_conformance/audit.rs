@@ -659,7 +659,8 @@ pub fn per_record_trail_migrates(open: Open<'_>) {
     }
     let (m, _) = MasterKey::generate().expect("key");
     let key = m.audit_key();
-    // 2026-12-01T00:00:10Z; the third request began three seconds before it ended.
+    // 2026-12-01T00:00:10Z; the third request began three seconds before it ended; the
+    // fourth's id is of random bits (before ids led with their second): 100 days off.
     let base = 1_796_083_210i64;
     let mut recs = records(5, 1);
     for (i, r) in recs.iter_mut().enumerate() {
@@ -667,7 +668,12 @@ pub fn per_record_trail_migrates(open: Open<'_>) {
         // The last record is of the default chain.
         r.node = (i != 4).then(|| "gw-a".to_string());
         if i != 1 {
-            let began = base + i as i64 - if i == 2 { 3 } else { 0 };
+            let began = base + i as i64
+                - match i {
+                    2 => 3,
+                    3 => 100 * 86_400,
+                    _ => 0,
+                };
             r.request_id = format!("{began:08x}00000000-{i:016x}");
         }
     }
@@ -710,7 +716,13 @@ pub fn per_record_trail_migrates(open: Open<'_>) {
     assert_eq!(s.migrate().expect("migrate"), vec![13]);
     let report = chain::verify_db(s.conn(), &key).expect("verify");
     assert_eq!((intact(&report, "gw-a"), intact(&report, "")), (4, 1), "{report:?}");
-    assert_eq!(erpgate::audit::batch::span(s.conn()).expect("span"), 4);
+    assert_eq!(
+        erpgate::audit::batch::bounds(s.conn()).expect("bounds"),
+        erpgate::audit::batch::Bounds {
+            span: 4,
+            unanchored_through: 4
+        }
+    );
     let reach = s
         .conn()
         .query_one("SELECT ts_first, ts_last FROM audit_batch WHERE id = 3", &[])
@@ -732,11 +744,27 @@ pub fn per_record_trail_migrates(open: Open<'_>) {
     for r in &recs {
         assert_eq!(by_id(&r.request_id), 1, "{}", r.request_id);
     }
-    // The chains continue in batches.
-    chain::append(s.conn(), &key, "gw-a", &records(3, 2)).expect("append");
+    // The chains continue in batches; an unanchored id in one moves the bound.
+    let mut more = records(3, 2);
+    more[1].request_id = format!("{:08x}00000000-0000000000000009", base - 3 * 86_400);
+    chain::append(s.conn(), &key, "gw-a", &more).expect("append");
     let report = chain::verify_db(s.conn(), &key).expect("verify");
     assert_eq!(intact(&report, "gw-a"), 7, "{report:?}");
+    assert_eq!(
+        erpgate::audit::batch::bounds(s.conn())
+            .expect("bounds")
+            .unanchored_through,
+        6
+    );
+    assert_eq!(by_id(&more[1].request_id), 1);
+    let absent = format!("{:08x}00000000-00000000000000ff", base);
+    assert_eq!(by_id(&absent), 0);
     let newest = select(s.conn(), &Filter::default(), 2).expect("newest");
     assert_eq!(newest.len(), 2);
-    assert!(newest.iter().all(|j| j.contains("r-2-")), "{newest:?}");
+    assert!(
+        newest
+            .iter()
+            .all(|j| j.contains("\"ts\":\"2026-12-02T00:00:0")),
+        "{newest:?}"
+    );
 }

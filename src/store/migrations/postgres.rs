@@ -406,26 +406,41 @@ CREATE TABLE audit_batch (
 ALTER TABLE audit_batch ALTER COLUMN records SET STORAGE EXTERNAL;
 CREATE INDEX audit_batch_node ON audit_batch(node, id);
 CREATE INDEX audit_batch_ts ON audit_batch(ts_last, id);
-CREATE TABLE audit_bounds (id BIGINT PRIMARY KEY CHECK (id = 1), span BIGINT NOT NULL);
-INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash)
-    SELECT id, id, node, LEAST(ts, made), GREATEST(ts, made), record, prev_hash, hash
-      FROM (SELECT id, node, ts, record, prev_hash, hash,
+CREATE TABLE audit_bounds (
+    id                 BIGINT PRIMARY KEY CHECK (id = 1),
+    span               BIGINT NOT NULL,
+    unanchored_through BIGINT NOT NULL
+);
+CREATE TEMP TABLE audit_migrating ON COMMIT DROP AS
+    SELECT id, CASE WHEN abs(made - ts_s) <= 86400
+                    THEN to_char(to_timestamp(made) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS".000000Z"')
+               END AS made,
+               made IS NOT NULL AND (ts_s IS NULL OR abs(made - ts_s) > 86400) AS unanchored
+      FROM (SELECT id,
+                   CASE WHEN ts ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}'
+                        THEN floor(extract(epoch FROM substr(ts, 1, 19)::timestamp))::bigint
+                   END AS ts_s,
                    CASE WHEN request_id ~ '^[0-9a-f]{16}-[0-9a-f]{16}$'
-                        THEN to_char(to_timestamp(('x' || substr(request_id, 1, 8))::bit(32)::bigint) AT TIME ZONE 'UTC',
-                                     'YYYY-MM-DD"T"HH24:MI:SS".000000Z"')
+                        THEN ('x' || substr(request_id, 1, 8))::bit(32)::bigint
                    END AS made
-              FROM audit_log) AS old;
-INSERT INTO audit_bounds (id, span)
-    SELECT 1, coalesce(max(floor(extract(epoch FROM ts_last::timestamptz))
-                           - floor(extract(epoch FROM ts_first::timestamptz))), 0)::bigint + 1
-      FROM audit_batch;
+              FROM audit_log) AS parsed;
+INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash)
+    SELECT l.id, l.id, l.node, LEAST(l.ts, m.made COLLATE "C"), GREATEST(l.ts, m.made COLLATE "C"), l.record, l.prev_hash, l.hash
+      FROM audit_log l JOIN audit_migrating m ON m.id = l.id;
+INSERT INTO audit_bounds (id, span, unanchored_through)
+    SELECT 1,
+           (SELECT coalesce(max(floor(extract(epoch FROM substr(ts_last, 1, 19)::timestamp))
+                                - floor(extract(epoch FROM substr(ts_first, 1, 19)::timestamp))), 0)::bigint + 1
+              FROM audit_batch),
+           (SELECT coalesce(max(id), 0) FROM audit_migrating WHERE unanchored);
 CREATE TRIGGER audit_batch_no_update BEFORE UPDATE OR DELETE ON audit_batch
     FOR EACH ROW EXECUTE FUNCTION erpgate_audit_append_only();
 CREATE TRIGGER audit_batch_no_truncate BEFORE TRUNCATE ON audit_batch
     FOR EACH STATEMENT EXECUTE FUNCTION erpgate_audit_append_only();
 CREATE FUNCTION erpgate_audit_bounds_grow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'UPDATE' OR NEW.span < OLD.span OR NEW.id <> OLD.id THEN
+    IF TG_OP <> 'UPDATE' OR NEW.span < OLD.span
+       OR NEW.unanchored_through < OLD.unanchored_through OR NEW.id <> OLD.id THEN
         RAISE EXCEPTION 'the audit trail''s bounds only grow';
     END IF;
     RETURN NEW;
