@@ -157,12 +157,18 @@ fn queries(c: &mut Criterion, trail: &Trail, n: i64) {
     let conn = trail.store.conn();
     let middle = n / 2;
     let (since, _) = ts(n - 3_600_000 / STEP_MS);
-    let id = conn
+    // The request id of the record in the middle of the trail, from its batch.
+    let (first, records) = conn
         .query_one(
-            "SELECT request_id FROM audit_log WHERE id = ?1",
+            "SELECT id, records FROM audit_batch WHERE id <= ?1 ORDER BY id DESC LIMIT 1",
             &[erpgate::store::sql::Value::Int(middle)],
         )
-        .and_then(|r| r.text(0))
+        .and_then(|r| Ok((r.int(0)?, r.text(1)?)))
+        .expect("the middle batch");
+    let id = erpgate::audit::batch::lines(first, &records)
+        .find(|(i, _)| *i == middle)
+        .and_then(|(_, line)| erpgate::audit::batch::Head::of(line))
+        .map(|h| h.request_id.into_owned())
         .expect("a request id");
     let filters = [
         (
