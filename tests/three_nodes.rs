@@ -508,11 +508,17 @@ fn under_load_a_crash_and_a_lost_database_cost_no_wrong_answer_and_every_chain_v
     let exported = cl.a.ok(&["audit", "export"]);
     let ids: std::collections::HashSet<String> = exported
         .lines()
-        .map(|l| {
+        .flat_map(|l| {
+            // A row per batch: its records, one JSON per line.
             let row: Value = serde_json::from_str(l).expect("row");
-            let rec: Value =
-                serde_json::from_str(row["record"].as_str().expect("record")).expect("record");
-            rec["request_id"].as_str().expect("id").to_string()
+            let lines = row["record"].as_str().expect("records").to_string();
+            lines
+                .lines()
+                .map(|line| {
+                    let rec: Value = serde_json::from_str(line).expect("record");
+                    rec["request_id"].as_str().expect("id").to_string()
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     let relayed_by_b_c: Vec<&String> = seen
