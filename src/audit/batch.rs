@@ -51,16 +51,25 @@ pub fn unix_second(ts: &str) -> Option<i64> {
 /// trails from before 2026-12-05) is anywhere in 136 years; such a record is *unanchored*.
 pub const ANCHOR_WINDOW_S: i64 = 86_400;
 
-/// The second request id `id` anchors a record of time `ts` at: its own second when it is
-/// a gateway id made within [`ANCHOR_WINDOW_S`] of `ts`. `Err(())` when it is a gateway id
-/// made further away (the record is unanchored), `Ok(None)` when it is no gateway id.
-pub fn anchor(ts: &str, id: &str) -> Result<Option<i64>, ()> {
+/// What a record's request id says about where the record is in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// A gateway id made within [`ANCHOR_WINDOW_S`] of the record's time: its second.
+    At(i64),
+    /// A gateway id made further away: the record is unanchored.
+    Unanchored,
+    /// Not a gateway id (an admin action's, a retention checkpoint's).
+    None,
+}
+
+/// Where request id `id` anchors a record of time `ts`.
+pub fn anchor(ts: &str, id: &str) -> Anchor {
     let Some(made) = id_second(id) else {
-        return Ok(None);
+        return Anchor::None;
     };
     match unix_second(ts) {
-        Some(t) if (made - t).abs() <= ANCHOR_WINDOW_S => Ok(Some(made)),
-        _ => Err(()),
+        Some(t) if (made - t).abs() <= ANCHOR_WINDOW_S => Anchor::At(made),
+        _ => Anchor::Unanchored,
     }
 }
 
@@ -86,12 +95,12 @@ impl Reach {
             lo = Some(lo.map_or(ts, |l| l.min(ts)));
             hi = Some(hi.map_or(ts, |h| h.max(ts)));
             match anchor(ts, request_id) {
-                Ok(Some(s)) => {
+                Anchor::At(s) => {
                     made_lo = Some(made_lo.map_or(s, |l| l.min(s)));
                     made_hi = Some(made_hi.map_or(s, |h| h.max(s)));
                 }
-                Ok(None) => {}
-                Err(()) => unanchored = true,
+                Anchor::None => {}
+                Anchor::Unanchored => unanchored = true,
             }
         }
         let (lo, hi) = (lo?, hi?);
@@ -268,7 +277,9 @@ pub fn newest_first(
     }
     if let Some(through) = range.through {
         let s = unix_second(through).ok_or_else(|| {
-            StoreError::Invalid(format!("{through:?} is not a time as the trail stores them"))
+            StoreError::Invalid(format!(
+                "{through:?} is not a time as the trail stores them"
+            ))
         })?;
         sql.push_str(" AND ts_last < ?");
         values.push(Value::from(second_time(s.saturating_add(span(conn)?))));
@@ -296,7 +307,11 @@ pub fn newest_first(
         let sql = match &after {
             None => &first_sql,
             Some((ts, id)) => {
-                values.extend([Value::from(ts.as_str()), Value::from(ts.as_str()), Value::Int(*id)]);
+                values.extend([
+                    Value::from(ts.as_str()),
+                    Value::from(ts.as_str()),
+                    Value::Int(*id),
+                ]);
                 &next_sql
             }
         };
@@ -322,7 +337,8 @@ pub fn newest_first(
 /// A record's JSON line as `node`'s chain holds it, appended to `out`: with `"node"` as its
 /// first member (where serde puts the field) unless the record already names that node.
 pub fn encode_into(r: &AuditRecord, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
-    let fail = |e: serde_json::Error| StoreError::Invalid(format!("cannot encode an audit record: {e}"));
+    let fail =
+        |e: serde_json::Error| StoreError::Invalid(format!("cannot encode an audit record: {e}"));
     match r.node.as_deref() {
         Some(n) if n == node => serde_json::to_writer(&mut *out, r).map_err(fail),
         Some(n) => Err(StoreError::Invalid(format!(
@@ -341,7 +357,9 @@ pub fn encode_into(r: &AuditRecord, node: &str, out: &mut Vec<u8>) -> Result<(),
                 out.remove(rest);
             } else {
                 out.truncate(start);
-                return Err(StoreError::Invalid("an audit record is not an object".into()));
+                return Err(StoreError::Invalid(
+                    "an audit record is not an object".into(),
+                ));
             }
             Ok(())
         }
@@ -410,7 +428,10 @@ mod tests {
         let plain = enc(&r, "").expect("plain");
         let spliced = enc(&r, "gw-\"b").expect("spliced");
         r.node = Some("gw-\"b".into());
-        assert_eq!(spliced, format!("x{}", serde_json::to_string(&r).expect("serde")));
+        assert_eq!(
+            spliced,
+            format!("x{}", serde_json::to_string(&r).expect("serde"))
+        );
         assert_eq!(enc(&r, "gw-\"b").expect("named"), spliced);
         assert!(enc(&r, "other").is_err(), "a record cannot change chains");
         assert!(!plain.contains("node"));

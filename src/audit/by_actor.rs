@@ -26,7 +26,10 @@ pub fn walk(
     mut want: u32,
     mut each: impl FnMut(&Row) -> Result<u32, StoreError>,
 ) -> Result<(), StoreError> {
-    let through = match (m.until.as_deref(), m.before.as_ref().map(|(ts, _)| ts.as_str())) {
+    let through = match (
+        m.until.as_deref(),
+        m.before.as_ref().map(|(ts, _)| ts.as_str()),
+    ) {
         (Some(u), Some(b)) => Some(u.min(b)),
         (u, b) => u.or(b),
     };

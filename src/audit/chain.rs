@@ -14,8 +14,8 @@
 //! appender has not written already ([`NotedSeconds`]). How a batch is stored and found:
 //! [`super::batch`].
 
-pub use super::noted::NotedSeconds;
 use super::batch;
+pub use super::noted::NotedSeconds;
 use super::record::{AuditRecord, Kind};
 use crate::crypto::KeyedHasher;
 use crate::store::sql::{params, Conn, Param, Tx};
@@ -321,7 +321,12 @@ fn prune_lookup(tx: &Conn, before: &str) -> Result<u64, StoreError> {
             // Below the oldest second a kept record falls in, every row goes in one statement;
             // from there to the cut (a few seconds, unless a chain's newest record is older)
             // row by row.
-            let lowest = kept.iter().map(|(_, s)| s.as_str()).min().unwrap_or(cut).to_string();
+            let lowest = kept
+                .iter()
+                .map(|(_, s)| s.as_str())
+                .min()
+                .unwrap_or(cut)
+                .to_string();
             tx.execute("UPDATE audit_gate SET open = 1 WHERE id = 1", &[])?;
             let mut n = tx.execute(
                 "DELETE FROM audit_actor_second WHERE second < ?1",

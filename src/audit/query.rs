@@ -2,8 +2,8 @@
 //! chain merged by time. Shared by
 //! `erpgate audit query` and the admin API.
 
-pub use super::select::Row;
 use super::select::Match;
+pub use super::select::Row;
 use crate::store::sql::Conn;
 
 /// What to select (all optional; all given must match).

@@ -149,7 +149,12 @@ pub fn newest(conn: &Conn, m: &Match, limit: u32) -> Result<Vec<Row>, StoreError
 }
 
 /// The newest `limit` records of the batches of `range` that match `m`, oldest first.
-fn collect(conn: &Conn, m: &Match, range: &Range<'_>, limit: usize) -> Result<Vec<Row>, StoreError> {
+fn collect(
+    conn: &Conn,
+    m: &Match,
+    range: &Range<'_>,
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
     let mut found: Vec<Row> = Vec::new();
     // Once `limit` are found, a batch whose latest instant is before the oldest of them
     // holds no newer one, nor does any after it.

@@ -90,7 +90,10 @@ fn deletions_columns_and_foreign_keys_are_detected() {
         chain::append(s.conn(), &m.audit_key(), "", std::slice::from_ref(r)).expect("append");
     }
     assert_eq!(batch::span(s.conn()).expect("span"), 7);
-    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 5, .. }));
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 5, .. }
+    ));
     let (other, _) = MasterKey::generate().expect("key");
     assert!(
         matches!(verdict(&s, &other), Verdict::Broken { id: 1, .. }),
@@ -119,7 +122,10 @@ fn deletions_columns_and_foreign_keys_are_detected() {
     s.conn()
         .execute("UPDATE audit_bounds SET span = 7", &[])
         .expect("restore");
-    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 5, .. }));
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 5, .. }
+    ));
     // A record whose gateway id its second does not place (made two days before it ended)
     // moves the other bound; narrowing it is found too.
     let mut far = rec(5, &record::now());
@@ -133,7 +139,11 @@ fn deletions_columns_and_foreign_keys_are_detected() {
             unanchored_through: 6
         }
     );
-    assert_eq!(batch::span(s.conn()).expect("span"), 7, "the id is not its reach");
+    assert_eq!(
+        batch::span(s.conn()).expect("span"),
+        7,
+        "the id is not its reach"
+    );
     s.conn()
         .execute("UPDATE audit_bounds SET unanchored_through = 0", &[])
         .expect("narrow");
@@ -154,14 +164,20 @@ fn deletions_columns_and_foreign_keys_are_detected() {
     ] {
         let old = s
             .conn()
-            .query_one(&format!("SELECT {column} FROM audit_batch WHERE id = 2"), &[])
+            .query_one(
+                &format!("SELECT {column} FROM audit_batch WHERE id = 2"),
+                &[],
+            )
             .expect("old");
         let old = old.opt_text(0).ok().flatten().map_or_else(
             || old.int(0).expect("int").to_string(),
             |t| format!("'{t}'"),
         );
         s.conn()
-            .execute(&format!("UPDATE audit_batch SET {column} = {edit} WHERE id = 2"), &[])
+            .execute(
+                &format!("UPDATE audit_batch SET {column} = {edit} WHERE id = 2"),
+                &[],
+            )
             .expect("edit column");
         match verdict(&s, &m) {
             Verdict::Broken { id, why } => {
@@ -171,10 +187,16 @@ fn deletions_columns_and_foreign_keys_are_detected() {
             v => panic!("{column} edit not detected: {v:?}"),
         }
         s.conn()
-            .execute(&format!("UPDATE audit_batch SET {column} = {old} WHERE id = 2"), &[])
+            .execute(
+                &format!("UPDATE audit_batch SET {column} = {old} WHERE id = 2"),
+                &[],
+            )
             .expect("restore");
     }
-    assert!(matches!(verdict(&s, &m), Verdict::Intact { records: 6, .. }));
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 6, .. }
+    ));
     s.conn()
         .execute("DELETE FROM audit_batch WHERE id = 4", &[])
         .expect("delete");

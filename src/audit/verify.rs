@@ -306,8 +306,7 @@ impl Walk {
         if link(key, row.id, &row.prev_hash, &row.record) != row.hash {
             return Err(Verdict::Broken {
                 id: row.id,
-                why: "hash does not match the records (edited, or written with another key)"
-                    .into(),
+                why: "hash does not match the records (edited, or written with another key)".into(),
             });
         }
         let mut seen = Vec::new();
@@ -327,7 +326,11 @@ impl Walk {
             if parsed.kind == Some(Kind::Checkpoint) {
                 self.note_checkpoint(&parsed);
             }
-            seen.push((id, parsed.actor, super::chain::second_of(&parsed.ts).to_string()));
+            seen.push((
+                id,
+                parsed.actor,
+                super::chain::second_of(&parsed.ts).to_string(),
+            ));
             times.push((parsed.ts, parsed.request_id));
             last = id;
         }

@@ -301,9 +301,8 @@ fn export(
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
-    let sql = format!(
-        "SELECT id, records, prev_hash, hash, node FROM audit_batch{clause} ORDER BY id"
-    );
+    let sql =
+        format!("SELECT id, records, prev_hash, hash, node FROM audit_batch{clause} ORDER BY id");
     let mut n = 0;
     store
         .conn()

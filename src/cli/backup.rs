@@ -114,7 +114,10 @@ fn backup_into(source: &Path, to: &Path) -> Result<i64, String> {
     copy.check_schema()
         .map_err(|e| format!("the copy's schema: {e}"))?;
     copy.conn()
-        .query_one("SELECT coalesce(sum(last_id - id + 1), 0) FROM audit_batch", &[])
+        .query_one(
+            "SELECT coalesce(sum(last_id - id + 1), 0) FROM audit_batch",
+            &[],
+        )
         .and_then(|r| r.int(0))
         .map_err(|e| format!("cannot count the copy's audit records: {e}"))
 }

@@ -205,7 +205,12 @@ mod tests {
         assert!(later.starts_with("6a18a501"), "{later}");
         assert_eq!(made_at(&early), Some(1_780_000_000));
         assert_eq!(made_at(&later), Some(1_780_000_001));
-        for odd in [&early[1..], &early.to_uppercase(), &early.replace('-', "_"), "adm-01"] {
+        for odd in [
+            &early[1..],
+            &early.to_uppercase(),
+            &early.replace('-', "_"),
+            "adm-01",
+        ] {
             assert_eq!(made_at(odd), None, "{odd}");
         }
         // Ids of one second sort after every id of the second before, whatever their random

@@ -73,7 +73,10 @@ pub fn chains(open: Open<'_>) {
     // holds records 5 to 7, one per line.
     let row = s
         .conn()
-        .query_one("SELECT records, node, last_id FROM audit_batch WHERE id = 5", &[])
+        .query_one(
+            "SELECT records, node, last_id FROM audit_batch WHERE id = 5",
+            &[],
+        )
         .expect("row");
     let lines = row.text(0).expect("json");
     assert_eq!(lines.lines().count(), 3);
@@ -99,7 +102,10 @@ pub fn chains(open: Open<'_>) {
         assert!(e.to_string().contains("append-only"), "{sql}: {e}");
     }
     if s.conn().engine() == Engine::Postgres {
-        let e = s.conn().batch("TRUNCATE audit_batch").expect_err("truncate");
+        let e = s
+            .conn()
+            .batch("TRUNCATE audit_batch")
+            .expect_err("truncate");
         assert!(e.to_string().contains("append-only"), "{e}");
     }
     assert_eq!(s.oldest_audit_row().expect("oldest").map(|r| r.0), Some(1));
@@ -715,7 +721,11 @@ pub fn per_record_trail_migrates(open: Open<'_>) {
     let mut s = open();
     assert_eq!(s.migrate().expect("migrate"), vec![13]);
     let report = chain::verify_db(s.conn(), &key).expect("verify");
-    assert_eq!((intact(&report, "gw-a"), intact(&report, "")), (4, 1), "{report:?}");
+    assert_eq!(
+        (intact(&report, "gw-a"), intact(&report, "")),
+        (4, 1),
+        "{report:?}"
+    );
     assert_eq!(
         erpgate::audit::batch::bounds(s.conn()).expect("bounds"),
         erpgate::audit::batch::Bounds {
@@ -725,7 +735,10 @@ pub fn per_record_trail_migrates(open: Open<'_>) {
     );
     let reach = s
         .conn()
-        .query_one("SELECT ts_first, ts_last FROM audit_batch WHERE id = 3", &[])
+        .query_one(
+            "SELECT ts_first, ts_last FROM audit_batch WHERE id = 3",
+            &[],
+        )
         .expect("reach");
     assert_eq!(
         (reach.text(0).expect("first"), reach.text(1).expect("last")),
