@@ -38,12 +38,23 @@ pub fn second_time(s: i64) -> String {
     )
 }
 
-/// The Unix second of a stored time (its first 19 characters); `None` when it is not one.
+/// The Unix second of a stored time (its first 19 characters, `2026-12-01T00:00:00`);
+/// `None` when it is not one. Read digit by digit: the writer reads one per record, where
+/// chrono's format-driven parser cost a tenth of the writer's time.
 pub fn unix_second(ts: &str) -> Option<i64> {
-    let head = ts.get(..19)?;
-    chrono::NaiveDateTime::parse_from_str(head, SECOND_FORM)
-        .ok()
-        .map(|t| t.and_utc().timestamp())
+    let b = ts.as_bytes().get(..19)?;
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    Some(date.and_time(time).and_utc().timestamp())
 }
 
 /// How far from its record's time a request id's second may be and still place the record:
@@ -391,6 +402,23 @@ mod tests {
         assert_eq!(unix_second("2026-12-01T00:00:00.999999Z"), Some(s));
         assert_eq!(unix_second("2026-12-01"), None);
         assert_eq!(unix_second("2026-13-01T00:00:00.0Z"), None);
+        for odd in [
+            "2026-12-01 00:00:00",
+            "2026-12-01T24:00:00",
+            "2026-02-30T00:00:00",
+            "2026-12-01T00:00:6x",
+            "+026-12-01T00:00:00",
+            "2026-12-01T00:00:0",
+            "ééééééééééééééééééé",
+        ] {
+            assert_eq!(unix_second(odd), None, "{odd}");
+        }
+        // The same as chrono's parser, over a range of times.
+        for k in 0..2000i64 {
+            let s = 1_700_000_000 + k * 86_399 * 7 + k * k;
+            let text = second_time(s);
+            assert_eq!(unix_second(&text), Some(s), "{text}");
+        }
     }
 
     #[test]

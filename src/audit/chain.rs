@@ -122,8 +122,9 @@ fn append_in(
                 reach.first
             ))
         })?;
-        let first = id + 1;
-        id += chunk.len() as i64;
+        let overflow = || StoreError::Invalid("the audit trail's record ids are exhausted".into());
+        let first = id.checked_add(1).ok_or_else(overflow)?;
+        id = id.checked_add(chunk.len() as i64).ok_or_else(overflow)?;
         let hash = link(key, first, &prev, lines);
         tx.execute_params(
             "INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash) \
@@ -249,11 +250,11 @@ fn push_rows(sql: &mut String, rows: usize, cols: usize) {
     }
 }
 
-/// Deletes records older than `before` (RFC 3339) from every chain and appends to each chain
-/// it cut a checkpoint record that vouches for where the chain now starts, in the same
-/// transaction as that chain's deletion. The newest record of each chain is always kept, so
-/// every chain has a tail to continue from. Then the actor lookup's rows that name no record
-/// any more go too. Returns how many records were deleted.
+/// Deletes the batches wholly older than `before` (RFC 3339) from every chain and appends to
+/// each chain it cut a checkpoint record that vouches for where the chain now starts, in the
+/// same transaction as that chain's deletion. The newest batch of each chain is always kept,
+/// so every chain has a tail to continue from. Then the actor lookup's rows that name no
+/// record any more go too. Returns how many records were deleted.
 pub fn prune(conn: &Conn, key: &KeyedHasher, before: &str, actor: &str) -> Result<u64, StoreError> {
     let nodes = conn.query("SELECT DISTINCT node FROM audit_batch ORDER BY node", &[])?;
     let mut deleted = 0;
@@ -421,7 +422,7 @@ fn prune_chain(
         kind: Some(Kind::Checkpoint),
         actor: actor.to_string(),
         method: "PRUNE".into(),
-        path: "audit_log".into(),
+        path: "audit_batch".into(),
         decision: "ok".into(),
         note: Some(note),
         ..Default::default()

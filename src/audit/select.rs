@@ -131,8 +131,8 @@ pub fn newest(conn: &Conn, m: &Match, limit: u32) -> Result<Vec<Row>, StoreError
         .as_deref()
         .and_then(batch::id_second)
         .map(batch::second_time);
-    let found = collect(conn, m, &m.range(&needles, &made), limit)?;
-    if !found.is_empty() || made.is_none() {
+    let mut found = collect(conn, m, &m.range(&needles, &made), limit)?;
+    if found.len() >= limit || made.is_none() {
         return Ok(found);
     }
     // An id in the gateway's format that its second does not place: a record from before
@@ -145,7 +145,12 @@ pub fn newest(conn: &Conn, m: &Match, limit: u32) -> Result<Vec<Row>, StoreError
         max_id: Some(through),
         ..m.range(&needles, &None)
     };
-    collect(conn, m, &range, limit)
+    found.extend(collect(conn, m, &range, limit)?);
+    newest_first_order(&mut found);
+    found.dedup_by_key(|r| r.id);
+    found.truncate(limit);
+    found.reverse();
+    Ok(found)
 }
 
 /// The newest `limit` records of the batches of `range` that match `m`, oldest first.

@@ -400,3 +400,47 @@ fn a_failing_database_refuses_traffic_until_it_recovers() {
         "the pending record was kept and written"
     );
 }
+
+#[test]
+fn a_batch_with_ids_no_appender_gives_is_found() {
+    let (_d, _p, s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let recs: Vec<_> = (0..4).map(|i| rec(i, &record::now())).collect();
+    chain::append(s.conn(), &m.audit_key(), "", &recs).expect("append");
+    let forged = serde_json::to_string(&rec(9, &record::now())).expect("json");
+    // Ids no appender writes: the lowest there is (once missed by verify's paging), and ids
+    // inside another batch's.
+    for (id, node) in [(i64::MIN, ""), (0, "gw-x"), (3, "gw-x")] {
+        s.conn()
+            .execute(
+                "INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash) VALUES (?1, ?1, ?2, 'x', 'x', ?3, 'genesis', 'h')",
+                &[
+                    crate::store::sql::Value::Int(id),
+                    crate::store::sql::Value::from(node),
+                    crate::store::sql::Value::from(forged.as_str()),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        let report = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
+        match report.chain(node) {
+            Some(Verdict::Broken { id: at, why }) => {
+                assert_eq!(*at, id);
+                assert!(why.contains("overlap") || why.contains("hash"), "{why}");
+            }
+            v => panic!("a forged batch at {id} not found: {v:?} in {report:?}"),
+        }
+        s.conn()
+            .batch("DROP TRIGGER IF EXISTS audit_batch_no_delete")
+            .expect("drop");
+        s.conn()
+            .execute(
+                "DELETE FROM audit_batch WHERE id = ?1",
+                &[crate::store::sql::Value::Int(id)],
+            )
+            .expect("remove");
+    }
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 4, .. }
+    ));
+}

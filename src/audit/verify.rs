@@ -178,14 +178,21 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
     let mut hidden: BTreeMap<String, i64> = BTreeMap::new();
     // Pairs found in the lookup lately: a busy second's pairs recur batch after batch.
     let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
-    let mut after = i64::MIN;
+    // Every row, whatever its id: the first page has no lower bound.
+    let mut after: Option<i64> = None;
     loop {
-        let rows = conn.query(
-            "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash FROM audit_batch WHERE id > ?1 ORDER BY id LIMIT ?2",
-            &[Value::Int(after), Value::Int(PAGE)],
-        )?;
+        let rows = match after {
+            None => conn.query(
+                "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash FROM audit_batch ORDER BY id LIMIT ?1",
+                &[Value::Int(PAGE)],
+            )?,
+            Some(a) => conn.query(
+                "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash FROM audit_batch WHERE id > ?1 ORDER BY id LIMIT ?2",
+                &[Value::Int(a), Value::Int(PAGE)],
+            )?,
+        };
         let Some(last) = rows.last() else { break };
-        after = last.int(0)?;
+        after = Some(last.int(0)?);
         for r in rows {
             let row = Row {
                 id: r.int(0)?,
@@ -240,16 +247,32 @@ struct Walks {
     /// A row that could not be read (an export line), and the id after the last one read.
     unreadable: Option<(i64, String)>,
     last_id: i64,
+    /// The last record id of every row so far, whatever its chain: ids are global, so a
+    /// row's ids must all come after it.
+    global_last: Option<i64>,
 }
 
 impl Walks {
     /// Checks one batch; returns each of its records' (id, actor, second) when it holds.
     fn step(&mut self, key: &KeyedHasher, row: Row) -> Vec<(i64, String, String)> {
         self.last_id = row.id;
+        let lines = row.record.split('\n').count() as i64;
+        let overlaps = row.id <= 0 || self.global_last.is_some_and(|g| row.id <= g);
+        self.global_last = Some(
+            self.global_last
+                .unwrap_or(0)
+                .max(row.id.saturating_add(lines - 1)),
+        );
         let entry = self
             .chains
             .entry(row.node.clone())
             .or_insert_with(|| Ok(Walk::default()));
+        if overlaps && entry.is_ok() {
+            *entry = Err(Verdict::Broken {
+                id: row.id,
+                why: "the batch's record ids are not positive, or overlap another batch's (not written by an appender)".into(),
+            });
+        }
         if let Ok(walk) = entry {
             match walk.step(key, row) {
                 Ok(pairs) => return pairs,

@@ -488,15 +488,24 @@ BEGIN
         RAISE EXCEPTION 'the cut must be an RFC 3339 UTC time';
     END IF;
     UPDATE audit_gate SET open = 1 WHERE id = 1;
-    DELETE FROM audit_actor_second
-     WHERE second < substr(p_before, 1, 19)
-       AND (actor, second) NOT IN
-           (SELECT coalesce(r ->> 'actor', ''), substr(r ->> 'ts', 1, 19)
-              FROM audit_batch b,
-                   LATERAL regexp_split_to_table(b.records, E'\n') AS line,
-                   LATERAL (SELECT line::jsonb AS r) AS parsed
-             WHERE b.ts_first < p_before);
-    GET DIAGNOSTICS deleted = ROW_COUNT;
+    BEGIN
+        DELETE FROM audit_actor_second
+         WHERE second < substr(p_before, 1, 19)
+           AND (actor, second) NOT IN
+               (SELECT coalesce(r ->> 'actor', ''), substr(r ->> 'ts', 1, 19)
+                  FROM audit_batch b,
+                       LATERAL regexp_split_to_table(b.records, E'\n') AS line,
+                       LATERAL (SELECT line::json AS r) AS parsed
+                 WHERE b.ts_first < p_before);
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+    EXCEPTION WHEN others THEN
+        -- A line PostgreSQL cannot read as JSON (not a record, or a `\u0000` in one): only
+        -- the rows before every record left go.
+        DELETE FROM audit_actor_second
+         WHERE second < substr(p_before, 1, 19)
+           AND second < (SELECT substr(min(ts_first), 1, 19) FROM audit_batch);
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+    END;
     UPDATE audit_gate SET open = 0 WHERE id = 1;
     RETURN deleted;
 END $$;
