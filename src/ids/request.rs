@@ -7,10 +7,11 @@
 //!   header says too. A sequential counter would tell anyone holding two ids how many
 //!   requests the gateway served in between (traffic volume); 96 random bits say nothing
 //!   about volume, order within a second, or uptime, and cannot be guessed.
-//! - **Why the second leads**: every request id is indexed in the audit trail. Wholly random
-//!   ids put each new entry on a random page of that index, so on a trail of millions of
-//!   records every append read and rewrote a page of its own (BENCHMARKS.md, issue 20); ids
-//!   that grow with time append to the index's last pages, like the timestamps do.
+//! - **Why the second leads**: the audit trail finds a record by its request id through that
+//!   second ([`made_at`]): the record is in a batch whose reach takes the second in
+//!   (`src/audit/batch.rs`), so no index entry per request id is written. (Before the trail
+//!   was stored in batches, every id was indexed, and wholly random ids put each entry on a
+//!   random page of that index: BENCHMARKS.md, issue 20.)
 //!
 //! Cost: the random bits come from the operating system's CSPRNG (`getrandom`), but one
 //! system call fills a per-thread pool of [`POOL_IDS`] ids, so a request id costs a copy, a
