@@ -169,6 +169,10 @@ fn collect(
             return Ok(false);
         }
         for (id, line) in batch::lines(b.id, &b.records) {
+            // A record that matches holds every needle: the others are not parsed.
+            if !range.needles.iter().all(|n| line.contains(n.as_str())) {
+                continue;
+            }
             // A line that is not a record is `audit verify`'s to name; a query skips it.
             let Some(h) = Head::of(line) else { continue };
             if m.matches(&h, id) {
