@@ -1,6 +1,6 @@
-//! The audit trail's next layout, prototyped natively (issue 20): what a record costs the
-//! writer when a batch is one row and the lookups are written per second, against the
-//! writer as it is, on the same records.
+//! What a record costs the audit writer (issue 20): the writer as it is (since schema 13 a
+//! row per batch) beside the prototype of that layout that also wrote counts per second, on
+//! the same records.
 //!
 //! `cargo bench --bench audit_layout` (≈ 20 s). Both groups write batches of 512 realistic
 //! records (`ERPGATE_BENCH_LAYOUT_BATCH=64` for the writer's batch at 5,000 records a
@@ -9,17 +9,17 @@
 //! the second its request began and the record's time is when it ended (up to 2 s later).
 //! Each batch is built outside the timed part and continues the simulated clock, so the
 //! trail grows as it would:
-//! - `current`: `audit::chain::append_noting`, the writer's own path (a row per record, three
-//!   secondary indexes: time and actor, request id, node and id; an HMAC link per record; the
-//!   actor lookup's rows not yet written, remembered across batches as the writer does);
+//! - `current`: `audit::chain::append_noting`, the writer's own path (a row per batch with its
+//!   reach and one HMAC link, indexed by node and id and by its latest instant; the actor
+//!   lookup's rows not yet written, remembered across batches as the writer does);
 //! - `batch_second`: the prototype of `benches/load/audit_layouts.py`'s `batch_second`, in
 //!   Rust through the store's own connection: the records' JSON in one row with one HMAC link
 //!   for the batch, its time range and the second its earliest request began, a row per
 //!   (actor, second) the first time the actor appears in that second, and a count per
 //!   (second, kind, decision, reason) added to by each batch.
 //!
-//! Both include encoding each record to JSON. The prototype is not the product: the product's
-//! chain, verify and queries still use `audit_log`.
+//! Both include encoding each record to JSON. The prototype is not the product: it has its
+//! own tables (`proto_*`), which the product's verify and queries do not read.
 //!
 //! With `ERPGATE_BENCH_LAYOUT_QUERIES=N`, the `audit_layout_queries` group also writes a
 //! prototype trail of N records (10,000,000 take about a minute) and times the lookups
