@@ -7,11 +7,12 @@
 //! through the writer's chain appender (remembering its lookup rows) in batches of 512, with realistic records (50 actors, 100
 //! endpoints, one record every 5 ms of simulated time, and a rare actor every 10,000th). The
 //! two trails differ only in how request ids are made:
-//! - `random_ids`: 128 random bits (erpgate before issue 20): every append lands on a random
-//!   page of the `request_id` index;
+//! - `random_ids`: 128 random bits (erpgate before issue 20; with a row per record every
+//!   append landed on a random page of the `request_id` index; in batches such ids are
+//!   unanchored, `audit::batch::anchor`);
 //! - `time_ordered_ids`: the Unix second then 96 random bits, the format of
 //!   `erpgate::ids::RequestIds` (written here from the record's own simulated time, which the
-//!   generator cannot be given): appends go to the index's last pages.
+//!   generator cannot be given): the second places the record for lookups by id.
 //!
 //! Then, per trail, appending one batch of 64 new records (the writer's batch at moderate load),
 //! and on the time-ordered trail the queries `erpgate audit query` and the portal run.
