@@ -225,6 +225,22 @@ fn queries(c: &mut Criterion, trail: &Trail, n: i64) {
             b.iter(|| black_box(select_rows(conn, black_box(&f), 100).expect("query")))
         });
     }
+    // The portal overview's last hour: counts by decision and the top refusal reasons, read
+    // from every record of the hour (720,000 here at a record every 5 ms).
+    let (hour_ago, _) = ts(n - 3_600_000 / STEP_MS);
+    let sum = erpgate::audit::query::summary(conn, &hour_ago, 5).expect("summary");
+    assert_eq!(
+        sum.decisions.iter().map(|(_, k)| k).sum::<i64>(),
+        trail.next - (n - 3_600_000 / STEP_MS).max(0),
+        "every request record of the hour (and those appended since) is counted"
+    );
+    g.bench_function("summary_last_hour", |b| {
+        b.iter(|| {
+            black_box(
+                erpgate::audit::query::summary(conn, black_box(&hour_ago), 5).expect("summary"),
+            )
+        })
+    });
     // The portal's "last used" of a credential set: the worst case, one the account has not
     // used among its newest `LAST_USE_WINDOW` request records, all of which are read.
     let actor = "account:integration-07";

@@ -30,12 +30,19 @@ pub fn id_second(id: &str) -> Option<i64> {
     crate::ids::made_at(id).map(i64::from)
 }
 
-/// Unix second `s` as stored times are written, at its start.
+/// The latest time the trail can hold, and what [`second_time`] gives past it.
+const LAST_TIME: &str = "9999-12-31T23:59:59.999999Z";
+
+/// Unix second `s` as stored times are written, at its start; [`LAST_TIME`] past year 9999
+/// (which chrono writes with a sign, `+10000-…`, that sorts before every time: a bound made
+/// of it would match nothing) and before year 0.
 pub fn second_time(s: i64) -> String {
-    chrono::DateTime::from_timestamp(s, 0).map_or_else(
-        || "9999-12-31T23:59:59.999999Z".to_string(),
-        |t| format!("{}.000000Z", t.format(SECOND_FORM)),
-    )
+    match chrono::DateTime::from_timestamp(s, 0) {
+        Some(t) if (0..=9999).contains(&chrono::Datelike::year(&t)) => {
+            format!("{}.000000Z", t.format(SECOND_FORM))
+        }
+        _ => LAST_TIME.to_string(),
+    }
 }
 
 /// The Unix second of a stored time (its first 19 characters, `2026-12-01T00:00:00`);
@@ -53,7 +60,9 @@ pub fn unix_second(ts: &str) -> Option<i64> {
     }
     let date =
         chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
-    let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    // A leap second (`:60`, which RFC 3339 and chrono's parser allow) counts as the second
+    // before it, as chrono's timestamps count it.
+    let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?.min(59))?;
     Some(date.and_time(time).and_utc().timestamp())
 }
 
@@ -193,7 +202,7 @@ pub fn lines(first_id: i64, records: &str) -> impl Iterator<Item = (i64, &str)> 
     records
         .split('\n')
         .enumerate()
-        .map(move |(k, line)| (first_id + k as i64, line))
+        .map(move |(k, line)| (first_id.saturating_add(k as i64), line))
 }
 
 /// What lookups read of a record: the fields they filter on, borrowed where the JSON has no
@@ -286,12 +295,9 @@ pub fn newest_first(
         sql.push_str(" AND ts_last >= ?");
         values.push(Value::from(since));
     }
-    if let Some(through) = range.through {
-        let s = unix_second(through).ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "{through:?} is not a time as the trail stores them"
-            ))
-        })?;
+    // A bound that is not a time (a client's page cursor) bounds nothing here: the records'
+    // own times are compared with it.
+    if let Some(s) = range.through.and_then(unix_second) {
         sql.push_str(" AND ts_last < ?");
         values.push(Value::from(second_time(s.saturating_add(span(conn)?))));
     }
@@ -399,6 +405,22 @@ mod tests {
         }
         let s = 1_796_083_200; // 2026-12-01T00:00:00Z
         assert_eq!(second_time(s), "2026-12-01T00:00:00.000000Z");
+        // Past year 9999 (a span raised by hand): the last time, never a signed year that
+        // sorts before every time.
+        for far in [
+            253_402_300_800,
+            300_000_000_000,
+            i64::MAX,
+            -62_167_219_201,
+            i64::MIN,
+        ] {
+            assert_eq!(second_time(far), LAST_TIME, "{far}");
+        }
+        assert_eq!(second_time(253_402_300_799), "9999-12-31T23:59:59.000000Z");
+        assert_eq!(
+            unix_second("2016-12-31T23:59:60Z"),
+            unix_second("2016-12-31T23:59:59Z")
+        );
         assert_eq!(unix_second("2026-12-01T00:00:00.999999Z"), Some(s));
         assert_eq!(unix_second("2026-12-01"), None);
         assert_eq!(unix_second("2026-13-01T00:00:00.0Z"), None);
@@ -413,7 +435,7 @@ mod tests {
         ] {
             assert_eq!(unix_second(odd), None, "{odd}");
         }
-        // The same as chrono's parser, over a range of times.
+        // The same as chrono's formatting, read back, over a range of times.
         for k in 0..2000i64 {
             let s = 1_700_000_000 + k * 86_399 * 7 + k * k;
             let text = second_time(s);

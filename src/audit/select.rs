@@ -132,11 +132,13 @@ pub fn newest(conn: &Conn, m: &Match, limit: u32) -> Result<Vec<Row>, StoreError
         .and_then(batch::id_second)
         .map(batch::second_time);
     let mut found = collect(conn, m, &m.range(&needles, &made), limit)?;
-    if found.len() >= limit || made.is_none() {
+    // Request ids are unique (96 random bits within their second): one found is the one.
+    if !found.is_empty() || made.is_none() {
         return Ok(found);
     }
     // An id in the gateway's format that its second does not place: a record from before
-    // ids led with it, in the batches up to the last that holds such records.
+    // ids led with it, in the batches up to the last that holds such records (a scan of
+    // those batches' text: only when the id's own second did not find it).
     let through = batch::bounds(conn)?.unanchored_through;
     if through == 0 {
         return Ok(found);

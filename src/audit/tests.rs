@@ -444,3 +444,50 @@ fn a_batch_with_ids_no_appender_gives_is_found() {
         Verdict::Intact { records: 4, .. }
     ));
 }
+
+#[test]
+fn a_span_raised_past_year_9999_or_a_cursor_that_is_no_time_hides_nothing() {
+    let (_d, _p, s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let mut recs: Vec<_> = (0..3).map(|i| rec(i, &record::now())).collect();
+    let ended = batch::unix_second(&recs[1].ts).expect("second");
+    recs[1].request_id = format!("{ended:08x}00000000-0000000000000007");
+    chain::append(s.conn(), &m.audit_key(), "", &recs).expect("append");
+    let ids = |f: &query::Filter| -> Vec<String> {
+        query::select(s.conn(), f, 10)
+            .expect("select")
+            .iter()
+            .map(|j| {
+                serde_json::from_str::<AuditRecord>(j)
+                    .expect("json")
+                    .request_id
+            })
+            .collect()
+    };
+    let by_id = query::Filter {
+        request_id: Some(recs[1].request_id.clone()),
+        ..Default::default()
+    };
+    let until = query::Filter {
+        until: Some("9999-12-31T23:59:59Z".into()),
+        ..Default::default()
+    };
+    let cursor = query::Filter {
+        before: Some(("not a time".into(), i64::MAX)),
+        ..Default::default()
+    };
+    // The gateways' role may raise the bounds (they only grow): however far, lookups still
+    // find every record.
+    for span in [1, 300_000_000_000, i64::MAX] {
+        s.conn()
+            .execute(
+                "UPDATE audit_bounds SET span = ?1",
+                &[crate::store::sql::Value::Int(span)],
+            )
+            .expect("raise");
+        assert_eq!(ids(&by_id), [recs[1].request_id.clone()], "span {span}");
+        assert_eq!(ids(&until).len(), 3, "span {span}");
+        // "not a time" sorts after every time: every record is before it.
+        assert_eq!(ids(&cursor).len(), 3, "span {span}");
+    }
+}

@@ -283,7 +283,7 @@ impl Walks {
     }
 
     fn unreadable(&mut self, why: String) {
-        self.unreadable = Some((self.last_id + 1, why));
+        self.unreadable = Some((self.last_id.saturating_add(1), why));
     }
 
     fn finish(self, partial: bool) -> Report {
