@@ -26,13 +26,7 @@ pub fn walk(
     mut want: u32,
     mut each: impl FnMut(&Row) -> Result<u32, StoreError>,
 ) -> Result<(), StoreError> {
-    let through = match (
-        m.until.as_deref(),
-        m.before.as_ref().map(|(ts, _)| ts.as_str()),
-    ) {
-        (Some(u), Some(b)) => Some(u.min(b)),
-        (u, b) => u.or(b),
-    };
+    let through = m.through();
     let mut below: Option<String> = None;
     while want > 0 {
         let page = seconds(conn, actor, m.since.as_deref(), through, below.as_deref())?;

@@ -90,7 +90,7 @@ impl Match {
     }
 
     /// The latest time a match can have, when bounded.
-    fn through(&self) -> Option<&str> {
+    pub(crate) fn through(&self) -> Option<&str> {
         let before = self.before.as_ref().map(|(ts, _)| ts.as_str());
         match (self.until.as_deref(), before) {
             (Some(u), Some(b)) => Some(u.min(b)),
