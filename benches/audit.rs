@@ -58,6 +58,14 @@ fn benches(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(1));
     let one = record(1);
+    g.bench_function("encode_one", |b| {
+        let mut out = Vec::with_capacity(1024);
+        b.iter(|| {
+            out.clear();
+            erpgate::audit::batch::encode_into(black_box(&one), "node-a", &mut out).expect("json");
+            black_box(out.len())
+        })
+    });
     g.bench_function("encode_and_mac_one", |b| {
         b.iter(|| {
             let json = serde_json::to_string(black_box(&one)).expect("json");

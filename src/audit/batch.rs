@@ -354,33 +354,18 @@ pub fn newest_first(
 /// A record's JSON line as `node`'s chain holds it, appended to `out`: with `"node"` as its
 /// first member (where serde puts the field) unless the record already names that node.
 pub fn encode_into(r: &AuditRecord, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
-    let fail =
-        |e: serde_json::Error| StoreError::Invalid(format!("cannot encode an audit record: {e}"));
-    match r.node.as_deref() {
-        Some(n) if n == node => serde_json::to_writer(&mut *out, r).map_err(fail),
-        Some(n) => Err(StoreError::Invalid(format!(
-            "an audit record of node {n:?} cannot join the chain of node {node:?}"
-        ))),
-        None if node.is_empty() => serde_json::to_writer(&mut *out, r).map_err(fail),
-        None => {
-            let start = out.len();
-            out.extend_from_slice(b"{\"node\":");
-            serde_json::to_writer(&mut *out, node).map_err(fail)?;
-            out.push(b',');
-            let rest = out.len();
-            serde_json::to_writer(&mut *out, r).map_err(fail)?;
-            // Drop the record's own `{`: its members follow the node's.
-            if out.get(rest) == Some(&b'{') {
-                out.remove(rest);
-            } else {
-                out.truncate(start);
-                return Err(StoreError::Invalid(
-                    "an audit record is not an object".into(),
-                ));
-            }
-            Ok(())
+    let node = match r.node.as_deref() {
+        Some(n) if n == node => Some(n),
+        Some(n) => {
+            return Err(StoreError::Invalid(format!(
+                "an audit record of node {n:?} cannot join the chain of node {node:?}"
+            )))
         }
-    }
+        None if node.is_empty() => None,
+        None => Some(node),
+    };
+    super::encode::record_into(r, node, out)
+        .map_err(|e| StoreError::Invalid(format!("cannot encode an audit record: {e}")))
 }
 
 #[cfg(test)]
