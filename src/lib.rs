@@ -22,6 +22,7 @@ pub mod explain;
 pub mod gateway;
 pub mod html;
 pub mod ids;
+pub mod json_text;
 pub mod jwt;
 pub mod listen;
 pub mod metrics;

@@ -3,13 +3,15 @@
 //!
 //! The writer encodes every record once, and `serde_json`'s string escaping, a table lookup
 //! and a branch per byte, was most of that cost (issue 20). Here a string is first checked
-//! for a byte that needs escaping in one pass the compiler vectorises; a string without one
-//! (nearly all: names, ids, paths, times) is copied as is, and any other goes through
+//! for a byte that needs escaping, eight bytes at a time ([`crate::json_text::plain_run`], the
+//! masker's own scan); a string without one (nearly all: names, ids, paths, times) is copied
+//! as is, and any other goes through
 //! `serde_json` itself. The output is byte for byte `serde_json`'s, field order included: the
 //! chain covers these bytes, and lookups search them for members written the same way. A test
 //! compares the two on records with every field set.
 
 use super::record::{AuditRecord, Kind};
+use crate::json_text::plain_run;
 
 /// Writes `r` as one JSON object into `out`, with `node` as its first member when given.
 pub fn record_into(
@@ -110,7 +112,7 @@ fn number(out: &mut Vec<u8>, name: &[u8], value: Option<u64>) {
 /// A JSON string: copied between quotes when nothing in it needs escaping, else escaped by
 /// `serde_json`.
 fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
-    if plain(s.as_bytes()) {
+    if plain_run(s.as_bytes(), 0) == s.len() {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -119,38 +121,6 @@ fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
     } else {
         serde_json::to_writer(&mut *out, s)
     }
-}
-
-/// Whether no byte of `s` is one `serde_json` escapes (a control character, `"` or `\`).
-/// Eight bytes at a time: the strings of a record are short, too short for a vector loop to
-/// pay for its scalar tail; the tail is the last eight bytes again (overlapping), and a
-/// string shorter than eight bytes is checked byte by byte.
-fn plain(s: &[u8]) -> bool {
-    let word = |w: &[u8]| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        escapes(u64::from_le_bytes(b))
-    };
-    if s.len() < 8 {
-        return s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
-    }
-    let words = s.chunks_exact(8);
-    let tail = if words.remainder().is_empty() {
-        0
-    } else {
-        word(&s[s.len() - 8..])
-    };
-    words.fold(tail, |found, w| found | word(w)) == 0
-}
-
-/// Non-zero when one of the eight bytes of `x` is below 0x20, `"` or `\` (the classic tests
-/// for a byte less than `n` and for a zero byte, exact as to whether there is one).
-fn escapes(x: u64) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-    below_space | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\')))
 }
 
 #[cfg(test)]
@@ -265,29 +235,6 @@ mod tests {
             };
             let (mine, theirs) = both(&r, None);
             assert_eq!(mine, theirs);
-        }
-    }
-
-    #[test]
-    fn plain_is_exact_for_every_byte_anywhere() {
-        assert!(plain(b""));
-        assert!(plain("abc/é\u{7f}".as_bytes()));
-        for len in [1, 7, 8, 9, 16, 23] {
-            for at in 0..len {
-                for byte in 0..=255u8 {
-                    let mut s = vec![b'a'; len];
-                    s[at] = byte;
-                    let escaped = byte < 0x20 || byte == b'"' || byte == b'\\';
-                    assert_eq!(!plain(&s), escaped, "byte {byte:#x} at {at} of {len}");
-                    // Beside bytes that are near the tested ranges (borrows must not leak).
-                    s.iter_mut().for_each(|b| *b = 0x21);
-                    s[at] = byte;
-                    assert_eq!(!plain(&s), escaped, "byte {byte:#x} among 0x21 at {at}");
-                    s.iter_mut().for_each(|b| *b = 0xff);
-                    s[at] = byte;
-                    assert_eq!(!plain(&s), escaped, "byte {byte:#x} among 0xff at {at}");
-                }
-            }
         }
     }
 }
