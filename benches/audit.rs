@@ -68,8 +68,14 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("encode_and_mac_one", |b| {
         b.iter(|| {
-            let json = serde_json::to_string(black_box(&one)).expect("json");
-            black_box(chain::link(&key, 42, "prev", &json))
+            let mut json = Vec::with_capacity(1024);
+            erpgate::audit::batch::encode_into(black_box(&one), "", &mut json).expect("json");
+            black_box(chain::link(
+                &key,
+                42,
+                "prev",
+                &String::from_utf8_lossy(&json),
+            ))
         })
     });
     g.finish();

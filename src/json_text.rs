@@ -81,4 +81,22 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn plain_run_is_exact_for_every_byte_anywhere() {
+        for len in [1, 7, 8, 9, 16, 23] {
+            for at in 0..len {
+                // Among neighbours either side of the tested values, and high bytes.
+                for fill in [b'a', 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0xff] {
+                    for byte in 0..=255u8 {
+                        let mut s = vec![fill; len];
+                        s[at] = byte;
+                        let escaped = byte < 0x20 || byte == b'"' || byte == b'\\';
+                        let want = if escaped { at } else { len };
+                        assert_eq!(plain_run(&s, 0), want, "{byte:#x} at {at} among {fill:#x}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -13,12 +13,52 @@
 use super::record::{AuditRecord, Kind};
 use crate::json_text::plain_run;
 
-/// Writes `r` as one JSON object into `out`, with `node` as its first member when given.
-pub fn record_into(
+/// Writes `r` as one JSON object into `out`, with `node` as its first member when given (in
+/// place of the record's own: [`super::batch::encode_into`] is the caller that checks them).
+pub(super) fn record_into(
     r: &AuditRecord,
     node: Option<&str>,
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
+    // Every field named: a field added to the record fails to compile here until it is
+    // written too (in its declaration order, where serde puts it). The record's own node is
+    // `node` (`batch::encode_into` decides which).
+    let AuditRecord {
+        node: _,
+        ts,
+        request_id,
+        kind,
+        actor,
+        credential_id,
+        token_id,
+        tenant,
+        client_ip,
+        method,
+        path,
+        query,
+        decision,
+        reason,
+        detail,
+        policy,
+        rule,
+        endpoint,
+        snapshot_version,
+        snapshot_hash,
+        upstream_host,
+        upstream_identity,
+        status,
+        upstream_status,
+        oracle_ecid,
+        gateway_us,
+        upstream_us,
+        total_us,
+        bytes_in,
+        bytes_out,
+        request_preview,
+        response_preview,
+        redaction,
+        note,
+    } = r;
     out.push(b'{');
     if let Some(n) = node {
         out.extend_from_slice(b"\"node\":");
@@ -26,49 +66,49 @@ pub fn record_into(
         out.push(b',');
     }
     out.extend_from_slice(b"\"ts\":");
-    string(out, &r.ts)?;
-    field(out, b"request_id", &r.request_id)?;
+    string(out, ts)?;
+    field(out, b"request_id", request_id)?;
     out.extend_from_slice(b",\"kind\":");
-    out.extend_from_slice(match r.kind {
+    out.extend_from_slice(match kind {
         Some(Kind::Request) => b"\"request\"",
         Some(Kind::Token) => b"\"token\"",
         Some(Kind::Admin) => b"\"admin\"",
         Some(Kind::Checkpoint) => b"\"checkpoint\"",
         None => b"null",
     });
-    field(out, b"actor", &r.actor)?;
-    optional(out, b"credential_id", &r.credential_id)?;
-    optional(out, b"token_id", &r.token_id)?;
-    optional(out, b"tenant", &r.tenant)?;
-    optional(out, b"client_ip", &r.client_ip)?;
-    field(out, b"method", &r.method)?;
-    field(out, b"path", &r.path)?;
-    optional(out, b"query", &r.query)?;
-    field(out, b"decision", &r.decision)?;
-    field(out, b"reason", &r.reason)?;
-    optional(out, b"detail", &r.detail)?;
-    optional(out, b"policy", &r.policy)?;
-    optional(out, b"rule", &r.rule)?;
-    optional(out, b"endpoint", &r.endpoint)?;
-    number(out, b"snapshot_version", r.snapshot_version);
-    optional(out, b"snapshot_hash", &r.snapshot_hash)?;
-    optional(out, b"upstream_host", &r.upstream_host)?;
-    optional(out, b"upstream_identity", &r.upstream_identity)?;
-    number(out, b"status", r.status.map(u64::from));
-    number(out, b"upstream_status", r.upstream_status.map(u64::from));
-    optional(out, b"oracle_ecid", &r.oracle_ecid)?;
-    number(out, b"gateway_us", r.gateway_us);
-    number(out, b"upstream_us", r.upstream_us);
-    number(out, b"total_us", r.total_us);
-    number(out, b"bytes_in", r.bytes_in);
-    number(out, b"bytes_out", r.bytes_out);
-    optional(out, b"request_preview", &r.request_preview)?;
-    optional(out, b"response_preview", &r.response_preview)?;
-    if let Some(note) = &r.redaction {
+    field(out, b"actor", actor)?;
+    optional(out, b"credential_id", credential_id)?;
+    optional(out, b"token_id", token_id)?;
+    optional(out, b"tenant", tenant)?;
+    optional(out, b"client_ip", client_ip)?;
+    field(out, b"method", method)?;
+    field(out, b"path", path)?;
+    optional(out, b"query", query)?;
+    field(out, b"decision", decision)?;
+    field(out, b"reason", reason)?;
+    optional(out, b"detail", detail)?;
+    optional(out, b"policy", policy)?;
+    optional(out, b"rule", rule)?;
+    optional(out, b"endpoint", endpoint)?;
+    number(out, b"snapshot_version", *snapshot_version);
+    optional(out, b"snapshot_hash", snapshot_hash)?;
+    optional(out, b"upstream_host", upstream_host)?;
+    optional(out, b"upstream_identity", upstream_identity)?;
+    number(out, b"status", status.map(u64::from));
+    number(out, b"upstream_status", upstream_status.map(u64::from));
+    optional(out, b"oracle_ecid", oracle_ecid)?;
+    number(out, b"gateway_us", *gateway_us);
+    number(out, b"upstream_us", *upstream_us);
+    number(out, b"total_us", *total_us);
+    number(out, b"bytes_in", *bytes_in);
+    number(out, b"bytes_out", *bytes_out);
+    optional(out, b"request_preview", request_preview)?;
+    optional(out, b"response_preview", response_preview)?;
+    if let Some(note) = redaction {
         key(out, b"redaction");
         serde_json::to_writer(&mut *out, note)?;
     }
-    if let Some(note) = &r.note {
+    if let Some(note) = note {
         key(out, b"note");
         serde_json::to_writer(&mut *out, note)?;
     }
@@ -209,6 +249,11 @@ mod tests {
             "é ü 日本 \u{2028}\u{2029} 🦀",
             "a longer text of more than thirty-two bytes, so the vectorised loop runs \"twice\"",
         ];
+        // `full` sets every field: its JSON has a member per field, none of them null.
+        let members = serde_json::to_value(full("x")).expect("json");
+        let members = members.as_object().expect("an object");
+        assert_eq!(members.len(), 34, "a member per field of AuditRecord");
+        assert!(members.values().all(|v| !v.is_null()));
         for text in texts {
             let mut r = full(text);
             let node = r.node.clone();

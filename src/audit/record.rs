@@ -32,7 +32,8 @@ impl Kind {
     }
 }
 
-/// An audit record. Optional fields are omitted from the JSON when absent.
+/// An audit record. Optional fields are omitted from the JSON when absent. The writer encodes
+/// it by hand ([`super::encode`]): a field added here is added there too, in the same order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
