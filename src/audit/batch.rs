@@ -289,7 +289,10 @@ pub fn newest_first(
         Engine::Sqlite => " AND instr(records, ?) > 0",
         Engine::Postgres => " AND strpos(records, ?) > 0",
     };
-    let mut sql = String::from("SELECT id, ts_last, records FROM audit_batch WHERE true");
+    // The pages select only the batches' keys: a plan that sorts (one by node, say) then
+    // sorts keys, not every batch's records again for every page. Each batch's records are
+    // read by its id as it is handed on.
+    let mut sql = String::from("SELECT id, ts_last FROM audit_batch WHERE true");
     let mut values = Vec::new();
     if let Some(since) = range.since {
         sql.push_str(" AND ts_last >= ?");
@@ -315,35 +318,40 @@ pub fn newest_first(
     }
     let fixed = values.len();
     let first_sql = format!("{sql} ORDER BY ts_last DESC, id DESC LIMIT {PAGE}");
-    let next_sql = format!(
-        "{sql} AND (ts_last < ? OR (ts_last = ? AND id < ?)) ORDER BY ts_last DESC, id DESC LIMIT {PAGE}"
-    );
+    // The cursor as one row value, which both engines read from the `ts_last` index (an `OR`
+    // of the two conditions made SQLite collect and sort the whole range for every page).
+    let next_sql =
+        format!("{sql} AND (ts_last, id) < (?, ?) ORDER BY ts_last DESC, id DESC LIMIT {PAGE}");
     let mut after: Option<(String, i64)> = None;
     loop {
         values.truncate(fixed);
         let sql = match &after {
             None => &first_sql,
             Some((ts, id)) => {
-                values.extend([
-                    Value::from(ts.as_str()),
-                    Value::from(ts.as_str()),
-                    Value::Int(*id),
-                ]);
+                values.extend([Value::from(ts.as_str()), Value::Int(*id)]);
                 &next_sql
             }
         };
         let rows = conn.query(sql, &values)?;
         let full = rows.len() as i64 == PAGE;
         for r in rows {
-            let b = Stored {
-                id: r.int(0)?,
-                ts_last: r.text(1)?,
-                records: r.text(2)?,
-            };
-            if !each(&b)? {
-                return Ok(());
+            let (id, ts_last) = (r.int(0)?, r.text(1)?);
+            // A batch retention deleted since the page was read is gone from the trail.
+            let records = conn.query_opt(
+                "SELECT records FROM audit_batch WHERE id = ?1",
+                &[Value::Int(id)],
+            )?;
+            if let Some(records) = records {
+                let b = Stored {
+                    id,
+                    ts_last: ts_last.clone(),
+                    records: records.text(0)?,
+                };
+                if !each(&b)? {
+                    return Ok(());
+                }
             }
-            after = Some((b.ts_last, b.id));
+            after = Some((ts_last, id));
         }
         if !full {
             return Ok(());

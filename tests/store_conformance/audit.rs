@@ -304,6 +304,37 @@ pub fn retention_and_query(open: Open<'_>) {
     };
     assert_eq!(ids(&day9, 10), ["early-0", "r-9-0", "early-1", "r-9-1"]);
     assert_eq!(ids(&day9, 2), ["early-1", "r-9-1"], "the newest by time");
+
+    // Lookups read batches a page at a time: 40 batches of one record, two chains taking
+    // turns, are read across pages, with and without a node, and counted by the summary.
+    let mut day11 = records(40, 11);
+    for r in &mut day11 {
+        r.kind = Some(erpgate::audit::Kind::Request);
+    }
+    for (i, r) in day11.iter().enumerate() {
+        let node = if i % 2 == 0 { "gw-p" } else { "gw-a" };
+        chain::append(s.conn(), &key, node, std::slice::from_ref(r)).expect("day 11");
+    }
+    let since11 = Filter {
+        since: Some("2026-12-11T00:00:00Z".into()),
+        ..Default::default()
+    };
+    let want: Vec<String> = (0..40).map(|i| format!("r-11-{i}")).collect();
+    assert_eq!(ids(&since11, 100), want, "every batch, oldest first");
+    let only_p = Filter {
+        node: Some("gw-p".into()),
+        ..since11.clone()
+    };
+    let want_p: Vec<String> = (0..40).step_by(2).map(|i| format!("r-11-{i}")).collect();
+    assert_eq!(
+        ids(&only_p, 100),
+        want_p,
+        "one chain's batches across pages"
+    );
+    assert_eq!(ids(&only_p, 3), want_p[17..], "its newest, when limited");
+    let summary = erpgate::audit::query::summary(s.conn(), "2026-12-11T00:00:00.000000Z", 5)
+        .expect("summary");
+    assert_eq!(summary.decisions, [("relayed".to_string(), 40)]);
 }
 
 /// The actor lookup (`audit_actor_second`): written with the records, rebuilt by its
