@@ -14,7 +14,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "L0 leaves",
         &[
-            "refusal", "ids", "net", "sync", "crypto", "path", "listen", "html",
+            "refusal",
+            "ids",
+            "net",
+            "sync",
+            "crypto",
+            "path",
+            "listen",
+            "html",
+            "json_text",
         ],
     ),
     (
