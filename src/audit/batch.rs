@@ -275,24 +275,29 @@ pub struct Range<'a> {
     pub max_id: Option<i64>,
 }
 
-/// Batches read per statement (a batch at full load is ≈ 64 records of ≈ 700 bytes).
+/// Batches read per statement (at full load a batch holds ≈ 64 records of ≈ 700 bytes; the
+/// writer's largest, [`MAX_RECORDS`]).
 const PAGE: i64 = 16;
 
-/// Hands `each` the batches of `range`, latest `ts_last` first (ties: the larger id first),
-/// until it returns `false`.
-pub fn newest_first(
+/// The statements that read `range`'s batches a page at a time, newest first: the first
+/// page's, the next pages' (with the cursor: the last page's `(ts_last, id)`, two more
+/// values), and the values of their conditions.
+///
+/// Every page must come straight from the `ts_last` index in its order, never from a sort:
+/// a sort would collect the whole range, records and all, again for every page (lookups
+/// that read many pages took quadratic time when the cursor was an `OR` of two conditions).
+/// So the cursor is one row value, and on SQLite, which keeps no statistics here, the
+/// node's condition is written `+node` so that its own index is not chosen over the order
+/// (the unit test `pages_are_read_in_index_order` checks the plans).
+fn page_queries(
     conn: &Conn,
     range: &Range<'_>,
-    mut each: impl FnMut(&Stored) -> Result<bool, StoreError>,
-) -> Result<(), StoreError> {
-    let find = match conn.engine() {
-        Engine::Sqlite => " AND instr(records, ?) > 0",
-        Engine::Postgres => " AND strpos(records, ?) > 0",
+) -> Result<(String, String, Vec<Value>), StoreError> {
+    let (find, node) = match conn.engine() {
+        Engine::Sqlite => (" AND instr(records, ?) > 0", " AND +node = ?"),
+        Engine::Postgres => (" AND strpos(records, ?) > 0", " AND node = ?"),
     };
-    // The pages select only the batches' keys: a plan that sorts (one by node, say) then
-    // sorts keys, not every batch's records again for every page. Each batch's records are
-    // read by its id as it is handed on.
-    let mut sql = String::from("SELECT id, ts_last FROM audit_batch WHERE true");
+    let mut sql = String::from("SELECT id, ts_last, records FROM audit_batch WHERE true");
     let mut values = Vec::new();
     if let Some(since) = range.since {
         sql.push_str(" AND ts_last >= ?");
@@ -304,9 +309,9 @@ pub fn newest_first(
         sql.push_str(" AND ts_last < ?");
         values.push(Value::from(second_time(s.saturating_add(span(conn)?))));
     }
-    if let Some(node) = range.node {
-        sql.push_str(" AND node = ?");
-        values.push(Value::from(node));
+    if let Some(n) = range.node {
+        sql.push_str(node);
+        values.push(Value::from(n));
     }
     if let Some(max_id) = range.max_id {
         sql.push_str(" AND id <= ?");
@@ -316,12 +321,23 @@ pub fn newest_first(
         sql.push_str(find);
         values.push(Value::from(needle.as_str()));
     }
+    let order = format!("ORDER BY ts_last DESC, id DESC LIMIT {PAGE}");
+    Ok((
+        format!("{sql} {order}"),
+        format!("{sql} AND (ts_last, id) < (?, ?) {order}"),
+        values,
+    ))
+}
+
+/// Hands `each` the batches of `range`, latest `ts_last` first (ties: the larger id first),
+/// until it returns `false`.
+pub fn newest_first(
+    conn: &Conn,
+    range: &Range<'_>,
+    mut each: impl FnMut(&Stored) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let (first_sql, next_sql, mut values) = page_queries(conn, range)?;
     let fixed = values.len();
-    let first_sql = format!("{sql} ORDER BY ts_last DESC, id DESC LIMIT {PAGE}");
-    // The cursor as one row value, which both engines read from the `ts_last` index (an `OR`
-    // of the two conditions made SQLite collect and sort the whole range for every page).
-    let next_sql =
-        format!("{sql} AND (ts_last, id) < (?, ?) ORDER BY ts_last DESC, id DESC LIMIT {PAGE}");
     let mut after: Option<(String, i64)> = None;
     loop {
         values.truncate(fixed);
@@ -335,23 +351,15 @@ pub fn newest_first(
         let rows = conn.query(sql, &values)?;
         let full = rows.len() as i64 == PAGE;
         for r in rows {
-            let (id, ts_last) = (r.int(0)?, r.text(1)?);
-            // A batch retention deleted since the page was read is gone from the trail.
-            let records = conn.query_opt(
-                "SELECT records FROM audit_batch WHERE id = ?1",
-                &[Value::Int(id)],
-            )?;
-            if let Some(records) = records {
-                let b = Stored {
-                    id,
-                    ts_last: ts_last.clone(),
-                    records: records.text(0)?,
-                };
-                if !each(&b)? {
-                    return Ok(());
-                }
+            let b = Stored {
+                id: r.int(0)?,
+                ts_last: r.text(1)?,
+                records: r.text(2)?,
+            };
+            if !each(&b)? {
+                return Ok(());
             }
-            after = Some((ts_last, id));
+            after = Some((b.ts_last, b.id));
         }
         if !full {
             return Ok(());
@@ -379,6 +387,49 @@ pub fn encode_into(r: &AuditRecord, node: &str, out: &mut Vec<u8>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_are_read_in_index_order() {
+        let mut store = crate::store::Store::open_in_memory().expect("store");
+        store.migrate().expect("migrate");
+        let conn = store.conn();
+        let needles = [member("actor", "a"), member("path", "/x")];
+        let (since, through) = (Some("2026-12-01T00:00:00Z"), Some("2026-12-02T00:00:00Z"));
+        let mut shapes = 0;
+        for node in [None, Some("gw-a")] {
+            for (since, through) in [(None, None), (since, None), (since, through)] {
+                for needles in [&needles[..0], &needles[..]] {
+                    for max_id in [None, Some(10)] {
+                        let range = Range {
+                            since,
+                            through,
+                            node,
+                            needles,
+                            max_id,
+                        };
+                        let (first, next, values) = page_queries(conn, &range).expect("sql");
+                        for (sql, extra) in [(first, 0), (next, 2)] {
+                            let mut values = values.clone();
+                            values.extend((0..extra).map(|_| Value::from("x")));
+                            let plan: Vec<String> = conn
+                                .query(&format!("EXPLAIN QUERY PLAN {sql}"), &values)
+                                .expect("plan")
+                                .iter()
+                                .map(|r| r.text(3).expect("detail"))
+                                .collect();
+                            assert!(
+                                plan.iter().all(|p| !p.contains("TEMP B-TREE"))
+                                    && plan.iter().any(|p| p.contains("audit_batch_ts")),
+                                "{sql}: {plan:?}"
+                            );
+                            shapes += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(shapes, 48);
+    }
 
     #[test]
     fn request_ids_give_their_second_and_others_none() {

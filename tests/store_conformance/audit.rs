@@ -335,6 +335,33 @@ pub fn retention_and_query(open: Open<'_>) {
     let summary = erpgate::audit::query::summary(s.conn(), "2026-12-11T00:00:00.000000Z", 5)
         .expect("summary");
     assert_eq!(summary.decisions, [("relayed".to_string(), 40)]);
+
+    // Batches that end at the same instant are paged by id: 24 of them, both chains, across
+    // a page boundary.
+    let mut day12 = records(24, 12);
+    for r in &mut day12 {
+        r.ts = "2026-12-12T00:00:00.000000Z".into();
+    }
+    for (i, r) in day12.iter().enumerate() {
+        let node = if i % 3 == 0 { "gw-p" } else { "gw-a" };
+        chain::append(s.conn(), &key, node, std::slice::from_ref(r)).expect("day 12");
+    }
+    let since12 = Filter {
+        since: Some("2026-12-12T00:00:00Z".into()),
+        ..Default::default()
+    };
+    let want: Vec<String> = (0..24).map(|i| format!("r-12-{i}")).collect();
+    assert_eq!(ids(&since12, 100), want, "ties, in id order, none twice");
+    assert_eq!(ids(&since12, 20), want[4..], "the newest 20 of the ties");
+    let only_a = Filter {
+        node: Some("gw-a".into()),
+        ..since12.clone()
+    };
+    let want_a: Vec<String> = (0..24)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("r-12-{i}"))
+        .collect();
+    assert_eq!(ids(&only_a, 100), want_a);
 }
 
 /// The actor lookup (`audit_actor_second`): written with the records, rebuilt by its
