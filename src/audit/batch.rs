@@ -359,17 +359,19 @@ pub fn newest_first(
                 "SELECT records FROM audit_batch WHERE id = ?1",
                 &[Value::Int(id)],
             )?;
-            if let Some(records) = records {
-                let b = Stored {
-                    id,
-                    ts_last: ts_last.clone(),
-                    records: records.text(0)?,
-                };
-                if !each(&b)? {
-                    return Ok(());
-                }
+            let Some(records) = records else {
+                after = Some((ts_last, id));
+                continue;
+            };
+            let b = Stored {
+                id,
+                ts_last,
+                records: records.text(0)?,
+            };
+            if !each(&b)? {
+                return Ok(());
             }
-            after = Some((ts_last, id));
+            after = Some((b.ts_last, b.id));
         }
         if !full {
             return Ok(());

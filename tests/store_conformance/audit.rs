@@ -305,16 +305,21 @@ pub fn retention_and_query(open: Open<'_>) {
     assert_eq!(ids(&day9, 10), ["early-0", "r-9-0", "early-1", "r-9-1"]);
     assert_eq!(ids(&day9, 2), ["early-1", "r-9-1"], "the newest by time");
 
-    // Lookups read batches a page at a time: 40 batches of one record, two chains taking
-    // turns, are read across pages, with and without a node, and counted by the summary.
+    // Lookups read batches a page at a time. Each record below is a batch of its own, in
+    // chain gw-p every `nth` record and gw-a otherwise.
+    let batches_of_one = |recs: &[AuditRecord], nth: usize| {
+        for (i, r) in recs.iter().enumerate() {
+            let node = if i % nth == 0 { "gw-p" } else { "gw-a" };
+            chain::append(s.conn(), &key, node, std::slice::from_ref(r)).expect("append");
+        }
+    };
+    // 40 batches, the chains taking turns, read across pages with and without a node, and
+    // counted by the summary.
     let mut day11 = records(40, 11);
     for r in &mut day11 {
         r.kind = Some(erpgate::audit::Kind::Request);
     }
-    for (i, r) in day11.iter().enumerate() {
-        let node = if i % 2 == 0 { "gw-p" } else { "gw-a" };
-        chain::append(s.conn(), &key, node, std::slice::from_ref(r)).expect("day 11");
-    }
+    batches_of_one(&day11, 2);
     let since11 = Filter {
         since: Some("2026-12-11T00:00:00Z".into()),
         ..Default::default()
@@ -342,10 +347,7 @@ pub fn retention_and_query(open: Open<'_>) {
     for r in &mut day12 {
         r.ts = "2026-12-12T00:00:00.000000Z".into();
     }
-    for (i, r) in day12.iter().enumerate() {
-        let node = if i % 3 == 0 { "gw-p" } else { "gw-a" };
-        chain::append(s.conn(), &key, node, std::slice::from_ref(r)).expect("day 12");
-    }
+    batches_of_one(&day12, 3);
     let since12 = Filter {
         since: Some("2026-12-12T00:00:00Z".into()),
         ..Default::default()
