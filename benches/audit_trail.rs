@@ -225,8 +225,9 @@ fn queries(c: &mut Criterion, trail: &Trail, n: i64) {
             b.iter(|| black_box(select_rows(conn, black_box(&f), 100).expect("query")))
         });
     }
-    // The portal overview's last hour: counts by decision and the top refusal reasons, read
-    // from every record of the hour (720,000 here at a record every 5 ms).
+    // The portal overview's last hour: counts by decision and the top refusal reasons of the
+    // hour's 720,000 records (a record every 5 ms), from each batch's tally and the records of
+    // the batches across the hour's start.
     let (hour_ago, _) = ts(n - 3_600_000 / STEP_MS);
     let sum = erpgate::audit::query::summary(conn, &hour_ago, 5).expect("summary");
     assert_eq!(

@@ -7,6 +7,8 @@ mod support;
 
 #[path = "store_conformance/audit.rs"]
 mod audit;
+#[path = "store_conformance/audit_summary.rs"]
+mod audit_summary;
 #[path = "store_conformance/cluster.rs"]
 mod cluster;
 #[path = "store_conformance/tls.rs"]
@@ -50,6 +52,10 @@ const CASES: &[Case] = &[
         "audit_per_record_trail_migrates",
         audit::per_record_trail_migrates,
     ),
+    (
+        "audit_summary_from_tallies",
+        audit_summary::summary_from_tallies,
+    ),
     ("nodes", cluster::nodes),
     ("shared_failures", cluster::shared_failures),
 ];
@@ -80,7 +86,7 @@ fn migrations(open: Open<'_>) {
     ));
     assert_eq!(
         s.migrate().expect("m1"),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     assert!(s.migrate().expect("m2").is_empty());
     open()

@@ -287,15 +287,24 @@ const PAGE: i64 = 16;
 /// a sort would collect the whole range, records and all, again for every page (lookups
 /// that read many pages took quadratic time when the cursor was an `OR` of two conditions).
 /// So the cursor is one row value, and on SQLite, which keeps no statistics here, the
-/// node's condition is written `+node` so that its own index is not chosen over the order
-/// (the unit test `pages_are_read_in_index_order` checks the plans).
+/// node's and the id's conditions are written `+node` and `+id` so that neither the node's
+/// index nor the table's own order by id is chosen over the time index's order (the unit
+/// test `pages_are_read_in_index_order` checks the plans).
 fn page_queries(
     conn: &Conn,
     range: &Range<'_>,
 ) -> Result<(String, String, Vec<Value>), StoreError> {
-    let (find, node) = match conn.engine() {
-        Engine::Sqlite => (" AND instr(records, ?) > 0", " AND +node = ?"),
-        Engine::Postgres => (" AND strpos(records, ?) > 0", " AND node = ?"),
+    let (find, node, up_to) = match conn.engine() {
+        Engine::Sqlite => (
+            " AND instr(records, ?) > 0",
+            " AND +node = ?",
+            " AND +id <= ?",
+        ),
+        Engine::Postgres => (
+            " AND strpos(records, ?) > 0",
+            " AND node = ?",
+            " AND id <= ?",
+        ),
     };
     let mut sql = String::from("SELECT id, ts_last FROM audit_batch WHERE true");
     let mut values = Vec::new();
@@ -314,7 +323,7 @@ fn page_queries(
         values.push(Value::from(n));
     }
     if let Some(max_id) = range.max_id {
-        sql.push_str(" AND id <= ?");
+        sql.push_str(up_to);
         values.push(Value::Int(max_id));
     }
     for needle in range.needles {

@@ -126,9 +126,14 @@ fn append_in(
         let first = id.checked_add(1).ok_or_else(overflow)?;
         id = id.checked_add(chunk.len() as i64).ok_or_else(overflow)?;
         let hash = link(key, first, &prev, lines);
+        let tally = super::tally::of(
+            chunk
+                .iter()
+                .map(|r| (r.kind, r.decision.as_str(), r.reason.as_str())),
+        );
         tx.execute_params(
-            "INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash, tally) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             &[
                 Param::Int(first),
                 Param::Int(id),
@@ -138,6 +143,7 @@ fn append_in(
                 Param::Text(lines),
                 Param::Text(&prev),
                 Param::Text(&hash),
+                Param::Text(&tally),
             ],
         )?;
         // The bounds lookups rely on take this batch in (rarely a change: a longer request

@@ -11,6 +11,7 @@ pub mod preview;
 pub mod query;
 pub mod record;
 pub mod select;
+pub mod tally;
 pub mod verify;
 pub mod writer;
 

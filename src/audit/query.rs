@@ -130,20 +130,19 @@ pub struct Summary {
     pub reasons: Vec<(String, i64)>,
 }
 
-/// The [`Summary`] of request records since `since`: every batch that may hold one is read.
+/// The [`Summary`] of request records since `since`: each batch's tally, and the records of
+/// the batches that reach back before `since` ([`super::tally::since`]).
 pub fn summary(conn: &Conn, since: &str, top: u32) -> Result<Summary, crate::store::StoreError> {
     use std::collections::BTreeMap;
     let mut decisions: BTreeMap<String, i64> = BTreeMap::new();
     let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
-    super::select::each_since(conn, since, |h| {
-        if h.kind != Some(super::Kind::Request) || h.ts.as_ref() < since {
-            return;
+    for ((decision, reason), n) in super::tally::since(conn, since)? {
+        let refused = matches!(decision.as_str(), "denied" | "failed");
+        *decisions.entry(decision).or_default() += n;
+        if refused && !reason.is_empty() {
+            *reasons.entry(reason).or_default() += n;
         }
-        *decisions.entry(h.decision.to_string()).or_default() += 1;
-        if matches!(h.decision.as_ref(), "denied" | "failed") && !h.reason.is_empty() {
-            *reasons.entry(h.reason.to_string()).or_default() += 1;
-        }
-    })?;
+    }
     let mut reasons: Vec<(String, i64)> = reasons.into_iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     reasons.truncate(usize::try_from(top).unwrap_or(usize::MAX));

@@ -203,27 +203,6 @@ fn newest_first_order(rows: &mut [Row]) {
     rows.sort_unstable_by(|a, b| (&b.ts, b.id).cmp(&(&a.ts, a.id)));
 }
 
-/// Hands `each` the head of every record that may be at or after `since` (and every
-/// record of the batches that may hold one: the caller tests the time), in no set order.
-pub fn each_since(
-    conn: &Conn,
-    since: &str,
-    mut each: impl FnMut(&Head<'_>),
-) -> Result<(), StoreError> {
-    let range = Range {
-        since: Some(since),
-        ..Default::default()
-    };
-    batch::newest_first(conn, &range, |b| {
-        for (_, line) in batch::lines(b.id, &b.records) {
-            if let Some(h) = Head::of(line) {
-                each(&h);
-            }
-        }
-        Ok(true)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

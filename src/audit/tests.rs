@@ -161,6 +161,7 @@ fn deletions_columns_and_foreign_keys_are_detected() {
         ("ts_last", "'2020-01-01T00:00:00.000000Z'"),
         ("ts_first", "'2020-01-01T00:00:00.000000Z'"),
         ("last_id", "3"),
+        ("tally", "'[]'"),
     ] {
         let old = s
             .conn()

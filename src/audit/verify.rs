@@ -109,7 +109,7 @@ pub fn node_label(node: &str) -> String {
 
 /// Every `audit_batch` column stored beside the hashed records (each a copy of what the
 /// records imply, and every one a lookup relies on), as verification compares them.
-pub const COLUMNS: [&str; 3] = ["last_id", "ts_first", "ts_last"];
+pub const COLUMNS: [&str; 4] = ["last_id", "ts_first", "ts_last", "tally"];
 
 /// The columns stored beside a batch's records, and the trail's bounds they must be within.
 #[derive(Debug, Clone)]
@@ -120,6 +120,9 @@ pub struct Columns {
     pub ts_first: String,
     /// The latest.
     pub ts_last: String,
+    /// The request records by decision and reason ([`super::tally`]); `None` in a batch
+    /// written before schema 14.
+    pub tally: Option<String>,
     /// The trail's bounds (`audit_bounds`).
     pub bounds: super::batch::Bounds,
 }
@@ -183,11 +186,11 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
     loop {
         let rows = match after {
             None => conn.query(
-                "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash FROM audit_batch ORDER BY id LIMIT ?1",
+                "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash, tally FROM audit_batch ORDER BY id LIMIT ?1",
                 &[Value::Int(PAGE)],
             )?,
             Some(a) => conn.query(
-                "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash FROM audit_batch WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, last_id, node, ts_first, ts_last, records, prev_hash, hash, tally FROM audit_batch WHERE id > ?1 ORDER BY id LIMIT ?2",
                 &[Value::Int(a), Value::Int(PAGE)],
             )?,
         };
@@ -204,6 +207,7 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
                     last_id: r.int(1)?,
                     ts_first: r.text(3)?,
                     ts_last: r.text(4)?,
+                    tally: r.opt_text(8)?,
                     bounds,
                 }),
             };
@@ -334,6 +338,7 @@ impl Walk {
         }
         let mut seen = Vec::new();
         let mut times = Vec::new();
+        let mut decided = Vec::new();
         let mut last = row.id;
         for (id, line) in super::batch::lines(row.id, &row.record) {
             let parsed: AuditRecord = serde_json::from_str(line).map_err(|e| Verdict::Broken {
@@ -355,10 +360,11 @@ impl Walk {
                 super::chain::second_of(&parsed.ts).to_string(),
             ));
             times.push((parsed.ts, parsed.request_id));
+            decided.push((parsed.kind, parsed.decision, parsed.reason));
             last = id;
         }
         if let Some(cols) = &row.columns {
-            check_columns(row.id, last, cols, &times)?;
+            check_columns(row.id, last, cols, &times, &decided)?;
         }
         self.expected_prev = Some(row.hash);
         self.last_id = Some(last);
@@ -418,12 +424,13 @@ impl Walk {
 }
 
 /// Checks the columns stored beside batch `id` (records up to `last`, with these times and
-/// request ids) against its hashed records.
+/// request ids, kinds, decisions and reasons) against its hashed records.
 fn check_columns(
     id: i64,
     last: i64,
     cols: &Columns,
     times: &[(String, String)],
+    decided: &[(Option<Kind>, String, String)],
 ) -> Result<(), Verdict> {
     let differs = |column: &str| Verdict::Broken {
         id,
@@ -439,6 +446,10 @@ fn check_columns(
     }
     if cols.ts_last != reach.last {
         return Err(differs("ts_last"));
+    }
+    let tally = || super::tally::of(decided.iter().map(|(k, d, r)| (*k, d.as_str(), r.as_str())));
+    if cols.tally.as_ref().is_some_and(|t| *t != tally()) {
+        return Err(differs("tally"));
     }
     if reach.span().is_none_or(|s| s > cols.bounds.span) {
         return Err(Verdict::Broken {

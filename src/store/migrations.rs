@@ -409,6 +409,22 @@ CREATE TRIGGER audit_bounds_no_delete BEFORE DELETE ON audit_bounds
 BEGIN SELECT RAISE(ABORT, 'the audit trail''s bounds only grow'); END;
 "#,
     },
+    Migration {
+        version: 14,
+        description: "each audit batch's request records counted by decision and reason",
+        sql: r#"
+-- `tally`: the batch's request records by decision and reason (`src/audit/tally.rs`), so a
+-- summary of a window adds a value per batch instead of parsing each record. A copy beside
+-- the chain, like `ts_first`: `audit verify` recomputes it. Batches from before have none
+-- (NULL), and a summary reads their records. The time index now carries it, with `ts_first`
+-- and the id (the order pages are read in, `src/audit/batch.rs`): a summary finds a
+-- window's tallies in the index alone, without reading a batch's records (SQLite reads a
+-- row's columns past its records through their overflow pages).
+ALTER TABLE audit_batch ADD COLUMN tally TEXT;
+DROP INDEX audit_batch_ts;
+CREATE INDEX audit_batch_ts ON audit_batch(ts_last, id, ts_first, tally);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows (the same for both engines).

@@ -534,4 +534,13 @@ END $$;
 DROP TABLE audit_log;
 "#,
     },
+    Migration {
+        version: 14,
+        description: "each audit batch's request records counted by decision and reason",
+        sql: r#"
+-- See the SQLite migration 14. The index on (ts_last, id) already finds a window's batches;
+-- the tally is read from the row, whose records are stored apart (`EXTERNAL`).
+ALTER TABLE audit_batch ADD COLUMN tally TEXT;
+"#,
+    },
 ];

@@ -1,0 +1,181 @@
+//! Each batch's request records counted by decision and reason (`audit_batch.tally`, schema
+//! 14), so that a summary of a time window adds one small value per batch instead of parsing
+//! every record of the window.
+//!
+//! The appender writes a batch's tally with its records, in the same row: a JSON array of
+//! `[decision, reason, records]`, sorted, one entry per pair that occurs (`[]` for a batch
+//! without request records). Like the batch's other columns it is a copy of what the hashed
+//! records say, not part of the link: `audit verify` recomputes it and names a batch whose
+//! tally differs. A batch written before schema 14 has none (`NULL`); its records are read.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use super::batch::{lines, Head};
+use super::record::Kind;
+use crate::store::sql::{Conn, Tx, Value};
+use crate::store::StoreError;
+
+/// Request records by (decision, reason).
+pub type Counts = BTreeMap<(String, String), i64>;
+
+/// The tally of records given as (kind, decision, reason): how the appender writes it and
+/// `audit verify` recomputes it.
+pub fn of<'a>(records: impl Iterator<Item = (Option<Kind>, &'a str, &'a str)>) -> String {
+    let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for (kind, decision, reason) in records {
+        if kind == Some(Kind::Request) {
+            *counts.entry((decision, reason)).or_default() += 1;
+        }
+    }
+    let entries: Vec<(&str, &str, i64)> = counts.into_iter().map(|((d, r), n)| (d, r, n)).collect();
+    // Strings and integers only: serde_json cannot fail to write them.
+    serde_json::to_string(&entries).unwrap_or_default()
+}
+
+/// Adds stored tally `text` to `counts`; `false` (and nothing added) when it is not one.
+fn add(counts: &mut Counts, text: &str) -> bool {
+    let Ok(entries) = serde_json::from_str::<Vec<(Cow<'_, str>, Cow<'_, str>, i64)>>(text) else {
+        return false;
+    };
+    if entries.iter().any(|e| e.2 < 1) {
+        return false;
+    }
+    for (decision, reason, n) in entries {
+        let slot = counts
+            .entry((decision.into_owned(), reason.into_owned()))
+            .or_default();
+        *slot = slot.saturating_add(n);
+    }
+    true
+}
+
+/// Counts the request records of batch text `records` at or after `since`.
+fn add_records(counts: &mut Counts, records: &str, since: &str) {
+    for (_, line) in lines(0, records) {
+        // A line that is not a record is `audit verify`'s to name; a summary skips it.
+        let Some(h) = Head::of(line) else { continue };
+        if h.kind == Some(Kind::Request) && h.ts.as_ref() >= since {
+            *counts
+                .entry((h.decision.into_owned(), h.reason.into_owned()))
+                .or_default() += 1;
+        }
+    }
+}
+
+/// The window's batches counted by their tally: every instant at or after `?1`.
+const TALLIED: &str = "SELECT id, tally FROM audit_batch \
+     WHERE ts_last >= ?1 AND ts_first >= ?1 AND tally IS NOT NULL";
+
+/// The window's batches counted by their records: those that reach back before `?1`, and
+/// those without a tally.
+const UNTALLIED: &str = "SELECT records FROM audit_batch \
+     WHERE ts_last >= ?1 AND (ts_first < ?1 OR tally IS NULL)";
+
+/// The request records at or after `since` (a stored time), by (decision, reason), read from
+/// one snapshot of the trail. A batch whose every instant is at or after `since` (its
+/// `ts_first`) counts by its tally; the others that reach `since` (at most the trail's span
+/// of them, and those written before schema 14) by their records. The index on `ts_last`
+/// holds the first two columns on SQLite, so a tallied batch's records are not read.
+pub fn since(conn: &Conn, since: &str) -> Result<Counts, StoreError> {
+    conn.transaction(Tx::Read, |tx| {
+        let mut counts = Counts::new();
+        let mut unreadable = Vec::new();
+        tx.for_each(TALLIED, &[Value::from(since)], |r| {
+            if !add(&mut counts, &r.text(1)?) {
+                unreadable.push(r.int(0)?);
+            }
+            Ok(true)
+        })?;
+        tx.for_each(UNTALLIED, &[Value::from(since)], |r| {
+            add_records(&mut counts, &r.text(0)?, since);
+            Ok(true)
+        })?;
+        // A tally that is not one (edited beside the chain: `audit verify` names it): its
+        // batch is counted by its records.
+        for id in unreadable {
+            if let Some(r) = tx.query_opt(
+                "SELECT records FROM audit_batch WHERE id = ?1",
+                &[Value::Int(id)],
+            )? {
+                add_records(&mut counts, &r.text(0)?, since);
+            }
+        }
+        Ok(counts)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite finds a window's tallies in the time index alone, and the batches it must read
+    /// through the same index: never a scan of the trail.
+    #[test]
+    fn the_window_is_read_from_the_time_index() {
+        let mut store = crate::store::Store::open_in_memory().expect("store");
+        store.migrate().expect("migrate");
+        let plan = |sql: &str| -> Vec<String> {
+            store
+                .conn()
+                .query(
+                    &format!("EXPLAIN QUERY PLAN {sql}"),
+                    &[Value::from("2026-12-01T00:00:00.000000Z")],
+                )
+                .expect("plan")
+                .iter()
+                .map(|r| r.text(3).expect("detail"))
+                .collect()
+        };
+        let tallied = plan(TALLIED);
+        assert!(
+            tallied.len() == 1 && tallied[0].contains("USING COVERING INDEX audit_batch_ts"),
+            "{tallied:?}"
+        );
+        let untallied = plan(UNTALLIED);
+        assert!(
+            untallied.len() == 1 && untallied[0].contains("USING INDEX audit_batch_ts"),
+            "{untallied:?}"
+        );
+    }
+
+    #[test]
+    fn a_tally_counts_request_records_by_decision_and_reason() {
+        let recs = [
+            (Some(Kind::Request), "relayed", ""),
+            (Some(Kind::Request), "denied", "policy.no_match"),
+            (Some(Kind::Admin), "ok", ""),
+            (Some(Kind::Request), "relayed", ""),
+            (None, "relayed", ""),
+            (Some(Kind::Request), "denied", "auth.\"odd\""),
+            (Some(Kind::Checkpoint), "ok", ""),
+        ];
+        let text = of(recs.iter().copied());
+        assert_eq!(
+            text,
+            r#"[["denied","auth.\"odd\"",1],["denied","policy.no_match",1],["relayed","",2]]"#
+        );
+        assert_eq!(of(recs[2..3].iter().copied()), "[]");
+        let mut counts = Counts::new();
+        assert!(add(&mut counts, &text));
+        assert!(add(&mut counts, &text));
+        assert_eq!(counts.get(&("relayed".into(), String::new())), Some(&4));
+        assert_eq!(
+            counts.get(&("denied".into(), "auth.\"odd\"".into())),
+            Some(&2)
+        );
+        assert_eq!(counts.len(), 3);
+        for odd in [
+            "",
+            "{}",
+            "[[\"a\",\"b\"]]",
+            "[[\"a\",\"b\",0]]",
+            "[[\"a\",\"b\",-1]]",
+            "[[1,2,3]]",
+        ] {
+            let mut c = Counts::new();
+            assert!(!add(&mut c, odd), "{odd}");
+            assert!(c.is_empty(), "{odd}");
+        }
+    }
+}
