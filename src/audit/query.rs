@@ -138,9 +138,11 @@ pub fn summary(conn: &Conn, since: &str, top: u32) -> Result<Summary, crate::sto
     let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
     for ((decision, reason), n) in super::tally::since(conn, since)? {
         let refused = matches!(decision.as_str(), "denied" | "failed");
-        *decisions.entry(decision).or_default() += n;
+        let d = decisions.entry(decision).or_default();
+        *d = d.saturating_add(n);
         if refused && !reason.is_empty() {
-            *reasons.entry(reason).or_default() += n;
+            let r = reasons.entry(reason).or_default();
+            *r = r.saturating_add(n);
         }
     }
     let mut reasons: Vec<(String, i64)> = reasons.into_iter().collect();

@@ -8,10 +8,9 @@
 //! records say, not part of the link: `audit verify` recomputes it and names a batch whose
 //! tally differs. A batch written before schema 14 has none (`NULL`); its records are read.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::batch::{lines, Head};
+use super::batch::{lines, Head, MAX_RECORDS};
 use super::record::Kind;
 use crate::store::sql::{Conn, Tx, Value};
 use crate::store::StoreError;
@@ -33,18 +32,21 @@ pub fn of<'a>(records: impl Iterator<Item = (Option<Kind>, &'a str, &'a str)>) -
     serde_json::to_string(&entries).unwrap_or_default()
 }
 
-/// Adds stored tally `text` to `counts`; `false` (and nothing added) when it is not one.
+/// Adds stored tally `text` to `counts`; `false` (and nothing added) when it is not one: not
+/// the form, a count below one, or more records than a batch holds ([`MAX_RECORDS`]).
 fn add(counts: &mut Counts, text: &str) -> bool {
-    let Ok(entries) = serde_json::from_str::<Vec<(Cow<'_, str>, Cow<'_, str>, i64)>>(text) else {
+    let Ok(entries) = serde_json::from_str::<Vec<(String, String, i64)>>(text) else {
         return false;
     };
-    if entries.iter().any(|e| e.2 < 1) {
+    let most = i64::try_from(MAX_RECORDS).unwrap_or(i64::MAX);
+    let total = entries
+        .iter()
+        .try_fold(0i64, |sum, e| (1..=most).contains(&e.2).then(|| sum + e.2));
+    if total.is_none_or(|t| t > most) {
         return false;
     }
     for (decision, reason, n) in entries {
-        let slot = counts
-            .entry((decision.into_owned(), reason.into_owned()))
-            .or_default();
+        let slot = counts.entry((decision, reason)).or_default();
         *slot = slot.saturating_add(n);
     }
     true
@@ -56,9 +58,10 @@ fn add_records(counts: &mut Counts, records: &str, since: &str) {
         // A line that is not a record is `audit verify`'s to name; a summary skips it.
         let Some(h) = Head::of(line) else { continue };
         if h.kind == Some(Kind::Request) && h.ts.as_ref() >= since {
-            *counts
+            let slot = counts
                 .entry((h.decision.into_owned(), h.reason.into_owned()))
-                .or_default() += 1;
+                .or_default();
+            *slot = slot.saturating_add(1);
         }
     }
 }
@@ -72,23 +75,25 @@ const TALLIED: &str = "SELECT id, tally FROM audit_batch \
 const UNTALLIED: &str = "SELECT records FROM audit_batch \
      WHERE ts_last >= ?1 AND (ts_first < ?1 OR tally IS NULL)";
 
-/// The request records at or after `since` (a stored time), by (decision, reason), read from
-/// one snapshot of the trail. A batch whose every instant is at or after `since` (its
-/// `ts_first`) counts by its tally; the others that reach `since` (at most the trail's span
-/// of them, and those written before schema 14) by their records. The index on `ts_last`
-/// holds the first two columns on SQLite, so a tallied batch's records are not read.
-pub fn since(conn: &Conn, since: &str) -> Result<Counts, StoreError> {
+/// The request records at or after `start` (a stored time), by (decision, reason), read from
+/// one snapshot of the trail. A batch whose every instant is at or after `start` (its
+/// `ts_first`) counts by its tally; the others that reach `start` (at most the trail's span
+/// of them, and those written before schema 14) by their records. On SQLite the index on
+/// `ts_last` also holds `ts_first` and `tally`, so a tallied batch's row is not read.
+pub fn since(conn: &Conn, start: &str) -> Result<Counts, StoreError> {
     conn.transaction(Tx::Read, |tx| {
         let mut counts = Counts::new();
         let mut unreadable = Vec::new();
-        tx.for_each(TALLIED, &[Value::from(since)], |r| {
-            if !add(&mut counts, &r.text(1)?) {
+        tx.for_each(TALLIED, &[Value::from(start)], |r| {
+            // Not text (a value no appender writes) is as unreadable as text that is no tally.
+            let added = r.text(1).is_ok_and(|t| add(&mut counts, &t));
+            if !added {
                 unreadable.push(r.int(0)?);
             }
             Ok(true)
         })?;
-        tx.for_each(UNTALLIED, &[Value::from(since)], |r| {
-            add_records(&mut counts, &r.text(0)?, since);
+        tx.for_each(UNTALLIED, &[Value::from(start)], |r| {
+            add_records(&mut counts, &r.text(0)?, start);
             Ok(true)
         })?;
         // A tally that is not one (edited beside the chain: `audit verify` names it): its
@@ -98,7 +103,7 @@ pub fn since(conn: &Conn, since: &str) -> Result<Counts, StoreError> {
                 "SELECT records FROM audit_batch WHERE id = ?1",
                 &[Value::Int(id)],
             )? {
-                add_records(&mut counts, &r.text(0)?, since);
+                add_records(&mut counts, &r.text(0)?, start);
             }
         }
         Ok(counts)
@@ -165,6 +170,11 @@ mod tests {
             Some(&2)
         );
         assert_eq!(counts.len(), 3);
+        let too_many = format!("[[\"a\",\"b\",{}]]", MAX_RECORDS + 1);
+        let overflowing = format!("[[\"a\",\"b\",{m}],[\"a\",\"c\",{m}]]", m = i64::MAX);
+        let over_a_batch = format!("[[\"a\",\"b\",{MAX_RECORDS}],[\"a\",\"c\",1]]");
+        let full = format!("[[\"a\",\"b\",{}],[\"a\",\"c\",1]]", MAX_RECORDS - 1);
+        assert!(add(&mut Counts::new(), &full), "a full batch");
         for odd in [
             "",
             "{}",
@@ -172,6 +182,10 @@ mod tests {
             "[[\"a\",\"b\",0]]",
             "[[\"a\",\"b\",-1]]",
             "[[1,2,3]]",
+            "[[\"a\",\"b\",1.5]]",
+            too_many.as_str(),
+            overflowing.as_str(),
+            over_a_batch.as_str(),
         ] {
             let mut c = Counts::new();
             assert!(!add(&mut c, odd), "{odd}");

@@ -29,7 +29,7 @@ fn migrate_is_idempotent_and_schema_is_checked() {
     ));
     assert_eq!(
         s.migrate().expect("m1"),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     assert!(s.migrate().expect("m2").is_empty());
     s.check_schema().expect("current");

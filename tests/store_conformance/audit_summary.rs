@@ -85,7 +85,31 @@ pub fn summary_from_tallies(open: Open<'_>) {
             rec(90, Request, "denied", "auth.bad_credentials"),
             rec(91, Request, "relayed", ""),
         ],
+        // Inside by their times, but a request began before the window (its id was made at
+        // 00:00:58): the batch reaches back before the start and is counted by its records.
+        vec![
+            AuditRecord {
+                request_id: format!("{:08x}00000000-{:016x}", 1_797_724_858u32, 1),
+                ..rec(100, Request, "denied", "auth.bad_credentials")
+            },
+            rec(101, Request, "relayed", ""),
+        ],
+        // At the window's very start.
+        vec![AuditRecord {
+            ts: since.to_string(),
+            ..rec(60, Request, "relayed", "")
+        }],
     ];
+    let reach = |id: i64| {
+        let r = s
+            .conn()
+            .query_one(
+                "SELECT ts_first FROM audit_batch WHERE id = ?1",
+                &[Value::Int(id)],
+            )
+            .expect("row");
+        r.text(0).expect("ts_first")
+    };
     let mut firsts = Vec::new();
     for (i, b) in batches.iter().enumerate() {
         let node = if i == 3 { "gw-b" } else { "gw-a" };
@@ -109,14 +133,20 @@ pub fn summary_from_tallies(open: Open<'_>) {
         ),
         "the appender's tally: request records only, sorted"
     );
+    assert_eq!(
+        reach(firsts[5]),
+        "2026-12-20T00:00:58.000000Z",
+        "the id's second"
+    );
+    assert_eq!(reach(firsts[6]), since);
     let (decisions, reasons) = expected(&batches, since);
     assert_eq!(
         decisions,
         [
-            ("denied".to_string(), 5),
+            ("denied".to_string(), 6),
             ("failed".to_string(), 1),
             ("preflight".to_string(), 1),
-            ("relayed".to_string(), 4)
+            ("relayed".to_string(), 6)
         ]
     );
     let check = |what: &str| {
@@ -160,6 +190,15 @@ pub fn summary_from_tallies(open: Open<'_>) {
         matches!(report.chain("gw-a"), Some(Verdict::Broken { id, why })
             if *id == firsts[2] && why.contains("tally"))
     };
+    assert!(named(&verdicts(&s)), "{:?}", verdicts(&s));
+    // Not text either (an integer: PostgreSQL stores its text, SQLite the integer).
+    s.conn()
+        .execute(
+            "UPDATE audit_batch SET tally = 5 WHERE id = ?1",
+            &[Value::Int(firsts[2])],
+        )
+        .expect("an integer tally");
+    check("a tally that is not text, by its records");
     assert!(named(&verdicts(&s)), "{:?}", verdicts(&s));
     // A tally that lies is believed by the summary, which is why `verify` recomputes it.
     set_tally(firsts[2], Some(r#"[["relayed","",1000]]"#));
