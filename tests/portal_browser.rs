@@ -306,12 +306,16 @@ fn single_sign_on_credentials_roles_and_every_page_in_the_browser() {
         b.wait_url(&format!("{base}/portal/login"));
     }
 
-    // Guessing: backoff, then a lock the right password does not pass.
+    // Guessing: backoff, then a lock the right password does not pass. Each answer is
+    // awaited: navigating on at once could cancel a submission before it was sent.
     for i in 0..5 {
         b.goto(&format!("{base}/portal/login"));
         b.type_into("#username", &p.owner);
         b.type_into("#password", &format!("guess number {i}"));
         b.click("button[type=submit]");
+        if i < 4 {
+            b.wait_text(".notice.error", "Wrong user name or password.");
+        }
     }
     assert!(b.text(".notice.error").contains("Too many failed attempts"));
     b.screenshot(&shots().join("portal-locked.png"));
