@@ -291,6 +291,7 @@ fn an_edit_to_any_column_beside_the_hashed_record_is_named_by_verify() {
     gw.get_as(&cred, "/fscmRestApi/resources/latest/externalBankAccounts");
     assert_eq!(gw.stop(), Some(0));
     assert!(gw.ok(&["audit", "verify"]).contains("intact"));
+    summary_counts_the_trail(&gw);
     let conn = rusqlite::Connection::open(gw.db_path()).expect("open");
     conn.execute_batch("DROP TRIGGER audit_batch_no_update")
         .expect("drop trigger");
@@ -364,4 +365,56 @@ fn an_edit_to_any_column_beside_the_hashed_record_is_named_by_verify() {
     assert!(!added.contains(" 0 row(s)"), "{added}");
     assert!(gw.ok(&["audit", "verify"]).contains("intact"));
     assert!(gw.ok(&["audit", "reindex"]).contains(" 0 row(s) added"));
+}
+
+/// `audit summary` counts the trail's request records as they are: by decision, and the
+/// refusals by reason; in JSON and as tables; bounded by `--since`.
+fn summary_counts_the_trail(gw: &Gateway) {
+    let mut decisions = serde_json::Map::new();
+    let mut reasons: Vec<(String, i64)> = Vec::new();
+    for r in gw.audit(&[]).iter().filter(|r| r["kind"] == "request") {
+        let d = r["decision"].as_str().expect("decision");
+        let n = decisions.get(d).and_then(|v| v.as_i64()).unwrap_or(0);
+        decisions.insert(d.to_string(), (n + 1).into());
+        let reason = r["reason"].as_str().unwrap_or("");
+        if matches!(d, "denied" | "failed") && !reason.is_empty() {
+            match reasons.iter_mut().find(|(x, _)| x == reason) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((reason.to_string(), 1)),
+            }
+        }
+    }
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert_eq!(decisions.get("relayed").and_then(|v| v.as_i64()), Some(3));
+    assert!(!reasons.is_empty(), "the refused request has a reason");
+    let out: serde_json::Value =
+        serde_json::from_str(gw.ok(&["audit", "summary", "--json"]).trim()).expect("json");
+    assert_eq!(
+        out["decisions"],
+        serde_json::Value::Object(decisions.clone())
+    );
+    assert_eq!(out["reasons"], serde_json::json!(reasons));
+    let text = gw.ok(&["audit", "summary", "--top", "1"]);
+    let total: i64 = decisions.values().filter_map(|v| v.as_i64()).sum();
+    assert!(
+        text.starts_with(&format!("{total} request record(s) since "))
+            && text.contains("DECISION")
+            && text.contains("relayed")
+            && text.contains(reasons[0].0.as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("REFUSAL REASON").count(),
+        1,
+        "one table of reasons: {text}"
+    );
+    let later = gw.ok(&["audit", "summary", "--since", "2999-01-01T00:00:00Z"]);
+    assert!(
+        later.starts_with("0 request record(s) since 2999-01-01T00:00:00.000000Z"),
+        "{later}"
+    );
+    let bad = gw.cli(&["audit", "summary", "--since", "an hour ago"]);
+    assert_ne!(bad.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("RFC 3339"), "{err}");
 }

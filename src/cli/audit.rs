@@ -1,4 +1,5 @@
-//! `erpgate audit verify|query|export|prune`: reading and proving the audit trail.
+//! `erpgate audit verify|query|summary|export|prune|reindex`: reading and proving the audit
+//! trail.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -36,6 +37,19 @@ enum AuditAction {
         /// At most this many records (the newest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Count the request records since a time by decision, with the most frequent refusal
+    /// reasons: the portal overview's "last hour", from a shell.
+    Summary {
+        /// From this time (RFC 3339, inclusive; default: an hour ago).
+        #[arg(long)]
+        since: Option<String>,
+        /// How many refusal reasons to list, most frequent first.
+        #[arg(long, default_value_t = 10)]
+        top: u32,
+        /// One JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Write records as JSON lines with their chain fields, verifiable with `verify --file`.
     Export {
@@ -116,6 +130,9 @@ pub fn run(args: &AuditArgs) -> CliResult {
             json,
             limit,
         } => Ok(query(&store, filter, *json, *limit)?),
+        AuditAction::Summary { since, top, json } => {
+            Ok(summary(&store, since.as_deref(), *top, *json)?)
+        }
         AuditAction::Export { since, until, out } => {
             let n = export(&store, since.as_deref(), until.as_deref(), out.as_ref())?;
             eprintln!("exported {n} record(s)");
@@ -211,6 +228,53 @@ fn verify_file(path: &PathBuf, key: &crate::crypto::KeyedHasher) -> Result<chain
                 .map_err(|e| format!("line {}: not an export row: {e}", n + 1))
         });
     Ok(chain::verify(key, rows, true))
+}
+
+/// Prints the request records since `since` (an hour ago when not given) by decision, and the
+/// `top` refusal reasons.
+fn summary(
+    store: &crate::store::Store,
+    since: Option<&str>,
+    top: u32,
+    json: bool,
+) -> Result<(), String> {
+    use crate::audit::query;
+    let since = match since {
+        Some(s) => query::normalize_time(s)?,
+        None => (chrono::Utc::now() - chrono::Duration::hours(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    };
+    let s = query::summary(store.conn(), &since, top).map_err(|e| e.to_string())?;
+    if json {
+        let out = serde_json::json!({
+            "since": since,
+            "decisions": s
+                .decisions
+                .iter()
+                .map(|(d, n)| (d.clone(), serde_json::Value::from(*n)))
+                .collect::<serde_json::Map<_, _>>(),
+            "reasons": s.reasons,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    let total: i64 = s.decisions.iter().map(|(_, n)| n).sum();
+    println!("{total} request record(s) since {since}");
+    if total == 0 {
+        return Ok(());
+    }
+    let rows = |counts: &[(String, i64)]| -> Vec<Vec<String>> {
+        counts
+            .iter()
+            .map(|(k, n)| vec![k.clone(), n.to_string()])
+            .collect()
+    };
+    super::print_table(&["DECISION", "RECORDS"], &rows(&s.decisions));
+    if !s.reasons.is_empty() {
+        println!();
+        super::print_table(&["REFUSAL REASON", "RECORDS"], &rows(&s.reasons));
+    }
+    Ok(())
 }
 
 fn query(store: &crate::store::Store, f: &Filter, json: bool, limit: u32) -> Result<(), String> {
