@@ -370,21 +370,11 @@ fn an_edit_to_any_column_beside_the_hashed_record_is_named_by_verify() {
 /// `audit summary` counts the trail's request records as they are: by decision, and the
 /// refusals by reason; in JSON and as tables; bounded by `--since`.
 fn summary_counts_the_trail(gw: &Gateway) {
-    let mut decisions = serde_json::Map::new();
-    let mut reasons: Vec<(String, i64)> = Vec::new();
-    for r in gw.audit(&[]).iter().filter(|r| r["kind"] == "request") {
-        let d = r["decision"].as_str().expect("decision");
-        let n = decisions.get(d).and_then(|v| v.as_i64()).unwrap_or(0);
-        decisions.insert(d.to_string(), (n + 1).into());
-        let reason = r["reason"].as_str().unwrap_or("");
-        if matches!(d, "denied" | "failed") && !reason.is_empty() {
-            match reasons.iter_mut().find(|(x, _)| x == reason) {
-                Some((_, n)) => *n += 1,
-                None => reasons.push((reason.to_string(), 1)),
-            }
-        }
-    }
-    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let (counts, reasons) = support::summary::counted(&gw.audit(&[]), "");
+    let decisions: serde_json::Map<String, serde_json::Value> = counts
+        .iter()
+        .map(|(d, n)| (d.clone(), (*n).into()))
+        .collect();
     assert_eq!(decisions.get("relayed").and_then(|v| v.as_i64()), Some(3));
     assert!(!reasons.is_empty(), "the refused request has a reason");
     let out: serde_json::Value =

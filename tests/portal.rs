@@ -16,25 +16,14 @@ fn records(p: &portal::Portal) -> Vec<serde_json::Value> {
     p.admin.gw.audit(&[])
 }
 
-/// Counts by name.
-type Counts = Vec<(String, i64)>;
-
-/// The request records of `recs` by decision (by name) and the refusals by reason (most
-/// frequent first), as the overview's last hour shows them.
-fn last_hour(recs: &[serde_json::Value]) -> (Counts, Counts) {
-    let mut decisions = std::collections::BTreeMap::new();
-    let mut reasons = std::collections::BTreeMap::new();
-    for r in recs.iter().filter(|r| r["kind"] == "request") {
-        let decision = r["decision"].as_str().unwrap_or("").to_string();
-        let reason = r["reason"].as_str().unwrap_or("");
-        if matches!(decision.as_str(), "denied" | "failed") && !reason.is_empty() {
-            *reasons.entry(reason.to_string()).or_insert(0) += 1;
-        }
-        *decisions.entry(decision).or_insert(0) += 1;
-    }
-    let mut reasons: Counts = reasons.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    (decisions.into_iter().collect(), reasons)
+/// The rows of the overview's table `id` are exactly `rows` (in any order).
+fn table_rows(page: &str, id: &str, rows: &[String]) {
+    let table = portal::between(page, &format!("<table id=\"{id}\">"), "</table>");
+    assert_eq!(table.matches("<tr><td>").count(), rows.len(), "{table}");
+    assert!(
+        rows.iter().all(|r| table.contains(r.as_str())),
+        "{table} {rows:?}"
+    );
 }
 
 fn find<'a>(
@@ -268,34 +257,24 @@ fn owner_logs_in_with_a_second_factor_and_flips_the_kill_switch() {
     p.admin
         .gw
         .audit_record(relayed.header("x-request-id").expect("request id"));
-    let (decisions, reasons) = last_hour(&records(&p));
+    let (decisions, reasons) = support::summary::counted(&records(&p), "");
     assert!(
         decisions.iter().any(|(d, n)| d == "relayed" && *n >= 2)
             && reasons.iter().any(|(r, n)| r == "killswitch.on" && *n == 1),
         "{decisions:?} {reasons:?}"
     );
     let page = c.get("/portal/overview").text();
-    let table = portal::between(&page, "<table id=\"decisions\">", "</table>");
     let rows: Vec<String> = decisions
         .iter()
         .map(|(d, n)| format!("<tr><td>{d}</td><td>{n}</td></tr>"))
         .collect();
-    assert_eq!(table.matches("<tr><td>").count(), rows.len(), "{table}");
-    assert!(
-        rows.iter().all(|r| table.contains(r.as_str())),
-        "{table} {rows:?}"
-    );
-    let table = portal::between(&page, "<table id=\"reasons\">", "</table>");
+    table_rows(&page, "decisions", &rows);
     let rows: Vec<String> = reasons
         .iter()
         .take(5)
         .map(|(r, n)| format!("<tr><td><code>{r}</code></td><td>{n}</td></tr>"))
         .collect();
-    assert_eq!(table.matches("<tr><td>").count(), rows.len(), "{table}");
-    assert!(
-        rows.iter().all(|r| table.contains(r.as_str())),
-        "{table} {rows:?}"
-    );
+    table_rows(&page, "reasons", &rows);
 
     // Log out: the cookie is cleared and the session gone.
     let page = c.get("/portal/overview").text();

@@ -432,12 +432,7 @@ mod tests {
                         for (sql, extra) in [(first, 0), (next, 2)] {
                             let mut values = values.clone();
                             values.extend((0..extra).map(|_| Value::from("x")));
-                            let plan: Vec<String> = conn
-                                .query(&format!("EXPLAIN QUERY PLAN {sql}"), &values)
-                                .expect("plan")
-                                .iter()
-                                .map(|r| r.text(3).expect("detail"))
-                                .collect();
+                            let plan = crate::store::tests::plan(conn, &sql, &values);
                             assert!(
                                 plan.iter().all(|p| !p.contains("TEMP B-TREE"))
                                     && plan.iter().any(|p| p.contains("audit_batch_ts")),

@@ -128,17 +128,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let mut store = crate::store::Store::open(&dir.path().join("a.db")).expect("open");
         store.migrate().expect("migrate");
-        let p = store
-            .conn()
-            .query(
-                "EXPLAIN QUERY PLAN SELECT second FROM audit_actor_second WHERE actor = ? AND second < ? ORDER BY second DESC LIMIT 64",
-                &[Value::from("a"), Value::from("2026-12-01T00:00:01")],
-            )
-            .expect("plan")
-            .iter()
-            .map(|r| r.text(3).expect("detail"))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let p = crate::store::tests::plan(
+            store.conn(),
+            "SELECT second FROM audit_actor_second WHERE actor = ? AND second < ? ORDER BY second DESC LIMIT 64",
+            &[Value::from("a"), Value::from("2026-12-01T00:00:01")],
+        )
+        .join("; ");
         assert!(p.contains("PRIMARY KEY (actor=? AND second<?)"), "{p}");
         assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
     }

@@ -18,12 +18,17 @@ use crate::store::StoreError;
 /// Request records by (decision, reason).
 pub type Counts = BTreeMap<(String, String), i64>;
 
+/// Whether a record of `kind` is counted: request records only, as the summary reports them.
+fn counted(kind: Option<Kind>) -> bool {
+    kind == Some(Kind::Request)
+}
+
 /// The tally of records given as (kind, decision, reason): how the appender writes it and
 /// `audit verify` recomputes it.
 pub fn of<'a>(records: impl Iterator<Item = (Option<Kind>, &'a str, &'a str)>) -> String {
     let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for (kind, decision, reason) in records {
-        if kind == Some(Kind::Request) {
+        if counted(kind) {
             *counts.entry((decision, reason)).or_default() += 1;
         }
     }
@@ -57,7 +62,7 @@ fn add_records(counts: &mut Counts, records: &str, since: &str) {
     for (_, line) in lines(0, records) {
         // A line that is not a record is `audit verify`'s to name; a summary skips it.
         let Some(h) = Head::of(line) else { continue };
-        if h.kind == Some(Kind::Request) && h.ts.as_ref() >= since {
+        if counted(h.kind) && h.ts.as_ref() >= since {
             let slot = counts
                 .entry((h.decision.into_owned(), h.reason.into_owned()))
                 .or_default();
@@ -120,17 +125,12 @@ mod tests {
     fn the_window_is_read_from_the_time_index() {
         let mut store = crate::store::Store::open_in_memory().expect("store");
         store.migrate().expect("migrate");
-        let plan = |sql: &str| -> Vec<String> {
-            store
-                .conn()
-                .query(
-                    &format!("EXPLAIN QUERY PLAN {sql}"),
-                    &[Value::from("2026-12-01T00:00:00.000000Z")],
-                )
-                .expect("plan")
-                .iter()
-                .map(|r| r.text(3).expect("detail"))
-                .collect()
+        let plan = |sql: &str| {
+            crate::store::tests::plan(
+                store.conn(),
+                sql,
+                &[Value::from("2026-12-01T00:00:00.000000Z")],
+            )
         };
         let tallied = plan(TALLIED);
         assert!(

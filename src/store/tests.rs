@@ -1,5 +1,15 @@
 use super::*;
 
+/// SQLite's plan for `sql` (the detail of each `EXPLAIN QUERY PLAN` row): what tests that fix
+/// which index a statement reads assert on.
+pub(crate) fn plan(conn: &sql::Conn, sql: &str, params: &[sql::Value]) -> Vec<String> {
+    conn.query(&format!("EXPLAIN QUERY PLAN {sql}"), params)
+        .expect("plan")
+        .iter()
+        .map(|r| r.text(3).expect("detail"))
+        .collect()
+}
+
 fn fresh() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("dir");
     let mut s = Store::open(&dir.path().join("t.db")).expect("open");

@@ -2,8 +2,6 @@
 //! the batches that reach back before the window and those without a tally by their
 //! records, and a tally edited beside the chain named by `audit verify`.
 
-use std::collections::BTreeMap;
-
 use erpgate::audit::chain::{self, Verdict};
 use erpgate::audit::query::summary;
 use erpgate::audit::{AuditRecord, Kind};
@@ -11,6 +9,7 @@ use erpgate::crypto::MasterKey;
 use erpgate::store::sql::Value;
 
 use super::audit::disable_protection;
+use super::support::summary::{counted, Counts};
 use super::{migrated, Open};
 
 /// A record at second `s` of 2026-12-20's first minutes.
@@ -28,23 +27,14 @@ fn rec(s: u32, kind: Kind, decision: &str, reason: &str) -> AuditRecord {
     }
 }
 
-/// Counts by name.
-type Counts = Vec<(String, i64)>;
-
 /// What the summary must say: the request records at or after `since`, counted one by one.
 fn expected(batches: &[Vec<AuditRecord>], since: &str) -> (Counts, Counts) {
-    let (mut decisions, mut reasons) = (BTreeMap::new(), BTreeMap::new());
-    for r in batches.iter().flatten() {
-        if r.kind == Some(Kind::Request) && r.ts.as_str() >= since {
-            *decisions.entry(r.decision.clone()).or_insert(0i64) += 1;
-            if matches!(r.decision.as_str(), "denied" | "failed") && !r.reason.is_empty() {
-                *reasons.entry(r.reason.clone()).or_insert(0i64) += 1;
-            }
-        }
-    }
-    let mut reasons: Counts = reasons.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    (decisions.into_iter().collect(), reasons)
+    let records: Vec<serde_json::Value> = batches
+        .iter()
+        .flatten()
+        .map(|r| serde_json::to_value(r).expect("json"))
+        .collect();
+    counted(&records, since)
 }
 
 pub fn summary_from_tallies(open: Open<'_>) {

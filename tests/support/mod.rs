@@ -11,6 +11,7 @@ pub mod page;
 pub mod pki;
 pub mod portal;
 pub mod postgres;
+pub mod summary;
 pub mod webdriver;
 
 use std::io::Write;
