@@ -125,7 +125,7 @@ impl Reply {
         *r.status_mut() = hyper::StatusCode::from_u16(self.status).unwrap_or(hyper::StatusCode::OK);
         let h = r.headers_mut();
         // The relay's security headers (no-store, nosniff, frame denial, …) apply here too.
-        for (k, v) in &crate::redact::headers::SECURITY_HEADERS {
+        for (k, _, v) in &crate::redact::headers::SECURITY_HEADERS {
             h.insert(k.clone(), v.clone());
         }
         h.insert(

@@ -215,7 +215,7 @@ impl ProxyHttp for Gateway {
         let Some(cred) = ctx.admission.as_ref().and_then(|a| a.credential.as_ref()) else {
             return Error::e_explain(ErrorType::InternalError, "no upstream credential");
         };
-        upstream_request.insert_header(cred.name.clone(), cred.value.clone())?;
+        upstream_headers::set_credential(upstream_request, &cred.name, &cred.value)?;
         if let Some(len) = ctx.buffered_body {
             // Read whole already: re-framed with its length, and nothing left to continue.
             upstream_request.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;

@@ -21,11 +21,11 @@ impl ResponseHead for ResponseHeader {
         self.remove_header(name);
     }
 
-    fn insert(&mut self, name: HeaderName, value: HeaderValue) -> pingora::Result<()> {
+    fn insert(&mut self, name: &'static str, value: HeaderValue) -> pingora::Result<()> {
         self.insert_header(name, value)
     }
 
-    fn insert_bytes(&mut self, name: HeaderName, value: &[u8]) -> pingora::Result<()> {
+    fn insert_bytes(&mut self, name: &'static str, value: &[u8]) -> pingora::Result<()> {
         self.insert_header(name, value)
     }
 
@@ -58,6 +58,18 @@ mod tests {
             Some(&b"rid-1"[..])
         );
         assert!(r.headers.get("strict-transport-security").is_some());
+        // What the gateway sets goes out in its static spelling, once.
+        let mut wire = Vec::new();
+        r.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire).expect("ascii");
+        for line in [
+            "X-Request-Id: rid-1\r\n",
+            "Cache-Control: no-store\r\n",
+            "X-Content-Type-Options: nosniff\r\n",
+            "Strict-Transport-Security: max-age=60\r\n",
+        ] {
+            assert_eq!(wire.matches(line).count(), 1, "{line:?} in {wire}");
+        }
         assert!(
             crate::redact::headers::apply(&mut r, "bad\nid", None).is_err(),
             "an invalid value is an error, not a header"

@@ -9,7 +9,7 @@
 //! upstream host and the gateway's own credential is added. Runs in
 //! `upstream_request_filter`; pure over Pingora's `RequestHeader`, so it is unit-tested here.
 
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 
 use crate::oracle::headers::{allowed_by_default, Governed};
@@ -67,13 +67,27 @@ pub fn set_host(req: &mut RequestHeader, host: &str) -> pingora::Result<()> {
     req.insert_header(header::HOST, host)
 }
 
+/// Sets the upstream credential header. `Authorization` (every mode but an API key in a header
+/// of its own) is given by its static spelling, which Pingora keeps without copying it.
+pub fn set_credential(
+    req: &mut RequestHeader,
+    name: &HeaderName,
+    value: &HeaderValue,
+) -> pingora::Result<()> {
+    if *name == header::AUTHORIZATION {
+        req.insert_header("Authorization", value.clone())
+    } else {
+        req.insert_header(name.clone(), value.clone())
+    }
+}
+
 /// For a response that will be redacted: asks Oracle for an uncompressed body (the gateway
 /// does not decode) and for the whole representation (a byte range of JSON cannot be
 /// parsed, so `Range` and `If-Range` go).
 pub fn prepare_for_redaction(req: &mut RequestHeader) -> pingora::Result<()> {
     req.remove_header(&header::RANGE);
     req.remove_header(&header::IF_RANGE);
-    req.insert_header(header::ACCEPT_ENCODING, "identity")
+    req.insert_header("Accept-Encoding", "identity")
 }
 
 /// When values will be masked: no validator the caller chose reaches Oracle on a safe
@@ -129,6 +143,34 @@ mod tests {
             w.headers.get("if-match").is_some(),
             "a conditional write stays conditional"
         );
+    }
+
+    /// The wire form of `r`'s headers.
+    fn wire(r: &RequestHeader) -> String {
+        let mut out = Vec::new();
+        r.header_to_h1_wire(&mut out);
+        String::from_utf8(out).expect("ascii")
+    }
+
+    #[test]
+    fn the_credential_replaces_any_spelling_of_its_name() {
+        let basic = HeaderValue::from_static("Basic Z3c6c2VjcmV0");
+        let mut r = req(&[("authorization", "Basic client"), ("Accept", "*/*")]);
+        set_credential(&mut r, &header::AUTHORIZATION, &basic).expect("set");
+        assert_eq!(r.headers.get_all(header::AUTHORIZATION).iter().count(), 1);
+        assert_eq!(r.headers.get(header::AUTHORIZATION), Some(&basic));
+        let w = wire(&r);
+        assert!(w.contains("Authorization: Basic Z3c6c2VjcmV0\r\n"), "{w}");
+        assert!(!w.contains("client"), "{w}");
+
+        let key = HeaderName::from_static("x-oracle-api-key");
+        let value = HeaderValue::from_static("k-1");
+        let mut r = req(&[("X-Oracle-API-Key", "guess")]);
+        set_credential(&mut r, &key, &value).expect("set");
+        assert_eq!(r.headers.get_all(&key).iter().count(), 1);
+        assert_eq!(r.headers.get(&key), Some(&value));
+        let w = wire(&r);
+        assert!(w.contains("k-1") && !w.contains("guess"), "{w}");
     }
 
     fn req(headers: &[(&str, &str)]) -> RequestHeader {

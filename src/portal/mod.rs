@@ -421,7 +421,7 @@ fn respond(reply: Reply) -> hyper::Response<Full<Bytes>> {
     let mut r = hyper::Response::new(Full::new(body));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     let h = r.headers_mut();
-    for (k, v) in &crate::redact::headers::SECURITY_HEADERS {
+    for (k, _, v) in &crate::redact::headers::SECURITY_HEADERS {
         h.insert(k.clone(), v.clone());
     }
     let set = |h: &mut hyper::HeaderMap, k: &'static str, v: &str| {

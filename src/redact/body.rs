@@ -139,14 +139,11 @@ pub fn on_header<H: ResponseHead>(
         .get(http::header::ETAG)
         .map(|v| weaken(v.as_bytes()))
     {
-        resp.insert_bytes(http::header::ETAG, &tag)?;
+        resp.insert_bytes("ETag", &tag)?;
     }
     if !downstream_http10 && !resp.headers().contains_key(http::header::TRANSFER_ENCODING) {
         resp.set_http11();
-        resp.insert(
-            http::header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        )?;
+        resp.insert("Transfer-Encoding", HeaderValue::from_static("chunked"))?;
     }
     if no_body {
         return Ok(Ok(None));

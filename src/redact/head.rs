@@ -15,10 +15,12 @@ pub trait ResponseHead {
     fn headers(&self) -> &http::HeaderMap;
     /// Removes every field called `name`.
     fn remove(&mut self, name: &HeaderName);
-    /// Sets `name` to `value`, replacing the fields of that name.
-    fn insert(&mut self, name: HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
-    /// Sets `name` to `value` (checked as a header value: an invalid one is an error).
-    fn insert_bytes(&mut self, name: HeaderName, value: &[u8]) -> Result<(), Self::Error>;
+    /// Sets the field spelled `name` to `value`, replacing the fields of that name (in any
+    /// case). `name` is the spelling that goes out: static, so setting it copies nothing.
+    fn insert(&mut self, name: &'static str, value: HeaderValue) -> Result<(), Self::Error>;
+    /// Sets the field spelled `name` to `value` (checked as a header value: an invalid one is
+    /// an error).
+    fn insert_bytes(&mut self, name: &'static str, value: &[u8]) -> Result<(), Self::Error>;
     /// Marks the response HTTP/1.1 (for chunked framing).
     fn set_http11(&mut self);
 }
@@ -75,14 +77,14 @@ impl ResponseHead for TestHead {
     fn remove(&mut self, name: &HeaderName) {
         self.headers.remove(name);
     }
-    fn insert(&mut self, name: HeaderName, value: HeaderValue) -> Result<(), String> {
-        self.headers.insert(name, value);
+    fn insert(&mut self, name: &'static str, value: HeaderValue) -> Result<(), String> {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+        self.headers.insert(n, value);
         Ok(())
     }
-    fn insert_bytes(&mut self, name: HeaderName, value: &[u8]) -> Result<(), String> {
+    fn insert_bytes(&mut self, name: &'static str, value: &[u8]) -> Result<(), String> {
         let v = HeaderValue::from_bytes(value).map_err(|e| e.to_string())?;
-        self.headers.insert(name, v);
-        Ok(())
+        self.insert(name, v)
     }
     fn set_http11(&mut self) {
         self.http11 = true;

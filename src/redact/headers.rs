@@ -28,35 +28,43 @@ pub static BACKEND_HEADERS: [HeaderName; 9] = [
     HeaderName::from_static("x-backend-server"),
 ];
 
-/// The security headers set on every response. The Content-Security-Policy is an API's: a
-/// relayed answer a browser renders anyway (an attachment Oracle serves as HTML, opened in a
-/// browser session on the gateway's origin) runs no script, loads nothing and cannot be
-/// framed; the gateway's own pages replace it with theirs.
-pub static SECURITY_HEADERS: [(HeaderName, HeaderValue); 6] = [
+/// The security headers set on every response: the name, its spelling on the wire (what the
+/// relay writes: Pingora keeps a response's spelling, and a static one costs it no copy), and
+/// the value. The Content-Security-Policy is an API's: a relayed answer a browser renders
+/// anyway (an attachment Oracle serves as HTML, opened in a browser session on the gateway's
+/// origin) runs no script, loads nothing and cannot be framed; the gateway's own pages replace
+/// it with theirs.
+pub static SECURITY_HEADERS: [(HeaderName, &str, HeaderValue); 6] = [
     (
         HeaderName::from_static("x-content-type-options"),
+        "X-Content-Type-Options",
         HeaderValue::from_static("nosniff"),
     ),
     (
         HeaderName::from_static("x-frame-options"),
+        "X-Frame-Options",
         HeaderValue::from_static("DENY"),
     ),
     (
         HeaderName::from_static("referrer-policy"),
+        "Referrer-Policy",
         HeaderValue::from_static("no-referrer"),
     ),
     (
         HeaderName::from_static("permissions-policy"),
+        "Permissions-Policy",
         HeaderValue::from_static(
             "accelerometer=(), camera=(), geolocation=(), gyroscope=(), microphone=(), payment=(), usb=()",
         ),
     ),
     (
         HeaderName::from_static("cache-control"),
+        "Cache-Control",
         HeaderValue::from_static("no-store"),
     ),
     (
         HeaderName::from_static("content-security-policy"),
+        "Content-Security-Policy",
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
     ),
 ];
@@ -121,7 +129,7 @@ pub fn never_passed(name: &str) -> Option<&'static str> {
         || n == "expires"
         || n == "pragma"
         || n.starts_with("access-control-")
-        || SECURITY_HEADERS.iter().any(|(h, _)| h.as_str() == n)
+        || SECURITY_HEADERS.iter().any(|(h, _, _)| h.as_str() == n)
         || n == "strict-transport-security"
     {
         Some("is set by the gateway itself")
@@ -226,7 +234,10 @@ pub fn filter_upstream<H: ResponseHead>(
     }
     let fallback = LocationRewrite::default();
     let rewrite = location.unwrap_or(&fallback);
-    for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
+    for (name, spelled) in [
+        (http::header::LOCATION, "Location"),
+        (http::header::CONTENT_LOCATION, "Content-Location"),
+    ] {
         let mut values = resp.headers().get_all(&name).iter();
         let new = match (values.next(), values.next()) {
             (Some(v), None) => rewrite.rewrite(v.as_bytes()),
@@ -235,15 +246,13 @@ pub fn filter_upstream<H: ResponseHead>(
         };
         resp.remove(&name);
         if let Some(v) = new {
-            resp.insert_bytes(name, &v)?;
+            resp.insert_bytes(spelled, &v)?;
         }
     }
     Ok(())
 }
 
 static EXPIRES: HeaderName = HeaderName::from_static("expires");
-static HSTS: HeaderName = HeaderName::from_static("strict-transport-security");
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Removes backend-revealing headers and sets the security headers and `X-Request-Id`;
 /// `hsts` is the `Strict-Transport-Security` value when the listener speaks TLS.
@@ -255,15 +264,15 @@ pub fn apply<H: ResponseHead>(
     for name in &BACKEND_HEADERS {
         resp.remove(name);
     }
-    for (name, value) in &SECURITY_HEADERS {
-        resp.insert(name.clone(), value.clone())?;
+    for (_, spelled, value) in &SECURITY_HEADERS {
+        resp.insert(spelled, value.clone())?;
     }
     // Oracle answers may carry `Pragma`/`Expires` meant for caches we forbid anyway.
     resp.remove(&EXPIRES);
     if let Some(value) = hsts {
-        resp.insert_bytes(HSTS.clone(), value.as_bytes())?;
+        resp.insert_bytes("Strict-Transport-Security", value.as_bytes())?;
     }
-    resp.insert_bytes(REQUEST_ID.clone(), request_id.as_bytes())?;
+    resp.insert_bytes("X-Request-Id", request_id.as_bytes())?;
     Ok(())
 }
 
@@ -312,6 +321,20 @@ mod tests {
                 .map(|v| v.as_bytes()),
             Some(&b"max-age=300; includeSubDomains"[..])
         );
+    }
+
+    #[test]
+    fn security_headers_are_spelled_as_named() {
+        for (name, spelled, _) in &SECURITY_HEADERS {
+            assert_eq!(
+                HeaderName::from_bytes(spelled.as_bytes()).ok().as_ref(),
+                Some(name)
+            );
+            let titled = spelled
+                .split('-')
+                .all(|w| w.starts_with(|c: char| c.is_ascii_uppercase()));
+            assert!(titled, "{spelled}");
+        }
     }
 
     fn oracle_response() -> TestHead {
