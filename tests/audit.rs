@@ -118,6 +118,7 @@ fn every_request_is_recorded_with_its_decision_path_and_nothing_is_lost_on_sigte
 
     let verify = gw.ok(&["audit", "verify"]);
     assert!(verify.contains("audit chain intact"), "{verify}");
+    assert!(!verify.contains("no tally"), "{verify}");
 }
 
 #[test]
@@ -346,6 +347,14 @@ fn an_edit_to_any_column_beside_the_hashed_record_is_named_by_verify() {
         .expect("restore");
         assert!(gw.ok(&["audit", "verify"]).contains("intact"), "{col}");
     }
+    // A tally removed is no claim and no break, but the operator is told of it.
+    conn.execute("UPDATE audit_batch SET tally = NULL WHERE id = ?1", [id])
+        .expect("null the tally");
+    let untallied = gw.ok(&["audit", "verify"]);
+    assert!(
+        untallied.contains("intact") && untallied.contains("note: 1 batch(es) carry no tally"),
+        "{untallied}"
+    );
     // The actor lookup beside the chain: a row deleted hides its records from queries by
     // actor; verify names the first, and `audit reindex` adds back what the records imply.
     conn.execute_batch(

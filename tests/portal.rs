@@ -701,6 +701,7 @@ fn accounts_credentials_explain_audit_and_settings_from_the_portal() {
     assert_eq!(bad.status, 400);
     let verified = owner.get("/portal/audit/verify").text();
     assert!(verified.contains("Intact:"), "{verified}");
+    assert!(!verified.contains("id=\"untallied\""), "{verified}");
     let export = owner.get("/portal/audit/export?actor=portal%3Aroot-owner");
     assert_eq!(export.status, 200);
     assert_eq!(export.header("content-type"), Some("application/x-ndjson"));

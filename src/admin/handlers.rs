@@ -439,8 +439,12 @@ pub(super) fn audit_verify(st: &AdminState, _: &Call<'_>) -> Reply {
             }
         })
         .collect();
-    let mut body =
-        json!({"intact": report.intact(), "records": report.records(), "chains": chains});
+    let mut body = json!({
+        "intact": report.intact(),
+        "records": report.records(),
+        "chains": chains,
+        "untallied_batches": report.untallied,
+    });
     // The single-gateway shape stays: one chain's last hash, or the first break.
     if let Some((node, id, why)) = report.first_broken() {
         body["first_broken_id"] = json!(id);

@@ -69,7 +69,7 @@ pub fn schemas() -> Value {
             "node": s(), "intact": boolean(), "records": int(), "last_hash": s(), "first_broken_id": int(), "why": s(),
         })),
         "AuditVerify": object(&["intact", "records", "chains"], json!({
-            "intact": boolean(), "records": int(),
+            "intact": boolean(), "records": int(), "untallied_batches": int(),
             "chains": {"type": "array", "items": {"$ref": "#/components/schemas/AuditChain"}},
         })),
         "Reloaded": object(&["snapshot_version", "snapshot_hash"], json!({"snapshot_version": int(), "snapshot_hash": s()})),

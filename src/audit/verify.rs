@@ -44,6 +44,10 @@ pub enum Verdict {
 pub struct Report {
     /// `(node, verdict)` for each chain found.
     pub chains: Vec<(String, Verdict)>,
+    /// Batches in the database without a tally (written before schema 14, by an older
+    /// gateway, or nulled since): no claim, so no break, but the summary of a window holding
+    /// them reads their records instead. Always 0 for an export, which carries no tallies.
+    pub untallied: u64,
 }
 
 impl Report {
@@ -178,6 +182,7 @@ const PAGE: i64 = 64;
 pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
     let bounds = super::batch::bounds(conn)?;
     let mut walks = Walks::default();
+    let mut untallied = 0u64;
     let mut hidden: BTreeMap<String, i64> = BTreeMap::new();
     // Pairs found in the lookup lately: a busy second's pairs recur batch after batch.
     let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
@@ -197,6 +202,10 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
         let Some(last) = rows.last() else { break };
         after = Some(last.int(0)?);
         for r in rows {
+            let tally = r.opt_text(8);
+            if matches!(tally, Ok(None)) {
+                untallied += 1;
+            }
             let row = Row {
                 id: r.int(0)?,
                 node: r.text(2)?,
@@ -209,7 +218,7 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
                     ts_last: r.text(4)?,
                     // A value that is not text, which no appender writes, reads as an
                     // empty tally (no appender writes one either): named as differing.
-                    tally: r.opt_text(8).unwrap_or_else(|_| Some(String::new())),
+                    tally: tally.unwrap_or_else(|_| Some(String::new())),
                     bounds,
                 }),
             };
@@ -240,6 +249,7 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
         }
     }
     let mut report = walks.finish(false);
+    report.untallied = untallied;
     for (node, id) in hidden {
         report.hidden_from_actor_queries(id, &node);
     }
@@ -308,7 +318,10 @@ impl Walks {
         if let Some((id, why)) = self.unreadable {
             chains.insert(0, ("(unreadable)".into(), Verdict::Broken { id, why }));
         }
-        Report { chains }
+        Report {
+            chains,
+            untallied: 0,
+        }
     }
 }
 

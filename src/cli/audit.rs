@@ -214,6 +214,14 @@ fn print_report(report: &chain::Report) {
             Verdict::Broken { id, why } => println!("{whose} BROKEN at record {id}: {why}"),
         }
     }
+    if report.untallied > 0 {
+        println!(
+            "note: {} batch(es) carry no tally (written before schema 14, by an older gateway, \
+             or nulled since): not a break, but `audit summary` and the overview read their \
+             records instead of their counts",
+            report.untallied
+        );
+    }
 }
 
 fn verify_file(path: &PathBuf, key: &crate::crypto::KeyedHasher) -> Result<chain::Report, String> {

@@ -213,6 +213,13 @@ pub fn verify(state: &PortalState, req: &PortalRequest) -> Reply {
                 );
             }
             body.push_str("</table>");
+            if r.untallied > 0 {
+                let _ = write!(
+                    body,
+                    r#"<p id="untallied">{} batch(es) carry no tally (written before schema 14, by an older gateway, or nulled since). Not a break: the overview counts their records instead.</p>"#,
+                    r.untallied
+                );
+            }
         }
         Err(e) => {
             summary = format!("The chain could not be read: {e}");

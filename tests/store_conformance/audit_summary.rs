@@ -154,6 +154,11 @@ pub fn summary_from_tallies(open: Open<'_>) {
     );
     let verdicts = |s: &erpgate::store::Store| chain::verify_db(s.conn(), &key).expect("verify");
 
+    assert_eq!(
+        verdicts(&s).untallied,
+        0,
+        "every appended batch has its tally"
+    );
     disable_protection(&s);
     let set_tally = |id: i64, v: Option<&str>| {
         s.conn()
@@ -173,6 +178,7 @@ pub fn summary_from_tallies(open: Open<'_>) {
             .all(|(_, v)| matches!(v, Verdict::Intact { .. })),
         "no tally is no claim: {report:?}"
     );
+    assert_eq!(report.untallied, 1, "but it is counted: {report:?}");
     // Not a tally: counted by its records, and named by `verify`.
     set_tally(firsts[2], Some("not a tally"));
     check("an unreadable tally, by its records");
