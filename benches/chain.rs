@@ -216,6 +216,51 @@ REST-Framework-Version: 4\r\nContent-Type: application/json\r\nContent-Length: 0
             black_box(r.headers.len())
         })
     });
+    // The response side: an answer with the headers the simulated Oracle sends (backend and
+    // diagnostic headers, session cookies), filtered through the allowlist and given the
+    // security headers, as `response_filter` does. Cloning it alone is the floor.
+    let mut answer = pingora::http::ResponseHeader::build(200, Some(16)).expect("resp");
+    for (k, v) in [
+        (
+            "content-type",
+            "application/vnd.oracle.adf.resourceitem+json",
+        ),
+        ("content-length", "1342"),
+        (
+            "etag",
+            "\"ACED0005737200136A6176612E7574696C2E41727261794C6973747881D21D99C7619D03000149\"",
+        ),
+        ("date", "Sun, 06 Dec 2026 21:00:00 GMT"),
+        ("server", "Oracle-HTTP-Server"),
+        ("x-oracle-dms-ecid", "0187c1a2b3c4d5e6"),
+        ("x-sim-trace", "t-0187c1a2b3c4d5e6"),
+        ("x-oracle-dms-rid", "0"),
+        ("rest-framework-version", "4"),
+        ("x-powered-by", "Servlet/3.0 JSP/2.2"),
+        ("content-language", "en"),
+        ("x-oracle-dms-context", "RaJkMr0187c1a2b3c4d5e6"),
+        (
+            "set-cookie",
+            "JSESSIONID=0187c1a2b3c4d5e6!-1472032; path=/; HttpOnly; Secure",
+        ),
+        (
+            "set-cookie",
+            "OAMAuthnCookie_sim=sso-0187c1a2b3c4d5e6; path=/; Secure; HttpOnly",
+        ),
+    ] {
+        answer.append_header(k.to_string(), v).expect("header");
+    }
+    c.bench_function("step/response_head_clone", |b| {
+        b.iter(|| black_box(answer.clone().headers.len()))
+    });
+    c.bench_function("step/response_headers", |b| {
+        b.iter(|| {
+            let mut r = answer.clone();
+            let filtered = erpgate::redact::headers::filter_upstream(&mut r, &[], None).is_ok();
+            let set = erpgate::redact::headers::apply(&mut r, "0c1f2e3d4c5b6a79", None).is_ok();
+            black_box((filtered, set, r.headers.len()))
+        })
+    });
 }
 
 /// The cold path of Basic authentication: one argon2id verification with the production
