@@ -492,3 +492,56 @@ fn a_span_raised_past_year_9999_or_a_cursor_that_is_no_time_hides_nothing() {
         assert_eq!(ids(&cursor).len(), 3, "span {span}");
     }
 }
+
+/// `verify` reads the trail as of one moment: batches a gateway appends meanwhile, each
+/// widening the trail's span past what it was when verification began, are not a break.
+#[test]
+fn verify_reads_one_snapshot_while_a_gateway_appends() {
+    let (_dir, path, s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    // Enough batches for several pages of `verify_db`.
+    for i in 0..400 {
+        chain::append(
+            s.conn(),
+            &m.audit_key(),
+            "",
+            &[rec(i, "2026-12-20T00:00:00.000000Z")],
+        )
+        .expect("append");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let appender = {
+        let stop = stop.clone();
+        let key = m.audit_key();
+        std::thread::spawn(move || {
+            let other = Store::open(&path).expect("second connection");
+            let mut appended = 0u32;
+            // Each batch reaches one second wider than the last: every append widens the span.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && appended < 100_000 {
+                appended += 1;
+                let wide = format!(
+                    "2026-12-20T{:02}:{:02}:{:02}.000000Z",
+                    appended / 3600 % 24,
+                    appended / 60 % 60,
+                    appended % 60
+                );
+                let batch = [rec(1000, "2026-12-20T00:00:00.000000Z"), rec(1001, &wide)];
+                chain::append(other.conn(), &key, "", &batch).expect("append meanwhile");
+            }
+            appended
+        })
+    };
+    for _ in 0..20 {
+        let report = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
+        assert!(report.intact(), "{report:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let appended = appender.join().expect("appender");
+    assert!(appended > 0, "nothing was appended meanwhile");
+    let after = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
+    assert!(
+        after.intact(),
+        "and intact once the appends stop: {after:?}"
+    );
+    assert_eq!(after.records(), 400 + 2 * u64::from(appended));
+}

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use super::chain::{link, GENESIS};
 use super::record::{AuditRecord, Kind};
 use crate::crypto::KeyedHasher;
-use crate::store::sql::{Conn, Value};
+use crate::store::sql::{Conn, Tx, Value};
 use crate::store::StoreError;
 
 /// The outcome of verifying one chain.
@@ -178,8 +178,16 @@ pub fn verify(
 const PAGE: i64 = 64;
 
 /// Reads every batch of the trail in id order and verifies every chain, and that every
-/// record's actor and second are in the actor lookup.
+/// record's actor and second are in the actor lookup. Everything is read in one transaction,
+/// as of one moment: batches appended meanwhile (which may widen the trail's bounds past
+/// what was read first) are not seen, rather than taken for a break. On SQLite the WAL cannot
+/// be checkpointed past that moment until verification ends.
 pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
+    conn.transaction(Tx::Read, |tx| verify_in(tx, key))
+}
+
+/// [`verify_db`] inside its read transaction.
+fn verify_in(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
     let bounds = super::batch::bounds(conn)?;
     let mut walks = Walks::default();
     let mut untallied = 0u64;
