@@ -68,7 +68,7 @@ pub fn schemas() -> Value {
         "AuditChain": object(&["node", "intact"], json!({
             "node": s(), "intact": boolean(), "records": int(), "last_hash": s(), "first_broken_id": int(), "why": s(),
         })),
-        "AuditVerify": object(&["intact", "records", "chains"], json!({
+        "AuditVerify": object(&["intact", "records", "chains", "untallied_batches"], json!({
             "intact": boolean(), "records": int(), "untallied_batches": int(),
             "chains": {"type": "array", "items": {"$ref": "#/components/schemas/AuditChain"}},
         })),

@@ -497,6 +497,7 @@ fn a_span_raised_past_year_9999_or_a_cursor_that_is_no_time_hides_nothing() {
 /// widening the trail's span past what it was when verification began, are not a break.
 #[test]
 fn verify_reads_one_snapshot_while_a_gateway_appends() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     let (_dir, path, s) = db();
     let (m, _) = MasterKey::generate().expect("key");
     // Enough batches for several pages of `verify_db`.
@@ -509,39 +510,53 @@ fn verify_reads_one_snapshot_while_a_gateway_appends() {
         )
         .expect("append");
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let appended = std::sync::Arc::new(AtomicU32::new(0));
     let appender = {
-        let stop = stop.clone();
+        let (stop, appended) = (stop.clone(), appended.clone());
         let key = m.audit_key();
         std::thread::spawn(move || {
             let other = Store::open(&path).expect("second connection");
-            let mut appended = 0u32;
             // Each batch reaches one second wider than the last: every append widens the span.
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && appended < 100_000 {
-                appended += 1;
+            // Bounded, so a slow machine's verifications stay short.
+            for n in 1..=20_000u32 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let wide = format!(
                     "2026-12-20T{:02}:{:02}:{:02}.000000Z",
-                    appended / 3600 % 24,
-                    appended / 60 % 60,
-                    appended % 60
+                    n / 3600 % 24,
+                    n / 60 % 60,
+                    n % 60
                 );
                 let batch = [rec(1000, "2026-12-20T00:00:00.000000Z"), rec(1001, &wide)];
                 chain::append(other.conn(), &key, "", &batch).expect("append meanwhile");
+                appended.store(n, Ordering::Release);
             }
-            appended
         })
     };
+    while appended.load(Ordering::Acquire) == 0 {
+        std::thread::yield_now();
+    }
+    // Verifications during which the appender committed at least one batch.
+    let mut overlapped = 0;
     for _ in 0..20 {
+        let before = appended.load(Ordering::Acquire);
         let report = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
         assert!(report.intact(), "{report:?}");
+        overlapped += u32::from(appended.load(Ordering::Acquire) > before);
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let appended = appender.join().expect("appender");
-    assert!(appended > 0, "nothing was appended meanwhile");
+    stop.store(true, Ordering::Relaxed);
+    appender.join().expect("appender");
+    assert!(
+        overlapped > 0,
+        "no verification ran while batches were appended"
+    );
     let after = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
     assert!(
         after.intact(),
         "and intact once the appends stop: {after:?}"
     );
-    assert_eq!(after.records(), 400 + 2 * u64::from(appended));
+    let total = appended.load(Ordering::Acquire);
+    assert_eq!(after.records(), 400 + 2 * u64::from(total));
 }

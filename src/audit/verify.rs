@@ -181,7 +181,8 @@ const PAGE: i64 = 64;
 /// record's actor and second are in the actor lookup. Everything is read in one transaction,
 /// as of one moment: batches appended meanwhile (which may widen the trail's bounds past
 /// what was read first) are not seen, rather than taken for a break. On SQLite the WAL cannot
-/// be checkpointed past that moment until verification ends.
+/// be checkpointed past that moment until verification ends; on PostgreSQL the snapshot is
+/// held as long. Call it outside any transaction (it opens its own).
 pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
     conn.transaction(Tx::Read, |tx| verify_in(tx, key))
 }

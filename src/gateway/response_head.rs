@@ -50,6 +50,12 @@ mod tests {
         r.insert_header("Content-Length", "10").expect("h");
         r.insert_header("Set-Cookie", "JSESSIONID=1").expect("h");
         crate::redact::headers::filter_upstream(&mut r, &[], None).expect("filter");
+        // Already there in another spelling (as on a head the gateway built): replaced by the
+        // gateway's own, never doubled.
+        r.append_header("x-frame-options".to_string(), "SAMEORIGIN")
+            .expect("h");
+        r.append_header("CACHE-CONTROL".to_string(), "max-age=3600")
+            .expect("h");
         crate::redact::headers::apply(&mut r, "rid-1", Some("max-age=60")).expect("apply");
         assert!(r.headers.get("server").is_none());
         assert!(r.headers.get("set-cookie").is_none());
@@ -66,10 +72,19 @@ mod tests {
             "X-Request-Id: rid-1\r\n",
             "Cache-Control: no-store\r\n",
             "X-Content-Type-Options: nosniff\r\n",
+            "X-Frame-Options: DENY\r\n",
             "Strict-Transport-Security: max-age=60\r\n",
         ] {
             assert_eq!(wire.matches(line).count(), 1, "{line:?} in {wire}");
         }
+        let lower = wire.to_ascii_lowercase();
+        for name in ["x-frame-options:", "cache-control:"] {
+            assert_eq!(lower.matches(name).count(), 1, "{name} in {wire}");
+        }
+        assert!(
+            !wire.contains("SAMEORIGIN") && !wire.contains("max-age=3600"),
+            "{wire}"
+        );
         assert!(
             crate::redact::headers::apply(&mut r, "bad\nid", None).is_err(),
             "an invalid value is an error, not a header"

@@ -216,7 +216,7 @@ pub fn verify(state: &PortalState, req: &PortalRequest) -> Reply {
             if r.untallied > 0 {
                 let _ = write!(
                     body,
-                    r#"<p id="untallied">{} batch(es) carry no tally (written before schema 14, by an older gateway, or nulled since). Not a break: the overview counts their records instead.</p>"#,
+                    r#"<p id="untallied">{} batch(es) carry no tally (written before schema 14, by an older gateway, or nulled since). Not a break: the overview and <code>audit summary</code> count their records instead.</p>"#,
                     r.untallied
                 );
             }

@@ -16,7 +16,9 @@ pub trait ResponseHead {
     /// Removes every field called `name`.
     fn remove(&mut self, name: &HeaderName);
     /// Sets the field spelled `name` to `value`, replacing the fields of that name (in any
-    /// case). `name` is the spelling that goes out: static, so setting it copies nothing.
+    /// case). `name` is the spelling that goes out where the head keeps spellings (Pingora's
+    /// does, and keeps a static one without copying it; a name the `http` crate knows is then
+    /// parsed and stored without allocating).
     fn insert(&mut self, name: &'static str, value: HeaderValue) -> Result<(), Self::Error>;
     /// Sets the field spelled `name` to `value` (checked as a header value: an invalid one is
     /// an error).
