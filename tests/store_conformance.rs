@@ -7,6 +7,8 @@ mod support;
 
 #[path = "store_conformance/audit.rs"]
 mod audit;
+#[path = "store_conformance/audit_live.rs"]
+mod audit_live;
 #[path = "store_conformance/audit_summary.rs"]
 mod audit_summary;
 #[path = "store_conformance/cluster.rs"]
@@ -51,6 +53,10 @@ const CASES: &[Case] = &[
     (
         "audit_per_record_trail_migrates",
         audit::per_record_trail_migrates,
+    ),
+    (
+        "audit_verify_while_appending",
+        audit_live::verify_while_appending,
     ),
     (
         "audit_summary_from_tallies",
