@@ -191,7 +191,6 @@ pub fn verify_db(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
 fn verify_in(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
     let bounds = super::batch::bounds(conn)?;
     let mut walks = Walks::default();
-    let mut untallied = 0u64;
     let mut hidden: BTreeMap<String, i64> = BTreeMap::new();
     // Pairs found in the lookup lately: a busy second's pairs recur batch after batch.
     let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
@@ -213,7 +212,7 @@ fn verify_in(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
         for r in rows {
             let tally = r.opt_text(8);
             if matches!(tally, Ok(None)) {
-                untallied += 1;
+                walks.untallied += 1;
             }
             let row = Row {
                 id: r.int(0)?,
@@ -258,7 +257,6 @@ fn verify_in(conn: &Conn, key: &KeyedHasher) -> Result<Report, StoreError> {
         }
     }
     let mut report = walks.finish(false);
-    report.untallied = untallied;
     for (node, id) in hidden {
         report.hidden_from_actor_queries(id, &node);
     }
@@ -275,6 +273,8 @@ struct Walks {
     /// The last record id of every row so far, whatever its chain: ids are global, so a
     /// row's ids must all come after it.
     global_last: Option<i64>,
+    /// Batches read without a tally ([`Report::untallied`]).
+    untallied: u64,
 }
 
 impl Walks {
@@ -329,7 +329,7 @@ impl Walks {
         }
         Report {
             chains,
-            untallied: 0,
+            untallied: self.untallied,
         }
     }
 }

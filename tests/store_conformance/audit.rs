@@ -26,7 +26,8 @@ pub fn records(n: usize, day: u32) -> Vec<AuditRecord> {
         .collect()
 }
 
-fn intact(report: &Report, node: &str) -> u64 {
+/// The records of `node`'s chain, which must be intact.
+pub fn intact(report: &Report, node: &str) -> u64 {
     match report.chain(node) {
         Some(Verdict::Intact { records, .. }) => *records,
         other => panic!("chain {node:?}: {other:?} in {report:?}"),

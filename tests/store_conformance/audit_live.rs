@@ -1,17 +1,10 @@
 //! Verifying a trail that gateways are still appending to: `verify` reads one snapshot.
 
-use erpgate::audit::chain::{self, Report, Verdict};
+use erpgate::audit::chain;
 use erpgate::crypto::MasterKey;
 
-use super::audit::records;
+use super::audit::{intact, records};
 use super::{migrated, Open};
-
-fn intact(report: &Report, node: &str) -> u64 {
-    match report.chain(node) {
-        Some(Verdict::Intact { records, .. }) => *records,
-        other => panic!("chain {node:?}: {other:?} in {report:?}"),
-    }
-}
 
 /// `verify` reads the trail as of one moment: batches a gateway appends meanwhile, each
 /// widening the trail's span past what it was when verification began, are left for the next
