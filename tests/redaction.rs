@@ -120,10 +120,20 @@ fn fields_are_masked_per_tenant_and_policy_and_links_point_at_the_gateway() {
     let target = format!("{V}/externalBankAccounts?limit=5");
     let r = gw.get_as(&vendor, &target);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.header("content-length").is_none(), "length changes");
-    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    // Oracle's answer arrives whole, so the masked body goes out with its own length, not
+    // Oracle's (`gateway::framing`), and unchunked.
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str()),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.header("transfer-encoding"), None);
     assert!(r.header("x-request-id").is_some());
     let got = r.json();
+    let oracle = direct_raw(&gw, "GET", &target, "");
+    assert_eq!(oracle.status, 200);
+    assert_ne!(r.body.len(), oracle.body.len(), "the masked body is not Oracle's");
     let mut want = direct(&gw, &target);
     let items = want["items"].as_array_mut().expect("items");
     assert_eq!(items.len(), 5);
@@ -367,10 +377,14 @@ fn fifty_megabytes_are_redacted_with_flat_memory() {
     let mut total = 0usize;
     let mut masked = 0usize;
     let mut carry = Vec::new();
+    let mut head = Vec::new();
     loop {
         let n = s.read(&mut buf).expect("read");
         if n == 0 {
             break;
+        }
+        if head.len() < 4096 {
+            head.extend_from_slice(&buf[..n.min(4096)]);
         }
         total += n;
         carry.extend_from_slice(&buf[..n]);
@@ -387,6 +401,11 @@ fn fifty_megabytes_are_redacted_with_flat_memory() {
     let after = peak_kib(pid);
     eprintln!("peak RSS {before} KiB -> {after} KiB over {total} bytes");
     assert!(total > 50_000_000, "{total} bytes");
+    // Far too long to arrive with its head: streamed, chunked, nothing held back for a length.
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let head = head.split("\r\n\r\n").next().expect("head");
+    assert!(head.contains("\r\ntransfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
     assert!(masked >= items - 10, "{masked} of {items} masked");
     assert!(
         after.saturating_sub(before) < 16 * 1024,
@@ -450,7 +469,21 @@ fn masked_responses_carry_no_length_or_tag_of_the_unmasked_body() {
     let get = gw.get_as(&ap, &item);
     assert_eq!(get.status, 200, "{}", get.text());
     assert!(get.header("etag").is_none());
-    assert!(get.header("content-length").is_none());
+    // The GET says its masked body's length (the body was whole before its head went out),
+    // never Oracle's; HEAD fetches no body to measure and keeps the chunked head.
+    let oracle_get = direct_raw(&gw, "GET", &item, "");
+    assert_eq!(
+        oracle.header("content-length"),
+        Some(oracle_get.body.len().to_string().as_str())
+    );
+    assert_eq!(
+        get.header("content-length"),
+        Some(get.body.len().to_string().as_str()),
+        "{:?}",
+        get.headers
+    );
+    assert_ne!(get.body.len(), oracle_get.body.len());
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     assert!(get.json()["TaxpayerId"]
         .as_str()
         .is_some_and(|t| t.starts_with("[REDACTED]")));

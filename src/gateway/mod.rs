@@ -10,6 +10,7 @@ pub mod client_ip;
 pub mod context;
 pub mod cors;
 pub mod deny;
+pub mod framing;
 pub mod front;
 pub mod governed;
 pub mod launch;
@@ -65,6 +66,12 @@ impl ProxyHttp for Gateway {
             self.app.compiled.load_full(),
             self.app.directory.load_full(),
         )
+    }
+
+    /// The downstream modules: the masked response's framing ([`framing::install`]), in place
+    /// of Pingora's switched-off compression module.
+    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
+        framing::install(modules);
     }
 
     /// The front saw bytes of a next request behind this one (`front::PipelinedBytes`):
@@ -272,6 +279,9 @@ impl ProxyHttp for Gateway {
         let http10 = req.version <= http::Version::HTTP_10;
         match crate::redact::body::on_header(upstream_response, rules, head, http10)? {
             Ok(masker) => {
+                if masker.is_some() {
+                    framing::arm(session);
+                }
                 ctx.body_redaction = masker.map(Box::new);
                 Ok(())
             }
@@ -285,11 +295,12 @@ impl ProxyHttp for Gateway {
     }
 
     /// Phase `response_body_filter`: masks the body chunk by chunk when it is redacted (an
-    /// invalid document aborts the response: what went out was masked, the rest never goes),
-    /// then feeds the audit preview with what the client gets. Nothing is stored.
+    /// invalid document aborts the response: what went out was masked, the rest never goes)
+    /// and counts what leaves for the masked response's framing ([`framing`]), then feeds the
+    /// audit preview with what the client gets. Nothing is stored.
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
@@ -304,6 +315,7 @@ impl ProxyHttp for Gateway {
                 *body = None;
                 return Error::e_explain(ErrorType::InternalError, "redaction failed mid-stream");
             }
+            framing::counted(session, body, end_of_stream);
         }
         if let Some(b) = body {
             ctx.response_preview.feed(b);

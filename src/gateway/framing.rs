@@ -1,0 +1,238 @@
+//! A masked response's framing: `Content-Length` when the whole masked body is known before
+//! its head goes out, chunked otherwise.
+//!
+//! A masked body cannot keep Oracle's `Content-Length`, and `response_filter` runs on the head
+//! before any of the body is seen, so `redact::body::on_header` frames it chunked. Pingora
+//! 0.9 flushes a head without `Content-Length` at once, writes each chunk in a flushed write of
+//! its own and the last chunk in a third: three writes where the unmasked answer is one.
+//!
+//! Pingora, however, runs the proxy's filters over every upstream task that is ready (head,
+//! body, end) before it runs the downstream modules' filters and writes the batch
+//! (`process_upstream_tasks`, then `write_response_tasks`). So when Oracle's whole answer
+//! arrived at once, which is usual for a modest body, the masker has seen all of it by the
+//! time [`MaskedFraming`]'s header filter sees the head. The head then goes out with the masked
+//! body's exact length and no `Transfer-Encoding`, buffered with the body into one write.
+//! When the body arrives over several batches the head has gone chunked already, and the body
+//! streams as before: nothing is held back to learn a length.
+//!
+//! The length said is the masked body's: what the client receives. Nothing of the unmasked
+//! body's length leaves (a HEAD answer keeps the chunked head it always had, since no body is
+//! fetched to measure).
+
+use std::any::Any;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::modules::http::{HttpModule, HttpModuleBuilder, HttpModules, Module};
+use pingora::proxy::Session;
+
+/// Where one response's framing stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum State {
+    /// No masked body for this response (yet): the head is left as it is.
+    #[default]
+    Idle,
+    /// The head will be masked and has not gone out; the masked bytes so far.
+    Counting(u64),
+    /// The whole masked body is known before the head went out: its length.
+    Whole(u64),
+    /// The head went out: framing is settled.
+    Sent,
+}
+
+/// The downstream module that gives a masked response its length when it can (see the module
+/// documentation). One per request.
+#[derive(Debug, Default)]
+pub struct MaskedFraming {
+    state: State,
+}
+
+impl MaskedFraming {
+    /// The head about to be filtered is masked: count its body from here.
+    fn arm(&mut self) {
+        if self.state == State::Idle {
+            self.state = State::Counting(0);
+        }
+    }
+
+    /// `len` masked bytes leave for the client; `end`: the body ends with them.
+    fn counted(&mut self, len: usize, end: bool) {
+        if let State::Counting(n) = self.state {
+            let n = n.saturating_add(len as u64);
+            self.state = if end {
+                State::Whole(n)
+            } else {
+                State::Counting(n)
+            };
+        }
+    }
+
+    /// Frames `resp` by what is known now. An informational head (`100 Continue`) is not the
+    /// answer and leaves the state alone.
+    fn frame(&mut self, resp: &mut ResponseHeader) -> pingora::Result<()> {
+        if resp.status.is_informational() {
+            return Ok(());
+        }
+        if let State::Whole(n) = self.state {
+            resp.remove_header(&http::header::TRANSFER_ENCODING);
+            resp.insert_header("Content-Length", n)?;
+        }
+        self.state = State::Sent;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl HttpModule for MaskedFraming {
+    async fn response_header_filter(
+        &mut self,
+        resp: &mut ResponseHeader,
+        _end_of_stream: bool,
+    ) -> pingora::Result<()> {
+        self.frame(resp)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Builds a [`MaskedFraming`] per request.
+struct MaskedFramingBuilder;
+
+impl HttpModuleBuilder for MaskedFramingBuilder {
+    fn init(&self) -> Module {
+        Box::new(MaskedFraming::default())
+    }
+}
+
+/// The gateway's downstream modules: [`MaskedFraming`] only. Pingora's default, a response
+/// compression module switched off, is left out: the gateway never compresses (it asks Oracle
+/// for identity bodies when it redacts, and passes other encodings through untouched).
+pub fn install(modules: &mut HttpModules) {
+    modules.add_module(Box::new(MaskedFramingBuilder));
+}
+
+/// From `response_filter`, once the response is known to be masked.
+pub fn arm(session: &mut Session) {
+    if let Some(m) = session.downstream_modules_ctx.get_mut::<MaskedFraming>() {
+        m.arm();
+    }
+}
+
+/// From `response_body_filter`, with the masked chunk as it leaves for the client.
+pub fn counted(session: &mut Session, body: &Option<Bytes>, end: bool) {
+    if let Some(m) = session.downstream_modules_ctx.get_mut::<MaskedFraming>() {
+        m.counted(body.as_ref().map_or(0, Bytes::len), end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked_head(status: u16) -> ResponseHeader {
+        let mut h = ResponseHeader::build(status, None).expect("head");
+        h.insert_header("Content-Type", "application/json")
+            .expect("type");
+        h.insert_header("Transfer-Encoding", "chunked")
+            .expect("te");
+        h
+    }
+
+    fn framed(resp: &ResponseHeader) -> (Option<String>, Option<String>) {
+        let get = |n: http::header::HeaderName| {
+            resp.headers
+                .get(n)
+                .map(|v| v.to_str().expect("ascii").to_string())
+        };
+        (
+            get(http::header::CONTENT_LENGTH),
+            get(http::header::TRANSFER_ENCODING),
+        )
+    }
+
+    #[test]
+    fn a_body_whole_before_the_head_goes_out_is_sent_with_its_masked_length() {
+        let mut m = MaskedFraming::default();
+        m.arm();
+        m.counted(100, false);
+        m.counted(0, false);
+        m.counted(23, true);
+        let mut head = chunked_head(200);
+        m.frame(&mut head).expect("frame");
+        assert_eq!(framed(&head), (Some("123".into()), None));
+        // The wire form says it once, spelled as set.
+        let mut wire = bytes::BytesMut::new();
+        head.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire.to_vec()).expect("ascii");
+        assert_eq!(wire.matches("Content-Length: 123\r\n").count(), 1, "{wire}");
+        assert!(!wire.to_ascii_lowercase().contains("transfer-encoding"));
+    }
+
+    #[test]
+    fn an_empty_masked_body_says_zero() {
+        let mut m = MaskedFraming::default();
+        m.arm();
+        m.counted(0, true);
+        let mut head = chunked_head(200);
+        m.frame(&mut head).expect("frame");
+        assert_eq!(framed(&head), (Some("0".into()), None));
+    }
+
+    #[test]
+    fn a_body_still_arriving_leaves_the_head_chunked_and_later_chunks_change_nothing() {
+        let mut m = MaskedFraming::default();
+        m.arm();
+        m.counted(4096, false);
+        let mut head = chunked_head(200);
+        m.frame(&mut head).expect("frame");
+        assert_eq!(framed(&head), (None, Some("chunked".into())));
+        // The rest arrives after the head went out: nothing to frame any more.
+        m.counted(10, true);
+        m.arm();
+        assert_eq!(m.state, State::Sent);
+        let mut again = chunked_head(502);
+        m.frame(&mut again).expect("frame");
+        assert_eq!(framed(&again), (None, Some("chunked".into())));
+    }
+
+    #[test]
+    fn unmasked_responses_and_informational_heads_are_left_alone() {
+        // Never armed: an unmasked answer keeps its own framing, even if chunks are counted.
+        let mut m = MaskedFraming::default();
+        m.counted(5, true);
+        let mut head = chunked_head(200);
+        m.frame(&mut head).expect("frame");
+        assert_eq!(framed(&head), (None, Some("chunked".into())));
+
+        // A `100 Continue` before the answer settles nothing.
+        let mut m = MaskedFraming::default();
+        m.arm();
+        let mut cont = ResponseHeader::build(100, None).expect("head");
+        m.frame(&mut cont).expect("frame");
+        assert!(cont.headers.get(http::header::CONTENT_LENGTH).is_none());
+        m.counted(7, true);
+        let mut head = chunked_head(200);
+        m.frame(&mut head).expect("frame");
+        assert_eq!(framed(&head), (Some("7".into()), None));
+    }
+
+    #[test]
+    fn a_masking_failure_never_gets_a_length() {
+        // The masker failed at the end: the body filter returns the error before counting the
+        // end, so the refusal's head (written by `fail_to_proxy`) is framed by its own writer.
+        let mut m = MaskedFraming::default();
+        m.arm();
+        m.counted(50, false);
+        let mut refusal = ResponseHeader::build(502, None).expect("head");
+        refusal.insert_header("Content-Length", "61").expect("cl");
+        m.frame(&mut refusal).expect("frame");
+        assert_eq!(framed(&refusal), (Some("61".into()), None));
+    }
+}
