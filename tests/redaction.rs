@@ -120,20 +120,19 @@ fn fields_are_masked_per_tenant_and_policy_and_links_point_at_the_gateway() {
     let target = format!("{V}/externalBankAccounts?limit=5");
     let r = gw.get_as(&vendor, &target);
     assert_eq!(r.status, 200, "{}", r.text());
-    // Oracle's answer arrives whole, so the masked body goes out with its own length, not
-    // Oracle's (`gateway::framing`), and unchunked.
-    assert_eq!(
-        r.header("content-length"),
-        Some(r.body.len().to_string().as_str()),
-        "{:?}",
-        r.headers
-    );
+    // Oracle's answer arrives whole, so the masked body goes out with a length, not chunked
+    // (`gateway::framing`; that the length is exact is the keep-alive test's work below).
+    assert!(r.header("content-length").is_some(), "{:?}", r.headers);
     assert_eq!(r.header("transfer-encoding"), None);
     assert!(r.header("x-request-id").is_some());
     let got = r.json();
     let oracle = direct_raw(&gw, "GET", &target, "");
     assert_eq!(oracle.status, 200);
-    assert_ne!(r.body.len(), oracle.body.len(), "the masked body is not Oracle's");
+    assert_ne!(
+        r.body.len(),
+        oracle.body.len(),
+        "the masked body is not Oracle's"
+    );
     let mut want = direct(&gw, &target);
     let items = want["items"].as_array_mut().expect("items");
     assert_eq!(items.len(), 5);
@@ -453,7 +452,7 @@ fn masked_responses_carry_no_length_or_tag_of_the_unmasked_body() {
         .to_string();
     assert!(tag.starts_with('"'), "strong: {tag}");
 
-    // Through the gateway (the tenant masks TaxpayerId): HEAD gets its GET's header.
+    // Through the gateway (the tenant masks TaxpayerId): HEAD gets its GET's fields, chunked.
     let head = support::http::raw_head(
         gw.addr,
         &request("HEAD", &item, &[("Authorization", &auth)], None),
@@ -472,17 +471,10 @@ fn masked_responses_carry_no_length_or_tag_of_the_unmasked_body() {
     // The GET says its masked body's length (the body was whole before its head went out),
     // never Oracle's; HEAD fetches no body to measure and keeps the chunked head.
     let oracle_get = direct_raw(&gw, "GET", &item, "");
-    assert_eq!(
-        oracle.header("content-length"),
-        Some(oracle_get.body.len().to_string().as_str())
-    );
-    assert_eq!(
-        get.header("content-length"),
-        Some(get.body.len().to_string().as_str()),
-        "{:?}",
-        get.headers
-    );
-    assert_ne!(get.body.len(), oracle_get.body.len());
+    let oracle_len = oracle_get.body.len().to_string();
+    assert_eq!(oracle.header("content-length"), Some(oracle_len.as_str()));
+    let said = get.header("content-length").expect("a length");
+    assert_ne!(said, oracle_len, "Oracle's length never leaves");
     assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     assert!(get.json()["TaxpayerId"]
         .as_str()
@@ -593,4 +585,74 @@ redact = [ { path = "**.IBAN", action = "mask" } ]
         "[withheld: redaction rules apply and the body is not JSON]"
     );
     assert!(!rec.to_string().contains(&iban));
+}
+
+/// Reads one response and the bytes after it up to the end of the connection.
+fn response_then_rest(s: &mut std::io::BufReader<TcpStream>) -> (support::Response, Vec<u8>) {
+    let r = support::http::read_response(s).expect("response");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("rest");
+    (r, rest)
+}
+
+#[test]
+fn masked_answers_framed_by_their_length_keep_a_kept_alive_connection_in_step() {
+    let gw = start();
+    let vendor = gw.issue("vendor-reader");
+    let auth = vendor.basic();
+    let targets = [
+        format!("{V}/suppliers/1001"),
+        format!("{V}/externalBankAccounts?limit=5"),
+        format!("{V}/suppliers?limit=3"),
+    ];
+    // The same answers, each on a connection of its own, closed after it: the reference.
+    let mut alone = Vec::new();
+    for t in &targets {
+        let mut s = std::io::BufReader::new(TcpStream::connect(gw.addr).expect("connect"));
+        s.get_mut()
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        s.get_mut()
+            .write_all(&request("GET", t, &[("Authorization", &auth)], None))
+            .expect("send");
+        let (r, rest) = response_then_rest(&mut s);
+        assert_eq!(r.status, 200, "{t}: {}", r.text());
+        assert!(rest.is_empty(), "{t}: bytes after the answer");
+        alone.push(r);
+    }
+
+    // All three on one kept-alive connection, then a last one that closes it. Were a length
+    // too long, an answer would swallow the start of the next; too short, the next would
+    // start inside a body; either way a head or a document below would not parse.
+    let mut s = std::io::BufReader::new(TcpStream::connect(gw.addr).expect("connect"));
+    s.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    for (t, want) in targets.iter().zip(&alone) {
+        let raw =
+            format!("GET {t} HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: {auth}\r\n\r\n");
+        s.get_mut().write_all(raw.as_bytes()).expect("send");
+        let r = support::http::read_response(&mut s).expect("answer");
+        assert_eq!(r.status, 200, "{t}: {}", r.text());
+        let said: usize = r
+            .header("content-length")
+            .unwrap_or_else(|| panic!("{t}: framed by length: {:?}", r.headers))
+            .parse()
+            .expect("a number");
+        assert_eq!(said, want.body.len(), "{t}: the same body as alone");
+        assert_eq!(r.json(), want.json(), "{t}");
+        assert!(!r.text().contains("NWBK"), "{t}: masked");
+    }
+    s.get_mut()
+        .write_all(&request(
+            "GET",
+            &targets[0],
+            &[("Authorization", &auth)],
+            None,
+        ))
+        .expect("send");
+    let (last, rest) = response_then_rest(&mut s);
+    assert_eq!(last.status, 200);
+    assert_eq!(last.json(), alone[0].json());
+    assert!(rest.is_empty(), "bytes after the last answer: {rest:?}");
 }

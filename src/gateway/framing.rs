@@ -4,20 +4,23 @@
 //! A masked body cannot keep Oracle's `Content-Length`, and `response_filter` runs on the head
 //! before any of the body is seen, so `redact::body::on_header` frames it chunked. Pingora
 //! 0.9 flushes a head without `Content-Length` at once, writes each chunk in a flushed write of
-//! its own and the last chunk in a third: three writes where the unmasked answer is one.
+//! its own and the last chunk in another: two writes more than the unmasked answer's.
 //!
 //! Pingora, however, runs the proxy's filters over every upstream task that is ready (head,
 //! body, end) before it runs the downstream modules' filters and writes the batch
 //! (`process_upstream_tasks`, then `write_response_tasks`). So when Oracle's whole answer
 //! arrived at once, which is usual for a modest body, the masker has seen all of it by the
 //! time [`MaskedFraming`]'s header filter sees the head. The head then goes out with the masked
-//! body's exact length and no `Transfer-Encoding`, buffered with the body into one write.
-//! When the body arrives over several batches the head has gone chunked already, and the body
-//! streams as before: nothing is held back to learn a length.
+//! body's exact length and no `Transfer-Encoding`, buffered with the body: one write while
+//! both fit Pingora's write buffer (1,460 bytes), else the head and then the body, as for an
+//! unmasked answer of that size. When the body arrives over several batches the head has gone
+//! chunked already, and the body streams as before: nothing is held back to learn a length.
+//! Which way a response goes depends on how Oracle's bytes arrived; both are valid HTTP.
 //!
 //! The length said is the masked body's: what the client receives. Nothing of the unmasked
-//! body's length leaves (a HEAD answer keeps the chunked head it always had, since no body is
-//! fetched to measure).
+//! body's length leaves (a HEAD answer keeps its chunked head, since no body is fetched to
+//! measure). The module's body filter checks the bytes written against the length said
+//! ([`MaskedFraming::check`]).
 
 use std::any::Any;
 
@@ -37,7 +40,9 @@ enum State {
     Counting(u64),
     /// The whole masked body is known before the head went out: its length.
     Whole(u64),
-    /// The head went out: framing is settled.
+    /// The head says `Content-Length: said`; the body bytes written against it so far.
+    Framed { said: u64, seen: u64 },
+    /// The head went out without a length of ours: framing is settled.
     Sent,
 }
 
@@ -74,11 +79,29 @@ impl MaskedFraming {
         if resp.status.is_informational() {
             return Ok(());
         }
-        if let State::Whole(n) = self.state {
+        let state = std::mem::replace(&mut self.state, State::Sent);
+        if let State::Whole(n) = state {
             resp.remove_header(&http::header::TRANSFER_ENCODING);
             resp.insert_header("Content-Length", n)?;
+            self.state = State::Framed { said: n, seen: 0 };
         }
-        self.state = State::Sent;
+        Ok(())
+    }
+
+    /// Checks the body written against the length said. The module's filters run over the
+    /// whole batch before any of it is written, so a mismatch (only possible if something
+    /// changed the body after `response_body_filter` counted it) fails the response before a
+    /// byte leaves, instead of a truncated or hanging answer on a connection kept alive.
+    fn check(&mut self, len: usize, end: bool) -> pingora::Result<()> {
+        if let State::Framed { said, seen } = &mut self.state {
+            *seen = seen.saturating_add(len as u64);
+            if *seen > *said || (end && *seen != *said) {
+                return pingora::Error::e_explain(
+                    pingora::ErrorType::InternalError,
+                    "masked body length differs from the length framed",
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -91,6 +114,14 @@ impl HttpModule for MaskedFraming {
         _end_of_stream: bool,
     ) -> pingora::Result<()> {
         self.frame(resp)
+    }
+
+    fn response_body_filter(
+        &mut self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+    ) -> pingora::Result<()> {
+        self.check(body.as_ref().map_or(0, Bytes::len), end_of_stream)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -140,8 +171,7 @@ mod tests {
         let mut h = ResponseHeader::build(status, None).expect("head");
         h.insert_header("Content-Type", "application/json")
             .expect("type");
-        h.insert_header("Transfer-Encoding", "chunked")
-            .expect("te");
+        h.insert_header("Transfer-Encoding", "chunked").expect("te");
         h
     }
 
@@ -176,6 +206,32 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_differs_from_the_length_said_fails_before_it_is_written() {
+        let framed = |n: u64| {
+            let mut m = MaskedFraming::default();
+            m.arm();
+            m.counted(n as usize, true);
+            m.frame(&mut chunked_head(200)).expect("frame");
+            m
+        };
+        // Exactly as said, in any split: fine.
+        let mut m = framed(10);
+        m.check(4, false).expect("part");
+        m.check(6, true).expect("rest");
+        // Longer than said.
+        let mut m = framed(10);
+        m.check(8, false).expect("part");
+        assert!(m.check(3, false).is_err());
+        // Shorter than said at the end.
+        let mut m = framed(10);
+        assert!(m.check(9, true).is_err());
+        // Not framed by us: nothing is checked.
+        let mut m = MaskedFraming::default();
+        m.frame(&mut chunked_head(200)).expect("frame");
+        m.check(1_000, true).expect("chunked");
+    }
+
+    #[test]
     fn an_empty_masked_body_says_zero() {
         let mut m = MaskedFraming::default();
         m.arm();
@@ -197,6 +253,8 @@ mod tests {
         m.counted(10, true);
         m.arm();
         assert_eq!(m.state, State::Sent);
+        m.check(10, true)
+            .expect("streamed chunked: nothing to check");
         let mut again = chunked_head(502);
         m.frame(&mut again).expect("frame");
         assert_eq!(framed(&again), (None, Some("chunked".into())));

@@ -84,9 +84,10 @@ fn weaken(etag: &[u8]) -> Vec<u8> {
 
 /// Decides, from the response header, whether the body goes through the masker, and adjusts
 /// the header when it does: `Content-Length` and digests removed (the length changes), range
-/// support withdrawn, chunked framing for HTTP/1.1 clients. A HEAD response gets exactly the
-/// header its GET would (the same checks and framing; Pingora sends no body), so the unmasked
-/// body's length never leaves.
+/// support withdrawn, chunked framing for HTTP/1.1 clients (`gateway::framing` gives the head
+/// the masked body's own length instead when the whole body arrived with it). A HEAD response
+/// gets the header its GET would, chunked (the same checks; Pingora sends no body, and none is
+/// fetched to measure), so the unmasked body's length never leaves.
 ///
 /// With masking rules (not only link rewriting) `ETag` is dropped on every response, 304 and
 /// HEAD included: Oracle computed it over the unmasked body, so it would let a caller test
