@@ -419,11 +419,22 @@ impl JsonMasker {
             out.extend_from_slice(mask);
             return;
         }
-        let tail: String = (self.ring_len - 4..self.ring_len)
-            .map(|k| self.ring[k % 4])
-            .collect();
-        let escaped = serde_json::to_string(&tail).unwrap_or_default();
+        // The four characters, UTF-8 on the stack (at most 16 bytes), then written JSON-escaped
+        // straight into `out` in place of the mask's closing quote: no allocation per value.
+        let mut buf = [0u8; 16];
+        let mut len = 0;
+        for k in self.ring_len - 4..self.ring_len {
+            len += self.ring[k % 4].encode_utf8(&mut buf[len..]).len();
+        }
+        let tail = std::str::from_utf8(&buf[..len]).unwrap_or_default();
         out.extend_from_slice(&mask[..mask.len().saturating_sub(1)]);
-        out.extend_from_slice(escaped.get(1..).unwrap_or("\"").as_bytes());
+        let quote = out.len();
+        if serde_json::to_writer(&mut *out, tail).is_ok() {
+            // `to_writer` opened the string again: drop that quote.
+            out.remove(quote);
+        } else {
+            out.truncate(quote);
+            out.push(b'"');
+        }
     }
 }

@@ -478,3 +478,23 @@ fn the_strongest_matching_action_wins() {
         r#"{"a":"****","y":{"a":"****3456"}}"#
     );
 }
+
+#[test]
+fn last4_keeps_escaped_and_wide_characters_as_valid_json() {
+    let r = rules(&[("a", MaskAction::Last4)]);
+    // Last four: a backslash, a newline, an emoji (a surrogate pair when escaped), a quote.
+    let input = br#"{"a":"secret-\\\n\ud83d\ude00\"","b":1}"#;
+    for cut in 0..input.len() {
+        let (out, stats) = run_chunks(&r, input, &[cut]).expect("masked");
+        let v: Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(
+            v,
+            json!({"a": "****\\\n\u{1F600}\"", "b": 1}),
+            "cut at {cut}"
+        );
+        assert_eq!(stats.values_masked, 1);
+    }
+    // Four characters or fewer: the mask alone.
+    let (out, _) = run_chunks(&r, br#"{"a":"\u00e9xy"}"#, &[]).expect("masked");
+    assert_eq!(out, br#"{"a":"****"}"#);
+}
