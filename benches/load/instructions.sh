@@ -46,6 +46,7 @@ trap 'cleanup; [ -n "${CG_KEEP:-}" ] && cp "$CG_DIR"/cg.* "$CG_KEEP"/ 2>/dev/nul
 TARGETS=(
   "bare|$BARE_PID|$BARE_PORT|$ITEM|200|$UPSTREAM_AUTH"
   "erpgate-basic|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC"
+  "erpgate-basic-redacted|$GW_PID|$GW_PORT|$ITEM|200|$MASKED_BASIC"
   "erpgate-apikey|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_KEY"
   "erpgate-bearer|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BEARER"
   "erpgate-collection|$GW_PID|$GW_PORT|$COLL|200|$PLAIN_BASIC"
@@ -91,5 +92,6 @@ for peer in nginx nginx-gateway haproxy-gateway; do
     echo "$peer / bare: $(ratio "${IPR[$peer]}" "${IPR[bare]}") instructions per request"
   fi
 done
+echo "redaction on / off (item): $(ratio "${IPR[erpgate-basic-redacted]}" "${IPR[erpgate-basic]}") instructions per request"
 echo "redaction on / off (10-supplier collection): $(ratio "${IPR[erpgate-collection-redacted]}" "${IPR[erpgate-collection]}") instructions per request"
 echo "denials vs relay: 401 $(ratio "${IPR[erpgate-deny-401]}" "${IPR[erpgate-basic]}"), 403 $(ratio "${IPR[erpgate-deny-403]}" "${IPR[erpgate-basic]}")"
