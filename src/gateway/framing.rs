@@ -189,11 +189,7 @@ mod tests {
 
     #[test]
     fn a_body_whole_before_the_head_goes_out_is_sent_with_its_masked_length() {
-        let mut m = MaskedFraming::default();
-        m.arm();
-        m.counted(100, false);
-        m.counted(0, false);
-        m.counted(23, true);
+        let mut m = armed(&[(100, false), (0, false), (23, true)]);
         let mut head = chunked_head(200);
         m.frame(&mut head).expect("frame");
         assert_eq!(framed(&head), (Some("123".into()), None));
@@ -207,10 +203,8 @@ mod tests {
 
     #[test]
     fn a_body_that_differs_from_the_length_said_fails_before_it_is_written() {
-        let framed = |n: u64| {
-            let mut m = MaskedFraming::default();
-            m.arm();
-            m.counted(n as usize, true);
+        let framed = |n: usize| {
+            let mut m = armed(&[(n, true)]);
             m.frame(&mut chunked_head(200)).expect("frame");
             m
         };
@@ -231,33 +225,46 @@ mod tests {
         m.check(1_000, true).expect("chunked");
     }
 
-    #[test]
-    fn an_empty_masked_body_says_zero() {
+    /// A module armed for a masked answer, then told of these chunks (length, end).
+    fn armed(chunks: &[(usize, bool)]) -> MaskedFraming {
         let mut m = MaskedFraming::default();
         m.arm();
-        m.counted(0, true);
+        for &(len, end) in chunks {
+            m.counted(len, end);
+        }
+        m
+    }
+
+    /// Frames a fresh chunked 200 head with `m` and says how it is framed.
+    fn frame_fresh(m: &mut MaskedFraming) -> (Option<String>, Option<String>) {
         let mut head = chunked_head(200);
         m.frame(&mut head).expect("frame");
-        assert_eq!(framed(&head), (Some("0".into()), None));
+        framed(&head)
+    }
+
+    fn is_chunked(f: &(Option<String>, Option<String>)) -> bool {
+        f.0.is_none() && f.1.as_deref() == Some("chunked")
+    }
+
+    #[test]
+    fn an_empty_masked_body_says_zero() {
+        assert_eq!(
+            frame_fresh(&mut armed(&[(0, true)])),
+            (Some("0".into()), None)
+        );
     }
 
     #[test]
     fn a_body_still_arriving_leaves_the_head_chunked_and_later_chunks_change_nothing() {
-        let mut m = MaskedFraming::default();
-        m.arm();
-        m.counted(4096, false);
-        let mut head = chunked_head(200);
-        m.frame(&mut head).expect("frame");
-        assert_eq!(framed(&head), (None, Some("chunked".into())));
+        let mut m = armed(&[(4096, false)]);
+        assert!(is_chunked(&frame_fresh(&mut m)));
         // The rest arrives after the head went out: nothing to frame any more.
         m.counted(10, true);
         m.arm();
         assert_eq!(m.state, State::Sent);
         m.check(10, true)
             .expect("streamed chunked: nothing to check");
-        let mut again = chunked_head(502);
-        m.frame(&mut again).expect("frame");
-        assert_eq!(framed(&again), (None, Some("chunked".into())));
+        assert!(is_chunked(&frame_fresh(&mut m)));
     }
 
     #[test]
@@ -265,29 +272,22 @@ mod tests {
         // Never armed: an unmasked answer keeps its own framing, even if chunks are counted.
         let mut m = MaskedFraming::default();
         m.counted(5, true);
-        let mut head = chunked_head(200);
-        m.frame(&mut head).expect("frame");
-        assert_eq!(framed(&head), (None, Some("chunked".into())));
+        assert!(is_chunked(&frame_fresh(&mut m)));
 
         // A `100 Continue` before the answer settles nothing.
-        let mut m = MaskedFraming::default();
-        m.arm();
+        let mut m = armed(&[]);
         let mut cont = ResponseHeader::build(100, None).expect("head");
         m.frame(&mut cont).expect("frame");
         assert!(cont.headers.get(http::header::CONTENT_LENGTH).is_none());
         m.counted(7, true);
-        let mut head = chunked_head(200);
-        m.frame(&mut head).expect("frame");
-        assert_eq!(framed(&head), (Some("7".into()), None));
+        assert_eq!(frame_fresh(&mut m), (Some("7".into()), None));
     }
 
     #[test]
     fn a_masking_failure_never_gets_a_length() {
         // The masker failed at the end: the body filter returns the error before counting the
         // end, so the refusal's head (written by `fail_to_proxy`) is framed by its own writer.
-        let mut m = MaskedFraming::default();
-        m.arm();
-        m.counted(50, false);
+        let mut m = armed(&[(50, false)]);
         let mut refusal = ResponseHeader::build(502, None).expect("head");
         refusal.insert_header("Content-Length", "61").expect("cl");
         m.frame(&mut refusal).expect("frame");
