@@ -22,20 +22,25 @@ pub fn verify_while_appending(open: Open<'_>) {
     {
         chain::append(s.conn(), &m.audit_key(), "gw-a", r).expect("append");
     }
-    let (stop, appended) = (
+    let (stop, verifying, appended) = (
+        Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicU32::new(0)),
     );
     let appender = {
-        let (stop, appended) = (stop.clone(), appended.clone());
+        let (stop, verifying, appended) = (stop.clone(), verifying.clone(), appended.clone());
         let (other, key) = (open(), m.audit_key());
         std::thread::spawn(move || {
-            // Each batch reaches one second wider than the last: every append widens the
-            // trail's span. Bounded, so a slow machine's verifications stay short.
-            for n in 1..=5_000u32 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
+            // Appends only while a verification runs, so the trail (and each verification)
+            // stays short however long the machine takes to give this thread a turn. Each batch
+            // reaches one second wider than the last: every append widens the trail's span.
+            let mut n = 0u32;
+            while !stop.load(Ordering::Acquire) && n < 20_000 {
+                if !verifying.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                    continue;
                 }
+                n += 1;
                 let mut batch = records(2, 4);
                 batch[1].ts = format!(
                     "2026-12-04T{:02}:{:02}:{:02}.000000Z",
@@ -51,22 +56,24 @@ pub fn verify_while_appending(open: Open<'_>) {
             }
         })
     };
-    while appended.load(Ordering::Acquire) == 0 {
-        std::thread::yield_now();
-    }
-    // Verifications during which the other gateway committed at least one batch.
-    let mut overlapped = 0;
-    for _ in 0..10 {
+    // At least ten verifications, and more until one ran while the other gateway committed a
+    // batch (on a busy machine the appender may not get a turn during the first few).
+    let (mut runs, mut overlapped) = (0, 0);
+    while runs < 10 || (overlapped == 0 && runs < 1_000) {
         let before = appended.load(Ordering::Acquire);
+        verifying.store(true, Ordering::Release);
         let report = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
+        let during = appended.load(Ordering::Acquire);
+        verifying.store(false, Ordering::Release);
         assert!(report.intact(), "{report:?}");
-        overlapped += u32::from(appended.load(Ordering::Acquire) > before);
+        overlapped += u32::from(during > before);
+        runs += 1;
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::Release);
     appender.join().expect("appender");
     assert!(
         overlapped > 0,
-        "no verification ran while batches were appended"
+        "no verification ran while batches were appended ({runs} runs)"
     );
     let after = chain::verify_db(s.conn(), &m.audit_key()).expect("verify");
     let total = u64::from(appended.load(Ordering::Acquire));
