@@ -7,6 +7,8 @@ mod support;
 
 #[path = "store_conformance/audit.rs"]
 mod audit;
+#[path = "store_conformance/audit_actor.rs"]
+mod audit_actor;
 #[path = "store_conformance/audit_live.rs"]
 mod audit_live;
 #[path = "store_conformance/audit_summary.rs"]
@@ -45,10 +47,10 @@ const CASES: &[Case] = &[
     ("audit_chain", audit::chains),
     ("audit_tampering", audit::tampering),
     ("audit_retention_and_query", audit::retention_and_query),
-    ("audit_actor_lookup", audit::actor_lookup),
+    ("audit_actor_lookup", audit_actor::actor_lookup),
     (
         "audit_actor_lookup_remembered",
-        audit::actor_lookup_remembered,
+        audit_actor::actor_lookup_remembered,
     ),
     (
         "audit_per_record_trail_migrates",
