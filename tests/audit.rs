@@ -144,9 +144,7 @@ fn tampering_is_found_and_exports_verify_independently() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN"));
 
     // Edit the database with the trigger dropped: verify names the batch the record is in.
-    let conn = rusqlite::Connection::open(gw.db_path()).expect("open");
-    conn.execute_batch("DROP TRIGGER audit_batch_no_update")
-        .expect("drop trigger");
+    let conn = gw.trail_unguarded();
     let id: i64 = conn
         .query_row(
             "SELECT id FROM audit_batch WHERE instr(records, 'ap-sync') > 0 ORDER BY id LIMIT 1",
@@ -293,9 +291,7 @@ fn an_edit_to_any_column_beside_the_hashed_record_is_named_by_verify() {
     assert_eq!(gw.stop(), Some(0));
     assert!(gw.ok(&["audit", "verify"]).contains("intact"));
     summary_counts_the_trail(&gw);
-    let conn = rusqlite::Connection::open(gw.db_path()).expect("open");
-    conn.execute_batch("DROP TRIGGER audit_batch_no_update")
-        .expect("drop trigger");
+    let conn = gw.trail_unguarded();
     // Every column of the table except the chain's own (id, records, prev_hash, hash): taken
     // from the schema, so a column added later is covered (or this test fails).
     let columns: Vec<String> = {

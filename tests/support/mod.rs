@@ -407,6 +407,16 @@ impl Gateway {
         self.dir.path().join("erpgate.db")
     }
 
+    /// The SQLite store opened directly with the trail's update trigger dropped: what someone
+    /// with the database file's rights can do, for tests that edit the trail behind the
+    /// gateway's back.
+    pub fn trail_unguarded(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.db_path()).expect("open the store");
+        conn.execute_batch("DROP TRIGGER audit_batch_no_update")
+            .expect("drop the update trigger");
+        conn
+    }
+
     /// Runs `erpgate audit query --json` with `args` and parses the records.
     pub fn audit(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let mut all = vec!["audit", "query", "--json", "--limit", "100000"];
