@@ -107,9 +107,62 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// The simulator's answers that `benches/load/instructions.sh` and `run.sh` mask: an invoice
+/// (731 bytes) and ten suppliers (6,440 bytes), as `erpgate sim` sends them, under the load
+/// configuration's three rules and the rewrite of the simulator's origin in `links`. Each
+/// iteration is one response: a masker built, fed the body whole, finished.
+fn responses(c: &mut Criterion) {
+    let rules = Arc::new(
+        MaskRules::compile(
+            &[
+                RuleSpec {
+                    path: "items[].TaxpayerId".into(),
+                    action: MaskAction::Last4,
+                },
+                RuleSpec {
+                    path: "**.TaxRegistrationNumber".into(),
+                    action: MaskAction::Mask,
+                },
+                RuleSpec {
+                    path: "**.BankAccountNumber".into(),
+                    action: MaskAction::Remove,
+                },
+            ],
+            "****",
+        )
+        .expect("rules")
+        .with_links(Some(LinkRewrite::new(
+            vec!["http://127.0.0.1:18991".into()],
+            "https://erp-gw.example.com",
+        ))),
+    );
+    let mut g = c.benchmark_group("redact_response");
+    for (name, doc) in [
+        ("invoice_item", &include_bytes!("data/sim_invoice.json")[..]),
+        (
+            "suppliers_10",
+            &include_bytes!("data/sim_suppliers_10.json")[..],
+        ),
+    ] {
+        g.throughput(Throughput::Bytes(doc.len() as u64));
+        g.bench_function(name, |b| {
+            let mut out = Vec::with_capacity(doc.len());
+            b.iter(|| {
+                out.clear();
+                let mut m = JsonMasker::new(rules.clone(), MaskLimits::default());
+                m.feed(black_box(doc), &mut out).expect("feed");
+                let stats = m.finish(&mut out).expect("finish");
+                assert!(stats.links_rewritten > 0);
+                black_box(stats)
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = redact;
     config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(3)).sample_size(30);
-    targets = benches
+    targets = benches, responses
 }
 criterion_main!(redact);

@@ -506,6 +506,12 @@ impl JsonMasker {
                 Ok(i + 1)
             }
             State::ObjKey { allow_close } => {
+                if b == b'"' && !self.error_text {
+                    let j = self.members(chunk, i, out);
+                    if j != i {
+                        return Ok(j);
+                    }
+                }
                 match b {
                     _ if is_ws(b) => {
                         if self.pending_ws < PENDING_WS_CAP {
@@ -618,6 +624,7 @@ fn is_ws(b: u8) -> bool {
 }
 
 mod error_text;
+mod members;
 mod scan;
 
 #[cfg(test)]

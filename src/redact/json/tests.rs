@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::redact::rules::{RuleSpec, Step};
 
-fn rules(specs: &[(&str, MaskAction)]) -> Arc<MaskRules> {
+pub(super) fn rules(specs: &[(&str, MaskAction)]) -> Arc<MaskRules> {
     let s: Vec<RuleSpec> = specs
         .iter()
         .map(|(p, a)| RuleSpec {
@@ -17,7 +17,7 @@ fn rules(specs: &[(&str, MaskAction)]) -> Arc<MaskRules> {
     Arc::new(MaskRules::compile(&s, "****").expect("rules"))
 }
 
-fn run_chunks(
+pub(super) fn run_chunks(
     r: &Arc<MaskRules>,
     input: &[u8],
     cuts: &[usize],
@@ -282,7 +282,7 @@ fn fifty_megabytes_stream_with_flat_memory() {
     );
 }
 
-fn value_strategy() -> impl Strategy<Value = Value> {
+pub(super) fn value_strategy() -> impl Strategy<Value = Value> {
     let key = prop_oneof![
         Just("BankAccountNumber".to_string()),
         Just("IBAN".to_string()),
@@ -374,7 +374,7 @@ fn rule_steps_are_exposed_for_the_reference() {
     );
 }
 
-fn link_rules(specs: &[(&str, MaskAction)]) -> Arc<MaskRules> {
+pub(super) fn link_rules(specs: &[(&str, MaskAction)]) -> Arc<MaskRules> {
     let base = rules(specs);
     Arc::new(
         (*base)
