@@ -86,6 +86,42 @@ fn plain_scalar_end(s: &[u8], i: usize) -> Option<usize> {
 }
 
 impl JsonMasker {
+    /// A `links[].href` member whose value, at `v`, is a string without escapes complete in
+    /// the chunk: writes the member from `start` with an upstream origin that starts the value
+    /// rewritten, exactly as `rewrite_bytes` decides it (the value's first bytes, at most the
+    /// rule's window, and the byte after them), and returns the value's end. `None`, having
+    /// written nothing, for any other value.
+    fn href_whole(
+        &mut self,
+        chunk: &[u8],
+        start: usize,
+        v: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        if chunk.get(v) != Some(&b'"') {
+            return None;
+        }
+        let close = plain_run(chunk, v + 1);
+        if chunk.get(close) != Some(&b'"') {
+            return None;
+        }
+        let links = self.rules.links()?;
+        let value = &chunk[v + 1..close];
+        let window = links.window();
+        let head = &value[..value.len().min(window)];
+        let next = value.get(window).copied().unwrap_or(b'"');
+        out.extend_from_slice(&chunk[start..=v]);
+        match links.matched(head, next) {
+            Some(n) => {
+                out.extend_from_slice(links.to());
+                out.extend_from_slice(&chunk[v + 1 + n..=close]);
+                self.stats.links_rewritten += 1;
+            }
+            None => out.extend_from_slice(&chunk[v + 1..=close]),
+        }
+        Some(close + 1)
+    }
+
     /// Reads object members whole from `start`, where a key's opening quote is, in state
     /// `ObjKey`. Returns where the byte-level path goes on: `start` itself when the first
     /// member is not one this path takes.
@@ -134,7 +170,7 @@ impl JsonMasker {
             }
             out.extend_from_slice(&self.pending);
             self.pending.clear();
-            if self.action.is_some() || self.rewrite_next {
+            if self.action.is_some() {
                 out.extend_from_slice(&chunk[i..=colon]);
                 return colon + 1;
             }
@@ -142,19 +178,31 @@ impl JsonMasker {
             // The value, with the whitespace before it; containers and anything not whole in
             // this chunk are left to the byte-level path (state `Value`).
             let v = ws_end(chunk, colon + 1);
-            let Some(end) = plain_scalar_end(chunk, v) else {
-                out.extend_from_slice(&chunk[i..v]);
-                return v;
+            let end = if self.rewrite_next {
+                let Some(end) = self.href_whole(chunk, i, v, out) else {
+                    out.extend_from_slice(&chunk[i..=colon]);
+                    return colon + 1;
+                };
+                self.rewrite_next = false;
+                end
+            } else {
+                let Some(end) = plain_scalar_end(chunk, v) else {
+                    out.extend_from_slice(&chunk[i..v]);
+                    return v;
+                };
+                out.extend_from_slice(&chunk[i..end]);
+                end
             };
             self.value_done();
 
             // After it: whitespace, then a separator and the next key's opening quote.
             let comma = ws_end(chunk, end);
+            if comma > end {
+                out.extend_from_slice(&chunk[end..comma]);
+            }
             if chunk.get(comma) != Some(&b',') {
-                out.extend_from_slice(&chunk[i..comma]);
                 return comma;
             }
-            out.extend_from_slice(&chunk[i..comma]);
             self.state = State::ObjKey { allow_close: false };
             self.key_raw_overflow = false;
             if let Some(f) = self.stack.last_mut() {
@@ -249,6 +297,32 @@ mod tests {
                 r#"{"links":[{"rel":"self","href":"https://acme.oraclecloud.com/x","name":"a"}],"I\u0042AN":"GB29","IB\"AN":"x"}"#
             ),
             r#"{"links":[{"rel":"self","href":"https://gw.example.com/x","name":"a"}],"I\u0042AN":"****","IB\"AN":"x"}"#
+        );
+        // Values around the rule's window (the longest origin and one byte), whole origins
+        // only, on both paths.
+        for (href, want) in [
+            ("https://acme.oraclecloud.com", "https://gw.example.com"),
+            ("https://acme.oraclecloud.com/", "https://gw.example.com/"),
+            ("https://acme.oraclecloud.com:443", "https://gw.example.com"),
+            ("https://acme.oraclecloud.com:443?", "https://gw.example.com?"),
+            ("https://acme.oraclecloud.com:443#a", "https://gw.example.com#a"),
+            ("https://acme.oraclecloud.com:4430/", "https://acme.oraclecloud.com:4430/"),
+            ("https://acme.oraclecloud.com:44", "https://acme.oraclecloud.com:44"),
+            ("https://acme.oraclecloud.comx", "https://acme.oraclecloud.comx"),
+            ("https://acme.oraclecloud.co", "https://acme.oraclecloud.co"),
+            ("", ""),
+        ] {
+            let doc = format!(r#"{{"links":[{{"href":"{href}","rel":"self"}}]}}"#);
+            assert_eq!(
+                masked(&r, &doc),
+                format!(r#"{{"links":[{{"href":"{want}","rel":"self"}}]}}"#),
+                "{href}"
+            );
+        }
+        // An `href` that is not a string, or not under `links[]`, is left alone.
+        assert_eq!(
+            masked(&r, r#"{"links":[{"href":7}],"href":"https://acme.oraclecloud.com/"}"#),
+            r#"{"links":[{"href":7}],"href":"https://acme.oraclecloud.com/"}"#
         );
     }
 

@@ -66,6 +66,10 @@ pub enum MaskError {
 
 const PENDING_WS_CAP: usize = 64;
 
+/// A key buffer's first capacity: Fusion's member names are rarely longer
+/// (`TaxRegistrationNumber` is 21 bytes).
+const KEY_CAPACITY: usize = 32;
+
 #[derive(Debug)]
 struct Frame {
     is_obj: bool,
@@ -179,8 +183,8 @@ impl JsonMasker {
             rules,
             limits,
             state: State::Value,
-            stack: Vec::new(),
-            pending: Vec::new(),
+            stack: Vec::with_capacity(8),
+            pending: Vec::with_capacity(KEY_CAPACITY + 8),
             pending_ws: 0,
             key_raw_overflow: false,
             esc: Esc::default(),
@@ -273,7 +277,11 @@ impl JsonMasker {
             return Err(MaskError::TooDeep);
         }
         let _ = i;
-        let mut key = self.spare_keys.pop().unwrap_or_default();
+        // Room for the usual Fusion member name, so a key does not grow its buffer.
+        let mut key = self
+            .spare_keys
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(KEY_CAPACITY));
         key.clear();
         self.stack.push(Frame {
             is_obj,
