@@ -69,14 +69,21 @@ fn number_end(s: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// The closing quote of the string starting at `i` when it is whole in `s` and has no escape
+/// or control byte.
+fn whole_string(s: &[u8], i: usize) -> Option<usize> {
+    if s.get(i) != Some(&b'"') {
+        return None;
+    }
+    let close = plain_run(s, i + 1);
+    (s.get(close) == Some(&b'"')).then_some(close)
+}
+
 /// The end of the scalar value starting at `i` when it is whole in `s` and passes through
 /// untouched by the byte-level rules: a string without escapes, a number, a literal.
 fn plain_scalar_end(s: &[u8], i: usize) -> Option<usize> {
     match s.get(i)? {
-        b'"' => {
-            let e = plain_run(s, i + 1);
-            (s.get(e) == Some(&b'"')).then_some(e + 1)
-        }
+        b'"' => whole_string(s, i).map(|close| close + 1),
         b'-' | b'0'..=b'9' => number_end(s, i),
         b't' => s[i..].starts_with(b"true").then_some(i + 4),
         b'f' => s[i..].starts_with(b"false").then_some(i + 5),
@@ -98,13 +105,7 @@ impl JsonMasker {
         v: usize,
         out: &mut Vec<u8>,
     ) -> Option<usize> {
-        if chunk.get(v) != Some(&b'"') {
-            return None;
-        }
-        let close = plain_run(chunk, v + 1);
-        if chunk.get(close) != Some(&b'"') {
-            return None;
-        }
+        let close = whole_string(chunk, v)?;
         let links = self.rules.links()?;
         let value = &chunk[v + 1..close];
         let window = links.window();
@@ -157,7 +158,8 @@ impl JsonMasker {
             self.key_raw_overflow = false;
             self.pending_ws = 0;
             self.state = State::Value;
-            if matches!(self.action, Some((_, MaskAction::Remove))) {
+            let removing = matches!(self.action, Some((_, MaskAction::Remove)));
+            if removing {
                 // The member goes, with the separator and whitespace held before it.
                 self.pending.clear();
                 if let Some(f) = self.stack.last_mut() {
@@ -166,19 +168,43 @@ impl JsonMasker {
                         f.skip_comma = true;
                     }
                 }
-                return colon + 1;
-            }
-            out.extend_from_slice(&self.pending);
-            self.pending.clear();
-            if self.action.is_some() {
-                out.extend_from_slice(&chunk[i..=colon]);
-                return colon + 1;
+            } else {
+                out.extend_from_slice(&self.pending);
+                self.pending.clear();
             }
 
             // The value, with the whitespace before it; containers and anything not whole in
-            // this chunk are left to the byte-level path (state `Value`).
+            // this chunk are left to the byte-level path (state `Value`, the action decided).
             let v = ws_end(chunk, colon + 1);
-            let end = if self.rewrite_next {
+            let end = if let Some((rule, action)) = self.action {
+                let Some(close) = whole_string(chunk, v)
+                    .filter(|&c| action != MaskAction::Last4 || chunk[v + 1..c].is_ascii())
+                else {
+                    if !removing {
+                        out.extend_from_slice(&chunk[i..=colon]);
+                    }
+                    return colon + 1;
+                };
+                self.action = None;
+                self.stats.values_masked += 1;
+                if let Some(c) = self.stats.per_rule.get_mut(rule) {
+                    *c += 1;
+                }
+                if !removing {
+                    out.extend_from_slice(&chunk[i..v]);
+                    let mask = self.rules.mask_json();
+                    let value = &chunk[v + 1..close];
+                    if action == MaskAction::Last4 && value.len() > 4 {
+                        // As `emit_last4` writes it: ASCII plain bytes need no escaping.
+                        out.extend_from_slice(&mask[..mask.len() - 1]);
+                        out.extend_from_slice(&value[value.len() - 4..]);
+                        out.push(b'"');
+                    } else {
+                        out.extend_from_slice(mask);
+                    }
+                }
+                close + 1
+            } else if self.rewrite_next {
                 let Some(end) = self.href_whole(chunk, i, v, out) else {
                     out.extend_from_slice(&chunk[i..=colon]);
                     return colon + 1;
@@ -286,6 +312,14 @@ mod tests {
             r#"{  "a" : "x"  , "b" : 2  }"#
         );
         assert_eq!(masked(&r, r#"{"IBAN":1,"IBAN":2}"#), "{}");
+        assert_eq!(masked(&r, r#"{"IBAN":"a","IBAN":"b"}"#), "{}");
+        // Masked and last-four strings of every length, ASCII or not, escaped or not; a
+        // masked number or container.
+        let doc = r#"{"items":[{"Tax":"","Acct":"x"},{"Tax":"abcd","Acct":7},{"Tax":"abcde","Acct":null},{"Tax":"é1234","Acct":{"IBAN":1}},{"Tax":"ab\"cdé","Acct":"\u0041"},{"Tax":"12345é"}]}"#;
+        assert_eq!(
+            masked(&r, doc),
+            r#"{"items":[{"Tax":"****","Acct":"****"},{"Tax":"****","Acct":"****"},{"Tax":"****bcde","Acct":"****"},{"Tax":"****1234","Acct":"****"},{"Tax":"****\"cdé","Acct":"****"},{"Tax":"****345é"}]}"#
+        );
     }
 
     #[test]
@@ -304,11 +338,26 @@ mod tests {
             ("https://acme.oraclecloud.com", "https://gw.example.com"),
             ("https://acme.oraclecloud.com/", "https://gw.example.com/"),
             ("https://acme.oraclecloud.com:443", "https://gw.example.com"),
-            ("https://acme.oraclecloud.com:443?", "https://gw.example.com?"),
-            ("https://acme.oraclecloud.com:443#a", "https://gw.example.com#a"),
-            ("https://acme.oraclecloud.com:4430/", "https://acme.oraclecloud.com:4430/"),
-            ("https://acme.oraclecloud.com:44", "https://acme.oraclecloud.com:44"),
-            ("https://acme.oraclecloud.comx", "https://acme.oraclecloud.comx"),
+            (
+                "https://acme.oraclecloud.com:443?",
+                "https://gw.example.com?",
+            ),
+            (
+                "https://acme.oraclecloud.com:443#a",
+                "https://gw.example.com#a",
+            ),
+            (
+                "https://acme.oraclecloud.com:4430/",
+                "https://acme.oraclecloud.com:4430/",
+            ),
+            (
+                "https://acme.oraclecloud.com:44",
+                "https://acme.oraclecloud.com:44",
+            ),
+            (
+                "https://acme.oraclecloud.comx",
+                "https://acme.oraclecloud.comx",
+            ),
             ("https://acme.oraclecloud.co", "https://acme.oraclecloud.co"),
             ("", ""),
         ] {
@@ -321,7 +370,10 @@ mod tests {
         }
         // An `href` that is not a string, or not under `links[]`, is left alone.
         assert_eq!(
-            masked(&r, r#"{"links":[{"href":7}],"href":"https://acme.oraclecloud.com/"}"#),
+            masked(
+                &r,
+                r#"{"links":[{"href":7}],"href":"https://acme.oraclecloud.com/"}"#
+            ),
             r#"{"links":[{"href":7}],"href":"https://acme.oraclecloud.com/"}"#
         );
     }
