@@ -39,8 +39,9 @@ AUDIT_LINGER_MS="${AUDIT_LINGER_MS-100}"
 PEER_WRAP=("${PROXY_WRAP[@]}")
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
-# CG_KEEP=DIR keeps the callgrind dumps (for callgrind_annotate).
-trap 'cleanup; [ -n "${CG_KEEP:-}" ] && cp "$CG_DIR"/cg.* "$CG_KEEP"/ 2>/dev/null; rm -rf "$CG_DIR"' EXIT
+# CG_KEEP=DIR keeps the callgrind dumps (for callgrind_annotate); DIR is created if need be.
+[ -z "${CG_KEEP:-}" ] || mkdir -p "$CG_KEEP"
+trap 'cleanup; [ -z "${CG_KEEP:-}" ] || cp "$CG_DIR"/cg.* "$CG_KEEP"/; rm -rf "$CG_DIR"' EXIT
 
 # name | pid | port | path | expected status | header
 TARGETS=(
