@@ -353,6 +353,9 @@ impl JsonMasker {
         out: &mut Vec<u8>,
     ) -> Result<usize, MaskError> {
         let b = chunk[i];
+        // Whatever this value is, a rewrite decided for it ends with it (a masked `href` must
+        // not leave the rewrite armed for the next value).
+        let rewrite = std::mem::take(&mut self.rewrite_next);
         if let Some((rule, action)) = self.action.take() {
             self.stats.values_masked += 1;
             if let Some(c) = self.stats.per_rule.get_mut(rule) {
@@ -374,13 +377,12 @@ impl JsonMasker {
             return self.start_skip(b, i);
         }
         if self.error_text && b == b'"' && self.error_free_text() {
-            self.rewrite_next = false;
             self.stats.values_masked += 1;
             self.stats.error_text_masked += 1;
             out.extend_from_slice(self.rules.mask_json());
             return self.start_skip(b, i);
         }
-        if std::mem::take(&mut self.rewrite_next) && b == b'"' {
+        if rewrite && b == b'"' {
             out.push(b);
             self.rw.clear();
             self.esc = Esc::default();
@@ -575,6 +577,7 @@ impl JsonMasker {
                                 self.flush_pending(out);
                             } else {
                                 out.push(b);
+                                self.pending_ws = 0;
                             }
                             self.state = State::Value;
                         }

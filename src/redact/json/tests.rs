@@ -289,6 +289,8 @@ pub(super) fn value_strategy() -> impl Strategy<Value = Value> {
         Just("items".to_string()),
         Just("Name".to_string()),
         Just("TaxpayerId".to_string()),
+        Just("links".to_string()),
+        Just("href".to_string()),
         "[a-zA-Z\u{e9}\"\\\\ ]{0,6}",
     ];
     let leaf = prop_oneof![
@@ -297,6 +299,8 @@ pub(super) fn value_strategy() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         (-1e9f64..1e9).prop_map(|f| json!(f)),
         "[a-zA-Z0-9 \u{e9}\u{1F600}\"\\\\\n/]{0,12}".prop_map(Value::String),
+        Just(json!("https://acme.oraclecloud.com/x")),
+        Just(json!("https://acme.oraclecloud.com:443")),
     ];
     leaf.prop_recursive(5, 64, 6, move |inner| {
         prop_oneof![
