@@ -9,11 +9,12 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use erpgate::redact::rules::LinkRewrite;
 use erpgate::redact::{JsonMasker, MaskAction, MaskLimits, MaskRules, RuleSpec};
 
-fn collection() -> Vec<u8> {
+/// A Fusion supplier collection of about `bytes` bytes.
+fn collection(bytes: usize) -> Vec<u8> {
     let mut items = Vec::new();
     let mut i = 0u64;
     let mut size = 0;
-    while size < 1_000_000 {
+    while size < bytes {
         let item = serde_json::json!({
             "SupplierId": 1001 + i,
             "Supplier": format!("Supplier {} Industrial Holdings", 1001 + i),
@@ -40,7 +41,7 @@ fn collection() -> Vec<u8> {
 }
 
 fn benches(c: &mut Criterion) {
-    let doc = collection();
+    let doc = collection(1_000_000);
     let rules = Arc::new(
         MaskRules::compile(
             &[
@@ -102,6 +103,21 @@ fn benches(c: &mut Criterion) {
                 out.extend_from_slice(black_box(chunk));
             }
             black_box(out.len())
+        })
+    });
+    g.finish();
+
+    // The bound for redaction's cost: a 64 KiB answer, fed whole.
+    let doc = collection(64 * 1024);
+    let mut g = c.benchmark_group("redact_64k");
+    g.throughput(Throughput::Bytes(doc.len() as u64));
+    g.bench_function("masker_3_rules_whole", |b| {
+        let mut out = Vec::with_capacity(doc.len());
+        b.iter(|| {
+            out.clear();
+            let mut m = JsonMasker::new(rules.clone(), MaskLimits::default());
+            m.feed(black_box(&doc), &mut out).expect("feed");
+            black_box(m.finish(&mut out).expect("finish"))
         })
     });
     g.finish();
