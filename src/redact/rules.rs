@@ -87,6 +87,10 @@ pub struct MaskRules {
     last_keys: Vec<Vec<u8>>,
     /// Bit `n` set when some final key is `n` bytes long (n < 64), a cheap pre-filter.
     key_lens: u64,
+    /// Bit `b` set when some final key starts with byte `b`: the second pre-filter, which
+    /// turns away most keys of a matching length (`href`, `name` against `IBAN`) before any
+    /// comparison.
+    key_firsts: [u64; 4],
     /// The mask string as a JSON string literal, quotes included.
     mask_json: Vec<u8>,
     mask_text: String,
@@ -231,17 +235,31 @@ impl MaskRules {
             }
         }
         let mask_json = serde_json::to_vec(mask_text).unwrap_or_else(|_| b"\"****\"".to_vec());
-        Ok(MaskRules {
+        let mut out = MaskRules {
             links: None,
             rules,
-            key_lens: last_keys
-                .iter()
-                .filter(|k| k.len() < 64)
-                .fold(0, |m, k| m | 1u64 << k.len()),
+            key_lens: 0,
+            key_firsts: [0; 4],
             last_keys,
             mask_json,
             mask_text: mask_text.to_string(),
-        })
+        };
+        out.prefilter();
+        Ok(out)
+    }
+
+    /// Sets the pre-filters from `last_keys`.
+    fn prefilter(&mut self) {
+        self.key_lens = 0;
+        self.key_firsts = [0; 4];
+        for k in &self.last_keys {
+            if k.len() < 64 {
+                self.key_lens |= 1u64 << k.len();
+            }
+            if let Some(&b) = k.first() {
+                self.key_firsts[usize::from(b >> 6)] |= 1u64 << (b & 63);
+            }
+        }
     }
 
     /// The same rules, also rewriting `links[].href` origins.
@@ -272,14 +290,12 @@ impl MaskRules {
         for r in &more.rules {
             if let Some(Step::Key(k)) = r.steps.last() {
                 if !out.last_keys.contains(k) {
-                    if k.len() < 64 {
-                        out.key_lens |= 1u64 << k.len();
-                    }
                     out.last_keys.push(k.clone());
                 }
             }
             out.rules.push(r.clone());
         }
+        out.prefilter();
         out
     }
 
@@ -339,6 +355,10 @@ impl MaskRules {
         if key.len() < 64 && self.key_lens & (1u64 << key.len()) == 0 {
             return false;
         }
+        match key.first() {
+            Some(&b) if self.key_firsts[usize::from(b >> 6)] & (1u64 << (b & 63)) != 0 => {}
+            _ => return false,
+        }
         self.last_keys.iter().any(|k| k.as_slice() == key)
     }
 
@@ -390,6 +410,32 @@ mod tests {
             path: p.into(),
             action: MaskAction::Mask,
         }
+    }
+
+    #[test]
+    fn candidates_pass_both_prefilters_and_others_do_not() {
+        let r = MaskRules::compile(&[spec("items[].IBAN"), spec("**.éX")], "*").expect("rules");
+        let more = MaskRules::compile(&[spec("z")], "*").expect("rules");
+        let m = r.merged(&more);
+        for (rules, key, want) in [
+            (&r, &b"IBAN"[..], true),
+            (&r, "éX".as_bytes(), true),
+            (&r, b"href", false),
+            (&r, b"INAN", false),
+            (&r, "éY".as_bytes(), false),
+            (&r, b"z", false),
+            (&r, b"", false),
+            (&m, b"z", true),
+            (&m, b"IBAN", true),
+            (&m, b"y", false),
+        ] {
+            assert_eq!(rules.is_candidate(key), want, "{}", String::from_utf8_lossy(key));
+        }
+        // Keys of 64 bytes and more are past the length filter; the first byte still counts.
+        let long = "L".repeat(70);
+        let r = MaskRules::compile(&[spec(&long)], "*").expect("rules");
+        assert!(r.is_candidate(long.as_bytes()));
+        assert!(!r.is_candidate("M".repeat(70).as_bytes()));
     }
 
     #[test]
