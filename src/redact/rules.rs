@@ -429,7 +429,12 @@ mod tests {
             (&m, b"IBAN", true),
             (&m, b"y", false),
         ] {
-            assert_eq!(rules.is_candidate(key), want, "{}", String::from_utf8_lossy(key));
+            assert_eq!(
+                rules.is_candidate(key),
+                want,
+                "{}",
+                String::from_utf8_lossy(key)
+            );
         }
         // Keys of 64 bytes and more are past the length filter; the first byte still counts.
         let long = "L".repeat(70);
