@@ -197,7 +197,7 @@ impl JsonMasker {
                     let value = &chunk[v + 1..close];
                     if action == MaskAction::Last4 && value.len() > 4 {
                         // As `emit_last4` writes it: ASCII plain bytes need no escaping.
-                        out.extend_from_slice(&mask[..mask.len() - 1]);
+                        out.extend_from_slice(&mask[..mask.len().saturating_sub(1)]);
                         out.extend_from_slice(&value[value.len() - 4..]);
                         out.push(b'"');
                     } else {
