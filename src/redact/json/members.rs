@@ -13,6 +13,7 @@
 //! and an error's offset do not depend on which path read a byte; the unit tests feed every
 //! document whole (this path) and byte by byte (never this path) and compare.
 
+use super::scan::masked_with_tail;
 use super::{is_ws, JsonMasker, MaskAction, State, PENDING_WS_CAP};
 use crate::json_text::plain_run;
 
@@ -196,10 +197,9 @@ impl JsonMasker {
                     let mask = self.rules.mask_json();
                     let value = &chunk[v + 1..close];
                     if action == MaskAction::Last4 && value.len() > 4 {
-                        // As `emit_last4` writes it: ASCII plain bytes need no escaping.
-                        out.extend_from_slice(&mask[..mask.len().saturating_sub(1)]);
-                        out.extend_from_slice(&value[value.len() - 4..]);
-                        out.push(b'"');
+                        // An ASCII value: its last four bytes are its last four characters.
+                        let tail = std::str::from_utf8(&value[value.len() - 4..]);
+                        masked_with_tail(out, mask, tail.unwrap_or_default());
                     } else {
                         out.extend_from_slice(mask);
                     }

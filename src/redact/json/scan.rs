@@ -427,14 +427,27 @@ impl JsonMasker {
             len += self.ring[k % 4].encode_utf8(&mut buf[len..]).len();
         }
         let tail = std::str::from_utf8(&buf[..len]).unwrap_or_default();
-        out.extend_from_slice(&mask[..mask.len().saturating_sub(1)]);
-        let quote = out.len();
-        if serde_json::to_writer(&mut *out, tail).is_ok() {
-            // `to_writer` opened the string again: drop that quote.
-            out.remove(quote);
-        } else {
-            out.truncate(quote);
-            out.push(b'"');
-        }
+        masked_with_tail(out, mask, tail);
+    }
+}
+
+/// The mask (a JSON string literal) with `tail`, the value's last four characters, kept at its
+/// end: `"****abcd"`. Written straight into `out` in place of the mask's closing quote, copied
+/// when nothing in it needs escaping, else escaped by `serde_json`. Both last-four paths (the
+/// byte-level one and `members`) write through here.
+pub(super) fn masked_with_tail(out: &mut Vec<u8>, mask: &[u8], tail: &str) {
+    out.extend_from_slice(&mask[..mask.len().saturating_sub(1)]);
+    if plain_run(tail.as_bytes(), 0) == tail.len() {
+        out.extend_from_slice(tail.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    let quote = out.len();
+    if serde_json::to_writer(&mut *out, tail).is_ok() {
+        // `to_writer` opened the string again: drop that quote.
+        out.remove(quote);
+    } else {
+        out.truncate(quote);
+        out.push(b'"');
     }
 }
