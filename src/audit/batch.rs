@@ -401,7 +401,7 @@ pub fn encode_into(r: &AuditRecord, node: &str, out: &mut Vec<u8>) -> Result<(),
         None if node.is_empty() => None,
         None => Some(node),
     };
-    super::encode::record_into(r, node, out)
+    super::encode::record_into(&r.view(), node, out)
         .map_err(|e| StoreError::Invalid(format!("cannot encode an audit record: {e}")))
 }
 

@@ -16,6 +16,7 @@
 
 use super::batch;
 pub use super::noted::NotedSeconds;
+use super::queued::Appendable;
 use super::record::{AuditRecord, Kind};
 use crate::crypto::KeyedHasher;
 use crate::store::sql::{params, Conn, Param, Tx};
@@ -32,11 +33,11 @@ pub fn link(key: &KeyedHasher, id: i64, prev: &str, records: &str) -> String {
 }
 
 /// Appends `records` to `node`'s chain in one transaction. Returns the last id written.
-pub fn append(
+pub fn append<R: Appendable>(
     conn: &Conn,
     key: &KeyedHasher,
     node: &str,
-    records: &[AuditRecord],
+    records: &[R],
 ) -> Result<i64, StoreError> {
     append_noting(conn, key, node, records, &mut NotedSeconds::new())
 }
@@ -46,11 +47,11 @@ pub fn append(
 /// transaction has committed. `noted` is trusted only while the chain's tail is the record
 /// this appender wrote last: anything else appended to the chain in between (a retention
 /// checkpoint above all, which may come with lookup rows deleted) makes it start afresh.
-pub fn append_noting(
+pub fn append_noting<R: Appendable>(
     conn: &Conn,
     key: &KeyedHasher,
     node: &str,
-    records: &[AuditRecord],
+    records: &[R],
     noted: &mut NotedSeconds,
 ) -> Result<i64, StoreError> {
     let (appended, pairs, afresh) = conn.transaction(Tx::Write, |tx| {
@@ -83,11 +84,11 @@ struct Appended {
 
 /// [`append`] inside the caller's write transaction, without the actor lookup's rows: a row
 /// per [`batch::MAX_RECORDS`] records, each with one link.
-fn append_in(
+fn append_in<R: Appendable>(
     tx: &Conn,
     key: &KeyedHasher,
     node: &str,
-    records: &[AuditRecord],
+    records: &[R],
 ) -> Result<Appended, StoreError> {
     let (last_id, tail, span, unanchored_through) = tx
         .query_one(
@@ -110,11 +111,11 @@ fn append_in(
             if k > 0 {
                 text.push(b'\n');
             }
-            batch::encode_into(r, node, &mut text)?;
+            r.line_into(node, &mut text)?;
         }
         let lines = std::str::from_utf8(&text)
             .map_err(|_| StoreError::Invalid("an audit record is not UTF-8".into()))?;
-        let reach = batch::Reach::of(chunk.iter().map(|r| (r.ts.as_str(), r.request_id.as_str())))
+        let reach = batch::Reach::of(chunk.iter().map(|r| (r.ts(), r.request_id())))
             .ok_or_else(|| StoreError::Invalid("an empty batch".into()))?;
         let reach_span = reach.span().ok_or_else(|| {
             StoreError::Invalid(format!(
@@ -126,11 +127,7 @@ fn append_in(
         let first = id.checked_add(1).ok_or_else(overflow)?;
         id = id.checked_add(chunk.len() as i64).ok_or_else(overflow)?;
         let hash = link(key, first, &prev, lines);
-        let tally = super::tally::of(
-            chunk
-                .iter()
-                .map(|r| (r.kind, r.decision.as_str(), r.reason.as_str())),
-        );
+        let tally = super::tally::of(chunk.iter().map(|r| (r.kind(), r.decision(), r.reason())));
         tx.execute_params(
             "INSERT INTO audit_batch (id, last_id, node, ts_first, ts_last, records, prev_hash, hash, tally) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

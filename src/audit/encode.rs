@@ -9,20 +9,21 @@
 //! `serde_json`'s, field order included: the chain covers these bytes, and lookups search them
 //! for members written the same way. A test compares the two on records with every field set.
 
-use super::record::AuditRecord;
+use super::view::RecordView;
 use crate::json_text::plain_run;
 
 /// Writes `r` as one JSON object into `out`, with `node` as its first member when given (in
-/// place of the record's own: [`super::batch::encode_into`] is the caller that checks them).
+/// place of the record's own: [`super::batch::encode_into`] and [`super::queued`] are the
+/// callers that check them).
 pub(super) fn record_into(
-    r: &AuditRecord,
+    r: &RecordView<'_>,
     node: Option<&str>,
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
     // Every field named: a field added to the record fails to compile here until it is
     // written too (in its declaration order, where serde puts it). The record's own node is
     // `node` (`batch::encode_into` decides which).
-    let AuditRecord {
+    let RecordView {
         node: _,
         ts,
         request_id,
@@ -103,11 +104,11 @@ pub(super) fn record_into(
     optional(out, b"response_preview", response_preview)?;
     if let Some(note) = redaction {
         key(out, b"redaction");
-        serde_json::to_writer(&mut *out, note)?;
+        serde_json::to_writer(&mut *out, *note)?;
     }
     if let Some(note) = note {
         key(out, b"note");
-        serde_json::to_writer(&mut *out, note)?;
+        serde_json::to_writer(&mut *out, *note)?;
     }
     out.push(b'}');
     Ok(())
@@ -127,11 +128,7 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &str) -> Result<(), serde_json::
 }
 
 /// [`field`] when present.
-fn optional(
-    out: &mut Vec<u8>,
-    name: &[u8],
-    value: &Option<String>,
-) -> Result<(), serde_json::Error> {
+fn optional(out: &mut Vec<u8>, name: &[u8], value: &Option<&str>) -> Result<(), serde_json::Error> {
     match value {
         Some(v) => field(out, name, v),
         None => Ok(()),
@@ -148,7 +145,7 @@ fn number(out: &mut Vec<u8>, name: &[u8], value: Option<u64>) {
 
 /// A JSON string: copied between quotes when nothing in it needs escaping, else escaped by
 /// `serde_json`.
-fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
+pub(super) fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
     if plain_run(s.as_bytes(), 0) == s.len() {
         out.reserve(s.len() + 2);
         out.push(b'"');
@@ -161,13 +158,13 @@ fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::audit::record::{Kind, RedactionNote, RuleFired};
+    use crate::audit::record::{AuditRecord, Kind, RedactionNote, RuleFired};
 
     /// Every field set (a struct literal without `..`: a new field fails to compile here
     /// until the encoder and this test know it).
-    fn full(text: &str) -> AuditRecord {
+    pub(crate) fn full(text: &str) -> AuditRecord {
         let s = |tag: &str| format!("{tag}{text}");
         AuditRecord {
             node: Some(s("node")),
@@ -220,7 +217,7 @@ mod tests {
     /// way the chain does).
     fn both(r: &AuditRecord, node: Option<&str>) -> (String, String) {
         let mut mine = Vec::new();
-        record_into(r, node, &mut mine).expect("encode");
+        record_into(&r.view(), node, &mut mine).expect("encode");
         let theirs = match (&r.node, node) {
             (Some(_), _) | (None, None) => serde_json::to_string(r).expect("json"),
             (None, Some(n)) => {

@@ -9,13 +9,17 @@ pub mod encode;
 pub mod noted;
 pub mod preview;
 pub mod query;
+pub mod queued;
 pub mod record;
 pub mod select;
 pub mod tally;
 pub mod verify;
+pub mod view;
 pub mod writer;
 
+pub use queued::{Appendable, Queued};
 pub use record::{AuditRecord, Kind};
+pub use view::RecordView;
 pub use writer::{AuditSink, AuditStats, AuditWriter, Slot, Unavailable};
 
 use crate::crypto::MasterKey;

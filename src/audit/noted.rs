@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
-use super::record::AuditRecord;
+use super::queued::Appendable;
 
 /// Distinct seconds remembered (a batch's records end within a few seconds of each other).
 pub const SECONDS: usize = 16;
@@ -42,10 +42,10 @@ impl NotedSeconds {
     }
 
     /// The distinct (actor, second) pairs of `records` not remembered, in key order.
-    pub fn missing<'r>(&self, records: &'r [AuditRecord]) -> Vec<(&'r str, &'r str)> {
+    pub fn missing<'r, R: Appendable>(&self, records: &'r [R]) -> Vec<(&'r str, &'r str)> {
         let pairs: BTreeSet<(&str, &str)> = records
             .iter()
-            .map(|r| (r.actor.as_str(), super::chain::second_of(&r.ts)))
+            .map(|r| (r.actor(), super::chain::second_of(r.ts())))
             .collect();
         pairs
             .into_iter()
@@ -98,6 +98,7 @@ impl NotedSeconds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::record::AuditRecord;
 
     fn rec(actor: &str, ts: &str) -> AuditRecord {
         AuditRecord {

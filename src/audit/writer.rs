@@ -18,7 +18,9 @@ use tokio::sync::mpsc::{self, OwnedPermit};
 use tokio::sync::Notify;
 
 use super::chain;
+use super::queued::Queued;
 use super::record::AuditRecord;
+use super::view::RecordView;
 use crate::crypto::KeyedHasher;
 
 /// Records per transaction at most.
@@ -118,18 +120,24 @@ pub enum Unavailable {
 /// The request path's handle to the audit queue. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<AuditRecord>,
+    tx: mpsc::Sender<Queued>,
     stats: Arc<AuditStats>,
     capacity: usize,
 }
 
 /// A reserved place in the queue; sending into it cannot fail for lack of space.
-pub struct Slot(OwnedPermit<AuditRecord>);
+pub struct Slot(OwnedPermit<Queued>);
 
 impl Slot {
-    /// Queues the record.
+    /// Queues the record, encoded on this thread ([`Queued`]).
     pub fn send(self, record: AuditRecord) {
-        self.0.send(record);
+        self.0.send(Queued::of_record(record));
+    }
+
+    /// Queues the record these fields make, encoded on this thread: the relay's way, which
+    /// copies none of them.
+    pub fn send_view(self, record: &RecordView<'_>) {
+        self.0.send(Queued::of_view(record));
     }
 }
 
@@ -252,7 +260,7 @@ struct Destination {
 fn run(
     path: Arc<Destination>,
     key: KeyedHasher,
-    mut rx: mpsc::Receiver<AuditRecord>,
+    mut rx: mpsc::Receiver<Queued>,
     stats: Arc<AuditStats>,
     shutdown: Arc<Notify>,
     linger: Duration,
@@ -351,7 +359,7 @@ async fn write_batch(
     path: &Arc<Destination>,
     conn: &mut Option<Appender>,
     key: &Arc<KeyedHasher>,
-    batch: &mut Vec<AuditRecord>,
+    batch: &mut Vec<Queued>,
 ) -> Result<(), String> {
     if path.db.sqlite_path().is_some() {
         return write(path, conn, key, batch);
@@ -393,7 +401,7 @@ fn write(
     path: &Destination,
     conn: &mut Option<Appender>,
     key: &KeyedHasher,
-    batch: &[AuditRecord],
+    batch: &[Queued],
 ) -> Result<(), String> {
     if conn.is_none() {
         let store = crate::store::Store::connect(&path.db)

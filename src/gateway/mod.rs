@@ -402,7 +402,10 @@ impl ProxyHttp for Gateway {
     /// sends it into the slot reserved in `request_filter`, plus one log line. Never logs or
     /// records credentials: only ids, names and codes.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let rec = record::build(session, ctx, e);
+        let slot = ctx.audit_slot.take();
+        let (session, ctx) = (&*session, &*ctx);
+        let made = record::build(session, ctx, e);
+        let rec = made.view();
         spans::finish(&self.app, ctx, &rec);
         // The audit trail is the access log. The log line is for operators: refusals and
         // failures at info, relays at debug (at info they cost a quarter of the throughput).
@@ -415,7 +418,7 @@ impl ProxyHttp for Gateway {
                     method = %rec.method,
                     decision = %rec.decision,
                     reason = %rec.reason,
-                    tenant = rec.tenant.as_deref().unwrap_or("-"),
+                    tenant = rec.tenant.unwrap_or("-"),
                     actor = %rec.actor,
                     status = rec.status.unwrap_or(0),
                     upstream_status = rec.upstream_status.unwrap_or(0),
@@ -430,14 +433,14 @@ impl ProxyHttp for Gateway {
                 request_id = %rec.request_id,
                 method = %rec.method,
                 path = %rec.path,
-                tenant = rec.tenant.as_deref().unwrap_or("-"),
-                endpoint = rec.endpoint.as_deref().unwrap_or("-"),
+                tenant = rec.tenant.unwrap_or("-"),
+                endpoint = rec.endpoint.unwrap_or("-"),
                 actor = %rec.actor,
                 decision = %rec.decision,
                 reason = %rec.reason,
                 status = rec.status.unwrap_or(0),
                 upstream_status = rec.upstream_status.unwrap_or(0),
-                oracle_ecid = rec.oracle_ecid.as_deref().unwrap_or(""),
+                oracle_ecid = rec.oracle_ecid.unwrap_or(""),
                 micros = rec.total_us.unwrap_or(0),
                 "access"
             );
@@ -447,8 +450,8 @@ impl ProxyHttp for Gateway {
             request_line!(info);
         }
         self.app.metrics.record(&record::sample(ctx, &rec));
-        match ctx.audit_slot.take() {
-            Some(slot) => slot.send(rec),
+        match slot {
+            Some(slot) => slot.send_view(&rec),
             None => {
                 tracing::warn!(request_id = %rec.request_id, reason = %rec.reason, "request not audited (audit unavailable)")
             }

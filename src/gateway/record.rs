@@ -1,11 +1,12 @@
 //! Building the request's audit record from the context, in `logging` — in one place, not
 //! assembled piecemeal across phases. Ids, names and codes only: never a credential.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use pingora::proxy::Session;
 
-use crate::audit::{record, AuditRecord, Kind};
+use crate::audit::{record, Kind, RecordView};
 use crate::gateway::context::{Decision, RequestCtx};
 
 /// The longest path or query kept in a record (hostile input is bounded, not trusted).
@@ -13,12 +14,57 @@ const MAX_FIELD: usize = 1024;
 
 /// `bytes` as text, cut at `MAX_FIELD` bytes (lossy: hostile input is recorded, not trusted).
 pub(crate) fn bounded(bytes: &[u8]) -> String {
-    let cut = &bytes[..bytes.len().min(MAX_FIELD)];
-    String::from_utf8_lossy(cut).into_owned()
+    bounded_text(bytes).into_owned()
+}
+
+/// [`bounded`], borrowed when the bytes are UTF-8 (nearly always): no copy.
+fn bounded_text(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_FIELD)])
+}
+
+/// The request's record in the making: what it takes from the request as it is (names of
+/// the configuration, ids, the path) borrowed, and what is made for it (the time as text, the
+/// client's address, the previews) owned. [`Made::view`] is the record.
+pub struct Made<'a> {
+    ts: String,
+    request_id: &'a str,
+    kind: Kind,
+    actor: Cow<'a, str>,
+    credential_id: Option<&'a str>,
+    token_id: Option<String>,
+    tenant: Option<&'a str>,
+    client_ip: Option<String>,
+    method: Cow<'a, str>,
+    path: Cow<'a, str>,
+    query: Option<String>,
+    decision: &'static str,
+    reason: &'static str,
+    detail: Option<String>,
+    policy: Option<&'a str>,
+    rule: Option<&'a str>,
+    endpoint: Option<&'a str>,
+    snapshot_version: u64,
+    snapshot_hash: &'a str,
+    upstream_host: Option<&'a str>,
+    upstream_identity: Option<&'a str>,
+    status: Option<u16>,
+    upstream_status: Option<u16>,
+    oracle_ecid: Option<&'a str>,
+    times: Timings,
+    bytes_in: u64,
+    bytes_out: u64,
+    request_preview: Option<String>,
+    response_preview: Option<String>,
+    redaction: Option<record::RedactionNote>,
+    note: Option<serde_json::Value>,
 }
 
 /// The record for the request in `session` / `ctx`.
-pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>) -> AuditRecord {
+pub fn build<'a>(
+    session: &'a Session,
+    ctx: &'a RequestCtx,
+    error: Option<&pingora::Error>,
+) -> Made<'a> {
     let req = session.req_header();
     let (path, query) = split_query(req.raw_path());
     let (decision, reason, detail) = outcome(ctx, error);
@@ -32,56 +78,51 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         .and_then(|t| ctx.compiled.tenant(t))
         .map(|(t, _)| t);
     let grant = ctx.trace.grant;
-    let times = Timings::of(ctx, Instant::now());
-    AuditRecord {
-        // Set by the chain the writer appends to.
-        node: None,
+    Made {
         ts: record::now(),
-        request_id: ctx.request_id.clone(),
-        kind: Some(if ctx.token_endpoint {
+        request_id: &ctx.request_id,
+        kind: if ctx.token_endpoint {
             Kind::Token
         } else {
             Kind::Request
-        }),
+        },
         actor: actor(ctx),
-        credential_id: credential.map(|c| c.id.clone()),
+        credential_id: credential.map(|c| c.id.as_str()),
         token_id: token_id(ctx),
-        tenant: tenant.map(|t| t.name.clone()),
+        tenant: tenant.map(|t| t.name.as_str()),
         client_ip: client_ip(session, ctx),
-        method: bounded(req.method.as_str().as_bytes()),
-        path: bounded(path),
+        method: bounded_text(req.method.as_str().as_bytes()),
+        path: bounded_text(path),
         // A launch path's query is a credential (the launch token): never recorded.
         query: query.and_then(|q| {
-            let q = super::launch::recorded_query(snapshot, path, &bounded(q))?;
+            let q = super::launch::recorded_query(snapshot, path, &bounded_text(q))?;
             Some(if ctx.trace.hide_query_values {
                 record::mask_filter_values(&q)
             } else {
                 q
             })
         }),
-        decision: decision.to_string(),
-        reason: reason.to_string(),
+        decision,
+        reason,
         detail,
-        policy: grant.map(|g| snapshot.grants.policy_name(g).to_string()),
-        rule: grant.map(|g| snapshot.grants.rule_name(g).to_string()),
+        policy: grant.map(|g| snapshot.grants.policy_name(g)),
+        rule: grant.map(|g| snapshot.grants.rule_name(g)),
         endpoint: ctx
             .trace
             .endpoint
-            .map(|e| snapshot.catalog.endpoint(e).name.clone()),
-        snapshot_version: Some(snapshot.version),
-        snapshot_hash: Some(snapshot.hash.clone()),
+            .map(|e| snapshot.catalog.endpoint(e).name.as_str()),
+        snapshot_version: snapshot.version,
+        snapshot_hash: &snapshot.hash,
         upstream_host: tenant
             .filter(|_| ctx.upstream_started.is_some())
-            .map(|t| t.upstream.host_header.clone()),
-        upstream_identity: ctx.admission.as_ref().map(|a| a.identity.clone()),
+            .map(|t| t.upstream.host_header.as_str()),
+        upstream_identity: ctx.admission.as_ref().map(|a| a.identity.as_str()),
         status: session.response_written().map(|r| r.status.as_u16()),
         upstream_status: ctx.upstream_status,
-        oracle_ecid: ctx.oracle_ecid.clone(),
-        gateway_us: times.gateway_us,
-        upstream_us: times.upstream_us,
-        total_us: times.total_us,
-        bytes_in: Some(ctx.body_bytes),
-        bytes_out: Some(session.body_bytes_sent() as u64),
+        oracle_ecid: ctx.oracle_ecid.as_deref(),
+        times: Timings::of(ctx, Instant::now()),
+        bytes_in: ctx.body_bytes,
+        bytes_out: session.body_bytes_sent() as u64,
         request_preview: request_preview(ctx),
         response_preview: ctx.response_preview.finish(),
         redaction: redaction_note(ctx),
@@ -89,6 +130,49 @@ pub fn build(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
             .launch_token
             .as_ref()
             .map(|t| serde_json::json!({ "launch_token": t })),
+    }
+}
+
+impl Made<'_> {
+    /// The record.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            // Set by the chain the writer appends to.
+            node: None,
+            ts: &self.ts,
+            request_id: self.request_id,
+            kind: Some(self.kind),
+            actor: &self.actor,
+            credential_id: self.credential_id,
+            token_id: self.token_id.as_deref(),
+            tenant: self.tenant,
+            client_ip: self.client_ip.as_deref(),
+            method: &self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+            decision: self.decision,
+            reason: self.reason,
+            detail: self.detail.as_deref(),
+            policy: self.policy,
+            rule: self.rule,
+            endpoint: self.endpoint,
+            snapshot_version: Some(self.snapshot_version),
+            snapshot_hash: Some(self.snapshot_hash),
+            upstream_host: self.upstream_host,
+            upstream_identity: self.upstream_identity,
+            status: self.status,
+            upstream_status: self.upstream_status,
+            oracle_ecid: self.oracle_ecid,
+            gateway_us: self.times.gateway_us,
+            upstream_us: self.times.upstream_us,
+            total_us: self.times.total_us,
+            bytes_in: Some(self.bytes_in),
+            bytes_out: Some(self.bytes_out),
+            request_preview: self.request_preview.as_deref(),
+            response_preview: self.response_preview.as_deref(),
+            redaction: self.redaction.as_ref(),
+            note: self.note.as_ref(),
+        }
     }
 }
 
@@ -122,14 +206,14 @@ fn outcome(
 }
 
 /// Who made the request: the account's name, else the Oracle user, else `-`.
-fn actor(ctx: &RequestCtx) -> String {
+fn actor(ctx: &RequestCtx) -> Cow<'_, str> {
     let principal = ctx.trace.principal.as_ref();
     let account = principal.and_then(|p| ctx.view.account(p.account()?));
     let oracle_user = principal.and_then(|p| p.oracle_user());
     match (account, oracle_user) {
-        (Some(a), _) => a.name.clone(),
-        (None, Some(u)) => format!("user:{}", u.user),
-        (None, None) => "-".to_string(),
+        (Some(a), _) => Cow::Borrowed(a.name.as_str()),
+        (None, Some(u)) => Cow::Owned(format!("user:{}", u.user)),
+        (None, None) => Cow::Borrowed("-"),
     }
 }
 
@@ -210,12 +294,12 @@ impl Timings {
 }
 
 /// What the request contributes to the metrics.
-pub fn sample<'a>(ctx: &RequestCtx, rec: &'a AuditRecord) -> crate::metrics::RequestSample<'a> {
+pub fn sample<'a>(ctx: &RequestCtx, rec: &RecordView<'a>) -> crate::metrics::RequestSample<'a> {
     let stats = ctx.body_redaction.as_ref().and_then(|b| b.stats());
     crate::metrics::RequestSample {
-        tenant: rec.tenant.as_deref(),
-        endpoint: rec.endpoint.as_deref(),
-        method: &rec.method,
+        tenant: rec.tenant,
+        endpoint: rec.endpoint,
+        method: rec.method,
         status: rec.status,
         upstream_status: rec.upstream_status,
         total_us: rec.total_us,

@@ -10,7 +10,7 @@ use pingora::proxy::Session;
 use super::client_ip;
 use super::context::{Decision, RequestCtx};
 use crate::app::App;
-use crate::audit::AuditRecord;
+use crate::audit::RecordView;
 use crate::telemetry::otlp::{Attr, Span};
 use crate::telemetry::TraceContext;
 
@@ -51,7 +51,7 @@ pub fn begin(app: &App, session: &Session, ctx: &mut RequestCtx) {
 }
 
 /// Exports the request's span, when spans are exported.
-pub fn finish(app: &App, ctx: &RequestCtx, rec: &AuditRecord) {
+pub fn finish(app: &App, ctx: &RequestCtx, rec: &RecordView<'_>) {
     let (Some(exporter), Some(context)) = (&app.spans, &ctx.trace_context) else {
         return;
     };
@@ -91,32 +91,32 @@ pub fn finish(app: &App, ctx: &RequestCtx, rec: &AuditRecord) {
         ));
     }
     attributes.extend([
-        ("erpgate.request_id", Attr::Str(rec.request_id.clone())),
-        ("erpgate.decision", Attr::Str(rec.decision.clone())),
-        ("erpgate.actor", Attr::Str(rec.actor.clone())),
+        ("erpgate.request_id", Attr::Str(rec.request_id.to_string())),
+        ("erpgate.decision", Attr::Str(rec.decision.to_string())),
+        ("erpgate.actor", Attr::Str(rec.actor.to_string())),
     ]);
-    let mut opt = |k: &'static str, v: Option<&String>| {
+    let mut opt = |k: &'static str, v: Option<&str>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            attributes.push((k, Attr::Str(v.clone())));
+            attributes.push((k, Attr::Str(v.to_string())));
         }
     };
-    opt("erpgate.reason", Some(&rec.reason));
-    opt("erpgate.tenant", rec.tenant.as_ref());
-    opt("erpgate.endpoint", rec.endpoint.as_ref());
-    opt("server.address", rec.upstream_host.as_ref());
-    opt("erpgate.oracle_ecid", rec.oracle_ecid.as_ref());
+    opt("erpgate.reason", Some(rec.reason));
+    opt("erpgate.tenant", rec.tenant);
+    opt("erpgate.endpoint", rec.endpoint);
+    opt("server.address", rec.upstream_host);
+    opt("erpgate.oracle_ecid", rec.oracle_ecid);
     if let Some(s) = rec.status {
         attributes.push(("http.response.status_code", Attr::Int(i64::from(s))));
     }
     if let Some(s) = rec.upstream_status {
         attributes.push(("erpgate.upstream_status", Attr::Int(i64::from(s))));
     }
-    if let Some(r) = &rec.redaction {
+    if let Some(r) = rec.redaction {
         let masked = i64::try_from(r.values).unwrap_or(i64::MAX);
         attributes.push(("erpgate.redacted_values", Attr::Int(masked)));
         events.push(("erpgate.redacted", wall));
     }
-    let name = match &rec.endpoint {
+    let name = match rec.endpoint {
         Some(e) => format!("{method} {e}"),
         None => method,
     };

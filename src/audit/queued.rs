@@ -1,0 +1,224 @@
+//! A record as the writer's queue carries it: encoded on the thread that sends it.
+//!
+//! A request's record used to cross to the writer as an [`AuditRecord`]: two dozen strings
+//! allocated on the relay's thread and freed on the writer's, glibc's slow path for every one
+//! of them, and the JSON encoding done there too (issue 20). [`Queued::encode`] writes the
+//! record's line where the record is made, while its fields are still in the cache, into one
+//! buffer of its size, and keeps beside it only what the chain files a batch by: the time, the
+//! request id, the actor, the kind, the decision and the reason. The chain takes either form
+//! ([`Appendable`]), and the bytes it covers are the same (a test compares them).
+
+use super::record::{AuditRecord, Kind};
+use super::view::RecordView;
+use crate::store::StoreError;
+
+/// What the chain needs of a record to append it: its line, and the members a batch is
+/// filed by (its reach, its tally, the actor lookup).
+pub trait Appendable {
+    /// The record's JSON line as `node`'s chain holds it, appended to `out`: `node` as its
+    /// first member unless empty; an error if the record names another node.
+    fn line_into(&self, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError>;
+    /// The record's time (RFC 3339).
+    fn ts(&self) -> &str;
+    /// The record's request id.
+    fn request_id(&self) -> &str;
+    /// Who acted.
+    fn actor(&self) -> &str;
+    /// The event's kind.
+    fn kind(&self) -> Option<Kind>;
+    /// The decision.
+    fn decision(&self) -> &str;
+    /// The reason code.
+    fn reason(&self) -> &str;
+}
+
+impl Appendable for AuditRecord {
+    fn line_into(&self, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        super::batch::encode_into(self, node, out)
+    }
+    fn ts(&self) -> &str {
+        &self.ts
+    }
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+    fn actor(&self) -> &str {
+        &self.actor
+    }
+    fn kind(&self) -> Option<Kind> {
+        self.kind
+    }
+    fn decision(&self) -> &str {
+        &self.decision
+    }
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// A record on its way to the writer.
+#[derive(Debug)]
+pub struct Queued(Form);
+
+#[derive(Debug)]
+enum Form {
+    /// Encoded by the sender (every record in practice).
+    Line(Encoded),
+    /// A record whose encoding failed on the sender (`serde_json` cannot fail to write the
+    /// types a record holds, but if it did, the writer meets the same error and fails the
+    /// batch, refusing traffic as for any write it cannot make: never a record dropped).
+    Record(Box<AuditRecord>),
+}
+
+/// A record's line, without a `node` member, and the members the chain files it by.
+#[derive(Debug)]
+struct Encoded {
+    /// `{"ts":…}`: the record's JSON as [`super::encode::record_into`] writes it without a
+    /// node, in a buffer of its size.
+    line: Box<[u8]>,
+    /// The time, request id, actor, decision, reason and (when the record names one) node,
+    /// one after the other; `ends` says where each ends.
+    text: String,
+    ends: [usize; 6],
+    /// Whether the record names its node (the last part of `text`).
+    has_node: bool,
+    kind: Option<Kind>,
+}
+
+thread_local! {
+    /// Where a line is written before it is copied into a buffer of its size (a record's line
+    /// is ≈ 700 bytes: grown in place it would take a buffer of twice that, and the
+    /// allocator's slow path for sizes past 1 KiB).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+}
+
+/// Above this a thread's scratch buffer is given back after use (a record with a long
+/// preview or query).
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+impl Queued {
+    /// The record `r`, encoded here.
+    pub fn encode(r: &RecordView<'_>) -> Result<Queued, serde_json::Error> {
+        let line = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            let written = super::encode::record_into(r, None, &mut scratch);
+            let line = written.map(|()| Box::<[u8]>::from(&scratch[..]));
+            if scratch.capacity() > SCRATCH_KEPT {
+                *scratch = Vec::with_capacity(4096);
+            }
+            line
+        })?;
+        let parts = [
+            r.ts,
+            r.request_id,
+            r.actor,
+            r.decision,
+            r.reason,
+            r.node.unwrap_or(""),
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0; 6];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            *end = text.len();
+        }
+        Ok(Queued(Form::Line(Encoded {
+            line,
+            text,
+            ends,
+            has_node: r.node.is_some(),
+            kind: r.kind,
+        })))
+    }
+
+    /// `r` as the queue carries it: encoded here, or (if that failed) whole, for the writer
+    /// to meet the same failure.
+    pub fn of_view(r: &RecordView<'_>) -> Queued {
+        Self::encode(r).unwrap_or_else(|_| Queued(Form::Record(Box::new(r.to_record()))))
+    }
+
+    /// [`Queued::of_view`] of an owned record (kept whole, not copied, if encoding fails).
+    pub fn of_record(r: AuditRecord) -> Queued {
+        match Self::encode(&r.view()) {
+            Ok(q) => q,
+            Err(_) => Queued(Form::Record(Box::new(r))),
+        }
+    }
+
+    /// Part `i` of an encoded record's text.
+    fn part(e: &Encoded, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { e.ends[i - 1] };
+        e.text.get(start..e.ends[i]).unwrap_or("")
+    }
+}
+
+impl Appendable for Queued {
+    fn line_into(&self, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let e = match &self.0 {
+            Form::Line(e) => e,
+            Form::Record(r) => return r.line_into(node, out),
+        };
+        if e.has_node && Queued::part(e, 5) != node {
+            return Err(StoreError::Invalid(format!(
+                "an audit record of node {:?} cannot join the chain of node {node:?}",
+                Queued::part(e, 5)
+            )));
+        }
+        // As `batch::encode_into` writes it: the chain's node first when the record names it
+        // or the chain has one.
+        match (e.has_node || !node.is_empty(), e.line.split_first()) {
+            (true, Some((open, rest))) => {
+                out.reserve(e.line.len() + node.len() + 10);
+                out.push(*open);
+                out.extend_from_slice(b"\"node\":");
+                super::encode::string(out, node).map_err(|err| {
+                    StoreError::Invalid(format!("cannot encode an audit record: {err}"))
+                })?;
+                out.push(b',');
+                out.extend_from_slice(rest);
+            }
+            _ => out.extend_from_slice(&e.line),
+        }
+        Ok(())
+    }
+    fn ts(&self) -> &str {
+        match &self.0 {
+            Form::Line(e) => Queued::part(e, 0),
+            Form::Record(r) => &r.ts,
+        }
+    }
+    fn request_id(&self) -> &str {
+        match &self.0 {
+            Form::Line(e) => Queued::part(e, 1),
+            Form::Record(r) => &r.request_id,
+        }
+    }
+    fn actor(&self) -> &str {
+        match &self.0 {
+            Form::Line(e) => Queued::part(e, 2),
+            Form::Record(r) => &r.actor,
+        }
+    }
+    fn kind(&self) -> Option<Kind> {
+        match &self.0 {
+            Form::Line(e) => e.kind,
+            Form::Record(r) => r.kind,
+        }
+    }
+    fn decision(&self) -> &str {
+        match &self.0 {
+            Form::Line(e) => Queued::part(e, 3),
+            Form::Record(r) => &r.decision,
+        }
+    }
+    fn reason(&self) -> &str {
+        match &self.0 {
+            Form::Line(e) => Queued::part(e, 4),
+            Form::Record(r) => &r.reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

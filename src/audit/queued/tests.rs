@@ -1,0 +1,108 @@
+use super::*;
+use crate::audit::encode::tests::full;
+
+/// The texts `encode`'s own test uses: every kind of escape, and text that needs none.
+const TEXTS: [&str; 5] = [
+    "",
+    "plain",
+    "quote\" backslash\\ slash/ </script>",
+    "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}",
+    "é ü 日本 \u{2028}\u{2029} 🦀",
+];
+
+/// The chain's line for `r` on `node`, through the record and through its queued form.
+fn lines(r: &AuditRecord, node: &str) -> (Result<String, String>, Result<String, String>) {
+    let run = |f: &dyn Fn(&mut Vec<u8>) -> Result<(), StoreError>| {
+        let mut out = b"earlier bytes\n".to_vec();
+        f(&mut out)
+            .map(|()| String::from_utf8(out).expect("utf-8"))
+            .map_err(|e| e.to_string())
+    };
+    let queued = Queued::encode(&r.view()).expect("encodes");
+    (
+        run(&|out| r.line_into(node, out)),
+        run(&|out| queued.line_into(node, out)),
+    )
+}
+
+#[test]
+fn a_queued_record_is_the_records_line_on_every_chain() {
+    let mut compared = 0;
+    for text in TEXTS {
+        for own in [None, Some(""), Some("gw-a"), Some(text)] {
+            for chain in ["", "gw-a", text] {
+                let mut r = full(text);
+                r.node = own.map(str::to_string);
+                let (record, queued) = lines(&r, chain);
+                assert_eq!(
+                    record, queued,
+                    "text {text:?}, own node {own:?}, chain {chain:?}"
+                );
+                compared += usize::from(record.is_ok());
+            }
+        }
+        // Every optional field absent.
+        let bare = AuditRecord {
+            ts: text.to_string(),
+            ..Default::default()
+        };
+        for chain in ["", "gw-a"] {
+            let (record, queued) = lines(&bare, chain);
+            assert_eq!(record, queued);
+            assert!(record.is_ok());
+        }
+    }
+    // The comparisons include lines written, not only errors (a record of another node).
+    assert!(compared >= TEXTS.len() * 6, "{compared}");
+    let mut other = full("x");
+    other.node = Some("gw-b".into());
+    let (record, queued) = lines(&other, "gw-a");
+    assert!(record.is_err() && queued.is_err());
+}
+
+#[test]
+fn a_queued_record_files_its_batch_by_the_records_members() {
+    for text in TEXTS {
+        for node in [None, Some("gw-a")] {
+            let mut r = full(text);
+            r.node = node.map(str::to_string);
+            r.kind = Some(Kind::Token);
+            let q = Queued::of_record(r.clone());
+            assert!(matches!(q.0, Form::Line(_)));
+            assert_eq!(q.ts(), r.ts);
+            assert_eq!(q.request_id(), r.request_id);
+            assert_eq!(q.actor(), r.actor);
+            assert_eq!(q.decision(), r.decision);
+            assert_eq!(q.reason(), r.reason);
+            assert_eq!(q.kind(), Some(Kind::Token));
+        }
+    }
+}
+
+#[test]
+fn a_view_is_its_record() {
+    for text in TEXTS {
+        let r = full(text);
+        assert_eq!(r.view().to_record(), r);
+        assert_eq!(
+            AuditRecord::default().view().to_record(),
+            AuditRecord::default()
+        );
+    }
+}
+
+#[test]
+fn a_record_kept_whole_appends_as_the_record() {
+    // The form a record takes when the sender cannot encode it.
+    let mut r = full("w");
+    r.node = None;
+    let whole = Queued(Form::Record(Box::new(r.clone())));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    r.line_into("gw-a", &mut a).expect("line");
+    whole.line_into("gw-a", &mut b).expect("line");
+    assert_eq!(a, b);
+    assert_eq!(
+        (whole.ts(), whole.actor(), whole.kind()),
+        (r.ts.as_str(), r.actor.as_str(), r.kind)
+    );
+}
