@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod by_actor;
 pub mod chain;
+pub mod clock;
 pub mod encode;
 pub mod noted;
 pub mod preview;

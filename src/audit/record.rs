@@ -234,9 +234,9 @@ pub fn mask_filter_values(q: &str) -> String {
     out
 }
 
-/// Now as RFC 3339 UTC with microseconds.
+/// Now as RFC 3339 UTC with microseconds ([`super::clock`] makes it).
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    super::clock::now().as_str().to_string()
 }
 
 #[cfg(test)]

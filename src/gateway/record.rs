@@ -26,7 +26,7 @@ fn bounded_text(bytes: &[u8]) -> Cow<'_, str> {
 /// the configuration, ids, the path) borrowed, and what is made for it (the time as text, the
 /// client's address, the previews) owned. [`Made::view`] is the record.
 pub struct Made<'a> {
-    ts: String,
+    ts: crate::audit::clock::TimeText,
     request_id: &'a str,
     kind: Kind,
     actor: Cow<'a, str>,
@@ -79,7 +79,7 @@ pub fn build<'a>(
         .map(|(t, _)| t);
     let grant = ctx.trace.grant;
     Made {
-        ts: record::now(),
+        ts: crate::audit::clock::now(),
         request_id: &ctx.request_id,
         kind: if ctx.token_endpoint {
             Kind::Token
@@ -139,7 +139,7 @@ impl Made<'_> {
         RecordView {
             // Set by the chain the writer appends to.
             node: None,
-            ts: &self.ts,
+            ts: self.ts.as_str(),
             request_id: self.request_id,
             kind: Some(self.kind),
             actor: &self.actor,
