@@ -390,7 +390,7 @@ pub fn newest_first(
 
 /// A record's JSON line as `node`'s chain holds it, appended to `out`: with `"node"` as its
 /// first member (where serde puts the field) unless the record already names that node.
-pub fn encode_into(r: &AuditRecord, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+pub fn encode_into(r: &AuditRecord, node: &str, out: &mut String) -> Result<(), StoreError> {
     let node = match r.node.as_deref() {
         Some(n) if n == node => Some(n),
         Some(n) => {
@@ -532,8 +532,8 @@ mod tests {
             ..Default::default()
         };
         let enc = |r: &AuditRecord, node: &str| {
-            let mut out = b"x".to_vec();
-            encode_into(r, node, &mut out).map(|()| String::from_utf8(out).expect("utf8"))
+            let mut out = "x".to_string();
+            encode_into(r, node, &mut out).map(|()| out)
         };
         let plain = enc(&r, "").expect("plain");
         let spliced = enc(&r, "gw-\"b").expect("spliced");

@@ -5,7 +5,8 @@
 //! and a branch per byte, was most of that cost (issue 20). Here a string is first checked
 //! for a byte that needs escaping, eight bytes at a time ([`crate::json_text::plain_run`], the
 //! masker's own scan); a string without one (nearly all: names, ids, paths, times) is copied
-//! as is, and any other goes through `serde_json` itself. The output is byte for byte
+//! as is, and any other goes through `serde_json` itself. It is written as a `String`, so no
+//! one checks it for UTF-8 again (the writer did, over every batch). The output is byte for byte
 //! `serde_json`'s, field order included: the chain covers these bytes, and lookups search them
 //! for members written the same way. A test compares the two on records with every field set.
 
@@ -18,7 +19,7 @@ use crate::json_text::plain_run;
 pub(super) fn record_into(
     r: &RecordView<'_>,
     node: Option<&str>,
-    out: &mut Vec<u8>,
+    out: &mut String,
 ) -> Result<(), serde_json::Error> {
     // Every field named: a field added to the record fails to compile here until it is
     // written too (in its declaration order, where serde puts it). The record's own node is
@@ -59,76 +60,76 @@ pub(super) fn record_into(
         redaction,
         note,
     } = r;
-    out.push(b'{');
+    out.push('{');
     if let Some(n) = node {
-        out.extend_from_slice(b"\"node\":");
+        out.push_str("\"node\":");
         string(out, n)?;
-        out.push(b',');
+        out.push(',');
     }
-    out.extend_from_slice(b"\"ts\":");
+    out.push_str("\"ts\":");
     string(out, ts)?;
-    field(out, b"request_id", request_id)?;
-    key(out, b"kind");
+    field(out, "request_id", request_id)?;
+    key(out, "kind");
     match kind {
         // Its serde name (a test checks every kind).
         Some(k) => string(out, k.as_str())?,
-        None => out.extend_from_slice(b"null"),
+        None => out.push_str("null"),
     }
-    field(out, b"actor", actor)?;
-    optional(out, b"credential_id", credential_id)?;
-    optional(out, b"token_id", token_id)?;
-    optional(out, b"tenant", tenant)?;
-    optional(out, b"client_ip", client_ip)?;
-    field(out, b"method", method)?;
-    field(out, b"path", path)?;
-    optional(out, b"query", query)?;
-    field(out, b"decision", decision)?;
-    field(out, b"reason", reason)?;
-    optional(out, b"detail", detail)?;
-    optional(out, b"policy", policy)?;
-    optional(out, b"rule", rule)?;
-    optional(out, b"endpoint", endpoint)?;
-    number(out, b"snapshot_version", *snapshot_version);
-    optional(out, b"snapshot_hash", snapshot_hash)?;
-    optional(out, b"upstream_host", upstream_host)?;
-    optional(out, b"upstream_identity", upstream_identity)?;
-    number(out, b"status", status.map(u64::from));
-    number(out, b"upstream_status", upstream_status.map(u64::from));
-    optional(out, b"oracle_ecid", oracle_ecid)?;
-    number(out, b"gateway_us", *gateway_us);
-    number(out, b"upstream_us", *upstream_us);
-    number(out, b"total_us", *total_us);
-    number(out, b"bytes_in", *bytes_in);
-    number(out, b"bytes_out", *bytes_out);
-    optional(out, b"request_preview", request_preview)?;
-    optional(out, b"response_preview", response_preview)?;
+    field(out, "actor", actor)?;
+    optional(out, "credential_id", credential_id)?;
+    optional(out, "token_id", token_id)?;
+    optional(out, "tenant", tenant)?;
+    optional(out, "client_ip", client_ip)?;
+    field(out, "method", method)?;
+    field(out, "path", path)?;
+    optional(out, "query", query)?;
+    field(out, "decision", decision)?;
+    field(out, "reason", reason)?;
+    optional(out, "detail", detail)?;
+    optional(out, "policy", policy)?;
+    optional(out, "rule", rule)?;
+    optional(out, "endpoint", endpoint)?;
+    number(out, "snapshot_version", *snapshot_version);
+    optional(out, "snapshot_hash", snapshot_hash)?;
+    optional(out, "upstream_host", upstream_host)?;
+    optional(out, "upstream_identity", upstream_identity)?;
+    number(out, "status", status.map(u64::from));
+    number(out, "upstream_status", upstream_status.map(u64::from));
+    optional(out, "oracle_ecid", oracle_ecid)?;
+    number(out, "gateway_us", *gateway_us);
+    number(out, "upstream_us", *upstream_us);
+    number(out, "total_us", *total_us);
+    number(out, "bytes_in", *bytes_in);
+    number(out, "bytes_out", *bytes_out);
+    optional(out, "request_preview", request_preview)?;
+    optional(out, "response_preview", response_preview)?;
     if let Some(note) = redaction {
-        key(out, b"redaction");
-        serde_json::to_writer(&mut *out, *note)?;
+        key(out, "redaction");
+        out.push_str(&serde_json::to_string(*note)?);
     }
     if let Some(note) = note {
-        key(out, b"note");
-        serde_json::to_writer(&mut *out, *note)?;
+        key(out, "note");
+        out.push_str(&serde_json::to_string(*note)?);
     }
-    out.push(b'}');
+    out.push('}');
     Ok(())
 }
 
 /// `,"name":`
-fn key(out: &mut Vec<u8>, name: &[u8]) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(name);
-    out.extend_from_slice(b"\":");
+fn key(out: &mut String, name: &str) {
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
 }
 
 /// `,"name":"value"`
-fn field(out: &mut Vec<u8>, name: &[u8], value: &str) -> Result<(), serde_json::Error> {
+fn field(out: &mut String, name: &str, value: &str) -> Result<(), serde_json::Error> {
     key(out, name);
     string(out, value)
 }
 
 /// [`field`] when present.
-fn optional(out: &mut Vec<u8>, name: &[u8], value: &Option<&str>) -> Result<(), serde_json::Error> {
+fn optional(out: &mut String, name: &str, value: &Option<&str>) -> Result<(), serde_json::Error> {
     match value {
         Some(v) => field(out, name, v),
         None => Ok(()),
@@ -136,24 +137,25 @@ fn optional(out: &mut Vec<u8>, name: &[u8], value: &Option<&str>) -> Result<(), 
 }
 
 /// `,"name":123` when present.
-fn number(out: &mut Vec<u8>, name: &[u8], value: Option<u64>) {
+fn number(out: &mut String, name: &str, value: Option<u64>) {
     if let Some(v) = value {
         key(out, name);
-        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        out.push_str(itoa::Buffer::new().format(v));
     }
 }
 
 /// A JSON string: copied between quotes when nothing in it needs escaping, else escaped by
 /// `serde_json`.
-pub(super) fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
+pub(super) fn string(out: &mut String, s: &str) -> Result<(), serde_json::Error> {
     if plain_run(s.as_bytes(), 0) == s.len() {
         out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
         Ok(())
     } else {
-        serde_json::to_writer(&mut *out, s)
+        out.push_str(&serde_json::to_string(s)?);
+        Ok(())
     }
 }
 
@@ -216,7 +218,7 @@ pub(crate) mod tests {
     /// The writer's encoding and `serde_json`'s of the same record (node inserted first the
     /// way the chain does).
     fn both(r: &AuditRecord, node: Option<&str>) -> (String, String) {
-        let mut mine = Vec::new();
+        let mut mine = String::new();
         record_into(&r.view(), node, &mut mine).expect("encode");
         let theirs = match (&r.node, node) {
             (Some(_), _) | (None, None) => serde_json::to_string(r).expect("json"),
@@ -229,7 +231,7 @@ pub(crate) mod tests {
                 )
             }
         };
-        (String::from_utf8(mine).expect("utf-8"), theirs)
+        (mine, theirs)
     }
 
     #[test]

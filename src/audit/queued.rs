@@ -17,7 +17,7 @@ use crate::store::StoreError;
 pub trait Appendable {
     /// The record's JSON line as `node`'s chain holds it, appended to `out`: `node` as its
     /// first member unless empty; an error if the record names another node.
-    fn line_into(&self, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError>;
+    fn line_into(&self, node: &str, out: &mut String) -> Result<(), StoreError>;
     /// The record's time (RFC 3339).
     fn ts(&self) -> &str;
     /// The record's request id.
@@ -33,7 +33,7 @@ pub trait Appendable {
 }
 
 impl Appendable for AuditRecord {
-    fn line_into(&self, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    fn line_into(&self, node: &str, out: &mut String) -> Result<(), StoreError> {
         super::batch::encode_into(self, node, out)
     }
     fn ts(&self) -> &str {
@@ -75,7 +75,7 @@ enum Form {
 struct Encoded {
     /// `{"ts":…}`: the record's JSON as [`super::encode::record_into`] writes it without a
     /// node, in a buffer of its size.
-    line: Box<[u8]>,
+    line: Box<str>,
     /// The time, request id, actor, decision, reason and (when the record names one) node,
     /// one after the other; `ends` says where each ends.
     text: String,
@@ -89,7 +89,7 @@ thread_local! {
     /// Where a line is written before it is copied into a buffer of its size (a record's line
     /// is ≈ 700 bytes: grown in place it would take a buffer of twice that, and the
     /// allocator's slow path for sizes past 1 KiB).
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+    static SCRATCH: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(4096));
 }
 
 /// Above this a thread's scratch buffer is given back after use (a record with a long
@@ -103,9 +103,9 @@ impl Queued {
             let mut scratch = scratch.borrow_mut();
             scratch.clear();
             let written = super::encode::record_into(r, None, &mut scratch);
-            let line = written.map(|()| Box::<[u8]>::from(&scratch[..]));
+            let line = written.map(|()| Box::<str>::from(scratch.as_str()));
             if scratch.capacity() > SCRATCH_KEPT {
-                *scratch = Vec::with_capacity(4096);
+                *scratch = String::with_capacity(4096);
             }
             line
         })?;
@@ -154,7 +154,7 @@ impl Queued {
 }
 
 impl Appendable for Queued {
-    fn line_into(&self, node: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    fn line_into(&self, node: &str, out: &mut String) -> Result<(), StoreError> {
         let e = match &self.0 {
             Form::Line(e) => e,
             Form::Record(r) => return r.line_into(node, out),
@@ -167,18 +167,17 @@ impl Appendable for Queued {
         }
         // As `batch::encode_into` writes it: the chain's node first when the record names it
         // or the chain has one.
-        match (e.has_node || !node.is_empty(), e.line.split_first()) {
-            (true, Some((open, rest))) => {
+        match (e.has_node || !node.is_empty(), e.line.strip_prefix('{')) {
+            (true, Some(rest)) => {
                 out.reserve(e.line.len() + node.len() + 10);
-                out.push(*open);
-                out.extend_from_slice(b"\"node\":");
+                out.push_str("{\"node\":");
                 super::encode::string(out, node).map_err(|err| {
                     StoreError::Invalid(format!("cannot encode an audit record: {err}"))
                 })?;
-                out.push(b',');
-                out.extend_from_slice(rest);
+                out.push(',');
+                out.push_str(rest);
             }
-            _ => out.extend_from_slice(&e.line),
+            _ => out.push_str(&e.line),
         }
         Ok(())
     }

@@ -12,11 +12,9 @@ const TEXTS: [&str; 5] = [
 
 /// The chain's line for `r` on `node`, through the record and through its queued form.
 fn lines(r: &AuditRecord, node: &str) -> (Result<String, String>, Result<String, String>) {
-    let run = |f: &dyn Fn(&mut Vec<u8>) -> Result<(), StoreError>| {
-        let mut out = b"earlier bytes\n".to_vec();
-        f(&mut out)
-            .map(|()| String::from_utf8(out).expect("utf-8"))
-            .map_err(|e| e.to_string())
+    let run = |f: &dyn Fn(&mut String) -> Result<(), StoreError>| {
+        let mut out = "earlier bytes\n".to_string();
+        f(&mut out).map(|()| out).map_err(|e| e.to_string())
     };
     let queued = Queued::encode(&r.view()).expect("encodes");
     (
@@ -97,7 +95,7 @@ fn a_record_kept_whole_appends_as_the_record() {
     let mut r = full("w");
     r.node = None;
     let whole = Queued(Form::Record(Box::new(r.clone())));
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let (mut a, mut b) = (String::new(), String::new());
     r.line_into("gw-a", &mut a).expect("line");
     whole.line_into("gw-a", &mut b).expect("line");
     assert_eq!(a, b);
