@@ -138,15 +138,15 @@ fn append_batch_second(
             Some(r) => (r.int(0)?, r.text(1)?),
             None => (0, chain::GENESIS.to_string()),
         };
-        let mut bytes: Vec<u8> = Vec::with_capacity(records.len() * 700);
+        let mut body = String::with_capacity(records.len() * 700);
         let mut counts: BTreeMap<(&str, &str, &str, &str), i64> = BTreeMap::new();
         let mut pairs = Vec::new();
         let (mut ts_first, mut ts_last, mut began_first) = (None::<&str>, None::<&str>, i64::MAX);
         for r in records {
-            if !bytes.is_empty() {
-                bytes.push(b'\n');
+            if !body.is_empty() {
+                body.push('\n');
             }
-            batch::encode_into(r, "", &mut bytes)?;
+            batch::encode_into(r, "", &mut body)?;
             let ts = r.ts.as_str();
             ts_first = Some(ts_first.map_or(ts, |t| t.min(ts)));
             ts_last = Some(ts_last.map_or(ts, |t| t.max(ts)));
@@ -176,8 +176,6 @@ fn append_batch_second(
         } else {
             second_prefix(began_first)
         };
-        let body = String::from_utf8(bytes)
-            .map_err(|_| StoreError::Invalid("a record is not UTF-8".into()))?;
         let first = last + 1;
         let last = last + records.len() as i64;
         let hash = hex::encode(key.hash_parts(&[
