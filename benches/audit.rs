@@ -1,5 +1,6 @@
 //! Audit writer cost: sustained records per second into SQLite (batches of 512, one
-//! transaction each, hash chain included), and the per-record encode + MAC cost.
+//! transaction each, hash chain included), the per-record encode + MAC cost, and the relay's
+//! side of a record (`queue_one`: encoded where it is made).
 
 use std::hint::black_box;
 
@@ -71,6 +72,24 @@ fn benches(c: &mut Criterion) {
             let mut json = String::with_capacity(1024);
             erpgate::audit::batch::encode_into(black_box(&one), "", &mut json).expect("json");
             black_box(chain::link(&key, 42, "prev", &json))
+        })
+    });
+    // The relay's side of a record. Before: the record's strings copied out of the request
+    // (here: the record cloned), sent, encoded by the writer and freed there. Now: the fields
+    // borrowed, encoded where the record is made, the line sent (`audit::Queued`).
+    g.bench_function("copy_encode_drop_one", |b| {
+        let mut out = String::with_capacity(1024);
+        b.iter(|| {
+            let copy = black_box(&one).clone();
+            out.clear();
+            erpgate::audit::batch::encode_into(&copy, "", &mut out).expect("json");
+            black_box(out.len())
+        })
+    });
+    g.bench_function("queue_one", |b| {
+        b.iter(|| {
+            let queued = erpgate::audit::Queued::encode(&black_box(&one).view()).expect("json");
+            black_box(queued)
         })
     });
     g.finish();
