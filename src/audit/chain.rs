@@ -73,15 +73,16 @@ pub fn append_noting<R: Appendable>(
 }
 
 thread_local! {
-    /// The buffer a batch's lines are written into, kept by the thread that appends (the
-    /// writer): allocated afresh for every batch, at the top of the heap, it was given back to
-    /// the system after each and its pages faulted in again (≈ 9 % of the writer's time at
-    /// full load, issue 20).
+    /// The buffer a batch's lines are written into, kept by each thread that appends (the
+    /// SQLite writer's own thread; for PostgreSQL, the blocking pool's threads, until they
+    /// exit idle): allocated afresh for every batch, at the top of the heap, it was given back
+    /// to the system after each and its pages faulted in again (≈ 9 % of the writer's time at
+    /// full load, issue 20). A batch that fails leaves it to the next one to allocate.
     static LINES: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// The largest [`LINES`] buffer kept between batches (a batch of [`batch::MAX_RECORDS`]
-/// records of the usual size fits).
+/// records of up to 2 KiB fits).
 const LINES_KEPT: usize = 1 << 20;
 
 /// What [`append_in`] did.
@@ -117,6 +118,7 @@ fn append_in<R: Appendable>(
     let mut span = span.unwrap_or(0);
     let mut unanchored_through = unanchored_through.unwrap_or(0);
     let mut text = LINES.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    text.clear();
     text.reserve(records.len().min(batch::MAX_RECORDS) * 768);
     for chunk in records.chunks(batch::MAX_RECORDS) {
         text.clear();

@@ -16,7 +16,8 @@ use crate::store::StoreError;
 /// filed by (its reach, its tally, the actor lookup).
 pub trait Appendable {
     /// The record's JSON line as `node`'s chain holds it, appended to `out`: `node` as its
-    /// first member unless empty; an error if the record names another node.
+    /// first member when the record names it (even `""`) or it is not empty; an error if the
+    /// record names another node.
     fn line_into(&self, node: &str, out: &mut String) -> Result<(), StoreError>;
     /// The record's time (RFC 3339).
     fn ts(&self) -> &str;
@@ -177,7 +178,14 @@ impl Appendable for Queued {
                 out.push(',');
                 out.push_str(rest);
             }
-            _ => out.push_str(&e.line),
+            (false, _) => out.push_str(&e.line),
+            // `record_into` opens every line with `{`: a line without it is refused, not
+            // written without the member its chain requires.
+            (true, None) => {
+                return Err(StoreError::Invalid(
+                    "an encoded audit record is not a JSON object".into(),
+                ))
+            }
         }
         Ok(())
     }

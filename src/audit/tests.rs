@@ -492,3 +492,45 @@ fn a_span_raised_past_year_9999_or_a_cursor_that_is_no_time_hides_nothing() {
         assert_eq!(ids(&cursor).len(), 3, "span {span}");
     }
 }
+
+#[test]
+fn queued_records_verify_and_a_batch_holds_only_its_own_lines() {
+    let (_d, _p, s) = db();
+    let (m, _) = MasterKey::generate().expect("key");
+    let key = m.audit_key();
+    // A batch of long lines, then a short batch through the same thread's kept buffer.
+    let long: Vec<Queued> = (0..300)
+        .map(|i| {
+            Queued::of_record(AuditRecord {
+                path: format!("/{}", "p".repeat(1_500)),
+                ..rec(i, &record::now())
+            })
+        })
+        .collect();
+    let short: Vec<Queued> = (300..302)
+        .map(|i| Queued::of_record(rec(i, &record::now())))
+        .collect();
+    chain::append(s.conn(), &key, "", &long).expect("long");
+    chain::append(s.conn(), &key, "", &short).expect("short");
+    assert!(matches!(
+        verdict(&s, &m),
+        Verdict::Intact { records: 302, .. }
+    ));
+    let stored = s
+        .conn()
+        .query_one(
+            "SELECT records FROM audit_batch ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .and_then(|r| r.text(0))
+        .expect("last batch");
+    let mut expected = String::new();
+    for (k, q) in short.iter().enumerate() {
+        if k > 0 {
+            expected.push('\n');
+        }
+        q.line_into("", &mut expected).expect("line");
+    }
+    assert_eq!(stored, expected);
+    assert!(stored.contains("\"request_id\":\"req-301\"") && !stored.contains("ppp"));
+}

@@ -5,7 +5,8 @@
 //! hash, upstream host and identity by copies (issue 20: a dozen allocations per request, each
 //! freed by the writer's thread, which is glibc's slow path). A [`RecordView`] borrows them
 //! from the configuration snapshot the request holds; [`super::queued`] encodes it on the
-//! sender's thread, so nothing of it crosses to the writer but its line.
+//! sender's thread, so nothing of it crosses to the writer but its line (and, in one short
+//! string beside it, the few members the chain files a batch by).
 
 use super::record::{AuditRecord, Kind, RedactionNote};
 

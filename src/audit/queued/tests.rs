@@ -2,12 +2,13 @@ use super::*;
 use crate::audit::encode::tests::full;
 
 /// The texts `encode`'s own test uses: every kind of escape, and text that needs none.
-const TEXTS: [&str; 5] = [
+const TEXTS: [&str; 6] = [
     "",
     "plain",
     "quote\" backslash\\ slash/ </script>",
     "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}",
     "é ü 日本 \u{2028}\u{2029} 🦀",
+    "a longer text of more than thirty-two bytes, read a word at a time, then \"escaped\"",
 ];
 
 /// The chain's line for `r` on `node`, through the record and through its queued form.
