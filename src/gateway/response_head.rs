@@ -21,10 +21,6 @@ impl ResponseHead for ResponseHeader {
         self.remove_header(name);
     }
 
-    fn remove_named(&mut self, name: &str) {
-        self.remove_header(name);
-    }
-
     fn insert(&mut self, name: &'static str, value: HeaderValue) -> pingora::Result<()> {
         self.insert_header(name, value)
     }

@@ -15,9 +15,6 @@ pub trait ResponseHead {
     fn headers(&self) -> &http::HeaderMap;
     /// Removes every field called `name`.
     fn remove(&mut self, name: &HeaderName);
-    /// Removes every field called `name` (lower case, as the map keeps it), without making a
-    /// `HeaderName` of it.
-    fn remove_named(&mut self, name: &str);
     /// Sets the field spelled `name` to `value`, replacing the fields of that name (in any
     /// case). `name` is the spelling that goes out where the head keeps spellings (Pingora's
     /// does, and keeps a static one without copying it; a name the `http` crate knows is then
@@ -80,9 +77,6 @@ impl ResponseHead for TestHead {
         &self.headers
     }
     fn remove(&mut self, name: &HeaderName) {
-        self.headers.remove(name);
-    }
-    fn remove_named(&mut self, name: &str) {
         self.headers.remove(name);
     }
     fn insert(&mut self, name: &'static str, value: HeaderValue) -> Result<(), String> {

@@ -223,22 +223,14 @@ pub fn filter_upstream<H: ResponseHead>(
     extra: &[HeaderName],
     location: Option<&LocationRewrite>,
 ) -> Result<(), H::Error> {
-    // The names to drop, copied into one buffer, a line each (a field name holds no line
-    // break). Cloning a `HeaderName` the `http` crate does not know (Oracle's `X-ORACLE-DMS-*`,
-    // `REST-Framework-Version`…) allocates for each, and a removal by name parses it without
-    // allocating.
-    let mut unwanted = String::new();
-    for name in resp.headers().keys() {
-        if !ALLOWED_RESPONSE_HEADERS.contains(name) && !extra.contains(name) {
-            if unwanted.is_empty() {
-                unwanted.reserve(256);
-            }
-            unwanted.push_str(name.as_str());
-            unwanted.push('\n');
-        }
-    }
-    for name in unwanted.lines() {
-        resp.remove_named(name);
+    let unwanted: Vec<HeaderName> = resp
+        .headers()
+        .keys()
+        .filter(|n| !ALLOWED_RESPONSE_HEADERS.contains(n) && !extra.contains(n))
+        .cloned()
+        .collect();
+    for name in &unwanted {
+        resp.remove(name);
     }
     let fallback = LocationRewrite::default();
     let rewrite = location.unwrap_or(&fallback);
