@@ -132,7 +132,7 @@ pub struct RequestCtx {
     pub upstream_status: Option<u16>,
     /// Oracle's execution context id (`X-ORACLE-DMS-ECID`) of the response: stripped from
     /// what the client sees, kept in the audit record for a support ticket.
-    pub oracle_ecid: Option<String>,
+    pub oracle_ecid: Option<http::HeaderValue>,
     /// When the decision chain finished.
     pub decided: Option<Instant>,
     /// The reserved audit slot; consumed in `logging`.

@@ -119,7 +119,7 @@ pub fn build<'a>(
         upstream_identity: ctx.admission.as_ref().map(|a| a.identity.as_str()),
         status: session.response_written().map(|r| r.status.as_u16()),
         upstream_status: ctx.upstream_status,
-        oracle_ecid: ctx.oracle_ecid.as_deref(),
+        oracle_ecid: ctx.oracle_ecid.as_ref().and_then(|v| v.to_str().ok()),
         times: Timings::of(ctx, Instant::now()),
         bytes_in: ctx.body_bytes,
         bytes_out: session.body_bytes_sent() as u64,

@@ -87,7 +87,10 @@ pub fn set_credential(
 pub fn prepare_for_redaction(req: &mut RequestHeader) -> pingora::Result<()> {
     req.remove_header(&header::RANGE);
     req.remove_header(&header::IF_RANGE);
-    req.insert_header("Accept-Encoding", "identity")
+    req.insert_header(
+        "Accept-Encoding",
+        http::HeaderValue::from_static("identity"),
+    )
 }
 
 /// When values will be masked: no validator the caller chose reaches Oracle on a safe

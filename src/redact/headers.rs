@@ -278,12 +278,13 @@ pub fn apply<H: ResponseHead>(
 
 /// Oracle's execution context id on `head` (`X-ORACLE-DMS-ECID`), when it is a plausible
 /// one: 1–128 visible ASCII characters. Anything else from upstream is not recorded.
-pub fn oracle_ecid<H: ResponseHead>(head: &H) -> Option<String> {
-    let v = head.headers().get("x-oracle-dms-ecid")?.as_bytes();
-    let plausible = (1..=128).contains(&v.len()) && v.iter().all(|b| (0x21..=0x7e).contains(b));
-    plausible
-        .then(|| String::from_utf8(v.to_vec()).ok())
-        .flatten()
+/// The value itself is kept (a reference to the response head's bytes, not a copy): visible
+/// ASCII, so [`HeaderValue::to_str`] reads it.
+pub fn oracle_ecid<H: ResponseHead>(head: &H) -> Option<HeaderValue> {
+    let v = head.headers().get("x-oracle-dms-ecid")?;
+    let b = v.as_bytes();
+    let plausible = (1..=128).contains(&b.len()) && b.iter().all(|c| (0x21..=0x7e).contains(c));
+    plausible.then(|| v.clone())
 }
 
 #[cfg(test)]
@@ -321,6 +322,24 @@ mod tests {
                 .map(|v| v.as_bytes()),
             Some(&b"max-age=300; includeSubDomains"[..])
         );
+    }
+
+    #[test]
+    fn only_a_plausible_oracle_ecid_is_kept() {
+        let ecid = |v: &[u8]| {
+            let mut r = TestHead::new(200);
+            r.headers.insert(
+                HeaderName::from_static("x-oracle-dms-ecid"),
+                HeaderValue::from_bytes(v).expect("value"),
+            );
+            oracle_ecid(&r).map(|v| v.to_str().expect("ascii").to_string())
+        };
+        assert_eq!(ecid(b"005f0a^b~").as_deref(), Some("005f0a^b~"));
+        assert_eq!(ecid(&[b'e'; 128]).map(|s| s.len()), Some(128));
+        for bad in [&b""[..], &[b'e'; 129], b"a b", b"a\tb", "é".as_bytes()] {
+            assert_eq!(ecid(bad), None, "{bad:?}");
+        }
+        assert_eq!(oracle_ecid(&TestHead::new(200)), None);
     }
 
     #[test]
