@@ -234,23 +234,25 @@ pub(crate) mod tests {
         (mine, theirs)
     }
 
+    /// Text that needs every kind of escape, text that needs none but is not ASCII, and text
+    /// longer than the scan's word.
+    pub(crate) const TEXTS: [&str; 6] = [
+        "",
+        "plain",
+        "quote\" backslash\\ slash/ </script>",
+        "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}",
+        "é ü 日本 \u{2028}\u{2029} 🦀",
+        "a longer text of more than thirty-two bytes, read a word at a time, then \"escaped\"",
+    ];
+
     #[test]
     fn the_bytes_are_serde_jsons() {
-        // Text that needs every kind of escape, and text that needs none but is not ASCII.
-        let texts = [
-            "",
-            "plain",
-            "quote\" backslash\\ slash/ </script>",
-            "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}",
-            "é ü 日本 \u{2028}\u{2029} 🦀",
-            "a longer text of more than thirty-two bytes, read a word at a time, then \"escaped\"",
-        ];
         // `full` sets every field: its JSON has a member per field, none of them null.
         let members = serde_json::to_value(full("x")).expect("json");
         let members = members.as_object().expect("an object");
         assert_eq!(members.len(), 34, "a member per field of AuditRecord");
         assert!(members.values().all(|v| !v.is_null()));
-        for text in texts {
+        for text in TEXTS {
             let mut r = full(text);
             let node = r.node.clone();
             let (mine, theirs) = both(&r, node.as_deref());

@@ -78,7 +78,7 @@ struct Encoded {
     /// node, in a buffer of its size.
     line: Box<str>,
     /// The time, request id, actor, decision, reason and (when the record names one) node,
-    /// one after the other; `ends` says where each ends.
+    /// one after the other ([`Member`]'s order); `ends` says where each ends.
     text: String,
     ends: [usize; 6],
     /// Whether the record names its node (the last part of `text`).
@@ -147,11 +147,38 @@ impl Queued {
         }
     }
 
-    /// Part `i` of an encoded record's text.
-    fn part(e: &Encoded, i: usize) -> &str {
+    /// Member `m` of an encoded record's text.
+    fn part(e: &Encoded, m: Member) -> &str {
+        let i = m as usize;
         let start = if i == 0 { 0 } else { e.ends[i - 1] };
         e.text.get(start..e.ends[i]).unwrap_or("")
     }
+
+    /// Member `m` of the record, in either form.
+    fn member(&self, m: Member) -> &str {
+        match &self.0 {
+            Form::Line(e) => Queued::part(e, m),
+            Form::Record(r) => match m {
+                Member::Ts => &r.ts,
+                Member::RequestId => &r.request_id,
+                Member::Actor => &r.actor,
+                Member::Decision => &r.decision,
+                Member::Reason => &r.reason,
+                Member::Node => r.node.as_deref().unwrap_or(""),
+            },
+        }
+    }
+}
+
+/// The members an encoded record keeps beside its line, in the order its text holds them.
+#[derive(Clone, Copy)]
+enum Member {
+    Ts,
+    RequestId,
+    Actor,
+    Decision,
+    Reason,
+    Node,
 }
 
 impl Appendable for Queued {
@@ -160,10 +187,10 @@ impl Appendable for Queued {
             Form::Line(e) => e,
             Form::Record(r) => return r.line_into(node, out),
         };
-        if e.has_node && Queued::part(e, 5) != node {
+        if e.has_node && Queued::part(e, Member::Node) != node {
             return Err(StoreError::Invalid(format!(
                 "an audit record of node {:?} cannot join the chain of node {node:?}",
-                Queued::part(e, 5)
+                Queued::part(e, Member::Node)
             )));
         }
         // As `batch::encode_into` writes it: the chain's node first when the record names it
@@ -190,22 +217,13 @@ impl Appendable for Queued {
         Ok(())
     }
     fn ts(&self) -> &str {
-        match &self.0 {
-            Form::Line(e) => Queued::part(e, 0),
-            Form::Record(r) => &r.ts,
-        }
+        self.member(Member::Ts)
     }
     fn request_id(&self) -> &str {
-        match &self.0 {
-            Form::Line(e) => Queued::part(e, 1),
-            Form::Record(r) => &r.request_id,
-        }
+        self.member(Member::RequestId)
     }
     fn actor(&self) -> &str {
-        match &self.0 {
-            Form::Line(e) => Queued::part(e, 2),
-            Form::Record(r) => &r.actor,
-        }
+        self.member(Member::Actor)
     }
     fn kind(&self) -> Option<Kind> {
         match &self.0 {
@@ -214,16 +232,10 @@ impl Appendable for Queued {
         }
     }
     fn decision(&self) -> &str {
-        match &self.0 {
-            Form::Line(e) => Queued::part(e, 3),
-            Form::Record(r) => &r.decision,
-        }
+        self.member(Member::Decision)
     }
     fn reason(&self) -> &str {
-        match &self.0 {
-            Form::Line(e) => Queued::part(e, 4),
-            Form::Record(r) => &r.reason,
-        }
+        self.member(Member::Reason)
     }
 }
 

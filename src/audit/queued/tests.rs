@@ -1,15 +1,5 @@
 use super::*;
-use crate::audit::encode::tests::full;
-
-/// The texts `encode`'s own test uses: every kind of escape, and text that needs none.
-const TEXTS: [&str; 6] = [
-    "",
-    "plain",
-    "quote\" backslash\\ slash/ </script>",
-    "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}",
-    "é ü 日本 \u{2028}\u{2029} 🦀",
-    "a longer text of more than thirty-two bytes, read a word at a time, then \"escaped\"",
-];
+use crate::audit::encode::tests::{full, TEXTS};
 
 /// The chain's line for `r` on `node`, through the record and through its queued form.
 fn lines(r: &AuditRecord, node: &str) -> (Result<String, String>, Result<String, String>) {
@@ -101,7 +91,16 @@ fn a_record_kept_whole_appends_as_the_record() {
     whole.line_into("gw-a", &mut b).expect("line");
     assert_eq!(a, b);
     assert_eq!(
-        (whole.ts(), whole.actor(), whole.kind()),
-        (r.ts.as_str(), r.actor.as_str(), r.kind)
+        (whole.ts(), whole.request_id(), whole.actor(), whole.kind()),
+        (
+            r.ts.as_str(),
+            r.request_id.as_str(),
+            r.actor.as_str(),
+            r.kind
+        )
+    );
+    assert_eq!(
+        (whole.decision(), whole.reason()),
+        (r.decision.as_str(), r.reason.as_str())
     );
 }
