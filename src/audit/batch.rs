@@ -391,18 +391,30 @@ pub fn newest_first(
 /// A record's JSON line as `node`'s chain holds it, appended to `out`: with `"node"` as its
 /// first member (where serde puts the field) unless the record already names that node.
 pub fn encode_into(r: &AuditRecord, node: &str, out: &mut String) -> Result<(), StoreError> {
-    let node = match r.node.as_deref() {
-        Some(n) if n == node => Some(n),
-        Some(n) => {
-            return Err(StoreError::Invalid(format!(
-                "an audit record of node {n:?} cannot join the chain of node {node:?}"
-            )))
-        }
-        None if node.is_empty() => None,
-        None => Some(node),
-    };
-    super::encode::record_into(&r.view(), node, out)
-        .map_err(|e| StoreError::Invalid(format!("cannot encode an audit record: {e}")))
+    let node = line_node(r.node.as_deref(), node)?;
+    super::encode::record_into(&r.view(), node, out).map_err(unencodable)
+}
+
+/// The `node` member of a record's line on `node`'s chain: the record's own when it names
+/// that node (even `""`), else the chain's unless it has none; an error when the record names
+/// another node. Both forms of a record ([`super::queued::Appendable`]) decide it here.
+pub(super) fn line_node<'a>(
+    own: Option<&'a str>,
+    node: &'a str,
+) -> Result<Option<&'a str>, StoreError> {
+    match own {
+        Some(n) if n == node => Ok(Some(n)),
+        Some(n) => Err(StoreError::Invalid(format!(
+            "an audit record of node {n:?} cannot join the chain of node {node:?}"
+        ))),
+        None if node.is_empty() => Ok(None),
+        None => Ok(Some(node)),
+    }
+}
+
+/// A record's encoding error, as the chain reports it.
+pub(super) fn unencodable(e: serde_json::Error) -> StoreError {
+    StoreError::Invalid(format!("cannot encode an audit record: {e}"))
 }
 
 #[cfg(test)]

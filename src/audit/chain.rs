@@ -117,7 +117,12 @@ fn append_in<R: Appendable>(
     let mut prev = tail.clone();
     let mut span = span.unwrap_or(0);
     let mut unanchored_through = unanchored_through.unwrap_or(0);
-    let mut text = LINES.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    // The kept buffer, or a new one when it is unavailable: never a panic over a buffer.
+    let mut text = LINES
+        .try_with(|t| t.try_borrow_mut().map(|mut t| std::mem::take(&mut *t)))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     text.clear();
     text.reserve(records.len().min(batch::MAX_RECORDS) * 768);
     for chunk in records.chunks(batch::MAX_RECORDS) {
@@ -168,7 +173,7 @@ fn append_in<R: Appendable>(
         prev = hash;
     }
     if text.capacity() <= LINES_KEPT {
-        LINES.with(|t| *t.borrow_mut() = text);
+        let _ = LINES.try_with(|t| t.try_borrow_mut().map(|mut t| *t = text));
     }
     Ok(Appended {
         last_id: id,

@@ -62,9 +62,7 @@ pub(super) fn record_into(
     } = r;
     out.push('{');
     if let Some(n) = node {
-        out.push_str("\"node\":");
-        string(out, n)?;
-        out.push(',');
+        node_member(out, n)?;
     }
     out.push_str("\"ts\":");
     string(out, ts)?;
@@ -112,6 +110,15 @@ pub(super) fn record_into(
         out.push_str(&serde_json::to_string(*note)?);
     }
     out.push('}');
+    Ok(())
+}
+
+/// `"node":"n",`: the chain's node, a line's first member (also spliced into a line encoded
+/// without one, [`super::queued`]).
+pub(super) fn node_member(out: &mut String, n: &str) -> Result<(), serde_json::Error> {
+    out.push_str("\"node\":");
+    string(out, n)?;
+    out.push(',');
     Ok(())
 }
 

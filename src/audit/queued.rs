@@ -97,19 +97,26 @@ thread_local! {
 /// preview or query).
 const SCRATCH_KEPT: usize = 64 * 1024;
 
+/// `r`'s line without a node, written in `scratch` and copied into a buffer of its size.
+fn line_of(r: &RecordView<'_>, scratch: &mut String) -> Result<Box<str>, serde_json::Error> {
+    scratch.clear();
+    let line = super::encode::record_into(r, None, scratch).map(|()| Box::from(scratch.as_str()));
+    if scratch.capacity() > SCRATCH_KEPT {
+        *scratch = String::with_capacity(4096);
+    }
+    line
+}
+
 impl Queued {
     /// The record `r`, encoded here.
     pub fn encode(r: &RecordView<'_>) -> Result<Queued, serde_json::Error> {
-        let line = SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            scratch.clear();
-            let written = super::encode::record_into(r, None, &mut scratch);
-            let line = written.map(|()| Box::<str>::from(scratch.as_str()));
-            if scratch.capacity() > SCRATCH_KEPT {
-                *scratch = String::with_capacity(4096);
-            }
-            line
-        })?;
+        // The thread's scratch buffer, or a fresh one should it be unavailable (being torn
+        // down, or in use): nothing here can panic.
+        let kept = SCRATCH.try_with(|s| s.try_borrow_mut().ok().map(|mut s| line_of(r, &mut s)));
+        let line = match kept {
+            Ok(Some(line)) => line,
+            _ => line_of(r, &mut String::new()),
+        }?;
         let parts = [
             r.ts,
             r.request_id,
@@ -187,33 +194,20 @@ impl Appendable for Queued {
             Form::Line(e) => e,
             Form::Record(r) => return r.line_into(node, out),
         };
-        if e.has_node && Queued::part(e, Member::Node) != node {
-            return Err(StoreError::Invalid(format!(
-                "an audit record of node {:?} cannot join the chain of node {node:?}",
-                Queued::part(e, Member::Node)
-            )));
-        }
-        // As `batch::encode_into` writes it: the chain's node first when the record names it
-        // or the chain has one.
-        match (e.has_node || !node.is_empty(), e.line.strip_prefix('{')) {
-            (true, Some(rest)) => {
-                out.reserve(e.line.len() + node.len() + 10);
-                out.push_str("{\"node\":");
-                super::encode::string(out, node).map_err(|err| {
-                    StoreError::Invalid(format!("cannot encode an audit record: {err}"))
-                })?;
-                out.push(',');
-                out.push_str(rest);
-            }
-            (false, _) => out.push_str(&e.line),
-            // `record_into` opens every line with `{`: a line without it is refused, not
-            // written without the member its chain requires.
-            (true, None) => {
-                return Err(StoreError::Invalid(
-                    "an encoded audit record is not a JSON object".into(),
-                ))
-            }
-        }
+        let own = e.has_node.then(|| Queued::part(e, Member::Node));
+        let Some(node) = super::batch::line_node(own, node)? else {
+            out.push_str(&e.line);
+            return Ok(());
+        };
+        // The node spliced in as the line's first member, where `record_into` writes it. Every
+        // line opens with `{`: one without it is refused, not written without its node.
+        let rest = e.line.strip_prefix('{').ok_or_else(|| {
+            StoreError::Invalid("an encoded audit record is not a JSON object".into())
+        })?;
+        out.reserve(e.line.len() + node.len() + 10);
+        out.push('{');
+        super::encode::node_member(out, node).map_err(super::batch::unencodable)?;
+        out.push_str(rest);
         Ok(())
     }
     fn ts(&self) -> &str {

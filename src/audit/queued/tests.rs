@@ -104,3 +104,24 @@ fn a_record_kept_whole_appends_as_the_record() {
         (r.decision.as_str(), r.reason.as_str())
     );
 }
+
+#[test]
+fn a_record_is_encoded_alike_when_the_threads_buffer_is_taken() {
+    let mut r = full("scratch");
+    r.node = None;
+    let mut free = String::new();
+    Queued::encode(&r.view())
+        .expect("encodes")
+        .line_into("gw-a", &mut free)
+        .expect("line");
+    let mut held = String::new();
+    SCRATCH.with(|s| {
+        let _taken = s.borrow_mut();
+        Queued::encode(&r.view())
+            .expect("encodes without the buffer")
+            .line_into("gw-a", &mut held)
+            .expect("line");
+    });
+    assert_eq!(held, free);
+    assert!(free.starts_with("{\"node\":\"gw-a\","), "{free}");
+}
