@@ -28,7 +28,9 @@ command -v valgrind >/dev/null && command -v callgrind_control >/dev/null \
 
 CG_DIR="$(mktemp -d)"
 # Counting starts at zero after warm-up (callgrind_control -z); the dump is read by pid.
-PROXY_WRAP=(valgrind --tool=callgrind --quiet "--callgrind-out-file=$CG_DIR/cg.%p")
+# erpgate starts itself once more with its allocator settings (src/allocator.rs): callgrind
+# follows it into that start (--trace-children), so what is counted is what it runs with.
+PROXY_WRAP=(valgrind --tool=callgrind --quiet --trace-children=yes "--callgrind-out-file=$CG_DIR/cg.%p")
 WAIT_TRIES=1200
 # Under callgrind erpgate answers ~200 requests/s, so its audit batches would hold a record or
 # two, where a loaded gateway writes dozens per batch. The longest linger makes the batches
@@ -36,7 +38,7 @@ WAIT_TRIES=1200
 AUDIT_LINGER_MS="${AUDIT_LINGER_MS-100}"
 # The peers (nginx, HAProxy, when installed) run under callgrind too; nginx then runs
 # without a master process (peers.sh), so the counted process is the one serving.
-PEER_WRAP=("${PROXY_WRAP[@]}")
+PEER_WRAP=(valgrind --tool=callgrind --quiet "--callgrind-out-file=$CG_DIR/cg.%p")
 # shellcheck source=benches/load/setup.sh
 source "$ROOT/benches/load/setup.sh"
 # CG_KEEP=DIR keeps the callgrind dumps (for callgrind_annotate); DIR is created if need be.

@@ -109,6 +109,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether the command runs the gateway (`serve`, `demo`): those start with the
+    /// allocator settings of [`crate::allocator`].
+    pub fn runs_gateway(&self) -> bool {
+        matches!(self.command, Command::Serve(_) | Command::Demo(_))
+    }
+}
+
 /// The `erpgate` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {

@@ -310,6 +310,7 @@ fn pingora_server(
         endpoints = c.snapshot.catalog.len(),
         "erpgate serving"
     );
+    tracing::info!("allocator settings: {}", crate::allocator::in_force());
     tracing::info!(
         schedule = %c.snapshot.schedule.describe(),
         "access schedule: {}",

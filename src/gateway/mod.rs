@@ -267,7 +267,12 @@ impl ProxyHttp for Gateway {
         for name in &gw.strip_response_headers {
             upstream_response.remove_header(name);
         }
-        crate::redact::headers::apply(upstream_response, &ctx.request_id, ctx.hsts.as_deref())?;
+        // `filter_upstream` left no backend header: only the security headers are set.
+        crate::redact::headers::set_security(
+            upstream_response,
+            &ctx.request_id,
+            ctx.hsts.as_deref(),
+        )?;
         if let Some(origin) = &ctx.cors_origin {
             cors::apply(upstream_response, origin)?;
         }

@@ -217,16 +217,21 @@ impl LocationRewrite {
 /// Drops every upstream header that neither [`ALLOWED_RESPONSE_HEADERS`] nor `extra` (the
 /// checked `gateway.allow_response_headers`) names, then rewrites `Location` and
 /// `Content-Location` with `location` (without one, only path-absolute and relative references
-/// are kept). Several values of one of them are ambiguous and dropped.
+/// are kept). Several values of one of them are ambiguous and dropped. What passes is never a
+/// header [`strip_backend`] removes, even if `extra` names one, so a relayed head needs only
+/// [`set_security`] after this.
 pub fn filter_upstream<H: ResponseHead>(
     resp: &mut H,
     extra: &[HeaderName],
     location: Option<&LocationRewrite>,
 ) -> Result<(), H::Error> {
+    let passes = |n: &HeaderName| {
+        ALLOWED_RESPONSE_HEADERS.contains(n) || (extra.contains(n) && !stripped(n))
+    };
     let unwanted: Vec<HeaderName> = resp
         .headers()
         .keys()
-        .filter(|n| !ALLOWED_RESPONSE_HEADERS.contains(n) && !extra.contains(n))
+        .filter(|n| !passes(n))
         .cloned()
         .collect();
     for name in &unwanted {
@@ -254,21 +259,43 @@ pub fn filter_upstream<H: ResponseHead>(
 
 static EXPIRES: HeaderName = HeaderName::from_static("expires");
 
-/// Removes backend-revealing headers and sets the security headers and `X-Request-Id`;
-/// `hsts` is the `Strict-Transport-Security` value when the listener speaks TLS.
+/// Whether [`strip_backend`] removes `name`.
+fn stripped(name: &HeaderName) -> bool {
+    BACKEND_HEADERS.contains(name) || *name == EXPIRES
+}
+
+/// Removes backend-revealing headers and sets the security headers and `X-Request-Id`
+/// ([`strip_backend`], then [`set_security`]); `hsts` is the `Strict-Transport-Security`
+/// value when the listener speaks TLS. For a head the gateway builds; a relayed one has been
+/// through [`filter_upstream`], which leaves nothing to strip.
 pub fn apply<H: ResponseHead>(
     resp: &mut H,
     request_id: &str,
     hsts: Option<&str>,
 ) -> Result<(), H::Error> {
+    strip_backend(resp);
+    set_security(resp, request_id, hsts)
+}
+
+/// Removes the headers that reveal the backend ([`BACKEND_HEADERS`]) and `Expires` (meant
+/// for caches the gateway forbids anyway).
+pub fn strip_backend<H: ResponseHead>(resp: &mut H) {
     for name in &BACKEND_HEADERS {
         resp.remove(name);
     }
+    resp.remove(&EXPIRES);
+}
+
+/// Sets the security headers ([`SECURITY_HEADERS`], and `Strict-Transport-Security` to
+/// `hsts` when given) and `X-Request-Id`, replacing any of those names already there.
+pub fn set_security<H: ResponseHead>(
+    resp: &mut H,
+    request_id: &str,
+    hsts: Option<&str>,
+) -> Result<(), H::Error> {
     for (_, spelled, value) in &SECURITY_HEADERS {
         resp.insert(spelled, value.clone())?;
     }
-    // Oracle answers may carry `Pragma`/`Expires` meant for caches we forbid anyway.
-    resp.remove(&EXPIRES);
     if let Some(value) = hsts {
         resp.insert_bytes("Strict-Transport-Security", value.as_bytes())?;
     }
@@ -432,6 +459,34 @@ mod tests {
         assert!(r.headers.get("set-cookie").is_none());
         // Without a rewrite for the tenant, an absolute Location is not passed.
         assert!(r.headers.get("location").is_none());
+    }
+
+    /// The relay sets only the security headers after `filter_upstream`: what passes it must
+    /// already be what `strip_backend` would leave, whatever `extra` names.
+    #[test]
+    fn nothing_strip_backend_removes_passes_the_filter() {
+        for name in ALLOWED_RESPONSE_HEADERS.iter() {
+            assert!(!stripped(name), "{name} is allowed and stripped");
+        }
+        let mut stripped_names: Vec<HeaderName> = BACKEND_HEADERS.to_vec();
+        stripped_names.push(EXPIRES.clone());
+        let mut r = oracle_response();
+        for name in &stripped_names {
+            r.append_header(name.as_str().to_string(), "backend")
+                .expect("header");
+        }
+        // Even named as extras (the configuration refuses that, `never_passed`), they go.
+        filter_upstream(&mut r, &stripped_names, None).expect("filter");
+        for name in &stripped_names {
+            assert!(r.headers.get(name).is_none(), "{name} passed");
+            assert!(
+                never_passed(name.as_str()).is_some(),
+                "{name} may be allowed"
+            );
+        }
+        let before = r.headers.clone();
+        strip_backend(&mut r);
+        assert_eq!(r.headers, before, "strip_backend found something to remove");
     }
 
     #[test]

@@ -274,6 +274,8 @@ impl Gateway {
             // line the gateway can write (relayed requests are logged at debug); `serve_env`
             // may set another level.
             .env("ERPGATE_LOG", "info,erpgate=debug")
+            // The gateway's own allocator settings, unless a test sets others.
+            .env_remove("GLIBC_TUNABLES")
             .envs(self.serve_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone"))
