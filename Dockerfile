@@ -27,7 +27,8 @@ COPY --from=build /src/target/release/erpgate /usr/local/bin/erpgate
 USER 10001:10001
 WORKDIR /var/lib/erpgate
 # glibc maps allocations of 4 MiB and more on their own, so the argon2 work area (19 MiB) the
-# gateway frees when idle goes back to the system every time (see deploy/erpgate.service).
+# gateway frees when idle goes back to the system every time (see deploy/erpgate.service; the
+# gateway sets it itself too, with its other allocator settings, src/allocator.rs).
 ENV MALLOC_MMAP_THRESHOLD_=4194304
 # Relay, admin API (keep it on a management network), metrics.
 EXPOSE 8080 9443 9464

@@ -4,18 +4,23 @@
 //! once (header maps, `Bytes`, the audit line), and frees them within microseconds. glibc's
 //! per-thread cache keeps only 7 free chunks of a size; the rest go to the fast bins, and the
 //! next large allocation (Pingora's per-request future, ~16 KiB) consolidates the fast bins
-//! again. With a 64-chunk cache and no fast bins the relay's CPU per request measured 5–8 %
+//! again. With a 64-chunk cache and no fast bins the relay's CPU per request measured 4–5 %
 //! lower (`BENCHMARKS.md`, "glibc's allocator settings").
 //!
 //! glibc reads these settings (`GLIBC_TUNABLES`) only when a process starts, so `serve` and
 //! `demo` start themselves once more with them ([`reexec_tuned`]) when the environment
 //! names none. An operator's own `GLIBC_TUNABLES` (any value, empty included) is kept as it
-//! is: that is also how to run with glibc's defaults (`GLIBC_TUNABLES=`).
+//! is: that is also how to run with glibc's defaults (`GLIBC_TUNABLES=`). A privileged start
+//! (file capabilities or setuid: glibc then ignores `GLIBC_TUNABLES`) is not started again.
 
 use std::ffi::OsStr;
 
 /// The environment variable glibc reads its settings from.
 pub const ENV: &str = "GLIBC_TUNABLES";
+
+/// Set (to `1`) for the second start only: a process that has it never starts again, even
+/// if `GLIBC_TUNABLES` did not reach it.
+pub const MARK: &str = "ERPGATE_ALLOCATOR_REEXEC";
 
 /// The settings the gateway runs with: a 64-chunk per-thread cache for each size up to
 /// 1 KiB (glibc's default: 7); no fast bins (their chunks would be merged again on every
@@ -29,51 +34,99 @@ pub const TUNABLES: &str =
 
 /// What the process runs with, for the start-up log.
 pub fn in_force() -> String {
+    if secure_start() {
+        return "glibc's defaults (a privileged start: glibc ignores GLIBC_TUNABLES)".to_string();
+    }
     match std::env::var_os(ENV) {
         Some(v) if v == TUNABLES => format!("the gateway's ({TUNABLES})"),
         Some(v) if v.is_empty() => "glibc's defaults (GLIBC_TUNABLES is empty)".to_string(),
-        Some(v) => format!("the operator's (GLIBC_TUNABLES={})", v.to_string_lossy()),
+        // Escaped: the value is the environment's, and goes into a log line.
+        Some(v) => format!("the operator's (GLIBC_TUNABLES={:?})", v.to_string_lossy()),
         None => "glibc's defaults".to_string(),
     }
 }
 
-/// The settings to start again with, given the environment's `GLIBC_TUNABLES`: ours when it
-/// names none, nothing when it does (the operator's choice, or ours after the restart).
-pub fn to_set(current: Option<&OsStr>) -> Option<&'static str> {
+/// The settings to start again with: ours when the environment names none (`current`), this
+/// is not already the second start (`marked`) and glibc would read them (`secure`: a
+/// privileged start, where it does not).
+pub fn to_set(current: Option<&OsStr>, marked: bool, secure: bool) -> Option<&'static str> {
     match current {
-        Some(_) => None,
-        None => Some(TUNABLES),
+        None if !marked && !secure => Some(TUNABLES),
+        _ => None,
+    }
+}
+
+/// Why the gateway did not start again with its settings.
+#[derive(Debug)]
+pub enum NotTuned {
+    /// This binary's file could not be named: nothing was changed, the process goes on with
+    /// glibc's defaults.
+    Locate(std::io::Error),
+    /// Starting again failed after the process had been prepared for it (Rust resets the
+    /// `SIGPIPE` disposition before `exec`, and does not restore it): the process must not
+    /// go on serving.
+    Exec(std::io::Error),
+}
+
+impl std::fmt::Display for NotTuned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotTuned::Locate(e) => write!(f, "cannot name this binary's file: {e}"),
+            NotTuned::Exec(e) => write!(f, "cannot start this binary again: {e}"),
+        }
     }
 }
 
 /// Replaces this process (same id, arguments, environment and open files) with this binary
-/// started with [`TUNABLES`], unless the environment already names settings. Call it before
-/// any thread starts. Returns `Ok(())` without starting again; an `Err` says why starting
-/// again failed (the caller goes on with glibc's defaults).
+/// started with [`TUNABLES`], unless [`to_set`] says not to. Call it before any thread
+/// starts. Returns `Ok(())` without starting again.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn reexec_tuned() -> std::io::Result<()> {
+pub fn reexec_tuned() -> Result<(), NotTuned> {
     use std::os::unix::process::CommandExt;
 
-    let Some(tunables) = to_set(std::env::var_os(ENV).as_deref()) else {
+    let marked = std::env::var_os(MARK).is_some();
+    let Some(tunables) = to_set(std::env::var_os(ENV).as_deref(), marked, secure_start()) else {
         return Ok(());
     };
     // The file this process was started from (named by `/proc/self/exe`; opened by its path,
     // which tools that run the binary under themselves, such as valgrind, resolve to the
     // binary and not to themselves).
-    let exe = std::env::current_exe()?;
+    let exe = std::env::current_exe().map_err(NotTuned::Locate)?;
     let mut args = std::env::args_os();
     let mut command = std::process::Command::new(exe);
     if let Some(arg0) = args.next() {
         command.arg0(arg0);
     }
     // `exec` returns only when it failed.
-    Err(command.args(args).env(ENV, tunables).exec())
+    Err(NotTuned::Exec(
+        command.args(args).env(ENV, tunables).env(MARK, "1").exec(),
+    ))
 }
 
 /// Elsewhere than glibc on Linux there is nothing to set.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn reexec_tuned() -> std::io::Result<()> {
+pub fn reexec_tuned() -> Result<(), NotTuned> {
     Ok(())
+}
+
+/// The auxiliary vector's `AT_SECURE` entry: set by the kernel for a setuid, setgid or
+/// file-capability start.
+const AT_SECURE: u64 = 23;
+
+/// Whether this process started privileged (`AT_SECURE` in `/proc/self/auxv`); `false` when
+/// that cannot be read.
+fn secure_start() -> bool {
+    std::fs::read("/proc/self/auxv").is_ok_and(|auxv| auxv_secure(&auxv))
+}
+
+/// Whether the auxiliary vector `auxv` (pairs of native-endian 64-bit words) has a non-zero
+/// `AT_SECURE`.
+fn auxv_secure(auxv: &[u8]) -> bool {
+    let word = |b: &[u8]| b.try_into().map(u64::from_ne_bytes).unwrap_or(0);
+    auxv.chunks_exact(16)
+        .map(|pair| (word(&pair[..8]), word(&pair[8..])))
+        .take_while(|(key, _)| *key != 0)
+        .any(|(key, value)| key == AT_SECURE && value != 0)
 }
 
 #[cfg(test)]
@@ -81,30 +134,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_operators_settings_are_kept_and_none_means_ours() {
-        assert_eq!(to_set(None), Some(TUNABLES));
-        assert_eq!(to_set(Some(OsStr::new(""))), None);
+    fn only_an_unset_environment_on_a_first_unprivileged_start_is_started_again() {
+        assert_eq!(to_set(None, false, false), Some(TUNABLES));
+        assert_eq!(to_set(Some(OsStr::new("")), false, false), None);
         assert_eq!(
-            to_set(Some(OsStr::new("glibc.malloc.tcache_count=7"))),
+            to_set(
+                Some(OsStr::new("glibc.malloc.tcache_count=7")),
+                false,
+                false
+            ),
             None
         );
-        assert_eq!(to_set(Some(OsStr::new(TUNABLES))), None);
+        assert_eq!(to_set(Some(OsStr::new(TUNABLES)), false, false), None);
+        // The second start never starts again, even without the variable.
+        assert_eq!(to_set(None, true, false), None);
+        // glibc ignores tunables in a privileged start: nothing to gain.
+        assert_eq!(to_set(None, false, true), None);
     }
 
     #[test]
-    fn the_settings_are_glibcs_own_names() {
-        for setting in TUNABLES.split(':') {
-            let (name, value) = setting.split_once('=').expect("name=value");
-            assert!(
-                [
-                    "glibc.malloc.tcache_count",
-                    "glibc.malloc.mxfast",
-                    "glibc.malloc.mmap_threshold"
-                ]
-                .contains(&name),
-                "{name}"
-            );
-            assert!(value.parse::<u32>().is_ok(), "{setting}");
-        }
+    fn at_secure_is_read_from_the_auxiliary_vector() {
+        let vector = |pairs: &[(u64, u64)]| -> Vec<u8> {
+            pairs
+                .iter()
+                .flat_map(|(k, v)| k.to_ne_bytes().into_iter().chain(v.to_ne_bytes()))
+                .collect()
+        };
+        assert!(auxv_secure(&vector(&[(6, 4096), (23, 1), (0, 0)])));
+        assert!(!auxv_secure(&vector(&[(6, 4096), (23, 0), (0, 0)])));
+        // After the terminating entry, nothing counts; a truncated pair neither.
+        assert!(!auxv_secure(&vector(&[(6, 4096), (0, 0), (23, 1)])));
+        assert!(!auxv_secure(&vector(&[(6, 4096)])[..12]));
+        assert!(!auxv_secure(&[]));
+        // This test's own process is not privileged.
+        assert!(!secure_start());
     }
 }
