@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "listen",
             "html",
             "json_text",
+            "allocator",
         ],
     ),
     (
