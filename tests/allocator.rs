@@ -68,10 +68,8 @@ fn the_gateway_runs_with_its_allocator_settings_in_the_process_it_was_started_as
     // second start's: the mark is set only for it, never by the gateway in its own
     // environment. glibc ends the variable's text in place at the first setting it reads,
     // so only that one shows there.
-    assert!(
-        environ.iter().any(|e| e == "ERPGATE_ALLOCATOR_REEXEC=1"),
-        "{environ:?}"
-    );
+    let mark = format!("{}=1", erpgate::allocator::MARK);
+    assert!(environ.contains(&mark), "{environ:?}");
     let first = erpgate::allocator::TUNABLES
         .split(':')
         .next()
@@ -86,30 +84,26 @@ fn the_gateway_runs_with_its_allocator_settings_in_the_process_it_was_started_as
 
 #[test]
 fn an_operators_glibc_tunables_are_kept_and_an_empty_value_means_glibcs_defaults() {
-    let (log, environ) = serve_with(Some("glibc.malloc.tcache_count=16"));
-    assert!(
-        log.contains(
-            "allocator settings: the operator's (GLIBC_TUNABLES=\"glibc.malloc.tcache_count=16\")"
+    for (tunables, said) in [
+        (
+            "glibc.malloc.tcache_count=16",
+            "allocator settings: the operator's (GLIBC_TUNABLES=\"glibc.malloc.tcache_count=16\")",
         ),
-        "{log}"
-    );
-    assert!(
-        !environ
-            .iter()
-            .any(|e| e.starts_with("ERPGATE_ALLOCATOR_REEXEC")),
-        "started once only: {environ:?}"
-    );
-    let (log, environ) = serve_with(Some(""));
-    assert!(
-        log.contains("allocator settings: glibc's defaults (GLIBC_TUNABLES is empty)"),
-        "{log}"
-    );
-    assert!(
-        !environ
-            .iter()
-            .any(|e| e.starts_with("ERPGATE_ALLOCATOR_REEXEC")),
-        "started once only: {environ:?}"
-    );
+        (
+            "",
+            "allocator settings: glibc's defaults (GLIBC_TUNABLES is empty)",
+        ),
+    ] {
+        let (log, environ) = serve_with(Some(tunables));
+        assert!(log.contains(said), "{log}");
+        // Started once only: the mark is set for a second start alone.
+        assert!(
+            !environ
+                .iter()
+                .any(|e| e.starts_with(erpgate::allocator::MARK)),
+            "{environ:?}"
+        );
+    }
 }
 
 /// glibc ignores a setting it does not know, silently: its dynamic loader lists what it took.
