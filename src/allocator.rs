@@ -13,8 +13,6 @@
 //! is: that is also how to run with glibc's defaults (`GLIBC_TUNABLES=`). A privileged start
 //! (file capabilities or setuid: glibc then ignores `GLIBC_TUNABLES`) is not started again.
 
-use std::ffi::OsStr;
-
 /// The environment variable glibc reads its settings from.
 pub const ENV: &str = "GLIBC_TUNABLES";
 
@@ -46,14 +44,11 @@ pub fn in_force() -> String {
     }
 }
 
-/// The settings to start again with: ours when the environment names none (`current`), this
-/// is not already the second start (`marked`) and glibc would read them (`secure`: a
-/// privileged start, where it does not).
-pub fn to_set(current: Option<&OsStr>, marked: bool, secure: bool) -> Option<&'static str> {
-    match current {
-        None if !marked && !secure => Some(TUNABLES),
-        _ => None,
-    }
+/// Whether to start again with [`TUNABLES`]: only when the environment names no settings
+/// (`named`: the operator's, or ours already), this is not the second start (`marked`) and
+/// glibc would read them (`secure`: a privileged start, where it does not).
+pub fn start_again(named: bool, marked: bool, secure: bool) -> bool {
+    !named && !marked && !secure
 }
 
 /// Why the gateway did not start again with its settings.
@@ -78,16 +73,17 @@ impl std::fmt::Display for NotTuned {
 }
 
 /// Replaces this process (same id, arguments, environment and open files) with this binary
-/// started with [`TUNABLES`], unless [`to_set`] says not to. Call it before any thread
+/// started with [`TUNABLES`], unless [`start_again`] says not to. Call it before any thread
 /// starts. Returns `Ok(())` without starting again.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn reexec_tuned() -> Result<(), NotTuned> {
     use std::os::unix::process::CommandExt;
 
+    let named = std::env::var_os(ENV).is_some();
     let marked = std::env::var_os(MARK).is_some();
-    let Some(tunables) = to_set(std::env::var_os(ENV).as_deref(), marked, secure_start()) else {
+    if !start_again(named, marked, secure_start()) {
         return Ok(());
-    };
+    }
     // The file this process was started from (named by `/proc/self/exe`; opened by its path,
     // which tools that run the binary under themselves, such as valgrind, resolve to the
     // binary and not to themselves).
@@ -99,7 +95,7 @@ pub fn reexec_tuned() -> Result<(), NotTuned> {
     }
     // `exec` returns only when it failed.
     Err(NotTuned::Exec(
-        command.args(args).env(ENV, tunables).env(MARK, "1").exec(),
+        command.args(args).env(ENV, TUNABLES).env(MARK, "1").exec(),
     ))
 }
 
@@ -135,21 +131,13 @@ mod tests {
 
     #[test]
     fn only_an_unset_environment_on_a_first_unprivileged_start_is_started_again() {
-        assert_eq!(to_set(None, false, false), Some(TUNABLES));
-        assert_eq!(to_set(Some(OsStr::new("")), false, false), None);
-        assert_eq!(
-            to_set(
-                Some(OsStr::new("glibc.malloc.tcache_count=7")),
-                false,
-                false
-            ),
-            None
-        );
-        assert_eq!(to_set(Some(OsStr::new(TUNABLES)), false, false), None);
+        assert!(start_again(false, false, false));
+        // Any GLIBC_TUNABLES, empty or ours included, is kept as it is.
+        assert!(!start_again(true, false, false));
         // The second start never starts again, even without the variable.
-        assert_eq!(to_set(None, true, false), None);
+        assert!(!start_again(false, true, false));
         // glibc ignores tunables in a privileged start: nothing to gain.
-        assert_eq!(to_set(None, false, true), None);
+        assert!(!start_again(false, false, true));
     }
 
     #[test]

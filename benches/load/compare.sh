@@ -47,7 +47,6 @@ measure() { # side-label binary
     ERPGATE_BIN="$2"
     # shellcheck source=benches/load/setup.sh
     source "$ROOT/benches/load/setup.sh" >/dev/null
-    tck=$(getconf CLK_TCK)
     for t in "basic|$GW_PID|$GW_PORT|$PLAIN_BASIC" "redacted|$GW_PID|$GW_PORT|$MASKED_BASIC" \
       "bare|$BARE_PID|$BARE_PORT|$UPSTREAM_AUTH"; do
       IFS='|' read -r name pid port header <<<"$t"
@@ -61,11 +60,16 @@ measure() { # side-label binary
         echo "side $1, $name: ${errors:-unknown} errors (a wrong status or a failed request): $r" >&2
         exit 1
       fi
-      awk -v s="$1" -v nm="$name" -v b="$before" -v a="$after" -v wb="$wbefore" -v wa="$wafter" \
-        -v n="$n" -v r="$rps" -v t="$tck" 'BEGIN { total = n + r; if (total <= 0) exit 1;
-          printf "%s %s %.0f %.1f %.2f\n", s, nm, r, (a - b) / t * 1e6 / total, (wa - wb) / t * 1e6 / total }'
+      printf '%s %s %.0f %s %s\n' "$1" "$name" "$rps" "$(us_per_request "$before" "$after" "$n" "$rps")" \
+        "$(us_per_request "$wbefore" "$wafter" "$n" "$rps" "%.2f")"
     done
   )
+}
+
+# The median of the numbers on standard input (the mean of the middle two for an even count).
+median_of() {
+  sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1;
+    print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 RESULTS="$(mktemp)"
@@ -84,16 +88,12 @@ echo
 echo "medians over $ROUNDS rounds (A: $SIDE_A, B: $SIDE_B)"
 for target in basic redacted bare; do
   for side in A B; do
-    awk -v s="$side" -v t="$target" '$1 == s && $2 == t { print $4 }' "$RESULTS" | sort -n |
-      awk -v s="$side" -v t="$target" '{ v[NR] = $1 } END { if (NR == 0) exit 1;
-        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
-        printf "%-9s %s: %.1f µs of CPU per request\n", t, s, m }'
+    m=$(awk -v s="$side" -v t="$target" '$1 == s && $2 == t { print $4 }' "$RESULTS" | median_of)
+    printf '%-9s %s: %.1f µs of CPU per request\n' "$target" "$side" "$m"
   done
 done
 for side in A B; do
   awk -v s="$side" '$1 == s && $2 == "basic" { b[++nb] = $4 } $1 == s && $2 == "bare" { p[++np] = $4 }
-    END { n = (nb < np) ? nb : np; for (i = 1; i <= n; i++) print b[i] / p[i] }' "$RESULTS" | sort -n |
-    awk -v s="$side" '{ v[NR] = $1 } END { if (NR == 0) exit 1;
-      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
-      printf "%s: erpgate (Basic) / bare Pingora in the same round, median %.2f\n", s, m }'
+    END { n = (nb < np) ? nb : np; for (i = 1; i <= n; i++) print b[i] / p[i] }' "$RESULTS" |
+    median_of | awk -v s="$side" '{ printf "%s: erpgate (Basic) / bare Pingora in the same round, median %.2f\n", s, $1 }'
 done

@@ -40,7 +40,6 @@ load() { # port header duration
   "${PIN_LOAD[@]}" "$LOADGEN" --url "http://127.0.0.1:$1$ITEM" --expect 200 --rate "$RATE" \
     --connections 32 --duration "$3" --warmup 1 --header "$2"
 }
-tck=$(getconf CLK_TCK)
 for t in "bare|$BARE_PID|$BARE_PORT|$UPSTREAM_AUTH" "erpgate-basic|$GW_PID|$GW_PORT|$PLAIN_BASIC" \
   "erpgate-basic-redacted|$GW_PID|$GW_PORT|$MASKED_BASIC"; do
   IFS='|' read -r name pid port header <<<"$t"
@@ -52,10 +51,8 @@ for t in "bare|$BARE_PID|$BARE_PORT|$UPSTREAM_AUTH" "erpgate-basic|$GW_PID|$GW_P
   wait "$recorder" || true
   after=$(cpu_ticks "$pid"); aafter=$(thread_ticks "$pid" erpgate-audit)
   n=$(field requests <<<"$r"); rps=$(field rps <<<"$r")
-  cpu=$(awk -v b="$before" -v a="$after" -v n="$n" -v r="$rps" -v t="$tck" \
-    'BEGIN { total = n + r; printf "%.1f", (total > 0) ? (a - b) / t * 1e6 / total : 0 }')
-  writer=$(awk -v b="$abefore" -v a="$aafter" -v n="$n" -v r="$rps" -v t="$tck" \
-    'BEGIN { total = n + r; printf "%.2f", (total > 0) ? (a - b) / t * 1e6 / total : 0 }')
+  cpu=$(us_per_request "$before" "$after" "$n" "$rps")
+  writer=$(us_per_request "$abefore" "$aafter" "$n" "$rps" "%.2f")
   echo "== $name: $rps req/s, $cpu µs of CPU per request (audit writer $writer)"
   # Shares of the samples by thread and part, turned into µs per request.
   perf report -i "$KEEP/$name.data" -g none --no-children --sort comm,dso --stdio 2>/dev/null |

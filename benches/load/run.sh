@@ -82,11 +82,8 @@ for t in "${TARGETS[@]}"; do
     n=$(field requests <<<"$r"); rps=$(field rps <<<"$r"); e=$(field errors <<<"$r")
     errs=$((errs + e))
     rps_runs+=("$rps")
-    # ticks are 1/CLK_TCK s; the warm-up second is charged too, so count its requests.
-    cpu_runs+=("$(awk -v b="$before" -v a="$after" -v n="$n" -v r="$rps" -v tck="$(getconf CLK_TCK)" \
-      'BEGIN { total = n + r; if (total > 0) printf "%.1f", (a - b) / tck * 1e6 / total; else print 0 }')")
-    audit_runs+=("$(awk -v b="$abefore" -v a="$aafter" -v n="$n" -v r="$rps" -v tck="$(getconf CLK_TCK)" \
-      'BEGIN { total = n + r; if (total > 0) printf "%.1f", (a - b) / tck * 1e6 / total; else print 0 }')")
+    cpu_runs+=("$(us_per_request "$before" "$after" "$n" "$rps")")
+    audit_runs+=("$(us_per_request "$abefore" "$aafter" "$n" "$rps")")
   done
   PEAK[$name]=$(printf '%s\n' "${rps_runs[@]}" | median)
   CPU[$name]=$(printf '%s\n' "${cpu_runs[@]}" | median)

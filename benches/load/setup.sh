@@ -47,6 +47,14 @@ wait_port() {
 field() { sed -n "s/.*\"$1\":\\([0-9.]*\\).*/\\1/p"; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+# CPU µs per request between two tick readings (cpu_ticks, thread_ticks) around one load:
+# ticks are 1/CLK_TCK s, and the load's warm-up second is charged too, so its requests (about
+# one second's rate) count. The fifth argument is the printf format (default %.1f).
+us_per_request() { # before after requests rps [format]
+  awk -v b="$1" -v a="$2" -v n="$3" -v r="$4" -v t="$CLK_TCK" -v f="${5:-%.1f}" \
+    'BEGIN { total = n + r; if (total > 0) printf f, (a - b) / t * 1e6 / total; else print 0 }'
+}
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 # CPU ticks of one named thread of a process (0 when it has none): the audit writer's share.
 thread_ticks() {

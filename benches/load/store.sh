@@ -85,8 +85,7 @@ for _ in $(seq "$RUNS"); do
     n=$(field requests <<<"$r"); rps=$(field rps <<<"$r"); e=$(field errors <<<"$r")
     [ "$e" = 0 ] || { echo "$name: $e errors" >&2; exit 1; }
     RPS[$name]+="$rps "
-    CPUS[$name]+="$(awk -v b="$before" -v a="$after" -v n="$n" -v r="$rps" -v tck="$(getconf CLK_TCK)" \
-      'BEGIN { total = n + r; if (total > 0) printf "%.1f", (a - b) / tck * 1e6 / total; else print 0 }') "
+    CPUS[$name]+="$(us_per_request "$before" "$after" "$n" "$rps") "
     echo "  $name: $rps req/s" >&2
   done
 done

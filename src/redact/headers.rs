@@ -218,8 +218,8 @@ impl LocationRewrite {
 /// checked `gateway.allow_response_headers`) names, then rewrites `Location` and
 /// `Content-Location` with `location` (without one, only path-absolute and relative references
 /// are kept). Several values of one of them are ambiguous and dropped. What passes is never a
-/// header [`strip_backend`] removes, even if `extra` names one, so a relayed head needs only
-/// [`set_security`] after this.
+/// backend header or `Expires` (`strip_backend`), even if `extra` names one, so a relayed head
+/// needs only [`set_security`] after this.
 pub fn filter_upstream<H: ResponseHead>(
     resp: &mut H,
     extra: &[HeaderName],
@@ -265,7 +265,7 @@ fn stripped(name: &HeaderName) -> bool {
 }
 
 /// Removes backend-revealing headers and sets the security headers and `X-Request-Id`
-/// ([`strip_backend`], then [`set_security`]); `hsts` is the `Strict-Transport-Security`
+/// (`strip_backend`, then [`set_security`]); `hsts` is the `Strict-Transport-Security`
 /// value when the listener speaks TLS. For a head the gateway builds; a relayed one has been
 /// through [`filter_upstream`], which leaves nothing to strip.
 pub fn apply<H: ResponseHead>(
@@ -279,7 +279,7 @@ pub fn apply<H: ResponseHead>(
 
 /// Removes the headers that reveal the backend ([`BACKEND_HEADERS`]) and `Expires` (meant
 /// for caches the gateway forbids anyway).
-pub fn strip_backend<H: ResponseHead>(resp: &mut H) {
+fn strip_backend<H: ResponseHead>(resp: &mut H) {
     for name in &BACKEND_HEADERS {
         resp.remove(name);
     }
