@@ -2,9 +2,10 @@
 //! its head goes out, chunked otherwise.
 //!
 //! A masked body cannot keep Oracle's `Content-Length`, and `response_filter` runs on the head
-//! before any of the body is seen, so `redact::body::on_header` frames it chunked. Pingora
-//! 0.9 flushes a head without `Content-Length` at once, writes each chunk in a flushed write of
-//! its own and the last chunk in another: two writes more than the unmasked answer's.
+//! before any of the body is seen, so `redact::body::on_header` removes the length and leaves
+//! the head unframed; this module frames it when it goes out. Pingora 0.9 flushes a chunked
+//! head at once, writes each chunk in a flushed write of its own and the last chunk in
+//! another: two writes more than the unmasked answer's.
 //!
 //! Pingora, however, runs the proxy's filters over every upstream task that is ready (head,
 //! body, end) before it runs the downstream modules' filters and writes the batch
@@ -13,8 +14,9 @@
 //! time [`MaskedFraming`]'s header filter sees the head. The head then goes out with the masked
 //! body's exact length and no `Transfer-Encoding`, buffered with the body: one write while
 //! both fit Pingora's write buffer (1,460 bytes), else the head and then the body, as for an
-//! unmasked answer of that size. When the body arrives over several batches the head has gone
-//! chunked already, and the body streams as before: nothing is held back to learn a length.
+//! unmasked answer of that size. When the body arrives over several batches the head goes out
+//! chunked (for an HTTP/1.1 client), and the body streams: nothing is held back to learn a
+//! length.
 //! Which way a response goes depends on how Oracle's bytes arrived; both are valid HTTP.
 //!
 //! The length said is the masked body's: what the client receives. Nothing of the unmasked
@@ -46,18 +48,22 @@ enum State {
     Sent,
 }
 
-/// The downstream module that gives a masked response its length when it can (see the module
-/// documentation). One per request.
+/// The downstream module that frames a masked response: its length when it can, chunked
+/// otherwise (see the module documentation). One per request.
 #[derive(Debug, Default)]
 pub struct MaskedFraming {
     state: State,
+    /// Frame the masked head chunked when its length is not known
+    /// (`BodyRedaction::chunked_unless_whole`).
+    chunked: bool,
 }
 
 impl MaskedFraming {
-    /// The head about to be filtered is masked: count its body from here.
-    fn arm(&mut self) {
+    /// The head about to be filtered is masked and unframed: count its body from here.
+    fn arm(&mut self, chunked: bool) {
         if self.state == State::Idle {
             self.state = State::Counting(0);
+            self.chunked = chunked;
         }
     }
 
@@ -80,10 +86,30 @@ impl MaskedFraming {
             return Ok(());
         }
         let state = std::mem::replace(&mut self.state, State::Sent);
-        if let State::Whole(n) = state {
-            resp.remove_header(&http::header::TRANSFER_ENCODING);
-            resp.insert_header("Content-Length", n)?;
-            self.state = State::Framed { said: n, seen: 0 };
+        let te = &http::header::TRANSFER_ENCODING;
+        match state {
+            State::Whole(n) => {
+                if self.chunked {
+                    resp.set_version(http::Version::HTTP_11);
+                }
+                // Oracle's own chunked framing, when its answer came that way.
+                if resp.headers.contains_key(te) {
+                    resp.remove_header(te);
+                }
+                resp.insert_header("Content-Length", n)?;
+                self.state = State::Framed { said: n, seen: 0 };
+            }
+            // The masked head, its length not known yet. A head that carries a framing of its
+            // own is another's (`fail_to_proxy`'s refusal after a masking error) and is left
+            // as it is.
+            State::Counting(_)
+                if self.chunked
+                    && !resp.headers.contains_key(te)
+                    && !resp.headers.contains_key(http::header::CONTENT_LENGTH) =>
+            {
+                crate::redact::body::frame_chunked(resp)?;
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -149,10 +175,16 @@ pub fn install(modules: &mut HttpModules) {
     modules.add_module(Box::new(MaskedFramingBuilder));
 }
 
-/// From `response_filter`, once the response is known to be masked.
-pub fn arm(session: &mut Session) {
-    if let Some(m) = session.downstream_modules_ctx.get_mut::<MaskedFraming>() {
-        m.arm();
+/// From `response_filter`, once the response is known to be masked and its head is unframed;
+/// `chunked`: frame it chunked if its length is not known when it goes out. False when the
+/// module is not installed: the caller frames the head itself then.
+pub fn arm(session: &mut Session, chunked: bool) -> bool {
+    match session.downstream_modules_ctx.get_mut::<MaskedFraming>() {
+        Some(m) => {
+            m.arm(chunked);
+            true
+        }
+        None => false,
     }
 }
 
@@ -167,10 +199,18 @@ pub fn counted(session: &mut Session, body: &Option<Bytes>, end: bool) {
 mod tests {
     use super::*;
 
-    fn chunked_head(status: u16) -> ResponseHeader {
+    /// A masked head as `on_header` leaves it: no length, no framing.
+    fn unframed_head(status: u16) -> ResponseHeader {
         let mut h = ResponseHeader::build(status, None).expect("head");
+        h.set_version(http::Version::HTTP_10);
         h.insert_header("Content-Type", "application/json")
             .expect("type");
+        h
+    }
+
+    /// A masked head whose upstream answer was chunked already.
+    fn chunked_head(status: u16) -> ResponseHeader {
+        let mut h = unframed_head(status);
         h.insert_header("Transfer-Encoding", "chunked").expect("te");
         h
     }
@@ -190,15 +230,23 @@ mod tests {
     #[test]
     fn a_body_whole_before_the_head_goes_out_is_sent_with_its_masked_length() {
         let mut m = armed(&[(100, false), (0, false), (23, true)]);
-        let mut head = chunked_head(200);
+        let mut head = unframed_head(200);
         m.frame(&mut head).expect("frame");
         assert_eq!(framed(&head), (Some("123".into()), None));
+        assert_eq!(head.version, http::Version::HTTP_11);
         // The wire form says it once, spelled as set.
         let mut wire = bytes::BytesMut::new();
         head.header_to_h1_wire(&mut wire);
         let wire = String::from_utf8(wire.to_vec()).expect("ascii");
         assert_eq!(wire.matches("Content-Length: 123\r\n").count(), 1, "{wire}");
         assert!(!wire.to_ascii_lowercase().contains("transfer-encoding"));
+        // Oracle's own chunked framing gives way to the length too.
+        let mut m = MaskedFraming::default();
+        m.arm(false);
+        m.counted(23, true);
+        let mut head = chunked_head(200);
+        m.frame(&mut head).expect("frame");
+        assert_eq!(framed(&head), (Some("23".into()), None));
     }
 
     #[test]
@@ -225,19 +273,20 @@ mod tests {
         m.check(1_000, true).expect("chunked");
     }
 
-    /// A module armed for a masked answer, then told of these chunks (length, end).
+    /// A module armed for a masked answer to an HTTP/1.1 client, then told of these chunks
+    /// (length, end).
     fn armed(chunks: &[(usize, bool)]) -> MaskedFraming {
         let mut m = MaskedFraming::default();
-        m.arm();
+        m.arm(true);
         for &(len, end) in chunks {
             m.counted(len, end);
         }
         m
     }
 
-    /// Frames a fresh chunked 200 head with `m` and says how it is framed.
+    /// Frames a fresh unframed 200 head with `m` and says how it is framed.
     fn frame_fresh(m: &mut MaskedFraming) -> (Option<String>, Option<String>) {
-        let mut head = chunked_head(200);
+        let mut head = unframed_head(200);
         m.frame(&mut head).expect("frame");
         framed(&head)
     }
@@ -255,16 +304,24 @@ mod tests {
     }
 
     #[test]
-    fn a_body_still_arriving_leaves_the_head_chunked_and_later_chunks_change_nothing() {
+    fn a_body_still_arriving_gets_a_chunked_head_and_later_chunks_change_nothing() {
         let mut m = armed(&[(4096, false)]);
-        assert!(is_chunked(&frame_fresh(&mut m)));
+        let mut head = unframed_head(200);
+        m.frame(&mut head).expect("frame");
+        assert!(is_chunked(&framed(&head)));
+        assert_eq!(head.version, http::Version::HTTP_11);
         // The rest arrives after the head went out: nothing to frame any more.
         m.counted(10, true);
-        m.arm();
+        m.arm(true);
         assert_eq!(m.state, State::Sent);
         m.check(10, true)
             .expect("streamed chunked: nothing to check");
-        assert!(is_chunked(&frame_fresh(&mut m)));
+        assert_eq!(frame_fresh(&mut m), (None, None), "settled: left alone");
+        // An HTTP/1.0 client's head stays unframed: the body ends with the connection.
+        let mut m = MaskedFraming::default();
+        m.arm(false);
+        m.counted(4096, false);
+        assert_eq!(frame_fresh(&mut m), (None, None));
     }
 
     #[test]
@@ -272,7 +329,10 @@ mod tests {
         // Never armed: an unmasked answer keeps its own framing, even if chunks are counted.
         let mut m = MaskedFraming::default();
         m.counted(5, true);
-        assert!(is_chunked(&frame_fresh(&mut m)));
+        let mut head = chunked_head(200);
+        m.frame(&mut head).expect("frame");
+        assert!(is_chunked(&framed(&head)));
+        assert_eq!(frame_fresh(&mut MaskedFraming::default()), (None, None));
 
         // A `100 Continue` before the answer settles nothing.
         let mut m = armed(&[]);

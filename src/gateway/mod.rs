@@ -284,8 +284,11 @@ impl ProxyHttp for Gateway {
         let http10 = req.version <= http::Version::HTTP_10;
         match crate::redact::body::on_header(upstream_response, rules, head, http10)? {
             Ok(masker) => {
-                if masker.is_some() {
-                    framing::arm(session);
+                if let Some(m) = &masker {
+                    let chunked = m.chunked_unless_whole();
+                    if !framing::arm(session, chunked) && chunked {
+                        crate::redact::body::frame_chunked(upstream_response)?;
+                    }
                 }
                 ctx.body_redaction = masker.map(Box::new);
                 Ok(())

@@ -104,6 +104,11 @@ mod tests {
             .expect("json");
         assert!(masked.is_some());
         assert!(r.headers.get("content-length").is_none());
+        assert!(
+            r.headers.get("transfer-encoding").is_none(),
+            "left unframed"
+        );
+        crate::redact::body::frame_chunked(&mut r).expect("frame");
         assert_eq!(r.version, http::Version::HTTP_11);
         assert_eq!(
             r.headers.get("transfer-encoding").map(|v| v.as_bytes()),

@@ -85,8 +85,7 @@ pub fn set_credential(
 /// does not decode) and for the whole representation (a byte range of JSON cannot be
 /// parsed, so `Range` and `If-Range` go).
 pub fn prepare_for_redaction(req: &mut RequestHeader) -> pingora::Result<()> {
-    req.remove_header(&header::RANGE);
-    req.remove_header(&header::IF_RANGE);
+    remove_present(req, &[header::RANGE, header::IF_RANGE]);
     req.insert_header(
         "Accept-Encoding",
         http::HeaderValue::from_static("identity"),
@@ -100,11 +99,20 @@ pub fn prepare_for_redaction(req: &mut RequestHeader) -> pingora::Result<()> {
 /// conditional update into an unconditional one); the gateway sends callers no tag for masked
 /// responses, so they hold none to send.
 pub fn prepare_for_masking(req: &mut RequestHeader) {
-    req.remove_header(&header::IF_NONE_MATCH);
-    req.remove_header(&header::IF_MODIFIED_SINCE);
+    remove_present(req, &[header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE]);
     if matches!(req.method, http::Method::GET | http::Method::HEAD) {
-        req.remove_header(&header::IF_MATCH);
-        req.remove_header(&header::IF_UNMODIFIED_SINCE);
+        remove_present(req, &[header::IF_MATCH, header::IF_UNMODIFIED_SINCE]);
+    }
+}
+
+/// Removes the headers of `names` the request has, each looked up only when present (most
+/// are absent; see `redact::head::present`).
+fn remove_present(req: &mut RequestHeader, names: &[HeaderName]) {
+    let found = crate::redact::head::present(&req.headers, names);
+    for (i, name) in names.iter().enumerate() {
+        if found & (1 << (i % 64)) != 0 {
+            req.remove_header(name);
+        }
     }
 }
 

@@ -84,10 +84,11 @@ fn weaken(etag: &[u8]) -> Vec<u8> {
 
 /// Decides, from the response header, whether the body goes through the masker, and adjusts
 /// the header when it does: `Content-Length` and digests removed (the length changes), range
-/// support withdrawn, chunked framing for HTTP/1.1 clients (`gateway::framing` gives the head
-/// the masked body's own length instead when the whole body arrived with it). A HEAD response
-/// gets the header its GET would, chunked (the same checks; Pingora sends no body, and none is
-/// fetched to measure), so the unmasked body's length never leaves.
+/// support withdrawn. A body to mask leaves the head unframed: the caller frames it, with the
+/// masked body's own length when the whole body is known before the head goes out, else
+/// chunked for an HTTP/1.1 client (`gateway::framing`, [`BodyRedaction::chunked_unless_whole`]).
+/// A HEAD response gets the header its GET would, chunked here (the same checks; Pingora sends
+/// no body, and none is fetched to measure), so the unmasked body's length never leaves.
 ///
 /// With masking rules (not only link rewriting) `ETag` is dropped on every response, 304 and
 /// HEAD included: Oracle computed it over the unmasked body, so it would let a caller test
@@ -105,7 +106,7 @@ pub fn on_header<H: ResponseHead>(
     let status = resp.status();
     let strict = !rules.is_empty();
     if strict {
-        resp.remove(&http::header::ETAG);
+        resp.remove_present(std::slice::from_ref(&http::header::ETAG));
     }
     if status < 200 || status == 204 || status == 304 {
         return Ok(Ok(None));
@@ -132,9 +133,7 @@ pub fn on_header<H: ResponseHead>(
         (true, _) | (false, false) => return Ok(Ok(None)),
         (false, true) => {}
     }
-    for h in &UNMASKED_BODY_HEADERS {
-        resp.remove(h);
-    }
+    resp.remove_present(&UNMASKED_BODY_HEADERS);
     if let Some(tag) = resp
         .headers()
         .get(http::header::ETAG)
@@ -142,22 +141,30 @@ pub fn on_header<H: ResponseHead>(
     {
         resp.insert_bytes("ETag", &tag)?;
     }
-    if !downstream_http10 && !resp.headers().contains_key(http::header::TRANSFER_ENCODING) {
-        resp.set_http11();
-        resp.insert("Transfer-Encoding", HeaderValue::from_static("chunked"))?;
-    }
+    let chunked =
+        !downstream_http10 && !resp.headers().contains_key(http::header::TRANSFER_ENCODING);
     if no_body {
+        if chunked {
+            frame_chunked(resp)?;
+        }
         return Ok(Ok(None));
     }
-    let mut masker = JsonMasker::new(rules.clone(), MaskLimits::default());
-    if strict && status >= 400 {
-        masker = masker.mask_error_text();
-    }
     Ok(Ok(Some(BodyRedaction {
-        masker,
+        rules: rules.clone(),
+        error_text: strict && status >= 400,
+        chunked,
+        masker: None,
         fed: false,
         stats: None,
     })))
+}
+
+/// Frames a masked head chunked (HTTP/1.1, `Transfer-Encoding: chunked`): what a masked body
+/// gets when its length is not known before the head goes out
+/// ([`BodyRedaction::chunked_unless_whole`]).
+pub fn frame_chunked<H: ResponseHead>(resp: &mut H) -> Result<(), H::Error> {
+    resp.set_http11();
+    resp.insert("Transfer-Encoding", HeaderValue::from_static("chunked"))
 }
 
 /// Masks the captured start of a request body for its audit preview with the request's
@@ -176,7 +183,13 @@ pub fn mask_preview(rules: &Arc<MaskRules>, bytes: &[u8], truncated: bool) -> Op
 
 /// The masker of one response body.
 pub struct BodyRedaction {
-    masker: JsonMasker,
+    rules: Arc<MaskRules>,
+    /// Mask an error body's free text ([`JsonMasker::mask_error_text`]).
+    error_text: bool,
+    /// See [`BodyRedaction::chunked_unless_whole`].
+    chunked: bool,
+    /// Made when the first chunk is parsed: a body that passes whole (`needles.rs`) needs none.
+    masker: Option<JsonMasker>,
     fed: bool,
     stats: Option<MaskStats>,
 }
@@ -184,12 +197,30 @@ pub struct BodyRedaction {
 impl BodyRedaction {
     /// Masks one chunk in place; at `end`, checks the document is complete. On error the
     /// caller must abort the response: what was sent so far is masked, the rest never goes.
+    ///
+    /// A body that arrives whole (its first chunk ends it), is not an error body, and names
+    /// nothing the rules look for passes as it is, unparsed (`needles.rs`).
     pub fn on_chunk(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), MaskError> {
         if let Some(chunk) = body.take() {
             if !chunk.is_empty() {
+                if end && !self.fed && !self.error_text && self.rules.leaves_untouched(&chunk) {
+                    self.fed = true;
+                    self.stats = Some(MaskStats::default());
+                    *body = Some(chunk);
+                    return Ok(());
+                }
                 self.fed = true;
+                let (rules, error_text) = (&self.rules, self.error_text);
+                let masker = self.masker.get_or_insert_with(|| {
+                    let m = JsonMasker::new(rules.clone(), MaskLimits::default());
+                    if error_text {
+                        m.mask_error_text()
+                    } else {
+                        m
+                    }
+                });
                 let mut out = Vec::with_capacity(chunk.len() + 64);
-                self.masker.feed(&chunk, &mut out)?;
+                masker.feed(&chunk, &mut out)?;
                 if !out.is_empty() {
                     *body = Some(Bytes::from(out));
                 }
@@ -197,14 +228,21 @@ impl BodyRedaction {
         }
         if end && self.stats.is_none() {
             // An empty body holds nothing to mask; anything else must be one whole document.
-            let stats = if self.fed {
-                self.masker.finish(&mut Vec::new())?
-            } else {
-                MaskStats::default()
+            let stats = match self.masker.as_mut() {
+                Some(m) => m.finish(&mut Vec::new())?,
+                None => MaskStats::default(),
             };
             self.stats = Some(stats);
         }
         Ok(())
+    }
+
+    /// Whether the head, unframed by [`on_header`] (its `Content-Length` gone), goes out
+    /// chunked ([`frame_chunked`]) unless the whole masked body is known before it leaves and
+    /// it gets that length instead (`gateway::framing`). False for an HTTP/1.0 client (the
+    /// body then ends with the connection) and when Oracle's answer is chunked already.
+    pub fn chunked_unless_whole(&self) -> bool {
+        self.chunked
     }
 
     /// What the masker did, once the body has ended.
@@ -274,16 +312,22 @@ mod tests {
         let m = on_header(&mut h, &r, false, false)
             .expect("ok")
             .expect("masks");
-        assert!(m.is_some());
+        assert!(m.as_ref().is_some_and(BodyRedaction::chunked_unless_whole));
         assert!(h.headers.get("content-length").is_none());
         assert!(
             h.headers.get("etag").is_none(),
             "the unmasked body's tag is an oracle for the hidden values"
         );
-        assert_eq!(
-            h.headers.get("transfer-encoding").map(|v| v.as_bytes()),
-            Some(&b"chunked"[..])
+        assert!(
+            h.headers.get("transfer-encoding").is_none() && !h.http11,
+            "unframed: the caller frames it once it knows whether the length is known"
         );
+        // Oracle's answer chunked already: it stays so unless the caller gives it a length.
+        let mut h = resp(200, &[ct, ("transfer-encoding", "chunked")]);
+        let m = on_header(&mut h, &r, false, false)
+            .expect("ok")
+            .expect("masks");
+        assert!(m.is_some_and(|m| !m.chunked_unless_whole()));
 
         let mut h = resp(200, &[ct, ("content-encoding", "gzip")]);
         assert_eq!(
@@ -349,11 +393,29 @@ mod tests {
         assert!(h.headers.get("content-length").is_some());
         // HTTP/1.0 clients get a close-delimited body, not chunked framing.
         let mut h = resp(200, &[ct, ("content-length", "9")]);
-        assert!(matches!(
-            on_header(&mut h, &r, false, true),
-            Ok(Ok(Some(_)))
-        ));
+        let m = on_header(&mut h, &r, false, true)
+            .expect("ok")
+            .expect("masks");
+        assert!(m.is_some_and(|m| !m.chunked_unless_whole()));
         assert!(h.headers.get("transfer-encoding").is_none());
+        assert!(h.headers.get("content-length").is_none());
+    }
+
+    #[test]
+    fn a_head_removes_only_the_fields_it_has() {
+        let names = [
+            HeaderName::from_static("content-md5"),
+            HeaderName::from_static("etag"),
+            HeaderName::from_static("digest"),
+        ];
+        let mut h = resp(200, &[("ETag", "\"a\""), ("Digest", "x"), ("Via", "1.1 p")]);
+        assert_eq!(super::super::head::present(&h.headers, &names), 0b110);
+        h.remove_present(&names);
+        assert_eq!(
+            h.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["via"]
+        );
+        assert_eq!(super::super::head::present(&h.headers, &names), 0);
     }
 
     #[test]
@@ -384,6 +446,41 @@ mod tests {
             panic!("should mask")
         };
         m.on_chunk(&mut None, true).expect("an empty body is fine");
+    }
+
+    #[test]
+    fn a_whole_body_naming_nothing_passes_unparsed_and_anything_else_is_masked() {
+        let r = rules(true);
+        let whole = |status: u16, body: &'static [u8]| {
+            let mut h = resp(status, &[("content-type", "application/json")]);
+            let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+                panic!("masks")
+            };
+            let mut chunk = Some(Bytes::from_static(body));
+            let res = m.on_chunk(&mut chunk, true);
+            (res, chunk.unwrap_or_default(), m.stats().cloned())
+        };
+        // No rule's key and no escape: the same bytes, nothing counted. Not parsed, so a
+        // malformed body that names nothing passes too.
+        let plain = br#"{"InvoiceId":1,"Description":"paper"}"#;
+        let (res, out, stats) = whole(200, plain);
+        assert_eq!((res, &out[..]), (Ok(()), &plain[..]));
+        assert_eq!(stats, Some(MaskStats::default()));
+        let (res, out, _) = whole(200, br#"{"InvoiceId":1,"#);
+        assert_eq!((res, &out[..]), (Ok(()), &br#"{"InvoiceId":1,"#[..]));
+        // The key anywhere, or an escape that could spell it: parsed, masked or refused.
+        let (res, out, stats) = whole(200, br#"{"IBAN":"GB12","k":1}"#);
+        assert_eq!((res, &out[..]), (Ok(()), &br#"{"k":1}"#[..]));
+        assert_eq!(stats.map(|s| s.values_masked), Some(1));
+        let (_, out, _) = whole(200, br#"{"I\u0042AN":"GB12","k":1}"#);
+        assert_eq!(&out[..], br#"{"k":1}"#);
+        assert_eq!(
+            whole(200, br#"{"IBAN":"GB12","#).0,
+            Err(MaskError::Incomplete)
+        );
+        // An error body's free text is masked whatever its keys.
+        let (_, out, _) = whole(400, br#"{"detail":"account GB12 failed"}"#);
+        assert_eq!(&out[..], br#"{"detail":"****"}"#);
     }
 
     fn run(m: &mut BodyRedaction, body: &[u8]) -> String {

@@ -5,6 +5,7 @@ pub mod body;
 pub mod head;
 pub mod headers;
 pub mod json;
+pub mod needles;
 pub mod rules;
 pub mod table;
 

@@ -69,8 +69,9 @@ impl RedactionTable {
                 for slot in (0..self.by_slot.len()).filter(|s| slots & (1u128 << s) != 0) {
                     // The slot's entry is the tenant's rules plus the policy's; merging the
                     // whole entry repeats the tenant's rules, which is harmless (first wins
-                    // among equals) and keeps one representation.
-                    merged = merged.merged(self.by_slot[slot].get(t)?);
+                    // among equals) and keeps one representation. Made per request, it is not
+                    // searched: its bodies are always parsed (`MaskRules::merged_unsearched`).
+                    merged = merged.merged_unsearched(self.by_slot[slot].get(t)?);
                 }
                 Arc::new(merged)
             }

@@ -1,0 +1,174 @@
+//! Whether a whole response body can pass without a parse: it names nothing the rules look for.
+//!
+//! Rules are usually a tenant's, in force on every response of the tenant (`**.BankAccountNumber`),
+//! and most responses (invoices, journals, orders) hold none of the fields they name. The
+//! masker would read such a body byte by byte to give back the same bytes. So when a body
+//! arrives whole (one chunk that ends it), it is first searched for every byte string that
+//! could make the masker change anything:
+//!
+//! - each rule's final key: a rule masks a value only when its member's key, after JSON
+//!   unescaping, equals the final key exactly (case-sensitive bytes, `rules.rs`);
+//! - each upstream origin the link rewriting replaces: a `links[].href` is rewritten only when
+//!   its raw bytes start with one (`LinkRewrite::matched`);
+//! - `\`: an escape could spell a key or an origin without its bytes appearing.
+//!
+//! None present: no key of the document can equal a final key and no value can start with an
+//! origin, however the bytes are read, so the masker's output would be the input. The body
+//! goes out as received, not parsed, and so not checked to be well-formed JSON either (a
+//! body the masker would refuse as invalid passes when it names nothing; there is nothing in
+//! it to hide). One hit anywhere, a chunked arrival, or an error body (whose free text is
+//! masked whatever its keys): the masker reads it as before.
+//!
+//! The search is one pass of an Aho-Corasick automaton (the `aho-corasick` crate, SIMD
+//! prefilters for a handful of names) built once per rule set.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+/// The byte strings whose presence in a body sends it through the masker.
+#[derive(Clone)]
+pub struct Needles {
+    automaton: AhoCorasick,
+    count: usize,
+}
+
+impl std::fmt::Debug for Needles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Needles({} patterns)", self.count)
+    }
+}
+
+impl Needles {
+    /// The needles for rules with these final `keys` and link rewriting of these `origins`,
+    /// `\` among them. `None` when the automaton cannot be built; every body is then parsed.
+    pub fn new<'a>(
+        keys: impl IntoIterator<Item = &'a [u8]>,
+        origins: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Option<Needles> {
+        let mut patterns: Vec<&[u8]> = vec![b"\\"];
+        patterns.extend(keys);
+        patterns.extend(origins);
+        let count = patterns.len();
+        AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .ok()
+            .map(|automaton| Needles { automaton, count })
+    }
+
+    /// Whether `body` holds none of the needles.
+    pub fn absent_from(&self, body: &[u8]) -> bool {
+        !self.automaton.is_match(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::rules::LinkRewrite;
+    use crate::redact::{JsonMasker, MaskAction, MaskLimits, MaskRules, RuleSpec};
+    use std::sync::Arc;
+
+    #[test]
+    fn any_key_origin_or_escape_is_found_wherever_it_is() {
+        let n = Needles::new(
+            [&b"IBAN"[..], &b"TaxpayerId"[..]],
+            [&b"https://erp.example.com"[..]],
+        )
+        .expect("needles");
+        assert!(n.absent_from(br#"{"InvoiceId":1,"Description":"paper"}"#));
+        assert!(n.absent_from(b""));
+        for hit in [
+            &br#"{"IBAN":"DE89"}"#[..],
+            br#"{"a":{"b":[{"TaxpayerId":"1"}]}}"#,
+            br#"{"Note":"no IBAN here"}"#,
+            br#"{"links":[{"href":"https://erp.example.com/x"}]}"#,
+            br#"{"Tax\u0070ayerId":"1"}"#,
+            br#"{"a":"\/"}"#,
+            b"IBAN",
+        ] {
+            assert!(!n.absent_from(hit), "{}", String::from_utf8_lossy(hit));
+        }
+        // Exact bytes, as the rules compare keys: another case is another key.
+        assert!(n.absent_from(br#"{"iban":"DE89"}"#));
+    }
+
+    fn masking_rules() -> Arc<MaskRules> {
+        let spec = |path: &str, action| RuleSpec {
+            path: path.into(),
+            action,
+        };
+        let rules = MaskRules::compile(
+            &[
+                spec("**.IBAN", MaskAction::Remove),
+                spec("items[].TaxpayerId", MaskAction::Last4),
+            ],
+            "****",
+        )
+        .expect("rules");
+        Arc::new(rules.with_links(Some(LinkRewrite::new(
+            vec!["https://erp.example.com".into()],
+            "https://gw.example.com",
+        ))))
+    }
+
+    #[test]
+    fn the_masker_gives_back_a_body_that_names_nothing() {
+        // The premise of passing such a body unparsed, checked on the masker itself.
+        let rules = masking_rules();
+        for doc in [
+            r#"{"items":[{"InvoiceId":300100,"Amount":-1.5e3,"Paid":true,"Note":null,"Name":"Ünicøde ✓","links":[{"rel":"self","href":"https://other.example.com/x"}]}],"count":1,"hasMore":false}"#,
+            "{ \"a\" : [ 1 , 2.0 , [ ] ] ,\r\n \"b\" : { } }\n",
+            "[]",
+            r#""text""#,
+            "42",
+        ] {
+            let doc = doc.as_bytes();
+            assert!(
+                rules.leaves_untouched(doc),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+            let mut masker = JsonMasker::new(rules.clone(), MaskLimits::default());
+            let mut out = Vec::new();
+            masker.feed(doc, &mut out).expect("valid");
+            masker.finish(&mut out).expect("complete");
+            assert_eq!(out, doc);
+        }
+    }
+
+    #[test]
+    fn rules_search_for_what_they_were_last_given() {
+        let rules = masking_rules();
+        assert!(!rules.leaves_untouched(br#"{"href":"https://erp.example.com/a"}"#));
+        let more = MaskRules::compile(
+            &[RuleSpec {
+                path: "Salary".into(),
+                action: MaskAction::Mask,
+            }],
+            "*",
+        )
+        .expect("rules");
+        let body = br#"{"Salary":1}"#;
+        assert!(rules.leaves_untouched(body));
+        assert!(!rules.merged(&more).leaves_untouched(body), "merged keys");
+        assert!(
+            !rules.merged_unsearched(&more).leaves_untouched(b"{}"),
+            "a merge made per request is always parsed"
+        );
+        assert!(!rules.anywhere().leaves_untouched(br#"{"IBAN":1}"#));
+        let relinked = (*rules).clone().with_links(Some(LinkRewrite::new(
+            vec!["http://10.0.0.5:8080".into()],
+            "https://gw.example.com",
+        )));
+        assert!(!relinked.leaves_untouched(br#"{"href":"http://10.0.0.5:8080/x"}"#));
+        // Rules made without `compile` search for nothing, so every body is parsed.
+        assert!(!MaskRules::default().leaves_untouched(b"{}"));
+    }
+
+    #[test]
+    fn debug_names_no_pattern() {
+        let n = Needles::new([&b"SecretField"[..]], []).expect("needles");
+        let shown = format!("{n:?}");
+        assert_eq!(shown, "Needles(2 patterns)");
+    }
+}
