@@ -656,3 +656,61 @@ fn masked_answers_framed_by_their_length_keep_a_kept_alive_connection_in_step() 
     assert_eq!(last.json(), alone[0].json());
     assert!(rest.is_empty(), "bytes after the last answer: {rest:?}");
 }
+
+/// Without a public base URL nothing rewrites links, so an answer that names none of the
+/// rules' keys goes out exactly as Oracle sent it, unparsed (`redact::needles`), still framed
+/// by its length, without Oracle's tag and with the redaction in the audit; an answer that
+/// names a key is masked as before.
+#[test]
+fn an_answer_that_names_no_rule_key_goes_out_as_oracle_sent_it() {
+    let gw = Gateway::start(Options {
+        extra_config: "[[tenants.acme.redact]]\npath = \"**.Supplier\"\naction = \"remove\"\n"
+            .into(),
+        ..Options::default()
+    });
+    let ap = gw.issue("ap-sync");
+    let unnamed = format!("{V}/invoices/300100?fields=InvoiceId,InvoiceNumber&onlyData=true");
+    let r = gw.get_as(&ap, &unnamed);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let oracle = direct_raw(&gw, "GET", &unnamed, "");
+    assert_eq!(oracle.status, 200);
+    assert!(oracle.header("etag").is_some());
+    assert_eq!(r.body, oracle.body, "Oracle's bytes");
+    let len = oracle.body.len().to_string();
+    assert_eq!(r.header("content-length"), Some(len.as_str()));
+    assert_eq!(r.header("transfer-encoding"), None);
+    assert_eq!(
+        r.header("etag"),
+        None,
+        "no tag of a body under masking rules"
+    );
+
+    let named = format!("{V}/invoices/300100?onlyData=true");
+    let r = gw.get_as(&ap, &named);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let masked = r.json();
+    let oracle = direct_raw(&gw, "GET", &named, "").json();
+    assert!(oracle.get("Supplier").is_some());
+    assert!(masked.get("Supplier").is_none(), "{masked}");
+    assert_eq!(masked["SupplierNumber"], oracle["SupplierNumber"]);
+
+    let mut records = Vec::new();
+    gw.eventually("both answers are audited", || {
+        records = gw.audit(&["--actor", "ap-sync"]);
+        records.len() >= 2
+    });
+    let redaction = |target: &str| {
+        let path = target.split('?').next().unwrap_or_default();
+        records
+            .iter()
+            .filter(|x| x["path"] == path)
+            .map(|x| x["redaction"].clone())
+            .collect::<Vec<_>>()
+    };
+    let notes = redaction(&unnamed);
+    assert_eq!(notes.len(), 2, "{records:?}");
+    assert!(notes.iter().all(|n| n["applied"] == true), "{notes:?}");
+    let mut values: Vec<u64> = notes.iter().filter_map(|n| n["values"].as_u64()).collect();
+    values.sort_unstable();
+    assert_eq!(values, [0, 1], "{notes:?}");
+}

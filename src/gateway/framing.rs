@@ -1,5 +1,6 @@
 //! A masked response's framing: `Content-Length` when the whole masked body is known before
-//! its head goes out, chunked otherwise.
+//! its head goes out, chunked otherwise (to an HTTP/1.0 client, which has no chunked framing,
+//! the body ends with the connection).
 //!
 //! A masked body cannot keep Oracle's `Content-Length`, and `response_filter` runs on the head
 //! before any of the body is seen, so `redact::body::on_header` removes the length and leaves

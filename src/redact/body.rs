@@ -466,8 +466,13 @@ mod tests {
         let (res, out, stats) = whole(200, plain);
         assert_eq!((res, &out[..]), (Ok(()), &plain[..]));
         assert_eq!(stats, Some(MaskStats::default()));
-        let (res, out, _) = whole(200, br#"{"InvoiceId":1,"#);
-        assert_eq!((res, &out[..]), (Ok(()), &br#"{"InvoiceId":1,"#[..]));
+        let (res, out, _) = whole(200, br#"{"InvoiceId":1,,}"#);
+        assert_eq!((res, &out[..]), (Ok(()), &br#"{"InvoiceId":1,,}"#[..]));
+        // Not an object or array from end to end: parsed, and refused.
+        assert_eq!(
+            whole(200, br#"{"InvoiceId":1,"#).0,
+            Err(MaskError::Incomplete)
+        );
         // The key anywhere, or an escape that could spell it: parsed, masked or refused.
         let (res, out, stats) = whole(200, br#"{"IBAN":"GB12","k":1}"#);
         assert_eq!((res, &out[..]), (Ok(()), &br#"{"k":1}"#[..]));
@@ -481,6 +486,19 @@ mod tests {
         // An error body's free text is masked whatever its keys.
         let (_, out, _) = whole(400, br#"{"detail":"account GB12 failed"}"#);
         assert_eq!(&out[..], br#"{"detail":"****"}"#);
+        // A body in pieces is parsed from its first piece on, even when the piece that ends it
+        // names nothing: a value a rule masks may have begun in an earlier one.
+        let mut h = resp(200, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("masks")
+        };
+        let mut a = Some(Bytes::from_static(br#"{"IBAN":"GB12"#));
+        m.on_chunk(&mut a, false).expect("chunk");
+        let mut b = Some(Bytes::from_static(br#"3456","k":1}"#));
+        m.on_chunk(&mut b, true).expect("end");
+        let out = [a.unwrap_or_default(), b.unwrap_or_default()].concat();
+        assert_eq!(out, br#"{"k":1}"#);
+        assert_eq!(m.stats().map(|s| s.values_masked), Some(1));
     }
 
     fn run(m: &mut BodyRedaction, body: &[u8]) -> String {

@@ -3,8 +3,8 @@
 //! Rules are usually a tenant's, in force on every response of the tenant (`**.BankAccountNumber`),
 //! and most responses (invoices, journals, orders) hold none of the fields they name. The
 //! masker would read such a body byte by byte to give back the same bytes. So when a body
-//! arrives whole (one chunk that ends it), it is first searched for every byte string that
-//! could make the masker change anything:
+//! arrives whole (the first piece Pingora hands over also ends it), it is first searched for
+//! every byte string that could make the masker change anything:
 //!
 //! - each rule's final key: a rule masks a value only when its member's key, after JSON
 //!   unescaping, equals the final key exactly (case-sensitive bytes, `rules.rs`);
@@ -12,17 +12,24 @@
 //!   its raw bytes start with one (`LinkRewrite::matched`);
 //! - `\`: an escape could spell a key or an origin without its bytes appearing.
 //!
-//! None present: no key of the document can equal a final key and no value can start with an
-//! origin, however the bytes are read, so the masker's output would be the input. The body
-//! goes out as received, not parsed, and so not checked to be well-formed JSON either (a
-//! body the masker would refuse as invalid passes when it names nothing; there is nothing in
-//! it to hide). One hit anywhere, a chunked arrival, or an error body (whose free text is
-//! masked whatever its keys): the masker reads it as before.
+//! That reasoning holds for UTF-8 JSON text, so the body must also look like it
+//! ([`looks_like_json_text`]): valid UTF-8, no control byte but JSON's whitespace, and an
+//! object or array from its first byte to its last. A body in UTF-16 (`I\0B\0A\0N\0`, which a
+//! Java client would still read as `IBAN`) or compressed without saying so fails that, and is
+//! parsed (and refused) as before.
 //!
-//! The search is one pass of an Aho-Corasick automaton (the `aho-corasick` crate, SIMD
-//! prefilters for a handful of names) built once per rule set.
+//! None present, and JSON text: no key of the document can equal a final key and no value can
+//! start with an origin, however the bytes are read, so the masker's output would be the input
+//! (but for a whitespace run over 64 bytes before a key, which it shortens). The body goes out
+//! as received, not parsed, and so not checked to be well-formed JSON in every detail (a
+//! structure the masker would refuse passes when it names nothing; there is nothing in it to
+//! hide). One hit anywhere, a body that arrives in several pieces, or an error body (whose free
+//! text is masked whatever its keys): the masker reads it as before.
+//!
+//! The search is one pass of an Aho-Corasick automaton (the `aho-corasick` crate: a contiguous
+//! NFA of ≈ 2 KiB for a few rules, with its SIMD prefilter), built once per rule set.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 /// The byte strings whose presence in a body sends it through the masker.
 #[derive(Clone)]
@@ -49,6 +56,7 @@ impl Needles {
         patterns.extend(origins);
         let count = patterns.len();
         AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .ok()
@@ -59,6 +67,25 @@ impl Needles {
     pub fn absent_from(&self, body: &[u8]) -> bool {
         !self.automaton.is_match(body)
     }
+}
+
+/// Whether `body` looks like UTF-8 JSON text: valid UTF-8, no control byte other than JSON's
+/// whitespace (tab, line feed, carriage return), and `{…}` or `[…]` from its first to its last
+/// byte that is not whitespace. Not a full check of the structure; enough that the needles'
+/// reasoning applies to it.
+pub fn looks_like_json_text(body: &[u8]) -> bool {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let first = body.iter().find(|b| !ws(b));
+    let last = body.iter().rev().find(|b| !ws(b));
+    let framed = matches!(
+        (first, last),
+        (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']'))
+    );
+    // Without an early exit, so the loop is vectorised.
+    let control = body.iter().fold(false, |seen, &b| {
+        seen | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r'))
+    });
+    framed && !control && std::str::from_utf8(body).is_ok()
 }
 
 #[cfg(test)]
@@ -119,8 +146,7 @@ mod tests {
             r#"{"items":[{"InvoiceId":300100,"Amount":-1.5e3,"Paid":true,"Note":null,"Name":"Ünicøde ✓","links":[{"rel":"self","href":"https://other.example.com/x"}]}],"count":1,"hasMore":false}"#,
             "{ \"a\" : [ 1 , 2.0 , [ ] ] ,\r\n \"b\" : { } }\n",
             "[]",
-            r#""text""#,
-            "42",
+            "\t[\"text\", 42]",
         ] {
             let doc = doc.as_bytes();
             assert!(
@@ -163,6 +189,44 @@ mod tests {
         assert!(!relinked.leaves_untouched(br#"{"href":"http://10.0.0.5:8080/x"}"#));
         // Rules made without `compile` search for nothing, so every body is parsed.
         assert!(!MaskRules::default().leaves_untouched(b"{}"));
+    }
+
+    #[test]
+    fn only_utf8_json_text_is_taken_for_it() {
+        for text in [&b"{}"[..], b" [1, \"\xc3\x9c\"]\r\n", b"{\"a\":\t{}}"] {
+            assert!(
+                looks_like_json_text(text),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        for not in [
+            &b""[..],
+            b"   ",
+            b"\"IBAN\"",
+            b"42",
+            b"{\"a\":1",
+            b"[1}",
+            // UTF-16: `{"IBAN":1}` little-endian, and big-endian with its mark.
+            b"{\0\"\0I\0B\0A\0N\0\"\0:\x001\0}\0",
+            b"\xfe\xff\0{\0}",
+            // gzip's magic and a stray control byte.
+            b"\x1f\x8b\x08\0{}",
+            b"{\"a\":\"\x01\"}",
+            // Not UTF-8.
+            b"{\"a\":\"\xff\"}",
+        ] {
+            assert!(
+                !looks_like_json_text(not),
+                "{}",
+                String::from_utf8_lossy(not)
+            );
+        }
+        // Through the rules: a UTF-16 body naming a key in its own encoding is not passed.
+        let rules = masking_rules();
+        let utf16: Vec<u8> =
+            r#"{"IBAN":"GB29"}"#.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert!(!rules.leaves_untouched(&utf16));
     }
 
     #[test]
