@@ -663,11 +663,25 @@ fn masked_answers_framed_by_their_length_keep_a_kept_alive_connection_in_step() 
 /// names a key is masked as before.
 #[test]
 fn an_answer_that_names_no_rule_key_goes_out_as_oracle_sent_it() {
+    let metrics = format!("127.0.0.1:{}", support::free_port());
     let gw = Gateway::start(Options {
+        gateway_extra: format!("metrics_listen = \"{metrics}\""),
         extra_config: "[[tenants.acme.redact]]\npath = \"**.Supplier\"\naction = \"remove\"\n"
             .into(),
         ..Options::default()
     });
+    // How many bodies went out unparsed: the one sign, from outside, that the masker did not
+    // read them.
+    let unparsed = || {
+        let sock = metrics.parse().expect("addr");
+        let r = support::http::raw(sock, &request("GET", "/metrics", &[], None)).expect("scrape");
+        r.text()
+            .lines()
+            .find_map(|l| l.strip_prefix("erpgate_redaction_bodies_unparsed_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("the counter")
+    };
+    assert_eq!(unparsed(), 0);
     let ap = gw.issue("ap-sync");
     let unnamed = format!("{V}/invoices/300100?fields=InvoiceId,InvoiceNumber&onlyData=true");
     let r = gw.get_as(&ap, &unnamed);
@@ -684,6 +698,11 @@ fn an_answer_that_names_no_rule_key_goes_out_as_oracle_sent_it() {
         None,
         "no tag of a body under masking rules"
     );
+    assert_eq!(
+        unparsed(),
+        1,
+        "Pingora handed the body over whole, and it went unparsed"
+    );
 
     let named = format!("{V}/invoices/300100?onlyData=true");
     let r = gw.get_as(&ap, &named);
@@ -693,6 +712,7 @@ fn an_answer_that_names_no_rule_key_goes_out_as_oracle_sent_it() {
     assert!(oracle.get("Supplier").is_some());
     assert!(masked.get("Supplier").is_none(), "{masked}");
     assert_eq!(masked["SupplierNumber"], oracle["SupplierNumber"]);
+    assert_eq!(unparsed(), 1, "a body that names a key is parsed");
 
     let mut records = Vec::new();
     gw.eventually("both answers are audited", || {

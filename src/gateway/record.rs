@@ -315,6 +315,10 @@ pub fn sample<'a>(ctx: &RequestCtx, rec: &RecordView<'a>) -> crate::metrics::Req
         auth_cache_hit: ctx.trace.principal.as_ref().is_some_and(|p| p.cache_hit),
         redacted_values: stats.map_or(0, |s| s.values_masked),
         links_rewritten: stats.map_or(0, |s| s.links_rewritten),
+        body_unparsed: ctx
+            .body_redaction
+            .as_ref()
+            .is_some_and(|b| b.passed_unparsed()),
     }
 }
 

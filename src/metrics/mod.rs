@@ -38,6 +38,7 @@ pub struct Metrics {
     auth_cache_hits: IntCounter,
     redacted_values: IntCounter,
     links_rewritten: IntCounter,
+    bodies_unparsed: IntCounter,
     reloads_ok: IntCounter,
     reloads_refused: IntCounter,
     http_requests: IntCounterVec,
@@ -78,6 +79,9 @@ pub struct RequestSample<'a> {
     pub redacted_values: u64,
     /// Links rewritten by redaction.
     pub links_rewritten: u64,
+    /// The response body was under redaction rules, named none of them and went out unparsed
+    /// (`redact::needles`).
+    pub body_unparsed: bool,
 }
 
 fn reason_index(r: Reason) -> usize {
@@ -228,6 +232,10 @@ impl Metrics {
                 "erpgate_links_rewritten_total",
                 "Oracle links[].href values rewritten to the public base URL.",
             )?,
+            bodies_unparsed: counter(
+                "erpgate_redaction_bodies_unparsed_total",
+                "Response bodies under redaction rules that named no rule's field, no rewritten origin and no escape, and went out unparsed.",
+            )?,
             reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
             reloads_refused: reloads.get_metric_with_label_values(&["refused"])?,
             http_requests,
@@ -283,6 +291,9 @@ impl Metrics {
         }
         if s.redacted_values > 0 {
             self.redacted_values.inc_by(s.redacted_values);
+        }
+        if s.body_unparsed {
+            self.bodies_unparsed.inc();
         }
         if s.links_rewritten > 0 {
             self.links_rewritten.inc_by(s.links_rewritten);

@@ -153,6 +153,7 @@ pub fn on_header<H: ResponseHead>(
         rules: rules.clone(),
         error_text: strict && status >= 400,
         chunked,
+        unparsed: false,
         masker: None,
         fed: false,
         stats: None,
@@ -188,6 +189,8 @@ pub struct BodyRedaction {
     error_text: bool,
     /// See [`BodyRedaction::chunked_unless_whole`].
     chunked: bool,
+    /// The body went out unparsed, naming nothing the rules look for (`needles.rs`).
+    unparsed: bool,
     /// Made when the first chunk is parsed: a body that passes whole (`needles.rs`) needs none.
     masker: Option<JsonMasker>,
     fed: bool,
@@ -205,6 +208,7 @@ impl BodyRedaction {
             if !chunk.is_empty() {
                 if end && !self.fed && !self.error_text && self.rules.leaves_untouched(&chunk) {
                     self.fed = true;
+                    self.unparsed = true;
                     self.stats = Some(MaskStats::default());
                     *body = Some(chunk);
                     return Ok(());
@@ -243,6 +247,11 @@ impl BodyRedaction {
     /// body then ends with the connection) and when Oracle's answer is chunked already.
     pub fn chunked_unless_whole(&self) -> bool {
         self.chunked
+    }
+
+    /// Whether the body went out unparsed, as it named nothing the rules look for.
+    pub fn passed_unparsed(&self) -> bool {
+        self.unparsed
     }
 
     /// What the masker did, once the body has ended.
@@ -460,11 +469,21 @@ mod tests {
             let res = m.on_chunk(&mut chunk, true);
             (res, chunk.unwrap_or_default(), m.stats().cloned())
         };
+        let unparsed = |status: u16, body: &'static [u8]| {
+            let mut h = resp(status, &[("content-type", "application/json")]);
+            let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+                panic!("masks")
+            };
+            let _ = m.on_chunk(&mut Some(Bytes::from_static(body)), true);
+            m.passed_unparsed()
+        };
         // No rule's key and no escape: the same bytes, nothing counted. Not parsed, so a
         // malformed body that names nothing passes too.
         let plain = br#"{"InvoiceId":1,"Description":"paper"}"#;
         let (res, out, stats) = whole(200, plain);
         assert_eq!((res, &out[..]), (Ok(()), &plain[..]));
+        assert!(unparsed(200, plain));
+        assert!(!unparsed(200, br#"{"IBAN":"GB12","k":1}"#));
         assert_eq!(stats, Some(MaskStats::default()));
         let (res, out, _) = whole(200, br#"{"InvoiceId":1,,}"#);
         assert_eq!((res, &out[..]), (Ok(()), &br#"{"InvoiceId":1,,}"#[..]));
@@ -492,13 +511,15 @@ mod tests {
         let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
             panic!("masks")
         };
-        let mut a = Some(Bytes::from_static(br#"{"IBAN":"GB12"#));
+        // The last piece is JSON text of its own that names nothing.
+        let mut a = Some(Bytes::from_static(br#"{"IBAN":"#));
         m.on_chunk(&mut a, false).expect("chunk");
-        let mut b = Some(Bytes::from_static(br#"3456","k":1}"#));
+        let mut b = Some(Bytes::from_static(br#"{"x":"GB1234"}}"#));
         m.on_chunk(&mut b, true).expect("end");
         let out = [a.unwrap_or_default(), b.unwrap_or_default()].concat();
-        assert_eq!(out, br#"{"k":1}"#);
+        assert_eq!(out, b"{}");
         assert_eq!(m.stats().map(|s| s.values_masked), Some(1));
+        assert!(!m.passed_unparsed());
     }
 
     fn run(m: &mut BodyRedaction, body: &[u8]) -> String {

@@ -19,12 +19,14 @@
 //! parsed (and refused) as before.
 //!
 //! None present, and JSON text: no key of the document can equal a final key and no value can
-//! start with an origin, however the bytes are read, so the masker's output would be the input
+//! start with an origin, read as the masker reads JSON, so the masker's output would be the input
 //! (but for a whitespace run over 64 bytes before a key, which it shortens). The body goes out
 //! as received, not parsed, and so not checked to be well-formed JSON in every detail (a
 //! structure the masker would refuse passes when it names nothing; there is nothing in it to
-//! hide). One hit anywhere, a body that arrives in several pieces, or an error body (whose free
-//! text is masked whatever its keys): the masker reads it as before.
+//! hide). One hit anywhere, a body that arrives in several pieces, or an error body under
+//! masking rules (whose free text is masked whatever its keys): the masker reads it as before.
+//! The charset a body declares is not consulted, by this search as by the masker: both read
+//! UTF-8 JSON (RFC 8259 §8.1), and a body that is not UTF-8 JSON text is parsed and refused.
 //!
 //! The search is one pass of an Aho-Corasick automaton (the `aho-corasick` crate: a contiguous
 //! NFA of ≈ 2 KiB for a few rules, with its SIMD prefilter), built once per rule set.
@@ -177,6 +179,10 @@ mod tests {
         let body = br#"{"Salary":1}"#;
         assert!(rules.leaves_untouched(body));
         assert!(!rules.merged(&more).leaves_untouched(body), "merged keys");
+        assert!(
+            rules.merged(&more).leaves_untouched(br#"{"k":1}"#),
+            "a merge made with the configuration is searched"
+        );
         assert!(
             !rules.merged_unsearched(&more).leaves_untouched(b"{}"),
             "a merge made per request is always parsed"

@@ -106,7 +106,8 @@ pub struct MaskRules {
     /// rewriting change. Holds `None` when it could not be built: every body is parsed then.
     needles: OnceLock<Option<Needles>>,
     /// Whether bodies may be searched at all: false for a merge made per request
-    /// ([`MaskRules::merged_unsearched`]) and for rules not made by [`MaskRules::compile`].
+    /// ([`MaskRules::merged_unsearched`]) and for `MaskRules::default()`; true for what
+    /// [`MaskRules::compile`] and [`MaskRules::merged`] make.
     searchable: bool,
 }
 
