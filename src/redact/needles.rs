@@ -193,8 +193,6 @@ mod tests {
             "https://gw.example.com",
         )));
         assert!(!relinked.leaves_untouched(br#"{"href":"http://10.0.0.5:8080/x"}"#));
-        // Rules made without `compile` search for nothing, so every body is parsed.
-        assert!(!MaskRules::default().leaves_untouched(b"{}"));
     }
 
     #[test]

@@ -103,12 +103,10 @@ pub struct MaskRules {
     /// What a whole body is searched for before it is parsed (`needles.rs`). Built on first
     /// use (≈ 20 µs for a few rules), so the many tenant × policy rule sets of a configuration
     /// cost nothing until one serves a request; emptied whenever the final keys or the link
-    /// rewriting change. Holds `None` when it could not be built: every body is parsed then.
+    /// rewriting change. Holds `None` when bodies are not searched (a merge made per request,
+    /// [`MaskRules::merged_unsearched`]) or the needles could not be built: every body is
+    /// parsed then.
     needles: OnceLock<Option<Needles>>,
-    /// Whether bodies may be searched at all: false for a merge made per request
-    /// ([`MaskRules::merged_unsearched`]) and for `MaskRules::default()`; true for what
-    /// [`MaskRules::compile`] and [`MaskRules::merged`] make.
-    searchable: bool,
 }
 
 /// Rewrites the upstream origin at the start of Oracle's `links[].href` values to the
@@ -251,7 +249,6 @@ impl MaskRules {
         let mut out = MaskRules {
             links: None,
             needles: OnceLock::new(),
-            searchable: true,
             rules,
             key_lens: 0,
             key_firsts: [0; 4],
@@ -266,9 +263,6 @@ impl MaskRules {
     /// The needles of `last_keys` and `links`, built on first use; `None` when bodies are not
     /// searched.
     fn needles(&self) -> Option<&Needles> {
-        if !self.searchable {
-            return None;
-        }
         self.needles
             .get_or_init(|| {
                 Needles::new(
@@ -321,7 +315,7 @@ impl MaskRules {
     /// strongest action still wins per value). Link rewriting comes from `self`.
     pub fn merged(&self, more: &MaskRules) -> MaskRules {
         let mut out = self.merged_unsearched(more);
-        out.searchable = true;
+        out.needles = OnceLock::new();
         out
     }
 
@@ -330,8 +324,7 @@ impl MaskRules {
     /// so such a request's bodies are always parsed.
     pub fn merged_unsearched(&self, more: &MaskRules) -> MaskRules {
         let mut out = self.clone();
-        out.needles = OnceLock::new();
-        out.searchable = false;
+        out.needles = OnceLock::from(None);
         for r in &more.rules {
             if let Some(Step::Key(k)) = r.steps.last() {
                 if !out.last_keys.contains(k) {
