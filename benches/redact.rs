@@ -114,6 +114,37 @@ fn benches(c: &mut Criterion) {
         let mut out = Vec::with_capacity(doc.len());
         b.iter(|| black_box(mask(&rules, &doc, doc.len(), &mut out)))
     });
+    // Floors for any masker that validates what it passes: the same bytes only checked as JSON
+    // by serde_json (nothing built, nothing written), and only searched for the rules' keys.
+    g.bench_function("serde_json_validate_whole", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&doc)))
+                .expect("valid")
+        })
+    });
+    // The same bytes under a rule whose key they never name: searched end to end and checked
+    // as JSON text, then passed unparsed (what the gateway does with such a body).
+    let absent = Arc::new(
+        MaskRules::compile(
+            &[RuleSpec {
+                path: "**.TaxRegistrationNumber".into(),
+                action: MaskAction::Mask,
+            }],
+            "****",
+        )
+        .expect("rules"),
+    );
+    g.bench_function("searched_naming_no_rule_key", |b| {
+        b.iter(|| assert!(absent.leaves_untouched(black_box(&doc))))
+    });
+    g.bench_function("plain_copy_whole", |b| {
+        let mut out = Vec::with_capacity(doc.len());
+        b.iter(|| {
+            out.clear();
+            out.extend_from_slice(black_box(&doc));
+            black_box(out.len())
+        })
+    });
     g.finish();
 }
 
