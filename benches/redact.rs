@@ -118,8 +118,10 @@ fn benches(c: &mut Criterion) {
     // by serde_json (nothing built, nothing written), and only searched for the rules' keys.
     g.bench_function("serde_json_validate_whole", |b| {
         b.iter(|| {
-            black_box(serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&doc)))
-                .expect("valid")
+            black_box(serde_json::from_slice::<serde::de::IgnoredAny>(black_box(
+                &doc,
+            )))
+            .expect("valid")
         })
     });
     // The same bytes under a rule whose key they never name: searched end to end and checked

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::needles::{looks_like_json_text, Needles};
+use super::needles::{looks_like_unescaped_json_text, Needles};
 
 /// What to do with a matched value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -395,7 +395,7 @@ impl MaskRules {
     /// rewriting and holds no escape, so the masker would give it back unchanged
     /// (`needles.rs`).
     pub fn leaves_untouched(&self, body: &[u8]) -> bool {
-        self.needles().is_some_and(|n| n.absent_from(body)) && looks_like_json_text(body)
+        self.needles().is_some_and(|n| n.absent_from(body)) && looks_like_unescaped_json_text(body)
     }
 
     /// Whether `key` is the final key of some rule (cheap pre-check).
