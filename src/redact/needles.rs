@@ -107,14 +107,15 @@ fn escape_or_control_byte(b: u8) -> u8 {
 /// compact JSON has neither); only a block that has one is tested exactly, as whitespace
 /// between tokens would be.
 fn escape_or_control(body: &[u8]) -> bool {
-    let (blocks, rest) = body.as_chunks::<32>();
-    let suspect = |b: &[u8; 32]| {
+    let blocks = body.chunks_exact(32);
+    let rest = blocks.remainder();
+    let suspect = |b: &[u8]| {
         b.iter()
             .fold(0, |m, &x| m | u8::from(x < 0x20) | u8::from(x == b'\\'))
             != 0
     };
     let exact = |b: &[u8]| b.iter().fold(0, |m, &x| m | escape_or_control_byte(x)) != 0;
-    blocks.iter().any(|b| suspect(b) && exact(b)) || exact(rest)
+    blocks.into_iter().any(|b| suspect(b) && exact(b)) || exact(rest)
 }
 
 #[cfg(test)]
