@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 
 use super::head::ResponseHead;
+use super::hold::{Held, Hold};
 use super::json::{JsonMasker, MaskError, MaskLimits, MaskStats};
 use super::rules::MaskRules;
 
@@ -154,7 +155,8 @@ pub fn on_header<H: ResponseHead>(
         error_text: strict && status >= 400,
         chunked,
         masker: None,
-        fed: false,
+        hold: Hold::default(),
+        unparsed: false,
         stats: None,
     })))
 }
@@ -188,9 +190,12 @@ pub struct BodyRedaction {
     error_text: bool,
     /// See [`BodyRedaction::chunked_unless_whole`].
     chunked: bool,
-    /// Made when the first chunk is parsed: a body that passes whole (`needles.rs`) needs none.
+    /// Made when the body is first parsed: a body that passes whole (`needles.rs`) needs none.
     masker: Option<JsonMasker>,
-    fed: bool,
+    /// The pieces held until the body can be judged whole (`hold.rs`).
+    hold: Hold,
+    /// The body went out as it came, unparsed.
+    unparsed: bool,
     stats: Option<MaskStats>,
 }
 
@@ -198,32 +203,42 @@ impl BodyRedaction {
     /// Masks one chunk in place; at `end`, checks the document is complete. On error the
     /// caller must abort the response: what was sent so far is masked, the rest never goes.
     ///
-    /// A body that arrives whole (its first chunk ends it), is not an error body, and names
-    /// nothing the rules look for passes as it is, unparsed (`needles.rs`).
+    /// A body that is not an error body is held while it arrives in pieces, up to
+    /// [`HOLD_LIMIT`](super::hold::HOLD_LIMIT) (`hold.rs`), and when it names nothing the rules
+    /// look for it passes whole, as it is, unparsed (`needles.rs`); `body` is `None` while it
+    /// is held.
     pub fn on_chunk(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), MaskError> {
-        if let Some(chunk) = body.take() {
-            if !chunk.is_empty() {
-                if end && !self.fed && !self.error_text && self.rules.leaves_untouched(&chunk) {
-                    self.fed = true;
+        let mut piece = body.take().filter(|c| !c.is_empty());
+        let needles = match self.masker {
+            None if !self.error_text => self.rules.needles(),
+            _ => None,
+        };
+        if let Some(needles) = needles {
+            match self.hold.take(needles, piece, end) {
+                Held::Waiting => return Ok(()),
+                Held::Unparsed(whole) => {
+                    *body = Some(whole);
+                    self.unparsed = true;
                     self.stats = Some(MaskStats::default());
-                    *body = Some(chunk);
                     return Ok(());
                 }
-                self.fed = true;
-                let (rules, error_text) = (&self.rules, self.error_text);
-                let masker = self.masker.get_or_insert_with(|| {
-                    let m = JsonMasker::new(rules.clone(), MaskLimits::default());
-                    if error_text {
-                        m.mask_error_text()
-                    } else {
-                        m
-                    }
-                });
-                let mut out = Vec::with_capacity(chunk.len() + 64);
-                masker.feed(&chunk, &mut out)?;
-                if !out.is_empty() {
-                    *body = Some(Bytes::from(out));
+                Held::Parse(bytes) => piece = Some(bytes).filter(|b| !b.is_empty()),
+            }
+        }
+        if let Some(chunk) = piece {
+            let (rules, error_text) = (&self.rules, self.error_text);
+            let masker = self.masker.get_or_insert_with(|| {
+                let m = JsonMasker::new(rules.clone(), MaskLimits::default());
+                if error_text {
+                    m.mask_error_text()
+                } else {
+                    m
                 }
+            });
+            let mut out = Vec::with_capacity(chunk.len() + 64);
+            masker.feed(&chunk, &mut out)?;
+            if !out.is_empty() {
+                *body = Some(Bytes::from(out));
             }
         }
         if end && self.stats.is_none() {
@@ -247,7 +262,12 @@ impl BodyRedaction {
 
     /// Whether the body went out unparsed, as it named nothing the rules look for.
     pub fn passed_unparsed(&self) -> bool {
-        self.fed && self.masker.is_none()
+        self.unparsed
+    }
+
+    /// Bytes of the body held now, waiting to be judged whole (`hold.rs`).
+    pub fn held(&self) -> usize {
+        self.hold.held()
     }
 
     /// What the masker did, once the body has ended.
@@ -499,8 +519,9 @@ mod tests {
         // An error body's free text is masked whatever its keys.
         let (_, out, _) = whole(400, br#"{"detail":"account GB12 failed"}"#);
         assert_eq!(&out[..], br#"{"detail":"****"}"#);
-        // A body in pieces is parsed from its first piece on, even when the piece that ends it
-        // names nothing: a value a rule masks may have begun in an earlier one.
+        // A body in pieces that names a rule's key is parsed from the piece that names it on,
+        // with every piece held before it, even when the piece that ends it names nothing: a
+        // value a rule masks may have begun in an earlier one.
         let mut h = resp(200, &[("content-type", "application/json")]);
         let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
             panic!("masks")
@@ -516,6 +537,47 @@ mod tests {
         assert!(!m.passed_unparsed());
     }
 
+    #[test]
+    fn a_body_in_pieces_is_held_and_passes_unparsed_when_it_names_nothing() {
+        let r = rules(true);
+        let mut h = resp(200, &[("content-type", "application/json")]);
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("masks")
+        };
+        let mut a = Some(Bytes::from_static(br#"{"InvoiceId":1,"#));
+        m.on_chunk(&mut a, false).expect("chunk");
+        assert_eq!((a, m.held()), (None, 15), "held, nothing leaves");
+        let mut b = Some(Bytes::from_static(br#""Description":"paper"}"#));
+        m.on_chunk(&mut b, true).expect("end");
+        assert_eq!(
+            b.as_deref(),
+            Some(&br#"{"InvoiceId":1,"Description":"paper"}"#[..]),
+            "the whole body leaves at its end, as it came"
+        );
+        assert!(m.passed_unparsed());
+        assert_eq!(m.stats(), Some(&MaskStats::default()));
+        assert_eq!(m.held(), 0);
+
+        // The same pieces ended by a piece that names the rule's key: masked, all at once.
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("masks")
+        };
+        let mut a = Some(Bytes::from_static(br#"{"InvoiceId":1,"#));
+        m.on_chunk(&mut a, false).expect("chunk");
+        let mut b = Some(Bytes::from_static(br#""IBAN":"GB29"}"#));
+        m.on_chunk(&mut b, true).expect("end");
+        assert_eq!((a, b.as_deref()), (None, Some(&br#"{"InvoiceId":1}"#[..])));
+        assert!(!m.passed_unparsed());
+
+        // An upstream that stops while a body is held: nothing left, and nothing was unparsed.
+        let Ok(Ok(Some(mut m))) = on_header(&mut h, &r, false, false) else {
+            panic!("masks")
+        };
+        let mut a = Some(Bytes::from_static(br#"{"InvoiceId":1,"#));
+        m.on_chunk(&mut a, false).expect("chunk");
+        assert!(a.is_none() && !m.passed_unparsed() && m.stats().is_none());
+    }
+
     fn run(m: &mut BodyRedaction, body: &[u8]) -> String {
         let mut out = Vec::new();
         // Byte by byte: the decision must not depend on how the body is split.
@@ -524,7 +586,10 @@ mod tests {
             m.on_chunk(&mut chunk, false).expect("chunk");
             out.extend_from_slice(&chunk.unwrap_or_default());
         }
-        m.on_chunk(&mut None, true).expect("end");
+        // A body held while it arrived (`hold.rs`) leaves at its end.
+        let mut last = None;
+        m.on_chunk(&mut last, true).expect("end");
+        out.extend_from_slice(&last.unwrap_or_default());
         String::from_utf8(out).expect("utf-8")
     }
 

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod head;
 pub mod headers;
+pub mod hold;
 pub mod json;
 pub mod needles;
 pub mod rules;

@@ -262,7 +262,7 @@ impl MaskRules {
 
     /// The needles of `last_keys` and `links`, built on first use; `None` when bodies are not
     /// searched.
-    fn needles(&self) -> Option<&Needles> {
+    pub fn needles(&self) -> Option<&Needles> {
         self.needles
             .get_or_init(|| {
                 Needles::new(

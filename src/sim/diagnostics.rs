@@ -98,12 +98,14 @@ async fn slow(req: &Req<'_>) -> Response<Body> {
     json_response(StatusCode::OK, "application/json", &json!({"slept": true}))
 }
 
-/// `/__sim/big?items=N` (a large streamed collection) and `/__sim/broken?items=N` (the same,
-/// broken after its first chunk).
+/// `/__sim/big?items=N[&gap_ms=M]` (a large streamed collection, 200 items a chunk, each chunk
+/// after the first sent M milliseconds after the one before it, so that a proxy reads the body
+/// in pieces) and `/__sim/broken?items=N` (the same, broken after its first chunk).
 fn big(req: &Req<'_>, broken: bool) -> Response<Body> {
     let n = param(req, "items").unwrap_or(1000) as usize;
     let mut body = BigBody::new(n, req.host.clone());
     body.broken = broken;
+    body.gap = param(req, "gap_ms").map(|ms| Duration::from_millis(ms.min(10_000)));
     let mut r = respond(StatusCode::OK, Some(COLLECTION), body.boxed());
     r.headers_mut().remove(http::header::CONTENT_LENGTH);
     r
@@ -165,6 +167,8 @@ struct BigBody {
     /// After the first chunk (and a pause, so it is sent on its own), emit invalid JSON
     /// holding a value that must never be seen.
     broken: bool,
+    /// The pause before each chunk after the first (`gap_ms`).
+    gap: Option<Duration>,
     pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -176,6 +180,7 @@ impl BigBody {
             host,
             done: false,
             broken: false,
+            gap: None,
             pause: None,
         }
     }
@@ -192,14 +197,22 @@ impl http_body::Body for BigBody {
         if self.done {
             return Poll::Ready(None);
         }
-        let mut chunk = String::with_capacity(64 * 1024);
-        if self.broken && self.next > 0 {
+        // After the first chunk: the broken body's pause, or the one asked for.
+        let gap = match (self.broken, self.gap) {
+            (true, _) => Some(Duration::from_millis(300)),
+            (false, gap) => gap,
+        };
+        if let Some(gap) = gap.filter(|_| self.next > 0) {
             let pause = self
                 .pause
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(300))));
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
             if pause.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
+            self.pause = None;
+        }
+        let mut chunk = String::with_capacity(64 * 1024);
+        if self.broken && self.next > 0 {
             self.done = true;
             chunk.push_str(r#",{"InvoiceId":1 "BankAccountNumber":"LEAKED-AFTER-BREAK"}]}"#);
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))));
