@@ -113,9 +113,15 @@ fn an_answer_in_pieces_naming_no_rule_key_leaves_whole_and_a_long_one_streams() 
     );
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(sizes.len() >= 3, "streamed in pieces: {sizes:?}");
+    // The first chunk is what was held (at most 64 KiB) and the piece that took it past (at
+    // most one of the simulator's five); every later one is a piece as it came.
     assert!(
-        sizes.iter().all(|&n| n < body.len() - 64 * 1024),
-        "no piece holds the whole body: {sizes:?}"
+        sizes[0] <= 64 * 1024 + body.len() / 5 + 1024,
+        "held past the bound: {sizes:?}"
+    );
+    assert!(
+        sizes[1..].iter().all(|&n| n <= body.len() / 5 + 1024),
+        "streamed as it came: {sizes:?}"
     );
     let value: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     assert_eq!(value["count"], 1000);
@@ -130,6 +136,6 @@ fn an_answer_in_pieces_naming_no_rule_key_leaves_whole_and_a_long_one_streams() 
     for r in records.iter().filter(|r| r["path"] == "/__sim/big") {
         assert_eq!(r["status"], 200, "{r}");
         assert_eq!(r["redaction"]["applied"], true, "{r}");
-        assert_eq!(r["redaction"]["values"].as_u64().unwrap_or(0), 0, "{r}");
+        assert_eq!(r["redaction"]["values"].as_u64(), Some(0), "{r}");
     }
 }

@@ -107,13 +107,22 @@ start = "00:00"
 end = "24:00"
 [tenants.plain]
 upstream = "http://127.0.0.1:$SIM_PORT"
+unknown_query_parameters = "allow"
 [tenants.plain.upstream_auth]
 mode = "basic"
 username = "FIN_INTEGRATION"
 secret = "sim-password"
 [tenants.masked]
 upstream = "http://127.0.0.1:$SIM_PORT"
+unknown_query_parameters = "allow"
 [tenants.masked.upstream_auth]
+mode = "basic"
+username = "FIN_INTEGRATION"
+secret = "sim-password"
+[tenants.other]
+upstream = "http://127.0.0.1:$SIM_PORT"
+unknown_query_parameters = "allow"
+[tenants.other.upstream_auth]
 mode = "basic"
 username = "FIN_INTEGRATION"
 secret = "sim-password"
@@ -135,6 +144,9 @@ action = "mask"
 [[tenants.masked.redact]]
 path = "**.BankAccountNumber"
 action = "remove"
+[[tenants.other.redact]]
+path = "**.TaxpayerId"
+action = "remove"
 [[endpoint]]
 name = "invoices.item"
 path = "/fscmRestApi/resources/{version}/invoices/{id}"
@@ -151,11 +163,15 @@ methods = ["GET"]
 name = "externalBankAccounts.collection"
 path = "/fscmRestApi/resources/{version}/externalBankAccounts"
 methods = ["GET"]
+[[endpoint]]
+name = "sim.big"
+path = "/__sim/big"
+methods = ["GET"]
 [[policy]]
 name = "load"
-subjects = ["account:load-plain", "account:load-masked", "user:LOAD.USER"]
+subjects = ["account:load-plain", "account:load-masked", "account:load-other", "user:LOAD.USER"]
   [[policy.rule]]
-  endpoints = ["invoices.item", "suppliers.collection"]
+  endpoints = ["invoices.item", "suppliers.collection", "sim.big"]
   methods = ["GET"]
   [[policy.rule]]
   endpoints = ["invoices.collection"]
@@ -169,8 +185,10 @@ gw() { "$BIN" "$@"; }
 gw migrate >/dev/null
 gw account create --name load-plain --tenant plain >/dev/null
 gw account create --name load-masked --tenant masked >/dev/null
-printf '%s' "$SIM_PW" | gw secret set --tenant plain --name sim-password >/dev/null
-printf '%s' "$SIM_PW" | gw secret set --tenant masked --name sim-password >/dev/null
+gw account create --name load-other --tenant other >/dev/null
+for t in plain masked other; do
+  printf '%s' "$SIM_PW" | gw secret set --tenant "$t" --name sim-password >/dev/null
+done
 gw tenant import-key --tenant jwt --key "$WORK/tenant-key.pem" --cert "$WORK/tenant-cert.pem" >/dev/null
 json_str() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
 PLAIN_JSON="$(gw credential issue --account load-plain --json)"
@@ -178,6 +196,8 @@ MASKED_JSON="$(gw credential issue --account load-masked --json)"
 PLAIN_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$PLAIN_JSON")" "$(json_str password <<<"$PLAIN_JSON")" | base64 -w0)"
 PLAIN_KEY="x-api-key: $(json_str api_key <<<"$PLAIN_JSON")"
 MASKED_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$MASKED_JSON")" "$(json_str password <<<"$MASKED_JSON")" | base64 -w0)"
+OTHER_JSON="$(gw credential issue --account load-other --json)"
+OTHER_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$OTHER_JSON")" "$(json_str password <<<"$OTHER_JSON")" | base64 -w0)"
 # Default log level (info: one line per request), as operators run it; glibc's mmap threshold
 # fixed as the shipped systemd unit and image fix it (MALLOC_MMAP_THRESHOLD_, 4 MiB).
 MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" \
@@ -192,12 +212,16 @@ INVOICES="/fscmRestApi/resources/11.13.18.05/invoices"
 UPLOAD="$WORK/upload.json"
 { printf '{"InvoiceId": 300100, "Description": "'; head -c 16330 /dev/zero | tr '\0' x; printf '"}'; } >"$UPLOAD"
 COLL="/fscmRestApi/resources/11.13.18.05/suppliers?limit=10"
+# A 260-invoice collection (≈ 62 KB, under the 64 KiB a masked body is held for), streamed by
+# the simulator in two pieces; each invoice has a BankAccountNumber, which tenant masked's
+# rules remove and tenant other's rule (**.TaxpayerId) does not name (big.sh).
+BIG="/__sim/big?items=260"
 GATEWAY_TOKEN="$(curl -s -X POST -H "$PLAIN_BASIC" "http://127.0.0.1:$GW_PORT/gateway/token" | json_str access_token)"
 [ -n "$GATEWAY_TOKEN" ] || { echo "no gateway token" >&2; exit 1; }
 PLAIN_BEARER="Authorization: Bearer $GATEWAY_TOKEN"
 USER_BEARER="Authorization: Bearer $USER_JWT"
 # Warm the credential caches (argon2 runs once per credential; RSA once per token and user).
-for h in "$PLAIN_BASIC" "$MASKED_BASIC" "$PLAIN_KEY" "$PLAIN_BEARER" "$USER_BEARER"; do
+for h in "$PLAIN_BASIC" "$MASKED_BASIC" "$OTHER_BASIC" "$PLAIN_KEY" "$PLAIN_BEARER" "$USER_BEARER"; do
   curl -s -o /dev/null -H "$h" "http://127.0.0.1:$GW_PORT$ITEM" || true
 done
 

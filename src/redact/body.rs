@@ -208,13 +208,11 @@ impl BodyRedaction {
     /// look for it passes whole, as it is, unparsed (`needles.rs`); `body` is `None` while it
     /// is held.
     pub fn on_chunk(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), MaskError> {
-        let mut piece = body.take().filter(|c| !c.is_empty());
-        let needles = match self.masker {
-            None if !self.error_text => self.rules.needles(),
-            _ => None,
-        };
-        if let Some(needles) = needles {
-            match self.hold.take(needles, piece, end) {
+        let piece = body.take().filter(|c| !c.is_empty());
+        let pieces = if self.error_text {
+            piece.into_iter().collect()
+        } else {
+            match self.hold.take(&self.rules, piece, end) {
                 Held::Waiting => return Ok(()),
                 Held::Unparsed(whole) => {
                     *body = Some(whole);
@@ -222,10 +220,10 @@ impl BodyRedaction {
                     self.stats = Some(MaskStats::default());
                     return Ok(());
                 }
-                Held::Parse(bytes) => piece = Some(bytes).filter(|b| !b.is_empty()),
+                Held::Parse(pieces) => pieces,
             }
-        }
-        if let Some(chunk) = piece {
+        };
+        if !pieces.is_empty() {
             let (rules, error_text) = (&self.rules, self.error_text);
             let masker = self.masker.get_or_insert_with(|| {
                 let m = JsonMasker::new(rules.clone(), MaskLimits::default());
@@ -235,8 +233,11 @@ impl BodyRedaction {
                     m
                 }
             });
-            let mut out = Vec::with_capacity(chunk.len() + 64);
-            masker.feed(&chunk, &mut out)?;
+            let size = pieces.iter().map(Bytes::len).sum::<usize>();
+            let mut out = Vec::with_capacity(size + 64);
+            for piece in &pieces {
+                masker.feed(piece, &mut out)?;
+            }
             if !out.is_empty() {
                 *body = Some(Bytes::from(out));
             }
@@ -621,7 +622,11 @@ mod tests {
         let Ok(Ok(Some(mut m))) = on_header(&mut ok, &r, false, false) else {
             panic!("masks")
         };
-        assert_eq!(run(&mut m, br#"{"detail":"fine"}"#), r#"{"detail":"fine"}"#);
+        assert_eq!(
+            run(&mut m, br#"{"detail":"fine","IBAN":"GB29"}"#),
+            r#"{"detail":"fine"}"#
+        );
+        assert!(!m.passed_unparsed(), "parsed: it names the rule's key");
         let mut h = resp(400, &[("content-type", "application/json")]);
         let Ok(Ok(Some(mut m))) = on_header(&mut h, &rules(false), false, false) else {
             panic!("runs")

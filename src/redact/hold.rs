@@ -23,7 +23,8 @@
 
 use bytes::Bytes;
 
-use super::needles::{looks_like_unescaped_json_text, Needles};
+use super::needles::Needles;
+use super::rules::MaskRules;
 
 /// The most a body is held while it arrives in pieces: the issue's bound for a modest body.
 pub const HOLD_LIMIT: usize = 64 * 1024;
@@ -35,104 +36,171 @@ pub enum Held {
     Waiting,
     /// The whole body, which names nothing: it leaves as it came.
     Unparsed(Bytes),
-    /// These bytes (all held so far with the piece; empty for an empty body) go to the
-    /// masker, and so does every later piece.
-    Parse(Bytes),
+    /// These pieces, in order (every piece held so far and this one; none for an empty body),
+    /// go to the masker, and so does every later piece.
+    Parse(Vec<Bytes>),
 }
 
 /// The pieces of one body held so far.
 #[derive(Debug, Default)]
 pub struct Hold {
-    bytes: Vec<u8>,
+    /// The pieces, as Pingora handed them over (not copied until the body is judged whole).
+    pieces: Vec<Bytes>,
+    /// Their bytes.
+    len: usize,
+    /// Judged or handed to the masker: every later piece goes to the masker.
+    released: bool,
 }
 
 impl Hold {
-    /// Takes the next `piece` of the body (`end`: it is the last), searching it for `needles`.
-    pub fn take(&mut self, needles: &Needles, piece: Option<Bytes>, end: bool) -> Held {
+    /// Takes the next `piece` of the body (`end`: it is the last) under `rules`.
+    pub fn take(&mut self, rules: &MaskRules, piece: Option<Bytes>, end: bool) -> Held {
+        if self.released {
+            return Held::Parse(piece.into_iter().collect());
+        }
+        let Some(needles) = rules.needles() else {
+            // Bodies are not searched under these rules: every one is parsed.
+            self.pieces.extend(piece);
+            return Held::Parse(self.release());
+        };
         match piece {
             // The whole body in one piece: nothing to copy.
-            Some(piece) if end && self.bytes.is_empty() => {
-                if needles.absent_from(&piece) && looks_like_unescaped_json_text(&piece) {
-                    Held::Unparsed(piece)
-                } else {
-                    Held::Parse(piece)
-                }
+            Some(piece) if end && self.pieces.is_empty() => {
+                self.released = true;
+                judge(rules, piece)
             }
             Some(piece) => {
-                if self.bytes.len() + piece.len() > HOLD_LIMIT {
-                    if self.bytes.is_empty() {
-                        return Held::Parse(piece);
-                    }
-                    self.bytes.extend_from_slice(&piece);
+                let past = self.len + piece.len() > HOLD_LIMIT;
+                if past || self.names(needles, &piece) {
+                    self.pieces.push(piece);
                     return Held::Parse(self.release());
                 }
-                // A needle that ends in this piece began at most `longest - 1` bytes before it.
-                let from = self
-                    .bytes
-                    .len()
-                    .saturating_sub(needles.longest().saturating_sub(1));
-                self.bytes.extend_from_slice(&piece);
-                if !needles.absent_from(&self.bytes[from..]) {
-                    return Held::Parse(self.release());
-                }
+                self.len += piece.len();
+                self.pieces.push(piece);
                 if end {
-                    self.settle()
+                    self.settle(rules)
                 } else {
                     Held::Waiting
                 }
             }
-            None if end => self.settle(),
+            None if end => self.settle(rules),
             None => Held::Waiting,
         }
     }
 
-    /// The end of a body whose every piece was searched: out unparsed when it is JSON text
-    /// without an escape, else to the masker.
-    fn settle(&mut self) -> Held {
-        let whole = self.release();
-        if !whole.is_empty() && looks_like_unescaped_json_text(&whole) {
-            Held::Unparsed(whole)
-        } else {
-            Held::Parse(whole)
+    /// Whether `piece` holds a needle, or finishes one begun in the bytes held before it (a
+    /// needle of `longest` bytes that ends in the piece began at most `longest - 1` bytes
+    /// before it, perhaps over several short pieces). Only an early exit: the whole body is
+    /// searched again when it is judged.
+    fn names(&self, needles: &Needles, piece: &[u8]) -> bool {
+        if !needles.absent_from(piece) {
+            return true;
         }
+        let reach = needles.longest().saturating_sub(1);
+        if reach == 0 || self.pieces.is_empty() {
+            return false;
+        }
+        let mut tail: Vec<&[u8]> = Vec::new();
+        let mut need = reach;
+        for p in self.pieces.iter().rev() {
+            let k = need.min(p.len());
+            tail.push(&p[p.len() - k..]);
+            need -= k;
+            if need == 0 {
+                break;
+            }
+        }
+        let mut seam = Vec::with_capacity(2 * reach);
+        for part in tail.iter().rev() {
+            seam.extend_from_slice(part);
+        }
+        seam.extend_from_slice(&piece[..piece.len().min(reach)]);
+        !needles.absent_from(&seam)
     }
 
-    fn release(&mut self) -> Bytes {
-        Bytes::from(std::mem::take(&mut self.bytes))
+    /// The end of a body held whole: joined (one copy, of its exact size) and judged.
+    fn settle(&mut self, rules: &MaskRules) -> Held {
+        let mut pieces = self.release();
+        let whole = match pieces.len() {
+            0 => return Held::Parse(pieces),
+            1 => pieces.swap_remove(0),
+            _ => {
+                let mut whole = Vec::with_capacity(pieces.iter().map(Bytes::len).sum());
+                for p in &pieces {
+                    whole.extend_from_slice(p);
+                }
+                Bytes::from(whole)
+            }
+        };
+        judge(rules, whole)
+    }
+
+    fn release(&mut self) -> Vec<Bytes> {
+        self.released = true;
+        self.len = 0;
+        std::mem::take(&mut self.pieces)
     }
 
     /// Bytes held now (for memory checks).
     pub fn held(&self) -> usize {
-        self.bytes.len()
+        self.len
+    }
+}
+
+/// A whole body: out unparsed when the rules leave it untouched ([`MaskRules::leaves_untouched`],
+/// the one test of that), else to the masker.
+fn judge(rules: &MaskRules, whole: Bytes) -> Held {
+    if rules.leaves_untouched(&whole) {
+        Held::Unparsed(whole)
+    } else {
+        Held::Parse(vec![whole])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::rules::LinkRewrite;
+    use crate::redact::{MaskAction, RuleSpec};
 
-    fn needles() -> Needles {
-        Needles::new(
-            [&b"BankAccountNumber"[..], &b"IBAN"[..]],
-            [&b"https://erp.example.com"[..]],
-        )
-        .expect("needles")
+    fn rules() -> MaskRules {
+        let spec = |path: &str| RuleSpec {
+            path: path.into(),
+            action: MaskAction::Remove,
+        };
+        MaskRules::compile(&[spec("**.BankAccountNumber"), spec("**.IBAN")], "****")
+            .expect("rules")
+            .with_links(Some(LinkRewrite::new(
+                vec!["https://erp.example.com".into()],
+                "https://gw.example.com",
+            )))
+    }
+
+    fn b(bytes: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(bytes)
     }
 
     /// Feeds `body` in pieces cut at `cuts`; returns what each piece gave.
     fn feed(body: &[u8], cuts: &[usize]) -> Vec<Held> {
-        let n = needles();
+        let r = rules();
         let mut hold = Hold::default();
-        let mut out = Vec::new();
-        let mut at = 0;
         let mut bounds = cuts.to_vec();
         bounds.push(body.len());
+        let mut at = 0;
+        let mut out = Vec::new();
         for (k, &to) in bounds.iter().enumerate() {
-            let piece = Bytes::copy_from_slice(&body[at..to]);
-            out.push(hold.take(&n, Some(piece), k + 1 == bounds.len()));
+            out.push(hold.take(&r, Some(b(&body[at..to])), k + 1 == bounds.len()));
             at = to;
         }
         out
+    }
+
+    /// The bytes a `Parse` hands to the masker, joined.
+    fn joined(held: &Held) -> Vec<u8> {
+        match held {
+            Held::Parse(pieces) => pieces.concat(),
+            other => panic!("not parsed: {other:?}"),
+        }
     }
 
     #[test]
@@ -140,38 +208,42 @@ mod tests {
         let body = br#"{"items":[{"InvoiceId":1,"Supplier":"Acme"}],"count":1,"hasMore":false}"#;
         let got = feed(body, &[10, 30]);
         assert_eq!(got[..2], [Held::Waiting, Held::Waiting]);
-        assert_eq!(got[2], Held::Unparsed(Bytes::copy_from_slice(body)));
+        assert_eq!(got[2], Held::Unparsed(b(body)));
         // In one piece: the piece itself, uncopied.
-        assert_eq!(
-            feed(body, &[]),
-            [Held::Unparsed(Bytes::copy_from_slice(body))]
-        );
+        assert_eq!(feed(body, &[]), [Held::Unparsed(b(body))]);
     }
 
     #[test]
-    fn a_needle_split_anywhere_between_two_pieces_is_found() {
+    fn a_needle_split_anywhere_over_pieces_is_found_when_it_ends() {
         for needle in ["BankAccountNumber", "IBAN", "https://erp.example.com"] {
-            let body = format!(r#"{{"a":"{}","b":1}}"#, needle);
+            let body = format!(r#"{{"a":"{needle}","b":1}}"#);
             let start = body.find(needle).expect("placed");
-            for cut in start + 1..start + needle.len() {
+            let end = start + needle.len();
+            // Cut once inside the needle, and again into one-byte pieces over its whole span.
+            for cut in start + 1..end {
                 let got = feed(body.as_bytes(), &[cut]);
                 assert_eq!(got[0], Held::Waiting, "{needle} cut at {cut}");
-                assert_eq!(
-                    got[1],
-                    Held::Parse(Bytes::copy_from_slice(body.as_bytes())),
-                    "{needle} cut at {cut}"
-                );
+                assert_eq!(joined(&got[1]), body.as_bytes(), "{needle} cut at {cut}");
             }
+            let cuts: Vec<usize> = (start..=end).collect();
+            let got = feed(body.as_bytes(), &cuts);
+            let hit = got.iter().position(|h| *h != Held::Waiting).expect("found");
+            assert_eq!(hit, cuts.len() - 1, "{needle}: found with its last byte");
+            assert_eq!(joined(&got[hit]), &body.as_bytes()[..end]);
         }
     }
 
     #[test]
-    fn a_hit_sends_what_is_held_to_the_masker_at_once() {
+    fn after_a_hit_every_piece_goes_to_the_masker() {
         let body = br#"{"items":[{"InvoiceId":1},{"IBAN":"GB29"},{"InvoiceId":3}]}"#;
         let got = feed(body, &[15, 40]);
         assert_eq!(got[0], Held::Waiting);
-        assert_eq!(got[1], Held::Parse(Bytes::copy_from_slice(&body[..40])));
-        // Once released, the holder starts empty: the caller parses every later piece itself.
+        assert_eq!(joined(&got[1]), &body[..40]);
+        assert_eq!(
+            got[2],
+            Held::Parse(vec![b(&body[40..])]),
+            "the rest is parsed too, though it names nothing"
+        );
     }
 
     #[test]
@@ -181,22 +253,26 @@ mod tests {
         while body.len() <= 2 * HOLD_LIMIT {
             body.extend_from_slice(item);
         }
-        let n = needles();
+        let r = rules();
+        // Exactly the limit is held; a byte more is not.
         let mut hold = Hold::default();
-        let half = HOLD_LIMIT / 2 + 1;
-        let first = hold.take(&n, Some(Bytes::copy_from_slice(&body[..half])), false);
-        assert_eq!(first, Held::Waiting);
-        assert_eq!(hold.held(), half);
-        let second = hold.take(
-            &n,
-            Some(Bytes::copy_from_slice(&body[half..2 * half])),
-            false,
-        );
-        assert_eq!(
-            second,
-            Held::Parse(Bytes::copy_from_slice(&body[..2 * half]))
-        );
+        let half = HOLD_LIMIT / 2;
+        assert_eq!(hold.take(&r, Some(b(&body[..half])), false), Held::Waiting);
+        let second = Some(b(&body[half..HOLD_LIMIT]));
+        assert_eq!(hold.take(&r, second, false), Held::Waiting);
+        assert_eq!(hold.held(), HOLD_LIMIT);
+        let third = hold.take(&r, Some(b(&body[HOLD_LIMIT..HOLD_LIMIT + 1])), false);
+        assert_eq!(joined(&third), &body[..HOLD_LIMIT + 1]);
         assert_eq!(hold.held(), 0, "nothing is kept once the masker has it");
+        // Past the limit with the piece that ends the body: parsed as well.
+        let mut hold = Hold::default();
+        assert_eq!(hold.take(&r, Some(b(&body[..half])), false), Held::Waiting);
+        let last = hold.take(&r, Some(b(&body[half..HOLD_LIMIT + 1])), true);
+        assert_eq!(joined(&last), &body[..HOLD_LIMIT + 1]);
+        // A first piece past the limit on its own goes straight to the masker.
+        let mut hold = Hold::default();
+        let first = hold.take(&r, Some(b(&body[..HOLD_LIMIT + 1])), false);
+        assert_eq!(first, Held::Parse(vec![b(&body[..HOLD_LIMIT + 1])]));
     }
 
     #[test]
@@ -208,25 +284,29 @@ mod tests {
         ] {
             let got = feed(body, &[5]);
             assert_eq!(got[0], Held::Waiting, "{}", String::from_utf8_lossy(body));
-            assert_eq!(got[1], Held::Parse(Bytes::copy_from_slice(body)));
+            assert_eq!(joined(&got[1]), body);
         }
+        let r = rules();
         let mut hold = Hold::default();
-        assert_eq!(hold.take(&needles(), None, false), Held::Waiting);
-        assert_eq!(hold.take(&needles(), None, true), Held::Parse(Bytes::new()));
+        assert_eq!(hold.take(&r, None, false), Held::Waiting);
+        assert_eq!(hold.take(&r, None, true), Held::Parse(Vec::new()));
     }
 
     #[test]
     fn the_end_may_come_without_a_piece() {
         let body = br#"{"InvoiceId":1}"#;
-        let n = needles();
+        let r = rules();
         let mut hold = Hold::default();
-        assert_eq!(
-            hold.take(&n, Some(Bytes::copy_from_slice(body)), false),
-            Held::Waiting
-        );
-        assert_eq!(
-            hold.take(&n, None, true),
-            Held::Unparsed(Bytes::copy_from_slice(body))
-        );
+        assert_eq!(hold.take(&r, Some(b(&body[..4])), false), Held::Waiting);
+        assert_eq!(hold.take(&r, Some(b(&body[4..])), false), Held::Waiting);
+        assert_eq!(hold.take(&r, None, true), Held::Unparsed(b(body)));
+    }
+
+    #[test]
+    fn rules_whose_bodies_are_not_searched_parse_from_the_first_piece() {
+        let unsearched = rules().merged_unsearched(&rules());
+        let mut hold = Hold::default();
+        let got = hold.take(&unsearched, Some(b(br#"{"a":1"#)), false);
+        assert_eq!(got, Held::Parse(vec![b(br#"{"a":1"#)]));
     }
 }
