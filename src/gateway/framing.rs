@@ -16,8 +16,9 @@
 //! body's exact length and no `Transfer-Encoding`, buffered with the body: one write while
 //! both fit Pingora's write buffer (1,460 bytes), else the head and then the body, as for an
 //! unmasked answer of that size. When the body arrives over several batches the head goes out
-//! chunked (for an HTTP/1.1 client), and the body streams: nothing is held back to learn a
-//! length.
+//! chunked (for an HTTP/1.1 client), and the body follows in chunks: whole, in one, when it
+//! was held until its end (`redact::hold`: it named nothing within 64 KiB), else as it is
+//! masked. Nothing is held back to learn a length.
 //! Which way a response goes depends on how Oracle's bytes arrived; both are valid HTTP.
 //!
 //! The length said is the masked body's: what the client receives. Nothing of the unmasked
