@@ -5,7 +5,8 @@
 # e.g. a valgrind command line) prefixes the bare Pingora and erpgate processes, WAIT_TRIES
 # (tenths of a second) bounds how long each may take to listen, AUDIT_LINGER_MS sets
 # gateway.audit_linger_ms (unset: the gateway's default), ERPGATE_BIN runs another erpgate
-# binary (an older build, for a before/after comparison). Leaves SIM_PID, BARE_PID,
+# binary (an older build, for a before/after comparison). Leaves SIM_PID, BARE_PID, METRICS_PORT
+# (erpgate's metrics listener),
 # the peers' pids and ports (peers.sh), GW_PID and the ports, headers and paths the measurements use; every
 # process is stopped and the work directory removed on exit.
 cd "$ROOT"
@@ -92,11 +93,13 @@ source "$ROOT/benches/load/peers.sh"
 
 # --- erpgate --------------------------------------------------------------------------------
 GW_PORT=$(free_port)
+METRICS_PORT=$(free_port)
 cat >"$WORK/erpgate.toml" <<EOF
 [gateway]
 listen = "127.0.0.1:$GW_PORT"
 database = "erpgate.db"
 threads = $PROXY_THREADS
+metrics_listen = "127.0.0.1:$METRICS_PORT"
 dangerous_allow_insecure_upstream = true
 ${AUDIT_LINGER_MS:+audit_linger_ms = $AUDIT_LINGER_MS}
 [schedule]

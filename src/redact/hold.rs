@@ -5,29 +5,41 @@
 //! as it came instead of through the masker. Only a whole body can be judged so, and Pingora
 //! hands a body over as it reads it: a modest answer usually in one piece, a larger one (or
 //! one from a distant Oracle) in several. So the pieces of a masked body are held, not sent,
-//! while together they stay within [`HOLD_LIMIT`]: each new piece is searched for the needles
-//! (with the end of the piece before it, where a needle may have begun), and
+//! while together they stay within [`HOLD_LIMIT`] (each piece counted with [`PIECE_COST`]
+//! bytes more, so that an upstream sending one-byte chunks cannot make the pieces' own
+//! bookkeeping the larger part): each new piece is searched for the needles (with the bytes
+//! held before it, over as many pieces as a needle could have begun in), and
 //!
 //! - a hit sends everything held, and every later piece, through the masker: the body names
 //!   something, and streams masked from there;
 //! - a body that would grow past the limit goes to the masker the same way, so memory per
 //!   response stays bounded and a long body streams;
-//! - at the end, a body with no hit that is UTF-8 JSON text without an escape
-//!   ([`looks_like_unescaped_json_text`]) goes out whole and unparsed, in one piece; anything
-//!   else is masked, all at once.
+//! - at the end, the pieces are joined and the whole body judged as a body in one piece is
+//!   ([`MaskRules::leaves_untouched`]: the search again, and UTF-8 JSON text without an
+//!   escape): it goes out whole and unparsed, in one chunk, or is masked, all at once. The
+//!   search piece by piece is only an early exit; it never passes anything.
 //!
 //! The cost of holding: the client receives nothing of such a body until Oracle has sent all
-//! of it (at most 64 KiB, usually a few milliseconds), and each response being held keeps up
-//! to 64 KiB. Its head has gone out already (chunked: its length was not known), so only the
-//! body waits.
+//! of it (usually a few milliseconds; no longer than the upstream's read timeout allows
+//! between pieces), and each response being held keeps up to 64 KiB in pieces (128 KiB for the
+//! moment they are joined). Its head has gone out already (chunked: its length was not
+//! known), so only the body waits. Whether a body was held shows to the client, in its chunks
+//! and their timing: one chunk at the end, or chunks as they came from the piece that named a
+//! rule's key (or origin, or held an escape) on.
 
 use bytes::Bytes;
 
+#[cfg(doc)]
+use super::needles::looks_like_unescaped_json_text;
 use super::needles::Needles;
 use super::rules::MaskRules;
 
 /// The most a body is held while it arrives in pieces: the issue's bound for a modest body.
 pub const HOLD_LIMIT: usize = 64 * 1024;
+
+/// What a piece costs against [`HOLD_LIMIT`] beyond its bytes: its entry in the list and its
+/// own allocation.
+pub const PIECE_COST: usize = 64;
 
 /// What becomes of a body's bytes after a piece.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +60,8 @@ pub struct Hold {
     pieces: Vec<Bytes>,
     /// Their bytes.
     len: usize,
+    /// Their bytes and [`PIECE_COST`] for each, against [`HOLD_LIMIT`].
+    cost: usize,
     /// Judged or handed to the masker: every later piece goes to the masker.
     released: bool,
 }
@@ -55,6 +69,7 @@ pub struct Hold {
 impl Hold {
     /// Takes the next `piece` of the body (`end`: it is the last) under `rules`.
     pub fn take(&mut self, rules: &MaskRules, piece: Option<Bytes>, end: bool) -> Held {
+        let piece = piece.filter(|p| !p.is_empty());
         if self.released {
             return Held::Parse(piece.into_iter().collect());
         }
@@ -70,12 +85,14 @@ impl Hold {
                 judge(rules, piece)
             }
             Some(piece) => {
-                let past = self.len + piece.len() > HOLD_LIMIT;
+                let cost = piece.len() + PIECE_COST;
+                let past = self.cost + cost > HOLD_LIMIT;
                 if past || self.names(needles, &piece) {
                     self.pieces.push(piece);
                     return Held::Parse(self.release());
                 }
                 self.len += piece.len();
+                self.cost += cost;
                 self.pieces.push(piece);
                 if end {
                     self.settle(rules)
@@ -138,6 +155,7 @@ impl Hold {
     fn release(&mut self) -> Vec<Bytes> {
         self.released = true;
         self.len = 0;
+        self.cost = 0;
         std::mem::take(&mut self.pieces)
     }
 
@@ -219,12 +237,20 @@ mod tests {
             let body = format!(r#"{{"a":"{needle}","b":1}}"#);
             let start = body.find(needle).expect("placed");
             let end = start + needle.len();
-            // Cut once inside the needle, and again into one-byte pieces over its whole span.
+            // Cut once inside the needle and again where it ends: the piece that ends it finds
+            // it (both sides of the seam, the held bytes and the new piece's, as long as the
+            // needle can reach), and the rest is parsed too.
             for cut in start + 1..end {
-                let got = feed(body.as_bytes(), &[cut]);
+                let got = feed(body.as_bytes(), &[cut, end]);
                 assert_eq!(got[0], Held::Waiting, "{needle} cut at {cut}");
-                assert_eq!(joined(&got[1]), body.as_bytes(), "{needle} cut at {cut}");
+                assert_eq!(
+                    joined(&got[1]),
+                    &body.as_bytes()[..end],
+                    "{needle} cut at {cut}"
+                );
+                assert_eq!(got[2], Held::Parse(vec![b(&body.as_bytes()[end..])]));
             }
+            // Into one-byte pieces over its whole span: the held side spans many pieces.
             let cuts: Vec<usize> = (start..=end).collect();
             let got = feed(body.as_bytes(), &cuts);
             let hit = got.iter().position(|h| *h != Held::Waiting).expect("found");
@@ -235,13 +261,15 @@ mod tests {
 
     #[test]
     fn after_a_hit_every_piece_goes_to_the_masker() {
-        let body = br#"{"items":[{"InvoiceId":1},{"IBAN":"GB29"},{"InvoiceId":3}]}"#;
-        let got = feed(body, &[15, 40]);
+        // The last piece, `[3]]`, would pass unparsed on its own (JSON text naming nothing).
+        let body = br#"[[{"InvoiceId":1}],[{"IBAN":"GB29"}],[3]]"#;
+        let rest = body.len() - 4;
+        let got = feed(body, &[15, rest]);
         assert_eq!(got[0], Held::Waiting);
-        assert_eq!(joined(&got[1]), &body[..40]);
+        assert_eq!(joined(&got[1]), &body[..rest]);
         assert_eq!(
             got[2],
-            Held::Parse(vec![b(&body[40..])]),
+            Held::Parse(vec![b(&body[rest..])]),
             "the rest is parsed too, though it names nothing"
         );
     }
@@ -254,16 +282,23 @@ mod tests {
             body.extend_from_slice(item);
         }
         let r = rules();
-        // Exactly the limit is held; a byte more is not.
-        let mut hold = Hold::default();
+        // Exactly the limit (two pieces and their cost) is held; a byte more is not.
         let half = HOLD_LIMIT / 2;
+        let full = HOLD_LIMIT - 2 * PIECE_COST;
+        let mut hold = Hold::default();
         assert_eq!(hold.take(&r, Some(b(&body[..half])), false), Held::Waiting);
-        let second = Some(b(&body[half..HOLD_LIMIT]));
-        assert_eq!(hold.take(&r, second, false), Held::Waiting);
-        assert_eq!(hold.held(), HOLD_LIMIT);
-        let third = hold.take(&r, Some(b(&body[HOLD_LIMIT..HOLD_LIMIT + 1])), false);
-        assert_eq!(joined(&third), &body[..HOLD_LIMIT + 1]);
+        assert_eq!(
+            hold.take(&r, Some(b(&body[half..full])), false),
+            Held::Waiting
+        );
+        assert_eq!(hold.held(), full);
+        let third = hold.take(&r, Some(b(&body[full..full + 1])), false);
+        assert_eq!(joined(&third), &body[..full + 1]);
         assert_eq!(hold.held(), 0, "nothing is kept once the masker has it");
+        let mut hold = Hold::default();
+        assert_eq!(hold.take(&r, Some(b(&body[..half])), false), Held::Waiting);
+        let over = hold.take(&r, Some(b(&body[half..full + 1])), false);
+        assert_eq!(joined(&over), &body[..full + 1]);
         // Past the limit with the piece that ends the body: parsed as well.
         let mut hold = Hold::default();
         assert_eq!(hold.take(&r, Some(b(&body[..half])), false), Held::Waiting);
@@ -273,6 +308,35 @@ mod tests {
         let mut hold = Hold::default();
         let first = hold.take(&r, Some(b(&body[..HOLD_LIMIT + 1])), false);
         assert_eq!(first, Held::Parse(vec![b(&body[..HOLD_LIMIT + 1])]));
+    }
+
+    #[test]
+    fn one_byte_pieces_count_their_bookkeeping() {
+        let mut body = b"[".to_vec();
+        for _ in 0..2000 {
+            body.extend_from_slice(b"1,");
+        }
+        body.extend_from_slice(b"1]");
+        let cuts: Vec<usize> = (1..body.len()).collect();
+        let got = feed(&body, &cuts);
+        let most = HOLD_LIMIT / (1 + PIECE_COST);
+        let parsed = got
+            .iter()
+            .position(|h| *h != Held::Waiting)
+            .expect("released");
+        assert_eq!(parsed, most, "held {most} one-byte pieces at most");
+        assert_eq!(joined(&got[parsed]), &body[..=parsed]);
+        // Empty pieces are not pieces: they cost nothing and change nothing.
+        let r = rules();
+        let mut hold = Hold::default();
+        for _ in 0..100_000 {
+            assert_eq!(hold.take(&r, Some(Bytes::new()), false), Held::Waiting);
+        }
+        assert_eq!(hold.held(), 0);
+        assert_eq!(
+            hold.take(&r, Some(b(b"[]")), true),
+            Held::Unparsed(b(b"[]"))
+        );
     }
 
     #[test]
@@ -308,5 +372,7 @@ mod tests {
         let mut hold = Hold::default();
         let got = hold.take(&unsearched, Some(b(br#"{"a":1"#)), false);
         assert_eq!(got, Held::Parse(vec![b(br#"{"a":1"#)]));
+        let got = hold.take(&unsearched, Some(b(b"}")), true);
+        assert_eq!(got, Held::Parse(vec![b(b"}")]));
     }
 }
