@@ -7,31 +7,27 @@
 //! one from a distant Oracle) in several. So the pieces of a masked body are held, not sent,
 //! while together they stay within [`HOLD_LIMIT`] (each piece counted with [`PIECE_COST`]
 //! bytes more, so that an upstream sending one-byte chunks cannot make the pieces' own
-//! bookkeeping the larger part): each new piece is searched for the needles (with the bytes
-//! held before it, over as many pieces as a needle could have begun in), and
+//! bookkeeping the larger part), and
 //!
-//! - a hit sends everything held, and every later piece, through the masker: the body names
-//!   something, and streams masked from there;
-//! - a body that would grow past the limit goes to the masker the same way, so memory per
-//!   response stays bounded and a long body streams;
-//! - at the end, the pieces are joined and the whole body judged as a body in one piece is
-//!   ([`MaskRules::leaves_untouched`]: the search again, and UTF-8 JSON text without an
-//!   escape): it goes out whole and unparsed, in one chunk, or is masked, all at once. The
-//!   search piece by piece is only an early exit; it never passes anything.
+//! - at the end, the pieces are joined (one copy, of the body's exact size) and the whole body
+//!   is judged as a body in one piece is ([`MaskRules::leaves_untouched`]): it goes out whole
+//!   and unparsed, in one chunk, or through the masker, all at once, in one chunk as well;
+//! - the piece that would take the body past the limit sends everything held, and every later
+//!   piece, to the masker: memory per response stays bounded, and a long body streams.
+//!
+//! The pieces are not searched as they come: a body within the limit goes out in one chunk at
+//! its end whether or not it names anything, so its chunks and their timing do not tell a
+//! client whether it named a rule's key (the masker's microseconds aside), and the search runs
+//! once.
 //!
 //! The cost of holding: the client receives nothing of such a body until Oracle has sent all
 //! of it (usually a few milliseconds; no longer than the upstream's read timeout allows
 //! between pieces), and each response being held keeps up to 64 KiB in pieces (128 KiB for the
 //! moment they are joined). Its head has gone out already (chunked: its length was not
-//! known), so only the body waits. Whether a body was held shows to the client, in its chunks
-//! and their timing: one chunk at the end, or chunks as they came from the piece that named a
-//! rule's key (or origin, or held an escape) on.
+//! known), so only the body waits.
 
 use bytes::Bytes;
 
-#[cfg(doc)]
-use super::needles::looks_like_unescaped_json_text;
-use super::needles::Needles;
 use super::rules::MaskRules;
 
 /// The most a body is held while it arrives in pieces: the issue's bound for a modest body.
@@ -42,7 +38,7 @@ pub const HOLD_LIMIT: usize = 64 * 1024;
 pub const PIECE_COST: usize = 64;
 
 /// What becomes of a body's bytes after a piece.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Held {
     /// Held: nothing leaves yet.
     Waiting,
@@ -73,66 +69,31 @@ impl Hold {
         if self.released {
             return Held::Parse(piece.into_iter().collect());
         }
-        let Some(needles) = rules.needles() else {
-            // Bodies are not searched under these rules: every one is parsed.
+        if rules.needles().is_none() {
+            // Bodies are not searched under these rules: every one is parsed as it comes.
             self.pieces.extend(piece);
             return Held::Parse(self.release());
-        };
-        match piece {
-            // The whole body in one piece: nothing to copy.
-            Some(piece) if end && self.pieces.is_empty() => {
+        }
+        if let Some(piece) = piece {
+            if end && self.pieces.is_empty() {
+                // The whole body in one piece: nothing to copy.
                 self.released = true;
-                judge(rules, piece)
+                return judge(rules, piece);
             }
-            Some(piece) => {
-                let cost = piece.len() + PIECE_COST;
-                let past = self.cost + cost > HOLD_LIMIT;
-                if past || self.names(needles, &piece) {
-                    self.pieces.push(piece);
-                    return Held::Parse(self.release());
-                }
-                self.len += piece.len();
-                self.cost += cost;
+            let cost = piece.len() + PIECE_COST;
+            if self.cost + cost > HOLD_LIMIT {
                 self.pieces.push(piece);
-                if end {
-                    self.settle(rules)
-                } else {
-                    Held::Waiting
-                }
+                return Held::Parse(self.release());
             }
-            None if end => self.settle(rules),
-            None => Held::Waiting,
+            self.len += piece.len();
+            self.cost += cost;
+            self.pieces.push(piece);
         }
-    }
-
-    /// Whether `piece` holds a needle, or finishes one begun in the bytes held before it (a
-    /// needle of `longest` bytes that ends in the piece began at most `longest - 1` bytes
-    /// before it, perhaps over several short pieces). Only an early exit: the whole body is
-    /// searched again when it is judged.
-    fn names(&self, needles: &Needles, piece: &[u8]) -> bool {
-        if !needles.absent_from(piece) {
-            return true;
+        if end {
+            self.settle(rules)
+        } else {
+            Held::Waiting
         }
-        let reach = needles.longest().saturating_sub(1);
-        if reach == 0 || self.pieces.is_empty() {
-            return false;
-        }
-        let mut tail: Vec<&[u8]> = Vec::new();
-        let mut need = reach;
-        for p in self.pieces.iter().rev() {
-            let k = need.min(p.len());
-            tail.push(&p[p.len() - k..]);
-            need -= k;
-            if need == 0 {
-                break;
-            }
-        }
-        let mut seam = Vec::with_capacity(2 * reach);
-        for part in tail.iter().rev() {
-            seam.extend_from_slice(part);
-        }
-        seam.extend_from_slice(&piece[..piece.len().min(reach)]);
-        !needles.absent_from(&seam)
     }
 
     /// The end of a body held whole: joined (one copy, of its exact size) and judged.
@@ -232,45 +193,36 @@ mod tests {
     }
 
     #[test]
-    fn a_needle_split_anywhere_over_pieces_is_found_when_it_ends() {
+    fn a_needle_split_anywhere_over_pieces_is_found_at_the_end() {
         for needle in ["BankAccountNumber", "IBAN", "https://erp.example.com"] {
             let body = format!(r#"{{"a":"{needle}","b":1}}"#);
             let start = body.find(needle).expect("placed");
             let end = start + needle.len();
-            // Cut once inside the needle and again where it ends: the piece that ends it finds
-            // it (both sides of the seam, the held bytes and the new piece's, as long as the
-            // needle can reach), and the rest is parsed too.
+            let whole = Held::Parse(vec![b(body.as_bytes())]);
+            // Cut once inside the needle, and into one-byte pieces over its whole span: held
+            // to the end either way, then parsed whole.
             for cut in start + 1..end {
-                let got = feed(body.as_bytes(), &[cut, end]);
-                assert_eq!(got[0], Held::Waiting, "{needle} cut at {cut}");
-                assert_eq!(
-                    joined(&got[1]),
-                    &body.as_bytes()[..end],
-                    "{needle} cut at {cut}"
-                );
-                assert_eq!(got[2], Held::Parse(vec![b(&body.as_bytes()[end..])]));
+                let got = feed(body.as_bytes(), &[cut]);
+                assert_eq!(got, [Held::Waiting, whole.clone()], "{needle} cut at {cut}");
             }
-            // Into one-byte pieces over its whole span: the held side spans many pieces.
             let cuts: Vec<usize> = (start..=end).collect();
             let got = feed(body.as_bytes(), &cuts);
-            let hit = got.iter().position(|h| *h != Held::Waiting).expect("found");
-            assert_eq!(hit, cuts.len() - 1, "{needle}: found with its last byte");
-            assert_eq!(joined(&got[hit]), &body.as_bytes()[..end]);
+            assert!(
+                got[..cuts.len()].iter().all(|h| *h == Held::Waiting),
+                "{got:?}"
+            );
+            assert_eq!(got[cuts.len()], whole);
         }
     }
 
     #[test]
-    fn after_a_hit_every_piece_goes_to_the_masker() {
-        // The last piece, `[3]]`, would pass unparsed on its own (JSON text naming nothing).
-        let body = br#"[[{"InvoiceId":1}],[{"IBAN":"GB29"}],[3]]"#;
-        let rest = body.len() - 4;
-        let got = feed(body, &[15, rest]);
-        assert_eq!(got[0], Held::Waiting);
-        assert_eq!(joined(&got[1]), &body[..rest]);
+    fn a_body_naming_a_key_is_held_too_and_masked_whole() {
+        // Its chunks look like those of a body naming nothing: one, at the end.
+        let body = br#"[[{"IBAN":"GB29"}],[{"InvoiceId":1}],[3]]"#;
+        let got = feed(body, &[10, body.len() - 4]);
         assert_eq!(
-            got[2],
-            Held::Parse(vec![b(&body[rest..])]),
-            "the rest is parsed too, though it names nothing"
+            got,
+            [Held::Waiting, Held::Waiting, Held::Parse(vec![b(body)])]
         );
     }
 
@@ -299,6 +251,9 @@ mod tests {
         assert_eq!(hold.take(&r, Some(b(&body[..half])), false), Held::Waiting);
         let over = hold.take(&r, Some(b(&body[half..full + 1])), false);
         assert_eq!(joined(&over), &body[..full + 1]);
+        // Released: every later piece is parsed, even one that is JSON text naming nothing.
+        let later = hold.take(&r, Some(b(b"[1]")), true);
+        assert_eq!(later, Held::Parse(vec![b(b"[1]")]));
         // Past the limit with the piece that ends the body: parsed as well.
         let mut hold = Hold::default();
         assert_eq!(hold.take(&r, Some(b(&body[..half])), false), Held::Waiting);

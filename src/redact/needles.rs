@@ -74,12 +74,6 @@ impl Needles {
     pub fn absent_from(&self, body: &[u8]) -> bool {
         !self.automaton.is_match(body)
     }
-
-    /// The longest needle's length: a needle split between two pieces of a body lies within
-    /// this many bytes, less one, before the second piece.
-    pub fn longest(&self) -> usize {
-        self.automaton.max_pattern_len()
-    }
 }
 
 /// Whether `body` looks like UTF-8 JSON text without an escape: valid UTF-8, no `\`, no

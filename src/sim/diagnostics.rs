@@ -100,7 +100,8 @@ async fn slow(req: &Req<'_>) -> Response<Body> {
 
 /// `/__sim/big?items=N[&gap_ms=M]` (a large streamed collection, 200 items a chunk, each chunk
 /// after the first sent M milliseconds after the one before it, so that a proxy reads the body
-/// in pieces) and `/__sim/broken?items=N` (the same, broken after its first chunk).
+/// in pieces) and `/__sim/broken?items=N` (the same N invoices, then, after a pause, invalid
+/// JSON instead of the collection's end).
 fn big(req: &Req<'_>, broken: bool) -> Response<Body> {
     let n = param(req, "items").unwrap_or(1000) as usize;
     let mut body = BigBody::new(n, req.host.clone());
@@ -164,7 +165,7 @@ struct BigBody {
     total: usize,
     host: String,
     done: bool,
-    /// After the first chunk (and a pause, so it is sent on its own), emit invalid JSON
+    /// After the last invoice (and a pause, so it is sent on its own), emit invalid JSON
     /// holding a value that must never be seen.
     broken: bool,
     /// The pause before each chunk after the first (`gap_ms`).
@@ -197,10 +198,10 @@ impl http_body::Body for BigBody {
         if self.done {
             return Poll::Ready(None);
         }
-        // After the first chunk: the broken body's pause, or the one asked for.
+        // After the first chunk: the pause asked for, or before a broken body's break.
         let gap = match (self.broken, self.gap) {
-            (true, _) => Some(Duration::from_millis(300)),
-            (false, gap) => gap,
+            (true, _) if self.next >= self.total => Some(Duration::from_millis(300)),
+            (_, gap) => gap,
         };
         if let Some(gap) = gap.filter(|_| self.next > 0) {
             let pause = self
@@ -212,7 +213,7 @@ impl http_body::Body for BigBody {
             self.pause = None;
         }
         let mut chunk = String::with_capacity(64 * 1024);
-        if self.broken && self.next > 0 {
+        if self.broken && self.next >= self.total {
             self.done = true;
             chunk.push_str(r#",{"InvoiceId":1 "BankAccountNumber":"LEAKED-AFTER-BREAK"}]}"#);
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))));
@@ -236,7 +237,7 @@ impl http_body::Body for BigBody {
             chunk.push_str(&item.to_string());
         }
         self.next = end;
-        if self.next >= self.total {
+        if self.next >= self.total && !self.broken {
             chunk.push_str(&format!(
                 "],\"count\":{},\"hasMore\":false,\"limit\":{},\"offset\":0}}",
                 self.total, self.total
