@@ -38,12 +38,7 @@ fn start(extra: &str) -> (Gateway, SocketAddr) {
 
 /// argon2 verifications the gateway has run so far.
 fn argon2_runs(metrics: SocketAddr) -> u64 {
-    let r = support::http::raw(metrics, &request("GET", "/metrics", &[], None)).expect("scrape");
-    r.text()
-        .lines()
-        .find_map(|l| l.strip_prefix("erpgate_auth_cache_misses_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("erpgate_auth_cache_misses_total")
+    support::http::metric(metrics, "erpgate_auth_cache_misses_total")
 }
 
 fn get_from(addr: SocketAddr, client: &str, auth: &str) -> Option<support::Response> {

@@ -13,12 +13,7 @@ use support::{basic, request, Gateway, Options, UPSTREAM_USER};
 
 /// `erpgate_redaction_bodies_unparsed_total`, scraped.
 fn unparsed(metrics: SocketAddr) -> u64 {
-    let r = support::http::raw(metrics, &request("GET", "/metrics", &[], None)).expect("scrape");
-    r.text()
-        .lines()
-        .find_map(|l| l.strip_prefix("erpgate_redaction_bodies_unparsed_total "))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .expect("the counter")
+    support::http::metric(metrics, "erpgate_redaction_bodies_unparsed_total")
 }
 
 /// One response read raw to the connection's end: its head (lower-cased) and the sizes of its

@@ -688,12 +688,7 @@ fn an_answer_that_names_no_rule_key_goes_out_as_oracle_sent_it() {
     // read them.
     let unparsed = || {
         let sock = metrics.parse().expect("addr");
-        let r = support::http::raw(sock, &request("GET", "/metrics", &[], None)).expect("scrape");
-        r.text()
-            .lines()
-            .find_map(|l| l.strip_prefix("erpgate_redaction_bodies_unparsed_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .expect("the counter")
+        support::http::metric(sock, "erpgate_redaction_bodies_unparsed_total")
     };
     assert_eq!(unparsed(), 0);
     let ap = gw.issue("ap-sync");

@@ -56,6 +56,18 @@ pub fn raw(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Response> {
     read_response(&mut r)
 }
 
+/// The value of the unlabelled metric `name` on the metrics listener at `addr` (scraped from
+/// `/metrics`); panics when it is not exposed.
+pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let r = raw(addr, &request("GET", "/metrics", &[], None)).expect("scrape /metrics");
+    let prefix = format!("{name} ");
+    r.text()
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not exposed"))
+}
+
 /// Sends a HEAD request's `raw` bytes on a fresh connection and reads the response header
 /// (a HEAD response has no body, whatever its `Content-Length` says).
 pub fn raw_head(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Response> {
