@@ -30,6 +30,7 @@ WORKDIR /var/lib/erpgate
 # gateway frees when idle goes back to the system every time (see deploy/erpgate.service; the
 # gateway sets it itself too, with its other allocator settings, src/allocator.rs).
 ENV MALLOC_MMAP_THRESHOLD_=4194304
+ENV MALLOC_TRIM_THRESHOLD_=8388608
 # Relay, admin API (keep it on a management network), metrics.
 EXPOSE 8080 9443 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

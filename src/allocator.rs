@@ -26,9 +26,13 @@ pub const MARK: &str = "ERPGATE_ALLOCATOR_REEXEC";
 /// time, so the argon2 work area (19 MiB) the gateway frees when idle goes back to the system
 /// (glibc's threshold otherwise rises to the size of the first such area freed; the systemd
 /// unit and the image also set it as `MALLOC_MMAP_THRESHOLD_`, which holds when an operator
-/// sets `GLIBC_TUNABLES` of their own).
-pub const TUNABLES: &str =
-    "glibc.malloc.tcache_count=64:glibc.malloc.mxfast=0:glibc.malloc.mmap_threshold=4194304";
+/// sets `GLIBC_TUNABLES` of their own); and up to 8 MiB of free heap kept before it is given
+/// back, twice the mmap threshold, as glibc sets it when it moves that threshold itself (with
+/// the threshold fixed it would stay at 128 KiB, and a 62 KB answer's buffers were given back
+/// and faulted in again on every request: one `madvise` a request, `BENCHMARKS.md`, "The heap
+/// kept between larger answers"; the unit and the image set `MALLOC_TRIM_THRESHOLD_` too).
+pub const TUNABLES: &str = "glibc.malloc.tcache_count=64:glibc.malloc.mxfast=0:\
+glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=8388608";
 
 /// What the process runs with, for the start-up log.
 pub fn in_force() -> String {

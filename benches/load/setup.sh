@@ -202,8 +202,9 @@ MASKED_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$MA
 OTHER_JSON="$(gw credential issue --account load-other --json)"
 OTHER_BASIC="Authorization: Basic $(printf '%s:%s' "$(json_str username <<<"$OTHER_JSON")" "$(json_str password <<<"$OTHER_JSON")" | base64 -w0)"
 # Default log level (info: one line per request), as operators run it; glibc's mmap threshold
-# fixed as the shipped systemd unit and image fix it (MALLOC_MMAP_THRESHOLD_, 4 MiB).
-MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" \
+# fixed as the shipped systemd unit and image fix it (MALLOC_MMAP_THRESHOLD_, 4 MiB, and
+# MALLOC_TRIM_THRESHOLD_, 8 MiB).
+MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-8388608}" \
   "${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BIN" serve 2>"$WORK/erpgate.log" &
 GW_PID=$!; PIDS+=("$GW_PID")
 wait_port "$GW_PORT"
@@ -241,7 +242,7 @@ start_tls_gateway() {
     "$WORK/erpgate.toml" >"$WORK/erpgate-tls.toml"
   printf '[gateway.tls]\ncert_file = "tls-cert.pem"\nkey_file = "tls-key.pem"\n' >>"$WORK/erpgate-tls.toml"
   chmod 600 "$WORK/tls-key.pem"
-  MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" ERPGATE_CONFIG="$WORK/erpgate-tls.toml" \
+  MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-8388608}" ERPGATE_CONFIG="$WORK/erpgate-tls.toml" \
     "${PIN_PROXY[@]}" "${PROXY_WRAP[@]}" "$BIN" serve 2>"$WORK/erpgate-tls.log" &
   TLS_PID=$!; PIDS+=("$TLS_PID")
   wait_port "$TLS_PORT"

@@ -7,6 +7,9 @@
 #
 #   benches/load/syscalls.sh [--requests-seconds 5] [--connections 8] [--tls]   (needs strace)
 #
+# Rows named *-big relay big.sh's 62 KB answer (two pieces from the simulator): without rules,
+# held and passed unparsed (tenant other), and masked.
+#
 # --tls adds rows for the same erpgate behind TLS (setup.sh's start_tls_gateway): the item, the
 # collection, the 6 KiB head and the upload. Rows named *-upload POST a 16,370-byte JSON body
 # (`Upsert-Mode: true` into one invoice, so the simulator answers 200 with the item).
@@ -50,6 +53,10 @@ TARGETS+=(
   "erpgate-collection|$GW_PID|$GW_PORT|$COLL|200|$PLAIN_BASIC"
   "erpgate-collection-redacted|$GW_PID|$GW_PORT|$COLL|200|$MASKED_BASIC"
   "erpgate-basic-6k-head|$GW_PID|$GW_PORT|$ITEM|200|$PLAIN_BASIC|$PAD_HEADER"
+  "bare-big|$BARE_PID|$BARE_PORT|$BIG|200|$UPSTREAM_AUTH"
+  "erpgate-big|$GW_PID|$GW_PORT|$BIG|200|$PLAIN_BASIC"
+  "erpgate-big-held|$GW_PID|$GW_PORT|$BIG|200|$OTHER_BASIC"
+  "erpgate-big-redacted|$GW_PID|$GW_PORT|$BIG|200|$MASKED_BASIC"
 )
 if [ "$TLS" = 1 ]; then
   start_tls_gateway
