@@ -209,8 +209,10 @@ impl BodyRedaction {
     /// is held.
     pub fn on_chunk(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), MaskError> {
         let piece = body.take().filter(|c| !c.is_empty());
-        let pieces = if self.error_text {
-            piece.into_iter().collect()
+        // Parsing already (the hold let the body go), or an error body: the piece as it comes.
+        let released;
+        let pieces = if self.error_text || self.masker.is_some() {
+            piece.as_slice()
         } else {
             match self.hold.take(&self.rules, piece, end) {
                 Held::Waiting => return Ok(()),
@@ -220,7 +222,10 @@ impl BodyRedaction {
                     self.stats = Some(MaskStats::default());
                     return Ok(());
                 }
-                Held::Parse(pieces) => pieces,
+                Held::Parse(pieces) => {
+                    released = pieces;
+                    released.as_slice()
+                }
             }
         };
         if !pieces.is_empty() {
@@ -235,7 +240,7 @@ impl BodyRedaction {
             });
             let size = pieces.iter().map(Bytes::len).sum::<usize>();
             let mut out = Vec::with_capacity(size + 64);
-            for piece in &pieces {
+            for piece in pieces {
                 masker.feed(piece, &mut out)?;
             }
             if !out.is_empty() {

@@ -54,8 +54,6 @@ pub enum Held {
 pub struct Hold {
     /// The pieces, as Pingora handed them over (not copied until the body is judged whole).
     pieces: Vec<Bytes>,
-    /// Their bytes.
-    len: usize,
     /// Their bytes and [`PIECE_COST`] for each, against [`HOLD_LIMIT`].
     cost: usize,
     /// Judged or handed to the masker: every later piece goes to the masker.
@@ -85,7 +83,6 @@ impl Hold {
                 self.pieces.push(piece);
                 return Held::Parse(self.release());
             }
-            self.len += piece.len();
             self.cost += cost;
             self.pieces.push(piece);
         }
@@ -115,14 +112,13 @@ impl Hold {
 
     fn release(&mut self) -> Vec<Bytes> {
         self.released = true;
-        self.len = 0;
         self.cost = 0;
         std::mem::take(&mut self.pieces)
     }
 
     /// Bytes held now (for memory checks).
     pub fn held(&self) -> usize {
-        self.len
+        self.pieces.iter().map(Bytes::len).sum()
     }
 }
 
